@@ -1,0 +1,85 @@
+using AttentionSharp.Autograd;
+
+namespace AttentionSharp;
+
+public sealed unsafe partial class Tensor
+{
+    bool _requiresGrad;
+    Tensor? _grad;
+
+    /// <summary>
+    /// Whether gradients flow to this tensor. Set it on leaves (parameters, inputs you differentiate by); results of
+    /// recorded operations get it from their inputs.
+    /// </summary>
+    public bool RequiresGrad
+    {
+        get => _requiresGrad;
+        set
+        {
+            if (!value && GradFn is not null) throw new InvalidOperationException("Only leaf tensors can stop requiring gradients; use Detach() on a result.");
+            _requiresGrad = value;
+        }
+    }
+
+    /// <summary>The operation that produced this tensor, or null for a leaf.</summary>
+    public GradNode? GradFn { get; internal set; }
+
+    /// <summary>True for tensors not produced by a recorded operation.</summary>
+    public bool IsLeaf => GradFn is null;
+
+    /// <summary>
+    /// The accumulated gradient of a leaf after <see cref="Backward"/> (null until then). Backward adds to it, so call
+    /// ZeroGrad between steps, or keep it to accumulate over several batches.
+    /// </summary>
+    public Tensor? Grad
+    {
+        get => _grad;
+        set
+        {
+            if (value is not null && !ShapeMath.SameShape(value.Shape, Shape))
+                throw new ArgumentException($"A gradient must have the tensor's shape {ShapeMath.Format(Shape)}, got {ShapeMath.Format(value.Shape)}.");
+            _grad = value;
+        }
+    }
+
+    /// <summary>The gradient buffer backward rules accumulate into, created as zeros on first use.</summary>
+    internal Span<float> GradBuffer()
+    {
+        _grad ??= Zeros(_shape);
+        return _grad.Data;
+    }
+
+    /// <summary>Clears the gradient (sets it to zero if present).</summary>
+    public void ZeroGrad() => _grad?.Data.Clear();
+
+    /// <summary>The same values with no history: gradients do not flow through the result.</summary>
+    public Tensor Detach()
+    {
+        Storage.AddRef();
+        return new Tensor(Storage, _offset, _shape, _strides);
+    }
+
+    /// <summary>
+    /// Back-propagates from this tensor: fills <see cref="Grad"/> of every leaf that requires a gradient. A scalar needs
+    /// no <paramref name="gradient"/> (it is taken as 1); otherwise pass ∂L/∂this with this tensor's shape.
+    /// </summary>
+    public void Backward(Tensor? gradient = null) => Engine.Backward(this, gradient);
+
+    /// <summary>Records <paramref name="output"/> as produced from <paramref name="inputs"/> when any of them needs a gradient.</summary>
+    internal static Tensor Record(Tensor output, string name, Tensor[] inputs, Action<Tensor> backward)
+    {
+        if (!GradMode.IsEnabled) return output;
+        bool any = false;
+        foreach (var input in inputs) any |= input._requiresGrad;
+        if (!any) return output;
+        output._requiresGrad = true;
+        output.GradFn = new GradNode(name, inputs, backward);
+        return output;
+    }
+
+    internal void ReleaseGradBuffer()
+    {
+        _grad?.Dispose();
+        _grad = null;
+    }
+}

@@ -1,0 +1,166 @@
+using System.Numerics.Tensors;
+using AttentionSharp.Kernels;
+using GemmOp = AttentionSharp.Kernels.Transpose;
+
+namespace AttentionSharp;
+
+// Matrix products on the GEMM kernels. Transposed views (e.g. k.Transpose(-2, -1)) are passed to GEMM as transposed
+// operands, never copied.
+public sealed unsafe partial class Tensor
+{
+    /// <summary>How one operand's last two dimensions reach GEMM: as stored, or transposed, with its leading dimension.</summary>
+    readonly record struct MatrixOperand(Tensor Tensor, GemmOp Op, int Ld);
+
+    /// <summary>Reads a (…, r, c) tensor as a GEMM operand when its last two dimensions are dense either way round; null if not.</summary>
+    static MatrixOperand? AsOperand(Tensor t)
+    {
+        int r = t._shape[^2], c = t._shape[^1];
+        int sr = t._strides[^2], sc = t._strides[^1];
+        if ((sc == 1 || c == 1) && sr >= Math.Max(c, 1)) return new(t, GemmOp.No, Math.Max(sr, 1));
+        if ((sr == 1 || r == 1) && sc >= Math.Max(r, 1)) return new(t, GemmOp.Yes, Math.Max(sc, 1));
+        return null;
+    }
+
+    /// <summary>One element stride over all batch dimensions of a broadcast operand, if they collapse into one.</summary>
+    static bool CollapseBatch(int[] batchShape, int[] batchStrides, out long stride)
+    {
+        stride = 0;
+        bool found = false;
+        for (int i = batchShape.Length - 1; i >= 0; i--)
+        {
+            if (batchShape[i] == 1) continue;
+            if (!found) { stride = batchStrides[i]; found = true; continue; }
+            // Dimension i must step over all of the inner batch dimensions at once.
+            long expected = stride;
+            for (int j = i + 1; j < batchShape.Length; j++) if (batchShape[j] != 1) expected *= batchShape[j];
+            if (batchStrides[i] != expected) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Matrix product with batch broadcasting (as torch.matmul for rank ≥ 2): (…, M, K) · (…, K, N) → (…, M, N).
+    /// </summary>
+    public Tensor MatMul(Tensor other)
+    {
+        if (Rank < 2 || other.Rank < 2)
+            throw new ArgumentException($"MatMul needs rank ≥ 2 operands; got {ShapeMath.Format(Shape)} and {ShapeMath.Format(other.Shape)}.");
+        int m = _shape[^2], k = _shape[^1], n = other._shape[^1];
+        if (other._shape[^2] != k)
+            throw new ArgumentException($"MatMul: inner dimensions differ: {ShapeMath.Format(Shape)} · {ShapeMath.Format(other.Shape)} ({k} vs {other._shape[^2]}).");
+        var batch = ShapeMath.Broadcast(_shape.AsSpan(0, Rank - 2), other._shape.AsSpan(0, other.Rank - 2));
+        var a = AsOperand(this) is { } oa ? this : Contiguous();
+        var b = AsOperand(other) is { } ob ? other : other.Contiguous();
+        var opA = AsOperand(a)!.Value; var opB = AsOperand(b)!.Value;
+        var sa = ShapeMath.BroadcastStrides(a._shape.AsSpan(0, a.Rank - 2), a._strides.AsSpan(0, a.Rank - 2), batch);
+        var sb = ShapeMath.BroadcastStrides(b._shape.AsSpan(0, b.Rank - 2), b._strides.AsSpan(0, b.Rank - 2), batch);
+        var outShape = new int[batch.Length + 2];
+        batch.CopyTo(outShape, 0); outShape[^2] = m; outShape[^1] = n;
+        var result = Uninitialized(outShape);
+        int batchCount = ShapeMath.Count(batch);
+        BatchedGemm(opA.Op, opB.Op, batch, batchCount, m, n, k, a.Pointer, opA.Ld, sa, b.Pointer, opB.Ld, sb, result.Pointer, n, (long)m * n, accumulate: false);
+
+        return Record(result, "MatMul", [a, b], g =>
+        {
+            var gStrides = ScaleStrides(ShapeMath.ContiguousStrides(batch), (long)m * n);
+            if (a.RequiresGrad)
+            {
+                // dA = dC · Bᵀ  (M×N · N×K), summed over batch dimensions A was broadcast along.
+                var flipB = opB.Op == GemmOp.No ? GemmOp.Yes : GemmOp.No;
+                WithBroadcastGrad(a, batch, batchCount, m, k, (dst, strideDst, acc) =>
+                    BatchedGemm(GemmOp.No, flipB, batch, batchCount, m, k, n, g.Pointer, n, gStrides, b.Pointer, opB.Ld, sb, dst, k, strideDst, acc));
+            }
+            if (b.RequiresGrad)
+            {
+                // dB = Aᵀ · dC  (K×M · M×N)
+                var flipA = opA.Op == GemmOp.No ? GemmOp.Yes : GemmOp.No;
+                WithBroadcastGrad(b, batch, batchCount, k, n, (dst, strideDst, acc) =>
+                    BatchedGemm(flipA, GemmOp.No, batch, batchCount, k, n, m, a.Pointer, opA.Ld, sa, g.Pointer, n, gStrides, dst, n, strideDst, acc));
+            }
+        });
+    }
+
+    delegate void GradGemm(float* dst, long strideDst, bool accumulate);
+
+    /// <summary>
+    /// Runs a gradient GEMM for operand <paramref name="t"/>: straight into its gradient when it has the full batch shape,
+    /// else into a full-batch temporary that is then summed over the broadcast dimensions.
+    /// </summary>
+    static void WithBroadcastGrad(Tensor t, int[] batch, int batchCount, int rows, int cols, GradGemm gemm)
+    {
+        var buf = t.GradBuffer();
+        bool full = ShapeMath.Count(t._shape.AsSpan(0, t.Rank - 2)) == batchCount;
+        if (full)
+        {
+            fixed (float* dst = buf) gemm(dst, (long)rows * cols, true);
+            return;
+        }
+        var tmpShape = new int[batch.Length + 2];
+        batch.CopyTo(tmpShape, 0); tmpShape[^2] = rows; tmpShape[^1] = cols;
+        using var tmp = Uninitialized(tmpShape);
+        gemm(tmp.Pointer, (long)rows * cols, false);
+        t.AccumulateBroadcastGrad(tmp);
+    }
+
+    static int[] ScaleStrides(int[] strides, long factor)
+    {
+        var r = new int[strides.Length];
+        for (int i = 0; i < r.Length; i++) r[i] = checked((int)(strides[i] * factor));
+        return r;
+    }
+
+    static void BatchedGemm(GemmOp ta, GemmOp tb, int[] batch, int batchCount, int m, int n, int k,
+        float* a, int lda, int[] sa, float* b, int ldb, int[] sb, float* c, int ldc, long strideC, bool accumulate)
+    {
+        if (batchCount == 0) return;
+        if (CollapseBatch(batch, sa, out long strideA) && CollapseBatch(batch, sb, out long strideB))
+        {
+            Gemm.MultiplyBatched(ta, tb, batchCount, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, accumulate);
+            return;
+        }
+        Span<int> index = stackalloc int[batch.Length];
+        for (int i = 0; i < batchCount; i++)
+        {
+            long offA = 0, offB = 0;
+            for (int d = 0; d < batch.Length; d++) { offA += (long)index[d] * sa[d]; offB += (long)index[d] * sb[d]; }
+            Gemm.Multiply(ta, tb, m, n, k, a + offA, lda, b + offB, ldb, c + i * strideC, ldc, accumulate);
+            for (int d = batch.Length - 1; d >= 0; d--) { if (++index[d] < batch[d]) break; index[d] = 0; }
+        }
+    }
+
+    /// <summary>
+    /// y = x·Wᵀ + b (torch.nn.functional.linear): x (…, in), weight (out, in) as PyTorch stores it, bias (out) or null.
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        if (weight.Rank != 2) throw new ArgumentException($"Linear weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
+        int outF = weight._shape[0], inF = weight._shape[1];
+        if (x.Rank < 1 || x._shape[^1] != inF)
+            throw new ArgumentException($"Linear: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
+        if (bias is not null && (bias.Rank != 1 || bias._shape[0] != outF))
+            throw new ArgumentException($"Linear bias must be ({outF},); got {ShapeMath.Format(bias.Shape)}.", nameof(bias));
+        var xc = x.Contiguous(); var w = weight.Contiguous(); var bc = bias?.Contiguous();
+        int rows = x.Count / Math.Max(inF, 1);
+        if (inF == 0) rows = ShapeMath.Count(x._shape.AsSpan(0, x.Rank - 1));
+        var outShape = (int[])x._shape.Clone(); outShape[^1] = outF;
+        var result = Uninitialized(outShape);
+        // (rows, in) · (out, in)ᵀ → (rows, out), bias added in the same pass.
+        Gemm.Multiply(GemmOp.No, GemmOp.Yes, rows, outF, inF, xc.Pointer, inF, w.Pointer, inF, result.Pointer, outF,
+            accumulate: false, bias: bc is null ? null : bc.Pointer);
+        Tensor[] inputs = bc is null ? [xc, w] : [xc, w, bc];
+        return Record(result, "Linear", inputs, g =>
+        {
+            if (xc.RequiresGrad)
+                fixed (float* dx = xc.GradBuffer()) // dx = dy · W   (rows, out) · (out, in)
+                    Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, dx, inF, accumulate: true);
+            if (w.RequiresGrad)
+                fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · x   (out, rows) · (rows, in)
+                    Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, xc.Pointer, inF, dw, inF, accumulate: true);
+            if (bc is not null && bc.RequiresGrad)
+            {
+                var db = bc.GradBuffer(); var gd = g.Data; // db = Σ_rows dy
+                for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, gd.Slice(r * outF, outF), db);
+            }
+        });
+    }
+}

@@ -1,0 +1,127 @@
+using System.Numerics.Tensors;
+
+namespace AttentionSharp;
+
+/// <summary>The element-wise binary operations that support broadcasting.</summary>
+internal enum BinaryOp { Add, Sub, Mul, Div }
+
+/// <summary>
+/// Loops over strided, broadcast operands one innermost row at a time; rows whose operands are dense or broadcast scalars
+/// go through TensorPrimitives (vectorised), the rest through a scalar loop.
+/// </summary>
+internal static unsafe class Strided
+{
+    /// <summary>out = a ∘ b (or out += a ∘ b), out dense with <paramref name="shape"/>; sa/sb already broadcast to it.</summary>
+    public static void Binary(BinaryOp op, float* output, int[] shape, float* a, int[] sa, float* b, int[] sb, bool accumulate)
+    {
+        int rank = shape.Length;
+        int count = ShapeMath.Count(shape);
+        if (count == 0) return;
+        if (rank == 0) { Apply(op, output, a, 0, b, 0, 1, accumulate); return; }
+        int inner = shape[rank - 1];
+        int ia = sa[rank - 1], ib = sb[rank - 1];
+        Span<int> index = stackalloc int[rank];
+        int rows = count / inner;
+        float* o = output;
+        for (int r = 0; r < rows; r++)
+        {
+            long offA = 0, offB = 0;
+            for (int d = 0; d < rank - 1; d++) { offA += (long)index[d] * sa[d]; offB += (long)index[d] * sb[d]; }
+            Apply(op, o, a + offA, ia, b + offB, ib, inner, accumulate);
+            o += inner;
+            Next(index, shape, rank - 1);
+        }
+    }
+
+    static void Next(Span<int> index, int[] shape, int dims)
+    {
+        for (int d = dims - 1; d >= 0; d--)
+        {
+            if (++index[d] < shape[d]) return;
+            index[d] = 0;
+        }
+    }
+
+    static void Apply(BinaryOp op, float* o, float* a, int ia, float* b, int ib, int n, bool accumulate)
+    {
+        var dst = new Span<float>(o, n);
+        if (accumulate)
+        {
+            // Rare path (gradient accumulation into broadcast results): compute into a temporary row.
+            Span<float> tmp = n <= 1024 ? stackalloc float[n] : new float[n];
+            Apply(op, (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref tmp[0]), a, ia, b, ib, n, false);
+            TensorPrimitives.Add(dst, tmp, dst);
+            return;
+        }
+        if (ia == 1 && ib == 1)
+        {
+            var x = new ReadOnlySpan<float>(a, n); var y = new ReadOnlySpan<float>(b, n);
+            switch (op)
+            {
+                case BinaryOp.Add: TensorPrimitives.Add(x, y, dst); break;
+                case BinaryOp.Sub: TensorPrimitives.Subtract(x, y, dst); break;
+                case BinaryOp.Mul: TensorPrimitives.Multiply(x, y, dst); break;
+                default: TensorPrimitives.Divide(x, y, dst); break;
+            }
+        }
+        else if (ia == 1 && ib == 0)
+        {
+            var x = new ReadOnlySpan<float>(a, n); float y = *b;
+            switch (op)
+            {
+                case BinaryOp.Add: TensorPrimitives.Add(x, y, dst); break;
+                case BinaryOp.Sub: TensorPrimitives.Subtract(x, y, dst); break;
+                case BinaryOp.Mul: TensorPrimitives.Multiply(x, y, dst); break;
+                default: TensorPrimitives.Divide(x, y, dst); break;
+            }
+        }
+        else if (ia == 0 && ib == 1)
+        {
+            float x = *a; var y = new ReadOnlySpan<float>(b, n);
+            switch (op)
+            {
+                case BinaryOp.Add: TensorPrimitives.Add(y, x, dst); break;
+                case BinaryOp.Sub: TensorPrimitives.Subtract(x, y, dst); break;
+                case BinaryOp.Mul: TensorPrimitives.Multiply(y, x, dst); break;
+                default: TensorPrimitives.Divide(x, y, dst); break;
+            }
+        }
+        else
+        {
+            for (int i = 0; i < n; i++)
+            {
+                float x = a[(long)i * ia], y = b[(long)i * ib];
+                o[i] = op switch { BinaryOp.Add => x + y, BinaryOp.Sub => x - y, BinaryOp.Mul => x * y, _ => x / y };
+            }
+        }
+    }
+
+    /// <summary>
+    /// dst[bcast(i)] += src[i] for every i of the dense <paramref name="shape"/>: sums <paramref name="src"/> over the
+    /// dimensions where <paramref name="dstStrides"/> is 0 (the backward of broadcasting).
+    /// </summary>
+    public static void SumInto(float* dst, int[] dstStrides, float* src, int[] shape)
+    {
+        int rank = shape.Length;
+        int count = ShapeMath.Count(shape);
+        if (count == 0) return;
+        if (rank == 0) { *dst += *src; return; }
+        int inner = shape[rank - 1], id = dstStrides[rank - 1];
+        Span<int> index = stackalloc int[rank];
+        int rows = count / inner;
+        for (int r = 0; r < rows; r++)
+        {
+            long off = 0;
+            for (int d = 0; d < rank - 1; d++) off += (long)index[d] * dstStrides[d];
+            var row = new ReadOnlySpan<float>(src, inner);
+            if (id == 1) { var d = new Span<float>(dst + off, inner); TensorPrimitives.Add(d, row, d); }
+            else if (id == 0) dst[off] += TensorPrimitives.Sum(row);
+            else for (int i = 0; i < inner; i++) dst[off + (long)i * id] += row[i];
+            src += inner;
+            Next(index, shape, rank - 1);
+        }
+    }
+
+    /// <summary>dst (strided view with <paramref name="shape"/>) += src (dense).</summary>
+    public static void AddDenseInto(float* dst, int[] dstStrides, float* src, int[] shape) => SumInto(dst, dstStrides, src, shape);
+}

@@ -1,0 +1,183 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace AttentionSharp;
+
+/// <summary>
+/// An fp32 tensor: row-major storage from <see cref="StoragePool"/>, a shape of any rank and strides, so that reshape,
+/// transpose, permute and slicing are views that copy nothing. Operations live in the partial files beside this one
+/// (views, element-wise, reductions, linear algebra, neural-network ops); each records itself on the autograd graph when
+/// an input requires a gradient and gradients are enabled (<see cref="Autograd.GradMode"/>).
+/// </summary>
+/// <remarks>
+/// Tensors produced by operations are meant to be read, not written in place: the graph keeps references to them for
+/// the backward pass. The in-place methods (ending in <c>_</c>) are for parameters and buffers, outside recorded code.
+/// </remarks>
+public sealed unsafe partial class Tensor : IDisposable
+{
+    TensorStorage? _storage;
+    readonly int _offset;
+    readonly int[] _shape;
+    readonly int[] _strides;
+
+    internal Tensor(TensorStorage storage, int offset, int[] shape, int[] strides)
+    {
+        _storage = storage;
+        _offset = offset;
+        _shape = shape;
+        _strides = strides;
+        Count = ShapeMath.Count(shape);
+        IsContiguous = ComputeContiguous(shape, strides);
+    }
+
+    /// <summary>A fresh tensor whose elements are not initialised.</summary>
+    internal static Tensor Uninitialized(ReadOnlySpan<int> shape)
+    {
+        int count = ShapeMath.Count(shape);
+        var s = shape.ToArray();
+        return new Tensor(StoragePool.Rent(count), 0, s, ShapeMath.ContiguousStrides(s));
+    }
+
+    /// <summary>The sizes of each dimension.</summary>
+    public ReadOnlySpan<int> Shape => _shape;
+
+    /// <summary>Element steps between neighbours along each dimension.</summary>
+    public ReadOnlySpan<int> Strides => _strides;
+
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => _shape.Length;
+
+    /// <summary>Number of elements.</summary>
+    public int Count { get; }
+
+    /// <summary>True when the elements are laid out densely in row-major order, so <see cref="Data"/> is available.</summary>
+    public bool IsContiguous { get; }
+
+    /// <summary>Size of dimension <paramref name="dim"/> (negative counts from the end).</summary>
+    public int Size(int dim) => _shape[ShapeMath.NormalizeDim(dim, Rank)];
+
+    internal TensorStorage Storage => _storage ?? throw new ObjectDisposedException(nameof(Tensor), "This tensor was disposed.");
+    internal int Offset => _offset;
+    internal int[] ShapeArray => _shape;
+    internal int[] StrideArray => _strides;
+
+    /// <summary>The elements of a contiguous tensor, in row-major order.</summary>
+    public Span<float> Data
+    {
+        get
+        {
+            if (!IsContiguous) throw new InvalidOperationException($"Data needs a contiguous tensor; this {ShapeMath.Format(_shape)} view is strided. Call Contiguous() first.");
+            return Storage.Span(_offset, Count);
+        }
+    }
+
+    /// <summary>Address of the first element (the storage is pinned for the tensor's lifetime).</summary>
+    public float* Pointer => Storage.Pointer + _offset;
+
+    static bool ComputeContiguous(int[] shape, int[] strides)
+    {
+        int expected = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            if (shape[i] == 1) continue;
+            if (strides[i] != expected) return false;
+            expected *= shape[i];
+        }
+        return true;
+    }
+
+    /// <summary>The element at a full index (negative indices count from the end).</summary>
+    [IndexerName("Element")]
+    public float this[params ReadOnlySpan<int> index]
+    {
+        get => Storage.Pointer[ElementOffset(index)];
+        set => Storage.Pointer[ElementOffset(index)] = value;
+    }
+
+    int ElementOffset(ReadOnlySpan<int> index)
+    {
+        if (index.Length != Rank) throw new ArgumentException($"A tensor of shape {ShapeMath.Format(_shape)} needs {Rank} indices, got {index.Length}.");
+        int off = _offset;
+        for (int d = 0; d < index.Length; d++)
+        {
+            int i = index[d] < 0 ? index[d] + _shape[d] : index[d];
+            if ((uint)i >= (uint)_shape[d]) throw new IndexOutOfRangeException($"Index {index[d]} is out of range for dimension {d} of size {_shape[d]}.");
+            off += i * _strides[d];
+        }
+        return off;
+    }
+
+    /// <summary>The single value of a one-element tensor.</summary>
+    public float Item()
+    {
+        if (Count != 1) throw new InvalidOperationException($"Item() needs a tensor with one element; this one has shape {ShapeMath.Format(_shape)}.");
+        return Storage.Pointer[_offset];
+    }
+
+    /// <summary>Copies the elements into a new array in row-major order.</summary>
+    public float[] ToArray()
+    {
+        var result = new float[Count];
+        CopyTo(result);
+        return result;
+    }
+
+    /// <summary>Copies the elements in row-major order into <paramref name="destination"/>.</summary>
+    public void CopyTo(Span<float> destination)
+    {
+        if (destination.Length < Count) throw new ArgumentException($"Destination holds {destination.Length} elements; the tensor has {Count}.", nameof(destination));
+        if (IsContiguous) { Data.CopyTo(destination); return; }
+        fixed (float* dst = destination) StridedCopy(dst, Pointer, _shape, _strides);
+    }
+
+    /// <summary>Copies a strided source into a dense row-major destination.</summary>
+    internal static void StridedCopy(float* dst, float* src, int[] shape, int[] strides)
+    {
+        int rank = shape.Length;
+        if (rank == 0) { *dst = *src; return; }
+        int count = ShapeMath.Count(shape);
+        if (count == 0) return;
+        int inner = shape[rank - 1], innerStride = strides[rank - 1];
+        Span<int> index = stackalloc int[rank];
+        int rows = count / inner;
+        for (int r = 0; r < rows; r++)
+        {
+            int off = 0;
+            for (int d = 0; d < rank - 1; d++) off += index[d] * strides[d];
+            float* s = src + off;
+            if (innerStride == 1) new ReadOnlySpan<float>(s, inner).CopyTo(new Span<float>(dst, inner));
+            else for (int i = 0; i < inner; i++) dst[i] = s[(long)i * innerStride];
+            dst += inner;
+            for (int d = rank - 2; d >= 0; d--)
+            {
+                if (++index[d] < shape[d]) break;
+                index[d] = 0;
+            }
+        }
+    }
+
+    /// <summary>Returns the memory to the pool. Using the tensor afterwards throws; views keep their memory alive.</summary>
+    public void Dispose()
+    {
+        var s = Interlocked.Exchange(ref _storage, null);
+        s?.Release();
+        GradFn = null;
+    }
+
+    internal bool IsDisposed => _storage is null;
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        sb.Append("Tensor").Append(ShapeMath.Format(_shape));
+        if (_storage is null) return sb.Append(" (disposed)").ToString();
+        if (GradFn is not null) sb.Append(" grad_fn=").Append(GradFn.Name);
+        else if (RequiresGrad) sb.Append(" requires_grad");
+        sb.Append(" [");
+        var values = ToArray();
+        int shown = Math.Min(values.Length, 8);
+        for (int i = 0; i < shown; i++) { if (i > 0) sb.Append(", "); sb.Append(values[i].ToString("G6", System.Globalization.CultureInfo.InvariantCulture)); }
+        if (values.Length > shown) sb.Append(", …");
+        return sb.Append(']').ToString();
+    }
+}
