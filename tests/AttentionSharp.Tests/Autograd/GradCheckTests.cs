@@ -1,0 +1,76 @@
+using AttentionSharp.Autograd;
+
+namespace AttentionSharp.Tests.Autograd;
+
+/// <summary>Every differentiable tensor operation against central finite differences.</summary>
+public class GradCheckTests
+{
+    static Tensor Leaf(Generator rng, params int[] shape)
+    {
+        var t = Tensor.Uniform(rng, -1f, 1f, shape);
+        t.RequiresGrad = true;
+        return t;
+    }
+
+    static Tensor Positive(Generator rng, params int[] shape)
+    {
+        var t = Tensor.Uniform(rng, 0.5f, 1.5f, shape);
+        t.RequiresGrad = true;
+        return t;
+    }
+
+    static void Check(Func<Tensor[], Tensor> f, params Tensor[] inputs)
+    {
+        var report = GradCheck.Check(f, inputs);
+        Assert.True(report.Passed, report.ToString());
+    }
+
+    public static TheoryData<string> Ops() =>
+    [
+        "add", "sub", "mul", "div", "scale", "addscalar", "exp", "log", "sqrt", "tanh", "sigmoid", "square",
+        "sum", "sumdim", "mean", "meandim", "max", "reshape", "permute", "transpose", "narrow", "select", "cat", "split",
+        "matmul", "matmul_broadcast", "matmul_transposed", "linear", "linear_nobias", "contiguous", "unsqueeze",
+    ];
+
+    [Theory]
+    [MemberData(nameof(Ops))]
+    public void MatchesFiniteDifferences(string op)
+    {
+        var rng = new Generator(17);
+        switch (op)
+        {
+            case "add": Check(x => x[0] + x[1], Leaf(rng, 2, 3, 4), Leaf(rng, 3, 1)); break;
+            case "sub": Check(x => x[0] - x[1], Leaf(rng, 2, 1, 4), Leaf(rng, 3, 4)); break;
+            case "mul": Check(x => x[0] * x[1], Leaf(rng, 2, 3, 4), Leaf(rng, 4)); break;
+            case "div": Check(x => x[0] / x[1], Leaf(rng, 3, 4), Positive(rng, 3, 1)); break;
+            case "scale": Check(x => x[0] * 3f, Leaf(rng, 5)); break;
+            case "addscalar": Check(x => 2f - x[0], Leaf(rng, 5)); break;
+            case "exp": Check(x => x[0].Exp(), Leaf(rng, 3, 4)); break;
+            case "log": Check(x => x[0].Log(), Positive(rng, 3, 4)); break;
+            case "sqrt": Check(x => x[0].Sqrt(), Positive(rng, 3, 4)); break;
+            case "tanh": Check(x => x[0].Tanh(), Leaf(rng, 3, 4)); break;
+            case "sigmoid": Check(x => x[0].Sigmoid(), Leaf(rng, 3, 4)); break;
+            case "square": Check(x => x[0].Square(), Leaf(rng, 3, 4)); break;
+            case "sum": Check(x => x[0].Sum(), Leaf(rng, 3, 4)); break;
+            case "sumdim": Check(x => x[0].Sum(1), Leaf(rng, 2, 3, 4)); break;
+            case "mean": Check(x => x[0].Mean(), Leaf(rng, 3, 4)); break;
+            case "meandim": Check(x => x[0].Mean(-1, keepDim: true), Leaf(rng, 2, 3, 4)); break;
+            case "max": Check(x => x[0].Max(1).Values, Leaf(rng, 3, 5)); break;
+            case "reshape": Check(x => x[0].Reshape(4, 6) * x[0].Reshape(4, 6), Leaf(rng, 2, 3, 4)); break;
+            case "permute": Check(x => x[0].Permute(2, 0, 1).Contiguous() * 2f, Leaf(rng, 2, 3, 4)); break;
+            case "transpose": Check(x => x[0].Transpose(0, 1) * x[1], Leaf(rng, 3, 4), Leaf(rng, 4, 3)); break;
+            case "narrow": Check(x => x[0].Narrow(1, 1, 2) * 2f, Leaf(rng, 3, 4)); break;
+            case "select": Check(x => x[0].Select(0, 1) * 2f, Leaf(rng, 3, 4)); break;
+            case "cat": Check(x => Tensor.Cat([x[0], x[1]], 1), Leaf(rng, 2, 3, 2), Leaf(rng, 2, 1, 2)); break;
+            case "split": Check(x => x[0].Split([1, 3], 1)[1] * 2f, Leaf(rng, 2, 4)); break;
+            case "matmul": Check(x => x[0].MatMul(x[1]), Leaf(rng, 3, 5), Leaf(rng, 5, 4)); break;
+            case "matmul_broadcast": Check(x => x[0].MatMul(x[1]), Leaf(rng, 2, 2, 3, 5), Leaf(rng, 2, 5, 4)); break;
+            case "matmul_transposed": Check(x => x[0].MatMul(x[1].Transpose(-2, -1)), Leaf(rng, 2, 3, 5), Leaf(rng, 2, 4, 5)); break;
+            case "linear": Check(x => Tensor.Linear(x[0], x[1], x[2]), Leaf(rng, 2, 3, 5), Leaf(rng, 4, 5), Leaf(rng, 4)); break;
+            case "linear_nobias": Check(x => Tensor.Linear(x[0], x[1]), Leaf(rng, 3, 5), Leaf(rng, 4, 5)); break;
+            case "contiguous": Check(x => x[0].Transpose(0, 1).Contiguous(), Leaf(rng, 3, 4)); break;
+            case "unsqueeze": Check(x => x[0].Unsqueeze(1) * x[1], Leaf(rng, 3, 4), Leaf(rng, 5, 1)); break;
+            default: throw new ArgumentException(op);
+        }
+    }
+}
