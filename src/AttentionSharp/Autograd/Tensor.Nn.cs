@@ -1,0 +1,195 @@
+using System.Numerics.Tensors;
+using AttentionSharp.Kernels;
+
+namespace AttentionSharp;
+
+// The neural-network operations (torch.nn.functional's vocabulary), each one forward kernel and one backward kernel from
+// Kernels/. Row operations work on the last dimension: a (…, C) tensor is rows = Count / C rows of C.
+public sealed unsafe partial class Tensor
+{
+    int LastDim => Rank == 0 ? 1 : _shape[^1];
+    int Rows => LastDim == 0 ? 0 : Count / LastDim;
+
+    /// <summary>softmax(x)ᵢ = exp(xᵢ − max x) / Σⱼ exp(xⱼ − max x) along <paramref name="dim"/>.</summary>
+    public Tensor Softmax(int dim = -1) => AlongLastDim(dim, static x => x.SoftmaxLast(log: false));
+
+    /// <summary>log softmax(x)ᵢ = xᵢ − max x − log Σⱼ exp(xⱼ − max x) along <paramref name="dim"/>.</summary>
+    public Tensor LogSoftmax(int dim = -1) => AlongLastDim(dim, static x => x.SoftmaxLast(log: true));
+
+    Tensor AlongLastDim(int dim, Func<Tensor, Tensor> op)
+    {
+        int d = ShapeMath.NormalizeDim(dim, Rank);
+        if (d == Rank - 1) return op(this);
+        return op(Transpose(d, -1).Contiguous()).Transpose(d, -1).Contiguous();
+    }
+
+    Tensor SoftmaxLast(bool log)
+    {
+        var x = Contiguous();
+        int rows = x.Rows, cols = x.LastDim;
+        var y = Uninitialized(_shape);
+        if (log) Kernels.LogSoftmax.Forward(y.Data, x.Data, rows, cols);
+        else Kernels.Softmax.Forward(y.Data, x.Data, rows, cols);
+        return Record(y, log ? "LogSoftmax" : "Softmax", [x], g =>
+        {
+            if (!x.RequiresGrad) return;
+            if (log) Kernels.LogSoftmax.Backward(x.GradBuffer(), g.Data, y.Data, rows, cols);
+            else Kernels.Softmax.Backward(x.GradBuffer(), g.Data, y.Data, rows, cols);
+        });
+    }
+
+    /// <summary>
+    /// Layer normalisation over the last dimension (Ba et al. 2016): y = (x − mean) / √(var + eps) · weight + bias, with the
+    /// biased variance as PyTorch. weight and bias are (C) or null.
+    /// </summary>
+    public static Tensor LayerNorm(Tensor x, Tensor? weight, Tensor? bias, float eps = 1e-5f)
+    {
+        int cols = x.LastDim;
+        CheckVector(weight, cols, "LayerNorm weight"); CheckVector(bias, cols, "LayerNorm bias");
+        var xc = x.Contiguous(); var w = weight?.Contiguous(); var b = bias?.Contiguous();
+        int rows = xc.Rows;
+        var y = Uninitialized(x._shape);
+        var mean = new float[rows]; var rstd = new float[rows];
+        Kernels.LayerNorm.Forward(y.Data, mean, rstd, xc.Data, w is null ? default : w.Data, b is null ? default : b.Data, rows, cols, eps);
+        Tensor[] inputs = [xc, .. w is null ? Array.Empty<Tensor>() : [w], .. b is null ? Array.Empty<Tensor>() : [b]];
+        return Record(y, "LayerNorm", inputs, g =>
+        {
+            Span<float> dx = xc.RequiresGrad ? xc.GradBuffer() : default;
+            Span<float> dw = w is { RequiresGrad: true } ? w.GradBuffer() : default;
+            Span<float> db = b is { RequiresGrad: true } ? b.GradBuffer() : default;
+            if (!xc.RequiresGrad)
+            {
+                // The kernel always produces dx; give it scratch when x needs none.
+                using var scratch = Zeros(x._shape);
+                Kernels.LayerNorm.Backward(scratch.Data, dw, db, g.Data, xc.Data, w is null ? default : w.Data, mean, rstd, rows, cols);
+                return;
+            }
+            Kernels.LayerNorm.Backward(dx, dw, db, g.Data, xc.Data, w is null ? default : w.Data, mean, rstd, rows, cols);
+        });
+    }
+
+    /// <summary>RMS normalisation over the last dimension (Zhang and Sennrich 2019): y = x / √(mean(x²) + eps) · weight.</summary>
+    public static Tensor RmsNorm(Tensor x, Tensor? weight, float eps = 1e-6f)
+    {
+        int cols = x.LastDim;
+        CheckVector(weight, cols, "RmsNorm weight");
+        var xc = x.Contiguous(); var w = weight?.Contiguous();
+        int rows = xc.Rows;
+        var y = Uninitialized(x._shape);
+        var rstd = new float[rows];
+        Kernels.RmsNorm.Forward(y.Data, rstd, xc.Data, w is null ? default : w.Data, rows, cols, eps);
+        Tensor[] inputs = w is null ? [xc] : [xc, w];
+        return Record(y, "RmsNorm", inputs, g =>
+        {
+            using var scratch = xc.RequiresGrad ? null : Zeros(x._shape);
+            Span<float> dx = scratch is null ? xc.GradBuffer() : scratch.Data;
+            Span<float> dw = w is { RequiresGrad: true } ? w.GradBuffer() : default;
+            Kernels.RmsNorm.Backward(dx, dw, g.Data, xc.Data, w is null ? default : w.Data, rstd, rows, cols);
+        });
+    }
+
+    static void CheckVector(Tensor? t, int cols, string what)
+    {
+        if (t is not null && (t.Rank != 1 || t._shape[0] != cols))
+            throw new ArgumentException($"{what} must have shape ({cols},) to match the last dimension; got {ShapeMath.Format(t.Shape)}.");
+    }
+
+    /// <summary>GELU(x) = x·Φ(x) (Hendrycks and Gimpel 2016); <see cref="GeluApproximation.Tanh"/> uses 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    public Tensor Gelu(GeluApproximation approximation = GeluApproximation.None) =>
+        Activation("Gelu", (y, x) => Kernels.Gelu.Forward(y, x, approximation), (dx, dy, x) => Kernels.Gelu.Backward(dx, dy, x, approximation));
+
+    /// <summary>ReLU(x) = max(0, x).</summary>
+    public Tensor Relu() => Activation("Relu", Kernels.Relu.Forward, Kernels.Relu.Backward);
+
+    /// <summary>SiLU(x) = x·σ(x) (also called swish).</summary>
+    public Tensor Silu() => Activation("Silu", Kernels.Silu.Forward, Kernels.Silu.Backward);
+
+    delegate void ActivationForward(Span<float> y, ReadOnlySpan<float> x);
+    delegate void ActivationBackward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x);
+
+    Tensor Activation(string name, ActivationForward forward, ActivationBackward backward)
+    {
+        var x = Contiguous();
+        var y = Uninitialized(_shape);
+        forward(y.Data, x.Data);
+        return Record(y, name, [x], g => { if (x.RequiresGrad) backward(x.GradBuffer(), g.Data, x.Data); });
+    }
+
+    /// <summary>SwiGLU(gate, up) = SiLU(gate) ⊙ up (Shazeer 2020), the gated FFN of LLaMA-style blocks.</summary>
+    public static Tensor SwiGlu(Tensor gate, Tensor up)
+    {
+        if (!ShapeMath.SameShape(gate.Shape, up.Shape))
+            throw new ArgumentException($"SwiGlu needs gate and up of one shape; got {ShapeMath.Format(gate.Shape)} and {ShapeMath.Format(up.Shape)}.");
+        var gc = gate.Contiguous(); var uc = up.Contiguous();
+        var y = Uninitialized(gate._shape);
+        Kernels.SwiGlu.Forward(y.Data, gc.Data, uc.Data);
+        return Record(y, "SwiGlu", [gc, uc], g =>
+        {
+            using var sg = gc.RequiresGrad ? null : Zeros(gate._shape);
+            using var su = uc.RequiresGrad ? null : Zeros(up._shape);
+            Kernels.SwiGlu.Backward(sg is null ? gc.GradBuffer() : sg.Data, su is null ? uc.GradBuffer() : su.Data, g.Data, gc.Data, uc.Data);
+        });
+    }
+
+    /// <summary>
+    /// Inverted dropout: in training each element is zeroed with probability p and the rest scaled by 1/(1 − p); in
+    /// evaluation (or with p = 0) the input is returned unchanged. The mask is drawn from <paramref name="rng"/>.
+    /// </summary>
+    public Tensor Dropout(float p, bool training, Generator rng)
+    {
+        if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1).");
+        if (!training || p == 0) return this;
+        var x = Contiguous();
+        var y = Uninitialized(_shape);
+        var mask = new byte[Count];
+        Kernels.Dropout.Forward(y.Data, mask, x.Data, p, rng.NextUInt64(), 0);
+        return Record(y, "Dropout", [x], g => { if (x.RequiresGrad) Kernels.Dropout.Backward(x.GradBuffer(), g.Data, mask, p); });
+    }
+
+    /// <summary>
+    /// Mean cross-entropy of (…, V) logits against integer targets (one per row), as F.cross_entropy: positions whose
+    /// target is <paramref name="ignoreIndex"/> are skipped and excluded from the mean (all ignored gives NaN, as PyTorch);
+    /// label smoothing ε mixes the one-hot target with the uniform distribution.
+    /// </summary>
+    public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, int ignoreIndex = -100, float labelSmoothing = 0f)
+    {
+        if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "Label smoothing must be in [0, 1].");
+        var x = logits.Contiguous();
+        int vocab = x.LastDim, rows = x.Rows;
+        if (targets.Length != rows)
+            throw new ArgumentException($"CrossEntropy: logits {ShapeMath.Format(logits.Shape)} have {rows} rows but {targets.Length} targets were given.", nameof(targets));
+        var t = targets.ToArray();
+        var rowLoss = new float[rows]; var lse = new float[rows];
+        Kernels.CrossEntropy.Forward(rowLoss, lse, x.Data, t, rows, vocab, ignoreIndex, labelSmoothing);
+        int counted = 0;
+        foreach (var target in t) if (target != ignoreIndex) counted++;
+        double total = 0;
+        foreach (var l in rowLoss) total += l;
+        var loss = Scalar(counted == 0 ? float.NaN : (float)(total / counted));
+        return Record(loss, "CrossEntropy", [x], g =>
+        {
+            if (!x.RequiresGrad || counted == 0) return;
+            // ∂mean/∂rowLossᵣ = g / count for counted rows; the kernel skips ignored rows.
+            var dRow = new float[rows];
+            Array.Fill(dRow, g.Data[0] / counted);
+            Kernels.CrossEntropy.Backward(x.GradBuffer(), dRow, x.Data, lse, t, rows, vocab, ignoreIndex, labelSmoothing);
+        });
+    }
+
+    /// <summary>Rows of <paramref name="table"/> (V, D) picked by <paramref name="ids"/>, shaped (idShape…, D); the backward scatter-adds.</summary>
+    public static Tensor Embedding(Tensor table, ReadOnlySpan<int> ids, params ReadOnlySpan<int> idShape)
+    {
+        if (table.Rank != 2) throw new ArgumentException($"An embedding table must be (V, D); got {ShapeMath.Format(table.Shape)}.", nameof(table));
+        var shape = idShape.Length == 0 ? [ids.Length] : idShape.ToArray();
+        if (ShapeMath.Count(shape) != ids.Length)
+            throw new ArgumentException($"Embedding: {ids.Length} ids do not fill the shape {ShapeMath.Format(shape)}.", nameof(ids));
+        int vocab = table._shape[0], dim = table._shape[1];
+        var w = table.Contiguous();
+        var outShape = new int[shape.Length + 1];
+        shape.CopyTo(outShape, 0); outShape[^1] = dim;
+        var y = Uninitialized(outShape);
+        var idArray = ids.ToArray();
+        Kernels.Embedding.Forward(y.Data, idArray, w.Data, vocab, dim);
+        return Record(y, "Embedding", [w], g => { if (w.RequiresGrad) Kernels.Embedding.Backward(w.GradBuffer(), g.Data, idArray, vocab, dim); });
+    }
+}

@@ -1,0 +1,160 @@
+using AttentionSharp.Nn;
+
+namespace AttentionSharp.Models;
+
+/// <summary>
+/// A decoder-only Transformer in the GPT-2 layout, read top to bottom as in nanoGPT: embeddings, L pre-LN blocks, final
+/// LayerNorm, and a language-model head tied to the token embedding. Parameter names follow Hugging Face's GPT-2
+/// (wte, wpe, h.N.ln_1, h.N.attn.c_attn, h.N.attn.c_proj, h.N.ln_2, h.N.mlp.c_fc, h.N.mlp.c_proj, ln_f); Linear weights
+/// are stored (out, in) as torch.nn.Linear does (HF's Conv1D stores the transpose).
+/// Letters: B batch, T time, C width, NH heads, HS head size, V vocabulary.
+/// </summary>
+public sealed class Gpt : Module
+{
+    readonly Generator _dropoutRng;
+
+    public Gpt(GptConfig config, Generator rng)
+    {
+        Config = config.Validate();
+        _dropoutRng = new Generator(rng.NextUInt64());
+        // Initialisation as GPT-2: N(0, 0.02) for weights and embeddings, zero biases, and residual projections scaled by
+        // 1/√(2L) because each block adds two branches to the residual stream.
+        Wte = RegisterModule("wte", new Embedding(config.VocabSize, config.Width, rng, std: 0.02f));
+        Wpe = RegisterModule("wpe", new Embedding(config.ContextLength, config.Width, rng, std: 0.02f));
+        var h = RegisterModule("h", new ModuleList());
+        for (int i = 0; i < config.Layers; i++) Blocks.Add(h.Add(new GptBlock(config, rng, _dropoutRng)));
+        LnF = RegisterModule("ln_f", new LayerNorm(config.Width, bias: config.Bias));
+    }
+
+    public GptConfig Config { get; }
+    public Embedding Wte { get; }
+    public Embedding Wpe { get; }
+    public List<GptBlock> Blocks { get; } = [];
+    public LayerNorm LnF { get; }
+
+    /// <summary>Token ids (B, T) → logits (B, T, V).</summary>
+    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time)
+    {
+        if (time > Config.ContextLength)
+            throw new ArgumentException($"The sequence has {time} tokens but the model's context is {Config.ContextLength}.");
+        if (ids.Length != batch * time) throw new ArgumentException($"Expected {batch}×{time} = {batch * time} ids, got {ids.Length}.");
+        var positions = new int[time];
+        for (int t = 0; t < time; t++) positions[t] = t;
+        var x = Wte.Forward(ids, batch, time) + Wpe.Forward(positions, time);      // (B, T, C) + (T, C)
+        x = x.Dropout(Config.Dropout, Training, _dropoutRng);
+        foreach (var block in Blocks) x = block.Forward(x);                          // (B, T, C)
+        x = LnF.Forward(x);
+        return Tensor.Linear(x, Wte.Weight);                                         // (B, T, V), weights tied with wte
+    }
+
+    /// <summary>Mean next-token cross-entropy of the logits for (B, T) inputs against (B, T) targets.</summary>
+    public Tensor Loss(Tensor logits, ReadOnlySpan<int> targets) => Tensor.CrossEntropy(logits, targets);
+
+    /// <summary>Parameters with their weight-decay flag, by nanoGPT's rule: tensors of rank ≥ 2 (matrices, embeddings) decay; biases and norm gains do not.</summary>
+    public IEnumerable<(Tensor Param, bool Decay)> ParameterGroups() => Parameters().Select(p => (p, p.Rank >= 2));
+}
+
+/// <summary>One pre-LN block: x + attn(ln_1(x)), then x + mlp(ln_2(x)).</summary>
+public sealed class GptBlock : Module
+{
+    public GptBlock(GptConfig config, Generator rng, Generator dropoutRng)
+    {
+        Ln1 = RegisterModule("ln_1", new LayerNorm(config.Width, bias: config.Bias));
+        Attn = RegisterModule("attn", new CausalSelfAttention(config, rng, dropoutRng));
+        Ln2 = RegisterModule("ln_2", new LayerNorm(config.Width, bias: config.Bias));
+        Mlp = RegisterModule("mlp", new GptMlp(config, rng, dropoutRng));
+    }
+
+    public LayerNorm Ln1 { get; }
+    public CausalSelfAttention Attn { get; }
+    public LayerNorm Ln2 { get; }
+    public GptMlp Mlp { get; }
+
+    public Tensor Forward(Tensor x)
+    {
+        x = x + Attn.Forward(Ln1.Forward(x));
+        return x + Mlp.Forward(Ln2.Forward(x));
+    }
+}
+
+/// <summary>The feed-forward branch: c_proj(GELU(c_fc(x))), 4C hidden units, GELU in its tanh form as GPT-2.</summary>
+public sealed class GptMlp : Module
+{
+    readonly float _dropout;
+    readonly Generator _dropoutRng;
+
+    public GptMlp(GptConfig config, Generator rng, Generator dropoutRng)
+    {
+        CFc = RegisterModule("c_fc", GptInit.Linear(config.Width, 4 * config.Width, rng, config.Bias, 0.02f));
+        CProj = RegisterModule("c_proj", GptInit.Linear(4 * config.Width, config.Width, rng, config.Bias, 0.02f / MathF.Sqrt(2 * config.Layers)));
+        _dropout = config.Dropout;
+        _dropoutRng = dropoutRng;
+    }
+
+    public Linear CFc { get; }
+    public Linear CProj { get; }
+
+    public Tensor Forward(Tensor x) =>
+        CProj.Forward(CFc.Forward(x).Gelu(Kernels.GeluApproximation.Tanh)).Dropout(_dropout, Training, _dropoutRng);
+}
+
+/// <summary>
+/// Multi-head causal self-attention: Q, K, V from one fused projection c_attn, heads split,
+/// Attention(Q, K, V) = softmax(QKᵀ/√d_k + M)·V with M = −∞ above the diagonal, heads merged, output projection c_proj (W^O).
+/// </summary>
+public sealed class CausalSelfAttention : Module
+{
+    readonly int _heads, _width;
+    readonly float _dropout;
+    readonly Generator _dropoutRng;
+    readonly Dictionary<int, Tensor> _masks = [];
+
+    public CausalSelfAttention(GptConfig config, Generator rng, Generator dropoutRng)
+    {
+        _heads = config.Heads; _width = config.Width; _dropout = config.Dropout; _dropoutRng = dropoutRng;
+        CAttn = RegisterModule("c_attn", GptInit.Linear(config.Width, 3 * config.Width, rng, config.Bias, 0.02f));
+        CProj = RegisterModule("c_proj", GptInit.Linear(config.Width, config.Width, rng, config.Bias, 0.02f / MathF.Sqrt(2 * config.Layers)));
+    }
+
+    public Linear CAttn { get; }
+    public Linear CProj { get; }
+
+    public Tensor Forward(Tensor x)
+    {
+        int b = x.Size(0), t = x.Size(1), c = _width, hs = c / _heads;
+        var qkv = CAttn.Forward(x).Split([c, c, c], 2);                                  // 3 × (B, T, C)
+        var q = qkv[0].Reshape(b, t, _heads, hs).Transpose(1, 2);                       // (B, NH, T, HS)
+        var k = qkv[1].Reshape(b, t, _heads, hs).Transpose(1, 2);
+        var v = qkv[2].Reshape(b, t, _heads, hs).Transpose(1, 2);
+        var att = q.MatMul(k.Transpose(-2, -1)) * (1f / MathF.Sqrt(hs)) + CausalMask(t); // (B, NH, T, T)
+        att = att.Softmax(-1).Dropout(_dropout, Training, _dropoutRng);
+        var y = att.MatMul(v).Transpose(1, 2).Reshape(b, t, c);                          // (B, NH, T, HS) → (B, T, C)
+        return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng);
+    }
+
+    /// <summary>(T, T) additive mask: 0 on and below the diagonal, −∞ above it.</summary>
+    Tensor CausalMask(int t)
+    {
+        if (_masks.TryGetValue(t, out var mask)) return mask;
+        mask = Tensor.Zeros(t, t);
+        var d = mask.Data;
+        for (int i = 0; i < t; i++) d.Slice(i * t + i + 1, t - i - 1).Fill(float.NegativeInfinity);
+        return _masks[t] = mask;
+    }
+}
+
+/// <summary>GPT-2's initialisation of a Linear layer: weight ~ N(0, std²), bias 0.</summary>
+internal static class GptInit
+{
+    public static Linear Linear(int inFeatures, int outFeatures, Generator rng, bool bias, float std)
+    {
+        var layer = new Linear(inFeatures, outFeatures, rng, bias);
+        using (Autograd.GradMode.NoGrad())
+        {
+            using var w = Tensor.Normal(rng, 0f, std, outFeatures, inFeatures);
+            layer.Weight.CopyFrom_(w);
+            layer.Bias?.Fill_(0f);
+        }
+        return layer;
+    }
+}

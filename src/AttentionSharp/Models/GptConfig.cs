@@ -1,0 +1,44 @@
+namespace AttentionSharp.Models;
+
+/// <summary>The shape of a decoder-only Transformer (GPT-2 layout: pre-LN blocks, learned positions, tied embeddings).</summary>
+public sealed record GptConfig
+{
+    /// <summary>V: the number of token ids.</summary>
+    public int VocabSize { get; init; } = 50257;
+
+    /// <summary>The longest sequence the model reads (the size of the position table).</summary>
+    public int ContextLength { get; init; } = 1024;
+
+    /// <summary>L: the number of Transformer blocks.</summary>
+    public int Layers { get; init; } = 12;
+
+    /// <summary>NH: attention heads per block; HS = C / NH.</summary>
+    public int Heads { get; init; } = 12;
+
+    /// <summary>C (d_model): the width of the residual stream.</summary>
+    public int Width { get; init; } = 768;
+
+    /// <summary>Dropout probability on embeddings, attention weights and residual branches during training.</summary>
+    public float Dropout { get; init; }
+
+    /// <summary>Whether Linear and LayerNorm layers have biases (GPT-2: yes).</summary>
+    public bool Bias { get; init; } = true;
+
+    /// <summary>GPT-2 small, 124M parameters.</summary>
+    public static GptConfig Gpt2Small => new();
+
+    /// <summary>A character-level model small enough to train on two CPU cores in minutes.</summary>
+    public static GptConfig CharSmall(int vocabSize) => new() { VocabSize = vocabSize, ContextLength = 128, Layers = 4, Heads = 4, Width = 128 };
+
+    /// <summary>Throws with the field, its value and the rule when the configuration cannot work.</summary>
+    public GptConfig Validate()
+    {
+        if (VocabSize <= 0) throw new ArgumentException($"GptConfig.VocabSize must be positive; got {VocabSize}.");
+        if (ContextLength <= 0) throw new ArgumentException($"GptConfig.ContextLength must be positive; got {ContextLength}.");
+        if (Layers <= 0) throw new ArgumentException($"GptConfig.Layers must be positive; got {Layers}.");
+        if (Heads <= 0) throw new ArgumentException($"GptConfig.Heads must be positive; got {Heads}.");
+        if (Width <= 0 || Width % Heads != 0) throw new ArgumentException($"GptConfig.Width ({Width}) must be a positive multiple of Heads ({Heads}).");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"GptConfig.Dropout must be in [0, 1); got {Dropout}.");
+        return this;
+    }
+}

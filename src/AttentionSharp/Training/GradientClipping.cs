@@ -1,0 +1,25 @@
+using AttentionSharp.Kernels;
+
+namespace AttentionSharp.Training;
+
+/// <summary>Global-norm gradient clipping, as torch.nn.utils.clip_grad_norm_.</summary>
+public static class GradientClipping
+{
+    /// <summary>
+    /// Scales all gradients by min(1, maxNorm / (‖g‖ + 1e-6)), where ‖g‖ is the L2 norm over every gradient together;
+    /// returns ‖g‖ before clipping (NaN or ∞ if a gradient is not finite, in which case nothing is scaled).
+    /// </summary>
+    public static float ClipGradNorm(IEnumerable<Tensor> parameters, float maxNorm)
+    {
+        if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "The maximum norm must be positive.");
+        var grads = parameters.Select(p => p.Grad).OfType<Tensor>().ToList();
+        double sumSquares = 0;
+        foreach (var g in grads) sumSquares += Norms.SumOfSquares(g.Data);
+        float norm = (float)Math.Sqrt(sumSquares);
+        if (!float.IsFinite(norm)) return norm;
+        float coefficient = maxNorm / (norm + 1e-6f);
+        if (coefficient < 1f)
+            foreach (var g in grads) Norms.Scale(g.Data, coefficient);
+        return norm;
+    }
+}
