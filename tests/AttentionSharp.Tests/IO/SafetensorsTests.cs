@@ -541,6 +541,8 @@ public class SafetensorsTests(ITestOutputHelper output)
     /// edits and edits of numbers inside the header — must give either a valid file or a SafetensorsException, never
     /// another exception. Valid results are also read through the typed readers.
     /// </summary>
+    const int Mutations = 20_000;
+
     [Fact]
     public void RandomMutationsNeverThrowAnythingButSafetensorsException()
     {
@@ -563,7 +565,7 @@ public class SafetensorsTests(ITestOutputHelper output)
         var random = new Random(20240611);
         int valid = 0, rejected = 0;
         var failures = new List<string>();
-        for (int iteration = 0; iteration < 20_000; iteration++)
+        for (int iteration = 0; iteration < Mutations; iteration++)
         {
             var bytes = new List<byte>(original);
             var applied = new List<string>();
@@ -591,7 +593,7 @@ public class SafetensorsTests(ITestOutputHelper output)
                 else failures.Add("");
             }
         }
-        output.WriteLine($"20000 mutated files: {valid} valid, {rejected} rejected with SafetensorsException");
+        output.WriteLine($"{Mutations} mutated files: {valid} valid, {rejected} rejected with SafetensorsException");
         Assert.True(failures.Count == 0, $"{failures.Count} mutations threw something else:\n{string.Join("\n", failures.Where(f => f != ""))}");
         Assert.True(valid > 100 && rejected > 10_000, $"valid {valid}, rejected {rejected}: the mutations should reach both outcomes");
     }
