@@ -1,0 +1,213 @@
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
+
+namespace AttentionSharp.IO;
+
+/// <summary>
+/// A validated safetensors file held in memory. Layout (https://github.com/huggingface/safetensors):
+/// <code>
+/// [8 bytes: N, little-endian u64] [N bytes: UTF-8 JSON header] [data section]
+/// header = { "__metadata__": {string: string}?, NAME: {"dtype": D, "shape": [..], "data_offsets": [begin, end]}, ... }
+/// </code>
+/// Offsets count from the first byte of the data section. Reading checks every promise of the format, as strictly as the
+/// reference implementation: N ≤ 100 MB and within the file, the header a JSON object starting with '{', every entry an
+/// object with exactly dtype, shape and data_offsets of the right JSON types, known dtypes, begin ≤ end, byte size =
+/// element count × dtype size (overflow-checked), entries contiguous, non-overlapping and covering the data section
+/// exactly, unique names, string metadata. Any violation is a <see cref="SafetensorsException"/>; I/O failures are
+/// <see cref="IOException"/>s.
+/// </summary>
+/// <remarks>
+/// The whole file is read into one byte array and every <see cref="SafetensorsEntry.Data"/> is a slice of it, so files
+/// up to <see cref="Array.MaxLength"/> bytes (just under 2 GB) are supported; larger ones are refused with a clear message.
+/// </remarks>
+public sealed class SafetensorsFile
+{
+    /// <summary>The largest header the reader accepts (the reference implementation's limit).</summary>
+    public const long MaxHeaderLength = 100_000_000;
+
+    readonly Dictionary<string, SafetensorsEntry> _byName;
+
+    /// <summary>The path the file was read from, or null for a buffer or stream.</summary>
+    public string? FilePath { get; }
+
+    /// <summary>The "__metadata__" pairs; empty when the header has none.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>The tensors in data-section order (by offset).</summary>
+    public IReadOnlyList<SafetensorsEntry> Entries { get; }
+
+    SafetensorsFile(string? filePath, IReadOnlyDictionary<string, string> metadata, SafetensorsEntry[] entries)
+    {
+        FilePath = filePath;
+        Metadata = metadata;
+        Entries = entries;
+        _byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+    }
+
+    /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
+    /// <exception cref="SafetensorsException">The file is not a valid safetensors file, or larger than 2 GB.</exception>
+    /// <exception cref="IOException">The file cannot be opened or read (e.g. <see cref="FileNotFoundException"/>).</exception>
+    public static SafetensorsFile Read(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        return Read(stream, path);
+    }
+
+    /// <summary>Reads and validates a safetensors image from the current position of <paramref name="stream"/> to its end.</summary>
+    public static SafetensorsFile Read(Stream stream) => Read(stream, null);
+
+    /// <summary>Validates a safetensors image held in memory; the bytes are copied, so the span may be reused afterwards.</summary>
+    public static SafetensorsFile Read(ReadOnlySpan<byte> bytes)
+    {
+        var copy = bytes.ToArray();
+        return Parse(copy, copy.Length, null);
+    }
+
+    static SafetensorsFile Read(Stream stream, string? path)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (stream.CanSeek)
+        {
+            long remaining = Math.Max(0, stream.Length - stream.Position);
+            if (remaining > Array.MaxLength) throw TooLarge(path, remaining.ToString());
+            var buffer = new byte[remaining];
+            // A file that shrinks while being read is parsed as what was read, and fails validation as truncated.
+            int read = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+            return Parse(buffer, read, path);
+        }
+        var memory = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = stream.Read(chunk)) > 0)
+        {
+            if (memory.Length + n > Array.MaxLength) throw TooLarge(path, $"more than {Array.MaxLength}");
+            memory.Write(chunk, 0, n);
+        }
+        return Parse(memory.GetBuffer(), (int)memory.Length, path);
+    }
+
+    static SafetensorsException TooLarge(string? path, string size) => new(path, null, null,
+        $"the file is {size} bytes; this reader holds the whole file in one array and supports at most {Array.MaxLength} bytes");
+
+    /// <summary>Validates <paramref name="file"/>[0, <paramref name="length"/>) and builds entries that slice it.</summary>
+    static SafetensorsFile Parse(byte[] file, int length, string? path)
+    {
+        if (length < 8)
+            throw new SafetensorsException(path, null, null, length == 0
+                ? "the file is empty; expected an 8-byte header length, a JSON header and the tensor data"
+                : $"the file holds {length} bytes, fewer than the 8-byte header length that begins every safetensors file");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(file);
+        if (headerLength > MaxHeaderLength)
+            throw new SafetensorsException(path, null, null,
+                $"the header length says {headerLength} bytes, above the {MaxHeaderLength}-byte limit; the file is corrupt or not safetensors");
+        if (headerLength > (ulong)(length - 8))
+            throw new SafetensorsException(path, null, null,
+                $"the header length says {headerLength} bytes but only {length - 8} bytes follow it; the file is truncated or corrupt");
+
+        int dataStart = 8 + (int)headerLength;
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var header = SafetensorsHeader.Parse(file.AsSpan(8, (int)headerLength), path, metadata);
+        var entries = CheckLayout(header, (ulong)(length - dataStart), path);
+
+        var built = new SafetensorsEntry[entries.Count];
+        for (int i = 0; i < built.Length; i++)
+        {
+            var (e, count) = entries[i];
+            // CheckLayout proved begin ≤ end ≤ data length < 2^31, so these casts are exact.
+            var data = new ReadOnlyMemory<byte>(file, dataStart + (int)e.Begin, (int)(e.End - e.Begin));
+            built[i] = new SafetensorsEntry(e.Name, e.DType, e.Shape, count, (long)e.Begin, data, path);
+        }
+        return new SafetensorsFile(path, metadata, built);
+    }
+
+    /// <summary>
+    /// Checks each entry's size against its offsets and the data section, then that the entries, sorted by offset, tile
+    /// the data section exactly. Returns them in that order with their element counts.
+    /// </summary>
+    static List<(HeaderEntry Entry, long Count)> CheckLayout(List<HeaderEntry> header, ulong dataLength, string? path)
+    {
+        var entries = new List<(HeaderEntry Entry, long Count)>(header.Count);
+        foreach (var e in header)
+        {
+            string offsets = $"[{e.Begin}, {e.End}]";
+            if (e.Begin > e.End)
+                throw new SafetensorsException(path, e.Name, "data_offsets", $"{offsets} has begin after end");
+            string shape = $"[{string.Join(", ", e.Shape)}]";
+            if (!TryElementCount(e.Shape, out long count))
+                throw new SafetensorsException(path, e.Name, "shape", $"the element count of {shape} overflows a 64-bit integer");
+            int size = e.DType.SizeOf();
+            if (count > long.MaxValue / size)
+                throw new SafetensorsException(path, e.Name, "shape", $"{shape} of {e.DType.ToHeaderName()} needs more than {long.MaxValue} bytes");
+            if ((ulong)(count * size) != e.End - e.Begin)
+                throw new SafetensorsException(path, e.Name, "data_offsets",
+                    $"shape {shape} of {e.DType.ToHeaderName()} needs {count * size} bytes ({count} × {size}) but {offsets} spans {e.End - e.Begin}");
+            if (e.End > dataLength)
+                throw new SafetensorsException(path, e.Name, "data_offsets",
+                    $"{offsets} reaches past the end of the data section ({dataLength} bytes); the file is truncated or the offsets are wrong");
+            entries.Add((e, count));
+        }
+
+        // Ties on begin come from zero-size tensors; ordering by end then name keeps them before their neighbour and the result deterministic.
+        entries.Sort((a, b) => a.Entry.Begin != b.Entry.Begin ? a.Entry.Begin.CompareTo(b.Entry.Begin)
+            : a.Entry.End != b.Entry.End ? a.Entry.End.CompareTo(b.Entry.End)
+            : string.CompareOrdinal(a.Entry.Name, b.Entry.Name));
+        ulong covered = 0;
+        string previous = "the start of the data section";
+        foreach (var (e, _) in entries)
+        {
+            if (e.Begin < covered)
+                throw new SafetensorsException(path, e.Name, "data_offsets",
+                    $"[{e.Begin}, {e.End}] overlaps {previous}, which ends at {covered}; tensors must not share bytes");
+            if (e.Begin > covered)
+                throw new SafetensorsException(path, e.Name, "data_offsets",
+                    $"[{e.Begin}, {e.End}] leaves a gap: bytes [{covered}, {e.Begin}) after {previous} belong to no tensor; tensors must be contiguous");
+            covered = e.End;
+            previous = $"tensor '{SafetensorsException.Shorten(e.Name)}'";
+        }
+        if (covered != dataLength)
+            throw new SafetensorsException(path, null, null,
+                $"the data section holds {dataLength} bytes but the tensors cover only {covered}; bytes [{covered}, {dataLength}) belong to no tensor");
+        return entries;
+    }
+
+    /// <summary>Product of the dimensions; a zero dimension makes it 0 however large the others are.</summary>
+    static bool TryElementCount(int[] shape, out long count)
+    {
+        count = 1;
+        if (Array.IndexOf(shape, 0) >= 0) { count = 0; return true; }
+        foreach (int dim in shape)
+        {
+            if (count > long.MaxValue / dim) return false;
+            count *= dim;
+        }
+        return true;
+    }
+
+    /// <summary>Whether a tensor of this name exists.</summary>
+    public bool Contains(string name) => _byName.ContainsKey(name);
+
+    /// <summary>Looks a tensor up by name without throwing.</summary>
+    public bool TryGetEntry(string name, [MaybeNullWhen(false)] out SafetensorsEntry entry) => _byName.TryGetValue(name, out entry);
+
+    /// <summary>The tensor of this name; a missing name throws a <see cref="SafetensorsException"/> listing the closest names.</summary>
+    public SafetensorsEntry GetEntry(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (_byName.TryGetValue(name, out var entry)) return entry;
+        string problem = _byName.Count == 0
+            ? "not found; the file holds no tensors"
+            : $"not found among the file's {_byName.Count} tensors; closest names: " +
+              string.Join(", ", NameSuggestions.Closest(name, _byName.Keys, 5).Select(n => $"'{SafetensorsException.Shorten(n)}'"));
+        throw new SafetensorsException(FilePath, name, null, problem);
+    }
+
+    /// <summary>The named tensor as floats (see <see cref="SafetensorsEntry.ToFloat32"/>).</summary>
+    public float[] ReadFloat32(string name) => GetEntry(name).ToFloat32();
+
+    /// <summary>The named tensor as ints (see <see cref="SafetensorsEntry.ToInt32"/>).</summary>
+    public int[] ReadInt32(string name) => GetEntry(name).ToInt32();
+
+    /// <summary>The named tensor as longs (see <see cref="SafetensorsEntry.ToInt64"/>).</summary>
+    public long[] ReadInt64(string name) => GetEntry(name).ToInt64();
+}
