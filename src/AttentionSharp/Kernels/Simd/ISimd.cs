@@ -15,6 +15,9 @@ internal interface ISimd<TSelf> where TSelf : unmanaged, ISimd<TSelf>
     static abstract TSelf Load(ref readonly float source);
     static abstract void Store(TSelf value, ref float destination);
 
+    /// <summary>Loads <see cref="Count"/> bytes and converts each to a float (0 → 0f, 1 → 1f): dropout masks.</summary>
+    static abstract TSelf LoadBytes(ref readonly byte source);
+
     static abstract TSelf operator +(TSelf a, TSelf b);
     static abstract TSelf operator -(TSelf a, TSelf b);
     static abstract TSelf operator *(TSelf a, TSelf b);

@@ -20,6 +20,8 @@ internal readonly struct Vec1 : ISimd<Vec1>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Load(ref readonly float source) => new(source);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vec1 value, ref float destination) => destination = value._v;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 LoadBytes(ref readonly byte source) => new(source);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 operator +(Vec1 a, Vec1 b) => new(a._v + b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 operator -(Vec1 a, Vec1 b) => new(a._v - b._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 operator *(Vec1 a, Vec1 b) => new(a._v * b._v);

@@ -49,6 +49,22 @@ internal static class Work
             (start, end) => Dispatch(ref kernel, start * ElementBlock, Math.Min(count, end * ElementBlock)));
     }
 
+    /// <summary>
+    /// Runs <paramref name="kernel"/> over column ranges of a rows × cols matrix, for reductions over rows (weight
+    /// gradients): each thread owns whole columns and adds rows in order, so no partial sums need combining.
+    /// </summary>
+    public static void Columns<TKernel>(int rows, int cols, TKernel kernel) where TKernel : struct, IRangeKernel
+    {
+        if ((long)rows * cols < ParallelThreshold || cols <= ElementBlock)
+        {
+            Dispatch(ref kernel, 0, cols);
+            return;
+        }
+        int blocks = (cols + ElementBlock - 1) / ElementBlock;
+        Kernels.Parallel.For(blocks, 1,
+            (start, end) => Dispatch(ref kernel, start * ElementBlock, Math.Min(cols, end * ElementBlock)));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Dispatch<TKernel>(ref TKernel kernel, int start, int end) where TKernel : struct, IRangeKernel
     {
