@@ -1,0 +1,78 @@
+// Sources: Loshchilov & Hutter, "Decoupled Weight Decay Regularization" (2019); Kingma & Ba, "Adam" (2015);
+// PyTorch torch.optim.AdamW (single-tensor path), whose order of operations this follows.
+using AttentionSharp.Kernels.Simd;
+
+namespace AttentionSharp.Kernels;
+
+/// <summary>One AdamW step over flat buffers, element-wise, with PyTorch's order of operations.</summary>
+public static unsafe class AdamW
+{
+    /// <summary>
+    /// Updates <paramref name="param"/>, <paramref name="m"/> and <paramref name="v"/> in place for the 1-based
+    /// <paramref name="step"/>: p ← p(1 − lr·wd); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
+    /// p ← p − (lr/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + eps).
+    /// </summary>
+    public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v,
+        float lr, float beta1, float beta2, float eps, float weightDecay, int step)
+    {
+        Validate(param.Length, grad.Length, m.Length, v.Length, lr, beta1, beta2, eps, weightDecay, step);
+        // Scalars in double as Python computes them, then rounded once, as torch passes them to float kernels.
+        double biasCorrection1 = 1 - Math.Pow(beta1, step), biasCorrection2 = 1 - Math.Pow(beta2, step);
+        var c = new Coefficients(
+            decay: (float)(1 - (double)lr * weightDecay),
+            beta1: beta1, oneMinusBeta1: (float)(1 - (double)beta1),
+            beta2: beta2, oneMinusBeta2: (float)(1 - (double)beta2),
+            stepSize: (float)(lr / biasCorrection1),
+            biasCorrection2Sqrt: (float)Math.Sqrt(biasCorrection2),
+            eps: eps);
+        fixed (float* pp = param)
+        fixed (float* pg = grad)
+        fixed (float* pm = m)
+        fixed (float* pv = v)
+            Work.Elements(param.Length, new Kernel(pp, pg, pm, pv, c));
+    }
+
+    /// <summary>Hyper-parameter and length checks shared with the reference twin (PyTorch's own checks).</summary>
+    internal static void Validate(int param, int grad, int m, int v, float lr, float beta1, float beta2, float eps, float weightDecay, int step)
+    {
+        Guard.SameLength(nameof(grad), grad, param, nameof(param));
+        Guard.SameLength(nameof(m), m, param, nameof(param));
+        Guard.SameLength(nameof(v), v, param, nameof(param));
+        if (!(lr >= 0)) throw new ArgumentOutOfRangeException(nameof(lr), lr, $"lr must be non-negative; got {lr}.");
+        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, $"beta1 must be in [0, 1); got {beta1}.");
+        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, $"beta2 must be in [0, 1); got {beta2}.");
+        if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, $"eps must be non-negative; got {eps}.");
+        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, $"weightDecay must be non-negative; got {weightDecay}.");
+        if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, $"step is 1-based; got {step}.");
+    }
+
+    readonly record struct Coefficients(float decay, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+        float stepSize, float biasCorrection2Sqrt, float eps);
+
+    readonly struct Kernel(float* P, float* G, float* M, float* V, Coefficients c) : IRangeKernel
+    {
+        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
+        {
+            int i = start;
+            for (; i <= end - T.Count; i += T.Count) Update<T>(i);
+            for (; i < end; i++) Update<Vec1>(i);
+        }
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        void Update<T>(int i) where T : unmanaged, ISimd<T>
+        {
+            T g = T.Load(in G[i]);
+            // p ← p·(1 − lr·wd)
+            T p = T.Load(in P[i]) * T.Create(c.decay);
+            // m ← β₁m + (1 − β₁)g
+            T m = T.MultiplyAdd(g, T.Create(c.oneMinusBeta1), T.Load(in M[i]) * T.Create(c.beta1));
+            // v ← β₂v + (1 − β₂)g²
+            T v = T.Load(in V[i]) * T.Create(c.beta2) + T.Create(c.oneMinusBeta2) * g * g;
+            // p ← p − step_size·m / (√v/√(1 − β₂ᵗ) + eps), step_size = lr/(1 − β₁ᵗ)
+            T denom = T.Sqrt(v) / T.Create(c.biasCorrection2Sqrt) + T.Create(c.eps);
+            T.Store(p - T.Create(c.stepSize) * m / denom, ref P[i]);
+            T.Store(m, ref M[i]);
+            T.Store(v, ref V[i]);
+        }
+    }
+}

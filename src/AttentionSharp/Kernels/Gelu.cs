@@ -1,0 +1,86 @@
+// Sources: Hendrycks & Gimpel, "Gaussian Error Linear Units (GELUs)" (2016); PyTorch torch.nn.GELU (approximate='none'
+// and 'tanh'). erf and tanh come from SimdMath (Cephes).
+using AttentionSharp.Kernels.Simd;
+
+namespace AttentionSharp.Kernels;
+
+/// <summary>Which form of GELU to compute, as PyTorch's <c>approximate</c> argument.</summary>
+public enum GeluApproximation
+{
+    /// <summary>The exact form x·Φ(x) = ½x(1 + erf(x/√2)), PyTorch's default.</summary>
+    None,
+
+    /// <summary>The tanh form ½x(1 + tanh(√(2/π)(x + 0.044715x³))), PyTorch's approximate='tanh' (GPT-2's).</summary>
+    Tanh,
+}
+
+/// <summary>GELU, element-wise over whole spans.</summary>
+public static class Gelu
+{
+    const float InvSqrt2 = 0.70710678118654752f;
+    const float InvSqrt2Pi = 0.39894228040143268f;
+    const float Sqrt2OverPi = 0.79788456080286536f;
+    const float Cubic = 0.044715f;
+
+    /// <summary>y = GELU(x).</summary>
+    public static void Forward(Span<float> y, ReadOnlySpan<float> x, GeluApproximation approximation)
+    {
+        Guard.SameLength(nameof(y), y.Length, x.Length, nameof(x));
+        if (approximation == GeluApproximation.Tanh) ElementWise.Map<TanhForm>(y, x);
+        else if (approximation == GeluApproximation.None) ElementWise.Map<ErfForm>(y, x);
+        else throw Unknown(approximation);
+    }
+
+    /// <summary>dx += dy·GELU′(x).</summary>
+    public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, GeluApproximation approximation)
+    {
+        Guard.SameLength(nameof(dx), dx.Length, x.Length, nameof(x));
+        Guard.SameLength(nameof(dy), dy.Length, x.Length, nameof(x));
+        if (approximation == GeluApproximation.Tanh) ElementWise.Accumulate<TanhFormGradient>(dx, dy, x);
+        else if (approximation == GeluApproximation.None) ElementWise.Accumulate<ErfFormGradient>(dx, dy, x);
+        else throw Unknown(approximation);
+    }
+
+    static ArgumentOutOfRangeException Unknown(GeluApproximation approximation) =>
+        new(nameof(approximation), approximation, $"approximation must be None or Tanh; got {approximation}.");
+
+    readonly struct ErfForm : IUnaryOperator
+    {
+        // y = ½x(1 + erf(x/√2))
+        public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> =>
+            T.Create(0.5f) * x * (T.Create(1f) + SimdMath.Erf(x * T.Create(InvSqrt2)));
+    }
+
+    readonly struct ErfFormGradient : IBinaryOperator
+    {
+        // dy·(Φ(x) + x·φ(x)), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
+        public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
+        {
+            T cdf = T.Create(0.5f) * (T.Create(1f) + SimdMath.Erf(x * T.Create(InvSqrt2)));
+            T pdf = T.Create(InvSqrt2Pi) * SimdMath.Exp(T.Create(-0.5f) * x * x);
+            return dy * T.MultiplyAdd(x, pdf, cdf);
+        }
+    }
+
+    readonly struct TanhForm : IUnaryOperator
+    {
+        // y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        public static T Invoke<T>(T x) where T : unmanaged, ISimd<T>
+        {
+            T u = T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x * x, x, x);
+            return T.Create(0.5f) * x * (T.Create(1f) + SimdMath.Tanh(u));
+        }
+    }
+
+    readonly struct TanhFormGradient : IBinaryOperator
+    {
+        // dy·(½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)), t = tanh(√(2/π)(x + 0.044715x³))
+        public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
+        {
+            T half = T.Create(0.5f), one = T.Create(1f), x2 = x * x;
+            T t = SimdMath.Tanh(T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x2, x, x));
+            T du = T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(3f * Cubic), x2, one);
+            return dy * (half * (one + t) + half * x * (one - t * t) * du);
+        }
+    }
+}

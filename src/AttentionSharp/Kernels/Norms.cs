@@ -1,0 +1,73 @@
+// Source: Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks" (2013), global-norm
+// gradient clipping as PyTorch torch.nn.utils.clip_grad_norm_.
+using System.Buffers;
+using System.Numerics.Tensors;
+using AttentionSharp.Kernels.Simd;
+
+namespace AttentionSharp.Kernels;
+
+/// <summary>The two passes of global-norm clipping: Σx² over every gradient buffer, then a scale of each.</summary>
+public static unsafe class Norms
+{
+    /// <summary>Floats summed in single precision before the running total (in double) takes them.</summary>
+    const int Block = 4096;
+
+    /// <summary>Floats per independently summed group; groups are fixed, so the result is the same on any thread count.</summary>
+    const int Group = 16 * Block;
+
+    /// <summary>Σ_i x_i², accumulated in double over blocks of 4096 squares summed in float.</summary>
+    public static double SumOfSquares(ReadOnlySpan<float> x)
+    {
+        int groups = (x.Length + Group - 1) / Group;
+        if (groups <= 1) return GroupSum(x);
+        double[] partial = ArrayPool<double>.Shared.Rent(groups);
+        try
+        {
+            fixed (float* px = x)
+            {
+                float* p = px;
+                int n = x.Length;
+                Kernels.Parallel.For(groups, 1, (start, end) =>
+                {
+                    for (int g = start; g < end; g++)
+                    {
+                        int offset = g * Group;
+                        partial[g] = GroupSum(new ReadOnlySpan<float>(p + offset, Math.Min(Group, n - offset)));
+                    }
+                });
+            }
+            double total = 0;
+            for (int g = 0; g < groups; g++) total += partial[g];
+            return total;
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(partial);
+        }
+    }
+
+    static double GroupSum(ReadOnlySpan<float> x)
+    {
+        double total = 0;
+        for (int i = 0; i < x.Length; i += Block) total += TensorPrimitives.SumOfSquares(x.Slice(i, Math.Min(Block, x.Length - i)));
+        return total;
+    }
+
+    /// <summary>x ← s·x.</summary>
+    public static void Scale(Span<float> x, float s)
+    {
+        fixed (float* px = x)
+            Work.Elements(x.Length, new ScaleKernel(px, s));
+    }
+
+    readonly struct ScaleKernel(float* x, float s) : IRangeKernel
+    {
+        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
+        {
+            T vs = T.Create(s);
+            int i = start;
+            for (; i <= end - T.Count; i += T.Count) T.Store(T.Load(in x[i]) * vs, ref x[i]);
+            for (; i < end; i++) x[i] *= s;
+        }
+    }
+}

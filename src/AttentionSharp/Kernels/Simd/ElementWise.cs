@@ -1,0 +1,81 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace AttentionSharp.Kernels.Simd;
+
+/// <summary>f(x), one lane at a time, for every register width.</summary>
+internal interface IUnaryOperator
+{
+    static abstract T Invoke<T>(T x) where T : unmanaged, ISimd<T>;
+}
+
+/// <summary>f(a, b), one lane at a time, for every register width.</summary>
+internal interface IBinaryOperator
+{
+    static abstract T Invoke<T>(T a, T b) where T : unmanaged, ISimd<T>;
+}
+
+/// <summary>
+/// Loops for element-wise kernels: the widest enabled register over the body, one float at a time over the tail,
+/// threads over large spans. Callers validate lengths; spans may alias element for element (in place).
+/// </summary>
+internal static unsafe class ElementWise
+{
+    /// <summary>y = f(x).</summary>
+    public static void Map<TOp>(Span<float> y, ReadOnlySpan<float> x) where TOp : struct, IUnaryOperator
+    {
+        fixed (float* py = y)
+        fixed (float* px = x)
+            Work.Elements(x.Length, new MapKernel<TOp>(py, px));
+    }
+
+    /// <summary>y = f(a, b).</summary>
+    public static void Map<TOp>(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> b) where TOp : struct, IBinaryOperator
+    {
+        fixed (float* py = y)
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+            Work.Elements(a.Length, new MapKernel2<TOp>(py, pa, pb));
+    }
+
+    /// <summary>dx += f(dy, x): the shape of every element-wise backward pass.</summary>
+    public static void Accumulate<TOp>(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x) where TOp : struct, IBinaryOperator
+    {
+        fixed (float* pdx = dx)
+        fixed (float* pdy = dy)
+        fixed (float* px = x)
+            Work.Elements(x.Length, new AccumulateKernel<TOp>(pdx, pdy, px));
+    }
+
+    readonly struct MapKernel<TOp>(float* y, float* x) : IRangeKernel where TOp : struct, IUnaryOperator
+    {
+        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
+        {
+            int i = start;
+            for (; i <= end - T.Count; i += T.Count) T.Store(TOp.Invoke(T.Load(in x[i])), ref y[i]);
+            for (; i < end; i++) Vec1.Store(TOp.Invoke(Vec1.Load(in x[i])), ref y[i]);
+        }
+    }
+
+    readonly struct MapKernel2<TOp>(float* y, float* a, float* b) : IRangeKernel where TOp : struct, IBinaryOperator
+    {
+        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
+        {
+            int i = start;
+            for (; i <= end - T.Count; i += T.Count) T.Store(TOp.Invoke(T.Load(in a[i]), T.Load(in b[i])), ref y[i]);
+            for (; i < end; i++) Vec1.Store(TOp.Invoke(Vec1.Load(in a[i]), Vec1.Load(in b[i])), ref y[i]);
+        }
+    }
+
+    readonly struct AccumulateKernel<TOp>(float* dx, float* dy, float* x) : IRangeKernel where TOp : struct, IBinaryOperator
+    {
+        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
+        {
+            int i = start;
+            for (; i <= end - T.Count; i += T.Count)
+                T.Store(T.Load(in dx[i]) + TOp.Invoke(T.Load(in dy[i]), T.Load(in x[i])), ref dx[i]);
+            for (; i < end; i++)
+                Vec1.Store(Vec1.Load(in dx[i]) + TOp.Invoke(Vec1.Load(in dy[i]), Vec1.Load(in x[i])), ref dx[i]);
+        }
+    }
+}

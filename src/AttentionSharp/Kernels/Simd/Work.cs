@@ -1,0 +1,75 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace AttentionSharp.Kernels.Simd;
+
+/// <summary>
+/// A kernel body over a range [start, end) of rows or elements, written once for every register width.
+/// Implementations are structs holding raw pointers to pinned spans, so they can cross into worker threads.
+/// </summary>
+internal interface IRangeKernel
+{
+    void Run<T>(int start, int end) where T : unmanaged, ISimd<T>;
+}
+
+/// <summary>
+/// Chooses the register width and splits work across threads. Invariant: how a row or an element is computed does not
+/// depend on the split, so results are identical for every thread count.
+/// </summary>
+internal static class Work
+{
+    /// <summary>Work below this many floats stays on the calling thread: a fork costs more than it saves.</summary>
+    public const int ParallelThreshold = 32 * 1024;
+
+    /// <summary>Element kernels split at multiples of this, so vector tails only ever occur at the very end.</summary>
+    const int ElementBlock = 64;
+
+    /// <summary>Runs <paramref name="kernel"/> over rows [0, rows), each of <paramref name="cols"/> floats.</summary>
+    public static void Rows<TKernel>(int rows, int cols, TKernel kernel) where TKernel : struct, IRangeKernel
+    {
+        if ((long)rows * cols < ParallelThreshold || rows < 2)
+        {
+            Dispatch(ref kernel, 0, rows);
+            return;
+        }
+        int grain = Math.Max(1, ParallelThreshold / Math.Max(1, cols));
+        Kernels.Parallel.For(rows, grain, (start, end) => Dispatch(ref kernel, start, end));
+    }
+
+    /// <summary>Runs <paramref name="kernel"/> over elements [0, count).</summary>
+    public static void Elements<TKernel>(int count, TKernel kernel) where TKernel : struct, IRangeKernel
+    {
+        if (count < ParallelThreshold)
+        {
+            Dispatch(ref kernel, 0, count);
+            return;
+        }
+        int blocks = (count + ElementBlock - 1) / ElementBlock;
+        Kernels.Parallel.For(blocks, ParallelThreshold / ElementBlock,
+            (start, end) => Dispatch(ref kernel, start * ElementBlock, Math.Min(count, end * ElementBlock)));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="kernel"/> over column ranges of a rows × cols matrix, for reductions over rows (weight
+    /// gradients): each thread owns whole columns and adds rows in order, so no partial sums need combining.
+    /// </summary>
+    public static void Columns<TKernel>(int rows, int cols, TKernel kernel) where TKernel : struct, IRangeKernel
+    {
+        if ((long)rows * cols < ParallelThreshold || cols <= ElementBlock)
+        {
+            Dispatch(ref kernel, 0, cols);
+            return;
+        }
+        int blocks = (cols + ElementBlock - 1) / ElementBlock;
+        Kernels.Parallel.For(blocks, 1,
+            (start, end) => Dispatch(ref kernel, start * ElementBlock, Math.Min(cols, end * ElementBlock)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Dispatch<TKernel>(ref TKernel kernel, int start, int end) where TKernel : struct, IRangeKernel
+    {
+        if (Vector512.IsHardwareAccelerated) kernel.Run<Vec512>(start, end);
+        else if (Vector256.IsHardwareAccelerated) kernel.Run<Vec256>(start, end);
+        else kernel.Run<Vec1>(start, end);
+    }
+}
