@@ -1,9 +1,19 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+
 namespace AttentionSharp.Kernels;
 
 /// <summary>
 /// The one place that owns threading. Every kernel that splits work goes through here, so the thread count is a
 /// single setting (<see cref="ThreadCount"/>, default: the processor count, or the ATTN_THREADS environment variable).
 /// </summary>
+/// <remarks>
+/// Work runs on a persistent pool of <c>ThreadCount − 1</c> background threads plus the calling thread. A worker spins
+/// briefly after each job, so back-to-back kernels (a training step is a few hundred of them) start in about a
+/// microsecond instead of the tens of microseconds a sleeping thread needs to wake; after the spin it blocks and costs
+/// nothing. The pool serves one job at a time: a call made while it is busy (from another thread, or nested inside a
+/// job) runs on its own thread, which keeps nesting safe and never oversubscribes the cores.
+/// </remarks>
 public static class Parallel
 {
     static int _threadCount = ReadThreadCount();
@@ -31,13 +41,166 @@ public static class Parallel
     /// </summary>
     public static void For(int count, int grain, Action<int, int> body)
     {
+        ArgumentNullException.ThrowIfNull(body);
         if (count <= 0) return;
         int chunks = Math.Min(ThreadCount, Math.Max(1, count / Math.Max(1, grain)));
-        if (chunks == 1) { body(0, count); return; }
-        System.Threading.Tasks.Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, c =>
+        if (chunks == 1 || !Pool.TryStart(chunks, null, body, count)) { body(0, count); return; }
+        Pool.Finish();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(thread, threads) once on each of up to <paramref name="maxThreads"/> threads at the
+    /// same time, thread ∈ [0, threads). The body learns how many threads it really got (1 when the pool is busy or
+    /// <see cref="ThreadCount"/> is 1) and must split its work by that number; the threads may wait for each other
+    /// with a <see cref="SpinBarrier"/>, since all of them run concurrently.
+    /// </summary>
+    public static void Run(int maxThreads, Action<int, int> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        int threads = Math.Min(ThreadCount, maxThreads);
+        if (threads <= 1 || !Pool.TryStart(threads, body, null, 0)) { body(0, 1); return; }
+        Pool.Finish();
+    }
+
+    /// <summary>The persistent workers and the single job they share.</summary>
+    static class Pool
+    {
+        /// <summary>How long an idle worker spins before it blocks.</summary>
+        static readonly long SpinTicks = Stopwatch.Frequency / 10_000; // 100 µs
+
+        sealed class Worker
         {
-            int start = (int)((long)count * c / chunks), end = (int)((long)count * (c + 1) / chunks);
-            body(start, end);
-        });
+            public int Signal;   // 1: a job is waiting for this worker
+            public int Sleeping; // 1: blocked on Wake, the caller must release it
+            public readonly SemaphoreSlim Wake = new(0);
+        }
+
+        static readonly Lock Grow = new();
+        static Worker[] _workers = [];
+        static int _busy;
+
+        // The current job: either SPMD (_run) or contiguous chunks of [0, _count) handed out on demand (_for).
+        static Action<int, int>? _run, _for;
+        static int _threads, _count, _nextChunk, _remaining;
+        static ExceptionDispatchInfo? _error;
+
+        /// <summary>Claims the pool and starts a job; the caller then takes part and waits in <see cref="Finish"/>.</summary>
+        public static bool TryStart(int threads, Action<int, int>? run, Action<int, int>? forBody, int count)
+        {
+            if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
+            EnsureWorkers(threads - 1);
+            _run = run; _for = forBody; _threads = threads; _count = count; _nextChunk = 0; _error = null;
+            Volatile.Write(ref _remaining, threads - 1);
+            var workers = _workers;
+            for (int w = 0; w < threads - 1; w++)
+            {
+                Interlocked.Exchange(ref workers[w].Signal, 1);
+                if (Interlocked.Exchange(ref workers[w].Sleeping, 0) == 1) workers[w].Wake.Release();
+            }
+            return true;
+        }
+
+        /// <summary>Runs the caller's share (thread 0), waits for the workers, releases the pool, rethrows a failure.</summary>
+        public static void Finish()
+        {
+            Execute(0);
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _remaining) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            var error = _error;
+            _run = null; _for = null; _error = null;
+            Volatile.Write(ref _busy, 0);
+            error?.Throw();
+        }
+
+        static void Execute(int thread)
+        {
+            try
+            {
+                if (_run is { } run) { run(thread, _threads); return; }
+                var body = _for!;
+                int chunks = _threads, count = _count, c;
+                while ((c = Interlocked.Increment(ref _nextChunk) - 1) < chunks)
+                    body((int)((long)count * c / chunks), (int)((long)count * (c + 1) / chunks));
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
+            }
+        }
+
+        static void EnsureWorkers(int count)
+        {
+            if (_workers.Length >= count) return;
+            lock (Grow)
+            {
+                var workers = _workers;
+                if (workers.Length >= count) return;
+                var grown = new Worker[count];
+                Array.Copy(workers, grown, workers.Length);
+                for (int w = workers.Length; w < count; w++)
+                {
+                    var worker = grown[w] = new Worker();
+                    int index = w + 1;
+                    new Thread(() => Loop(worker, index)) { IsBackground = true, Name = $"AttentionSharp worker {index}" }.Start();
+                }
+                _workers = grown;
+            }
+        }
+
+        static void Loop(Worker worker, int thread)
+        {
+            while (true)
+            {
+                WaitForSignal(worker);
+                Volatile.Write(ref worker.Signal, 0);
+                Execute(thread);
+                Interlocked.Decrement(ref _remaining);
+            }
+        }
+
+        static void WaitForSignal(Worker worker)
+        {
+            long start = Stopwatch.GetTimestamp();
+            while (Volatile.Read(ref worker.Signal) == 0)
+            {
+                if (Stopwatch.GetTimestamp() - start < SpinTicks) { Thread.SpinWait(16); continue; }
+                // Announce the sleep, then look again: the caller writes Signal before it reads Sleeping, so one of us
+                // sees the other's write (both are full fences) and no wake-up is lost.
+                Interlocked.Exchange(ref worker.Sleeping, 1);
+                if (Volatile.Read(ref worker.Signal) != 0)
+                {
+                    // The caller may already have taken the flag and released the semaphore: consume that release.
+                    if (Interlocked.Exchange(ref worker.Sleeping, 0) == 0) worker.Wake.Wait();
+                    return;
+                }
+                worker.Wake.Wait();
+            }
+        }
+    }
+}
+
+/// <summary>
+/// A reusable barrier for the threads of one <see cref="Parallel.Run"/> job. It spins (yielding when the cores are
+/// oversubscribed) instead of blocking, because the phases it separates are short and all threads are running.
+/// </summary>
+public sealed class SpinBarrier
+{
+    int _arrived;
+    int _phase;
+
+    /// <summary>Returns once all <paramref name="participants"/> threads have called it for the current phase.</summary>
+    public void SignalAndWait(int participants)
+    {
+        if (participants <= 1) return;
+        // The phase cannot advance before this thread arrives, so reading it first is safe.
+        int phase = Volatile.Read(ref _phase);
+        if (Interlocked.Increment(ref _arrived) == participants)
+        {
+            _arrived = 0;
+            Volatile.Write(ref _phase, phase + 1);
+            return;
+        }
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _phase) == phase) spin.SpinOnce(sleep1Threshold: -1);
     }
 }

@@ -1,0 +1,257 @@
+using AttentionSharp.Kernels;
+using AttentionSharp.Kernels.Reference;
+
+namespace AttentionSharp.Tests.Kernels;
+
+/// <summary>
+/// The fast GEMM against its reference twin. Shapes cover every tail of every micro-kernel (14×32, 6×16 and 4×4 tiles),
+/// several cache blocks in each dimension, and the threaded path. Re-run with DOTNET_EnableAVX512F=0,
+/// DOTNET_EnableAVX2=0 and DOTNET_EnableHWIntrinsic=0 to exercise the Vector256 and scalar kernels.
+/// </summary>
+[Trait("Category", "Kernels")]
+public unsafe class GemmTests
+{
+    /// <summary>
+    /// Float summation of k products has a worst-case error of about k·ε times the sum of their magnitudes (Higham,
+    /// "Accuracy and Stability of Numerical Algorithms", §3.1), plus one rounding each for the bias and the old C.
+    /// The bound below is that with ε = 2⁻²³; an indexing mistake costs an error of the order of one product, far above it.
+    /// </summary>
+    static double Tolerance(int k, double sumOfMagnitudes) => (k + 2) * Epsilon * sumOfMagnitudes + 1e-30;
+
+    const double Epsilon = 1.0 / (1 << 23);
+
+    static readonly Transpose[] Both = [Transpose.No, Transpose.Yes];
+
+    public static TheoryData<Transpose, Transpose> Transposes()
+    {
+        var data = new TheoryData<Transpose, Transpose>();
+        foreach (var ta in Both) foreach (var tb in Both) data.Add(ta, tb);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void OddShapesMatchReference(Transpose ta, Transpose tb)
+    {
+        int[][] shapes =
+        [
+            [1, 1, 1], [3, 5, 7], [67, 129, 33], [0, 5, 3], [5, 0, 3], [4, 6, 0], [0, 0, 0], [1, 300, 1], [300, 1, 2],
+            [14, 32, 256], [15, 33, 257], [13, 31, 255], [28, 64, 513], [6, 16, 9], [7, 17, 9], [129, 257, 129],
+        ];
+        int seed = 0;
+        foreach (var s in shapes)
+        {
+            seed++;
+            Check(new Case(ta, tb, s[0], s[1], s[2], Accumulate: seed % 2 == 0, Bias: seed % 3 == 0, Pad: seed % 4 == 1), seed);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void EveryRowTailMatchesReference(Transpose ta, Transpose tb)
+    {
+        int seed = 100;
+        foreach (int m in DenseSizes())
+            foreach (var (n, k) in new[] { (1, 1), (16, 7), (33, 64) })
+            {
+                seed++;
+                Check(new Case(ta, tb, m, n, k, Accumulate: seed % 2 == 0, Bias: seed % 3 == 0, Pad: seed % 5 == 0), seed);
+            }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void EveryColumnTailMatchesReference(Transpose ta, Transpose tb)
+    {
+        int seed = 200;
+        foreach (int n in DenseSizes())
+            foreach (var (m, k) in new[] { (1, 2), (13, 9), (15, 40) })
+            {
+                seed++;
+                Check(new Case(ta, tb, m, n, k, Accumulate: seed % 2 == 1, Bias: seed % 3 == 1, Pad: seed % 5 == 1), seed);
+            }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void EveryDepthMatchesReference(Transpose ta, Transpose tb)
+    {
+        int seed = 300;
+        foreach (int k in new[] { 0, 1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 513 })
+            foreach (var (m, n) in new[] { (15, 33), (29, 65) })
+            {
+                seed++;
+                Check(new Case(ta, tb, m, n, k, Accumulate: seed % 2 == 0, Bias: seed % 3 == 2, Pad: seed % 3 == 0), seed);
+            }
+    }
+
+    /// <summary>Several MC, NC and KC blocks with every thread busy; rows sampled at block edges and at random.</summary>
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void LargeThreadedProductMatchesReference(Transpose ta, Transpose tb)
+    {
+        var c = new Case(ta, tb, 701, 3203, 300, Accumulate: ta == tb, Bias: ta != tb, Pad: tb == Transpose.Yes);
+        var rows = new SortedSet<int> { 0, 1, 13, 14, 127, 128, 233, 234, 287, 288, 335, 336, 350, 351, 699, 700 };
+        var random = new Random(7);
+        for (int i = 0; i < 8; i++) rows.Add(random.Next(c.M));
+        Check(c, 400, rows);
+    }
+
+    [Fact]
+    public void BatchedMatchesReferenceWithStridesAndBroadcast()
+    {
+        int seed = 500;
+        foreach (var ta in Both)
+            foreach (var tb in Both)
+                foreach (var (broadcastA, broadcastB, sumIntoC) in new[] { (false, false, false), (true, false, false), (false, true, false), (false, false, true) })
+                    foreach (var (batch, m, n, k) in new[] { (3, 17, 35, 19), (9, 8, 20, 12), (2, 130, 140, 150) })
+                    {
+                        seed++;
+                        CheckBatched(ta, tb, batch, m, n, k, broadcastA, broadcastB, sumIntoC, accumulate: seed % 2 == 0, seed);
+                    }
+    }
+
+    [Fact]
+    public void SpanOverloadMatchesPointerOverload()
+    {
+        var random = new Random(1);
+        int m = 37, n = 45, k = 23;
+        var a = RandomArray(m * k, random);
+        var b = RandomArray(k * n, random);
+        var bias = RandomArray(n, random);
+        var fast = new float[m * n];
+        var expected = new float[m * n];
+        Gemm.Multiply(Transpose.No, Transpose.No, m, n, k, a, k, b, n, fast, n, bias: bias);
+        ReferenceGemm.Multiply(Transpose.No, Transpose.No, m, n, k, a, k, b, n, expected, n, bias: bias);
+        AssertClose(expected, fast, m, n, n, Tolerance(k, k + 1), "span overload");
+    }
+
+    [Fact]
+    public void SpanOverloadRejectsShortOperands()
+    {
+        var big = new float[100];
+        var e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, new float[24], 5, big, 5, big, 5));
+        Assert.Contains("A holds 24", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(Transpose.No, Transpose.Yes, 5, 6, 5, big, 5, new float[29], 5, big, 6));
+        Assert.Contains("B holds 29", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, big, 5, big, 5, new float[20], 5));
+        Assert.Contains("C holds 20", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, big, 5, big, 5, big, 5, bias: new float[4]));
+        Assert.Contains("bias holds 4", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, big, 4, big, 5, big, 5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(Transpose.No, Transpose.No, -1, 5, 5, big, 5, big, 5, big, 5));
+        // Empty operands need no storage at all.
+        Gemm.Multiply(Transpose.No, Transpose.No, 0, 5, 5, [], 5, big, 5, [], 5);
+    }
+
+    /// <summary>0–33 covers every tail of the 4-, 6-, 14-, 16- and 32-wide tiles; the rest straddle larger multiples.</summary>
+    static IEnumerable<int> DenseSizes()
+    {
+        for (int s = 0; s <= 33; s++) yield return s;
+        foreach (int s in new[] { 41, 42, 43, 47, 48, 49, 55, 56, 57, 63, 64, 65, 95, 96, 97, 127, 128, 129, 255, 256, 257 })
+            yield return s;
+    }
+
+    /// <summary>One product to check; <paramref name="Pad"/> makes every leading dimension wider than its row.</summary>
+    record Case(Transpose TransA, Transpose TransB, int M, int N, int K, bool Accumulate, bool Bias, bool Pad)
+    {
+        public int RowsA => TransA == Transpose.No ? M : K;
+        public int ColsA => TransA == Transpose.No ? K : M;
+        public int RowsB => TransB == Transpose.No ? K : N;
+        public int ColsB => TransB == Transpose.No ? N : K;
+        public int Lda => ColsA + (Pad ? 3 : 0);
+        public int Ldb => ColsB + (Pad ? 5 : 0);
+        public int Ldc => N + (Pad ? 2 : 0);
+    }
+
+    static void Check(Case c, int seed, IReadOnlyCollection<int>? rowsToCheck = null)
+    {
+        var random = new Random(seed);
+        // Padding is NaN in A and B, so reading past a row poisons the result; in C it must stay untouched.
+        var a = RandomMatrix(c.RowsA, c.ColsA, c.Lda, random, float.NaN);
+        var b = RandomMatrix(c.RowsB, c.ColsB, c.Ldb, random, float.NaN);
+        var bias = c.Bias ? RandomArray(c.N, random) : null;
+        var initial = RandomMatrix(c.M, c.N, c.Ldc, random, 1234.5f);
+        var fast = (float[])initial.Clone();
+        var expected = (float[])initial.Clone();
+        fixed (float* pa = a, pb = b, pbias = bias, pf = fast, pe = expected)
+        {
+            Gemm.Multiply(c.TransA, c.TransB, c.M, c.N, c.K, pa, c.Lda, pb, c.Ldb, pf, c.Ldc, c.Accumulate, pbias);
+            var rows = rowsToCheck ?? Enumerable.Range(0, c.M).ToArray();
+            foreach (int i in rows)
+            {
+                // Row i of op(A) is stored row i (no transpose) or column i (transpose).
+                float* row = c.TransA == Transpose.No ? pa + (long)i * c.Lda : pa + i;
+                ReferenceGemm.Multiply(c.TransA, c.TransB, 1, c.N, c.K, row, c.Lda, pb, c.Ldb, pe + (long)i * c.Ldc, c.Ldc,
+                    c.Accumulate, pbias);
+            }
+            if (rowsToCheck != null)
+                foreach (int i in Enumerable.Range(0, c.M).Except(rowsToCheck))
+                    Array.Copy(fast, (long)i * c.Ldc, expected, (long)i * c.Ldc, c.N);
+        }
+        // Inputs lie in [-1, 1): each product is at most 1 in magnitude, the bias and old C add at most 1 each.
+        AssertClose(expected, fast, c.M, c.N, c.Ldc, Tolerance(c.K, c.K + 2), c.ToString());
+    }
+
+    static void CheckBatched(Transpose ta, Transpose tb, int batch, int m, int n, int k, bool broadcastA,
+        bool broadcastB, bool sumIntoC, bool accumulate, int seed)
+    {
+        var random = new Random(seed);
+        int rowsA = ta == Transpose.No ? m : k, colsA = ta == Transpose.No ? k : m;
+        int rowsB = tb == Transpose.No ? k : n, colsB = tb == Transpose.No ? n : k;
+        int lda = colsA + 1, ldb = colsB + 2, ldc = n + 3;
+        // Strides leave a gap between consecutive matrices.
+        long strideA = broadcastA ? 0 : (long)rowsA * lda + 7;
+        long strideB = broadcastB ? 0 : (long)rowsB * ldb + 5;
+        long strideC = sumIntoC ? 0 : (long)m * ldc + 11;
+        var a = RandomArray((int)(strideA * (batch - 1) + (long)rowsA * lda), random);
+        var b = RandomArray((int)(strideB * (batch - 1) + (long)rowsB * ldb), random);
+        var initial = RandomArray((int)(strideC * (batch - 1) + (long)m * ldc), random);
+        var fast = (float[])initial.Clone();
+        var expected = (float[])initial.Clone();
+        fixed (float* pa = a, pb = b, pf = fast, pe = expected)
+        {
+            Gemm.MultiplyBatched(ta, tb, batch, m, n, k, pa, lda, strideA, pb, ldb, strideB, pf, ldc, strideC, accumulate);
+            ReferenceGemm.MultiplyBatched(ta, tb, batch, m, n, k, pa, lda, strideA, pb, ldb, strideB, pe, ldc, strideC, accumulate);
+        }
+        int sums = sumIntoC ? batch : 1;
+        string what = $"batched {ta}/{tb} batch={batch} m={m} n={n} k={k} strides=({strideA}, {strideB}, {strideC}) accumulate={accumulate}";
+        AssertClose(expected, fast, fast.Length, 1, 1, Tolerance(sums * k, sums * k + 1), what);
+    }
+
+    static float[] RandomArray(int length, Random random)
+    {
+        var x = new float[length];
+        for (int i = 0; i < length; i++) x[i] = random.NextSingle() * 2 - 1;
+        return x;
+    }
+
+    static float[] RandomMatrix(int rows, int cols, int ld, Random random, float padding)
+    {
+        var x = new float[Math.Max(0, rows * ld)];
+        Array.Fill(x, padding);
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                x[i * ld + j] = random.NextSingle() * 2 - 1;
+        return x;
+    }
+
+    /// <summary>Compares every element (padding included, which must match exactly) and reports the worst one.</summary>
+    static void AssertClose(float[] expected, float[] actual, int rows, int cols, int ld, double tolerance, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double maxDiff = 0;
+        int worst = -1, failures = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            bool inside = i / ld < rows && i % ld < cols;
+            double diff = Math.Abs((double)expected[i] - actual[i]);
+            bool bad = inside ? !(diff <= tolerance) : BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]);
+            if (bad) failures++;
+            if (bad && (worst < 0 || !(diff <= maxDiff))) { maxDiff = diff; worst = i; }
+        }
+        if (failures > 0)
+            Assert.Fail($"{what}: {failures} elements differ; worst at index {worst} (row {worst / ld}, column {worst % ld}): " +
+                $"expected {expected[worst]}, actual {actual[worst]}, max difference {maxDiff:G4}, tolerance {tolerance:G4}.");
+    }
+}

@@ -1,0 +1,68 @@
+using AttentionSharp.Kernels;
+
+namespace AttentionSharp.Tests.Kernels;
+
+[Trait("Category", "Kernels")]
+public class ParallelTests
+{
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(7, 1)]
+    [InlineData(1000, 3)]
+    [InlineData(1000, 600)]
+    public void ForVisitsEveryIndexOnce(int count, int grain)
+    {
+        var hits = new int[count];
+        for (int round = 0; round < 50; round++)
+            AttentionSharp.Kernels.Parallel.For(count, grain, (start, end) =>
+            {
+                Assert.True(start < end, $"empty chunk [{start}, {end})");
+                for (int i = start; i < end; i++) Interlocked.Increment(ref hits[i]);
+            });
+        for (int i = 0; i < count; i++) Assert.True(hits[i] == 50, $"index {i} visited {hits[i]} times, expected 50");
+    }
+
+    [Fact]
+    public void NestedForRunsInline()
+    {
+        long total = 0;
+        AttentionSharp.Kernels.Parallel.For(4, 1, (s, e) =>
+        {
+            for (int i = s; i < e; i++)
+                AttentionSharp.Kernels.Parallel.For(100, 1, (s2, e2) => Interlocked.Add(ref total, e2 - s2));
+        });
+        Assert.Equal(400, total);
+    }
+
+    [Fact]
+    public void RunGivesEachThreadItsIndexAndBarrierSeparatesPhases()
+    {
+        var barrier = new SpinBarrier();
+        for (int round = 0; round < 100; round++)
+        {
+            int seen = 0, threadsSeen = 0, afterBarrier = 0;
+            AttentionSharp.Kernels.Parallel.Run(8, (thread, threads) =>
+            {
+                Interlocked.Or(ref seen, 1 << thread);
+                Volatile.Write(ref threadsSeen, threads);
+                barrier.SignalAndWait(threads);
+                // Every thread has set its bit before any thread passes the barrier.
+                if (Volatile.Read(ref seen) == (1 << threads) - 1) Interlocked.Increment(ref afterBarrier);
+            });
+            Assert.Equal((1 << threadsSeen) - 1, seen);
+            Assert.Equal(threadsSeen, afterBarrier);
+        }
+    }
+
+    [Fact]
+    public void ExceptionsReachTheCaller()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            AttentionSharp.Kernels.Parallel.For(100, 1, (s, _) => { if (s > 0) throw new InvalidOperationException("chunk failed"); }));
+        Assert.Equal("chunk failed", e.Message);
+        // The pool is usable afterwards.
+        int sum = 0;
+        AttentionSharp.Kernels.Parallel.For(10, 1, (s, e) => Interlocked.Add(ref sum, e - s));
+        Assert.Equal(10, sum);
+    }
+}
