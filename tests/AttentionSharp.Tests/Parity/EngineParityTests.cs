@@ -1,5 +1,5 @@
 using AttentionSharp.IO;
-using AttentionSharp.Kernels;
+using GeluApproximation = AttentionSharp.Kernels.GeluApproximation;
 using AttentionSharp.Tests.Support;
 using AttentionSharp.Training;
 using Xunit.Abstractions;
