@@ -45,7 +45,7 @@ public sealed unsafe partial class Tensor
     /// <summary>The gradient buffer backward rules accumulate into, created as zeros on first use.</summary>
     internal Span<float> GradBuffer()
     {
-        _grad ??= Zeros(_shape);
+        _grad ??= Zeros(_shape).DetachFromScope(); // gradients outlive the step's scope; the engine frees non-leaf ones
         return _grad.Data;
     }
 

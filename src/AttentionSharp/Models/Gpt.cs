@@ -136,7 +136,7 @@ public sealed class CausalSelfAttention : Module
     Tensor CausalMask(int t)
     {
         if (_masks.TryGetValue(t, out var mask)) return mask;
-        mask = Tensor.Zeros(t, t);
+        mask = Tensor.Zeros(t, t).DetachFromScope(); // cached across steps
         var d = mask.Data;
         for (int i = 0; i < t; i++) d.Slice(i * t + i + 1, t - i - 1).Fill(float.NegativeInfinity);
         return _masks[t] = mask;

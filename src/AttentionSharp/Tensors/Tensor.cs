@@ -28,6 +28,17 @@ public sealed unsafe partial class Tensor : IDisposable
         _strides = strides;
         Count = ShapeMath.Count(shape);
         IsContiguous = ComputeContiguous(shape, strides);
+        if (TensorScope.Current is { } scope) { Scope = scope; scope.Track(this); }
+    }
+
+    /// <summary>The scope that will dispose this tensor, if any.</summary>
+    internal TensorScope? Scope { get; private set; }
+
+    /// <summary>Releases this tensor from its <see cref="TensorScope"/> so it outlives it; returns the tensor.</summary>
+    public Tensor DetachFromScope()
+    {
+        Scope = null;
+        return this;
     }
 
     /// <summary>A fresh tensor whose elements are not initialised.</summary>

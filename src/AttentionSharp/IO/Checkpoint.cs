@@ -1,0 +1,128 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using AttentionSharp.Nn;
+
+namespace AttentionSharp.IO;
+
+/// <summary>
+/// A training checkpoint: a directory holding the weights (model.safetensors, by parameter name), the optimizer's moments
+/// (optimizer.safetensors), and JSON files for the model configuration, the tokenizer and the trainer's state. It is
+/// written into a temporary sibling directory and then renamed into place, so a crash never leaves half a checkpoint.
+/// </summary>
+public static class Checkpoint
+{
+    public const string WeightsFile = "model.safetensors";
+    public const string OptimizerFile = "optimizer.safetensors";
+    public const string ConfigFile = "config.json";
+    public const string TokenizerFile = "tokenizer.json";
+    public const string StateFile = "trainer_state.json";
+
+    /// <summary>What a checkpoint holds besides the weights.</summary>
+    public sealed record Contents(JsonObject Config, string TokenizerJson, JsonObject State,
+        IReadOnlyList<(string Name, float[] M, float[] V)>? OptimizerMoments);
+
+    /// <summary>Writes <paramref name="model"/> and <paramref name="contents"/> to <paramref name="directory"/>, replacing it atomically.</summary>
+    public static void Save(string directory, Module model, Contents contents)
+    {
+        var full = Path.GetFullPath(directory);
+        var parent = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{directory}' has no parent directory.");
+        Directory.CreateDirectory(parent);
+        var temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temp);
+        try
+        {
+            var weights = new SafetensorsWriter();
+            foreach (var (name, p) in model.NamedParameters()) weights.Add(name, p.Shape, p.ToArray());
+            weights.SetMetadata("format", "pt");
+            weights.Save(Path.Combine(temp, WeightsFile));
+            if (contents.OptimizerMoments is { } moments)
+            {
+                var opt = new SafetensorsWriter();
+                foreach (var (name, m, v) in moments)
+                {
+                    opt.Add("exp_avg." + name, [m.Length], m);
+                    opt.Add("exp_avg_sq." + name, [v.Length], v);
+                }
+                opt.Save(Path.Combine(temp, OptimizerFile));
+            }
+            var options = new JsonSerializerOptions { WriteIndented = true };
+            File.WriteAllText(Path.Combine(temp, ConfigFile), contents.Config.ToJsonString(options));
+            File.WriteAllText(Path.Combine(temp, TokenizerFile), contents.TokenizerJson);
+            File.WriteAllText(Path.Combine(temp, StateFile), contents.State.ToJsonString(options));
+            Replace(temp, full);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>Swaps the finished temporary directory in for the target: the old one is renamed aside first, then removed.</summary>
+    static void Replace(string temp, string target)
+    {
+        string? old = null;
+        if (Directory.Exists(target))
+        {
+            old = target + $".old-{Guid.NewGuid():N}";
+            Directory.Move(target, old);
+        }
+        Directory.Move(temp, target);
+        if (old is not null) TryDelete(old);
+    }
+
+    static void TryDelete(string path)
+    {
+        try { if (Directory.Exists(path)) Directory.Delete(path, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>Reads the JSON parts of a checkpoint, naming the missing or broken file when something is wrong.</summary>
+    public static Contents ReadContents(string directory)
+    {
+        if (!Directory.Exists(directory)) throw new CheckpointException($"Checkpoint directory '{directory}' does not exist.");
+        foreach (var f in new[] { WeightsFile, ConfigFile, TokenizerFile, StateFile })
+            if (!File.Exists(Path.Combine(directory, f)))
+                throw new CheckpointException($"Checkpoint '{directory}' is incomplete: {f} is missing.");
+        JsonObject ReadObject(string file)
+        {
+            try
+            {
+                return JsonNode.Parse(File.ReadAllText(Path.Combine(directory, file))) as JsonObject
+                    ?? throw new CheckpointException($"{file} in checkpoint '{directory}' is not a JSON object.");
+            }
+            catch (JsonException e) { throw new CheckpointException($"{file} in checkpoint '{directory}' is not valid JSON: {e.Message}"); }
+        }
+        var config = ReadObject(ConfigFile);
+        var state = ReadObject(StateFile);
+        var tokenizer = File.ReadAllText(Path.Combine(directory, TokenizerFile));
+        List<(string, float[], float[])>? moments = null;
+        var optPath = Path.Combine(directory, OptimizerFile);
+        if (File.Exists(optPath))
+        {
+            var file = SafetensorsFile.Read(optPath);
+            moments = [];
+            foreach (var e in file.Entries.Where(e => e.Name.StartsWith("exp_avg.", StringComparison.Ordinal)))
+            {
+                var name = e.Name["exp_avg.".Length..];
+                moments.Add((name, e.ToFloat32(), file.ReadFloat32("exp_avg_sq." + name)));
+            }
+        }
+        return new Contents(config, tokenizer, state, moments);
+    }
+
+    /// <summary>Loads the weights into <paramref name="model"/>, which must have exactly the checkpoint's parameters and shapes.</summary>
+    public static void LoadWeights(string directory, Module model)
+    {
+        var file = SafetensorsFile.Read(Path.Combine(directory, WeightsFile));
+        var state = new Dictionary<string, Tensor>();
+        foreach (var e in file.Entries) state[e.Name] = Tensor.FromArray(e.ToFloat32(), e.ShapeToArray());
+        try { model.LoadStateDict(state); }
+        catch (ArgumentException e) { throw new CheckpointException($"Checkpoint '{directory}' does not fit this model: {e.Message}"); }
+        finally { foreach (var t in state.Values) t.Dispose(); }
+    }
+}
+
+/// <summary>A checkpoint that is missing, incomplete, or from another model.</summary>
+public sealed class CheckpointException(string message) : Exception(message);

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using AttentionSharp.Autograd;
+using AttentionSharp.Models;
+
+namespace AttentionSharp.Training;
+
+/// <summary>The knobs of a training run; every field is a command-line option of <c>attn train</c>.</summary>
+public sealed record TrainOptions
+{
+    /// <summary>Optimizer steps to take (the schedule's length).</summary>
+    public int Steps { get; init; } = 2000;
+
+    /// <summary>If set, stop after this many minutes of training even if steps remain.</summary>
+    public double? Minutes { get; init; }
+
+    /// <summary>B: sequences per micro-batch.</summary>
+    public int Batch { get; init; } = 32;
+
+    /// <summary>Micro-batches whose gradients are summed before each step (effective batch = Batch × this).</summary>
+    public int GradAccumulation { get; init; } = 1;
+
+    /// <summary>Peak learning rate, reached after warmup.</summary>
+    public float LearningRate { get; init; } = 3e-3f;
+
+    /// <summary>Steps of linear warmup.</summary>
+    public int WarmupSteps { get; init; } = 100;
+
+    /// <summary>The rate the cosine decays to, as a fraction of the peak.</summary>
+    public float MinLearningRateRatio { get; init; } = 0.1f;
+
+    /// <summary>AdamW's decoupled weight decay, on matrices only.</summary>
+    public float WeightDecay { get; init; } = 0.1f;
+
+    /// <summary>Global gradient-norm limit.</summary>
+    public float GradClip { get; init; } = 1f;
+
+    /// <summary>Steps between validation passes (0 = only at the end).</summary>
+    public int EvalInterval { get; init; } = 250;
+
+    /// <summary>Validation batches per pass.</summary>
+    public int EvalBatches { get; init; } = 16;
+
+    /// <summary>Seed of everything random in the run.</summary>
+    public ulong Seed { get; init; } = 1337;
+
+    public TrainOptions Validate()
+    {
+        if (Steps <= 0) throw new ArgumentException($"Steps must be positive; got {Steps}.");
+        if (Minutes is { } m && !(m > 0)) throw new ArgumentException($"Minutes must be positive; got {m}.");
+        if (Batch <= 0) throw new ArgumentException($"Batch must be positive; got {Batch}.");
+        if (GradAccumulation <= 0) throw new ArgumentException($"Gradient accumulation must be positive; got {GradAccumulation}.");
+        if (!(LearningRate > 0) || float.IsInfinity(LearningRate)) throw new ArgumentException($"The learning rate must be a positive number; got {LearningRate}.");
+        if (WarmupSteps < 0) throw new ArgumentException($"Warmup steps cannot be negative; got {WarmupSteps}.");
+        if (!(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1)) throw new ArgumentException($"The minimum learning-rate ratio must be in [0, 1]; got {MinLearningRateRatio}.");
+        if (!(WeightDecay >= 0)) throw new ArgumentException($"Weight decay cannot be negative; got {WeightDecay}.");
+        if (!(GradClip > 0)) throw new ArgumentException($"The gradient clip must be positive; got {GradClip}.");
+        if (EvalInterval < 0) throw new ArgumentException($"The evaluation interval cannot be negative; got {EvalInterval}.");
+        if (EvalBatches <= 0) throw new ArgumentException($"Evaluation batches must be positive; got {EvalBatches}.");
+        return this;
+    }
+}
+
+/// <summary>One optimizer step's figures.</summary>
+public sealed record StepReport(int Step, int TotalSteps, float Loss, float LearningRate, float GradNorm, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Remaining);
+
+/// <summary>
+/// Trains a <see cref="Gpt"/> on next-token prediction: AdamW with decay on matrices, warmup then cosine decay, global
+/// clipping, gradient accumulation, periodic validation. Batches come from the caller; the trainer owns the loop.
+/// </summary>
+public sealed class LanguageModelTrainer
+{
+    readonly Gpt _model;
+    readonly TrainOptions _options;
+
+    public LanguageModelTrainer(Gpt model, TrainOptions options)
+    {
+        _model = model;
+        _options = options.Validate();
+        Optimizer = new AdamW(model.ParameterGroups(), options.LearningRate, 0.9f, 0.95f, 1e-8f, options.WeightDecay);
+        Schedule = new CosineSchedule(options.LearningRate, options.WarmupSteps, options.Steps, options.LearningRate * options.MinLearningRateRatio);
+    }
+
+    public AdamW Optimizer { get; }
+    public CosineSchedule Schedule { get; }
+
+    /// <summary>Steps completed so far (set when resuming).</summary>
+    public int Step { get; set; }
+
+    /// <summary>Runs one optimizer step on <see cref="TrainOptions.GradAccumulation"/> micro-batches; returns the mean loss and the gradient norm.</summary>
+    public (float Loss, float GradNorm) TrainStep(Func<(int[] X, int[] Y)> nextBatch, int time)
+    {
+        _model.Train();
+        Optimizer.ZeroGrad();
+        using var scope = TensorScope.Begin(); // every activation of the step goes back to the pool at the end
+        float lossSum = 0;
+        for (int micro = 0; micro < _options.GradAccumulation; micro++)
+        {
+            var (x, y) = nextBatch();
+            int batch = x.Length / time;
+            var logits = _model.Forward(x, batch, time);                  // (B, T, V)
+            var loss = _model.Loss(logits, y);
+            var scaled = _options.GradAccumulation == 1 ? loss : loss * (1f / _options.GradAccumulation);
+            scaled.Backward();
+            lossSum += loss.Item();
+        }
+        float norm = GradientClipping.ClipGradNorm(_model.Parameters(), _options.GradClip);
+        Optimizer.LearningRate = Schedule.RateAt(Step);
+        Optimizer.Step();
+        Step++;
+        return (lossSum / _options.GradAccumulation, norm);
+    }
+
+    /// <summary>Mean loss (nats per token) over the given evaluation batches, without recording gradients.</summary>
+    public float Evaluate(IEnumerable<(int[] X, int[] Y)> batches, int time)
+    {
+        _model.Eval();
+        double total = 0; int count = 0;
+        using (GradMode.NoGrad())
+        {
+            foreach (var (x, y) in batches)
+            {
+                using var scope = TensorScope.Begin();
+                var logits = _model.Forward(x, x.Length / time, time);
+                total += _model.Loss(logits, y).Item();
+                count++;
+            }
+        }
+        _model.Train();
+        return count == 0 ? float.NaN : (float)(total / count);
+    }
+
+    /// <summary>
+    /// Trains until <see cref="TrainOptions.Steps"/> or the time limit, calling <paramref name="onStep"/> after every step
+    /// and <paramref name="onEval"/> every <see cref="TrainOptions.EvalInterval"/> steps and at the end. Stops early
+    /// (after the current step) when <paramref name="cancel"/> is signalled.
+    /// </summary>
+    public void Run(Func<(int[] X, int[] Y)> nextBatch, int time, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
+    {
+        var watch = Stopwatch.StartNew();
+        int startStep = Step;
+        long tokensPerStep = (long)_options.Batch * time * _options.GradAccumulation;
+        while (Step < _options.Steps && !cancel.IsCancellationRequested)
+        {
+            var (loss, norm) = TrainStep(nextBatch, time);
+            if (!float.IsFinite(loss))
+                throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}) or check the data.");
+            var elapsed = watch.Elapsed;
+            int done = Step - startStep;
+            double perStep = elapsed.TotalSeconds / done;
+            int left = _options.Steps - Step;
+            var remaining = TimeSpan.FromSeconds(perStep * left);
+            if (_options.Minutes is { } minutes)
+            {
+                var byTime = TimeSpan.FromMinutes(minutes) - elapsed;
+                if (byTime < remaining) remaining = byTime < TimeSpan.Zero ? TimeSpan.Zero : byTime;
+            }
+            onStep(new StepReport(Step, _options.Steps, loss, Optimizer.LearningRate, norm, tokensPerStep / perStep, elapsed, remaining));
+            bool outOfTime = _options.Minutes is { } m && elapsed.TotalMinutes >= m;
+            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == _options.Steps || outOfTime) onEval(Step);
+            if (outOfTime) break;
+        }
+    }
+}
