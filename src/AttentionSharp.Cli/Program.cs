@@ -1,4 +1,8 @@
 using System.CommandLine;
+using AttentionSharp.Cli;
 
 var root = new RootCommand("attn: the Transformer from scratch in C#.");
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(SampleCommand.Create());
+root.Subcommands.Add(DataCommand.Create());
 return root.Parse(args).Invoke();

@@ -27,6 +27,10 @@ public sealed class Gpt : Module
     }
 
     public GptConfig Config { get; }
+
+    /// <summary>The generator dropout draws from (part of a checkpoint's state, for exact resume).</summary>
+    public Generator DropoutGenerator => _dropoutRng;
+
     public Embedding Wte { get; }
     public Embedding Wpe { get; }
     public List<GptBlock> Blocks { get; } = [];

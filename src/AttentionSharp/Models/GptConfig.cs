@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace AttentionSharp.Models;
 
 /// <summary>The shape of a decoder-only Transformer (GPT-2 layout: pre-LN blocks, learned positions, tied embeddings).</summary>
@@ -40,5 +42,34 @@ public sealed record GptConfig
         if (Width <= 0 || Width % Heads != 0) throw new ArgumentException($"GptConfig.Width ({Width}) must be a positive multiple of Heads ({Heads}).");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"GptConfig.Dropout must be in [0, 1); got {Dropout}.");
         return this;
+    }
+
+    /// <summary>The configuration with Hugging Face GPT2Config field names (n_positions, n_embd, n_layer, n_head, vocab_size).</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["model_type"] = "gpt2",
+        ["vocab_size"] = VocabSize,
+        ["n_positions"] = ContextLength,
+        ["n_layer"] = Layers,
+        ["n_head"] = Heads,
+        ["n_embd"] = Width,
+        ["dropout"] = Dropout,
+        ["bias"] = Bias,
+    };
+
+    /// <summary>Reads <see cref="ToJson"/>'s output; a missing or mistyped field is named in the error.</summary>
+    public static GptConfig FromJson(JsonObject json)
+    {
+        if (json["model_type"]?.GetValue<string>() != "gpt2")
+            throw new ArgumentException($"The configuration is for model_type '{json["model_type"]}', not gpt2.");
+        int Int(string name) => json[name] is JsonValue v && v.TryGetValue<int>(out var i)
+            ? i : throw new ArgumentException($"The configuration's '{name}' is missing or not an integer.");
+        float dropout = json["dropout"] is JsonValue d && d.TryGetValue<float>(out var f) ? f : 0f;
+        bool bias = json["bias"] is not JsonValue b || !b.TryGetValue<bool>(out var x) || x;
+        return new GptConfig
+        {
+            VocabSize = Int("vocab_size"), ContextLength = Int("n_positions"), Layers = Int("n_layer"),
+            Heads = Int("n_head"), Width = Int("n_embd"), Dropout = dropout, Bias = bias,
+        }.Validate();
     }
 }

@@ -81,7 +81,8 @@ public sealed class LanguageModelTrainer
     }
 
     public AdamW Optimizer { get; }
-    public CosineSchedule Schedule { get; }
+    /// <summary>The learning-rate schedule; its length is fitted to the time limit when one is set.</summary>
+    public CosineSchedule Schedule { get; set; }
 
     /// <summary>Steps completed so far (set when resuming).</summary>
     public int Step { get; set; }
@@ -136,10 +137,11 @@ public sealed class LanguageModelTrainer
     /// </summary>
     public void Run(Func<(int[] X, int[] Y)> nextBatch, int time, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
     {
+        const int StepsToTime = 10;
         var watch = Stopwatch.StartNew();
         int startStep = Step;
         long tokensPerStep = (long)_options.Batch * time * _options.GradAccumulation;
-        while (Step < _options.Steps && !cancel.IsCancellationRequested)
+        while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
         {
             var (loss, norm) = TrainStep(nextBatch, time);
             if (!float.IsFinite(loss))
@@ -147,16 +149,16 @@ public sealed class LanguageModelTrainer
             var elapsed = watch.Elapsed;
             int done = Step - startStep;
             double perStep = elapsed.TotalSeconds / done;
-            int left = _options.Steps - Step;
-            var remaining = TimeSpan.FromSeconds(perStep * left);
-            if (_options.Minutes is { } minutes)
+            if (done == StepsToTime && _options.Minutes is { } minutes)
             {
-                var byTime = TimeSpan.FromMinutes(minutes) - elapsed;
-                if (byTime < remaining) remaining = byTime < TimeSpan.Zero ? TimeSpan.Zero : byTime;
+                // Fit the schedule to the time limit, so the learning rate has decayed when time runs out.
+                int affordable = Step + (int)((minutes * 60 - elapsed.TotalSeconds) / perStep);
+                if (affordable < Schedule.TotalSteps) Schedule = Schedule with { TotalSteps = Math.Max(Step + 1, affordable) };
             }
-            onStep(new StepReport(Step, _options.Steps, loss, Optimizer.LearningRate, norm, tokensPerStep / perStep, elapsed, remaining));
+            var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
+            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, tokensPerStep / perStep, elapsed, remaining));
             bool outOfTime = _options.Minutes is { } m && elapsed.TotalMinutes >= m;
-            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == _options.Steps || outOfTime) onEval(Step);
+            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime) onEval(Step);
             if (outOfTime) break;
         }
     }

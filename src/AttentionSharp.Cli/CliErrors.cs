@@ -1,0 +1,22 @@
+using AttentionSharp.Data;
+using AttentionSharp.IO;
+
+namespace AttentionSharp.Cli;
+
+/// <summary>Turns the library's clear exceptions into one sentence on stderr and a non-zero exit code.</summary>
+static class CliErrors
+{
+    public static int Run(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is ArgumentException or DataSourceException or CheckpointException or SafetensorsException
+                                      or IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+}

@@ -1,0 +1,228 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using AttentionSharp.Data;
+using AttentionSharp.Generation;
+using AttentionSharp.IO;
+using AttentionSharp.Models;
+using AttentionSharp.Training;
+
+namespace AttentionSharp.Cli;
+
+/// <summary>`attn train`: a GPT trained on the Brown corpus (fetched on first use) or on any UTF-8 text file.</summary>
+static class TrainCommand
+{
+    public static Command Create()
+    {
+        var defaults = new TrainOptions();
+        var task = new Option<string>("--task") { Description = "What to train: gpt (a causal language model).", DefaultValueFactory = _ => "gpt" };
+        var data = new Option<string?>("--data") { Description = "A UTF-8 text file to train on instead of the Brown corpus (last 10% for validation)." };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => DefaultSteps };
+        var minutes = new Option<double?>("--minutes") { Description = "Stop after this many minutes (the learning-rate schedule is fitted to the time).", DefaultValueFactory = _ => DefaultMinutes };
+        var output = new Option<string>("--out") { Description = "Checkpoint directory.", DefaultValueFactory = _ => Path.Combine("runs", "gpt") };
+        var resume = new Option<string?>("--resume") { Description = "Continue training from this checkpoint directory." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of everything random.", DefaultValueFactory = _ => defaults.Seed };
+        var layers = new Option<int>("--layers") { Description = "L: Transformer blocks.", DefaultValueFactory = _ => 4 };
+        var heads = new Option<int>("--heads") { Description = "NH: attention heads.", DefaultValueFactory = _ => 4 };
+        var width = new Option<int>("--width") { Description = "C: model width (d_model).", DefaultValueFactory = _ => 128 };
+        var context = new Option<int>("--context") { Description = "T: context length in tokens.", DefaultValueFactory = _ => 128 };
+        var dropout = new Option<float>("--dropout") { Description = "Dropout probability.", DefaultValueFactory = _ => 0f };
+        var batch = new Option<int>("--batch") { Description = "B: sequences per micro-batch.", DefaultValueFactory = _ => defaults.Batch };
+        var accumulate = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 };
+        var lr = new Option<float>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => defaults.LearningRate };
+        var warmup = new Option<int>("--warmup") { Description = "Warmup steps.", DefaultValueFactory = _ => defaults.WarmupSteps };
+        var weightDecay = new Option<float>("--weight-decay") { Description = "AdamW weight decay (matrices only).", DefaultValueFactory = _ => defaults.WeightDecay };
+        var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation passes.", DefaultValueFactory = _ => defaults.EvalInterval };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "char, bpe, or a tiktoken encoding (cl100k_base, o200k_base).", DefaultValueFactory = _ => "char" };
+        var vocab = new Option<int>("--vocab") { Description = "Vocabulary size for --tokenizer bpe.", DefaultValueFactory = _ => 512 };
+        var cache = new Option<string?>("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
+
+        var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
+        {
+            task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
+            weightDecay, evalInterval, tokenizer, vocab, cache,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            if (r.GetValue(task) != "gpt")
+                throw new ArgumentException($"--task '{r.GetValue(task)}' is not available; this version trains: gpt.");
+            var options = new TrainOptions
+            {
+                Steps = r.GetValue(steps), Minutes = r.GetValue(minutes), Batch = r.GetValue(batch), GradAccumulation = r.GetValue(accumulate),
+                LearningRate = r.GetValue(lr), WarmupSteps = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
+                EvalInterval = r.GetValue(evalInterval), Seed = r.GetValue(seed),
+            }.Validate();
+            var run = new TrainRun(r.GetValue(data), r.GetValue(output)!, r.GetValue(resume), r.GetValue(cache), r.GetValue(tokenizer)!, r.GetValue(vocab));
+            return run.Execute(options, new GptConfig
+            {
+                Layers = r.GetValue(layers), Heads = r.GetValue(heads), Width = r.GetValue(width),
+                ContextLength = r.GetValue(context), Dropout = r.GetValue(dropout), VocabSize = 1,
+            });
+        }));
+        return command;
+    }
+
+    // The default run: measured to finish within 10 minutes on two cores (see README).
+    public const int DefaultSteps = 2000;
+    public const double DefaultMinutes = 9;
+}
+
+/// <summary>One training run, from data to samples.</summary>
+sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string? cacheDir, string tokenizerName, int vocabSize)
+{
+    public int Execute(TrainOptions options, GptConfig shape)
+    {
+        var total = Stopwatch.StartNew();
+        CheckWritable(outDir);
+        var (trainText, validText, source) = LoadText();
+
+        ITokenizer tokenizer;
+        JsonObject? resumedState = null;
+        Checkpoint.Contents? resumed = null;
+        if (resumeDir is not null)
+        {
+            resumed = Checkpoint.ReadContents(resumeDir);
+            tokenizer = ITokenizer.FromJson(resumed.TokenizerJson, $"the tokenizer of checkpoint '{resumeDir}'");
+            shape = GptConfig.FromJson(resumed.Config);
+            resumedState = resumed.State;
+            Console.WriteLine($"Resuming from {resumeDir} (step {resumedState["step"]}).");
+        }
+        else tokenizer = BuildTokenizer(trainText);
+
+        var trainTokens = tokenizer.Encode(trainText);
+        var validTokens = tokenizer.Encode(validText);
+        var config = (resumed is null ? shape with { VocabSize = tokenizer.VocabSize } : shape).Validate();
+        var trainBatches = new TokenBatcher(trainTokens, options.Batch, config.ContextLength, "training text");
+        var validBatches = new TokenBatcher(validTokens, options.Batch, config.ContextLength, "validation text");
+        double tokensPerChar = (double)validTokens.Length / Math.Max(1, validText.Length);
+
+        var initRng = new Generator(options.Seed);
+        var model = new Gpt(config, initRng);
+        var dataRng = new Generator(options.Seed ^ 0x5DEECE66DUL);
+        var trainer = new LanguageModelTrainer(model, options);
+        float bestValid = float.PositiveInfinity;
+        if (resumed is not null)
+        {
+            Checkpoint.LoadWeights(resumeDir!, model);
+            TrainerState.Restore(resumedState!, resumed, model, trainer, dataRng, ref bestValid);
+        }
+
+        Console.WriteLine($"Data: {source}: {trainText.Length:N0} training and {validText.Length:N0} validation characters; " +
+                          $"tokenizer {TokenizerName(tokenizer)} with {tokenizer.VocabSize} ids.");
+        Console.WriteLine($"Model: GPT, {config.Layers} layers, {config.Heads} heads, width {config.Width}, context {config.ContextLength}, " +
+                          $"{model.ParameterCount():N0} parameters. Threads: {Kernels.Parallel.ThreadCount}.");
+        Console.WriteLine($"Training: {options.Steps} steps of {options.Batch}×{config.ContextLength} tokens" +
+                          (options.Minutes is { } m ? $", at most {m} minutes" : "") + $"; checkpoints in {outDir}.");
+
+        Directory.CreateDirectory(outDir);
+        using var log = new MetricsLog(Path.Combine(outDir, "log.jsonl"), append: resumed is not null);
+        var progress = new ProgressLine(Console.Out, Console.IsOutputRedirected);
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+
+        var x = new int[options.Batch * config.ContextLength];
+        var y = new int[x.Length];
+        (int[], int[]) NextBatch() { trainBatches.NextRandom(dataRng, x, y); return (x, y); }
+        IEnumerable<(int[], int[])> ValidationBatches(int? limit) =>
+            validBatches.Sequential().Take(limit ?? int.MaxValue).Select(b => (b.X, b.Y));
+
+        void Save()
+        {
+            Checkpoint.Save(outDir, model, new Checkpoint.Contents(config.ToJson(), tokenizer.ToJson(),
+                TrainerState.Capture(model, trainer, dataRng, bestValid, options), TrainerState.Moments(model, trainer)));
+        }
+
+        try
+        {
+            trainer.Run(NextBatch, config.ContextLength,
+                report =>
+                {
+                    progress.Update(report);
+                    log.Write(new JsonObject { ["step"] = report.Step, ["loss"] = report.Loss, ["lr"] = report.LearningRate, ["grad_norm"] = report.GradNorm, ["tokens_per_s"] = Math.Round(report.TokensPerSecond), ["elapsed_s"] = Math.Round(report.Elapsed.TotalSeconds, 2) });
+                },
+                step =>
+                {
+                    float valid = trainer.Evaluate(ValidationBatches(options.EvalBatches), config.ContextLength);
+                    double bpc = valid * tokensPerChar / Math.Log(2);
+                    bool best = valid < bestValid;
+                    if (best) bestValid = valid;
+                    progress.Line($"step {step}: validation loss {valid:F4}, {bpc:F3} bits/char{(best ? " (best so far, checkpoint saved)" : "")}");
+                    log.Write(new JsonObject { ["step"] = step, ["val_loss"] = valid, ["val_bits_per_char"] = bpc });
+                    if (best) Save();
+                },
+                cancel.Token);
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+
+        if (cancel.IsCancellationRequested)
+        {
+            Save();
+            progress.Line($"Interrupted at step {trainer.Step}; checkpoint saved to {outDir}. Continue with: attn train --resume {outDir} --out {outDir}");
+            return 130;
+        }
+
+        // The full validation set with the best weights, then samples from them.
+        Checkpoint.LoadWeights(outDir, model);
+        float finalLoss = trainer.Evaluate(ValidationBatches(null), config.ContextLength);
+        double finalBpc = finalLoss * tokensPerChar / Math.Log(2);
+        log.Write(new JsonObject { ["final_val_loss"] = finalLoss, ["final_val_bits_per_char"] = finalBpc });
+        Console.WriteLine();
+        Console.WriteLine($"Validation (all {validTokens.Length:N0} tokens, best checkpoint): loss {finalLoss:F4}, {finalBpc:F3} bits per character.");
+        Console.WriteLine("Samples (temperature 0.8):");
+        var sampleRng = new Generator(options.Seed + 1);
+        foreach (var prompt in new[] { "The ", "He said that ", "In the year " })
+        {
+            var ids = tokenizer.Encode(prompt);
+            var outIds = TextGenerator.Generate(model, ids, 240, new SamplingOptions { Temperature = 0.8f }, sampleRng);
+            Console.WriteLine($"  » {tokenizer.Decode(outIds).ReplaceLineEndings(" ")}");
+        }
+        Console.WriteLine($"Checkpoint: {Path.GetFullPath(outDir)}   Log: {Path.Combine(outDir, "log.jsonl")}   Time: {total.Elapsed:m\\:ss}");
+        return 0;
+    }
+
+    (string Train, string Valid, string Source) LoadText()
+    {
+        if (dataFile is not null)
+        {
+            var split = TextFile.Split(TextFile.Read(dataFile));
+            return (split.Train, split.Validation, dataFile);
+        }
+        var corpus = BrownCorpus.Fetch(DataCache.Resolve(cacheDir), Console.Out);
+        var docs = corpus.Split();
+        return (BrownCorpus.PlainText(docs.Train), BrownCorpus.PlainText(docs.Validation), "the Brown corpus");
+    }
+
+    ITokenizer BuildTokenizer(string trainText) => tokenizerName switch
+    {
+        "char" => CharTokenizer.Train(trainText),
+        "bpe" => ByteBpeTokenizer.Train(trainText, vocabSize),
+        _ when TiktokenTokenizer.SupportedEncodings.Contains(tokenizerName) => new TiktokenTokenizer(tokenizerName),
+        _ => throw new ArgumentException($"--tokenizer '{tokenizerName}' is unknown; use char, bpe, or one of {string.Join(", ", TiktokenTokenizer.SupportedEncodings)}."),
+    };
+
+    static string TokenizerName(ITokenizer t) => t switch
+    {
+        CharTokenizer => "characters",
+        ByteBpeTokenizer => "byte-level BPE",
+        TiktokenTokenizer tk => tk.Encoding,
+        _ => t.GetType().Name,
+    };
+
+    static void CheckWritable(string dir)
+    {
+        var full = Path.GetFullPath(dir);
+        try
+        {
+            var parent = Path.GetDirectoryName(full)!;
+            Directory.CreateDirectory(parent);
+            var probe = Path.Combine(parent, $".attn-write-test-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"The output directory '{dir}' cannot be written: {e.Message}", e);
+        }
+    }
+}
