@@ -24,7 +24,11 @@ internal static class KernelTestKit
     /// <summary>Every length 0–257 and one large enough to run threaded.</summary>
     public static IEnumerable<int> Lengths() => Enumerable.Range(0, 258).Append(100_003);
 
-    /// <summary>The register width the kernels run with under the current DOTNET_Enable* settings.</summary>
+    /// <summary>
+    /// The register width the kernels run with under the current runtime settings, printed in every failure. On .NET 10
+    /// DOTNET_EnableAVX512=0 selects the 256-bit path (DOTNET_EnableAVX512F=0 no longer turns Vector512 off),
+    /// DOTNET_EnableAVX2=0 or DOTNET_EnableHWIntrinsic=0 the scalar one.
+    /// </summary>
     public static string ActiveWidth =>
         Vector512.IsHardwareAccelerated ? "512" : Vector256.IsHardwareAccelerated ? "256" : "scalar";
 

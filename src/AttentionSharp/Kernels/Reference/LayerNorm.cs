@@ -7,13 +7,7 @@ public static class LayerNorm
     public static void Forward(Span<float> y, Span<float> mean, Span<float> rstd, ReadOnlySpan<float> x,
         ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int rows, int cols, float eps)
     {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(y), y.Length, rows, cols);
-        Guard.Vector(nameof(mean), mean.Length, rows, nameof(rows));
-        Guard.Vector(nameof(rstd), rstd.Length, rows, nameof(rows));
-        Guard.Matrix(nameof(x), x.Length, rows, cols);
-        Guard.OptionalVector(nameof(weight), weight.Length, cols, nameof(cols));
-        Guard.OptionalVector(nameof(bias), bias.Length, cols, nameof(cols));
+        Kernels.LayerNorm.Validate(rows, cols, eps, y.Length, mean.Length, rstd.Length, x.Length, weight.Length, bias.Length);
         if (cols == 0) return;
         var yd = new double[y.Length];
         var meand = new double[rows];
@@ -27,15 +21,7 @@ public static class LayerNorm
     public static void Backward(Span<float> dx, Span<float> dweight, Span<float> dbias, ReadOnlySpan<float> dy,
         ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int rows, int cols)
     {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(dx), dx.Length, rows, cols);
-        Guard.OptionalVector(nameof(dweight), dweight.Length, cols, nameof(cols));
-        Guard.OptionalVector(nameof(dbias), dbias.Length, cols, nameof(cols));
-        Guard.Matrix(nameof(dy), dy.Length, rows, cols);
-        Guard.Matrix(nameof(x), x.Length, rows, cols);
-        Guard.OptionalVector(nameof(weight), weight.Length, cols, nameof(cols));
-        Guard.Vector(nameof(mean), mean.Length, rows, nameof(rows));
-        Guard.Vector(nameof(rstd), rstd.Length, rows, nameof(rows));
+        Kernels.LayerNorm.ValidateBackward(rows, cols, dx.Length, dweight.Length, dbias.Length, dy.Length, x.Length, weight.Length, mean.Length, rstd.Length);
         if (cols == 0) return;
         var dxd = new double[dx.Length];
         var dwd = new double[dweight.Length];

@@ -6,9 +6,7 @@ public static class LogSoftmax
 {
     public static void Forward(Span<float> y, ReadOnlySpan<float> x, int rows, int cols)
     {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(y), y.Length, rows, cols);
-        Guard.Matrix(nameof(x), x.Length, rows, cols);
+        Guard.RowForward(y.Length, x.Length, rows, cols);
         var yd = new double[y.Length];
         Forward(yd, Widen.From(x), rows, cols);
         Widen.Store(y, yd);
@@ -16,10 +14,7 @@ public static class LogSoftmax
 
     public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> y, int rows, int cols)
     {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(dx), dx.Length, rows, cols);
-        Guard.Matrix(nameof(dy), dy.Length, rows, cols);
-        Guard.Matrix(nameof(y), y.Length, rows, cols);
+        Guard.RowBackward(dx.Length, dy.Length, y.Length, rows, cols);
         var dxd = new double[dx.Length];
         Backward(dxd, Widen.From(dy), Widen.From(y), rows, cols);
         Widen.Accumulate(dx, dxd);

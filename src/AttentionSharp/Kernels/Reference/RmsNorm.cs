@@ -7,11 +7,7 @@ public static class RmsNorm
     public static void Forward(Span<float> y, Span<float> rstd, ReadOnlySpan<float> x, ReadOnlySpan<float> weight,
         int rows, int cols, float eps)
     {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(y), y.Length, rows, cols);
-        Guard.Vector(nameof(rstd), rstd.Length, rows, nameof(rows));
-        Guard.Matrix(nameof(x), x.Length, rows, cols);
-        Guard.OptionalVector(nameof(weight), weight.Length, cols, nameof(cols));
+        Kernels.RmsNorm.Validate(rows, cols, eps, y.Length, rstd.Length, x.Length, weight.Length);
         if (cols == 0) return;
         var yd = new double[y.Length];
         var rstdd = new double[rows];
@@ -23,13 +19,7 @@ public static class RmsNorm
     public static void Backward(Span<float> dx, Span<float> dweight, ReadOnlySpan<float> dy, ReadOnlySpan<float> x,
         ReadOnlySpan<float> weight, ReadOnlySpan<float> rstd, int rows, int cols)
     {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(dx), dx.Length, rows, cols);
-        Guard.OptionalVector(nameof(dweight), dweight.Length, cols, nameof(cols));
-        Guard.Matrix(nameof(dy), dy.Length, rows, cols);
-        Guard.Matrix(nameof(x), x.Length, rows, cols);
-        Guard.OptionalVector(nameof(weight), weight.Length, cols, nameof(cols));
-        Guard.Vector(nameof(rstd), rstd.Length, rows, nameof(rows));
+        Kernels.RmsNorm.ValidateBackward(rows, cols, dx.Length, dweight.Length, dy.Length, x.Length, weight.Length, rstd.Length);
         if (cols == 0) return;
         var dxd = new double[dx.Length];
         var dwd = new double[dweight.Length];
