@@ -108,6 +108,27 @@ public class ActivationTests
     }
 
     [Fact]
+    public void SwiGluBackwardMatchesFiniteDifferences()
+    {
+        const int n = 37;
+        var rng = new Random(12);
+        var (gate, up, dy) = (Uniform(rng, n, 6f), Uniform(rng, n, 2f), Uniform(rng, n, 1f));
+        double[] gd = ToDouble(gate), ud = ToDouble(up), dyd = ToDouble(dy);
+        // loss = Σ dy·silu(gate)·up, from the reference's double silu
+        double Loss(double[] g, double[] u)
+        {
+            double s = 0;
+            for (int i = 0; i < n; i++) s += dyd[i] * Ref.Silu.Value(g[i]) * u[i];
+            return s;
+        }
+        double[] numericGate = NumericGradient(v => Loss(v, ud), gd), numericUp = NumericGradient(v => Loss(gd, v), ud);
+        var (dgate, dup) = (new float[n], new float[n]);
+        SwiGlu.Backward(dgate, dup, dy, gate, up);
+        Close(numericGate, dgate, FiniteDifferenceAbsTol, 0, "swiglu dgate vs finite differences");
+        Close(numericUp, dup, FiniteDifferenceAbsTol, 0, "swiglu dup vs finite differences");
+    }
+
+    [Fact]
     public void ReluGradientAtZeroIsZero()
     {
         var dx = new float[3];
