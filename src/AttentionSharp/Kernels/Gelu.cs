@@ -78,9 +78,10 @@ public static class Gelu
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
         {
             T half = T.Create(0.5f), one = T.Create(1f), x2 = x * x;
-            T t = SimdMath.Tanh(T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x2, x, x));
+            // 1 − t² = sech²u, taken from Tanh without cancellation: it multiplies a factor that grows as x³
+            T t = SimdMath.Tanh(T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x2, x, x), out T sech2);
             T du = T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(3f * Cubic), x2, one);
-            return dy * (half * (one + t) + half * x * (one - t * t) * du);
+            return dy * (half * (one + t) + half * x * sech2 * du);
         }
     }
 }

@@ -21,6 +21,23 @@ internal static class Guard
                 $"{name} has length {actual}; expected {(long)rows * cols} ({rowsName} × {colsName} = {rows} × {cols}).", name);
     }
 
+    /// <summary>Checks of a row-wise forward y = f(x): both rows × cols.</summary>
+    public static void RowForward(int y, int x, int rows, int cols)
+    {
+        Shape(rows, cols);
+        Matrix(nameof(y), y, rows, cols);
+        Matrix(nameof(x), x, rows, cols);
+    }
+
+    /// <summary>Checks of a row-wise backward from (dy, y): dx, dy and y all rows × cols.</summary>
+    public static void RowBackward(int dx, int dy, int y, int rows, int cols)
+    {
+        Shape(rows, cols);
+        Matrix(nameof(dx), dx, rows, cols);
+        Matrix(nameof(dy), dy, rows, cols);
+        Matrix(nameof(y), y, rows, cols);
+    }
+
     /// <summary>Throws unless span <paramref name="name"/> holds <paramref name="length"/> items (one per <paramref name="dimension"/>).</summary>
     public static void Vector(string name, int actual, int length, string dimension)
     {

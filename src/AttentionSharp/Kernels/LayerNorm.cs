@@ -34,15 +34,7 @@ public static unsafe class LayerNorm
     public static void Backward(Span<float> dx, Span<float> dweight, Span<float> dbias, ReadOnlySpan<float> dy,
         ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int rows, int cols)
     {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(dx), dx.Length, rows, cols);
-        Guard.OptionalVector(nameof(dweight), dweight.Length, cols, nameof(cols));
-        Guard.OptionalVector(nameof(dbias), dbias.Length, cols, nameof(cols));
-        Guard.Matrix(nameof(dy), dy.Length, rows, cols);
-        Guard.Matrix(nameof(x), x.Length, rows, cols);
-        Guard.OptionalVector(nameof(weight), weight.Length, cols, nameof(cols));
-        Guard.Vector(nameof(mean), mean.Length, rows, nameof(rows));
-        Guard.Vector(nameof(rstd), rstd.Length, rows, nameof(rows));
+        ValidateBackward(rows, cols, dx.Length, dweight.Length, dbias.Length, dy.Length, x.Length, weight.Length, mean.Length, rstd.Length);
         if (cols == 0) return;
         fixed (float* pdx = dx)
         fixed (float* pdw = dweight)
@@ -59,7 +51,22 @@ public static unsafe class LayerNorm
         }
     }
 
-    static void Validate(int rows, int cols, float eps, int y, int mean, int rstd, int x, int weight, int bias)
+    /// <summary>Length checks of <see cref="Backward"/>, shared with the reference twin.</summary>
+    internal static void ValidateBackward(int rows, int cols, int dx, int dweight, int dbias, int dy, int x, int weight, int mean, int rstd)
+    {
+        Guard.Shape(rows, cols);
+        Guard.Matrix(nameof(dx), dx, rows, cols);
+        Guard.OptionalVector(nameof(dweight), dweight, cols, nameof(cols));
+        Guard.OptionalVector(nameof(dbias), dbias, cols, nameof(cols));
+        Guard.Matrix(nameof(dy), dy, rows, cols);
+        Guard.Matrix(nameof(x), x, rows, cols);
+        Guard.OptionalVector(nameof(weight), weight, cols, nameof(cols));
+        Guard.Vector(nameof(mean), mean, rows, nameof(rows));
+        Guard.Vector(nameof(rstd), rstd, rows, nameof(rows));
+    }
+
+    /// <summary>Length and eps checks of <see cref="Forward"/>, shared with the reference twin.</summary>
+    internal static void Validate(int rows, int cols, float eps, int y, int mean, int rstd, int x, int weight, int bias)
     {
         Guard.Shape(rows, cols);
         Guard.Matrix(nameof(y), y, rows, cols);

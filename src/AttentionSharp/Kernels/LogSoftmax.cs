@@ -13,32 +13,16 @@ public static unsafe class LogSoftmax
 {
     /// <summary>y = x − log Σ_j e^(x_j), per row.</summary>
     public static void Forward(Span<float> y, ReadOnlySpan<float> x, int rows, int cols)
-    {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(y), y.Length, rows, cols);
-        Guard.Matrix(nameof(x), x.Length, rows, cols);
-        if (cols == 0) return;
-        fixed (float* py = y)
-        fixed (float* px = x)
-            Work.Rows(rows, cols, new ForwardKernel(py, px, cols));
-    }
+        => RowPass.Forward<ForwardKernel>(y, x, rows, cols);
 
     /// <summary>dx += dy − e^y·Σ_j dy_j, per row; <paramref name="y"/> is the forward output.</summary>
     public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> y, int rows, int cols)
-    {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(dx), dx.Length, rows, cols);
-        Guard.Matrix(nameof(dy), dy.Length, rows, cols);
-        Guard.Matrix(nameof(y), y.Length, rows, cols);
-        if (cols == 0) return;
-        fixed (float* pdx = dx)
-        fixed (float* pdy = dy)
-        fixed (float* py = y)
-            Work.Rows(rows, cols, new BackwardKernel(pdx, pdy, py, cols));
-    }
+        => RowPass.Backward<BackwardKernel>(dx, dy, y, rows, cols);
 
-    readonly struct ForwardKernel(float* y, float* x, int cols) : IRangeKernel
+    readonly struct ForwardKernel(float* y, float* x, int cols) : IRowForward<ForwardKernel>
     {
+        public static ForwardKernel Create(float* y, float* x, int cols) => new(y, x, cols);
+
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)
@@ -54,8 +38,10 @@ public static unsafe class LogSoftmax
         }
     }
 
-    readonly struct BackwardKernel(float* dx, float* dy, float* y, int cols) : IRangeKernel
+    readonly struct BackwardKernel(float* dx, float* dy, float* y, int cols) : IRowBackward<BackwardKernel>
     {
+        public static BackwardKernel Create(float* dx, float* dy, float* y, int cols) => new(dx, dy, y, cols);
+
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)

@@ -16,12 +16,7 @@ public static unsafe class RmsNorm
     public static void Forward(Span<float> y, Span<float> rstd, ReadOnlySpan<float> x, ReadOnlySpan<float> weight,
         int rows, int cols, float eps)
     {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(y), y.Length, rows, cols);
-        Guard.Vector(nameof(rstd), rstd.Length, rows, nameof(rows));
-        Guard.Matrix(nameof(x), x.Length, rows, cols);
-        Guard.OptionalVector(nameof(weight), weight.Length, cols, nameof(cols));
-        if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, $"eps must be non-negative; got {eps}.");
+        Validate(rows, cols, eps, y.Length, rstd.Length, x.Length, weight.Length);
         if (cols == 0) return;
         fixed (float* py = y)
         fixed (float* prstd = rstd)
@@ -37,13 +32,7 @@ public static unsafe class RmsNorm
     public static void Backward(Span<float> dx, Span<float> dweight, ReadOnlySpan<float> dy, ReadOnlySpan<float> x,
         ReadOnlySpan<float> weight, ReadOnlySpan<float> rstd, int rows, int cols)
     {
-        Guard.Shape(rows, cols);
-        Guard.Matrix(nameof(dx), dx.Length, rows, cols);
-        Guard.OptionalVector(nameof(dweight), dweight.Length, cols, nameof(cols));
-        Guard.Matrix(nameof(dy), dy.Length, rows, cols);
-        Guard.Matrix(nameof(x), x.Length, rows, cols);
-        Guard.OptionalVector(nameof(weight), weight.Length, cols, nameof(cols));
-        Guard.Vector(nameof(rstd), rstd.Length, rows, nameof(rows));
+        ValidateBackward(rows, cols, dx.Length, dweight.Length, dy.Length, x.Length, weight.Length, rstd.Length);
         if (cols == 0) return;
         fixed (float* pdx = dx)
         fixed (float* pdw = dweight)
@@ -55,6 +44,29 @@ public static unsafe class RmsNorm
             Work.Rows(rows, cols, new InputGradientKernel(pdx, pdy, px, pw, prstd, cols));
             if (pdw != null) Work.Columns(rows, cols, new WeightGradientKernel(pdw, pdy, px, prstd, rows, cols));
         }
+    }
+
+    /// <summary>Length and eps checks of <see cref="Forward"/>, shared with the reference twin.</summary>
+    internal static void Validate(int rows, int cols, float eps, int y, int rstd, int x, int weight)
+    {
+        Guard.Shape(rows, cols);
+        Guard.Matrix(nameof(y), y, rows, cols);
+        Guard.Vector(nameof(rstd), rstd, rows, nameof(rows));
+        Guard.Matrix(nameof(x), x, rows, cols);
+        Guard.OptionalVector(nameof(weight), weight, cols, nameof(cols));
+        if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, $"eps must be non-negative; got {eps}.");
+    }
+
+    /// <summary>Length checks of <see cref="Backward"/>, shared with the reference twin.</summary>
+    internal static void ValidateBackward(int rows, int cols, int dx, int dweight, int dy, int x, int weight, int rstd)
+    {
+        Guard.Shape(rows, cols);
+        Guard.Matrix(nameof(dx), dx, rows, cols);
+        Guard.OptionalVector(nameof(dweight), dweight, cols, nameof(cols));
+        Guard.Matrix(nameof(dy), dy, rows, cols);
+        Guard.Matrix(nameof(x), x, rows, cols);
+        Guard.OptionalVector(nameof(weight), weight, cols, nameof(cols));
+        Guard.Vector(nameof(rstd), rstd, rows, nameof(rows));
     }
 
     readonly struct ForwardKernel(float* y, float* rstd, float* x, float* w, int cols, float eps) : IRangeKernel

@@ -48,7 +48,14 @@ internal static class SimdMath
 
     /// <summary>tanh x.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static T Tanh<T>(T x) where T : unmanaged, ISimd<T>
+    public static T Tanh<T>(T x) where T : unmanaged, ISimd<T> => Tanh(x, out _);
+
+    /// <summary>
+    /// tanh x, and sech²x = 1 − tanh²x computed without the cancellation of 1 − t² near |t| = 1 (which would leave an
+    /// absolute error of ≈ 1e-7 on a value that may be far smaller): sech²x = q(2 − q) with q = 1 − |tanh x|.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Tanh<T>(T x, out T sech2) where T : unmanaged, ISimd<T>
     {
         T one = T.Create(1f);
         T a = T.Abs(x);
@@ -59,10 +66,11 @@ internal static class SimdMath
         p = T.MultiplyAdd(p, s, T.Create(1.33314422036e-1f));
         p = T.MultiplyAdd(p, s, T.Create(-3.33332819422e-1f));
         T small = T.MultiplyAdd(p * s, x, x);
-        // |x| ≥ 0.625: tanh|x| = 1 − 2 / (e^{2|x|} + 1); |x| is capped at 9, where tanh already rounds to 1
-        T e = Exp(T.Min(a + a, T.Create(18f)));
-        T large = T.CopySign(one - T.Create(2f) / (e + one), x);
-        return T.Select(T.LessThan(a, T.Create(0.625f)), small, large);
+        // |x| ≥ 0.625: q = 1 − tanh|x| = 2 / (e^{2|x|} + 1); |x| is capped at 44, where e^{2|x|} is still finite
+        T q = T.Create(2f) / (Exp(T.Min(a + a, T.Create(88f))) + one);
+        T isSmall = T.LessThan(a, T.Create(0.625f));
+        sech2 = T.Select(isSmall, one - small * small, q * (T.Create(2f) - q));
+        return T.Select(isSmall, small, T.CopySign(one - q, x));
     }
 
     /// <summary>erf x = 2/√π ∫₀ˣ e^(−t²) dt.</summary>

@@ -1,0 +1,155 @@
+using AttentionSharp.Kernels;
+using static AttentionSharp.Tests.Kernels.KernelTestKit;
+using Ref = AttentionSharp.Kernels.Reference;
+
+namespace AttentionSharp.Tests.Kernels;
+
+[Trait("Category", "Kernels")]
+public class ActivationTests
+{
+    // erf and tanh are within ≈ 1.5e-7 absolute, exp within ≈ 2 ulp; values and slopes are O(|x|).
+    const double ValueAbsTol = 5e-7, ValueRelTol = 2e-6;
+    // Gradients accumulate into O(1) starting values.
+    const double GradientAbsTol = 1e-6, GradientRelTol = 2e-6;
+    // Central differences of the double reference vs the float kernel.
+    const double FiniteDifferenceAbsTol = 1e-5;
+
+    /// <summary>Inputs over ±12 (all branches of erf, tanh and exp), with exact zeros, a few large values and specials.</summary>
+    static float[] Inputs(int n, int seed)
+    {
+        var x = Uniform(new Random(seed), n, 12f);
+        for (int i = 0; i < n; i += 11) x[i] = 0f;
+        for (int i = 5; i < n; i += 37) x[i] = i % 2 == 0 ? 90f : -95f;
+        return x;
+    }
+
+    public delegate void Forward(Span<float> y, ReadOnlySpan<float> x);
+    public delegate void Backward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x);
+
+    static void MatchesReference(string name, Forward fast, Forward reference, Backward fastBackward, Backward referenceBackward)
+    {
+        foreach (int n in Lengths())
+        {
+            var x = Inputs(n, n);
+            var (y, expected) = (new float[n], new float[n]);
+            fast(y, x);
+            reference(expected, x);
+            Close(expected, y, ValueAbsTol, ValueRelTol, $"{name} n={n}");
+
+            var rng = new Random(n + 3);
+            var dy = Uniform(rng, n, 1f);
+            var dx = Uniform(rng, n, 1f);
+            var dxExpected = (float[])dx.Clone();
+            fastBackward(dx, dy, x);
+            referenceBackward(dxExpected, dy, x);
+            Close(dxExpected, dx, GradientAbsTol, GradientRelTol, $"{name} backward n={n}");
+        }
+    }
+
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void GeluMatchesReference(GeluApproximation a) => MatchesReference($"gelu {a}",
+        (y, x) => Gelu.Forward(y, x, a), (y, x) => Ref.Gelu.Forward(y, x, a),
+        (dx, dy, x) => Gelu.Backward(dx, dy, x, a), (dx, dy, x) => Ref.Gelu.Backward(dx, dy, x, a));
+
+    [Fact]
+    public void ReluMatchesReference() => MatchesReference("relu", Relu.Forward, Ref.Relu.Forward, Relu.Backward, Ref.Relu.Backward);
+
+    [Fact]
+    public void SiluMatchesReference() => MatchesReference("silu", Silu.Forward, Ref.Silu.Forward, Silu.Backward, Ref.Silu.Backward);
+
+    [Fact]
+    public void SwiGluMatchesReference()
+    {
+        foreach (int n in Lengths())
+        {
+            var gate = Inputs(n, n);
+            var up = Uniform(new Random(n + 1), n, 3f);
+            var (y, expected) = (new float[n], new float[n]);
+            SwiGlu.Forward(y, gate, up);
+            Ref.SwiGlu.Forward(expected, gate, up);
+            Close(expected, y, ValueAbsTol, ValueRelTol, $"swiglu n={n}");
+
+            var rng = new Random(n + 5);
+            var dy = Uniform(rng, n, 1f);
+            var (dg, du) = (Uniform(rng, n, 1f), Uniform(rng, n, 1f));
+            var (dge, due) = ((float[])dg.Clone(), (float[])du.Clone());
+            SwiGlu.Backward(dg, du, dy, gate, up);
+            Ref.SwiGlu.Backward(dge, due, dy, gate, up);
+            Close(dge, dg, GradientAbsTol, GradientRelTol, $"swiglu dgate n={n}");
+            Close(due, du, GradientAbsTol, GradientRelTol, $"swiglu dup n={n}");
+        }
+    }
+
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void GeluBackwardMatchesFiniteDifferences(GeluApproximation a) =>
+        ElementWiseFiniteDifferences(v => Ref.Gelu.Value(v, a), (dx, dy, x) => Gelu.Backward(dx, dy, x, a));
+
+    [Fact]
+    public void SiluBackwardMatchesFiniteDifferences() => ElementWiseFiniteDifferences(Ref.Silu.Value, Silu.Backward);
+
+    [Fact]
+    public void ReluBackwardMatchesFiniteDifferencesAwayFromZero() =>
+        ElementWiseFiniteDifferences(v => Math.Max(v, 0), Relu.Backward);
+
+    static void ElementWiseFiniteDifferences(Func<double, double> f, Backward backward)
+    {
+        // Points across the interesting range, none closer than the step to ReLU's kink.
+        var x = Enumerable.Range(0, 41).Select(i => -6f + 0.3f * i + 0.01f).ToArray();
+        var dy = Uniform(new Random(9), x.Length, 1f);
+        double[] xd = ToDouble(x), dyd = ToDouble(dy);
+        double[] numeric = NumericGradient(v => { double s = 0; for (int i = 0; i < v.Length; i++) s += dyd[i] * f(v[i]); return s; }, xd);
+        var dx = new float[x.Length];
+        backward(dx, dy, x);
+        Close(numeric, dx, FiniteDifferenceAbsTol, 0, "element-wise backward vs finite differences");
+    }
+
+    [Fact]
+    public void SwiGluBackwardMatchesFiniteDifferences()
+    {
+        const int n = 37;
+        var rng = new Random(12);
+        var (gate, up, dy) = (Uniform(rng, n, 6f), Uniform(rng, n, 2f), Uniform(rng, n, 1f));
+        double[] gd = ToDouble(gate), ud = ToDouble(up), dyd = ToDouble(dy);
+        // loss = Σ dy·silu(gate)·up, from the reference's double silu
+        double Loss(double[] g, double[] u)
+        {
+            double s = 0;
+            for (int i = 0; i < n; i++) s += dyd[i] * Ref.Silu.Value(g[i]) * u[i];
+            return s;
+        }
+        double[] numericGate = NumericGradient(v => Loss(v, ud), gd), numericUp = NumericGradient(v => Loss(gd, v), ud);
+        var (dgate, dup) = (new float[n], new float[n]);
+        SwiGlu.Backward(dgate, dup, dy, gate, up);
+        Close(numericGate, dgate, FiniteDifferenceAbsTol, 0, "swiglu dgate vs finite differences");
+        Close(numericUp, dup, FiniteDifferenceAbsTol, 0, "swiglu dup vs finite differences");
+    }
+
+    [Fact]
+    public void ReluGradientAtZeroIsZero()
+    {
+        var dx = new float[3];
+        Relu.Backward(dx, [1f, 1f, 1f], [-0f, 0f, 1e-30f]);
+        Assert.Equal(new[] { 0f, 0f, 1f }, dx);
+    }
+
+    [Fact]
+    public void ReferenceErfIsAccurate()
+    {
+        // erf values to 16 digits, checked to 1e-15 (Abramowitz & Stegun, Table 7.1; DLMF 7.2).
+        Assert.Equal(0.5204998778130465, Ref.Gelu.Erf(0.5), tolerance: 1e-15);
+        Assert.Equal(0.8427007929497149, Ref.Gelu.Erf(1.0), tolerance: 1e-15);
+        Assert.Equal(-0.9953222650189527, Ref.Gelu.Erf(-2.0), tolerance: 1e-15);
+        Assert.Equal(0.9999999845827421, Ref.Gelu.Erf(4.0), tolerance: 1e-15);
+    }
+
+    [Fact]
+    public void MismatchedLengthsNameTheArgument()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Gelu.Backward(new float[3], new float[2], new float[3], GeluApproximation.None));
+        Assert.Equal("dy", ex.ParamName);
+    }
+}
