@@ -46,7 +46,10 @@ public sealed class SafetensorsEntry
     public int[] ShapeToArray() => [.. Shape];
 
     /// <summary>The shape as "[2, 3]", for messages.</summary>
-    public string ShapeText => $"[{string.Join(", ", Shape)}]";
+    public string ShapeText => FormatShape(Shape.ToArray());
+
+    /// <summary>"[2, 3]" for messages; "[]" for a scalar.</summary>
+    internal static string FormatShape(ReadOnlySpan<int> shape) => $"[{string.Join(", ", shape.ToArray())}]";
 
     /// <summary>
     /// The elements as float. Converts F16, BF16 and the F8 types exactly and F64 by rounding to nearest;

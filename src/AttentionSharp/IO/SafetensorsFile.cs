@@ -130,21 +130,20 @@ public sealed class SafetensorsFile
         var entries = new List<(HeaderEntry Entry, long Count)>(header.Count);
         foreach (var e in header)
         {
-            string offsets = $"[{e.Begin}, {e.End}]";
+            SafetensorsException Fail(string field, string problem) => new(path, e.Name, field, problem);
             if (e.Begin > e.End)
-                throw new SafetensorsException(path, e.Name, "data_offsets", $"{offsets} has begin after end");
-            string shape = $"[{string.Join(", ", e.Shape)}]";
+                throw Fail("data_offsets", $"[{e.Begin}, {e.End}] has begin after end");
             if (!TryElementCount(e.Shape, out long count))
-                throw new SafetensorsException(path, e.Name, "shape", $"the element count of {shape} overflows a 64-bit integer");
+                throw Fail("shape", $"the element count of {SafetensorsEntry.FormatShape(e.Shape)} overflows a 64-bit integer");
             int size = e.DType.SizeOf();
             if (count > long.MaxValue / size)
-                throw new SafetensorsException(path, e.Name, "shape", $"{shape} of {e.DType.ToHeaderName()} needs more than {long.MaxValue} bytes");
+                throw Fail("shape", $"{SafetensorsEntry.FormatShape(e.Shape)} of {e.DType.ToHeaderName()} needs more than {long.MaxValue} bytes");
             if ((ulong)(count * size) != e.End - e.Begin)
-                throw new SafetensorsException(path, e.Name, "data_offsets",
-                    $"shape {shape} of {e.DType.ToHeaderName()} needs {count * size} bytes ({count} × {size}) but {offsets} spans {e.End - e.Begin}");
+                throw Fail("data_offsets", $"shape {SafetensorsEntry.FormatShape(e.Shape)} of {e.DType.ToHeaderName()} needs {count * size} bytes " +
+                    $"({count} × {size}) but [{e.Begin}, {e.End}] spans {e.End - e.Begin}");
             if (e.End > dataLength)
-                throw new SafetensorsException(path, e.Name, "data_offsets",
-                    $"{offsets} reaches past the end of the data section ({dataLength} bytes); the file is truncated or the offsets are wrong");
+                throw Fail("data_offsets", $"[{e.Begin}, {e.End}] reaches past the end of the data section ({dataLength} bytes); " +
+                    "the file is truncated or the offsets are wrong");
             entries.Add((e, count));
         }
 
@@ -153,17 +152,18 @@ public sealed class SafetensorsFile
             : a.Entry.End != b.Entry.End ? a.Entry.End.CompareTo(b.Entry.End)
             : string.CompareOrdinal(a.Entry.Name, b.Entry.Name));
         ulong covered = 0;
-        string previous = "the start of the data section";
+        string? previousName = null;
+        string Previous() => previousName is null ? "the start of the data section" : $"tensor '{SafetensorsException.Shorten(previousName)}'";
         foreach (var (e, _) in entries)
         {
             if (e.Begin < covered)
                 throw new SafetensorsException(path, e.Name, "data_offsets",
-                    $"[{e.Begin}, {e.End}] overlaps {previous}, which ends at {covered}; tensors must not share bytes");
+                    $"[{e.Begin}, {e.End}] overlaps {Previous()}, which ends at {covered}; tensors must not share bytes");
             if (e.Begin > covered)
                 throw new SafetensorsException(path, e.Name, "data_offsets",
-                    $"[{e.Begin}, {e.End}] leaves a gap: bytes [{covered}, {e.Begin}) after {previous} belong to no tensor; tensors must be contiguous");
+                    $"[{e.Begin}, {e.End}] leaves a gap: bytes [{covered}, {e.Begin}) after {Previous()} belong to no tensor; tensors must be contiguous");
             covered = e.End;
-            previous = $"tensor '{SafetensorsException.Shorten(e.Name)}'";
+            previousName = e.Name;
         }
         if (covered != dataLength)
             throw new SafetensorsException(path, null, null,

@@ -27,7 +27,7 @@ public sealed class SafetensorsWriter
     {
         var bytes = Allocate(name, dtype, shape, out long count);
         if (data.Length != bytes.LongLength)
-            throw new ArgumentException($"Tensor '{name}' has shape {ShapeText(shape)} ({count} elements) of {dtype.ToHeaderName()}, " +
+            throw new ArgumentException($"Tensor '{name}' has shape {SafetensorsEntry.FormatShape(shape)} ({count} elements) of {dtype.ToHeaderName()}, " +
                 $"which needs {bytes.LongLength} bytes, but {data.Length} bytes arrived.", nameof(data));
         data.CopyTo(bytes);
         Commit(name, dtype, shape, bytes);
@@ -176,11 +176,11 @@ public sealed class SafetensorsWriter
         count = 1;
         foreach (int dim in shape)
         {
-            if (dim < 0) throw new ArgumentException($"Tensor '{name}' has shape {ShapeText(shape)}; dimensions must be non-negative.", nameof(shape));
+            if (dim < 0) throw new ArgumentException($"Tensor '{name}' has shape {SafetensorsEntry.FormatShape(shape)}; dimensions must be non-negative.", nameof(shape));
             count = dim == 0 || count == 0 ? 0 : count <= Array.MaxLength / dim ? count * dim : long.MaxValue;
         }
         if (count > Array.MaxLength / size)
-            throw new ArgumentException($"Tensor '{name}' has shape {ShapeText(shape)} of {dtype.ToHeaderName()}, more than the " +
+            throw new ArgumentException($"Tensor '{name}' has shape {SafetensorsEntry.FormatShape(shape)} of {dtype.ToHeaderName()}, more than the " +
                 $"{Array.MaxLength} bytes one tensor may hold.", nameof(shape));
         return new byte[count * size];
     }
@@ -203,7 +203,7 @@ public sealed class SafetensorsWriter
     static void CheckLength(string name, ReadOnlySpan<int> shape, long count, int length)
     {
         if (length != count)
-            throw new ArgumentException($"Tensor '{name}' has shape {ShapeText(shape)} ({count} elements) but {length} values arrived.", "data");
+            throw new ArgumentException($"Tensor '{name}' has shape {SafetensorsEntry.FormatShape(shape)} ({count} elements) but {length} values arrived.", "data");
     }
 
     void Commit(string name, SafetensorsDType dtype, ReadOnlySpan<int> shape, byte[] bytes)
@@ -222,6 +222,4 @@ public sealed class SafetensorsWriter
                 throw new ArgumentException($"{what} has an unpaired surrogate at index {i}; it must be valid Unicode.", parameter);
         }
     }
-
-    static string ShapeText(ReadOnlySpan<int> shape) => $"[{string.Join(", ", shape.ToArray())}]";
 }
