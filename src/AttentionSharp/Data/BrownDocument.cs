@@ -37,6 +37,3 @@ public sealed class BrownDocument
 
     public override string ToString() => $"{Id} ({Category}, {Sentences.Count} sentences)";
 }
-
-/// <summary>A dataset divided three ways; each part is disjoint from the others.</summary>
-public sealed record DataSplit<T>(T Train, T Validation, T Test);

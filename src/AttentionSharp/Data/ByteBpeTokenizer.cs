@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace AttentionSharp.Data;
@@ -157,28 +156,20 @@ public sealed partial class ByteBpeTokenizer : ITokenizer
         }
     }
 
-    public string ToJson()
+    public string ToJson() => TokenizerJson.Write(TypeName, json =>
     {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
+        json.WriteString("pattern", PatternName);
+        json.WriteNumber("vocab_size", VocabSize);
+        json.WriteStartArray("merges");
+        foreach (var (left, right) in _merges)
         {
-            json.WriteStartObject();
-            json.WriteString("type", TypeName);
-            json.WriteString("pattern", PatternName);
-            json.WriteNumber("vocab_size", VocabSize);
-            json.WriteStartArray("merges");
-            foreach (var (left, right) in _merges)
-            {
-                json.WriteStartArray();
-                json.WriteNumberValue(left);
-                json.WriteNumberValue(right);
-                json.WriteEndArray();
-            }
+            json.WriteStartArray();
+            json.WriteNumberValue(left);
+            json.WriteNumberValue(right);
             json.WriteEndArray();
-            json.WriteEndObject();
         }
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
+        json.WriteEndArray();
+    });
 
     public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
 

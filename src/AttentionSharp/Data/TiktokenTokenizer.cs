@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json;
 using MlTiktoken = Microsoft.ML.Tokenizers.TiktokenTokenizer;
 
 namespace AttentionSharp.Data;
@@ -52,18 +50,7 @@ public sealed class TiktokenTokenizer : ITokenizer
         return _tokenizer.Decode(ids.ToArray()) ?? "";
     }
 
-    public string ToJson()
-    {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
-        {
-            json.WriteStartObject();
-            json.WriteString("type", TypeName);
-            json.WriteString("encoding", Encoding);
-            json.WriteEndObject();
-        }
-        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
-    }
+    public string ToJson() => TokenizerJson.Write(TypeName, json => json.WriteString("encoding", Encoding));
 
     public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
 

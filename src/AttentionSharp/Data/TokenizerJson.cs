@@ -7,6 +7,20 @@ internal readonly struct TokenizerJson(JsonElement root, string source)
 {
     public JsonElement Root => root;
 
+    /// <summary>A saved tokenizer: one object, "type" first, then what <paramref name="fields"/> writes.</summary>
+    public static string Write(string type, Action<Utf8JsonWriter> fields)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            json.WriteString("type", type);
+            fields(json);
+            json.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
     public DataSourceException Error(string field, string expected, string got) =>
         new($"{source}: the field '{field}' should be {expected}, got {got}.");
 
@@ -50,26 +64,5 @@ internal readonly struct TokenizerJson(JsonElement root, string source)
                     : throw Error(name, $"an array of {width}-element integer arrays", $"the element {item.GetRawText()}");
         }
         return result;
-    }
-}
-
-/// <summary>Writes a file so that readers see the old content or the new, never half of the new.</summary>
-internal static class AtomicFile
-{
-    public static void WriteAllText(string path, string contents)
-    {
-        string full = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(directory);
-        string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(temporary, contents);
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
     }
 }
