@@ -111,7 +111,6 @@ public sealed class CausalSelfAttention : Module
     readonly int _heads, _width;
     readonly float _dropout;
     readonly Generator _dropoutRng;
-    readonly Dictionary<int, Tensor> _masks = [];
 
     public CausalSelfAttention(GptConfig config, Generator rng, Generator dropoutRng)
     {
@@ -130,20 +129,11 @@ public sealed class CausalSelfAttention : Module
         var q = qkv[0].Reshape(b, t, _heads, hs).Transpose(1, 2);                       // (B, NH, T, HS)
         var k = qkv[1].Reshape(b, t, _heads, hs).Transpose(1, 2);
         var v = qkv[2].Reshape(b, t, _heads, hs).Transpose(1, 2);
-        var att = q.MatMul(k.Transpose(-2, -1)) * (1f / MathF.Sqrt(hs)) + CausalMask(t); // (B, NH, T, T)
-        att = att.Softmax(-1).Dropout(_dropout, Training, _dropoutRng);
-        var y = att.MatMul(v).Transpose(1, 2).Reshape(b, t, c);                          // (B, NH, T, HS) → (B, T, C)
+        var y = Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions                  // (B, NH, T, HS)
+        {
+            Causal = true, Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng,
+        }).Transpose(1, 2).Reshape(b, t, c);                                              // (B, T, C)
         return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng);
-    }
-
-    /// <summary>(T, T) additive mask: 0 on and below the diagonal, −∞ above it.</summary>
-    Tensor CausalMask(int t)
-    {
-        if (_masks.TryGetValue(t, out var mask)) return mask;
-        mask = Tensor.Zeros(t, t).DetachFromScope(); // cached across steps
-        var d = mask.Data;
-        for (int i = 0; i < t; i++) d.Slice(i * t + i + 1, t - i - 1).Fill(float.NegativeInfinity);
-        return _masks[t] = mask;
     }
 }
 
