@@ -1,0 +1,104 @@
+using AttentionSharp.Autograd;
+using AttentionSharp.Nn;
+using AttentionSharp.Tests.Support;
+using Xunit.Abstractions;
+using static AttentionSharp.Tests.Nn.LayerTestKit;
+
+namespace AttentionSharp.Tests.Nn;
+
+/// <summary>Incremental decoding with a K/V cache reproduces the full causal forward pass.</summary>
+public class KvCacheTests(ITestOutputHelper output)
+{
+    // A cached step computes the same dot products as the full pass, but over shorter rows (one query), so the GEMM
+    // blocks and softmax sums may round differently: a few ulps, well under this bound.
+    const double StepTolerance = 1e-5;
+
+    [Theory]
+    [InlineData(PositionalEncodingKind.None, null, true)]
+    [InlineData(PositionalEncodingKind.Sinusoidal, null, false)]
+    [InlineData(PositionalEncodingKind.Learned, null, true)]
+    [InlineData(PositionalEncodingKind.Rotary, 2, true)]
+    [InlineData(PositionalEncodingKind.Alibi, 1, false)]
+    public void StepByStepDecodingMatchesTheFullCausalPass(PositionalEncodingKind positions, int? kvHeads, bool normFirst)
+    {
+        var decoder = new TransformerDecoder(Tiny(positions) with { KvHeads = kvHeads, NormFirst = normFirst, FinalNorm = normFirst }, new Generator(21));
+        decoder.Eval();
+        const int b = 2, t = 7;
+        var x = Random(22, b, t, 16);
+        var memory = Random(23, b, 5, 16);
+        var memoryMask = new AttentionMask { KeyPadding = new[] { false, false, false, false, false, false, false, false, true, true } };
+        using (GradMode.NoGrad())
+        {
+            var full = decoder.Forward(x, memory, memoryMask: memoryMask);                     // (B, T, C)
+            using var cache = decoder.NewCache();
+            double worst = 0;
+            for (int step = 0; step < t; step++)
+            {
+                Assert.Equal(step, cache.Length);
+                var y = decoder.Forward(Tokens(x, step, 1), memory, memoryMask: memoryMask, cache: cache);   // (B, 1, C)
+                double d = TensorAssert.Close(Tokens(full, step, 1), y, StepTolerance, 0, $"step {step}");
+                worst = Math.Max(worst, d);
+            }
+            Assert.Equal(t, cache.Length);
+            Assert.Equal([b, kvHeads ?? 4, t, 4], cache[1].Keys!.Shape.ToArray());
+            output.WriteLine($"{positions}, NKV = {kvHeads ?? 4}: max |Δ| over {t} steps = {worst:G3}");
+        }
+    }
+
+    [Fact]
+    public void ChunksOfSeveralTokensMatchToo()
+    {
+        var decoder = new TransformerDecoder(Tiny(PositionalEncodingKind.Rotary), new Generator(24));
+        decoder.Eval();
+        var x = Random(25, 1, 6, 16);
+        var memory = Random(26, 1, 3, 16);
+        using (GradMode.NoGrad())
+        {
+            var full = decoder.Forward(x, memory);
+            using var cache = decoder.NewCache();
+            var first = decoder.Forward(Tokens(x, 0, 4), memory, cache: cache);                 // a prompt of 4 tokens
+            var second = decoder.Forward(Tokens(x, 4, 2), memory, cache: cache);                // then 2 more
+            TensorAssert.Close(Tokens(full, 0, 4), first, StepTolerance, 0, "prompt");
+            TensorAssert.Close(Tokens(full, 4, 2), second, StepTolerance, 0, "continuation");
+        }
+    }
+
+    [Fact]
+    public void TheMemorysKeysAndValuesAreComputedOnce()
+    {
+        var mha = new MultiHeadAttention(new MultiHeadAttentionConfig { Width = 16, Heads = 4 }, new Generator(27));
+        var memory = Random(28, 1, 3, 16);
+        using (GradMode.NoGrad())
+        {
+            var layer = new KvCacheLayer();
+            var y1 = mha.Forward(Random(29, 1, 1, 16), memory, cache: layer);
+            var keys = layer.MemoryKeys;
+            Assert.Equal([1, 4, 3, 4], keys!.Shape.ToArray());
+            mha.Forward(Random(30, 1, 1, 16), memory, cache: layer);
+            Assert.Same(keys, layer.MemoryKeys);
+            Assert.Equal(0, layer.Length);
+            layer.Reset();
+            Assert.Null(layer.MemoryKeys);
+        }
+    }
+
+    [Fact]
+    public void TheCacheRefusesToRecordGradients()
+    {
+        var mha = new MultiHeadAttention(new MultiHeadAttentionConfig { Width = 16, Heads = 4 }, new Generator(31));
+        var e = Assert.Throws<InvalidOperationException>(() => mha.Forward(Random(32, 1, 1, 16), cache: new KvCacheLayer()));
+        Assert.Contains("NoGrad", e.Message);
+    }
+
+    [Fact]
+    public void ACacheForAnotherDepthIsRejected()
+    {
+        var decoder = new TransformerDecoder(Tiny(), new Generator(33));
+        using (GradMode.NoGrad())
+        {
+            var e = Assert.Throws<ArgumentException>(() => decoder.Forward(Random(34, 1, 1, 16), Random(35, 1, 2, 16), cache: new KvCache(3)));
+            Assert.Contains("3 layers", e.Message);
+            Assert.Contains("has 2", e.Message);
+        }
+    }
+}
