@@ -1,0 +1,64 @@
+using AttentionSharp.Kernels;
+using AttentionSharp.Nn;
+using AttentionSharp.Tests.Support;
+using static AttentionSharp.Tests.Nn.LayerTestKit;
+
+namespace AttentionSharp.Tests.Nn;
+
+/// <summary>The feed-forward block equals its formula written out with the engine's ops, for every activation.</summary>
+public class FeedForwardTests
+{
+    [Theory]
+    [InlineData(FeedForwardActivation.Relu)]
+    [InlineData(FeedForwardActivation.Gelu)]
+    [InlineData(FeedForwardActivation.GeluTanh)]
+    [InlineData(FeedForwardActivation.SwiGlu)]
+    public void EqualsItsFormula(FeedForwardActivation activation)
+    {
+        var ffn = new FeedForward(8, 20, activation, new Generator(41));
+        var x = Random(42, 2, 3, 8);
+        Tensor Lin(Linear l, Tensor t) => Tensor.Linear(t, l.Weight, l.Bias);
+        var hidden = activation switch
+        {
+            FeedForwardActivation.Relu => Lin(ffn.Up, x).Relu(),                               // max(0, xW₁ + b₁)
+            FeedForwardActivation.Gelu => Lin(ffn.Up, x).Gelu(GeluApproximation.None),
+            FeedForwardActivation.GeluTanh => Lin(ffn.Up, x).Gelu(GeluApproximation.Tanh),
+            _ => Lin(ffn.Gate!, x).Silu() * Lin(ffn.Up, x),                                    // SiLU(xW_gate) ⊙ xW_up
+        };
+        TensorAssert.Close(Lin(ffn.Down, hidden), ffn.Forward(x), 1e-6, 0, $"{activation} FFN");
+    }
+
+    [Fact]
+    public void ParameterNamesFollowTorchAndLlama()
+    {
+        Assert.Equal(["linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias"],
+            new FeedForward(4, 8, FeedForwardActivation.Relu, new Generator(1)).NamedParameters().Select(p => p.Name));
+        Assert.Equal(["gate_proj.weight", "up_proj.weight", "down_proj.weight"],
+            new FeedForward(4, 8, FeedForwardActivation.SwiGlu, new Generator(1), bias: false).NamedParameters().Select(p => p.Name));
+    }
+
+    [Fact]
+    public void DropoutActsOnlyInTraining()
+    {
+        var ffn = new FeedForward(8, 16, FeedForwardActivation.Gelu, new Generator(43), dropout: 0.5f);
+        var x = Random(44, 1, 4, 8);
+        Assert.True(MaxDifference(ffn.Forward(x), ffn.Forward(x)) > 1e-3);
+        ffn.Eval();
+        TensorAssert.Close(ffn.Forward(x), ffn.Forward(x), 0, 0, "evaluation is deterministic");
+    }
+
+    [Fact]
+    public void EncoderAndDecoderLayersUseTorchNames()
+    {
+        var config = Tiny();
+        var enc = new TransformerEncoderLayer(config, new Generator(1)).NamedParameters().Select(p => p.Name).ToList();
+        Assert.Contains("self_attn.in_proj_weight", enc);
+        Assert.Contains("ffn.linear1.weight", enc);
+        Assert.Contains("norm2.bias", enc);
+        var dec = new TransformerDecoder(config with { PositionalEncoding = PositionalEncodingKind.Learned }, new Generator(1)).NamedParameters().Select(p => p.Name).ToList();
+        Assert.Contains("positions.weight", dec);
+        Assert.Contains("layers.1.multihead_attn.out_proj.weight", dec);
+        Assert.Contains("layers.0.norm3.weight", dec);
+        Assert.Contains("norm.weight", dec);
+    }
+}
