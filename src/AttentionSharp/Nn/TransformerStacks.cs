@@ -1,63 +1,58 @@
 namespace AttentionSharp.Nn;
 
 /// <summary>
-/// L encoder layers over (B, T, C) embeddings: positions added (Sinusoidal, Learned; Rotary and ALiBi act inside
-/// attention), dropout on the sum (Vaswani et al. 2017, §5.4), the layers, and an optional final LayerNorm. Parameter
-/// names: positions.weight (learned positions), layers.N.…, norm.
+/// What the encoder and decoder stacks share: positions added to the (B, T, C) input (Sinusoidal, Learned; Rotary and
+/// ALiBi act inside attention), dropout on the sum (Vaswani et al. 2017, §5.4), L layers, and an optional final
+/// LayerNorm. Parameter names: positions.weight (learned positions), layers.N.…, norm.
 /// </summary>
-public sealed class TransformerEncoder : Module
+public abstract class TransformerStack<TLayer> : Module where TLayer : Module
 {
     readonly Generator _dropoutRng;
 
-    public TransformerEncoder(TransformerConfig config, Generator rng)
+    private protected TransformerStack(TransformerConfig config, Generator rng, Func<TransformerConfig, Generator, Generator, TLayer> newLayer)
     {
         Config = config.Validate();
         _dropoutRng = new Generator(rng.NextUInt64());
         if (PositionalEncoding.Create(config.PositionalEncoding, config.Width, config.MaxLength, rng) is { } positions)
             Positions = RegisterModule("positions", positions);
         var list = RegisterModule("layers", new ModuleList());
-        for (int i = 0; i < config.Layers; i++) Layers.Add(list.Add(new TransformerEncoderLayer(config, rng, _dropoutRng)));
+        for (int i = 0; i < config.Layers; i++) Layers.Add(list.Add(newLayer(config, rng, _dropoutRng)));
         if (config.FinalNorm) Norm = RegisterModule("norm", new LayerNorm(config.Width, config.LayerNormEps, config.Bias));
     }
 
     public TransformerConfig Config { get; }
     public PositionalEncoding? Positions { get; }
-    public List<TransformerEncoderLayer> Layers { get; } = [];
+    public List<TLayer> Layers { get; } = [];
     public LayerNorm? Norm { get; }
 
+    /// <summary>Dropout(x + PE(offset …)): the input of the first layer.</summary>
+    private protected Tensor Embed(Tensor x, int offset) =>
+        (Positions?.Forward(x, offset) ?? x).Dropout(Config.Dropout, Training, _dropoutRng);
+
+    /// <summary>The final LayerNorm, when there is one.</summary>
+    private protected Tensor Finish(Tensor x) => Norm?.Forward(x) ?? x;
+}
+
+/// <summary>L encoder layers over (B, T, C) embeddings (see <see cref="TransformerStack{TLayer}"/>).</summary>
+public sealed class TransformerEncoder(TransformerConfig config, Generator rng)
+    : TransformerStack<TransformerEncoderLayer>(config, rng, static (c, r, d) => new TransformerEncoderLayer(c, r, d))
+{
     /// <summary>(B, T, C) embeddings → (B, T, C); <paramref name="mask"/> carries key padding or an additive mask.</summary>
     public Tensor Forward(Tensor x, AttentionMask? mask = null)
     {
-        x = (Positions?.Forward(x) ?? x).Dropout(Config.Dropout, Training, _dropoutRng);
+        x = Embed(x, 0);
         foreach (var layer in Layers) x = layer.Forward(x, mask);                            // (B, T, C)
-        return Norm?.Forward(x) ?? x;
+        return Finish(x);
     }
 }
 
 /// <summary>
-/// L decoder layers over (B, T, C) target embeddings and a (B, Tm, C) memory, laid out as <see cref="TransformerEncoder"/>.
+/// L decoder layers over (B, T, C) target embeddings and a (B, Tm, C) memory (see <see cref="TransformerStack{TLayer}"/>).
 /// With a <see cref="KvCache"/> from <see cref="NewCache"/>, each call feeds only the new positions.
 /// </summary>
-public sealed class TransformerDecoder : Module
+public sealed class TransformerDecoder(TransformerConfig config, Generator rng)
+    : TransformerStack<TransformerDecoderLayer>(config, rng, static (c, r, d) => new TransformerDecoderLayer(c, r, d))
 {
-    readonly Generator _dropoutRng;
-
-    public TransformerDecoder(TransformerConfig config, Generator rng)
-    {
-        Config = config.Validate();
-        _dropoutRng = new Generator(rng.NextUInt64());
-        if (PositionalEncoding.Create(config.PositionalEncoding, config.Width, config.MaxLength, rng) is { } positions)
-            Positions = RegisterModule("positions", positions);
-        var list = RegisterModule("layers", new ModuleList());
-        for (int i = 0; i < config.Layers; i++) Layers.Add(list.Add(new TransformerDecoderLayer(config, rng, _dropoutRng)));
-        if (config.FinalNorm) Norm = RegisterModule("norm", new LayerNorm(config.Width, config.LayerNormEps, config.Bias));
-    }
-
-    public TransformerConfig Config { get; }
-    public PositionalEncoding? Positions { get; }
-    public List<TransformerDecoderLayer> Layers { get; } = [];
-    public LayerNorm? Norm { get; }
-
     /// <summary>An empty cache with one entry per layer, for incremental decoding.</summary>
     public KvCache NewCache() => new(Layers.Count);
 
@@ -69,9 +64,8 @@ public sealed class TransformerDecoder : Module
     {
         if (cache is not null && cache.Layers != Layers.Count)
             throw new ArgumentException($"The K/V cache has {cache.Layers} layers but the decoder has {Layers.Count}.", nameof(cache));
-        int offset = cache?.Length ?? 0;
-        x = (Positions?.Forward(x, offset) ?? x).Dropout(Config.Dropout, Training, _dropoutRng);
-        for (int i = 0; i < Layers.Count; i++) x = Layers[i].Forward(x, memory, selfMask, memoryMask, cache?[i]);
-        return Norm?.Forward(x) ?? x;
+        x = Embed(x, cache?.Length ?? 0);
+        for (int i = 0; i < Layers.Count; i++) x = Layers[i].Forward(x, memory, selfMask, memoryMask, cache?[i]);   // (B, T, C)
+        return Finish(x);
     }
 }
