@@ -1,4 +1,6 @@
 using System.CommandLine;
+using AttentionSharp.Cli;
 
 var root = new RootCommand("attn: the Transformer from scratch in C#.");
+root.Subcommands.Add(BenchCommand.Create());
 return root.Parse(args).Invoke();
