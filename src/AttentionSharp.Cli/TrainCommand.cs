@@ -18,8 +18,8 @@ static class TrainCommand
         var task = new Option<string>("--task") { Description = "What to train: gpt (a causal language model).", DefaultValueFactory = _ => "gpt" };
         var data = new Option<string?>("--data") { Description = "A UTF-8 text file to train on instead of the Brown corpus (last 10% for validation)." };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => DefaultSteps };
-        var minutes = new Option<double?>("--minutes") { Description = "Stop after this many minutes (the learning-rate schedule is fitted to the time).", DefaultValueFactory = _ => DefaultMinutes };
-        var output = new Option<string>("--out") { Description = "Checkpoint directory.", DefaultValueFactory = _ => Path.Combine("runs", "gpt") };
+        var minutes = new Option<double?>("--minutes") { Description = "Stop after this many minutes; the learning-rate schedule is fitted to the time (0 = no limit).", DefaultValueFactory = _ => DefaultMinutes };
+        var output = new Option<string>("--out") { Description = "Run directory: checkpoint/, log.jsonl and loss.png.", DefaultValueFactory = _ => Path.Combine("runs", "gpt") };
         var resume = new Option<string?>("--resume") { Description = "Continue training from this checkpoint directory." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of everything random.", DefaultValueFactory = _ => defaults.Seed };
         var layers = new Option<int>("--layers") { Description = "L: Transformer blocks.", DefaultValueFactory = _ => 4 };
@@ -48,7 +48,7 @@ static class TrainCommand
                 throw new ArgumentException($"--task '{r.GetValue(task)}' is not available; this version trains: gpt.");
             var options = new TrainOptions
             {
-                Steps = r.GetValue(steps), Minutes = r.GetValue(minutes), Batch = r.GetValue(batch), GradAccumulation = r.GetValue(accumulate),
+                Steps = r.GetValue(steps), Minutes = r.GetValue(minutes) is > 0 and var limit ? limit : null, Batch = r.GetValue(batch), GradAccumulation = r.GetValue(accumulate),
                 LearningRate = r.GetValue(lr), WarmupSteps = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
                 EvalInterval = r.GetValue(evalInterval), Seed = r.GetValue(seed),
             }.Validate();
@@ -81,7 +81,7 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         Checkpoint.Contents? resumed = null;
         if (resumeDir is not null)
         {
-            resumed = Checkpoint.ReadContents(resumeDir);
+            resumed = Checkpoint.ReadContents(resumeDir, preferBest: false);
             tokenizer = ITokenizer.FromJson(resumed.TokenizerJson, $"the tokenizer of checkpoint '{resumeDir}'");
             shape = GptConfig.FromJson(resumed.Config);
             resumedState = resumed.State;
@@ -103,7 +103,7 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         float bestValid = float.PositiveInfinity;
         if (resumed is not null)
         {
-            Checkpoint.LoadWeights(resumeDir!, model);
+            Checkpoint.LoadWeights(resumeDir!, model, preferBest: false);
             TrainerState.Restore(resumedState!, resumed, model, trainer, dataRng, ref bestValid);
         }
 
@@ -115,6 +115,10 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
                           (options.Minutes is { } m ? $", at most {m} minutes" : "") + $"; checkpoints in {outDir}.");
 
         Directory.CreateDirectory(outDir);
+        var checkpointDir = Path.Combine(outDir, Checkpoint.LatestSubdirectory);
+        var bestDir = Path.Combine(outDir, Checkpoint.BestSubdirectory);
+        var trainCurve = new List<(int, float)>();
+        var validCurve = new List<(int, float)>();
         using var log = new MetricsLog(Path.Combine(outDir, "log.jsonl"), append: resumed is not null);
         var progress = new ProgressLine(Console.Out, Console.IsOutputRedirected);
         using var cancel = new CancellationTokenSource();
@@ -127,9 +131,9 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         IEnumerable<(int[], int[])> ValidationBatches(int? limit) =>
             validBatches.Sequential().Take(limit ?? int.MaxValue).Select(b => (b.X, b.Y));
 
-        void Save()
+        void Save(string dir)
         {
-            Checkpoint.Save(outDir, model, new Checkpoint.Contents(config.ToJson(), tokenizer.ToJson(),
+            Checkpoint.Save(dir, model, new Checkpoint.Contents(config.ToJson(), tokenizer.ToJson(),
                 TrainerState.Capture(model, trainer, dataRng, bestValid, options), TrainerState.Moments(model, trainer)));
         }
 
@@ -139,31 +143,36 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
                 report =>
                 {
                     progress.Update(report);
+                    trainCurve.Add((report.Step, report.Loss));
                     log.Write(new JsonObject { ["step"] = report.Step, ["loss"] = report.Loss, ["lr"] = report.LearningRate, ["grad_norm"] = report.GradNorm, ["tokens_per_s"] = Math.Round(report.TokensPerSecond), ["elapsed_s"] = Math.Round(report.Elapsed.TotalSeconds, 2) });
                 },
                 step =>
                 {
                     float valid = trainer.Evaluate(ValidationBatches(options.EvalBatches), config.ContextLength);
                     double bpc = valid * tokensPerChar / Math.Log(2);
+                    validCurve.Add((step, valid));
                     bool best = valid < bestValid;
                     if (best) bestValid = valid;
-                    progress.Line($"step {step}: validation loss {valid:F4}, {bpc:F3} bits/char{(best ? " (best so far, checkpoint saved)" : "")}");
+                    progress.Line($"step {step}: validation loss {valid:F4}, {bpc:F3} bits/char{(best ? " (best so far)" : "")}");
                     log.Write(new JsonObject { ["step"] = step, ["val_loss"] = valid, ["val_bits_per_char"] = bpc });
-                    if (best) Save();
+                    Save(checkpointDir);
+                    if (best) Save(bestDir);
                 },
                 cancel.Token);
         }
         finally { Console.CancelKeyPress -= onCancel; }
 
+        var curvePath = Path.Combine(outDir, "loss.png");
+        if (trainCurve.Count > 0) Visualization.LossCurve.Save(curvePath, trainCurve, validCurve, $"GPT on {source}");
         if (cancel.IsCancellationRequested)
         {
-            Save();
-            progress.Line($"Interrupted at step {trainer.Step}; checkpoint saved to {outDir}. Continue with: attn train --resume {outDir} --out {outDir}");
+            Save(checkpointDir);
+            progress.Line($"Interrupted at step {trainer.Step}; checkpoint saved to {checkpointDir}. Continue with: attn train --resume {outDir} --out {outDir}");
             return 130;
         }
 
         // The full validation set with the best weights, then samples from them.
-        Checkpoint.LoadWeights(outDir, model);
+        Checkpoint.LoadWeights(bestDir, model);
         float finalLoss = trainer.Evaluate(ValidationBatches(null), config.ContextLength);
         double finalBpc = finalLoss * tokensPerChar / Math.Log(2);
         log.Write(new JsonObject { ["final_val_loss"] = finalLoss, ["final_val_bits_per_char"] = finalBpc });
@@ -177,7 +186,9 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
             var outIds = TextGenerator.Generate(model, ids, 240, new SamplingOptions { Temperature = 0.8f }, sampleRng);
             Console.WriteLine($"  » {tokenizer.Decode(outIds).ReplaceLineEndings(" ")}");
         }
-        Console.WriteLine($"Checkpoint: {Path.GetFullPath(outDir)}   Log: {Path.Combine(outDir, "log.jsonl")}   Time: {total.Elapsed:m\\:ss}");
+        Console.WriteLine($"Checkpoints: {Path.GetFullPath(bestDir)} (best), {Path.GetFullPath(checkpointDir)} (latest)");
+        Console.WriteLine($"Loss curve: {Path.GetFullPath(curvePath)}   Log: {Path.GetFullPath(Path.Combine(outDir, "log.jsonl"))}");
+        Console.WriteLine($"Time: {total.Elapsed:m\\:ss}. Try: attn sample --checkpoint {outDir} --prompt \"The jury said\"");
         return 0;
     }
 

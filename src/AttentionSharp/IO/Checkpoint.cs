@@ -17,6 +17,25 @@ public static class Checkpoint
     public const string TokenizerFile = "tokenizer.json";
     public const string StateFile = "trainer_state.json";
 
+    /// <summary>The subdirectory of a training run's output directory with the latest state (what --resume continues).</summary>
+    public const string LatestSubdirectory = "checkpoint";
+
+    /// <summary>The subdirectory of a training run's output directory with the weights that scored best on validation.</summary>
+    public const string BestSubdirectory = "best";
+
+    /// <summary>
+    /// Accepts a checkpoint directory or a training run's output directory, which holds <see cref="BestSubdirectory"/>
+    /// and <see cref="LatestSubdirectory"/>; <paramref name="preferBest"/> picks between them.
+    /// </summary>
+    public static string Resolve(string directory, bool preferBest = true)
+    {
+        if (File.Exists(Path.Combine(directory, ConfigFile))) return directory;
+        string[] order = preferBest ? [BestSubdirectory, LatestSubdirectory] : [LatestSubdirectory, BestSubdirectory];
+        foreach (var sub in order)
+            if (File.Exists(Path.Combine(directory, sub, ConfigFile))) return Path.Combine(directory, sub);
+        return directory;
+    }
+
     /// <summary>What a checkpoint holds besides the weights.</summary>
     public sealed record Contents(JsonObject Config, string TokenizerJson, JsonObject State,
         IReadOnlyList<(string Name, float[] M, float[] V)>? OptimizerMoments);
@@ -79,8 +98,9 @@ public static class Checkpoint
     }
 
     /// <summary>Reads the JSON parts of a checkpoint, naming the missing or broken file when something is wrong.</summary>
-    public static Contents ReadContents(string directory)
+    public static Contents ReadContents(string directory, bool preferBest = true)
     {
+        directory = Resolve(directory, preferBest);
         if (!Directory.Exists(directory)) throw new CheckpointException($"Checkpoint directory '{directory}' does not exist.");
         foreach (var f in new[] { WeightsFile, ConfigFile, TokenizerFile, StateFile })
             if (!File.Exists(Path.Combine(directory, f)))
@@ -113,8 +133,9 @@ public static class Checkpoint
     }
 
     /// <summary>Loads the weights into <paramref name="model"/>, which must have exactly the checkpoint's parameters and shapes.</summary>
-    public static void LoadWeights(string directory, Module model)
+    public static void LoadWeights(string directory, Module model, bool preferBest = true)
     {
+        directory = Resolve(directory, preferBest);
         var file = SafetensorsFile.Read(Path.Combine(directory, WeightsFile));
         var state = new Dictionary<string, Tensor>();
         foreach (var e in file.Entries) state[e.Name] = Tensor.FromArray(e.ToFloat32(), e.ShapeToArray());

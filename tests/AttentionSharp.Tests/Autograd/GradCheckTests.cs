@@ -30,6 +30,8 @@ public class GradCheckTests
         "add", "sub", "mul", "div", "scale", "addscalar", "exp", "log", "sqrt", "tanh", "sigmoid", "square",
         "sum", "sumdim", "mean", "meandim", "max", "reshape", "permute", "transpose", "narrow", "select", "cat", "split",
         "matmul", "matmul_broadcast", "matmul_transposed", "linear", "linear_nobias", "contiguous", "unsqueeze",
+        "softmax", "softmax_dim0", "logsoftmax", "layernorm", "layernorm_noaffine", "rmsnorm", "gelu_erf", "gelu_tanh", "relu",
+        "silu", "swiglu", "dropout", "cross_entropy", "cross_entropy_smooth_ignore", "embedding", "attention", "attention_causal_gqa",
     ];
 
     [Theory]
@@ -70,6 +72,28 @@ public class GradCheckTests
             case "linear_nobias": Check(x => Tensor.Linear(x[0], x[1]), Leaf(rng, 3, 5), Leaf(rng, 4, 5)); break;
             case "contiguous": Check(x => x[0].Transpose(0, 1).Contiguous(), Leaf(rng, 3, 4)); break;
             case "unsqueeze": Check(x => x[0].Unsqueeze(1) * x[1], Leaf(rng, 3, 4), Leaf(rng, 5, 1)); break;
+            case "softmax": Check(x => x[0].Softmax(-1), Leaf(rng, 3, 5)); break;
+            case "softmax_dim0": Check(x => x[0].Softmax(0), Leaf(rng, 3, 5)); break;
+            case "logsoftmax": Check(x => x[0].LogSoftmax(-1), Leaf(rng, 3, 5)); break;
+            case "layernorm": Check(x => Tensor.LayerNorm(x[0], x[1], x[2]), Leaf(rng, 3, 6), Leaf(rng, 6), Leaf(rng, 6)); break;
+            case "layernorm_noaffine": Check(x => Tensor.LayerNorm(x[0], null, null), Leaf(rng, 3, 6)); break;
+            case "rmsnorm": Check(x => Tensor.RmsNorm(x[0], x[1]), Leaf(rng, 3, 6), Leaf(rng, 6)); break;
+            case "gelu_erf": Check(x => x[0].Gelu(), Leaf(rng, 4, 5)); break;
+            case "gelu_tanh": Check(x => x[0].Gelu(AttentionSharp.Kernels.GeluApproximation.Tanh), Leaf(rng, 4, 5)); break;
+            case "relu": Check(x => x[0].Relu(), Leaf(rng, 4, 5)); break;
+            case "silu": Check(x => x[0].Silu(), Leaf(rng, 4, 5)); break;
+            case "swiglu": Check(x => Tensor.SwiGlu(x[0], x[1]), Leaf(rng, 4, 5), Leaf(rng, 4, 5)); break;
+            case "dropout": Check(x => x[0].Dropout(0.3f, training: true, new Generator(5)), Leaf(rng, 4, 5)); break;
+            case "cross_entropy": Check(x => Tensor.CrossEntropy(x[0], [1, 0, 4]), Leaf(rng, 3, 5)); break;
+            case "cross_entropy_smooth_ignore": Check(x => Tensor.CrossEntropy(x[0], [1, -100, 4, 2], labelSmoothing: 0.2f), Leaf(rng, 4, 5)); break;
+            case "embedding": Check(x => Tensor.Embedding(x[0], [2, 0, 2, 1], 2, 2), Leaf(rng, 3, 4)); break;
+            case "attention":
+                Check(x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2]), Leaf(rng, 1, 2, 3, 4), Leaf(rng, 1, 2, 5, 4), Leaf(rng, 1, 2, 5, 4));
+                break;
+            case "attention_causal_gqa":
+                Check(x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2], new AttentionOptions { Causal = true }),
+                    Leaf(rng, 1, 4, 3, 2), Leaf(rng, 1, 2, 3, 2), Leaf(rng, 1, 2, 3, 2));
+                break;
             default: throw new ArgumentException(op);
         }
     }

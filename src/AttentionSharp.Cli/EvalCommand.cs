@@ -1,0 +1,48 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using AttentionSharp.Data;
+using AttentionSharp.Training;
+
+namespace AttentionSharp.Cli;
+
+/// <summary>`attn eval`: loss, perplexity and bits per character of a checkpoint on held-out text.</summary>
+static class EvalCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint or run directory written by attn train.", Required = true };
+        var data = new Option<string?>("--data") { Description = "A UTF-8 text file to evaluate on (default: the Brown corpus test split)." };
+        var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file." };
+        var batch = new Option<int>("--batch") { Description = "Sequences per batch.", DefaultValueFactory = _ => 32 };
+        var cache = new Option<string?>("--cache") { Description = "Data cache directory." };
+        var command = new Command("eval", "Evaluate a checkpoint on held-out text.") { checkpoint, data, json, batch, cache };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            if (r.GetValue(batch) <= 0) throw new ArgumentException($"--batch must be positive; got {r.GetValue(batch)}.");
+            var (model, tokenizer) = SampleCommand.Load(r.GetValue(checkpoint)!);
+            string text, source;
+            if (r.GetValue(data) is { } file) { text = TextFile.Read(file); source = file; }
+            else
+            {
+                var corpus = BrownCorpus.Fetch(DataCache.Resolve(r.GetValue(cache)), Console.Out);
+                text = BrownCorpus.PlainText(corpus.Split().Test);
+                source = "the Brown corpus test split";
+            }
+            var tokens = tokenizer.Encode(text);
+            var batches = new TokenBatcher(tokens, r.GetValue(batch), model.Config.ContextLength, source);
+            var trainer = new LanguageModelTrainer(model, new TrainOptions());
+            float loss = trainer.Evaluate(batches.Sequential().Select(b => (b.X, b.Y)), model.Config.ContextLength);
+            double bitsPerChar = loss * tokens.Length / (double)text.Length / Math.Log(2);
+            Console.WriteLine($"{source}: {text.Length:N0} characters, {tokens.Length:N0} tokens");
+            Console.WriteLine($"loss {loss:F4} nats/token, perplexity {Math.Exp(loss):F3}, {bitsPerChar:F4} bits per character");
+            if (r.GetValue(json) is { } path)
+                File.WriteAllText(path, new JsonObject
+                {
+                    ["loss"] = loss, ["perplexity"] = Math.Exp(loss), ["bits_per_char"] = bitsPerChar,
+                    ["tokens"] = tokens.Length, ["characters"] = text.Length, ["data"] = source,
+                }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }));
+        return command;
+    }
+}
