@@ -1,5 +1,7 @@
 using AttentionSharp.Autograd;
+using System.Runtime.InteropServices;
 using AttentionSharp.Models;
+using AttentionSharp.Nn;
 
 namespace AttentionSharp.Generation;
 
@@ -7,8 +9,11 @@ namespace AttentionSharp.Generation;
 public static class TextGenerator
 {
     /// <summary>
-    /// Extends <paramref name="prompt"/> by up to <paramref name="maxTokens"/> tokens; the model sees the last
-    /// ContextLength tokens at each step. <paramref name="onToken"/> receives each new token as it is chosen.
+    /// Extends <paramref name="prompt"/> by up to <paramref name="maxTokens"/> tokens. Each new token is fed alone
+    /// through the model with a <see cref="KvCache"/> holding the keys and values of everything before it. When the
+    /// context is full, the cache is rebuilt from the last half-context of tokens (the model cannot see further back;
+    /// within the first full context the result equals recomputing every step without a cache).
+    /// <paramref name="onToken"/> receives each new token as it is chosen.
     /// </summary>
     public static int[] Generate(Gpt model, ReadOnlySpan<int> prompt, int maxTokens, SamplingOptions options, Generator rng, Action<int>? onToken = null)
     {
@@ -16,22 +21,33 @@ public static class TextGenerator
         if (prompt.Length == 0) throw new ArgumentException("The prompt must contain at least one token.", nameof(prompt));
         if (maxTokens < 0) throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens, "The number of tokens to generate cannot be negative.");
         var tokens = new List<int>(prompt.ToArray());
-        int context = model.Config.ContextLength, vocab = model.Config.VocabSize;
+        int context = model.Config.ContextLength;
         model.Eval();
+        using var cache = new KvCache(model.Blocks.Count);
         using (GradMode.NoGrad())
         {
+            float[] last = Prefill(model, cache, tokens, Math.Min(tokens.Count, context));
             for (int i = 0; i < maxTokens; i++)
             {
-                using var scope = TensorScope.Begin();
-                int start = Math.Max(0, tokens.Count - context), t = tokens.Count - start;
-                var window = tokens.GetRange(start, t).ToArray();
-                var logits = model.Forward(window, 1, t);                       // (1, T, V)
-                var last = logits.Data.Slice((t - 1) * vocab, vocab);
-                int next = Sampler.Sample(last, options, rng, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens));
+                int next = Sampler.Sample(last, options, rng, CollectionsMarshal.AsSpan(tokens));
                 tokens.Add(next);
                 onToken?.Invoke(next);
+                if (i == maxTokens - 1) break;
+                if (cache.Length == context) { last = Prefill(model, cache, tokens, Math.Max(1, context / 2)); continue; }
+                using var scope = TensorScope.Begin();
+                last = model.Forward([next], 1, 1, cache).Data.ToArray();            // (1, 1, V)
             }
         }
         return [.. tokens];
+
+        static float[] Prefill(Gpt model, KvCache cache, List<int> tokens, int count)
+        {
+            cache.Reset();
+            using var scope = TensorScope.Begin();
+            var window = tokens.GetRange(tokens.Count - count, count).ToArray();
+            var logits = model.Forward(window, 1, count, cache);                       // (1, T, V)
+            int vocab = model.Config.VocabSize;
+            return logits.Data.Slice((count - 1) * vocab, vocab).ToArray();
+        }
     }
 }

@@ -36,17 +36,25 @@ public sealed class Gpt : Module
     public List<GptBlock> Blocks { get; } = [];
     public LayerNorm LnF { get; }
 
-    /// <summary>Token ids (B, T) → logits (B, T, V).</summary>
-    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time)
+    /// <summary>
+    /// Token ids (B, T) → logits (B, T, V). With a <paramref name="cache"/> (decoding, under NoGrad) the ids are the T
+    /// positions after the cached ones: their keys and values are appended and they attend to everything so far.
+    /// </summary>
+    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache = null)
     {
-        if (time > Config.ContextLength)
-            throw new ArgumentException($"The sequence has {time} tokens but the model's context is {Config.ContextLength}.");
+        int offset = cache?.Length ?? 0;
+        if (offset + time > Config.ContextLength)
+            throw new ArgumentException(offset == 0
+                ? $"The sequence has {time} tokens but the model's context is {Config.ContextLength}."
+                : $"The cache holds {offset} positions; {time} more exceed the model's context of {Config.ContextLength}.");
         if (ids.Length != batch * time) throw new ArgumentException($"Expected {batch}×{time} = {batch * time} ids, got {ids.Length}.");
+        if (cache is not null && cache.Layers != Blocks.Count)
+            throw new ArgumentException($"The cache has {cache.Layers} layers; the model has {Blocks.Count}.", nameof(cache));
         var positions = new int[time];
-        for (int t = 0; t < time; t++) positions[t] = t;
+        for (int t = 0; t < time; t++) positions[t] = offset + t;
         var x = Wte.Forward(ids, batch, time) + Wpe.Forward(positions, time);      // (B, T, C) + (T, C)
         x = x.Dropout(Config.Dropout, Training, _dropoutRng);
-        foreach (var block in Blocks) x = block.Forward(x);                          // (B, T, C)
+        for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, cache?[i]); // (B, T, C)
         x = LnF.Forward(x);
         return Tensor.Linear(x, Wte.Weight);                                         // (B, T, V), weights tied with wte
     }
@@ -74,9 +82,9 @@ public sealed class GptBlock : Module
     public LayerNorm Ln2 { get; }
     public GptMlp Mlp { get; }
 
-    public Tensor Forward(Tensor x)
+    public Tensor Forward(Tensor x, KvCacheLayer? cache = null)
     {
-        x = x + Attn.Forward(Ln1.Forward(x));
+        x = x + Attn.Forward(Ln1.Forward(x), cache);
         return x + Mlp.Forward(Ln2.Forward(x));
     }
 }
@@ -122,16 +130,19 @@ public sealed class CausalSelfAttention : Module
     public Linear CAttn { get; }
     public Linear CProj { get; }
 
-    public Tensor Forward(Tensor x)
+    /// <summary>(B, T, C) → (B, T, C); with a cache, k and v are appended to it and the queries see every cached position.</summary>
+    public Tensor Forward(Tensor x, KvCacheLayer? cache = null)
     {
         int b = x.Size(0), t = x.Size(1), c = _width, hs = c / _heads;
         var qkv = CAttn.Forward(x).Split([c, c, c], 2);                                  // 3 × (B, T, C)
         var q = qkv[0].Reshape(b, t, _heads, hs).Transpose(1, 2);                       // (B, NH, T, HS)
         var k = qkv[1].Reshape(b, t, _heads, hs).Transpose(1, 2);
         var v = qkv[2].Reshape(b, t, _heads, hs).Transpose(1, 2);
+        if (cache is not null) (k, v) = cache.Append(k, v);                                 // (B, NH, T_so_far, HS)
         var y = Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions                  // (B, NH, T, HS)
         {
-            Causal = true, Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng,
+            Causal = true, // bottom-right aligned: with a cache, the new queries see all earlier positions
+            Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng,
         }).Transpose(1, 2).Reshape(b, t, c);                                              // (B, T, C)
         return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng);
     }

@@ -114,6 +114,36 @@ public class GptTrainingTests
     }
 
     [Fact]
+    public void CachedGreedyDecodingEqualsRecomputingEveryStep()
+    {
+        var run = NewRun();
+        for (int i = 0; i < 10; i++) Step(run);
+        var prompt = run.Tokenizer.Encode("the c");
+        int steps = Shape.ContextLength - prompt.Length; // stay within one context, where the two must agree exactly
+        var cached = TextGenerator.Generate(run.Model, prompt, steps, new SamplingOptions { Temperature = 0 }, new Generator(1));
+
+        // Reference: the whole sequence through the model at every step, no cache.
+        var tokens = prompt.ToList();
+        int vocab = run.Model.Config.VocabSize;
+        using (AttentionSharp.Autograd.GradMode.NoGrad())
+        {
+            using var cache = new AttentionSharp.Nn.KvCache(Shape.Layers);
+            var stepLogits = run.Model.Forward(prompt, 1, prompt.Length, cache).ToArray()[^vocab..];
+            for (int i = 0; i < steps; i++)
+            {
+                var full = run.Model.Forward(tokens.ToArray(), 1, tokens.Count).ToArray()[^vocab..];
+                TensorAssert.Close(full, stepLogits, 1e-4, 0, $"logits at step {i}");
+                int next = Array.IndexOf(full, full.Max());
+                tokens.Add(next);
+                if (i < steps - 1) stepLogits = run.Model.Forward([next], 1, 1, cache).ToArray();
+            }
+        }
+        Assert.Equal(tokens.ToArray(), cached);
+        // Past the context the generator keeps going (the cache is rebuilt from the last half-context).
+        Assert.Equal(prompt.Length + 40, TextGenerator.Generate(run.Model, prompt, 40, new SamplingOptions { Temperature = 0 }, new Generator(1)).Length);
+    }
+
+    [Fact]
     public void SamplerHonoursTopKAndTopP()
     {
         float[] logits = [0f, 3f, 2f, 1f, -1f];
