@@ -5,4 +5,5 @@ var root = new RootCommand("attn: the Transformer from scratch in C#.");
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(DataCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return root.Parse(args).Invoke();

@@ -15,9 +15,9 @@ public static unsafe partial class Gemm
         static abstract int MR { get; }
         /// <summary>Columns of the C tile held in registers.</summary>
         static abstract int NR { get; }
-        /// <summary>Largest block of rows of op(A) packed at once: MC×KC floats stay in the L2 cache.</summary>
+        /// <summary>Largest block of rows of op(A) packed at once (MC×KC floats, meant to stay in L2).</summary>
         static abstract int MC { get; }
-        /// <summary>Largest depth of a packed panel: a KC×NR micro-panel of B stays in the L1 cache.</summary>
+        /// <summary>Largest depth of a packed panel, so the number of passes over C is ⌈k / KC⌉.</summary>
         static abstract int KC { get; }
         /// <summary>Largest block of columns of op(B) packed at once: KC×NC floats, shared by all threads.</summary>
         static abstract int NC { get; }
@@ -25,21 +25,34 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// The BLIS loop nest around a micro-kernel. For each NC-wide block of columns (jc) and each KC-deep slice of k (pc)
-    /// the threads pack op(B)[pc.., jc..] together into one shared buffer, then take (MC-row block × column range)
-    /// units from a shared counter; each packs its rows of op(A) into its own buffer and sweeps the micro-kernel over
-    /// the unit, B micro-panel by micro-panel (jr), A micro-panel by micro-panel (ir).
+    /// The BLIS loop nest around a micro-kernel: for each NC-wide block of columns (jc) and KC-deep slice of k (pc),
+    /// pack op(B) into panels, then for each MC-row block (ic) pack op(A) and sweep the micro-kernel over the block,
+    /// B micro-panel by micro-panel (jr), A micro-panel by micro-panel (ir).
     /// </summary>
+    /// <remarks>
+    /// Threads split the work in one of two ways, both taking units from a shared counter so a thread slowed by other
+    /// processes simply takes fewer:
+    /// <list type="bullet">
+    /// <item>Row blocks (tall C, the common case): the threads pack each B panel together into one shared buffer, wait at
+    /// a barrier, and take MC-row blocks, each packing its own A block. B is packed once in all.</item>
+    /// <item>Column blocks (C with too few rows to give every thread several blocks, such as a language-model head):
+    /// each thread takes a range of columns and runs the whole loop nest on it with its own buffers, no barriers.
+    /// Each unit packs A again, which costs 1/(unit width) of its multiply-adds.</item>
+    /// </list>
+    /// KC is large because each slice of k is a pass over C in memory; with KC ≈ 1024 that traffic is a few percent
+    /// of the time, while the packed panels, read once per micro-tile, are still fast enough to come from L2.
+    /// </remarks>
     sealed class Driver<TKernel> where TKernel : struct, IMicroKernel
     {
         [ThreadStatic] static Driver<TKernel>? t_driver;
-        [ThreadStatic] static AlignedBuffer? t_packA;
+        [ThreadStatic] static AlignedBuffer? t_packA, t_packB;
 
-        readonly AlignedBuffer _packB = new();
+        readonly AlignedBuffer _sharedB = new();
         readonly SpinBarrier _barrier = new();
         readonly Action<int, int> _execute;
         Problem _p;
         int _mc, _nc, _kc;
+        bool _byColumns;
         int _nextUnit;
 
         Driver() => _execute = Execute;
@@ -47,79 +60,119 @@ public static unsafe partial class Gemm
         public static void Run(in Problem p, int threads)
         {
             var driver = t_driver ??= new Driver<TKernel>();
-            driver.Setup(in p);
+            driver.Setup(in p, threads);
             if (threads <= 1) driver.Execute(0, 1);
             else Parallel.Run(threads, driver._execute);
             driver._p = default;
         }
 
-        void Setup(in Problem p)
+        void Setup(in Problem p, int threads)
         {
             _p = p;
             int mr = TKernel.MR, nr = TKernel.NR;
             // Equal blocks no larger than the limits, so no thread is left with a thin last block.
-            int blocks = CeilDiv(p.K, TKernel.KC);
-            _kc = CeilDiv(p.K, blocks);
-            blocks = CeilDiv(p.M, TKernel.MC);
-            _mc = RoundUp(CeilDiv(p.M, blocks), mr);
-            blocks = CeilDiv(p.N, TKernel.NC);
-            _nc = RoundUp(CeilDiv(p.N, blocks), nr);
-            _packB.Ensure((long)_kc * _nc);
+            _kc = CeilDiv(p.K, CeilDiv(p.K, TKernel.KC));
+            _mc = RoundUp(CeilDiv(p.M, CeilDiv(p.M, TKernel.MC)), mr);
+            // Row blocks need at least four blocks of at least four micro-tiles per thread to balance well.
+            _byColumns = threads > 1 && p.M < threads * 4 * 4 * mr && p.N >= threads * 4 * nr;
+            if (_byColumns)
+            {
+                // Units: at least four per thread, no wider than NC, a multiple of the thread count.
+                int units = RoundUp(Math.Max(CeilDiv(p.N, TKernel.NC), 4 * threads), threads);
+                _nc = RoundUp(CeilDiv(p.N, units), nr);
+            }
+            else
+            {
+                if (threads > 1) _mc = Math.Min(_mc, RoundUp(CeilDiv(p.M, 4 * threads), mr));
+                _nc = RoundUp(CeilDiv(p.N, CeilDiv(p.N, TKernel.NC)), nr);
+                _sharedB.Ensure((long)_kc * _nc);
+            }
+            _nextUnit = 0;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void Execute(int thread, int threads)
         {
-            ref readonly var p = ref _p;
-            int mr = TKernel.MR, nr = TKernel.NR;
             var packA = t_packA ??= new AlignedBuffer();
             packA.Ensure((long)_mc * _kc);
-            float* aPack = packA.Pointer, bPack = _packB.Pointer;
-            int mBlocks = CeilDiv(p.M, _mc);
-            bool first = true;
+            if (_byColumns) ExecuteByColumns(packA.Pointer);
+            else ExecuteByRows(thread, threads, packA.Pointer);
+        }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void ExecuteByRows(int thread, int threads, float* aPack)
+        {
+            ref readonly var p = ref _p;
+            float* bPack = _sharedB.Pointer;
+            int blocks = CeilDiv(p.M, _mc);
+            bool first = true;
             for (int jc = 0; jc < p.N; jc += _nc)
             {
-                int nc = Math.Min(_nc, p.N - jc), panels = CeilDiv(nc, nr);
-                // Split columns too when there are few row blocks, so every thread has several units to take.
-                int columnChunks = threads == 1 ? 1 : Math.Clamp(CeilDiv(4 * threads, mBlocks), 1, panels);
-                int units = mBlocks * columnChunks;
+                int nc = Math.Min(_nc, p.N - jc), panels = CeilDiv(nc, TKernel.NR);
                 for (int pc = 0; pc < p.K; pc += _kc)
                 {
                     int kc = Math.Min(_kc, p.K - pc);
                     // Everyone is done with the previous B panel (and has stopped taking units) before it is overwritten.
-                    if (!first) _barrier.SignalAndWait(threads);
+                    if (!first)
+                    {
+                        _barrier.SignalAndWait(threads);
+                        if (thread == 0) _nextUnit = 0;
+                    }
                     first = false;
-                    if (thread == 0) _nextUnit = 0;
-                    PackB(in p, pc, kc, jc, nc, panels * thread / threads, panels * (thread + 1) / threads, bPack);
+                    PackB(in p, pc, kc, jc, nc, panels * thread / threads, panels * (thread + 1) / threads, TKernel.NR, bPack);
                     _barrier.SignalAndWait(threads);
 
-                    // The first slice of k writes C (adding the old C only when accumulating, and the bias); later slices add.
-                    bool loadC = p.Accumulate || pc > 0;
-                    float* bias = pc == 0 && p.Bias != null ? p.Bias + jc : null;
-                    int packed = -1, unit;
-                    while ((unit = Interlocked.Increment(ref _nextUnit) - 1) < units)
+                    int block;
+                    while ((block = Interlocked.Increment(ref _nextUnit) - 1) < blocks)
                     {
-                        int block = unit / columnChunks, chunk = unit % columnChunks;
                         int ic = block * _mc, mc = Math.Min(_mc, p.M - ic);
-                        if (block != packed) { PackA(in p, ic, mc, pc, kc, aPack); packed = block; }
-                        MacroKernel(kc, mc, nc, aPack, bPack, panels * chunk / columnChunks,
-                            panels * (chunk + 1) / columnChunks, p.C + (long)ic * p.Ldc + jc, p.Ldc, loadC, bias);
+                        PackA(in p, ic, mc, pc, kc, TKernel.MR, aPack);
+                        MacroKernel(in p, kc, mc, nc, aPack, bPack, ic, jc, pc);
                     }
                 }
             }
         }
 
-        /// <summary>C block (mc×nc) += packed A block (mc×kc) · packed B panels [panel0, panel1).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void MacroKernel(int kc, int mc, int nc, float* aPack, float* bPack, int panel0, int panel1, float* c,
-            int ldc, bool loadC, float* bias)
+        void ExecuteByColumns(float* aPack)
         {
-            int mr = TKernel.MR, nr = TKernel.NR;
-            for (int jr = panel0; jr < panel1; jr++)
+            ref readonly var p = ref _p;
+            var packB = t_packB ??= new AlignedBuffer();
+            packB.Ensure((long)_kc * _nc);
+            float* bPack = packB.Pointer;
+            int units = CeilDiv(p.N, _nc), unit;
+            while ((unit = Interlocked.Increment(ref _nextUnit) - 1) < units)
             {
-                int j = jr * nr, ncur = Math.Min(nr, nc - j);
-                float* b = bPack + (long)jr * kc * nr;
+                int jc = unit * _nc, nc = Math.Min(_nc, p.N - jc), panels = CeilDiv(nc, TKernel.NR);
+                for (int pc = 0; pc < p.K; pc += _kc)
+                {
+                    int kc = Math.Min(_kc, p.K - pc);
+                    PackB(in p, pc, kc, jc, nc, 0, panels, TKernel.NR, bPack);
+                    for (int ic = 0; ic < p.M; ic += _mc)
+                    {
+                        int mc = Math.Min(_mc, p.M - ic);
+                        PackA(in p, ic, mc, pc, kc, TKernel.MR, aPack);
+                        MacroKernel(in p, kc, mc, nc, aPack, bPack, ic, jc, pc);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// C[ic.., jc..] (mc×nc) += packed A block (mc×kc) · packed B panels (kc×nc). The first slice of k (pc = 0)
+        /// writes C, adding the old C only when accumulating, and the bias; later slices add to C.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static void MacroKernel(in Problem p, int kc, int mc, int nc, float* aPack, float* bPack, int ic, int jc, int pc)
+        {
+            int mr = TKernel.MR, nr = TKernel.NR, ldc = p.Ldc;
+            bool loadC = p.Accumulate || pc > 0;
+            float* bias = pc == 0 && p.Bias != null ? p.Bias + jc : null;
+            float* c = p.C + (long)ic * ldc + jc;
+            for (int j = 0; j < nc; j += nr)
+            {
+                int ncur = Math.Min(nr, nc - j);
+                float* b = bPack + (long)j * kc;
                 float* biasJ = bias == null ? null : bias + j;
                 for (int i = 0; i < mc; i += mr)
                 {
@@ -152,73 +205,6 @@ public static unsafe partial class Gemm
                 }
             }
         }
-
-        /// <summary>
-        /// Packs op(A)[ic..ic+mc, pc..pc+kc] as micro-panels of MR rows: element (i, p) of panel r at
-        /// <c>r·MR·kc + p·MR + i</c>; rows past mc are zero so the micro-kernel never reads outside the block.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void PackA(in Problem p, int ic, int mc, int pc, int kc, float* dst)
-        {
-            int mr = TKernel.MR;
-            for (int i0 = 0; i0 < mc; i0 += mr, dst += (long)mr * kc)
-            {
-                int rows = Math.Min(mr, mc - i0);
-                if (p.TransA == Transpose.No)
-                {
-                    // op(A)[i, p] = A[i·lda + p]: each stored row is contiguous in p, written with stride MR.
-                    for (int i = 0; i < rows; i++)
-                    {
-                        float* src = p.A + (long)(ic + i0 + i) * p.Lda + pc;
-                        for (int k = 0; k < kc; k++) dst[k * mr + i] = src[k];
-                    }
-                }
-                else
-                {
-                    // op(A)[i, p] = A[p·lda + i]: MR consecutive rows of op(A) are contiguous in storage.
-                    for (int k = 0; k < kc; k++)
-                        Copy(p.A + (long)(pc + k) * p.Lda + ic + i0, dst + k * mr, rows);
-                }
-                if (rows < mr)
-                    for (int k = 0; k < kc; k++) new Span<float>(dst + k * mr + rows, mr - rows).Clear();
-            }
-        }
-
-        /// <summary>
-        /// Packs op(B)[pc..pc+kc, jc..jc+nc] panels [panel0, panel1) as micro-panels of NR columns: element (p, j) of
-        /// panel q at <c>q·NR·kc + p·NR + j</c>; columns past nc are zero.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void PackB(in Problem p, int pc, int kc, int jc, int nc, int panel0, int panel1, float* bPack)
-        {
-            int nr = TKernel.NR;
-            for (int q = panel0; q < panel1; q++)
-            {
-                int j0 = q * nr, cols = Math.Min(nr, nc - j0);
-                float* dst = bPack + (long)q * kc * nr;
-                if (p.TransB == Transpose.No)
-                {
-                    // op(B)[p, j] = B[p·ldb + j]: NR consecutive columns are contiguous in storage.
-                    for (int k = 0; k < kc; k++)
-                        Copy(p.B + (long)(pc + k) * p.Ldb + jc + j0, dst + k * nr, cols);
-                }
-                else
-                {
-                    // op(B)[p, j] = B[j·ldb + p]: each stored row is one column of op(B), written with stride NR.
-                    for (int j = 0; j < cols; j++)
-                    {
-                        float* src = p.B + (long)(jc + j0 + j) * p.Ldb + pc;
-                        for (int k = 0; k < kc; k++) dst[k * nr + j] = src[k];
-                    }
-                }
-                if (cols < nr)
-                    for (int k = 0; k < kc; k++) new Span<float>(dst + k * nr + cols, nr - cols).Clear();
-            }
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Copy(float* src, float* dst, int count) =>
-            Unsafe.CopyBlockUnaligned(dst, src, (uint)count * sizeof(float));
     }
 
     static int CeilDiv(int a, int b) => (a + b - 1) / b;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace AttentionSharp.Kernels;
 
@@ -14,9 +15,9 @@ public static unsafe partial class Gemm
     {
         public static int MR => 14;
         public static int NR => 32;
-        public static int MC => 336;
-        public static int KC => 256;
-        public static int NC => 3072;
+        public static int MC => TMC; static readonly int TMC = int.Parse(Environment.GetEnvironmentVariable("TMC") ?? "112");
+        public static int KC => TKC; static readonly int TKC = int.Parse(Environment.GetEnvironmentVariable("TKC") ?? "1024");
+        public static int NC => TNC; static readonly int TNC = int.Parse(Environment.GetEnvironmentVariable("TNC") ?? "3072");
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Run(int kc, float* pa, float* pb, float* c, nint ldc, bool loadC, float* bias)
@@ -25,6 +26,12 @@ public static unsafe partial class Gemm
                 c4a = default, c4b = default, c5a = default, c5b = default, c6a = default, c6b = default, c7a = default, c7b = default,
                 c8a = default, c8b = default, c9a = default, c9b = default, c10a = default, c10b = default, c11a = default, c11b = default,
                 c12a = default, c12b = default, c13a = default, c13b = default;
+            // The tile of C is read and written only after the loop: start fetching it now so the miss overlaps the FMAs.
+            for (int i = 0; i < 14; i++)
+            {
+                Sse.Prefetch0(c + i * ldc);
+                Sse.Prefetch0(c + i * ldc + 16);
+            }
             for (int p = 0; p < kc; p++, pa += 14, pb += 32)
             {
                 // acc(i, :) += a(i, p) · b(p, :) for the 14 rows; a(i, p) is broadcast to every lane.

@@ -1,0 +1,202 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using AttentionSharp.Kernels;
+using TorchSharp;
+
+namespace AttentionSharp.Benchmarks;
+
+/// <summary>What <see cref="GemmBenchmark.Run"/> measures and where it reports.</summary>
+public sealed record GemmBenchOptions
+{
+    /// <summary>The shapes, as (M, K, N): C(M×N) = A(M×K) · B(K×N).</summary>
+    public IReadOnlyList<(int M, int K, int N)> Shapes { get; init; } =
+        [(512, 768, 768), (4096, 768, 3072), (4096, 3072, 768), (2048, 2048, 2048), (256, 768, 50304)];
+
+    /// <summary>Threads for both libraries; default <see cref="Kernels.Parallel.ThreadCount"/>.</summary>
+    public int Threads { get; init; } = Kernels.Parallel.ThreadCount;
+
+    /// <summary>Timed runs per shape and library (more for small shapes, so each is timed for a while); the median counts.</summary>
+    public int Repetitions { get; init; } = 9;
+
+    /// <summary>Untimed runs first, so code is compiled, buffers exist and caches are warm.</summary>
+    public int Warmups { get; init; } = 2;
+
+    /// <summary>Also time TorchSharp; off, or unloadable, leaves its columns empty.</summary>
+    public bool Peer { get; init; } = true;
+
+    /// <summary>Where to write the JSON report, if anywhere.</summary>
+    public string? JsonPath { get; init; }
+
+    /// <summary>Checks the options; returns a message naming the first bad one, or null.</summary>
+    public string? Validate() =>
+        Threads < 1 ? $"--threads must be at least 1, got {Threads}."
+        : Repetitions < 1 ? $"Repetitions must be at least 1, got {Repetitions}."
+        : Warmups < 0 ? $"Warmups must be non-negative, got {Warmups}."
+        : Shapes.Count == 0 ? "At least one shape is needed."
+        : Shapes.Any(s => s.M < 1 || s.K < 1 || s.N < 1) ? "Every shape needs positive M, K and N."
+        : null;
+}
+
+/// <summary>One row of the report.</summary>
+public sealed record GemmBenchResult(int M, int K, int N, double Gflops, double? PeerGflops, double PercentOfPeak,
+    double MaxRelativeDifference)
+{
+    public string Shape => $"{M}x{K}x{N}";
+    public double? Ratio => PeerGflops is > 0 ? Gflops / PeerGflops : null;
+}
+
+/// <summary>
+/// The GEMM benchmark: for each shape, <see cref="Gemm.Multiply(Transpose, Transpose, int, int, int, float*, int, float*, int, float*, int, bool, float*)"/>
+/// against TorchSharp's <c>addmm_</c> (C = A·B into an existing C, so neither side allocates), alternating run by run so
+/// that noise from other processes hits both alike, with the machine's measured FMA peak as the yardstick.
+/// </summary>
+public static unsafe class GemmBenchmark
+{
+    /// <summary>Runs the benchmark, prints the table to <paramref name="output"/>; returns the process exit code.</summary>
+    public static int Run(GemmBenchOptions options, TextWriter output)
+    {
+        if (options.Validate() is { } problem) { Console.Error.WriteLine(problem); return 2; }
+        int previousThreads = Kernels.Parallel.ThreadCount;
+        Kernels.Parallel.ThreadCount = options.Threads;
+        try
+        {
+            string? peerMissing = "not requested";
+            bool peer = options.Peer && TorchPeer.TryLoad(options.Threads, out peerMissing);
+            double peak = PeakFlops.Measure(options.Threads);
+            output.WriteLine($"GEMM fp32, C = A·B, {options.Threads} thread(s), {Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" }} micro-kernel");
+            output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS ({PeakFlops.WidthName} register loop on {options.Threads} thread(s))");
+            output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
+            output.WriteLine();
+            output.WriteLine($"{"shape (MxKxN)",-18}{"ours GFLOPS",12}{"TorchSharp",12}{"ratio",8}{"% of peak",11}{"max rel diff",14}");
+
+            var results = new List<GemmBenchResult>();
+            foreach (var (m, k, n) in options.Shapes)
+            {
+                var r = Measure(m, k, n, options, peer, peak);
+                results.Add(r);
+                output.WriteLine($"{r.Shape,-18}{r.Gflops,12:F1}{Format(r.PeerGflops, "F1"),12}{Format(r.Ratio, "F2"),8}{r.PercentOfPeak,10:F1}%{Format(peer ? r.MaxRelativeDifference : null, "E1"),14}");
+            }
+
+            if (options.JsonPath is { } path)
+            {
+                WriteJson(path, peak, options, peer ? TorchPeer.Description : null, peerMissing, results);
+                output.WriteLine();
+                output.WriteLine($"Wrote {path}");
+            }
+            return 0;
+        }
+        finally
+        {
+            Kernels.Parallel.ThreadCount = previousThreads;
+        }
+    }
+
+    static string Format(double? value, string format) => value is { } v ? v.ToString(format) : "-";
+
+    static GemmBenchResult Measure(int m, int k, int n, GemmBenchOptions options, bool peer, double peak)
+    {
+        double flops = 2.0 * m * n * k;
+        var random = new Random(m * 31 + n * 17 + k);
+        float[] a = RandomArray((long)m * k, random), b = RandomArray((long)k * n, random);
+        float[] c = GC.AllocateUninitializedArray<float>(checked(m * n), pinned: true);
+
+        torch.Tensor? ta = null, tb = null, tc = null;
+        if (peer)
+        {
+            ta = torch.tensor(a, [m, k]);
+            tb = torch.tensor(b, [k, n]);
+            tc = torch.empty(m, n);
+        }
+        try
+        {
+            fixed (float* pa = a, pb = b, pc = c)
+            {
+                float* la = pa, lb = pb, lc = pc;
+                Action ours = () => Gemm.Multiply(Transpose.No, Transpose.No, m, n, k, la, k, lb, n, lc, n);
+                Action? theirs = peer ? () => tc!.addmm_(ta!, tb!, beta: 0, alpha: 1) : null;
+                for (int w = 0; w < options.Warmups; w++) { ours(); theirs?.Invoke(); }
+
+                // Small shapes get more runs so each side is timed for at least a quarter of a second.
+                var once = Stopwatch.StartNew();
+                ours();
+                int repetitions = Math.Clamp((int)(0.25 / Math.Max(once.Elapsed.TotalSeconds, 1e-6)), options.Repetitions, 200);
+                var ourTimes = new List<double>();
+                var peerTimes = new List<double>();
+                for (int r = 0; r < repetitions; r++)
+                {
+                    ourTimes.Add(Time(ours));
+                    if (theirs != null) peerTimes.Add(Time(theirs));
+                }
+
+                double gflops = flops / Median(ourTimes) / 1e9;
+                double? peerGflops = theirs != null ? flops / Median(peerTimes) / 1e9 : null;
+                double difference = peer ? MaxRelativeDifference(c, tc!) : 0;
+                return new GemmBenchResult(m, k, n, gflops, peerGflops, 100 * gflops / peak, difference);
+            }
+        }
+        finally
+        {
+            ta?.Dispose(); tb?.Dispose(); tc?.Dispose();
+        }
+    }
+
+    static double Time(Action run)
+    {
+        long start = Stopwatch.GetTimestamp();
+        run();
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    static double Median(List<double> times)
+    {
+        times.Sort();
+        int n = times.Count;
+        return n % 2 == 1 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
+    }
+
+    static float[] RandomArray(long length, Random random)
+    {
+        var x = GC.AllocateUninitializedArray<float>(checked((int)length), pinned: true);
+        for (int i = 0; i < x.Length; i++) x[i] = random.NextSingle() * 2 - 1;
+        return x;
+    }
+
+    /// <summary>max |ours − theirs| / max |theirs|: a check that both computed the same product.</summary>
+    static double MaxRelativeDifference(float[] ours, torch.Tensor theirs)
+    {
+        var reference = new float[ours.Length];
+        theirs.data<float>().CopyTo(reference);
+        double maxDiff = 0, maxAbs = 0;
+        for (int i = 0; i < ours.Length; i++)
+        {
+            maxDiff = Math.Max(maxDiff, Math.Abs((double)ours[i] - reference[i]));
+            maxAbs = Math.Max(maxAbs, Math.Abs((double)reference[i]));
+        }
+        return maxAbs > 0 ? maxDiff / maxAbs : maxDiff;
+    }
+
+    static void WriteJson(string path, double peak, GemmBenchOptions options, string? peer, string? peerMissing,
+        List<GemmBenchResult> results)
+    {
+        var report = new Dictionary<string, object?>
+        {
+            ["peak_gflops"] = Math.Round(peak, 2),
+            ["threads"] = options.Threads,
+            ["kernel"] = Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" },
+            ["peer"] = peer,
+            ["peer_missing"] = peer == null ? peerMissing : null,
+            ["results"] = results.Select(r => new Dictionary<string, object?>
+            {
+                ["shape"] = r.Shape,
+                ["gflops"] = Math.Round(r.Gflops, 2),
+                ["peer_gflops"] = r.PeerGflops is { } p ? Math.Round(p, 2) : null,
+                ["ratio"] = r.Ratio is { } q ? Math.Round(q, 3) : null,
+                ["percent_of_peak"] = Math.Round(r.PercentOfPeak, 1),
+            }).ToList(),
+        };
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder != null) Directory.CreateDirectory(folder);
+        File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+}

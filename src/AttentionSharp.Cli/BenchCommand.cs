@@ -1,0 +1,31 @@
+using System.CommandLine;
+using AttentionSharp.Benchmarks;
+
+namespace AttentionSharp.Cli;
+
+/// <summary><c>attn bench</c>: side-by-side figures against TorchSharp, one subcommand per benchmark.</summary>
+static class BenchCommand
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Run a benchmark against TorchSharp on this machine.");
+        bench.Subcommands.Add(CreateGemm());
+        return bench;
+    }
+
+    static Command CreateGemm()
+    {
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
+        var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
+        var gemm = new Command("gemm", "GFLOPS of the fp32 GEMM on transformer shapes, next to TorchSharp and the measured FMA peak.");
+        gemm.Options.Add(json);
+        gemm.Options.Add(threads);
+        gemm.SetAction(parse =>
+        {
+            var options = new GemmBenchOptions { JsonPath = parse.GetValue(json) };
+            if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
+            return GemmBenchmark.Run(options, Console.Out);
+        });
+        return gemm;
+    }
+}

@@ -1,0 +1,121 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace AttentionSharp.Kernels;
+
+public static unsafe partial class Gemm
+{
+    /// <summary>
+    /// Packs op(A)[ic..ic+mc, pc..pc+kc] as micro-panels of <paramref name="mr"/> rows: element (i, p) of panel r at
+    /// <c>r·mr·kc + p·mr + i</c>; rows past mc are zero so the micro-kernel never reads outside the block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void PackA(in Problem p, int ic, int mc, int pc, int kc, int mr, float* dst)
+    {
+        for (int i0 = 0; i0 < mc; i0 += mr, dst += (long)mr * kc)
+        {
+            int rows = Math.Min(mr, mc - i0);
+            if (p.TransA == Transpose.No)
+                // op(A)[i, p] = A[i·lda + p]: stored rows are contiguous in p, so the panel is a transpose.
+                TransposeInto(p.A + (long)(ic + i0) * p.Lda + pc, p.Lda, rows, kc, dst, mr);
+            else
+                // op(A)[i, p] = A[p·lda + i]: the panel's rows are contiguous in storage.
+                for (int k = 0; k < kc; k++)
+                    Copy(p.A + (long)(pc + k) * p.Lda + ic + i0, dst + k * mr, rows, mr);
+        }
+    }
+
+    /// <summary>
+    /// Packs panels [panel0, panel1) of op(B)[pc..pc+kc, jc..jc+nc] as micro-panels of <paramref name="nr"/> columns:
+    /// element (p, j) of panel q at <c>q·nr·kc + p·nr + j</c>; columns past nc are zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void PackB(in Problem p, int pc, int kc, int jc, int nc, int panel0, int panel1, int nr, float* bPack)
+    {
+        for (int q = panel0; q < panel1; q++)
+        {
+            int j0 = q * nr, cols = Math.Min(nr, nc - j0);
+            float* dst = bPack + (long)q * kc * nr;
+            if (p.TransB == Transpose.No)
+                // op(B)[p, j] = B[p·ldb + j]: the panel's rows are contiguous in storage.
+                for (int k = 0; k < kc; k++)
+                    Copy(p.B + (long)(pc + k) * p.Ldb + jc + j0, dst + k * nr, cols, nr);
+            else
+                // op(B)[p, j] = B[j·ldb + p]: stored rows are columns of op(B), so the panel is a transpose.
+                TransposeInto(p.B + (long)(jc + j0) * p.Ldb + pc, p.Ldb, cols, kc, dst, nr);
+        }
+    }
+
+    /// <summary>Copies <paramref name="count"/> floats and zeroes the rest of a <paramref name="width"/>-wide row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Copy(float* src, float* dst, int count, int width)
+    {
+        Unsafe.CopyBlockUnaligned(dst, src, (uint)count * sizeof(float));
+        if (count < width) new Span<float>(dst + count, width - count).Clear();
+    }
+
+    /// <summary>
+    /// dst[p·width + r] = src[r·ld + p] for r &lt; rows, p &lt; depth; rows in [rows, width) are zero. Eight-by-eight
+    /// blocks are transposed in registers where AVX allows; each block's destination is 8 short rows that stay in L1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void TransposeInto(float* src, long ld, int rows, int depth, float* dst, int width)
+    {
+        int p = 0;
+        if (Avx.IsSupported && rows == width && width % 8 == 0)
+            for (; p + 8 <= depth; p += 8)
+                for (int r = 0; r < width; r += 8)
+                    Transpose8x8(src + r * ld + p, ld, dst + (long)p * width + r, width);
+        // What is left: the last depth % 8 columns, or everything when rows do not fill the panel. Blocks of 64
+        // columns keep the destination rows being written in L1.
+        for (int k0 = p; k0 < depth; k0 += 64)
+        {
+            int k1 = Math.Min(depth, k0 + 64);
+            for (int r = 0; r < rows; r++)
+            {
+                float* s = src + r * ld;
+                for (int k = k0; k < k1; k++) dst[(long)k * width + r] = s[k];
+            }
+            for (int k = k0; k < k1; k++)
+                for (int r = rows; r < width; r++) dst[(long)k * width + r] = 0;
+        }
+    }
+
+    /// <summary>
+    /// Writes the transpose of the 8×8 block at <paramref name="src"/> (rows <paramref name="ld"/> apart) to
+    /// <paramref name="dst"/> (rows <paramref name="ldd"/> apart): unpack pairs of rows, shuffle pairs of pairs, then
+    /// swap 128-bit halves — the standard 24-instruction AVX sequence.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8x8(float* src, long ld, float* dst, int ldd)
+    {
+        var r0 = Avx.LoadVector256(src);
+        var r1 = Avx.LoadVector256(src + ld);
+        var r2 = Avx.LoadVector256(src + 2 * ld);
+        var r3 = Avx.LoadVector256(src + 3 * ld);
+        var r4 = Avx.LoadVector256(src + 4 * ld);
+        var r5 = Avx.LoadVector256(src + 5 * ld);
+        var r6 = Avx.LoadVector256(src + 6 * ld);
+        var r7 = Avx.LoadVector256(src + 7 * ld);
+        // t0 = (r0[0], r1[0], r0[1], r1[1] | r0[4], r1[4], r0[5], r1[5]), and so on.
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        // u0 = (r0[0], r1[0], r2[0], r3[0] | r0[4], r1[4], r2[4], r3[4]), and so on.
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        // Column c of the block: low halves give columns 0–3, high halves columns 4–7.
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + ldd, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * ldd, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * ldd, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * ldd, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * ldd, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
+    }
+}
