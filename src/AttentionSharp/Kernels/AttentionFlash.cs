@@ -61,13 +61,19 @@ public static unsafe class AttentionFlash
         int bh = p.Batch * p.Heads, tiles = (p.QueryLength + QueryTile - 1) / QueryTile;
         if (bh == 0 || tiles == 0) return;
         int hs = p.HeadSize, tk = p.KeyLength;
-        // Kᵀ of every key/value head, (HS, Tk) each, so a score tile is a plain (Br × HS)·(HS × Bc) product.
-        long headT = (long)hs * tk;
+        // Kᵀ of every key tile, a dense (HS, Bc) block each, so a score tile is a plain (Br × HS)·(HS × Bc) product whose
+        // rows of B are adjacent (rows Tk apart would alias in the cache when Tk is a power of two).
+        int keyTiles = (tk + KeyTile - 1) / KeyTile;
+        long headT = (long)keyTiles * hs * KeyTile;
         float* kt = (float*)NativeMemory.AlignedAlloc((nuint)(Math.Max(1, p.Batch * p.KvHeads * headT) * sizeof(float)), 64);
         try
         {
             AttentionWork.Run(p.Batch * p.KvHeads, 0, (item, _) =>
-                AttentionTiles.Transpose(tk, hs, k.Head(item / p.KvHeads, item % p.KvHeads), k.RowStride, kt + item * headT));
+            {
+                float* kh = k.Head(item / p.KvHeads, item % p.KvHeads);
+                for (int j0 = 0; j0 < tk; j0 += KeyTile)
+                    AttentionTiles.Transpose(Math.Min(KeyTile, tk - j0), hs, kh + j0 * k.RowStride, k.RowStride, KeyTile, kt + item * headT + (long)j0 * hs);
+            });
             long scratch = 2L * QueryTile * hs + (long)QueryTile * KeyTile + 2 * QueryTile;
             // The costliest query tiles (the last ones, under a causal mask) go first, so the threads finish together.
             AttentionWork.Run(bh * tiles, scratch, (item, mem) =>
@@ -101,7 +107,7 @@ public static unsafe class AttentionFlash
         {
             int bc = Math.Min(KeyTile, end - j0);
             // S = (Q·scale)·Kᵀ, (br × bc)
-            AttentionTiles.Multiply<T>(br, bc, hs, qs, hs, 1, kt + j0, tk, s, bc);
+            AttentionTiles.Multiply<T>(br, bc, hs, qs, hs, 1, kt + (long)j0 * hs, KeyTile, s, bc);
             bool diagonal = p.Causal && j0 + bc - 1 > i0 + shift;
             for (int r = 0; r < br; r++)
             {
@@ -193,8 +199,8 @@ public static unsafe class AttentionFlash
         for (int j0 = 0; j0 < tk; j0 += KeyTile)
         {
             int bc = Math.Min(KeyTile, tk - j0);
-            AttentionTiles.Transpose(bc, hs, kh + j0 * k.RowStride, k.RowStride, kt);
-            AttentionTiles.Transpose(bc, hs, vh + j0 * v.RowStride, v.RowStride, vt);
+            AttentionTiles.Transpose(bc, hs, kh + j0 * k.RowStride, k.RowStride, bc, kt);
+            AttentionTiles.Transpose(bc, hs, vh + j0 * v.RowStride, v.RowStride, bc, vt);
             new Span<float>(dkAcc, bc * hs).Clear();
             new Span<float>(dvAcc, bc * hs).Clear();
             // Query tiles on a fixed grid; under the causal mask those wholly before key j0 see none of this tile.

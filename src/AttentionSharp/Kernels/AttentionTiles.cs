@@ -42,13 +42,13 @@ internal static unsafe class AttentionTiles
         MultiplyAdd<T>(m, n, k, a, ars, acs, b, ldb, c, ldc);
     }
 
-    /// <summary>Bᵀ: dst(c, r) = src(r, c) for an r × c block with row stride <paramref name="lds"/>, written dense (c × r).</summary>
-    public static void Transpose(int rows, int cols, float* src, long lds, float* dst)
+    /// <summary>dst(c, r) = src(r, c) for a rows × cols block; rows of src are <paramref name="lds"/> apart, of dst <paramref name="ldd"/>.</summary>
+    public static void Transpose(int rows, int cols, float* src, long lds, long ldd, float* dst)
     {
         for (int r = 0; r < rows; r++)
         {
             float* s = src + r * lds;
-            for (int c = 0; c < cols; c++) dst[(long)c * rows + r] = s[c];
+            for (int c = 0; c < cols; c++) dst[c * ldd + r] = s[c];
         }
     }
 
