@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using AttentionSharp.Autograd;
 using TorchSharp;
@@ -58,10 +59,10 @@ public sealed record AttentionBenchResult(int T, bool Causal, string Pass, doubl
 /// </summary>
 /// <remarks>
 /// Memory is the growth of the process's peak resident set (VmHWM, reset through /proc/self/clear_refs) during one run
-/// after our tensor pool has been emptied and the GC has returned what it could: what the run itself had to touch,
+/// after our tensor pool has been emptied and the GC and the C heap have returned what they could: what the run itself had to touch,
 /// native and managed, for either library. It reads 0 where the kernel reused memory that stayed mapped.
 /// </remarks>
-public static class AttentionBenchmark
+public static partial class AttentionBenchmark
 {
     /// <summary>Runs the benchmark, prints the table to <paramref name="output"/>; returns the process exit code.</summary>
     public static int Run(AttentionBenchOptions options, TextWriter output)
@@ -207,12 +208,23 @@ public static class AttentionBenchmark
         StoragePool.Clear();
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        TrimNativeHeap();
         try { File.WriteAllText("/proc/self/clear_refs", "5"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return double.NaN; }
         long before = Status("VmRSS:");
         run();
         return (Status("VmHWM:") - before) / 1024.0;
     }
+
+    /// <summary>Returns the C heap's free memory to the system, so memory libtorch freed earlier is counted again when reused.</summary>
+    static void TrimNativeHeap()
+    {
+        try { MallocTrim(0); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    static extern int MallocTrim(nuint pad);
 
     /// <summary>A kB figure from /proc/self/status.</summary>
     static long Status(string field)
