@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Runtime;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using AttentionSharp.Autograd;
 using TorchSharp;
 
@@ -85,8 +84,8 @@ public static partial class AttentionBenchmark
                     foreach (var r in Measure(t, causal, options, peer))
                     {
                         results.Add(r);
-                        string peak = $"{r.FlashPeakMb:F0}/{r.PlainPeakMb:F0}/{Format(r.PeerPeakMb, "F0")}";
-                        output.WriteLine($"{r.T,6}{(r.Causal ? "yes" : "no"),8}{r.Pass,8}{r.Ms,11:F2}{r.PlainMs,11:F2}{Format(r.PeerMs, "F2"),11}{Format(r.Ratio, "F2"),8}{peak,22}{Format(peer ? r.MaxDifference : null, "E1"),10}");
+                        string peak = $"{r.FlashPeakMb:F0}/{r.PlainPeakMb:F0}/{BenchReport.Format(r.PeerPeakMb, "F0")}";
+                        output.WriteLine($"{r.T,6}{(r.Causal ? "yes" : "no"),8}{r.Pass,8}{r.Ms,11:F2}{r.PlainMs,11:F2}{BenchReport.Format(r.PeerMs, "F2"),11}{BenchReport.Format(r.Ratio, "F2"),8}{peak,22}{BenchReport.Format(peer ? r.MaxDifference : null, "E1"),10}");
                     }
             if (options.JsonPath is { } path)
             {
@@ -101,8 +100,6 @@ public static partial class AttentionBenchmark
             Kernels.Parallel.ThreadCount = previousThreads;
         }
     }
-
-    static string Format(double? value, string format) => value is { } v ? v.ToString(format) : "-";
 
     /// <summary>The forward and the forward + backward rows for one length and mask.</summary>
     static IEnumerable<AttentionBenchResult> Measure(int t, bool causal, AttentionBenchOptions options, bool peer)
@@ -181,25 +178,11 @@ public static partial class AttentionBenchmark
         var total = Stopwatch.StartNew();
         for (int round = 0; round < minRounds || (total.Elapsed.TotalSeconds < 1.0 && round < 50); round++)
         {
-            f.Add(Seconds(flash));
-            p.Add(Seconds(plain));
-            if (peer != null) t.Add(Seconds(peer));
+            f.Add(BenchReport.Seconds(flash));
+            p.Add(BenchReport.Seconds(plain));
+            if (peer != null) t.Add(BenchReport.Seconds(peer));
         }
-        return (Median(f) * 1e3, Median(p) * 1e3, peer != null ? Median(t) * 1e3 : null);
-    }
-
-    static double Seconds(Action run)
-    {
-        long start = Stopwatch.GetTimestamp();
-        run();
-        return Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
-
-    static double Median(List<double> times)
-    {
-        times.Sort();
-        int n = times.Count;
-        return n % 2 == 1 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
+        return (BenchReport.Median(f) * 1e3, BenchReport.Median(p) * 1e3, peer != null ? BenchReport.Median(t) * 1e3 : null);
     }
 
     /// <summary>Growth of VmHWM over VmRSS during one run, after emptying our pool and the GC's free memory.</summary>
@@ -277,8 +260,6 @@ public static partial class AttentionBenchmark
                 ["peer_peak_mib"] = r.PeerPeakMb is { } m ? Math.Round(m, 1) : null,
             }).ToList(),
         };
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder != null) Directory.CreateDirectory(folder);
-        File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        BenchReport.WriteJson(path, report);
     }
 }
