@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using AttentionSharp.Kernels;
 using TorchSharp;
 
@@ -75,7 +74,7 @@ public static unsafe class GemmBenchmark
             {
                 var r = Measure(m, k, n, options, peer, peak);
                 results.Add(r);
-                output.WriteLine($"{r.Shape,-18}{r.Gflops,12:F1}{Format(r.PeerGflops, "F1"),12}{Format(r.Ratio, "F2"),8}{r.PercentOfPeak,10:F1}%{Format(peer ? r.MaxRelativeDifference : null, "E1"),14}");
+                output.WriteLine($"{r.Shape,-18}{r.Gflops,12:F1}{BenchReport.Format(r.PeerGflops, "F1"),12}{BenchReport.Format(r.Ratio, "F2"),8}{r.PercentOfPeak,10:F1}%{BenchReport.Format(peer ? r.MaxRelativeDifference : null, "E1"),14}");
             }
 
             if (options.JsonPath is { } path)
@@ -91,8 +90,6 @@ public static unsafe class GemmBenchmark
             Kernels.Parallel.ThreadCount = previousThreads;
         }
     }
-
-    static string Format(double? value, string format) => value is { } v ? v.ToString(format) : "-";
 
     static GemmBenchResult Measure(int m, int k, int n, GemmBenchOptions options, bool peer, double peak)
     {
@@ -125,12 +122,12 @@ public static unsafe class GemmBenchmark
                 var peerTimes = new List<double>();
                 for (int r = 0; r < repetitions; r++)
                 {
-                    ourTimes.Add(Time(ours));
-                    if (theirs != null) peerTimes.Add(Time(theirs));
+                    ourTimes.Add(BenchReport.Seconds(ours));
+                    if (theirs != null) peerTimes.Add(BenchReport.Seconds(theirs));
                 }
 
-                double gflops = flops / Median(ourTimes) / 1e9;
-                double? peerGflops = theirs != null ? flops / Median(peerTimes) / 1e9 : null;
+                double gflops = flops / BenchReport.Median(ourTimes) / 1e9;
+                double? peerGflops = theirs != null ? flops / BenchReport.Median(peerTimes) / 1e9 : null;
                 double difference = peer ? MaxRelativeDifference(c, tc!) : 0;
                 return new GemmBenchResult(m, k, n, gflops, peerGflops, 100 * gflops / peak, difference);
             }
@@ -139,20 +136,6 @@ public static unsafe class GemmBenchmark
         {
             ta?.Dispose(); tb?.Dispose(); tc?.Dispose();
         }
-    }
-
-    static double Time(Action run)
-    {
-        long start = Stopwatch.GetTimestamp();
-        run();
-        return Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
-
-    static double Median(List<double> times)
-    {
-        times.Sort();
-        int n = times.Count;
-        return n % 2 == 1 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
     }
 
     static float[] RandomArray(long length, Random random)
@@ -195,8 +178,6 @@ public static unsafe class GemmBenchmark
                 ["percent_of_peak"] = Math.Round(r.PercentOfPeak, 1),
             }).ToList(),
         };
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder != null) Directory.CreateDirectory(folder);
-        File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        BenchReport.WriteJson(path, report);
     }
 }

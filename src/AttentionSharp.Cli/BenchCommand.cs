@@ -10,6 +10,7 @@ static class BenchCommand
     {
         var bench = new Command("bench", "Run a benchmark against TorchSharp on this machine.");
         bench.Subcommands.Add(CreateGemm());
+        bench.Subcommands.Add(CreateAttention());
         return bench;
     }
 
@@ -27,5 +28,24 @@ static class BenchCommand
             return GemmBenchmark.Run(options, Console.Out);
         });
         return gemm;
+    }
+
+    static Command CreateAttention()
+    {
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
+        var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
+        var lengths = new Option<int[]?>("--lengths") { Description = "Sequence lengths T (default: 256 1024 4096).", AllowMultipleArgumentsPerToken = true };
+        var attention = new Command("attention", "Milliseconds of flash and plain attention, forward and forward+backward, next to TorchSharp's scaled_dot_product_attention.");
+        attention.Options.Add(json);
+        attention.Options.Add(threads);
+        attention.Options.Add(lengths);
+        attention.SetAction(parse =>
+        {
+            var options = new AttentionBenchOptions { JsonPath = parse.GetValue(json) };
+            if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
+            if (parse.GetValue(lengths) is { Length: > 0 } t) options = options with { Lengths = t };
+            return AttentionBenchmark.Run(options, Console.Out);
+        });
+        return attention;
     }
 }

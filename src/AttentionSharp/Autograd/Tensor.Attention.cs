@@ -1,15 +1,18 @@
+using AttentionSharp.Autograd;
+using AttentionSharp.Kernels;
+
 namespace AttentionSharp;
 
 /// <summary>Which algorithm computes attention; both honour the same contract.</summary>
 public enum AttentionImplementation
 {
-    /// <summary>The fastest path that can give what was asked (weights requested → plain).</summary>
+    /// <summary>Flash, unless the weights are requested (then plain).</summary>
     Auto,
 
-    /// <summary>Materialises the (Tq, Tk) weights: softmax(QKᵀ·scale + mask)·V.</summary>
+    /// <summary>Materialises the (Tq, Tk) weights: softmax(QKᵀ·scale + mask)·V; keeps them for the backward pass.</summary>
     Plain,
 
-    /// <summary>Tiled with an online softmax; never holds the (Tq, Tk) weights (FlashAttention-2).</summary>
+    /// <summary>Tiled with an online softmax; never holds the (Tq, Tk) weights (FlashAttention-2); keeps O and the row logsumexp.</summary>
     Flash,
 }
 
@@ -22,7 +25,10 @@ public sealed record AttentionOptions
     /// </summary>
     public bool Causal { get; init; }
 
-    /// <summary>Added to the scores before softmax (use −∞ to forbid); any shape that broadcasts to (B, NH, Tq, Tk).</summary>
+    /// <summary>
+    /// Added to the scores before softmax (use −∞ to forbid); any shape that broadcasts to (B, NH, Tq, Tk). It is read in
+    /// place through broadcast strides and receives no gradient, so it must not require one.
+    /// </summary>
     public Tensor? AdditiveMask { get; init; }
 
     /// <summary>(B × Tk) flags, true where a key is padding and must be ignored.</summary>
@@ -45,12 +51,17 @@ public sealed unsafe partial class Tensor
     /// <summary>
     /// Attention(Q, K, V) = softmax(QKᵀ·scale + mask)·V (Vaswani et al. 2017, eq. 1) for Q (B, NH, Tq, HS) and K, V
     /// (B, NKV, Tk, HS), where NKV divides NH (grouped-query attention: query head h reads K/V head h / (NH/NKV)).
-    /// Returns (B, NH, Tq, HS).
+    /// Returns (B, NH, Tq, HS). Q, K and V may be strided views (e.g. heads split by Reshape(B, T, NH, HS).Transpose(1, 2));
+    /// only a last dimension with non-unit stride is copied. A query row whose keys are all masked gives 0 (PyTorch
+    /// gives NaN).
     /// </summary>
     public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null) =>
         Attention(q, k, v, options ?? new AttentionOptions(), wantWeights: false).Output;
 
-    /// <summary>As <see cref="ScaledDotProductAttention"/>, also returning the (B, NH, Tq, Tk) attention weights (plain path).</summary>
+    /// <summary>
+    /// As <see cref="ScaledDotProductAttention"/>, also returning the (B, NH, Tq, Tk) attention weights (before dropout)
+    /// from the plain path. The weights are for inspection: no gradient flows back through them.
+    /// </summary>
     public static (Tensor Output, Tensor Weights) ScaledDotProductAttentionWithWeights(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null)
     {
         var (o, w) = Attention(q, k, v, options ?? new AttentionOptions(), wantWeights: true);
@@ -60,17 +71,85 @@ public sealed unsafe partial class Tensor
     static (Tensor Output, Tensor? Weights) Attention(Tensor q, Tensor k, Tensor v, AttentionOptions options, bool wantWeights)
     {
         var (b, nh, tq, hs, nkv, tk) = CheckAttentionShapes(q, k, v, options);
-        float scale = options.Scale ?? 1f / MathF.Sqrt(hs);
-        if (nkv != nh) { k = RepeatHeads(k, nh / nkv); v = RepeatHeads(v, nh / nkv); }
+        var implementation = options.Implementation switch
+        {
+            AttentionImplementation.Auto => wantWeights ? AttentionImplementation.Plain : AttentionImplementation.Flash,
+            AttentionImplementation.Flash when wantWeights =>
+                throw new ArgumentException("Attention weights come from the plain path; use AttentionImplementation.Auto or Plain to get them."),
+            var chosen => chosen,
+        };
+        if (options.AdditiveMask is { RequiresGrad: true } && GradMode.IsEnabled)
+            throw new ArgumentException("Attention: the additive mask receives no gradient; pass a tensor that does not require one (or Detach() it).");
+        if (options.Dropout > 0 && options.DropoutRng is null) throw new ArgumentException("Attention dropout needs a DropoutRng.");
+        Kernels.Dropout.CheckProbability(options.Dropout);
 
-        var scores = q.MatMul(k.Transpose(-2, -1)) * scale;                               // (B, NH, Tq, Tk)
-        if (options.AdditiveMask is { } additive) scores = scores + additive;
-        if (options.Causal || !options.KeyPadding.IsEmpty) scores = scores + BuiltMask(b, tq, tk, options);
-        var weights = scores.Softmax(-1);
-        var dropped = options.Dropout > 0
-            ? weights.Dropout(options.Dropout, training: true, options.DropoutRng ?? throw new ArgumentException("Attention dropout needs a DropoutRng."))
-            : weights;
-        return (dropped.MatMul(v), wantWeights ? weights : null);                        // (B, NH, Tq, HS)
+        // The kernels need unit stride along HS only; the usual head views (B, T, NH, HS) → (B, NH, T, HS) have it.
+        q = UnitLastStride(q); k = UnitLastStride(k); v = UnitLastStride(v);
+        var mask = options.AdditiveMask;
+        bool[] padding = options.KeyPadding.IsEmpty ? [] : options.KeyPadding.ToArray();
+        var problem = new AttentionProblem
+        {
+            Batch = b, Heads = nh, KvHeads = nkv, QueryLength = tq, KeyLength = tk, HeadSize = hs,
+            Scale = options.Scale ?? 1f / MathF.Sqrt(hs), Causal = options.Causal,
+            Dropout = options.Dropout, DropoutSeed = options.Dropout > 0 ? options.DropoutRng!.NextUInt64() : 0,
+        };
+        var output = Uninitialized([b, nh, tq, hs]);                                       // (B, NH, Tq, HS)
+        bool flash = implementation == AttentionImplementation.Flash;
+        var saved = flash ? Uninitialized([b, nh, tq]) : Uninitialized([b, nh, tq, tk]); // L (flash) or P (plain)
+        fixed (bool* pad = padding)
+        {
+            var p = WithMasks(problem, pad, mask, b, nh, tq, tk);
+            if (flash) AttentionFlash.Forward(in p, Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer);
+            else AttentionPlain.Forward(in p, Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer);
+        }
+        var weights = wantWeights ? saved.Detach() : null;
+
+        var result = Record(output, flash ? "FlashAttention" : "Attention", [q, k, v], g =>
+        {
+            var dq = q.RequiresGrad ? GradHeads(q) : default;
+            var dk = k.RequiresGrad ? GradHeads(k) : default;
+            var dv = v.RequiresGrad ? GradHeads(v) : default;
+            fixed (bool* pad = padding)
+            {
+                var p = WithMasks(problem, pad, mask, b, nh, tq, tk);
+                if (flash) AttentionFlash.Backward(in p, Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer, Heads(g), dq, dk, dv);
+                else AttentionPlain.Backward(in p, Heads(q), Heads(k), Heads(v), saved.Pointer, Heads(g), dq, dk, dv);
+            }
+        });
+        // Nothing will run backward: the saved state goes back to the pool now (a returned weight view keeps its storage).
+        if (result.GradFn is null) saved.Dispose();
+        return (result, weights);
+    }
+
+    static Tensor UnitLastStride(Tensor x) => x._strides[3] == 1 || x._shape[3] == 1 ? x : x.Contiguous();
+
+    /// <summary>The (B, H, T, HS) view of a tensor for the kernels (its last stride is 1).</summary>
+    static HeadTensor Heads(Tensor x) => new(x.Pointer, x._strides[0], x._strides[1], x._strides[2]);
+
+    /// <summary>The gradient buffer of an input, dense in its shape.</summary>
+    static HeadTensor GradHeads(Tensor x)
+    {
+        x.GradBuffer();
+        return HeadTensor.Dense(x.Grad!.Pointer, x._shape[1], x._shape[2], x._shape[3]);
+    }
+
+    /// <summary>The problem with the key-padding flags and the additive mask's broadcast strides (0 along size-1 dimensions).</summary>
+    static AttentionProblem WithMasks(AttentionProblem p, bool* padding, Tensor? mask, int b, int nh, int tq, int tk)
+    {
+        p = p with { KeyPadding = padding };
+        if (mask is null) return p;
+        Span<long> strides = stackalloc long[4];
+        int[] sizes = [b, nh, tq, tk];
+        for (int d = 0; d < 4; d++)
+        {
+            int md = d - (4 - mask.Rank);
+            strides[d] = md < 0 || mask._shape[md] == 1 || sizes[d] == 1 ? 0 : mask._strides[md];
+        }
+        return p with
+        {
+            Additive = mask.Pointer, AdditiveStrideB = strides[0], AdditiveStrideH = strides[1],
+            AdditiveStrideQ = strides[2], AdditiveStrideK = strides[3],
+        };
     }
 
     static (int B, int NH, int Tq, int HS, int NKV, int Tk) CheckAttentionShapes(Tensor q, Tensor k, Tensor v, AttentionOptions options)
@@ -94,31 +173,5 @@ public sealed unsafe partial class Tensor
                 throw new ArgumentException($"Attention: the additive mask {ShapeMath.Format(m.Shape)} does not broadcast to (B, NH, Tq, Tk) = ({b}, {nh}, {tq}, {tk}).");
         }
         return (b, nh, tq, hs, nkv, tk);
-    }
-
-    /// <summary>(B, NKV, T, HS) → (B, NKV·r, T, HS), each K/V head repeated r times in place.</summary>
-    static Tensor RepeatHeads(Tensor x, int r)
-    {
-        int b = x._shape[0], nkv = x._shape[1], t = x._shape[2], hs = x._shape[3];
-        var u = x.Unsqueeze(2);                                                            // (B, NKV, 1, T, HS)
-        var copies = new Tensor[r];
-        Array.Fill(copies, u);
-        return Cat(copies, 2).Reshape(b, nkv * r, t, hs);
-    }
-
-    /// <summary>The causal and key-padding masks as one additive (B, 1, Tq, Tk) tensor of 0 and −∞.</summary>
-    static Tensor BuiltMask(int b, int tq, int tk, AttentionOptions options)
-    {
-        var mask = Zeros(b, 1, tq, tk);
-        var d = mask.Data;
-        var pad = options.KeyPadding.Span;
-        for (int bi = 0; bi < b; bi++)
-            for (int i = 0; i < tq; i++)
-                for (int j = 0; j < tk; j++)
-                {
-                    bool blocked = (options.Causal && j > i + (tk - tq)) || (!pad.IsEmpty && pad[bi * tk + j]);
-                    if (blocked) d[(bi * tq + i) * tk + j] = float.NegativeInfinity;
-                }
-        return mask;
     }
 }

@@ -1,0 +1,270 @@
+// Source: Dao, "FlashAttention-2: Faster Attention with Better Parallelism and Work Partitioning" (2023), algorithms 1
+// (forward) and 2 (backward).
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using AttentionSharp.Kernels.Simd;
+
+namespace AttentionSharp.Kernels;
+
+/// <summary>
+/// FlashAttention-2 on the CPU: O = softmax(QKᵀ·scale + mask)·V computed tile by tile with an online softmax, so the
+/// (Tq, Tk) weights are never held; the forward pass saves the row logsumexp L, from which the backward pass recomputes
+/// each weight tile as P = exp(S − L).
+/// </summary>
+/// <remarks>
+/// <para>Masks as <see cref="AttentionProblem"/> describes; causal key tiles that lie wholly in a query tile's future are
+/// skipped. A row whose keys are all masked gets O = 0 (PyTorch gives NaN) and L = +∞, so that its recomputed weights are
+/// 0 and it contributes no gradient.</para>
+/// <para>Threading: the forward pass hands out (b, h, query tile) items, the costliest causal tiles first; the backward
+/// pass hands out (b, key/value head) items, each owning its dK, dV and the dQ of its query heads, so nothing is shared
+/// and every sum runs in a fixed order: results do not depend on the thread count. The backward pass therefore uses at
+/// most B·NKV threads.</para>
+/// </remarks>
+public static unsafe class AttentionFlash
+{
+    /// <summary>Query rows per tile (Br).</summary>
+    public const int QueryTile = 64;
+
+    /// <summary>Keys per tile (Bc).</summary>
+    public const int KeyTile = 64;
+
+    /// <summary>
+    /// o = softmax(q·kᵀ·scale + mask)·v, (B, NH, Tq, HS); <paramref name="lse"/> (B·NH·Tq floats) receives
+    /// L_i = m_i + log l_i, the logsumexp of row i of the masked scores.
+    /// </summary>
+    public static void Forward(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse)
+    {
+        p.Validate();
+        if (Vector512.IsHardwareAccelerated) Forward<Vec512>(p, q, k, v, o, lse);
+        else if (Vector256.IsHardwareAccelerated) Forward<Vec256>(p, q, k, v, o, lse);
+        else Forward<Vec1>(p, q, k, v, o, lse);
+    }
+
+    /// <summary>
+    /// dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v given dO = ∂L/∂o, the forward output o and its logsumexp; a null gradient
+    /// operand is skipped. With D_i = Σ_c dO_ic·O_ic: dV = P̃ᵀ·dO, dP̃ = dO·Vᵀ, dS = P ⊙ (dP − D), dQ = dS·K·scale,
+    /// dK = dSᵀ·Q·scale, where P̃ = P ⊙ dropout mask and dP = dP̃ ⊙ dropout mask.
+    /// </summary>
+    public static void Backward(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse,
+        HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv)
+    {
+        p.Validate();
+        if (Vector512.IsHardwareAccelerated) Backward<Vec512>(p, q, k, v, o, lse, dO, dq, dk, dv);
+        else if (Vector256.IsHardwareAccelerated) Backward<Vec256>(p, q, k, v, o, lse, dO, dq, dk, dv);
+        else Backward<Vec1>(p, q, k, v, o, lse, dO, dq, dk, dv);
+    }
+
+    static void Forward<T>(AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse)
+        where T : unmanaged, ISimd<T>
+    {
+        int bh = p.Batch * p.Heads, tiles = (p.QueryLength + QueryTile - 1) / QueryTile;
+        if (bh == 0 || tiles == 0) return;
+        int hs = p.HeadSize, tk = p.KeyLength;
+        // Kᵀ of every key tile, a dense (HS, Bc) block each, so a score tile is a plain (Br × HS)·(HS × Bc) product whose
+        // rows of B are adjacent (rows Tk apart would alias in the cache when Tk is a power of two).
+        int keyTiles = (tk + KeyTile - 1) / KeyTile;
+        long headT = (long)keyTiles * hs * KeyTile;
+        float* kt = (float*)NativeMemory.AlignedAlloc((nuint)(Math.Max(1, p.Batch * p.KvHeads * headT) * sizeof(float)), 64);
+        try
+        {
+            AttentionWork.Run(p.Batch * p.KvHeads, 0, (item, _) =>
+            {
+                float* kh = k.Head(item / p.KvHeads, item % p.KvHeads);
+                for (int j0 = 0; j0 < tk; j0 += KeyTile)
+                    AttentionTiles.Transpose(Math.Min(KeyTile, tk - j0), hs, kh + j0 * k.RowStride, k.RowStride, KeyTile, kt + item * headT + (long)j0 * hs);
+            });
+            long scratch = 2L * QueryTile * hs + (long)QueryTile * KeyTile + 2 * QueryTile;
+            // The costliest query tiles (the last ones, under a causal mask) go first, so the threads finish together.
+            AttentionWork.Run(bh * tiles, scratch, (item, mem) =>
+            {
+                int tile = tiles - 1 - item / bh, b = item % bh / p.Heads, h = item % p.Heads;
+                ForwardTile<T>(in p, q, kt + (b * p.KvHeads + h / p.Group) * headT, v, o, lse, b, h, tile * QueryTile, (float*)mem);
+            });
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(kt);
+        }
+    }
+
+    /// <summary>Rows [i0, i0 + Br) of head (b, h): algorithm 1 of FlashAttention-2 over the key tiles.</summary>
+    static void ForwardTile<T>(in AttentionProblem p, HeadTensor q, float* kt, HeadTensor v, HeadTensor o, float* lse,
+        int b, int h, int i0, float* mem) where T : unmanaged, ISimd<T>
+    {
+        int hs = p.HeadSize, tk = p.KeyLength, br = Math.Min(QueryTile, p.QueryLength - i0);
+        int shift = tk - p.QueryLength;
+        float* qs = mem, acc = qs + QueryTile * hs, s = acc + QueryTile * hs, m = s + QueryTile * KeyTile, l = m + QueryTile;
+        LoadScaled<T>(qs, q.Head(b, h) + i0 * q.RowStride, q.RowStride, br, hs, p.Scale);
+        new Span<float>(acc, br * hs).Clear();
+        new Span<float>(m, br).Fill(float.NegativeInfinity);
+        new Span<float>(l, br).Clear();
+        // Under the causal mask no row of the tile sees keys beyond (i0 + br − 1) + (Tk − Tq).
+        int end = p.Causal ? Math.Clamp(i0 + br + shift, 0, tk) : tk;
+        bool masked = p.Additive != null || p.KeyPadding != null;
+        float* vh = v.Head(b, h / p.Group);
+        for (int j0 = 0; j0 < end; j0 += KeyTile)
+        {
+            int bc = Math.Min(KeyTile, end - j0);
+            // S = (Q·scale)·Kᵀ, (br × bc)
+            AttentionTiles.Multiply<T>(br, bc, hs, qs, hs, 1, kt + (long)j0 * hs, KeyTile, s, bc);
+            bool diagonal = p.Causal && j0 + bc - 1 > i0 + shift;
+            for (int r = 0; r < br; r++)
+            {
+                float* sr = s + r * bc;
+                if (masked || diagonal) AttentionMasks.Apply<T>(in p, sr, bc, b, h, i0 + r, j0, 1f);
+                // m' = max(m, rowmax S), P = e^(S − m'), l' = e^(m − m')·l + rowsum P, O ← e^(m − m')·O
+                float mNew = Math.Max(m[r], TensorPrimitives.Max(new ReadOnlySpan<float>(sr, bc)));
+                if (float.IsNegativeInfinity(mNew))
+                {
+                    new Span<float>(sr, bc).Clear();
+                    continue;
+                }
+                float alpha = MathF.Exp(m[r] - mNew);
+                float sum = RowMath.ExpShiftSum<T>(sr, sr, bc, mNew);
+                l[r] = l[r] * alpha + sum;
+                m[r] = mNew;
+                if (alpha != 1f) TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + r * hs, hs), alpha, new Span<float>(acc + r * hs, hs));
+                // Dropout acts on the weights after normalisation, so l sums the kept and the dropped alike.
+                if (p.Dropout > 0) DropoutInPlace(in p, sr, bc, b, h, i0 + r, j0);
+            }
+            // O += P̃·V
+            AttentionTiles.MultiplyAdd<T>(br, hs, bc, s, bc, 1, vh + j0 * v.RowStride, v.RowStride, acc, hs);
+        }
+        float* oh = o.Head(b, h) + i0 * o.RowStride;
+        float* lh = lse + ((long)b * p.Heads + h) * p.QueryLength + i0;
+        for (int r = 0; r < br; r++)
+        {
+            // O = O / l, L = m + log l; a fully masked row (l = 0) gives O = 0 and L = +∞.
+            var row = new Span<float>(oh + r * o.RowStride, hs);
+            if (l[r] > 0)
+            {
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + r * hs, hs), 1f / l[r], row);
+                lh[r] = m[r] + MathF.Log(l[r]);
+            }
+            else
+            {
+                row.Clear();
+                lh[r] = float.PositiveInfinity;
+            }
+        }
+    }
+
+    static void DropoutInPlace(in AttentionProblem p, float* x, int n, int b, int h, int i, int j0)
+    {
+        float kept = 1f / (1f - p.Dropout);
+        for (int j = 0; j < n; j++) x[j] = AttentionMasks.Keep(in p, b, h, i, j0 + j) ? x[j] * kept : 0f;
+    }
+
+    /// <summary>dst (rows × hs, dense) = src (rows with stride lds) · scale.</summary>
+    static void LoadScaled<T>(float* dst, float* src, long lds, int rows, int hs, float scale) where T : unmanaged, ISimd<T>
+    {
+        T vs = T.Create(scale);
+        for (int r = 0; r < rows; r++)
+        {
+            float* s = src + r * lds, d = dst + r * hs;
+            int c = 0;
+            for (; c <= hs - T.Count; c += T.Count) T.Store(T.Load(in s[c]) * vs, ref d[c]);
+            for (; c < hs; c++) d[c] = s[c] * scale;
+        }
+    }
+
+    static void Backward<T>(AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse,
+        HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv) where T : unmanaged, ISimd<T>
+    {
+        int hs = p.HeadSize;
+        long scratch = 4L * KeyTile * hs + (long)QueryTile * hs + 3L * QueryTile * KeyTile + (long)p.Group * p.QueryLength;
+        AttentionWork.Run(p.Batch * p.KvHeads, scratch, (item, mem) =>
+            BackwardHead<T>(in p, q, k, v, o, lse, dO, dq, dk, dv, item / p.KvHeads, item % p.KvHeads, (float*)mem));
+    }
+
+    /// <summary>Algorithm 2 of FlashAttention-2 for key/value head g of batch b and the query heads that read it.</summary>
+    static void BackwardHead<T>(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse,
+        HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, int b, int g, float* mem) where T : unmanaged, ISimd<T>
+    {
+        int hs = p.HeadSize, tq = p.QueryLength, tk = p.KeyLength, group = p.Group, shift = tk - tq;
+        float* kt = mem, vt = kt + KeyTile * hs, dkAcc = vt + KeyTile * hs, dvAcc = dkAcc + KeyTile * hs;
+        float* qs = dvAcc + KeyTile * hs, s = qs + QueryTile * hs, dp = s + QueryTile * KeyTile, drop = dp + QueryTile * KeyTile;
+        float* d = drop + QueryTile * KeyTile;
+        // D_i = Σ_c dO_ic·O_ic (= Σ_j P_ij·dP_ij, the softmax backward's row term)
+        for (int x = 0; x < group; x++)
+        {
+            int h = g * group + x;
+            float* oh = o.Head(b, h), gh = dO.Head(b, h);
+            for (int i = 0; i < tq; i++)
+                d[x * tq + i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(oh + i * o.RowStride, hs), new ReadOnlySpan<float>(gh + i * dO.RowStride, hs));
+        }
+        bool masked = p.Additive != null || p.KeyPadding != null, dropout = p.Dropout > 0;
+        float* kh = k.Head(b, g), vh = v.Head(b, g);
+        for (int j0 = 0; j0 < tk; j0 += KeyTile)
+        {
+            int bc = Math.Min(KeyTile, tk - j0);
+            AttentionTiles.Transpose(bc, hs, kh + j0 * k.RowStride, k.RowStride, bc, kt);
+            AttentionTiles.Transpose(bc, hs, vh + j0 * v.RowStride, v.RowStride, bc, vt);
+            new Span<float>(dkAcc, bc * hs).Clear();
+            new Span<float>(dvAcc, bc * hs).Clear();
+            // Query tiles on a fixed grid; under the causal mask those wholly before key j0 see none of this tile.
+            int first = p.Causal ? Math.Max(0, j0 - shift) / QueryTile * QueryTile : 0;
+            for (int x = 0; x < group; x++)
+            {
+                int h = g * group + x;
+                float* lh = lse + ((long)b * p.Heads + h) * tq, dh = d + x * tq;
+                for (int i0 = first; i0 < tq; i0 += QueryTile)
+                {
+                    int br = Math.Min(QueryTile, tq - i0);
+                    float* gi = dO.Head(b, h) + i0 * dO.RowStride;
+                    LoadScaled<T>(qs, q.Head(b, h) + i0 * q.RowStride, q.RowStride, br, hs, p.Scale);
+                    // S = (Q·scale)·Kᵀ, P = e^(S − L)
+                    AttentionTiles.Multiply<T>(br, bc, hs, qs, hs, 1, kt, bc, s, bc);
+                    bool diagonal = p.Causal && j0 + bc - 1 > i0 + shift;
+                    for (int r = 0; r < br; r++)
+                    {
+                        float* sr = s + r * bc;
+                        if (masked || diagonal) AttentionMasks.Apply<T>(in p, sr, bc, b, h, i0 + r, j0, 1f);
+                        RowMath.ExpShiftSum<T>(sr, sr, bc, lh[i0 + r]);
+                        if (dropout) AttentionMasks.DropoutRow(in p, drop + r * bc, bc, b, h, i0 + r, j0);
+                    }
+                    float* pd = s;
+                    if (dropout)
+                    {
+                        pd = dp;
+                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(s, br * bc), new ReadOnlySpan<float>(drop, br * bc), new Span<float>(pd, br * bc));
+                    }
+                    // dV += P̃ᵀ·dO
+                    if (!dv.IsNull) AttentionTiles.MultiplyAdd<T>(bc, hs, br, pd, 1, bc, gi, dO.RowStride, dvAcc, hs);
+                    if (dq.IsNull && dk.IsNull) continue;
+                    // dP̃ = dO·Vᵀ, dP = dP̃ ⊙ mask
+                    AttentionTiles.Multiply<T>(br, bc, hs, gi, dO.RowStride, 1, vt, bc, dp, bc);
+                    if (dropout) TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, br * bc), new ReadOnlySpan<float>(drop, br * bc), new Span<float>(dp, br * bc));
+                    // dS = P ⊙ (dP − D)
+                    for (int r = 0; r < br; r++) SoftmaxGradient<T>(dp + r * bc, s + r * bc, bc, dh[i0 + r]);
+                    // dK += dSᵀ·(Q·scale)
+                    if (!dk.IsNull) AttentionTiles.MultiplyAdd<T>(bc, hs, br, dp, 1, bc, qs, hs, dkAcc, hs);
+                    // dQ += dS·K·scale
+                    if (!dq.IsNull)
+                    {
+                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, br * bc), p.Scale, new Span<float>(dp, br * bc));
+                        AttentionTiles.MultiplyAdd<T>(br, hs, bc, dp, bc, 1, kh + j0 * k.RowStride, k.RowStride, dq.Head(b, h) + i0 * dq.RowStride, dq.RowStride);
+                    }
+                }
+            }
+            for (int r = 0; r < bc; r++)
+            {
+                if (!dk.IsNull) AddRow(dk.Head(b, g) + (j0 + r) * dk.RowStride, dkAcc + r * hs, hs);
+                if (!dv.IsNull) AddRow(dv.Head(b, g) + (j0 + r) * dv.RowStride, dvAcc + r * hs, hs);
+            }
+        }
+    }
+
+    /// <summary>ds_j = p_j·(ds_j − D): <paramref name="ds"/> holds dP on entry.</summary>
+    internal static void SoftmaxGradient<T>(float* ds, float* prob, int n, float rowTerm) where T : unmanaged, ISimd<T>
+    {
+        T vd = T.Create(rowTerm);
+        int j = 0;
+        for (; j <= n - T.Count; j += T.Count) T.Store(T.Load(in prob[j]) * (T.Load(in ds[j]) - vd), ref ds[j]);
+        for (; j < n; j++) ds[j] = prob[j] * (ds[j] - rowTerm);
+    }
+
+    static void AddRow(float* dst, float* src, int n) =>
+        TensorPrimitives.Add(new ReadOnlySpan<float>(dst, n), new ReadOnlySpan<float>(src, n), new Span<float>(dst, n));
+}

@@ -1,0 +1,116 @@
+using System.Runtime.CompilerServices;
+using AttentionSharp.Kernels.Simd;
+
+namespace AttentionSharp.Kernels;
+
+/// <summary>
+/// The small products inside the attention kernels — a (Br × HS)·(HS × Bc) score tile, (Br × Bc)·(Bc × HS) updates —
+/// too small for GEMM's packing to pay. C(m×n) += A(m×k)·B(k×n) in register blocks of 4 rows × 4 vectors: per step of k,
+/// 4 broadcasts of A and 4 loads of B feed 16 FMAs. A is read through arbitrary row and column strides (so Aᵀ costs
+/// nothing: the broadcasts are scalar loads anyway); B and C are row-major with unit stride along n.
+/// </summary>
+internal static unsafe class AttentionTiles
+{
+    /// <summary>C(m×n) += A(m×k)·B(k×n); A(r, c) = a[r·ars + c·acs], B(r, c) = b[r·ldb + c], C(r, c) = c[r·ldc + c].</summary>
+    public static void MultiplyAdd<T>(int m, int n, int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc)
+        where T : unmanaged, ISimd<T>
+    {
+        int w = T.Count;
+        int i = 0;
+        for (; i + 4 <= m; i += 4)
+        {
+            float* ai = a + i * ars, ci = c + i * ldc;
+            int j = 0;
+            for (; j + 4 * w <= n; j += 4 * w) Block4x4<T>(k, ai, ars, acs, b + j, ldb, ci + j, ldc);
+            for (; j + w <= n; j += w) Block4x1<T>(k, ai, ars, acs, b + j, ldb, ci + j, ldc);
+            for (; j < n; j++) Block4x1<Vec1>(k, ai, ars, acs, b + j, ldb, ci + j, ldc);
+        }
+        for (; i < m; i++)
+        {
+            float* ai = a + i * ars, ci = c + i * ldc;
+            int j = 0;
+            for (; j + w <= n; j += w) Block1x1<T>(k, ai, acs, b + j, ldb, ci + j);
+            for (; j < n; j++) Block1x1<Vec1>(k, ai, acs, b + j, ldb, ci + j);
+        }
+    }
+
+    /// <summary>C(m×n) = A·B: clears C, then accumulates.</summary>
+    public static void Multiply<T>(int m, int n, int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc)
+        where T : unmanaged, ISimd<T>
+    {
+        for (int i = 0; i < m; i++) new Span<float>(c + i * ldc, n).Clear();
+        MultiplyAdd<T>(m, n, k, a, ars, acs, b, ldb, c, ldc);
+    }
+
+    /// <summary>dst(c, r) = src(r, c) for a rows × cols block; rows of src are <paramref name="lds"/> apart, of dst <paramref name="ldd"/>.</summary>
+    public static void Transpose(int rows, int cols, float* src, long lds, long ldd, float* dst)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* s = src + r * lds;
+            for (int c = 0; c < cols; c++) dst[c * ldd + r] = s[c];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    static void Block4x4<T>(int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc) where T : unmanaged, ISimd<T>
+    {
+        int w = T.Count;
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        T x00 = T.Load(in c0[0]), x01 = T.Load(in c0[w]), x02 = T.Load(in c0[2 * w]), x03 = T.Load(in c0[3 * w]);
+        T x10 = T.Load(in c1[0]), x11 = T.Load(in c1[w]), x12 = T.Load(in c1[2 * w]), x13 = T.Load(in c1[3 * w]);
+        T x20 = T.Load(in c2[0]), x21 = T.Load(in c2[w]), x22 = T.Load(in c2[2 * w]), x23 = T.Load(in c2[3 * w]);
+        T x30 = T.Load(in c3[0]), x31 = T.Load(in c3[w]), x32 = T.Load(in c3[2 * w]), x33 = T.Load(in c3[3 * w]);
+        float* a0 = a, a1 = a + ars, a2 = a1 + ars, a3 = a2 + ars;
+        for (int p = 0; p < k; p++)
+        {
+            // C(r, :) += A(r, p)·B(p, :) for the 4 rows, A(r, p) broadcast to every lane.
+            long ap = p * acs;
+            T b0 = T.Load(in b[0]), b1 = T.Load(in b[w]), b2 = T.Load(in b[2 * w]), b3 = T.Load(in b[3 * w]);
+            T s = T.Create(a0[ap]);
+            x00 = T.MultiplyAdd(s, b0, x00); x01 = T.MultiplyAdd(s, b1, x01); x02 = T.MultiplyAdd(s, b2, x02); x03 = T.MultiplyAdd(s, b3, x03);
+            s = T.Create(a1[ap]);
+            x10 = T.MultiplyAdd(s, b0, x10); x11 = T.MultiplyAdd(s, b1, x11); x12 = T.MultiplyAdd(s, b2, x12); x13 = T.MultiplyAdd(s, b3, x13);
+            s = T.Create(a2[ap]);
+            x20 = T.MultiplyAdd(s, b0, x20); x21 = T.MultiplyAdd(s, b1, x21); x22 = T.MultiplyAdd(s, b2, x22); x23 = T.MultiplyAdd(s, b3, x23);
+            s = T.Create(a3[ap]);
+            x30 = T.MultiplyAdd(s, b0, x30); x31 = T.MultiplyAdd(s, b1, x31); x32 = T.MultiplyAdd(s, b2, x32); x33 = T.MultiplyAdd(s, b3, x33);
+            b += ldb;
+        }
+        T.Store(x00, ref c0[0]); T.Store(x01, ref c0[w]); T.Store(x02, ref c0[2 * w]); T.Store(x03, ref c0[3 * w]);
+        T.Store(x10, ref c1[0]); T.Store(x11, ref c1[w]); T.Store(x12, ref c1[2 * w]); T.Store(x13, ref c1[3 * w]);
+        T.Store(x20, ref c2[0]); T.Store(x21, ref c2[w]); T.Store(x22, ref c2[2 * w]); T.Store(x23, ref c2[3 * w]);
+        T.Store(x30, ref c3[0]); T.Store(x31, ref c3[w]); T.Store(x32, ref c3[2 * w]); T.Store(x33, ref c3[3 * w]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Block4x1<T>(int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc) where T : unmanaged, ISimd<T>
+    {
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        T x0 = T.Load(in c0[0]), x1 = T.Load(in c1[0]), x2 = T.Load(in c2[0]), x3 = T.Load(in c3[0]);
+        float* a0 = a, a1 = a + ars, a2 = a1 + ars, a3 = a2 + ars;
+        for (int p = 0; p < k; p++)
+        {
+            long ap = p * acs;
+            T bp = T.Load(in b[0]);
+            x0 = T.MultiplyAdd(T.Create(a0[ap]), bp, x0);
+            x1 = T.MultiplyAdd(T.Create(a1[ap]), bp, x1);
+            x2 = T.MultiplyAdd(T.Create(a2[ap]), bp, x2);
+            x3 = T.MultiplyAdd(T.Create(a3[ap]), bp, x3);
+            b += ldb;
+        }
+        T.Store(x0, ref c0[0]); T.Store(x1, ref c1[0]); T.Store(x2, ref c2[0]); T.Store(x3, ref c3[0]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Block1x1<T>(int k, float* a, long acs, float* b, long ldb, float* c) where T : unmanaged, ISimd<T>
+    {
+        T x = T.Load(in c[0]);
+        for (int p = 0; p < k; p++)
+        {
+            x = T.MultiplyAdd(T.Create(a[p * acs]), T.Load(in b[0]), x);
+            b += ldb;
+        }
+        T.Store(x, ref c[0]);
+    }
+}

@@ -1,0 +1,169 @@
+using AttentionSharp.Autograd;
+using static AttentionSharp.Tests.Kernels.KernelTestKit;
+
+namespace AttentionSharp.Tests.Autograd;
+
+/// <summary>The attention op: both implementations against finite differences and each other, and its contract's claims.</summary>
+public class AttentionTests
+{
+    // Flash and plain compute the same sums in different orders (tiles vs. GEMM blocks).
+    const double SamePathsAbs = 2e-5, SamePathsRel = 1e-4;
+
+    static Tensor Leaf(Generator rng, params int[] shape)
+    {
+        var t = Tensor.Uniform(rng, -1f, 1f, shape);
+        t.RequiresGrad = true;
+        return t;
+    }
+
+    public static TheoryData<string, AttentionImplementation> GradCases()
+    {
+        var data = new TheoryData<string, AttentionImplementation>();
+        foreach (var name in new[] { "causal", "gqa", "padding", "additive", "cross", "cache", "dropout", "views" })
+            foreach (var impl in new[] { AttentionImplementation.Plain, AttentionImplementation.Flash })
+                data.Add(name, impl);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(GradCases))]
+    public void MatchesFiniteDifferences(string name, AttentionImplementation impl)
+    {
+        var rng = new Generator(11);
+        var o = new AttentionOptions { Implementation = impl };
+        Tensor q = Leaf(rng, 2, 2, 5, 3), k = Leaf(rng, 2, 2, 5, 3), v = Leaf(rng, 2, 2, 5, 3);
+        Func<Tensor[], Tensor> f = x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2], o);
+        switch (name)
+        {
+            case "causal": o = o with { Causal = true }; break;
+            case "gqa": k = Leaf(rng, 2, 1, 5, 3); v = Leaf(rng, 2, 1, 5, 3); o = o with { Causal = true }; break;
+            case "padding": o = o with { KeyPadding = new[] { false, true, false, false, true, false, false, false, false, true } }; break;
+            case "additive": o = o with { AdditiveMask = Tensor.Uniform(rng, -1f, 1f, 5, 5) }; break;
+            case "cross": k = Leaf(rng, 2, 2, 7, 3); v = Leaf(rng, 2, 2, 7, 3); q = Leaf(rng, 2, 2, 2, 3); break;
+            case "cache": k = Leaf(rng, 2, 2, 7, 3); v = Leaf(rng, 2, 2, 7, 3); q = Leaf(rng, 2, 2, 2, 3); o = o with { Causal = true }; break;
+            case "dropout":
+                // A fresh generator per call: every evaluation draws the same mask.
+                f = x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2], o with { Dropout = 0.3f, DropoutRng = new Generator(5) });
+                break;
+            case "views":
+                // Heads split from (B, T, C) as a model does: strided (B, NH, T, HS) views.
+                q = Leaf(rng, 2, 5, 6); k = Leaf(rng, 2, 5, 6); v = Leaf(rng, 2, 5, 6);
+                f = x => Tensor.ScaledDotProductAttention(Heads(x[0], 2), Heads(x[1], 2), Heads(x[2], 2), o with { Causal = true });
+                break;
+        }
+        var report = GradCheck.Check(f, [q, k, v]);
+        Assert.True(report.Passed, $"{name} {impl}: {report}");
+    }
+
+    /// <summary>(B, T, NH·HS) → (B, NH, T, HS) as a view.</summary>
+    static Tensor Heads(Tensor x, int heads) => x.Reshape(x.Size(0), x.Size(1), heads, x.Size(2) / heads).Transpose(1, 2);
+
+    public static TheoryData<string> SameCases() => ["causal", "non-causal", "padding", "additive", "gqa", "dropout", "cross", "cache", "t1", "hs64"];
+
+    [Theory]
+    [MemberData(nameof(SameCases))]
+    public void FlashEqualsPlain(string name)
+    {
+        int b = 2, t = 70, tk = 70, nh = 4, nkv = 4, hs = 16;
+        var options = new AttentionOptions();
+        switch (name)
+        {
+            case "causal": options = options with { Causal = true }; break;
+            case "padding": options = options with { KeyPadding = Enumerable.Range(0, b * tk).Select(j => j % 5 == 2).ToArray() }; break;
+            case "additive": options = options with { AdditiveMask = Tensor.Uniform(new Generator(2), -3f, 3f, 1, nh, t, tk) }; break;
+            case "gqa": nkv = 2; options = options with { Causal = true }; break;
+            case "dropout": options = options with { Causal = true, Dropout = 0.2f }; break;
+            case "cross": t = 9; tk = 100; break;
+            case "cache": t = 3; tk = 100; options = options with { Causal = true }; break;
+            case "t1": t = 1; tk = 1; options = options with { Causal = true }; break;
+            case "hs64": hs = 64; t = tk = 129; options = options with { Causal = true }; break;
+        }
+        var results = new List<float[][]>();
+        foreach (var impl in new[] { AttentionImplementation.Plain, AttentionImplementation.Flash })
+        {
+            var rng = new Generator(3);
+            Tensor q = Leaf(rng, b, t, nh * hs), k = Leaf(rng, b, tk, nkv * hs), v = Leaf(rng, b, tk, nkv * hs);
+            var opts = options with { Implementation = impl, DropoutRng = options.Dropout > 0 ? new Generator(8) : null };
+            var y = Tensor.ScaledDotProductAttention(Heads(q, nh), Heads(k, nkv), Heads(v, nkv), opts);
+            using var w = Tensor.Uniform(new Generator(4), -1f, 1f, y.Shape);
+            (y * w).Sum().Backward();
+            results.Add([y.ToArray(), q.Grad!.ToArray(), k.Grad!.ToArray(), v.Grad!.ToArray()]);
+        }
+        string[] what = ["O", "dQ", "dK", "dV"];
+        for (int i = 0; i < 4; i++) Close(results[0][i], results[1][i], SamePathsAbs, SamePathsRel, $"{name}: {what[i]} flash vs plain");
+    }
+
+    [Fact]
+    public void WeightsAreNonNegativeWithRowsSummingToOne()
+    {
+        var rng = new Generator(6);
+        var (output, weights) = Tensor.ScaledDotProductAttentionWithWeights(Leaf(rng, 2, 3, 17, 8), Leaf(rng, 2, 3, 17, 8), Leaf(rng, 2, 3, 17, 8),
+            new AttentionOptions { Causal = true });
+        Assert.Equal([2, 3, 17, 17], weights.Shape.ToArray());
+        Assert.Equal([2, 3, 17, 8], output.Shape.ToArray());
+        var w = weights.ToArray();
+        for (int row = 0; row < w.Length / 17; row++)
+        {
+            double sum = 0;
+            for (int j = 0; j < 17; j++)
+            {
+                Assert.True(w[row * 17 + j] >= 0f, $"weight ({row}, {j}) is {w[row * 17 + j]}");
+                if (j > row % 17) Assert.Equal(0f, w[row * 17 + j]);
+                sum += w[row * 17 + j];
+            }
+            Assert.True(Math.Abs(sum - 1) < 1e-5, $"row {row} sums to {sum:R}");
+        }
+    }
+
+    [Theory]
+    [InlineData(AttentionImplementation.Plain)]
+    [InlineData(AttentionImplementation.Flash)]
+    public void CausalOutputIgnoresLaterInputs(AttentionImplementation impl)
+    {
+        int b = 1, nh = 2, t = 80, hs = 8, cut = 37;
+        var rng = new Generator(7);
+        var q = Tensor.Uniform(rng, -1f, 1f, b, nh, t, hs);
+        var k = Tensor.Uniform(rng, -1f, 1f, b, nh, t, hs);
+        var v = Tensor.Uniform(rng, -1f, 1f, b, nh, t, hs);
+        var options = new AttentionOptions { Causal = true, Implementation = impl };
+        var before = Tensor.ScaledDotProductAttention(q, k, v, options).ToArray();
+        // Change every input after position `cut`.
+        for (int h = 0; h < nh; h++)
+            for (int i = cut + 1; i < t; i++)
+                for (int c = 0; c < hs; c++) { q[0, h, i, c] += 5f; k[0, h, i, c] -= 3f; v[0, h, i, c] *= -2f; }
+        var after = Tensor.ScaledDotProductAttention(q, k, v, options).ToArray();
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i <= cut; i++)
+                for (int c = 0; c < hs; c++)
+                {
+                    int at = (h * t + i) * hs + c;
+                    Assert.Equal(before[at], after[at]);
+                }
+    }
+
+    [Fact]
+    public void DropoutMatchesSoftmaxThenDropoutWithTheSameGenerator()
+    {
+        // The mask is the dropout op's stream over the (B, NH, Tq, Tk) weights, so the op equals its composition.
+        var rng = new Generator(9);
+        Tensor q = Tensor.Uniform(rng, -1f, 1f, 2, 2, 12, 4), k = Tensor.Uniform(rng, -1f, 1f, 2, 2, 12, 4), v = Tensor.Uniform(rng, -1f, 1f, 2, 2, 12, 4);
+        var fused = Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions { Causal = true, Dropout = 0.4f, DropoutRng = new Generator(21) });
+        var (_, weights) = Tensor.ScaledDotProductAttentionWithWeights(q, k, v, new AttentionOptions { Causal = true });
+        var composed = weights.Dropout(0.4f, training: true, new Generator(21)).MatMul(v);
+        Close(composed.ToArray(), fused.ToArray(), SamePathsAbs, SamePathsRel, "dropout composition");
+    }
+
+    [Fact]
+    public void RejectsWhatItCannotDo()
+    {
+        var rng = new Generator(1);
+        var x = Tensor.Uniform(rng, -1f, 1f, 1, 2, 4, 8);
+        var flashWeights = Assert.Throws<ArgumentException>(() =>
+            Tensor.ScaledDotProductAttentionWithWeights(x, x, x, new AttentionOptions { Implementation = AttentionImplementation.Flash }));
+        Assert.Contains("plain", flashWeights.Message);
+        var mask = Leaf(rng, 4, 4);
+        var maskGrad = Assert.Throws<ArgumentException>(() => Tensor.ScaledDotProductAttention(x, x, x, new AttentionOptions { AdditiveMask = mask }));
+        Assert.Contains("additive mask", maskGrad.Message);
+        Assert.Throws<ArgumentException>(() => Tensor.ScaledDotProductAttention(x, x, x, new AttentionOptions { Dropout = 0.1f }));
+    }
+}
