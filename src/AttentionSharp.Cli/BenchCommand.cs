@@ -1,51 +1,45 @@
 using System.CommandLine;
-using AttentionSharp.Benchmarks;
+using System.Diagnostics;
 
 namespace AttentionSharp.Cli;
 
-/// <summary><c>attn bench</c>: side-by-side figures against TorchSharp, one subcommand per benchmark.</summary>
+/// <summary>
+/// <c>attn bench …</c>: runs the benchmark program (bench/AttentionSharp.Benchmarks) of this source tree with the same
+/// arguments. The benchmarks compare against TorchSharp, whose libtorch is a large download; keeping them in their own
+/// program means `attn train` never needs it.
+/// </summary>
 static class BenchCommand
 {
+    const string ProjectPath = "bench/AttentionSharp.Benchmarks/AttentionSharp.Benchmarks.csproj";
+
     public static Command Create()
     {
-        var bench = new Command("bench", "Run a benchmark against TorchSharp on this machine.");
-        bench.Subcommands.Add(CreateGemm());
-        bench.Subcommands.Add(CreateAttention());
-        return bench;
+        var rest = new Argument<string[]>("arguments") { Description = "gemm | attention, then their options (--json FILE, --threads N, …).", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("bench", "Benchmarks against TorchSharp on this machine: `attn bench gemm`, `attn bench attention` (--help for options).") { rest };
+        command.TreatUnmatchedTokensAsErrors = false;
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var args = (r.GetValue(rest) ?? []).Concat(r.UnmatchedTokens).ToArray();
+            var project = FindProject() ?? throw new InvalidOperationException(
+                $"attn bench runs the benchmark program from the source tree, and {ProjectPath} was not found above the current directory or the attn binary.");
+            var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
+            foreach (var a in new[] { "run", "-c", "Release", "--project", project, "--" }.Concat(args)) start.ArgumentList.Add(a);
+            Console.Error.WriteLine($"Running the benchmarks: dotnet run -c Release --project {project} -- {string.Join(' ', args)}");
+            using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet could not be started.");
+            process.WaitForExit();
+            return process.ExitCode;
+        }));
+        return command;
     }
 
-    static Command CreateGemm()
+    static string? FindProject()
     {
-        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
-        var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
-        var gemm = new Command("gemm", "GFLOPS of the fp32 GEMM on transformer shapes, next to TorchSharp and the measured FMA peak.");
-        gemm.Options.Add(json);
-        gemm.Options.Add(threads);
-        gemm.SetAction(parse =>
-        {
-            var options = new GemmBenchOptions { JsonPath = parse.GetValue(json) };
-            if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
-            return GemmBenchmark.Run(options, Console.Out);
-        });
-        return gemm;
-    }
-
-    static Command CreateAttention()
-    {
-        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
-        var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
-        var lengths = new Option<int[]?>("--lengths") { Description = "Sequence lengths T (default: 256 1024 4096).", AllowMultipleArgumentsPerToken = true };
-        var attention = new Command("attention", "Milliseconds of flash and plain attention, forward and forward+backward, next to TorchSharp's scaled_dot_product_attention.");
-        attention.Options.Add(json);
-        attention.Options.Add(threads);
-        attention.Options.Add(lengths);
-        attention.SetAction(parse =>
-        {
-            var options = new AttentionBenchOptions { JsonPath = parse.GetValue(json) };
-            if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
-            if (parse.GetValue(lengths) is { Length: > 0 } t) options = options with { Lengths = t };
-            return AttentionBenchmark.Run(options, Console.Out);
-        });
-        return attention;
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, ProjectPath);
+                if (File.Exists(candidate)) return candidate;
+            }
+        return null;
     }
 }

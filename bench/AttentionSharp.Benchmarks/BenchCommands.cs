@@ -1,0 +1,52 @@
+using System.CommandLine;
+namespace AttentionSharp.Benchmarks;
+
+/// <summary>
+/// The benchmarks' command line (<c>attn bench …</c> runs this program): side-by-side figures against TorchSharp, one
+/// subcommand per benchmark.
+/// </summary>
+public static class BenchCommands
+{
+    public static RootCommand Create()
+    {
+        var bench = new RootCommand("AttentionSharp benchmarks: figures next to TorchSharp (libtorch + MKL) on this machine.");
+        bench.Subcommands.Add(CreateGemm());
+        bench.Subcommands.Add(CreateAttention());
+        return bench;
+    }
+
+    static Command CreateGemm()
+    {
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
+        var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
+        var gemm = new Command("gemm", "GFLOPS of the fp32 GEMM on transformer shapes, next to TorchSharp and the measured FMA peak.");
+        gemm.Options.Add(json);
+        gemm.Options.Add(threads);
+        gemm.SetAction(parse =>
+        {
+            var options = new GemmBenchOptions { JsonPath = parse.GetValue(json) };
+            if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
+            return GemmBenchmark.Run(options, Console.Out);
+        });
+        return gemm;
+    }
+
+    static Command CreateAttention()
+    {
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
+        var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
+        var lengths = new Option<int[]?>("--lengths") { Description = "Sequence lengths T (default: 256 1024 4096).", AllowMultipleArgumentsPerToken = true };
+        var attention = new Command("attention", "Milliseconds of flash and plain attention, forward and forward+backward, next to TorchSharp's scaled_dot_product_attention.");
+        attention.Options.Add(json);
+        attention.Options.Add(threads);
+        attention.Options.Add(lengths);
+        attention.SetAction(parse =>
+        {
+            var options = new AttentionBenchOptions { JsonPath = parse.GetValue(json) };
+            if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
+            if (parse.GetValue(lengths) is { Length: > 0 } t) options = options with { Lengths = t };
+            return AttentionBenchmark.Run(options, Console.Out);
+        });
+        return attention;
+    }
+}
