@@ -105,12 +105,12 @@ public sealed class EncoderDecoder : Module
     /// Greedy decoding of B sources: start from BOS and append the most probable token until every row has produced
     /// EOS or <paramref name="maxLength"/> tokens. With <paramref name="useCache"/> each step feeds one token and reuses
     /// the cached keys and values; without, each step re-decodes the whole prefix (the same tokens, slower). A finished
-    /// row keeps being fed EOS so the batch stays rectangular.
+    /// row keeps being fed EOS so the batch stays rectangular. Decoding runs without dropout, in either mode.
     /// </summary>
     public GreedyResult Greedy(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength, bool useCache = true)
     {
         CheckMaxLength(maxLength);
-        using var noGrad = GradMode.NoGrad();
+        using var inference = new Inference(this);
         using var scope = TensorScope.Begin();
         var memory = Encode(source, batch, sourceLength);
         using var cache = useCache ? NewCache() : null;
@@ -155,7 +155,7 @@ public sealed class EncoderDecoder : Module
         if (beamWidth <= 0) throw new ArgumentOutOfRangeException(nameof(beamWidth), beamWidth, "The beam width must be positive.");
         if (!(lengthPenalty >= 0)) throw new ArgumentOutOfRangeException(nameof(lengthPenalty), lengthPenalty, "The length penalty α must be non-negative.");
         CheckMaxLength(maxLength);
-        using var noGrad = GradMode.NoGrad();
+        using var inference = new Inference(this);
         using var scope = TensorScope.Begin();
         var memory = Encode(source, 1, sourceLength);
         var live = new List<(int[] Tokens, double LogProb)> { ([], 0.0) };
@@ -194,7 +194,7 @@ public sealed class EncoderDecoder : Module
     public double LogProbability(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> tokens)
     {
         if (tokens.IsEmpty) return 0;
-        using var noGrad = GradMode.NoGrad();
+        using var inference = new Inference(this);
         using var scope = TensorScope.Begin();
         var memory = Encode(source, 1, sourceLength);
         int[] input = [Config.BosId, .. tokens[..^1]];
@@ -203,6 +203,28 @@ public sealed class EncoderDecoder : Module
         double total = 0;
         for (int t = 0; t < tokens.Length; t++) total += LogSoftmax(logits.AsSpan(t * vocab, vocab))[tokens[t]];
         return total;
+    }
+
+    /// <summary>Decoding runs as inference: no autograd history and no dropout; the model's mode is restored afterwards.</summary>
+    readonly struct Inference : IDisposable
+    {
+        readonly Module _model;
+        readonly bool _wasTraining;
+        readonly GradMode.Scope _noGrad;
+
+        public Inference(Module model)
+        {
+            _model = model;
+            _wasTraining = model.Training;
+            model.Eval();
+            _noGrad = GradMode.NoGrad();
+        }
+
+        public void Dispose()
+        {
+            _noGrad.Dispose();
+            _model.Train(_wasTraining);
+        }
     }
 
     /// <summary>The memory of one source repeated for n beams.</summary>

@@ -37,14 +37,30 @@ public class EncoderDecoderTests
     [Fact]
     public void GreedyWithTheCacheGivesTheSameTokensAndLogitsAsWithout()
     {
-        var model = new EncoderDecoder(Shape, new Generator(5));
-        var cached = model.Greedy(Sources, 3, 6, maxLength: 9, useCache: true);
-        var plain = model.Greedy(Sources, 3, 6, maxLength: 9, useCache: false);
-        Assert.Equal(plain.Tokens, cached.Tokens);
-        Assert.Equal(plain.StepLogits.Length, cached.StepLogits.Length);
-        Assert.True(cached.StepLogits.Length >= 2);
-        for (int step = 0; step < plain.StepLogits.Length; step++)
-            Support.TensorAssert.Close(plain.StepLogits[step], cached.StepLogits[step], CacheLogitsAbs, 0, $"logits at step {step}");
+        // An untrained model (rows run to the length limit) and a trained one (rows stop at EOS, then are fed EOS).
+        foreach (var model in new[] { new EncoderDecoder(Shape, new Generator(5)), Trained.Value.Model })
+        {
+            var cached = model.Greedy(Sources, 3, 6, maxLength: 9, useCache: true);
+            var plain = model.Greedy(Sources, 3, 6, maxLength: 9, useCache: false);
+            Assert.Equal(plain.Tokens, cached.Tokens);
+            Assert.Equal(plain.StepLogits.Length, cached.StepLogits.Length);
+            Assert.True(cached.StepLogits.Length >= 2);
+            for (int step = 0; step < plain.StepLogits.Length; step++)
+                Support.TensorAssert.Close(plain.StepLogits[step], cached.StepLogits[step], CacheLogitsAbs, 0, $"logits at step {step}");
+        }
+    }
+
+    [Fact]
+    public void DecodingIgnoresDropoutAndKeepsTheModelsMode()
+    {
+        var model = new EncoderDecoder(Shape with { Dropout = 0.3f }, new Generator(5));
+        Assert.True(model.Training);
+        var first = model.Greedy(Sources, 3, 6, maxLength: 6);
+        var second = model.Greedy(Sources, 3, 6, maxLength: 6, useCache: false);
+        Assert.True(model.Training);
+        Assert.Equal(first.Tokens, second.Tokens);
+        model.Eval();
+        Assert.Equal(first.StepLogits, model.Greedy(Sources, 3, 6, maxLength: 6).StepLogits);
     }
 
     [Fact]
@@ -52,6 +68,7 @@ public class EncoderDecoderTests
     {
         var model = Trained.Value.Model;
         var result = model.Greedy(Sources, 3, 6, maxLength: 12);
+        Assert.Contains(result.Tokens, row => row.Length > 0 && row[^1] == Eos);                  // the trained model does stop
         foreach (var row in result.Tokens)
         {
             Assert.True(row.Length <= 12);
