@@ -42,11 +42,11 @@ public sealed class Bert : Module
 
         var predictions = RegisterModule("cls", new ModuleGroup()).Add("predictions", new ModuleGroup());
         var transform = predictions.Add("transform", new ModuleGroup());
-        MlmDense = transform.Add("dense", GptInit.Linear(c, c, rng, bias: true, std: 0.02f));
+        MlmDense = transform.Add("dense", Dense(c, c, rng));
         MlmNorm = transform.Add("LayerNorm", new LayerNorm(c, config.LayerNormEps));
         MlmBias = predictions.AddParameter("bias", Tensor.Zeros(config.VocabSize));
 
-        if (config.NumLabels > 0) Classifier = RegisterModule("classifier", GptInit.Linear(c, config.NumLabels, rng, bias: true, std: 0.02f));
+        if (config.NumLabels > 0) Classifier = RegisterModule("classifier", Dense(c, config.NumLabels, rng));
     }
 
     public BertConfig Config { get; }
@@ -123,6 +123,9 @@ public sealed class Bert : Module
 
     /// <summary>The label of positions that no loss counts (PyTorch's and Hugging Face's convention).</summary>
     public const int IgnoreIndex = -100;
+
+    /// <summary>A Linear layer initialised as BERT's (and GPT-2's): weight ~ N(0, 0.02²), bias 0.</summary>
+    internal static Linear Dense(int inFeatures, int outFeatures, Generator rng) => GptInit.Linear(inFeatures, outFeatures, rng, bias: true, std: 0.02f);
 }
 
 /// <summary>
@@ -141,15 +144,15 @@ public sealed class BertLayer : Module
         int c = config.Width, ff = config.IntermediateSize;
         var attention = RegisterModule("attention", new ModuleGroup());
         var self = attention.Add("self", new ModuleGroup());
-        Query = self.Add("query", GptInit.Linear(c, c, rng, bias: true, std: 0.02f));
-        Key = self.Add("key", GptInit.Linear(c, c, rng, bias: true, std: 0.02f));
-        Value = self.Add("value", GptInit.Linear(c, c, rng, bias: true, std: 0.02f));
+        Query = self.Add("query", Bert.Dense(c, c, rng));
+        Key = self.Add("key", Bert.Dense(c, c, rng));
+        Value = self.Add("value", Bert.Dense(c, c, rng));
         var attentionOutput = attention.Add("output", new ModuleGroup());
-        AttentionOut = attentionOutput.Add("dense", GptInit.Linear(c, c, rng, bias: true, std: 0.02f));
+        AttentionOut = attentionOutput.Add("dense", Bert.Dense(c, c, rng));
         AttentionNorm = attentionOutput.Add("LayerNorm", new LayerNorm(c, config.LayerNormEps));
-        Intermediate = RegisterModule("intermediate", new ModuleGroup()).Add("dense", GptInit.Linear(c, ff, rng, bias: true, std: 0.02f));
+        Intermediate = RegisterModule("intermediate", new ModuleGroup()).Add("dense", Bert.Dense(c, ff, rng));
         var output = RegisterModule("output", new ModuleGroup());
-        Output = output.Add("dense", GptInit.Linear(ff, c, rng, bias: true, std: 0.02f));
+        Output = output.Add("dense", Bert.Dense(ff, c, rng));
         OutputNorm = output.Add("LayerNorm", new LayerNorm(c, config.LayerNormEps));
     }
 
