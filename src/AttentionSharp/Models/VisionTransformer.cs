@@ -1,0 +1,98 @@
+// Source: Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale" (ICLR 2021),
+// §3.1, eq. 1–4.
+using AttentionSharp.Nn;
+
+namespace AttentionSharp.Models;
+
+/// <summary>
+/// A Vision Transformer, read top to bottom: cut the image into N square patches, project each flattened patch to C,
+/// prepend a learned class token, add learned positions, run L pre-LN encoder layers, normalise, and classify the class
+/// token's final state. Letters: B batch, Ch channels, H = W image side, P patch side, N patches, C width.
+/// </summary>
+/// <remarks>
+/// The patch embedding is a Linear layer over flattened patches, which is what ViT's Conv2d(Ch, C, kernel P, stride P)
+/// computes. Its weight is (C, Ch·P·P) with column ch·P·P + i·P + j holding the convolution's weight[:, ch, i, j], so
+/// conv.weight.reshape(C, -1) copies in as it is, and conv.bias is the bias.
+/// Parameter names: patch_embed.{weight, bias}, cls_token (1, 1, C), encoder.positions.weight (N + 1, C),
+/// encoder.layers.N.… as <see cref="TransformerEncoderLayer"/> names them, encoder.norm, head.{weight, bias}.
+/// </remarks>
+public sealed class VisionTransformer : Module
+{
+    public VisionTransformer(VisionTransformerConfig config, Generator rng)
+    {
+        Config = config.Validate();
+        PatchEmbedding = RegisterModule("patch_embed", new Linear(config.PatchDim, config.Width, rng));
+        ClassToken = RegisterParameter("cls_token", Tensor.Zeros(1, 1, config.Width));
+        Encoder = RegisterModule("encoder", new TransformerEncoder(config.EncoderStack, rng));
+        Head = RegisterModule("head", new Linear(config.Width, config.Classes, rng));
+    }
+
+    public VisionTransformerConfig Config { get; }
+
+    /// <summary>E: (C, Ch·P·P), the stride-P convolution's weight flattened.</summary>
+    public Linear PatchEmbedding { get; }
+
+    /// <summary>x_class: (1, 1, C), a learned token whose final state represents the image.</summary>
+    public Tensor ClassToken { get; }
+
+    /// <summary>Learned positions for the N + 1 tokens, the layers and the final LayerNorm.</summary>
+    public TransformerEncoder Encoder { get; }
+
+    /// <summary>The classifier on the class token: (Classes, C).</summary>
+    public Linear Head { get; }
+
+    /// <summary>Images (B, Ch, H, W) → class logits (B, Classes).</summary>
+    public Tensor Forward(Tensor images)
+    {
+        var x = Encoder.Forward(Tokens(images));                                   // (B, N + 1, C): z_L, after the final LN
+        return Head.Forward(x.Select(1, 0));                                       // y = head(LN(z_L⁰)): (B, Classes)
+    }
+
+    /// <summary>
+    /// As <see cref="Forward"/>, also returning every layer's attention weights (B, NH, N + 1, N + 1), for attention maps
+    /// (row 0 is where the class token looks). The weights come from each layer's attention on its normalised input;
+    /// no dropout is applied, so a model with dropout must be in evaluation mode.
+    /// </summary>
+    public (Tensor Logits, IReadOnlyList<Tensor> Attention) ForwardWithAttention(Tensor images)
+    {
+        if (Training && Config.Dropout > 0)
+            throw new InvalidOperationException($"ForwardWithAttention applies no dropout, but the model is training with VisionTransformerConfig.Dropout = {Config.Dropout}; call Eval() first.");
+        var x = Tokens(images);
+        x = Encoder.Positions!.Forward(x);                                        // z_0 = [x_class; x_p·E] + E_pos
+        var attention = new List<Tensor>();
+        foreach (var layer in Encoder.Layers)
+        {
+            attention.Add(layer.SelfAttn.ForwardWithWeights(layer.Norm1.Forward(x)).Weights);   // (B, NH, N + 1, N + 1)
+            x = layer.Forward(x);
+        }
+        x = Encoder.Norm!.Forward(x);
+        return (Head.Forward(x.Select(1, 0)), attention);
+    }
+
+    /// <summary>Mean cross-entropy of (B, Classes) logits against B labels.</summary>
+    public Tensor Loss(Tensor logits, ReadOnlySpan<int> labels) => Tensor.CrossEntropy(logits, labels);
+
+    /// <summary>
+    /// Images (B, Ch, H, W) → the flattened patches (B, N, Ch·P·P), patch n = row·(W/P) + column (the order of a
+    /// convolution's output flattened), values in (ch, i, j) order within a patch.
+    /// </summary>
+    public Tensor Patchify(Tensor images)
+    {
+        var c = Config;
+        if (images.Rank != 4 || images.Size(1) != c.Channels || images.Size(2) != c.ImageSize || images.Size(3) != c.ImageSize)
+            throw new ArgumentException($"The Vision Transformer expects images shaped (B, {c.Channels}, {c.ImageSize}, {c.ImageSize}) " +
+                $"(VisionTransformerConfig.Channels = {c.Channels}, ImageSize = {c.ImageSize}); got {ShapeMath.Format(images.Shape)}.", nameof(images));
+        int b = images.Size(0), p = c.PatchSize, side = c.ImageSize / p;
+        return images.Reshape(b, c.Channels, side, p, side, p)                     // (B, Ch, H/P, P, W/P, P)
+                     .Permute(0, 2, 4, 1, 3, 5)                                    // (B, H/P, W/P, Ch, P, P)
+                     .Reshape(b, c.Patches, c.PatchDim);                           // (B, N, Ch·P·P)
+    }
+
+    /// <summary>[x_class; x_p¹E; …; x_pᴺE]: the class token followed by the embedded patches, (B, N + 1, C).</summary>
+    Tensor Tokens(Tensor images)
+    {
+        var patches = PatchEmbedding.Forward(Patchify(images));                   // (B, N, C)
+        var classTokens = Tensor.Cat([.. Enumerable.Repeat(ClassToken, images.Size(0))], 0);   // (B, 1, C)
+        return Tensor.Cat([classTokens, patches], 1);                             // (B, N + 1, C)
+    }
+}

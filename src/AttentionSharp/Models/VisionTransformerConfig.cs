@@ -1,0 +1,108 @@
+using System.Text.Json.Nodes;
+using AttentionSharp.Nn;
+
+namespace AttentionSharp.Models;
+
+/// <summary>The shape of a Vision Transformer (Dosovitskiy et al. 2021): square images cut into square patches.</summary>
+public sealed record VisionTransformerConfig
+{
+    /// <summary>The side of the (square) input images in pixels.</summary>
+    public int ImageSize { get; init; } = 224;
+
+    /// <summary>P: the side of each square patch; it must divide <see cref="ImageSize"/>.</summary>
+    public int PatchSize { get; init; } = 16;
+
+    /// <summary>The colour channels of the input (3 for RGB, 1 for greyscale).</summary>
+    public int Channels { get; init; } = 3;
+
+    /// <summary>The number of classes the head scores.</summary>
+    public int Classes { get; init; } = 1000;
+
+    /// <summary>L: the number of encoder layers.</summary>
+    public int Layers { get; init; } = 12;
+
+    /// <summary>NH: attention heads per layer.</summary>
+    public int Heads { get; init; } = 12;
+
+    /// <summary>C (D in the paper): the width of the residual stream.</summary>
+    public int Width { get; init; } = 768;
+
+    /// <summary>The hidden width of the MLP blocks.</summary>
+    public int MlpWidth { get; init; } = 3072;
+
+    /// <summary>Dropout on the embedding sum, attention weights and residual branches.</summary>
+    public float Dropout { get; init; }
+
+    /// <summary>The ε inside LayerNorm's square root (ViT: 1e-6).</summary>
+    public float LayerNormEps { get; init; } = 1e-6f;
+
+    /// <summary>ViT-B/16: 224×224 images, 16×16 patches, L = 12, C = 768, NH = 12, MLP 3072.</summary>
+    public static VisionTransformerConfig Base16 => new();
+
+    /// <summary>A small model for 28×28 greyscale images (7×7 patches) that trains on two CPU cores.</summary>
+    public static VisionTransformerConfig Small28(int classes) => new()
+    {
+        ImageSize = 28, PatchSize = 7, Channels = 1, Classes = classes, Layers = 4, Heads = 4, Width = 64, MlpWidth = 128,
+    };
+
+    /// <summary>N = (ImageSize / P)²: the number of patches, so the encoder reads N + 1 tokens with the class token.</summary>
+    public int Patches => (ImageSize / PatchSize) * (ImageSize / PatchSize);
+
+    /// <summary>The values in one flattened patch: Channels·P·P.</summary>
+    public int PatchDim => Channels * PatchSize * PatchSize;
+
+    /// <summary>The pre-LN encoder: GELU MLP, a final LayerNorm, and learned positions for the N + 1 tokens.</summary>
+    public TransformerConfig EncoderStack => new()
+    {
+        Layers = Layers, Width = Width, Heads = Heads, FeedForwardWidth = MlpWidth, Activation = FeedForwardActivation.Gelu,
+        Dropout = Dropout, NormFirst = true, FinalNorm = true, LayerNormEps = LayerNormEps,
+        PositionalEncoding = PositionalEncodingKind.Learned, MaxLength = Patches + 1,
+    };
+
+    /// <summary>Throws with the field, its value and the rule when the configuration cannot work.</summary>
+    public VisionTransformerConfig Validate()
+    {
+        const string R = nameof(VisionTransformerConfig);
+        if (ImageSize <= 0) throw new ArgumentException($"{R}.ImageSize must be positive; got {ImageSize}.");
+        if (PatchSize <= 0 || ImageSize % PatchSize != 0)
+            throw new ArgumentException($"{R}.PatchSize ({PatchSize}) must be positive and divide {R}.ImageSize ({ImageSize}) so the patches tile the image.");
+        if (Channels <= 0) throw new ArgumentException($"{R}.Channels must be positive; got {Channels}.");
+        if (Classes <= 0) throw new ArgumentException($"{R}.Classes must be positive; got {Classes}.");
+        if (Layers <= 0) throw new ArgumentException($"{R}.Layers must be positive; got {Layers}.");
+        MultiHeadAttentionConfig.ValidateShape(R, Width, Heads, null, PositionalEncodingKind.Learned, 10000f);
+        if (MlpWidth <= 0) throw new ArgumentException($"{R}.MlpWidth must be positive; got {MlpWidth}.");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"{R}.Dropout must be in [0, 1); got {Dropout}.");
+        if (!(LayerNormEps > 0)) throw new ArgumentException($"{R}.LayerNormEps must be positive; got {LayerNormEps}.");
+        return this;
+    }
+
+    /// <summary>The configuration with Hugging Face ViTConfig field names.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["model_type"] = "vit",
+        ["image_size"] = ImageSize,
+        ["patch_size"] = PatchSize,
+        ["num_channels"] = Channels,
+        ["num_labels"] = Classes,
+        ["num_hidden_layers"] = Layers,
+        ["num_attention_heads"] = Heads,
+        ["hidden_size"] = Width,
+        ["intermediate_size"] = MlpWidth,
+        ["hidden_dropout_prob"] = Dropout,
+        ["layer_norm_eps"] = LayerNormEps,
+    };
+
+    /// <summary>Reads <see cref="ToJson"/>'s output; a missing or mistyped field is named in the error.</summary>
+    public static VisionTransformerConfig FromJson(JsonObject json)
+    {
+        var read = new ConfigJson(json, "vit");
+        var d = new VisionTransformerConfig();
+        return new VisionTransformerConfig
+        {
+            ImageSize = read.Int("image_size"), PatchSize = read.Int("patch_size"), Channels = read.Int("num_channels"),
+            Classes = read.Int("num_labels"), Layers = read.Int("num_hidden_layers"), Heads = read.Int("num_attention_heads"),
+            Width = read.Int("hidden_size"), MlpWidth = read.Int("intermediate_size"),
+            Dropout = read.Float("hidden_dropout_prob", d.Dropout), LayerNormEps = read.Float("layer_norm_eps", d.LayerNormEps),
+        }.Validate();
+    }
+}
