@@ -15,9 +15,9 @@ public static unsafe partial class Gemm
     {
         public static int MR => 14;
         public static int NR => 32;
-        public static int MC => TMC; static readonly int TMC = int.Parse(Environment.GetEnvironmentVariable("TMC") ?? "112");
-        public static int KC => TKC; static readonly int TKC = int.Parse(Environment.GetEnvironmentVariable("TKC") ?? "1024");
-        public static int NC => TNC; static readonly int TNC = int.Parse(Environment.GetEnvironmentVariable("TNC") ?? "3072");
+        public static int MC => 112;
+        public static int KC => 1024;
+        public static int NC => 3072;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Run(int kc, float* pa, float* pb, float* c, nint ldc, bool loadC, float* bias)

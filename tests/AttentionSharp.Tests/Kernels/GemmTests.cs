@@ -85,16 +85,29 @@ public unsafe class GemmTests
             }
     }
 
-    /// <summary>Several MC, NC and KC blocks with every thread busy; rows sampled at block edges and at random.</summary>
+    /// <summary>
+    /// The threaded paths: tall C split by row blocks (several NC blocks; several KC slices with barriers between them)
+    /// and short, wide C split by column blocks. Rows are sampled at block edges and at random.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Transposes))]
-    public void LargeThreadedProductMatchesReference(Transpose ta, Transpose tb)
+    public void LargeThreadedProductsMatchReference(Transpose ta, Transpose tb)
     {
-        var c = new Case(ta, tb, 701, 3203, 300, Accumulate: ta == tb, Bias: ta != tb, Pad: tb == Transpose.Yes);
-        var rows = new SortedSet<int> { 0, 1, 13, 14, 127, 128, 233, 234, 287, 288, 335, 336, 350, 351, 699, 700 };
-        var random = new Random(7);
-        for (int i = 0; i < 8; i++) rows.Add(random.Next(c.M));
-        Check(c, 400, rows);
+        var cases = new[]
+        {
+            new Case(ta, tb, 701, 3203, 300, Accumulate: ta == tb, Bias: ta != tb, Pad: tb == Transpose.Yes),
+            new Case(ta, tb, 480, 700, 1100, Accumulate: ta != tb, Bias: ta == tb, Pad: ta == Transpose.Yes),
+            new Case(ta, tb, 100, 1500, 1030, Accumulate: tb == Transpose.No, Bias: true, Pad: false),
+        };
+        int seed = 400;
+        foreach (var c in cases)
+        {
+            var rows = new SortedSet<int> { 0, 1, 13, 14, 69, 70, 111, 112, c.M / 2, c.M - 2, c.M - 1 };
+            var random = new Random(seed);
+            for (int i = 0; i < 8; i++) rows.Add(random.Next(c.M));
+            rows.RemoveWhere(i => i >= c.M);
+            Check(c, seed++, rows);
+        }
     }
 
     [Fact]

@@ -58,7 +58,7 @@ public class ParallelTests
     public void ExceptionsReachTheCaller()
     {
         var e = Assert.Throws<InvalidOperationException>(() =>
-            AttentionSharp.Kernels.Parallel.For(100, 1, (s, _) => { if (s > 0) throw new InvalidOperationException("chunk failed"); }));
+            AttentionSharp.Kernels.Parallel.For(100, 1, (_, end) => { if (end == 100) throw new InvalidOperationException("chunk failed"); }));
         Assert.Equal("chunk failed", e.Message);
         // The pool is usable afterwards.
         int sum = 0;
