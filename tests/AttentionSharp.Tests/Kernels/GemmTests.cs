@@ -5,8 +5,9 @@ namespace AttentionSharp.Tests.Kernels;
 
 /// <summary>
 /// The fast GEMM against its reference twin. Shapes cover every tail of every micro-kernel (14×32, 6×16 and 4×4 tiles),
-/// several cache blocks in each dimension, and the threaded path. Re-run with DOTNET_EnableAVX512F=0,
-/// DOTNET_EnableAVX2=0 and DOTNET_EnableHWIntrinsic=0 to exercise the Vector256 and scalar kernels.
+/// several cache blocks in each dimension, and the threaded paths. Re-run with DOTNET_EnableAVX512=0 (the Vector256
+/// kernel; .NET 10 no longer reads DOTNET_EnableAVX512F), DOTNET_EnableAVX2=0 and DOTNET_EnableHWIntrinsic=0 (both the
+/// scalar kernel) to exercise every path on one machine.
 /// </summary>
 [Trait("Category", "Kernels")]
 public unsafe class GemmTests
@@ -108,6 +109,29 @@ public unsafe class GemmTests
             rows.RemoveWhere(i => i >= c.M);
             Check(c, seed++, rows);
         }
+    }
+
+    /// <summary>Callers on several threads at once: one gets the worker pool, the others run on their own thread.</summary>
+    [Fact]
+    public void ConcurrentCallersGetCorrectResults()
+    {
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        {
+            try
+            {
+                var c = new Case(Transpose.No, t % 2 == 0 ? Transpose.No : Transpose.Yes, 200 + 37 * t, 300, 150,
+                    Accumulate: t == 1, Bias: t == 2, Pad: t == 3);
+                for (int round = 0; round < 3; round++) Check(c, 600 + 10 * t + round, new[] { 0, 1, 100, c.M - 1 });
+            }
+            catch (Exception e)
+            {
+                failures.Enqueue(e);
+            }
+        })).ToArray();
+        foreach (var thread in threads) thread.Start();
+        foreach (var thread in threads) thread.Join();
+        Assert.True(failures.IsEmpty, string.Join(Environment.NewLine, failures.Select(e => e.Message)));
     }
 
     [Fact]
