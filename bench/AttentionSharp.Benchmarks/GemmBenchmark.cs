@@ -48,8 +48,8 @@ public sealed record GemmBenchResult(int M, int K, int N, double Gflops, double?
 
 /// <summary>
 /// The GEMM benchmark: for each shape, <see cref="Gemm.Multiply(Transpose, Transpose, int, int, int, float*, int, float*, int, float*, int, bool, float*)"/>
-/// against TorchSharp's <c>addmm_</c> (C = A·B into an existing C, so neither side allocates), alternating run by run so
-/// that noise from other processes hits both alike, with the machine's measured FMA peak as the yardstick.
+/// against TorchSharp's <c>addmm_</c> (C = A·B into an existing C, so neither side allocates), each timed as the median
+/// of several runs after a warm-up, with the machine's measured FMA peak as the yardstick.
 /// </summary>
 public static unsafe class GemmBenchmark
 {
@@ -116,18 +116,17 @@ public static unsafe class GemmBenchmark
                 float* la = pa, lb = pb, lc = pc;
                 Action ours = () => Gemm.Multiply(Transpose.No, Transpose.No, m, n, k, la, k, lb, n, lc, n);
                 Action? theirs = peer ? () => tc!.addmm_(ta!, tb!, beta: 0, alpha: 1) : null;
-                for (int w = 0; w < options.Warmups; w++) { ours(); theirs?.Invoke(); }
-
                 // Small shapes get more runs so each side is timed for at least a quarter of a second.
-                var once = Stopwatch.StartNew();
-                ours();
-                int repetitions = Math.Clamp((int)(0.25 / Math.Max(once.Elapsed.TotalSeconds, 1e-6)), options.Repetitions, 200);
-                var ourTimes = new List<double>();
+                for (int w = 0; w < options.Warmups; w++) ours();
+                int repetitions = Math.Clamp((int)(0.25 / Math.Max(Time(ours), 1e-6)), options.Repetitions, 200);
+                var ourTimes = TimeRuns(ours, repetitions);
+                // Each side runs its repetitions back to back after its own warm-up: libtorch's OpenMP threads keep
+                // spinning for a while after each call, which would steal a core from our next call if runs alternated.
                 var peerTimes = new List<double>();
-                for (int r = 0; r < repetitions; r++)
+                if (theirs != null)
                 {
-                    ourTimes.Add(Time(ours));
-                    if (theirs != null) peerTimes.Add(Time(theirs));
+                    for (int w = 0; w < options.Warmups + 1; w++) theirs();
+                    peerTimes = TimeRuns(theirs, repetitions);
                 }
 
                 double gflops = flops / Median(ourTimes) / 1e9;
@@ -140,6 +139,13 @@ public static unsafe class GemmBenchmark
         {
             ta?.Dispose(); tb?.Dispose(); tc?.Dispose();
         }
+    }
+
+    static List<double> TimeRuns(Action run, int repetitions)
+    {
+        var times = new List<double>(repetitions);
+        for (int r = 0; r < repetitions; r++) times.Add(Time(run));
+        return times;
     }
 
     static double Time(Action run)
