@@ -35,15 +35,18 @@ public static unsafe partial class Gemm
     {
         if (p.TransB == Transpose.No)
         {
-            // op(B)[p, j] = B[p·ldb + j]: each stored row holds row p of every panel, so walk the rows in order (one
-            // sequential stream, no page jumps) and deal each row's pieces out to the panels.
-            for (int k = 0; k < kc; k++)
+            // op(B)[p, j] = B[p·ldb + j]: row p of a panel is a contiguous piece of stored row p. Going 32 rows at a
+            // time, panel by panel, keeps both sides on few pages: 32 source rows, each read in order, and one 4 KB
+            // stretch of the destination.
+            for (int k0 = 0; k0 < kc; k0 += 32)
             {
-                float* src = p.B + (long)(pc + k) * p.Ldb + jc;
+                int k1 = Math.Min(kc, k0 + 32);
+                float* rows = p.B + (long)(pc + k0) * p.Ldb + jc;
                 for (int q = panel0; q < panel1; q++)
                 {
-                    int j0 = q * nr;
-                    Copy(src + j0, bPack + ((long)q * kc + k) * nr, Math.Min(nr, nc - j0), nr);
+                    int j0 = q * nr, cols = Math.Min(nr, nc - j0);
+                    float* src = rows + j0, dst = bPack + ((long)q * kc + k0) * nr;
+                    for (int k = k0; k < k1; k++, src += p.Ldb, dst += nr) Copy(src, dst, cols, nr);
                 }
             }
             return;
