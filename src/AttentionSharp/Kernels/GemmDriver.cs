@@ -34,7 +34,8 @@ public static unsafe partial class Gemm
     /// processes simply takes fewer:
     /// <list type="bullet">
     /// <item>Row blocks (tall C, the common case): the threads pack each B panel together into one shared buffer, wait at
-    /// a barrier, and take MC-row blocks, each packing its own A block. B is packed once in all.</item>
+    /// a barrier, and take blocks of up to MC rows (smaller near the end of each slice), each packing its own A block.
+    /// B is packed once in all.</item>
     /// <item>Column blocks (C with too few rows to give every thread several blocks, such as a language-model head):
     /// each thread takes a range of columns and runs the whole loop nest on it with its own buffers, no barriers.
     /// Each unit packs A again, which costs 1/(unit width) of its multiply-adds.</item>
@@ -104,7 +105,7 @@ public static unsafe partial class Gemm
         {
             ref readonly var p = ref _p;
             float* bPack = _sharedB.Pointer;
-            int blocks = CeilDiv(p.M, _mc);
+            int tileRows = CeilDiv(p.M, TKernel.MR);
             bool first = true;
             for (int jc = 0; jc < p.N; jc += _nc)
             {
@@ -122,14 +123,31 @@ public static unsafe partial class Gemm
                     PackB(in p, pc, kc, jc, nc, panels * thread / threads, panels * (thread + 1) / threads, TKernel.NR, bPack);
                     _barrier.SignalAndWait(threads);
 
-                    int block;
-                    while ((block = Interlocked.Increment(ref _nextUnit) - 1) < blocks)
+                    int start, count;
+                    while ((count = ClaimTileRows(tileRows, threads, out start)) > 0)
                     {
-                        int ic = block * _mc, mc = Math.Min(_mc, p.M - ic);
+                        int ic = start * TKernel.MR, mc = Math.Min(count * TKernel.MR, p.M - ic);
                         PackA(in p, ic, mc, pc, kc, TKernel.MR, aPack);
                         MacroKernel(in p, kc, mc, nc, aPack, bPack, ic, jc, pc);
                     }
                 }
+            }
+        }
+
+        /// <summary>
+        /// Takes the next rows of micro-tiles (guided scheduling): MC rows while much is left, then a share of what
+        /// remains, so that the threads reach the barrier together. Returns how many were taken, 0 when none are left.
+        /// </summary>
+        int ClaimTileRows(int tileRows, int threads, out int start)
+        {
+            int most = _mc / TKernel.MR, least = Math.Max(1, most / 4);
+            while (true)
+            {
+                start = Volatile.Read(ref _nextUnit);
+                int left = tileRows - start;
+                if (left <= 0) return 0;
+                int count = Math.Min(left, Math.Clamp(left / (2 * threads), least, most));
+                if (Interlocked.CompareExchange(ref _nextUnit, start + count, start) == start) return count;
             }
         }
 

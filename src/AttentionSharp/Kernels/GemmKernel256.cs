@@ -13,8 +13,8 @@ public static unsafe partial class Gemm
     {
         public static int MR => 6;
         public static int NR => 16;
-        public static int MC => 288;
-        public static int KC => 256;
+        public static int MC => 192;
+        public static int KC => 512;
         public static int NC => 3072;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

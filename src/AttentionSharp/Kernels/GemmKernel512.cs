@@ -8,30 +8,32 @@ public static unsafe partial class Gemm
 {
     /// <summary>
     /// The AVX-512 micro-kernel: a 14×32 tile of C in 28 zmm accumulators, plus two for the row of B (32 registers).
-    /// Per step of k it issues 28 FMAs against 2 loads and 14 broadcasts (folded into the FMAs as embedded broadcasts),
-    /// so the two FMA pipes stay the bottleneck; 28 independent chains cover the 4-cycle FMA latency 3.5 times over.
+    /// Per step of k it issues 28 FMAs against 2 loads and 14 broadcast loads (load-port work only), so the two FMA
+    /// pipes stay the bottleneck; 28 independent chains cover the 4-cycle FMA latency 3.5 times over.
     /// </summary>
     readonly struct Kernel512 : IMicroKernel
     {
         public static int MR => 14;
         public static int NR => 32;
-        public static int MC => TMC; static readonly int TMC = int.Parse(Environment.GetEnvironmentVariable("TMC") ?? "112");
-        public static int KC => TKC; static readonly int TKC = int.Parse(Environment.GetEnvironmentVariable("TKC") ?? "1024");
-        public static int NC => TNC; static readonly int TNC = int.Parse(Environment.GetEnvironmentVariable("TNC") ?? "3072");
+        public static int MC => 112;
+        public static int KC => 1024;
+        public static int NC => 3072;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Run(int kc, float* pa, float* pb, float* c, nint ldc, bool loadC, float* bias)
         {
-            Vector512<float> c0a = default, c0b = default, c1a = default, c1b = default, c2a = default, c2b = default, c3a = default, c3b = default,
-                c4a = default, c4b = default, c5a = default, c5b = default, c6a = default, c6b = default, c7a = default, c7b = default,
-                c8a = default, c8b = default, c9a = default, c9b = default, c10a = default, c10b = default, c11a = default, c11b = default,
+            Vector512<float> c0a = default, c0b = default, c1a = default, c1b = default, c2a = default, c2b = default,
+                c3a = default, c3b = default, c4a = default, c4b = default, c5a = default, c5b = default,
+                c6a = default, c6b = default, c7a = default, c7b = default, c8a = default, c8b = default,
+                c9a = default, c9b = default, c10a = default, c10b = default, c11a = default, c11b = default,
                 c12a = default, c12b = default, c13a = default, c13b = default;
             // The tile of C is read and written only after the loop: start fetching it now so the miss overlaps the FMAs.
-            for (int i = 0; i < 14; i++)
-            {
-                Sse.Prefetch0(c + i * ldc);
-                Sse.Prefetch0(c + i * ldc + 16);
-            }
+            if (Sse.IsSupported)
+                for (int i = 0; i < 14; i++)
+                {
+                    Sse.Prefetch0(c + i * ldc);
+                    Sse.Prefetch0(c + i * ldc + 16);
+                }
             for (int p = 0; p < kc; p++, pa += 14, pb += 32)
             {
                 // acc(i, :) += a(i, p) · b(p, :) for the 14 rows; a(i, p) is broadcast to every lane.

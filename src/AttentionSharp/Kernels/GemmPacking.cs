@@ -33,17 +33,29 @@ public static unsafe partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackB(in Problem p, int pc, int kc, int jc, int nc, int panel0, int panel1, int nr, float* bPack)
     {
+        if (p.TransB == Transpose.No)
+        {
+            // op(B)[p, j] = B[p·ldb + j]: row p of a panel is a contiguous piece of stored row p. Going 32 rows at a
+            // time, panel by panel, keeps both sides on few pages: 32 source rows, each read in order, and one 4 KB
+            // stretch of the destination.
+            for (int k0 = 0; k0 < kc; k0 += 32)
+            {
+                int k1 = Math.Min(kc, k0 + 32);
+                float* rows = p.B + (long)(pc + k0) * p.Ldb + jc;
+                for (int q = panel0; q < panel1; q++)
+                {
+                    int j0 = q * nr, cols = Math.Min(nr, nc - j0);
+                    float* src = rows + j0, dst = bPack + ((long)q * kc + k0) * nr;
+                    for (int k = k0; k < k1; k++, src += p.Ldb, dst += nr) Copy(src, dst, cols, nr);
+                }
+            }
+            return;
+        }
         for (int q = panel0; q < panel1; q++)
         {
-            int j0 = q * nr, cols = Math.Min(nr, nc - j0);
-            float* dst = bPack + (long)q * kc * nr;
-            if (p.TransB == Transpose.No)
-                // op(B)[p, j] = B[p·ldb + j]: the panel's rows are contiguous in storage.
-                for (int k = 0; k < kc; k++)
-                    Copy(p.B + (long)(pc + k) * p.Ldb + jc + j0, dst + k * nr, cols, nr);
-            else
-                // op(B)[p, j] = B[j·ldb + p]: stored rows are columns of op(B), so the panel is a transpose.
-                TransposeInto(p.B + (long)(jc + j0) * p.Ldb + pc, p.Ldb, cols, kc, dst, nr);
+            // op(B)[p, j] = B[j·ldb + p]: stored rows are columns of op(B), so the panel is a transpose.
+            int j0 = q * nr;
+            TransposeInto(p.B + (long)(jc + j0) * p.Ldb + pc, p.Ldb, Math.Min(nr, nc - j0), kc, bPack + (long)q * kc * nr, nr);
         }
     }
 
@@ -51,23 +63,35 @@ public static unsafe partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Copy(float* src, float* dst, int count, int width)
     {
-        Unsafe.CopyBlockUnaligned(dst, src, (uint)count * sizeof(float));
-        if (count < width) new Span<float>(dst + count, width - count).Clear();
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
+        else if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= count; i += 8) Vector256.Store(Vector256.Load(src + i), dst + i);
+        for (; i < count; i++) dst[i] = src[i];
+        for (; i < width; i++) dst[i] = 0;
     }
 
     /// <summary>
     /// dst[p·width + r] = src[r·ld + p] for r &lt; rows, p &lt; depth; rows in [rows, width) are zero. Eight-by-eight
-    /// blocks are transposed in registers where AVX allows; each block's destination is 8 short rows that stay in L1.
+    /// blocks are transposed in registers where AVX allows and the panel is full.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void TransposeInto(float* src, long ld, int rows, int depth, float* dst, int width)
     {
         int p = 0;
-        if (Avx.IsSupported && rows == width && width % 8 == 0)
-            for (; p + 8 <= depth; p += 8)
+        if (Avx.IsSupported && rows == width && width >= 8)
+            for (; p + 16 <= depth; p += 16)
                 for (int r = 0; r < width; r += 8)
-                    Transpose8x8(src + r * ld + p, ld, dst + (long)p * width + r, width);
-        // What is left: the last depth % 8 columns, or everything when rows do not fill the panel. Blocks of 64
+                {
+                    // A width that is not a multiple of 8 ends with a block overlapping the one before it, so
+                    // (for width 14) rows 6 and 7 are written twice with the same values and nothing spills.
+                    // Two blocks along p read 64 bytes of each source row: whole cache lines.
+                    int r0 = Math.Min(r, width - 8);
+                    Transpose8x8(src + r0 * ld + p, ld, dst + (long)p * width + r0, width);
+                    Transpose8x8(src + r0 * ld + p + 8, ld, dst + (long)(p + 8) * width + r0, width);
+                }
+        // What is left: the last depth % 16 columns, or everything when rows do not fill the panel. Blocks of 64
         // columns keep the destination rows being written in L1.
         for (int k0 = p; k0 < depth; k0 += 64)
         {
