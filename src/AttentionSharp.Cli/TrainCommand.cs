@@ -64,7 +64,7 @@ static class TrainCommand
 
     // The default run: measured to finish within 10 minutes on two cores (see README).
     public const int DefaultSteps = 2000;
-    public const double DefaultMinutes = 9;
+    public const double DefaultMinutes = 8.5;
 }
 
 /// <summary>One training run, from data to samples.</summary>

@@ -137,10 +137,13 @@ public sealed class LanguageModelTrainer
     /// </summary>
     public void Run(Func<(int[] X, int[] Y)> nextBatch, int time, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
     {
-        const int StepsToTime = 10;
+        // The schedule is fitted to a time limit twice: early (so a slow machine never overshoots) and again once the
+        // first steps' one-off costs (JIT, pool warm-up) are behind, both while the learning rate is still warming up.
+        int[] fitAt = [10, 60];
         var watch = Stopwatch.StartNew();
         int startStep = Step;
         long tokensPerStep = (long)_options.Batch * time * _options.GradAccumulation;
+        var sinceFirstFit = TimeSpan.Zero;
         while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
         {
             var (loss, norm) = TrainStep(nextBatch, time);
@@ -148,12 +151,13 @@ public sealed class LanguageModelTrainer
                 throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}) or check the data.");
             var elapsed = watch.Elapsed;
             int done = Step - startStep;
-            double perStep = elapsed.TotalSeconds / done;
-            if (done == StepsToTime && _options.Minutes is { } minutes)
+            double perStep = done > fitAt[0] ? (elapsed - sinceFirstFit).TotalSeconds / (done - fitAt[0]) : elapsed.TotalSeconds / done;
+            if (done == fitAt[0]) sinceFirstFit = elapsed;
+            if (_options.Minutes is { } minutes && (done == fitAt[0] || done == fitAt[1]))
             {
-                // Fit the schedule to the time limit, so the learning rate has decayed when time runs out.
                 int affordable = Step + (int)((minutes * 60 - elapsed.TotalSeconds) / perStep);
-                if (affordable < Schedule.TotalSteps) Schedule = Schedule with { TotalSteps = Math.Max(Step + 1, affordable) };
+                int fitted = Math.Clamp(affordable, Step + 1, _options.Steps);
+                if (fitted != Schedule.TotalSteps) Schedule = Schedule with { TotalSteps = fitted };
             }
             var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
             onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, tokensPerStep / perStep, elapsed, remaining));
