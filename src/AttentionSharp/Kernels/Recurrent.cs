@@ -91,14 +91,14 @@ public static unsafe partial class Recurrent
                     switch (cell)
                     {
                         case RecurrentCell.Tanh:
-                            Work.Rows(batch, hiddenSize, new TanhForward(hT, xgT, hg, hiddenSize));
+                            Step(batch, hiddenSize, new TanhForward(hT, xgT, hg, hiddenSize));
                             break;
                         case RecurrentCell.Lstm:
                             float* cPrev = tp < 0 ? cInit : states + tp * rowsB;
-                            Work.Rows(batch, hiddenSize, new LstmForward(hT, states + t * rowsB, gates + t * batch * (long)gh, xgT, hg, cPrev, hiddenSize));
+                            Step(batch, hiddenSize, new LstmForward(hT, states + t * rowsB, gates + t * batch * (long)gh, xgT, hg, cPrev, hiddenSize));
                             break;
                         default:
-                            Work.Rows(batch, hiddenSize, new GruForward(hT, gates + t * batch * (long)gh, states + t * rowsB, xgT, hg, hPrev, hiddenSize));
+                            Step(batch, hiddenSize, new GruForward(hT, gates + t * batch * (long)gh, states + t * rowsB, xgT, hg, hPrev, hiddenSize));
                             break;
                     }
                 }
@@ -156,14 +156,14 @@ public static unsafe partial class Recurrent
                     switch (cell)
                     {
                         case RecurrentCell.Tanh:
-                            Work.Rows(batch, hiddenSize, new TanhBackward(dxgT, dh, py + (long)t * rowsB, hiddenSize));
+                            Step(batch, hiddenSize, new TanhBackward(dxgT, dh, py + (long)t * rowsB, hiddenSize));
                             break;
                         case RecurrentCell.Lstm:
                             float* cPrev = tp < 0 ? cInit : states + (long)tp * rowsB;
-                            Work.Rows(batch, hiddenSize, new LstmBackward(dxgT, dh, dc, gates + (long)t * batch * gh, states + (long)t * rowsB, cPrev, hiddenSize));
+                            Step(batch, hiddenSize, new LstmBackward(dxgT, dh, dc, gates + (long)t * batch * gh, states + (long)t * rowsB, cPrev, hiddenSize));
                             break;
                         default:
-                            Work.Rows(batch, hiddenSize, new GruBackward(dxgT, dhgT, dh, gates + (long)t * batch * gh, states + (long)t * rowsB, hPrev, hiddenSize));
+                            Step(batch, hiddenSize, new GruBackward(dxgT, dhgT, dh, gates + (long)t * batch * gh, states + (long)t * rowsB, hPrev, hiddenSize));
                             break;
                     }
                     // ∂L/∂h_{t−1} += ∂L/∂HG_t · W_hh

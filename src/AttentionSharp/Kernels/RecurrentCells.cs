@@ -1,39 +1,38 @@
 // The gate math of one time step of each recurrent cell, forward and backward, for the driver in Recurrent.cs. Each kernel
 // runs over batch rows; within a row, unit j of gate block k sits at column k·H + j, so one register covers the same units
 // of every gate. The body of each is written once for a register of units and reused for the scalar tail.
-using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
 
 public static unsafe partial class Recurrent
 {
-    /// <summary>Runs <paramref name="unit"/> over every column j of every row in [start, end): registers, then a scalar tail.</summary>
+    /// <summary>The gate math of units j … j + T.Count − 1 of batch row b.</summary>
     interface IUnitKernel
     {
-        void Units<T>(int row, int j) where T : unmanaged, ISimd<T>;
+        void Units<T>(int b, int j) where T : unmanaged, ISimd<T>;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Sweep<TKernel, T>(ref TKernel unit, int start, int end, int hiddenSize)
-        where TKernel : struct, IUnitKernel where T : unmanaged, ISimd<T>
-    {
-        for (int b = start; b < end; b++)
-        {
-            int j = 0;
-            for (; j <= hiddenSize - T.Count; j += T.Count) unit.Units<T>(b, j);
-            for (; j < hiddenSize; j++) unit.Units<Vec1>(b, j);
-        }
-    }
-
-    readonly struct TanhForward(float* h, float* xg, float* hg, int hiddenSize) : IRangeKernel, IUnitKernel
+    /// <summary>Runs a step's gate math over batch rows [start, end): whole registers of units, then a scalar tail.</summary>
+    readonly struct StepRows<TUnit>(TUnit unit, int hiddenSize) : IRangeKernel where TUnit : struct, IUnitKernel
     {
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
-            var self = this;
-            Sweep<TanhForward, T>(ref self, start, end, hiddenSize);
+            for (int b = start; b < end; b++)
+            {
+                int j = 0;
+                for (; j <= hiddenSize - T.Count; j += T.Count) unit.Units<T>(b, j);
+                for (; j < hiddenSize; j++) unit.Units<Vec1>(b, j);
+            }
         }
+    }
 
+    /// <summary>Runs <paramref name="unit"/> over the B rows of one step.</summary>
+    static void Step<TUnit>(int batch, int hiddenSize, TUnit unit) where TUnit : struct, IUnitKernel =>
+        Work.Rows(batch, hiddenSize, new StepRows<TUnit>(unit, hiddenSize));
+
+    readonly struct TanhForward(float* h, float* xg, float* hg, int hiddenSize) : IUnitKernel
+    {
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
             long o = (long)b * hiddenSize + j;
@@ -42,14 +41,8 @@ public static unsafe partial class Recurrent
         }
     }
 
-    readonly struct TanhBackward(float* dxg, float* dh, float* h, int hiddenSize) : IRangeKernel, IUnitKernel
+    readonly struct TanhBackward(float* dxg, float* dh, float* h, int hiddenSize) : IUnitKernel
     {
-        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
-        {
-            var self = this;
-            Sweep<TanhBackward, T>(ref self, start, end, hiddenSize);
-        }
-
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
             long o = (long)b * hiddenSize + j;
@@ -60,14 +53,8 @@ public static unsafe partial class Recurrent
         }
     }
 
-    readonly struct LstmForward(float* h, float* c, float* gates, float* xg, float* hg, float* cPrev, int hiddenSize) : IRangeKernel, IUnitKernel
+    readonly struct LstmForward(float* h, float* c, float* gates, float* xg, float* hg, float* cPrev, int hiddenSize) : IUnitKernel
     {
-        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
-        {
-            var self = this;
-            Sweep<LstmForward, T>(ref self, start, end, hiddenSize);
-        }
-
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
             int hs = hiddenSize;
@@ -89,14 +76,8 @@ public static unsafe partial class Recurrent
         }
     }
 
-    readonly struct LstmBackward(float* dxg, float* dh, float* dc, float* gates, float* c, float* cPrev, int hiddenSize) : IRangeKernel, IUnitKernel
+    readonly struct LstmBackward(float* dxg, float* dh, float* dc, float* gates, float* c, float* cPrev, int hiddenSize) : IUnitKernel
     {
-        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
-        {
-            var self = this;
-            Sweep<LstmBackward, T>(ref self, start, end, hiddenSize);
-        }
-
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
             int hs = hiddenSize;
@@ -120,14 +101,8 @@ public static unsafe partial class Recurrent
         }
     }
 
-    readonly struct GruForward(float* h, float* gates, float* hn, float* xg, float* hg, float* hPrev, int hiddenSize) : IRangeKernel, IUnitKernel
+    readonly struct GruForward(float* h, float* gates, float* hn, float* xg, float* hg, float* hPrev, int hiddenSize) : IUnitKernel
     {
-        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
-        {
-            var self = this;
-            Sweep<GruForward, T>(ref self, start, end, hiddenSize);
-        }
-
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
             int hs = hiddenSize;
@@ -147,14 +122,8 @@ public static unsafe partial class Recurrent
         }
     }
 
-    readonly struct GruBackward(float* dxg, float* dhg, float* dh, float* gates, float* hn, float* hPrev, int hiddenSize) : IRangeKernel, IUnitKernel
+    readonly struct GruBackward(float* dxg, float* dhg, float* dh, float* gates, float* hn, float* hPrev, int hiddenSize) : IUnitKernel
     {
-        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
-        {
-            var self = this;
-            Sweep<GruBackward, T>(ref self, start, end, hiddenSize);
-        }
-
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
             int hs = hiddenSize;

@@ -1,19 +1,13 @@
 using AttentionSharp.Autograd;
 using AttentionSharp.Kernels;
 using AttentionSharp.Nn;
+using static AttentionSharp.Tests.Autograd.GradCheckTests;
 using AdamW = AttentionSharp.Training.AdamW;
 
 namespace AttentionSharp.Tests.Nn;
 
 public class RecurrentTests
 {
-    static Tensor Leaf(Generator rng, params int[] shape)
-    {
-        var t = Tensor.Uniform(rng, -1f, 1f, shape);
-        t.RequiresGrad = true;
-        return t;
-    }
-
     static RecurrentBase Create(string kind, RecurrentConfig config, Generator rng) => kind switch
     {
         "rnn" => new Rnn(config, rng),

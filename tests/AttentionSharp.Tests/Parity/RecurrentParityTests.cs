@@ -47,29 +47,22 @@ public class RecurrentParityTests(ITestOutputHelper output)
         var x = file.Tensor($"{name}.x", requiresGrad: true);
         var h0 = file.Tensor($"{name}.h0", requiresGrad: true);
         Tensor? c0 = null;
-        Module module;
+        Module? module = null;
         Tensor result, hn; Tensor? cn = null;
+        T Load<T>(T m) where T : Module
+        {
+            m.LoadStateDict(state);
+            module = m;
+            return m;
+        }
         switch (name[..name.IndexOf('_')])
         {
-            case "rnn":
-                var rnn = new Rnn(config, rng);
-                module = rnn;
-                rnn.LoadStateDict(state);
-                (result, hn) = rnn.Forward(x, h0);
-                break;
-            case "gru":
-                var gru = new Gru(config, rng);
-                module = gru;
-                gru.LoadStateDict(state);
-                (result, hn) = gru.Forward(x, h0);
-                break;
+            case "rnn": (result, hn) = Load(new Rnn(config, rng)).Forward(x, h0); break;
+            case "gru": (result, hn) = Load(new Gru(config, rng)).Forward(x, h0); break;
             default:
-                var lstm = new Lstm(config, rng);
-                module = lstm;
-                lstm.LoadStateDict(state);
                 c0 = file.Tensor($"{name}.c0", requiresGrad: true);
                 Tensor c;
-                (result, hn, c) = lstm.Forward(x, h0, c0);
+                (result, hn, c) = Load(new Lstm(config, rng)).Forward(x, h0, c0);
                 cn = c;
                 break;
         }
@@ -84,7 +77,7 @@ public class RecurrentParityTests(ITestOutputHelper output)
         Compare(file.Tensor($"{name}.grad.x"), x.Grad!, GradientAbs, GradientRel, $"{name}.grad.x");
         Compare(file.Tensor($"{name}.grad.h0"), h0.Grad!, GradientAbs, GradientRel, $"{name}.grad.h0");
         if (c0 is not null) Compare(file.Tensor($"{name}.grad.c0"), c0.Grad!, GradientAbs, GradientRel, $"{name}.grad.c0");
-        var ours = module.StateDict();
+        var ours = module!.StateDict();
         Assert.Equal(state.Keys.Order(), ours.Keys.Order());
         foreach (var torchName in state.Keys)
             Compare(file.Tensor($"{name}.grad.param.{torchName}"), ours[torchName].Grad!, GradientAbs, GradientRel, $"{name}.grad.{torchName}");
