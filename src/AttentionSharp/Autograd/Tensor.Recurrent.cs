@@ -37,20 +37,21 @@ public sealed unsafe partial class Tensor
         var wi = weightIh.Contiguous(); var wh = weightHh.Contiguous(); var bi = biasIh?.Contiguous(); var bh = biasHh?.Contiguous();
         long outCount = (long)steps * batch * hidden;
         var packed = Uninitialized([lstm ? steps + 1 : steps, batch, hidden]); // h_0 … h_{T−1} [, c_n]
-        var saved = new float[Kernels.Recurrent.SavedLength(cell, steps, batch, hidden)];
+        var saved = Uninitialized([Kernels.Recurrent.SavedLength(cell, steps, batch, hidden)]); // gates and states for backward
         var all = packed.Data;
         var y = all[..(int)outCount];
         var cN = all[(int)outCount..];
-        Kernels.Recurrent.Forward(y, cN, saved, xc.Data, Span(h), Span(c), wi.Data, wh.Data, Span(bi), Span(bh),
+        Kernels.Recurrent.Forward(y, cN, saved.Data, xc.Data, Span(h), Span(c), wi.Data, wh.Data, Span(bi), Span(bh),
             cell, steps, batch, inputSize, hidden, reverse);
         Tensor[] inputs = [xc, wi, wh, .. Present(h, c, bi, bh)];
         packed = Record(packed, cell switch { RecurrentCell.Lstm => "Lstm", RecurrentCell.Gru => "Gru", _ => "Rnn" }, inputs, grad =>
         {
             var gd = grad.Data;
             Kernels.Recurrent.Backward(GradOrEmpty(xc), GradOrEmpty(h), GradOrEmpty(c), GradOrEmpty(wi), GradOrEmpty(wh),
-                GradOrEmpty(bi), GradOrEmpty(bh), gd[..(int)outCount], gd[(int)outCount..], saved, packed.Data[..(int)outCount],
+                GradOrEmpty(bi), GradOrEmpty(bh), gd[..(int)outCount], gd[(int)outCount..], saved.Data, packed.Data[..(int)outCount],
                 xc.Data, Span(h), Span(c), wi.Data, wh.Data, cell, steps, batch, inputSize, hidden, reverse);
         });
+        if (packed.GradFn is null) saved.Dispose(); // nothing will run backward: the saved state goes back to the pool now
         var output = packed.Narrow(0, 0, steps);
         var hn = packed.Select(0, reverse ? 0 : steps - 1);
         var cn = lstm ? packed.Select(0, steps) : null;

@@ -230,13 +230,11 @@ public static unsafe partial class Recurrent
     {
         int gh = CheckDims(cell, steps, batch, inputSize, hiddenSize);
         Guard.Matrix(nameof(y), y, steps * batch, hiddenSize, "T·B", "H");
-        if (cell == RecurrentCell.Lstm) Guard.OptionalVector(nameof(cN), cN, batch * hiddenSize, "B·H");
-        else Guard.Vector(nameof(cN), cN, 0, "no cell state outside the LSTM: 0");
+        CellState(cell, nameof(cN), cN, batch, hiddenSize);
         Guard.Vector(nameof(saved), saved, SavedLength(cell, steps, batch, hiddenSize), "SavedLength");
         Guard.Matrix(nameof(x), x, steps * batch, inputSize, "T·B", "I");
         Guard.OptionalVector(nameof(h0), h0, batch * hiddenSize, "B·H");
-        if (cell == RecurrentCell.Lstm) Guard.OptionalVector(nameof(c0), c0, batch * hiddenSize, "B·H");
-        else Guard.Vector(nameof(c0), c0, 0, "no cell state outside the LSTM: 0");
+        CellState(cell, nameof(c0), c0, batch, hiddenSize);
         Guard.Matrix(nameof(wIh), wIh, gh, inputSize, "G·H", "I");
         Guard.Matrix(nameof(wHh), wHh, gh, hiddenSize, "G·H", "H");
         Guard.OptionalVector(nameof(bIh), bIh, gh, "G·H");
@@ -251,13 +249,20 @@ public static unsafe partial class Recurrent
         int gh = GateCount(cell) * hiddenSize;
         Guard.OptionalVector(nameof(dx), dx, steps * batch * inputSize, "T·B·I");
         Guard.OptionalVector(nameof(dh0), dh0, batch * hiddenSize, "B·H");
-        if (cell == RecurrentCell.Lstm) Guard.OptionalVector(nameof(dc0), dc0, batch * hiddenSize, "B·H");
-        else Guard.Vector(nameof(dc0), dc0, 0, "no cell state outside the LSTM: 0");
+        CellState(cell, nameof(dc0), dc0, batch, hiddenSize);
         Guard.OptionalVector(nameof(dwIh), dwIh, gh * inputSize, "G·H·I");
         Guard.OptionalVector(nameof(dwHh), dwHh, gh * hiddenSize, "G·H·H");
         Guard.OptionalVector(nameof(dbIh), dbIh, gh, "G·H");
         Guard.OptionalVector(nameof(dbHh), dbHh, gh, "G·H");
         Guard.Matrix(nameof(dy), dy, steps * batch, hiddenSize, "T·B", "H");
+    }
+
+    /// <summary>A cell-state span: (B, H) or empty for the LSTM, always empty for the cells that have none.</summary>
+    static void CellState(RecurrentCell cell, string name, int actual, int batch, int hiddenSize)
+    {
+        if (cell == RecurrentCell.Lstm) Guard.OptionalVector(name, actual, batch * hiddenSize, "B·H");
+        else if (actual != 0)
+            throw new ArgumentException($"{name} has length {actual}; only the LSTM has a cell state, so for {cell} it must be empty.", name);
     }
 
     static int CheckDims(RecurrentCell cell, int steps, int batch, int inputSize, int hiddenSize)

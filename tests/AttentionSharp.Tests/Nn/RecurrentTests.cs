@@ -145,6 +145,24 @@ public class RecurrentTests
         Assert.Throws<ArgumentException>(() => new RecurrentConfig { Layers = 0 }.Validate());
     }
 
+    [Fact]
+    public void InferenceUnderNoGradRecordsNothingAndGivesTheSameValues()
+    {
+        var gru = new Gru(new RecurrentConfig { InputSize = 3, HiddenSize = 6, Layers = 2, Dropout = 0.5f }, new Generator(4));
+        gru.Eval();
+        var x = Tensor.Uniform(new Generator(5), -1, 1, 2, 4, 3);
+        var (recorded, _) = gru.Forward(x);
+        Assert.NotNull(recorded.GradFn);
+        using (GradMode.NoGrad())
+        using (TensorScope.Begin())
+        {
+            var (output, hn) = gru.Forward(x);
+            Assert.Null(output.GradFn);
+            Assert.Null(hn.GradFn);
+            Assert.Equal(recorded.ToArray(), output.ToArray());
+        }
+    }
+
     /// <summary>
     /// The task recurrence exists for: read a token, hold it through several distractors, and emit it at the end. An LSTM
     /// that cannot carry state stays at the chance loss ln V; a working one gets well below it within a few dozen steps.
