@@ -5,7 +5,7 @@ namespace AttentionSharp.Tests.Autograd;
 /// <summary>Every differentiable tensor operation against central finite differences.</summary>
 public class GradCheckTests
 {
-    static Tensor Leaf(Generator rng, params int[] shape)
+    internal static Tensor Leaf(Generator rng, params int[] shape)
     {
         var t = Tensor.Uniform(rng, -1f, 1f, shape);
         t.RequiresGrad = true;
