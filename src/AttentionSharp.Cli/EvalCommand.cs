@@ -19,6 +19,10 @@ static class EvalCommand
         command.SetAction(r => CliErrors.Run(() =>
         {
             if (r.GetValue(batch) <= 0) throw new ArgumentException($"--batch must be positive; got {r.GetValue(batch)}.");
+            if (Tasks.TaskRegistry.TaskOf(r.GetValue(checkpoint)!) is { } taskName)
+                return Tasks.TaskRegistry.Eval.TryGetValue(taskName, out var evaluate)
+                    ? evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache))
+                    : throw new IO.CheckpointException($"Checkpoint '{r.GetValue(checkpoint)}' is for task '{taskName}', which this version cannot evaluate.");
             var (model, tokenizer) = SampleCommand.Load(r.GetValue(checkpoint)!);
             string text, source;
             if (r.GetValue(data) is { } file) { text = TextFile.Read(file); source = file; }

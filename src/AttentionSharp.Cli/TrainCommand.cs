@@ -15,7 +15,8 @@ static class TrainCommand
     public static Command Create()
     {
         var defaults = new TrainOptions();
-        var task = new Option<string>("--task") { Description = "What to train: gpt (a causal language model).", DefaultValueFactory = _ => "gpt" };
+        var task = new Option<string>("--task") { Description = "What to train: gpt (a causal language model on text), or a task listed by --help.", DefaultValueFactory = _ => "gpt" };
+        var modelKind = new Option<string>("--model") { Description = "For tasks: transformer, lstm, gru or rnn.", DefaultValueFactory = _ => "transformer" };
         var data = new Option<string?>("--data") { Description = "A UTF-8 text file to train on instead of the Brown corpus (last 10% for validation)." };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => DefaultSteps };
         var minutes = new Option<double?>("--minutes") { Description = "Stop after this many minutes; the learning-rate schedule is fitted to the time (0 = no limit).", DefaultValueFactory = _ => DefaultMinutes };
@@ -40,12 +41,24 @@ static class TrainCommand
         var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
         {
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
-            weightDecay, evalInterval, tokenizer, vocab, cache,
+            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
-            if (r.GetValue(task) != "gpt")
-                throw new ArgumentException($"--task '{r.GetValue(task)}' is not available; this version trains: gpt.");
+            var taskName = r.GetValue(task)!;
+            if (taskName != "gpt")
+            {
+                if (!Tasks.TaskRegistry.Train.TryGetValue(taskName, out var trainTask))
+                    throw new ArgumentException($"--task '{taskName}' is unknown; available: {string.Join(", ", new[] { "gpt" }.Concat(Tasks.TaskRegistry.Train.Keys))}.");
+                return trainTask(new Tasks.TaskOptions
+                {
+                    Data = r.GetValue(data), Out = r.GetValue(output)!, Cache = r.GetValue(cache), Model = r.GetValue(modelKind)!,
+                    Steps = r.GetValue(steps), Minutes = r.GetValue(minutes) is > 0 and var taskLimit ? taskLimit : null, Seed = r.GetValue(seed),
+                    Layers = r.GetValue(layers), Heads = r.GetValue(heads), Width = r.GetValue(width), Dropout = r.GetValue(dropout),
+                    Batch = r.GetValue(batch), LearningRate = r.GetValue(lr), Warmup = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
+                    EvalInterval = r.GetValue(evalInterval),
+                });
+            }
             var options = new TrainOptions
             {
                 Steps = r.GetValue(steps), Minutes = r.GetValue(minutes) is > 0 and var limit ? limit : null, Batch = r.GetValue(batch), GradAccumulation = r.GetValue(accumulate),
