@@ -50,10 +50,7 @@ public static class Checkpoint
         Directory.CreateDirectory(temp);
         try
         {
-            var weights = new SafetensorsWriter();
-            foreach (var (name, p) in model.NamedParameters()) weights.Add(name, p.Shape, p.ToArray());
-            weights.SetMetadata("format", "pt");
-            weights.Save(Path.Combine(temp, WeightsFile));
+            StateDictFile.Save(model, Path.Combine(temp, WeightsFile));
             if (contents.OptimizerMoments is { } moments)
             {
                 var opt = new SafetensorsWriter();
@@ -136,14 +133,9 @@ public static class Checkpoint
     public static void LoadWeights(string directory, Module model, bool preferBest = true)
     {
         directory = Resolve(directory, preferBest);
-        var file = SafetensorsFile.Read(Path.Combine(directory, WeightsFile));
-        var state = new Dictionary<string, Tensor>();
-        foreach (var e in file.Entries) state[e.Name] = Tensor.FromArray(e.ToFloat32(), e.ShapeToArray());
-        try { model.LoadStateDict(state); }
+        try { StateDictFile.Load(model, Path.Combine(directory, WeightsFile)); }
         catch (ArgumentException e) { throw new CheckpointException($"Checkpoint '{directory}' does not fit this model: {e.Message}"); }
-        finally { foreach (var t in state.Values) t.Dispose(); }
     }
 }
 
-/// <summary>A checkpoint that is missing, incomplete, or from another model.</summary>
 public sealed class CheckpointException(string message) : Exception(message);
