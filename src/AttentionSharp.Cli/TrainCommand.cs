@@ -15,7 +15,7 @@ static class TrainCommand
     public static Command Create()
     {
         var defaults = new TrainOptions();
-        var task = new Option<string>("--task") { Description = "What to train: gpt (a causal language model on text), or a task listed by --help.", DefaultValueFactory = _ => "gpt" };
+        var task = new Option<string>("--task") { Description = $"What to train: {string.Join(", ", new[] { "gpt" }.Concat(Tasks.TaskRegistry.Train.Keys))} (gpt: a causal language model on text).", DefaultValueFactory = _ => "gpt" };
         var modelKind = new Option<string>("--model") { Description = "For tasks: transformer, lstm, gru or rnn.", DefaultValueFactory = _ => "transformer" };
         var data = new Option<string?>("--data") { Description = "A UTF-8 text file to train on instead of the Brown corpus (last 10% for validation)." };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => DefaultSteps };
