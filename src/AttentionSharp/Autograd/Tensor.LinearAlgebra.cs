@@ -49,8 +49,8 @@ public sealed unsafe partial class Tensor
         if (other._shape[^2] != k)
             throw new ArgumentException($"MatMul: inner dimensions differ: {ShapeMath.Format(Shape)} · {ShapeMath.Format(other.Shape)} ({k} vs {other._shape[^2]}).");
         var batch = ShapeMath.Broadcast(_shape.AsSpan(0, Rank - 2), other._shape.AsSpan(0, other.Rank - 2));
-        var a = AsOperand(this) is { } oa ? this : Contiguous();
-        var b = AsOperand(other) is { } ob ? other : other.Contiguous();
+        var a = AsOperand(this) is not null ? this : Contiguous();
+        var b = AsOperand(other) is not null ? other : other.Contiguous();
         var opA = AsOperand(a)!.Value; var opB = AsOperand(b)!.Value;
         var sa = ShapeMath.BroadcastStrides(a._shape.AsSpan(0, a.Rank - 2), a._strides.AsSpan(0, a.Rank - 2), batch);
         var sb = ShapeMath.BroadcastStrides(b._shape.AsSpan(0, b.Rank - 2), b._strides.AsSpan(0, b.Rank - 2), batch);
