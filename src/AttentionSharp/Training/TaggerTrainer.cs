@@ -87,12 +87,14 @@ public sealed class TaggerTrainer
     /// </summary>
     public void Run(TaggingDataset train, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
     {
-        // The schedule is fitted to the time limit once the first steps' one-off costs (JIT, pool warm-up) are behind.
-        const int FitAt = 20;
+        // The schedule is fitted to the time limit twice: early (so a slow machine
+        // never overshoots) and again with the pace measured after the first steps' one-off costs (JIT, pool warm-up).
+        int[] fitAt = [20, 100];
         var shuffle = new Generator(_options.Seed ^ 0x5DEECE66DUL);
         using var batches = Epochs(train, shuffle).GetEnumerator();
         var watch = Stopwatch.StartNew();
         long words = 0;
+        var sinceFirstFit = TimeSpan.Zero;
         while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
         {
             batches.MoveNext();
@@ -102,8 +104,9 @@ public sealed class TaggerTrainer
                 throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}).");
             words += batch.Labels.Count(l => l != TaggingDataset.IgnoreLabel);
             var elapsed = watch.Elapsed;
-            double perStep = elapsed.TotalSeconds / Step;
-            if (_options.Minutes is { } minutes && Step == FitAt)
+            if (Step == fitAt[0]) sinceFirstFit = elapsed;
+            double perStep = Step > fitAt[0] ? (elapsed - sinceFirstFit).TotalSeconds / (Step - fitAt[0]) : elapsed.TotalSeconds / Step;
+            if (_options.Minutes is { } minutes && (Step == fitAt[0] || Step == fitAt[1]))
             {
                 int fitted = Math.Clamp(Step + (int)((minutes * 60 - elapsed.TotalSeconds) / perStep), Step + 1, _options.Steps);
                 Schedule = Schedule with { TotalSteps = fitted };
