@@ -25,6 +25,8 @@ static class PosTask
     public static int Train(TaskOptions o)
     {
         if (o.Data is not null) throw new ArgumentException("--task pos trains on the Brown corpus; --data is not used.");
+        if (o.Model is not ("transformer" or "lstm"))   // checked before the corpus is read
+            throw new ArgumentException($"--model '{o.Model}' is not available for --task pos; use transformer or lstm.");
         var total = Stopwatch.StartNew();
         var options = new TrainOptions
         {
@@ -135,7 +137,7 @@ static class PosTask
                 VocabSize = vocabSize, EmbeddingSize = o.Width, HiddenSize = o.Width, Layers = o.Layers, NumLabels = UniversalTags.Count,
                 Dropout = o.Dropout,
             }, rng),
-            _ => throw new ArgumentException($"--model '{o.Model}' is not available for --task pos; use transformer or lstm."),
+            _ => throw new ArgumentException($"--model '{o.Model}' is not available for --task pos; use transformer or lstm.", nameof(o)),
         };
 
         public static Network FromConfig(JsonObject config, string checkpointDir)
