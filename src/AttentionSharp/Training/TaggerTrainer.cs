@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using AttentionSharp.Autograd;
+using AttentionSharp.Data;
+using AttentionSharp.Nn;
+
+namespace AttentionSharp.Training;
+
+/// <summary>
+/// Trains a tagger on token-level cross-entropy: AdamW (decay on matrices), linear warmup then cosine decay, global
+/// gradient clipping; the batches are the training set's, reshuffled every epoch. The model is any module with a
+/// function from a batch to tag logits (B, T, K).
+/// </summary>
+public sealed class TaggerTrainer
+{
+    readonly Module _model;
+    readonly Func<TaggingBatch, Tensor> _logits;
+    readonly TrainOptions _options;
+
+    /// <param name="model">The module whose parameters are trained.</param>
+    /// <param name="logits">A batch → tag logits (B, T, K), computed with <paramref name="model"/>.</param>
+    /// <param name="options">Steps, minutes, batch size, learning rate, warmup, weight decay, clipping, seed.</param>
+    public TaggerTrainer(Module model, Func<TaggingBatch, Tensor> logits, TrainOptions options)
+    {
+        _model = model;
+        _logits = logits;
+        _options = options.Validate();
+        Optimizer = new AdamW(model.Parameters().Select(p => (p, p.Rank >= 2)), options.LearningRate, 0.9f, 0.999f, 1e-8f, options.WeightDecay);
+        Schedule = new CosineSchedule(options.LearningRate, options.WarmupSteps, options.Steps, options.LearningRate * options.MinLearningRateRatio);
+    }
+
+    public AdamW Optimizer { get; }
+
+    /// <summary>The learning-rate schedule; its length is fitted to the time limit when one is set.</summary>
+    public CosineSchedule Schedule { get; private set; }
+
+    /// <summary>Steps completed so far.</summary>
+    public int Step { get; private set; }
+
+    /// <summary>One optimizer step on one batch; returns the mean loss over its labelled words and the gradient norm.</summary>
+    public (float Loss, float GradNorm) TrainStep(TaggingBatch batch)
+    {
+        _model.Train();
+        Optimizer.ZeroGrad();
+        using var scope = TensorScope.Begin();
+        var loss = Tensor.CrossEntropy(_logits(batch), batch.Labels, TaggingDataset.IgnoreLabel);
+        loss.Backward();
+        float value = loss.Item();
+        float norm = GradientClipping.ClipGradNorm(_model.Parameters(), _options.GradClip);
+        Optimizer.LearningRate = Schedule.RateAt(Step);
+        Optimizer.Step();
+        Step++;
+        return (value, norm);
+    }
+
+    /// <summary>Mean loss per labelled word and the accuracy over <paramref name="batches"/>, without recording gradients.</summary>
+    public (float Loss, TagAccuracy Accuracy) Evaluate(IEnumerable<TaggingBatch> batches) => Evaluate(_model, _logits, batches);
+
+    /// <summary>As the instance method, for a model that is not being trained (e.g. loaded from a checkpoint).</summary>
+    public static (float Loss, TagAccuracy Accuracy) Evaluate(Module model, Func<TaggingBatch, Tensor> logits, IEnumerable<TaggingBatch> batches)
+    {
+        bool wasTraining = model.Training;
+        model.Eval();
+        var accuracy = new TagAccuracy();
+        double lossSum = 0;
+        long words = 0;
+        using (GradMode.NoGrad())
+        {
+            foreach (var batch in batches)
+            {
+                using var scope = TensorScope.Begin();
+                var z = logits(batch);                                                           // (B, T, K)
+                int labelled = batch.Labels.Count(l => l != TaggingDataset.IgnoreLabel);
+                if (labelled == 0) continue;
+                lossSum += Tensor.CrossEntropy(z, batch.Labels, TaggingDataset.IgnoreLabel).Item() * (double)labelled;
+                words += labelled;
+                accuracy.Add(z.ToArray(), batch.Labels, batch.Unseen);
+            }
+        }
+        model.Train(wasTraining);
+        return (words == 0 ? float.NaN : (float)(lossSum / words), accuracy);
+    }
+
+    /// <summary>
+    /// Trains until <see cref="TrainOptions.Steps"/> or the time limit, drawing batches from <paramref name="train"/> in a
+    /// new random order each epoch; calls <paramref name="onStep"/> after every step and <paramref name="onEval"/> every
+    /// <see cref="TrainOptions.EvalInterval"/> steps and at the end.
+    /// </summary>
+    public void Run(TaggingDataset train, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
+    {
+        // The schedule is fitted to the time limit twice: early (so a slow machine
+        // never overshoots) and again with the pace measured after the first steps' one-off costs (JIT, pool warm-up).
+        int[] fitAt = [20, 100];
+        var shuffle = new Generator(_options.Seed ^ 0x5DEECE66DUL);
+        using var batches = Epochs(train, shuffle).GetEnumerator();
+        var watch = Stopwatch.StartNew();
+        long words = 0;
+        var sinceFirstFit = TimeSpan.Zero;
+        while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
+        {
+            batches.MoveNext();
+            var batch = batches.Current;
+            var (loss, norm) = TrainStep(batch);
+            if (!float.IsFinite(loss))
+                throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}).");
+            words += batch.Labels.Count(l => l != TaggingDataset.IgnoreLabel);
+            var elapsed = watch.Elapsed;
+            if (Step == fitAt[0]) sinceFirstFit = elapsed;
+            double perStep = Step > fitAt[0] ? (elapsed - sinceFirstFit).TotalSeconds / (Step - fitAt[0]) : elapsed.TotalSeconds / Step;
+            if (_options.Minutes is { } minutes && (Step == fitAt[0] || Step == fitAt[1]))
+            {
+                int fitted = Math.Clamp(Step + (int)((minutes * 60 - elapsed.TotalSeconds) / perStep), Step + 1, _options.Steps);
+                Schedule = Schedule with { TotalSteps = fitted };
+            }
+            var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
+            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, words / elapsed.TotalSeconds, elapsed, remaining));
+            bool outOfTime = _options.Minutes is { } m && elapsed.TotalMinutes >= m;
+            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime) onEval(Step);
+            if (outOfTime) break;
+        }
+    }
+
+    IEnumerable<TaggingBatch> Epochs(TaggingDataset train, Generator shuffle)
+    {
+        if (train.Sentences.Count == 0) throw new ArgumentException("The training set holds no sentences.", nameof(train));
+        while (true)
+            foreach (var batch in train.Batches(_options.Batch, shuffle)) yield return batch;
+    }
+}

@@ -1,0 +1,82 @@
+using AttentionSharp.Data;
+using AttentionSharp.Models;
+using AttentionSharp.Nn;
+using AttentionSharp.Tests.Data;
+using AttentionSharp.Training;
+
+namespace AttentionSharp.Tests.Models;
+
+/// <summary>The taggers learn the tiny corpus; accuracy overall and on unseen words on a hand-made example.</summary>
+public class TaggerTests
+{
+    static TaggingDataset TinyData(out int vocabSize)
+    {
+        var vocabulary = WordVocabulary.Build(TaggingDatasetTests.Tiny.SelectMany(d => d.Sentences).SelectMany(s => s).Select(w => w.Word), minCount: 1);
+        vocabSize = vocabulary.Count;
+        return TaggingDataset.Build(TaggingDatasetTests.Tiny, vocabulary, TaggingDataset.WordSet(TaggingDatasetTests.Tiny), maxLength: 16);
+    }
+
+    static readonly TrainOptions FewSteps = new() { Steps = 30, Batch = 3, LearningRate = 2e-2f, WarmupSteps = 0, EvalInterval = 0, WeightDecay = 0f };
+
+    static void AssertTrainingLowersLoss(Module model, Func<TaggingBatch, Tensor> logits, TaggingDataset data)
+    {
+        var trainer = new TaggerTrainer(model, logits, FewSteps);
+        var (before, _) = trainer.Evaluate(data.Batches(3));
+        trainer.Run(data, _ => { }, _ => { }, CancellationToken.None);
+        var (after, accuracy) = trainer.Evaluate(data.Batches(3));
+        Assert.Equal(FewSteps.Steps, trainer.Step);
+        Assert.True(after < 0.5f * before, $"loss before {before}, after {after}: expected at least halved");
+        Assert.Equal(13, accuracy.Total);
+    }
+
+    [Fact]
+    public void BertTaggerLearnsTheTinyCorpus()
+    {
+        var data = TinyData(out int vocabSize);
+        var model = new Bert(new BertConfig
+        {
+            VocabSize = vocabSize, MaxPositions = 16, TypeVocabSize = 1, Layers = 1, Heads = 2, Width = 16, IntermediateSize = 32,
+            Dropout = 0f, AttentionDropout = 0f, NumLabels = UniversalTags.Count,
+        }, new Generator(1));
+        AssertTrainingLowersLoss(model, b => model.TagLogits(model.Forward(b.Ids, b.Batch, b.Time)), data);
+    }
+
+    [Fact]
+    public void LstmTaggerLearnsTheTinyCorpus()
+    {
+        var data = TinyData(out int vocabSize);
+        var model = new LstmTagger(new LstmTaggerConfig { VocabSize = vocabSize, EmbeddingSize = 16, HiddenSize = 16, Layers = 1, NumLabels = UniversalTags.Count }, new Generator(2));
+        AssertTrainingLowersLoss(model, b => model.Forward(b.Ids, b.Batch, b.Time), data);
+    }
+
+    [Fact]
+    public void LstmTaggerShapesAndConfigRoundTrip()
+    {
+        var config = new LstmTaggerConfig { VocabSize = 10, EmbeddingSize = 4, HiddenSize = 3, Layers = 2, NumLabels = 5, Dropout = 0.25f };
+        // Through text, as a checkpoint's config.json is read.
+        Assert.Equal(config, LstmTaggerConfig.FromJson((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(config.ToJson().ToJsonString())!));
+        var model = new LstmTagger(config, new Generator(3));
+        var logits = model.Forward([1, 2, 3, 4, 5, 0], 2, 3);
+        Assert.Equal([2, 3, 5], logits.Shape);
+        Assert.Contains(model.NamedParameters(), p => p.Name == "lstm.weight_hh_l1_reverse");
+        Assert.Throws<ArgumentException>(() => model.Forward([1, 2, 3], 2, 3));
+        Assert.Throws<ArgumentException>(() => (config with { HiddenSize = 0 }).Validate());
+    }
+
+    [Fact]
+    public void AccuracyCountsOverallAndUnseenAndSkipsPadding()
+    {
+        // Four positions, three tags: predictions (arg-max) 2, 0, 1, 1; the last position is padding.
+        float[] logits = [0, 1, 5,   3, 1, 2,   0, 4, 1,   0, 9, 0];
+        int[] labels = [2, 1, 1, TaggingDataset.IgnoreLabel];
+        bool[] unseen = [true, true, false, true];
+        var a = new TagAccuracy();
+        a.Add(logits, labels, unseen);
+        Assert.Equal((2L, 3L), (a.Correct, a.Total));
+        Assert.Equal((1L, 2L), (a.UnseenCorrect, a.UnseenTotal));
+        Assert.Equal(2 / 3.0, a.Accuracy, 12);
+        Assert.Equal(0.5, a.UnseenAccuracy, 12);
+        Assert.True(double.IsNaN(new TagAccuracy().Accuracy));
+        Assert.Throws<ArgumentException>(() => a.Add(logits, labels, [true]));
+    }
+}
