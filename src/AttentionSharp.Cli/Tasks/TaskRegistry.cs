@@ -33,11 +33,13 @@ static class TaskRegistry
     /// <summary>Trainers by task name; each returns the process exit code.</summary>
     public static readonly Dictionary<string, Func<TaskOptions, int>> Train = new(StringComparer.Ordinal)
     {
+        ["fashion"] = FashionTask.Train,
     };
 
     /// <summary>Evaluators by task name: (checkpoint directory, data file or null, JSON output path or null, cache) → exit code.</summary>
     public static readonly Dictionary<string, Func<string, string?, string?, string?, int>> Eval = new(StringComparer.Ordinal)
     {
+        ["fashion"] = FashionTask.Evaluate,
     };
 
     /// <summary>The "task" field of a checkpoint's config.json, or null (a GPT language model has none).</summary>
