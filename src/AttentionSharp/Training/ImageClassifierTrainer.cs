@@ -12,8 +12,11 @@ namespace AttentionSharp.Training;
 /// </summary>
 public sealed class ImageClassifierTrainer
 {
-    /// <summary>Steps after which the schedule is fitted to a time limit: late enough that one-off costs (JIT, pool warm-up) are behind.</summary>
-    public const int FitTimeAfterSteps = 20;
+    /// <summary>
+    /// Steps after which the schedule is fitted to a time limit: early, so a slow machine never overshoots, and again with
+    /// the pace measured since the first fit, once one-off costs (JIT, pool warm-up) are behind.
+    /// </summary>
+    static readonly int[] FitTimeAfterSteps = [20, 100];
 
     readonly VisionTransformer _model;
     readonly TrainOptions _options;
@@ -101,14 +104,18 @@ public sealed class ImageClassifierTrainer
     {
         var watch = Stopwatch.StartNew();
         int startStep = Step;
+        var sinceFirstFit = TimeSpan.Zero;
         while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
         {
             var (loss, norm) = TrainStep(train, rng);
             if (!float.IsFinite(loss))
                 throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}) or check the data.");
             var elapsed = watch.Elapsed;
-            double perStep = elapsed.TotalSeconds / (Step - startStep);
-            if (_options.Minutes is { } minutes && Step - startStep == FitTimeAfterSteps)
+            int done = Step - startStep;
+            int first = FitTimeAfterSteps[0];
+            double perStep = done > first ? (elapsed - sinceFirstFit).TotalSeconds / (done - first) : elapsed.TotalSeconds / done;
+            if (done == first) sinceFirstFit = elapsed;
+            if (_options.Minutes is { } minutes && FitTimeAfterSteps.Contains(done))
             {
                 int affordable = Step + (int)((minutes * 60 - elapsed.TotalSeconds) / perStep);
                 Schedule = Schedule with { TotalSteps = Math.Clamp(affordable, Step + 1, _options.Steps) };

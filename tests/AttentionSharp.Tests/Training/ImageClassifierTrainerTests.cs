@@ -45,6 +45,18 @@ public class ImageClassifierTrainerTests
     }
 
     [Fact]
+    public void ATimeLimitShortensTheScheduleAndEndsWithAValidationPass()
+    {
+        var data = Synthetic(32, 3);
+        var model = new VisionTransformer(Shape, new Generator(1));
+        var trainer = new ImageClassifierTrainer(model, new TrainOptions { Steps = 100_000, Minutes = 0.02, Batch = 8, WarmupSteps = 2, EvalInterval = 0 });
+        var evals = new List<int>();
+        trainer.Run(data, new Generator(2), _ => { }, evals.Add, CancellationToken.None);
+        Assert.True(trainer.Schedule.TotalSteps < 100_000, $"the schedule kept {trainer.Schedule.TotalSteps} steps");
+        Assert.Equal([trainer.Step], evals);
+    }
+
+    [Fact]
     public void AccuracyCountsRowsWhoseFirstMaximumIsTheLabel()
     {
         float[] logits = [0.1f, 2f, 0f, /**/ 5f, 5f, 1f, /**/ float.NaN, 1f, 0f, /**/ 0f, 0f, -1f];
