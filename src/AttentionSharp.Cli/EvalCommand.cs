@@ -11,7 +11,7 @@ static class EvalCommand
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint or run directory written by attn train.", Required = true };
-        var data = new Option<string?>("--data") { Description = "A UTF-8 text file to evaluate on (default: the Brown corpus test split)." };
+        var data = new Option<string?>("--data") { Description = "What to evaluate on: a UTF-8 text file for a language model (default: the Brown corpus test split), or a task's data (e.g. the directory with the Fashion-MNIST IDX files)." };
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file." };
         var batch = new Option<int>("--batch") { Description = "Sequences per batch.", DefaultValueFactory = _ => 32 };
         var cache = new Option<string?>("--cache") { Description = "Data cache directory." };

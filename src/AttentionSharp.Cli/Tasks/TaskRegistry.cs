@@ -34,12 +34,14 @@ static class TaskRegistry
     public static readonly Dictionary<string, Func<TaskOptions, int>> Train = new(StringComparer.Ordinal)
     {
         ["pos"] = PosTask.Train,
+        ["fashion"] = FashionTask.Train,
     };
 
     /// <summary>Evaluators by task name: (checkpoint directory, data file or null, JSON output path or null, cache) → exit code.</summary>
     public static readonly Dictionary<string, Func<string, string?, string?, string?, int>> Eval = new(StringComparer.Ordinal)
     {
         ["pos"] = PosTask.Evaluate,
+        ["fashion"] = FashionTask.Evaluate,
     };
 
     /// <summary>The "task" field of a checkpoint's config.json, or null (a GPT language model has none).</summary>

@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using AttentionSharp.Autograd;
+using AttentionSharp.Data;
+using AttentionSharp.Models;
+
+namespace AttentionSharp.Training;
+
+/// <summary>
+/// Trains a <see cref="VisionTransformer"/> to classify an <see cref="ImageSet"/>: shuffled mini-batches (a fresh order
+/// every epoch), optional random horizontal flips, AdamW with decay on matrices only, warmup then cosine decay, global
+/// gradient clipping, and periodic validation. <see cref="TrainOptions.GradAccumulation"/> is not used.
+/// </summary>
+public sealed class ImageClassifierTrainer
+{
+    /// <summary>
+    /// Steps after which the schedule is fitted to a time limit: early, so a slow machine never overshoots, and again with
+    /// the pace measured since the first fit, once one-off costs (JIT, pool warm-up) are behind. It is fitted again after
+    /// every validation pass, counting the time the remaining passes will take.
+    /// </summary>
+    static readonly int[] FitTimeAfterSteps = [20, 100];
+
+    readonly VisionTransformer _model;
+    readonly TrainOptions _options;
+    readonly float[] _batchPixels;
+    readonly int[] _batchLabels;
+    int[] _order = [];
+    int _cursor;
+
+    public ImageClassifierTrainer(VisionTransformer model, TrainOptions options)
+    {
+        _model = model;
+        _options = options.Validate();
+        var c = model.Config;
+        _batchPixels = new float[options.Batch * c.Channels * c.ImageSize * c.ImageSize];
+        _batchLabels = new int[options.Batch];
+        Optimizer = new AdamW(model.Parameters().Select(p => (p, p.Rank >= 2)), options.LearningRate, 0.9f, 0.999f, 1e-8f, options.WeightDecay);
+        Schedule = new CosineSchedule(options.LearningRate, options.WarmupSteps, options.Steps, options.LearningRate * options.MinLearningRateRatio);
+    }
+
+    public AdamW Optimizer { get; }
+
+    /// <summary>The learning-rate schedule; its length is fitted to the time limit when one is set.</summary>
+    public CosineSchedule Schedule { get; private set; }
+
+    /// <summary>Steps completed so far.</summary>
+    public int Step { get; private set; }
+
+    /// <summary>Mirror each training image left to right with probability ½ (clothing looks the same mirrored).</summary>
+    public bool RandomFlips { get; init; }
+
+    /// <summary>One optimizer step on the next <see cref="TrainOptions.Batch"/> images; returns the loss and the gradient norm before clipping.</summary>
+    public (float Loss, float GradNorm) TrainStep(ImageSet data, Generator rng)
+    {
+        NextBatch(data, rng);
+        _model.Train();
+        Optimizer.ZeroGrad();
+        using var scope = TensorScope.Begin(); // every activation of the step goes back to the pool at the end
+        var c = _model.Config;
+        var images = Tensor.FromArray(_batchPixels, _options.Batch, c.Channels, c.ImageSize, c.ImageSize);   // (B, Ch, H, W)
+        var loss = _model.Loss(_model.Forward(images), _batchLabels);
+        loss.Backward();
+        float lossValue = loss.Item();
+        float norm = GradientClipping.ClipGradNorm(_model.Parameters(), _options.GradClip);
+        Optimizer.LearningRate = Schedule.RateAt(Step);
+        Optimizer.Step();
+        Step++;
+        return (lossValue, norm);
+    }
+
+    /// <summary>Mean loss and accuracy over every image of <paramref name="data"/>, without recording gradients.</summary>
+    public (float Loss, double Accuracy) Evaluate(ImageSet data) => Evaluate(_model, data, _options.Batch);
+
+    /// <summary>Mean loss and accuracy of <paramref name="model"/> over every image of <paramref name="data"/>, in batches of <paramref name="batch"/>.</summary>
+    public static (float Loss, double Accuracy) Evaluate(VisionTransformer model, ImageSet data, int batch)
+    {
+        if (batch <= 0) throw new ArgumentException($"The evaluation batch must be positive; got {batch}.");
+        if (data.Count == 0) return (float.NaN, double.NaN);
+        bool wasTraining = model.Training;
+        model.Eval();
+        double lossSum = 0; long correct = 0;
+        var c = model.Config;
+        using (GradMode.NoGrad())
+        {
+            for (int start = 0; start < data.Count; start += batch)
+            {
+                int n = Math.Min(batch, data.Count - start);
+                using var scope = TensorScope.Begin();
+                var images = Tensor.FromArray(data.Pixels.AsSpan(start * data.ImageLength, n * data.ImageLength), n, c.Channels, c.ImageSize, c.ImageSize);
+                var labels = data.Labels.AsSpan(start, n);
+                var logits = model.Forward(images);                                  // (n, Classes)
+                lossSum += model.Loss(logits, labels).Item() * (double)n;
+                correct += Accuracy.Correct(logits.ToArray(), c.Classes, labels);
+            }
+        }
+        model.Train(wasTraining);
+        return ((float)(lossSum / data.Count), (double)correct / data.Count);
+    }
+
+    /// <summary>
+    /// Trains until <see cref="TrainOptions.Steps"/> or the time limit, calling <paramref name="onStep"/> after every step
+    /// (<see cref="StepReport.TokensPerSecond"/> counts images) and <paramref name="onEval"/> every
+    /// <see cref="TrainOptions.EvalInterval"/> steps and at the end. Stops after the current step when <paramref name="cancel"/> is signalled.
+    /// </summary>
+    public void Run(ImageSet train, Generator rng, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
+    {
+        var watch = Stopwatch.StartNew();
+        int startStep = Step, first = FitTimeAfterSteps[0];
+        var sinceFirstFit = TimeSpan.Zero;
+        var evaluating = TimeSpan.Zero;   // time spent in onEval since the first fit
+        int evals = 0;
+        while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
+        {
+            var (loss, norm) = TrainStep(train, rng);
+            if (!float.IsFinite(loss))
+                throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}) or check the data.");
+            var elapsed = watch.Elapsed;
+            int done = Step - startStep;
+            double perStep = done > first ? (elapsed - sinceFirstFit - evaluating).TotalSeconds / (done - first) : elapsed.TotalSeconds / done;
+            if (done == first) sinceFirstFit = elapsed;
+            if (FitTimeAfterSteps.Contains(done)) FitToTime(elapsed, perStep, evals == 0 ? 0 : evaluating.TotalSeconds / evals);
+            var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
+            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, _options.Batch / perStep, elapsed, remaining));
+            bool outOfTime = _options.Minutes is { } m && elapsed.TotalMinutes >= m;
+            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime)
+            {
+                var before = watch.Elapsed;
+                onEval(Step);
+                if (done > first)
+                {
+                    evaluating += watch.Elapsed - before;
+                    evals++;
+                    if (!outOfTime && Step < Schedule.TotalSteps) FitToTime(watch.Elapsed, perStep, evaluating.TotalSeconds / evals);
+                }
+            }
+            if (outOfTime) break;
+        }
+    }
+
+    /// <summary>
+    /// Sets the schedule's length to the steps that fit in the time left: each step costs <paramref name="perStep"/>
+    /// seconds, plus a validation pass of <paramref name="perEval"/> seconds every <see cref="TrainOptions.EvalInterval"/> steps.
+    /// </summary>
+    void FitToTime(TimeSpan elapsed, double perStep, double perEval)
+    {
+        if (_options.Minutes is not { } minutes) return;
+        double stepCost = perStep + (_options.EvalInterval > 0 ? perEval / _options.EvalInterval : 0);
+        int affordable = Step + (int)Math.Max(0, (minutes * 60 - elapsed.TotalSeconds - perEval) / stepCost);
+        Schedule = Schedule with { TotalSteps = Math.Clamp(affordable, Step + 1, _options.Steps) };
+    }
+
+    /// <summary>Copies the next batch (in an order reshuffled every epoch) into the batch buffers, flipping images if asked.</summary>
+    void NextBatch(ImageSet data, Generator rng)
+    {
+        if (data.Count < _options.Batch)
+            throw new ArgumentException($"The training set has {data.Count} images, fewer than one batch of {_options.Batch}.");
+        if (data.ImageLength * _options.Batch != _batchPixels.Length)
+            throw new ArgumentException($"The images are {data.Channels}×{data.Side}×{data.Side}, but the model reads {_model.Config.Channels}×{_model.Config.ImageSize}×{_model.Config.ImageSize}.");
+        int side = data.Side, length = data.ImageLength;
+        for (int b = 0; b < _options.Batch; b++)
+        {
+            if (_cursor == _order.Length)
+            {
+                if (_order.Length != data.Count) _order = Enumerable.Range(0, data.Count).ToArray();
+                for (int i = _order.Length - 1; i > 0; i--) { int j = rng.NextInt(i + 1); (_order[i], _order[j]) = (_order[j], _order[i]); }
+                _cursor = 0;
+            }
+            int index = _order[_cursor++];
+            var target = _batchPixels.AsSpan(b * length, length);
+            data.Image(index).CopyTo(target);
+            if (RandomFlips && rng.NextFloat() < 0.5f)
+                for (int row = 0; row < length / side; row++) target.Slice(row * side, side).Reverse();
+            _batchLabels[b] = data.Labels[index];
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using AttentionSharp.Data;
+using AttentionSharp.Models;
+using AttentionSharp.Training;
+
+namespace AttentionSharp.Tests.Training;
+
+/// <summary>The image classifier's training loop on a tiny synthetic set, and the accuracy it reports.</summary>
+public class ImageClassifierTrainerTests
+{
+    static readonly VisionTransformerConfig Shape = new()
+    {
+        ImageSize = 8, PatchSize = 4, Channels = 1, Classes = 2, Layers = 1, Heads = 2, Width = 16, MlpWidth = 32,
+    };
+
+    /// <summary>Class 0 is bright on the top half, class 1 on the bottom half, with noise; flips keep the class.</summary>
+    static ImageSet Synthetic(int count, ulong seed)
+    {
+        var rng = new Generator(seed);
+        var pixels = new float[count * 64];
+        var labels = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            labels[i] = i % 2;
+            for (int p = 0; p < 64; p++)
+                pixels[i * 64 + p] = ((p < 32) == (labels[i] == 0) ? 1f : -1f) + 0.3f * (float)rng.NextNormal();
+        }
+        return new ImageSet(pixels, labels, 1, 8);
+    }
+
+    [Fact]
+    public void AFewStepsLowerTheLossAndRaiseTheAccuracy()
+    {
+        var data = Synthetic(64, 3);
+        var model = new VisionTransformer(Shape, new Generator(1));
+        var trainer = new ImageClassifierTrainer(model, new TrainOptions { Steps = 60, Batch = 16, LearningRate = 3e-3f, WarmupSteps = 3, EvalInterval = 0 }) { RandomFlips = true };
+        var (before, _) = trainer.Evaluate(data);
+        var losses = new List<float>();
+        int evals = 0;
+        trainer.Run(data, new Generator(2), r => losses.Add(r.Loss), _ => evals++, CancellationToken.None);
+        var (after, accuracy) = trainer.Evaluate(data);
+        Assert.Equal(60, losses.Count);
+        Assert.Equal(1, evals);
+        Assert.True(after < 0.5f * before, $"loss before {before}, after {after}");
+        Assert.True(accuracy >= 0.95, $"accuracy {accuracy}");
+    }
+
+    [Fact]
+    public void ATimeLimitShortensTheScheduleAndEndsWithAValidationPass()
+    {
+        var data = Synthetic(32, 3);
+        var model = new VisionTransformer(Shape, new Generator(1));
+        var trainer = new ImageClassifierTrainer(model, new TrainOptions { Steps = 100_000, Minutes = 0.02, Batch = 8, WarmupSteps = 2, EvalInterval = 0 });
+        var evals = new List<int>();
+        trainer.Run(data, new Generator(2), _ => { }, evals.Add, CancellationToken.None);
+        Assert.True(trainer.Schedule.TotalSteps < 100_000, $"the schedule kept {trainer.Schedule.TotalSteps} steps");
+        Assert.Equal([trainer.Step], evals);
+    }
+
+    [Fact]
+    public void AccuracyCountsRowsWhoseFirstMaximumIsTheLabel()
+    {
+        float[] logits = [0.1f, 2f, 0f, /**/ 5f, 5f, 1f, /**/ float.NaN, 1f, 0f, /**/ 0f, 0f, -1f];
+        Assert.Equal(3, Accuracy.Correct(logits, 3, [1, 0, 1, 2]));
+        Assert.Equal(1, Accuracy.Argmax([1f, 3f, 3f]));
+        var e = Assert.Throws<ArgumentException>(() => Accuracy.Correct(logits, 3, [1, 0]));
+        Assert.Contains("need 6 logits; got 12", e.Message);
+    }
+
+    [Fact]
+    public void EvaluationCoversAPartialLastBatch()
+    {
+        var data = Synthetic(10, 5);
+        var model = new VisionTransformer(Shape, new Generator(1));
+        var (loss, accuracy) = ImageClassifierTrainer.Evaluate(model, data, 4);
+        var (whole, wholeAccuracy) = ImageClassifierTrainer.Evaluate(model, data, 10);
+        Assert.Equal(whole, loss, 4);
+        Assert.Equal(wholeAccuracy, accuracy);
+    }
+}
