@@ -27,6 +27,7 @@ static class TrainCommand
         var heads = new Option<int>("--heads") { Description = "NH: attention heads.", DefaultValueFactory = _ => 4 };
         var width = new Option<int>("--width") { Description = "C: model width (d_model).", DefaultValueFactory = _ => 128 };
         var context = new Option<int>("--context") { Description = "T: context length in tokens.", DefaultValueFactory = _ => 128 };
+        var positions = new Option<string>("--positions") { Description = "Positional encoding: learned (GPT-2), sinusoidal, rotary, alibi or none.", DefaultValueFactory = _ => "learned" };
         var dropout = new Option<float>("--dropout") { Description = "Dropout probability.", DefaultValueFactory = _ => 0f };
         var batch = new Option<int>("--batch") { Description = "B: sequences per micro-batch.", DefaultValueFactory = _ => defaults.Batch };
         var accumulate = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 };
@@ -41,7 +42,7 @@ static class TrainCommand
         var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
         {
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
-            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind,
+            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -70,6 +71,8 @@ static class TrainCommand
             {
                 Layers = r.GetValue(layers), Heads = r.GetValue(heads), Width = r.GetValue(width),
                 ContextLength = r.GetValue(context), Dropout = r.GetValue(dropout), VocabSize = 1,
+                PositionalEncoding = Enum.TryParse<Nn.PositionalEncodingKind>(r.GetValue(positions), ignoreCase: true, out var kind) && !int.TryParse(r.GetValue(positions), out _)
+                    ? kind : throw new ArgumentException($"--positions '{r.GetValue(positions)}' is unknown; use learned, sinusoidal, rotary, alibi or none."),
             });
         }));
         return command;
@@ -122,7 +125,7 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
 
         Console.WriteLine($"Data: {source}: {trainText.Length:N0} training and {validText.Length:N0} validation characters; " +
                           $"tokenizer {TokenizerName(tokenizer)} with {tokenizer.VocabSize} ids.");
-        Console.WriteLine($"Model: GPT, {config.Layers} layers, {config.Heads} heads, width {config.Width}, context {config.ContextLength}, " +
+        Console.WriteLine($"Model: GPT, {config.Layers} layers, {config.Heads} heads, width {config.Width}, context {config.ContextLength}, {config.PositionalEncoding.ToString().ToLowerInvariant()} positions, " +
                           $"{model.ParameterCount():N0} parameters. Threads: {Kernels.Parallel.ThreadCount}.");
         Console.WriteLine($"Training: {options.Steps} steps of {options.Batch}×{config.ContextLength} tokens" +
                           (options.Minutes is { } m ? $", at most {m} minutes" : "") + $"; checkpoints in {outDir}.");

@@ -20,7 +20,11 @@ public sealed class Gpt : Module
         // Initialisation as GPT-2: N(0, 0.02) for weights and embeddings, zero biases, and residual projections scaled by
         // 1/√(2L) because each block adds two branches to the residual stream.
         Wte = RegisterModule("wte", new Embedding(config.VocabSize, config.Width, rng, std: 0.02f));
-        Wpe = RegisterModule("wpe", new Embedding(config.ContextLength, config.Width, rng, std: 0.02f));
+        // Positions: GPT-2's learned table wpe, or sinusoids added here, or RoPE / ALiBi inside attention, or nothing.
+        if (config.PositionalEncoding == PositionalEncodingKind.Learned)
+            Wpe = RegisterModule("wpe", new Embedding(config.ContextLength, config.Width, rng, std: 0.02f));
+        else if (config.PositionalEncoding == PositionalEncodingKind.Sinusoidal)
+            _sinusoids = new SinusoidalPositionalEncoding(config.Width);
         var h = RegisterModule("h", new ModuleList());
         for (int i = 0; i < config.Layers; i++) Blocks.Add(h.Add(new GptBlock(config, rng, _dropoutRng)));
         LnF = RegisterModule("ln_f", new LayerNorm(config.Width, bias: config.Bias));
@@ -32,7 +36,11 @@ public sealed class Gpt : Module
     public Generator DropoutGenerator => _dropoutRng;
 
     public Embedding Wte { get; }
-    public Embedding Wpe { get; }
+
+    /// <summary>The learned position table; null unless <see cref="GptConfig.PositionalEncoding"/> is Learned.</summary>
+    public Embedding? Wpe { get; }
+
+    readonly SinusoidalPositionalEncoding? _sinusoids;
     public List<GptBlock> Blocks { get; } = [];
     public LayerNorm LnF { get; }
 
@@ -50,9 +58,14 @@ public sealed class Gpt : Module
         if (ids.Length != batch * time) throw new ArgumentException($"Expected {batch}×{time} = {batch * time} ids, got {ids.Length}.");
         if (cache is not null && cache.Layers != Blocks.Count)
             throw new ArgumentException($"The cache has {cache.Layers} layers; the model has {Blocks.Count}.", nameof(cache));
-        var positions = new int[time];
-        for (int t = 0; t < time; t++) positions[t] = offset + t;
-        var x = Wte.Forward(ids, batch, time) + Wpe.Forward(positions, time);      // (B, T, C) + (T, C)
+        var x = Wte.Forward(ids, batch, time);                                      // (B, T, C)
+        if (Wpe is not null)
+        {
+            var positions = new int[time];
+            for (int t = 0; t < time; t++) positions[t] = offset + t;
+            x = x + Wpe.Forward(positions, time);                                   // + (T, C)
+        }
+        else if (_sinusoids is not null) x = _sinusoids.Forward(x, offset);
         x = x.Dropout(Config.Dropout, Training, _dropoutRng);
         for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, cache?[i]); // (B, T, C)
         x = LnF.Forward(x);
@@ -119,10 +132,14 @@ public sealed class CausalSelfAttention : Module
     readonly int _heads, _width;
     readonly float _dropout;
     readonly Generator _dropoutRng;
+    readonly RotaryEmbedding? _rotary;
+    readonly float[]? _alibiSlopes;
 
     public CausalSelfAttention(GptConfig config, Generator rng, Generator dropoutRng)
     {
         _heads = config.Heads; _width = config.Width; _dropout = config.Dropout; _dropoutRng = dropoutRng;
+        if (config.PositionalEncoding == PositionalEncodingKind.Rotary) _rotary = new RotaryEmbedding(config.Width / config.Heads);
+        if (config.PositionalEncoding == PositionalEncodingKind.Alibi) _alibiSlopes = Alibi.Slopes(config.Heads);
         CAttn = RegisterModule("c_attn", GptInit.Linear(config.Width, 3 * config.Width, rng, config.Bias, 0.02f));
         CProj = RegisterModule("c_proj", GptInit.Linear(config.Width, config.Width, rng, config.Bias, 0.02f / MathF.Sqrt(2 * config.Layers)));
     }
@@ -138,9 +155,12 @@ public sealed class CausalSelfAttention : Module
         var q = qkv[0].Reshape(b, t, _heads, hs).Transpose(1, 2);                       // (B, NH, T, HS)
         var k = qkv[1].Reshape(b, t, _heads, hs).Transpose(1, 2);
         var v = qkv[2].Reshape(b, t, _heads, hs).Transpose(1, 2);
+        int offset = cache?.Length ?? 0;
+        if (_rotary is not null) { q = _rotary.Apply(q, offset); k = _rotary.Apply(k, offset); } // RoPE at positions offset…
         if (cache is not null) (k, v) = cache.Append(k, v);                                 // (B, NH, T_so_far, HS)
         var y = Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions                  // (B, NH, T, HS)
         {
+            AdditiveMask = _alibiSlopes is null ? null : Alibi.Bias(_alibiSlopes, t, k.Size(2)), // −m_h·(i − j)
             Causal = true, // bottom-right aligned: with a cache, the new queries see all earlier positions
             Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng,
         }).Transpose(1, 2).Reshape(b, t, c);                                              // (B, T, C)

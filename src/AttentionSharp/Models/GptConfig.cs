@@ -26,6 +26,9 @@ public sealed record GptConfig
     /// <summary>Whether Linear and LayerNorm layers have biases (GPT-2: yes).</summary>
     public bool Bias { get; init; } = true;
 
+    /// <summary>How positions enter: a learned table wpe (GPT-2), sinusoids added to the embeddings, rotary q/k (RoPE), ALiBi biases, or none.</summary>
+    public Nn.PositionalEncodingKind PositionalEncoding { get; init; } = Nn.PositionalEncodingKind.Learned;
+
     /// <summary>GPT-2 small, 124M parameters.</summary>
     public static GptConfig Gpt2Small => new();
 
@@ -41,6 +44,9 @@ public sealed record GptConfig
         if (Heads <= 0) throw new ArgumentException($"GptConfig.Heads must be positive; got {Heads}.");
         if (Width <= 0 || Width % Heads != 0) throw new ArgumentException($"GptConfig.Width ({Width}) must be a positive multiple of Heads ({Heads}).");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"GptConfig.Dropout must be in [0, 1); got {Dropout}.");
+        if (!Enum.IsDefined(PositionalEncoding)) throw new ArgumentException($"GptConfig.PositionalEncoding {PositionalEncoding} is not one of {string.Join(", ", Enum.GetNames<Nn.PositionalEncodingKind>())}.");
+        if (PositionalEncoding == Nn.PositionalEncodingKind.Rotary && (Width / Heads) % 2 != 0)
+            throw new ArgumentException($"GptConfig.PositionalEncoding Rotary needs an even head size; Width / Heads = {Width} / {Heads} = {Width / Heads}.");
         return this;
     }
 
@@ -55,6 +61,7 @@ public sealed record GptConfig
         ["n_embd"] = Width,
         ["dropout"] = Dropout,
         ["bias"] = Bias,
+        ["position_embedding_type"] = PositionalEncoding.ToString().ToLowerInvariant(),
     };
 
     /// <summary>Reads <see cref="ToJson"/>'s output; a missing or mistyped field is named in the error.</summary>
@@ -66,10 +73,14 @@ public sealed record GptConfig
             ? i : throw new ArgumentException($"The configuration's '{name}' is missing or not an integer.");
         float dropout = json["dropout"] is JsonValue d && d.TryGetValue<float>(out var f) ? f : 0f;
         bool bias = json["bias"] is not JsonValue b || !b.TryGetValue<bool>(out var x) || x;
+        var positions = Nn.PositionalEncodingKind.Learned;
+        if (json["position_embedding_type"] is JsonValue pe && pe.TryGetValue<string>(out var peName)
+            && !Enum.TryParse(peName, ignoreCase: true, out positions))
+            throw new ArgumentException($"The configuration's 'position_embedding_type' '{peName}' is not one of {string.Join(", ", Enum.GetNames<Nn.PositionalEncodingKind>())}.");
         return new GptConfig
         {
             VocabSize = Int("vocab_size"), ContextLength = Int("n_positions"), Layers = Int("n_layer"),
-            Heads = Int("n_head"), Width = Int("n_embd"), Dropout = dropout, Bias = bias,
+            Heads = Int("n_head"), Width = Int("n_embd"), Dropout = dropout, Bias = bias, PositionalEncoding = positions,
         }.Validate();
     }
 }

@@ -143,6 +143,42 @@ public class GptTrainingTests
         Assert.Equal(prompt.Length + 40, TextGenerator.Generate(run.Model, prompt, 40, new SamplingOptions { Temperature = 0 }, new Generator(1)).Length);
     }
 
+    [Theory]
+    [InlineData(AttentionSharp.Nn.PositionalEncodingKind.Learned)]
+    [InlineData(AttentionSharp.Nn.PositionalEncodingKind.Sinusoidal)]
+    [InlineData(AttentionSharp.Nn.PositionalEncodingKind.Rotary)]
+    [InlineData(AttentionSharp.Nn.PositionalEncodingKind.Alibi)]
+    [InlineData(AttentionSharp.Nn.PositionalEncodingKind.None)]
+    public void EveryPositionalEncodingTrainsAndDecodesWithTheCacheAsWithout(AttentionSharp.Nn.PositionalEncodingKind kind)
+    {
+        var config = Shape with { VocabSize = 12, PositionalEncoding = kind };
+        var model = new Gpt(config, new Generator(5));
+        Assert.Equal(kind == AttentionSharp.Nn.PositionalEncodingKind.Learned, model.StateDict().ContainsKey("wpe.weight"));
+        int[] ids = [1, 4, 2, 7, 3, 3, 9, 0];
+        var optimizer = new AdamW(model.ParameterGroups(), lr: 1e-2f);
+        float first = 0, last = 0;
+        for (int step = 0; step < 15; step++)
+        {
+            optimizer.ZeroGrad();
+            var loss = model.Loss(model.Forward(ids[..^1], 1, 7), ids[1..]);
+            loss.Backward();
+            optimizer.Step();
+            if (step == 0) first = loss.Item(); else last = loss.Item();
+        }
+        Assert.True(last < first, $"{kind}: the loss did not fall ({first} → {last})");
+        Assert.Equal(kind, GptConfig.FromJson(config.ToJson()).PositionalEncoding);
+
+        using (AttentionSharp.Autograd.GradMode.NoGrad())
+        {
+            model.Eval();
+            var full = model.Forward(ids, 1, ids.Length).ToArray();
+            using var cache = new AttentionSharp.Nn.KvCache(config.Layers);
+            var stepwise = new List<float>(model.Forward(ids[..3], 1, 3, cache).ToArray());
+            for (int t = 3; t < ids.Length; t++) stepwise.AddRange(model.Forward([ids[t]], 1, 1, cache).ToArray());
+            TensorAssert.Close(full, stepwise.ToArray(), 1e-4, 0, $"{kind}: cached logits");
+        }
+    }
+
     [Fact]
     public void SamplerHonoursTopKAndTopP()
     {
