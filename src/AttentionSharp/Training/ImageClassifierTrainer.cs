@@ -103,49 +103,21 @@ public sealed class ImageClassifierTrainer
     /// </summary>
     public void Run(ImageSet train, Generator rng, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
     {
-        var watch = Stopwatch.StartNew();
-        int startStep = Step, first = FitTimeAfterSteps[0];
-        var sinceFirstFit = TimeSpan.Zero;
-        var evaluating = TimeSpan.Zero;   // time spent in onEval since the first fit
-        int evals = 0;
+        var budget = new TimeBudget(_options.Minutes, _options.Steps, _options.EvalInterval, Step, FitTimeAfterSteps, refitAfterEval: true);
         while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
         {
             var (loss, norm) = TrainStep(train, rng);
             if (!float.IsFinite(loss))
                 throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}) or check the data.");
-            var elapsed = watch.Elapsed;
-            int done = Step - startStep;
-            double perStep = done > first ? (elapsed - sinceFirstFit - evaluating).TotalSeconds / (done - first) : elapsed.TotalSeconds / done;
-            if (done == first) sinceFirstFit = elapsed;
-            if (FitTimeAfterSteps.Contains(done)) FitToTime(elapsed, perStep, evals == 0 ? 0 : evaluating.TotalSeconds / evals);
+            Schedule = budget.AfterStep(Step, Schedule);
+            double perStep = budget.SecondsPerStep(Step);
             var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
-            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, _options.Batch / perStep, elapsed, remaining));
-            bool outOfTime = _options.Minutes is { } m && elapsed.TotalMinutes >= m;
+            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, _options.Batch / perStep, budget.Elapsed, remaining));
+            bool outOfTime = budget.OutOfTime;
             if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime)
-            {
-                var before = watch.Elapsed;
-                onEval(Step);
-                if (done > first)
-                {
-                    evaluating += watch.Elapsed - before;
-                    evals++;
-                    if (!outOfTime && Step < Schedule.TotalSteps) FitToTime(watch.Elapsed, perStep, evaluating.TotalSeconds / evals);
-                }
-            }
+                Schedule = budget.Evaluate(Step, Schedule, () => onEval(Step));
             if (outOfTime) break;
         }
-    }
-
-    /// <summary>
-    /// Sets the schedule's length to the steps that fit in the time left: each step costs <paramref name="perStep"/>
-    /// seconds, plus a validation pass of <paramref name="perEval"/> seconds every <see cref="TrainOptions.EvalInterval"/> steps.
-    /// </summary>
-    void FitToTime(TimeSpan elapsed, double perStep, double perEval)
-    {
-        if (_options.Minutes is not { } minutes) return;
-        double stepCost = perStep + (_options.EvalInterval > 0 ? perEval / _options.EvalInterval : 0);
-        int affordable = Step + (int)Math.Max(0, (minutes * 60 - elapsed.TotalSeconds - perEval) / stepCost);
-        Schedule = Schedule with { TotalSteps = Math.Clamp(affordable, Step + 1, _options.Steps) };
     }
 
     /// <summary>Copies the next batch (in an order reshuffled every epoch) into the batch buffers, flipping images if asked.</summary>

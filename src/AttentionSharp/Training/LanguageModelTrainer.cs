@@ -137,32 +137,20 @@ public sealed class LanguageModelTrainer
     /// </summary>
     public void Run(Func<(int[] X, int[] Y)> nextBatch, int time, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
     {
-        // The schedule is fitted to a time limit twice: early (so a slow machine never overshoots) and again once the
-        // first steps' one-off costs (JIT, pool warm-up) are behind, both while the learning rate is still warming up.
-        int[] fitAt = [10, 60];
-        var watch = Stopwatch.StartNew();
-        int startStep = Step;
+        var budget = new TimeBudget(_options.Minutes, _options.Steps, _options.EvalInterval, Step, fitAfter: [10, 60], refitAfterEval: false);
         long tokensPerStep = (long)_options.Batch * time * _options.GradAccumulation;
-        var sinceFirstFit = TimeSpan.Zero;
         while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
         {
             var (loss, norm) = TrainStep(nextBatch, time);
             if (!float.IsFinite(loss))
                 throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}) or check the data.");
-            var elapsed = watch.Elapsed;
-            int done = Step - startStep;
-            double perStep = done > fitAt[0] ? (elapsed - sinceFirstFit).TotalSeconds / (done - fitAt[0]) : elapsed.TotalSeconds / done;
-            if (done == fitAt[0]) sinceFirstFit = elapsed;
-            if (_options.Minutes is { } minutes && (done == fitAt[0] || done == fitAt[1]))
-            {
-                int affordable = Step + (int)((minutes * 60 - elapsed.TotalSeconds) / perStep);
-                int fitted = Math.Clamp(affordable, Step + 1, _options.Steps);
-                if (fitted != Schedule.TotalSteps) Schedule = Schedule with { TotalSteps = fitted };
-            }
+            Schedule = budget.AfterStep(Step, Schedule);
+            double perStep = budget.SecondsPerStep(Step);
             var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
-            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, tokensPerStep / perStep, elapsed, remaining));
-            bool outOfTime = _options.Minutes is { } m && elapsed.TotalMinutes >= m;
-            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime) onEval(Step);
+            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, tokensPerStep / perStep, budget.Elapsed, remaining));
+            bool outOfTime = budget.OutOfTime;
+            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime)
+                Schedule = budget.Evaluate(Step, Schedule, () => onEval(Step));
             if (outOfTime) break;
         }
     }

@@ -87,14 +87,10 @@ public sealed class TaggerTrainer
     /// </summary>
     public void Run(TaggingDataset train, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
     {
-        // The schedule is fitted to the time limit twice: early (so a slow machine
-        // never overshoots) and again with the pace measured after the first steps' one-off costs (JIT, pool warm-up).
-        int[] fitAt = [20, 100];
+        var budget = new TimeBudget(_options.Minutes, _options.Steps, _options.EvalInterval, Step, fitAfter: [20, 100], refitAfterEval: false);
         var shuffle = new Generator(_options.Seed ^ 0x5DEECE66DUL);
         using var batches = Epochs(train, shuffle).GetEnumerator();
-        var watch = Stopwatch.StartNew();
         long words = 0;
-        var sinceFirstFit = TimeSpan.Zero;
         while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
         {
             batches.MoveNext();
@@ -103,18 +99,13 @@ public sealed class TaggerTrainer
             if (!float.IsFinite(loss))
                 throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}).");
             words += batch.Labels.Count(l => l != TaggingDataset.IgnoreLabel);
-            var elapsed = watch.Elapsed;
-            if (Step == fitAt[0]) sinceFirstFit = elapsed;
-            double perStep = Step > fitAt[0] ? (elapsed - sinceFirstFit).TotalSeconds / (Step - fitAt[0]) : elapsed.TotalSeconds / Step;
-            if (_options.Minutes is { } minutes && (Step == fitAt[0] || Step == fitAt[1]))
-            {
-                int fitted = Math.Clamp(Step + (int)((minutes * 60 - elapsed.TotalSeconds) / perStep), Step + 1, _options.Steps);
-                Schedule = Schedule with { TotalSteps = fitted };
-            }
-            var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
+            Schedule = budget.AfterStep(Step, Schedule);
+            var elapsed = budget.Elapsed;
+            var remaining = TimeSpan.FromSeconds(budget.SecondsPerStep(Step) * (Schedule.TotalSteps - Step));
             onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, words / elapsed.TotalSeconds, elapsed, remaining));
-            bool outOfTime = _options.Minutes is { } m && elapsed.TotalMinutes >= m;
-            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime) onEval(Step);
+            bool outOfTime = budget.OutOfTime;
+            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime)
+                Schedule = budget.Evaluate(Step, Schedule, () => onEval(Step));
             if (outOfTime) break;
         }
     }
