@@ -5,6 +5,7 @@ var root = new RootCommand("attn: the Transformer from scratch in C#.");
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(PredictCommand.Create());
 root.Subcommands.Add(DataCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 return root.Parse(args).Invoke();

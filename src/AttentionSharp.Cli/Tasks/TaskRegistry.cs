@@ -44,6 +44,14 @@ static class TaskRegistry
         ["fashion"] = FashionTask.Evaluate,
     };
 
+    /// <summary>
+    /// Predictors by task name, for `attn predict`: (checkpoint directory, the input as the user gave it, cache) → exit code.
+    /// The input is what the task reads: a sentence to tag, a word to pronounce, an image file to classify.
+    /// </summary>
+    public static readonly Dictionary<string, Func<string, string, string?, int>> Predict = new(StringComparer.Ordinal)
+    {
+    };
+
     /// <summary>The "task" field of a checkpoint's config.json, or null (a GPT language model has none).</summary>
     public static string? TaskOf(string checkpointDir)
     {

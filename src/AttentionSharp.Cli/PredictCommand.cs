@@ -1,0 +1,28 @@
+using System.CommandLine;
+
+namespace AttentionSharp.Cli;
+
+/// <summary>
+/// `attn predict`: run a task's checkpoint on one input — tag a sentence, pronounce a word, classify an image file.
+/// The checkpoint's config.json names its task; a GPT language model is sampled with `attn sample` instead.
+/// </summary>
+static class PredictCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint or run directory written by attn train --task.", Required = true };
+        var input = new Option<string>("--input") { Description = "What to predict on: a sentence (pos), a word (g2p), an image file (fashion).", Required = true };
+        var cache = new Option<string?>("--cache") { Description = "Data cache directory." };
+        var command = new Command("predict", "Run a task checkpoint on one input: tag a sentence, pronounce a word, classify an image.") { checkpoint, input, cache };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var dir = r.GetValue(checkpoint)!;
+            var taskName = Tasks.TaskRegistry.TaskOf(dir)
+                ?? throw new IO.CheckpointException($"Checkpoint '{dir}' has no task in its config.json; for a language model use attn sample.");
+            return Tasks.TaskRegistry.Predict.TryGetValue(taskName, out var predict)
+                ? predict(dir, r.GetValue(input)!, r.GetValue(cache))
+                : throw new IO.CheckpointException($"Checkpoint '{dir}' is for task '{taskName}', which attn predict does not know.");
+        }));
+        return command;
+    }
+}
