@@ -55,8 +55,15 @@ public sealed unsafe partial class Tensor
     /// only a last dimension with non-unit stride is copied. A query row whose keys are all masked gives 0 (PyTorch
     /// gives NaN).
     /// </summary>
-    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null) =>
-        Attention(q, k, v, options ?? new AttentionOptions(), wantWeights: false).Output;
+    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null)
+    {
+        options ??= new AttentionOptions();
+        if (Visualization.AttentionProbe.Current is not { } probe || options.Implementation == AttentionImplementation.Flash)
+            return Attention(q, k, v, options, wantWeights: false).Output;
+        var (output, weights) = Attention(q, k, v, options, wantWeights: true);   // an open probe records the weights
+        probe.Add(weights!);
+        return output;
+    }
 
     /// <summary>
     /// As <see cref="ScaledDotProductAttention"/>, also returning the (B, NH, Tq, Tk) attention weights (before dropout)
