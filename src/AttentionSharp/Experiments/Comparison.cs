@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using AttentionSharp.Autograd;
+using AttentionSharp.Training;
+
+namespace AttentionSharp.Experiments;
+
+/// <summary>How big and how long the comparison runs: <see cref="Quick"/> takes a few minutes, <see cref="Full"/> about half an hour.</summary>
+public sealed record ComparisonOptions
+{
+    /// <summary>The mode's name, written into the report.</summary>
+    public required string Mode { get; init; }
+
+    /// <summary>Gaps d of the recall task.</summary>
+    public required int[] Distances { get; init; }
+
+    /// <summary>Training steps per model and distance (every model gets the same), unless <see cref="SecondsPerRun"/> ends the run first.</summary>
+    public required int StepsPerRun { get; init; }
+
+    /// <summary>A cap on the training time per model and distance, in seconds, the same for every model.</summary>
+    public required double SecondsPerRun { get; init; }
+
+    /// <summary>Sequence lengths of the speed experiment.</summary>
+    public required int[] Lengths { get; init; }
+
+    /// <summary>The gap at which the trained models' gradients are measured (one of <see cref="Distances"/>).</summary>
+    public required int GradientDistance { get; init; }
+
+    public int Embedding { get; init; } = 64;
+    public int Batch { get; init; } = 32;
+    public float LearningRate { get; init; } = 2e-3f;
+    public int EvaluationExamples { get; init; } = 512;
+    public ulong Seed { get; init; } = 1;
+
+    public static ComparisonOptions Quick => new()
+    {
+        Mode = "quick", Distances = [8, 32, 128, 256], StepsPerRun = 150, SecondsPerRun = 30, Lengths = [64, 128, 256, 512, 1024], GradientDistance = 128,
+    };
+
+    public static ComparisonOptions Full => new()
+    {
+        Mode = "full", Distances = [8, 16, 32, 64, 128, 256, 512, 1024], StepsPerRun = 400, SecondsPerRun = 150,
+        Lengths = [64, 128, 256, 512, 1024, 2048, 4096], GradientDistance = 128,
+    };
+
+    public ComparisonOptions Validate()
+    {
+        if (Distances.Length == 0 || Distances.Any(d => d < 1)) throw new ArgumentException("Distances must be a non-empty list of positive gaps.");
+        if (!Distances.Contains(GradientDistance)) throw new ArgumentException($"The gradient distance {GradientDistance} must be one of the distances trained.");
+        if (Lengths.Length == 0 || Lengths.Any(t => t < 2)) throw new ArgumentException("Lengths must be a non-empty list of lengths ≥ 2.");
+        if (StepsPerRun <= 0) throw new ArgumentException($"StepsPerRun must be positive; got {StepsPerRun}.");
+        if (SecondsPerRun <= 0) throw new ArgumentException($"SecondsPerRun must be positive; got {SecondsPerRun}.");
+        return this;
+    }
+}
+
+/// <summary>One model trained on the recall task at one distance.</summary>
+public sealed record RecallResult(SequenceModelKind Model, int Distance, double Accuracy, int Steps, double Seconds, long Parameters, float FinalLoss);
+
+/// <summary>Training speed of one model at one sequence length (forward, backward and an AdamW step).</summary>
+public sealed record SpeedResult(SequenceModelKind Model, int Length, double MillisecondsPerStep, double TokensPerSecond);
+
+/// <summary>‖∂loss/∂x_t‖ (mean over a batch) for the input embedding at each distance from the output.</summary>
+public sealed record GradientResult(SequenceModelKind Model, int Distance, double[] NormByDistance);
+
+/// <summary>
+/// The explainers' claims about attention and recurrence, measured: long-range recall accuracy against the gap, training
+/// speed against the sequence length, and how the gradient reaching each input decays with its distance from the output.
+/// Every model has about the same number of parameters and the same training time.
+/// </summary>
+public sealed class Comparison(ComparisonOptions options, Action<string>? log = null)
+{
+    readonly ComparisonOptions _options = options.Validate();
+    readonly Action<string> _log = log ?? (_ => { });
+    readonly Dictionary<SequenceModelKind, SequenceClassifier> _gradientModels = [];
+
+    public static readonly SequenceModelKind[] Models = [SequenceModelKind.Rnn, SequenceModelKind.Lstm, SequenceModelKind.Gru, SequenceModelKind.Transformer];
+
+    int MaxLength => Math.Max(RecallTask.Length(_options.Distances.Max()), _options.Lengths.Max());
+
+    SequenceClassifier NewModel(SequenceModelKind kind, Generator rng) =>
+        SequenceClassifier.Create(kind, RecallTask.VocabSize, RecallTask.Keys, _options.Embedding, MaxLength, rng);
+
+    /// <summary>Each model trained for the same time at each gap, then its accuracy on fresh examples.</summary>
+    public List<RecallResult> LongRange(CancellationToken cancel = default)
+    {
+        var results = new List<RecallResult>();
+        foreach (int d in _options.Distances)
+            foreach (var kind in Models)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var rng = new Generator(_options.Seed * 7919 + (ulong)d * 31 + (ulong)kind);
+                var model = NewModel(kind, rng);
+                var (steps, seconds, loss) = Train(model, d, rng, cancel);
+                double accuracy = Accuracy(model, d, new Generator(_options.Seed + 1000 + (ulong)d));
+                results.Add(new RecallResult(kind, d, accuracy, steps, seconds, model.ParameterCount(), loss));
+                _log($"recall d={d,4} {kind,-11} accuracy {accuracy:P1} after {steps} steps in {seconds:F1} s");
+                if (d == _options.GradientDistance) _gradientModels[kind] = model;
+            }
+        return results;
+    }
+
+    /// <summary>
+    /// AdamW (warmup, then constant), clipping at 1, batches of fresh examples, for the step budget — or less, when the
+    /// time cap is reached or the model has been perfect on 20 batches in a row.
+    /// </summary>
+    (int Steps, double Seconds, float Loss) Train(SequenceClassifier model, int distance, Generator rng, CancellationToken cancel)
+    {
+        int b = _options.Batch, t = RecallTask.Length(distance);
+        var ids = new int[b * t]; var labels = new int[b];
+        var optimizer = new AdamW(model.Parameters().Select(p => (p, p.Rank >= 2)), _options.LearningRate, weightDecay: 0.01f);
+        var clock = Stopwatch.StartNew();
+        int step = 0, perfect = 0;
+        float loss = float.NaN;
+        model.Train();
+        while (step < _options.StepsPerRun && clock.Elapsed.TotalSeconds < _options.SecondsPerRun && perfect < 20)
+        {
+            cancel.ThrowIfCancellationRequested();
+            RecallTask.Sample(rng, b, distance, ids, labels);
+            optimizer.ZeroGrad();
+            using (TensorScope.Begin())
+            {
+                var logits = model.Forward(ids, b, t);
+                var lossTensor = Tensor.CrossEntropy(logits, labels);
+                lossTensor.Backward();
+                loss = lossTensor.Item();
+                perfect = Correct(logits, labels) == b ? perfect + 1 : 0;   // 20 perfect batches in a row: it has learned the task
+            }
+            GradientClipping.ClipGradNorm(model.Parameters(), 1f);
+            optimizer.LearningRate = _options.LearningRate * Math.Min(1f, (step + 1) / 20f);
+            optimizer.Step();
+            step++;
+        }
+        return (step, clock.Elapsed.TotalSeconds, loss);
+    }
+
+    double Accuracy(SequenceClassifier model, int distance, Generator rng)
+    {
+        int b = _options.Batch, t = RecallTask.Length(distance), correct = 0, seen = 0;
+        var ids = new int[b * t]; var labels = new int[b];
+        model.Eval();
+        using (GradMode.NoGrad())
+            while (seen < _options.EvaluationExamples)
+            {
+                RecallTask.Sample(rng, b, distance, ids, labels);
+                using var scope = TensorScope.Begin();
+                correct += Correct(model.Forward(ids, b, t), labels);
+                seen += b;
+            }
+        model.Train();
+        return correct / (double)seen;
+    }
+
+    static int Correct(Tensor logits, int[] labels)
+    {
+        var l = logits.ToArray();
+        int k = logits.Size(1), correct = 0;
+        for (int i = 0; i < labels.Length; i++)
+        {
+            int best = 0;
+            for (int j = 1; j < k; j++) if (l[i * k + j] > l[i * k + best]) best = j;
+            if (best == labels[i]) correct++;
+        }
+        return correct;
+    }
+
+    /// <summary>
+    /// Milliseconds per training step (forward, backward, AdamW) and tokens per second at each length, batch 8, the
+    /// median of a few steps after one warm-up step; a length is skipped for a model once a step takes over 20 s.
+    /// </summary>
+    public List<SpeedResult> Speed(CancellationToken cancel = default)
+    {
+        const int batch = 8;
+        var results = new List<SpeedResult>();
+        foreach (var kind in Models)
+        {
+            var rng = new Generator(_options.Seed + 77);
+            var model = NewModel(kind, rng);
+            var optimizer = new AdamW(model.Parameters(), 1e-4f);
+            foreach (int t in _options.Lengths)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var ids = new int[batch * t]; var labels = new int[batch];
+                for (int i = 0; i < ids.Length; i++) ids[i] = (int)(rng.NextUInt64() % RecallTask.VocabSize);
+                double Step()
+                {
+                    var clock = Stopwatch.StartNew();
+                    optimizer.ZeroGrad();
+                    using (TensorScope.Begin()) Tensor.CrossEntropy(model.Forward(ids, batch, t), labels).Backward();
+                    optimizer.Step();
+                    return clock.Elapsed.TotalMilliseconds;
+                }
+                double first = Step();
+                int repeats = first > 2000 ? 1 : first > 500 ? 3 : 5;
+                var times = Enumerable.Range(0, repeats).Select(_ => Step()).Order().ToArray();
+                double ms = times[times.Length / 2];
+                results.Add(new SpeedResult(kind, t, ms, batch * t / (ms / 1000)));
+                _log($"speed T={t,5} {kind,-11} {ms,9:F1} ms/step, {batch * t / (ms / 1000),10:N0} tokens/s");
+                if (ms > 20_000) break;
+            }
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// For each model trained at <see cref="ComparisonOptions.GradientDistance"/> (run <see cref="LongRange"/> first):
+    /// the mean over a batch of ‖∂loss/∂x_t‖, the gradient of the loss at the output with respect to the input embedding
+    /// at position t, by distance T − 1 − t from the output.
+    /// </summary>
+    public List<GradientResult> Gradients()
+    {
+        if (_gradientModels.Count == 0) throw new InvalidOperationException("Train the models first: the gradients are measured on the models LongRange trained.");
+        int d = _options.GradientDistance, b = 64, t = RecallTask.Length(d);
+        var ids = new int[b * t]; var labels = new int[b];
+        RecallTask.Sample(new Generator(_options.Seed + 5), b, d, ids, labels);
+        var results = new List<GradientResult>();
+        foreach (var kind in Models)
+        {
+            var model = _gradientModels[kind];
+            using var scope = TensorScope.Begin();
+            Tensor embedded;
+            using (GradMode.NoGrad()) embedded = model.Embed(ids, b, t);
+            embedded.RequiresGrad = true;                                         // a leaf: its gradient is ∂loss/∂x
+            Tensor.CrossEntropy(model.Forward(embedded), labels).Backward();
+            var g = embedded.Grad!.ToArray();
+            int e = embedded.Size(2);
+            var byDistance = new double[t];
+            for (int bi = 0; bi < b; bi++)
+                for (int ti = 0; ti < t; ti++)
+                {
+                    double sq = 0;
+                    for (int k = 0; k < e; k++) { double v = g[(bi * t + ti) * e + k]; sq += v * v; }
+                    byDistance[t - 1 - ti] += Math.Sqrt(sq) / b;
+                }
+            model.ZeroGrad();
+            results.Add(new GradientResult(kind, d, byDistance));
+            _log($"gradient {kind,-11} ‖∂L/∂x‖ at the output {byDistance[0]:E2}, at the key ({t - 1} back) {byDistance[t - 1]:E2}");
+        }
+        return results;
+    }
+}

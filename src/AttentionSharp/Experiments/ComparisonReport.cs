@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace AttentionSharp.Experiments;
+
+/// <summary>The comparison's results as DIR/report.md, DIR/results.json and PNG plots beside them.</summary>
+public static class ComparisonReport
+{
+    static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    public static void Write(string dir, ComparisonOptions options, string machine, IReadOnlyList<RecallResult> recall,
+        IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients)
+    {
+        Directory.CreateDirectory(dir);
+        PlotRecall(Path.Combine(dir, "recall.png"), recall);
+        PlotSpeed(Path.Combine(dir, "speed.png"), speed);
+        PlotGradients(Path.Combine(dir, "gradients.png"), gradients);
+        WriteAtomically(Path.Combine(dir, "results.json"), Json(options, machine, recall, speed, gradients).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        WriteAtomically(Path.Combine(dir, "report.md"), Markdown(options, machine, recall, speed, gradients));
+    }
+
+    static string Inv(FormattableString text) => FormattableString.Invariant(text);
+
+    static string Name(SequenceModelKind k) => k switch
+    {
+        SequenceModelKind.Rnn => "RNN", SequenceModelKind.Lstm => "LSTM", SequenceModelKind.Gru => "GRU", _ => "Transformer",
+    };
+
+    static string Markdown(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients)
+    {
+        var s = new StringBuilder();
+        var models = Comparison.Models;
+        s.AppendLine("# Attention against recurrence, measured");
+        s.AppendLine();
+        s.AppendLine(Invariant, $"Mode: **{o.Mode}** (`attn compare{(o.Mode == "quick" ? " --quick" : "")}`), seed {o.Seed}, on {machine}.");
+        s.AppendLine(Inv($"Every model embeds tokens in {o.Embedding} dimensions and has about the same number of parameters: ") +
+            string.Join(", ", models.Select(k => recall.FirstOrDefault(r => r.Model == k) is { } r ? $"{Name(k)} {r.Parameters:N0}" : Name(k))) + ".");
+        s.AppendLine();
+        s.AppendLine("## Long-range dependency: recall a token d positions back");
+        s.AppendLine();
+        s.AppendLine(Invariant, $"Sequences `[key, d fillers, ?]`; the answer is the key ({RecallTask.Keys} possible, chance {1.0 / RecallTask.Keys:P1}). " +
+            $"Each model trains the same budget per distance: {o.StepsPerRun} steps of batch {o.Batch} (AdamW, lr {o.LearningRate.ToString(Invariant)}), cut short by a cap of {o.SecondsPerRun:0.#} s or after 20 perfect batches in a row, " +
+            $"then is scored on {o.EvaluationExamples} fresh sequences. Cells: test accuracy (training steps).");
+        s.AppendLine();
+        s.AppendLine("| d | " + string.Join(" | ", models.Select(Name)) + " |");
+        s.AppendLine("|---:|" + string.Concat(models.Select(_ => "---:|")));
+        foreach (int d in o.Distances)
+            s.AppendLine(Inv($"| {d} | ") + string.Join(" | ", models.Select(k => recall.FirstOrDefault(r => r.Model == k && r.Distance == d) is { } r ? $"{r.Accuracy * 100:F1} % ({r.Steps})" : "–")) + " |");
+        s.AppendLine();
+        s.AppendLine("![recall accuracy against distance](recall.png)");
+        s.AppendLine();
+        s.AppendLine("## Parallelism: training step time against sequence length");
+        s.AppendLine();
+        s.AppendLine("Forward, backward and an AdamW step on batch 8; median of a few steps after a warm-up step. Cells: ms per step (tokens/s).");
+        s.AppendLine();
+        s.AppendLine("| T | " + string.Join(" | ", models.Select(Name)) + " |");
+        s.AppendLine("|---:|" + string.Concat(models.Select(_ => "---:|")));
+        foreach (int t in o.Lengths)
+            s.AppendLine(Inv($"| {t} | ") + string.Join(" | ", models.Select(k => speed.FirstOrDefault(r => r.Model == k && r.Length == t) is { } r ? $"{r.MillisecondsPerStep:F1} ({r.TokensPerSecond:N0})" : "–")) + " |");
+        s.AppendLine();
+        s.AppendLine("![step time against sequence length](speed.png)");
+        s.AppendLine();
+        s.AppendLine(Invariant, $"## Vanishing gradients: ‖∂loss/∂x_t‖ against the distance from the output");
+        s.AppendLine();
+        s.AppendLine(Inv($"On the models trained at d = {o.GradientDistance}: the mean over 64 sequences of the gradient norm of the loss with respect to each input embedding. ") +
+            "The key sits at the largest distance; a model that learns the task must get gradient there.");
+        s.AppendLine();
+        int[] marks = gradients.Count == 0 ? [] : new[] { 0, 1, 4, 16, 64, 256, 1024 }.Where(m => m < gradients[0].NormByDistance.Length).Append(gradients[0].NormByDistance.Length - 1).Distinct().ToArray();
+        s.AppendLine("| distance | " + string.Join(" | ", gradients.Select(g => Name(g.Model))) + " |");
+        s.AppendLine("|---:|" + string.Concat(gradients.Select(_ => "---:|")));
+        foreach (int m in marks)
+            s.AppendLine(Inv($"| {m}{(m == marks[^1] ? " (the key)" : "")} | ") + string.Join(" | ", gradients.Select(g => g.NormByDistance[m].ToString("0.00E+00", Invariant))) + " |");
+        s.AppendLine();
+        s.AppendLine("![gradient norm against distance](gradients.png)");
+        return s.ToString();
+    }
+
+    static JsonObject Json(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients) => new()
+    {
+        ["mode"] = o.Mode, ["seed"] = o.Seed, ["machine"] = machine, ["embedding"] = o.Embedding, ["steps_per_run"] = o.StepsPerRun, ["seconds_per_run"] = o.SecondsPerRun,
+        ["recall"] = new JsonArray(recall.Select(r => (JsonNode)new JsonObject
+        {
+            ["model"] = Name(r.Model), ["distance"] = r.Distance, ["accuracy"] = r.Accuracy, ["steps"] = r.Steps,
+            ["seconds"] = r.Seconds, ["parameters"] = r.Parameters, ["final_loss"] = r.FinalLoss,
+        }).ToArray()),
+        ["speed"] = new JsonArray(speed.Select(r => (JsonNode)new JsonObject
+        {
+            ["model"] = Name(r.Model), ["length"] = r.Length, ["ms_per_step"] = r.MillisecondsPerStep, ["tokens_per_s"] = r.TokensPerSecond,
+        }).ToArray()),
+        ["gradients"] = new JsonArray(gradients.Select(g => (JsonNode)new JsonObject
+        {
+            ["model"] = Name(g.Model), ["trained_distance"] = g.Distance,
+            ["norm_by_distance"] = new JsonArray(g.NormByDistance.Select(v => (JsonNode)JsonValue.Create(v)!).ToArray()),
+        }).ToArray()),
+    };
+
+    static void PlotRecall(string path, IReadOnlyList<RecallResult> recall)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var kind in Comparison.Models)
+        {
+            var points = recall.Where(r => r.Model == kind).OrderBy(r => r.Distance).ToArray();
+            if (points.Length == 0) continue;
+            var line = plot.Add.Scatter(points.Select(p => Math.Log2(p.Distance)).ToArray(), points.Select(p => 100 * p.Accuracy).ToArray());
+            line.LegendText = Name(kind);
+            line.LineWidth = 2; line.MarkerSize = 7;
+        }
+        var chance = plot.Add.HorizontalLine(100.0 / RecallTask.Keys);
+        chance.LinePattern = ScottPlot.LinePattern.Dashed;
+        chance.LegendText = "chance";
+        Log2Ticks(plot, recall.Select(r => r.Distance));
+        plot.Axes.SetLimitsY(0, 105);
+        plot.Title("Recall a token d positions back");
+        plot.XLabel("distance d");
+        plot.YLabel("test accuracy (%)");
+        plot.ShowLegend(ScottPlot.Alignment.LowerLeft);
+        Save(plot, path);
+    }
+
+    static void PlotSpeed(string path, IReadOnlyList<SpeedResult> speed)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var kind in Comparison.Models)
+        {
+            var points = speed.Where(r => r.Model == kind).OrderBy(r => r.Length).ToArray();
+            if (points.Length == 0) continue;
+            var line = plot.Add.Scatter(points.Select(p => Math.Log2(p.Length)).ToArray(), points.Select(p => Math.Log10(p.TokensPerSecond)).ToArray());
+            line.LegendText = Name(kind);
+            line.LineWidth = 2; line.MarkerSize = 7;
+        }
+        Log2Ticks(plot, speed.Select(r => r.Length));
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (int e = 2; e <= 8; e++) ticks.AddMajor(e, Math.Pow(10, e).ToString("N0", Invariant));
+        plot.Axes.Left.TickGenerator = ticks;
+        plot.Title("Training throughput against sequence length (batch 8)");
+        plot.XLabel("sequence length T");
+        plot.YLabel("tokens per second (log scale)");
+        plot.ShowLegend(ScottPlot.Alignment.LowerLeft);
+        Save(plot, path);
+    }
+
+    static void PlotGradients(string path, IReadOnlyList<GradientResult> gradients)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var g in gradients)
+        {
+            var xs = Enumerable.Range(0, g.NormByDistance.Length).Select(i => (double)i).ToArray();
+            var ys = g.NormByDistance.Select(v => Math.Log10(Math.Max(v, 1e-30))).ToArray();
+            var line = plot.Add.ScatterLine(xs, ys);
+            line.LegendText = Name(g.Model);
+            line.LineWidth = 2;
+        }
+        plot.Title(gradients.Count > 0 ? $"‖∂loss/∂x_t‖ against distance from the output (trained at d = {gradients[0].Distance})" : "gradients");
+        plot.XLabel("distance from the output (positions)");
+        plot.YLabel("log10 gradient norm");
+        plot.ShowLegend(ScottPlot.Alignment.LowerLeft);
+        Save(plot, path);
+    }
+
+    static void Log2Ticks(ScottPlot.Plot plot, IEnumerable<int> values)
+    {
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (int v in values.Distinct().Order()) ticks.AddMajor(Math.Log2(v), v.ToString(Invariant));
+        plot.Axes.Bottom.TickGenerator = ticks;
+    }
+
+    static void Save(ScottPlot.Plot plot, string path)
+    {
+        var temp = path + $".tmp-{Environment.ProcessId}.png";
+        plot.SavePng(temp, 900, 540);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    static void WriteAtomically(string path, string text)
+    {
+        var temp = path + $".tmp-{Environment.ProcessId}";
+        File.WriteAllText(temp, text);
+        File.Move(temp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,100 @@
+using System.Text.Json.Nodes;
+using AttentionSharp.Autograd;
+using AttentionSharp.Experiments;
+using AttentionSharp.Tests.Support;
+
+namespace AttentionSharp.Tests.Experiments;
+
+/// <summary>The recall task, the four matched models, and the comparison end to end on a tiny budget.</summary>
+public class ComparisonTests
+{
+    [Fact]
+    public void RecallSequencesAreKeyFillersQueryAndTheLabelIsTheKey()
+    {
+        const int b = 50, d = 6;
+        var ids = new int[b * RecallTask.Length(d)]; var labels = new int[b];
+        RecallTask.Sample(new Generator(3), b, d, ids, labels);
+        for (int i = 0; i < b; i++)
+        {
+            var row = ids.AsSpan(i * (d + 2), d + 2);
+            Assert.Equal(labels[i], row[0]);
+            Assert.InRange(row[0], 0, RecallTask.Keys - 1);
+            for (int j = 1; j <= d; j++) Assert.InRange(row[j], RecallTask.Keys, RecallTask.Keys + RecallTask.Fillers - 1);
+            Assert.Equal(RecallTask.Query, row[^1]);
+        }
+        Assert.True(labels.Distinct().Count() > 4, "keys are not spread over the symbols");
+        var again = new int[ids.Length]; var labelsAgain = new int[b];
+        RecallTask.Sample(new Generator(3), b, d, again, labelsAgain);
+        Assert.Equal(ids, again);   // the same seed gives the same data
+        Assert.Throws<ArgumentException>(() => RecallTask.Sample(new Generator(1), b, d, new int[3], labels));
+    }
+
+    [Theory]
+    [InlineData(SequenceModelKind.Rnn)]
+    [InlineData(SequenceModelKind.Lstm)]
+    [InlineData(SequenceModelKind.Gru)]
+    [InlineData(SequenceModelKind.Transformer)]
+    public void EachModelHasAboutTheTransformersParametersAndReadsToTheLastPosition(SequenceModelKind kind)
+    {
+        var transformer = SequenceClassifier.Create(SequenceModelKind.Transformer, RecallTask.VocabSize, RecallTask.Keys, 32, 64, new Generator(1));
+        var model = SequenceClassifier.Create(kind, RecallTask.VocabSize, RecallTask.Keys, 32, 64, new Generator(1));
+        double ratio = model.ParameterCount() / (double)transformer.ParameterCount();
+        Assert.InRange(ratio, 0.97, 1.03);
+        int[] ids = [0, 9, 10, 24, 3, 11, 12, 24];
+        using var logits = model.Forward(ids, 2, 4);
+        Assert.Equal([2, RecallTask.Keys], logits.Shape.ToArray());
+        // Changing the first token of sequence 0 changes its answer (the last position sees the whole sequence) and
+        // leaves sequence 1's alone (the rows of a batch are independent).
+        int[] other = [5, 9, 10, 24, 3, 11, 12, 24];
+        using var changed = model.Forward(other, 2, 4);
+        Assert.NotEqual(logits.ToArray()[..RecallTask.Keys], changed.ToArray()[..RecallTask.Keys]);
+        Assert.Equal(logits.ToArray()[RecallTask.Keys..], changed.ToArray()[RecallTask.Keys..]);
+    }
+
+    [Fact]
+    public void TheComparisonRunsEndToEndAndWritesItsReport()
+    {
+        var options = new ComparisonOptions
+        {
+            Mode = "test", Distances = [2, 4], StepsPerRun = 40, SecondsPerRun = 60, Lengths = [4, 16], GradientDistance = 4,
+            Embedding = 16, Batch = 16, EvaluationExamples = 64, LearningRate = 1e-2f,
+        };
+        var lines = new List<string>();
+        var comparison = new Comparison(options, lines.Add);
+        Assert.Throws<InvalidOperationException>(() => comparison.Gradients());   // nothing trained yet
+        var recall = comparison.LongRange();
+        Assert.Equal(8, recall.Count);
+        Assert.All(recall, r => { Assert.InRange(r.Accuracy, 0, 1); Assert.InRange(r.Steps, 1, 40); });
+        // The gap of 2 is short enough for the Transformer to learn within 40 steps.
+        Assert.True(recall.Single(r => r.Model == SequenceModelKind.Transformer && r.Distance == 2).Accuracy > 0.5);
+        var speed = comparison.Speed();
+        Assert.Equal(8, speed.Count);
+        Assert.All(speed, s => Assert.True(s.MillisecondsPerStep > 0 && s.TokensPerSecond > 0));
+        var gradients = comparison.Gradients();
+        Assert.Equal(4, gradients.Count);
+        Assert.All(gradients, g => { Assert.Equal(RecallTask.Length(4), g.NormByDistance.Length); Assert.All(g.NormByDistance, v => Assert.True(double.IsFinite(v) && v >= 0)); });
+        // A recurrent input at distance 0 (the query token) always has a gradient; the key must get some in every model.
+        Assert.All(gradients, g => Assert.True(g.NormByDistance[0] > 0 && g.NormByDistance[^1] > 0, $"{g.Model}: no gradient"));
+
+        using var dir = new TempDirectory();
+        ComparisonReport.Write(dir.Path, options, "test machine", recall, speed, gradients);
+        foreach (var f in new[] { "report.md", "results.json", "recall.png", "speed.png", "gradients.png" })
+            Assert.True(new FileInfo(dir.File(f)).Length > 100, f);
+        var report = File.ReadAllText(dir.File("report.md"));
+        Assert.Contains("Mode: **test**", report);
+        Assert.Contains("| d | RNN | LSTM | GRU | Transformer |", report);
+        var json = JsonNode.Parse(File.ReadAllText(dir.File("results.json")))!;
+        Assert.Equal("test", json["mode"]!.GetValue<string>());
+        Assert.Equal(8, json["recall"]!.AsArray().Count);
+        Assert.Equal(8, json["speed"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public void BadOptionsAreRefused()
+    {
+        var good = ComparisonOptions.Quick;
+        Assert.Contains("gradient distance", Assert.Throws<ArgumentException>(() => new Comparison(good with { GradientDistance = 3 })).Message);
+        Assert.Contains("Distances", Assert.Throws<ArgumentException>(() => new Comparison(good with { Distances = [] })).Message);
+        Assert.Contains("StepsPerRun", Assert.Throws<ArgumentException>(() => new Comparison(good with { StepsPerRun = 0 })).Message);
+    }
+}
