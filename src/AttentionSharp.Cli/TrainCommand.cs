@@ -171,6 +171,14 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
         Console.CancelKeyPress += onCancel;
+        int savedStep = resumed is null ? -1 : trainer.Step;
+        // mpirun ends the whole job (SIGTERM, then SIGKILL) when any rank fails: say so on the survivors' side too.
+        using var onLauncherStop = communicator.Size > 1 ? System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM,
+            _ => Console.Error.WriteLine($"error: rank {communicator.Rank} of {communicator.Size} was stopped by the MPI launcher, which ends the job when any rank fails " +
+                                         "(its report names the rank, as 'process rank R' or 'Process name: [[job,1],R]'). " +
+                                         (savedStep >= 0 ? $"The last checkpoint, step {savedStep}, is in {checkpointDir}; continue with any number of ranks: attn train --resume {outDir} --out {outDir}"
+                                                         : "No checkpoint was written yet."))) : null;
 
         var x = new int[globalBatch * config.ContextLength];
         var y = new int[x.Length];
@@ -180,9 +188,10 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
 
         void Save(string dir)
         {
-            if (!Leader) return;
-            Checkpoint.Save(dir, model, new Checkpoint.Contents(config.ToJson(), tokenizer.ToJson(),
-                TrainerState.Capture(model, trainer, dataRng, bestValid, options), TrainerState.Moments(model, trainer)));
+            if (Leader)
+                Checkpoint.Save(dir, model, new Checkpoint.Contents(config.ToJson(), tokenizer.ToJson(),
+                    TrainerState.Capture(model, trainer, dataRng, bestValid, options), TrainerState.Moments(model, trainer)));
+            savedStep = trainer.Step;
         }
 
         try
