@@ -66,8 +66,8 @@ internal sealed unsafe class Mpi
         Sum = Export("ompi_mpi_op_sum");
     }
 
-    /// <summary>Loads Open MPI's library, or returns null with the reason (not installed, or not Open MPI).</summary>
-    public static Mpi? TryLoad(out string reason)
+    /// <summary>Loads Open MPI's library (the first of <paramref name="names"/> found), or returns null with the reason (not installed, or not Open MPI).</summary>
+    public static Mpi? TryLoad(IReadOnlyList<string> names, out string reason)
     {
         reason = "";
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
@@ -75,7 +75,7 @@ internal sealed unsafe class Mpi
             reason = "MPI is supported on Linux and macOS only.";
             return null;
         }
-        foreach (var name in LibraryNames)
+        foreach (var name in names)
         {
             if (!NativeLibrary.TryLoad(name, out var handle)) continue;
             try { return new Mpi(handle); }
@@ -85,7 +85,7 @@ internal sealed unsafe class Mpi
                 return null;
             }
         }
-        reason = $"Open MPI's library ({string.Join(" or ", LibraryNames)}) was not found.";
+        reason = $"Open MPI's library ({string.Join(" or ", names)}) was not found.";
         return null;
     }
 

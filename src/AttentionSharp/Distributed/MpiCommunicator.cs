@@ -22,9 +22,11 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     }
 
     /// <summary>Loads Open MPI and initializes it; throws <see cref="DistributedException"/> saying how to install it when absent.</summary>
-    public static MpiCommunicator Start()
+    public static MpiCommunicator Start() => Start(Mpi.LibraryNames);
+
+    internal static MpiCommunicator Start(IReadOnlyList<string> libraryNames)
     {
-        var mpi = Mpi.TryLoad(out var reason) ?? throw new DistributedException($"{reason} {DistributedLaunch.InstallHint}");
+        var mpi = Mpi.TryLoad(libraryNames, out var reason) ?? throw new DistributedException($"{reason} {DistributedLaunch.InstallHint}");
         return new MpiCommunicator(mpi);
     }
 

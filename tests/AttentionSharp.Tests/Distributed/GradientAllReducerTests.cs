@@ -126,4 +126,13 @@ public class GradientAllReducerTests
         Assert.IsType<SingleProcessCommunicator>(comm);
         Assert.Equal((0, 1), (comm.Rank, comm.Size));
     }
+
+    [Fact]
+    public void WithoutOpenMpiStartingSaysHowToInstallIt()
+    {
+        var e = Assert.Throws<DistributedException>(() => MpiCommunicator.Start(["libmpi-not-installed.so.40"]));
+        Assert.Contains("libmpi-not-installed.so.40", e.Message);
+        Assert.Contains("apt-get install openmpi-bin libopenmpi-dev", e.Message);
+        Assert.Contains("mpirun -np N", e.Message);
+    }
 }
