@@ -138,7 +138,7 @@ public sealed class LanguageModelTrainer
             var (first, batch) = DataParallel.Shard(globalRows, _communicator.Rank, _communicator.Size);
             var x = globalX.AsSpan(first * time, batch * time);
             var y = globalY.AsSpan(first * time, batch * time);
-            var logits = _model.Forward(x, batch, time);                  // (B, T, V)
+            var logits = _model.Forward(x, batch, time, firstRow: first);  // (B, T, V), dropped as rows first… of the global batch
             var loss = _model.Loss(logits, y);
             var scaled = _options.GradAccumulation == 1 ? loss : loss * (1f / _options.GradAccumulation);
             scaled.Backward();

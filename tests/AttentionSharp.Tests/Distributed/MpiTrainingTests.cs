@@ -17,7 +17,7 @@ public sealed class MpiFactAttribute : FactAttribute
 }
 
 /// <summary>
-/// `attn train` as separate processes under mpirun, one thread per rank: 2 ranks × batch 2 give the losses of one
+/// `attn train` as separate processes under mpirun, one thread per rank, dropout 0.1: 2 ranks × batch 2 give the losses of one
 /// process × batch 4; a rank that dies ends the job with a non-zero status and a message naming the rank, and the last
 /// checkpoint loads and resumes in one process exactly where the two ranks left off.
 /// </summary>
@@ -37,7 +37,7 @@ public class MpiTrainingTests
 
     static string[] TrainArguments(string data, string outDir, int batch, int steps) =>
         ["train", "--data", data, "--out", outDir, "--steps", steps.ToString(), "--batch", batch.ToString(), "--layers", "2", "--heads", "2",
-         "--width", "32", "--context", "32", "--warmup", "2", "--eval-interval", "2", "--minutes", "0", "--seed", "7"];
+         "--width", "32", "--context", "32", "--warmup", "2", "--eval-interval", "2", "--minutes", "0", "--seed", "7", "--dropout", "0.1"];
 
     [MpiFact]
     public void TwoRanksOfBatchTwoGiveTheLossesOfOneProcessOfBatchFour()

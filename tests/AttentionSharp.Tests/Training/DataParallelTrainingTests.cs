@@ -38,6 +38,7 @@ public class DataParallelTrainingTests
 
     [Theory]
     [InlineData(0f)]
+    [InlineData(0.1f)] // each rank's dropout masks are the global batch's masks at its rows
     public void TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour(float dropout)
     {
         var single = Train(1, 2 * RankBatch, null, dropout);
