@@ -30,7 +30,7 @@ static class TrainCommand
         var context = new Option<int>("--context") { Description = "T: context length in tokens.", DefaultValueFactory = _ => 128 };
         var positions = new Option<string>("--positions") { Description = "Positional encoding: learned (GPT-2), sinusoidal, rotary, alibi or none.", DefaultValueFactory = _ => "learned" };
         var dropout = new Option<float>("--dropout") { Description = "Dropout probability.", DefaultValueFactory = _ => 0f };
-        var batch = new Option<int>("--batch") { Description = "B: sequences per micro-batch.", DefaultValueFactory = _ => defaults.Batch };
+        var batch = new Option<int>("--batch") { Description = "B: sequences per micro-batch (per rank under MPI: the global batch is ranks × B).", DefaultValueFactory = _ => defaults.Batch };
         var accumulate = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 };
         var lr = new Option<float>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => defaults.LearningRate };
         var warmup = new Option<int>("--warmup") { Description = "Warmup steps.", DefaultValueFactory = _ => defaults.WarmupSteps };
@@ -85,7 +85,7 @@ static class TrainCommand
                 LearningRate = r.GetValue(lr), WarmupSteps = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
                 EvalInterval = r.GetValue(evalInterval), Seed = r.GetValue(seed),
             }.Validate();
-            if (communicator.Size > 1 && taskName == "gpt" && Environment.GetEnvironmentVariable("ATTN_THREADS") is null)
+            if (communicator.Size > 1 && Environment.GetEnvironmentVariable("ATTN_THREADS") is null)
                 Kernels.Parallel.ThreadCount = Math.Max(1, Environment.ProcessorCount / DistributedLaunch.LocalRanks); // ranks on one machine share its cores
             var run = new TrainRun(r.GetValue(data), r.GetValue(output)!, r.GetValue(resume), r.GetValue(cache), r.GetValue(tokenizer)!, r.GetValue(vocab), communicator);
             return run.Execute(options, new GptConfig
