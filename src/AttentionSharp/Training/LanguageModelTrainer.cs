@@ -84,7 +84,10 @@ public sealed class LanguageModelTrainer
     readonly int[] _control = new int[3];
     readonly Stopwatch _stepWatch = new();
 
-    /// <param name="communicator">The ranks training together; null trains in this process alone.</param>
+    /// <param name="communicator">
+    /// The ranks training together; null trains in this process alone. With several ranks construction is a collective:
+    /// rank 0's weights are broadcast so that every rank starts from them.
+    /// </param>
     public LanguageModelTrainer(Gpt model, TrainOptions options, ICommunicator? communicator = null)
     {
         _model = model;

@@ -42,6 +42,7 @@ public sealed class ThreadGroupCommunicator : ICommunicator
         _shared.Barrier.SignalAndWait();
     }
 
+    // Through floats: exact for the small integers training broadcasts (|n| ≤ 2²⁴).
     public void Broadcast(Span<int> data, int root)
     {
         var floats = new float[data.Length];
