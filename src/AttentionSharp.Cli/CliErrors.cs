@@ -12,7 +12,7 @@ static class CliErrors
         {
             return action();
         }
-        catch (Exception e) when (e is ArgumentException or DataSourceException or CheckpointException or SafetensorsException
+        catch (Exception e) when (e is ArgumentException or DataSourceException or CheckpointException or SafetensorsException or Distributed.DistributedException
                                       or IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             Console.Error.WriteLine($"error: {e.Message}");

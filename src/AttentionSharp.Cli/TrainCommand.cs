@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using AttentionSharp.Data;
+using AttentionSharp.Distributed;
 using AttentionSharp.Generation;
 using AttentionSharp.IO;
 using AttentionSharp.Models;
@@ -29,7 +30,7 @@ static class TrainCommand
         var context = new Option<int>("--context") { Description = "T: context length in tokens.", DefaultValueFactory = _ => 128 };
         var positions = new Option<string>("--positions") { Description = "Positional encoding: learned (GPT-2), sinusoidal, rotary, alibi or none.", DefaultValueFactory = _ => "learned" };
         var dropout = new Option<float>("--dropout") { Description = "Dropout probability.", DefaultValueFactory = _ => 0f };
-        var batch = new Option<int>("--batch") { Description = "B: sequences per micro-batch.", DefaultValueFactory = _ => defaults.Batch };
+        var batch = new Option<int>("--batch") { Description = "B: sequences per micro-batch (per rank under MPI: the global batch is ranks × B).", DefaultValueFactory = _ => defaults.Batch };
         var accumulate = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 };
         var lr = new Option<float>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => defaults.LearningRate };
         var warmup = new Option<int>("--warmup") { Description = "Warmup steps.", DefaultValueFactory = _ => defaults.WarmupSteps };
@@ -38,17 +39,35 @@ static class TrainCommand
         var tokenizer = new Option<string>("--tokenizer") { Description = "char, bpe, or a tiktoken encoding (cl100k_base, o200k_base).", DefaultValueFactory = _ => "char" };
         var vocab = new Option<int>("--vocab") { Description = "Vocabulary size for --tokenizer bpe.", DefaultValueFactory = _ => 512 };
         var cache = new Option<string?>("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
+        var distributed = new Option<bool>("--distributed") { Description = "Require MPI (found by itself under mpirun): data-parallel training, --batch rows per rank." };
 
         var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
         {
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
-            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions,
+            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, distributed,
         };
-        command.SetAction(r => CliErrors.Run(() =>
+        command.SetAction(r =>
+        {
+            ICommunicator? communicator = null;
+            int code = CliErrors.Run(() =>
+            {
+                communicator = DistributedLaunch.Start(r.GetValue(distributed));
+                return Train(r, communicator);
+            });
+            // A rank that fails alone would leave the others waiting in a collective: end the whole job.
+            if (code != 0 && communicator is { Size: > 1 }) communicator.Abort(code);
+            communicator?.Dispose();
+            return code;
+        });
+        return command;
+
+        int Train(ParseResult r, ICommunicator communicator)
         {
             var taskName = r.GetValue(task)!;
             if (taskName != "gpt")
             {
+                if (communicator.Size > 1)
+                    throw new ArgumentException($"--task {taskName} trains in one process; data-parallel training over MPI is for --task gpt.");
                 if (!Tasks.TaskRegistry.Train.TryGetValue(taskName, out var trainTask))
                     throw new ArgumentException($"--task '{taskName}' is unknown; available: {string.Join(", ", new[] { "gpt" }.Concat(Tasks.TaskRegistry.Train.Keys))}.");
                 return trainTask(new Tasks.TaskOptions
@@ -66,7 +85,9 @@ static class TrainCommand
                 LearningRate = r.GetValue(lr), WarmupSteps = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
                 EvalInterval = r.GetValue(evalInterval), Seed = r.GetValue(seed),
             }.Validate();
-            var run = new TrainRun(r.GetValue(data), r.GetValue(output)!, r.GetValue(resume), r.GetValue(cache), r.GetValue(tokenizer)!, r.GetValue(vocab));
+            if (communicator.Size > 1 && Environment.GetEnvironmentVariable("ATTN_THREADS") is null)
+                Kernels.Parallel.ThreadCount = Math.Max(1, Environment.ProcessorCount / DistributedLaunch.LocalRanks); // ranks on one machine share its cores
+            var run = new TrainRun(r.GetValue(data), r.GetValue(output)!, r.GetValue(resume), r.GetValue(cache), r.GetValue(tokenizer)!, r.GetValue(vocab), communicator);
             return run.Execute(options, new GptConfig
             {
                 Layers = r.GetValue(layers), Heads = r.GetValue(heads), Width = r.GetValue(width),
@@ -74,8 +95,7 @@ static class TrainCommand
                 PositionalEncoding = Enum.TryParse<Nn.PositionalEncodingKind>(r.GetValue(positions), ignoreCase: true, out var kind) && !int.TryParse(r.GetValue(positions), out _)
                     ? kind : throw new ArgumentException($"--positions '{r.GetValue(positions)}' is unknown; use learned, sinusoidal, rotary, alibi or none."),
             });
-        }));
-        return command;
+        }
     }
 
     // The default run: measured to finish within 10 minutes on two cores (see README).
@@ -84,13 +104,20 @@ static class TrainCommand
 }
 
 /// <summary>One training run, from data to samples.</summary>
-sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string? cacheDir, string tokenizerName, int vocabSize)
+/// <remarks>
+/// Under MPI every rank runs this with the same arguments; rank 0 alone fetches data first, prints, logs and writes
+/// checkpoints and the loss curve, the other ranks stay silent (errors still go to stderr).
+/// </remarks>
+sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string? cacheDir, string tokenizerName, int vocabSize, ICommunicator communicator)
 {
+    bool Leader => communicator.Rank == 0;
+
     public int Execute(TrainOptions options, GptConfig shape)
     {
         var total = Stopwatch.StartNew();
-        CheckWritable(outDir);
-        var (trainText, validText, source) = LoadText();
+        if (!Leader) Console.SetOut(TextWriter.Null);
+        if (Leader) CheckWritable(outDir);
+        var (trainText, validText, source) = LoadTextLeaderFirst();
 
         ITokenizer tokenizer;
         JsonObject? resumedState = null;
@@ -108,40 +135,52 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         var trainTokens = tokenizer.Encode(trainText);
         var validTokens = tokenizer.Encode(validText);
         var config = (resumed is null ? shape with { VocabSize = tokenizer.VocabSize } : shape).Validate();
-        var trainBatches = new TokenBatcher(trainTokens, options.Batch, config.ContextLength, "training text");
-        var validBatches = new TokenBatcher(validTokens, options.Batch, config.ContextLength, "validation text");
+        // Global batches of ranks × B rows, drawn as one process would; the trainer gives each rank its rows.
+        int globalBatch = options.Batch * communicator.Size;
+        var trainBatches = new TokenBatcher(trainTokens, globalBatch, config.ContextLength, "training text");
+        var validBatches = new TokenBatcher(validTokens, globalBatch, config.ContextLength, "validation text");
         double tokensPerChar = (double)validTokens.Length / Math.Max(1, validText.Length);
 
         var initRng = new Generator(options.Seed);
         var model = new Gpt(config, initRng);
         var dataRng = new Generator(options.Seed ^ 0x5DEECE66DUL);
-        var trainer = new LanguageModelTrainer(model, options);
+        var trainer = new LanguageModelTrainer(model, options, communicator);
         float bestValid = float.PositiveInfinity;
         if (resumed is not null)
         {
             Checkpoint.LoadWeights(resumeDir!, model, preferBest: false);
             TrainerState.Restore(resumedState!, resumed, model, trainer, dataRng, ref bestValid);
+            DataParallel.BroadcastParameters(communicator, model.Parameters()); // any number of ranks resumes rank 0's weights
         }
 
         Console.WriteLine($"Data: {source}: {trainText.Length:N0} training and {validText.Length:N0} validation characters; " +
                           $"tokenizer {TokenizerName(tokenizer)} with {tokenizer.VocabSize} ids.");
         Console.WriteLine($"Model: GPT, {config.Layers} layers, {config.Heads} heads, width {config.Width}, context {config.ContextLength}, {config.PositionalEncoding.ToString().ToLowerInvariant()} positions, " +
-                          $"{model.ParameterCount():N0} parameters. Threads: {Kernels.Parallel.ThreadCount}.");
-        Console.WriteLine($"Training: {options.Steps} steps of {options.Batch}×{config.ContextLength} tokens" +
+                          $"{model.ParameterCount():N0} parameters. Threads: {Kernels.Parallel.ThreadCount}" +
+                          (communicator.Size > 1 ? $" per rank, {communicator.Size} ranks (MPI)." : "."));
+        Console.WriteLine($"Training: {options.Steps} steps of {(communicator.Size > 1 ? $"{communicator.Size} ranks × " : "")}{options.Batch}×{config.ContextLength} tokens" +
                           (options.Minutes is { } m ? $", at most {m} minutes" : "") + $"; checkpoints in {outDir}.");
 
-        Directory.CreateDirectory(outDir);
+        if (Leader) Directory.CreateDirectory(outDir);
         var checkpointDir = Path.Combine(outDir, Checkpoint.LatestSubdirectory);
         var bestDir = Path.Combine(outDir, Checkpoint.BestSubdirectory);
         var trainCurve = new List<(int, float)>();
         var validCurve = new List<(int, float)>();
-        using var log = new MetricsLog(Path.Combine(outDir, "log.jsonl"), append: resumed is not null);
+        using var log = Leader ? new MetricsLog(Path.Combine(outDir, "log.jsonl"), append: resumed is not null) : null;
         var progress = new ProgressLine(Console.Out, Console.IsOutputRedirected);
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
         Console.CancelKeyPress += onCancel;
+        int savedStep = resumed is null ? -1 : trainer.Step;
+        // mpirun ends the whole job (SIGTERM, then SIGKILL) when any rank fails: say so on the survivors' side too.
+        using var onLauncherStop = communicator.Size > 1 ? System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM,
+            _ => Console.Error.WriteLine($"error: rank {communicator.Rank} of {communicator.Size} was stopped by the MPI launcher, which ends the job when any rank fails " +
+                                         "(its report names the rank, as 'process rank R' or 'Process name: [[job,1],R]'). " +
+                                         (savedStep >= 0 ? $"The last checkpoint, step {savedStep}, is in {checkpointDir}; continue with any number of ranks: attn train --resume {outDir} --out {outDir}"
+                                                         : "No checkpoint was written yet."))) : null;
 
-        var x = new int[options.Batch * config.ContextLength];
+        var x = new int[globalBatch * config.ContextLength];
         var y = new int[x.Length];
         (int[], int[]) NextBatch() { trainBatches.NextRandom(dataRng, x, y); return (x, y); }
         IEnumerable<(int[], int[])> ValidationBatches(int? limit) =>
@@ -149,8 +188,10 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
 
         void Save(string dir)
         {
-            Checkpoint.Save(dir, model, new Checkpoint.Contents(config.ToJson(), tokenizer.ToJson(),
-                TrainerState.Capture(model, trainer, dataRng, bestValid, options), TrainerState.Moments(model, trainer)));
+            if (Leader)
+                Checkpoint.Save(dir, model, new Checkpoint.Contents(config.ToJson(), tokenizer.ToJson(),
+                    TrainerState.Capture(model, trainer, dataRng, bestValid, options), TrainerState.Moments(model, trainer)));
+            savedStep = trainer.Step;
         }
 
         try
@@ -160,7 +201,14 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
                 {
                     progress.Update(report);
                     trainCurve.Add((report.Step, report.Loss));
-                    log.Write(new JsonObject { ["step"] = report.Step, ["loss"] = report.Loss, ["lr"] = report.LearningRate, ["grad_norm"] = report.GradNorm, ["tokens_per_s"] = Math.Round(report.TokensPerSecond), ["elapsed_s"] = Math.Round(report.Elapsed.TotalSeconds, 2) });
+                    var record = new JsonObject { ["step"] = report.Step, ["loss"] = report.Loss, ["lr"] = report.LearningRate, ["grad_norm"] = report.GradNorm, ["tokens_per_s"] = Math.Round(report.TokensPerSecond), ["elapsed_s"] = Math.Round(report.Elapsed.TotalSeconds, 2) };
+                    if (communicator.Size > 1)
+                    {
+                        record["ranks"] = communicator.Size;
+                        record["allreduce_s"] = Math.Round(trainer.AllReduceTime.TotalSeconds, 3);
+                        record["train_s"] = Math.Round(trainer.StepTime.TotalSeconds, 3);
+                    }
+                    log?.Write(record);
                 },
                 step =>
                 {
@@ -170,7 +218,7 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
                     bool best = valid < bestValid;
                     if (best) bestValid = valid;
                     progress.Line($"step {step}: validation loss {valid:F4}, {bpc:F3} bits/char{(best ? " (best so far)" : "")}");
-                    log.Write(new JsonObject { ["step"] = step, ["val_loss"] = valid, ["val_bits_per_char"] = bpc });
+                    log?.Write(new JsonObject { ["step"] = step, ["val_loss"] = valid, ["val_bits_per_char"] = bpc });
                     Save(checkpointDir);
                     if (best) Save(bestDir);
                 },
@@ -179,7 +227,7 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         finally { Console.CancelKeyPress -= onCancel; }
 
         var curvePath = Path.Combine(outDir, "loss.png");
-        if (trainCurve.Count > 0) Visualization.LossCurve.Save(curvePath, trainCurve, validCurve, $"GPT on {source}");
+        if (Leader && trainCurve.Count > 0) Visualization.LossCurve.Save(curvePath, trainCurve, validCurve, $"GPT on {source}");
         if (cancel.IsCancellationRequested)
         {
             Save(checkpointDir);
@@ -187,11 +235,17 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
             return 130;
         }
 
-        // The full validation set with the best weights, then samples from them.
-        Checkpoint.LoadWeights(bestDir, model);
+        if (communicator.Size > 1)
+            Console.WriteLine($"All-reduce: {trainer.AllReduceTime.TotalSeconds:F1} s of {trainer.StepTime.TotalSeconds:F1} s in training steps " +
+                              $"({100 * trainer.AllReduceTime / trainer.StepTime:F1}%, waiting for the slowest rank included).");
+
+        // The full validation set with the best weights (rank 0's, sent to all ranks), then samples from them.
+        if (Leader) Checkpoint.LoadWeights(bestDir, model);
+        DataParallel.BroadcastParameters(communicator, model.Parameters());
         float finalLoss = trainer.Evaluate(ValidationBatches(null), config.ContextLength);
+        if (!Leader) return 0;
         double finalBpc = finalLoss * tokensPerChar / Math.Log(2);
-        log.Write(new JsonObject { ["final_val_loss"] = finalLoss, ["final_val_bits_per_char"] = finalBpc });
+        log!.Write(new JsonObject { ["final_val_loss"] = finalLoss, ["final_val_bits_per_char"] = finalBpc });
         Console.WriteLine();
         Console.WriteLine($"Validation (all {validTokens.Length:N0} tokens, best checkpoint): loss {finalLoss:F4}, {finalBpc:F3} bits per character.");
         Console.WriteLine("Samples (temperature 0.8):");
@@ -206,6 +260,16 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         Console.WriteLine($"Loss curve: {Path.GetFullPath(curvePath)}   Log: {Path.GetFullPath(Path.Combine(outDir, "log.jsonl"))}");
         Console.WriteLine($"Time: {total.Elapsed:m\\:ss}. Try: attn sample --checkpoint {outDir} --prompt \"The jury said\"");
         return 0;
+    }
+
+    /// <summary>Rank 0 fetches (or finds) the data before the others read it, so ranks never race on the cache.</summary>
+    (string Train, string Valid, string Source) LoadTextLeaderFirst()
+    {
+        if (communicator.Size == 1) return LoadText();
+        var signal = new int[1];
+        var text = Leader ? LoadText() : default;
+        communicator.Broadcast(signal, root: 0);
+        return Leader ? text : LoadText();
     }
 
     (string Train, string Valid, string Source) LoadText()

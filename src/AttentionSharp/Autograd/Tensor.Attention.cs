@@ -43,6 +43,9 @@ public sealed record AttentionOptions
     /// <summary>The generator dropout draws from; required when <see cref="Dropout"/> &gt; 0.</summary>
     public Generator? DropoutRng { get; init; }
 
+    /// <summary>Where batch 0 sits in a larger batch whose mask is drawn in parts (data-parallel ranks); 0 otherwise.</summary>
+    public int DropoutFirstBatch { get; init; }
+
     public AttentionImplementation Implementation { get; init; } = AttentionImplementation.Auto;
 }
 
@@ -99,6 +102,7 @@ public sealed unsafe partial class Tensor
             Batch = b, Heads = nh, KvHeads = nkv, QueryLength = tq, KeyLength = tk, HeadSize = hs,
             Scale = options.Scale ?? 1f / MathF.Sqrt(hs), Causal = options.Causal,
             Dropout = options.Dropout, DropoutSeed = options.Dropout > 0 ? options.DropoutRng!.NextUInt64() : 0,
+            DropoutFirstBatch = options.DropoutFirstBatch,
         };
         var output = Uninitialized([b, nh, tq, hs]);                                       // (B, NH, Tq, HS)
         bool flash = implementation == AttentionImplementation.Flash;

@@ -77,6 +77,12 @@ public readonly unsafe struct AttentionProblem
     /// <summary>Seed of the counter-based dropout stream (see <see cref="AttentionMasks.Keep"/>).</summary>
     public ulong DropoutSeed { get; init; }
 
+    /// <summary>
+    /// The index of batch 0 in a larger batch whose dropout mask this problem draws a part of (0 for a whole batch): a
+    /// data-parallel rank holding rows [r·B, (r+1)·B) of a global batch drops what one process would drop there.
+    /// </summary>
+    public int DropoutFirstBatch { get; init; }
+
     /// <summary>NH / NKV: query heads per key/value head.</summary>
     public int Group => Heads / KvHeads;
 
@@ -134,13 +140,14 @@ internal static unsafe class AttentionMasks
     }
 
     /// <summary>
-    /// Whether weight (b, h, i, j) survives dropout: element ((b·NH + h)·Tq + i)·Tk + j of the stream of
-    /// <see cref="Kernels.Dropout"/> seeded with the problem's seed, i.e. the mask Dropout.Forward draws over the whole
-    /// (B, NH, Tq, Tk) weight tensor at offset 0. It depends on nothing else, so the backward pass regenerates it.
+    /// Whether weight (b, h, i, j) survives dropout: element ((b′·NH + h)·Tq + i)·Tk + j, with b′ = b + the first
+    /// batch index, of the stream of <see cref="Kernels.Dropout"/> seeded with the problem's seed, i.e. the mask
+    /// Dropout.Forward draws over the whole (B, NH, Tq, Tk) weight tensor at offset 0. It depends on nothing else, so the
+    /// backward pass regenerates it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Keep(in AttentionProblem p, int b, int h, int i, int j) =>
-        Dropout.Keep(p.DropoutSeed, (((ulong)b * (ulong)p.Heads + (ulong)h) * (ulong)p.QueryLength + (ulong)i) * (ulong)p.KeyLength + (ulong)j, p.Dropout);
+        Dropout.Keep(p.DropoutSeed, ((((ulong)b + (ulong)p.DropoutFirstBatch) * (ulong)p.Heads + (ulong)h) * (ulong)p.QueryLength + (ulong)i) * (ulong)p.KeyLength + (ulong)j, p.Dropout);
 
     /// <summary>m_j = 1/(1 − p) where weight (b, h, i, j0 + j) is kept, else 0, for j in [0, n).</summary>
     public static void DropoutRow(in AttentionProblem p, float* m, int n, int b, int h, int i, int j0)

@@ -47,8 +47,9 @@ public sealed class Gpt : Module
     /// <summary>
     /// Token ids (B, T) → logits (B, T, V). With a <paramref name="cache"/> (decoding, under NoGrad) the ids are the T
     /// positions after the cached ones: their keys and values are appended and they attend to everything so far.
+    /// <paramref name="firstRow"/> places the batch at rows firstRow… of a larger one for dropout (data-parallel ranks).
     /// </summary>
-    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache = null)
+    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache = null, int firstRow = 0)
     {
         int offset = cache?.Length ?? 0;
         if (offset + time > Config.ContextLength)
@@ -66,8 +67,8 @@ public sealed class Gpt : Module
             x = x + Wpe.Forward(positions, time);                                   // + (T, C)
         }
         else if (_sinusoids is not null) x = _sinusoids.Forward(x, offset);
-        x = x.Dropout(Config.Dropout, Training, _dropoutRng);
-        for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, cache?[i]); // (B, T, C)
+        x = x.Dropout(Config.Dropout, Training, _dropoutRng, firstRow);
+        for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, cache?[i], firstRow); // (B, T, C)
         x = LnF.Forward(x);
         return Tensor.Linear(x, Wte.Weight);                                         // (B, T, V), weights tied with wte
     }
@@ -95,10 +96,11 @@ public sealed class GptBlock : Module
     public LayerNorm Ln2 { get; }
     public GptMlp Mlp { get; }
 
-    public Tensor Forward(Tensor x, KvCacheLayer? cache = null)
+    /// <summary>(B, T, C) → (B, T, C); <paramref name="firstRow"/> as in <see cref="Gpt.Forward"/>.</summary>
+    public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0)
     {
-        x = x + Attn.Forward(Ln1.Forward(x), cache);
-        return x + Mlp.Forward(Ln2.Forward(x));
+        x = x + Attn.Forward(Ln1.Forward(x), cache, firstRow);
+        return x + Mlp.Forward(Ln2.Forward(x), firstRow);
     }
 }
 
@@ -119,8 +121,8 @@ public sealed class GptMlp : Module
     public Linear CFc { get; }
     public Linear CProj { get; }
 
-    public Tensor Forward(Tensor x) =>
-        CProj.Forward(CFc.Forward(x).Gelu(Kernels.GeluApproximation.Tanh)).Dropout(_dropout, Training, _dropoutRng);
+    public Tensor Forward(Tensor x, int firstRow = 0) =>
+        CProj.Forward(CFc.Forward(x).Gelu(Kernels.GeluApproximation.Tanh)).Dropout(_dropout, Training, _dropoutRng, firstRow);
 }
 
 /// <summary>
@@ -148,7 +150,7 @@ public sealed class CausalSelfAttention : Module
     public Linear CProj { get; }
 
     /// <summary>(B, T, C) → (B, T, C); with a cache, k and v are appended to it and the queries see every cached position.</summary>
-    public Tensor Forward(Tensor x, KvCacheLayer? cache = null)
+    public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0)
     {
         int b = x.Size(0), t = x.Size(1), c = _width, hs = c / _heads;
         var qkv = CAttn.Forward(x).Split([c, c, c], 2);                                  // 3 × (B, T, C)
@@ -162,9 +164,9 @@ public sealed class CausalSelfAttention : Module
         {
             AdditiveMask = _alibiSlopes is null ? null : Alibi.Bias(_alibiSlopes, t, k.Size(2)), // −m_h·(i − j)
             Causal = true, // bottom-right aligned: with a cache, the new queries see all earlier positions
-            Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng,
+            Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng, DropoutFirstBatch = firstRow,
         }).Transpose(1, 2).Reshape(b, t, c);                                              // (B, T, C)
-        return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng);
+        return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng, firstRow);
     }
 }
 

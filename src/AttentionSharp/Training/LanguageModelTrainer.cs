@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AttentionSharp.Autograd;
+using AttentionSharp.Distributed;
 using AttentionSharp.Models;
 
 namespace AttentionSharp.Training;
@@ -13,7 +14,7 @@ public sealed record TrainOptions
     /// <summary>If set, stop after this many minutes of training even if steps remain.</summary>
     public double? Minutes { get; init; }
 
-    /// <summary>B: sequences per micro-batch.</summary>
+    /// <summary>B: sequences per micro-batch on each rank (the global batch is B × ranks).</summary>
     public int Batch { get; init; } = 32;
 
     /// <summary>Micro-batches whose gradients are summed before each step (effective batch = Batch × this).</summary>
@@ -66,16 +67,34 @@ public sealed record StepReport(int Step, int TotalSteps, float Loss, float Lear
 /// <summary>
 /// Trains a <see cref="Gpt"/> on next-token prediction: AdamW with decay on matrices, warmup then cosine decay, global
 /// clipping, gradient accumulation, periodic validation. Batches come from the caller; the trainer owns the loop.
+/// <para>
+/// Data parallel over a <see cref="ICommunicator"/> of N ranks: the caller hands every rank the same global batch of
+/// N·B rows (drawn as one process would draw it); rank r trains on rows [r·B, (r+1)·B), gradients are averaged with a
+/// bucketed all-reduce before clipping (so the clip sees the global norm), and losses are averaged for reporting. Rank
+/// 0's clock decides when a time limit ends training, and every rank follows it, so all take the same steps.
+/// </para>
 /// </summary>
 public sealed class LanguageModelTrainer
 {
     readonly Gpt _model;
     readonly TrainOptions _options;
+    readonly ICommunicator _communicator;
+    readonly GradientAllReducer _reducer;
+    readonly float[] _scalars = new float[2];
+    readonly int[] _control = new int[3];
+    readonly Stopwatch _stepWatch = new();
 
-    public LanguageModelTrainer(Gpt model, TrainOptions options)
+    /// <param name="communicator">
+    /// The ranks training together; null trains in this process alone. With several ranks construction is a collective:
+    /// rank 0's weights are broadcast so that every rank starts from them.
+    /// </param>
+    public LanguageModelTrainer(Gpt model, TrainOptions options, ICommunicator? communicator = null)
     {
         _model = model;
         _options = options.Validate();
+        _communicator = communicator ?? new SingleProcessCommunicator();
+        DataParallel.BroadcastParameters(_communicator, model.Parameters());
+        _reducer = new GradientAllReducer(_communicator, model.Parameters());
         Optimizer = new AdamW(model.ParameterGroups(), options.LearningRate, 0.9f, 0.95f, 1e-8f, options.WeightDecay);
         Schedule = new CosineSchedule(options.LearningRate, options.WarmupSteps, options.Steps, options.LearningRate * options.MinLearningRateRatio);
     }
@@ -87,8 +106,27 @@ public sealed class LanguageModelTrainer
     /// <summary>Steps completed so far (set when resuming).</summary>
     public int Step { get; set; }
 
-    /// <summary>Runs one optimizer step on <see cref="TrainOptions.GradAccumulation"/> micro-batches; returns the mean loss and the gradient norm.</summary>
+    /// <summary>The ranks training together (a group of one without MPI).</summary>
+    public ICommunicator Communicator => _communicator;
+
+    /// <summary>Time spent averaging gradients across ranks so far (zero for a single process).</summary>
+    public TimeSpan AllReduceTime => _reducer.Elapsed;
+
+    /// <summary>Time spent in <see cref="TrainStep"/> so far (forward, backward, all-reduce, optimizer).</summary>
+    public TimeSpan StepTime => _stepWatch.Elapsed;
+
+    /// <summary>
+    /// Runs one optimizer step on <see cref="TrainOptions.GradAccumulation"/> micro-batches; returns the mean loss (over
+    /// all ranks) and the global gradient norm. <paramref name="nextBatch"/> returns global batches of ranks × B rows.
+    /// </summary>
     public (float Loss, float GradNorm) TrainStep(Func<(int[] X, int[] Y)> nextBatch, int time)
+    {
+        _stepWatch.Start();
+        try { return TrainStepTimed(nextBatch, time); }
+        finally { _stepWatch.Stop(); }
+    }
+
+    (float Loss, float GradNorm) TrainStepTimed(Func<(int[] X, int[] Y)> nextBatch, int time)
     {
         _model.Train();
         Optimizer.ZeroGrad();
@@ -96,13 +134,25 @@ public sealed class LanguageModelTrainer
         float lossSum = 0;
         for (int micro = 0; micro < _options.GradAccumulation; micro++)
         {
-            var (x, y) = nextBatch();
-            int batch = x.Length / time;
-            var logits = _model.Forward(x, batch, time);                  // (B, T, V)
+            var (globalX, globalY) = nextBatch();
+            int globalRows = globalX.Length / time;
+            if (globalRows * time != globalX.Length || globalY.Length != globalX.Length || globalRows % _communicator.Size != 0)
+                throw new ArgumentException($"A training batch must hold ranks × B × T = {_communicator.Size} × B × {time} ids in x and y; got {globalX.Length} and {globalY.Length}.");
+            var (first, batch) = DataParallel.Shard(globalRows, _communicator.Rank, _communicator.Size);
+            var x = globalX.AsSpan(first * time, batch * time);
+            var y = globalY.AsSpan(first * time, batch * time);
+            var logits = _model.Forward(x, batch, time, firstRow: first);  // (B, T, V), dropped as rows first… of the global batch
             var loss = _model.Loss(logits, y);
             var scaled = _options.GradAccumulation == 1 ? loss : loss * (1f / _options.GradAccumulation);
             scaled.Backward();
             lossSum += loss.Item();
+        }
+        if (_communicator.Size > 1)
+        {
+            _reducer.AverageGradients();  // g ← (1/N)·Σ_ranks g: every rank now holds the global batch's gradient
+            _scalars[0] = lossSum;
+            _communicator.AllReduceSum(_scalars.AsSpan(0, 1));
+            lossSum = _scalars[0] / _communicator.Size;
         }
         float norm = GradientClipping.ClipGradNorm(_model.Parameters(), _options.GradClip);
         Optimizer.LearningRate = Schedule.RateAt(Step);
@@ -111,7 +161,10 @@ public sealed class LanguageModelTrainer
         return (lossSum / _options.GradAccumulation, norm);
     }
 
-    /// <summary>Mean loss (nats per token) over the given evaluation batches, without recording gradients.</summary>
+    /// <summary>
+    /// Mean loss (nats per token) over the given evaluation batches, without recording gradients. With several ranks
+    /// (a collective) each scores its share of every batch's rows and the batch's loss is the row-weighted mean.
+    /// </summary>
     public float Evaluate(IEnumerable<(int[] X, int[] Y)> batches, int time)
     {
         _model.Eval();
@@ -121,8 +174,18 @@ public sealed class LanguageModelTrainer
             foreach (var (x, y) in batches)
             {
                 using var scope = TensorScope.Begin();
-                var logits = _model.Forward(x, x.Length / time, time);
-                total += _model.Loss(logits, y).Item();
+                int rows = x.Length / time;
+                if (_communicator.Size == 1)
+                {
+                    total += _model.Loss(_model.Forward(x, rows, time), y).Item();
+                    count++;
+                    continue;
+                }
+                var (first, mine) = DataParallel.Shard(rows, _communicator.Rank, _communicator.Size);
+                _scalars[0] = mine == 0 ? 0f : mine * _model.Loss(_model.Forward(x.AsSpan(first * time, mine * time), mine, time), y.AsSpan(first * time, mine * time)).Item();
+                _scalars[1] = mine;
+                _communicator.AllReduceSum(_scalars);
+                total += _scalars[0] / _scalars[1];
                 count++;
             }
         }
@@ -138,20 +201,40 @@ public sealed class LanguageModelTrainer
     public void Run(Func<(int[] X, int[] Y)> nextBatch, int time, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
     {
         var budget = new TimeBudget(_options.Minutes, _options.Steps, _options.EvalInterval, Step, fitAfter: [10, 60], refitAfterEval: false);
-        long tokensPerStep = (long)_options.Batch * time * _options.GradAccumulation;
-        while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
+        long tokensPerStep = (long)_options.Batch * time * _options.GradAccumulation * _communicator.Size;
+        bool stop = cancel.IsCancellationRequested;
+        if (_communicator.Size > 1) (Schedule, _, stop) = AgreeWithRankZero(Schedule, false, stop);
+        while (Step < Schedule.TotalSteps && !stop)
         {
             var (loss, norm) = TrainStep(nextBatch, time);
             if (!float.IsFinite(loss))
                 throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}) or check the data.");
             Schedule = budget.AfterStep(Step, Schedule);
+            bool outOfTime = budget.OutOfTime;
+            stop = cancel.IsCancellationRequested;
+            if (_communicator.Size > 1) (Schedule, outOfTime, stop) = AgreeWithRankZero(Schedule, outOfTime, stop);
             double perStep = budget.SecondsPerStep(Step);
             var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
             onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, tokensPerStep / perStep, budget.Elapsed, remaining));
-            bool outOfTime = budget.OutOfTime;
             if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime)
+            {
                 Schedule = budget.Evaluate(Step, Schedule, () => onEval(Step));
+                if (_communicator.Size > 1) (Schedule, _, _) = AgreeWithRankZero(Schedule, outOfTime, stop);
+            }
             if (outOfTime) break;
         }
+    }
+
+    /// <summary>
+    /// Rank 0's schedule length, time-limit and stop decisions, broadcast (a collective): each rank's clock and Ctrl-C
+    /// differ, and ranks that disagreed on the step count would wait for each other forever.
+    /// </summary>
+    (CosineSchedule, bool OutOfTime, bool Stop) AgreeWithRankZero(CosineSchedule schedule, bool outOfTime, bool stop)
+    {
+        _control[0] = schedule.TotalSteps;
+        _control[1] = outOfTime ? 1 : 0;
+        _control[2] = stop ? 1 : 0;
+        _communicator.Broadcast(_control, root: 0);
+        return (schedule with { TotalSteps = _control[0] }, _control[1] != 0, _control[2] != 0);
     }
 }

@@ -105,7 +105,7 @@ public static unsafe class Attention
     static double DropoutFactor(AttentionProblem p, int b, int h, int i, int j)
     {
         if (p.Dropout == 0) return 1;
-        ulong index = (((ulong)b * (ulong)p.Heads + (ulong)h) * (ulong)p.QueryLength + (ulong)i) * (ulong)p.KeyLength + (ulong)j;
+        ulong index = ((((ulong)b + (ulong)p.DropoutFirstBatch) * (ulong)p.Heads + (ulong)h) * (ulong)p.QueryLength + (ulong)i) * (ulong)p.KeyLength + (ulong)j;
         return Kernels.Dropout.Keep(p.DropoutSeed, index, p.Dropout) ? 1.0 / (1.0 - p.Dropout) : 0;
     }
 
