@@ -159,10 +159,7 @@ static class FashionTask
     public static int Predict(string checkpointDir, string input, string? cache)
     {
         var model = Load(checkpointDir);
-        var image = GrayImage.Read(input);
-        if (image.Width != FashionMnist.Side || image.Height != FashionMnist.Side)
-            throw new DataSourceException($"'{input}' is {image.Width}×{image.Height} pixels; the Fashion-MNIST classifier reads {FashionMnist.Side}×{FashionMnist.Side} grayscale images (light garment on black). Resize it first.");
-        var pixels = image.Pixels.Select(v => (v - FashionMnist.PixelMean) / FashionMnist.PixelStd).ToArray();
+        var pixels = FashionMnist.Normalize(GrayImage.Read(input), input);
         model.Eval();
         float[] probabilities;
         using (Autograd.GradMode.NoGrad())

@@ -18,7 +18,9 @@ public sealed record GrayImage(int Width, int Height, float[] Pixels)
         if (!File.Exists(path)) throw new DataSourceException($"The image file '{path}' does not exist.");
         var bytes = File.ReadAllBytes(path);
         if (bytes.Length >= 2 && bytes[0] == 'P' && (bytes[1] == '2' || bytes[1] == '5')) return ReadPgm(bytes, path);
-        using var bitmap = SKBitmap.Decode(bytes)
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data);
+        using var bitmap = (codec is null ? null : SKBitmap.Decode(codec))
             ?? throw new DataSourceException($"'{path}' is not an image this program can read: expected PGM (P2 or P5), PNG, JPEG, BMP, GIF or WebP.");
         var pixels = new float[bitmap.Width * bitmap.Height];
         for (int y = 0; y < bitmap.Height; y++)

@@ -137,7 +137,7 @@ public sealed class TaggingDataset
             s.Unseen.CopyTo(unseen, b * time);
             if (s.Features.Length != (withFeatures ? s.Length * WordFeatures.Slots : 0))
                 throw new InvalidOperationException($"Sentence {rows[b]} has {s.Features.Length} spelling-feature ids for {s.Length} words; every sentence of a dataset has {WordFeatures.Slots} per word or none.");
-            s.Features.CopyTo(features, b * time * WordFeatures.Slots);
+            if (withFeatures) s.Features.CopyTo(features, b * time * WordFeatures.Slots);
         }
         return new TaggingBatch(ids, labels, unseen, rows.Length, time) { Features = features };
     }

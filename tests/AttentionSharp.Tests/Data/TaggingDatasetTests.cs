@@ -57,8 +57,8 @@ public class TaggingDatasetTests
         Assert.Equal("d,d.d", WordFeatures.Shape("1,250.5"));
         Assert.Equal("x-x", WordFeatures.Shape("e-mail"));
         Assert.Equal("X", WordFeatures.Shape("NATO"));
-        Assert.Equal(["s1:g", "s2:ng", "s3:ing", "shape:Xx"], WordFeatures.Describe("Running"));
-        Assert.Equal([null, null, null, "shape:x"], WordFeatures.Describe("a"));
+        Assert.Equal<IEnumerable<string?>>(["s1:g", "s2:ng", "s3:ing", "shape:Xx"], WordFeatures.Describe("Running"));
+        Assert.Equal<IEnumerable<string?>>([null, null, null, "shape:x"], WordFeatures.Describe("a"));
         // Seen five times: "-ing" endings and the shape x; "-ed" only once, so it has no id.
         var features = WordFeatures.Build(["running", "sing", "thing", "king", "ring", "jumped"], minCount: 5);
         var ids = new int[WordFeatures.Slots];

@@ -58,6 +58,27 @@ public class TaggerTests
         Assert.Throws<ArgumentException>(() => model.Forward([3, 4], 1, 2));   // the features are required
     }
 
+    [Fact]
+    public void BertLearnsMaskedWordsOfTheTinyCorpus()
+    {
+        var data = TinyData(out int vocabSize);
+        var model = new Bert(new BertConfig
+        {
+            VocabSize = vocabSize, MaxPositions = 16, TypeVocabSize = 1, Layers = 1, Heads = 2, Width = 16, IntermediateSize = 32,
+            Dropout = 0f, AttentionDropout = 0f,
+        }, new Generator(4));
+        Tensor Logits(TaggingBatch b) => model.MlmLogits(MaskedWords.Gather(model.Forward(b.Ids, b.Batch, b.Time), b));
+        var rng = new Generator(5);
+        // Every word masked, so the fixed evaluation batches and the training draws score the same thing.
+        var trainer = new TaggerTrainer(model, Logits, FewSteps with { Steps = 60, LearningRate = 1e-2f }) { Prepare = b => MaskedWords.Mask(b, vocabSize, rng, probability: 1f) };
+        var evaluation = data.Batches(3).Select(b => MaskedWords.Mask(b, vocabSize, new Generator(6), probability: 1f)).ToList();
+        var (before, _) = trainer.Evaluate(evaluation);
+        trainer.Run(data, _ => { }, _ => { }, CancellationToken.None);
+        var (after, accuracy) = trainer.Evaluate(evaluation);
+        Assert.True(after < 0.7f * before, $"masked-word loss before {before}, after {after}");
+        Assert.Equal(13, accuracy.Total);
+    }
+
     [Theory]
     [InlineData("rnn")] [InlineData("lstm")] [InlineData("gru")]
     public void RecurrentTaggerLearnsTheTinyCorpus(string cell)
