@@ -51,7 +51,9 @@ static class TaggerRun
                     bool best = accuracy.Accuracy > bestAccuracy;
                     if (best) bestAccuracy = accuracy.Accuracy;
                     progress.Line($"step {step}: validation loss {loss:F4}, {Describe(accuracy)}{(best ? " (best so far)" : "")}");
-                    log.Write(new JsonObject { ["step"] = step, ["val_loss"] = loss, ["val_accuracy"] = accuracy.Accuracy, ["val_unseen_accuracy"] = accuracy.UnseenAccuracy });
+                    var entry = new JsonObject { ["step"] = step, ["val_loss"] = loss, ["val_accuracy"] = accuracy.Accuracy };
+                    if (accuracy.UnseenTotal > 0) entry["val_unseen_accuracy"] = accuracy.UnseenAccuracy;   // none in masked-word modelling
+                    log.Write(entry);
                     Save(checkpointDir);
                     if (best) Save(bestDir);
                 },
