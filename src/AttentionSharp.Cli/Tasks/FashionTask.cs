@@ -38,7 +38,7 @@ static class FashionTask
 
     /// <summary>Defaults for options not given, per model: chosen to do well within the 20-minute aim on two cores.</summary>
     static TaskDefaults Defaults(string model) => model == "transformer"
-        ? new TaskDefaults { Minutes = 18, Steps = 100_000, Layers = 4, Heads = 4, Width = 128, Dropout = 0f, Batch = 64, LearningRate = 1e-3f, Warmup = 500, WeightDecay = 0.05f, EvalInterval = 1000 }
+        ? new TaskDefaults { Minutes = 18, Steps = 100_000, Layers = 4, Heads = 4, Width = 128, Dropout = 0f, Batch = 32, LearningRate = 1e-3f, Warmup = 500, WeightDecay = 0.05f, EvalInterval = 2000 }
         : new TaskDefaults { Minutes = 18, Steps = 100_000, Layers = 2, Width = 128, Dropout = 0.1f, Batch = 64, LearningRate = 2e-3f, Warmup = 200, WeightDecay = 0.01f, EvalInterval = 1000 };
 
     public static int Train(TaskOptions o)

@@ -55,13 +55,13 @@ static class PosTask
             WeightDecay = o.WeightDecay, EvalInterval = o.EvalInterval, Seed = o.Seed,
         }.Validate();
 
+        if (o.Init is not null && TaskRegistry.TaskOf(o.Init) != MlmTask.Name)   // checked before the corpus is read
+            throw new CheckpointException($"--init '{o.Init}' is not an mlm checkpoint (its config.json names the task '{TaskRegistry.TaskOf(o.Init) ?? "none"}'); train one with attn train --task mlm.");
         var (split, vocabulary, trainingWords) = LoadCorpus(o.Cache);
         JsonObject? initConfig = null;
         if (o.Init is not null)
         {
             var init = Checkpoint.ReadContents(o.Init);
-            if (TaskRegistry.TaskOf(o.Init) != MlmTask.Name)
-                throw new CheckpointException($"--init '{o.Init}' is not an mlm checkpoint (its config.json names the task '{TaskRegistry.TaskOf(o.Init) ?? "none"}'); train one with attn train --task mlm.");
             var initVocabulary = WordVocabulary.FromJson(init.TokenizerJson, $"the vocabulary of checkpoint '{o.Init}'");
             if (!initVocabulary.SameAs(vocabulary))
                 throw new CheckpointException($"--init '{o.Init}' has a different vocabulary ({initVocabulary.Count:N0} words, {initVocabulary.Features.Count:N0} spelling features) " +
