@@ -16,12 +16,12 @@ static class TrainCommand
     public static Command Create()
     {
         var defaults = new TrainOptions();
-        var task = new Option<string>("--task") { Description = $"What to train: {string.Join(", ", new[] { "gpt" }.Concat(Tasks.TaskRegistry.Train.Keys))} (gpt: a causal language model on text).", DefaultValueFactory = _ => "gpt" };
+        var task = new Option<string>("--task") { Description = $"What to train: {string.Join(", ", new[] { "gpt" }.Concat(Tasks.TaskRegistry.Train.Keys))} (gpt: a causal language model on text); each task has its own defaults for the options not given.", DefaultValueFactory = _ => "gpt" };
         var modelKind = new Option<string>("--model") { Description = "For tasks: transformer, lstm, gru or rnn.", DefaultValueFactory = _ => "transformer" };
         var data = new Option<string?>("--data") { Description = "A UTF-8 text file to train on instead of the Brown corpus (last 10% for validation)." };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => DefaultSteps };
         var minutes = new Option<double?>("--minutes") { Description = "Stop after this many minutes; the learning-rate schedule is fitted to the time (0 = no limit).", DefaultValueFactory = _ => DefaultMinutes };
-        var output = new Option<string>("--out") { Description = "Run directory: checkpoint/, log.jsonl and loss.png.", DefaultValueFactory = _ => Path.Combine("runs", "gpt") };
+        var output = new Option<string>("--out") { Description = "Run directory: checkpoint/, log.jsonl and loss.png (tasks: runs/TASK).", DefaultValueFactory = _ => Path.Combine("runs", "gpt") };
         var resume = new Option<string?>("--resume") { Description = "Continue training from this checkpoint directory." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of everything random.", DefaultValueFactory = _ => defaults.Seed };
         var layers = new Option<int>("--layers") { Description = "L: Transformer blocks.", DefaultValueFactory = _ => 4 };
@@ -38,13 +38,14 @@ static class TrainCommand
         var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation passes.", DefaultValueFactory = _ => defaults.EvalInterval };
         var tokenizer = new Option<string>("--tokenizer") { Description = "char, bpe, or a tiktoken encoding (cl100k_base, o200k_base).", DefaultValueFactory = _ => "char" };
         var vocab = new Option<int>("--vocab") { Description = "Vocabulary size for --tokenizer bpe.", DefaultValueFactory = _ => 512 };
+        var init = new Option<string?>("--init") { Description = "Tasks: start from this checkpoint's weights (--task pos --model transformer: an mlm checkpoint)." };
         var cache = new Option<string?>("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
         var distributed = new Option<bool>("--distributed") { Description = "Require MPI (found by itself under mpirun): data-parallel training, --batch rows per rank." };
 
         var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
         {
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
-            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, distributed,
+            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, distributed, init,
         };
         command.SetAction(r =>
         {
@@ -70,13 +71,15 @@ static class TrainCommand
                     throw new ArgumentException($"--task {taskName} trains in one process; data-parallel training over MPI is for --task gpt.");
                 if (!Tasks.TaskRegistry.Train.TryGetValue(taskName, out var trainTask))
                     throw new ArgumentException($"--task '{taskName}' is unknown; available: {string.Join(", ", new[] { "gpt" }.Concat(Tasks.TaskRegistry.Train.Keys))}.");
+                var given = command.Options.Where(option => r.GetResult(option) is { Implicit: false }).Select(option => option.Name).ToHashSet(StringComparer.Ordinal);
                 return trainTask(new Tasks.TaskOptions
                 {
-                    Data = r.GetValue(data), Out = r.GetValue(output)!, Cache = r.GetValue(cache), Model = r.GetValue(modelKind)!,
+                    Data = r.GetValue(data), Out = given.Contains(output.Name) ? r.GetValue(output)! : Path.Combine("runs", taskName), Cache = r.GetValue(cache), Model = r.GetValue(modelKind)!,
                     Steps = r.GetValue(steps), Minutes = r.GetValue(minutes) is > 0 and var taskLimit ? taskLimit : null, Seed = r.GetValue(seed),
                     Layers = r.GetValue(layers), Heads = r.GetValue(heads), Width = r.GetValue(width), Dropout = r.GetValue(dropout),
                     Batch = r.GetValue(batch), LearningRate = r.GetValue(lr), Warmup = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
-                    EvalInterval = r.GetValue(evalInterval),
+                    EvalInterval = r.GetValue(evalInterval), Init = r.GetValue(init), Resume = r.GetValue(resume),
+                    Given = given,
                 });
             }
             var options = new TrainOptions

@@ -22,6 +22,12 @@ sealed record TaskOptions
     public int Warmup { get; init; }
     public float WeightDecay { get; init; }
     public int EvalInterval { get; init; }
+    /// <summary>The options given on the command line (with their dashes, e.g. "--lr"); the others take the task's defaults.</summary>
+    public IReadOnlySet<string> Given { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+    /// <summary>--init: a checkpoint whose weights start the model (pos: an mlm checkpoint), or null.</summary>
+    public string? Init { get; init; }
+    /// <summary>--resume: a run or checkpoint directory to continue training from, or null.</summary>
+    public string? Resume { get; init; }
 }
 
 /// <summary>
@@ -35,6 +41,7 @@ static class TaskRegistry
     {
         ["pos"] = PosTask.Train,
         ["fashion"] = FashionTask.Train,
+        [MlmTask.Name] = MlmTask.Train,
     };
 
     /// <summary>Evaluators by task name: (checkpoint directory, data file or null, JSON output path or null, cache) → exit code.</summary>
@@ -42,6 +49,7 @@ static class TaskRegistry
     {
         ["pos"] = PosTask.Evaluate,
         ["fashion"] = FashionTask.Evaluate,
+        [MlmTask.Name] = MlmTask.Evaluate,
     };
 
     /// <summary>
@@ -50,6 +58,8 @@ static class TaskRegistry
     /// </summary>
     public static readonly Dictionary<string, Func<string, string, string?, int>> Predict = new(StringComparer.Ordinal)
     {
+        ["pos"] = PosTask.Predict,
+        ["fashion"] = FashionTask.Predict,
     };
 
     /// <summary>Attention views by task name, for `attn viz`: (checkpoint directory, input, cache) → what to draw.</summary>

@@ -73,6 +73,17 @@ public sealed class FashionMnist
         return new FashionMnist(all.Slice(0, trainCount), all.Slice(trainCount, validationCount), LoadSplit(directory, "t10k"));
     }
 
+    /// <summary>
+    /// One image read from a file as the model reads the data set's: it must be <see cref="Side"/>×<see cref="Side"/>
+    /// (a picture of another size is refused rather than resized), values scaled as the training images.
+    /// </summary>
+    public static float[] Normalize(GrayImage image, string source)
+    {
+        if (image.Width != Side || image.Height != Side)
+            throw new DataSourceException($"'{source}' is {image.Width}×{image.Height} pixels; a Fashion-MNIST classifier reads {Side}×{Side} grayscale images (a light garment on black). Resize it first.");
+        return [.. image.Pixels.Select(v => (v - PixelMean) / PixelStd)];
+    }
+
     /// <summary>Only the 10,000 test images.</summary>
     public static ImageSet LoadTest(string directory) => LoadSplit(directory, "t10k");
 

@@ -1,16 +1,33 @@
 namespace AttentionSharp.Data;
 
-/// <summary>One sentence for tagging: word ids, universal tag ids, and which words never occurred in the training text.</summary>
+/// <summary>
+/// One sentence for tagging: word ids, universal tag ids, which words never occurred in the training text, and the
+/// words' spelling-feature ids (<see cref="WordFeatures.Slots"/> per word; empty when none were computed).
+/// </summary>
 public sealed record TaggedSentence(int[] Words, int[] Tags, bool[] Unseen)
 {
     public int Length => Words.Length;
+
+    /// <summary>(Length, S) spelling-feature ids, row-major, or empty.</summary>
+    public int[] Features { get; init; } = [];
 }
 
 /// <summary>
 /// A padded batch, row-major (B, T): <see cref="Ids"/> hold <see cref="WordVocabulary.Pad"/> and <see cref="Labels"/>
-/// hold <see cref="TaggingDataset.IgnoreLabel"/> past each sentence's end.
+/// hold <see cref="TaggingDataset.IgnoreLabel"/> past each sentence's end. <see cref="Features"/> is (B, T, S) with
+/// <see cref="WordFeatures.None"/> at padding, or empty when the sentences carry no spelling features.
 /// </summary>
-public sealed record TaggingBatch(int[] Ids, int[] Labels, bool[] Unseen, int Batch, int Time);
+public sealed record TaggingBatch(int[] Ids, int[] Labels, bool[] Unseen, int Batch, int Time)
+{
+    public int[] Features { get; init; } = [];
+
+    /// <summary>
+    /// Empty when every position is scored (tagging): then <see cref="Labels"/> and <see cref="Unseen"/> are (B, T). For
+    /// masked-word modelling only the chosen positions are scored: this lists them as flat indices b·T + t, and
+    /// <see cref="Labels"/> and <see cref="Unseen"/> hold one entry per listed position.
+    /// </summary>
+    public int[] Positions { get; init; } = [];
+}
 
 /// <summary>
 /// Brown sentences as (word ids, universal tag ids) for a word-level tagger. Sentences longer than the model's window are
@@ -45,17 +62,36 @@ public sealed class TaggingDataset
                 for (int start = 0; start < sentence.Count; start += maxLength)
                 {
                     int n = Math.Min(maxLength, sentence.Count - start);
-                    var (words, tags, unseen) = (new int[n], new int[n], new bool[n]);
+                    var (words, tags, unseen, features) = (new int[n], new int[n], new bool[n], new int[n * WordFeatures.Slots]);
                     for (int i = 0; i < n; i++)
                     {
                         var w = sentence[start + i];
                         words[i] = vocabulary.Id(w.Word);
                         tags[i] = UniversalTags.Id(UniversalTags.FromBrown(w.Tag, document.Id));
                         unseen[i] = !trainingWords.Contains(WordVocabulary.Normalize(w.Word));
+                        vocabulary.Features.Write(w.Word, features.AsSpan(i * WordFeatures.Slots, WordFeatures.Slots));
                     }
-                    sentences.Add(new TaggedSentence(words, tags, unseen));
+                    sentences.Add(new TaggedSentence(words, tags, unseen) { Features = features });
                 }
         return new TaggingDataset(sentences);
+    }
+
+    /// <summary>
+    /// Words to tag that carry no tags (a sentence typed by a user): ids and spelling features, tags all
+    /// <see cref="IgnoreLabel"/>, unseen where the word is not in <paramref name="trainingWords"/> (null: none unseen).
+    /// </summary>
+    public static TaggedSentence Untagged(IReadOnlyList<string> words, WordVocabulary vocabulary, IReadOnlySet<string>? trainingWords = null)
+    {
+        int n = words.Count;
+        var (ids, tags, unseen, features) = (new int[n], new int[n], new bool[n], new int[n * WordFeatures.Slots]);
+        Array.Fill(tags, IgnoreLabel);
+        for (int i = 0; i < n; i++)
+        {
+            ids[i] = vocabulary.Id(words[i]);
+            unseen[i] = trainingWords is not null && !trainingWords.Contains(WordVocabulary.Normalize(words[i]));
+            vocabulary.Features.Write(words[i], features.AsSpan(i * WordFeatures.Slots, WordFeatures.Slots));
+        }
+        return new TaggedSentence(ids, tags, unseen) { Features = features };
     }
 
     /// <summary>A dataset of sentences already in hand.</summary>
@@ -82,13 +118,16 @@ public sealed class TaggingDataset
             yield return Pad(order.AsSpan(b * batchSize, Math.Min(batchSize, order.Length - b * batchSize)));
     }
 
-    TaggingBatch Pad(ReadOnlySpan<int> rows)
+    /// <summary>One padded batch of the sentences at <paramref name="rows"/>, in that order.</summary>
+    public TaggingBatch Pad(ReadOnlySpan<int> rows)
     {
         int time = 0;
         foreach (int r in rows) time = Math.Max(time, Sentences[r].Length);
         var ids = new int[rows.Length * time];                          // (B, T), Pad = 0
         var labels = new int[ids.Length];
         var unseen = new bool[ids.Length];
+        bool withFeatures = Sentences[rows[0]].Features.Length > 0;
+        var features = withFeatures ? new int[ids.Length * WordFeatures.Slots] : [];   // (B, T, S), None = 0
         Array.Fill(labels, IgnoreLabel);
         for (int b = 0; b < rows.Length; b++)
         {
@@ -96,7 +135,10 @@ public sealed class TaggingDataset
             s.Words.CopyTo(ids, b * time);
             s.Tags.CopyTo(labels, b * time);
             s.Unseen.CopyTo(unseen, b * time);
+            if (s.Features.Length != (withFeatures ? s.Length * WordFeatures.Slots : 0))
+                throw new InvalidOperationException($"Sentence {rows[b]} has {s.Features.Length} spelling-feature ids for {s.Length} words; every sentence of a dataset has {WordFeatures.Slots} per word or none.");
+            if (withFeatures) s.Features.CopyTo(features, b * time * WordFeatures.Slots);
         }
-        return new TaggingBatch(ids, labels, unseen, rows.Length, time);
+        return new TaggingBatch(ids, labels, unseen, rows.Length, time) { Features = features };
     }
 }

@@ -1,6 +1,7 @@
 // Sources: Petrov, Das and McDonald, "A Universal Part-of-Speech Tagset" (LREC 2012); the Brown → universal table that
 // NLTK applies for brown.tagged_words(tagset="universal") (universal_tagset/en-brown.map), whose choices are kept here,
-// including its quirks (CS → ADP, OD → ADJ, PN → NOUN, PP$ → DET, AP$ → PRT, ABL/ABN → PRT).
+// including its quirks (CS → ADP, OD → ADJ, PN → NOUN, PP$ → DET, WP$ → DET, AP$ → PRT, ABL/ABN → PRT, EX → PRT,
+// UH → PRT, CD$ → NOUN, JJ$ → PRT, RB$ → PRT, and most contractions → PRT), checked entry by entry against that file.
 namespace AttentionSharp.Data;
 
 /// <summary>
@@ -10,7 +11,10 @@ namespace AttentionSharp.Data;
 /// <remarks>
 /// A Brown tag is a base tag with decorations, removed in this order: a <c>fw-</c> prefix marks a foreign word (→ X);
 /// the suffixes <c>-tl</c> (title), <c>-hl</c> (headline) and <c>-nc</c> (cited word), in any combination, are dropped;
-/// a contraction <c>a+b</c> (<c>ppss+bem</c> "I'm") keeps its first part; a trailing <c>*</c> (negation, <c>bez*</c> "isn't")
+/// a contraction <c>a+b</c> is PRT when a non-verb is fused with a verb (<c>ppss+bem</c> "I'm", <c>ex+bez</c> "there's",
+/// <c>wrb+dod</c> "where'd"), as NLTK's table has it, and otherwise keeps its first part's tag (<c>vb+to</c> "wanna" → VERB,
+/// <c>in+in</c> → ADP, <c>jjr+cs</c> → ADJ), with the table's three exceptions: <c>wrb+in</c> → PRT, <c>do+ppss</c> ("d'you")
+/// and the three-part forms → X; a trailing <c>*</c> (negation, <c>bez*</c> "isn't")
 /// is dropped, while <c>*</c> alone is the negator "not" (→ ADV); a genitive <c>$</c> (<c>np$</c>) maps as its base tag
 /// unless the table names the genitive itself (<c>pp$</c>, <c>pp$$</c>, <c>wp$</c>, <c>ap$</c>).
 /// A tag that is still not in the table is an error, never a silent X: it would mean the corpus is not the Brown corpus.
@@ -34,6 +38,8 @@ public static class UniversalTags
         ["*"] = "ADV",
         // pre-qualifiers / pre-quantifiers (quite, all, both) and the quantifier "each"-class
         ["abl"] = "PRT", ["abn"] = "PRT", ["abx"] = "DET", ["ap"] = "ADJ", ["ap$"] = "PRT",
+        // genitives the table maps apart from their base tag
+        ["cd$"] = "NOUN", ["jj$"] = "PRT", ["rb$"] = "PRT",
         ["at"] = "DET",
         // be, do, have and modals
         ["be"] = "VERB", ["bed"] = "VERB", ["bedz"] = "VERB", ["beg"] = "VERB", ["bem"] = "VERB", ["ben"] = "VERB",
@@ -45,21 +51,21 @@ public static class UniversalTags
         // conjunctions: coordinating → CONJ; subordinating → ADP (as the Penn Treebank's IN)
         ["cc"] = "CONJ", ["cs"] = "ADP",
         ["cd"] = "NUM", ["od"] = "ADJ",
-        // determiners and existential "there"
-        ["dt"] = "DET", ["dti"] = "DET", ["dts"] = "DET", ["dtx"] = "DET", ["ex"] = "DET", ["wdt"] = "DET",
+        // determiners; existential "there" is PRT in NLTK's table
+        ["dt"] = "DET", ["dti"] = "DET", ["dts"] = "DET", ["dtx"] = "DET", ["ex"] = "PRT", ["wdt"] = "DET",
         ["in"] = "ADP",
         ["jj"] = "ADJ", ["jjr"] = "ADJ", ["jjs"] = "ADJ", ["jjt"] = "ADJ",
         // nouns, proper nouns, adverbial nouns, nominal pronouns (everybody)
         ["nn"] = "NOUN", ["nns"] = "NOUN", ["np"] = "NOUN", ["nps"] = "NOUN", ["nr"] = "NOUN", ["nrs"] = "NOUN", ["pn"] = "NOUN",
         // pronouns; the possessive determiner (my, our) is DET, the possessive pronoun (mine, ours) PRON
         ["pp$"] = "DET", ["pp$$"] = "PRON", ["ppl"] = "PRON", ["ppls"] = "PRON", ["ppo"] = "PRON", ["pps"] = "PRON",
-        ["ppss"] = "PRON", ["wp$"] = "PRON", ["wpo"] = "PRON", ["wps"] = "PRON",
+        ["ppss"] = "PRON", ["wp$"] = "DET", ["wpo"] = "PRON", ["wps"] = "PRON",
         // adverbs and qualifiers
         ["ql"] = "ADV", ["qlp"] = "ADV", ["rb"] = "ADV", ["rbr"] = "ADV", ["rbt"] = "ADV", ["rn"] = "ADV", ["wql"] = "ADV", ["wrb"] = "ADV",
         // particles, infinitival "to"
         ["rp"] = "PRT", ["to"] = "PRT",
-        // interjections, and the few tokens the corpus leaves untagged
-        ["uh"] = "X", ["nil"] = "X",
+        // interjections (PRT in NLTK's table), and the few tokens the corpus leaves untagged
+        ["uh"] = "PRT", ["nil"] = "X",
     };
 
     static readonly string[] Suffixes = ["-tl", "-hl", "-nc"];
@@ -82,6 +88,7 @@ public static class UniversalTags
         ArgumentNullException.ThrowIfNull(brownTag);
         string tag = brownTag.ToLowerInvariant();
         if (tag.StartsWith("fw-", StringComparison.Ordinal) && tag.Length > 3) { universalTag = "X"; return true; }
+        if (Contraction(tag) is { } fused) { universalTag = fused; return true; }
         string b = BaseTag(tag);
         if (BaseTags.TryGetValue(b, out universalTag!)) return true;
         if (b.Length > 1 && b.EndsWith('$') && BaseTags.TryGetValue(b[..^1], out universalTag!)) return true;
@@ -89,16 +96,44 @@ public static class UniversalTags
         return false;
     }
 
-    /// <summary>The tag with its title/headline/citation suffixes, contraction tail and negation mark removed (lowercase).</summary>
-    public static string BaseTag(string brownTag)
+    // Base tags of verbs: be, have, do, modals and lexical verbs.
+    static bool IsVerb(string baseTag) => BaseTags.TryGetValue(baseTag, out var u) && u == "VERB";
+
+    /// <summary>
+    /// The universal tag of a contraction (two or more base tags joined by <c>+</c>), or null when <paramref name="tag"/> is
+    /// none or its parts are not all known: NLTK's table makes a non-verb fused with a verb PRT, and every other pair its
+    /// first part's tag, apart from the exceptions named in the class remarks.
+    /// </summary>
+    static string? Contraction(string tag)
     {
-        string tag = brownTag.ToLowerInvariant();
+        var parts = StripSuffixes(tag).Split('+');
+        if (parts.Length < 2) return null;
+        if (parts.Length > 2) return "X";
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (parts[i].Length > 1 && parts[i].EndsWith('*')) parts[i] = parts[i][..^1];
+            if (!BaseTags.ContainsKey(parts[i])) return null;
+        }
+        if (parts[0] == "do" && parts[1] == "ppss") return "X";
+        if (parts[0] == "wrb" && parts[1] == "in") return "PRT";
+        return !IsVerb(parts[0]) && IsVerb(parts[1]) ? "PRT" : BaseTags[parts[0]];
+    }
+
+    static string StripSuffixes(string tag)
+    {
         for (bool stripped = true; stripped;)
         {
             stripped = false;
             foreach (var suffix in Suffixes)
                 if (tag.Length > suffix.Length && tag.EndsWith(suffix, StringComparison.Ordinal)) { tag = tag[..^suffix.Length]; stripped = true; }
         }
+        return tag;
+    }
+
+    /// <summary>The tag with its title/headline/citation suffixes, contraction tail and negation mark removed (lowercase).</summary>
+    public static string BaseTag(string brownTag)
+    {
+        string tag = StripSuffixes(brownTag.ToLowerInvariant());
         int plus = tag.IndexOf('+');
         if (plus > 0) tag = tag[..plus];
         if (tag.Length > 1 && tag.EndsWith('*')) tag = tag[..^1];

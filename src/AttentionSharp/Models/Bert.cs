@@ -47,6 +47,8 @@ public sealed class Bert : Module
         MlmBias = predictions.AddParameter("bias", Tensor.Zeros(config.VocabSize));
 
         if (config.NumLabels > 0) Classifier = RegisterModule("classifier", Dense(c, config.NumLabels, rng));
+        // Drawn last, so a model without features initialises exactly as before.
+        if (config.FeatureVocabSize > 0) FeatureEmbeddings = embeddings.Add("feature_embeddings", new Embedding(config.FeatureVocabSize, c, rng, std: 0.02f));
     }
 
     public BertConfig Config { get; }
@@ -58,6 +60,9 @@ public sealed class Bert : Module
     public Embedding PositionEmbeddings { get; }
     public Embedding TokenTypeEmbeddings { get; }
     public LayerNorm EmbeddingNorm { get; }
+
+    /// <summary>The spelling-feature table (F, C), or null when <see cref="BertConfig.FeatureVocabSize"/> is 0.</summary>
+    public Embedding? FeatureEmbeddings { get; }
     public List<BertLayer> Layers { get; } = [];
 
     /// <summary>The MLM head's transform: dense (C, C), then GELU and <see cref="MlmNorm"/>.</summary>
@@ -73,8 +78,10 @@ public sealed class Bert : Module
     /// <summary>
     /// Token ids (B, T) and segment ids (B, T; empty means all segment 0) → hidden states (B, T, C). Keys holding
     /// <see cref="BertConfig.PadTokenId"/> are masked out of every attention (HF's attention_mask = ids ≠ pad).
+    /// With spelling features (<see cref="BertConfig.FeatureVocabSize"/> &gt; 0), <paramref name="features"/> holds S ids per
+    /// token (B, T, S) and the sum of their embeddings joins the token's.
     /// </summary>
-    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, ReadOnlySpan<int> segments = default)
+    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, ReadOnlySpan<int> segments = default, ReadOnlySpan<int> features = default)
     {
         if (time > Config.MaxPositions)
             throw new ArgumentException($"The sequence has {time} tokens but the position table has BertConfig.MaxPositions = {Config.MaxPositions} rows.", nameof(ids));
@@ -95,6 +102,8 @@ public sealed class Bert : Module
         // E = E_token + E_position + E_segment (Devlin et al. 2019, figure 2), then LayerNorm and dropout
         var x = WordEmbeddings.Forward(ids, batch, time) + PositionEmbeddings.Forward(positions, time)   // (B, T, C) + (T, C)
               + TokenTypeEmbeddings.Forward(segmentIds, batch, time);                                     // + (B, T, C)
+        if (FeatureEmbeddings is not null) x += WordFeatureSum(FeatureEmbeddings, features, batch, time, Config.FeatureSlots);   // + (B, T, C)
+        else if (!features.IsEmpty) throw new ArgumentException("This BERT has no spelling-feature table (BertConfig.FeatureVocabSize is 0), yet features were given.", nameof(features));
         x = EmbeddingNorm.Forward(x).Dropout(Config.Dropout, Training, _dropoutRng);
         foreach (var layer in Layers) x = layer.Forward(x, mask);                                         // (B, T, C)
         return x;
@@ -120,6 +129,17 @@ public sealed class Bert : Module
 
     /// <summary>Mean cross-entropy of the tag logits; positions labelled −100 (padding, continuation pieces) are skipped.</summary>
     public Tensor TagLoss(Tensor logits, ReadOnlySpan<int> labels) => Tensor.CrossEntropy(logits, labels, ignoreIndex: IgnoreIndex);
+
+    /// <summary>
+    /// Σ_s E_feature[f_{b,t,s}]: the summed embeddings of S feature ids per word, (B, T, S) ids → (B, T, C). Shared by the
+    /// taggers that read spelling features.
+    /// </summary>
+    public static Tensor WordFeatureSum(Embedding table, ReadOnlySpan<int> features, int batch, int time, int slots)
+    {
+        if (features.Length != batch * time * slots)
+            throw new ArgumentException($"Expected {batch}×{time}×{slots} = {batch * time * slots} spelling-feature ids (S = {slots} per word), got {features.Length}.", nameof(features));
+        return Tensor.Embedding(table.Weight, features, batch, time, slots).Sum(2);                       // (B, T, S, C) → (B, T, C)
+    }
 
     /// <summary>The label of positions that no loss counts (PyTorch's and Hugging Face's convention).</summary>
     public const int IgnoreIndex = -100;

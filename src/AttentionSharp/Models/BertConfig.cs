@@ -41,6 +41,15 @@ public sealed record BertConfig
     /// <summary>Labels of the token-classification (tagging) head; 0 leaves the head out.</summary>
     public int NumLabels { get; init; }
 
+    /// <summary>
+    /// F: ids of the spelling-feature table (suffixes and word shape, <see cref="Data.WordFeatures"/>), whose embeddings are
+    /// added to each word's; 0 for none (BERT's own layout). Not a Hugging Face field.
+    /// </summary>
+    public int FeatureVocabSize { get; init; }
+
+    /// <summary>S: spelling features per word, each an id into the feature table (0 when <see cref="FeatureVocabSize"/> is 0).</summary>
+    public int FeatureSlots { get; init; }
+
     /// <summary>BERT-base (Devlin et al. 2019): L = 12, C = 768, NH = 12, 110M parameters.</summary>
     public static BertConfig Base => new();
 
@@ -70,26 +79,33 @@ public sealed record BertConfig
         if (PadTokenId < 0 || PadTokenId >= VocabSize)
             throw new ArgumentException($"BertConfig.PadTokenId ({PadTokenId}) must be a token id in [0, {VocabSize}) (VocabSize = {VocabSize}).");
         if (NumLabels < 0) throw new ArgumentException($"BertConfig.NumLabels must be zero (no tagging head) or positive; got {NumLabels}.");
+        if (FeatureVocabSize < 0 || FeatureSlots < 0 || (FeatureVocabSize > 0) != (FeatureSlots > 0))
+            throw new ArgumentException($"BertConfig.FeatureVocabSize ({FeatureVocabSize}) and FeatureSlots ({FeatureSlots}) must both be zero (no spelling features) or both positive.");
         return this;
     }
 
     /// <summary>The configuration with Hugging Face BertConfig field names.</summary>
-    public JsonObject ToJson() => new()
+    public JsonObject ToJson()
     {
-        ["model_type"] = "bert",
-        ["vocab_size"] = VocabSize,
-        ["max_position_embeddings"] = MaxPositions,
-        ["type_vocab_size"] = TypeVocabSize,
-        ["num_hidden_layers"] = Layers,
-        ["num_attention_heads"] = Heads,
-        ["hidden_size"] = Width,
-        ["intermediate_size"] = IntermediateSize,
-        ["hidden_dropout_prob"] = Dropout,
-        ["attention_probs_dropout_prob"] = AttentionDropout,
-        ["layer_norm_eps"] = LayerNormEps,
-        ["pad_token_id"] = PadTokenId,
-        ["num_labels"] = NumLabels,
-    };
+        var json = new JsonObject
+        {
+            ["model_type"] = "bert",
+            ["vocab_size"] = VocabSize,
+            ["max_position_embeddings"] = MaxPositions,
+            ["type_vocab_size"] = TypeVocabSize,
+            ["num_hidden_layers"] = Layers,
+            ["num_attention_heads"] = Heads,
+            ["hidden_size"] = Width,
+            ["intermediate_size"] = IntermediateSize,
+            ["hidden_dropout_prob"] = Dropout,
+            ["attention_probs_dropout_prob"] = AttentionDropout,
+            ["layer_norm_eps"] = LayerNormEps,
+            ["pad_token_id"] = PadTokenId,
+            ["num_labels"] = NumLabels,
+        };
+        if (FeatureVocabSize > 0) { json["feature_vocab_size"] = FeatureVocabSize; json["feature_slots"] = FeatureSlots; }
+        return json;
+    }
 
     /// <summary>Reads <see cref="ToJson"/>'s output; a missing or mistyped field is named in the error.</summary>
     public static BertConfig FromJson(JsonObject json)
@@ -103,6 +119,7 @@ public sealed record BertConfig
             IntermediateSize = read.Int("intermediate_size"), Dropout = read.Float("hidden_dropout_prob"),
             AttentionDropout = read.Float("attention_probs_dropout_prob"), LayerNormEps = read.Float("layer_norm_eps"),
             PadTokenId = read.Int("pad_token_id"), NumLabels = read.Int("num_labels", 0),
+            FeatureVocabSize = read.Int("feature_vocab_size", 0), FeatureSlots = read.Int("feature_slots", 0),
         }.Validate();
     }
 }

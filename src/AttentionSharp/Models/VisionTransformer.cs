@@ -16,7 +16,7 @@ namespace AttentionSharp.Models;
 /// Parameter names: patch_embed.{weight, bias}, cls_token (1, 1, C), encoder.positions.weight (N + 1, C),
 /// encoder.layers.N.… as <see cref="TransformerEncoderLayer"/> names them, encoder.norm, head.{weight, bias}.
 /// </remarks>
-public sealed class VisionTransformer : Module
+public sealed class VisionTransformer : ImageClassifier
 {
     public VisionTransformer(VisionTransformerConfig config, Generator rng)
     {
@@ -28,6 +28,10 @@ public sealed class VisionTransformer : Module
     }
 
     public VisionTransformerConfig Config { get; }
+
+    public override int Channels => Config.Channels;
+    public override int ImageSize => Config.ImageSize;
+    public override int Classes => Config.Classes;
 
     /// <summary>E: (C, Ch·P·P), the stride-P convolution's weight flattened.</summary>
     public Linear PatchEmbedding { get; }
@@ -42,7 +46,7 @@ public sealed class VisionTransformer : Module
     public Linear Head { get; }
 
     /// <summary>Images (B, Ch, H, W) → class logits (B, Classes).</summary>
-    public Tensor Forward(Tensor images)
+    public override Tensor Forward(Tensor images)
     {
         var x = Encoder.Forward(Tokens(images));                                   // (B, N + 1, C): z_L, after the final LN
         return Head.Forward(x.Select(1, 0));                                       // y = head(LN(z_L⁰)): (B, Classes)
@@ -68,9 +72,6 @@ public sealed class VisionTransformer : Module
         x = Encoder.Norm!.Forward(x);
         return (Head.Forward(x.Select(1, 0)), attention);
     }
-
-    /// <summary>Mean cross-entropy of (B, Classes) logits against B labels.</summary>
-    public Tensor Loss(Tensor logits, ReadOnlySpan<int> labels) => Tensor.CrossEntropy(logits, labels);
 
     /// <summary>
     /// Images (B, Ch, H, W) → the flattened patches (B, N, Ch·P·P), patch n = row·(W/P) + column (the order of a

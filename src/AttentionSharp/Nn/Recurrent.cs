@@ -41,6 +41,21 @@ public abstract class RecurrentBase : Module
 
     public RecurrentConfig Config { get; }
 
+    /// <summary>The cell names <see cref="Create"/> knows: rnn (Elman, tanh), lstm, gru.</summary>
+    public static readonly IReadOnlyList<string> CellNames = ["rnn", "lstm", "gru"];
+
+    /// <summary>An <see cref="Rnn"/>, <see cref="Lstm"/> or <see cref="Gru"/> by name (see <see cref="CellNames"/>).</summary>
+    public static RecurrentBase Create(string cell, RecurrentConfig config, Generator rng, Generator? dropoutRng = null) => cell switch
+    {
+        "rnn" => new Rnn(config, rng, dropoutRng),
+        "lstm" => new Lstm(config, rng, dropoutRng),
+        "gru" => new Gru(config, rng, dropoutRng),
+        _ => throw new ArgumentException($"The recurrent cell '{cell}' is unknown; expected one of {string.Join(", ", CellNames)}.", nameof(cell)),
+    };
+
+    /// <summary>x (B, T, I) (or (T, B, I)) → the last layer's outputs (B, T, D·H) (or (T, B, D·H)), from zero states.</summary>
+    public Tensor ForwardSequence(Tensor x) => Run(x, null, null).Output;
+
     /// <summary>
     /// x (B, T, I) with <see cref="RecurrentConfig.BatchFirst"/>, else (T, B, I); h0 and c0 (L·D, B, H) or null for zeros.
     /// Returns the last layer's outputs (B, T, D·H) (or (T, B, D·H)) and the final states (L·D, B, H), indexed

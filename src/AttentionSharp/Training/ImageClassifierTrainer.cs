@@ -6,8 +6,9 @@ using AttentionSharp.Models;
 namespace AttentionSharp.Training;
 
 /// <summary>
-/// Trains a <see cref="VisionTransformer"/> to classify an <see cref="ImageSet"/>: shuffled mini-batches (a fresh order
-/// every epoch), optional random horizontal flips, AdamW with decay on matrices only, warmup then cosine decay, global
+/// Trains an <see cref="ImageClassifier"/> (a Vision Transformer, a recurrent baseline) on an <see cref="ImageSet"/>:
+/// shuffled mini-batches (a fresh order every epoch), optional random crops and horizontal flips
+/// (<see cref="ImageAugmentation"/>), optional label smoothing, AdamW with decay on matrices only, warmup then cosine decay, global
 /// gradient clipping, and periodic validation. <see cref="TrainOptions.GradAccumulation"/> is not used.
 /// </summary>
 public sealed class ImageClassifierTrainer
@@ -19,19 +20,18 @@ public sealed class ImageClassifierTrainer
     /// </summary>
     static readonly int[] FitTimeAfterSteps = [20, 100];
 
-    readonly VisionTransformer _model;
+    readonly ImageClassifier _model;
     readonly TrainOptions _options;
     readonly float[] _batchPixels;
     readonly int[] _batchLabels;
     int[] _order = [];
     int _cursor;
 
-    public ImageClassifierTrainer(VisionTransformer model, TrainOptions options)
+    public ImageClassifierTrainer(ImageClassifier model, TrainOptions options)
     {
         _model = model;
         _options = options.Validate();
-        var c = model.Config;
-        _batchPixels = new float[options.Batch * c.Channels * c.ImageSize * c.ImageSize];
+        _batchPixels = new float[options.Batch * model.Channels * model.ImageSize * model.ImageSize];
         _batchLabels = new int[options.Batch];
         Optimizer = new AdamW(model.Parameters().Select(p => (p, p.Rank >= 2)), options.LearningRate, 0.9f, 0.999f, 1e-8f, options.WeightDecay);
         Schedule = new CosineSchedule(options.LearningRate, options.WarmupSteps, options.Steps, options.LearningRate * options.MinLearningRateRatio);
@@ -48,6 +48,15 @@ public sealed class ImageClassifierTrainer
     /// <summary>Mirror each training image left to right with probability ½ (clothing looks the same mirrored).</summary>
     public bool RandomFlips { get; init; }
 
+    /// <summary>P: shift each training image by up to ±P pixels each way (a random crop of the image padded by P); 0 for none.</summary>
+    public int CropPadding { get; init; }
+
+    /// <summary>The value of the padding a shift brings in: the background, in the images' normalised units.</summary>
+    public float CropFill { get; init; }
+
+    /// <summary>ε of label smoothing in the training loss (0 for none); evaluation always scores the plain loss.</summary>
+    public float LabelSmoothing { get; init; }
+
     /// <summary>One optimizer step on the next <see cref="TrainOptions.Batch"/> images; returns the loss and the gradient norm before clipping.</summary>
     public (float Loss, float GradNorm) TrainStep(ImageSet data, Generator rng)
     {
@@ -55,9 +64,8 @@ public sealed class ImageClassifierTrainer
         _model.Train();
         Optimizer.ZeroGrad();
         using var scope = TensorScope.Begin(); // every activation of the step goes back to the pool at the end
-        var c = _model.Config;
-        var images = Tensor.FromArray(_batchPixels, _options.Batch, c.Channels, c.ImageSize, c.ImageSize);   // (B, Ch, H, W)
-        var loss = _model.Loss(_model.Forward(images), _batchLabels);
+        var images = Tensor.FromArray(_batchPixels, _options.Batch, _model.Channels, _model.ImageSize, _model.ImageSize);   // (B, Ch, H, W)
+        var loss = _model.Loss(_model.Forward(images), _batchLabels, LabelSmoothing);
         loss.Backward();
         float lossValue = loss.Item();
         float norm = GradientClipping.ClipGradNorm(_model.Parameters(), _options.GradClip);
@@ -71,25 +79,24 @@ public sealed class ImageClassifierTrainer
     public (float Loss, double Accuracy) Evaluate(ImageSet data) => Evaluate(_model, data, _options.Batch);
 
     /// <summary>Mean loss and accuracy of <paramref name="model"/> over every image of <paramref name="data"/>, in batches of <paramref name="batch"/>.</summary>
-    public static (float Loss, double Accuracy) Evaluate(VisionTransformer model, ImageSet data, int batch)
+    public static (float Loss, double Accuracy) Evaluate(ImageClassifier model, ImageSet data, int batch)
     {
         if (batch <= 0) throw new ArgumentException($"The evaluation batch must be positive; got {batch}.");
         if (data.Count == 0) return (float.NaN, double.NaN);
         bool wasTraining = model.Training;
         model.Eval();
         double lossSum = 0; long correct = 0;
-        var c = model.Config;
         using (GradMode.NoGrad())
         {
             for (int start = 0; start < data.Count; start += batch)
             {
                 int n = Math.Min(batch, data.Count - start);
                 using var scope = TensorScope.Begin();
-                var images = Tensor.FromArray(data.Pixels.AsSpan(start * data.ImageLength, n * data.ImageLength), n, c.Channels, c.ImageSize, c.ImageSize);
+                var images = Tensor.FromArray(data.Pixels.AsSpan(start * data.ImageLength, n * data.ImageLength), n, model.Channels, model.ImageSize, model.ImageSize);
                 var labels = data.Labels.AsSpan(start, n);
                 var logits = model.Forward(images);                                  // (n, Classes)
                 lossSum += model.Loss(logits, labels).Item() * (double)n;
-                correct += Accuracy.Correct(logits.ToArray(), c.Classes, labels);
+                correct += Accuracy.Correct(logits.ToArray(), model.Classes, labels);
             }
         }
         model.Train(wasTraining);
@@ -120,13 +127,13 @@ public sealed class ImageClassifierTrainer
         }
     }
 
-    /// <summary>Copies the next batch (in an order reshuffled every epoch) into the batch buffers, flipping images if asked.</summary>
+    /// <summary>Copies the next batch (in an order reshuffled every epoch) into the batch buffers, cropping and flipping images if asked.</summary>
     void NextBatch(ImageSet data, Generator rng)
     {
         if (data.Count < _options.Batch)
             throw new ArgumentException($"The training set has {data.Count} images, fewer than one batch of {_options.Batch}.");
         if (data.ImageLength * _options.Batch != _batchPixels.Length)
-            throw new ArgumentException($"The images are {data.Channels}×{data.Side}×{data.Side}, but the model reads {_model.Config.Channels}×{_model.Config.ImageSize}×{_model.Config.ImageSize}.");
+            throw new ArgumentException($"The images are {data.Channels}×{data.Side}×{data.Side}, but the model reads {_model.Channels}×{_model.ImageSize}×{_model.ImageSize}.");
         int side = data.Side, length = data.ImageLength;
         for (int b = 0; b < _options.Batch; b++)
         {
@@ -138,9 +145,9 @@ public sealed class ImageClassifierTrainer
             }
             int index = _order[_cursor++];
             var target = _batchPixels.AsSpan(b * length, length);
-            data.Image(index).CopyTo(target);
-            if (RandomFlips && rng.NextFloat() < 0.5f)
-                for (int row = 0; row < length / side; row++) target.Slice(row * side, side).Reverse();
+            if (CropPadding > 0) ImageAugmentation.RandomCrop(data.Image(index), target, data.Channels, side, CropPadding, CropFill, rng);
+            else data.Image(index).CopyTo(target);
+            if (RandomFlips && rng.NextFloat() < 0.5f) ImageAugmentation.FlipHorizontal(target, side);
             _batchLabels[b] = data.Labels[index];
         }
     }

@@ -36,6 +36,12 @@ public sealed class TaggerTrainer
     /// <summary>Steps completed so far.</summary>
     public int Step { get; private set; }
 
+    /// <summary>
+    /// Turns each training batch into the one trained on, drawn afresh every step (masked-word modelling corrupts the
+    /// words here, <see cref="MaskedWords.Mask"/>); null trains on the batches as they are.
+    /// </summary>
+    public Func<TaggingBatch, TaggingBatch>? Prepare { get; init; }
+
     /// <summary>One optimizer step on one batch; returns the mean loss over its labelled words and the gradient norm.</summary>
     public (float Loss, float GradNorm) TrainStep(TaggingBatch batch)
     {
@@ -94,7 +100,7 @@ public sealed class TaggerTrainer
         while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
         {
             batches.MoveNext();
-            var batch = batches.Current;
+            var batch = Prepare is null ? batches.Current : Prepare(batches.Current);
             var (loss, norm) = TrainStep(batch);
             if (!float.IsFinite(loss))
                 throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}).");

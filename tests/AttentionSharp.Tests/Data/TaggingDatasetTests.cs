@@ -12,17 +12,21 @@ public class TaggingDatasetTests
     ];
 
     [Fact]
-    public void VocabularyKeepsFrequentLowercasedWordsAfterPadAndUnknown()
+    public void VocabularyKeepsFrequentLowercasedWordsAfterPadUnknownAndMask()
     {
         var vocabulary = WordVocabulary.Build(Tiny.SelectMany(d => d.Sentences).SelectMany(s => s).Select(w => w.Word), minCount: 2);
         // Counts: . 3; the 2, cat 2, barks 2; the rest once. Most frequent first, ties in ordinal order.
-        Assert.Equal(["<pad>", "<unk>", ".", "barks", "cat", "the"], vocabulary.Words);
-        Assert.Equal(5, vocabulary.Id("THE"));
+        Assert.Equal(["<pad>", "<unk>", "<mask>", ".", "barks", "cat", "the"], vocabulary.Words);
+        Assert.Equal(6, vocabulary.Id("THE"));
         Assert.Equal(WordVocabulary.Unknown, vocabulary.Id("dog"));
         Assert.Equal(WordVocabulary.Unknown, vocabulary.Id("<pad>"));
+        Assert.Equal(WordVocabulary.Unknown, vocabulary.Id("<mask>"));
         var back = WordVocabulary.FromJson(vocabulary.ToJson(), "test");
         Assert.Equal(vocabulary.Words, back.Words);
+        Assert.True(back.SameAs(vocabulary));
+        Assert.False(WordVocabulary.Build(["the", "the", "cat"], minCount: 1).SameAs(vocabulary));
         Assert.Throws<DataSourceException>(() => WordVocabulary.FromJson("{\"type\": \"char\"}", "test"));
+        Assert.Throws<DataSourceException>(() => WordVocabulary.FromJson("{\"type\": \"words\", \"words\": [\"<pad>\", \"<unk>\", \"the\"], \"features\": [\"<none>\"]}", "test"));
     }
 
     [Fact]
@@ -32,11 +36,38 @@ public class TaggingDatasetTests
         var seen = TaggingDataset.WordSet([Tiny[0]]);
         var data = TaggingDataset.Build([Tiny[1]], vocabulary, seen, maxLength: 16);
         var s = Assert.Single(data.Sentences);
-        Assert.Equal([5, 4, 3, WordVocabulary.Unknown, 2], s.Words);
+        Assert.Equal([6, 5, 4, WordVocabulary.Unknown, 3], s.Words);
         int Tag(string t) => UniversalTags.Id(t);
         Assert.Equal([Tag("DET"), Tag("NOUN"), Tag("VERB"), Tag("ADV"), Tag(".")], s.Tags);
         Assert.Equal([false, false, false, true, false], s.Unseen);   // only "loudly" is missing from ca01
         Assert.Equal(5, data.WordCount);
+        // Four spelling features per word; "loudly" is unknown as a word but its shape "x" is known.
+        Assert.Equal(5 * WordFeatures.Slots, s.Features.Length);
+        var loudly = s.Features.AsSpan(3 * WordFeatures.Slots, WordFeatures.Slots).ToArray();
+        var shapeX = new int[WordFeatures.Slots];
+        vocabulary.Features.Write("dog", shapeX);
+        Assert.Equal(shapeX[3], loudly[3]);
+        Assert.NotEqual(WordFeatures.None, loudly[3]);
+    }
+
+    [Fact]
+    public void WordShapesAndSuffixes()
+    {
+        Assert.Equal("XxXx", WordFeatures.Shape("McDonald"));
+        Assert.Equal("d,d.d", WordFeatures.Shape("1,250.5"));
+        Assert.Equal("x-x", WordFeatures.Shape("e-mail"));
+        Assert.Equal("X", WordFeatures.Shape("NATO"));
+        Assert.Equal<IEnumerable<string?>>(["s1:g", "s2:ng", "s3:ing", "shape:Xx"], WordFeatures.Describe("Running"));
+        Assert.Equal<IEnumerable<string?>>([null, null, null, "shape:x"], WordFeatures.Describe("a"));
+        // Seen five times: "-ing" endings and the shape x; "-ed" only once, so it has no id.
+        var features = WordFeatures.Build(["running", "sing", "thing", "king", "ring", "jumped"], minCount: 5);
+        var ids = new int[WordFeatures.Slots];
+        features.Write("walking", ids);
+        Assert.All(ids.Skip(1), id => Assert.NotEqual(WordFeatures.None, id));
+        features.Write("walked", ids);
+        Assert.Equal([WordFeatures.None, WordFeatures.None, WordFeatures.None], ids[..3]);
+        Assert.Equal(features.Names, WordFeatures.FromJson(features.ToJson(), "test").Names);
+        Assert.Throws<ArgumentException>(() => features.Write("x", new int[2]));
     }
 
     [Fact]
@@ -67,5 +98,18 @@ public class TaggingDatasetTests
         Assert.Equal((1, 3), (batches[1].Batch, batches[1].Time));
         var shuffled = data.Batches(1, new Generator(5)).Select(b => b.Ids[0]).Order();
         Assert.Equal([4, 7, 8], shuffled);                    // every sentence once per epoch
+        Assert.Empty(first.Features);
+    }
+
+    [Fact]
+    public void BatchFeaturesArePaddedWithNone()
+    {
+        var vocabulary = WordVocabulary.Build(Tiny.SelectMany(d => d.Sentences).SelectMany(s => s).Select(w => w.Word), minCount: 1);
+        var data = TaggingDataset.FromSentences([TaggingDataset.Untagged(["The", "cat"], vocabulary), TaggingDataset.Untagged(["Dogs"], vocabulary)]);
+        var batch = data.Batches(2).Single();
+        Assert.Equal(2 * 2 * WordFeatures.Slots, batch.Features.Length);
+        Assert.Equal(new int[WordFeatures.Slots], batch.Features[(1 * WordFeatures.Slots)..(2 * WordFeatures.Slots)]);   // "Dogs" row, padding after it
+        Assert.All(batch.Labels, l => Assert.Equal(TaggingDataset.IgnoreLabel, l));
+        Assert.Equal([WordVocabulary.Unknown, WordVocabulary.Pad], batch.Ids[..2]);   // sorted by length: "Dogs" first
     }
 }

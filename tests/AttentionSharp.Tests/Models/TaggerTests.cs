@@ -9,10 +9,13 @@ namespace AttentionSharp.Tests.Models;
 /// <summary>The taggers learn the tiny corpus; accuracy overall and on unseen words on a hand-made example.</summary>
 public class TaggerTests
 {
-    static TaggingDataset TinyData(out int vocabSize)
+    static TaggingDataset TinyData(out int vocabSize) => TinyData(out vocabSize, out _);
+
+    static TaggingDataset TinyData(out int vocabSize, out int featureCount)
     {
         var vocabulary = WordVocabulary.Build(TaggingDatasetTests.Tiny.SelectMany(d => d.Sentences).SelectMany(s => s).Select(w => w.Word), minCount: 1);
         vocabSize = vocabulary.Count;
+        featureCount = vocabulary.Features.Count;
         return TaggingDataset.Build(TaggingDatasetTests.Tiny, vocabulary, TaggingDataset.WordSet(TaggingDatasetTests.Tiny), maxLength: 16);
     }
 
@@ -42,25 +45,69 @@ public class TaggerTests
     }
 
     [Fact]
-    public void LstmTaggerLearnsTheTinyCorpus()
+    public void BertTaggerWithSpellingFeaturesLearnsTheTinyCorpus()
     {
-        var data = TinyData(out int vocabSize);
-        var model = new LstmTagger(new LstmTaggerConfig { VocabSize = vocabSize, EmbeddingSize = 16, HiddenSize = 16, Layers = 1, NumLabels = UniversalTags.Count }, new Generator(2));
-        AssertTrainingLowersLoss(model, b => model.Forward(b.Ids, b.Batch, b.Time), data);
+        var data = TinyData(out int vocabSize, out int featureCount);
+        var model = new Bert(new BertConfig
+        {
+            VocabSize = vocabSize, MaxPositions = 16, TypeVocabSize = 1, Layers = 1, Heads = 2, Width = 16, IntermediateSize = 32,
+            Dropout = 0f, AttentionDropout = 0f, NumLabels = UniversalTags.Count, FeatureVocabSize = featureCount, FeatureSlots = WordFeatures.Slots,
+        }, new Generator(1));
+        Assert.Contains(model.NamedParameters(), p => p.Name == "embeddings.feature_embeddings.weight");
+        AssertTrainingLowersLoss(model, b => model.TagLogits(model.Forward(b.Ids, b.Batch, b.Time, features: b.Features)), data);
+        Assert.Throws<ArgumentException>(() => model.Forward([3, 4], 1, 2));   // the features are required
     }
 
     [Fact]
-    public void LstmTaggerShapesAndConfigRoundTrip()
+    public void BertLearnsMaskedWordsOfTheTinyCorpus()
     {
-        var config = new LstmTaggerConfig { VocabSize = 10, EmbeddingSize = 4, HiddenSize = 3, Layers = 2, NumLabels = 5, Dropout = 0.25f };
+        var data = TinyData(out int vocabSize);
+        var model = new Bert(new BertConfig
+        {
+            VocabSize = vocabSize, MaxPositions = 16, TypeVocabSize = 1, Layers = 1, Heads = 2, Width = 16, IntermediateSize = 32,
+            Dropout = 0f, AttentionDropout = 0f,
+        }, new Generator(4));
+        Tensor Logits(TaggingBatch b) => model.MlmLogits(MaskedWords.Gather(model.Forward(b.Ids, b.Batch, b.Time), b));
+        var rng = new Generator(5);
+        // Every word masked, so the fixed evaluation batches and the training draws score the same thing.
+        var trainer = new TaggerTrainer(model, Logits, FewSteps with { Steps = 60, LearningRate = 1e-2f }) { Prepare = b => MaskedWords.Mask(b, vocabSize, rng, probability: 1f) };
+        var evaluation = data.Batches(3).Select(b => MaskedWords.Mask(b, vocabSize, new Generator(6), probability: 1f)).ToList();
+        var (before, _) = trainer.Evaluate(evaluation);
+        trainer.Run(data, _ => { }, _ => { }, CancellationToken.None);
+        var (after, accuracy) = trainer.Evaluate(evaluation);
+        Assert.True(after < 0.7f * before, $"masked-word loss before {before}, after {after}");
+        Assert.Equal(13, accuracy.Total);
+    }
+
+    [Theory]
+    [InlineData("rnn")] [InlineData("lstm")] [InlineData("gru")]
+    public void RecurrentTaggerLearnsTheTinyCorpus(string cell)
+    {
+        var data = TinyData(out int vocabSize, out int featureCount);
+        var model = new RecurrentTagger(new RecurrentTaggerConfig
+        {
+            Cell = cell, VocabSize = vocabSize, EmbeddingSize = 16, HiddenSize = 16, Layers = 1, NumLabels = UniversalTags.Count,
+            FeatureVocabSize = featureCount, FeatureSlots = WordFeatures.Slots,
+        }, new Generator(2));
+        AssertTrainingLowersLoss(model, b => model.Forward(b.Ids, b.Batch, b.Time, b.Features), data);
+    }
+
+    [Fact]
+    public void RecurrentTaggerShapesAndConfigRoundTrip()
+    {
+        var config = new RecurrentTaggerConfig { Cell = "gru", VocabSize = 10, EmbeddingSize = 4, HiddenSize = 3, Layers = 2, NumLabels = 5, Dropout = 0.25f };
         // Through text, as a checkpoint's config.json is read.
-        Assert.Equal(config, LstmTaggerConfig.FromJson((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(config.ToJson().ToJsonString())!));
-        var model = new LstmTagger(config, new Generator(3));
+        Assert.Equal(config, RecurrentTaggerConfig.FromJson((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(config.ToJson().ToJsonString())!));
+        var model = new RecurrentTagger(config, new Generator(3));
         var logits = model.Forward([1, 2, 3, 4, 5, 0], 2, 3);
         Assert.Equal([2, 3, 5], logits.Shape);
-        Assert.Contains(model.NamedParameters(), p => p.Name == "lstm.weight_hh_l1_reverse");
+        Assert.Contains(model.NamedParameters(), p => p.Name == "gru.weight_hh_l1_reverse");
         Assert.Throws<ArgumentException>(() => model.Forward([1, 2, 3], 2, 3));
+        Assert.Throws<ArgumentException>(() => model.Forward([1, 2, 3, 4, 5, 0], 2, 3, new int[24]));   // no feature table
         Assert.Throws<ArgumentException>(() => (config with { HiddenSize = 0 }).Validate());
+        var e = Assert.Throws<ArgumentException>(() => (config with { Cell = "transformer" }).Validate());
+        Assert.Contains("rnn, lstm, gru", e.Message);
+        Assert.Throws<ArgumentException>(() => (config with { FeatureVocabSize = 7 }).Validate());
     }
 
     [Fact]

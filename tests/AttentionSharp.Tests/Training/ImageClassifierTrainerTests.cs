@@ -44,6 +44,35 @@ public class ImageClassifierTrainerTests
         Assert.True(accuracy >= 0.95, $"accuracy {accuracy}");
     }
 
+    [Theory]
+    [InlineData("rnn")] [InlineData("lstm")] [InlineData("gru")]
+    public void RecurrentBaselinesLearnWithCropsAndLabelSmoothing(string cell)
+    {
+        var data = Synthetic(64, 3);
+        var model = new RecurrentImageClassifier(new RecurrentImageClassifierConfig { Cell = cell, ImageSize = 8, Classes = 2, HiddenSize = 12, Layers = 1 }, new Generator(1));
+        var trainer = new ImageClassifierTrainer(model, new TrainOptions { Steps = 40, Batch = 16, LearningRate = 1e-2f, WarmupSteps = 3, EvalInterval = 0 })
+        {
+            RandomFlips = true, CropPadding = 1, CropFill = -1f, LabelSmoothing = 0.1f,
+        };
+        var (before, _) = trainer.Evaluate(data);
+        trainer.Run(data, new Generator(2), _ => { }, _ => { }, CancellationToken.None);
+        var (after, accuracy) = trainer.Evaluate(data);
+        Assert.True(after < 0.6f * before, $"loss before {before}, after {after}");
+        Assert.True(accuracy >= 0.9, $"accuracy {accuracy}");
+    }
+
+    [Fact]
+    public void RecurrentBaselineReadsRowsAndChecksItsInput()
+    {
+        var config = new RecurrentImageClassifierConfig { Cell = "gru", ImageSize = 5, Channels = 2, Classes = 3, HiddenSize = 4, Layers = 2, Dropout = 0.1f };
+        Assert.Equal(config, RecurrentImageClassifierConfig.FromJson((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(config.ToJson().ToJsonString())!));
+        var model = new RecurrentImageClassifier(config, new Generator(3));
+        Assert.Equal([7, 3], model.Forward(Tensor.Zeros(7, 2, 5, 5)).Shape);
+        Assert.Contains(model.NamedParameters(), p => p.Name == "gru.weight_ih_l0" && p.Parameter.Shape.SequenceEqual([3 * 4, 2 * 5]));
+        Assert.Contains("(B, 2, 5, 5)", Assert.Throws<ArgumentException>(() => model.Forward(Tensor.Zeros(1, 1, 5, 5))).Message);
+        Assert.Throws<ArgumentException>(() => (config with { Cell = "cnn" }).Validate());
+    }
+
     [Fact]
     public void ATimeLimitShortensTheScheduleAndEndsWithAValidationPass()
     {

@@ -1,0 +1,115 @@
+using AttentionSharp.Data;
+using AttentionSharp.Tests.Support;
+using SkiaSharp;
+
+namespace AttentionSharp.Tests.Data;
+
+/// <summary>Augmentation keeps shapes and moves pixels as stated; image files decode to the pixels written into them.</summary>
+public class ImageInputTests
+{
+    static float[] Ramp(int channels, int side) => [.. Enumerable.Range(0, channels * side * side).Select(i => (float)i)];
+
+    [Fact]
+    public void ShiftMovesPixelsAndFillsTheUncoveredBorder()
+    {
+        var source = Ramp(2, 4);
+        var target = new float[source.Length];
+        ImageAugmentation.Shift(source, target, 2, 4, dy: 1, dx: -1, fill: -9f);
+        for (int c = 0; c < 2; c++)
+            for (int y = 0; y < 4; y++)
+                for (int x = 0; x < 4; x++)
+                {
+                    int sy = y + 1, sx = x - 1;
+                    float expected = sy < 4 && sx >= 0 ? source[(c * 4 + sy) * 4 + sx] : -9f;
+                    Assert.True(expected == target[(c * 4 + y) * 4 + x], $"c {c}, y {y}, x {x}: expected {expected}, got {target[(c * 4 + y) * 4 + x]}");
+                }
+        ImageAugmentation.Shift(source, target, 2, 4, 0, 0, -9f);
+        Assert.Equal(source, target);
+        Assert.Throws<ArgumentException>(() => ImageAugmentation.Shift(source, new float[5], 2, 4, 0, 0, 0f));
+    }
+
+    [Fact]
+    public void RandomCropsStayWithinThePaddingAndKeepTheShape()
+    {
+        var source = Ramp(1, 6);
+        var rng = new Generator(4);
+        var shifts = new HashSet<(int, int)>();
+        for (int trial = 0; trial < 200; trial++)
+        {
+            var target = new float[source.Length];
+            ImageAugmentation.RandomCrop(source, target, 1, 6, padding: 2, fill: -1f, rng);
+            // Recover the shift from where pixel 0 (value 0) or the first source value went; every value is the source's or fill.
+            Assert.All(target, v => Assert.True(v == -1f || (v >= 0 && v < 36 && v == MathF.Floor(v))));
+            int dy = -1, dx = -1;
+            for (int i = 0; i < 36 && dy < 0; i++)
+                if (target[i] >= 0) { int s = (int)target[i]; dy = s / 6 - i / 6; dx = s % 6 - i % 6; }
+            Assert.InRange(dy, -2, 2);
+            Assert.InRange(dx, -2, 2);
+            shifts.Add((dy, dx));
+        }
+        Assert.Equal(25, shifts.Count);   // every shift in [−2, 2]² is drawn
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImageAugmentation.RandomCrop(source, new float[36], 1, 6, -1, 0f, rng));
+    }
+
+    [Fact]
+    public void FlipMirrorsEveryRow()
+    {
+        var image = Ramp(1, 3);
+        ImageAugmentation.FlipHorizontal(image, 3);
+        Assert.Equal([2f, 1, 0, 5, 4, 3, 8, 7, 6], image);
+    }
+
+    [Fact]
+    public void PgmFilesDecodeInBothEncodings()
+    {
+        using var dir = new TempDirectory();
+        var plain = dir.Write("plain.pgm", "P2\n# a comment\n3 2\n4\n0 1 2\n3 4 0\n");
+        var image = GrayImage.Read(plain);
+        Assert.Equal((3, 2), (image.Width, image.Height));
+        Assert.Equal([0f, 0.25f, 0.5f, 0.75f, 1f, 0f], image.Pixels);
+
+        var raw = dir.File("raw.pgm");
+        File.WriteAllBytes(raw, [.. "P5 2 2 255\n"u8.ToArray(), 0, 255, 51, 102]);
+        Assert.Equal([0f, 1f, 0.2f, 0.4f], GrayImage.Read(raw).Pixels);
+
+        var truncated = dir.File("short.pgm");
+        File.WriteAllBytes(truncated, [.. "P5 2 2 255\n"u8.ToArray(), 0, 255]);
+        Assert.Contains("holds only 2 bytes", Assert.Throws<DataSourceException>(() => GrayImage.Read(truncated)).Message);
+        var above = dir.Write("above.pgm", "P2 1 1 4 9");
+        Assert.Contains("above the file's maxval", Assert.Throws<DataSourceException>(() => GrayImage.Read(above)).Message);
+    }
+
+    [Fact]
+    public void PngDecodesToLuma()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("pixels.png");
+        using (var bitmap = new SKBitmap(2, 1, SKColorType.Rgba8888, SKAlphaType.Premul))
+        {
+            bitmap.SetPixel(0, 0, new SKColor(255, 255, 255));
+            bitmap.SetPixel(1, 0, new SKColor(255, 0, 0));
+            using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(path, data.ToArray());
+        }
+        var image = GrayImage.Read(path);
+        Assert.Equal((2, 1), (image.Width, image.Height));
+        Assert.Equal(1f, image.Pixels[0], 3);
+        Assert.Equal(0.299f, image.Pixels[1], 3);
+
+        var notAnImage = dir.Write("notes.png", "hello");
+        Assert.Contains("not an image", Assert.Throws<DataSourceException>(() => GrayImage.Read(notAnImage)).Message);
+        Assert.Contains("does not exist", Assert.Throws<DataSourceException>(() => GrayImage.Read(dir.File("missing.png"))).Message);
+    }
+
+    [Fact]
+    public void FashionImagesMustBe28By28()
+    {
+        var right = new GrayImage(28, 28, new float[784]);
+        var pixels = FashionMnist.Normalize(right, "a.png");
+        Assert.Equal(784, pixels.Length);
+        Assert.Equal(-FashionMnist.PixelMean / FashionMnist.PixelStd, pixels[0], 5);
+        var e = Assert.Throws<DataSourceException>(() => FashionMnist.Normalize(new GrayImage(32, 28, new float[32 * 28]), "b.png"));
+        Assert.Contains("32×28", e.Message);
+        Assert.Contains("28×28", e.Message);
+    }
+}
