@@ -37,6 +37,7 @@ static class TrainCommand
         var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation passes.", DefaultValueFactory = _ => defaults.EvalInterval };
         var tokenizer = new Option<string>("--tokenizer") { Description = "char, bpe, or a tiktoken encoding (cl100k_base, o200k_base).", DefaultValueFactory = _ => "char" };
         var vocab = new Option<int>("--vocab") { Description = "Vocabulary size for --tokenizer bpe.", DefaultValueFactory = _ => 512 };
+        var attention = new Option<string>("--attention") { Description = "Attention: full, sliding:W (a causal window of W tokens), sliding:W:G1,G2 (plus global positions) or linear (elu+1 features).", DefaultValueFactory = _ => "full" };
         var cache = new Option<string?>("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
 
         var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
@@ -44,6 +45,7 @@ static class TrainCommand
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
             weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions,
         };
+        command.Options.Add(attention);
         command.SetAction(r => CliErrors.Run(() =>
         {
             var taskName = r.GetValue(task)!;
@@ -73,9 +75,17 @@ static class TrainCommand
                 ContextLength = r.GetValue(context), Dropout = r.GetValue(dropout), VocabSize = 1,
                 PositionalEncoding = Enum.TryParse<Nn.PositionalEncodingKind>(r.GetValue(positions), ignoreCase: true, out var kind) && !int.TryParse(r.GetValue(positions), out _)
                     ? kind : throw new ArgumentException($"--positions '{r.GetValue(positions)}' is unknown; use learned, sinusoidal, rotary, alibi or none."),
+                Attention = ParseAttention(r.GetValue(attention)!),
             });
         }));
         return command;
+    }
+
+    /// <summary>--attention's value as a pattern; the error names the option.</summary>
+    static Nn.AttentionPattern ParseAttention(string text)
+    {
+        try { return Nn.AttentionPattern.Parse(text); }
+        catch (ArgumentException e) { throw new ArgumentException($"--attention: {e.Message}", e); }
     }
 
     // The default run: measured to finish within 10 minutes on two cores (see README).
@@ -127,6 +137,7 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
                           $"tokenizer {TokenizerName(tokenizer)} with {tokenizer.VocabSize} ids.");
         Console.WriteLine($"Model: GPT, {config.Layers} layers, {config.Heads} heads, width {config.Width}, context {config.ContextLength}, {config.PositionalEncoding.ToString().ToLowerInvariant()} positions, " +
                           $"{model.ParameterCount():N0} parameters. Threads: {Kernels.Parallel.ThreadCount}.");
+        if (config.Attention.Kind != Nn.AttentionKind.Full) Console.WriteLine($"Attention: {config.Attention}.");
         Console.WriteLine($"Training: {options.Steps} steps of {options.Batch}×{config.ContextLength} tokens" +
                           (options.Minutes is { } m ? $", at most {m} minutes" : "") + $"; checkpoints in {outDir}.");
 

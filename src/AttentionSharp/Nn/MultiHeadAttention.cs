@@ -109,9 +109,15 @@ public sealed class MultiHeadAttention : Module
             Causal = mask.Causal, KeyPadding = mask.KeyPadding, AdditiveMask = additive,
             Dropout = Training ? Config.Dropout : 0f, DropoutRng = _dropoutRng,
         };
+        // Self-attention computes the configured pattern; cross-attention is always full.
+        var pattern = memory is null ? Config.Attention : AttentionPattern.Full;
         Tensor y; Tensor? weights = null;
-        if (wantWeights) (y, weights) = Tensor.ScaledDotProductAttentionWithWeights(q, k, v, options);
-        else y = Tensor.ScaledDotProductAttention(q, k, v, options);                          // (B, NH, Tq, HS)
+        if (wantWeights)
+        {
+            if (pattern.Kind == AttentionKind.Linear) throw new InvalidOperationException("Linear attention forms no attention weights to return.");
+            (y, weights) = Tensor.ScaledDotProductAttentionWithWeights(q, k, v, pattern.Restrict(options, k.Size(2)));
+        }
+        else y = pattern.Attend(q, k, v, options);                                              // (B, NH, Tq, HS)
         y = y.Transpose(1, 2).Reshape(b, tq, nh * hs);                                         // Concat(head_1, …, head_h): (B, Tq, C)
         return (OutProj.Forward(y), weights);                                                  // ·W^O
     }
