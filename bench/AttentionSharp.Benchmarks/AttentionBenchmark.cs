@@ -143,18 +143,25 @@ public static partial class AttentionBenchmark
         }
     }
 
-    static void Ours(Tensor q, Tensor k, Tensor v, Tensor dy, AttentionOptions options, bool backward)
+    internal static void Ours(Tensor q, Tensor k, Tensor v, Tensor dy, AttentionOptions options, bool backward) =>
+        RunAttention(() => Tensor.ScaledDotProductAttention(q, k, v, options), [q, k, v], dy, backward);
+
+    /// <summary>
+    /// One call of <paramref name="attention"/> in a tensor scope: under NoGrad (forward), or with the gradients of
+    /// <paramref name="inputs"/> zeroed and <paramref name="dy"/> sent back through it (forward + backward).
+    /// </summary>
+    internal static void RunAttention(Func<Tensor> attention, Tensor[] inputs, Tensor dy, bool backward)
     {
         if (!backward)
         {
             using (GradMode.NoGrad())
             using (TensorScope.Begin())
-                Tensor.ScaledDotProductAttention(q, k, v, options);
+                attention();
             return;
         }
-        q.ZeroGrad(); k.ZeroGrad(); v.ZeroGrad();
+        foreach (var x in inputs) x.ZeroGrad();
         using (TensorScope.Begin())
-            Tensor.ScaledDotProductAttention(q, k, v, options).Backward(dy);
+            attention().Backward(dy);
     }
 
     static void Theirs(torch.Tensor q, torch.Tensor k, torch.Tensor v, torch.Tensor dy, bool causal, bool backward)
@@ -186,17 +193,24 @@ public static partial class AttentionBenchmark
     }
 
     /// <summary>Growth of VmHWM over VmRSS during one run, after emptying our pool and the GC's free memory.</summary>
-    static double PeakGrowthMb(Action run)
+    static double PeakGrowthMb(Action run) => TimedPeakGrowth(run).PeakMb;
+
+    /// <summary>
+    /// One run from a cold pool: its seconds and the growth of VmHWM over VmRSS during it, in MiB (NaN where
+    /// /proc/self/clear_refs cannot be written), after emptying our pool and the GC's and the C heap's free memory.
+    /// </summary>
+    internal static (double Seconds, double PeakMb) TimedPeakGrowth(Action run)
     {
         StoragePool.Clear();
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         TrimNativeHeap();
+        bool reset = true;
         try { File.WriteAllText("/proc/self/clear_refs", "5"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return double.NaN; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { reset = false; }
         long before = Status("VmRSS:");
-        run();
-        return (Status("VmHWM:") - before) / 1024.0;
+        double seconds = BenchReport.Seconds(run);
+        return (seconds, reset ? (Status("VmHWM:") - before) / 1024.0 : double.NaN);
     }
 
     /// <summary>Returns the C heap's free memory to the system, so memory libtorch freed earlier is counted again when reused.</summary>
