@@ -158,7 +158,7 @@ public sealed class CausalSelfAttention : Module
         var v = qkv[2].Reshape(b, t, _heads, hs).Transpose(1, 2);
         int offset = cache?.Length ?? 0;
         if (_rotary is not null) { q = _rotary.Apply(q, offset); k = _rotary.Apply(k, offset); } // RoPE at positions offset…
-        if (cache is not null) (k, v) = cache.Append(k, v);                                 // (B, NH, T_so_far, HS)
+        if (cache is not null) (k, v) = cache.Append(k, v, _pattern.CacheWindow);          // (B, NH, T_so_far, HS), or the window's
         var y = _pattern.Attend(q, k, v, new AttentionOptions                                 // (B, NH, T, HS): full, windowed or linear
         {
             AdditiveMask = _alibiSlopes is null ? null : Alibi.Bias(_alibiSlopes, t, k.Size(2)), // −m_h·(i − j)

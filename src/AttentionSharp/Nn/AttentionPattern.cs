@@ -84,6 +84,12 @@ public sealed record AttentionPattern
         _ => throw new InvalidOperationException("Linear attention is not softmax attention: it forms no weights and takes no window."),
     };
 
+    /// <summary>
+    /// How many keys a K/V cache must pass to causal attention: a sliding window without global tokens sees only the last w
+    /// positions, so the cache may drop older ones; null (keep all) otherwise — a global query looks at every earlier key.
+    /// </summary>
+    public int? CacheWindow => Kind == AttentionKind.SlidingWindow && GlobalTokens.Count == 0 ? Window : null;
+
     /// <summary>"full", "sliding:W", "sliding:W:G1,G2,…" or "linear".</summary>
     public override string ToString() => Kind switch
     {

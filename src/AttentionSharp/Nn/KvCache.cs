@@ -36,7 +36,8 @@ public sealed class KvCache : IDisposable
 }
 
 /// <summary>
-/// One layer's cache: self-attention keys and values (B, NKV, T_so_far, HS), grown by appending, and the keys and values
+/// One layer's cache: self-attention keys and values (B, NKV, T_so_far, HS), grown by appending (or the last w − 1 of them
+/// under a causal sliding window), and the keys and values
 /// of the cross-attention memory, computed once on the first step.
 /// </summary>
 public sealed class KvCacheLayer
@@ -53,26 +54,43 @@ public sealed class KvCacheLayer
     /// <summary>The memory's values for cross-attention.</summary>
     public Tensor? MemoryValues { get; private set; }
 
-    /// <summary>T_so_far: the number of positions cached.</summary>
-    public int Length => Keys?.Size(2) ?? 0;
+    /// <summary>T_so_far: the number of positions fed so far (the position of the next one); a window may keep fewer keys.</summary>
+    public int Length { get; private set; }
 
-    /// <summary>Appends the new positions' k and v (B, NKV, T_new, HS) and returns all keys and values so far.</summary>
-    public (Tensor Keys, Tensor Values) Append(Tensor k, Tensor v)
+    /// <summary>
+    /// Appends the new positions' k and v (B, NKV, T_new, HS) and returns the keys and values the new queries attend to.
+    /// With a causal sliding <paramref name="window"/> w, only the last w − 1 positions are kept afterwards (all a later
+    /// query can see): the returned tensors are then the kept keys plus the new ones, and the cache stays O(w).
+    /// </summary>
+    public (Tensor Keys, Tensor Values) Append(Tensor k, Tensor v, int? window = null)
     {
         RequireNoGrad();
+        Tensor allK, allV;
         if (Keys is { } oldK && Values is { } oldV)
         {
             if (k.Size(0) != oldK.Size(0) || k.Size(1) != oldK.Size(1) || k.Size(3) != oldK.Size(3))
                 throw new ArgumentException($"The new keys {ShapeMath.Format(k.Shape)} do not continue the cached {ShapeMath.Format(oldK.Shape)} (B, NKV and HS must match).", nameof(k));
-            Keys = Tensor.Cat([oldK, k], 2).DetachFromScope();                                // (B, NKV, T_so_far + T_new, HS)
-            Values = Tensor.Cat([oldV, v], 2).DetachFromScope();
+            allK = Tensor.Cat([oldK, k], 2);                                                  // (B, NKV, T_kept + T_new, HS)
+            allV = Tensor.Cat([oldV, v], 2);
             oldK.Dispose(); oldV.Dispose();
         }
         else
         {
-            Keys = k.Copy().DetachFromScope();
-            Values = v.Copy().DetachFromScope();
+            allK = k.Copy();
+            allV = v.Copy();
         }
+        Length += k.Size(2);
+        int kept = allK.Size(2);
+        if (window is { } w && kept > Math.Max(1, w - 1))
+        {
+            // Keep the last w − 1 positions; the step's own tensors go back with its scope.
+            int keep = Math.Max(1, w - 1);
+            Keys = allK.Narrow(2, kept - keep, keep).Contiguous().Copy().DetachFromScope();
+            Values = allV.Narrow(2, kept - keep, keep).Contiguous().Copy().DetachFromScope();
+            return (allK, allV);
+        }
+        Keys = allK.DetachFromScope();
+        Values = allV.DetachFromScope();
         return (Keys, Values);
     }
 
@@ -90,6 +108,7 @@ public sealed class KvCacheLayer
     {
         Keys?.Dispose(); Values?.Dispose(); MemoryKeys?.Dispose(); MemoryValues?.Dispose();
         Keys = Values = MemoryKeys = MemoryValues = null;
+        Length = 0;
     }
 
     static void RequireNoGrad()

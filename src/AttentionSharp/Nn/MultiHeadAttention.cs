@@ -79,7 +79,7 @@ public sealed class MultiHeadAttention : Module
             v = SplitHeads(qkv[2], nkv);
             int offset = cache?.Length ?? 0;
             if (_rotary is not null) { q = _rotary.Apply(q, offset); k = _rotary.Apply(k, offset); }
-            if (cache is not null) (k, v) = cache.Append(k, v);                               // (B, NKV, T_so_far, HS)
+            if (cache is not null) (k, v) = cache.Append(k, v, mask.Causal ? Config.Attention.CacheWindow : null); // (B, NKV, T_so_far, HS)
             if (_alibiSlopes is not null)
             {
                 var bias = Alibi.Bias(_alibiSlopes, tq, k.Size(2));                            // (1, NH, Tq, Tk)

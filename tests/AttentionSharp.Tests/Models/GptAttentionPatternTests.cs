@@ -51,6 +51,10 @@ public class GptAttentionPatternTests
             for (int t = 3; t < 9; t++) stepwise.AddRange(model.Forward([ids[t]], 1, 1, cache).ToArray());
             stepwise.AddRange(model.Forward(ids[9..], 1, ids.Length - 9, cache).ToArray()); // and a chunk of 3
             TensorAssert.Close(full, stepwise.ToArray(), 1e-4, 0, $"{pattern}: cached logits");
+            Assert.Equal(ids.Length, cache.Length);
+            // A window without global tokens keeps only the last w − 1 positions; otherwise the cache holds them all.
+            int kept = config.Attention.CacheWindow is { } w ? Math.Max(1, w - 1) : ids.Length;
+            Assert.Equal(kept, cache[0].Keys!.Size(2));
         }
     }
 
