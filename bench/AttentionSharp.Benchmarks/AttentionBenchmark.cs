@@ -193,24 +193,17 @@ public static partial class AttentionBenchmark
     }
 
     /// <summary>Growth of VmHWM over VmRSS during one run, after emptying our pool and the GC's free memory.</summary>
-    static double PeakGrowthMb(Action run) => TimedPeakGrowth(run).PeakMb;
-
-    /// <summary>
-    /// One run from a cold pool: its seconds and the growth of VmHWM over VmRSS during it, in MiB (NaN where
-    /// /proc/self/clear_refs cannot be written), after emptying our pool and the GC's and the C heap's free memory.
-    /// </summary>
-    internal static (double Seconds, double PeakMb) TimedPeakGrowth(Action run)
+    static double PeakGrowthMb(Action run)
     {
         StoragePool.Clear();
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         TrimNativeHeap();
-        bool reset = true;
         try { File.WriteAllText("/proc/self/clear_refs", "5"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { reset = false; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return double.NaN; }
         long before = Status("VmRSS:");
-        double seconds = BenchReport.Seconds(run);
-        return (seconds, reset ? (Status("VmHWM:") - before) / 1024.0 : double.NaN);
+        run();
+        return (Status("VmHWM:") - before) / 1024.0;
     }
 
     /// <summary>Returns the C heap's free memory to the system, so memory libtorch freed earlier is counted again when reused.</summary>

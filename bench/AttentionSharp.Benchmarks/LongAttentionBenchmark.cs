@@ -53,16 +53,13 @@ public sealed record ScalingFit(double? Exponent, int Points);
 /// backward time and peak memory, and the exponent k of time ∝ T^k and memory ∝ T^k fitted over the lengths measured.
 /// </summary>
 /// <remarks>
-/// Memory is as in <see cref="AttentionBenchmark"/>: the growth of the process's peak resident set during one run from a
-/// cold pool, inputs excluded, gradient buffers included (they are dropped before the run). Memory exponents are fitted
-/// over the runs that grew the peak by at least <see cref="MinFitMb"/>, since smaller growths are within what the
-/// allocators keep mapped between runs.
+/// Memory is <see cref="MemoryMeter"/>'s high-water mark during one run above what was held before it: every tensor the
+/// run creates (outputs, the state saved for backward, the input gradients, which are dropped before the run) and the
+/// attention kernels' native scratch; the inputs themselves are not counted. Unlike the resident set it does not depend on
+/// what the allocators kept mapped from earlier runs, so small figures are exact too.
 /// </remarks>
 public static class LongAttentionBenchmark
 {
-    /// <summary>Runs growing the peak by less than this (MiB) are left out of memory fits.</summary>
-    public const double MinFitMb = 8;
-
     static readonly string[] Methods = ["plain", "flash", "sliding", "linear"];
 
     /// <summary>Runs the benchmark, prints the table and the fits to <paramref name="output"/>; returns the exit code.</summary>
@@ -75,7 +72,7 @@ public static class LongAttentionBenchmark
         {
             output.WriteLine($"Long-context attention, fp32, causal, B={options.Batch} NH={options.Heads} HS={options.HeadSize}, {options.Threads} thread(s); " +
                              $"sliding window w={options.Window}; plain runs while its (B, NH, T, T) weights fit in {options.PlainCapBytes >> 20} MiB.");
-            output.WriteLine("ms: median of warm runs (one cold run when a run takes over a second). Peak: growth of the peak resident set during one run, MiB.");
+            output.WriteLine("ms: median of warm runs (a single run when one takes over a second). Peak: most MiB held at once by the run's tensors and kernel scratch, inputs excluded.");
             output.WriteLine();
             output.WriteLine($"{"method",-9}{"T",7}{"fwd ms",12}{"fwd+bwd ms",13}{"peak fwd",11}{"peak f+b",11}");
             var results = new List<LongAttentionResult>();
@@ -90,7 +87,7 @@ public static class LongAttentionBenchmark
                 }
             var fits = Methods.ToDictionary(m => m, m => Fits(results.Where(r => r.Method == m).ToList()));
             output.WriteLine();
-            output.WriteLine($"Scaling exponent k (least squares of log y = k·log T + c; memory over runs growing ≥ {MinFitMb} MiB):");
+            output.WriteLine("Scaling exponent k (least squares of log y = k·log T + c over the lengths measured):");
             output.WriteLine($"{"method",-9}{"time fwd",10}{"time f+b",10}{"mem fwd",10}{"mem f+b",10}   lengths");
             foreach (var m in Methods)
             {
@@ -153,14 +150,17 @@ public static class LongAttentionBenchmark
     }
 
     /// <summary>
-    /// Median ms and peak MiB of <paramref name="run"/>. The first run is cold (gradient buffers dropped, pool emptied) and
-    /// gives the peak; when it took over <see cref="LongAttentionBenchOptions.SingleRunSeconds"/> it gives the time too,
-    /// else warm runs follow (at least 3, until a second has passed) and their median is the time.
+    /// Median ms and peak MiB of <paramref name="run"/>. The first run starts without gradient buffers and gives the peak;
+    /// when it took over <see cref="LongAttentionBenchOptions.SingleRunSeconds"/> it gives the time too, else warm runs
+    /// follow (at least 3, until a second has passed) and their median is the time.
     /// </summary>
     static (double Ms, double PeakMb) TimeAndPeak(Action run, Tensor[] inputs, LongAttentionBenchOptions options)
     {
         foreach (var x in inputs) { x.Grad?.Dispose(); x.Grad = null; }
-        var (seconds, peak) = AttentionBenchmark.TimedPeakGrowth(run);
+        long before = MemoryMeter.CurrentBytes;
+        MemoryMeter.ResetPeak();
+        double seconds = BenchReport.Seconds(run);
+        double peak = (MemoryMeter.PeakBytes - before) / (double)(1 << 20);
         if (seconds > options.SingleRunSeconds) return (seconds * 1e3, peak);
         var times = new List<double>();
         double total = 0;
@@ -179,8 +179,8 @@ public static class LongAttentionBenchmark
     static MethodFits Fits(List<LongAttentionResult> rows) => new(
         Fit(rows.Select(r => (r.T, r.ForwardMs))),
         Fit(rows.Select(r => (r.T, r.BothMs))),
-        Fit(rows.Select(r => (r.T, r.ForwardPeakMb)).Where(p => p.Item2 >= MinFitMb)),
-        Fit(rows.Select(r => (r.T, r.BothPeakMb)).Where(p => p.Item2 >= MinFitMb)));
+        Fit(rows.Select(r => (r.T, r.ForwardPeakMb))),
+        Fit(rows.Select(r => (r.T, r.BothPeakMb))));
 
     /// <summary>Least squares of log y on log T over the points with a positive finite y; needs at least two lengths.</summary>
     public static ScalingFit Fit(IEnumerable<(int T, double? Y)> points)
@@ -206,7 +206,7 @@ public static class LongAttentionBenchmark
             ["window"] = options.Window,
             ["threads"] = options.Threads,
             ["plain_cap_mib"] = options.PlainCapBytes >> 20,
-            ["memory"] = "peak resident-set growth of one cold run, MiB (inputs excluded, gradients included)",
+            ["memory"] = "most MiB held at once by one run's tensors and attention-kernel scratch (inputs excluded, gradients included)",
             ["results"] = results.Select(r => new Dictionary<string, object?>
             {
                 ["method"] = r.Method,

@@ -228,7 +228,7 @@ internal static unsafe class AttentionWork
         int next = 0;
         Parallel.Run(Math.Min(count, Parallel.ThreadCount), (_, _) =>
         {
-            void* scratch = NativeMemory.AlignedAlloc((nuint)(Math.Max(1, scratchFloats) * sizeof(float)), 64);
+            float* scratch = Alloc(scratchFloats);
             try
             {
                 int item;
@@ -236,8 +236,24 @@ internal static unsafe class AttentionWork
             }
             finally
             {
-                NativeMemory.AlignedFree(scratch);
+                Free(scratch, scratchFloats);
             }
         });
+    }
+
+    /// <summary>64-byte-aligned native memory for at least <paramref name="floats"/> floats, counted by <see cref="MemoryMeter"/>.</summary>
+    public static float* Alloc(long floats)
+    {
+        long bytes = Math.Max(1, floats) * sizeof(float);
+        var p = (float*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        MemoryMeter.Add(bytes);
+        return p;
+    }
+
+    /// <summary>Frees what <see cref="Alloc"/> gave for <paramref name="floats"/> floats.</summary>
+    public static void Free(float* p, long floats)
+    {
+        NativeMemory.AlignedFree(p);
+        MemoryMeter.Remove(Math.Max(1, floats) * sizeof(float));
     }
 }

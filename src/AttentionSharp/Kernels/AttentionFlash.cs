@@ -66,7 +66,8 @@ public static unsafe class AttentionFlash
         // rows of B are adjacent (rows Tk apart would alias in the cache when Tk is a power of two).
         int keyTiles = (tk + KeyTile - 1) / KeyTile;
         long headT = (long)keyTiles * hs * KeyTile;
-        float* kt = (float*)NativeMemory.AlignedAlloc((nuint)(Math.Max(1, p.Batch * p.KvHeads * headT) * sizeof(float)), 64);
+        long ktFloats = p.Batch * p.KvHeads * headT;
+        float* kt = AttentionWork.Alloc(ktFloats);
         try
         {
             AttentionWork.Run(p.Batch * p.KvHeads, 0, (item, _) =>
@@ -86,7 +87,7 @@ public static unsafe class AttentionFlash
         }
         finally
         {
-            NativeMemory.AlignedFree(kt);
+            AttentionWork.Free(kt, ktFloats);
         }
     }
 
