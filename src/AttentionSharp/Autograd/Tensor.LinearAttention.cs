@@ -1,3 +1,4 @@
+using AttentionSharp.Autograd;
 using AttentionSharp.Kernels;
 
 namespace AttentionSharp;
@@ -30,5 +31,27 @@ public sealed unsafe partial class Tensor
         });
         if (result.GradFn is null) denominators.Dispose();
         return result;
+    }
+
+    /// <summary>
+    /// One step of causal linear attention as a recurrence (decoding, no gradient): the new queries see the keys that
+    /// <paramref name="state"/> summarises (S = Σ φ(k_j)·v_jᵀ and z = Σ φ(k_j) per key/value head, (B, NKV, HS·HS + HS))
+    /// and, causally, the new keys k, v; then the state advances past them. O(T_new·HS²) whatever the length so far.
+    /// </summary>
+    public static Tensor LinearAttentionStep(Tensor q, Tensor k, Tensor v, Tensor state)
+    {
+        if (GradMode.IsEnabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))
+            throw new InvalidOperationException("The linear-attention state keeps no autograd history; decode inside GradMode.NoGrad().");
+        var (b, nh, tq, hs, nkv, tk) = CheckAttentionShapes(q, k, v, new AttentionOptions());
+        if (tq != tk) throw new ArgumentException($"A linear-attention step takes as many new keys as queries; got Tq = {tq}, Tk = {tk}.");
+        if (!state.IsContiguous || state.Count != AttentionLinear.StateFloats(b, nkv, hs))
+            throw new ArgumentException($"The linear-attention state must be a dense (B={b}, NKV={nkv}, HS·HS + HS={hs * hs + hs}) tensor; got {ShapeMath.Format(state.Shape)}.");
+        q = UnitLastStride(q); k = UnitLastStride(k); v = UnitLastStride(v);
+        var p = new AttentionProblem { Batch = b, Heads = nh, KvHeads = nkv, QueryLength = tq, KeyLength = tk, HeadSize = hs, Causal = true };
+        var output = Uninitialized([b, nh, tq, hs]);                                        // (B, NH, T_new, HS)
+        using var denominators = Uninitialized([b, nh, tq]);
+        AttentionLinear.Forward(in p, Heads(q), Heads(k), Heads(v), Heads(output), denominators.Pointer, state.Pointer);
+        AttentionLinear.AdvanceState(in p, Heads(k), Heads(v), state.Pointer);
+        return output;
     }
 }

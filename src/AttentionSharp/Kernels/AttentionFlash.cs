@@ -15,8 +15,8 @@ namespace AttentionSharp.Kernels;
 /// <remarks>
 /// <para>Masks as <see cref="AttentionProblem"/> describes; causal key tiles that lie wholly in a query tile's future are
 /// skipped, and so are tiles wholly outside a sliding window's band (unless they hold a global token), which makes the
-/// windowed kernel O(T·w) in time. A row whose keys are all masked gets O = 0 (PyTorch gives NaN) and L = +∞, so that its recomputed weights are
-/// 0 and it contributes no gradient.</para>
+/// windowed kernel O(T·w) in time. A row whose keys are all masked gets O = 0 (PyTorch gives NaN) and L = +∞, so that
+/// its recomputed weights are 0 and it contributes no gradient.</para>
 /// <para>Threading: the forward pass hands out (b, h, query tile) items, the costliest causal tiles first; the backward
 /// pass hands out (b, key/value head) items, each owning its dK, dV and the dQ of its query heads, so nothing is shared
 /// and every sum runs in a fixed order: results do not depend on the thread count. The backward pass therefore uses at

@@ -31,13 +31,46 @@ public static unsafe class AttentionLinear
     /// <summary>ε in the denominator φ(q)ᵀ·z + ε (the value of Katharopoulos et al.'s code).</summary>
     public const float Epsilon = 1e-6f;
 
-    /// <summary>o = linear attention of (q, k, v), (B, NH, Tq, HS); <paramref name="denominators"/> (B·NH·Tq floats) receives φ(q_i)ᵀ·z_i + ε.</summary>
-    public static void Forward(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* denominators)
+    /// <summary>
+    /// o = linear attention of (q, k, v), (B, NH, Tq, HS); <paramref name="denominators"/> (B·NH·Tq floats) receives
+    /// φ(q_i)ᵀ·z_i + ε. With a <paramref name="state"/> (recurrent decoding; see <see cref="StateFloats"/>), S and z start
+    /// from it instead of from 0, as if the keys it summarises came before k: the state is read, not advanced.
+    /// </summary>
+    public static void Forward(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* denominators,
+        float* state = null)
     {
         Check(in p);
-        if (Vector512.IsHardwareAccelerated) Forward<Vec512>(p, q, k, v, o, denominators);
-        else if (Vector256.IsHardwareAccelerated) Forward<Vec256>(p, q, k, v, o, denominators);
-        else Forward<Vec1>(p, q, k, v, o, denominators);
+        if (Vector512.IsHardwareAccelerated) Forward<Vec512>(p, q, k, v, o, denominators, state);
+        else if (Vector256.IsHardwareAccelerated) Forward<Vec256>(p, q, k, v, o, denominators, state);
+        else Forward<Vec1>(p, q, k, v, o, denominators, state);
+    }
+
+    /// <summary>Floats of the recurrent state: S (HS × HS) then z (HS) for each of the B·NKV key/value heads.</summary>
+    public static long StateFloats(int batch, int kvHeads, int headSize) => (long)batch * kvHeads * (headSize * headSize + headSize);
+
+    /// <summary>state += (φ(K)ᵀ·V, Σ_j φ(k_j)) of every key of k, v, per key/value head: the state after these keys.</summary>
+    public static void AdvanceState(in AttentionProblem p, HeadTensor k, HeadTensor v, float* state)
+    {
+        p.Validate();
+        if (Vector512.IsHardwareAccelerated) AdvanceState<Vec512>(p, k, v, state);
+        else if (Vector256.IsHardwareAccelerated) AdvanceState<Vec256>(p, k, v, state);
+        else AdvanceState<Vec1>(p, k, v, state);
+    }
+
+    static void AdvanceState<T>(AttentionProblem p, HeadTensor k, HeadTensor v, float* state) where T : unmanaged, ISimd<T>
+    {
+        int hs = p.HeadSize, tk = p.KeyLength;
+        AttentionWork.Run(p.Batch * p.KvHeads, (long)Chunk * hs, (item, mem) =>
+        {
+            int b = item / p.KvHeads, g = item % p.KvHeads;
+            float* s = state + item * ((long)hs * hs + hs), kbT = (float*)mem;
+            for (int j0 = 0; j0 < tk; j0 += Chunk)
+            {
+                int n = Math.Min(Chunk, tk - j0);
+                FeaturesTransposed(kbT, k.Head(b, g) + j0 * k.RowStride, k.RowStride, n, hs);
+                AddState<T>(s, s + hs * hs, kbT, v.Head(b, g) + j0 * v.RowStride, v.RowStride, n, hs);
+            }
+        });
     }
 
     /// <summary>
@@ -67,21 +100,23 @@ public static unsafe class AttentionLinear
     /// <summary>The keys every query sees before its own chunk: all of them without the causal mask, else those before the first query.</summary>
     static int PrefixKeys(in AttentionProblem p) => p.Causal ? p.KeyLength - p.QueryLength : p.KeyLength;
 
-    static void Forward<T>(AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* denominators)
+    static void Forward<T>(AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* denominators, float* state)
         where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize;
         long scratch = 3L * Chunk * hs + (long)Chunk * Chunk + (long)hs * hs + hs;
         AttentionWork.Run(p.Batch * p.Heads, scratch, (item, mem) =>
-            ForwardHead<T>(in p, q, k, v, o, denominators, item / p.Heads, item % p.Heads, (float*)mem));
+            ForwardHead<T>(in p, q, k, v, o, denominators, state, item / p.Heads, item % p.Heads, (float*)mem));
     }
 
     static void ForwardHead<T>(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* denominators,
-        int b, int h, float* mem) where T : unmanaged, ISimd<T>
+        float* state, int b, int h, float* mem) where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tq = p.QueryLength, shift = p.KeyLength - tq, g = h / p.Group;
         float* qa = mem, kbT = qa + Chunk * hs, acc = kbT + Chunk * hs, pm = acc + Chunk * hs, s = pm + Chunk * Chunk, z = s + hs * hs;
-        new Span<float>(s, hs * hs + hs).Clear();
+        var sz = new Span<float>(s, hs * hs + hs);
+        if (state == null) sz.Clear();
+        else new ReadOnlySpan<float>(state + ((long)b * p.KvHeads + g) * (hs * hs + hs), hs * hs + hs).CopyTo(sz);
         float* qh = q.Head(b, h), kh = k.Head(b, g), vh = v.Head(b, g), oh = o.Head(b, h);
         float* den = denominators + ((long)b * p.Heads + h) * tq;
         // S = Σ_j φ(k_j)·v_jᵀ, z = Σ_j φ(k_j) over the keys every query sees.

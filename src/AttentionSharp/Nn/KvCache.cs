@@ -54,6 +54,28 @@ public sealed class KvCacheLayer
     /// <summary>The memory's values for cross-attention.</summary>
     public Tensor? MemoryValues { get; private set; }
 
+    /// <summary>
+    /// The recurrent state of causal linear attention, (B, NKV, HS·HS + HS): S = Σ_j φ(k_j)·v_jᵀ and z = Σ_j φ(k_j) over
+    /// the positions so far; null unless the layer's attention is linear (which then caches no keys).
+    /// </summary>
+    public Tensor? LinearState { get; private set; }
+
+    /// <summary>
+    /// Causal linear attention of the new positions (q (B, NH, T_new, HS), k and v (B, NKV, T_new, HS)) over everything so
+    /// far, through the recurrent state, which then advances: O(T_new·HS²) memory and time per step, whatever the length.
+    /// </summary>
+    public Tensor AttendLinear(Tensor q, Tensor k, Tensor v)
+    {
+        RequireNoGrad();
+        int hs = k.Size(3), rows = hs * hs + hs;
+        if (Keys is not null) throw new InvalidOperationException("This cache holds keys of softmax attention; a linear-attention layer keeps a state instead.");
+        if (LinearState is { } old && (old.Size(0) != k.Size(0) || old.Size(1) != k.Size(1) || old.Size(2) != rows))
+            throw new ArgumentException($"The new keys {ShapeMath.Format(k.Shape)} do not continue the cached state {ShapeMath.Format(old.Shape)} (B, NKV and HS must match).", nameof(k));
+        LinearState ??= Tensor.Zeros(k.Size(0), k.Size(1), rows).DetachFromScope();
+        Length += k.Size(2);
+        return Tensor.LinearAttentionStep(q, k, v, LinearState);
+    }
+
     /// <summary>T_so_far: the number of positions fed so far (the position of the next one); a window may keep fewer keys.</summary>
     public int Length { get; private set; }
 
@@ -65,6 +87,7 @@ public sealed class KvCacheLayer
     public (Tensor Keys, Tensor Values) Append(Tensor k, Tensor v, int? window = null)
     {
         RequireNoGrad();
+        if (LinearState is not null) throw new InvalidOperationException("This cache holds a linear-attention state; softmax attention needs one that keeps keys.");
         Tensor allK, allV;
         if (Keys is { } oldK && Values is { } oldV)
         {
@@ -107,7 +130,8 @@ public sealed class KvCacheLayer
     public void Reset()
     {
         Keys?.Dispose(); Values?.Dispose(); MemoryKeys?.Dispose(); MemoryValues?.Dispose();
-        Keys = Values = MemoryKeys = MemoryValues = null;
+        LinearState?.Dispose();
+        Keys = Values = MemoryKeys = MemoryValues = LinearState = null;
         Length = 0;
     }
 

@@ -158,6 +158,27 @@ public class LongContextAttentionTests
         for (int i = 0; i < 4; i++) Close(results[0][i], results[1][i], SameAbs, SameRel, $"linear causal={causal} {tq}×{tk}: {what[i]} op vs explicit");
     }
 
+    [Theory]
+    [InlineData(70)]
+    [InlineData(1)]
+    [InlineData(64)]
+    public void TheRecurrentStepContinuesTheCausalForm(int split)
+    {
+        // Grouped-query heads, a first part then the rest through the state, against one causal pass over everything.
+        int t = 100;
+        var rng = new Generator(12);
+        Tensor q = Tensor.Uniform(rng, -2f, 2f, 2, 4, t, 8), k = Tensor.Uniform(rng, -2f, 2f, 2, 2, t, 8), v = Tensor.Uniform(rng, -1f, 1f, 2, 2, t, 8);
+        using (GradMode.NoGrad())
+        {
+            var full = Tensor.LinearAttention(q, k, v, causal: true);
+            var state = Tensor.Zeros(2, 2, 8 * 8 + 8);
+            var first = Tensor.LinearAttentionStep(q.Narrow(2, 0, split), k.Narrow(2, 0, split), v.Narrow(2, 0, split), state);
+            var rest = Tensor.LinearAttentionStep(q.Narrow(2, split, t - split), k.Narrow(2, split, t - split), v.Narrow(2, split, t - split), state);
+            Close(full.Narrow(2, 0, split).Contiguous().ToArray(), first.ToArray(), SameAbs, SameRel, $"first {split}");
+            Close(full.Narrow(2, split, t - split).Contiguous().ToArray(), rest.ToArray(), SameAbs, SameRel, $"rest after {split}");
+        }
+    }
+
     [Fact]
     public void CausalWindowOutputIgnoresLaterInputsAndKeysOutsideTheWindow()
     {

@@ -52,6 +52,13 @@ public class GptAttentionPatternTests
             stepwise.AddRange(model.Forward(ids[9..], 1, ids.Length - 9, cache).ToArray()); // and a chunk of 3
             TensorAssert.Close(full, stepwise.ToArray(), 1e-4, 0, $"{pattern}: cached logits");
             Assert.Equal(ids.Length, cache.Length);
+            if (config.Attention.Kind == AttentionKind.Linear)
+            {
+                // Linear attention keeps its recurrent state, S and z per key/value head, and no keys.
+                Assert.Null(cache[0].Keys);
+                Assert.Equal([1, 2, 8 * 8 + 8], cache[0].LinearState!.Shape.ToArray());
+                return;
+            }
             // A window without global tokens keeps only the last w − 1 positions; otherwise the cache holds them all.
             int kept = config.Attention.CacheWindow is { } w ? Math.Max(1, w - 1) : ids.Length;
             Assert.Equal(kept, cache[0].Keys!.Size(2));
@@ -107,11 +114,15 @@ public class GptAttentionPatternTests
         {
             var full = mha.Forward(x, AttentionMask.CausalOnly);
             var layer = new KvCacheLayer();
-            for (int t = 0; t < 9; t++)
+            for (int t = 0; t < 6; t++)
             {
                 var y = mha.Forward(x.Narrow(1, t, 1).Contiguous(), AttentionMask.CausalOnly, layer);
                 TensorAssert.Close(full.Narrow(1, t, 1).Contiguous(), y, 1e-5, 0, $"step {t}");
             }
+            // A chunk of 3 at once: causal within the chunk, the state before it.
+            TensorAssert.Close(full.Narrow(1, 6, 3).Contiguous(), mha.Forward(x.Narrow(1, 6, 3).Contiguous(), AttentionMask.CausalOnly, layer), 1e-5, 0, "chunk");
+            Assert.Equal(9, layer.Length);
+            Assert.Null(layer.Keys);
             Assert.Throws<InvalidOperationException>(() => mha.ForwardWithWeights(x));
         }
     }
