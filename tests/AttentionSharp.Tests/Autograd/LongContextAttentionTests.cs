@@ -13,15 +13,9 @@ public class LongContextAttentionTests
     // Different summation orders (tiles, chunks, GEMM blocks) of the same float sums.
     const double SameAbs = 2e-5, SameRel = 1e-4;
 
-    static Tensor Leaf(Generator rng, params int[] shape)
-    {
-        var t = Tensor.Uniform(rng, -1f, 1f, shape);
-        t.RequiresGrad = true;
-        return t;
-    }
+    static Tensor Leaf(Generator rng, params int[] shape) => GradCheckTests.Leaf(rng, shape);
 
-    /// <summary>(B, T, NH·HS) → (B, NH, T, HS) as a view.</summary>
-    static Tensor Heads(Tensor x, int heads) => x.Reshape(x.Size(0), x.Size(1), heads, x.Size(2) / heads).Transpose(1, 2);
+    static Tensor Heads(Tensor x, int heads) => AttentionTests.Heads(x, heads);
 
     public static TheoryData<string, AttentionImplementation> WindowGradCases()
     {
