@@ -143,18 +143,25 @@ public static partial class AttentionBenchmark
         }
     }
 
-    static void Ours(Tensor q, Tensor k, Tensor v, Tensor dy, AttentionOptions options, bool backward)
+    internal static void Ours(Tensor q, Tensor k, Tensor v, Tensor dy, AttentionOptions options, bool backward) =>
+        RunAttention(() => Tensor.ScaledDotProductAttention(q, k, v, options), [q, k, v], dy, backward);
+
+    /// <summary>
+    /// One call of <paramref name="attention"/> in a tensor scope: under NoGrad (forward), or with the gradients of
+    /// <paramref name="inputs"/> zeroed and <paramref name="dy"/> sent back through it (forward + backward).
+    /// </summary>
+    internal static void RunAttention(Func<Tensor> attention, Tensor[] inputs, Tensor dy, bool backward)
     {
         if (!backward)
         {
             using (GradMode.NoGrad())
             using (TensorScope.Begin())
-                Tensor.ScaledDotProductAttention(q, k, v, options);
+                attention();
             return;
         }
-        q.ZeroGrad(); k.ZeroGrad(); v.ZeroGrad();
+        foreach (var x in inputs) x.ZeroGrad();
         using (TensorScope.Begin())
-            Tensor.ScaledDotProductAttention(q, k, v, options).Backward(dy);
+            attention().Backward(dy);
     }
 
     static void Theirs(torch.Tensor q, torch.Tensor k, torch.Tensor v, torch.Tensor dy, bool causal, bool backward)

@@ -36,12 +36,21 @@ public static class BenchCommands
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
         var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
         var lengths = new Option<int[]?>("--lengths") { Description = "Sequence lengths T (default: 256 1024 4096).", AllowMultipleArgumentsPerToken = true };
+        var longContext = new Option<bool>("--long") { Description = "Long context instead: plain, flash, sliding-window and linear attention for T = 1k … 64k, time and peak memory, and their scaling exponents." };
         var attention = new Command("attention", "Milliseconds of flash and plain attention, forward and forward+backward, next to TorchSharp's scaled_dot_product_attention.");
         attention.Options.Add(json);
         attention.Options.Add(threads);
         attention.Options.Add(lengths);
+        attention.Options.Add(longContext);
         attention.SetAction(parse =>
         {
+            if (parse.GetValue(longContext))
+            {
+                var longOptions = new LongAttentionBenchOptions { JsonPath = parse.GetValue(json) };
+                if (parse.GetValue(threads) is { } m) longOptions = longOptions with { Threads = m };
+                if (parse.GetValue(lengths) is { Length: > 0 } l) longOptions = longOptions with { Lengths = l };
+                return LongAttentionBenchmark.Run(longOptions, Console.Out);
+            }
             var options = new AttentionBenchOptions { JsonPath = parse.GetValue(json) };
             if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
             if (parse.GetValue(lengths) is { Length: > 0 } t) options = options with { Lengths = t };

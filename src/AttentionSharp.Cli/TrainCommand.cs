@@ -39,6 +39,7 @@ static class TrainCommand
         var tokenizer = new Option<string>("--tokenizer") { Description = "char, bpe, or a tiktoken encoding (cl100k_base, o200k_base).", DefaultValueFactory = _ => "char" };
         var vocab = new Option<int>("--vocab") { Description = "Vocabulary size for --tokenizer bpe.", DefaultValueFactory = _ => 512 };
         var init = new Option<string?>("--init") { Description = "Tasks: start from this checkpoint's weights (--task pos --model transformer: an mlm checkpoint)." };
+        var attention = new Option<string>("--attention") { Description = "Attention: full, sliding:W (a causal window of W tokens), sliding:W:G1,G2 (plus global positions) or linear (elu+1 features).", DefaultValueFactory = _ => "full" };
         var cache = new Option<string?>("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
         var distributed = new Option<bool>("--distributed") { Description = "Require MPI (found by itself under mpirun): data-parallel training, --batch rows per rank." };
 
@@ -47,6 +48,7 @@ static class TrainCommand
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
             weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, distributed, init,
         };
+        command.Options.Add(attention);
         command.SetAction(r =>
         {
             ICommunicator? communicator = null;
@@ -97,8 +99,16 @@ static class TrainCommand
                 ContextLength = r.GetValue(context), Dropout = r.GetValue(dropout), VocabSize = 1,
                 PositionalEncoding = Enum.TryParse<Nn.PositionalEncodingKind>(r.GetValue(positions), ignoreCase: true, out var kind) && !int.TryParse(r.GetValue(positions), out _)
                     ? kind : throw new ArgumentException($"--positions '{r.GetValue(positions)}' is unknown; use learned, sinusoidal, rotary, alibi or none."),
+                Attention = ParseAttention(r.GetValue(attention)!),
             });
         }
+    }
+
+    /// <summary>--attention's value as a pattern; the error names the option.</summary>
+    static Nn.AttentionPattern ParseAttention(string text)
+    {
+        try { return Nn.AttentionPattern.Parse(text); }
+        catch (ArgumentException e) { throw new ArgumentException($"--attention: {e.Message}", e); }
     }
 
     // The default run: measured to finish within 10 minutes on two cores (see README).
@@ -161,6 +171,7 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         Console.WriteLine($"Model: GPT, {config.Layers} layers, {config.Heads} heads, width {config.Width}, context {config.ContextLength}, {config.PositionalEncoding.ToString().ToLowerInvariant()} positions, " +
                           $"{model.ParameterCount():N0} parameters. Threads: {Kernels.Parallel.ThreadCount}" +
                           (communicator.Size > 1 ? $" per rank, {communicator.Size} ranks (MPI)." : "."));
+        if (config.Attention.Kind != Nn.AttentionKind.Full) Console.WriteLine($"Attention: {config.Attention}.");
         Console.WriteLine($"Training: {options.Steps} steps of {(communicator.Size > 1 ? $"{communicator.Size} ranks × " : "")}{options.Batch}×{config.ContextLength} tokens" +
                           (options.Minutes is { } m ? $", at most {m} minutes" : "") + $"; checkpoints in {outDir}.");
 

@@ -37,6 +37,19 @@ public sealed record AttentionOptions
     /// <summary>The factor on QKᵀ; default 1/√HS.</summary>
     public float? Scale { get; init; }
 
+    /// <summary>
+    /// Sliding window w (Longformer), 0 for none: query i at position p_i = i + (Tk − Tq) sees key j only when |p_i − j| &lt; w
+    /// (with <see cref="Causal"/>: the last w keys, itself included). The flash path skips the tiles outside the band, so
+    /// it costs O(T·w) time and O(T) memory.
+    /// </summary>
+    public int Window { get; init; }
+
+    /// <summary>
+    /// Positions of global tokens (Longformer), in [0, Tk): each attends to every key and is attended by every query,
+    /// whatever the window. Needs a <see cref="Window"/>.
+    /// </summary>
+    public ReadOnlyMemory<int> GlobalTokens { get; init; }
+
     /// <summary>Dropout probability on the attention weights (training only).</summary>
     public float Dropout { get; init; }
 
@@ -97,19 +110,20 @@ public sealed unsafe partial class Tensor
         q = UnitLastStride(q); k = UnitLastStride(k); v = UnitLastStride(v);
         var mask = options.AdditiveMask;
         bool[] padding = options.KeyPadding.IsEmpty ? [] : options.KeyPadding.ToArray();
+        bool[] global = GlobalFlags(options, tk);
         var problem = new AttentionProblem
         {
             Batch = b, Heads = nh, KvHeads = nkv, QueryLength = tq, KeyLength = tk, HeadSize = hs,
-            Scale = options.Scale ?? 1f / MathF.Sqrt(hs), Causal = options.Causal,
+            Scale = options.Scale ?? 1f / MathF.Sqrt(hs), Causal = options.Causal, Window = options.Window,
             Dropout = options.Dropout, DropoutSeed = options.Dropout > 0 ? options.DropoutRng!.NextUInt64() : 0,
             DropoutFirstBatch = options.DropoutFirstBatch,
         };
         var output = Uninitialized([b, nh, tq, hs]);                                       // (B, NH, Tq, HS)
         bool flash = implementation == AttentionImplementation.Flash;
         var saved = flash ? Uninitialized([b, nh, tq]) : Uninitialized([b, nh, tq, tk]); // L (flash) or P (plain)
-        fixed (bool* pad = padding)
+        fixed (bool* pad = padding, glob = global)
         {
-            var p = WithMasks(problem, pad, mask, b, nh, tq, tk);
+            var p = WithMasks(problem, pad, glob, mask, b, nh, tq, tk);
             if (flash) AttentionFlash.Forward(in p, Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer);
             else AttentionPlain.Forward(in p, Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer);
         }
@@ -120,9 +134,9 @@ public sealed unsafe partial class Tensor
             var dq = q.RequiresGrad ? GradHeads(q) : default;
             var dk = k.RequiresGrad ? GradHeads(k) : default;
             var dv = v.RequiresGrad ? GradHeads(v) : default;
-            fixed (bool* pad = padding)
+            fixed (bool* pad = padding, glob = global)
             {
-                var p = WithMasks(problem, pad, mask, b, nh, tq, tk);
+                var p = WithMasks(problem, pad, glob, mask, b, nh, tq, tk);
                 if (flash) AttentionFlash.Backward(in p, Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer, Heads(g), dq, dk, dv);
                 else AttentionPlain.Backward(in p, Heads(q), Heads(k), Heads(v), saved.Pointer, Heads(g), dq, dk, dv);
             }
@@ -144,10 +158,13 @@ public sealed unsafe partial class Tensor
         return HeadTensor.Dense(x.Grad!.Pointer, x._shape[1], x._shape[2], x._shape[3]);
     }
 
-    /// <summary>The problem with the key-padding flags and the additive mask's broadcast strides (0 along size-1 dimensions).</summary>
-    static AttentionProblem WithMasks(AttentionProblem p, bool* padding, Tensor? mask, int b, int nh, int tq, int tk)
+    /// <summary>
+    /// The problem with the key-padding and global-token flags (null when their arrays are empty) and the additive mask's
+    /// broadcast strides (0 along size-1 dimensions).
+    /// </summary>
+    static AttentionProblem WithMasks(AttentionProblem p, bool* padding, bool* global, Tensor? mask, int b, int nh, int tq, int tk)
     {
-        p = p with { KeyPadding = padding };
+        p = p with { KeyPadding = padding, Global = global };
         if (mask is null) return p;
         Span<long> strides = stackalloc long[4];
         int[] sizes = [b, nh, tq, tk];
@@ -161,6 +178,22 @@ public sealed unsafe partial class Tensor
             Additive = mask.Pointer, AdditiveStrideB = strides[0], AdditiveStrideH = strides[1],
             AdditiveStrideQ = strides[2], AdditiveStrideK = strides[3],
         };
+    }
+
+    /// <summary>(Tk) flags, true at the global positions; empty for none.</summary>
+    static bool[] GlobalFlags(AttentionOptions options, int tk)
+    {
+        if (options.Window < 0) throw new ArgumentException($"Attention: the window must be positive, or 0 for none; got {options.Window}.");
+        if (options.GlobalTokens.IsEmpty) return [];
+        if (options.Window == 0) throw new ArgumentException("Attention: global tokens belong to a sliding window; set AttentionOptions.Window too.");
+        var flags = new bool[tk];
+        foreach (int position in options.GlobalTokens.Span)
+        {
+            if (position < 0 || position >= tk)
+                throw new ArgumentException($"Attention: global token position {position} is outside the {tk} key positions [0, {tk}).");
+            flags[position] = true;
+        }
+        return flags;
     }
 
     static (int B, int NH, int Tq, int HS, int NKV, int Tk) CheckAttentionShapes(Tensor q, Tensor k, Tensor v, AttentionOptions options)

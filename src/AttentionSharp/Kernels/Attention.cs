@@ -1,5 +1,6 @@
 // Sources: Vaswani et al., "Attention Is All You Need" (2017), eq. 1; Dao, "FlashAttention-2: Faster Attention with Better
-// Parallelism and Work Partitioning" (2023) for the tiled kernels in AttentionFlash.cs.
+// Parallelism and Work Partitioning" (2023) for the tiled kernels in AttentionFlash.cs; Beltagy et al., "Longformer: The
+// Long-Document Transformer" (2020) for the sliding window with global tokens.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -71,6 +72,18 @@ public readonly unsafe struct AttentionProblem
     public long AdditiveStrideQ { get; init; }
     public long AdditiveStrideK { get; init; }
 
+    /// <summary>
+    /// Sliding window w (Longformer), 0 for none: query i, at position p_i = i + (Tk − Tq), sees key j only when
+    /// |p_i − j| &lt; w — the last w keys, itself included, under the causal mask, and w − 1 on either side without it.
+    /// </summary>
+    public int Window { get; init; }
+
+    /// <summary>
+    /// (Tk) flags by position, true for a global token (Longformer): it attends to every key and every query attends to it,
+    /// whatever the window (the causal mask, padding and the additive mask still apply); null for none. Needs a window.
+    /// </summary>
+    public bool* Global { get; init; }
+
     /// <summary>Dropout probability on the weights; 0 for none.</summary>
     public float Dropout { get; init; }
 
@@ -93,6 +106,10 @@ public readonly unsafe struct AttentionProblem
             throw new ArgumentException($"Attention sizes must be positive: B = {Batch}, NH = {Heads}, NKV = {KvHeads}, Tq = {QueryLength}, Tk = {KeyLength}, HS = {HeadSize}.");
         if (Heads % KvHeads != 0)
             throw new ArgumentException($"The number of key/value heads ({KvHeads}) must divide the number of query heads ({Heads}).");
+        if (Window < 0) throw new ArgumentException($"The attention window must be positive, or 0 for none; got {Window}.");
+        if (Global != null && Window == 0) throw new ArgumentException("Global tokens belong to a sliding window; set a window too.");
+        if (Window > 0 && QueryLength > KeyLength)
+            throw new ArgumentException($"A sliding window places the queries at the last Tq of the Tk key positions; Tq = {QueryLength} > Tk = {KeyLength}.");
         Kernels.Dropout.CheckProbability(Dropout);
     }
 }
@@ -137,6 +154,53 @@ internal static unsafe class AttentionMasks
             int first = Math.Max(0, i + (p.KeyLength - p.QueryLength) + 1 - j0);
             for (int j = first; j < n; j++) s[j] = float.NegativeInfinity;
         }
+        if (p.Window > 0 && !IsGlobalQuery(in p, i))
+        {
+            // Keys outside [p_i − w + 1, p_i + w − 1] are forbidden unless global; the causal mask has cut the right side already.
+            int pos = i + (p.KeyLength - p.QueryLength);
+            int lo = Math.Clamp(pos - p.Window + 1 - j0, 0, n), hi = Math.Clamp(pos + p.Window - j0, 0, n);
+            OutsideWindow(in p, s, 0, lo, j0);
+            OutsideWindow(in p, s, hi, n, j0);
+        }
+    }
+
+    /// <summary>−∞ for s_j, j in [from, to), except where key j0 + j is global.</summary>
+    static void OutsideWindow(in AttentionProblem p, float* s, int from, int to, int j0)
+    {
+        if (p.Global == null) { new Span<float>(s + from, Math.Max(0, to - from)).Fill(float.NegativeInfinity); return; }
+        for (int j = from; j < to; j++) if (!p.Global[j0 + j]) s[j] = float.NegativeInfinity;
+    }
+
+    /// <summary>Whether query i sits on a global position (and so ignores the window).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsGlobalQuery(in AttentionProblem p, int i) => p.Global != null && p.Global[i + (p.KeyLength - p.QueryLength)];
+
+    /// <summary>
+    /// Counts of global positions before each position, (Tk + 1) entries, so that a tile asks "any global token in [a, b)?" in
+    /// O(1); null without global tokens.
+    /// </summary>
+    public static int[]? GlobalPrefix(in AttentionProblem p)
+    {
+        if (p.Global == null) return null;
+        var prefix = new int[p.KeyLength + 1];
+        for (int j = 0; j < p.KeyLength; j++) prefix[j + 1] = prefix[j] + (p.Global[j] ? 1 : 0);
+        return prefix;
+    }
+
+    /// <summary>
+    /// Whether any weight of the tile (queries [i0, i0 + br) × keys [j0, j0 + bc)) can be non-zero under the window and the
+    /// causal mask, so that the tiled kernels skip the rest: O(T·w) work instead of O(T²). <paramref name="globalPrefix"/> is
+    /// <see cref="GlobalPrefix"/>'s.
+    /// </summary>
+    public static bool TileVisible(in AttentionProblem p, int[]? globalPrefix, int i0, int br, int j0, int bc)
+    {
+        int shift = p.KeyLength - p.QueryLength, first = i0 + shift, last = i0 + br - 1 + shift;
+        if (p.Causal && j0 > last) return false;
+        if (p.Window == 0) return true;
+        if (globalPrefix != null && (globalPrefix[last + 1] - globalPrefix[first] > 0 || globalPrefix[j0 + bc] - globalPrefix[j0] > 0))
+            return true;
+        int hi = p.Causal ? last : last + p.Window - 1;
+        return j0 + bc - 1 >= first - p.Window + 1 && j0 <= hi;
     }
 
     /// <summary>
@@ -171,7 +235,7 @@ internal static unsafe class AttentionWork
         int next = 0;
         Parallel.Run(Math.Min(count, Parallel.ThreadCount), (_, _) =>
         {
-            void* scratch = NativeMemory.AlignedAlloc((nuint)(Math.Max(1, scratchFloats) * sizeof(float)), 64);
+            float* scratch = Alloc(scratchFloats);
             try
             {
                 int item;
@@ -179,8 +243,24 @@ internal static unsafe class AttentionWork
             }
             finally
             {
-                NativeMemory.AlignedFree(scratch);
+                Free(scratch, scratchFloats);
             }
         });
+    }
+
+    /// <summary>64-byte-aligned native memory for at least <paramref name="floats"/> floats, counted by <see cref="MemoryMeter"/>.</summary>
+    public static float* Alloc(long floats)
+    {
+        long bytes = Math.Max(1, floats) * sizeof(float);
+        var p = (float*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        MemoryMeter.Add(bytes);
+        return p;
+    }
+
+    /// <summary>Frees what <see cref="Alloc"/> gave for <paramref name="floats"/> floats.</summary>
+    public static void Free(float* p, long floats)
+    {
+        NativeMemory.AlignedFree(p);
+        MemoryMeter.Remove(Math.Max(1, floats) * sizeof(float));
     }
 }

@@ -14,8 +14,9 @@ namespace AttentionSharp.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>Masks as <see cref="AttentionProblem"/> describes; causal key tiles that lie wholly in a query tile's future are
-/// skipped. A row whose keys are all masked gets O = 0 (PyTorch gives NaN) and L = +∞, so that its recomputed weights are
-/// 0 and it contributes no gradient.</para>
+/// skipped, and so are tiles wholly outside a sliding window's band (unless they hold a global token), which makes the
+/// windowed kernel O(T·w) in time. A row whose keys are all masked gets O = 0 (PyTorch gives NaN) and L = +∞, so that
+/// its recomputed weights are 0 and it contributes no gradient.</para>
 /// <para>Threading: the forward pass hands out (b, h, query tile) items, the costliest causal tiles first; the backward
 /// pass hands out (b, key/value head) items, each owning its dK, dV and the dQ of its query heads, so nothing is shared
 /// and every sum runs in a fixed order: results do not depend on the thread count. The backward pass therefore uses at
@@ -65,7 +66,8 @@ public static unsafe class AttentionFlash
         // rows of B are adjacent (rows Tk apart would alias in the cache when Tk is a power of two).
         int keyTiles = (tk + KeyTile - 1) / KeyTile;
         long headT = (long)keyTiles * hs * KeyTile;
-        float* kt = (float*)NativeMemory.AlignedAlloc((nuint)(Math.Max(1, p.Batch * p.KvHeads * headT) * sizeof(float)), 64);
+        long ktFloats = p.Batch * p.KvHeads * headT;
+        float* kt = AttentionWork.Alloc(ktFloats);
         try
         {
             AttentionWork.Run(p.Batch * p.KvHeads, 0, (item, _) =>
@@ -75,21 +77,22 @@ public static unsafe class AttentionFlash
                     AttentionTiles.Transpose(Math.Min(KeyTile, tk - j0), hs, kh + j0 * k.RowStride, k.RowStride, KeyTile, kt + item * headT + (long)j0 * hs);
             });
             long scratch = 2L * QueryTile * hs + (long)QueryTile * KeyTile + 2 * QueryTile;
+            var globalPrefix = AttentionMasks.GlobalPrefix(in p);
             // The costliest query tiles (the last ones, under a causal mask) go first, so the threads finish together.
             AttentionWork.Run(bh * tiles, scratch, (item, mem) =>
             {
                 int tile = tiles - 1 - item / bh, b = item % bh / p.Heads, h = item % p.Heads;
-                ForwardTile<T>(in p, q, kt + (b * p.KvHeads + h / p.Group) * headT, v, o, lse, b, h, tile * QueryTile, (float*)mem);
+                ForwardTile<T>(in p, globalPrefix, q, kt + (b * p.KvHeads + h / p.Group) * headT, v, o, lse, b, h, tile * QueryTile, (float*)mem);
             });
         }
         finally
         {
-            NativeMemory.AlignedFree(kt);
+            AttentionWork.Free(kt, ktFloats);
         }
     }
 
     /// <summary>Rows [i0, i0 + Br) of head (b, h): algorithm 1 of FlashAttention-2 over the key tiles.</summary>
-    static void ForwardTile<T>(in AttentionProblem p, HeadTensor q, float* kt, HeadTensor v, HeadTensor o, float* lse,
+    static void ForwardTile<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, float* kt, HeadTensor v, HeadTensor o, float* lse,
         int b, int h, int i0, float* mem) where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tk = p.KeyLength, br = Math.Min(QueryTile, p.QueryLength - i0);
@@ -101,11 +104,13 @@ public static unsafe class AttentionFlash
         new Span<float>(l, br).Clear();
         // Under the causal mask no row of the tile sees keys beyond (i0 + br − 1) + (Tk − Tq).
         int end = p.Causal ? Math.Clamp(i0 + br + shift, 0, tk) : tk;
-        bool masked = p.Additive != null || p.KeyPadding != null;
+        bool masked = p.Additive != null || p.KeyPadding != null || p.Window > 0;
         float* vh = v.Head(b, h / p.Group);
         for (int j0 = 0; j0 < end; j0 += KeyTile)
         {
             int bc = Math.Min(KeyTile, end - j0);
+            // A sliding window leaves most tiles wholly outside its band.
+            if (p.Window > 0 && !AttentionMasks.TileVisible(in p, globalPrefix, i0, br, j0, bc)) continue;
             // S = (Q·scale)·Kᵀ, (br × bc)
             AttentionTiles.Multiply<T>(br, bc, hs, qs, hs, 1, kt + (long)j0 * hs, KeyTile, s, bc);
             bool diagonal = p.Causal && j0 + bc - 1 > i0 + shift;
@@ -174,12 +179,13 @@ public static unsafe class AttentionFlash
     {
         int hs = p.HeadSize;
         long scratch = 4L * KeyTile * hs + (long)QueryTile * hs + 3L * QueryTile * KeyTile + (long)p.Group * p.QueryLength;
+        var globalPrefix = AttentionMasks.GlobalPrefix(in p);
         AttentionWork.Run(p.Batch * p.KvHeads, scratch, (item, mem) =>
-            BackwardHead<T>(in p, q, k, v, o, lse, dO, dq, dk, dv, item / p.KvHeads, item % p.KvHeads, (float*)mem));
+            BackwardHead<T>(in p, globalPrefix, q, k, v, o, lse, dO, dq, dk, dv, item / p.KvHeads, item % p.KvHeads, (float*)mem));
     }
 
     /// <summary>Algorithm 2 of FlashAttention-2 for key/value head g of batch b and the query heads that read it.</summary>
-    static void BackwardHead<T>(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse,
+    static void BackwardHead<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse,
         HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, int b, int g, float* mem) where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tq = p.QueryLength, tk = p.KeyLength, group = p.Group, shift = tk - tq;
@@ -194,7 +200,7 @@ public static unsafe class AttentionFlash
             for (int i = 0; i < tq; i++)
                 d[x * tq + i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(oh + i * o.RowStride, hs), new ReadOnlySpan<float>(gh + i * dO.RowStride, hs));
         }
-        bool masked = p.Additive != null || p.KeyPadding != null, dropout = p.Dropout > 0;
+        bool masked = p.Additive != null || p.KeyPadding != null || p.Window > 0, dropout = p.Dropout > 0;
         float* kh = k.Head(b, g), vh = v.Head(b, g);
         for (int j0 = 0; j0 < tk; j0 += KeyTile)
         {
@@ -212,6 +218,7 @@ public static unsafe class AttentionFlash
                 for (int i0 = first; i0 < tq; i0 += QueryTile)
                 {
                     int br = Math.Min(QueryTile, tq - i0);
+                    if (p.Window > 0 && !AttentionMasks.TileVisible(in p, globalPrefix, i0, br, j0, bc)) continue;
                     float* gi = dO.Head(b, h) + i0 * dO.RowStride;
                     LoadScaled<T>(qs, q.Head(b, h) + i0 * q.RowStride, q.RowStride, br, hs, p.Scale);
                     // S = (Q·scale)·Kᵀ, P = e^(S − L)

@@ -136,10 +136,11 @@ public sealed class CausalSelfAttention : Module
     readonly Generator _dropoutRng;
     readonly RotaryEmbedding? _rotary;
     readonly float[]? _alibiSlopes;
+    readonly AttentionPattern _pattern;
 
     public CausalSelfAttention(GptConfig config, Generator rng, Generator dropoutRng)
     {
-        _heads = config.Heads; _width = config.Width; _dropout = config.Dropout; _dropoutRng = dropoutRng;
+        _heads = config.Heads; _width = config.Width; _dropout = config.Dropout; _dropoutRng = dropoutRng; _pattern = config.Attention;
         if (config.PositionalEncoding == PositionalEncodingKind.Rotary) _rotary = new RotaryEmbedding(config.Width / config.Heads);
         if (config.PositionalEncoding == PositionalEncodingKind.Alibi) _alibiSlopes = Alibi.Slopes(config.Heads);
         CAttn = RegisterModule("c_attn", GptInit.Linear(config.Width, 3 * config.Width, rng, config.Bias, 0.02f));
@@ -159,13 +160,19 @@ public sealed class CausalSelfAttention : Module
         var v = qkv[2].Reshape(b, t, _heads, hs).Transpose(1, 2);
         int offset = cache?.Length ?? 0;
         if (_rotary is not null) { q = _rotary.Apply(q, offset); k = _rotary.Apply(k, offset); } // RoPE at positions offset…
-        if (cache is not null) (k, v) = cache.Append(k, v);                                 // (B, NH, T_so_far, HS)
-        var y = Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions                  // (B, NH, T, HS)
+        Tensor y;                                                                           // (B, NH, T, HS)
+        if (cache is not null && _pattern.Kind == AttentionKind.Linear) y = cache.AttendLinear(q, k, v); // the recurrent state
+        else
         {
-            AdditiveMask = _alibiSlopes is null ? null : Alibi.Bias(_alibiSlopes, t, k.Size(2)), // −m_h·(i − j)
-            Causal = true, // bottom-right aligned: with a cache, the new queries see all earlier positions
-            Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng, DropoutFirstBatch = firstRow,
-        }).Transpose(1, 2).Reshape(b, t, c);                                              // (B, T, C)
+            if (cache is not null) (k, v) = cache.Append(k, v, _pattern.CacheWindow);      // (B, NH, T_so_far, HS), or the window's
+            y = _pattern.Attend(q, k, v, new AttentionOptions                                 // full or windowed softmax, or linear
+            {
+                AdditiveMask = _alibiSlopes is null ? null : Alibi.Bias(_alibiSlopes, t, k.Size(2)), // −m_h·(i − j)
+                Causal = true, // bottom-right aligned: with a cache, the new queries see all earlier positions
+                Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng, DropoutFirstBatch = firstRow,
+            });
+        }
+        y = y.Transpose(1, 2).Reshape(b, t, c);                                             // (B, T, C)
         return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng, firstRow);
     }
 }

@@ -29,6 +29,9 @@ public sealed record GptConfig
     /// <summary>How positions enter: a learned table wpe (GPT-2), sinusoids added to the embeddings, rotary q/k (RoPE), ALiBi biases, or none.</summary>
     public Nn.PositionalEncodingKind PositionalEncoding { get; init; } = Nn.PositionalEncodingKind.Learned;
 
+    /// <summary>What each block's attention computes: full (GPT-2), a causal sliding window with global tokens, or causal linear attention.</summary>
+    public Nn.AttentionPattern Attention { get; init; } = Nn.AttentionPattern.Full;
+
     /// <summary>GPT-2 small, 124M parameters.</summary>
     public static GptConfig Gpt2Small => new();
 
@@ -47,12 +50,17 @@ public sealed record GptConfig
         if (!Enum.IsDefined(PositionalEncoding)) throw new ArgumentException($"GptConfig.PositionalEncoding {PositionalEncoding} is not one of {string.Join(", ", Enum.GetNames<Nn.PositionalEncodingKind>())}.");
         if (PositionalEncoding == Nn.PositionalEncodingKind.Rotary && (Width / Heads) % 2 != 0)
             throw new ArgumentException($"GptConfig.PositionalEncoding Rotary needs an even head size; Width / Heads = {Width} / {Heads} = {Width / Heads}.");
+        Attention.Validate(nameof(GptConfig), ContextLength);
+        if (Attention.Kind == Nn.AttentionKind.Linear && PositionalEncoding == Nn.PositionalEncodingKind.Alibi)
+            throw new ArgumentException("GptConfig: linear attention forms no scores for ALiBi to bias; use learned, sinusoidal, rotary or no positions with it.");
         return this;
     }
 
     /// <summary>The configuration with Hugging Face GPT2Config field names (n_positions, n_embd, n_layer, n_head, vocab_size).</summary>
-    public JsonObject ToJson() => new()
+    public JsonObject ToJson()
     {
+        var json = new JsonObject
+        {
         ["model_type"] = "gpt2",
         ["vocab_size"] = VocabSize,
         ["n_positions"] = ContextLength,
@@ -62,7 +70,10 @@ public sealed record GptConfig
         ["dropout"] = Dropout,
         ["bias"] = Bias,
         ["position_embedding_type"] = PositionalEncoding.ToString().ToLowerInvariant(),
-    };
+        };
+        Attention.WriteJson(json);
+        return json;
+    }
 
     /// <summary>Reads <see cref="ToJson"/>'s output; a missing or mistyped field is named in the error.</summary>
     public static GptConfig FromJson(JsonObject json)
@@ -81,6 +92,7 @@ public sealed record GptConfig
         {
             VocabSize = Int("vocab_size"), ContextLength = Int("n_positions"), Layers = Int("n_layer"),
             Heads = Int("n_head"), Width = Int("n_embd"), Dropout = dropout, Bias = bias, PositionalEncoding = positions,
+            Attention = Nn.AttentionPattern.ReadJson(json, "gpt2"),
         }.Validate();
     }
 }

@@ -36,7 +36,8 @@ public sealed class KvCache : IDisposable
 }
 
 /// <summary>
-/// One layer's cache: self-attention keys and values (B, NKV, T_so_far, HS), grown by appending, and the keys and values
+/// One layer's cache: self-attention keys and values (B, NKV, T_so_far, HS), grown by appending (or the last w − 1 of them
+/// under a causal sliding window), and the keys and values
 /// of the cross-attention memory, computed once on the first step.
 /// </summary>
 public sealed class KvCacheLayer
@@ -53,26 +54,66 @@ public sealed class KvCacheLayer
     /// <summary>The memory's values for cross-attention.</summary>
     public Tensor? MemoryValues { get; private set; }
 
-    /// <summary>T_so_far: the number of positions cached.</summary>
-    public int Length => Keys?.Size(2) ?? 0;
+    /// <summary>
+    /// The recurrent state of causal linear attention, (B, NKV, HS·HS + HS): S = Σ_j φ(k_j)·v_jᵀ and z = Σ_j φ(k_j) over
+    /// the positions so far; null unless the layer's attention is linear (which then caches no keys).
+    /// </summary>
+    public Tensor? LinearState { get; private set; }
 
-    /// <summary>Appends the new positions' k and v (B, NKV, T_new, HS) and returns all keys and values so far.</summary>
-    public (Tensor Keys, Tensor Values) Append(Tensor k, Tensor v)
+    /// <summary>
+    /// Causal linear attention of the new positions (q (B, NH, T_new, HS), k and v (B, NKV, T_new, HS)) over everything so
+    /// far, through the recurrent state, which then advances: O(T_new·HS²) memory and time per step, whatever the length.
+    /// </summary>
+    public Tensor AttendLinear(Tensor q, Tensor k, Tensor v)
     {
         RequireNoGrad();
+        int hs = k.Size(3), rows = hs * hs + hs;
+        if (Keys is not null) throw new InvalidOperationException("This cache holds keys of softmax attention; a linear-attention layer keeps a state instead.");
+        if (LinearState is { } old && (old.Size(0) != k.Size(0) || old.Size(1) != k.Size(1) || old.Size(2) != rows))
+            throw new ArgumentException($"The new keys {ShapeMath.Format(k.Shape)} do not continue the cached state {ShapeMath.Format(old.Shape)} (B, NKV and HS must match).", nameof(k));
+        LinearState ??= Tensor.Zeros(k.Size(0), k.Size(1), rows).DetachFromScope();
+        Length += k.Size(2);
+        return Tensor.LinearAttentionStep(q, k, v, LinearState);
+    }
+
+    /// <summary>T_so_far: the number of positions fed so far (the position of the next one); a window may keep fewer keys.</summary>
+    public int Length { get; private set; }
+
+    /// <summary>
+    /// Appends the new positions' k and v (B, NKV, T_new, HS) and returns the keys and values the new queries attend to.
+    /// With a causal sliding <paramref name="window"/> w, only the last w − 1 positions are kept afterwards (all a later
+    /// query can see): the returned tensors are then the kept keys plus the new ones, and the cache stays O(w).
+    /// </summary>
+    public (Tensor Keys, Tensor Values) Append(Tensor k, Tensor v, int? window = null)
+    {
+        RequireNoGrad();
+        if (LinearState is not null) throw new InvalidOperationException("This cache holds a linear-attention state; softmax attention needs one that keeps keys.");
+        Tensor allK, allV;
         if (Keys is { } oldK && Values is { } oldV)
         {
             if (k.Size(0) != oldK.Size(0) || k.Size(1) != oldK.Size(1) || k.Size(3) != oldK.Size(3))
                 throw new ArgumentException($"The new keys {ShapeMath.Format(k.Shape)} do not continue the cached {ShapeMath.Format(oldK.Shape)} (B, NKV and HS must match).", nameof(k));
-            Keys = Tensor.Cat([oldK, k], 2).DetachFromScope();                                // (B, NKV, T_so_far + T_new, HS)
-            Values = Tensor.Cat([oldV, v], 2).DetachFromScope();
+            allK = Tensor.Cat([oldK, k], 2);                                                  // (B, NKV, T_kept + T_new, HS)
+            allV = Tensor.Cat([oldV, v], 2);
             oldK.Dispose(); oldV.Dispose();
         }
         else
         {
-            Keys = k.Copy().DetachFromScope();
-            Values = v.Copy().DetachFromScope();
+            allK = k.Copy();
+            allV = v.Copy();
         }
+        Length += k.Size(2);
+        int kept = allK.Size(2);
+        if (window is { } w && kept > Math.Max(1, w - 1))
+        {
+            // Keep the last w − 1 positions; the step's own tensors go back with its scope.
+            int keep = Math.Max(1, w - 1);
+            Keys = allK.Narrow(2, kept - keep, keep).Contiguous().Copy().DetachFromScope();
+            Values = allV.Narrow(2, kept - keep, keep).Contiguous().Copy().DetachFromScope();
+            return (allK, allV);
+        }
+        Keys = allK.DetachFromScope();
+        Values = allV.DetachFromScope();
         return (Keys, Values);
     }
 
@@ -89,7 +130,9 @@ public sealed class KvCacheLayer
     public void Reset()
     {
         Keys?.Dispose(); Values?.Dispose(); MemoryKeys?.Dispose(); MemoryValues?.Dispose();
-        Keys = Values = MemoryKeys = MemoryValues = null;
+        LinearState?.Dispose();
+        Keys = Values = MemoryKeys = MemoryValues = LinearState = null;
+        Length = 0;
     }
 
     static void RequireNoGrad()

@@ -70,6 +70,8 @@ public sealed class MultiHeadAttention : Module
         int b = x.Size(0), tq = x.Size(1);
         Tensor q, k, v;
         Tensor? additive = mask.Additive;
+        // Causal linear self-attention decodes through the cache's recurrent state instead of its keys.
+        bool recurrent = memory is null && cache is not null && mask.Causal && Config.Attention.Kind == AttentionKind.Linear;
         if (memory is null)
         {
             // [Q K V] = x·[W^Q; W^K; W^V]ᵀ + [b^Q; b^K; b^V]: one fused projection
@@ -79,7 +81,7 @@ public sealed class MultiHeadAttention : Module
             v = SplitHeads(qkv[2], nkv);
             int offset = cache?.Length ?? 0;
             if (_rotary is not null) { q = _rotary.Apply(q, offset); k = _rotary.Apply(k, offset); }
-            if (cache is not null) (k, v) = cache.Append(k, v);                               // (B, NKV, T_so_far, HS)
+            if (cache is not null && !recurrent) (k, v) = cache.Append(k, v, mask.Causal ? Config.Attention.CacheWindow : null); // (B, NKV, T_so_far, HS)
             if (_alibiSlopes is not null)
             {
                 var bias = Alibi.Bias(_alibiSlopes, tq, k.Size(2));                            // (1, NH, Tq, Tk)
@@ -109,9 +111,16 @@ public sealed class MultiHeadAttention : Module
             Causal = mask.Causal, KeyPadding = mask.KeyPadding, AdditiveMask = additive,
             Dropout = Training ? Config.Dropout : 0f, DropoutRng = _dropoutRng,
         };
+        // Self-attention computes the configured pattern; cross-attention is always full.
+        var pattern = memory is null ? Config.Attention : AttentionPattern.Full;
         Tensor y; Tensor? weights = null;
-        if (wantWeights) (y, weights) = Tensor.ScaledDotProductAttentionWithWeights(q, k, v, options);
-        else y = Tensor.ScaledDotProductAttention(q, k, v, options);                          // (B, NH, Tq, HS)
+        if (wantWeights)
+        {
+            if (pattern.Kind == AttentionKind.Linear) throw new InvalidOperationException("Linear attention forms no attention weights to return.");
+            (y, weights) = Tensor.ScaledDotProductAttentionWithWeights(q, k, v, pattern.Restrict(options, k.Size(2)));
+        }
+        else if (recurrent) y = cache!.AttendLinear(q, k, v);                                  // (B, NH, Tq, HS)
+        else y = pattern.Attend(q, k, v, options);
         y = y.Transpose(1, 2).Reshape(b, tq, nh * hs);                                         // Concat(head_1, …, head_h): (B, Tq, C)
         return (OutProj.Forward(y), weights);                                                  // ·W^O
     }

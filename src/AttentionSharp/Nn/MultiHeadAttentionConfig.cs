@@ -24,6 +24,9 @@ public sealed record MultiHeadAttentionConfig
     /// <summary>The base of the rotary frequencies θ_i = base^(−2i/HS).</summary>
     public float RotaryBase { get; init; } = 10000f;
 
+    /// <summary>What self-attention computes: full, a sliding window with global tokens, or linear (cross-attention stays full).</summary>
+    public AttentionPattern Attention { get; init; } = AttentionPattern.Full;
+
     /// <summary>HS (d_k = C / NH).</summary>
     public int HeadSize => Width / Heads;
 
@@ -38,6 +41,9 @@ public sealed record MultiHeadAttentionConfig
     {
         ValidateShape(nameof(MultiHeadAttentionConfig), Width, Heads, KvHeads, PositionalEncoding, RotaryBase);
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"MultiHeadAttentionConfig.Dropout must be in [0, 1); got {Dropout}.");
+        Attention.Validate(nameof(MultiHeadAttentionConfig), int.MaxValue);
+        if (Attention.Kind == AttentionKind.Linear && PositionalEncoding == PositionalEncodingKind.Alibi)
+            throw new ArgumentException("MultiHeadAttentionConfig: linear attention forms no scores for ALiBi to bias; use rotary or another PositionalEncoding.");
         return this;
     }
 

@@ -84,6 +84,7 @@ public static class StoragePool
         int log = BucketOf(length);
         if (log >= 31) throw new ArgumentOutOfRangeException(nameof(length), length, "A tensor is limited to 2^30 elements (4 GiB).");
         var bucket = Buckets[log];
+        MemoryMeter.Add((1L << log) * sizeof(float));
         lock (bucket)
         {
             if (bucket.TryPop(out var storage))
@@ -99,6 +100,7 @@ public static class StoragePool
     internal static void Return(TensorStorage storage)
     {
         long bytes = (long)storage.Capacity * sizeof(float);
+        MemoryMeter.Remove(bytes);
         if (CachedBytes + bytes > MaxCachedBytes) return;
         var bucket = Buckets[BucketOf(storage.Capacity)];
         lock (bucket) bucket.Push(storage);

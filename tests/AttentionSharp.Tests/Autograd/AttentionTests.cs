@@ -56,7 +56,7 @@ public class AttentionTests
     }
 
     /// <summary>(B, T, NH·HS) → (B, NH, T, HS) as a view.</summary>
-    static Tensor Heads(Tensor x, int heads) => x.Reshape(x.Size(0), x.Size(1), heads, x.Size(2) / heads).Transpose(1, 2);
+    internal static Tensor Heads(Tensor x, int heads) => x.Reshape(x.Size(0), x.Size(1), heads, x.Size(2) / heads).Transpose(1, 2);
 
     public static TheoryData<string> SameCases() => ["causal", "non-causal", "padding", "additive", "gqa", "dropout", "cross", "cache", "t1", "hs64"];
 

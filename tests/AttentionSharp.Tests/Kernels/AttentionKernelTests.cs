@@ -14,7 +14,7 @@ public unsafe class AttentionKernelTests
 
     /// <summary>One attention problem: sizes, masks, dropout, and whether q/k/v sit inside wider rows (strided views).</summary>
     public sealed record Case(string Name, int B, int NH, int NKV, int Tq, int Tk, int HS, bool Causal = false,
-        bool Padding = false, int[]? Additive = null, float Dropout = 0, bool Strided = false)
+        bool Padding = false, int[]? Additive = null, float Dropout = 0, bool Strided = false, int Window = 0, int[]? Global = null)
     {
         public override string ToString() => Name;
     }
@@ -40,13 +40,21 @@ public unsafe class AttentionKernelTests
         new("HS = 64", 1, 2, 2, 130, 130, 64, Causal: true),
         new("strided views", 2, 4, 2, 67, 67, 16, Causal: true, Strided: true),
         new("strided views + dropout + additive", 2, 2, 2, 40, 40, 7, Dropout: 0.1f, Additive: [1, 2, 40, 40], Strided: true),
+        new("window causal", 1, 2, 2, 200, 200, 16, Causal: true, Window: 37),
+        new("window bidirectional", 2, 2, 2, 197, 197, 7, Window: 30),
+        new("window + global causal", 1, 4, 2, 203, 203, 16, Causal: true, Window: 20, Global: [0, 1, 130]),
+        new("window + global bidirectional", 1, 2, 2, 170, 170, 16, Window: 9, Global: [0, 100, 169]),
+        new("window + padding + dropout", 2, 2, 2, 150, 150, 7, Causal: true, Padding: true, Dropout: 0.2f, Window: 64),
+        new("window 1", 1, 2, 2, 70, 70, 7, Causal: true, Window: 1),
+        new("window wider than T", 1, 2, 2, 50, 50, 7, Window: 500, Global: [3]),
+        new("window cache-style", 1, 2, 2, 5, 260, 16, Causal: true, Window: 65, Global: [2]),
     ];
 
     /// <summary>The operands of a case laid out as the kernels see them, and their dense copies for the reference.</summary>
     sealed class Operands
     {
         public readonly float[] Q, K, V, DO, Mask;
-        public readonly bool[] Pad;
+        public readonly bool[] Pad, Glob;
         public readonly float[] QStore, KStore, VStore;
         public readonly Case C;
 
@@ -61,6 +69,8 @@ public unsafe class AttentionKernelTests
             Mask = c.Additive is { } shape ? Uniform(rng, shape.Aggregate(1, (x, y) => x * y), 2f) : [];
             // Mask some additive entries with −∞ too, and pad every third key of the second batch, plus one whole batch row.
             for (int i = 0; i < Mask.Length; i += 5) Mask[i] = float.NegativeInfinity;
+            Glob = new bool[c.Global is null ? 0 : c.Tk];
+            foreach (int g in c.Global ?? []) Glob[g] = true;
             Pad = new bool[c.Padding ? c.B * c.Tk : 0];
             for (int j = 0; j < Pad.Length; j++) Pad[j] = j >= c.Tk ? j % 3 == 0 : j % 4 == 1;
             QStore = Layout(Q, c.NH, c.Tq, c.HS);
@@ -85,12 +95,13 @@ public unsafe class AttentionKernelTests
             ? new HeadTensor(p, (long)time * (heads * C.HS + 3), C.HS, heads * C.HS + 3)
             : HeadTensor.Dense(p, heads, time, C.HS);
 
-        public AttentionProblem Problem(bool* pad, float* mask)
+        public AttentionProblem Problem(bool* pad, float* mask, bool* glob)
         {
             var p = new AttentionProblem
             {
                 Batch = C.B, Heads = C.NH, KvHeads = C.NKV, QueryLength = C.Tq, KeyLength = C.Tk, HeadSize = C.HS,
                 Scale = 1f / MathF.Sqrt(C.HS), Causal = C.Causal, KeyPadding = C.Padding ? pad : null,
+                Window = C.Window, Global = C.Global is null ? null : glob,
                 Dropout = C.Dropout, DropoutSeed = 12345,
             };
             if (C.Additive is not { } shape) return p;
@@ -118,10 +129,10 @@ public unsafe class AttentionKernelTests
         var o = new float[x.DO.Length];
         var w = new float[c.B * c.NH * c.Tq * c.Tk];
         float[] dq = Start(x.Q.Length, 1), dk = Start(x.K.Length, 2), dv = Start(x.V.Length, 3);
-        fixed (bool* pad = x.Pad)
+        fixed (bool* pad = x.Pad, glob = x.Glob)
         fixed (float* mask = x.Mask)
         {
-            var p = x.Problem(pad, mask);
+            var p = x.Problem(pad, mask, glob);
             Ref.Attention.Forward(o, w, x.Q, x.K, x.V, in p);
             Ref.Attention.Backward(dq, dk, dv, x.DO, x.Q, x.K, x.V, in p);
         }
@@ -134,10 +145,10 @@ public unsafe class AttentionKernelTests
         var o = new float[x.DO.Length];
         var saved = new float[flash ? c.B * c.NH * c.Tq : c.B * c.NH * c.Tq * c.Tk];
         float[] dq = Start(x.Q.Length, 1), dk = Start(x.K.Length, 2), dv = Start(x.V.Length, 3);
-        fixed (bool* pad = x.Pad)
+        fixed (bool* pad = x.Pad, glob = x.Glob)
         fixed (float* mask = x.Mask, q = x.QStore, k = x.KStore, v = x.VStore, po = o, ps = saved, pdo = x.DO, pdq = dq, pdk = dk, pdv = dv)
         {
-            var p = x.Problem(pad, mask);
+            var p = x.Problem(pad, mask, glob);
             HeadTensor hq = x.View(q, c.NH, c.Tq), hk = x.View(k, c.NKV, c.Tk), hv = x.View(v, c.NKV, c.Tk);
             HeadTensor ho = HeadTensor.Dense(po, c.NH, c.Tq, c.HS), hdo = HeadTensor.Dense(pdo, c.NH, c.Tq, c.HS);
             HeadTensor hdq = HeadTensor.Dense(pdq, c.NH, c.Tq, c.HS), hdk = HeadTensor.Dense(pdk, c.NKV, c.Tk, c.HS), hdv = HeadTensor.Dense(pdv, c.NKV, c.Tk, c.HS);

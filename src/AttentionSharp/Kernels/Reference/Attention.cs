@@ -93,10 +93,14 @@ public static unsafe class Attention
         return w;
     }
 
-    /// <summary>The additive mask plus −∞ for padding keys and keys after i + (Tk − Tq) under the causal mask.</summary>
+    /// <summary>The additive mask plus −∞ for padding keys, keys after i + (Tk − Tq) under the causal mask and keys outside the window.</summary>
     static double Mask(AttentionProblem p, int b, int h, int i, int j)
     {
-        if (p.Causal && j > i + (p.KeyLength - p.QueryLength)) return double.NegativeInfinity;
+        int pos = i + (p.KeyLength - p.QueryLength);
+        if (p.Causal && j > pos) return double.NegativeInfinity;
+        // The sliding window: |p_i − j| < w unless query or key is a global token.
+        bool global = p.Global != null && (p.Global[pos] || p.Global[j]);
+        if (p.Window > 0 && Math.Abs(pos - j) >= p.Window && !global) return double.NegativeInfinity;
         if (p.KeyPadding != null && p.KeyPadding[(long)b * p.KeyLength + j]) return double.NegativeInfinity;
         return p.Additive == null ? 0
             : p.Additive[b * p.AdditiveStrideB + h * p.AdditiveStrideH + i * p.AdditiveStrideQ + j * p.AdditiveStrideK];
