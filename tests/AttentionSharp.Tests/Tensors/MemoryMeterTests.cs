@@ -24,8 +24,14 @@ public class MemoryMeterTests
         Assert.Equal(before + (1024 + 4096) * 4, MemoryMeter.PeakBytes);
     }
 
-    /// <summary>Peak bytes of one forward + backward pass above what was held before, inputs excluded.</summary>
-    static long PeakOf(Func<Tensor, Tensor, Tensor, Tensor> attention, int t)
+    /// <summary>
+    /// Peak bytes of one forward + backward pass above what was held before, inputs excluded: the least of three passes,
+    /// since the meter is process-wide and a background thread another test left running can only add to a reading.
+    /// </summary>
+    static long PeakOf(Func<Tensor, Tensor, Tensor, Tensor> attention, int t) =>
+        Enumerable.Range(0, 3).Min(_ => OnePeak(attention, t));
+
+    static long OnePeak(Func<Tensor, Tensor, Tensor, Tensor> attention, int t)
     {
         var rng = new Generator((ulong)t);
         Tensor q = Tensor.Uniform(rng, -1f, 1f, 1, 2, t, 16), k = Tensor.Uniform(rng, -1f, 1f, 1, 2, t, 16), v = Tensor.Uniform(rng, -1f, 1f, 1, 2, t, 16);
