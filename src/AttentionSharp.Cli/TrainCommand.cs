@@ -37,12 +37,13 @@ static class TrainCommand
         var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation passes.", DefaultValueFactory = _ => defaults.EvalInterval };
         var tokenizer = new Option<string>("--tokenizer") { Description = "char, bpe, or a tiktoken encoding (cl100k_base, o200k_base).", DefaultValueFactory = _ => "char" };
         var vocab = new Option<int>("--vocab") { Description = "Vocabulary size for --tokenizer bpe.", DefaultValueFactory = _ => 512 };
+        var noAttention = new Option<bool>("--no-attention") { Description = "For --task g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees." };
         var cache = new Option<string?>("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
 
         var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
         {
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
-            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions,
+            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, noAttention,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -58,6 +59,8 @@ static class TrainCommand
                     Layers = r.GetValue(layers), Heads = r.GetValue(heads), Width = r.GetValue(width), Dropout = r.GetValue(dropout),
                     Batch = r.GetValue(batch), LearningRate = r.GetValue(lr), Warmup = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
                     EvalInterval = r.GetValue(evalInterval),
+                    NoAttention = r.GetValue(noAttention),
+                    Given = new HashSet<string>(command.Options.Where(opt => r.GetResult(opt) is System.CommandLine.Parsing.OptionResult { Implicit: false }).Select(opt => opt.Name), StringComparer.Ordinal),
                 });
             }
             var options = new TrainOptions

@@ -22,6 +22,10 @@ sealed record TaskOptions
     public int Warmup { get; init; }
     public float WeightDecay { get; init; }
     public int EvalInterval { get; init; }
+    /// <summary>For sequence-to-sequence tasks: a recurrent model without attention (the fixed-size bottleneck).</summary>
+    public bool NoAttention { get; init; }
+    /// <summary>The options given on the command line (e.g. "--lr"); a task may pick its own defaults for the others.</summary>
+    public IReadOnlySet<string> Given { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 }
 
 /// <summary>
@@ -35,6 +39,7 @@ static class TaskRegistry
     {
         ["pos"] = PosTask.Train,
         ["fashion"] = FashionTask.Train,
+        ["g2p"] = G2pTask.Train,
     };
 
     /// <summary>Evaluators by task name: (checkpoint directory, data file or null, JSON output path or null, cache) → exit code.</summary>
@@ -42,6 +47,7 @@ static class TaskRegistry
     {
         ["pos"] = PosTask.Evaluate,
         ["fashion"] = FashionTask.Evaluate,
+        ["g2p"] = G2pTask.Evaluate,
     };
 
     /// <summary>
@@ -50,6 +56,7 @@ static class TaskRegistry
     /// </summary>
     public static readonly Dictionary<string, Func<string, string, string?, int>> Predict = new(StringComparer.Ordinal)
     {
+        ["g2p"] = G2pTask.Predict,
     };
 
     /// <summary>The "task" field of a checkpoint's config.json, or null (a GPT language model has none).</summary>
