@@ -164,7 +164,7 @@ static class G2pTask
         var (network, vocabulary) = Load(checkpointDir);
         string word = input.Trim();
         var ids = vocabulary.EncodeWord(word);
-        var beams = network.Model.BeamSearch(ids, ids.Length, BeamWidth, ids.Length + ExtraOutputLength);
+        var beams = network.Model.BeamSearchBatch(ids, 1, ids.Length, BeamWidth, ids.Length + ExtraOutputLength)[0];
         Console.WriteLine($"{word.ToLowerInvariant()}  {string.Join(' ', vocabulary.DecodePhonemes(beams[0].Tokens))}");
         foreach (var h in beams.Skip(1).Take(2))
             Console.WriteLine($"  also: {string.Join(' ', vocabulary.DecodePhonemes(h.Tokens))}  (log p {h.LogProb:F2}, best {beams[0].LogProb:F2})");

@@ -83,12 +83,14 @@ public sealed class CmuDict
     }
 
     /// <summary>
-    /// Parses the module's text: everything from the first '{' to the last '}' must be one JSON object of string values
-    /// (a trailing comma is allowed, as JavaScript allows it). <paramref name="source"/> names the text in errors.
+    /// Parses the module's text: everything from the first '{' after the first '=' (the whole text's first '{' when there
+    /// is no '=', so plain JSON reads too) to the last '}' must be one JSON object of string values (a trailing comma is
+    /// allowed, as JavaScript allows it). <paramref name="source"/> names the text in errors.
     /// </summary>
     public static CmuDict Parse(string text, string source, bool keepStress = false)
     {
-        int open = text.IndexOf('{'), close = text.LastIndexOf('}');
+        ArgumentNullException.ThrowIfNull(text);
+        int open = text.IndexOf('{', Math.Max(0, text.IndexOf('='))), close = text.LastIndexOf('}');
         if (open < 0 || close < open)
             throw new DataSourceException($"{source}: expected a JavaScript object literal {{ \"word\": \"PHONEMES\", … }}, found no braces.");
         int lineOffset = text.AsSpan(0, open).Count('\n');

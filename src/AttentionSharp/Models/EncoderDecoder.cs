@@ -118,9 +118,6 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence
     GreedyResult ISequenceToSequence.Greedy(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength) =>
         Greedy(source, batch, sourceLength, maxLength);
 
-    IReadOnlyList<BeamHypothesis> ISequenceToSequence.BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty) =>
-        BeamSearch(source, sourceLength, beamWidth, maxLength, lengthPenalty);
-
     /// <summary>
     /// Beam search for one source (see <see cref="Decoding.Beam"/>: the best (width − finished) extensions by
     /// log-probability each step, finished hypotheses ranked by log p / ((5 + |Y|)/6)^α, α = <paramref name="lengthPenalty"/>).
@@ -128,14 +125,21 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence
     /// (index-selected on the batch axis) to follow the beams kept; without, each step re-decodes the live prefixes.
     /// Both give the same hypotheses. Returns them, best first.
     /// </summary>
-    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0, bool useCache = true)
+    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0, bool useCache = true) =>
+        BeamSearchBatch(source, 1, sourceLength, beamWidth, maxLength, lengthPenalty, useCache)[0];
+
+    /// <summary>Beam search for B sources of length S at once, their live beams decoded as one batch; per source, as <see cref="BeamSearch"/>.</summary>
+    public IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0, bool useCache = true)
     {
         CheckMaxLength(maxLength);
         using var inference = new Inference(this);
         using var scope = TensorScope.Begin();
-        using var state = NewState(Encode(source, 1, sourceLength), useCache);
-        return Decoding.Beam(state, beamWidth, maxLength, lengthPenalty, Config.TargetVocabSize, Config.BosId, Config.EosId, Allowed);
+        using var state = NewState(Encode(source, batch, sourceLength), useCache);
+        return Decoding.Beam(state, batch, beamWidth, maxLength, lengthPenalty, Config.TargetVocabSize, Config.BosId, Config.EosId, Allowed);
     }
+
+    IReadOnlyList<BeamHypothesis>[] ISequenceToSequence.BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty) =>
+        BeamSearchBatch(source, batch, sourceLength, beamWidth, maxLength, lengthPenalty);
 
     /// <summary>log p(tokens | source) under teacher forcing: Σ_t log p(y_t | y_&lt;t, x), for one source.</summary>
     public double LogProbability(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> tokens)

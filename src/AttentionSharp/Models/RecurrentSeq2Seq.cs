@@ -166,13 +166,17 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence
     }
 
     /// <summary>Beam search for one source (see <see cref="Decoding.Beam"/>); the decoder states follow the beams kept.</summary>
-    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0)
+    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0) =>
+        BeamSearchBatch(source, 1, sourceLength, beamWidth, maxLength, lengthPenalty)[0];
+
+    /// <summary>Beam search for B sources of length S at once, their live beams decoded as one batch; per source, as <see cref="BeamSearch"/>.</summary>
+    public IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0)
     {
         CheckMaxLength(maxLength);
         using var inference = new Inference(this);
         using var scope = TensorScope.Begin();
-        using var state = new StepState(this, Encode(source, 1, sourceLength));
-        return Decoding.Beam(state, beamWidth, maxLength, lengthPenalty, Config.TargetVocabSize, Config.BosId, Config.EosId, Allowed);
+        using var state = new StepState(this, Encode(source, batch, sourceLength));
+        return Decoding.Beam(state, batch, beamWidth, maxLength, lengthPenalty, Config.TargetVocabSize, Config.BosId, Config.EosId, Allowed);
     }
 
     /// <summary>log p(tokens | source) under teacher forcing, for one source.</summary>

@@ -24,8 +24,8 @@ public interface ISequenceToSequence
     /// <summary>Greedy decoding of B sources of length S, at most <paramref name="maxLength"/> tokens each.</summary>
     GreedyResult Greedy(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength);
 
-    /// <summary>Beam search for one source; the hypotheses, best first.</summary>
-    IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0);
+    /// <summary>Beam search for B sources of length S at once (the beams of all decoded as one batch); per source, the hypotheses, best first.</summary>
+    IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0);
 
     /// <summary>log p(tokens | source) under teacher forcing, for one source.</summary>
     double LogProbability(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> tokens);
@@ -76,51 +76,59 @@ internal static class Decoding
     }
 
     /// <summary>
-    /// Beam search for one source (the state starts with one row): keep the <paramref name="beamWidth"/> most probable
-    /// prefixes; each step extends every live beam by every allowed token and keeps the best (beam width − finished)
-    /// candidates by log-probability; a candidate ending in EOS is finished. Finished hypotheses are ranked by
-    /// log p / lp with lp = ((5 + |Y|)/6)^α (Wu et al. 2016), α = <paramref name="lengthPenalty"/>; beams still open at
-    /// <paramref name="maxLength"/> count as finished. Width 1 is greedy decoding. Returns the hypotheses, best first.
+    /// Beam search for each of <paramref name="sources"/> sources at once (the state starts with one row per source):
+    /// per source, keep the <paramref name="beamWidth"/> most probable prefixes; each step extends every live beam by
+    /// every allowed token and keeps the best (beam width − finished) candidates by log-probability; a candidate ending in
+    /// EOS is finished. Finished hypotheses are ranked by log p / lp with lp = ((5 + |Y|)/6)^α (Wu et al. 2016),
+    /// α = <paramref name="lengthPenalty"/>; beams still open at <paramref name="maxLength"/> count as finished. Width 1
+    /// is greedy decoding. The live beams of all sources are decoded as one batch, each source's beams in consecutive rows.
+    /// Returns each source's hypotheses, best first.
     /// </summary>
     /// <remarks>
     /// Beam search is a heuristic: a wider beam usually finds a more probable sequence than greedy decoding, but nothing
     /// guarantees it, because the greedy prefix can be pruned on the way.
     /// </remarks>
-    public static IReadOnlyList<BeamHypothesis> Beam(DecodingState state, int beamWidth, int maxLength, double lengthPenalty,
+    public static IReadOnlyList<BeamHypothesis>[] Beam(DecodingState state, int sources, int beamWidth, int maxLength, double lengthPenalty,
         int vocab, int bosId, int eosId, Func<int, bool> allowed)
     {
         if (beamWidth <= 0) throw new ArgumentOutOfRangeException(nameof(beamWidth), beamWidth, "The beam width must be positive.");
         if (!(lengthPenalty >= 0)) throw new ArgumentOutOfRangeException(nameof(lengthPenalty), lengthPenalty, "The length penalty α must be non-negative.");
-        var live = new List<(int[] Tokens, double LogProb)> { ([], 0.0) };
-        var finished = new List<BeamHypothesis>();
+        var live = Enumerable.Range(0, sources).Select(_ => new List<(int[] Tokens, double LogProb)> { ([], 0.0) }).ToArray();
+        var finished = Enumerable.Range(0, sources).Select(_ => new List<BeamHypothesis>()).ToArray();
         BeamHypothesis Finish(int[] tokens, double logProb) =>
             new(tokens, logProb, logProb / Math.Pow((5.0 + tokens.Length) / 6.0, lengthPenalty));    // log p / lp(|Y|)
 
-        for (int step = 0; step < maxLength && live.Count > 0; step++)
+        for (int step = 0; step < maxLength && live.Any(l => l.Count > 0); step++)
         {
             float[] logits;
-            using (TensorScope.Begin()) logits = state.Step([.. live.Select(beam => beam.Tokens.Length == 0 ? bosId : beam.Tokens[^1])]);   // (n, V)
-            var candidates = new List<(int Beam, int Token, double LogProb)>();
-            for (int i = 0; i < live.Count; i++)
-            {
-                var logp = LogSoftmax(logits.AsSpan(i * vocab, vocab));
-                for (int v = 0; v < vocab; v++)
-                    if (allowed(v)) candidates.Add((i, v, live[i].LogProb + logp[v]));
-            }
-            var next = new List<(int[] Tokens, double LogProb)>();
+            var fed = live.SelectMany(l => l.Select(beam => beam.Tokens.Length == 0 ? bosId : beam.Tokens[^1])).ToArray();
+            using (TensorScope.Begin()) logits = state.Step(fed);                                    // (Σ live, V)
             var parents = new List<int>();
-            // OrderByDescending is stable: ties keep (beam, token) order, as greedy's first-maximum argmax.
-            foreach (var (beam, token, logProb) in candidates.OrderByDescending(c => c.LogProb).Take(beamWidth - finished.Count))
+            int first = 0;                                                                           // the source's first row
+            for (int s = 0; s < sources; s++)
             {
-                int[] tokens = [.. live[beam].Tokens, token];
-                if (token == eosId) finished.Add(Finish(tokens, logProb));
-                else { next.Add((tokens, logProb)); parents.Add(beam); }
+                var candidates = new List<(int Beam, int Token, double LogProb)>();
+                for (int i = 0; i < live[s].Count; i++)
+                {
+                    var logp = LogSoftmax(logits.AsSpan((first + i) * vocab, vocab));
+                    for (int v = 0; v < vocab; v++)
+                        if (allowed(v)) candidates.Add((i, v, live[s][i].LogProb + logp[v]));
+                }
+                var next = new List<(int[] Tokens, double LogProb)>();
+                // OrderByDescending is stable: ties keep (beam, token) order, as greedy's first-maximum argmax.
+                foreach (var (beam, token, logProb) in candidates.OrderByDescending(c => c.LogProb).Take(beamWidth - finished[s].Count))
+                {
+                    int[] tokens = [.. live[s][beam].Tokens, token];
+                    if (token == eosId) finished[s].Add(Finish(tokens, logProb));
+                    else { next.Add((tokens, logProb)); parents.Add(first + beam); }
+                }
+                first += live[s].Count;
+                live[s] = next;
             }
-            live = next;
-            if (live.Count > 0 && step + 1 < maxLength) state.Reorder([.. parents]);
+            if (parents.Count > 0 && step + 1 < maxLength) state.Reorder([.. parents]);
         }
-        finished.AddRange(live.Select(beam => Finish(beam.Tokens, beam.LogProb)));
-        return [.. finished.OrderByDescending(h => h.Score)];
+        return [.. Enumerable.Range(0, sources).Select(s =>
+            (IReadOnlyList<BeamHypothesis>)[.. finished[s].Concat(live[s].Select(beam => Finish(beam.Tokens, beam.LogProb))).OrderByDescending(h => h.Score)])];
     }
 
     /// <summary>log softmax in double: x_v − log Σ exp(x − max) − max.</summary>

@@ -75,10 +75,10 @@ public sealed class Seq2SeqTrainer
 
     /// <summary>
     /// Pronounces every word of <paramref name="words"/> and scores the predictions: greedy decoding in batches of words of
-    /// one length when <paramref name="beamWidth"/> is 1, else beam search word by word (the best hypothesis by score).
+    /// one length when <paramref name="beamWidth"/> is 1, else beam search over the same batches (the best hypothesis by score).
     /// Outputs are cut at <paramref name="maxLength"/> phonemes.
     /// </summary>
-    public static G2pErrorRates Score(ISequenceToSequence model, G2pDataset words, int beamWidth, int maxLength, double lengthPenalty = 0, int batchSize = 256)
+    public static G2pErrorRates Score(ISequenceToSequence model, G2pDataset words, int beamWidth, int maxLength, double lengthPenalty = 0, int batchSize = 128)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(words);
@@ -93,8 +93,10 @@ public sealed class Seq2SeqTrainer
                 for (int i = 0; i < group.Count; i++) rates.Add<int>(WithoutEos(result.Tokens[i], model.EosId), group[i].References);
             }
             else
-                foreach (var word in group)
-                    rates.Add<int>(WithoutEos(model.BeamSearch(word.Source, length, beamWidth, maxLength, lengthPenalty)[0].Tokens, model.EosId), word.References);
+            {
+                var beams = model.BeamSearchBatch(group.SelectMany(w => w.Source).ToArray(), group.Count, length, beamWidth, maxLength, lengthPenalty);
+                for (int i = 0; i < group.Count; i++) rates.Add<int>(WithoutEos(beams[i][0].Tokens, model.EosId), group[i].References);
+            }
         }
         return rates;
     }
