@@ -76,13 +76,7 @@ public sealed record RecurrentSeq2SeqConfig
         if (!Enum.IsDefined(Attention)) throw new ArgumentException($"{R}.Attention has the unknown value {(int)Attention}.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"{R}.Dropout must be in [0, 1); got {Dropout}.");
         if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"{R}.LabelSmoothing must be in [0, 1); got {LabelSmoothing}.");
-        foreach (var (name, id) in new[] { (nameof(PadId), PadId), (nameof(BosId), BosId), (nameof(EosId), EosId) })
-            if ((uint)id >= (uint)TargetVocabSize)
-                throw new ArgumentException($"{R}.{name} ({id}) must be a target id in [0, {TargetVocabSize}) (TargetVocabSize = {TargetVocabSize}).");
-        if ((uint)PadId >= (uint)SourceVocabSize)
-            throw new ArgumentException($"{R}.PadId ({PadId}) must also be a source id in [0, {SourceVocabSize}) (SourceVocabSize = {SourceVocabSize}).");
-        if (PadId == BosId || PadId == EosId || BosId == EosId)
-            throw new ArgumentException($"{R}.PadId ({PadId}), BosId ({BosId}) and EosId ({EosId}) must be three different ids.");
+        SpecialIds.Validate(R, PadId, BosId, EosId, SourceVocabSize, TargetVocabSize);
         return this;
     }
 
@@ -118,5 +112,21 @@ public sealed record RecurrentSeq2SeqConfig
             LabelSmoothing = read.Float("label_smoothing", d.LabelSmoothing),
             PadId = read.Int("pad_id", d.PadId), BosId = read.Int("bos_id", d.BosId), EosId = read.Int("eos_id", d.EosId),
         }.Validate();
+    }
+}
+
+/// <summary>The rules every sequence-to-sequence configuration's padding, BOS and EOS ids follow.</summary>
+internal static class SpecialIds
+{
+    /// <summary>All three are target ids, padding is a source id too, and the three differ; errors name <paramref name="record"/>'s fields.</summary>
+    public static void Validate(string record, int padId, int bosId, int eosId, int sourceVocabSize, int targetVocabSize)
+    {
+        foreach (var (name, id) in new[] { ("PadId", padId), ("BosId", bosId), ("EosId", eosId) })
+            if ((uint)id >= (uint)targetVocabSize)
+                throw new ArgumentException($"{record}.{name} ({id}) must be a target id in [0, {targetVocabSize}) (TargetVocabSize = {targetVocabSize}).");
+        if ((uint)padId >= (uint)sourceVocabSize)
+            throw new ArgumentException($"{record}.PadId ({padId}) must also be a source id in [0, {sourceVocabSize}) (SourceVocabSize = {sourceVocabSize}).");
+        if (padId == bosId || padId == eosId || bosId == eosId)
+            throw new ArgumentException($"{record}.PadId ({padId}), BosId ({bosId}) and EosId ({eosId}) must be three different ids.");
     }
 }

@@ -174,19 +174,7 @@ public class EncoderDecoderTests
         var rng = new Generator(2);
         for (int step = 0; step < steps; step++)
         {
-            var source = new int[batch * length]; var input = new int[batch * (length + 1)]; var target = new int[input.Length];
-            for (int b = 0; b < batch; b++)
-            {
-                for (int t = 0; t < length; t++) source[b * length + t] = 3 + rng.NextInt(Vocab - 3);
-                input[b * (length + 1)] = Bos;
-                for (int t = 0; t < length; t++)
-                {
-                    int reversed = source[b * length + length - 1 - t];
-                    target[b * (length + 1) + t] = reversed;
-                    input[b * (length + 1) + t + 1] = reversed;
-                }
-                target[b * (length + 1) + length] = Eos;
-            }
+            var (source, input, target) = ReversalTask.Batch(rng, batch, length, Vocab);
             using var scope = TensorScope.Begin();
             optimizer.ZeroGrad();
             var loss = model.Loss(model.Forward(source, length, input, length + 1, batch), target);
