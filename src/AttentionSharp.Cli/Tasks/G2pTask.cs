@@ -44,7 +44,7 @@ static class G2pTask
             Batch = Pick("--batch", o.Batch, 64),
             LearningRate = Pick("--lr", o.LearningRate, transformer ? 1e-3f : 2e-3f),
             WeightDecay = Pick("--weight-decay", o.WeightDecay, 0.01f),
-            Warmup = Pick("--warmup", o.Warmup, 400),
+            Warmup = Pick("--warmup", o.Warmup, 200),
             Steps = Pick("--steps", o.Steps, 100_000),
             Minutes = Pick("--minutes", o.Minutes, 30.0),
             EvalInterval = Pick("--eval-interval", o.EvalInterval, 1000),
