@@ -40,13 +40,14 @@ static class TrainCommand
         var vocab = new Option<int>("--vocab") { Description = "Vocabulary size for --tokenizer bpe.", DefaultValueFactory = _ => 512 };
         var init = new Option<string?>("--init") { Description = "Tasks: start from this checkpoint's weights (--task pos --model transformer: an mlm checkpoint)." };
         var attention = new Option<string>("--attention") { Description = "Attention: full, sliding:W (a causal window of W tokens), sliding:W:G1,G2 (plus global positions) or linear (elu+1 features).", DefaultValueFactory = _ => "full" };
+        var noAttention = new Option<bool>("--no-attention") { Description = "For --task g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees." };
         var cache = new Option<string?>("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
         var distributed = new Option<bool>("--distributed") { Description = "Require MPI (found by itself under mpirun): data-parallel training, --batch rows per rank." };
 
         var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
         {
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
-            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, distributed, init,
+            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, distributed, init, noAttention,
         };
         command.Options.Add(attention);
         command.SetAction(r =>
@@ -81,7 +82,7 @@ static class TrainCommand
                     Layers = r.GetValue(layers), Heads = r.GetValue(heads), Width = r.GetValue(width), Dropout = r.GetValue(dropout),
                     Batch = r.GetValue(batch), LearningRate = r.GetValue(lr), Warmup = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
                     EvalInterval = r.GetValue(evalInterval), Init = r.GetValue(init), Resume = r.GetValue(resume),
-                    Given = given,
+                    NoAttention = r.GetValue(noAttention), Given = given,
                 });
             }
             var options = new TrainOptions

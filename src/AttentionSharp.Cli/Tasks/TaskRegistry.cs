@@ -28,6 +28,8 @@ sealed record TaskOptions
     public string? Init { get; init; }
     /// <summary>--resume: a run or checkpoint directory to continue training from, or null.</summary>
     public string? Resume { get; init; }
+    /// <summary>For sequence-to-sequence tasks: a recurrent model without attention (the fixed-size bottleneck).</summary>
+    public bool NoAttention { get; init; }
 }
 
 /// <summary>
@@ -42,6 +44,7 @@ static class TaskRegistry
         ["pos"] = PosTask.Train,
         ["fashion"] = FashionTask.Train,
         [MlmTask.Name] = MlmTask.Train,
+        ["g2p"] = G2pTask.Train,
     };
 
     /// <summary>Evaluators by task name: (checkpoint directory, data file or null, JSON output path or null, cache) → exit code.</summary>
@@ -50,6 +53,7 @@ static class TaskRegistry
         ["pos"] = PosTask.Evaluate,
         ["fashion"] = FashionTask.Evaluate,
         [MlmTask.Name] = MlmTask.Evaluate,
+        ["g2p"] = G2pTask.Evaluate,
     };
 
     /// <summary>
@@ -60,6 +64,7 @@ static class TaskRegistry
     {
         ["pos"] = PosTask.Predict,
         ["fashion"] = FashionTask.Predict,
+        ["g2p"] = G2pTask.Predict,
     };
 
     /// <summary>Attention views by task name, for `attn viz`: (checkpoint directory, input, cache) → what to draw.</summary>

@@ -1,5 +1,4 @@
-// Sources: Vaswani et al., "Attention Is All You Need" (2017), §3 and §5.4; Rush, "The Annotated Transformer" (2018);
-// the length penalty of Wu et al., "Google's Neural Machine Translation System" (2016), §7.
+// Sources: Vaswani et al., "Attention Is All You Need" (2017), §3 and §5.4; Rush, "The Annotated Transformer" (2018).
 using AttentionSharp.Autograd;
 using AttentionSharp.Nn;
 
@@ -32,7 +31,7 @@ public sealed record BeamHypothesis(int[] Tokens, double LogProb, double Score);
 /// Deviations from the paper: embeddings start as N(0, 1/d_model), so that after the √d_model scale they have unit
 /// size (fairseq's choice; the paper does not say); decoding never emits the padding or BOS ids.
 /// </remarks>
-public sealed class EncoderDecoder : Module
+public sealed class EncoderDecoder : Module, ISequenceToSequence
 {
     public EncoderDecoder(EncoderDecoderConfig config, Generator rng)
     {
@@ -112,83 +111,35 @@ public sealed class EncoderDecoder : Module
         CheckMaxLength(maxLength);
         using var inference = new Inference(this);
         using var scope = TensorScope.Begin();
-        var memory = Encode(source, batch, sourceLength);
-        using var cache = useCache ? NewCache() : null;
-        var tokens = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
-        var fed = Enumerable.Range(0, batch).Select(_ => new List<int> { Config.BosId }).ToArray();   // decoder inputs so far
-        var finished = new bool[batch];
-        var stepLogits = new List<float[]>();
-        int vocab = Config.TargetVocabSize;
-        for (int step = 0; step < maxLength && !finished.All(f => f); step++)
-        {
-            using var stepScope = TensorScope.Begin();
-            var logits = useCache
-                ? Decode(fed.Select(f => f[^1]).ToArray(), batch, 1, memory, cache)                  // (B, 1, V): the newest token only
-                : Decode(fed.SelectMany(f => f).ToArray(), batch, step + 1, memory);                 // (B, step + 1, V)
-            var last = logits.Select(1, -1).ToArray();                                               // (B, V): the next token's logits
-            stepLogits.Add(last);
-            for (int b = 0; b < batch; b++)
-            {
-                int next = finished[b] ? Config.EosId : ArgMaxAllowed(last.AsSpan(b * vocab, vocab));
-                if (!finished[b]) tokens[b].Add(next);
-                finished[b] |= next == Config.EosId;
-                fed[b].Add(next);
-            }
-        }
-        return new GreedyResult([.. tokens.Select(t => t.ToArray())], [.. stepLogits]);
+        using var state = NewState(Encode(source, batch, sourceLength), useCache);
+        return Decoding.Greedy(state, batch, maxLength, Config.TargetVocabSize, Config.BosId, Config.EosId, Allowed);
     }
 
+    GreedyResult ISequenceToSequence.Greedy(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength) =>
+        Greedy(source, batch, sourceLength, maxLength);
+
     /// <summary>
-    /// Beam search for one source: keep the <paramref name="beamWidth"/> most probable prefixes; each step extends every
-    /// live beam by every token and keeps the best (beam width − finished) candidates by log-probability; a candidate
-    /// ending in EOS is finished. Finished hypotheses are ranked by log p / lp with lp = ((5 + |Y|)/6)^α (Wu et al. 2016),
-    /// α = <paramref name="lengthPenalty"/>; beams still open at <paramref name="maxLength"/> count as finished.
-    /// Width 1 is greedy decoding. Each step re-decodes the live prefixes as one batch (no K/V cache, which would need
-    /// reordering as beams are pruned). Returns the hypotheses, best first.
+    /// Beam search for one source (see <see cref="Decoding.Beam"/>: the best (width − finished) extensions by
+    /// log-probability each step, finished hypotheses ranked by log p / ((5 + |Y|)/6)^α, α = <paramref name="lengthPenalty"/>).
+    /// With <paramref name="useCache"/> each step feeds the live beams' newest tokens and the K/V cache is reordered
+    /// (index-selected on the batch axis) to follow the beams kept; without, each step re-decodes the live prefixes.
+    /// Both give the same hypotheses. Returns them, best first.
     /// </summary>
-    /// <remarks>
-    /// Beam search is a heuristic: a wider beam usually finds a more probable sequence than greedy decoding, but nothing
-    /// guarantees it, because the greedy prefix can be pruned on the way.
-    /// </remarks>
-    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0)
+    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0, bool useCache = true) =>
+        BeamSearchBatch(source, 1, sourceLength, beamWidth, maxLength, lengthPenalty, useCache)[0];
+
+    /// <summary>Beam search for B sources of length S at once, their live beams decoded as one batch; per source, as <see cref="BeamSearch"/>.</summary>
+    public IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0, bool useCache = true)
     {
-        if (beamWidth <= 0) throw new ArgumentOutOfRangeException(nameof(beamWidth), beamWidth, "The beam width must be positive.");
-        if (!(lengthPenalty >= 0)) throw new ArgumentOutOfRangeException(nameof(lengthPenalty), lengthPenalty, "The length penalty α must be non-negative.");
         CheckMaxLength(maxLength);
         using var inference = new Inference(this);
         using var scope = TensorScope.Begin();
-        var memory = Encode(source, 1, sourceLength);
-        var live = new List<(int[] Tokens, double LogProb)> { ([], 0.0) };
-        var finished = new List<BeamHypothesis>();
-        BeamHypothesis Finish(int[] tokens, double logProb) =>
-            new(tokens, logProb, logProb / Math.Pow((5.0 + tokens.Length) / 6.0, lengthPenalty));    // log p / lp(|Y|)
-
-        for (int step = 0; step < maxLength && live.Count > 0; step++)
-        {
-            using var stepScope = TensorScope.Begin();
-            int n = live.Count, vocab = Config.TargetVocabSize;
-            var ids = live.SelectMany(beam => beam.Tokens.Prepend(Config.BosId)).ToArray();        // (n, step + 1)
-            var logits = Decode(ids, n, step + 1, Repeat(memory, n)).Select(1, -1).ToArray();      // (n, V)
-            var candidates = new List<(int Beam, int Token, double LogProb)>();
-            for (int i = 0; i < n; i++)
-            {
-                var logp = LogSoftmax(logits.AsSpan(i * vocab, vocab));
-                for (int v = 0; v < vocab; v++)
-                    if (Allowed(v)) candidates.Add((i, v, live[i].LogProb + logp[v]));
-            }
-            var next = new List<(int[] Tokens, double LogProb)>();
-            // OrderByDescending is stable: ties keep (beam, token) order, as greedy's first-maximum argmax.
-            foreach (var (beam, token, logProb) in candidates.OrderByDescending(c => c.LogProb).Take(beamWidth - finished.Count))
-            {
-                int[] tokens = [.. live[beam].Tokens, token];
-                if (token == Config.EosId) finished.Add(Finish(tokens, logProb));
-                else next.Add((tokens, logProb));
-            }
-            live = next;
-        }
-        finished.AddRange(live.Select(beam => Finish(beam.Tokens, beam.LogProb)));
-        return [.. finished.OrderByDescending(h => h.Score)];
+        using var state = NewState(Encode(source, batch, sourceLength), useCache);
+        return Decoding.Beam(state, batch, beamWidth, maxLength, lengthPenalty, Config.TargetVocabSize, Config.BosId, Config.EosId, Allowed);
     }
+
+    IReadOnlyList<BeamHypothesis>[] ISequenceToSequence.BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty) =>
+        BeamSearchBatch(source, batch, sourceLength, beamWidth, maxLength, lengthPenalty);
 
     /// <summary>log p(tokens | source) under teacher forcing: Σ_t log p(y_t | y_&lt;t, x), for one source.</summary>
     public double LogProbability(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> tokens)
@@ -199,61 +150,65 @@ public sealed class EncoderDecoder : Module
         var memory = Encode(source, 1, sourceLength);
         int[] input = [Config.BosId, .. tokens[..^1]];
         var logits = Decode(input, 1, input.Length, memory).ToArray();                             // (1, T, V)
-        int vocab = Config.TargetVocabSize;
-        double total = 0;
-        for (int t = 0; t < tokens.Length; t++) total += LogSoftmax(logits.AsSpan(t * vocab, vocab))[tokens[t]];
-        return total;
+        return Decoding.SumLogProb(logits, tokens, Config.TargetVocabSize);
     }
 
-    /// <summary>Decoding runs as inference: no autograd history and no dropout; the model's mode is restored afterwards.</summary>
-    readonly struct Inference : IDisposable
+    int ISequenceToSequence.PadId => Config.PadId;
+    int ISequenceToSequence.BosId => Config.BosId;
+    int ISequenceToSequence.EosId => Config.EosId;
+
+    DecodingState NewState(EncodedSource memory, bool useCache) => useCache ? new CachedState(this, memory) : new PrefixState(this, memory);
+
+    /// <summary>The memory rows <paramref name="rows"/>, in that order.</summary>
+    static EncodedSource SelectRows(EncodedSource memory, int[] rows)
     {
-        readonly Module _model;
-        readonly bool _wasTraining;
-        readonly GradMode.Scope _noGrad;
-
-        public Inference(Module model)
-        {
-            _model = model;
-            _wasTraining = model.Training;
-            model.Eval();
-            _noGrad = GradMode.NoGrad();
-        }
-
-        public void Dispose()
-        {
-            _noGrad.Dispose();
-            _model.Train(_wasTraining);
-        }
+        int length = memory.Length;
+        var padding = new bool[rows.Length * length];
+        for (int i = 0; i < rows.Length; i++) Array.Copy(memory.Padding, rows[i] * length, padding, i * length, length);
+        return new EncodedSource(memory.States.IndexSelect(0, rows), padding);
     }
 
-    /// <summary>The memory of one source repeated for n beams.</summary>
-    static EncodedSource Repeat(EncodedSource memory, int n) => n == 1 ? memory :
-        new(Tensor.Cat([.. Enumerable.Repeat(memory.States, n)], 0), [.. Enumerable.Repeat(memory.Padding, n).SelectMany(p => p)]);
-
-    /// <summary>log softmax in double: x_v − log Σ exp(x − max) − max.</summary>
-    static double[] LogSoftmax(ReadOnlySpan<float> x)
+    /// <summary>Incremental decoding: each step feeds one token per row and appends its keys and values to the cache.</summary>
+    sealed class CachedState(EncoderDecoder model, EncodedSource memory) : DecodingState
     {
-        double max = double.NegativeInfinity;
-        foreach (var v in x) max = Math.Max(max, v);
-        double sum = 0;
-        foreach (var v in x) sum += Math.Exp(v - max);
-        double lse = max + Math.Log(sum);
-        var result = new double[x.Length];
-        for (int i = 0; i < x.Length; i++) result[i] = x[i] - lse;
-        return result;
+        readonly KvCache _cache = model.NewCache();
+        EncodedSource _memory = memory;
+
+        public override float[] Step(int[] tokens) =>
+            model.Decode(tokens, tokens.Length, 1, _memory, _cache).Select(1, -1).ToArray();      // (n, V): the newest token only
+
+        public override void Reorder(int[] rows)
+        {
+            _cache.Reorder(rows);
+            _memory = SelectRows(_memory, rows);
+        }
+
+        public override void Dispose() => _cache.Dispose();
+    }
+
+    /// <summary>Decoding without a cache: each step re-decodes every row's whole prefix.</summary>
+    sealed class PrefixState(EncoderDecoder model, EncodedSource memory) : DecodingState
+    {
+        List<int>[] _prefixes = [.. Enumerable.Range(0, memory.Batch).Select(_ => new List<int>())];
+        EncodedSource _memory = memory;
+
+        public override float[] Step(int[] tokens)
+        {
+            for (int i = 0; i < tokens.Length; i++) _prefixes[i].Add(tokens[i]);
+            int length = _prefixes[0].Count;
+            var ids = _prefixes.SelectMany(p => p).ToArray();                                       // (n, length)
+            return model.Decode(ids, _prefixes.Length, length, _memory).Select(1, -1).ToArray();    // (n, V)
+        }
+
+        public override void Reorder(int[] rows)
+        {
+            _prefixes = [.. rows.Select(r => new List<int>(_prefixes[r]))];
+            _memory = SelectRows(_memory, rows);
+        }
     }
 
     /// <summary>Decoding may produce any id but padding and BOS.</summary>
     bool Allowed(int id) => id != Config.PadId && id != Config.BosId;
-
-    int ArgMaxAllowed(ReadOnlySpan<float> logits)
-    {
-        int best = -1;
-        for (int v = 0; v < logits.Length; v++)
-            if (Allowed(v) && (best < 0 || logits[v] > logits[best])) best = v;
-        return best;
-    }
 
     bool[] PaddingOf(ReadOnlySpan<int> ids)
     {

@@ -103,13 +103,7 @@ public sealed record EncoderDecoderConfig
         if (ShareEmbeddings && SourceVocabSize != TargetVocabSize)
             throw new ArgumentException($"{R}.ShareEmbeddings needs one vocabulary, but SourceVocabSize = {SourceVocabSize} and TargetVocabSize = {TargetVocabSize}.");
         if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"{R}.LabelSmoothing must be in [0, 1); got {LabelSmoothing}.");
-        foreach (var (name, id) in new[] { (nameof(PadId), PadId), (nameof(BosId), BosId), (nameof(EosId), EosId) })
-            if ((uint)id >= (uint)TargetVocabSize)
-                throw new ArgumentException($"{R}.{name} ({id}) must be a target id in [0, {TargetVocabSize}) (TargetVocabSize = {TargetVocabSize}).");
-        if ((uint)PadId >= (uint)SourceVocabSize)
-            throw new ArgumentException($"{R}.PadId ({PadId}) must also be a source id in [0, {SourceVocabSize}) (SourceVocabSize = {SourceVocabSize}).");
-        if (PadId == BosId || PadId == EosId || BosId == EosId)
-            throw new ArgumentException($"{R}.PadId ({PadId}), BosId ({BosId}) and EosId ({EosId}) must be three different ids.");
+        SpecialIds.Validate(R, PadId, BosId, EosId, SourceVocabSize, TargetVocabSize);
         return this;
     }
 

@@ -26,6 +26,15 @@ public sealed class KvCache : IDisposable
     /// <summary>Positions already cached: the position of the next token fed (the offset for RoPE, ALiBi and absolute encodings).</summary>
     public int Length => _layers[0].Length;
 
+    /// <summary>
+    /// Makes batch row i continue from old row rows[i] in every layer (index-select on the batch axis; rows may repeat or
+    /// be left out), as beam search needs when beams are pruned and extended. Decode under GradMode.NoGrad().
+    /// </summary>
+    public void Reorder(ReadOnlySpan<int> rows)
+    {
+        foreach (var layer in _layers) layer.Reorder(rows);
+    }
+
     /// <summary>Empties every layer, to decode a new sequence.</summary>
     public void Reset()
     {
@@ -124,6 +133,22 @@ public sealed class KvCacheLayer
         MemoryKeys?.Dispose(); MemoryValues?.Dispose();
         MemoryKeys = k.Copy().DetachFromScope();
         MemoryValues = v.Copy().DetachFromScope();
+    }
+
+    /// <summary>Row i of every cached tensor becomes old row rows[i] (B' = rows.Length rows afterwards).</summary>
+    public void Reorder(ReadOnlySpan<int> rows)
+    {
+        RequireNoGrad();
+        Keys = Select(Keys, rows); Values = Select(Values, rows);
+        MemoryKeys = Select(MemoryKeys, rows); MemoryValues = Select(MemoryValues, rows);
+    }
+
+    static Tensor? Select(Tensor? cached, ReadOnlySpan<int> rows)
+    {
+        if (cached is null) return null;
+        var selected = cached.IndexSelect(0, rows).DetachFromScope();                          // (B', NKV, T, HS)
+        cached.Dispose();
+        return selected;
     }
 
     /// <summary>Forgets everything cached.</summary>

@@ -118,6 +118,33 @@ public class EncoderDecoderTests
     }
 
     [Fact]
+    public void BeamSearchWithTheReorderedCacheEqualsReDecodingThePrefixes()
+    {
+        foreach (var model in new[] { new EncoderDecoder(Shape, new Generator(3)), Trained.Value.Model })
+            for (int s = 0; s < 3; s++)
+            {
+                var source = Sources.AsSpan(s * 6, 6);
+                var cached = model.BeamSearch(source, 6, beamWidth: 4, maxLength: 8, lengthPenalty: 0.6, useCache: true);
+                var plain = model.BeamSearch(source, 6, beamWidth: 4, maxLength: 8, lengthPenalty: 0.6, useCache: false);
+                Assert.Equal(plain.Select(h => h.Tokens), cached.Select(h => h.Tokens));
+                for (int i = 0; i < plain.Count; i++) Assert.InRange(cached[i].LogProb - plain[i].LogProb, -LogProbAbs, LogProbAbs);
+            }
+    }
+
+    [Fact]
+    public void BeamsOfABatchOfSourcesEqualEachSourcesOwn()
+    {
+        var model = Trained.Value.Model;
+        int[] sources = [.. Sources[..6], .. Sources[12..18]];                                    // two unpadded sources
+        var batched = model.BeamSearchBatch(sources, 2, 6, beamWidth: 3, maxLength: 8);
+        for (int s = 0; s < 2; s++)
+        {
+            var single = model.BeamSearch(sources.AsSpan(s * 6, 6), 6, beamWidth: 3, maxLength: 8);
+            Assert.Equal(single.Select(h => h.Tokens), batched[s].Select(h => h.Tokens));
+        }
+    }
+
+    [Fact]
     public void BeamHypothesesAreRankedByTheLengthPenalisedScore()
     {
         var model = Trained.Value.Model;
@@ -147,19 +174,7 @@ public class EncoderDecoderTests
         var rng = new Generator(2);
         for (int step = 0; step < steps; step++)
         {
-            var source = new int[batch * length]; var input = new int[batch * (length + 1)]; var target = new int[input.Length];
-            for (int b = 0; b < batch; b++)
-            {
-                for (int t = 0; t < length; t++) source[b * length + t] = 3 + rng.NextInt(Vocab - 3);
-                input[b * (length + 1)] = Bos;
-                for (int t = 0; t < length; t++)
-                {
-                    int reversed = source[b * length + length - 1 - t];
-                    target[b * (length + 1) + t] = reversed;
-                    input[b * (length + 1) + t + 1] = reversed;
-                }
-                target[b * (length + 1) + length] = Eos;
-            }
+            var (source, input, target) = ReversalTask.Batch(rng, batch, length, Vocab);
             using var scope = TensorScope.Begin();
             optimizer.ZeroGrad();
             var loss = model.Loss(model.Forward(source, length, input, length + 1, batch), target);

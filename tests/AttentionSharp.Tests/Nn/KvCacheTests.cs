@@ -101,4 +101,28 @@ public class KvCacheTests(ITestOutputHelper output)
             Assert.Contains("has 2", e.Message);
         }
     }
+
+    [Fact]
+    public void AReorderedCacheContinuesAsTheRowsItWasGiven()
+    {
+        // Decode 3 steps for batch rows {0, 1}, reorder to rows [1, 1, 0], then decode on: each new row must continue
+        // exactly as a fresh decoding of its source row's sequence does.
+        var decoder = new TransformerDecoder(Tiny(PositionalEncodingKind.Rotary), new Generator(36));
+        decoder.Eval();
+        const int t = 5;
+        var x = Random(37, 2, t, 16);
+        var memory = Random(38, 2, 3, 16);
+        int[] rows = [1, 1, 0];
+        using (GradMode.NoGrad())
+        {
+            var full = decoder.Forward(x, memory);                                                // (2, T, C)
+            using var cache = decoder.NewCache();
+            decoder.Forward(Tokens(x, 0, 3), memory, cache: cache);
+            cache.Reorder(rows);
+            Assert.Equal([3, 4, 3, 4], cache[0].Keys!.Shape.ToArray());
+            Assert.Equal(3, cache[1].MemoryKeys!.Size(0));
+            var next = decoder.Forward(Tokens(x, 3, 2).IndexSelect(0, rows), memory.IndexSelect(0, rows), cache: cache);   // (3, 2, C)
+            TensorAssert.Close(Tokens(full, 3, 2).IndexSelect(0, rows), next, StepTolerance, 0, "after reordering");
+        }
+    }
 }
