@@ -203,4 +203,28 @@ static class FashionTask
 
     static string LabelsJson() =>
         new JsonObject { ["labels"] = new JsonArray([.. FashionMnist.ClassNames.Select(n => (JsonNode)n)]) }.ToJsonString();
+
+    /// <summary>`attn viz`: the ViT's attention on a 28×28 image, the class token's rollout over the patches included.</summary>
+    public static Visualization.AttentionView Visualize(string checkpointDir, VizInput input, string? cache)
+    {
+        if (input.ImageFile is not { } file) throw new ArgumentException($"Checkpoint '{checkpointDir}' is an image classifier: it reads --image FILE, not --text.");
+        var model = Load(checkpointDir);
+        if (model is not VisionTransformer vit)
+            throw new ArgumentException($"Checkpoint '{checkpointDir}' is a recurrent image classifier: it has no attention layers to draw. Train one with --model transformer.");
+        var image = GrayImage.Read(file);
+        var pixels = FashionMnist.Normalize(image, file);
+        vit.Eval();
+        using var probe = Visualization.AttentionProbe.Start();
+        float[] probabilities;
+        using (Autograd.GradMode.NoGrad())
+        using (TensorScope.Begin())
+            probabilities = vit.Forward(Tensor.FromArray(pixels, 1, 1, FashionMnist.Side, FashionMnist.Side)).Softmax().ToArray();
+        int p = vit.Config.PatchSize, grid = FashionMnist.Side / p;
+        var tokens = new List<string> { "[class]" };
+        for (int n = 0; n < grid * grid; n++) tokens.Add($"patch ({n / grid}, {n % grid})");
+        int best = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(probabilities);
+        return Visualization.AttentionView.SelfAttention(
+            $"ViT attention on {Path.GetFileName(file)}: {FashionMnist.ClassNames[best]} ({100 * probabilities[best]:F1} %)", probe.Records, tokens,
+            image: new Visualization.AttentionImage(image.Height, image.Width, image.Pixels, p));
+    }
 }

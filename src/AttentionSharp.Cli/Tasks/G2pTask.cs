@@ -244,4 +244,40 @@ static class G2pTask
 
         static JsonObject Wrap(string model, JsonObject network) => new() { ["task"] = Name, ["model"] = model, ["network"] = network };
     }
+
+    /// <summary>
+    /// `attn viz`: the Transformer's attention while it pronounces a word: encoder self-attention over the letters, and per
+    /// decoder layer the self-attention over the phonemes so far and the cross-attention from phonemes to letters.
+    /// </summary>
+    public static Visualization.AttentionView Visualize(string checkpointDir, VizInput input, string? cache)
+    {
+        if (input.Text is not { } text) throw new ArgumentException($"Checkpoint '{checkpointDir}' pronounces words: it reads --text WORD, not --image.");
+        var (network, vocabulary) = Load(checkpointDir);
+        if (network.Model is not AttentionSharp.Models.EncoderDecoder model)
+            throw new ArgumentException($"Checkpoint '{checkpointDir}' is a recurrent model ({network.Description}); attn viz draws the Transformer's attention layers. Train one with --model transformer.");
+        string word = text.Trim();
+        var source = vocabulary.EncodeWord(word);
+        var best = model.BeamSearchBatch(source, 1, source.Length, BeamWidth, source.Length + ExtraOutputLength)[0][0];
+        var phonemes = vocabulary.DecodePhonemes(best.Tokens);
+        int[] target = [G2pVocabulary.BosId, .. vocabulary.EncodePhonemes(phonemes)];   // what the decoder reads, teacher-forced
+        model.Eval();
+        using var probe = Visualization.AttentionProbe.Start();
+        using (Autograd.GradMode.NoGrad())
+        using (TensorScope.Begin()) model.Forward(source, source.Length, target, target.Length, 1);
+        var records = probe.Records;
+        int encoderLayers = model.Config.EncoderLayers, decoderLayers = model.Config.DecoderLayers;
+        if (records.Count != encoderLayers + 2 * decoderLayers)
+            throw new InvalidOperationException($"Expected {encoderLayers + 2 * decoderLayers} attention calls from the encoder–decoder, saw {records.Count}.");
+        var letters = word.ToLowerInvariant().Select(c => c.ToString()).ToList();
+        var read = new List<string> { "<s>" };
+        read.AddRange(phonemes);
+        var layers = new List<Visualization.AttentionLayerView>();
+        for (int l = 0; l < encoderLayers; l++) layers.Add(Visualization.AttentionView.Layer($"encoder {l}", records[l], letters, letters));
+        for (int l = 0; l < decoderLayers; l++)
+        {
+            layers.Add(Visualization.AttentionView.Layer($"decoder {l} self", records[encoderLayers + 2 * l], read, read));
+            layers.Add(Visualization.AttentionView.Layer($"decoder {l} cross", records[encoderLayers + 2 * l + 1], read, letters));
+        }
+        return new Visualization.AttentionView($"Transformer G2P attention: {word.ToLowerInvariant()} → {string.Join(' ', phonemes)}", layers);
+    }
 }

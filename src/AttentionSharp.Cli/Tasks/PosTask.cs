@@ -233,4 +233,24 @@ static class PosTask
             ["network"] = network,
         };
     }
+
+    /// <summary>`attn viz`: the BERT tagger's self-attention over the words of a sentence, each labelled with its predicted tag.</summary>
+    public static Visualization.AttentionView Visualize(string checkpointDir, VizInput input, string? cache)
+    {
+        if (input.Text is not { } text) throw new ArgumentException($"Checkpoint '{checkpointDir}' is a POS tagger: it reads --text, not --image.");
+        var (network, vocabulary) = Load(checkpointDir);
+        if (network.Model is not AttentionSharp.Models.Bert)
+            throw new ArgumentException($"Checkpoint '{checkpointDir}' is a recurrent tagger ({network.Description}): it has no attention layers to draw. Train one with --model transformer.");
+        var words = BrownWords.Tokenize(text);
+        if (words.Count == 0) throw new ArgumentException("--text holds no words.");
+        if (words.Count > MaxLength) throw new ArgumentException($"The sentence has {words.Count} words but the tagger reads at most {MaxLength}; give a shorter one.");
+        var batch = TaggingDataset.FromSentences([TaggingDataset.Untagged([.. words], vocabulary)]).Batches(1).Single();
+        network.Model.Eval();
+        using var probe = Visualization.AttentionProbe.Start();
+        float[] logits;
+        using (Autograd.GradMode.NoGrad())
+        using (TensorScope.Begin()) logits = network.Logits(batch).ToArray();
+        var labels = words.Select((w, t) => $"{w}/{UniversalTags.Names[System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.AsSpan(t * UniversalTags.Count, UniversalTags.Count))]}").ToList();
+        return Visualization.AttentionView.SelfAttention($"BERT tagger attention on \"{VizCommand.Shorten(text)}\" ({network.Description})", probe.Records, labels);
+    }
 }

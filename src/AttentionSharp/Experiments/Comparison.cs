@@ -25,6 +25,12 @@ public sealed record ComparisonOptions
     /// <summary>The gap at which the trained models' gradients are measured (one of <see cref="Distances"/>).</summary>
     public required int GradientDistance { get; init; }
 
+    /// <summary>Training time of each model of the bottleneck experiment (G2P), in seconds.</summary>
+    public double BottleneckSeconds { get; init; } = 300;
+
+    /// <summary>Every how many-th test word the bottleneck experiment scores (1: all of them).</summary>
+    public int BottleneckTestStride { get; init; } = 1;
+
     public int Embedding { get; init; } = 64;
     public int Batch { get; init; } = 32;
     public float LearningRate { get; init; } = 2e-3f;
@@ -34,6 +40,7 @@ public sealed record ComparisonOptions
     public static ComparisonOptions Quick => new()
     {
         Mode = "quick", Distances = [8, 32, 128, 256], StepsPerRun = 150, SecondsPerRun = 30, Lengths = [64, 128, 256, 512, 1024], GradientDistance = 128,
+        BottleneckSeconds = 60, BottleneckTestStride = 4,
     };
 
     public static ComparisonOptions Full => new()
@@ -47,6 +54,7 @@ public sealed record ComparisonOptions
         if (Distances.Length == 0 || Distances.Any(d => d < 1)) throw new ArgumentException("Distances must be a non-empty list of positive gaps.");
         if (!Distances.Contains(GradientDistance)) throw new ArgumentException($"The gradient distance {GradientDistance} must be one of the distances trained.");
         if (Lengths.Length == 0 || Lengths.Any(t => t < 2)) throw new ArgumentException("Lengths must be a non-empty list of lengths ≥ 2.");
+        if (BottleneckSeconds <= 0 || BottleneckTestStride <= 0) throw new ArgumentException("BottleneckSeconds and BottleneckTestStride must be positive.");
         if (StepsPerRun <= 0) throw new ArgumentException($"StepsPerRun must be positive; got {StepsPerRun}.");
         if (SecondsPerRun <= 0) throw new ArgumentException($"SecondsPerRun must be positive; got {SecondsPerRun}.");
         return this;

@@ -11,14 +11,16 @@ public static class ComparisonReport
     static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
 
     public static void Write(string dir, ComparisonOptions options, string machine, IReadOnlyList<RecallResult> recall,
-        IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients)
+        IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients, IReadOnlyList<BottleneckResult>? bottleneck = null)
     {
+        bottleneck ??= [];
         Directory.CreateDirectory(dir);
+        if (bottleneck.Count > 0) PlotBottleneck(Path.Combine(dir, "bottleneck.png"), bottleneck);
         PlotRecall(Path.Combine(dir, "recall.png"), recall);
         PlotSpeed(Path.Combine(dir, "speed.png"), speed);
         PlotGradients(Path.Combine(dir, "gradients.png"), gradients);
-        WriteAtomically(Path.Combine(dir, "results.json"), Json(options, machine, recall, speed, gradients).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        WriteAtomically(Path.Combine(dir, "report.md"), Markdown(options, machine, recall, speed, gradients));
+        WriteAtomically(Path.Combine(dir, "results.json"), Json(options, machine, recall, speed, gradients, bottleneck).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        WriteAtomically(Path.Combine(dir, "report.md"), Markdown(options, machine, recall, speed, gradients, bottleneck));
     }
 
     static string Inv(FormattableString text) => FormattableString.Invariant(text);
@@ -28,7 +30,8 @@ public static class ComparisonReport
         SequenceModelKind.Rnn => "RNN", SequenceModelKind.Lstm => "LSTM", SequenceModelKind.Gru => "GRU", _ => "Transformer",
     };
 
-    static string Markdown(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients)
+    static string Markdown(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients,
+        IReadOnlyList<BottleneckResult> bottleneck)
     {
         var s = new StringBuilder();
         var models = Comparison.Models;
@@ -74,11 +77,37 @@ public static class ComparisonReport
             s.AppendLine(Inv($"| {m}{(m == marks[^1] ? " (the key)" : "")} | ") + string.Join(" | ", gradients.Select(g => g.NormByDistance[m].ToString("0.00E+00", Invariant))) + " |");
         s.AppendLine();
         s.AppendLine("![gradient norm against distance](gradients.png)");
+        if (bottleneck.Count == 0) return s.ToString();
+        s.AppendLine();
+        s.AppendLine("## The bottleneck: sequence-to-sequence without attention, with attention, and the Transformer");
+        s.AppendLine();
+        s.AppendLine(Inv($"Grapheme-to-phoneme on CMUdict, each model trained {o.BottleneckSeconds:0} s, then pronouncing ") +
+            (o.BottleneckTestStride == 1 ? "every test word" : Inv($"every {o.BottleneckTestStride}th test word")) +
+            " greedily. Cells: word error rate (a word is wrong unless it matches a reference pronunciation exactly).");
+        s.AppendLine();
+        s.AppendLine("| model | parameters | steps | PER | WER | " + string.Join(" | ", Bottleneck.Buckets.Select(b => Bottleneck.BucketName(b) + " letters")) + " |");
+        s.AppendLine("|---|---:|---:|---:|---:|" + string.Concat(Bottleneck.Buckets.Select(_ => "---:|")));
+        foreach (var r in bottleneck)
+            s.AppendLine(Inv($"| {r.Model} | {r.Parameters:N0} | {r.Steps} | {r.PhonemeErrorRate * 100:F1} % | {r.WordErrorRate * 100:F1} % | ") +
+                string.Join(" | ", r.ByLength.Select(b => b.Words == 0 ? "–" : Inv($"{b.WordErrorRate * 100:F1} % ({b.Words})"))) + " |");
+        s.AppendLine();
+        s.AppendLine("![word error by word length](bottleneck.png)");
         return s.ToString();
     }
 
-    static JsonObject Json(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients) => new()
+    static JsonObject Json(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients,
+        IReadOnlyList<BottleneckResult> bottleneck) => new()
     {
+        ["bottleneck"] = new JsonArray(bottleneck.Select(r => (JsonNode)new JsonObject
+        {
+            ["model"] = r.Model, ["parameters"] = r.Parameters, ["steps"] = r.Steps, ["seconds"] = r.Seconds,
+            ["wer"] = r.WordErrorRate, ["per"] = r.PhonemeErrorRate,
+            ["by_length"] = new JsonArray(r.ByLength.Select(b => (JsonNode)new JsonObject
+            {
+                ["lengths"] = b.Lengths, ["words"] = b.Words, ["wer"] = double.IsNaN(b.WordErrorRate) ? null : b.WordErrorRate,
+                ["per"] = double.IsNaN(b.PhonemeErrorRate) ? null : b.PhonemeErrorRate,
+            }).ToArray()),
+        }).ToArray()),
         ["mode"] = o.Mode, ["seed"] = o.Seed, ["machine"] = machine, ["embedding"] = o.Embedding, ["steps_per_run"] = o.StepsPerRun, ["seconds_per_run"] = o.SecondsPerRun,
         ["recall"] = new JsonArray(recall.Select(r => (JsonNode)new JsonObject
         {
@@ -156,6 +185,27 @@ public static class ComparisonReport
         plot.XLabel("distance from the output (positions)");
         plot.YLabel("log10 gradient norm");
         plot.ShowLegend(ScottPlot.Alignment.LowerLeft);
+        Save(plot, path);
+    }
+
+    static void PlotBottleneck(string path, IReadOnlyList<BottleneckResult> results)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var r in results)
+        {
+            var points = r.ByLength.Select((b, i) => (i, b)).Where(p => p.b.Words > 0).ToArray();
+            var line = plot.Add.Scatter(points.Select(p => (double)p.i).ToArray(), points.Select(p => 100 * p.b.WordErrorRate).ToArray());
+            line.LegendText = r.Model;
+            line.LineWidth = 2; line.MarkerSize = 7;
+        }
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (int i = 0; i < Bottleneck.Buckets.Length; i++) ticks.AddMajor(i, Bottleneck.BucketName(Bottleneck.Buckets[i]));
+        plot.Axes.Bottom.TickGenerator = ticks;
+        plot.Axes.SetLimitsY(0, 100);
+        plot.Title("Grapheme-to-phoneme: word error by word length");
+        plot.XLabel("word length (letters)");
+        plot.YLabel("word error rate (%)");
+        plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
         Save(plot, path);
     }
 

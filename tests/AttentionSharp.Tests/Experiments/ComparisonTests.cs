@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using AttentionSharp.Autograd;
+using AttentionSharp.Data;
 using AttentionSharp.Experiments;
 using AttentionSharp.Tests.Support;
 
@@ -87,6 +88,31 @@ public class ComparisonTests
         Assert.Equal("test", json["mode"]!.GetValue<string>());
         Assert.Equal(8, json["recall"]!.AsArray().Count);
         Assert.Equal(8, json["speed"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public void TheBottleneckExperimentTrainsTheThreeModelsAndScoresByWordLength()
+    {
+        CmuEntry E(string word, params string[] phonemes) => new(word, [phonemes]);
+        var train = new List<CmuEntry>
+        {
+            E("cat", "K", "AE", "T"), E("bat", "B", "AE", "T"), E("tab", "T", "AE", "B"), E("act", "AE", "K", "T"),
+            E("cabbage", "K", "AE", "B", "IH", "JH"), E("battle", "B", "AE", "T", "AH", "L"), E("tackle", "T", "AE", "K", "AH", "L"),
+        };
+        var test = new List<CmuEntry> { E("tat", "T", "AE", "T"), E("cattle", "K", "AE", "T", "AH", "L"), E("backtrack", "B", "AE", "K", "T", "R", "AE", "K") };
+        var lines = new List<string>();
+        var results = Bottleneck.Run(train, test, G2pVocabulary.ForCmuDict(keepStress: false), secondsPerModel: 1.5, seed: 2, lines.Add);
+        Assert.Equal(["LSTM, no attention", "LSTM + attention", "Transformer"], results.Select(r => r.Model).ToArray());
+        Assert.All(results, r =>
+        {
+            Assert.True(r.Steps > 0 && r.Parameters > 0);
+            Assert.InRange(r.WordErrorRate, 0, 1);
+            Assert.Equal(Bottleneck.Buckets.Length, r.ByLength.Count);
+            Assert.Equal(test.Count, r.ByLength.Sum(b => b.Words));   // every test word in exactly one length range
+            Assert.Equal(1, r.ByLength.Single(b => b.Lengths == "1–4").Words);
+        });
+        Assert.Equal(3, lines.Count);
+        Assert.Throws<ArgumentException>(() => Bottleneck.Run(train, test, G2pVocabulary.ForCmuDict(false), 0, 1));
     }
 
     [Fact]
