@@ -36,12 +36,19 @@ public sealed class KvCache : IDisposable
 }
 
 /// <summary>
-/// One layer's cache: self-attention keys and values (B, NKV, T_so_far, HS), grown by appending, and the keys and values
-/// of the cross-attention memory, computed once on the first step.
+/// One layer's cache: self-attention keys and values (B, NKV, T_so_far, HS), written in place into preallocated buffers
+/// (B, NKV, capacity, HS) whose capacity doubles when full, so a step copies only its new positions; and the keys and
+/// values of the cross-attention memory, computed once on the first step.
 /// </summary>
 public sealed class KvCacheLayer
 {
-    /// <summary>Self-attention keys so far, (B, NKV, T_so_far, HS); null before the first step.</summary>
+    /// <summary>The first capacity, in positions (more if the first append brings more).</summary>
+    const int InitialCapacity = 64;
+
+    Tensor? _keyBuffer, _valueBuffer; // (B, NKV, capacity, HS)
+    int _length;
+
+    /// <summary>Self-attention keys so far, (B, NKV, T_so_far, HS), a view of the buffer; null before the first step.</summary>
     public Tensor? Keys { get; private set; }
 
     /// <summary>Self-attention values so far, (B, NKV, T_so_far, HS).</summary>
@@ -54,26 +61,43 @@ public sealed class KvCacheLayer
     public Tensor? MemoryValues { get; private set; }
 
     /// <summary>T_so_far: the number of positions cached.</summary>
-    public int Length => Keys?.Size(2) ?? 0;
+    public int Length => _length;
 
-    /// <summary>Appends the new positions' k and v (B, NKV, T_new, HS) and returns all keys and values so far.</summary>
+    /// <summary>Positions the buffers hold before they must grow.</summary>
+    public int Capacity => _keyBuffer?.Size(2) ?? 0;
+
+    /// <summary>Appends the new positions' k and v (B, NKV, T_new, HS) and returns all keys and values so far (views valid until the next append or reset).</summary>
     public (Tensor Keys, Tensor Values) Append(Tensor k, Tensor v)
     {
         RequireNoGrad();
-        if (Keys is { } oldK && Values is { } oldV)
-        {
-            if (k.Size(0) != oldK.Size(0) || k.Size(1) != oldK.Size(1) || k.Size(3) != oldK.Size(3))
-                throw new ArgumentException($"The new keys {ShapeMath.Format(k.Shape)} do not continue the cached {ShapeMath.Format(oldK.Shape)} (B, NKV and HS must match).", nameof(k));
-            Keys = Tensor.Cat([oldK, k], 2).DetachFromScope();                                // (B, NKV, T_so_far + T_new, HS)
-            Values = Tensor.Cat([oldV, v], 2).DetachFromScope();
-            oldK.Dispose(); oldV.Dispose();
-        }
-        else
-        {
-            Keys = k.Copy().DetachFromScope();
-            Values = v.Copy().DetachFromScope();
-        }
+        if (k.Rank != 4 || !ShapeMath.SameShape(k.Shape, v.Shape))
+            throw new ArgumentException($"Keys and values must both be (B, NKV, T_new, HS); got {ShapeMath.Format(k.Shape)} and {ShapeMath.Format(v.Shape)}.", nameof(k));
+        if (_keyBuffer is { } buffer && (k.Size(0) != buffer.Size(0) || k.Size(1) != buffer.Size(1) || k.Size(3) != buffer.Size(3)))
+            throw new ArgumentException($"The new keys {ShapeMath.Format(k.Shape)} do not continue the cached {ShapeMath.Format(Keys!.Shape)} (B, NKV and HS must match).", nameof(k));
+        int added = k.Size(2), total = _length + added;
+        if (total > Capacity) Grow(k, Math.Max(total, Math.Max(2 * Capacity, InitialCapacity)));
+        using (var slot = _keyBuffer!.Narrow(2, _length, added)) slot.CopyFrom_(k);
+        using (var slot = _valueBuffer!.Narrow(2, _length, added)) slot.CopyFrom_(v);
+        _length = total;
+        Keys?.Dispose(); Values?.Dispose();
+        Keys = _keyBuffer.Narrow(2, 0, total).DetachFromScope();                          // (B, NKV, T_so_far, HS)
+        Values = _valueBuffer.Narrow(2, 0, total).DetachFromScope();
         return (Keys, Values);
+    }
+
+    /// <summary>New buffers of <paramref name="capacity"/> positions holding what is cached so far.</summary>
+    void Grow(Tensor like, int capacity)
+    {
+        int b = like.Size(0), nkv = like.Size(1), hs = like.Size(3);
+        var keys = Tensor.Uninitialized([b, nkv, capacity, hs]).DetachFromScope();
+        var values = Tensor.Uninitialized([b, nkv, capacity, hs]).DetachFromScope();
+        if (_length > 0)
+        {
+            using (var slot = keys.Narrow(2, 0, _length)) slot.CopyFrom_(Keys!);
+            using (var slot = values.Narrow(2, 0, _length)) slot.CopyFrom_(Values!);
+        }
+        _keyBuffer?.Dispose(); _valueBuffer?.Dispose();
+        _keyBuffer = keys; _valueBuffer = values;
     }
 
     /// <summary>Stores the memory's keys and values for cross-attention.</summary>
@@ -89,7 +113,9 @@ public sealed class KvCacheLayer
     public void Reset()
     {
         Keys?.Dispose(); Values?.Dispose(); MemoryKeys?.Dispose(); MemoryValues?.Dispose();
-        Keys = Values = MemoryKeys = MemoryValues = null;
+        _keyBuffer?.Dispose(); _valueBuffer?.Dispose();
+        Keys = Values = MemoryKeys = MemoryValues = _keyBuffer = _valueBuffer = null;
+        _length = 0;
     }
 
     static void RequireNoGrad()
