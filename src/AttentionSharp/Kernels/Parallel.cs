@@ -12,7 +12,9 @@ namespace AttentionSharp.Kernels;
 /// briefly after each job, so back-to-back kernels (a training step is a few hundred of them) start in about a
 /// microsecond instead of the tens of microseconds a sleeping thread needs to wake; after the spin it blocks and costs
 /// nothing. The pool serves one job at a time: a call made while it is busy (from another thread, or nested inside a
-/// job) runs on its own thread, which keeps nesting safe and never oversubscribes the cores.
+/// job) runs on its own thread, which keeps nesting safe and never oversubscribes the cores. When other processes keep
+/// a worker off the cores, a chunked job (<see cref="For"/>) does not wait for it: the caller takes the chunks and
+/// withdraws the job from any worker that has not started.
 /// </remarks>
 public static class Parallel
 {
@@ -104,6 +106,15 @@ public static class Parallel
         public static void Finish()
         {
             Execute(0);
+            // A chunked job is complete once its chunks are: the caller has taken whatever no worker claimed, so a worker
+            // that has not yet picked up its signal (descheduled by other processes) is released from the job instead of
+            // being waited for. An SPMD job needs every thread, so it always waits.
+            if (_for is not null)
+            {
+                var workers = _workers;
+                for (int w = 0; w < _threads - 1; w++)
+                    if (Interlocked.CompareExchange(ref workers[w].Signal, 0, 1) == 1) Interlocked.Decrement(ref _remaining);
+            }
             var spin = new SpinWait();
             while (Volatile.Read(ref _remaining) != 0) spin.SpinOnce(sleep1Threshold: -1);
             var error = _error;
@@ -152,7 +163,8 @@ public static class Parallel
             while (true)
             {
                 WaitForSignal(worker);
-                Volatile.Write(ref worker.Signal, 0);
+                // Claim the job; the caller may have withdrawn it meanwhile (see Finish), and then there is nothing to do.
+                if (Interlocked.CompareExchange(ref worker.Signal, 0, 1) != 1) continue;
                 Execute(thread);
                 Interlocked.Decrement(ref _remaining);
             }
