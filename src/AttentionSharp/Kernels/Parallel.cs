@@ -38,17 +38,25 @@ public static class Parallel
     }
 
     /// <summary>
-    /// Runs <paramref name="body"/>(start, end) over [0, count) split into at most <see cref="ThreadCount"/> contiguous
-    /// chunks of at least <paramref name="grain"/> items. Small work stays on the calling thread.
+    /// Runs <paramref name="body"/>(start, end) over [0, count) split into contiguous chunks of at least
+    /// <paramref name="grain"/> items, up to <see cref="ChunksPerThread"/> per thread, which the threads take on demand:
+    /// a thread slowed by other processes takes fewer. Small work stays on the calling thread.
     /// </summary>
     public static void For(int count, int grain, Action<int, int> body)
     {
         ArgumentNullException.ThrowIfNull(body);
         if (count <= 0) return;
-        int chunks = Math.Min(ThreadCount, Math.Max(1, count / Math.Max(1, grain)));
-        if (chunks == 1 || !Pool.TryStart(chunks, null, body, count)) { body(0, count); return; }
+        int chunks = Math.Min(ChunksPerThread * ThreadCount, Math.Max(1, count / Math.Max(1, grain)));
+        int threads = Math.Min(ThreadCount, chunks);
+        if (threads == 1 || !Pool.TryStart(threads, null, body, count, chunks)) { body(0, count); return; }
         Pool.Finish();
     }
+
+    /// <summary>
+    /// Chunks per thread in <see cref="For"/>: more than one, so that when a thread is preempted in the middle of a job
+    /// the work stranded with it is a small piece, and the others take the rest.
+    /// </summary>
+    public const int ChunksPerThread = 4;
 
     /// <summary>
     /// Runs <paramref name="body"/>(thread, threads) once on each of up to <paramref name="maxThreads"/> threads at the
@@ -60,7 +68,7 @@ public static class Parallel
     {
         ArgumentNullException.ThrowIfNull(body);
         int threads = Math.Min(ThreadCount, maxThreads);
-        if (threads <= 1 || !Pool.TryStart(threads, body, null, 0)) { body(0, 1); return; }
+        if (threads <= 1 || !Pool.TryStart(threads, body, null, 0, threads)) { body(0, 1); return; }
         Pool.Finish();
     }
 
@@ -83,15 +91,15 @@ public static class Parallel
 
         // The current job: either SPMD (_run) or contiguous chunks of [0, _count) handed out on demand (_for).
         static Action<int, int>? _run, _for;
-        static int _threads, _count, _nextChunk, _remaining;
+        static int _threads, _chunks, _count, _nextChunk, _remaining;
         static ExceptionDispatchInfo? _error;
 
         /// <summary>Claims the pool and starts a job; the caller then takes part and waits in <see cref="Finish"/>.</summary>
-        public static bool TryStart(int threads, Action<int, int>? run, Action<int, int>? forBody, int count)
+        public static bool TryStart(int threads, Action<int, int>? run, Action<int, int>? forBody, int count, int chunks)
         {
             if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
             EnsureWorkers(threads - 1);
-            _run = run; _for = forBody; _threads = threads; _count = count; _nextChunk = 0; _error = null;
+            _run = run; _for = forBody; _threads = threads; _chunks = chunks; _count = count; _nextChunk = 0; _error = null;
             Volatile.Write(ref _remaining, threads - 1);
             var workers = _workers;
             for (int w = 0; w < threads - 1; w++)
@@ -129,7 +137,7 @@ public static class Parallel
             {
                 if (_run is { } run) { run(thread, _threads); return; }
                 var body = _for!;
-                int chunks = _threads, count = _count, c;
+                int chunks = _chunks, count = _count, c;
                 while ((c = Interlocked.Increment(ref _nextChunk) - 1) < chunks)
                     body((int)((long)count * c / chunks), (int)((long)count * (c + 1) / chunks));
             }
