@@ -104,9 +104,10 @@ public sealed class LanguageModelTrainer
             scaled.Backward();
             lossSum += loss.Item();
         }
-        float norm = GradientClipping.ClipGradNorm(_model.Parameters(), _options.GradClip);
+        // Clipping is folded into the AdamW pass: it reads each gradient times the factor.
+        var (norm, clip) = GradientClipping.ClipCoefficient(_model.Parameters(), _options.GradClip);
         Optimizer.LearningRate = Schedule.RateAt(Step);
-        Optimizer.Step();
+        Optimizer.Step(clip);
         Step++;
         return (lossSum / _options.GradAccumulation, norm);
     }
