@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Runtime;
-using System.Runtime.InteropServices;
 using AttentionSharp.Autograd;
 using TorchSharp;
 
@@ -132,7 +130,7 @@ public static partial class AttentionBenchmark
                 var (ms, plainMs, peerMs) = Time(flash, plain, theirs, options.Repetitions);
                 double difference = peer ? Difference(q, k, v, flashOptions, tq!, tk!, tv!, causal) : 0;
                 yield return new AttentionBenchResult(t, causal, backward ? "fwdbwd" : "fwd", ms, plainMs, peerMs,
-                    PeakGrowthMb(flash), PeakGrowthMb(plain), theirs is null ? null : PeakGrowthMb(theirs), difference);
+                    ResidentMemory.PeakGrowthMb(flash), ResidentMemory.PeakGrowthMb(plain), theirs is null ? null : ResidentMemory.PeakGrowthMb(theirs), difference);
             }
         }
         finally
@@ -190,39 +188,6 @@ public static partial class AttentionBenchmark
             if (peer != null) t.Add(BenchReport.Seconds(peer));
         }
         return (BenchReport.Median(f) * 1e3, BenchReport.Median(p) * 1e3, peer != null ? BenchReport.Median(t) * 1e3 : null);
-    }
-
-    /// <summary>Growth of VmHWM over VmRSS during one run, after emptying our pool and the GC's free memory.</summary>
-    static double PeakGrowthMb(Action run)
-    {
-        StoragePool.Clear();
-        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        TrimNativeHeap();
-        try { File.WriteAllText("/proc/self/clear_refs", "5"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return double.NaN; }
-        long before = Status("VmRSS:");
-        run();
-        return (Status("VmHWM:") - before) / 1024.0;
-    }
-
-    /// <summary>Returns the C heap's free memory to the system, so memory libtorch freed earlier is counted again when reused.</summary>
-    static void TrimNativeHeap()
-    {
-        try { MallocTrim(0); }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
-    }
-
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    static extern int MallocTrim(nuint pad);
-
-    /// <summary>A kB figure from /proc/self/status.</summary>
-    static long Status(string field)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith(field, StringComparison.Ordinal))
-                return long.Parse(line.AsSpan(field.Length).Trim().TrimEnd("kB").Trim());
-        return 0;
     }
 
     /// <summary>max |ours − theirs| of the forward outputs: a check that both computed the same attention.</summary>

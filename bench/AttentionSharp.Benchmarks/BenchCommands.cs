@@ -12,6 +12,8 @@ public static class BenchCommands
         var bench = new RootCommand("AttentionSharp benchmarks: figures next to TorchSharp (libtorch + MKL) on this machine.");
         bench.Subcommands.Add(CreateGemm());
         bench.Subcommands.Add(CreateAttention());
+        bench.Subcommands.Add(CreateTrain());
+        bench.Subcommands.Add(CreateDecode());
         return bench;
     }
 
@@ -57,5 +59,42 @@ public static class BenchCommands
             return AttentionBenchmark.Run(options, Console.Out);
         });
         return attention;
+    }
+
+    static Command CreateTrain()
+    {
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
+        var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default 2)." };
+        var configs = new Option<string[]?>("--configs") { Description = "Configurations (default: baby char-small gpt2-124M).", AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int?>("--steps") { Description = "Timed steps per library (default 10); the median counts." };
+        var profile = new Option<bool>("--profile") { Description = "Also print our time per operation kind, forward and backward." };
+        var train = new Command("train", "Milliseconds per GPT training step (forward, backward, clip, AdamW), tokens/s, MFU and peak memory, next to the same model in TorchSharp.");
+        foreach (var o in new Option[] { json, threads, configs, steps, profile }) train.Options.Add(o);
+        train.SetAction(parse =>
+        {
+            var options = new TrainBenchOptions { JsonPath = parse.GetValue(json), Profile = parse.GetValue(profile) };
+            if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
+            if (parse.GetValue(configs) is { Length: > 0 } c) options = options with { Configs = c };
+            if (parse.GetValue(steps) is { } s) options = options with { Steps = s };
+            return TrainBenchmark.Run(options, Console.Out);
+        });
+        return train;
+    }
+
+    static Command CreateDecode()
+    {
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
+        var threads = new Option<int?>("--threads") { Description = "Threads (default 2)." };
+        var tokens = new Option<int?>("--tokens") { Description = "Tokens to decode (default 64)." };
+        var decode = new Command("decode", "Tokens per second of GPT-2-124M-shaped decoding (batch 1, K/V cache) against the memory-bandwidth limit.");
+        foreach (var o in new Option[] { json, threads, tokens }) decode.Options.Add(o);
+        decode.SetAction(parse =>
+        {
+            var options = new DecodeBenchOptions { JsonPath = parse.GetValue(json) };
+            if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
+            if (parse.GetValue(tokens) is { } t) options = options with { Tokens = t };
+            return DecodeBenchmark.Run(options, Console.Out);
+        });
+        return decode;
     }
 }

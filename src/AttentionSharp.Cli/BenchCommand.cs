@@ -15,7 +15,7 @@ static class BenchCommand
     public static Command Create()
     {
         var rest = new Argument<string[]>("arguments") { Description = "gemm | attention, then their options (--json FILE, --threads N, …).", Arity = ArgumentArity.ZeroOrMore };
-        var command = new Command("bench", "Benchmarks against TorchSharp on this machine: `attn bench gemm`, `attn bench attention` (--help for options).") { rest };
+        var command = new Command("bench", "Benchmarks against TorchSharp on this machine: `attn bench gemm`, `attn bench attention`, `attn bench train`, `attn bench decode` (--help for options).") { rest };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(r => CliErrors.Run(() =>
         {

@@ -31,7 +31,16 @@ internal static class Engine
             {
                 var t = order[i];
                 var node = t.GradFn!;
-                if (t.Grad is { } g) node.BackwardRule(g);
+                if (t.Grad is { } g)
+                {
+                    if (OpProfiler.Enabled)
+                    {
+                        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                        node.BackwardRule(g);
+                        OpProfiler.Add(node.Name, backward: true, System.Diagnostics.Stopwatch.GetTimestamp() - start);
+                    }
+                    else node.BackwardRule(g);
+                }
                 t.ReleaseGradBuffer();
                 t.GradFn = null;
             }

@@ -74,6 +74,7 @@ public sealed unsafe partial class Tensor
         if (!any) return output;
         output._requiresGrad = true;
         output.GradFn = new GradNode(name, inputs, backward);
+        if (OpProfiler.Enabled) OpProfiler.Forward(name);
         return output;
     }
 

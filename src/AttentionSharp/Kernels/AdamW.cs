@@ -10,10 +10,11 @@ public static unsafe class AdamW
     /// <summary>
     /// Updates <paramref name="param"/>, <paramref name="m"/> and <paramref name="v"/> in place for the 1-based
     /// <paramref name="step"/>: p ← p(1 − lr·wd); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
-    /// p ← p − (lr/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + eps).
+    /// p ← p − (lr/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + eps), where g = <paramref name="gradScale"/>·grad (gradient
+    /// clipping folded into the step: the same float product as scaling the gradient first, without a pass over it).
     /// </summary>
     public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v,
-        float lr, float beta1, float beta2, float eps, float weightDecay, int step)
+        float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale = 1f)
     {
         Validate(param.Length, grad.Length, m.Length, v.Length, lr, beta1, beta2, eps, weightDecay, step);
         // Scalars in double as Python computes them, then rounded once, as torch passes them to float kernels.
@@ -24,7 +25,7 @@ public static unsafe class AdamW
             beta2: beta2, oneMinusBeta2: (float)(1 - (double)beta2),
             stepSize: (float)(lr / biasCorrection1),
             biasCorrection2Sqrt: (float)Math.Sqrt(biasCorrection2),
-            eps: eps);
+            eps: eps, gradScale: gradScale);
         fixed (float* pp = param)
         fixed (float* pg = grad)
         fixed (float* pm = m)
@@ -47,7 +48,7 @@ public static unsafe class AdamW
     }
 
     readonly record struct Coefficients(float decay, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
-        float stepSize, float biasCorrection2Sqrt, float eps);
+        float stepSize, float biasCorrection2Sqrt, float eps, float gradScale);
 
     readonly struct Kernel(float* P, float* G, float* M, float* V, Coefficients c) : IRangeKernel
     {
@@ -61,7 +62,7 @@ public static unsafe class AdamW
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         void Update<T>(int i) where T : unmanaged, ISimd<T>
         {
-            T g = T.Load(in G[i]);
+            T g = T.Load(in G[i]) * T.Create(c.gradScale);
             // p ← p·(1 − lr·wd)
             T p = T.Load(in P[i]) * T.Create(c.decay);
             // m ← β₁m + (1 − β₁)g

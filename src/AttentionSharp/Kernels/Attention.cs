@@ -233,7 +233,8 @@ internal static unsafe class AttentionWork
     {
         if (count <= 0) return;
         int next = 0;
-        Parallel.Run(Math.Min(count, Parallel.ThreadCount), (_, _) =>
+        // A chunked job of one chunk per thread: a thread kept off the cores by other processes is not waited for.
+        Parallel.For(Math.Min(count, Parallel.ThreadCount), 1, (_, _) =>
         {
             float* scratch = Alloc(scratchFloats);
             try

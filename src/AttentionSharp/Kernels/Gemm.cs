@@ -104,6 +104,7 @@ public static unsafe partial class Gemm
         if (p.M == 0 || p.N == 0) return;
         if (p.K == 0) { ScaleOrFill(in p); return; }
         if ((long)p.M * p.N * p.K < ThreadedMinFlops) threads = 1;
+        if (p.M <= FewRowsMax) { FewRows(in p, threads); return; }
         switch (VectorBits)
         {
             case 512: Driver<Kernel512>.Run(in p, threads); break;

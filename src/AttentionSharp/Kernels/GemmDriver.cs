@@ -31,11 +31,11 @@ public static unsafe partial class Gemm
     /// </summary>
     /// <remarks>
     /// Threads split the work in one of two ways, both taking units from a shared counter so a thread slowed by other
-    /// processes simply takes fewer:
+    /// processes simply takes fewer, and one that has not started by the time the work is gone is not waited for:
     /// <list type="bullet">
-    /// <item>Row blocks (tall C, the common case): the threads pack each B panel together into one shared buffer, wait at
-    /// a barrier, and take blocks of up to MC rows (smaller near the end of each slice), each packing its own A block.
-    /// B is packed once in all.</item>
+    /// <item>Row blocks (tall C, the common case): the threads pack each B panel together into one shared buffer, then
+    /// take blocks of up to MC rows (smaller near the end of each slice), each packing its own A block. B is packed
+    /// once in all.</item>
     /// <item>Column blocks (C with too few rows to give every thread several blocks, such as a language-model head):
     /// each thread takes a range of columns and runs the whole loop nest on it with its own buffers, no barriers.
     /// Each unit packs A again, which costs 1/(unit width) of its multiply-adds.</item>
@@ -49,27 +49,34 @@ public static unsafe partial class Gemm
         [ThreadStatic] static AlignedBuffer? t_packA, t_packB;
 
         readonly AlignedBuffer _sharedB = new();
-        readonly SpinBarrier _barrier = new();
-        readonly Action<int, int> _execute;
+        readonly Action<int, int> _packPanels, _rowBlocks, _columnBlocks;
         Problem _p;
-        int _mc, _nc, _kc;
+        int _mc, _nc, _kc, _threads;
         bool _byColumns;
         int _nextUnit;
+        // The slice of B being worked on by row blocks: columns jc … jc + nc − 1, depth pc … pc + kc − 1.
+        int _jc, _ncur, _pc, _kcur;
 
-        Driver() => _execute = Execute;
+        Driver()
+        {
+            _packPanels = PackPanels;
+            _rowBlocks = RowBlocks;
+            _columnBlocks = ColumnBlocks;
+        }
 
         public static void Run(in Problem p, int threads)
         {
             var driver = t_driver ??= new Driver<TKernel>();
             driver.Setup(in p, threads);
-            if (threads <= 1) driver.Execute(0, 1);
-            else Parallel.Run(threads, driver._execute);
+            if (driver._byColumns) Parallel.For(threads, 1, driver._columnBlocks);
+            else driver.ExecuteByRows();
             driver._p = default;
         }
 
         void Setup(in Problem p, int threads)
         {
             _p = p;
+            _threads = threads;
             int mr = TKernel.MR, nr = TKernel.NR;
             // Equal blocks no larger than the limits, so no thread is left with a thin last block.
             _kc = CeilDiv(p.K, CeilDiv(p.K, TKernel.KC));
@@ -91,46 +98,45 @@ public static unsafe partial class Gemm
             _nextUnit = 0;
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void Execute(int thread, int threads)
-        {
-            var packA = t_packA ??= new AlignedBuffer();
-            packA.Ensure((long)_mc * _kc);
-            if (_byColumns) ExecuteByColumns(packA.Pointer);
-            else ExecuteByRows(thread, threads, packA.Pointer);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void ExecuteByRows(int thread, int threads, float* aPack)
+        /// <summary>
+        /// Row blocks, slice by slice of B: the panels of the slice are packed (split over threads), then the threads
+        /// take row blocks from the shared counter. Both steps are chunked jobs (<see cref="Parallel.For"/>), so a
+        /// thread that other processes keep off the cores is not waited for: the others take its share.
+        /// </summary>
+        void ExecuteByRows()
         {
             ref readonly var p = ref _p;
-            float* bPack = _sharedB.Pointer;
-            int tileRows = CeilDiv(p.M, TKernel.MR);
-            bool first = true;
             for (int jc = 0; jc < p.N; jc += _nc)
-            {
-                int nc = Math.Min(_nc, p.N - jc), panels = CeilDiv(nc, TKernel.NR);
                 for (int pc = 0; pc < p.K; pc += _kc)
                 {
-                    int kc = Math.Min(_kc, p.K - pc);
-                    // Everyone is done with the previous B panel (and has stopped taking units) before it is overwritten.
-                    if (!first)
-                    {
-                        _barrier.SignalAndWait(threads);
-                        if (thread == 0) _nextUnit = 0;
-                    }
-                    first = false;
-                    PackB(in p, pc, kc, jc, nc, panels * thread / threads, panels * (thread + 1) / threads, TKernel.NR, bPack);
-                    _barrier.SignalAndWait(threads);
-
-                    int start, count;
-                    while ((count = ClaimTileRows(tileRows, threads, out start)) > 0)
-                    {
-                        int ic = start * TKernel.MR, mc = Math.Min(count * TKernel.MR, p.M - ic);
-                        PackA(in p, ic, mc, pc, kc, TKernel.MR, aPack);
-                        MacroKernel(in p, kc, mc, nc, aPack, bPack, ic, jc, pc);
-                    }
+                    _jc = jc; _ncur = Math.Min(_nc, p.N - jc); _pc = pc; _kcur = Math.Min(_kc, p.K - pc);
+                    _nextUnit = 0;
+                    int panels = CeilDiv(_ncur, TKernel.NR);
+                    if (_threads > 1) Parallel.For(panels, Math.Max(1, panels / (2 * _threads)), _packPanels);
+                    else PackPanels(0, panels);
+                    if (_threads > 1) Parallel.For(_threads, 1, _rowBlocks);
+                    else RowBlocks(0, 1);
                 }
+        }
+
+        void PackPanels(int panel0, int panel1) =>
+            PackB(in _p, _pc, _kcur, _jc, _ncur, panel0, panel1, TKernel.NR, _sharedB.Pointer);
+
+        /// <summary>One participant's share of the current slice: row blocks claimed until none are left.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void RowBlocks(int _, int __)
+        {
+            ref readonly var p = ref _p;
+            var packA = t_packA ??= new AlignedBuffer();
+            packA.Ensure((long)_mc * _kc);
+            float* aPack = packA.Pointer, bPack = _sharedB.Pointer;
+            int tileRows = CeilDiv(p.M, TKernel.MR);
+            int start, count;
+            while ((count = ClaimTileRows(tileRows, _threads, out start)) > 0)
+            {
+                int ic = start * TKernel.MR, mc = Math.Min(count * TKernel.MR, p.M - ic);
+                PackA(in p, ic, mc, _pc, _kcur, TKernel.MR, aPack);
+                MacroKernel(in p, _kcur, mc, _ncur, aPack, bPack, ic, _jc, _pc);
             }
         }
 
@@ -151,10 +157,14 @@ public static unsafe partial class Gemm
             }
         }
 
+        /// <summary>One participant's share of a column-split product: column units claimed until none are left.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void ExecuteByColumns(float* aPack)
+        void ColumnBlocks(int _, int __)
         {
             ref readonly var p = ref _p;
+            var packA = t_packA ??= new AlignedBuffer();
+            packA.Ensure((long)_mc * _kc);
+            float* aPack = packA.Pointer;
             var packB = t_packB ??= new AlignedBuffer();
             packB.Ensure((long)_kc * _nc);
             float* bPack = packB.Pointer;

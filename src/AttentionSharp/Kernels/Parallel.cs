@@ -12,7 +12,9 @@ namespace AttentionSharp.Kernels;
 /// briefly after each job, so back-to-back kernels (a training step is a few hundred of them) start in about a
 /// microsecond instead of the tens of microseconds a sleeping thread needs to wake; after the spin it blocks and costs
 /// nothing. The pool serves one job at a time: a call made while it is busy (from another thread, or nested inside a
-/// job) runs on its own thread, which keeps nesting safe and never oversubscribes the cores.
+/// job) runs on its own thread, which keeps nesting safe and never oversubscribes the cores. When other processes keep
+/// a worker off the cores, a chunked job (<see cref="For"/>) does not wait for it: the caller takes the chunks and
+/// withdraws the job from any worker that has not started.
 /// </remarks>
 public static class Parallel
 {
@@ -36,17 +38,25 @@ public static class Parallel
     }
 
     /// <summary>
-    /// Runs <paramref name="body"/>(start, end) over [0, count) split into at most <see cref="ThreadCount"/> contiguous
-    /// chunks of at least <paramref name="grain"/> items. Small work stays on the calling thread.
+    /// Runs <paramref name="body"/>(start, end) over [0, count) split into contiguous chunks of at least
+    /// <paramref name="grain"/> items, up to <see cref="ChunksPerThread"/> per thread, which the threads take on demand:
+    /// a thread slowed by other processes takes fewer. Small work stays on the calling thread.
     /// </summary>
     public static void For(int count, int grain, Action<int, int> body)
     {
         ArgumentNullException.ThrowIfNull(body);
         if (count <= 0) return;
-        int chunks = Math.Min(ThreadCount, Math.Max(1, count / Math.Max(1, grain)));
-        if (chunks == 1 || !Pool.TryStart(chunks, null, body, count)) { body(0, count); return; }
+        int chunks = Math.Min(ChunksPerThread * ThreadCount, Math.Max(1, count / Math.Max(1, grain)));
+        int threads = Math.Min(ThreadCount, chunks);
+        if (threads == 1 || !Pool.TryStart(threads, null, body, count, chunks)) { body(0, count); return; }
         Pool.Finish();
     }
+
+    /// <summary>
+    /// Chunks per thread in <see cref="For"/>: more than one, so that when a thread is preempted in the middle of a job
+    /// the work stranded with it is a small piece, and the others take the rest.
+    /// </summary>
+    public const int ChunksPerThread = 4;
 
     /// <summary>
     /// Runs <paramref name="body"/>(thread, threads) once on each of up to <paramref name="maxThreads"/> threads at the
@@ -58,7 +68,7 @@ public static class Parallel
     {
         ArgumentNullException.ThrowIfNull(body);
         int threads = Math.Min(ThreadCount, maxThreads);
-        if (threads <= 1 || !Pool.TryStart(threads, body, null, 0)) { body(0, 1); return; }
+        if (threads <= 1 || !Pool.TryStart(threads, body, null, 0, threads)) { body(0, 1); return; }
         Pool.Finish();
     }
 
@@ -81,15 +91,15 @@ public static class Parallel
 
         // The current job: either SPMD (_run) or contiguous chunks of [0, _count) handed out on demand (_for).
         static Action<int, int>? _run, _for;
-        static int _threads, _count, _nextChunk, _remaining;
+        static int _threads, _chunks, _count, _nextChunk, _remaining;
         static ExceptionDispatchInfo? _error;
 
         /// <summary>Claims the pool and starts a job; the caller then takes part and waits in <see cref="Finish"/>.</summary>
-        public static bool TryStart(int threads, Action<int, int>? run, Action<int, int>? forBody, int count)
+        public static bool TryStart(int threads, Action<int, int>? run, Action<int, int>? forBody, int count, int chunks)
         {
             if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
             EnsureWorkers(threads - 1);
-            _run = run; _for = forBody; _threads = threads; _count = count; _nextChunk = 0; _error = null;
+            _run = run; _for = forBody; _threads = threads; _chunks = chunks; _count = count; _nextChunk = 0; _error = null;
             Volatile.Write(ref _remaining, threads - 1);
             var workers = _workers;
             for (int w = 0; w < threads - 1; w++)
@@ -104,6 +114,15 @@ public static class Parallel
         public static void Finish()
         {
             Execute(0);
+            // A chunked job is complete once its chunks are: the caller has taken whatever no worker claimed, so a worker
+            // that has not yet picked up its signal (descheduled by other processes) is released from the job instead of
+            // being waited for. An SPMD job needs every thread, so it always waits.
+            if (_for is not null)
+            {
+                var workers = _workers;
+                for (int w = 0; w < _threads - 1; w++)
+                    if (Interlocked.CompareExchange(ref workers[w].Signal, 0, 1) == 1) Interlocked.Decrement(ref _remaining);
+            }
             var spin = new SpinWait();
             while (Volatile.Read(ref _remaining) != 0) spin.SpinOnce(sleep1Threshold: -1);
             var error = _error;
@@ -118,7 +137,7 @@ public static class Parallel
             {
                 if (_run is { } run) { run(thread, _threads); return; }
                 var body = _for!;
-                int chunks = _threads, count = _count, c;
+                int chunks = _chunks, count = _count, c;
                 while ((c = Interlocked.Increment(ref _nextChunk) - 1) < chunks)
                     body((int)((long)count * c / chunks), (int)((long)count * (c + 1) / chunks));
             }
@@ -152,7 +171,8 @@ public static class Parallel
             while (true)
             {
                 WaitForSignal(worker);
-                Volatile.Write(ref worker.Signal, 0);
+                // Claim the job; the caller may have withdrawn it meanwhile (see Finish), and then there is nothing to do.
+                if (Interlocked.CompareExchange(ref worker.Signal, 0, 1) != 1) continue;
                 Execute(thread);
                 Interlocked.Decrement(ref _remaining);
             }

@@ -45,16 +45,24 @@ public sealed class KvCache : IDisposable
 }
 
 /// <summary>
-/// One layer's cache: self-attention keys and values (B, NKV, T_so_far, HS), grown by appending (or the last w − 1 of them
-/// under a causal sliding window), and the keys and values
-/// of the cross-attention memory, computed once on the first step.
+/// One layer's cache: self-attention keys and values (B, NKV, T_kept, HS), written in place into preallocated buffers
+/// (B, NKV, capacity, HS) whose capacity doubles when full, so a step copies only its new positions; under a causal
+/// sliding window only the last w − 1 positions are kept (all a later query can see), so the cache stays O(w). Also the
+/// keys and values of the cross-attention memory, computed once on the first step, and for linear attention a recurrent
+/// state instead of keys.
 /// </summary>
 public sealed class KvCacheLayer
 {
-    /// <summary>Self-attention keys so far, (B, NKV, T_so_far, HS); null before the first step.</summary>
+    /// <summary>The first capacity, in positions (more if the first append brings more).</summary>
+    const int InitialCapacity = 64;
+
+    Tensor? _keyBuffer, _valueBuffer; // (B, NKV, capacity, HS)
+    int _kept;                        // positions held in the buffers: [0, _kept)
+
+    /// <summary>Self-attention keys held, (B, NKV, T_kept, HS), a view of the buffer; null before the first step.</summary>
     public Tensor? Keys { get; private set; }
 
-    /// <summary>Self-attention values so far, (B, NKV, T_so_far, HS).</summary>
+    /// <summary>Self-attention values held, (B, NKV, T_kept, HS).</summary>
     public Tensor? Values { get; private set; }
 
     /// <summary>The memory's keys for cross-attention, (B, NKV, T_memory, HS); null until the first cross-attention call.</summary>
@@ -68,6 +76,12 @@ public sealed class KvCacheLayer
     /// the positions so far; null unless the layer's attention is linear (which then caches no keys).
     /// </summary>
     public Tensor? LinearState { get; private set; }
+
+    /// <summary>T_so_far: the number of positions fed so far (the position of the next one); a window may keep fewer keys.</summary>
+    public int Length { get; private set; }
+
+    /// <summary>Positions the buffers hold before they must grow.</summary>
+    public int Capacity => _keyBuffer?.Size(2) ?? 0;
 
     /// <summary>
     /// Causal linear attention of the new positions (q (B, NH, T_new, HS), k and v (B, NKV, T_new, HS)) over everything so
@@ -85,45 +99,62 @@ public sealed class KvCacheLayer
         return Tensor.LinearAttentionStep(q, k, v, LinearState);
     }
 
-    /// <summary>T_so_far: the number of positions fed so far (the position of the next one); a window may keep fewer keys.</summary>
-    public int Length { get; private set; }
-
     /// <summary>
-    /// Appends the new positions' k and v (B, NKV, T_new, HS) and returns the keys and values the new queries attend to.
-    /// With a causal sliding <paramref name="window"/> w, only the last w − 1 positions are kept afterwards (all a later
-    /// query can see): the returned tensors are then the kept keys plus the new ones, and the cache stays O(w).
+    /// Appends the new positions' k and v (B, NKV, T_new, HS) and returns the keys and values the new queries attend to
+    /// (views of the buffers, valid until the next append, reorder or reset). With a causal sliding
+    /// <paramref name="window"/> w, only the last w − 1 positions are kept afterwards (all a later query can see): the
+    /// returned tensors are then a copy of the kept keys plus the new ones, and the cache stays O(w).
     /// </summary>
     public (Tensor Keys, Tensor Values) Append(Tensor k, Tensor v, int? window = null)
     {
         RequireNoGrad();
         if (LinearState is not null) throw new InvalidOperationException("This cache holds a linear-attention state; softmax attention needs one that keeps keys.");
-        Tensor allK, allV;
-        if (Keys is { } oldK && Values is { } oldV)
+        if (k.Rank != 4 || !ShapeMath.SameShape(k.Shape, v.Shape))
+            throw new ArgumentException($"Keys and values must both be (B, NKV, T_new, HS); got {ShapeMath.Format(k.Shape)} and {ShapeMath.Format(v.Shape)}.", nameof(k));
+        if (_keyBuffer is { } buffer && (k.Size(0) != buffer.Size(0) || k.Size(1) != buffer.Size(1) || k.Size(3) != buffer.Size(3)))
+            throw new ArgumentException($"The new keys {ShapeMath.Format(k.Shape)} do not continue the cached {ShapeMath.Format(Keys!.Shape)} (B, NKV and HS must match).", nameof(k));
+        int added = k.Size(2), total = _kept + added;
+        if (total > Capacity) Grow(k, Math.Max(total, Math.Max(2 * Capacity, InitialCapacity)));
+        using (var slot = _keyBuffer!.Narrow(2, _kept, added)) slot.CopyFrom_(k);
+        using (var slot = _valueBuffer!.Narrow(2, _kept, added)) slot.CopyFrom_(v);
+        _kept = total;
+        Length += added;
+        SetViews();
+        int keep = window is { } w ? Math.Max(1, w - 1) : int.MaxValue;
+        if (_kept <= keep) return (Keys!, Values!);
+        // The new queries still see everything appended so far; a copy of it goes back with the step's scope.
+        var all = (Keys!.Copy(), Values!.Copy());
+        foreach (var b in new[] { _keyBuffer, _valueBuffer })
         {
-            if (k.Size(0) != oldK.Size(0) || k.Size(1) != oldK.Size(1) || k.Size(3) != oldK.Size(3))
-                throw new ArgumentException($"The new keys {ShapeMath.Format(k.Shape)} do not continue the cached {ShapeMath.Format(oldK.Shape)} (B, NKV and HS must match).", nameof(k));
-            allK = Tensor.Cat([oldK, k], 2);                                                  // (B, NKV, T_kept + T_new, HS)
-            allV = Tensor.Cat([oldV, v], 2);
-            oldK.Dispose(); oldV.Dispose();
+            using var tail = b.Narrow(2, _kept - keep, keep).Copy();                           // a copy: the ranges may overlap
+            using var front = b.Narrow(2, 0, keep);
+            front.CopyFrom_(tail);
         }
-        else
+        _kept = keep;
+        SetViews();
+        return all;
+    }
+
+    /// <summary>New buffers of <paramref name="capacity"/> positions holding what is kept so far.</summary>
+    void Grow(Tensor like, int capacity)
+    {
+        int b = like.Size(0), nkv = like.Size(1), hs = like.Size(3);
+        var keys = Tensor.Uninitialized([b, nkv, capacity, hs]).DetachFromScope();
+        var values = Tensor.Uninitialized([b, nkv, capacity, hs]).DetachFromScope();
+        if (_kept > 0)
         {
-            allK = k.Copy();
-            allV = v.Copy();
+            using (var slot = keys.Narrow(2, 0, _kept)) slot.CopyFrom_(Keys!);
+            using (var slot = values.Narrow(2, 0, _kept)) slot.CopyFrom_(Values!);
         }
-        Length += k.Size(2);
-        int kept = allK.Size(2);
-        if (window is { } w && kept > Math.Max(1, w - 1))
-        {
-            // Keep the last w − 1 positions; the step's own tensors go back with its scope.
-            int keep = Math.Max(1, w - 1);
-            Keys = allK.Narrow(2, kept - keep, keep).Contiguous().Copy().DetachFromScope();
-            Values = allV.Narrow(2, kept - keep, keep).Contiguous().Copy().DetachFromScope();
-            return (allK, allV);
-        }
-        Keys = allK.DetachFromScope();
-        Values = allV.DetachFromScope();
-        return (Keys, Values);
+        _keyBuffer?.Dispose(); _valueBuffer?.Dispose();
+        _keyBuffer = keys; _valueBuffer = values;
+    }
+
+    void SetViews()
+    {
+        Keys?.Dispose(); Values?.Dispose();
+        Keys = _keyBuffer!.Narrow(2, 0, _kept).DetachFromScope();                             // (B, NKV, T_kept, HS)
+        Values = _valueBuffer!.Narrow(2, 0, _kept).DetachFromScope();
     }
 
     /// <summary>Stores the memory's keys and values for cross-attention.</summary>
@@ -139,14 +170,23 @@ public sealed class KvCacheLayer
     public void Reorder(ReadOnlySpan<int> rows)
     {
         RequireNoGrad();
-        Keys = Select(Keys, rows); Values = Select(Values, rows);
+        if (_keyBuffer is not null)
+        {
+            var keys = Keys!.IndexSelect(0, rows).DetachFromScope();                             // (B', NKV, T_kept, HS), its own buffer
+            var values = Values!.IndexSelect(0, rows).DetachFromScope();
+            Keys.Dispose(); Values!.Dispose(); _keyBuffer.Dispose(); _valueBuffer!.Dispose();
+            Keys = Values = null;
+            _keyBuffer = keys; _valueBuffer = values;
+            SetViews();
+        }
         MemoryKeys = Select(MemoryKeys, rows); MemoryValues = Select(MemoryValues, rows);
+        LinearState = Select(LinearState, rows);
     }
 
     static Tensor? Select(Tensor? cached, ReadOnlySpan<int> rows)
     {
         if (cached is null) return null;
-        var selected = cached.IndexSelect(0, rows).DetachFromScope();                          // (B', NKV, T, HS)
+        var selected = cached.IndexSelect(0, rows).DetachFromScope();                          // (B', …)
         cached.Dispose();
         return selected;
     }
@@ -155,8 +195,9 @@ public sealed class KvCacheLayer
     public void Reset()
     {
         Keys?.Dispose(); Values?.Dispose(); MemoryKeys?.Dispose(); MemoryValues?.Dispose();
-        LinearState?.Dispose();
-        Keys = Values = MemoryKeys = MemoryValues = LinearState = null;
+        _keyBuffer?.Dispose(); _valueBuffer?.Dispose(); LinearState?.Dispose();
+        Keys = Values = MemoryKeys = MemoryValues = _keyBuffer = _valueBuffer = LinearState = null;
+        _kept = 0;
         Length = 0;
     }
 

@@ -124,4 +124,24 @@ internal static unsafe class Strided
 
     /// <summary>dst (strided view with <paramref name="shape"/>) += src (dense).</summary>
     public static void AddDenseInto(float* dst, int[] dstStrides, float* src, int[] shape) => SumInto(dst, dstStrides, src, shape);
+
+    /// <summary>dst[i] = src[i] for every index i of <paramref name="shape"/>, both strided (rows with unit stride are block copies).</summary>
+    public static void Copy(float* dst, int[] dstStrides, float* src, int[] srcStrides, int[] shape)
+    {
+        int rank = shape.Length;
+        int count = ShapeMath.Count(shape);
+        if (count == 0) return;
+        if (rank == 0) { *dst = *src; return; }
+        int inner = shape[rank - 1], id = dstStrides[rank - 1], isrc = srcStrides[rank - 1];
+        Span<int> index = stackalloc int[rank];
+        int rows = count / inner;
+        for (int r = 0; r < rows; r++)
+        {
+            long offD = 0, offS = 0;
+            for (int d = 0; d < rank - 1; d++) { offD += (long)index[d] * dstStrides[d]; offS += (long)index[d] * srcStrides[d]; }
+            if (id == 1 && isrc == 1) new ReadOnlySpan<float>(src + offS, inner).CopyTo(new Span<float>(dst + offD, inner));
+            else for (int i = 0; i < inner; i++) dst[offD + (long)i * id] = src[offS + (long)i * isrc];
+            Next(index, shape, rank - 1);
+        }
+    }
 }

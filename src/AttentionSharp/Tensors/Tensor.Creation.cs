@@ -90,24 +90,8 @@ public sealed unsafe partial class Tensor
         if (!ShapeMath.SameShape(Shape, source.Shape))
             throw new ArgumentException($"Cannot copy a {ShapeMath.Format(source.Shape)} tensor into a {ShapeMath.Format(Shape)} one.", nameof(source));
         if (IsContiguous) { source.CopyTo(Data); return; }
-        var tmp = source.ToArray();
-        ForEachOffset((i, off) => Storage.Pointer[off] = tmp[i]);
-    }
-
-    /// <summary>Calls <paramref name="action"/>(row-major index, storage offset) for every element.</summary>
-    void ForEachOffset(Action<int, int> action)
-    {
-        Span<int> index = stackalloc int[Rank];
-        for (int i = 0; i < Count; i++)
-        {
-            int off = _offset;
-            for (int d = 0; d < Rank; d++) off += index[d] * _strides[d];
-            action(i, off);
-            for (int d = Rank - 1; d >= 0; d--)
-            {
-                if (++index[d] < _shape[d]) break;
-                index[d] = 0;
-            }
-        }
+        using var staged = ReferenceEquals(source.Storage, Storage) ? source.Copy() : null; // views may overlap: read all first
+        var from = staged ?? source;
+        Strided.Copy(Pointer, _strides, from.Pointer, from._strides, _shape);
     }
 }

@@ -37,14 +37,17 @@ public sealed class AdamW
     /// <summary>Steps taken so far (bias correction uses it).</summary>
     public int StepCount { get; private set; }
 
-    /// <summary>Updates every parameter that has a gradient.</summary>
-    public void Step()
+    /// <summary>
+    /// Updates every parameter that has a gradient, read as <paramref name="gradScale"/>·grad (pass the factor from
+    /// <see cref="GradientClipping.ClipCoefficient"/> to clip without a separate pass over the gradients).
+    /// </summary>
+    public void Step(float gradScale = 1f)
     {
         StepCount++;
         foreach (var (p, decay, m, v) in _state)
         {
             if (p.Grad is null) continue;
-            Kernels.AdamW.Step(p.Data, p.Grad.Data, m, v, LearningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0f, StepCount);
+            Kernels.AdamW.Step(p.Data, p.Grad.Data, m, v, LearningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0f, StepCount, gradScale);
         }
     }
 

@@ -11,15 +11,28 @@ public static class GradientClipping
     /// </summary>
     public static float ClipGradNorm(IEnumerable<Tensor> parameters, float maxNorm)
     {
-        if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "The maximum norm must be positive.");
         var grads = parameters.Select(p => p.Grad).OfType<Tensor>().ToList();
-        double sumSquares = 0;
-        foreach (var g in grads) sumSquares += Norms.SumOfSquares(g.Data);
-        float norm = (float)Math.Sqrt(sumSquares);
-        if (!float.IsFinite(norm)) return norm;
-        float coefficient = maxNorm / (norm + 1e-6f);
+        var (norm, coefficient) = Coefficient(grads, maxNorm);
         if (coefficient < 1f)
             foreach (var g in grads) Norms.Scale(g.Data, coefficient);
         return norm;
+    }
+
+    /// <summary>
+    /// ‖g‖ over every gradient together and the factor min(1, maxNorm / (‖g‖ + 1e-6)) that
+    /// <see cref="ClipGradNorm"/> would scale them by, without scaling (<see cref="AdamW.Step"/> can apply it as it
+    /// reads them). The factor is 1 when ‖g‖ is not finite.
+    /// </summary>
+    public static (float Norm, float Coefficient) ClipCoefficient(IEnumerable<Tensor> parameters, float maxNorm) =>
+        Coefficient(parameters.Select(p => p.Grad).OfType<Tensor>(), maxNorm);
+
+    static (float Norm, float Coefficient) Coefficient(IEnumerable<Tensor> grads, float maxNorm)
+    {
+        if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "The maximum norm must be positive.");
+        double sumSquares = 0;
+        foreach (var g in grads) sumSquares += Norms.SumOfSquares(g.Data);
+        float norm = (float)Math.Sqrt(sumSquares);
+        if (!float.IsFinite(norm)) return (norm, 1f);
+        return (norm, Math.Min(1f, maxNorm / (norm + 1e-6f)));
     }
 }

@@ -68,9 +68,9 @@ public sealed class ImageClassifierTrainer
         var loss = _model.Loss(_model.Forward(images), _batchLabels, LabelSmoothing);
         loss.Backward();
         float lossValue = loss.Item();
-        float norm = GradientClipping.ClipGradNorm(_model.Parameters(), _options.GradClip);
+        var (norm, clip) = GradientClipping.ClipCoefficient(_model.Parameters(), _options.GradClip); // applied by AdamW as it reads the gradients
         Optimizer.LearningRate = Schedule.RateAt(Step);
-        Optimizer.Step();
+        Optimizer.Step(clip);
         Step++;
         return (lossValue, norm);
     }

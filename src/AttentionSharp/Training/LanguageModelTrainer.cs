@@ -154,9 +154,10 @@ public sealed class LanguageModelTrainer
             _communicator.AllReduceSum(_scalars.AsSpan(0, 1));
             lossSum = _scalars[0] / _communicator.Size;
         }
-        float norm = GradientClipping.ClipGradNorm(_model.Parameters(), _options.GradClip);
+        // Clipping (on the global gradient) is folded into the AdamW pass: it reads each gradient times the factor.
+        var (norm, clip) = GradientClipping.ClipCoefficient(_model.Parameters(), _options.GradClip);
         Optimizer.LearningRate = Schedule.RateAt(Step);
-        Optimizer.Step();
+        Optimizer.Step(clip);
         Step++;
         return (lossSum / _options.GradAccumulation, norm);
     }

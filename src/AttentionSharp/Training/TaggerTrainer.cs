@@ -51,9 +51,9 @@ public sealed class TaggerTrainer
         var loss = Tensor.CrossEntropy(_logits(batch), batch.Labels, TaggingDataset.IgnoreLabel);
         loss.Backward();
         float value = loss.Item();
-        float norm = GradientClipping.ClipGradNorm(_model.Parameters(), _options.GradClip);
+        var (norm, clip) = GradientClipping.ClipCoefficient(_model.Parameters(), _options.GradClip); // applied by AdamW as it reads the gradients
         Optimizer.LearningRate = Schedule.RateAt(Step);
-        Optimizer.Step();
+        Optimizer.Step(clip);
         Step++;
         return (value, norm);
     }

@@ -111,6 +111,22 @@ public unsafe class GemmTests
         }
     }
 
+    /// <summary>
+    /// Products with up to <see cref="Gemm.FewRowsMax"/> rows skip packing (decoding one token); large enough to be split
+    /// over threads by columns, and one row past the limit to cross into the packed path.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void FewRowProductsMatchReference(Transpose ta, Transpose tb)
+    {
+        int seed = 500;
+        for (int m = 1; m <= Gemm.FewRowsMax + 1; m++)
+        {
+            seed++;
+            Check(new Case(ta, tb, m, 3001, 771, Accumulate: m % 2 == 0, Bias: m % 3 != 0, Pad: m % 2 == 1), seed);
+        }
+    }
+
     /// <summary>Callers on several threads at once: one gets the worker pool, the others run on their own thread.</summary>
     [Fact]
     public void ConcurrentCallersGetCorrectResults()

@@ -31,6 +31,33 @@ public class OptimizerTests
         }
     }
 
+    /// <summary>A gradient scale (clipping folded into the step) equals scaling the gradient first, to the bit.</summary>
+    [Fact]
+    public void AdamWGradScaleEqualsScalingTheGradientFirst()
+    {
+        foreach (int n in Lengths())
+        {
+            var rng = new Random(n + 7);
+            var p = Uniform(rng, n, 1f);
+            var (m, v) = (new float[n], new float[n]);
+            var (ps, ms, vs) = ((float[])p.Clone(), new float[n], new float[n]);
+            var (pe, me, ve) = ((float[])p.Clone(), new float[n], new float[n]);
+            for (int step = 1; step <= 3; step++)
+            {
+                var g = Uniform(rng, n, 0.5f);
+                const float scale = 0.37f;
+                var scaled = g.Select(x => x * scale).ToArray();
+                AdamW.Step(p, g, m, v, lr: 1e-2f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.1f, step, gradScale: scale);
+                AdamW.Step(ps, scaled, ms, vs, lr: 1e-2f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.1f, step);
+                Ref.AdamW.Step(pe, g, me, ve, lr: 1e-2f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.1f, step, gradScale: scale);
+            }
+            Close(ps, p, 0, 0, $"scaled first vs gradScale, param n={n}");
+            Close(vs, v, 0, 0, $"scaled first vs gradScale, v n={n}");
+            Close(pe, p, StateAbsTol, StateRelTol, $"adamw gradScale vs reference, param n={n}");
+            Close(me, m, StateAbsTol, StateRelTol, $"adamw gradScale vs reference, m n={n}");
+        }
+    }
+
     [Theory]
     [InlineData(0f, 0f, 0f, false)]
     [InlineData(0.9f, 0f, 0f, false)]

@@ -22,6 +22,37 @@ public class ParallelTests
         for (int i = 0; i < count; i++) Assert.True(hits[i] == 50, $"index {i} visited {hits[i]} times, expected 50");
     }
 
+    /// <summary>
+    /// With the cores oversubscribed, workers are often not running when a job starts: the caller takes their chunks and
+    /// withdraws the job from them. Every index is still visited exactly once, and no later job sees a stale signal.
+    /// </summary>
+    [Fact]
+    public void ForUnderOversubscriptionVisitsEveryIndexOnce()
+    {
+        using var stop = new CancellationTokenSource();
+        var burners = Enumerable.Range(0, 2 * Environment.ProcessorCount).Select(_ => new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested) Thread.SpinWait(1000);
+        }) { IsBackground = true }).ToList();
+        burners.ForEach(t => t.Start());
+        try
+        {
+            const int count = 257, rounds = 2000;
+            var hits = new int[count];
+            for (int round = 0; round < rounds; round++)
+                AttentionSharp.Kernels.Parallel.For(count, 8, (start, end) =>
+                {
+                    for (int i = start; i < end; i++) Interlocked.Increment(ref hits[i]);
+                });
+            for (int i = 0; i < count; i++) Assert.True(hits[i] == rounds, $"index {i} visited {hits[i]} times, expected {rounds}");
+        }
+        finally
+        {
+            stop.Cancel();
+            burners.ForEach(t => t.Join());
+        }
+    }
+
     [Fact]
     public void NestedForRunsInline()
     {

@@ -125,4 +125,38 @@ public class KvCacheTests(ITestOutputHelper output)
             TensorAssert.Close(Tokens(full, 3, 2).IndexSelect(0, rows), next, StepTolerance, 0, "after reordering");
         }
     }
+
+    [Fact]
+    public void AppendsWriteInPlaceAndGrowingKeepsEveryPosition()
+    {
+        // (B, NKV, 1, HS) steps and one 5-position chunk, past the first capacity, against the concatenation of all.
+        const int b = 2, nkv = 3, hs = 5, steps = 70;
+        var layer = new KvCacheLayer();
+        var keys = new List<Tensor>(); var values = new List<Tensor>();
+        using (GradMode.NoGrad())
+        {
+            for (int step = 0; step < steps; step++)
+            {
+                int t = step == 10 ? 5 : 1;
+                // Strided inputs, as the heads split from a fused projection arrive: (B, T, NKV, HS) viewed as (B, NKV, T, HS).
+                var k = Random(100 + (ulong)step, b, t, nkv, hs).Transpose(1, 2);
+                var v = Random(200 + (ulong)step, b, t, nkv, hs).Transpose(1, 2);
+                keys.Add(k); values.Add(v);
+                int capacityBefore = layer.Capacity;
+                var (allK, allV) = layer.Append(k, v);
+                if (layer.Length <= capacityBefore) Assert.Equal(capacityBefore, layer.Capacity); // no reallocation until full
+                Assert.Equal(layer.Length, allK.Size(2));
+                TensorAssert.Close(Tensor.Cat([.. keys], 2), allK, 0, 0, $"keys after step {step}");
+                TensorAssert.Close(Tensor.Cat([.. values], 2), allV, 0, 0, $"values after step {step}");
+            }
+            Assert.Equal(steps + 4, layer.Length);
+            Assert.Equal(128, layer.Capacity);
+            var e = Assert.Throws<ArgumentException>(() => layer.Append(Random(1, b, nkv, 1, hs + 1), Random(2, b, nkv, 1, hs + 1)));
+            Assert.Contains("HS must match", e.Message);
+            layer.Reset();
+            Assert.Equal(0, layer.Length);
+            Assert.Equal(0, layer.Capacity);
+            Assert.Null(layer.Keys);
+        }
+    }
 }

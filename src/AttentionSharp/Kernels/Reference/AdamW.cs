@@ -5,13 +5,13 @@ namespace AttentionSharp.Kernels.Reference;
 public static class AdamW
 {
     public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v,
-        float lr, float beta1, float beta2, float eps, float weightDecay, int step)
+        float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale = 1f)
     {
         Kernels.AdamW.Validate(param.Length, grad.Length, m.Length, v.Length, lr, beta1, beta2, eps, weightDecay, step);
         double bc1 = 1 - Math.Pow(beta1, step), bc2 = 1 - Math.Pow(beta2, step);
         for (int i = 0; i < param.Length; i++)
         {
-            double g = grad[i];
+            double g = (double)grad[i] * gradScale;
             // p ← p(1 − lr·wd)
             double p = param[i] * (1 - (double)lr * weightDecay);
             // m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using AttentionSharp.Autograd;
+using AttentionSharp.Models;
+using AttentionSharp.Nn;
+
+namespace AttentionSharp.Benchmarks;
+
+/// <summary>What <see cref="DecodeBenchmark.Run"/> measures and where it reports.</summary>
+public sealed record DecodeBenchOptions
+{
+    /// <summary>The model: GPT-2 small's shape by default (random weights; speed does not depend on them).</summary>
+    public GptConfig Model { get; init; } = GptConfig.Gpt2Small;
+
+    /// <summary>Tokens decoded in the timed run (after a one-token prompt).</summary>
+    public int Tokens { get; init; } = 64;
+
+    /// <summary>Timed runs; the median counts.</summary>
+    public int Repetitions { get; init; } = 3;
+
+    public int Threads { get; init; } = 2;
+
+    public string? JsonPath { get; init; }
+
+    public string? Validate() =>
+        Threads < 1 ? $"--threads must be at least 1, got {Threads}."
+        : Tokens < 1 ? $"--tokens must be at least 1, got {Tokens}."
+        : Tokens + 1 > Model.ContextLength ? $"--tokens {Tokens} do not fit the model's context of {Model.ContextLength} after the prompt."
+        : Repetitions < 1 ? $"Repetitions must be at least 1, got {Repetitions}."
+        : null;
+}
+
+/// <summary>
+/// The decoding benchmark: greedy decoding with batch 1 and the K/V cache, whose every token must read all weights
+/// once. The limit is the measured memory bandwidth divided by those bytes: (parameters − the position table + one row of it) × 4.
+/// Bandwidth is measured in the same run by streaming reads of an array much larger than the caches, on the same threads.
+/// </summary>
+public static class DecodeBenchmark
+{
+    public static int Run(DecodeBenchOptions options, TextWriter output)
+    {
+        if (options.Validate() is { } problem) { Console.Error.WriteLine(problem); return 2; }
+        int previousThreads = Kernels.Parallel.ThreadCount;
+        Kernels.Parallel.ThreadCount = options.Threads;
+        try
+        {
+            double bandwidth = Bandwidth.Measure(options.Threads);
+            var model = new Gpt(options.Model, new Generator(7));
+            model.Eval();
+            long wpe = model.Wpe?.Weight.Count ?? 0;
+            long bytesPerToken = (model.ParameterCount() - wpe + (wpe > 0 ? options.Model.Width : 0)) * sizeof(float);
+            double limit = bandwidth / bytesPerToken;
+
+            Decode(model, Math.Min(8, options.Tokens)); // warm-up: code compiled, pool and cache buffers in place
+            var times = new List<double>();
+            for (int r = 0; r < options.Repetitions; r++) times.Add(BenchReport.Seconds(() => Decode(model, options.Tokens)));
+            double tokensPerSecond = options.Tokens / BenchReport.Median(times);
+
+            output.WriteLine($"Greedy decoding, batch 1, K/V cache, {options.Tokens} tokens, {options.Threads} thread(s), model L={options.Model.Layers} C={options.Model.Width} V={options.Model.VocabSize}");
+            output.WriteLine($"Weights read per token: {bytesPerToken / 1e6:F1} MB; measured streaming-read bandwidth: {bandwidth / 1e9:F1} GB/s");
+            output.WriteLine($"Limit (bandwidth / weight bytes per token): {limit:F1} tokens/s");
+            output.WriteLine($"Ours: {tokensPerSecond:F1} tokens/s = {tokensPerSecond / limit:P0} of the limit");
+            if (options.JsonPath is { } path)
+            {
+                BenchReport.WriteJson(path, new Dictionary<string, object?>
+                {
+                    ["tokens_per_s"] = Math.Round(tokensPerSecond, 2),
+                    ["limit_tokens_per_s"] = Math.Round(limit, 2),
+                    ["bandwidth_gb_s"] = Math.Round(bandwidth / 1e9, 2),
+                    ["weight_bytes_per_token"] = bytesPerToken,
+                    ["tokens"] = options.Tokens,
+                    ["threads"] = options.Threads,
+                });
+                output.WriteLine($"Wrote {path}");
+            }
+            return 0;
+        }
+        finally
+        {
+            Kernels.Parallel.ThreadCount = previousThreads;
+        }
+    }
+
+    /// <summary>Feeds token 0, then <paramref name="tokens"/> greedy tokens, one at a time through the cache.</summary>
+    static void Decode(Gpt model, int tokens)
+    {
+        using var cache = new KvCache(model.Blocks.Count);
+        using var noGrad = GradMode.NoGrad();
+        int next = 0;
+        for (int i = 0; i < tokens; i++)
+        {
+            using var scope = TensorScope.Begin();
+            var logits = model.Forward([next], 1, 1, cache);                 // (1, 1, V)
+            next = ArgMax(logits.Data);
+        }
+    }
+
+    static int ArgMax(ReadOnlySpan<float> values) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(values);
+}
+
+/// <summary>Memory bandwidth as a large streaming read: every thread sums its share of a 1 GiB array with vector loads.</summary>
+internal static unsafe class Bandwidth
+{
+    const long Floats = 1L << 28; // 1 GiB: far beyond any cache
+
+    /// <summary>The best of <paramref name="trials"/> full reads, bytes per second.</summary>
+    public static double Measure(int threads, int trials = 5)
+    {
+        var data = GC.AllocateUninitializedArray<float>((int)Floats, pinned: true);
+        Array.Fill(data, 1f); // touch every page
+        double best = 0;
+        float sink = 0;
+        fixed (float* p = data)
+        {
+            float* start = p;
+            for (int trial = 0; trial < trials; trial++)
+            {
+                var watch = Stopwatch.StartNew();
+                Kernels.Parallel.For((int)(Floats / Chunk), 1, (from, to) =>
+                {
+                    float s = Sum(start + (long)from * Chunk, (long)(to - from) * Chunk);
+                    if (s == -1) sink += s; // keeps the sums alive
+                });
+                best = Math.Max(best, Floats * sizeof(float) / watch.Elapsed.TotalSeconds);
+            }
+        }
+        GC.KeepAlive(sink);
+        return best;
+    }
+
+    const int Chunk = 1 << 16;
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static float Sum(float* p, long count)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (long i = 0; i < count; i += 64)
+            {
+                a0 += Vector512.Load(p + i); a1 += Vector512.Load(p + i + 16);
+                a2 += Vector512.Load(p + i + 32); a3 += Vector512.Load(p + i + 48);
+            }
+            return Vector512.Sum(a0 + a1 + a2 + a3);
+        }
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        for (long i = 0; i < count; i += 32)
+        {
+            b0 += Vector256.Load(p + i); b1 += Vector256.Load(p + i + 8);
+            b2 += Vector256.Load(p + i + 16); b3 += Vector256.Load(p + i + 24);
+        }
+        return Vector256.Sum(b0 + b1 + b2 + b3);
+    }
+}
