@@ -37,6 +37,7 @@ static class ExportCommand
                                   $"vocabulary {model.Config.VocabSize}, context {model.Config.ContextLength}; input '{IO.Onnx.GptOnnx.InputName}' (batch, sequence) int64, output '{IO.Onnx.GptOnnx.OutputName}'.");
                 return 0;
             }
+            outDir ??= "";
             HuggingFaceGpt2.Export(model, outDir);
             tokenizer.Save(Path.Combine(outDir, TokenizerFile));
             Console.WriteLine($"Wrote {Path.Combine(outDir, HuggingFaceGpt2.ConfigFile)}, {HuggingFaceGpt2.WeightsFile} and {TokenizerFile}: " +

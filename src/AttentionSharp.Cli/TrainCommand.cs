@@ -37,12 +37,14 @@ static class TrainCommand
         var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation passes.", DefaultValueFactory = _ => defaults.EvalInterval };
         var tokenizer = new Option<string>("--tokenizer") { Description = "char, bpe, or a tiktoken encoding (cl100k_base, o200k_base).", DefaultValueFactory = _ => "char" };
         var vocab = new Option<int>("--vocab") { Description = "Vocabulary size for --tokenizer bpe.", DefaultValueFactory = _ => 512 };
+        var onNonFinite = new Option<string>("--on-nonfinite") { Description = "When the loss or a gradient is NaN or Inf: stop (keep the last good checkpoint) or skip the step.", DefaultValueFactory = _ => "stop" };
+        var detectAnomaly = new Option<bool>("--detect-anomaly") { Description = "Check every operation's output and name the first that is NaN or Inf (slower)." };
         var cache = new Option<string?>("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
 
         var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
         {
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
-            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions,
+            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, onNonFinite, detectAnomaly,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -64,7 +66,13 @@ static class TrainCommand
             {
                 Steps = r.GetValue(steps), Minutes = r.GetValue(minutes) is > 0 and var limit ? limit : null, Batch = r.GetValue(batch), GradAccumulation = r.GetValue(accumulate),
                 LearningRate = r.GetValue(lr), WarmupSteps = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
-                EvalInterval = r.GetValue(evalInterval), Seed = r.GetValue(seed),
+                EvalInterval = r.GetValue(evalInterval), Seed = r.GetValue(seed), DetectAnomaly = r.GetValue(detectAnomaly),
+                OnNonFinite = r.GetValue(onNonFinite) switch
+                {
+                    "stop" => NonFiniteAction.Stop,
+                    "skip" => NonFiniteAction.Skip,
+                    var other => throw new ArgumentException($"--on-nonfinite '{other}' is unknown; use stop or skip."),
+                },
             }.Validate();
             var run = new TrainRun(r.GetValue(data), r.GetValue(output)!, r.GetValue(resume), r.GetValue(cache), r.GetValue(tokenizer)!, r.GetValue(vocab));
             return run.Execute(options, new GptConfig
@@ -135,7 +143,10 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         var bestDir = Path.Combine(outDir, Checkpoint.BestSubdirectory);
         var trainCurve = new List<(int, float)>();
         var validCurve = new List<(int, float)>();
-        using var log = new MetricsLog(Path.Combine(outDir, "log.jsonl"), append: resumed is not null);
+        // On resume the log keeps what was written up to the checkpoint's step; later lines (written before a crash) are
+        // dropped because those steps run again.
+        using var log = resumed is null ? new MetricsLog(Path.Combine(outDir, "log.jsonl"), append: false)
+                                        : MetricsLog.ResumeAt(Path.Combine(outDir, "log.jsonl"), trainer.Step);
         var progress = new ProgressLine(Console.Out, Console.IsOutputRedirected);
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -158,9 +169,12 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
             trainer.Run(NextBatch, config.ContextLength,
                 report =>
                 {
+                    if (report.Skipped is { } skipped) progress.Line($"{skipped}; step skipped.");
                     progress.Update(report);
                     trainCurve.Add((report.Step, report.Loss));
-                    log.Write(new JsonObject { ["step"] = report.Step, ["loss"] = report.Loss, ["lr"] = report.LearningRate, ["grad_norm"] = report.GradNorm, ["tokens_per_s"] = Math.Round(report.TokensPerSecond), ["elapsed_s"] = Math.Round(report.Elapsed.TotalSeconds, 2) });
+                    var record = new JsonObject { ["step"] = report.Step, ["loss"] = Finite(report.Loss), ["lr"] = report.LearningRate, ["grad_norm"] = Finite(report.GradNorm), ["tokens_per_s"] = Math.Round(report.TokensPerSecond), ["elapsed_s"] = Math.Round(report.Elapsed.TotalSeconds, 2) };
+                    if (report.Skipped is not null) record["skipped"] = report.Skipped;
+                    log.Write(record);
                 },
                 step =>
                 {
@@ -177,6 +191,8 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
                 cancel.Token);
         }
         finally { Console.CancelKeyPress -= onCancel; }
+
+        static float? Finite(float value) => float.IsFinite(value) ? value : null; // JSON has no NaN
 
         var curvePath = Path.Combine(outDir, "loss.png");
         if (trainCurve.Count > 0) Visualization.LossCurve.Save(curvePath, trainCurve, validCurve, $"GPT on {source}");
