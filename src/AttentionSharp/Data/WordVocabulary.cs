@@ -67,9 +67,9 @@ public sealed class WordVocabulary
         JsonNode? node;
         try { node = JsonNode.Parse(json); }
         catch (JsonException e) { throw new DataSourceException($"{source} is not valid JSON: {e.Message}"); }
-        if (node is not JsonObject o || o["type"]?.GetValue<string>() != "words" || o["words"] is not JsonArray array)
+        if (node is not JsonObject o || !(o["type"] is JsonValue t && t.TryGetValue<string>(out var type) && type == "words") || o["words"] is not JsonArray array)
             throw new DataSourceException($"{source} is not a word vocabulary: expected {{\"type\": \"words\", \"words\": [...]}}.");
-        var words = array.Select(w => w?.GetValue<string>() ?? throw new DataSourceException($"{source} holds a null word.")).ToArray();
+        var words = array.Select(w => w is JsonValue v && v.TryGetValue<string>(out var word) ? word : throw new DataSourceException($"{source} holds a word that is not a string: {w?.ToJsonString() ?? "null"}.")).ToArray();
         if (words.Length < 2 || words[Pad] != PadToken || words[Unknown] != UnknownToken)
             throw new DataSourceException($"{source}: a word vocabulary starts with {PadToken} and {UnknownToken}.");
         return new WordVocabulary(words);
