@@ -31,7 +31,7 @@ public sealed record FuzzTarget(string Name, Func<IReadOnlyList<byte[]>> Seeds, 
         w.Add("wte.weight", [3, 4], Enumerable.Range(0, 12).Select(i => i * 0.5f).ToArray());
         w.Add("ln.bias", [4], [1f, 2f, 3f, 4f], SafetensorsDType.BF16);
         w.Add("half", [2, 1], [0.25f, -8f], SafetensorsDType.F16);
-        w.Add("ids", [2, 2], [1L, -2L, 3L, long.MaxValue]);
+        w.Add("ids", [2, 2], [1L, -2L, 3L, int.MaxValue]);
         w.Add("step", [], [7]);
         w.Add("empty", [0, 5], ReadOnlySpan<float>.Empty, SafetensorsDType.F64);
         return [w.ToArray(), CheckpointWeights()];
