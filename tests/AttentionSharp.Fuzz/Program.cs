@@ -51,6 +51,8 @@ namespace AttentionSharp.Fuzz
             var one = new Stopwatch();
             for (long i = 0; i < count; i++)
             {
+                if (i > 0 && i % 100_000 == 0)
+                    log?.WriteLine($"{target.Name}: {i:N0} inputs, {crashes} crashes, {total.Elapsed.TotalSeconds:F0} s");
                 var input = mutator.Next();
                 string? crash = null;
                 one.Restart();
