@@ -1,4 +1,5 @@
 using AttentionSharp.Autograd;
+using AttentionSharp.IO;
 using AttentionSharp.IO.Onnx;
 using AttentionSharp.Models;
 using AttentionSharp.Nn;
@@ -42,6 +43,21 @@ public class GptOnnxTests(ITestOutputHelper output)
             double max = TensorAssert.Close(ours, theirs.Values, Tolerance, 0, $"ONNX Runtime logits, B = {batch}, T = {time}, {positions} positions");
             output.WriteLine($"{positions}, B = {batch}, T = {time}: max |Δ| = {max:E2}");
         }
+    }
+
+    [Fact]
+    public void TheImportedGpt2FixtureGivesPyTorchsLogitsThroughOnnxRuntime()
+    {
+        // GPT-2 weights from the Hugging Face fixture, whose PyTorch logits are known: ONNX Runtime must give them too.
+        var model = HuggingFaceGpt2.Import(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf_gpt2"));
+        using var dir = new TempDirectory();
+        GptOnnx.Export(model, dir.File("gpt2.onnx"));
+        using var session = new InferenceSession(dir.File("gpt2.onnx"));
+        var expected = Fixtures.Open("hf_gpt2_expected.safetensors");
+        var ids = expected.Ints("ids");
+        var theirs = Run(session, ids, 1, ids.Length);
+        double max = TensorAssert.Close(expected.ReadFloat32("logits"), theirs.Values, Tolerance, 0, "ONNX Runtime logits of the GPT-2 fixture against PyTorch");
+        output.WriteLine($"GPT-2 fixture through ONNX Runtime against PyTorch: max |Δ| = {max:E2}");
     }
 
     [Fact]
