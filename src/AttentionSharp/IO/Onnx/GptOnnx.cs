@@ -44,7 +44,7 @@ public static class GptOnnx
             string p = $"h.{i}.";
             // x = x + c_proj(attention(c_attn(ln_1(x))))
             var qkv = layers.Linear(layers.LayerNorm(x, b.Ln1, p + "ln_1"), b.Attn.CAttn, p + "attn.c_attn");      // (B, T, 3C)
-            var attn = layers.Linear(layers.Attention(qkv, c.Width, c.Heads, mask), b.Attn.CProj, p + "attn.c_proj");
+            var attn = layers.Linear(layers.FusedAttention(qkv, c.Width, c.Heads, mask), b.Attn.CProj, p + "attn.c_proj");
             x = g.Node("Add", [x, attn]);
             // x = x + c_proj(GELU(c_fc(ln_2(x))))
             var hidden = layers.Gelu(layers.Linear(layers.LayerNorm(x, b.Ln2, p + "ln_2"), b.Mlp.CFc, p + "mlp.c_fc"), Kernels.GeluApproximation.Tanh);

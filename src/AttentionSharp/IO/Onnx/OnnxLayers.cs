@@ -53,23 +53,39 @@ internal sealed class OnnxLayers(OnnxGraph graph)
     }
 
     /// <summary>
-    /// Multi-head attention from a fused (B, T, 3C) projection: split into Q, K, V, heads (B, NH, T, HS),
-    /// softmax(QKᵀ/√d_k + M)·V, heads merged back to (B, T, C). <paramref name="mask"/> is added to the scores, broadcasting
-    /// to (B, NH, T, T) (a causal (T, T) matrix or a (B, 1, 1, T) padding row); null for none.
+    /// Multi-head attention from a fused (B, T, 3C) projection: split into Q, K, V, then <see cref="Attention"/>.
     /// </summary>
-    public string Attention(string qkv, int width, int heads, string? mask)
+    public string FusedAttention(string qkv, int width, int heads, string? mask)
+    {
+        var parts = Graph.NodeMulti("Split", [qkv, Graph.Int64s("qkv_split", width, width, width)], 3, ("axis", 2));
+        return Attention(parts[0], parts[1], parts[2], width, heads, mask);
+    }
+
+    /// <summary>
+    /// Multi-head attention of (B, T, C) queries, keys and values: heads (B, NH, T, HS), softmax(QKᵀ/√d_k + M)·V, heads
+    /// merged back to (B, T, C). <paramref name="mask"/> is added to the scores, broadcasting to (B, NH, T, T) (a causal
+    /// (T, T) matrix or a (B, 1, 1, T) padding row); null for none.
+    /// </summary>
+    public string Attention(string query, string key, string value, int width, int heads, string? mask)
     {
         int hs = width / heads;
-        var parts = Graph.NodeMulti("Split", [qkv, Graph.Int64s("qkv_split", width, width, width)], 3, ("axis", 2));
         var headShape = Graph.Int64s("head_shape", 0, 0, heads, hs);                                  // (B, T, NH, HS)
-        var q = Graph.Node("Transpose", [Graph.Node("Reshape", [parts[0], headShape])], ("perm", new long[] { 0, 2, 1, 3 })); // (B, NH, T, HS)
-        var kT = Graph.Node("Transpose", [Graph.Node("Reshape", [parts[1], headShape])], ("perm", new long[] { 0, 2, 3, 1 })); // (B, NH, HS, T)
-        var v = Graph.Node("Transpose", [Graph.Node("Reshape", [parts[2], headShape])], ("perm", new long[] { 0, 2, 1, 3 }));
+        var q = Graph.Node("Transpose", [Graph.Node("Reshape", [query, headShape])], ("perm", new long[] { 0, 2, 1, 3 })); // (B, NH, T, HS)
+        var kT = Graph.Node("Transpose", [Graph.Node("Reshape", [key, headShape])], ("perm", new long[] { 0, 2, 3, 1 })); // (B, NH, HS, T)
+        var v = Graph.Node("Transpose", [Graph.Node("Reshape", [value, headShape])], ("perm", new long[] { 0, 2, 1, 3 }));
         var scores = Graph.Node("Mul", [Graph.Node("MatMul", [q, kT]), Graph.Scalar("inv_sqrt_dk", 1f / MathF.Sqrt(hs))]); // (B, NH, T, T)
         if (mask is not null) scores = Graph.Node("Add", [scores, mask]);
         var weights = Graph.Node("Softmax", [scores], ("axis", -1));
         var y = Graph.Node("Transpose", [Graph.Node("MatMul", [weights, v])], ("perm", new long[] { 0, 2, 1, 3 })); // (B, T, NH, HS)
         return Graph.Node("Reshape", [y, Graph.Int64s("merge_shape", 0, 0, width)]);                // (B, T, C)
+    }
+
+    /// <summary>The key-padding mask (B, 1, 1, T): −∞ where the (B, T) ids equal <paramref name="padId"/>, 0 elsewhere.</summary>
+    public string PaddingMask(string ids, int padId)
+    {
+        var isPad = Graph.Node("Equal", [ids, Graph.Initializer(Graph.Fresh("pad_id"), [(long)padId])]);
+        var additive = Graph.Node("Where", [isPad, Graph.Scalar("minus_inf", float.NegativeInfinity), Graph.Scalar("zero", 0f)]);
+        return Graph.Node("Unsqueeze", [additive, Graph.Int64s("axes", 1, 2)]);
     }
 
     /// <summary>The sequence length T of a (B, T) input as a one-element int64 tensor.</summary>
