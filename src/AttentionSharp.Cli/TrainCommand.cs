@@ -41,13 +41,15 @@ static class TrainCommand
         var init = new Option<string?>("--init") { Description = "Tasks: start from this checkpoint's weights (--task pos --model transformer: an mlm checkpoint)." };
         var attention = new Option<string>("--attention") { Description = "Attention: full, sliding:W (a causal window of W tokens), sliding:W:G1,G2 (plus global positions) or linear (elu+1 features).", DefaultValueFactory = _ => "full" };
         var noAttention = new Option<bool>("--no-attention") { Description = "For --task g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees." };
+        var onNonFinite = new Option<string>("--on-nonfinite") { Description = "When the loss or a gradient is NaN or Inf: stop (keep the last good checkpoint) or skip the step.", DefaultValueFactory = _ => "stop" };
+        var detectAnomaly = new Option<bool>("--detect-anomaly") { Description = "Check every operation's output and name the first that is NaN or Inf (slower)." };
         var cache = new Option<string?>("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
         var distributed = new Option<bool>("--distributed") { Description = "Require MPI (found by itself under mpirun): data-parallel training, --batch rows per rank." };
 
         var command = new Command("train", "Train a GPT on the Brown corpus (fetched on first use) or on --data FILE, then print samples.")
         {
             task, data, steps, minutes, output, resume, seed, layers, heads, width, context, dropout, batch, accumulate, lr, warmup,
-            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, distributed, init, noAttention,
+            weightDecay, evalInterval, tokenizer, vocab, cache, modelKind, positions, distributed, init, noAttention, onNonFinite, detectAnomaly,
         };
         command.Options.Add(attention);
         command.SetAction(r =>
@@ -89,7 +91,13 @@ static class TrainCommand
             {
                 Steps = r.GetValue(steps), Minutes = r.GetValue(minutes) is > 0 and var limit ? limit : null, Batch = r.GetValue(batch), GradAccumulation = r.GetValue(accumulate),
                 LearningRate = r.GetValue(lr), WarmupSteps = r.GetValue(warmup), WeightDecay = r.GetValue(weightDecay),
-                EvalInterval = r.GetValue(evalInterval), Seed = r.GetValue(seed),
+                EvalInterval = r.GetValue(evalInterval), Seed = r.GetValue(seed), DetectAnomaly = r.GetValue(detectAnomaly),
+                OnNonFinite = r.GetValue(onNonFinite) switch
+                {
+                    "stop" => NonFiniteAction.Stop,
+                    "skip" => NonFiniteAction.Skip,
+                    var other => throw new ArgumentException($"--on-nonfinite '{other}' is unknown; use stop or skip."),
+                },
             }.Validate();
             if (communicator.Size > 1 && Environment.GetEnvironmentVariable("ATTN_THREADS") is null)
                 Kernels.Parallel.ThreadCount = Math.Max(1, Environment.ProcessorCount / DistributedLaunch.LocalRanks); // ranks on one machine share its cores
@@ -181,7 +189,11 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
         var bestDir = Path.Combine(outDir, Checkpoint.BestSubdirectory);
         var trainCurve = new List<(int, float)>();
         var validCurve = new List<(int, float)>();
-        using var log = Leader ? new MetricsLog(Path.Combine(outDir, "log.jsonl"), append: resumed is not null) : null;
+        // On resume the log keeps what was written up to the checkpoint's step; later lines (written before a crash) are
+        // dropped because those steps run again. Only rank 0 writes it.
+        using var log = !Leader ? null
+                      : resumed is null ? new MetricsLog(Path.Combine(outDir, "log.jsonl"), append: false)
+                      : MetricsLog.ResumeAt(Path.Combine(outDir, "log.jsonl"), trainer.Step);
         var progress = new ProgressLine(Console.Out, Console.IsOutputRedirected);
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -214,9 +226,11 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
             trainer.Run(NextBatch, config.ContextLength,
                 report =>
                 {
+                    if (report.Skipped is { } skipped) progress.Line($"{skipped}; step skipped.");
                     progress.Update(report);
                     trainCurve.Add((report.Step, report.Loss));
-                    var record = new JsonObject { ["step"] = report.Step, ["loss"] = report.Loss, ["lr"] = report.LearningRate, ["grad_norm"] = report.GradNorm, ["tokens_per_s"] = Math.Round(report.TokensPerSecond), ["elapsed_s"] = Math.Round(report.Elapsed.TotalSeconds, 2) };
+                    var record = new JsonObject { ["step"] = report.Step, ["loss"] = Finite(report.Loss), ["lr"] = report.LearningRate, ["grad_norm"] = Finite(report.GradNorm), ["tokens_per_s"] = Math.Round(report.TokensPerSecond), ["elapsed_s"] = Math.Round(report.Elapsed.TotalSeconds, 2) };
+                    if (report.Skipped is not null) record["skipped"] = report.Skipped;
                     if (communicator.Size > 1)
                     {
                         record["ranks"] = communicator.Size;
@@ -240,6 +254,8 @@ sealed class TrainRun(string? dataFile, string outDir, string? resumeDir, string
                 cancel.Token);
         }
         finally { Console.CancelKeyPress -= onCancel; }
+
+        static float? Finite(float value) => float.IsFinite(value) ? value : null; // JSON has no NaN
 
         var curvePath = Path.Combine(outDir, "loss.png");
         if (Leader && trainCurve.Count > 0) Visualization.LossCurve.Save(curvePath, trainCurve, validCurve, $"GPT on {source}");

@@ -68,6 +68,7 @@ public sealed unsafe partial class Tensor
     /// <summary>Records <paramref name="output"/> as produced from <paramref name="inputs"/> when any of them needs a gradient.</summary>
     internal static Tensor Record(Tensor output, string name, Tensor[] inputs, Action<Tensor> backward)
     {
+        if (GradMode.IsAnomalyDetectionEnabled) NonFiniteException.CheckOutput(output, name);
         if (!GradMode.IsEnabled) return output;
         bool any = false;
         foreach (var input in inputs) any |= input._requiresGrad;

@@ -85,9 +85,9 @@ public sealed class WordVocabulary
         JsonNode? node;
         try { node = JsonNode.Parse(json); }
         catch (JsonException e) { throw new DataSourceException($"{source} is not valid JSON: {e.Message}"); }
-        if (node is not JsonObject o || o["type"]?.GetValue<string>() != "words" || o["words"] is not JsonArray array || o["features"] is not JsonArray features)
+        if (node is not JsonObject o || !(o["type"] is JsonValue t && t.TryGetValue<string>(out var type) && type == "words") || o["words"] is not JsonArray array || o["features"] is not JsonArray features)
             throw new DataSourceException($"{source} is not a word vocabulary: expected {{\"type\": \"words\", \"words\": [...], \"features\": [...]}}.");
-        var words = array.Select(w => w?.GetValue<string>() ?? throw new DataSourceException($"{source} holds a null word.")).ToArray();
+        var words = array.Select(w => w is JsonValue v && v.TryGetValue<string>(out var word) ? word : throw new DataSourceException($"{source} holds a word that is not a string: {w?.ToJsonString() ?? "null"}.")).ToArray();
         if (words.Length < 3 || words[Pad] != PadToken || words[Unknown] != UnknownToken || words[Mask] != MaskToken)
             throw new DataSourceException($"{source}: a word vocabulary starts with {PadToken}, {UnknownToken} and {MaskToken}.");
         try { return new WordVocabulary(words, WordFeatures.FromJson(features, source)); }

@@ -29,11 +29,30 @@ public static class Checkpoint
     /// </summary>
     public static string Resolve(string directory, bool preferBest = true)
     {
+        RecoverInterruptedReplace(directory);
         if (File.Exists(Path.Combine(directory, ConfigFile))) return directory;
         string[] order = preferBest ? [BestSubdirectory, LatestSubdirectory] : [LatestSubdirectory, BestSubdirectory];
         foreach (var sub in order)
+        {
+            RecoverInterruptedReplace(Path.Combine(directory, sub));
             if (File.Exists(Path.Combine(directory, sub, ConfigFile))) return Path.Combine(directory, sub);
+        }
         return directory;
+    }
+
+    /// <summary>
+    /// A process killed inside <see cref="Replace"/>, between moving the old checkpoint aside and moving the new one in,
+    /// leaves no <paramref name="target"/> but a complete "TARGET.old-…" beside it: that previous checkpoint is moved back.
+    /// </summary>
+    static void RecoverInterruptedReplace(string target)
+    {
+        var full = Path.GetFullPath(target);
+        var parent = Path.GetDirectoryName(full);
+        if (Directory.Exists(full) || parent is null || !Directory.Exists(parent)) return;
+        var old = Directory.GetDirectories(parent, Path.GetFileName(full) + ".old-*")
+            .Where(d => File.Exists(Path.Combine(d, ConfigFile)) && File.Exists(Path.Combine(d, WeightsFile)) && File.Exists(Path.Combine(d, StateFile)))
+            .OrderByDescending(Directory.GetLastWriteTimeUtc).FirstOrDefault();
+        if (old is not null) Directory.Move(old, full);
     }
 
     /// <summary>What a checkpoint holds besides the weights.</summary>

@@ -152,23 +152,37 @@ public static class HuggingFaceGpt2
         JsonObject json;
         try { json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new CheckpointException($"{path} is not a JSON object."); }
         catch (JsonException e) { throw new CheckpointException($"{path} is not valid JSON: {e.Message}"); }
-        string? type = json["model_type"]?.GetValue<string>();
+        // Typed reads of optional fields: absent or null gives the default, a value of the wrong JSON type is named.
+        T? Field<T>(string key) where T : struct => json[key] switch
+        {
+            null => null,
+            JsonValue v when v.GetValueKind() == JsonValueKind.Null => null,
+            JsonValue v when v.TryGetValue<T>(out var x) => x,
+            var other => throw new CheckpointException($"{path}: '{key}' should be {(typeof(T) == typeof(bool) ? "true or false" : "a number")}; it is {other.ToJsonString()}."),
+        };
+        string? Text(string key) => json[key] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue<string>(out var x) => x,
+            var other => throw new CheckpointException($"{path}: '{key}' should be a string; it is {other.ToJsonString()}."),
+        };
+        string? type = Text("model_type");
         if (type != "gpt2") throw new CheckpointException($"{path}: model_type is '{type ?? "missing"}'; only gpt2 can be imported.");
         int Int(string key, int? fallback = null) => json[key] is JsonValue v && v.TryGetValue<int>(out var i) ? i
             : fallback ?? throw new CheckpointException($"{path}: '{key}' is missing or not an integer.");
         // GPT2Config's defaults where a field is absent.
         int width = Int("n_embd", 768);
-        if (json["n_inner"] is JsonValue inner && inner.GetValueKind() != JsonValueKind.Null && inner.GetValue<int>() != 4 * width)
+        if (Field<int>("n_inner") is { } inner && inner != 4 * width)
             throw new CheckpointException($"{path}: n_inner = {inner} but only the GPT-2 feed-forward width 4·n_embd = {4 * width} is supported.");
-        string activation = json["activation_function"]?.GetValue<string>() ?? "gelu_new";
+        string activation = Text("activation_function") ?? "gelu_new";
         if (activation is not ("gelu_new" or "gelu_pytorch_tanh"))
             throw new CheckpointException($"{path}: activation_function '{activation}' is not supported; GPT-2's is gelu_new (GELU, tanh form).");
-        double eps = json["layer_norm_epsilon"]?.GetValue<double>() ?? 1e-5;
+        double eps = Field<double>("layer_norm_epsilon") ?? 1e-5;
         if (Math.Abs(eps - 1e-5) > 1e-12) throw new CheckpointException($"{path}: layer_norm_epsilon = {eps}; only 1e-5 is supported.");
         foreach (var flag in new[] { "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn" })
-            if (json[flag]?.GetValue<bool>() == true) throw new CheckpointException($"{path}: {flag} = true is not supported.");
-        if (json["scale_attn_weights"]?.GetValue<bool>() == false) throw new CheckpointException($"{path}: scale_attn_weights = false is not supported.");
-        if (json["tie_word_embeddings"]?.GetValue<bool>() == false) throw new CheckpointException($"{path}: tie_word_embeddings = false is not supported.");
+            if (Field<bool>(flag) == true) throw new CheckpointException($"{path}: {flag} = true is not supported.");
+        if (Field<bool>("scale_attn_weights") == false) throw new CheckpointException($"{path}: scale_attn_weights = false is not supported.");
+        if (Field<bool>("tie_word_embeddings") == false) throw new CheckpointException($"{path}: tie_word_embeddings = false is not supported.");
         try
         {
             return new GptConfig

@@ -22,9 +22,11 @@ public static class StateDictFile
     /// Loads a file written by <see cref="Save"/> (or by PyTorch) into <paramref name="model"/>: with
     /// <paramref name="strict"/>, names must match exactly; shapes always must. Nothing changes unless all of it fits.
     /// </summary>
-    public static void Load(Module model, string path, bool strict = true)
+    public static void Load(Module model, string path, bool strict = true) => Load(model, SafetensorsFile.Read(path), strict);
+
+    /// <summary>Loads an already-read safetensors file into <paramref name="model"/> (see <see cref="Load(Module, string, bool)"/>).</summary>
+    public static void Load(Module model, SafetensorsFile file, bool strict = true)
     {
-        var file = SafetensorsFile.Read(path);
         var state = new Dictionary<string, Tensor>();
         try
         {

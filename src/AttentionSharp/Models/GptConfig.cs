@@ -78,7 +78,7 @@ public sealed record GptConfig
     /// <summary>Reads <see cref="ToJson"/>'s output; a missing or mistyped field is named in the error.</summary>
     public static GptConfig FromJson(JsonObject json)
     {
-        if (json["model_type"]?.GetValue<string>() != "gpt2")
+        if (!(json["model_type"] is JsonValue type && type.TryGetValue<string>(out var typeName) && typeName == "gpt2"))
             throw new ArgumentException($"The configuration is for model_type '{json["model_type"]}', not gpt2.");
         int Int(string name) => json[name] is JsonValue v && v.TryGetValue<int>(out var i)
             ? i : throw new ArgumentException($"The configuration's '{name}' is missing or not an integer.");

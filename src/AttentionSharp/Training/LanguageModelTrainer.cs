@@ -44,6 +44,12 @@ public sealed record TrainOptions
     /// <summary>Seed of everything random in the run.</summary>
     public ulong Seed { get; init; } = 1337;
 
+    /// <summary>What to do when a step's loss or a gradient is NaN or ±∞: stop (the default) or skip the step.</summary>
+    public NonFiniteAction OnNonFinite { get; init; } = NonFiniteAction.Stop;
+
+    /// <summary>Check every operation's output in the forward pass and name the first that is not finite (slower).</summary>
+    public bool DetectAnomaly { get; init; }
+
     public TrainOptions Validate()
     {
         if (Steps <= 0) throw new ArgumentException($"Steps must be positive; got {Steps}.");
@@ -62,7 +68,11 @@ public sealed record TrainOptions
 }
 
 /// <summary>One optimizer step's figures.</summary>
-public sealed record StepReport(int Step, int TotalSteps, float Loss, float LearningRate, float GradNorm, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Remaining);
+public sealed record StepReport(int Step, int TotalSteps, float Loss, float LearningRate, float GradNorm, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Remaining)
+{
+    /// <summary>Set when the step was skipped under <see cref="NonFiniteAction.Skip"/>: what was not finite, and where.</summary>
+    public string? Skipped { get; init; }
+}
 
 /// <summary>
 /// Trains a <see cref="Gpt"/> on next-token prediction: AdamW with decay on matrices, warmup then cosine decay, global
@@ -115,9 +125,16 @@ public sealed class LanguageModelTrainer
     /// <summary>Time spent in <see cref="TrainStep"/> so far (forward, backward, all-reduce, optimizer).</summary>
     public TimeSpan StepTime => _stepWatch.Elapsed;
 
+    /// <summary>What the last step found not finite and skipped (<see cref="NonFiniteAction.Skip"/>), or null.</summary>
+    public string? LastSkipped { get; private set; }
+
     /// <summary>
     /// Runs one optimizer step on <see cref="TrainOptions.GradAccumulation"/> micro-batches; returns the mean loss (over
     /// all ranks) and the global gradient norm. <paramref name="nextBatch"/> returns global batches of ranks × B rows.
+    /// A NaN or ±∞ in the loss or a gradient throws <see cref="NonFiniteException"/> ("step N: gradient of NAME is +Inf")
+    /// before the weights or the optimizer are touched, or with <see cref="NonFiniteAction.Skip"/> drops the step (the
+    /// batch is consumed and the step counted, nothing else changes) and sets <see cref="LastSkipped"/>. With several
+    /// ranks a NaN reaches every rank through the all-reduce, so all of them stop or skip together.
     /// </summary>
     public (float Loss, float GradNorm) TrainStep(Func<(int[] X, int[] Y)> nextBatch, int time)
     {
@@ -130,22 +147,34 @@ public sealed class LanguageModelTrainer
     {
         _model.Train();
         Optimizer.ZeroGrad();
+        LastSkipped = null;
         using var scope = TensorScope.Begin(); // every activation of the step goes back to the pool at the end
         float lossSum = 0;
+        string? problem = null;
         for (int micro = 0; micro < _options.GradAccumulation; micro++)
         {
             var (globalX, globalY) = nextBatch();
+            if (problem is not null) continue; // the rest of the step's batches are still drawn, so the data order stays the same
             int globalRows = globalX.Length / time;
             if (globalRows * time != globalX.Length || globalY.Length != globalX.Length || globalRows % _communicator.Size != 0)
                 throw new ArgumentException($"A training batch must hold ranks × B × T = {_communicator.Size} × B × {time} ids in x and y; got {globalX.Length} and {globalY.Length}.");
             var (first, batch) = DataParallel.Shard(globalRows, _communicator.Rank, _communicator.Size);
-            var x = globalX.AsSpan(first * time, batch * time);
-            var y = globalY.AsSpan(first * time, batch * time);
-            var logits = _model.Forward(x, batch, time, firstRow: first);  // (B, T, V), dropped as rows first… of the global batch
-            var loss = _model.Loss(logits, y);
-            var scaled = _options.GradAccumulation == 1 ? loss : loss * (1f / _options.GradAccumulation);
-            scaled.Backward();
-            lossSum += loss.Item();
+            try
+            {
+                using var anomaly = _options.DetectAnomaly ? GradMode.DetectAnomaly() : default(GradMode.AnomalyScope?);
+                var x = globalX.AsSpan(first * time, batch * time);
+                var y = globalY.AsSpan(first * time, batch * time);
+                var logits = _model.Forward(x, batch, time, firstRow: first);  // (B, T, V), dropped as rows first… of the global batch
+                var loss = _model.Loss(logits, y);
+                var scaled = _options.GradAccumulation == 1 ? loss : loss * (1f / _options.GradAccumulation);
+                scaled.Backward();
+                lossSum += loss.Item();
+            }
+            catch (NonFiniteException e) when (e.Operation is not null)
+            {
+                problem = $"step {Step + 1}: {e.Message}";
+                lossSum = float.NaN;
+            }
         }
         if (_communicator.Size > 1)
         {
@@ -154,12 +183,23 @@ public sealed class LanguageModelTrainer
             _communicator.AllReduceSum(_scalars.AsSpan(0, 1));
             lossSum = _scalars[0] / _communicator.Size;
         }
+        float meanLoss = lossSum / _options.GradAccumulation;
         // Clipping (on the global gradient) is folded into the AdamW pass: it reads each gradient times the factor.
         var (norm, clip) = GradientClipping.ClipCoefficient(_model.Parameters(), _options.GradClip);
+        problem ??= NonFiniteCheck.Describe(Step + 1, meanLoss, norm, _model);
+        if (problem is not null)
+        {
+            if (_options.OnNonFinite == NonFiniteAction.Stop)
+                throw new NonFiniteException($"{problem}; training stopped (lower the learning rate, now {Optimizer.LearningRate:G3}, check the data, or skip such steps).");
+            Optimizer.ZeroGrad();
+            LastSkipped = problem;
+            Step++;
+            return (meanLoss, norm);
+        }
         Optimizer.LearningRate = Schedule.RateAt(Step);
         Optimizer.Step(clip);
         Step++;
-        return (lossSum / _options.GradAccumulation, norm);
+        return (meanLoss, norm);
     }
 
     /// <summary>
@@ -208,15 +248,13 @@ public sealed class LanguageModelTrainer
         while (Step < Schedule.TotalSteps && !stop)
         {
             var (loss, norm) = TrainStep(nextBatch, time);
-            if (!float.IsFinite(loss))
-                throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}) or check the data.");
             Schedule = budget.AfterStep(Step, Schedule);
             bool outOfTime = budget.OutOfTime;
             stop = cancel.IsCancellationRequested;
             if (_communicator.Size > 1) (Schedule, outOfTime, stop) = AgreeWithRankZero(Schedule, outOfTime, stop);
             double perStep = budget.SecondsPerStep(Step);
             var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
-            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, tokensPerStep / perStep, budget.Elapsed, remaining));
+            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, tokensPerStep / perStep, budget.Elapsed, remaining) { Skipped = LastSkipped });
             if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime)
             {
                 Schedule = budget.Evaluate(Step, Schedule, () => onEval(Step));

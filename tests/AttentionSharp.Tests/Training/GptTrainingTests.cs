@@ -83,6 +83,19 @@ public class GptTrainingTests
     }
 
     [Fact]
+    public void AReplaceCutShortBetweenItsTwoRenamesIsRecovered()
+    {
+        var run = NewRun();
+        using var dir = new TempDirectory();
+        var path = Path.Combine(dir.Path, "run", Checkpoint.LatestSubdirectory);
+        Checkpoint.Save(path, run.Model, new Checkpoint.Contents(run.Model.Config.ToJson(), run.Tokenizer.ToJson(), new JsonObject { ["step"] = 5 }, null));
+        // A kill after the old checkpoint was moved aside and before the new one was moved in leaves only the old one, aside.
+        Directory.Move(path, path + ".old-0123");
+        Assert.Equal(5, Checkpoint.ReadContents(Path.Combine(dir.Path, "run"), preferBest: false).State["step"]!.GetValue<int>());
+        Assert.True(Directory.Exists(path));
+    }
+
+    [Fact]
     public void ACheckpointThatIsIncompleteOrForAnotherModelIsRefused()
     {
         var run = NewRun();
