@@ -58,8 +58,8 @@ public sealed class AttentionProbe : IDisposable
     public void Dispose()
     {
         if (_disposed) return;
-        _disposed = true;
         if (t_current != this) throw new InvalidOperationException("Attention probes must be closed in the reverse order they were opened, on the thread that opened them.");
+        _disposed = true;
         t_current = _previous;
     }
 }

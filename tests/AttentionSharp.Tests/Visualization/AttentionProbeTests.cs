@@ -91,5 +91,10 @@ public class AttentionProbeTests
         Assert.Contains("reverse order", Assert.Throws<InvalidOperationException>(outer.Dispose).Message);
         inner.Dispose();
         outer.Dispose();
+        // Both are closed now: attention on this thread is no longer recorded (nor forced onto the plain path).
+        using var x = Tensor.Randn(new Generator(1), 1, 1, 2, 2);
+        Tensor.ScaledDotProductAttention(x, x, x).Dispose();
+        Assert.Empty(outer.Records);
+        Assert.Empty(inner.Records);
     }
 }
