@@ -20,7 +20,41 @@ public sealed record FuzzTarget(string Name, Func<IReadOnlyList<byte[]>> Seeds, 
         new("tokenizer", TokenizerSeeds, LoadTokenizer, e => e is DataSourceException),
         new("idx", IdxSeeds, bytes => IdxReader.Parse(bytes, "fuzz.idx"), e => e is DataSourceException),
         new("brown", BrownSeeds, bytes => BrownCorpus.Parse("ca01", "news", Encoding.UTF8.GetString(bytes)), e => e is DataSourceException),
+        new("cmudict", CmuDictSeeds, ReadCmuDict, e => e is DataSourceException),
+        new("image", ImageSeeds, bytes => GrayImage.Parse(bytes, "fuzz.img"), e => e is DataSourceException),
     ];
+
+    // ---- the CMU Pronouncing Dictionary in its npm package's layout, then its G2P split and encoding.
+
+    static IReadOnlyList<byte[]> CmuDictSeeds() =>
+    [
+        Encoding.UTF8.GetBytes("/** @type {{ [word: string]: string }} */\nexport const dictionary = {\n  \"'bout\": \"B AW1 T\",\n  \"a\": \"AH0\",\n" +
+                               "  \"a(2)\": \"EY1\",\n  \"a.d.\": \"EY2 D IY1\",\n  \"aalborg\": \"AO1 L B AO0 R G # place, danish\",\n" +
+                               "  \"café\": \"K AE0 F EY1\",\n  \"x-ray\": \"EH1 K S R EY2\",\n}\n"),
+        Encoding.UTF8.GetBytes("{\"abandon\": \"AH0 B AE1 N D AH0 N\", \"abandon(2)\": \"AH0 B AE1 N D IH0 N\"}"),
+    ];
+
+    static void ReadCmuDict(byte[] bytes)
+    {
+        var dictionary = CmuDict.Parse(Encoding.UTF8.GetString(bytes), "fuzz.js");
+        var split = dictionary.Split();
+        var vocabulary = G2pVocabulary.ForCmuDict(keepStress: false);
+        _ = new G2pDataset(split.Train.Concat(split.Validation).Concat(split.Test), vocabulary);
+    }
+
+    // ---- images: PGM (P2, P5) by our reader, PNG through SkiaSharp.
+
+    static IReadOnlyList<byte[]> ImageSeeds()
+    {
+        var p5 = new List<byte>(Encoding.ASCII.GetBytes("P5\n# a comment\n4 3\n255\n"));
+        p5.AddRange(Enumerable.Range(0, 12).Select(i => (byte)(i * 20)));
+        var p2 = Encoding.ASCII.GetBytes("P2\n3 2\n65535\n0 1000 65535\n7 8 9\n");
+        using var bitmap = new SkiaSharp.SKBitmap(5, 4);
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 5; x++) bitmap.SetPixel(x, y, new SkiaSharp.SKColor((byte)(x * 50), (byte)(y * 60), 90, (byte)(255 - x)));
+        using var png = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+        return [[.. p5], p2, png.ToArray()];
+    }
 
     // ---- safetensors: every entry read back in each type it converts to.
 

@@ -16,7 +16,13 @@ public sealed record GrayImage(int Width, int Height, float[] Pixels)
     public static GrayImage Read(string path)
     {
         if (!File.Exists(path)) throw new DataSourceException($"The image file '{path}' does not exist.");
-        var bytes = File.ReadAllBytes(path);
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Decodes an image file's bytes; <paramref name="path"/> names it in errors.</summary>
+    public static GrayImage Parse(byte[] bytes, string path)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
         if (bytes.Length >= 2 && bytes[0] == 'P' && (bytes[1] == '2' || bytes[1] == '5')) return ReadPgm(bytes, path);
         using var data = SKData.CreateCopy(bytes);
         using var codec = SKCodec.Create(data);

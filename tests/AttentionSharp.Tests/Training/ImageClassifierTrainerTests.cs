@@ -78,11 +78,13 @@ public class ImageClassifierTrainerTests
     {
         var data = Synthetic(32, 3);
         var model = new VisionTransformer(Shape, new Generator(1));
-        var trainer = new ImageClassifierTrainer(model, new TrainOptions { Steps = 100_000, Minutes = 0.02, Batch = 8, WarmupSteps = 2, EvalInterval = 0 });
+        var trainer = new ImageClassifierTrainer(model, new TrainOptions { Steps = 100_000, Minutes = 0.05, Batch = 8, WarmupSteps = 2, EvalInterval = 0 });
         var evals = new List<int>();
         trainer.Run(data, new Generator(2), _ => { }, evals.Add, CancellationToken.None);
-        Assert.True(trainer.Schedule.TotalSteps < 100_000, $"the schedule kept {trainer.Schedule.TotalSteps} steps");
-        Assert.Equal([trainer.Step], evals);
+        Assert.InRange(trainer.Step, 1, 99_999);                     // the clock ended the run, not the step count
+        Assert.Equal([trainer.Step], evals);                         // with one validation pass at the end
+        // The schedule is fitted to the clock after 20 steps; a machine too busy to reach them in 3 s ends on the clock alone.
+        if (trainer.Step > 20) Assert.True(trainer.Schedule.TotalSteps < 100_000, $"the schedule kept {trainer.Schedule.TotalSteps} steps");
     }
 
     [Fact]
