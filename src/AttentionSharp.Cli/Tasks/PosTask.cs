@@ -251,6 +251,6 @@ static class PosTask
         using (Autograd.GradMode.NoGrad())
         using (TensorScope.Begin()) logits = network.Logits(batch).ToArray();
         var labels = words.Select((w, t) => $"{w}/{UniversalTags.Names[System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.AsSpan(t * UniversalTags.Count, UniversalTags.Count))]}").ToList();
-        return Visualization.AttentionView.SelfAttention($"BERT tagger attention on \"{VizCommand.Shorten(text)}\" ({network.Description})", probe.Records, labels);
+        return Visualization.AttentionView.SelfAttention($"BERT tagger attention on \"{VizCommand.Shorten(text)}\"", probe.Records, labels);
     }
 }

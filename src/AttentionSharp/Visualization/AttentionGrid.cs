@@ -23,7 +23,7 @@ public static class AttentionGrid
         using var font = new SKFont(SKTypeface.Default, 10);
         using var headerFont = new SKFont(SKTypeface.Default, 14);
         float labelWidth = labels ? view.Layers.SelectMany(l => l.QueryTokens.Concat(l.KeyTokens)).Select(t => font.MeasureText(Printable(t))).DefaultIfEmpty(0).Max() + 6 : 0;
-        const int gap = 14, titleHeight = 40, headerHeight = 20, rowHeader = 70;
+        const int gap = 14, titleHeight = 62, headerHeight = 20, rowHeader = 70;
         int cellWidth = (int)(labelWidth + cell), cellHeight = (int)(headerHeight + cell + labelWidth);
         int width = rowHeader + heads * (cellWidth + gap) + gap;
         int height = titleHeight + view.Layers.Count * (cellHeight + gap) + gap;
@@ -34,7 +34,7 @@ public static class AttentionGrid
         using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         canvas.DrawText(view.Title, gap, 22, headerFont, ink);
         using var fill = new SKPaint { IsAntialias = false };
-        DrawColorbar(canvas, width - gap - 160, 10, 160, font, ink, fill);
+        DrawColorbar(canvas, width - gap - 160, 32, 160, font, ink, fill);   // under the title, right-aligned
         for (int l = 0; l < view.Layers.Count; l++)
         {
             var layer = view.Layers[l];
