@@ -61,13 +61,18 @@ public sealed record GrayImage(int Width, int Height, float[] Pixels)
         int width = Field("width"), height = Field("height"), maxval = Field("maxval");
         if (width <= 0 || height <= 0) throw new DataSourceException($"'{path}' is a PGM file of {width}×{height} pixels; both must be positive.");
         if (maxval is <= 0 or > 65535) throw new DataSourceException($"'{path}' is a PGM file with maxval {maxval}; expected 1 to 65535.");
-        var pixels = new float[(long)width * height <= int.MaxValue ? width * height : throw new DataSourceException($"'{path}' is a PGM file of {width}×{height} pixels, too large.")];
+        long count = (long)width * height;
+        if (count > int.MaxValue) throw new DataSourceException($"'{path}' is a PGM file of {width}×{height} pixels, too large.");
+        // The samples must be there before anything is allocated for them: a header can claim billions of pixels.
+        int size = maxval < 256 ? 1 : 2;
+        long available = Math.Max(0, bytes.Length - pos - (raw ? 1 : 0));
+        long needed = raw ? count * size : 2 * count - 1;   // plain PGM: at least one digit per sample and a space between
+        if (available < needed)
+            throw new DataSourceException($"'{path}' is a PGM file of {width}×{height} pixels but holds only {available} bytes of the {needed} or more its samples need.");
+        var pixels = new float[count];
         if (raw)
         {
             pos++;   // exactly one whitespace byte ends the header
-            int size = maxval < 256 ? 1 : 2;
-            if (bytes.Length - pos < (long)pixels.Length * size)
-                throw new DataSourceException($"'{path}' is a PGM file of {width}×{height} pixels but holds only {Math.Max(0, bytes.Length - pos)} bytes of the {(long)pixels.Length * size} its samples need.");
             for (int i = 0; i < pixels.Length; i++)
             {
                 int v = size == 1 ? bytes[pos + i] : bytes[pos + 2 * i] << 8 | bytes[pos + 2 * i + 1];

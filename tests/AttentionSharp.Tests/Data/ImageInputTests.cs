@@ -80,6 +80,16 @@ public class ImageInputTests
     }
 
     [Fact]
+    public void AHeaderClaimingMorePixelsThanTheFileHoldsIsRefusedBeforeAnythingIsAllocated()
+    {
+        // 50,000 × 40,000 pixels would be 8 GB of floats; the file holds 3 bytes of samples.
+        var raw = System.Text.Encoding.ASCII.GetBytes("P5\n50000 40000\n255\nabc");
+        Assert.Contains("holds only 3 bytes", Assert.Throws<DataSourceException>(() => GrayImage.Parse(raw, "huge.pgm")).Message);
+        var plain = System.Text.Encoding.ASCII.GetBytes("P2\n30000 30000\n255\n1 2 3\n");
+        Assert.Contains("huge.pgm", Assert.Throws<DataSourceException>(() => GrayImage.Parse(plain, "huge.pgm")).Message);
+    }
+
+    [Fact]
     public void PngDecodesToLuma()
     {
         using var dir = new TempDirectory();

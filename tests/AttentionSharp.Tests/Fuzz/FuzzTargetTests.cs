@@ -3,10 +3,18 @@ using Xunit.Abstractions;
 
 namespace AttentionSharp.Tests.Fuzz;
 
+[CollectionDefinition(nameof(FuzzTargetTests), DisableParallelization = true)]
+public sealed class FuzzTargetCollection;
+
 /// <summary>
 /// A short run of every fuzz target in each test run (the long runs use attn-fuzz, see README): every mutated input is
 /// accepted or rejected with the reader's own exception, and the mutations reach both outcomes.
 /// </summary>
+/// <remarks>
+/// Alone, not beside other tests: a slow input is judged by the process's processor time, which parallel tests would
+/// inflate.
+/// </remarks>
+[Collection(nameof(FuzzTargetTests))]
 public class FuzzTargetTests(ITestOutputHelper output)
 {
     const int Inputs = 3_000;
