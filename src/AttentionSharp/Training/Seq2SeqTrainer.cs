@@ -110,33 +110,16 @@ public sealed class Seq2SeqTrainer
     /// </summary>
     public void Run(G2pDataset train, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
     {
-        var budget = new TimeBudget(_options.Minutes, _options.Steps, _options.EvalInterval, Step, fitAfter: [20, 100], refitAfterEval: true);
-        var shuffle = new Generator(_options.Seed ^ 0x5DEECE66DUL);
-        using var batches = Epochs(train, shuffle).GetEnumerator();
-        long tokens = 0;
-        while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
-        {
-            batches.MoveNext();
-            var batch = batches.Current;
-            var (loss, norm) = TrainStep(batch);
-            if (!float.IsFinite(loss))
-                throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}).");
-            tokens += batch.Labels.Count(l => l != _model.PadId);
-            Schedule = budget.AfterStep(Step, Schedule);
-            var elapsed = budget.Elapsed;
-            var remaining = TimeSpan.FromSeconds(budget.SecondsPerStep(Step) * (Schedule.TotalSteps - Step));
-            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, tokens / elapsed.TotalSeconds, elapsed, remaining));
-            bool outOfTime = budget.OutOfTime;
-            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime)
-                Schedule = budget.Evaluate(Step, Schedule, () => onEval(Step));
-            if (outOfTime) break;
-        }
+        if (train.Words.Count == 0) throw new ArgumentException("The training set holds no words.", nameof(train));
+        EpochLoop.Run(_options, refitAfterEval: true, shuffle => train.Batches(_options.Batch, shuffle),
+            batch => TrainStep(batch), batch => batch.Labels.Count(l => l != _model.PadId), new Scheduled(this), onStep, onEval, cancel);
     }
 
-    IEnumerable<G2pBatch> Epochs(G2pDataset train, Generator shuffle)
+    /// <summary>This trainer as the loop sees it.</summary>
+    sealed class Scheduled(Seq2SeqTrainer trainer) : IScheduledTrainer
     {
-        if (train.Words.Count == 0) throw new ArgumentException("The training set holds no words.", nameof(train));
-        while (true)
-            foreach (var batch in train.Batches(_options.Batch, shuffle)) yield return batch;
+        public int Step => trainer.Step;
+        public CosineSchedule Schedule { get => trainer.Schedule; set => trainer.Schedule = value; }
+        public float LearningRate => trainer.Optimizer.LearningRate;
     }
 }

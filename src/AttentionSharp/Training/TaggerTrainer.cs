@@ -93,33 +93,18 @@ public sealed class TaggerTrainer
     /// </summary>
     public void Run(TaggingDataset train, Action<StepReport> onStep, Action<int> onEval, CancellationToken cancel)
     {
-        var budget = new TimeBudget(_options.Minutes, _options.Steps, _options.EvalInterval, Step, fitAfter: [20, 100], refitAfterEval: false);
-        var shuffle = new Generator(_options.Seed ^ 0x5DEECE66DUL);
-        using var batches = Epochs(train, shuffle).GetEnumerator();
-        long words = 0;
-        while (Step < Schedule.TotalSteps && !cancel.IsCancellationRequested)
-        {
-            batches.MoveNext();
-            var batch = Prepare is null ? batches.Current : Prepare(batches.Current);
-            var (loss, norm) = TrainStep(batch);
-            if (!float.IsFinite(loss))
-                throw new InvalidOperationException($"The loss became {loss} at step {Step}; lower the learning rate (now {Optimizer.LearningRate:G3}).");
-            words += batch.Labels.Count(l => l != TaggingDataset.IgnoreLabel);
-            Schedule = budget.AfterStep(Step, Schedule);
-            var elapsed = budget.Elapsed;
-            var remaining = TimeSpan.FromSeconds(budget.SecondsPerStep(Step) * (Schedule.TotalSteps - Step));
-            onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm, words / elapsed.TotalSeconds, elapsed, remaining));
-            bool outOfTime = budget.OutOfTime;
-            if ((_options.EvalInterval > 0 && Step % _options.EvalInterval == 0) || Step == Schedule.TotalSteps || outOfTime)
-                Schedule = budget.Evaluate(Step, Schedule, () => onEval(Step));
-            if (outOfTime) break;
-        }
+        if (train.Sentences.Count == 0) throw new ArgumentException("The training set holds no sentences.", nameof(train));
+        // Prepare (e.g. masking words) runs as each batch is drawn, so the words counted are the prepared batch's.
+        EpochLoop.Run(_options, refitAfterEval: false,
+            shuffle => train.Batches(_options.Batch, shuffle).Select(b => Prepare is null ? b : Prepare(b)),
+            TrainStep, batch => batch.Labels.Count(l => l != TaggingDataset.IgnoreLabel), new Scheduled(this), onStep, onEval, cancel);
     }
 
-    IEnumerable<TaggingBatch> Epochs(TaggingDataset train, Generator shuffle)
+    /// <summary>This trainer as the loop sees it.</summary>
+    sealed class Scheduled(TaggerTrainer trainer) : IScheduledTrainer
     {
-        if (train.Sentences.Count == 0) throw new ArgumentException("The training set holds no sentences.", nameof(train));
-        while (true)
-            foreach (var batch in train.Batches(_options.Batch, shuffle)) yield return batch;
+        public int Step => trainer.Step;
+        public CosineSchedule Schedule { get => trainer.Schedule; set => trainer.Schedule = value; }
+        public float LearningRate => trainer.Optimizer.LearningRate;
     }
 }
