@@ -132,9 +132,7 @@ public static class ComparisonReport
         {
             var points = recall.Where(r => r.Model == kind).OrderBy(r => r.Distance).ToArray();
             if (points.Length == 0) continue;
-            var line = plot.Add.Scatter(points.Select(p => Math.Log2(p.Distance)).ToArray(), points.Select(p => 100 * p.Accuracy).ToArray());
-            line.LegendText = Name(kind);
-            line.LineWidth = 2; line.MarkerSize = 7;
+            Series(plot, Name(kind), points.Select(p => Math.Log2(p.Distance)).ToArray(), points.Select(p => 100 * p.Accuracy).ToArray());
         }
         var chance = plot.Add.HorizontalLine(100.0 / RecallTask.Keys);
         chance.LinePattern = ScottPlot.LinePattern.Dashed;
@@ -155,9 +153,7 @@ public static class ComparisonReport
         {
             var points = speed.Where(r => r.Model == kind).OrderBy(r => r.Length).ToArray();
             if (points.Length == 0) continue;
-            var line = plot.Add.Scatter(points.Select(p => Math.Log2(p.Length)).ToArray(), points.Select(p => Math.Log10(p.TokensPerSecond)).ToArray());
-            line.LegendText = Name(kind);
-            line.LineWidth = 2; line.MarkerSize = 7;
+            Series(plot, Name(kind), points.Select(p => Math.Log2(p.Length)).ToArray(), points.Select(p => Math.Log10(p.TokensPerSecond)).ToArray());
         }
         Log2Ticks(plot, speed.Select(r => r.Length));
         var ticks = new ScottPlot.TickGenerators.NumericManual();
@@ -194,9 +190,7 @@ public static class ComparisonReport
         foreach (var r in results)
         {
             var points = r.ByLength.Select((b, i) => (i, b)).Where(p => p.b.Words > 0).ToArray();
-            var line = plot.Add.Scatter(points.Select(p => (double)p.i).ToArray(), points.Select(p => 100 * p.b.WordErrorRate).ToArray());
-            line.LegendText = r.Model;
-            line.LineWidth = 2; line.MarkerSize = 7;
+            Series(plot, r.Model, points.Select(p => (double)p.i).ToArray(), points.Select(p => 100 * p.b.WordErrorRate).ToArray());
         }
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         for (int i = 0; i < Bottleneck.Buckets.Length; i++) ticks.AddMajor(i, Bottleneck.BucketName(Bottleneck.Buckets[i]));
@@ -207,6 +201,15 @@ public static class ComparisonReport
         plot.YLabel("word error rate (%)");
         plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
         Save(plot, path);
+    }
+
+    /// <summary>One model's line with markers, in the legend under <paramref name="name"/>.</summary>
+    static void Series(ScottPlot.Plot plot, string name, double[] xs, double[] ys)
+    {
+        var line = plot.Add.Scatter(xs, ys);
+        line.LegendText = name;
+        line.LineWidth = 2;
+        line.MarkerSize = 7;
     }
 
     static void Log2Ticks(ScottPlot.Plot plot, IEnumerable<int> values)
