@@ -12,8 +12,10 @@ public sealed class NonFiniteException(string message, string? operation = null)
     /// <summary>Throws when <paramref name="output"/> of operation <paramref name="name"/> holds a NaN or ±∞.</summary>
     internal static void CheckOutput(Tensor output, string name)
     {
-        if (!output.IsContiguous) return; // a strided view computes nothing: any NaN in it came from the op that made its storage
-        var data = output.Data;
+        // A strided view of another tensor computed nothing (any NaN in it came from the op that made its storage); a
+        // computed output laid out in another order (attention's) is checked over its block.
+        var data = output.DenseBlockOrEmpty();
+        if (data.IsEmpty) return;
         if (float.IsFinite(System.Numerics.Tensors.TensorPrimitives.Sum((ReadOnlySpan<float>)data))) return;
         for (int i = 0; i < data.Length; i++)
             if (!float.IsFinite(data[i]))

@@ -67,8 +67,9 @@ public sealed unsafe partial class Tensor
     /// <summary>
     /// Attention(Q, K, V) = softmax(QKᵀ·scale + mask)·V (Vaswani et al. 2017, eq. 1) for Q (B, NH, Tq, HS) and K, V
     /// (B, NKV, Tk, HS), where NKV divides NH (grouped-query attention: query head h reads K/V head h / (NH/NKV)).
-    /// Returns (B, NH, Tq, HS). Q, K and V may be strided views (e.g. heads split by Reshape(B, T, NH, HS).Transpose(1, 2));
-    /// only a last dimension with non-unit stride is copied. A query row whose keys are all masked gives 0 (PyTorch
+    /// Returns (B, NH, Tq, HS), laid out as (B, Tq, NH, HS) so that merging the heads is a view. Q, K and V may be
+    /// strided views (e.g. heads split by Reshape(B, T, NH, HS).Transpose(1, 2)); only a last dimension with non-unit
+    /// stride is copied. A query row whose keys are all masked gives 0 (PyTorch
     /// gives NaN).
     /// </summary>
     public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null)
@@ -118,7 +119,7 @@ public sealed unsafe partial class Tensor
             Dropout = options.Dropout, DropoutSeed = options.Dropout > 0 ? options.DropoutRng!.NextUInt64() : 0,
             DropoutFirstBatch = options.DropoutFirstBatch,
         };
-        var output = Uninitialized([b, nh, tq, hs]);                                       // (B, NH, Tq, HS)
+        var output = HeadsOf(b, tq, nh, hs);                                              // (B, NH, Tq, HS), laid out (B, Tq, NH, HS)
         bool flash = implementation == AttentionImplementation.Flash;
         var saved = flash ? Uninitialized([b, nh, tq]) : Uninitialized([b, nh, tq, tk]); // L (flash) or P (plain)
         fixed (bool* pad = padding, glob = global)
@@ -145,6 +146,13 @@ public sealed unsafe partial class Tensor
         if (result.GradFn is null) saved.Dispose();
         return (result, weights);
     }
+
+    /// <summary>
+    /// A fresh (B, NH, T, HS) tensor laid out as (B, T, NH, HS) — the layout PyTorch's fused kernels return — so that
+    /// concatenating the heads back into (B, T, NH·HS) is a view, not a copy.
+    /// </summary>
+    static Tensor HeadsOf(int b, int t, int nh, int hs) =>
+        new(StoragePool.Rent(b * t * nh * hs), 0, [b, nh, t, hs], [t * nh * hs, hs, nh * hs, 1]);
 
     static Tensor UnitLastStride(Tensor x) => x._strides[3] == 1 || x._shape[3] == 1 ? x : x.Contiguous();
 

@@ -54,19 +54,25 @@ public sealed unsafe partial class Tensor
         return result;
     }
 
-    /// <summary>The same elements with another shape (one dimension may be -1); a view when the tensor is dense, a copy otherwise.</summary>
+    /// <summary>
+    /// The same elements with another shape (one dimension may be -1): a view when the strides allow one (always for a
+    /// dense tensor), a copy otherwise, as torch.reshape.
+    /// </summary>
     public Tensor Reshape(params ReadOnlySpan<int> shape)
     {
-        if (!IsContiguous) return Contiguous().Reshape(shape);
         var newShape = InferShape(shape);
-        var view = ViewOf(_offset, newShape, ShapeMath.ContiguousStrides(newShape));
+        // A strided tensor is viewed without a copy where its strides allow (heads split from a fused QKV projection).
+        var strides = IsContiguous ? ShapeMath.ContiguousStrides(newShape) : ShapeMath.ViewStrides(_shape, _strides, newShape);
+        if (strides is null) return Contiguous().Reshape(shape);
+        var view = ViewOf(_offset, newShape, strides);
         return Record(view, "Reshape", [this], g => { if (RequiresGrad) AccumulateGradStrided(g); });
     }
 
-    /// <summary>Reshape that never copies: throws for a strided tensor (as torch's view).</summary>
+    /// <summary>Reshape that never copies: throws when the strides allow no view (as torch's view).</summary>
     public Tensor View(params ReadOnlySpan<int> shape)
     {
-        if (!IsContiguous) throw new InvalidOperationException($"View needs a contiguous tensor; this {ShapeMath.Format(Shape)} one is strided. Use Reshape or Contiguous().");
+        if (!IsContiguous && ShapeMath.ViewStrides(_shape, _strides, InferShape(shape)) is null)
+            throw new InvalidOperationException($"View: this {ShapeMath.Format(Shape)} tensor's strides {ShapeMath.Format(_strides)} cannot be viewed as {ShapeMath.Format(shape)} without a copy. Use Reshape or Contiguous().");
         return Reshape(shape);
     }
 

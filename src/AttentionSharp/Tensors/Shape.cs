@@ -27,6 +27,36 @@ internal static class ShapeMath
         return strides;
     }
 
+    /// <summary>
+    /// Strides under which <paramref name="shape"/> views the same elements, in the same row-major order, as a tensor of
+    /// <paramref name="oldShape"/> and <paramref name="oldStrides"/>; null when no such strides exist and a copy is needed.
+    /// The old dimensions fall into runs that are contiguous with one another (stride[d] = stride[d+1]·size[d+1]); a
+    /// new shape fits when each run is split into or merged from whole new dimensions, never across two runs.
+    /// </summary>
+    public static int[]? ViewStrides(ReadOnlySpan<int> oldShape, ReadOnlySpan<int> oldStrides, ReadOnlySpan<int> shape)
+    {
+        if (oldShape.Length == 0 || Count(oldShape) == 0) return ContiguousStrides(shape);
+        var strides = new int[shape.Length];
+        int newDim = shape.Length - 1;
+        long runStride = oldStrides[^1], runCount = 1, newCount = 1;
+        for (int d = oldShape.Length - 1; d >= 0; d--)
+        {
+            runCount *= oldShape[d];
+            bool runEnds = d == 0 || (oldShape[d - 1] != 1 && oldStrides[d - 1] != runCount * runStride);
+            if (!runEnds) continue;
+            // Give this run the new dimensions it holds, innermost first (size-1 dimensions fit anywhere).
+            while (newDim >= 0 && (newCount < runCount || shape[newDim] == 1))
+            {
+                strides[newDim] = (int)(newCount * runStride);
+                newCount *= shape[newDim];
+                newDim--;
+            }
+            if (newCount != runCount) return null;
+            if (d > 0) { runStride = oldStrides[d - 1]; runCount = 1; newCount = 1; }
+        }
+        return newDim == -1 ? strides : null;
+    }
+
     /// <summary>Maps a possibly negative dimension index into [0, rank).</summary>
     public static int NormalizeDim(int dim, int rank, string what = "dim")
     {

@@ -85,6 +85,19 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>Address of the first element (the storage is pinned for the tensor's lifetime).</summary>
     public float* Pointer => Storage.Pointer + _offset;
 
+    /// <summary>
+    /// The elements as one dense span when they fill a block without gaps in some order of the dimensions (a dense
+    /// tensor, or a permuted view of one such as attention's (B, NH, T, HS) output laid out (B, T, NH, HS)); else empty.
+    /// For order-free passes over all elements (sums, finiteness checks).
+    /// </summary>
+    internal Span<float> DenseBlockOrEmpty()
+    {
+        if (IsContiguous) return Data;
+        var order = Enumerable.Range(0, Rank).OrderByDescending(d => _strides[d]).ToArray();
+        if (!ComputeContiguous([.. order.Select(d => _shape[d])], [.. order.Select(d => _strides[d])])) return [];
+        return Storage.Span(_offset, Count);
+    }
+
     static bool ComputeContiguous(int[] shape, int[] strides)
     {
         int expected = 1;

@@ -28,7 +28,7 @@ public class GradCheckTests
     public static TheoryData<string> Ops() =>
     [
         "add", "sub", "mul", "div", "scale", "addscalar", "exp", "log", "sqrt", "tanh", "sigmoid", "square",
-        "sum", "sumdim", "mean", "meandim", "max", "reshape", "permute", "transpose", "narrow", "select", "cat", "split", "index_select",
+        "sum", "sumdim", "mean", "meandim", "max", "reshape", "reshape_strided", "permute", "transpose", "narrow", "select", "cat", "split", "index_select",
         "matmul", "matmul_broadcast", "matmul_transposed", "linear", "linear_nobias", "contiguous", "unsqueeze",
         "softmax", "softmax_dim0", "logsoftmax", "layernorm", "layernorm_noaffine", "rmsnorm", "gelu_erf", "gelu_tanh", "relu",
         "silu", "swiglu", "dropout", "cross_entropy", "cross_entropy_smooth_ignore", "embedding", "attention", "attention_causal_gqa",
@@ -59,6 +59,7 @@ public class GradCheckTests
             case "meandim": Check(x => x[0].Mean(-1, keepDim: true), Leaf(rng, 2, 3, 4)); break;
             case "max": Check(x => x[0].Max(1).Values, Leaf(rng, 3, 5)); break;
             case "reshape": Check(x => x[0].Reshape(4, 6) * x[0].Reshape(4, 6), Leaf(rng, 2, 3, 4)); break;
+            case "reshape_strided": Check(x => x[0].Narrow(2, 1, 4).Reshape(2, 3, 2, 2).Transpose(1, 2).Reshape(2, 2, 6) * x[1], Leaf(rng, 2, 3, 6), Leaf(rng, 2, 6)); break;
             case "permute": Check(x => x[0].Permute(2, 0, 1).Contiguous() * 2f, Leaf(rng, 2, 3, 4)); break;
             case "transpose": Check(x => x[0].Transpose(0, 1) * x[1], Leaf(rng, 3, 4), Leaf(rng, 4, 3)); break;
             case "narrow": Check(x => x[0].Narrow(1, 1, 2) * 2f, Leaf(rng, 3, 4)); break;

@@ -28,8 +28,16 @@ public class MemoryMeterTests
     /// Peak bytes of one forward + backward pass above what was held before, inputs excluded: the least of three passes,
     /// since the meter is process-wide and a background thread another test left running can only add to a reading.
     /// </summary>
-    static long PeakOf(Func<Tensor, Tensor, Tensor, Tensor> attention, int t) =>
-        Enumerable.Range(0, 3).Min(_ => OnePeak(attention, t));
+    /// <remarks>
+    /// One thread: the kernels give each thread that joins its own tile scratch, and how many join depends on the load.
+    /// </remarks>
+    static long PeakOf(Func<Tensor, Tensor, Tensor, Tensor> attention, int t)
+    {
+        int threads = AttentionSharp.Kernels.Parallel.ThreadCount;
+        AttentionSharp.Kernels.Parallel.ThreadCount = 1;
+        try { return Enumerable.Range(0, 3).Min(_ => OnePeak(attention, t)); }
+        finally { AttentionSharp.Kernels.Parallel.ThreadCount = threads; }
+    }
 
     static long OnePeak(Func<Tensor, Tensor, Tensor, Tensor> attention, int t)
     {

@@ -66,6 +66,64 @@ public class TensorTests
     }
 
     [Fact]
+    public void ReshapeViewsStridedTensorsWhereStridesAllowAndCopiesOtherwise()
+    {
+        // Heads split from a fused QKV projection: a Narrow of (B, T, 3C) reshaped to (B, T, NH, HS) is a view.
+        var qkv = Seq(2, 5, 3 * 12);
+        var q = qkv.Narrow(2, 12, 12);
+        var heads = q.Reshape(2, 5, 3, 4);
+        Assert.False(heads.IsContiguous);
+        heads[1, 4, 2, 3] = -7f;
+        Assert.Equal(-7f, qkv[1, 4, 12 + 11]);                                  // shares memory
+        // Attention's output laid out (B, T, NH, HS), seen as (B, NH, T, HS) and merged back: a dense view.
+        var merged = Seq(2, 5, 3, 4).Transpose(1, 2).Transpose(1, 2).Reshape(2, 5, 12);
+        Assert.True(merged.IsContiguous);
+        // A transposed matrix flattened needs a copy: the result does not alias.
+        var t = Seq(3, 4).Transpose(0, 1);
+        var flat = t.Reshape(12);
+        flat[1] = 100f;
+        Assert.NotEqual(100f, t[0, 1]);
+        Assert.Throws<InvalidOperationException>(() => t.View(12));
+
+        // Every way of reshaping a random strided view gives the values of reshaping its dense copy.
+        var rng = new Random(5);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            int[] shape = [rng.Next(1, 4), rng.Next(1, 5), rng.Next(1, 4), rng.Next(1, 5)];
+            var x = Seq(shape);
+            var view = trial % 3 == 0 ? x.Permute(0, 2, 1, 3) : trial % 3 == 1 ? x.Narrow(3, 0, Math.Max(1, shape[3] - 1)) : x.Select(0, 0).Unsqueeze(1);
+            var dense = view.Contiguous();
+            foreach (var target in Factorings(dense.Count, rng))
+            {
+                var expected = dense.Reshape(target).ToArray();
+                var actual = view.Reshape(target);
+                Assert.Equal(target, actual.Shape.ToArray());
+                Assert.Equal(expected, actual.ToArray());
+            }
+        }
+    }
+
+    /// <summary>A few shapes with <paramref name="count"/> elements, size-1 dimensions included.</summary>
+    static IEnumerable<int[]> Factorings(int count, Random rng)
+    {
+        yield return [count];
+        yield return [1, count, 1];
+        for (int i = 0; i < 4; i++)
+        {
+            var dims = new List<int>(); int left = count;
+            while (left > 1)
+            {
+                var divisors = Enumerable.Range(2, left - 1).Where(d => left % d == 0).ToArray();
+                int d = divisors[rng.Next(divisors.Length)];
+                dims.Add(d); left /= d;
+                if (rng.Next(4) == 0) dims.Add(1);
+            }
+            if (dims.Count == 0) dims.Add(1);
+            yield return [.. dims];
+        }
+    }
+
+    [Fact]
     public void PermuteTransposeNarrowAreViews()
     {
         var t = Seq(2, 3, 4);
