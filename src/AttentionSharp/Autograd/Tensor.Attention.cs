@@ -95,56 +95,148 @@ public sealed unsafe partial class Tensor
     static (Tensor Output, Tensor? Weights) Attention(Tensor q, Tensor k, Tensor v, AttentionOptions options, bool wantWeights)
     {
         var (b, nh, tq, hs, nkv, tk) = CheckAttentionShapes(q, k, v, options);
-        var implementation = options.Implementation switch
-        {
-            AttentionImplementation.Auto => wantWeights ? AttentionImplementation.Plain : AttentionImplementation.Flash,
-            AttentionImplementation.Flash when wantWeights =>
-                throw new ArgumentException("Attention weights come from the plain path; use AttentionImplementation.Auto or Plain to get them."),
-            var chosen => chosen,
-        };
-        if (options.AdditiveMask is { RequiresGrad: true } && GradMode.IsEnabled)
-            throw new ArgumentException("Attention: the additive mask receives no gradient; pass a tensor that does not require one (or Detach() it).");
-        if (options.Dropout > 0 && options.DropoutRng is null) throw new ArgumentException("Attention dropout needs a DropoutRng.");
-        Kernels.Dropout.CheckProbability(options.Dropout);
-
+        var call = AttentionCall.Prepare(options, wantWeights, b, nh, nkv, tq, tk, hs);
         // The kernels need unit stride along HS only; the usual head views (B, T, NH, HS) → (B, NH, T, HS) have it.
         q = UnitLastStride(q); k = UnitLastStride(k); v = UnitLastStride(v);
-        var mask = options.AdditiveMask;
-        bool[] padding = options.KeyPadding.IsEmpty ? [] : options.KeyPadding.ToArray();
-        bool[] global = GlobalFlags(options, tk);
-        var problem = new AttentionProblem
-        {
-            Batch = b, Heads = nh, KvHeads = nkv, QueryLength = tq, KeyLength = tk, HeadSize = hs,
-            Scale = options.Scale ?? 1f / MathF.Sqrt(hs), Causal = options.Causal, Window = options.Window,
-            Dropout = options.Dropout, DropoutSeed = options.Dropout > 0 ? options.DropoutRng!.NextUInt64() : 0,
-            DropoutFirstBatch = options.DropoutFirstBatch,
-        };
         var output = HeadsOf(b, tq, nh, hs);                                              // (B, NH, Tq, HS), laid out (B, Tq, NH, HS)
-        bool flash = implementation == AttentionImplementation.Flash;
-        var saved = flash ? Uninitialized([b, nh, tq]) : Uninitialized([b, nh, tq, tk]); // L (flash) or P (plain)
-        fixed (bool* pad = padding, glob = global)
-        {
-            var p = WithMasks(problem, pad, glob, mask, b, nh, tq, tk);
-            if (flash) AttentionFlash.Forward(in p, Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer);
-            else AttentionPlain.Forward(in p, Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer);
-        }
+        var saved = call.Flash ? Uninitialized([b, nh, tq]) : Uninitialized([b, nh, tq, tk]); // L (flash) or P (plain)
+        call.Forward(Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer);
         var weights = wantWeights ? saved.Detach() : null;
 
-        var result = Record(output, flash ? "FlashAttention" : "Attention", [q, k, v], g =>
+        var result = Record(output, call.Flash ? "FlashAttention" : "Attention", [q, k, v], g =>
         {
             var dq = q.RequiresGrad ? GradHeads(q) : default;
             var dk = k.RequiresGrad ? GradHeads(k) : default;
             var dv = v.RequiresGrad ? GradHeads(v) : default;
-            fixed (bool* pad = padding, glob = global)
-            {
-                var p = WithMasks(problem, pad, glob, mask, b, nh, tq, tk);
-                if (flash) AttentionFlash.Backward(in p, Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer, Heads(g), dq, dk, dv);
-                else AttentionPlain.Backward(in p, Heads(q), Heads(k), Heads(v), saved.Pointer, Heads(g), dq, dk, dv);
-            }
+            call.Backward(Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer, Heads(g), dq, dk, dv);
         });
         // Nothing will run backward: the saved state goes back to the pool now (a returned weight view keeps its storage).
         if (result.GradFn is null) saved.Dispose();
         return (result, weights);
+    }
+
+    /// <summary>
+    /// Causal or full self-attention straight from a fused projection: <paramref name="qkv"/> is (B, T, 3·C) holding
+    /// [Q K V] along its last dimension (GPT-2's c_attn output), C = heads·HS; returns (B, T, C), the heads concatenated.
+    /// The same as splitting Q, K and V into heads, <see cref="ScaledDotProductAttention"/> and merging the heads, but
+    /// the kernels read the heads in place and the backward pass writes dQ, dK and dV straight into the gradient of
+    /// <paramref name="qkv"/>: no view operations, no copies, no intermediate gradients. An open attention probe (or the
+    /// plain implementation) takes the split path, which forms the weights.
+    /// </summary>
+    public static Tensor PackedSelfAttention(Tensor qkv, int heads, AttentionOptions? options = null)
+    {
+        options ??= new AttentionOptions();
+        if (qkv.Rank != 3 || heads < 1 || qkv._shape[2] % (3 * heads) != 0)
+            throw new ArgumentException($"Packed self-attention needs (B, T, 3·heads·HS) with heads ≥ 1; got {ShapeMath.Format(qkv.Shape)} for {heads} heads.", nameof(qkv));
+        int b = qkv._shape[0], t = qkv._shape[1], c = qkv._shape[2] / 3, hs = c / heads;
+        if (Visualization.AttentionProbe.Current is not null || options.Implementation == AttentionImplementation.Plain)
+        {
+            var parts = qkv.Split([c, c, c], 2);
+            var y = ScaledDotProductAttention(parts[0].Reshape(b, t, heads, hs).Transpose(1, 2),
+                parts[1].Reshape(b, t, heads, hs).Transpose(1, 2), parts[2].Reshape(b, t, heads, hs).Transpose(1, 2), options);
+            return y.Transpose(1, 2).Reshape(b, t, c);
+        }
+        var dense = qkv.Contiguous();
+        // (B, NH, T, HS) views of Q, K and V inside a (B, T, 3C) buffer: rows 3C apart, heads HS apart.
+        HeadTensor Part(float* data, int which) => new(data + which * c, (long)t * 3 * c, hs, 3 * c);
+        var call = AttentionCall.Prepare(options with { Implementation = AttentionImplementation.Flash }, false, b, heads, heads, t, t, hs);
+        var output = Uninitialized([b, t, c]);
+        var lse = Uninitialized([b, heads, t]);
+        var o = new HeadTensor(output.Pointer, (long)t * c, hs, c);
+        call.Forward(Part(dense.Pointer, 0), Part(dense.Pointer, 1), Part(dense.Pointer, 2), o, lse.Pointer);
+        var result = Record(output, "FlashAttention", [dense], g =>
+        {
+            dense.GradBuffer();
+            float* grad = dense.Grad!.Pointer;
+            call.Backward(Part(dense.Pointer, 0), Part(dense.Pointer, 1), Part(dense.Pointer, 2), o, lse.Pointer,
+                new HeadTensor(g.Pointer, (long)t * c, hs, c), Part(grad, 0), Part(grad, 1), Part(grad, 2));
+        });
+        if (result.GradFn is null) lse.Dispose();
+        return result;
+    }
+
+    /// <summary>One attention call's problem, masks and algorithm, ready to run forward and backward over head views.</summary>
+    sealed class AttentionCall
+    {
+        AttentionProblem _problem;
+        bool[] _padding = [], _global = [];
+        Tensor? _mask;
+
+        public bool Flash { get; private init; }
+
+        public static AttentionCall Prepare(AttentionOptions options, bool wantWeights, int b, int nh, int nkv, int tq, int tk, int hs)
+        {
+            var implementation = options.Implementation switch
+            {
+                AttentionImplementation.Auto => wantWeights ? AttentionImplementation.Plain : AttentionImplementation.Flash,
+                AttentionImplementation.Flash when wantWeights =>
+                    throw new ArgumentException("Attention weights come from the plain path; use AttentionImplementation.Auto or Plain to get them."),
+                var chosen => chosen,
+            };
+            if (options.AdditiveMask is { RequiresGrad: true } && GradMode.IsEnabled)
+                throw new ArgumentException("Attention: the additive mask receives no gradient; pass a tensor that does not require one (or Detach() it).");
+            if (options.Dropout > 0 && options.DropoutRng is null) throw new ArgumentException("Attention dropout needs a DropoutRng.");
+            Kernels.Dropout.CheckProbability(options.Dropout);
+            return new AttentionCall
+            {
+                Flash = implementation == AttentionImplementation.Flash,
+                _mask = options.AdditiveMask,
+                _padding = options.KeyPadding.IsEmpty ? [] : options.KeyPadding.ToArray(),
+                _global = GlobalFlags(options, tk),
+                _problem = new AttentionProblem
+                {
+                    Batch = b, Heads = nh, KvHeads = nkv, QueryLength = tq, KeyLength = tk, HeadSize = hs,
+                    Scale = options.Scale ?? 1f / MathF.Sqrt(hs), Causal = options.Causal, Window = options.Window,
+                    Dropout = options.Dropout, DropoutSeed = options.Dropout > 0 ? options.DropoutRng!.NextUInt64() : 0,
+                    DropoutFirstBatch = options.DropoutFirstBatch,
+                },
+            };
+        }
+
+        /// <summary>o and the saved state: the row logsumexp (flash) or the weights P (plain).</summary>
+        public void Forward(HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* saved)
+        {
+            fixed (bool* pad = _padding, glob = _global)
+            {
+                var p = WithMasks(pad, glob);
+                if (Flash) AttentionFlash.Forward(in p, q, k, v, o, saved);
+                else AttentionPlain.Forward(in p, q, k, v, o, saved);
+            }
+        }
+
+        /// <summary>dq, dk, dv += the gradients given dO (a null one is skipped).</summary>
+        public void Backward(HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* saved, HeadTensor dO,
+            HeadTensor dq, HeadTensor dk, HeadTensor dv)
+        {
+            fixed (bool* pad = _padding, glob = _global)
+            {
+                var p = WithMasks(pad, glob);
+                if (Flash) AttentionFlash.Backward(in p, q, k, v, o, saved, dO, dq, dk, dv);
+                else AttentionPlain.Backward(in p, q, k, v, saved, dO, dq, dk, dv);
+            }
+        }
+
+        /// <summary>
+        /// The problem with the key-padding and global-token flags (null when their arrays are empty) and the additive
+        /// mask's broadcast strides (0 along size-1 dimensions).
+        /// </summary>
+        AttentionProblem WithMasks(bool* padding, bool* global)
+        {
+            var p = _problem with { KeyPadding = _padding.Length == 0 ? null : padding, Global = _global.Length == 0 ? null : global };
+            if (_mask is not { } mask) return p;
+            Span<long> strides = stackalloc long[4];
+            int[] sizes = [p.Batch, p.Heads, p.QueryLength, p.KeyLength];
+            for (int d = 0; d < 4; d++)
+            {
+                int md = d - (4 - mask.Rank);
+                strides[d] = md < 0 || mask._shape[md] == 1 || sizes[d] == 1 ? 0 : mask._strides[md];
+            }
+            return p with
+            {
+                Additive = mask.Pointer, AdditiveStrideB = strides[0], AdditiveStrideH = strides[1],
+                AdditiveStrideQ = strides[2], AdditiveStrideK = strides[3],
+            };
+        }
     }
 
     /// <summary>
@@ -164,28 +256,6 @@ public sealed unsafe partial class Tensor
     {
         x.GradBuffer();
         return HeadTensor.Dense(x.Grad!.Pointer, x._shape[1], x._shape[2], x._shape[3]);
-    }
-
-    /// <summary>
-    /// The problem with the key-padding and global-token flags (null when their arrays are empty) and the additive mask's
-    /// broadcast strides (0 along size-1 dimensions).
-    /// </summary>
-    static AttentionProblem WithMasks(AttentionProblem p, bool* padding, bool* global, Tensor? mask, int b, int nh, int tq, int tk)
-    {
-        p = p with { KeyPadding = padding, Global = global };
-        if (mask is null) return p;
-        Span<long> strides = stackalloc long[4];
-        int[] sizes = [b, nh, tq, tk];
-        for (int d = 0; d < 4; d++)
-        {
-            int md = d - (4 - mask.Rank);
-            strides[d] = md < 0 || mask._shape[md] == 1 || sizes[d] == 1 ? 0 : mask._strides[md];
-        }
-        return p with
-        {
-            Additive = mask.Pointer, AdditiveStrideB = strides[0], AdditiveStrideH = strides[1],
-            AdditiveStrideQ = strides[2], AdditiveStrideK = strides[3],
-        };
     }
 
     /// <summary>(Tk) flags, true at the global positions; empty for none.</summary>

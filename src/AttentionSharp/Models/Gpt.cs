@@ -154,24 +154,32 @@ public sealed class CausalSelfAttention : Module
     public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0)
     {
         int b = x.Size(0), t = x.Size(1), c = _width, hs = c / _heads;
+        // ALiBi's bias −m_h·(i − j) over the keys attended (all of them but for a cache trimmed to a window)
+        AttentionOptions Options(int keys) => new()
+        {
+            AdditiveMask = _alibiSlopes is null ? null : Alibi.Bias(_alibiSlopes, t, keys),
+            Causal = true, // bottom-right aligned: with a cache, the new queries see all earlier positions
+            Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng, DropoutFirstBatch = firstRow,
+        };
+        Tensor y;
+        if (cache is null && _rotary is null && _pattern.Kind != AttentionKind.Linear)
+        {
+            // Training and whole-sequence evaluation: the heads are read in place from the c_attn output.
+            y = Tensor.PackedSelfAttention(CAttn.Forward(x), _heads, _pattern.Restrict(Options(t), t));  // (B, T, C)
+            return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng, firstRow);
+        }
         var qkv = CAttn.Forward(x).Split([c, c, c], 2);                                  // 3 × (B, T, C)
         var q = qkv[0].Reshape(b, t, _heads, hs).Transpose(1, 2);                       // (B, NH, T, HS)
         var k = qkv[1].Reshape(b, t, _heads, hs).Transpose(1, 2);
         var v = qkv[2].Reshape(b, t, _heads, hs).Transpose(1, 2);
         int offset = cache?.Length ?? 0;
         if (_rotary is not null) { q = _rotary.Apply(q, offset); k = _rotary.Apply(k, offset); } // RoPE at positions offset…
-        Tensor y;                                                                           // (B, NH, T, HS)
         if (cache is not null && _pattern.Kind == AttentionKind.Linear) y = cache.AttendLinear(q, k, v); // the recurrent state
         else
         {
             if (cache is not null) (k, v) = cache.Append(k, v, _pattern.CacheWindow);      // (B, NH, T_so_far, HS), or the window's
-            y = _pattern.Attend(q, k, v, new AttentionOptions                                 // full or windowed softmax, or linear
-            {
-                AdditiveMask = _alibiSlopes is null ? null : Alibi.Bias(_alibiSlopes, t, k.Size(2)), // −m_h·(i − j)
-                Causal = true, // bottom-right aligned: with a cache, the new queries see all earlier positions
-                Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng, DropoutFirstBatch = firstRow,
-            });
-        }
+            y = _pattern.Attend(q, k, v, Options(k.Size(2)));                               // full or windowed softmax, or linear
+        }                                                                                   // y: (B, NH, T, HS)
         y = y.Transpose(1, 2).Reshape(b, t, c);                                             // (B, T, C)
         return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng, firstRow);
     }

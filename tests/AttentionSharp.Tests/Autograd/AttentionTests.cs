@@ -55,6 +55,71 @@ public class AttentionTests
         Assert.True(report.Passed, $"{name} {impl}: {report}");
     }
 
+    [Theory]
+    [InlineData("causal")]
+    [InlineData("full")]
+    [InlineData("window")]
+    public void PackedSelfAttentionMatchesFiniteDifferences(string name)
+    {
+        var rng = new Generator(12);
+        var qkv = Leaf(rng, 2, 6, 3 * 4);
+        var o = name switch
+        {
+            "causal" => new AttentionOptions { Causal = true },
+            "window" => new AttentionOptions { Causal = true, Window = 2, GlobalTokens = new[] { 0 } },
+            _ => new AttentionOptions(),
+        };
+        var report = GradCheck.Check(x => Tensor.PackedSelfAttention(x[0], 2, o), [qkv]);
+        Assert.True(report.Passed, $"{name}: {report}");
+    }
+
+    public static TheoryData<string> PackedCases() => ["causal", "full", "padding", "alibi", "window", "dropout", "hs64"];
+
+    /// <summary>The fused path gives, to the bit, what splitting the heads, attending and merging them gives.</summary>
+    [Theory]
+    [MemberData(nameof(PackedCases))]
+    public void PackedSelfAttentionEqualsTheSplitPath(string name)
+    {
+        int b = 2, t = 70, nh = 4, hs = 16;
+        var options = new AttentionOptions { Causal = true };
+        switch (name)
+        {
+            case "full": options = new AttentionOptions(); break;
+            case "padding": options = options with { KeyPadding = Enumerable.Range(0, b * t).Select(j => j % 7 == 3).ToArray() }; break;
+            case "alibi": options = options with { AdditiveMask = AttentionSharp.Nn.Alibi.Bias(AttentionSharp.Nn.Alibi.Slopes(nh), t, t) }; break;
+            case "window": options = options with { Window = 9, GlobalTokens = new[] { 0, 33 } }; break;
+            case "dropout": options = options with { Dropout = 0.2f }; break;
+            case "hs64": hs = 64; t = 129; break;
+        }
+        var results = new List<float[][]>();
+        foreach (bool packed in new[] { false, true })
+        {
+            var qkv = Leaf(new Generator(3), b, t, 3 * nh * hs);
+            var opts = options with { DropoutRng = options.Dropout > 0 ? new Generator(8) : null };
+            Tensor y;
+            if (packed) y = Tensor.PackedSelfAttention(qkv, nh, opts);
+            else
+            {
+                var parts = qkv.Split([nh * hs, nh * hs, nh * hs], 2);
+                y = Tensor.ScaledDotProductAttention(Heads(parts[0], nh), Heads(parts[1], nh), Heads(parts[2], nh), opts)
+                    .Transpose(1, 2).Reshape(b, t, nh * hs);
+            }
+            Assert.Equal([b, t, nh * hs], y.Shape.ToArray());
+            using var w = Tensor.Uniform(new Generator(4), -1f, 1f, y.Shape);
+            (y * w).Sum().Backward();
+            results.Add([y.ToArray(), qkv.Grad!.ToArray()]);
+        }
+        Assert.Equal(results[0][0], results[1][0]);
+        Assert.Equal(results[0][1], results[1][1]);
+    }
+
+    [Fact]
+    public void PackedSelfAttentionRejectsAWidthThatIsNotThreeHeadsWide()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Tensor.PackedSelfAttention(Tensor.Zeros(1, 4, 10), 2));
+        Assert.Contains("3·heads·HS", e.Message);
+    }
+
     /// <summary>(B, T, NH·HS) → (B, NH, T, HS) as a view.</summary>
     internal static Tensor Heads(Tensor x, int heads) => x.Reshape(x.Size(0), x.Size(1), heads, x.Size(2) / heads).Transpose(1, 2);
 
