@@ -131,36 +131,69 @@ public sealed unsafe partial class Tensor
     /// <summary>
     /// y = x·Wᵀ + b (torch.nn.functional.linear): x (…, in), weight (out, in) as PyTorch stores it, bias (out) or null.
     /// </summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearOf(x, weight, bias, null);
+
+    /// <summary>
+    /// y = GELU(h)·Wᵀ + b, the second half of a Transformer's MLP, equal to <c>Linear(h.Gelu(approximation), weight,
+    /// bias)</c> but without keeping GELU(h): the forward pass forms it in a scratch buffer, the backward pass forms it
+    /// again for dW. The MLP's widest activation (4·C per token) is then held once (h) instead of twice, for one more
+    /// GELU pass in backward.
+    /// </summary>
+    public static Tensor GeluLinear(Tensor h, Tensor weight, Tensor? bias, GeluApproximation approximation) =>
+        LinearOf(h, weight, bias, approximation);
+
+    /// <summary>x·Wᵀ + b, or GELU(x)·Wᵀ + b recomputing GELU(x) when <paramref name="gelu"/> is given.</summary>
+    static Tensor LinearOf(Tensor x, Tensor weight, Tensor? bias, GeluApproximation? gelu)
     {
-        if (weight.Rank != 2) throw new ArgumentException($"Linear weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
+        string name = gelu is null ? "Linear" : "GeluLinear";
+        if (weight.Rank != 2) throw new ArgumentException($"{name} weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
         int outF = weight._shape[0], inF = weight._shape[1];
         if (x.Rank < 1 || x._shape[^1] != inF)
-            throw new ArgumentException($"Linear: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
+            throw new ArgumentException($"{name}: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
         if (bias is not null && (bias.Rank != 1 || bias._shape[0] != outF))
-            throw new ArgumentException($"Linear bias must be ({outF},); got {ShapeMath.Format(bias.Shape)}.", nameof(bias));
+            throw new ArgumentException($"{name} bias must be ({outF},); got {ShapeMath.Format(bias.Shape)}.", nameof(bias));
         var xc = x.Contiguous(); var w = weight.Contiguous(); var bc = bias?.Contiguous();
         int rows = x.Count / Math.Max(inF, 1);
         if (inF == 0) rows = ShapeMath.Count(x._shape.AsSpan(0, x.Rank - 1));
         var outShape = (int[])x._shape.Clone(); outShape[^1] = outF;
         var result = Uninitialized(outShape);
         // (rows, in) · (out, in)ᵀ → (rows, out), bias added in the same pass.
-        Gemm.Multiply(GemmOp.No, GemmOp.Yes, rows, outF, inF, xc.Pointer, inF, w.Pointer, inF, result.Pointer, outF,
-            accumulate: false, bias: bc is null ? null : bc.Pointer);
+        using (var a = gelu is { } f ? Activated(xc, f) : null)
+            Gemm.Multiply(GemmOp.No, GemmOp.Yes, rows, outF, inF, (a ?? xc).Pointer, inF, w.Pointer, inF, result.Pointer, outF,
+                accumulate: false, bias: bc is null ? null : bc.Pointer);
         Tensor[] inputs = bc is null ? [xc, w] : [xc, w, bc];
-        return Record(result, "Linear", inputs, g =>
+        return Record(result, name, inputs, g =>
         {
             if (xc.RequiresGrad)
-                fixed (float* dx = xc.GradBuffer()) // dx = dy · W   (rows, out) · (out, in)
-                    Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, dx, inF, accumulate: true);
+            {
+                if (gelu is { } f)
+                {
+                    // dx += GELU′(x) ⊙ (dy · W)
+                    using var da = Uninitialized(xc._shape).DetachFromScope();
+                    Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, da.Pointer, inF, accumulate: false);
+                    Kernels.Gelu.Backward(xc.GradBuffer(), da.Data, xc.Data, f);
+                }
+                else
+                    fixed (float* dx = xc.GradBuffer()) // dx = dy · W   (rows, out) · (out, in)
+                        Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, dx, inF, accumulate: true);
+            }
             if (w.RequiresGrad)
-                fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · x   (out, rows) · (rows, in)
-                    Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, xc.Pointer, inF, dw, inF, accumulate: true);
+                using (var a = gelu is { } f ? Activated(xc, f) : null)
+                    fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · x   (out, rows) · (rows, in)
+                        Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, (a ?? xc).Pointer, inF, dw, inF, accumulate: true);
             if (bc is not null && bc.RequiresGrad)
             {
                 var db = bc.GradBuffer(); var gd = g.Data; // db = Σ_rows dy
                 for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, gd.Slice(r * outF, outF), db);
             }
         });
+    }
+
+    /// <summary>GELU(x) in a scratch tensor that no scope owns (the caller disposes it).</summary>
+    static Tensor Activated(Tensor x, GeluApproximation approximation)
+    {
+        var a = Uninitialized(x._shape).DetachFromScope();
+        Kernels.Gelu.Forward(a.Data, x.Data, approximation);
+        return a;
     }
 }

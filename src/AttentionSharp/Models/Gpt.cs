@@ -121,8 +121,9 @@ public sealed class GptMlp : Module
     public Linear CFc { get; }
     public Linear CProj { get; }
 
+    /// <summary>c_proj(GELU(c_fc(x))), GELU's output formed again in backward instead of kept (see Tensor.GeluLinear).</summary>
     public Tensor Forward(Tensor x, int firstRow = 0) =>
-        CProj.Forward(CFc.Forward(x).Gelu(Kernels.GeluApproximation.Tanh)).Dropout(_dropout, Training, _dropoutRng, firstRow);
+        Tensor.GeluLinear(CFc.Forward(x), CProj.Weight, CProj.Bias, Kernels.GeluApproximation.Tanh).Dropout(_dropout, Training, _dropoutRng, firstRow);
 }
 
 /// <summary>

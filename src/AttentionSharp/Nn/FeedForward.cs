@@ -69,6 +69,10 @@ public sealed class FeedForward : Module
     /// <summary>(B, T, C) → (B, T, C).</summary>
     public Tensor Forward(Tensor x)
     {
+        // Without dropout between them, GELU and W₂ run as one op that forms GELU's output again in backward.
+        if (Activation is FeedForwardActivation.Gelu or FeedForwardActivation.GeluTanh && (!Training || _dropout == 0f))
+            return Tensor.GeluLinear(Up.Forward(x), Down.Weight, Down.Bias,
+                Activation == FeedForwardActivation.Gelu ? GeluApproximation.None : GeluApproximation.Tanh).Dropout(_dropout, Training, _dropoutRng);
         var h = Activation switch                                                              // (B, T, d_ff)
         {
             FeedForwardActivation.Relu => Up.Forward(x).Relu(),

@@ -28,7 +28,7 @@ public class GradCheckTests
     public static TheoryData<string> Ops() =>
     [
         "add", "sub", "mul", "div", "scale", "addscalar", "exp", "log", "sqrt", "tanh", "sigmoid", "square",
-        "sum", "sumdim", "mean", "meandim", "max", "reshape", "reshape_strided", "permute", "transpose", "narrow", "select", "cat", "split", "index_select",
+        "sum", "sumdim", "mean", "meandim", "max", "reshape", "reshape_strided", "gelu_linear", "gelu_linear_erf", "permute", "transpose", "narrow", "select", "cat", "split", "index_select",
         "matmul", "matmul_broadcast", "matmul_transposed", "linear", "linear_nobias", "contiguous", "unsqueeze",
         "softmax", "softmax_dim0", "logsoftmax", "layernorm", "layernorm_noaffine", "rmsnorm", "gelu_erf", "gelu_tanh", "relu",
         "silu", "swiglu", "dropout", "cross_entropy", "cross_entropy_smooth_ignore", "embedding", "attention", "attention_causal_gqa",
@@ -67,6 +67,8 @@ public class GradCheckTests
             case "cat": Check(x => Tensor.Cat([x[0], x[1]], 1), Leaf(rng, 2, 3, 2), Leaf(rng, 2, 1, 2)); break;
             case "index_select": Check(x => x[0].IndexSelect(1, [2, 0, 2]) * 2f, Leaf(rng, 2, 3, 4)); break;
             case "split": Check(x => x[0].Split([1, 3], 1)[1] * 2f, Leaf(rng, 2, 4)); break;
+            case "gelu_linear": Check(x => Tensor.GeluLinear(x[0], x[1], x[2], AttentionSharp.Kernels.GeluApproximation.Tanh), Leaf(rng, 2, 3, 5), Leaf(rng, 4, 5), Leaf(rng, 4)); break;
+            case "gelu_linear_erf": Check(x => Tensor.GeluLinear(x[0], x[1], null, AttentionSharp.Kernels.GeluApproximation.None), Leaf(rng, 3, 5), Leaf(rng, 4, 5)); break;
             case "matmul": Check(x => x[0].MatMul(x[1]), Leaf(rng, 3, 5), Leaf(rng, 5, 4)); break;
             case "matmul_broadcast": Check(x => x[0].MatMul(x[1]), Leaf(rng, 2, 2, 3, 5), Leaf(rng, 2, 5, 4)); break;
             case "matmul_transposed": Check(x => x[0].MatMul(x[1].Transpose(-2, -1)), Leaf(rng, 2, 3, 5), Leaf(rng, 2, 4, 5)); break;
