@@ -33,8 +33,14 @@ public sealed record TrainBenchOptions
     /// <summary>Timed steps per library and configuration; the median counts.</summary>
     public int Steps { get; init; } = 10;
 
-    /// <summary>Untimed steps first (JIT, pools, caches).</summary>
+    /// <summary>Untimed steps first (JIT, pools, caches): at least this many, and at least <see cref="WarmupSeconds"/> of them.</summary>
     public int Warmups { get; init; } = 2;
+
+    /// <summary>
+    /// Warm-up lasts at least this long, so that the JIT's optimised code (compiled in the background after a method's
+    /// first calls) is in place before timing starts, even for configurations whose steps take milliseconds.
+    /// </summary>
+    public double WarmupSeconds { get; init; } = 2;
 
     /// <summary>Also print our time per operation kind (forward and backward) over the timed steps.</summary>
     public bool Profile { get; init; }
@@ -96,7 +102,7 @@ public static class TrainBenchmark
             string? peerMissing = "not requested";
             bool peer = options.Peer && TorchPeer.TryLoad(options.Threads, out peerMissing);
             double peak = PeakFlops.Measure(options.Threads, trials: 10);
-            output.WriteLine($"GPT training step (forward, backward, clip, AdamW), fp32, {options.Threads} thread(s); median of {options.Steps} steps after {options.Warmups} warm-up; ratio = TorchSharp / ours");
+            output.WriteLine($"GPT training step (forward, backward, clip, AdamW), fp32, {options.Threads} thread(s); median of {options.Steps} steps after ≥ {options.Warmups} warm-up steps and ≥ {options.WarmupSeconds:0.#} s; ratio = TorchSharp / ours");
             output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS. MFU: (6·N + 12·L·C·T) FLOPs per token (N without wpe) / step time / peak");
             output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
             output.WriteLine("Peak: growth of the peak resident set while building model + optimizer and running the warm-up steps, MiB");
@@ -163,7 +169,8 @@ public static class TrainBenchmark
             model = new Gpt(config.Gpt, new Generator(42));
             parameters = model.Parameters().ToList();
             optimizer = new AdamW(parameters, LearningRate, weightDecay: WeightDecay);
-            for (int i = 0; i < options.Warmups; i++)
+            var warm = Stopwatch.StartNew();
+            for (int i = 0; i < options.Warmups || warm.Elapsed.TotalSeconds < options.WarmupSeconds; i++)
             {
                 float loss = OurStep(model, optimizer, parameters, config, batches[i % batches.Length]);
                 if (i == 0) ourFirstLoss = loss;
@@ -182,7 +189,8 @@ public static class TrainBenchmark
                 baseKb = ResidentMemory.ResetPeak();
                 theirs = new TorchGpt(initial, LearningRate, WeightDecay);
                 foreach (var w in initial.Parameters()) w.Dispose();
-                for (int i = 0; i < options.Warmups; i++)
+                warm.Restart();
+                for (int i = 0; i < options.Warmups || warm.Elapsed.TotalSeconds < options.WarmupSeconds; i++)
                 {
                     float loss = theirs.Step(torchBatches[i % batches.Length].X, torchBatches[i % batches.Length].Y);
                     if (i == 0) peerFirstLoss = loss;
