@@ -31,8 +31,11 @@ public sealed class OnnxGraph
     /// </summary>
     public const long ExternalDataThreshold = 1L << 30;
 
-    /// <summary>Initializers smaller than this stay inside the .onnx even with external data (onnx.save_model's size_threshold).</summary>
-    public const int ExternalTensorMinBytes = 1024;
+    /// <summary>
+    /// Initializers smaller than this stay inside the .onnx even with external data: the shape, axis and scalar constants
+    /// (a few int64s), and vectors of fewer than 32 floats, which a sidecar would only scatter.
+    /// </summary>
+    public const int ExternalTensorMinBytes = 128;
 
     /// <summary>Each tensor in the sidecar file starts at a multiple of this many bytes.</summary>
     const int ExternalAlignment = 64;
