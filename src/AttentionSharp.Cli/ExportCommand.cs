@@ -59,7 +59,7 @@ static class ExportCommand
         if (onnxFile is not null)
         {
             var sidecar = GptOnnx.Export(model, onnxFile, externalData);
-            Console.WriteLine($"Wrote {onnxFile}{Sidecar(sidecar)}: GPT with {shape}, context {c.ContextLength}; " +
+            Console.WriteLine($"Wrote {onnxFile}{Sidecar(onnxFile, sidecar)}: GPT with {shape}, context {c.ContextLength}; " +
                               $"input '{GptOnnx.InputName}' (batch, sequence) int64, output '{GptOnnx.OutputName}'.");
             return 0;
         }
@@ -77,7 +77,7 @@ static class ExportCommand
         if (onnxFile is not null)
         {
             var sidecar = BertOnnx.Export(model, onnxFile, externalData);
-            Console.WriteLine($"Wrote {onnxFile}{Sidecar(sidecar)}: BERT masked LM with {shape}; inputs '{BertOnnx.InputName}' and " +
+            Console.WriteLine($"Wrote {onnxFile}{Sidecar(onnxFile, sidecar)}: BERT masked LM with {shape}; inputs '{BertOnnx.InputName}' and " +
                               $"'{BertOnnx.SegmentInputName}' (batch, sequence) int64, output '{BertOnnx.OutputName}'; keys holding id {c.PadTokenId} ({WordVocabulary.PadToken}) are masked.");
             return 0;
         }
@@ -88,7 +88,10 @@ static class ExportCommand
         return 0;
     }
 
-    static string Sidecar(string? path) => path is null ? "" : $" and its external data {path} ({new FileInfo(path).Length:N0} bytes of weights; keep the two files side by side)";
+    /// <summary>Names the external-data file written beside <paramref name="onnxFile"/>, as the user wrote the .onnx's path; empty when none.</summary>
+    static string Sidecar(string onnxFile, string? sidecar) => sidecar is null ? ""
+        : $" and its external data {Path.Combine(Path.GetDirectoryName(onnxFile) ?? "", Path.GetFileName(sidecar))} " +
+          $"({new FileInfo(sidecar).Length:N0} bytes of weights; keep the two files side by side)";
 
     public static Command CreateImport()
     {

@@ -89,12 +89,7 @@ public static class HuggingFaceBert
         var ids = Enumerable.Range(0, t).Select(i => (int)((7L * i + 3) % c.VocabSize)).ToArray();
         if (t > 1) ids[^1] = c.PadTokenId;
         var segments = Enumerable.Range(0, t).Select(i => c.TypeVocabSize > 1 && i >= t / 2 ? 1 : 0).ToArray();
-        bool training = model.Training;
-        model.Eval();
-        float[] logits;
-        using (Autograd.GradMode.NoGrad())
-        using (var output = model.MlmLogits(model.Forward(ids, 1, t, segments))) logits = output.ToArray();
-        model.Train(training);
+        var logits = HuggingFaceFiles.EvalLogits(model, () => model.MlmLogits(model.Forward(ids, 1, t, segments)));
         return new JsonObject
         {
             ["ids"] = HuggingFaceFiles.Array(ids),

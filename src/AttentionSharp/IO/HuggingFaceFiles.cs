@@ -43,6 +43,19 @@ public static class HuggingFaceFiles
         AtomicWrite(Path.Combine(directory, ReferenceFile), reference.ToJsonString());
     }
 
+    /// <summary>The logits <paramref name="forward"/> computes with <paramref name="model"/> in evaluation mode, without a tape; the mode is restored.</summary>
+    internal static float[] EvalLogits(Nn.Module model, Func<Tensor> forward)
+    {
+        bool training = model.Training;
+        model.Eval();
+        try
+        {
+            using (Autograd.GradMode.NoGrad())
+            using (var output = forward()) return output.ToArray();
+        }
+        finally { model.Train(training); }
+    }
+
     /// <summary>A JSON array of numbers.</summary>
     internal static JsonArray Array<T>(IEnumerable<T> values) => new(values.Select(x => (JsonNode)JsonValue.Create(x)!).ToArray());
 

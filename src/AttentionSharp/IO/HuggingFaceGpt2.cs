@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using AttentionSharp.Models;
 
@@ -53,12 +52,7 @@ public static class HuggingFaceGpt2
     {
         int t = Math.Min(16, model.Config.ContextLength), v = model.Config.VocabSize;
         var ids = Enumerable.Range(0, t).Select(i => (int)((7L * i + 3) % v)).ToArray();
-        bool training = model.Training;
-        model.Eval();
-        float[] logits;
-        using (Autograd.GradMode.NoGrad())
-        using (var output = model.Forward(ids, 1, t)) logits = output.ToArray();
-        model.Train(training);
+        var logits = HuggingFaceFiles.EvalLogits(model, () => model.Forward(ids, 1, t));
         return new JsonObject
         {
             ["ids"] = HuggingFaceFiles.Array(ids),
