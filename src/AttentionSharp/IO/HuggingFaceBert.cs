@@ -13,7 +13,8 @@ namespace AttentionSharp.IO;
 /// </summary>
 /// <remarks>
 /// Export refuses what BertForMaskedLM cannot hold rather than dropping it: the spelling-feature table and the tagging
-/// head of the POS tagger. Import reads that layout with or without the "bert." prefix, in fp32, fp16 or bf16; it
+/// head of the POS tagger. Import reads that layout with or without the "bert." prefix, in fp32, fp16 or bf16, with
+/// LayerNorm parameters named weight/bias or, as in checkpoints converted from TensorFlow, gamma/beta; it
 /// accepts the tied decoder tensors when a file stores them (they must equal the tensors they are tied to), skips the
 /// position_ids/token_type_ids buffers older files carry, and skips — and reports — BertForPreTraining's pooler and
 /// next-sentence head, which take no part in the masked-LM logits. Any other tensor, a missing one or a shape the
@@ -117,6 +118,9 @@ public static class HuggingFaceBert
             foreach (var e in file.Entries)
             {
                 string name = e.Name.StartsWith(Prefix, StringComparison.Ordinal) ? e.Name[Prefix.Length..] : e.Name;
+                // The LayerNorm names of checkpoints converted from TensorFlow, which transformers renames on load too.
+                if (name.EndsWith(".LayerNorm.gamma", StringComparison.Ordinal)) name = name[..^"gamma".Length] + "weight";
+                else if (name.EndsWith(".LayerNorm.beta", StringComparison.Ordinal)) name = name[..^"beta".Length] + "bias";
                 if (name is "embeddings.position_ids" or "embeddings.token_type_ids") continue;   // buffers, not parameters
                 if (name.StartsWith("pooler.", StringComparison.Ordinal) || name.StartsWith("cls.seq_relationship.", StringComparison.Ordinal))
                 {

@@ -121,15 +121,21 @@ public class HuggingFaceBertTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TiedDecoderTensorsAreCheckedAndTheNextSentenceHeadIsReported()
+    public void OlderFilesWithTiedTensorsGammaBetaAndTheNextSentenceHeadImport()
     {
         using var dir = new TempDirectory();
         var expected = Fixtures.Open("hf_bert_expected.safetensors");
         var ids = expected.Ints("ids");
         var segments = expected.Ints("token_type_ids");
-        // Files converted from older checkpoints store the decoder and the BertForPreTraining heads too.
+        // Files converted from older checkpoints store the decoder and the BertForPreTraining heads too, and may name
+        // LayerNorm's parameters gamma and beta.
         var full = CopyWithTensors(dir, t =>
         {
+            foreach (var name in t.Keys.Where(n => n.Contains(".LayerNorm.", StringComparison.Ordinal)).ToList())
+            {
+                t[name.Replace(".weight", ".gamma", StringComparison.Ordinal).Replace(".bias", ".beta", StringComparison.Ordinal)] = t[name];
+                t.Remove(name);
+            }
             t["cls.predictions.decoder.weight"] = t["bert.embeddings.word_embeddings.weight"];
             t["cls.predictions.decoder.bias"] = t["cls.predictions.bias"];
             t["bert.pooler.dense.weight"] = ([16, 16], new float[256]);
