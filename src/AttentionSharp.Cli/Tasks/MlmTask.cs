@@ -76,11 +76,7 @@ static class MlmTask
     public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache)
     {
         if (data is not null) throw new ArgumentException("An mlm checkpoint is evaluated on the Brown corpus test split; --data is not used.");
-        var contents = Checkpoint.ReadContents(checkpointDir);
-        var network = contents.Config["network"] as JsonObject ?? throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' has no \"network\" object.");
-        var model = new Bert(BertConfig.FromJson(network), new Generator(0));
-        Checkpoint.LoadWeights(checkpointDir, model);
-        var vocabulary = WordVocabulary.FromJson(contents.TokenizerJson, $"the vocabulary of checkpoint '{checkpointDir}'");
+        var (model, vocabulary) = Load(checkpointDir);
         var split = BrownCorpus.Fetch(DataCache.Resolve(cache), Console.Out).Split();
         var test = TaggingDataset.Build(split.Test, vocabulary, TaggingDataset.WordSet(split.Train), PosTask.MaxLength);
         var rng = new Generator(EvalMaskSeed);
@@ -92,5 +88,16 @@ static class MlmTask
         return 0;
     }
 
-    static JsonObject ConfigJson(BertConfig config) => new() { ["task"] = Name, ["model"] = "transformer", ["max_length"] = PosTask.MaxLength, ["network"] = config.ToJson() };
+    /// <summary>The BERT and the word vocabulary of an mlm checkpoint (or run directory).</summary>
+    public static (Bert Model, WordVocabulary Vocabulary) Load(string checkpointDir)
+    {
+        var contents = Checkpoint.ReadContents(checkpointDir);
+        var network = contents.Config["network"] as JsonObject ?? throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' has no \"network\" object.");
+        var model = new Bert(BertConfig.FromJson(network), new Generator(0));
+        Checkpoint.LoadWeights(checkpointDir, model);
+        return (model, WordVocabulary.FromJson(contents.TokenizerJson, $"the vocabulary of checkpoint '{checkpointDir}'"));
+    }
+
+    /// <summary>The config.json of an mlm checkpoint: the task, and the network's BertConfig.</summary>
+    public static JsonObject ConfigJson(BertConfig config) => new() { ["task"] = Name, ["model"] = "transformer", ["max_length"] = PosTask.MaxLength, ["network"] = config.ToJson() };
 }

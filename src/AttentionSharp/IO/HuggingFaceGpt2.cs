@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using AttentionSharp.Models;
 
@@ -13,14 +12,11 @@ namespace AttentionSharp.IO;
 /// </summary>
 public static class HuggingFaceGpt2
 {
-    public const string ConfigFile = "config.json";
-    public const string WeightsFile = "model.safetensors";
+    public const string ConfigFile = HuggingFaceFiles.ConfigFile;
+    public const string WeightsFile = HuggingFaceFiles.WeightsFile;
 
-    /// <summary>
-    /// Written beside an export: the logits this library computes for a fixed run of token ids, so the exported file can
-    /// be checked in any framework (scripts/check_hf_export.py rebuilds GPT-2 in plain PyTorch and compares).
-    /// </summary>
-    public const string ReferenceFile = "attn_reference_logits.json";
+    /// <summary>The logits this library computes for a fixed run of token ids, beside an export (<see cref="HuggingFaceFiles.ReferenceFile"/>).</summary>
+    public const string ReferenceFile = HuggingFaceFiles.ReferenceFile;
 
     /// <summary>The parameters HF stores as Conv1D (in, out): transposed on the way out and back in.</summary>
     static bool IsConv1D(string name) =>
@@ -48,8 +44,7 @@ public static class HuggingFaceGpt2
         }
         writer.SetMetadata("format", "pt");
         writer.Save(Path.Combine(directory, WeightsFile));
-        AtomicWrite(Path.Combine(directory, ConfigFile), ConfigJson(c).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        AtomicWrite(Path.Combine(directory, ReferenceFile), ReferenceJson(model).ToJsonString());
+        HuggingFaceFiles.WriteJson(directory, ConfigJson(c), ReferenceJson(model));
     }
 
     /// <summary>{"ids": [...], "logits": [T·V values]} for ids (7·t + 3) mod V, t &lt; min(16, context).</summary>
@@ -57,16 +52,11 @@ public static class HuggingFaceGpt2
     {
         int t = Math.Min(16, model.Config.ContextLength), v = model.Config.VocabSize;
         var ids = Enumerable.Range(0, t).Select(i => (int)((7L * i + 3) % v)).ToArray();
-        bool training = model.Training;
-        model.Eval();
-        float[] logits;
-        using (Autograd.GradMode.NoGrad())
-        using (var output = model.Forward(ids, 1, t)) logits = output.ToArray();
-        model.Train(training);
+        var logits = HuggingFaceFiles.EvalLogits(model, () => model.Forward(ids, 1, t));
         return new JsonObject
         {
-            ["ids"] = new JsonArray(ids.Select(i => (JsonNode)JsonValue.Create(i)).ToArray()),
-            ["logits"] = new JsonArray(logits.Select(x => (JsonNode)JsonValue.Create(x)).ToArray()),
+            ["ids"] = HuggingFaceFiles.Array(ids),
+            ["logits"] = HuggingFaceFiles.Array(logits),
         };
     }
 
@@ -100,10 +90,7 @@ public static class HuggingFaceGpt2
     /// <summary>Reads a GPT-2 directory (config.json and model.safetensors) into a new <see cref="Gpt"/>.</summary>
     public static Gpt Import(string directory)
     {
-        var configPath = Path.Combine(directory, ConfigFile);
-        var weightsPath = Path.Combine(directory, WeightsFile);
-        if (!File.Exists(configPath)) throw new CheckpointException($"'{directory}' has no {ConfigFile}: not a Hugging Face model directory.");
-        if (!File.Exists(weightsPath)) throw new CheckpointException($"'{directory}' has no {WeightsFile} (only safetensors weights are read, not pytorch_model.bin).");
+        var (configPath, weightsPath) = HuggingFaceFiles.Paths(directory);
         var config = ReadConfig(configPath);
         var model = new Gpt(config, new Generator(0));
         var file = SafetensorsFile.Read(weightsPath);
@@ -149,46 +136,28 @@ public static class HuggingFaceGpt2
 
     static GptConfig ReadConfig(string path)
     {
-        JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new CheckpointException($"{path} is not a JSON object."); }
-        catch (JsonException e) { throw new CheckpointException($"{path} is not valid JSON: {e.Message}"); }
-        // Typed reads of optional fields: absent or null gives the default, a value of the wrong JSON type is named.
-        T? Field<T>(string key) where T : struct => json[key] switch
-        {
-            null => null,
-            JsonValue v when v.GetValueKind() == JsonValueKind.Null => null,
-            JsonValue v when v.TryGetValue<T>(out var x) => x,
-            var other => throw new CheckpointException($"{path}: '{key}' should be {(typeof(T) == typeof(bool) ? "true or false" : "a number")}; it is {other.ToJsonString()}."),
-        };
-        string? Text(string key) => json[key] switch
-        {
-            null => null,
-            JsonValue v when v.TryGetValue<string>(out var x) => x,
-            var other => throw new CheckpointException($"{path}: '{key}' should be a string; it is {other.ToJsonString()}."),
-        };
-        string? type = Text("model_type");
-        if (type != "gpt2") throw new CheckpointException($"{path}: model_type is '{type ?? "missing"}'; only gpt2 can be imported.");
-        int Int(string key, int? fallback = null) => json[key] is JsonValue v && v.TryGetValue<int>(out var i) ? i
-            : fallback ?? throw new CheckpointException($"{path}: '{key}' is missing or not an integer.");
-        // GPT2Config's defaults where a field is absent.
-        int width = Int("n_embd", 768);
-        if (Field<int>("n_inner") is { } inner && inner != 4 * width)
+        var json = HuggingFaceConfig.Read(path);
+        json.RequireModelType("gpt2");
+        // GPT2Config's defaults where a field is absent; a field present with the wrong type or out of range is an error.
+        int width = json.Int("n_embd", 768, 1);
+        if (json.OptionalInt("n_inner", 1) is { } inner && inner != 4 * width)
             throw new CheckpointException($"{path}: n_inner = {inner} but only the GPT-2 feed-forward width 4·n_embd = {4 * width} is supported.");
-        string activation = Text("activation_function") ?? "gelu_new";
-        if (activation is not ("gelu_new" or "gelu_pytorch_tanh"))
-            throw new CheckpointException($"{path}: activation_function '{activation}' is not supported; GPT-2's is gelu_new (GELU, tanh form).");
-        double eps = Field<double>("layer_norm_epsilon") ?? 1e-5;
+        json.OneOf("activation_function", "gelu_new", ["gelu_new", "gelu_pytorch_tanh"], "GPT-2's is gelu_new (GELU, tanh form).");
+        double eps = json.Number("layer_norm_epsilon", 1e-5, 0, double.PositiveInfinity, minExclusive: true);
         if (Math.Abs(eps - 1e-5) > 1e-12) throw new CheckpointException($"{path}: layer_norm_epsilon = {eps}; only 1e-5 is supported.");
+        foreach (var dropout in new[] { "resid_pdrop", "embd_pdrop", "attn_pdrop" }) json.Number(dropout, 0.1, 0, 1);   // checked, unused: import is for inference
         foreach (var flag in new[] { "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn" })
-            if (Field<bool>(flag) == true) throw new CheckpointException($"{path}: {flag} = true is not supported.");
-        if (Field<bool>("scale_attn_weights") == false) throw new CheckpointException($"{path}: scale_attn_weights = false is not supported.");
-        if (Field<bool>("tie_word_embeddings") == false) throw new CheckpointException($"{path}: tie_word_embeddings = false is not supported.");
+            if (json.Bool(flag, false)) throw new CheckpointException($"{path}: {flag} = true is not supported.");
+        if (!json.Bool("scale_attn_weights", true)) throw new CheckpointException($"{path}: scale_attn_weights = false is not supported.");
+        if (!json.Bool("tie_word_embeddings", true)) throw new CheckpointException($"{path}: tie_word_embeddings = false is not supported.");
+        int positions = json.Int("n_positions", 1024, 1);
+        json.Int("n_ctx", positions, 1);
         try
         {
             return new GptConfig
             {
-                VocabSize = Int("vocab_size", 50257), ContextLength = Int("n_positions", 1024), Layers = Int("n_layer", 12),
-                Heads = Int("n_head", 12), Width = width, Dropout = 0f, Bias = true, PositionalEncoding = Nn.PositionalEncodingKind.Learned,
+                VocabSize = json.Int("vocab_size", 50257, 1), ContextLength = positions, Layers = json.Int("n_layer", 12, 1),
+                Heads = json.Int("n_head", 12, 1), Width = width, Dropout = 0f, Bias = true, PositionalEncoding = Nn.PositionalEncodingKind.Learned,
             }.Validate();
         }
         catch (ArgumentException e) { throw new CheckpointException($"{path}: {e.Message}"); }
@@ -200,12 +169,5 @@ public static class HuggingFaceGpt2
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++) t[j * rows + i] = values[i * cols + j];
         return t;
-    }
-
-    static void AtomicWrite(string path, string text)
-    {
-        var temp = path + $".tmp-{Environment.ProcessId}";
-        File.WriteAllText(temp, text);
-        File.Move(temp, path, overwrite: true);
     }
 }

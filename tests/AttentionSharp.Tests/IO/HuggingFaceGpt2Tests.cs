@@ -87,7 +87,32 @@ public class HuggingFaceGpt2Tests
         WithConfig(c => c["n_embd"] = 32, "has shape");
         WithConfig(c => c["n_layer"] = 3, "lacks");
         WithConfig(c => c["n_layer"] = 1, "is not a GPT-2 parameter");
+        // Every field is strict: a wrong JSON type or a value out of range is named, never replaced by GPT2Config's default.
+        WithConfig(c => c["n_layer"] = "2", "'n_layer' should be an integer ≥ 1; it is \"2\"");
+        WithConfig(c => c["n_layer"] = 2.5, "'n_layer' should be an integer ≥ 1; it is 2.5");
+        WithConfig(c => c["n_head"] = 0, "'n_head' should be an integer ≥ 1; it is 0");
+        WithConfig(c => c["vocab_size"] = new JsonArray(37), "'vocab_size' should be an integer ≥ 1; it is [37]");
+        WithConfig(c => c["n_positions"] = 3_000_000_000L, "'n_positions' should be an integer ≥ 1; it is 3000000000");
+        WithConfig(c => c["n_inner"] = "64", "'n_inner' should be an integer ≥ 1; it is \"64\"");
+        WithConfig(c => c["layer_norm_epsilon"] = "1e-5", "'layer_norm_epsilon' should be a number > 0; it is \"1e-5\"");
+        WithConfig(c => c["resid_pdrop"] = -0.1, "'resid_pdrop' should be a number in [0, 1]; it is -0.1");
+        WithConfig(c => c["scale_attn_weights"] = "yes", "'scale_attn_weights' should be true or false; it is \"yes\"");
+        WithConfig(c => c["activation_function"] = 3, "'activation_function' should be a string; it is 3");
+        WithConfig(c => c["model_type"] = 2, "'model_type' should be a string; it is 2");
         File.WriteAllText(Path.Combine(copy, "config.json"), "{ not json");
         Assert.Contains("not valid JSON", Assert.Throws<CheckpointException>(() => HuggingFaceGpt2.Import(copy)).Message);
+    }
+
+    [Fact]
+    public void AbsentOrNullOptionalFieldsTakeGpt2ConfigsDefaults()
+    {
+        using var dir = new TempDirectory();
+        File.Copy(Path.Combine(FixtureDirectory, "model.safetensors"), dir.File("model.safetensors"));
+        // The fixture's shape, everything else left to GPT2Config: n_inner null, no epsilon, no flags, no dropouts.
+        File.WriteAllText(dir.File("config.json"), """
+            {"model_type": "gpt2", "vocab_size": 37, "n_positions": 16, "n_embd": 16, "n_layer": 2, "n_head": 2, "n_inner": null}
+            """);
+        var model = HuggingFaceGpt2.Import(dir.Path);
+        Assert.Equal((37, 16, 2, 2, 16), (model.Config.VocabSize, model.Config.ContextLength, model.Config.Layers, model.Config.Heads, model.Config.Width));
     }
 }

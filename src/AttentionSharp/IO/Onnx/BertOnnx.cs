@@ -13,14 +13,19 @@ public static class BertOnnx
     public const string SegmentInputName = "token_type_ids";
     public const string OutputName = "logits";
 
-    /// <summary>Builds the graph of <paramref name="model"/> and writes it to <paramref name="path"/>.</summary>
-    public static void Export(Bert model, string path) => Build(model).Save(path, typeof(BertOnnx).Assembly.GetName().Version?.ToString() ?? "0",
-        $"BERT (masked LM): {model.Config.Layers} layers, {model.Config.Heads} heads, width {model.Config.Width}, vocabulary {model.Config.VocabSize}.");
+    /// <summary>
+    /// Builds the graph of <paramref name="model"/> and writes it to <paramref name="path"/>; the weights go to a sidecar
+    /// file as <paramref name="externalData"/> says (<see cref="OnnxGraph.Save"/>). Returns the sidecar's path, or null.
+    /// </summary>
+    public static string? Export(Bert model, string path, OnnxExternalData externalData = OnnxExternalData.Automatic) => Build(model).Save(path, typeof(BertOnnx).Assembly.GetName().Version?.ToString() ?? "0",
+        $"BERT (masked LM): {model.Config.Layers} layers, {model.Config.Heads} heads, width {model.Config.Width}, vocabulary {model.Config.VocabSize}.", externalData);
 
     /// <summary>The ONNX graph of MlmLogits(Forward(ids, segments)).</summary>
     public static OnnxGraph Build(Bert model)
     {
         var c = model.Config;
+        if (c.FeatureVocabSize > 0)
+            throw new ArgumentException($"ONNX export covers BERT's masked-LM path; this BERT also reads spelling features (BertConfig.FeatureVocabSize = {c.FeatureVocabSize}), which the graph would leave out.");
         var g = new OnnxGraph("bert");
         var layers = new OnnxLayers(g);
         g.Input(InputName, OnnxGraph.ElementType.Int64, "batch", "sequence");

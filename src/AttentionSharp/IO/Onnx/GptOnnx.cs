@@ -14,9 +14,12 @@ public static class GptOnnx
     public const string InputName = "input_ids";
     public const string OutputName = "logits";
 
-    /// <summary>Builds the graph of <paramref name="model"/> and writes it to <paramref name="path"/>.</summary>
-    public static void Export(Gpt model, string path) => Build(model).Save(path, typeof(GptOnnx).Assembly.GetName().Version?.ToString() ?? "0",
-        $"GPT: {model.Config.Layers} layers, {model.Config.Heads} heads, width {model.Config.Width}, vocabulary {model.Config.VocabSize}, context {model.Config.ContextLength}.");
+    /// <summary>
+    /// Builds the graph of <paramref name="model"/> and writes it to <paramref name="path"/>; the weights go to a sidecar
+    /// file as <paramref name="externalData"/> says (<see cref="OnnxGraph.Save"/>). Returns the sidecar's path, or null.
+    /// </summary>
+    public static string? Export(Gpt model, string path, OnnxExternalData externalData = OnnxExternalData.Automatic) => Build(model).Save(path, typeof(GptOnnx).Assembly.GetName().Version?.ToString() ?? "0",
+        $"GPT: {model.Config.Layers} layers, {model.Config.Heads} heads, width {model.Config.Width}, vocabulary {model.Config.VocabSize}, context {model.Config.ContextLength}.", externalData);
 
     /// <summary>The ONNX graph of <paramref name="model"/>'s forward pass.</summary>
     public static OnnxGraph Build(Gpt model)

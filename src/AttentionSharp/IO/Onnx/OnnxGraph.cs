@@ -6,8 +6,14 @@ namespace AttentionSharp.IO.Onnx;
 /// A computation graph being built for an ONNX file: nodes in topological order, initializers (weights and constants),
 /// and typed graph inputs and outputs whose dimensions may be symbolic ("batch", "sequence"). <see cref="Save"/> writes the
 /// ModelProto. Field numbers are those of onnx.proto (ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto,
-/// ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto).
+/// ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto, StringStringEntryProto).
 /// </summary>
+/// <remarks>
+/// A protobuf message cannot exceed 2 GB, so a model whose weights approach that size keeps them outside the .onnx file:
+/// each large initializer then has data_location = EXTERNAL and external_data entries {location, offset, length} that
+/// point into one sidecar file beside it (ONNX's external-data format, which ONNX Runtime reads by itself when it opens
+/// the .onnx). <see cref="Save"/> does this automatically above <see cref="ExternalDataThreshold"/> or when asked.
+/// </remarks>
 public sealed class OnnxGraph
 {
     /// <summary>The default-domain operator set the exporters target; LayerNormalization entered it at 17.</summary>
@@ -19,8 +25,26 @@ public sealed class OnnxGraph
     /// <summary>TensorProto.DataType values used here.</summary>
     public enum ElementType { Float = 1, Int64 = 7 }
 
+    /// <summary>
+    /// Initializers totalling more bytes than this go to external data under <see cref="OnnxExternalData.Automatic"/>: 1 GiB,
+    /// well below protobuf's 2 GB limit on one message, because the graph is assembled in memory and copied while nested.
+    /// </summary>
+    public const long ExternalDataThreshold = 1L << 30;
+
+    /// <summary>
+    /// Initializers smaller than this stay inside the .onnx even with external data: the shape, axis and scalar constants
+    /// (a few int64s), and vectors of fewer than 32 floats, which a sidecar would only scatter.
+    /// </summary>
+    public const int ExternalTensorMinBytes = 128;
+
+    /// <summary>Each tensor in the sidecar file starts at a multiple of this many bytes.</summary>
+    const int ExternalAlignment = 64;
+
+    /// <summary>An initializer kept as raw little-endian bytes until the file is written, when it goes inline or external.</summary>
+    sealed record InitializerData(string Name, ElementType Type, long[] Dims, byte[] Raw);
+
     readonly List<ProtoWriter> _nodes = [];
-    readonly List<ProtoWriter> _initializers = [];
+    readonly List<InitializerData> _initializers = [];
     readonly List<ProtoWriter> _inputs = [];
     readonly List<ProtoWriter> _outputs = [];
     readonly HashSet<string> _names = [];
@@ -63,11 +87,37 @@ public sealed class OnnxGraph
     void AddInitializer(string name, ElementType type, byte[] raw, long[] dims)
     {
         Claim(name);
-        // TensorProto: dims = 1, data_type = 2, name = 8, raw_data = 9.
+        _initializers.Add(new InitializerData(name, type, dims, raw));
+    }
+
+    /// <summary>The bytes of all initializers together (what decides <see cref="OnnxExternalData.Automatic"/>).</summary>
+    public long InitializerBytes => _initializers.Sum(i => (long)i.Raw.Length);
+
+    /// <summary>The sidecar file that <see cref="Save"/> writes for <paramref name="path"/> when the weights go to external data.</summary>
+    public static string ExternalDataPath(string path) => Path.GetFullPath(path) + ".data";
+
+    /// <summary>Whether <see cref="Save"/> with <paramref name="mode"/> writes external data for this graph.</summary>
+    public bool UsesExternalData(OnnxExternalData mode) => mode switch
+    {
+        OnnxExternalData.Always => true,
+        OnnxExternalData.Never => false,
+        _ => InitializerBytes > ExternalDataThreshold,
+    };
+
+    /// <summary>
+    /// TensorProto: dims = 1, data_type = 2, name = 8, raw_data = 9, external_data = 13 (StringStringEntryProto: key = 1,
+    /// value = 2), data_location = 14 (EXTERNAL = 1). <paramref name="external"/> is (file name, offset) or null for inline data.
+    /// </summary>
+    static ProtoWriter TensorProto(InitializerData i, (string Location, long Offset)? external)
+    {
         var t = new ProtoWriter();
-        if (dims.Length > 0) t.PackedInt64(1, dims);
-        t.Int32(2, (int)type).String(8, name).Bytes(9, raw);
-        _initializers.Add(t);
+        if (i.Dims.Length > 0) t.PackedInt64(1, i.Dims);
+        t.Int32(2, (int)i.Type).String(8, i.Name);
+        if (external is not { } e) return t.Bytes(9, i.Raw);
+        foreach (var (key, value) in new[] { ("location", e.Location), ("offset", e.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                                             ("length", i.Raw.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)) })
+            t.Message(13, new ProtoWriter().String(1, key).String(2, value));
+        return t.Int32(14, 1);
     }
 
     /// <summary>Declares a graph input; dimensions are ints (fixed) or strings (symbolic).</summary>
@@ -105,24 +155,51 @@ public sealed class OnnxGraph
         _nodes.Add(n);
     }
 
-    /// <summary>Writes the ModelProto to <paramref name="path"/> (through a temporary file, then renamed).</summary>
-    public void Save(string path, string producerVersion, string docString)
+    /// <summary>
+    /// Writes the ModelProto to <paramref name="path"/>, each file through a temporary name, then renamed. With external
+    /// data (<see cref="UsesExternalData"/>), initializers of at least <see cref="ExternalTensorMinBytes"/> go to the sidecar
+    /// <see cref="ExternalDataPath"/>, written first, and the .onnx refers to it by file name; the two must stay side by side.
+    /// Returns the sidecar's path, or null when everything is inside the .onnx.
+    /// </summary>
+    public string? Save(string path, string producerVersion, string docString, OnnxExternalData externalData = OnnxExternalData.Automatic)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        string? sidecar = null;
+        var locations = new Dictionary<string, (string, long)>(StringComparer.Ordinal);
+        if (UsesExternalData(externalData))
+        {
+            sidecar = ExternalDataPath(full);
+            var sidecarTemp = sidecar + $".tmp-{Environment.ProcessId}";
+            using (var stream = new FileStream(sidecarTemp, FileMode.Create, FileAccess.Write))
+                foreach (var i in _initializers.Where(i => i.Raw.Length >= ExternalTensorMinBytes))
+                {
+                    long padding = (ExternalAlignment - stream.Position % ExternalAlignment) % ExternalAlignment;
+                    for (long k = 0; k < padding; k++) stream.WriteByte(0);
+                    locations[i.Name] = (Path.GetFileName(sidecar), stream.Position);
+                    stream.Write(i.Raw);
+                }
+            File.Move(sidecarTemp, sidecar, overwrite: true);
+        }
+        else if (InitializerBytes >= int.MaxValue)
+            throw new InvalidOperationException($"The weights take {InitializerBytes:N0} bytes, beyond the 2 GB an ONNX file can hold inside itself; " +
+                                                "save them as external data (OnnxExternalData.Automatic or Always).");
         var temp = full + $".tmp-{Environment.ProcessId}";
-        File.WriteAllBytes(temp, ToArray(producerVersion, docString));
+        File.WriteAllBytes(temp, Serialize(producerVersion, docString, locations));
         File.Move(temp, full, overwrite: true);
+        return sidecar;
     }
 
-    /// <summary>The serialised ModelProto.</summary>
-    public byte[] ToArray(string producerVersion, string docString)
+    /// <summary>The serialised ModelProto with every initializer inline (for a graph under 2 GB).</summary>
+    public byte[] ToArray(string producerVersion, string docString) => Serialize(producerVersion, docString, new Dictionary<string, (string, long)>());
+
+    byte[] Serialize(string producerVersion, string docString, Dictionary<string, (string Location, long Offset)> external)
     {
         // GraphProto: node = 1, name = 2, initializer = 5, doc_string = 10, input = 11, output = 12.
         var g = new ProtoWriter();
         foreach (var n in _nodes) g.Message(1, n);
         g.String(2, Name);
-        foreach (var t in _initializers) g.Message(5, t);
+        foreach (var i in _initializers) g.Message(5, TensorProto(i, external.TryGetValue(i.Name, out var e) ? e : null));
         foreach (var i in _inputs) g.Message(11, i);
         foreach (var o in _outputs) g.Message(12, o);
         // ModelProto: ir_version = 1, producer_name = 2, producer_version = 3, doc_string = 6, graph = 7, opset_import = 8;
@@ -180,4 +257,17 @@ public sealed class OnnxGraph
         foreach (var d in dims) expected *= d;
         if (expected != count) throw new ArgumentException($"Initializer '{name}': shape [{string.Join(", ", dims)}] holds {expected} values; got {count}.");
     }
+}
+
+/// <summary>Where an ONNX file keeps its weights.</summary>
+public enum OnnxExternalData
+{
+    /// <summary>Inside the .onnx unless the initializers total more than <see cref="OnnxGraph.ExternalDataThreshold"/>.</summary>
+    Automatic,
+
+    /// <summary>The large initializers in a sidecar file, whatever the model's size.</summary>
+    Always,
+
+    /// <summary>Everything inside the .onnx (fails beyond protobuf's 2 GB).</summary>
+    Never,
 }
