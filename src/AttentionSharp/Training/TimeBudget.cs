@@ -68,6 +68,7 @@ public sealed class TimeBudget
         double perEval = _refitAfterEval && _evals > 0 ? _evaluating.TotalSeconds / _evals : 0;
         double stepCost = SecondsPerStep(step) + (_evalInterval > 0 ? perEval / _evalInterval : 0);
         int affordable = step + (int)Math.Max(0, (minutes * 60 - _watch.Elapsed.TotalSeconds - perEval) / stepCost);
-        return schedule with { TotalSteps = Math.Clamp(affordable, step + 1, _maxSteps) };
+        // At least one more step, unless the run is already at its last: a fitting point at the final step keeps it there.
+        return schedule with { TotalSteps = Math.Clamp(affordable, Math.Min(step + 1, _maxSteps), _maxSteps) };
     }
 }
