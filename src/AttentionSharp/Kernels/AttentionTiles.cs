@@ -5,9 +5,11 @@ namespace AttentionSharp.Kernels;
 
 /// <summary>
 /// The small products inside the attention kernels — a (Br × HS)·(HS × Bc) score tile, (Br × Bc)·(Bc × HS) updates —
-/// too small for GEMM's packing to pay. C(m×n) += A(m×k)·B(k×n) in register blocks of 4 rows × 4 vectors: per step of k,
-/// 4 broadcasts of A and 4 loads of B feed 16 FMAs. A is read through arbitrary row and column strides (so Aᵀ costs
-/// nothing: the broadcasts are scalar loads anyway); B and C are row-major with unit stride along n.
+/// too small for GEMM's packing to pay. C(m×n) += A(m×k)·B(k×n) in register blocks of 4 rows × 4 vectors with AVX-512
+/// (per step of k, 4 broadcasts of A and 4 loads of B feed 16 FMAs: 21 of its 32 vector registers), 4 rows × 2 vectors
+/// otherwise (11 of the 16 that AVX2 has: the 4 × 4 block would spill its accumulators to the stack on every step).
+/// A is read through arbitrary row and column strides (so Aᵀ costs nothing: the broadcasts are scalar loads anyway);
+/// B and C are row-major with unit stride along n.
 /// </summary>
 internal static unsafe class AttentionTiles
 {
@@ -21,7 +23,9 @@ internal static unsafe class AttentionTiles
         {
             float* ai = a + i * ars, ci = c + i * ldc;
             int j = 0;
-            for (; j + 4 * w <= n; j += 4 * w) Block4x4<T>(k, ai, ars, acs, b + j, ldb, ci + j, ldc);
+            if (typeof(T) == typeof(Vec512))
+                for (; j + 4 * w <= n; j += 4 * w) Block4x4<T>(k, ai, ars, acs, b + j, ldb, ci + j, ldc);
+            for (; j + 2 * w <= n; j += 2 * w) Block4x2<T>(k, ai, ars, acs, b + j, ldb, ci + j, ldc);
             for (; j + w <= n; j += w) Block4x1<T>(k, ai, ars, acs, b + j, ldb, ci + j, ldc);
             for (; j < n; j++) Block4x1<Vec1>(k, ai, ars, acs, b + j, ldb, ci + j, ldc);
         }
@@ -81,6 +85,32 @@ internal static unsafe class AttentionTiles
         T.Store(x10, ref c1[0]); T.Store(x11, ref c1[w]); T.Store(x12, ref c1[2 * w]); T.Store(x13, ref c1[3 * w]);
         T.Store(x20, ref c2[0]); T.Store(x21, ref c2[w]); T.Store(x22, ref c2[2 * w]); T.Store(x23, ref c2[3 * w]);
         T.Store(x30, ref c3[0]); T.Store(x31, ref c3[w]); T.Store(x32, ref c3[2 * w]); T.Store(x33, ref c3[3 * w]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    static void Block4x2<T>(int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc) where T : unmanaged, ISimd<T>
+    {
+        int w = T.Count;
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        T x00 = T.Load(in c0[0]), x01 = T.Load(in c0[w]), x10 = T.Load(in c1[0]), x11 = T.Load(in c1[w]);
+        T x20 = T.Load(in c2[0]), x21 = T.Load(in c2[w]), x30 = T.Load(in c3[0]), x31 = T.Load(in c3[w]);
+        float* a0 = a, a1 = a + ars, a2 = a1 + ars, a3 = a2 + ars;
+        for (int p = 0; p < k; p++)
+        {
+            long ap = p * acs;
+            T b0 = T.Load(in b[0]), b1 = T.Load(in b[w]);
+            T s = T.Create(a0[ap]);
+            x00 = T.MultiplyAdd(s, b0, x00); x01 = T.MultiplyAdd(s, b1, x01);
+            s = T.Create(a1[ap]);
+            x10 = T.MultiplyAdd(s, b0, x10); x11 = T.MultiplyAdd(s, b1, x11);
+            s = T.Create(a2[ap]);
+            x20 = T.MultiplyAdd(s, b0, x20); x21 = T.MultiplyAdd(s, b1, x21);
+            s = T.Create(a3[ap]);
+            x30 = T.MultiplyAdd(s, b0, x30); x31 = T.MultiplyAdd(s, b1, x31);
+            b += ldb;
+        }
+        T.Store(x00, ref c0[0]); T.Store(x01, ref c0[w]); T.Store(x10, ref c1[0]); T.Store(x11, ref c1[w]);
+        T.Store(x20, ref c2[0]); T.Store(x21, ref c2[w]); T.Store(x30, ref c3[0]); T.Store(x31, ref c3[w]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,5 +1,6 @@
 // Sources: Hendrycks & Gimpel, "Gaussian Error Linear Units (GELUs)" (2016); PyTorch torch.nn.GELU (approximate='none'
 // and 'tanh'). erf and tanh come from SimdMath (Cephes).
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -47,6 +48,7 @@ public static class Gelu
     readonly struct ErfForm : IUnaryOperator
     {
         // y = ½x(1 + erf(x/√2))
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> =>
             T.Create(0.5f) * x * (T.Create(1f) + SimdMath.Erf(x * T.Create(InvSqrt2)));
     }
@@ -54,6 +56,7 @@ public static class Gelu
     readonly struct ErfFormGradient : IBinaryOperator
     {
         // dy·(Φ(x) + x·φ(x)), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
         {
             T cdf = T.Create(0.5f) * (T.Create(1f) + SimdMath.Erf(x * T.Create(InvSqrt2)));
@@ -65,6 +68,7 @@ public static class Gelu
     readonly struct TanhForm : IUnaryOperator
     {
         // y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T x) where T : unmanaged, ISimd<T>
         {
             T u = T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x * x, x, x);
@@ -75,6 +79,7 @@ public static class Gelu
     readonly struct TanhFormGradient : IBinaryOperator
     {
         // dy·(½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)), t = tanh(√(2/π)(x + 0.044715x³))
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
         {
             T half = T.Create(0.5f), one = T.Create(1f), x2 = x * x;

@@ -1,4 +1,5 @@
 // Source: Nair & Hinton, "Rectified Linear Units Improve Restricted Boltzmann Machines" (2010); PyTorch torch.relu.
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -24,12 +25,14 @@ public static class Relu
     readonly struct Value : IUnaryOperator
     {
         // y = max(x, 0)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> => T.Max(x, T.Create(0f));
     }
 
     readonly struct Gradient : IBinaryOperator
     {
         // dy·[x > 0]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T> =>
             T.Select(T.GreaterThan(x, T.Create(0f)), dy, T.Create(0f));
     }

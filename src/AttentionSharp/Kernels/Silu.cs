@@ -37,11 +37,13 @@ public static class Silu
 
     readonly struct Value : IUnaryOperator
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> => Of(x);
     }
 
     readonly struct Gradient : IBinaryOperator
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T> => dy * Derivative(x);
     }
 }

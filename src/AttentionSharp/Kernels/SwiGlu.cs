@@ -33,6 +33,7 @@ public static unsafe class SwiGlu
     readonly struct Value : IBinaryOperator
     {
         // y = silu(gate)·up
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T gate, T up) where T : unmanaged, ISimd<T> => Silu.Of(gate) * up;
     }
 
