@@ -36,9 +36,10 @@ public static unsafe partial class Gemm
     /// <item>Row blocks (tall C, the common case): the threads pack each B panel together into one shared buffer, then
     /// take blocks of up to MC rows (smaller near the end of each slice), each packing its own A block. B is packed
     /// once in all.</item>
-    /// <item>Column blocks (C with too few rows to give every thread several blocks, such as a language-model head):
-    /// each thread takes a range of columns and runs the whole loop nest on it with its own buffers, no barriers.
-    /// Each unit packs A again, which costs 1/(unit width) of its multiply-adds.</item>
+    /// <item>Column blocks (C with too few rows to give every thread several blocks, such as a weight gradient with
+    /// few output features): the threads first pack all of op(A) together into one shared buffer (it has few rows),
+    /// then each takes a range of columns and runs the loop nest on it, packing its own B. Where op(A) is too large to
+    /// pack whole, each unit packs A again, which costs 1/(unit width) of its multiply-adds.</item>
     /// </list>
     /// KC is large because each slice of k is a pass over C in memory; with KC ≈ 1024 that traffic is a few percent
     /// of the time, while the packed panels, read once per micro-tile, are still fast enough to come from L2.
@@ -48,11 +49,14 @@ public static unsafe partial class Gemm
         [ThreadStatic] static Driver<TKernel>? t_driver;
         [ThreadStatic] static AlignedBuffer? t_packA, t_packB;
 
-        readonly AlignedBuffer _sharedB = new();
-        readonly Action<int, int> _packPanels, _rowBlocks, _columnBlocks;
+        /// <summary>Largest op(A), in floats, that column blocks pack once for all units (16 MiB).</summary>
+        const long SharedAMaxFloats = 4L << 20;
+
+        readonly AlignedBuffer _sharedB = new(), _sharedA = new();
+        readonly Action<int, int> _packPanels, _rowBlocks, _columnBlocks, _packSharedA;
         Problem _p;
         int _mc, _nc, _kc, _threads;
-        bool _byColumns;
+        bool _byColumns, _aShared;
         int _nextUnit;
         // The slice of B being worked on by row blocks: columns jc … jc + nc − 1, depth pc … pc + kc − 1.
         int _jc, _ncur, _pc, _kcur;
@@ -62,13 +66,18 @@ public static unsafe partial class Gemm
             _packPanels = PackPanels;
             _rowBlocks = RowBlocks;
             _columnBlocks = ColumnBlocks;
+            _packSharedA = PackSharedA;
         }
 
         public static void Run(in Problem p, int threads)
         {
             var driver = t_driver ??= new Driver<TKernel>();
             driver.Setup(in p, threads);
-            if (driver._byColumns) Parallel.For(threads, 1, driver._columnBlocks);
+            if (driver._byColumns)
+            {
+                if (driver._aShared) Parallel.For(driver.SharedABlocks, 1, driver._packSharedA);
+                Parallel.For(threads, 1, driver._columnBlocks);
+            }
             else driver.ExecuteByRows();
             driver._p = default;
         }
@@ -88,6 +97,8 @@ public static unsafe partial class Gemm
                 // Units: at least four per thread, no wider than NC, a multiple of the thread count.
                 int units = RoundUp(Math.Max(CeilDiv(p.N, TKernel.NC), 4 * threads), threads);
                 _nc = RoundUp(CeilDiv(p.N, units), nr);
+                _aShared = (long)SharedABlocks * _mc * _kc <= SharedAMaxFloats;
+                if (_aShared) _sharedA.Ensure((long)SharedABlocks * _mc * _kc);
             }
             else
             {
@@ -118,6 +129,22 @@ public static unsafe partial class Gemm
                     else RowBlocks(0, 1);
                 }
         }
+
+        /// <summary>op(A) packed whole for column blocks: one MC×KC block per (slice of k, block of rows).</summary>
+        int SharedABlocks => CeilDiv(_p.K, _kc) * CeilDiv(_p.M, _mc);
+
+        /// <summary>Packs shared A blocks [block0, block1): block = slice · (row blocks) + row block.</summary>
+        void PackSharedA(int block0, int block1)
+        {
+            int rowBlocks = CeilDiv(_p.M, _mc);
+            for (int block = block0; block < block1; block++)
+            {
+                int pc = block / rowBlocks * _kc, ic = block % rowBlocks * _mc;
+                PackA(in _p, ic, Math.Min(_mc, _p.M - ic), pc, Math.Min(_kc, _p.K - pc), TKernel.MR, SharedA(pc, ic));
+            }
+        }
+
+        float* SharedA(int pc, int ic) => _sharedA.Pointer + ((long)(pc / _kc) * CeilDiv(_p.M, _mc) + ic / _mc) * _mc * _kc;
 
         void PackPanels(int panel0, int panel1) =>
             PackB(in _p, _pc, _kcur, _jc, _ncur, panel0, panel1, TKernel.NR, _sharedB.Pointer);
@@ -162,9 +189,13 @@ public static unsafe partial class Gemm
         void ColumnBlocks(int _, int __)
         {
             ref readonly var p = ref _p;
-            var packA = t_packA ??= new AlignedBuffer();
-            packA.Ensure((long)_mc * _kc);
-            float* aPack = packA.Pointer;
+            float* aPack = null;
+            if (!_aShared)
+            {
+                var packA = t_packA ??= new AlignedBuffer();
+                packA.Ensure((long)_mc * _kc);
+                aPack = packA.Pointer;
+            }
             var packB = t_packB ??= new AlignedBuffer();
             packB.Ensure((long)_kc * _nc);
             float* bPack = packB.Pointer;
@@ -179,8 +210,10 @@ public static unsafe partial class Gemm
                     for (int ic = 0; ic < p.M; ic += _mc)
                     {
                         int mc = Math.Min(_mc, p.M - ic);
-                        PackA(in p, ic, mc, pc, kc, TKernel.MR, aPack);
-                        MacroKernel(in p, kc, mc, nc, aPack, bPack, ic, jc, pc);
+                        float* a = aPack;
+                        if (_aShared) a = SharedA(pc, ic);
+                        else PackA(in p, ic, mc, pc, kc, TKernel.MR, a);
+                        MacroKernel(in p, kc, mc, nc, a, bPack, ic, jc, pc);
                     }
                 }
             }

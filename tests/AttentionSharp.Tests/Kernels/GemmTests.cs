@@ -112,6 +112,25 @@ public unsafe class GemmTests
     }
 
     /// <summary>
+    /// Column blocks on four threads: op(A) packed once for all units, here in several row blocks and slices of k
+    /// (300 rows are more than one MC block for the Vector512 and Vector256 kernels), with ragged last block and slice.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void ColumnSplitWithSeveralRowBlocksMatchesReference(Transpose ta, Transpose tb)
+    {
+        int saved = AttentionSharp.Kernels.Parallel.ThreadCount;
+        AttentionSharp.Kernels.Parallel.ThreadCount = 4;
+        try
+        {
+            var c = new Case(ta, tb, 300, 700, 1100, Accumulate: ta == tb, Bias: tb == Transpose.No, Pad: ta == Transpose.Yes);
+            var rows = new SortedSet<int> { 0, 1, 5, 6, 111, 112, 149, 150, 191, 192, 223, 224, 298, 299 };
+            Check(c, 600, rows);
+        }
+        finally { AttentionSharp.Kernels.Parallel.ThreadCount = saved; }
+    }
+
+    /// <summary>
     /// Products with up to <see cref="Gemm.FewRowsMax"/> rows skip packing (decoding one token); large enough to be split
     /// over threads by columns, and one row past the limit to cross into the packed path.
     /// </summary>
