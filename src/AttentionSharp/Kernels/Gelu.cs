@@ -65,28 +65,33 @@ public static class Gelu
         }
     }
 
+    /// <summary>
+    /// 2u, u = √(2/π)(x + 0.044715x³), kept ≥ −80 so that e^(−2u) stays finite (beyond, x·σ(2u) is below 1e-33).
+    /// ½(1 + tanh u) = σ(2u) = 1 / (1 + e^(−2u)), which also avoids the cancellation in 1 + tanh u for x &lt; 0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static T TwoU<T>(T x, T x2) where T : unmanaged, ISimd<T> =>
+        T.Max(T.Create(2f * Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x2, x, x), T.Create(-80f));
+
     readonly struct TanhForm : IUnaryOperator
     {
-        // y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        // y = ½x(1 + tanh u) = x·σ(2u) = x / (1 + e^(−2u))
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static T Invoke<T>(T x) where T : unmanaged, ISimd<T>
-        {
-            T u = T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x * x, x, x);
-            return T.Create(0.5f) * x * (T.Create(1f) + SimdMath.Tanh(u));
-        }
+        public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> =>
+            x / (T.Create(1f) + SimdMath.Exp(-TwoU(x, x * x)));
     }
 
     readonly struct TanhFormGradient : IBinaryOperator
     {
-        // dy·(½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)), t = tanh(√(2/π)(x + 0.044715x³))
+        // dy·(s + x·s(1 − s)·2u′), s = σ(2u), 1 − s = e·s with e = e^(−2u) (no cancellation), u′ = √(2/π)(1 + 3·0.044715x²)
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
         {
-            T half = T.Create(0.5f), one = T.Create(1f), x2 = x * x;
-            // 1 − t² = sech²u, taken from Tanh without cancellation: it multiplies a factor that grows as x³
-            T t = SimdMath.Tanh(T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x2, x, x), out T sech2);
-            T du = T.Create(Sqrt2OverPi) * T.MultiplyAdd(T.Create(3f * Cubic), x2, one);
-            return dy * (half * (one + t) + half * x * sech2 * du);
+            T one = T.Create(1f), x2 = x * x;
+            T e = SimdMath.Exp(-TwoU(x, x2));
+            T sig = one / (one + e);
+            T du2 = T.Create(2f * Sqrt2OverPi) * T.MultiplyAdd(T.Create(3f * Cubic), x2, one);
+            return dy * T.MultiplyAdd(x * sig * (e * sig), du2, sig);
         }
     }
 }
