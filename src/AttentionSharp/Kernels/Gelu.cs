@@ -66,16 +66,16 @@ public static class Gelu
     }
 
     /// <summary>
-    /// 2u, u = √(2/π)(x + 0.044715x³), kept ≥ −80 so that e^(−2u) stays finite (beyond, x·σ(2u) is below 1e-33).
-    /// ½(1 + tanh u) = σ(2u) = 1 / (1 + e^(−2u)), which also avoids the cancellation in 1 + tanh u for x &lt; 0.
+    /// 2u, u = √(2/π)(x + 0.044715x³). ½(1 + tanh u) = σ(2u) = 1 / (1 + e^(−2u)): one exponential, and no cancellation in
+    /// 1 + tanh u for x &lt; 0.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static T TwoU<T>(T x, T x2) where T : unmanaged, ISimd<T> =>
-        T.Max(T.Create(2f * Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x2, x, x), T.Create(-80f));
+        T.Create(2f * Sqrt2OverPi) * T.MultiplyAdd(T.Create(Cubic) * x2, x, x);
 
     readonly struct TanhForm : IUnaryOperator
     {
-        // y = ½x(1 + tanh u) = x·σ(2u) = x / (1 + e^(−2u))
+        // y = ½x(1 + tanh u) = x·σ(2u) = x / (1 + e^(−2u)); far left e^(−2u) = +∞ and y = −0, as ½x(1 + tanh u) gives.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> =>
             x / (T.Create(1f) + SimdMath.Exp(-TwoU(x, x * x)));
@@ -83,11 +83,15 @@ public static class Gelu
 
     readonly struct TanhFormGradient : IBinaryOperator
     {
-        // dy·(s + x·s(1 − s)·2u′), s = σ(2u), 1 − s = e·s with e = e^(−2u) (no cancellation), u′ = √(2/π)(1 + 3·0.044715x²)
+        // dy·(s + x·s(1 − s)·2u′), s = σ(2u), 1 − s = e·s with e = e^(−2u) (no cancellation), u′ = √(2/π)(1 + 3·0.044715x²).
+        // x is taken within [−9, 20] first: beyond, the gradient is 0 or 1 to float precision (below 1e-26 off), and
+        // e·s and x·s(1 − s)·u′ stay finite (no ∞·0).
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
         {
-            T one = T.Create(1f), x2 = x * x;
+            T one = T.Create(1f);
+            x = T.Min(T.Max(x, T.Create(-9f)), T.Create(20f));
+            T x2 = x * x;
             T e = SimdMath.Exp(-TwoU(x, x2));
             T sig = one / (one + e);
             T du2 = T.Create(2f * Sqrt2OverPi) * T.MultiplyAdd(T.Create(3f * Cubic), x2, one);

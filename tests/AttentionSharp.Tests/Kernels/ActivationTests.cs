@@ -53,6 +53,39 @@ public class ActivationTests
         (y, x) => Gelu.Forward(y, x, a), (y, x) => Ref.Gelu.Forward(y, x, a),
         (dx, dy, x) => Gelu.Backward(dx, dy, x, a), (dx, dy, x) => Ref.Gelu.Backward(dx, dy, x, a));
 
+    /// <summary>
+    /// The far tails and specials of both forms, at every vector position: large |x| (where the tanh form's e^(−2u) is
+    /// kept finite), zero of either sign, and NaN, which must come out NaN so that anomaly checks see it.
+    /// </summary>
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void GeluTailsAndNaNMatchReference(GeluApproximation a)
+    {
+        float[] specials = [-1e30f, -100f, -20f, -9.7f, -5f, -1e-3f, -0f, 0f, 1e-3f, 5f, 20f, 100f, 1e30f];
+        var x = new float[37];
+        for (int i = 0; i < x.Length; i++) x[i] = specials[i % specials.Length];
+        x[17] = float.NaN;
+        var (y, expected) = (new float[x.Length], new float[x.Length]);
+        Gelu.Forward(y, x, a);
+        Ref.Gelu.Forward(expected, x, a);
+        var dy = new float[x.Length];
+        Array.Fill(dy, 1f);
+        var (dx, dxExpected) = (new float[x.Length], new float[x.Length]);
+        Gelu.Backward(dx, dy, x, a);
+        Ref.Gelu.Backward(dxExpected, dy, x, a);
+        for (int i = 0; i < x.Length; i++)
+        {
+            if (i == 17)
+            {
+                Assert.True(float.IsNaN(y[i]) && float.IsNaN(dx[i]), $"GELU({a}) of NaN gave {y[i]}, gradient {dx[i]}");
+                continue;
+            }
+            Assert.True(Math.Abs(y[i] - expected[i]) <= 1e-6 + 1e-6 * Math.Abs(expected[i]), $"GELU({a})({x[i]}) = {y[i]}, reference {expected[i]}");
+            Assert.True(Math.Abs(dx[i] - dxExpected[i]) <= 1e-6, $"GELU'({a})({x[i]}) = {dx[i]}, reference {dxExpected[i]}");
+        }
+    }
+
     [Fact]
     public void ReluMatchesReference() => MatchesReference("relu", Relu.Forward, Ref.Relu.Forward, Relu.Backward, Ref.Relu.Backward);
 
