@@ -59,8 +59,12 @@ public static class StoragePool
     static readonly Stack<TensorStorage>[] Buckets = CreateBuckets();
     static long _cachedBytes;
 
-    /// <summary>Upper bound on memory kept for reuse (default 2 GiB).</summary>
-    public static long MaxCachedBytes { get; set; } = 2L << 30;
+    /// <summary>
+    /// Upper bound on memory kept for reuse: by default a quarter of the memory the process may use, at least 2 GiB.
+    /// A step whose activations pass the bound gives the rest back to the GC at its end, and the next step allocates
+    /// it again from fresh pages, each faulted in on first touch (char-small: 3.7 GB a step).
+    /// </summary>
+    public static long MaxCachedBytes { get; set; } = Math.Max(2L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4);
 
     /// <summary>Bytes currently held by the pool for reuse.</summary>
     public static long CachedBytes => Interlocked.Read(ref _cachedBytes);
