@@ -21,13 +21,29 @@ public static class BenchCommands
     {
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
         var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
+        var shapes = new Option<string[]?>("--shapes") { Description = "Shapes as MxKxN (default: five transformer shapes).", AllowMultipleArgumentsPerToken = true };
+        var transposeA = new Option<bool>("--transpose-a") { Description = "C = Aᵀ·B with A stored K×M, as in a weight gradient." };
         var gemm = new Command("gemm", "GFLOPS of the fp32 GEMM on transformer shapes, next to TorchSharp and the measured FMA peak.");
-        gemm.Options.Add(json);
-        gemm.Options.Add(threads);
+        foreach (var o in new Option[] { json, threads, shapes, transposeA }) gemm.Options.Add(o);
         gemm.SetAction(parse =>
         {
-            var options = new GemmBenchOptions { JsonPath = parse.GetValue(json) };
+            var options = new GemmBenchOptions { JsonPath = parse.GetValue(json), TransposeA = parse.GetValue(transposeA) };
             if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
+            if (parse.GetValue(shapes) is { Length: > 0 } given)
+            {
+                var parsed = new List<(int M, int K, int N)>();
+                foreach (var text in given)
+                {
+                    var parts = text.Split('x');
+                    if (parts.Length != 3 || !int.TryParse(parts[0], out int m) || !int.TryParse(parts[1], out int k) || !int.TryParse(parts[2], out int nn))
+                    {
+                        Console.Error.WriteLine($"--shapes: '{text}' is not MxKxN (three whole numbers joined by x, such as 128x768x128).");
+                        return 2;
+                    }
+                    parsed.Add((m, k, nn));
+                }
+                options = options with { Shapes = parsed };
+            }
             return GemmBenchmark.Run(options, Console.Out);
         });
         return gemm;

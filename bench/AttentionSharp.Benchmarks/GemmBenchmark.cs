@@ -13,6 +13,11 @@ public sealed record GemmBenchOptions
     public IReadOnlyList<(int M, int K, int N)> Shapes { get; init; } =
         [(512, 768, 768), (4096, 768, 3072), (4096, 3072, 768), (2048, 2048, 2048), (256, 768, 50304)];
 
+    /// <summary>
+    /// C = Aᵀ·B with A stored (K × M), the layout of a weight gradient dW = dYᵀ·X; otherwise C = A·B.
+    /// </summary>
+    public bool TransposeA { get; init; }
+
     /// <summary>Threads for both libraries; default <see cref="Kernels.Parallel.ThreadCount"/>.</summary>
     public int Threads { get; init; } = Kernels.Parallel.ThreadCount;
 
@@ -65,7 +70,7 @@ public static unsafe class GemmBenchmark
             bool peer = options.Peer && TorchPeer.TryLoad(options.Threads, out peerMissing);
             // Best of ten short trials: other processes can only lower a trial, so the best is the machine's figure.
             double peak = PeakFlops.Measure(options.Threads, trials: 10);
-            output.WriteLine($"GEMM fp32, C = A·B, {options.Threads} thread(s), {Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" }} micro-kernel");
+            output.WriteLine($"GEMM fp32, C = {(options.TransposeA ? "Aᵀ·B (A stored K×M)" : "A·B")}, {options.Threads} thread(s), {Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" }} micro-kernel");
             output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS ({PeakFlops.WidthName} register loop on {options.Threads} thread(s))");
             output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
             output.WriteLine();
@@ -104,7 +109,7 @@ public static unsafe class GemmBenchmark
         torch.Tensor? ta = null, tb = null, tc = null;
         if (peer)
         {
-            ta = torch.tensor(a, [m, k]);
+            ta = options.TransposeA ? torch.tensor(a, [k, m]) : torch.tensor(a, [m, k]);
             tb = torch.tensor(b, [k, n]);
             tc = torch.empty(m, n);
         }
@@ -113,8 +118,12 @@ public static unsafe class GemmBenchmark
             fixed (float* pa = a, pb = b, pc = c)
             {
                 float* la = pa, lb = pb, lc = pc;
-                Action ours = () => Gemm.Multiply(Transpose.No, Transpose.No, m, n, k, la, k, lb, n, lc, n);
-                Action? theirs = peer ? () => tc!.addmm_(ta!, tb!, beta: 0, alpha: 1) : null;
+                bool t = options.TransposeA;
+                Action ours = t
+                    ? () => Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, la, m, lb, n, lc, n)
+                    : () => Gemm.Multiply(Transpose.No, Transpose.No, m, n, k, la, k, lb, n, lc, n);
+                using var opA = peer ? (t ? ta!.t() : ta!.alias()) : null;
+                Action? theirs = peer ? () => tc!.addmm_(opA!, tb!, beta: 0, alpha: 1) : null;
                 // Small shapes get more runs so each side is timed for at least a quarter of a second.
                 for (int w = 0; w < options.Warmups; w++) ours();
                 int repetitions = Math.Clamp((int)(0.25 / Math.Max(BenchReport.Seconds(ours), 1e-6)), options.Repetitions, 200);
@@ -177,6 +186,7 @@ public static unsafe class GemmBenchmark
             ["peak_gflops"] = Math.Round(peak, 2),
             ["threads"] = options.Threads,
             ["kernel"] = Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" },
+            ["transpose_a"] = options.TransposeA,
             ["peer"] = peer,
             ["peer_missing"] = peer == null ? peerMissing : null,
             ["results"] = results.Select(r => new Dictionary<string, object?>
