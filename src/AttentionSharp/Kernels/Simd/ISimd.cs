@@ -33,6 +33,12 @@ internal interface ISimd<TSelf> where TSelf : unmanaged, ISimd<TSelf>
     /// <summary>Lane-wise maximum; NaN in either operand gives NaN (IEEE 754-2019 maximum).</summary>
     static abstract TSelf Max(TSelf a, TSelf b);
 
+    /// <summary>
+    /// Clamps x into [low, high] (constants, not NaN); NaN in x stays NaN. Where the hardware's min and max are not
+    /// IEEE's (AVX2), this is two instructions where <see cref="Min"/> and <see cref="Max"/> take several each.
+    /// </summary>
+    static abstract TSelf Clamp(TSelf x, float low, float high);
+
     static abstract TSelf Abs(TSelf a);
     static abstract TSelf Sqrt(TSelf a);
 

@@ -20,7 +20,7 @@ internal static class SimdMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Exp<T>(T x) where T : unmanaged, ISimd<T>
     {
-        x = T.Min(T.Max(x, T.Create(ExpLow)), T.Create(ExpHigh));
+        x = T.Clamp(x, ExpLow, ExpHigh);
         // eˣ = 2ⁿ · eʳ with n = round(x · log₂e) and r = x − n·ln 2 (ln 2 = Ln2Hi + Ln2Lo, so n·Ln2Hi is exact), |r| ≤ ln2/2
         T n = T.Round(x * T.Create(Log2E));
         T r = T.MultiplyAdd(n, T.Create(-Ln2Hi), x);
@@ -67,7 +67,7 @@ internal static class SimdMath
         p = T.MultiplyAdd(p, s, T.Create(-3.33332819422e-1f));
         T small = T.MultiplyAdd(p * s, x, x);
         // |x| ≥ 0.625: q = 1 − tanh|x| = 2 / (e^{2|x|} + 1); |x| is capped at 44, where e^{2|x|} is still finite
-        T q = T.Create(2f) / (Exp(T.Min(a + a, T.Create(88f))) + one);
+        T q = T.Create(2f) / (Exp(T.Clamp(a + a, 0f, 88f)) + one);
         T isSmall = T.LessThan(a, T.Create(0.625f));
         sech2 = T.Select(isSmall, one - small * small, q * (T.Create(2f) - q));
         return T.Select(isSmall, small, T.CopySign(one - q, x));
@@ -90,7 +90,7 @@ internal static class SimdMath
         T small = x * t;
         // |x| ≥ 1: erf x = sign(x)·(1 − erfc|x|), erfc a = e^(−a²)·(1/a)·P(1/a²) for a < 2, ·R(1/a²) beyond (Cephes erfcf);
         // a is capped at 10, where erfc is far below float resolution next to 1
-        T c = T.Min(a, T.Create(10f));
+        T c = T.Clamp(a, 0f, 10f);
         T q = one / c;
         T y = q * q;
         T pp = T.MultiplyAdd(T.Create(2.326819970068386e-2f), y, T.Create(-1.387039388740657e-1f));

@@ -32,6 +32,7 @@ internal readonly struct Vec1 : ISimd<Vec1>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 MultiplyAdd(Vec1 a, Vec1 b, Vec1 c) => new(a._v * b._v + c._v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Min(Vec1 a, Vec1 b) => new(MathF.Min(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Max(Vec1 a, Vec1 b) => new(MathF.Max(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Clamp(Vec1 x, float low, float high) => new(MathF.Min(MathF.Max(x._v, low), high));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Abs(Vec1 a) => new(MathF.Abs(a._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Sqrt(Vec1 a) => new(MathF.Sqrt(a._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec1 Round(Vec1 a) => new(MathF.Round(a._v));
