@@ -1,5 +1,5 @@
 // Sources: Hendrycks & Gimpel, "Gaussian Error Linear Units (GELUs)" (2016); PyTorch torch.nn.GELU (approximate='none'
-// and 'tanh'). erf and tanh come from SimdMath (Cephes).
+// and 'tanh'). erf and exp come from SimdMath (Cephes); the tanh form is evaluated as x·σ(2u), the same function.
 using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
