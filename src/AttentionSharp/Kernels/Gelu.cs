@@ -90,7 +90,7 @@ public static class Gelu
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
         {
             T one = T.Create(1f);
-            x = T.Min(T.Max(x, T.Create(-9f)), T.Create(20f));
+            x = T.Clamp(x, -9f, 20f);
             T x2 = x * x;
             T e = SimdMath.Exp(-TwoU(x, x2));
             T sig = one / (one + e);
