@@ -23,11 +23,12 @@ public static class BenchCommands
         var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
         var shapes = new Option<string[]?>("--shapes") { Description = "Shapes as MxKxN (default: five transformer shapes).", AllowMultipleArgumentsPerToken = true };
         var transposeA = new Option<bool>("--transpose-a") { Description = "C = Aᵀ·B with A stored K×M, as in a weight gradient." };
+        var transposeB = new Option<bool>("--transpose-b") { Description = "C = A·Bᵀ with B stored N×K, as in a Linear layer's forward pass." };
         var gemm = new Command("gemm", "GFLOPS of the fp32 GEMM on transformer shapes, next to TorchSharp and the measured FMA peak.");
-        foreach (var o in new Option[] { json, threads, shapes, transposeA }) gemm.Options.Add(o);
+        foreach (var o in new Option[] { json, threads, shapes, transposeA, transposeB }) gemm.Options.Add(o);
         gemm.SetAction(parse =>
         {
-            var options = new GemmBenchOptions { JsonPath = parse.GetValue(json), TransposeA = parse.GetValue(transposeA) };
+            var options = new GemmBenchOptions { JsonPath = parse.GetValue(json), TransposeA = parse.GetValue(transposeA), TransposeB = parse.GetValue(transposeB) };
             if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
             if (parse.GetValue(shapes) is { Length: > 0 } given)
             {

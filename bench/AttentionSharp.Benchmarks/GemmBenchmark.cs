@@ -18,6 +18,12 @@ public sealed record GemmBenchOptions
     /// </summary>
     public bool TransposeA { get; init; }
 
+    /// <summary>
+    /// C = A·Bᵀ with B stored (N × K), the layout of a Linear layer's forward pass x·Wᵀ; with <see cref="TransposeA"/>,
+    /// C = Aᵀ·Bᵀ.
+    /// </summary>
+    public bool TransposeB { get; init; }
+
     /// <summary>Threads for both libraries; default <see cref="Kernels.Parallel.ThreadCount"/>.</summary>
     public int Threads { get; init; } = Kernels.Parallel.ThreadCount;
 
@@ -70,7 +76,7 @@ public static unsafe class GemmBenchmark
             bool peer = options.Peer && TorchPeer.TryLoad(options.Threads, out peerMissing);
             // Best of ten short trials: other processes can only lower a trial, so the best is the machine's figure.
             double peak = PeakFlops.Measure(options.Threads, trials: 10);
-            output.WriteLine($"GEMM fp32, C = {(options.TransposeA ? "Aᵀ·B (A stored K×M)" : "A·B")}, {options.Threads} thread(s), {Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" }} micro-kernel");
+            output.WriteLine($"GEMM fp32, C = {Formula(options)}, {options.Threads} thread(s), {Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" }} micro-kernel");
             output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS ({PeakFlops.WidthName} register loop on {options.Threads} thread(s))");
             output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
             output.WriteLine();
@@ -110,7 +116,7 @@ public static unsafe class GemmBenchmark
         if (peer)
         {
             ta = options.TransposeA ? torch.tensor(a, [k, m]) : torch.tensor(a, [m, k]);
-            tb = torch.tensor(b, [k, n]);
+            tb = options.TransposeB ? torch.tensor(b, [n, k]) : torch.tensor(b, [k, n]);
             tc = torch.empty(m, n);
         }
         try
@@ -118,12 +124,14 @@ public static unsafe class GemmBenchmark
             fixed (float* pa = a, pb = b, pc = c)
             {
                 float* la = pa, lb = pb, lc = pc;
-                bool t = options.TransposeA;
-                Action ours = t
-                    ? () => Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, la, m, lb, n, lc, n)
-                    : () => Gemm.Multiply(Transpose.No, Transpose.No, m, n, k, la, k, lb, n, lc, n);
-                using var opA = peer ? (t ? ta!.t() : ta!.alias()) : null;
-                Action? theirs = peer ? () => tc!.addmm_(opA!, tb!, beta: 0, alpha: 1) : null;
+                bool t = options.TransposeA, tB = options.TransposeB;
+                var opA = t ? Transpose.Yes : Transpose.No;
+                var opB = tB ? Transpose.Yes : Transpose.No;
+                int lda = t ? m : k, ldb = tB ? k : n;
+                Action ours = () => Gemm.Multiply(opA, opB, m, n, k, la, lda, lb, ldb, lc, n);
+                using var peerA = peer ? (t ? ta!.t() : ta!.alias()) : null;
+                using var peerB = peer ? (tB ? tb!.t() : tb!.alias()) : null;
+                Action? theirs = peer ? () => tc!.addmm_(peerA!, peerB!, beta: 0, alpha: 1) : null;
                 // Small shapes get more runs so each side is timed for at least a quarter of a second.
                 for (int w = 0; w < options.Warmups; w++) ours();
                 int repetitions = Math.Clamp((int)(0.25 / Math.Max(BenchReport.Seconds(ours), 1e-6)), options.Repetitions, 200);
@@ -148,6 +156,14 @@ public static unsafe class GemmBenchmark
             ta?.Dispose(); tb?.Dispose(); tc?.Dispose();
         }
     }
+
+    static string Formula(GemmBenchOptions options) => (options.TransposeA, options.TransposeB) switch
+    {
+        (false, false) => "A·B",
+        (true, false) => "Aᵀ·B (A stored K×M)",
+        (false, true) => "A·Bᵀ (B stored N×K)",
+        (true, true) => "Aᵀ·Bᵀ (A stored K×M, B stored N×K)",
+    };
 
     static List<double> TimeRuns(Action run, int repetitions)
     {
@@ -187,6 +203,7 @@ public static unsafe class GemmBenchmark
             ["threads"] = options.Threads,
             ["kernel"] = Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" },
             ["transpose_a"] = options.TransposeA,
+            ["transpose_b"] = options.TransposeB,
             ["peer"] = peer,
             ["peer_missing"] = peer == null ? peerMissing : null,
             ["results"] = results.Select(r => new Dictionary<string, object?>

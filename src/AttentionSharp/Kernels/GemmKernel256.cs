@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace AttentionSharp.Kernels;
 
@@ -22,6 +23,14 @@ public static unsafe partial class Gemm
         {
             Vector256<float> c0a = default, c0b = default, c1a = default, c1b = default, c2a = default, c2b = default, c3a = default, c3b = default,
                 c4a = default, c4b = default, c5a = default, c5b = default;
+            // The tile of C is read and written only after the loop: start fetching it now so the miss overlaps the FMAs
+            // (a row of 16 floats spans two cache lines unless C happens to be 64-byte aligned there).
+            if (Sse.IsSupported)
+                for (int i = 0; i < 6; i++)
+                {
+                    Sse.Prefetch0(c + i * ldc);
+                    Sse.Prefetch0(c + i * ldc + 15);
+                }
             for (int p = 0; p < kc; p++, pa += 6, pb += 16)
             {
                 // acc(i, :) += a(i, p) · b(p, :) for the 6 rows; a(i, p) is broadcast to every lane.
