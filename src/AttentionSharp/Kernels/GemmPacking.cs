@@ -20,9 +20,17 @@ public static unsafe partial class Gemm
                 // op(A)[i, p] = A[i·lda + p]: stored rows are contiguous in p, so the panel is a transpose.
                 TransposeInto(p.A + (long)(ic + i0) * p.Lda + pc, p.Lda, rows, kc, dst, mr);
             else
+            {
                 // op(A)[i, p] = A[p·lda + i]: the panel's rows are contiguous in storage.
-                for (int k = 0; k < kc; k++)
-                    Copy(p.A + (long)(pc + k) * p.Lda + ic + i0, dst + k * mr, rows, mr);
+                float* src = p.A + (long)pc * p.Lda + ic + i0;
+                int k = 0;
+                // A panel narrower than a vector (6 rows for AVX2) moves whole vectors anyway: each store's extra lanes
+                // are overwritten by the next row's, and the last row goes element by element. The extra lanes read
+                // stay inside the stored row.
+                if (Vector256.IsHardwareAccelerated && rows == mr && mr < 8 && ic + i0 + 8 <= p.Lda)
+                    for (; k + 1 < kc; k++) Vector256.Store(Vector256.Load(src + (long)k * p.Lda), dst + k * mr);
+                for (; k < kc; k++) Copy(src + (long)k * p.Lda, dst + k * mr, rows, mr);
+            }
         }
     }
 
@@ -91,6 +99,11 @@ public static unsafe partial class Gemm
                     Transpose8x8(src + r0 * ld + p, ld, dst + (long)p * width + r0, width);
                     Transpose8x8(src + r0 * ld + p + 8, ld, dst + (long)(p + 8) * width + r0, width);
                 }
+        else if (Avx.IsSupported && rows == width && width is >= 4 and < 8)
+            // Narrow panels (6 rows for AVX2) take eight columns at a time the same way, stored with overlap: each
+            // column's two extra lanes are overwritten by the next column, and the last block's by the tail below.
+            for (; p + 8 < depth; p += 8)
+                TransposeNarrow(src + p, ld, width, dst + (long)p * width);
         // What is left: the last depth % 16 columns, or everything when rows do not fill the panel. Blocks of 64
         // columns keep the destination rows being written in L1.
         for (int k0 = p; k0 < depth; k0 += 64)
@@ -104,6 +117,40 @@ public static unsafe partial class Gemm
             for (int k = k0; k < k1; k++)
                 for (int r = rows; r < width; r++) dst[(long)k * width + r] = 0;
         }
+    }
+
+    /// <summary>
+    /// Writes the transpose of the <paramref name="rows"/>×8 block at <paramref name="src"/> (rows <paramref name="ld"/>
+    /// apart, 4 ≤ rows &lt; 8) as eight columns of <paramref name="rows"/> floats, one after another from
+    /// <paramref name="dst"/>. Each column is stored as a whole vector, in order, so its 8 − rows extra lanes land
+    /// where the next column then goes; the caller makes sure the last block's extra lanes are written again.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void TransposeNarrow(float* src, long ld, int rows, float* dst)
+    {
+        var r0 = Avx.LoadVector256(src);
+        var r1 = Avx.LoadVector256(src + ld);
+        var r2 = Avx.LoadVector256(src + 2 * ld);
+        var r3 = Avx.LoadVector256(src + 3 * ld);
+        var r4 = rows > 4 ? Avx.LoadVector256(src + 4 * ld) : Vector256<float>.Zero;
+        var r5 = rows > 5 ? Avx.LoadVector256(src + 5 * ld) : Vector256<float>.Zero;
+        var r6 = rows > 6 ? Avx.LoadVector256(src + 6 * ld) : Vector256<float>.Zero;
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, Vector256<float>.Zero); var t7 = Avx.UnpackHigh(r6, Vector256<float>.Zero);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + rows, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * rows, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * rows, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * rows, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * rows, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * rows, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * rows, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>
