@@ -183,9 +183,9 @@ public static partial class AttentionBenchmark
         var total = Stopwatch.StartNew();
         for (int round = 0; round < minRounds || (total.Elapsed.TotalSeconds < 1.0 && round < 50); round++)
         {
-            f.Add(BenchReport.Seconds(flash));
-            p.Add(BenchReport.Seconds(plain));
-            if (peer != null) t.Add(BenchReport.Seconds(peer));
+            f.Add(BenchReport.SecondsAfterPause(flash));
+            p.Add(BenchReport.SecondsAfterPause(plain));
+            if (peer != null) t.Add(BenchReport.SecondsAfterPause(peer));
         }
         return (BenchReport.Median(f) * 1e3, BenchReport.Median(p) * 1e3, peer != null ? BenchReport.Median(t) * 1e3 : null);
     }

@@ -204,11 +204,11 @@ public static class TrainBenchmark
             for (int i = 0; i < options.Steps; i++)
             {
                 var batch = batches[i % batches.Length];
-                ours.Add(BenchReport.Seconds(() => OurStep(model, optimizer, parameters, config, batch, options.Profile ? phases : null)));
+                ours.Add(BenchReport.SecondsAfterPause(() => OurStep(model, optimizer, parameters, config, batch, options.Profile ? phases : null)));
                 if (theirs != null)
                 {
                     var tb = torchBatches[i % batches.Length];
-                    peers.Add(BenchReport.Seconds(() => theirs.Step(tb.X, tb.Y)));
+                    peers.Add(BenchReport.SecondsAfterPause(() => theirs.Step(tb.X, tb.Y)));
                 }
             }
             OpProfiler.Enabled = false;
