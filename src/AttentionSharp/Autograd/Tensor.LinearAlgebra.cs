@@ -130,20 +130,25 @@ public sealed unsafe partial class Tensor
 
     /// <summary>
     /// y = x·Wᵀ + b (torch.nn.functional.linear): x (…, in), weight (out, in) as PyTorch stores it, bias (out) or null.
+    /// With <paramref name="residual"/> (the output's shape), y = residual + (x·Wᵀ + b): a residual connection whose sum
+    /// is formed in the product itself, so the branch's own output is never held (one activation fewer per block).
     /// </summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearOf(x, weight, bias, null);
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, Tensor? residual = null) =>
+        LinearOf(x, weight, bias, null, residual);
 
     /// <summary>
     /// y = GELU(h)·Wᵀ + b, the second half of a Transformer's MLP, equal to <c>Linear(h.Gelu(approximation), weight,
     /// bias)</c> but without keeping GELU(h): the forward pass forms it in a scratch buffer, the backward pass forms it
     /// again for dW. The MLP's widest activation (4·C per token) is then held once (h) instead of twice, for one more
-    /// GELU pass in backward.
+    /// GELU pass in backward. <paramref name="residual"/> as in <see cref="Linear"/>.
     /// </summary>
-    public static Tensor GeluLinear(Tensor h, Tensor weight, Tensor? bias, GeluApproximation approximation) =>
-        LinearOf(h, weight, bias, approximation);
+    public static Tensor GeluLinear(Tensor h, Tensor weight, Tensor? bias, GeluApproximation approximation, Tensor? residual = null) =>
+        LinearOf(h, weight, bias, approximation, residual);
 
-    /// <summary>x·Wᵀ + b, or GELU(x)·Wᵀ + b recomputing GELU(x) when <paramref name="gelu"/> is given.</summary>
-    static Tensor LinearOf(Tensor x, Tensor weight, Tensor? bias, GeluApproximation? gelu)
+    /// <summary>
+    /// [residual +] x·Wᵀ + b, or GELU(x)·Wᵀ + b recomputing GELU(x) when <paramref name="gelu"/> is given.
+    /// </summary>
+    static Tensor LinearOf(Tensor x, Tensor weight, Tensor? bias, GeluApproximation? gelu, Tensor? residual)
     {
         string name = gelu is null ? "Linear" : "GeluLinear";
         if (weight.Rank != 2) throw new ArgumentException($"{name} weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
@@ -152,39 +157,57 @@ public sealed unsafe partial class Tensor
             throw new ArgumentException($"{name}: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
         if (bias is not null && (bias.Rank != 1 || bias._shape[0] != outF))
             throw new ArgumentException($"{name} bias must be ({outF},); got {ShapeMath.Format(bias.Shape)}.", nameof(bias));
-        var xc = x.Contiguous(); var w = weight.Contiguous(); var bc = bias?.Contiguous();
+        var outShape = (int[])x._shape.Clone(); outShape[^1] = outF;
+        if (residual is not null && !ShapeMath.SameShape(residual.Shape, outShape))
+            throw new ArgumentException($"{name} residual must have the output's shape {ShapeMath.Format(outShape)}; got {ShapeMath.Format(residual.Shape)}.", nameof(residual));
+        var xc = x.Contiguous(); var w = weight.Contiguous(); var bc = bias?.Contiguous(); var rc = residual?.Contiguous();
         int rows = x.Count / Math.Max(inF, 1);
         if (inF == 0) rows = ShapeMath.Count(x._shape.AsSpan(0, x.Rank - 1));
-        var outShape = (int[])x._shape.Clone(); outShape[^1] = outF;
         var result = Uninitialized(outShape);
-        // (rows, in) · (out, in)ᵀ → (rows, out), bias added in the same pass.
+        if (rc is not null) rc.Data.CopyTo(result.Data);
+        // (rows, in) · (out, in)ᵀ → (rows, out), bias (and the residual, already in place) added in the same pass.
         using (var a = gelu is { } f ? Activated(xc, f) : null)
             Gemm.Multiply(GemmOp.No, GemmOp.Yes, rows, outF, inF, (a ?? xc).Pointer, inF, w.Pointer, inF, result.Pointer, outF,
-                accumulate: false, bias: bc is null ? null : bc.Pointer);
-        Tensor[] inputs = bc is null ? [xc, w] : [xc, w, bc];
+                accumulate: rc is not null, bias: bc is null ? null : bc.Pointer);
+        Tensor[] inputs = [xc, w, .. bc is null ? [] : new[] { bc }, .. rc is null ? [] : new[] { rc }];
         return Record(result, name, inputs, g =>
         {
-            if (xc.RequiresGrad)
+            if (gelu is { } f)
             {
-                if (gelu is { } f)
+                if (xc.RequiresGrad || w.RequiresGrad)
                 {
-                    // dx += GELU′(x) ⊙ (dy · W)
-                    using var da = Uninitialized(xc._shape).DetachFromScope();
-                    Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, da.Pointer, inF, accumulate: false);
-                    Kernels.Gelu.Backward(xc.GradBuffer(), da.Data, xc.Data, f);
+                    // One scratch of x's shape serves twice: GELU(x) for dW, then dy·W for dx. Holding only one at a
+                    // time keeps the MLP's backward at two buffers of the widest activation (this and dx).
+                    using var scratch = w.RequiresGrad ? Activated(xc, f) : Uninitialized(xc._shape).DetachFromScope();
+                    if (w.RequiresGrad)
+                        fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · GELU(x)   (out, rows) · (rows, in)
+                            Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, scratch.Pointer, inF, dw, inF, accumulate: true);
+                    if (xc.RequiresGrad)
+                    {
+                        // dx += GELU′(x) ⊙ (dy · W)
+                        Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, scratch.Pointer, inF, accumulate: false);
+                        Kernels.Gelu.Backward(xc.GradBuffer(), scratch.Data, xc.Data, f);
+                    }
                 }
-                else
+            }
+            else
+            {
+                if (xc.RequiresGrad)
                     fixed (float* dx = xc.GradBuffer()) // dx = dy · W   (rows, out) · (out, in)
                         Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, dx, inF, accumulate: true);
-            }
-            if (w.RequiresGrad)
-                using (var a = gelu is { } f ? Activated(xc, f) : null)
+                if (w.RequiresGrad)
                     fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · x   (out, rows) · (rows, in)
-                        Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, (a ?? xc).Pointer, inF, dw, inF, accumulate: true);
+                        Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, xc.Pointer, inF, dw, inF, accumulate: true);
+            }
             if (bc is not null && bc.RequiresGrad)
             {
                 var db = bc.GradBuffer(); var gd = g.Data; // db = Σ_rows dy
                 for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, gd.Slice(r * outF, outF), db);
+            }
+            if (rc is not null && rc.RequiresGrad) // the residual passes dy on unchanged
+            {
+                var dr = rc.GradBuffer();
+                TensorPrimitives.Add(dr, g.Data, dr);
             }
         });
     }

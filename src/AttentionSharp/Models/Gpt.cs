@@ -99,8 +99,8 @@ public sealed class GptBlock : Module
     /// <summary>(B, T, C) → (B, T, C); <paramref name="firstRow"/> as in <see cref="Gpt.Forward"/>.</summary>
     public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0)
     {
-        x = x + Attn.Forward(Ln1.Forward(x), cache, firstRow);
-        return x + Mlp.Forward(Ln2.Forward(x), firstRow);
+        x = Attn.Forward(Ln1.Forward(x), cache, firstRow, residual: x);
+        return Mlp.Forward(Ln2.Forward(x), firstRow, residual: x);
     }
 }
 
@@ -121,9 +121,18 @@ public sealed class GptMlp : Module
     public Linear CFc { get; }
     public Linear CProj { get; }
 
-    /// <summary>c_proj(GELU(c_fc(x))), GELU's output formed again in backward instead of kept (see Tensor.GeluLinear).</summary>
-    public Tensor Forward(Tensor x, int firstRow = 0) =>
-        Tensor.GeluLinear(CFc.Forward(x), CProj.Weight, CProj.Bias, Kernels.GeluApproximation.Tanh).Dropout(_dropout, Training, _dropoutRng, firstRow);
+    /// <summary>
+    /// c_proj(GELU(c_fc(x))) [+ residual], GELU's output formed again in backward instead of kept (see
+    /// Tensor.GeluLinear); without dropout the residual is added inside c_proj's product.
+    /// </summary>
+    public Tensor Forward(Tensor x, int firstRow = 0, Tensor? residual = null)
+    {
+        var h = CFc.Forward(x);
+        if (residual is not null && !(Training && _dropout > 0))
+            return Tensor.GeluLinear(h, CProj.Weight, CProj.Bias, Kernels.GeluApproximation.Tanh, residual);
+        var y = Tensor.GeluLinear(h, CProj.Weight, CProj.Bias, Kernels.GeluApproximation.Tanh).Dropout(_dropout, Training, _dropoutRng, firstRow);
+        return residual is null ? y : residual + y;
+    }
 }
 
 /// <summary>
@@ -151,8 +160,12 @@ public sealed class CausalSelfAttention : Module
     public Linear CAttn { get; }
     public Linear CProj { get; }
 
-    /// <summary>(B, T, C) → (B, T, C); with a cache, k and v are appended to it and the queries see every cached position.</summary>
-    public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0)
+    /// <summary>
+    /// (B, T, C) → (B, T, C); with a cache, k and v are appended to it and the queries see every cached position. With
+    /// <paramref name="residual"/> the result is residual + attention, the sum formed in c_proj's product when no dropout
+    /// lies between them.
+    /// </summary>
+    public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0, Tensor? residual = null)
     {
         int b = x.Size(0), t = x.Size(1), c = _width, hs = c / _heads;
         // ALiBi's bias −m_h·(i − j) over the keys attended (all of them but for a cache trimmed to a window)
@@ -167,7 +180,7 @@ public sealed class CausalSelfAttention : Module
         {
             // Training and whole-sequence evaluation: the heads are read in place from the c_attn output.
             y = Tensor.PackedSelfAttention(CAttn.Forward(x), _heads, _pattern.Restrict(Options(t), t));  // (B, T, C)
-            return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng, firstRow);
+            return Project(y, residual, firstRow);
         }
         var qkv = CAttn.Forward(x).Split([c, c, c], 2);                                  // 3 × (B, T, C)
         var q = qkv[0].Reshape(b, t, _heads, hs).Transpose(1, 2);                       // (B, NH, T, HS)
@@ -182,7 +195,15 @@ public sealed class CausalSelfAttention : Module
             y = _pattern.Attend(q, k, v, Options(k.Size(2)));                               // full or windowed softmax, or linear
         }                                                                                   // y: (B, NH, T, HS)
         y = y.Transpose(1, 2).Reshape(b, t, c);                                             // (B, T, C)
-        return CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng, firstRow);
+        return Project(y, residual, firstRow);
+    }
+
+    /// <summary>[residual +] Dropout(c_proj(y)).</summary>
+    Tensor Project(Tensor y, Tensor? residual, int firstRow)
+    {
+        if (residual is not null && !(Training && _dropout > 0)) return Tensor.Linear(y, CProj.Weight, CProj.Bias, residual);
+        var branch = CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng, firstRow);
+        return residual is null ? branch : residual + branch;
     }
 }
 

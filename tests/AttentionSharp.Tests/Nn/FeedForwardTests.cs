@@ -47,6 +47,39 @@ public class FeedForwardTests
         for (int i = 0; i < 4; i++) Assert.Equal(results[0][i], results[1][i]);
     }
 
+    /// <summary>
+    /// A residual added inside the product equals the separate sum, forward and every gradient, the residual's included;
+    /// a residual of the wrong shape is refused by name.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ResidualInsideLinearEqualsSeparateAdd(bool gelu)
+    {
+        var results = new List<float[][]>();
+        foreach (bool fused in new[] { false, true })
+        {
+            var rng = new Generator(45);
+            // 700 rows: the product is threaded and takes the packed path, not the few-rows one.
+            var h = Tensor.Uniform(rng, -3f, 3f, 7, 100, 37); var w = Tensor.Uniform(rng, -1f, 1f, 19, 37);
+            var b = Tensor.Uniform(rng, -1f, 1f, 19); var r = Tensor.Uniform(rng, -1f, 1f, 7, 100, 19);
+            foreach (var p in new[] { h, w, b, r }) p.RequiresGrad = true;
+            var y = (fused, gelu) switch
+            {
+                (true, true) => Tensor.GeluLinear(h, w, b, GeluApproximation.Tanh, r),
+                (true, false) => Tensor.Linear(h, w, b, r),
+                (false, true) => r + Tensor.GeluLinear(h, w, b, GeluApproximation.Tanh),
+                (false, false) => r + Tensor.Linear(h, w, b),
+            };
+            (y * Tensor.Uniform(new Generator(46), -1f, 1f, y.Shape)).Sum().Backward();
+            results.Add([y.ToArray(), h.Grad!.ToArray(), w.Grad!.ToArray(), b.Grad!.ToArray(), r.Grad!.ToArray()]);
+        }
+        // One slice of k: the fused product adds bias, then the residual, to each dot product, as the separate ops do.
+        for (int i = 0; i < 5; i++) Assert.Equal(results[0][i], results[1][i]);
+        var e = Assert.Throws<ArgumentException>(() => Tensor.Linear(Tensor.Zeros(2, 3), Tensor.Zeros(4, 3), null, Tensor.Zeros(2, 3)));
+        Assert.Contains("residual", e.Message);
+    }
+
     [Fact]
     public void ParameterNamesFollowTorchAndLlama()
     {
