@@ -201,8 +201,7 @@ public sealed unsafe partial class Tensor
             }
             if (bc is not null && bc.RequiresGrad)
             {
-                var db = bc.GradBuffer(); var gd = g.Data; // db = Σ_rows dy
-                for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, gd.Slice(r * outF, outF), db);
+                Kernels.ColumnSum.Accumulate(bc.GradBuffer(), g.Data, rows); // db += Σ_rows dy
             }
             if (rc is not null && rc.RequiresGrad) // the residual passes dy on unchanged
             {
