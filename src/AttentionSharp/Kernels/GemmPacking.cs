@@ -103,7 +103,7 @@ public static unsafe partial class Gemm
             // Narrow panels (6 rows for AVX2) take eight columns at a time the same way, stored with overlap: each
             // column's two extra lanes are overwritten by the next column, and the last block's by the tail below.
             for (; p + 8 < depth; p += 8)
-                TransposeNarrow(src + p, ld, width, dst + (long)p * width);
+                Transpose8x8(src + p, ld, dst + (long)p * width, width, rows: width);
         // What is left: the last depth % 16 columns, or everything when rows do not fill the panel. Blocks of 64
         // columns keep the destination rows being written in L1.
         for (int k0 = p; k0 < depth; k0 += 64)
@@ -120,13 +120,14 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// Writes the transpose of the <paramref name="rows"/>×8 block at <paramref name="src"/> (rows <paramref name="ld"/>
-    /// apart, 4 ≤ rows &lt; 8) as eight columns of <paramref name="rows"/> floats, one after another from
-    /// <paramref name="dst"/>. Each column is stored as a whole vector, in order, so its 8 − rows extra lanes land
-    /// where the next column then goes; the caller makes sure the last block's extra lanes are written again.
+    /// Writes the transpose of the 8×8 block at <paramref name="src"/> (rows <paramref name="ld"/> apart) to
+    /// <paramref name="dst"/> (rows <paramref name="ldd"/> apart): unpack pairs of rows, shuffle pairs of pairs, then
+    /// swap 128-bit halves — the standard 24-instruction AVX sequence. With <paramref name="rows"/> &lt; 8 only that many
+    /// source rows are read (the others count as zero); with <paramref name="ldd"/> &lt; 8 the eight stores overlap, in
+    /// order, so each one's extra lanes land where the next one then writes, and the caller writes the last one's again.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void TransposeNarrow(float* src, long ld, int rows, float* dst)
+    static void Transpose8x8(float* src, long ld, float* dst, int ldd, int rows = 8)
     {
         var r0 = Avx.LoadVector256(src);
         var r1 = Avx.LoadVector256(src + ld);
@@ -135,40 +136,7 @@ public static unsafe partial class Gemm
         var r4 = rows > 4 ? Avx.LoadVector256(src + 4 * ld) : Vector256<float>.Zero;
         var r5 = rows > 5 ? Avx.LoadVector256(src + 5 * ld) : Vector256<float>.Zero;
         var r6 = rows > 6 ? Avx.LoadVector256(src + 6 * ld) : Vector256<float>.Zero;
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, Vector256<float>.Zero); var t7 = Avx.UnpackHigh(r6, Vector256<float>.Zero);
-        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(dst + rows, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(dst + 2 * rows, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(dst + 3 * rows, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(dst + 4 * rows, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(dst + 5 * rows, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(dst + 6 * rows, Avx.Permute2x128(u2, u6, 0x31));
-        Avx.Store(dst + 7 * rows, Avx.Permute2x128(u3, u7, 0x31));
-    }
-
-    /// <summary>
-    /// Writes the transpose of the 8×8 block at <paramref name="src"/> (rows <paramref name="ld"/> apart) to
-    /// <paramref name="dst"/> (rows <paramref name="ldd"/> apart): unpack pairs of rows, shuffle pairs of pairs, then
-    /// swap 128-bit halves — the standard 24-instruction AVX sequence.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose8x8(float* src, long ld, float* dst, int ldd)
-    {
-        var r0 = Avx.LoadVector256(src);
-        var r1 = Avx.LoadVector256(src + ld);
-        var r2 = Avx.LoadVector256(src + 2 * ld);
-        var r3 = Avx.LoadVector256(src + 3 * ld);
-        var r4 = Avx.LoadVector256(src + 4 * ld);
-        var r5 = Avx.LoadVector256(src + 5 * ld);
-        var r6 = Avx.LoadVector256(src + 6 * ld);
-        var r7 = Avx.LoadVector256(src + 7 * ld);
+        var r7 = rows > 7 ? Avx.LoadVector256(src + 7 * ld) : Vector256<float>.Zero;
         // t0 = (r0[0], r1[0], r0[1], r1[1] | r0[4], r1[4], r0[5], r1[5]), and so on.
         var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
         var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
