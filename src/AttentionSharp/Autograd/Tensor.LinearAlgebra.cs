@@ -151,12 +151,7 @@ public sealed unsafe partial class Tensor
     static Tensor LinearOf(Tensor x, Tensor weight, Tensor? bias, GeluApproximation? gelu, Tensor? residual)
     {
         string name = gelu is null ? "Linear" : "GeluLinear";
-        if (weight.Rank != 2) throw new ArgumentException($"{name} weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
-        int outF = weight._shape[0], inF = weight._shape[1];
-        if (x.Rank < 1 || x._shape[^1] != inF)
-            throw new ArgumentException($"{name}: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
-        if (bias is not null && (bias.Rank != 1 || bias._shape[0] != outF))
-            throw new ArgumentException($"{name} bias must be ({outF},); got {ShapeMath.Format(bias.Shape)}.", nameof(bias));
+        var (outF, inF) = CheckLinear(name, x, weight, bias);
         var outShape = (int[])x._shape.Clone(); outShape[^1] = outF;
         if (residual is not null && !ShapeMath.SameShape(residual.Shape, outShape))
             throw new ArgumentException($"{name} residual must have the output's shape {ShapeMath.Format(outShape)}; got {ShapeMath.Format(residual.Shape)}.", nameof(residual));
@@ -207,6 +202,67 @@ public sealed unsafe partial class Tensor
             {
                 var dr = rc.GradBuffer();
                 TensorPrimitives.Add(dr, g.Data, dr);
+            }
+        });
+    }
+
+    /// <summary>(out, in) of a Linear layer's weight, after checking that x ends in `in` and the bias is (out,).</summary>
+    static (int Out, int In) CheckLinear(string name, Tensor x, Tensor weight, Tensor? bias)
+    {
+        if (weight.Rank != 2) throw new ArgumentException($"{name} weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
+        int outF = weight._shape[0], inF = weight._shape[1];
+        if (x.Rank < 1 || x._shape[^1] != inF)
+            throw new ArgumentException($"{name}: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
+        if (bias is not null && (bias.Rank != 1 || bias._shape[0] != outF))
+            throw new ArgumentException($"{name} bias must be ({outF},); got {ShapeMath.Format(bias.Shape)}.", nameof(bias));
+        return (outF, inF);
+    }
+
+    /// <summary>
+    /// y = LayerNorm(x; γ, β)·Wᵀ + b, equal to <c>Linear(LayerNorm(x, normWeight, normBias, eps), weight, bias)</c> but
+    /// without keeping the normalised x: the forward pass forms it in a scratch buffer, the backward pass forms it again
+    /// (from x and the saved mean and 1/σ) for dW, then reuses that scratch for dy·W. A pre-LN Transformer block holds
+    /// x anyway for its residual, so each normalisation before a projection then costs no activation of its own.
+    /// </summary>
+    public static Tensor LayerNormLinear(Tensor x, Tensor? normWeight, Tensor? normBias, float eps, Tensor weight, Tensor? bias)
+    {
+        const string name = "LayerNormLinear";
+        var (outF, inF) = CheckLinear(name, x, weight, bias);
+        CheckVector(normWeight, inF, "LayerNormLinear normWeight"); CheckVector(normBias, inF, "LayerNormLinear normBias");
+        var xc = x.Contiguous(); var nw = normWeight?.Contiguous(); var nb = normBias?.Contiguous();
+        var w = weight.Contiguous(); var bc = bias?.Contiguous();
+        int rows = xc.Rows;
+        var outShape = (int[])x._shape.Clone(); outShape[^1] = outF;
+        var result = Uninitialized(outShape);
+        var mean = new float[rows]; var rstd = new float[rows];
+        using (var a = Uninitialized(xc._shape).DetachFromScope())
+        {
+            Kernels.LayerNorm.Forward(a.Data, mean, rstd, xc.Data, nw is null ? default : nw.Data, nb is null ? default : nb.Data, rows, inF, eps);
+            Gemm.Multiply(GemmOp.No, GemmOp.Yes, rows, outF, inF, a.Pointer, inF, w.Pointer, inF, result.Pointer, outF,
+                accumulate: false, bias: bc is null ? null : bc.Pointer);
+        }
+        Tensor[] inputs = [xc, .. nw is null ? [] : new[] { nw }, .. nb is null ? [] : new[] { nb }, w, .. bc is null ? [] : new[] { bc }];
+        return Record(result, name, inputs, g =>
+        {
+            bool normGrad = xc.RequiresGrad || nw is { RequiresGrad: true } || nb is { RequiresGrad: true };
+            using var scratch = Uninitialized(xc._shape).DetachFromScope();
+            if (w.RequiresGrad)
+            {
+                // The same kernel on the same x gives the same bits as the forward pass (and the same mean and 1/σ).
+                Kernels.LayerNorm.Forward(scratch.Data, mean, rstd, xc.Data, nw is null ? default : nw.Data, nb is null ? default : nb.Data, rows, inF, eps);
+                fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · LN(x)   (out, rows) · (rows, in)
+                    Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, scratch.Pointer, inF, dw, inF, accumulate: true);
+            }
+            if (bc is not null && bc.RequiresGrad) Kernels.ColumnSum.Accumulate(bc.GradBuffer(), g.Data, rows); // db += Σ_rows dy
+            if (normGrad)
+            {
+                // d LN(x) = dy · W, then LayerNorm's backward for dx, dγ, dβ.
+                Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, scratch.Pointer, inF, accumulate: false);
+                Span<float> dnw = nw is { RequiresGrad: true } ? nw.GradBuffer() : default;
+                Span<float> dnb = nb is { RequiresGrad: true } ? nb.GradBuffer() : default;
+                using var dxScratch = xc.RequiresGrad ? null : Zeros(xc._shape).DetachFromScope();
+                Kernels.LayerNorm.Backward(dxScratch is null ? xc.GradBuffer() : dxScratch.Data, dnw, dnb, scratch.Data, xc.Data,
+                    nw is null ? default : nw.Data, mean, rstd, rows, inF);
             }
         });
     }

@@ -69,8 +69,7 @@ public sealed class Gpt : Module
         else if (_sinusoids is not null) x = _sinusoids.Forward(x, offset);
         x = x.Dropout(Config.Dropout, Training, _dropoutRng, firstRow);
         for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, cache?[i], firstRow); // (B, T, C)
-        x = LnF.Forward(x);
-        return Tensor.Linear(x, Wte.Weight);                                         // (B, T, V), weights tied with wte
+        return Tensor.LayerNormLinear(x, LnF.Weight, LnF.Bias, LnF.Eps, Wte.Weight, null); // ln_f, then (B, T, V), weights tied with wte
     }
 
     /// <summary>Mean next-token cross-entropy of the logits for (B, T) inputs against (B, T) targets.</summary>
@@ -80,7 +79,10 @@ public sealed class Gpt : Module
     public IEnumerable<(Tensor Param, bool Decay)> ParameterGroups() => Parameters().Select(p => (p, p.Rank >= 2));
 }
 
-/// <summary>One pre-LN block: x + attn(ln_1(x)), then x + mlp(ln_2(x)).</summary>
+/// <summary>
+/// One pre-LN block: x + attn(ln_1(x)), then x + mlp(ln_2(x)); each normalisation runs inside the projection that reads
+/// it and each residual sum inside the projection that ends the branch, so neither is held as an activation of its own.
+/// </summary>
 public sealed class GptBlock : Module
 {
     public GptBlock(GptConfig config, Generator rng, Generator dropoutRng)
@@ -99,8 +101,8 @@ public sealed class GptBlock : Module
     /// <summary>(B, T, C) → (B, T, C); <paramref name="firstRow"/> as in <see cref="Gpt.Forward"/>.</summary>
     public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0)
     {
-        x = Attn.Forward(Ln1.Forward(x), cache, firstRow, residual: x);
-        return Mlp.Forward(Ln2.Forward(x), firstRow, residual: x);
+        x = Attn.Forward(x, cache, firstRow, residual: x, norm: Ln1);
+        return Mlp.Forward(x, firstRow, residual: x, norm: Ln2);
     }
 }
 
@@ -123,11 +125,12 @@ public sealed class GptMlp : Module
 
     /// <summary>
     /// c_proj(GELU(c_fc(x))) [+ residual], GELU's output formed again in backward instead of kept (see
-    /// Tensor.GeluLinear); without dropout the residual is added inside c_proj's product.
+    /// Tensor.GeluLinear); without dropout the residual is added inside c_proj's product. With <paramref name="norm"/>,
+    /// x is normalised by it first, inside c_fc (see Tensor.LayerNormLinear).
     /// </summary>
-    public Tensor Forward(Tensor x, int firstRow = 0, Tensor? residual = null)
+    public Tensor Forward(Tensor x, int firstRow = 0, Tensor? residual = null, LayerNorm? norm = null)
     {
-        var h = CFc.Forward(x);
+        var h = norm is null ? CFc.Forward(x) : norm.ForwardThrough(CFc, x);
         if (residual is not null && !(Training && _dropout > 0))
             return Tensor.GeluLinear(h, CProj.Weight, CProj.Bias, Kernels.GeluApproximation.Tanh, residual);
         var y = Tensor.GeluLinear(h, CProj.Weight, CProj.Bias, Kernels.GeluApproximation.Tanh).Dropout(_dropout, Training, _dropoutRng, firstRow);
@@ -163,9 +166,9 @@ public sealed class CausalSelfAttention : Module
     /// <summary>
     /// (B, T, C) → (B, T, C); with a cache, k and v are appended to it and the queries see every cached position. With
     /// <paramref name="residual"/> the result is residual + attention, the sum formed in c_proj's product when no dropout
-    /// lies between them.
+    /// lies between them; with <paramref name="norm"/>, x is normalised by it first, inside c_attn.
     /// </summary>
-    public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0, Tensor? residual = null)
+    public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0, Tensor? residual = null, LayerNorm? norm = null)
     {
         int b = x.Size(0), t = x.Size(1), c = _width, hs = c / _heads;
         // ALiBi's bias −m_h·(i − j) over the keys attended (all of them but for a cache trimmed to a window)
@@ -179,10 +182,10 @@ public sealed class CausalSelfAttention : Module
         if (cache is null && _rotary is null && _pattern.Kind != AttentionKind.Linear)
         {
             // Training and whole-sequence evaluation: the heads are read in place from the c_attn output.
-            y = Tensor.PackedSelfAttention(CAttn.Forward(x), _heads, _pattern.Restrict(Options(t), t));  // (B, T, C)
+            y = Tensor.PackedSelfAttention(Qkv(x, norm), _heads, _pattern.Restrict(Options(t), t));  // (B, T, C)
             return Project(y, residual, firstRow);
         }
-        var qkv = CAttn.Forward(x).Split([c, c, c], 2);                                  // 3 × (B, T, C)
+        var qkv = Qkv(x, norm).Split([c, c, c], 2);                                  // 3 × (B, T, C)
         var q = qkv[0].Reshape(b, t, _heads, hs).Transpose(1, 2);                       // (B, NH, T, HS)
         var k = qkv[1].Reshape(b, t, _heads, hs).Transpose(1, 2);
         var v = qkv[2].Reshape(b, t, _heads, hs).Transpose(1, 2);
@@ -197,6 +200,9 @@ public sealed class CausalSelfAttention : Module
         y = y.Transpose(1, 2).Reshape(b, t, c);                                             // (B, T, C)
         return Project(y, residual, firstRow);
     }
+
+    /// <summary>c_attn(x), or c_attn(norm(x)).</summary>
+    Tensor Qkv(Tensor x, LayerNorm? norm) => norm is null ? CAttn.Forward(x) : norm.ForwardThrough(CAttn, x);
 
     /// <summary>[residual +] Dropout(c_proj(y)).</summary>
     Tensor Project(Tensor y, Tensor? residual, int firstRow)

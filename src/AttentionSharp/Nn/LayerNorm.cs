@@ -16,4 +16,10 @@ public sealed class LayerNorm : Module
     public Tensor? Bias { get; }
 
     public Tensor Forward(Tensor x) => Tensor.LayerNorm(x, Weight, Bias, Eps);
+
+    /// <summary>
+    /// <paramref name="next"/>(LayerNorm(x)) without keeping the normalised x (see <see cref="Tensor.LayerNormLinear"/>):
+    /// for a normalisation whose only reader is one projection.
+    /// </summary>
+    public Tensor ForwardThrough(Linear next, Tensor x) => Tensor.LayerNormLinear(x, Weight, Bias, Eps, next.Weight, next.Bias);
 }

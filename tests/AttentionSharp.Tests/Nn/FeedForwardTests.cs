@@ -80,6 +80,29 @@ public class FeedForwardTests
         Assert.Contains("residual", e.Message);
     }
 
+    /// <summary>
+    /// LayerNorm inside the projection equals LayerNorm then Linear bit for bit, forward and every gradient; a norm
+    /// weight of the wrong size is refused by name.
+    /// </summary>
+    [Fact]
+    public void LayerNormLinearEqualsLayerNormThenLinearBitForBit()
+    {
+        var results = new List<float[][]>();
+        foreach (bool fused in new[] { false, true })
+        {
+            var rng = new Generator(47);
+            var x = Tensor.Uniform(rng, -3f, 3f, 7, 100, 37); var g = Tensor.Uniform(rng, 0.5f, 1.5f, 37); var be = Tensor.Uniform(rng, -1f, 1f, 37);
+            var w = Tensor.Uniform(rng, -1f, 1f, 19, 37); var b = Tensor.Uniform(rng, -1f, 1f, 19);
+            foreach (var p in new[] { x, g, be, w, b }) p.RequiresGrad = true;
+            var y = fused ? Tensor.LayerNormLinear(x, g, be, 1e-5f, w, b) : Tensor.Linear(Tensor.LayerNorm(x, g, be, 1e-5f), w, b);
+            (y * Tensor.Uniform(new Generator(48), -1f, 1f, y.Shape)).Sum().Backward();
+            results.Add([y.ToArray(), x.Grad!.ToArray(), g.Grad!.ToArray(), be.Grad!.ToArray(), w.Grad!.ToArray(), b.Grad!.ToArray()]);
+        }
+        for (int i = 0; i < 6; i++) Assert.Equal(results[0][i], results[1][i]);
+        var e = Assert.Throws<ArgumentException>(() => Tensor.LayerNormLinear(Tensor.Zeros(2, 3), Tensor.Ones(4), null, 1e-5f, Tensor.Zeros(4, 3), null));
+        Assert.Contains("normWeight", e.Message);
+    }
+
     [Fact]
     public void ParameterNamesFollowTorchAndLlama()
     {
