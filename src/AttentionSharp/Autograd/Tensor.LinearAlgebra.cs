@@ -134,7 +134,7 @@ public sealed unsafe partial class Tensor
     /// is formed in the product itself, so the branch's own output is never held (one activation fewer per block).
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, Tensor? residual = null) =>
-        LinearOf(x, weight, bias, null, residual);
+        LinearOf("Linear", x, weight, bias, null, residual);
 
     /// <summary>
     /// y = GELU(h)·Wᵀ + b, the second half of a Transformer's MLP, equal to <c>Linear(h.Gelu(approximation), weight,
@@ -143,15 +143,34 @@ public sealed unsafe partial class Tensor
     /// GELU pass in backward. <paramref name="residual"/> as in <see cref="Linear"/>.
     /// </summary>
     public static Tensor GeluLinear(Tensor h, Tensor weight, Tensor? bias, GeluApproximation approximation, Tensor? residual = null) =>
-        LinearOf(h, weight, bias, approximation, residual);
+        LinearOf("GeluLinear", h, weight, bias, new GeluPass(approximation), residual);
 
     /// <summary>
-    /// [residual +] x·Wᵀ + b, or GELU(x)·Wᵀ + b recomputing GELU(x) when <paramref name="gelu"/> is given.
+    /// y = LayerNorm(x; γ, β)·Wᵀ + b, equal to <c>Linear(LayerNorm(x, normWeight, normBias, eps), weight, bias)</c> but
+    /// without keeping the normalised x: formed in a scratch for the product, and again in backward from x and the saved
+    /// mean and 1/σ. A pre-LN Transformer block holds x anyway for its residual, so each normalisation before a
+    /// projection then costs no activation of its own. <paramref name="residual"/> as in <see cref="Linear"/>.
     /// </summary>
-    static Tensor LinearOf(Tensor x, Tensor weight, Tensor? bias, GeluApproximation? gelu, Tensor? residual)
+    public static Tensor LayerNormLinear(Tensor x, Tensor? normWeight, Tensor? normBias, float eps, Tensor weight, Tensor? bias,
+        Tensor? residual = null)
     {
-        string name = gelu is null ? "Linear" : "GeluLinear";
-        var (outF, inF) = CheckLinear(name, x, weight, bias);
+        int cols = x.Rank < 1 ? 0 : x._shape[^1];
+        CheckVector(normWeight, cols, "LayerNormLinear normWeight"); CheckVector(normBias, cols, "LayerNormLinear normBias");
+        return LinearOf("LayerNormLinear", x, weight, bias, new LayerNormPass(normWeight?.Contiguous(), normBias?.Contiguous(), eps), residual);
+    }
+
+    /// <summary>
+    /// [residual +] f(x)·Wᵀ + b, where f is <paramref name="pass"/> (or nothing): f(x) lives in a scratch buffer during
+    /// the product and is formed again in backward, where the same scratch then takes dy·W for f's own backward.
+    /// </summary>
+    static Tensor LinearOf(string name, Tensor x, Tensor weight, Tensor? bias, InputPass? pass, Tensor? residual)
+    {
+        if (weight.Rank != 2) throw new ArgumentException($"{name} weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
+        int outF = weight._shape[0], inF = weight._shape[1];
+        if (x.Rank < 1 || x._shape[^1] != inF)
+            throw new ArgumentException($"{name}: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
+        if (bias is not null && (bias.Rank != 1 || bias._shape[0] != outF))
+            throw new ArgumentException($"{name} bias must be ({outF},); got {ShapeMath.Format(bias.Shape)}.", nameof(bias));
         var outShape = (int[])x._shape.Clone(); outShape[^1] = outF;
         if (residual is not null && !ShapeMath.SameShape(residual.Shape, outShape))
             throw new ArgumentException($"{name} residual must have the output's shape {ShapeMath.Format(outShape)}; got {ShapeMath.Format(residual.Shape)}.", nameof(residual));
@@ -161,31 +180,16 @@ public sealed unsafe partial class Tensor
         var result = Uninitialized(outShape);
         if (rc is not null) rc.Data.CopyTo(result.Data);
         // (rows, in) · (out, in)ᵀ → (rows, out), bias (and the residual, already in place) added in the same pass.
-        using (var a = gelu is { } f ? Activated(xc, f) : null)
+        using (var a = pass is null ? null : Uninitialized(xc._shape).DetachFromScope())
+        {
+            pass?.Forward(xc, a!.Data, rows, inF);
             Gemm.Multiply(GemmOp.No, GemmOp.Yes, rows, outF, inF, (a ?? xc).Pointer, inF, w.Pointer, inF, result.Pointer, outF,
                 accumulate: rc is not null, bias: bc is null ? null : bc.Pointer);
-        Tensor[] inputs = [xc, w, .. bc is null ? [] : new[] { bc }, .. rc is null ? [] : new[] { rc }];
+        }
+        Tensor[] inputs = [xc, .. pass?.Parameters ?? [], w, .. bc is null ? [] : new[] { bc }, .. rc is null ? [] : new[] { rc }];
         return Record(result, name, inputs, g =>
         {
-            if (gelu is { } f)
-            {
-                if (xc.RequiresGrad || w.RequiresGrad)
-                {
-                    // One scratch of x's shape serves twice: GELU(x) for dW, then dy·W for dx. Holding only one at a
-                    // time keeps the MLP's backward at two buffers of the widest activation (this and dx).
-                    using var scratch = w.RequiresGrad ? Activated(xc, f) : Uninitialized(xc._shape).DetachFromScope();
-                    if (w.RequiresGrad)
-                        fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · GELU(x)   (out, rows) · (rows, in)
-                            Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, scratch.Pointer, inF, dw, inF, accumulate: true);
-                    if (xc.RequiresGrad)
-                    {
-                        // dx += GELU′(x) ⊙ (dy · W)
-                        Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, scratch.Pointer, inF, accumulate: false);
-                        Kernels.Gelu.Backward(xc.GradBuffer(), scratch.Data, xc.Data, f);
-                    }
-                }
-            }
-            else
+            if (pass is null)
             {
                 if (xc.RequiresGrad)
                     fixed (float* dx = xc.GradBuffer()) // dx = dy · W   (rows, out) · (out, in)
@@ -194,10 +198,25 @@ public sealed unsafe partial class Tensor
                     fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · x   (out, rows) · (rows, in)
                         Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, xc.Pointer, inF, dw, inF, accumulate: true);
             }
-            if (bc is not null && bc.RequiresGrad)
+            else if (w.RequiresGrad || pass.NeedsGradient(xc))
             {
-                Kernels.ColumnSum.Accumulate(bc.GradBuffer(), g.Data, rows); // db += Σ_rows dy
+                // One scratch of x's shape serves twice: f(x) for dW, then dy·W for f's backward. Holding only one at a
+                // time keeps the backward at two buffers of x's size (this and dx).
+                using var scratch = Uninitialized(xc._shape).DetachFromScope();
+                if (w.RequiresGrad)
+                {
+                    pass.Forward(xc, scratch.Data, rows, inF); // the same kernel on the same x: the forward pass's bits
+                    fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · f(x)   (out, rows) · (rows, in)
+                        Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, scratch.Pointer, inF, dw, inF, accumulate: true);
+                }
+                if (pass.NeedsGradient(xc))
+                {
+                    // d f(x) = dy · W, then f's backward
+                    Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, scratch.Pointer, inF, accumulate: false);
+                    pass.Backward(xc, scratch.Data, rows, inF);
+                }
             }
+            if (bc is not null && bc.RequiresGrad) Kernels.ColumnSum.Accumulate(bc.GradBuffer(), g.Data, rows); // db += Σ_rows dy
             if (rc is not null && rc.RequiresGrad) // the residual passes dy on unchanged
             {
                 var dr = rc.GradBuffer();
@@ -206,72 +225,55 @@ public sealed unsafe partial class Tensor
         });
     }
 
-    /// <summary>(out, in) of a Linear layer's weight, after checking that x ends in `in` and the bias is (out,).</summary>
-    static (int Out, int In) CheckLinear(string name, Tensor x, Tensor weight, Tensor? bias)
-    {
-        if (weight.Rank != 2) throw new ArgumentException($"{name} weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
-        int outF = weight._shape[0], inF = weight._shape[1];
-        if (x.Rank < 1 || x._shape[^1] != inF)
-            throw new ArgumentException($"{name}: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
-        if (bias is not null && (bias.Rank != 1 || bias._shape[0] != outF))
-            throw new ArgumentException($"{name} bias must be ({outF},); got {ShapeMath.Format(bias.Shape)}.", nameof(bias));
-        return (outF, inF);
-    }
-
     /// <summary>
-    /// y = LayerNorm(x; γ, β)·Wᵀ + b, equal to <c>Linear(LayerNorm(x, normWeight, normBias, eps), weight, bias)</c> but
-    /// without keeping the normalised x: the forward pass forms it in a scratch buffer, the backward pass forms it again
-    /// (from x and the saved mean and 1/σ) for dW, then reuses that scratch for dy·W. A pre-LN Transformer block holds
-    /// x anyway for its residual, so each normalisation before a projection then costs no activation of its own.
+    /// An element-wise or row-wise function applied to a Linear layer's input inside the op (<see cref="LinearOf"/>): its
+    /// output is never kept, so it must be cheap to form again.
     /// </summary>
-    public static Tensor LayerNormLinear(Tensor x, Tensor? normWeight, Tensor? normBias, float eps, Tensor weight, Tensor? bias)
+    abstract class InputPass
     {
-        const string name = "LayerNormLinear";
-        var (outF, inF) = CheckLinear(name, x, weight, bias);
-        CheckVector(normWeight, inF, "LayerNormLinear normWeight"); CheckVector(normBias, inF, "LayerNormLinear normBias");
-        var xc = x.Contiguous(); var nw = normWeight?.Contiguous(); var nb = normBias?.Contiguous();
-        var w = weight.Contiguous(); var bc = bias?.Contiguous();
-        int rows = xc.Rows;
-        var outShape = (int[])x._shape.Clone(); outShape[^1] = outF;
-        var result = Uninitialized(outShape);
-        var mean = new float[rows]; var rstd = new float[rows];
-        using (var a = Uninitialized(xc._shape).DetachFromScope())
-        {
-            Kernels.LayerNorm.Forward(a.Data, mean, rstd, xc.Data, nw is null ? default : nw.Data, nb is null ? default : nb.Data, rows, inF, eps);
-            Gemm.Multiply(GemmOp.No, GemmOp.Yes, rows, outF, inF, a.Pointer, inF, w.Pointer, inF, result.Pointer, outF,
-                accumulate: false, bias: bc is null ? null : bc.Pointer);
-        }
-        Tensor[] inputs = [xc, .. nw is null ? [] : new[] { nw }, .. nb is null ? [] : new[] { nb }, w, .. bc is null ? [] : new[] { bc }];
-        return Record(result, name, inputs, g =>
-        {
-            bool normGrad = xc.RequiresGrad || nw is { RequiresGrad: true } || nb is { RequiresGrad: true };
-            using var scratch = Uninitialized(xc._shape).DetachFromScope();
-            if (w.RequiresGrad)
-            {
-                // The same kernel on the same x gives the same bits as the forward pass (and the same mean and 1/σ).
-                Kernels.LayerNorm.Forward(scratch.Data, mean, rstd, xc.Data, nw is null ? default : nw.Data, nb is null ? default : nb.Data, rows, inF, eps);
-                fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · LN(x)   (out, rows) · (rows, in)
-                    Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, scratch.Pointer, inF, dw, inF, accumulate: true);
-            }
-            if (bc is not null && bc.RequiresGrad) Kernels.ColumnSum.Accumulate(bc.GradBuffer(), g.Data, rows); // db += Σ_rows dy
-            if (normGrad)
-            {
-                // d LN(x) = dy · W, then LayerNorm's backward for dx, dγ, dβ.
-                Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, scratch.Pointer, inF, accumulate: false);
-                Span<float> dnw = nw is { RequiresGrad: true } ? nw.GradBuffer() : default;
-                Span<float> dnb = nb is { RequiresGrad: true } ? nb.GradBuffer() : default;
-                using var dxScratch = xc.RequiresGrad ? null : Zeros(xc._shape).DetachFromScope();
-                Kernels.LayerNorm.Backward(dxScratch is null ? xc.GradBuffer() : dxScratch.Data, dnw, dnb, scratch.Data, xc.Data,
-                    nw is null ? default : nw.Data, mean, rstd, rows, inF);
-            }
-        });
+        /// <summary>Tensors besides x that f reads (graph inputs, for their gradients).</summary>
+        public virtual Tensor[] Parameters => [];
+
+        /// <summary>a = f(x), x being (rows, cols).</summary>
+        public abstract void Forward(Tensor x, Span<float> a, int rows, int cols);
+
+        public virtual bool NeedsGradient(Tensor x) => x.RequiresGrad;
+
+        /// <summary>Given da = ∂L/∂f(x), accumulates the gradients of x and of <see cref="Parameters"/>.</summary>
+        public abstract void Backward(Tensor x, ReadOnlySpan<float> da, int rows, int cols);
     }
 
-    /// <summary>GELU(x) in a scratch tensor that no scope owns (the caller disposes it).</summary>
-    static Tensor Activated(Tensor x, GeluApproximation approximation)
+    sealed class GeluPass(GeluApproximation approximation) : InputPass
     {
-        var a = Uninitialized(x._shape).DetachFromScope();
-        Kernels.Gelu.Forward(a.Data, x.Data, approximation);
-        return a;
+        public override void Forward(Tensor x, Span<float> a, int rows, int cols) => Kernels.Gelu.Forward(a, x.Data, approximation);
+
+        public override void Backward(Tensor x, ReadOnlySpan<float> da, int rows, int cols) => // dx += GELU′(x) ⊙ da
+            Kernels.Gelu.Backward(x.GradBuffer(), da, x.Data, approximation);
+    }
+
+    /// <summary>LayerNorm over the last dimension; keeps each row's mean and 1/σ from the forward pass.</summary>
+    sealed class LayerNormPass(Tensor? weight, Tensor? bias, float eps) : InputPass
+    {
+        float[] _mean = [], _rstd = [];
+
+        public override Tensor[] Parameters => [.. weight is null ? [] : new[] { weight }, .. bias is null ? [] : new[] { bias }];
+
+        public override void Forward(Tensor x, Span<float> a, int rows, int cols)
+        {
+            if (_mean.Length != rows) { _mean = new float[rows]; _rstd = new float[rows]; }
+            Kernels.LayerNorm.Forward(a, _mean, _rstd, x.Data, weight is null ? default : weight.Data, bias is null ? default : bias.Data, rows, cols, eps);
+        }
+
+        public override bool NeedsGradient(Tensor x) => x.RequiresGrad || weight is { RequiresGrad: true } || bias is { RequiresGrad: true };
+
+        public override void Backward(Tensor x, ReadOnlySpan<float> da, int rows, int cols)
+        {
+            Span<float> dw = weight is { RequiresGrad: true } ? weight.GradBuffer() : default;
+            Span<float> db = bias is { RequiresGrad: true } ? bias.GradBuffer() : default;
+            // The kernel always produces dx; give it scratch when x needs none.
+            using var dxScratch = x.RequiresGrad ? null : Zeros(x._shape).DetachFromScope();
+            Kernels.LayerNorm.Backward(dxScratch is null ? x.GradBuffer() : dxScratch.Data, dw, db, da, x.Data,
+                weight is null ? default : weight.Data, _mean, _rstd, rows, cols);
+        }
     }
 }

@@ -29,7 +29,7 @@ public class GradCheckTests
     [
         "add", "sub", "mul", "div", "scale", "addscalar", "exp", "log", "sqrt", "tanh", "sigmoid", "square",
         "sum", "sumdim", "mean", "meandim", "max", "reshape", "reshape_strided", "gelu_linear", "gelu_linear_erf", "gelu_linear_residual", "permute", "transpose", "narrow", "select", "cat", "split", "index_select",
-        "matmul", "matmul_broadcast", "matmul_transposed", "linear", "linear_nobias", "layernorm_linear", "layernorm_linear_bare", "linear_residual", "linear_residual_view", "contiguous", "unsqueeze",
+        "matmul", "matmul_broadcast", "matmul_transposed", "linear", "linear_nobias", "layernorm_linear", "layernorm_linear_bare", "layernorm_linear_residual", "linear_residual", "linear_residual_view", "contiguous", "unsqueeze",
         "softmax", "softmax_dim0", "logsoftmax", "layernorm", "layernorm_noaffine", "rmsnorm", "gelu_erf", "gelu_tanh", "relu",
         "silu", "swiglu", "dropout", "cross_entropy", "cross_entropy_smooth_ignore", "embedding", "attention", "attention_causal_gqa",
     ];
@@ -73,6 +73,7 @@ public class GradCheckTests
             case "matmul_broadcast": Check(x => x[0].MatMul(x[1]), Leaf(rng, 2, 2, 3, 5), Leaf(rng, 2, 5, 4)); break;
             case "matmul_transposed": Check(x => x[0].MatMul(x[1].Transpose(-2, -1)), Leaf(rng, 2, 3, 5), Leaf(rng, 2, 4, 5)); break;
             case "layernorm_linear": Check(x => Tensor.LayerNormLinear(x[0], x[1], x[2], 1e-5f, x[3], x[4]), Leaf(rng, 2, 3, 5), Leaf(rng, 5), Leaf(rng, 5), Leaf(rng, 4, 5), Leaf(rng, 4)); break;
+            case "layernorm_linear_residual": Check(x => Tensor.LayerNormLinear(x[0], x[1], null, 1e-5f, x[2], x[3], x[4]), Leaf(rng, 2, 3, 5), Leaf(rng, 5), Leaf(rng, 4, 5), Leaf(rng, 4), Leaf(rng, 2, 3, 4)); break;
             case "layernorm_linear_bare": Check(x => Tensor.LayerNormLinear(x[0], null, null, 1e-5f, x[1], null), Leaf(rng, 3, 6), Leaf(rng, 2, 6)); break;
             case "linear_residual": Check(x => Tensor.Linear(x[0], x[1], x[2], x[3]), Leaf(rng, 2, 3, 5), Leaf(rng, 4, 5), Leaf(rng, 4), Leaf(rng, 2, 3, 4)); break;
             case "linear_residual_view": Check(x => Tensor.Linear(x[0], x[1], null, x[2].Transpose(0, 1)), Leaf(rng, 3, 2, 5), Leaf(rng, 4, 5), Leaf(rng, 2, 3, 4)); break;
