@@ -34,8 +34,7 @@ static class EvalCommand
             }
             var tokens = tokenizer.Encode(text);
             var batches = new TokenBatcher(tokens, r.GetValue(batch), model.Config.ContextLength, source);
-            var trainer = new LanguageModelTrainer(model, new TrainOptions());
-            float loss = trainer.Evaluate(batches.Sequential().Select(b => (b.X, b.Y)), model.Config.ContextLength);
+            float loss = Training.Tasks.LanguageModelTask.MeanLoss(model, batches.Sequential().Select(b => (b.X, b.Y)), model.Config.ContextLength);
             double bitsPerChar = loss * tokens.Length / (double)text.Length / Math.Log(2);
             Console.WriteLine($"{source}: {text.Length:N0} characters, {tokens.Length:N0} tokens");
             Console.WriteLine($"loss {loss:F4} nats/token, perplexity {Math.Exp(loss):F3}, {bitsPerChar:F4} bits per character");

@@ -136,9 +136,9 @@ static class ExportCommand
             throw new CheckpointException($"'{dir}': the word vocabulary has {vocabulary.Count} ids but the model's vocab_size is {c.VocabSize}.");
         if (c.PadTokenId != WordVocabulary.Pad)
             throw new CheckpointException($"'{dir}': pad_token_id is {c.PadTokenId}, but the word vocabulary pads with id {WordVocabulary.Pad} ({WordVocabulary.PadToken}).");
-        if (c.MaxPositions < Tasks.PosTask.MaxLength)
-            throw new CheckpointException($"'{dir}': max_position_embeddings is {c.MaxPositions}, but mlm checkpoints read sentences of up to {Tasks.PosTask.MaxLength} words (attn eval, attn train --task pos --init).");
-        Checkpoint.Save(target, model, new Checkpoint.Contents(Tasks.MlmTask.ConfigJson(c), vocabulary.ToJson(), state, null));
+        if (c.MaxPositions < Training.Tasks.TaggerNetwork.MaxLength)
+            throw new CheckpointException($"'{dir}': max_position_embeddings is {c.MaxPositions}, but mlm checkpoints read sentences of up to {Training.Tasks.TaggerNetwork.MaxLength} words (attn eval, attn train --task pos --init).");
+        Checkpoint.Save(target, model, new Checkpoint.Contents(Training.Tasks.TaggingTask.MlmConfigJson(c), vocabulary.ToJson(), state, null));
         Console.WriteLine($"Wrote {target}: an mlm checkpoint, BERT with {c.Layers} layers, {c.Heads} heads, width {c.Width}, {model.ParameterCount():N0} parameters." +
                           (skipped.Count == 0 ? "" : $" Left out {skipped.Count} tensor{(skipped.Count == 1 ? "" : "s")} outside the masked-LM path: {string.Join(", ", skipped)}."));
         return 0;

@@ -27,6 +27,31 @@ public sealed record TaggingBatch(int[] Ids, int[] Labels, bool[] Unseen, int Ba
     /// <see cref="Labels"/> and <see cref="Unseen"/> hold one entry per listed position.
     /// </summary>
     public int[] Positions { get; init; } = [];
+
+    /// <summary>Rows [first, first + count) as a batch of their own (one rank's share under data parallelism).</summary>
+    public TaggingBatch Rows(int first, int count)
+    {
+        if (first < 0 || count < 1 || first + count > Batch)
+            throw new ArgumentOutOfRangeException(nameof(count), $"Rows [{first}, {first + count}) are not within the batch's {Batch}.");
+        if (first == 0 && count == Batch) return this;
+        int from = first * Time, length = count * Time, slots = Features.Length / Math.Max(1, Ids.Length);
+        var features = Features.Length == 0 ? [] : Features.AsSpan(from * slots, length * slots).ToArray();
+        if (Positions.Length == 0)
+            return new TaggingBatch(Ids.AsSpan(from, length).ToArray(), Labels.AsSpan(from, length).ToArray(),
+                Unseen.AsSpan(from, length).ToArray(), count, Time) { Features = features };
+        var kept = Enumerable.Range(0, Positions.Length).Where(i => Positions[i] >= from && Positions[i] < from + length).ToArray();
+        return new TaggingBatch(Ids.AsSpan(from, length).ToArray(), [.. kept.Select(i => Labels[i])], [.. kept.Select(i => Unseen[i])],
+            count, Time) { Features = features, Positions = [.. kept.Select(i => Positions[i] - from)] };
+    }
+
+    /// <summary>The positions scored in rows [first, first + count).</summary>
+    public int ScoredIn(int first, int count)
+    {
+        int from = first * Time, to = (first + count) * Time;
+        return Positions.Length > 0
+            ? Positions.Count(p => p >= from && p < to)
+            : Labels.AsSpan(from, to - from).Length - Labels.AsSpan(from, to - from).Count(TaggingDataset.IgnoreLabel);
+    }
 }
 
 /// <summary>

@@ -71,6 +71,15 @@ public sealed class TokenBatcher
         }
     }
 
+    /// <summary>The window at <paramref name="start"/>: x = tokens[start, start + T), y = tokens[start + 1, start + T + 1).</summary>
+    public void Window(int start, Span<int> x, Span<int> y)
+    {
+        if (start < 0 || start > _tokens.Length - ContextLength - 1)
+            throw new ArgumentOutOfRangeException(nameof(start), start, $"A window starts in [0, {_tokens.Length - ContextLength - 1}].");
+        _tokens.Span.Slice(start, ContextLength).CopyTo(x);
+        _tokens.Span.Slice(start + 1, ContextLength).CopyTo(y);
+    }
+
     /// <summary>
     /// Non-overlapping windows starting at 0, T, 2T, …, B to a batch; the last batch holds the remaining windows. Tokens
     /// after the last full window are not scored.

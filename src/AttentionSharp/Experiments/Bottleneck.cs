@@ -41,18 +41,19 @@ public static class Bottleneck
                 Steps = 1_000_000, Minutes = secondsPerModel / 60, Batch = 64, LearningRate = name == "Transformer" ? 1e-3f : 2e-3f,
                 WarmupSteps = 200, WeightDecay = 0.01f, EvalInterval = 0, Seed = seed,
             }.Validate();
-            var trainer = new Seq2SeqTrainer(model, options);
+            var batches = new Training.Tasks.Seq2SeqBatches(model, trainSet, options.Batch, 1, seed ^ 0x5DEECE66DUL);
+            var trainer = new Trainer(module, module.Parameters().Select(p => (p, p.Rank >= 2)), batches, options);
             var clock = Stopwatch.StartNew();
-            trainer.Run(trainSet, _ => { }, _ => { }, cancel);
+            trainer.Run(_ => { }, _ => { }, cancel);
             double seconds = clock.Elapsed.TotalSeconds;
             module.Eval();
             int maxLength = test.Max(e => e.Word.Length) + 8;
-            var all = Seq2SeqTrainer.Score(model, new G2pDataset(test, vocabulary), beamWidth: 1, maxLength);
+            var all = G2pScoring.Score(model, new G2pDataset(test, vocabulary), beamWidth: 1, maxLength);
             var byLength = Buckets.Select(b =>
             {
                 var words = test.Where(e => e.Word.Length >= b.Min && e.Word.Length <= b.Max).ToList();
                 if (words.Count == 0) return new LengthBucketResult(BucketName(b), 0, double.NaN, double.NaN);
-                var rates = Seq2SeqTrainer.Score(model, new G2pDataset(words, vocabulary), beamWidth: 1, maxLength);
+                var rates = G2pScoring.Score(model, new G2pDataset(words, vocabulary), beamWidth: 1, maxLength);
                 return new LengthBucketResult(BucketName(b), words.Count, rates.WordErrorRate, rates.PhonemeErrorRate);
             }).ToList();
             results.Add(new BottleneckResult(name, module.ParameterCount(), trainer.Step, seconds, all.WordErrorRate, all.PhonemeErrorRate, byLength));

@@ -28,7 +28,7 @@ public sealed class Bert : Module
     public Bert(BertConfig config, Generator rng)
     {
         Config = config.Validate();
-        _dropoutRng = new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", new Generator(rng.NextUInt64()));
         int c = config.Width;
         // Initialisation as BERT: N(0, 0.02) weights and embeddings, zero biases, LayerNorm gains 1.
         var embeddings = RegisterModule("embeddings", new ModuleGroup());
@@ -160,7 +160,7 @@ public sealed class BertLayer : Module
     public BertLayer(BertConfig config, Generator rng, Generator dropoutRng)
     {
         _config = config;
-        _dropoutRng = dropoutRng;
+        _dropoutRng = RegisterGenerator("dropout", dropoutRng);
         int c = config.Width, ff = config.IntermediateSize;
         var attention = RegisterModule("attention", new ModuleGroup());
         var self = attention.Add("self", new ModuleGroup());

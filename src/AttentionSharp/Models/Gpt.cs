@@ -16,7 +16,7 @@ public sealed class Gpt : Module
     public Gpt(GptConfig config, Generator rng)
     {
         Config = config.Validate();
-        _dropoutRng = new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", new Generator(rng.NextUInt64()));
         // Initialisation as GPT-2: N(0, 0.02) for weights and embeddings, zero biases, and residual projections scaled by
         // 1/√(2L) because each block adds two branches to the residual stream.
         Wte = RegisterModule("wte", new Embedding(config.VocabSize, config.Width, rng, std: 0.02f));
@@ -117,7 +117,7 @@ public sealed class GptMlp : Module
         CFc = RegisterModule("c_fc", GptInit.Linear(config.Width, 4 * config.Width, rng, config.Bias, 0.02f));
         CProj = RegisterModule("c_proj", GptInit.Linear(4 * config.Width, config.Width, rng, config.Bias, 0.02f / MathF.Sqrt(2 * config.Layers)));
         _dropout = config.Dropout;
-        _dropoutRng = dropoutRng;
+        _dropoutRng = RegisterGenerator("dropout", dropoutRng);
     }
 
     public Linear CFc { get; }
@@ -153,7 +153,7 @@ public sealed class CausalSelfAttention : Module
 
     public CausalSelfAttention(GptConfig config, Generator rng, Generator dropoutRng)
     {
-        _heads = config.Heads; _width = config.Width; _dropout = config.Dropout; _dropoutRng = dropoutRng; _pattern = config.Attention;
+        _heads = config.Heads; _width = config.Width; _dropout = config.Dropout; _dropoutRng = RegisterGenerator("dropout", dropoutRng); _pattern = config.Attention;
         if (config.PositionalEncoding == PositionalEncodingKind.Rotary) _rotary = new RotaryEmbedding(config.Width / config.Heads);
         if (config.PositionalEncoding == PositionalEncodingKind.Alibi) _alibiSlopes = Alibi.Slopes(config.Heads);
         CAttn = RegisterModule("c_attn", GptInit.Linear(config.Width, 3 * config.Width, rng, config.Bias, 0.02f));

@@ -17,7 +17,7 @@ public sealed class RecurrentImageClassifier : ImageClassifier
     public RecurrentImageClassifier(RecurrentImageClassifierConfig config, Generator rng)
     {
         Config = config.Validate();
-        _dropoutRng = new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", new Generator(rng.NextUInt64()));
         Recurrent = RegisterModule(config.Cell, RecurrentBase.Create(config.Cell, new RecurrentConfig
         {
             InputSize = config.Channels * config.ImageSize, HiddenSize = config.HiddenSize, Layers = config.Layers,

@@ -38,7 +38,7 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence
     public RecurrentSeq2Seq(RecurrentSeq2SeqConfig config, Generator rng)
     {
         Config = config.Validate();
-        _dropoutRng = new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", new Generator(rng.NextUInt64()));
         SourceEmbedding = RegisterModule("src_embed", new Embedding(config.SourceVocabSize, config.EmbeddingSize, rng));
         TargetEmbedding = RegisterModule("tgt_embed", new Embedding(config.TargetVocabSize, config.EmbeddingSize, rng));
         _encoder = RegisterModule("encoder", NewRecurrent(new RecurrentConfig

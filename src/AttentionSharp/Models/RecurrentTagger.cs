@@ -18,7 +18,7 @@ public sealed class RecurrentTagger : Module
     public RecurrentTagger(RecurrentTaggerConfig config, Generator rng)
     {
         Config = config.Validate();
-        _dropoutRng = new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", new Generator(rng.NextUInt64()));
         Embedding = RegisterModule("embedding", new Embedding(config.VocabSize, config.EmbeddingSize, rng));
         Recurrent = RegisterModule(config.Cell, RecurrentBase.Create(config.Cell, new RecurrentConfig
         {

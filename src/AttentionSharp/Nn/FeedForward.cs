@@ -41,7 +41,7 @@ public sealed class FeedForward : Module
         if (!(dropout >= 0 && dropout < 1)) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "Dropout probability must be in [0, 1).");
         Activation = activation;
         _dropout = dropout;
-        _dropoutRng = dropoutRng ?? new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64()));
         if (activation == FeedForwardActivation.SwiGlu)
         {
             Gate = RegisterModule("gate_proj", new Linear(width, hidden, rng, bias));

@@ -9,6 +9,7 @@ public abstract class Module
 {
     readonly List<(string Name, Tensor Tensor)> _parameters = [];
     readonly List<(string Name, Module Module)> _children = [];
+    readonly List<(string Name, Generator Generator)> _generators = [];
 
     /// <summary>True in training mode (dropout active), false after <see cref="Eval"/>.</summary>
     public bool Training { get; private set; } = true;
@@ -28,6 +29,35 @@ public abstract class Module
         CheckName(name);
         _children.Add((name, module));
         return module;
+    }
+
+    /// <summary>
+    /// Registers a generator this module draws from while training (dropout masks) under <paramref name="name"/>, so a
+    /// checkpoint can save its state and resuming continues the same draws (<see cref="NamedGenerators"/>).
+    /// </summary>
+    protected Generator RegisterGenerator(string name, Generator generator)
+    {
+        if (_generators.Any(g => g.Name == name))
+            throw new ArgumentException($"A generator '{name}' is already registered in {GetType().Name}.", nameof(name));
+        _generators.Add((name, generator));
+        return generator;
+    }
+
+    /// <summary>
+    /// Every generator the module and its children draw from, with its dotted name; a generator shared by several
+    /// modules is listed once, under its first name.
+    /// </summary>
+    public IEnumerable<(string Name, Generator Generator)> NamedGenerators()
+    {
+        var seen = new HashSet<Generator>(ReferenceEqualityComparer.Instance);
+        return AllGenerators("").Where(g => seen.Add(g.Generator));
+    }
+
+    IEnumerable<(string Name, Generator Generator)> AllGenerators(string prefix)
+    {
+        foreach (var (name, g) in _generators) yield return (prefix + name, g);
+        foreach (var (name, child) in _children)
+            foreach (var g in child.AllGenerators(prefix + name + ".")) yield return g;
     }
 
     void CheckName(string name)

@@ -22,7 +22,7 @@ public sealed class MultiHeadAttention : Module
     public MultiHeadAttention(MultiHeadAttentionConfig config, Generator rng, Generator? dropoutRng = null)
     {
         Config = config.Validate();
-        _dropoutRng = dropoutRng ?? new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64()));
         int c = config.Width, hs = config.HeadSize, qkvRows = (config.Heads + 2 * config.KeyValueHeads) * hs;
         // Initialised as torch.nn.MultiheadAttention: Xavier-uniform W^{Q,K,V}, bound √(6 / (fan_in + fan_out)); zero biases.
         float bound = MathF.Sqrt(6f / (c + qkvRows));

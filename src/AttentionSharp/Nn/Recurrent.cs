@@ -36,7 +36,7 @@ public abstract class RecurrentBase : Module
                 _biasIh[k] = RegisterParameter("bias_ih" + suffix, Tensor.Uniform(rng, -bound, bound, g * h));
                 _biasHh[k] = RegisterParameter("bias_hh" + suffix, Tensor.Uniform(rng, -bound, bound, g * h));
             }
-        _dropoutRng = dropoutRng ?? new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64()));
     }
 
     public RecurrentConfig Config { get; }

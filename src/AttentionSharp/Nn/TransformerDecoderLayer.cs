@@ -13,7 +13,7 @@ public sealed class TransformerDecoderLayer : Module
     public TransformerDecoderLayer(TransformerConfig config, Generator rng, Generator? dropoutRng = null)
     {
         Config = config.Validate();
-        _dropoutRng = dropoutRng ?? new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64()));
         SelfAttn = RegisterModule("self_attn", new MultiHeadAttention(config.Attention, rng, _dropoutRng));
         CrossAttn = RegisterModule("multihead_attn", new MultiHeadAttention(config.Attention with { PositionalEncoding = PositionalEncodingKind.None }, rng, _dropoutRng));
         Ffn = RegisterModule("ffn", new FeedForward(config.Width, config.FeedForwardWidth, config.Activation, rng, config.Dropout, config.Bias, _dropoutRng));

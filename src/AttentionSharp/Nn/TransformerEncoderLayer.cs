@@ -15,7 +15,7 @@ public sealed class TransformerEncoderLayer : Module
     public TransformerEncoderLayer(TransformerConfig config, Generator rng, Generator? dropoutRng = null)
     {
         Config = config.Validate();
-        _dropoutRng = dropoutRng ?? new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64()));
         SelfAttn = RegisterModule("self_attn", new MultiHeadAttention(config.Attention, rng, _dropoutRng));
         Ffn = RegisterModule("ffn", new FeedForward(config.Width, config.FeedForwardWidth, config.Activation, rng, config.Dropout, config.Bias, _dropoutRng));
         Norm1 = RegisterModule("norm1", new LayerNorm(config.Width, config.LayerNormEps, config.Bias));

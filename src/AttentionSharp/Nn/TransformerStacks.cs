@@ -12,7 +12,7 @@ public abstract class TransformerStack<TLayer> : Module where TLayer : Module
     private protected TransformerStack(TransformerConfig config, Generator rng, Func<TransformerConfig, Generator, Generator, TLayer> newLayer)
     {
         Config = config.Validate();
-        _dropoutRng = new Generator(rng.NextUInt64());
+        _dropoutRng = RegisterGenerator("dropout", new Generator(rng.NextUInt64()));
         if (PositionalEncoding.Create(config.PositionalEncoding, config.Width, config.MaxLength, rng) is { } positions)
             Positions = RegisterModule("positions", positions);
         var list = RegisterModule("layers", new ModuleList());

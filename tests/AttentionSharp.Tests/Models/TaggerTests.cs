@@ -3,6 +3,7 @@ using AttentionSharp.Models;
 using AttentionSharp.Nn;
 using AttentionSharp.Tests.Data;
 using AttentionSharp.Training;
+using AttentionSharp.Training.Tasks;
 
 namespace AttentionSharp.Tests.Models;
 
@@ -23,10 +24,10 @@ public class TaggerTests
 
     static void AssertTrainingLowersLoss(Module model, Func<TaggingBatch, Tensor> logits, TaggingDataset data)
     {
-        var trainer = new TaggerTrainer(model, logits, FewSteps);
-        var (before, _) = trainer.Evaluate(data.Batches(3));
-        trainer.Run(data, _ => { }, _ => { }, CancellationToken.None);
-        var (after, accuracy) = trainer.Evaluate(data.Batches(3));
+        var trainer = new Trainer(model, model.Parameters().Select(p => (p, p.Rank >= 2)), new TaggingBatches(data, logits, 3, 1, 7), FewSteps);
+        var (before, _) = TaggerEvaluation.Evaluate(model, logits, data.Batches(3));
+        trainer.Run(_ => { }, _ => { }, CancellationToken.None);
+        var (after, accuracy) = TaggerEvaluation.Evaluate(model, logits, data.Batches(3));
         Assert.Equal(FewSteps.Steps, trainer.Step);
         Assert.True(after < 0.5f * before, $"loss before {before}, after {after}: expected at least halved");
         Assert.Equal(13, accuracy.Total);
@@ -70,11 +71,12 @@ public class TaggerTests
         Tensor Logits(TaggingBatch b) => model.MlmLogits(MaskedWords.Gather(model.Forward(b.Ids, b.Batch, b.Time), b));
         var rng = new Generator(5);
         // Every word masked, so the fixed evaluation batches and the training draws score the same thing.
-        var trainer = new TaggerTrainer(model, Logits, FewSteps with { Steps = 60, LearningRate = 1e-2f }) { Prepare = b => MaskedWords.Mask(b, vocabSize, rng, probability: 1f) };
+        var batches = new TaggingBatches(data, Logits, 3, 1, 7, b => MaskedWords.Mask(b, vocabSize, rng, probability: 1f));
+        var trainer = new Trainer(model, model.Parameters().Select(p => (p, p.Rank >= 2)), batches, FewSteps with { Steps = 60, LearningRate = 1e-2f });
         var evaluation = data.Batches(3).Select(b => MaskedWords.Mask(b, vocabSize, new Generator(6), probability: 1f)).ToList();
-        var (before, _) = trainer.Evaluate(evaluation);
-        trainer.Run(data, _ => { }, _ => { }, CancellationToken.None);
-        var (after, accuracy) = trainer.Evaluate(evaluation);
+        var (before, _) = TaggerEvaluation.Evaluate(model, Logits, evaluation);
+        trainer.Run(_ => { }, _ => { }, CancellationToken.None);
+        var (after, accuracy) = TaggerEvaluation.Evaluate(model, Logits, evaluation);
         Assert.True(after < 0.7f * before, $"masked-word loss before {before}, after {after}");
         Assert.Equal(13, accuracy.Total);
     }

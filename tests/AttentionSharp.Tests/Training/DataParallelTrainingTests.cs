@@ -2,6 +2,7 @@ using AttentionSharp.Data;
 using AttentionSharp.Models;
 using AttentionSharp.Tests.Support;
 using AttentionSharp.Training;
+using AttentionSharp.Training.Tasks;
 
 namespace AttentionSharp.Tests.Training;
 
@@ -23,16 +24,15 @@ public class DataParallelTrainingTests
         var tokenizer = CharTokenizer.Train(Text);
         var tokens = tokenizer.Encode(string.Concat(Enumerable.Repeat(Text, 20)));
         var model = new Gpt(new GptConfig { ContextLength = Time, Layers = 2, Heads = 2, Width = 16, VocabSize = tokenizer.VocabSize, Dropout = dropout }, new Generator(5));
-        var trainer = new LanguageModelTrainer(model, new TrainOptions { Steps = Steps, Batch = batch, LearningRate = 1e-2f, WarmupSteps = 2, Seed = 5 }, communicator);
-        var batcher = new TokenBatcher(tokens, batch * ranks, Time);
-        var dataRng = new Generator(9);
-        var x = new int[batch * ranks * Time]; var y = new int[x.Length];
+        var batches = new LanguageModelBatches(model, new TokenBatcher(tokens, batch * ranks, Time), new Generator(9));
+        var options = new TrainOptions { Steps = Steps, Batch = batch, LearningRate = 1e-2f, WarmupSteps = 2, Seed = 5 };
+        var trainer = new Trainer(model, model.ParameterGroups(), batches, options, communicator);
         var losses = new float[Steps]; var norms = new float[Steps];
         for (int s = 0; s < Steps; s++)
-            (losses[s], norms[s]) = trainer.TrainStep(() => { batcher.NextRandom(dataRng, x, y); return (x, y); }, Time);
+            (losses[s], norms[s]) = trainer.TrainStep();
         // 7 windows in batches of 4 rows: the last has 3, so one rank scores 1 row of it.
         var valid = new TokenBatcher(tokens[..(7 * Time + 1)], batch * ranks, Time).Sequential().Select(b => (b.X, b.Y));
-        float validation = trainer.Evaluate(valid, Time);
+        float validation = LanguageModelTask.MeanLoss(model, valid, Time, communicator);
         return new Result(losses, norms, validation, [.. model.Parameters().SelectMany(p => p.Data.ToArray())]);
     }
 

@@ -5,6 +5,7 @@ using AttentionSharp.IO;
 using AttentionSharp.Models;
 using AttentionSharp.Tests.Support;
 using AttentionSharp.Training;
+using AttentionSharp.Training.Tasks;
 
 namespace AttentionSharp.Tests.Training;
 
@@ -15,21 +16,19 @@ public class GptTrainingTests
     static readonly GptConfig Shape = new() { ContextLength = 16, Layers = 2, Heads = 2, Width = 16 };
     static readonly TrainOptions Options = new() { Steps = 40, Batch = 4, LearningRate = 1e-2f, WarmupSteps = 5, EvalInterval = 0, Seed = 3 };
 
-    sealed record Run(Gpt Model, LanguageModelTrainer Trainer, Generator DataRng, TokenBatcher Batcher, CharTokenizer Tokenizer);
+    sealed record Run(Gpt Model, Trainer Trainer, Generator DataRng, CharTokenizer Tokenizer);
 
     static Run NewRun(float dropout = 0f)
     {
         var tokenizer = CharTokenizer.Train(Text);
         var tokens = tokenizer.Encode(string.Concat(Enumerable.Repeat(Text, 20)));
         var model = new Gpt(Shape with { VocabSize = tokenizer.VocabSize, Dropout = dropout }, new Generator(Options.Seed));
-        return new Run(model, new LanguageModelTrainer(model, Options), new Generator(99), new TokenBatcher(tokens, Options.Batch, Shape.ContextLength), tokenizer);
+        var dataRng = new Generator(99);
+        var batches = new LanguageModelBatches(model, new TokenBatcher(tokens, Options.Batch, Shape.ContextLength), dataRng);
+        return new Run(model, new Trainer(model, model.ParameterGroups(), batches, Options), dataRng, tokenizer);
     }
 
-    static float Step(Run run)
-    {
-        var x = new int[Options.Batch * Shape.ContextLength]; var y = new int[x.Length];
-        return run.Trainer.TrainStep(() => { run.Batcher.NextRandom(run.DataRng, x, y); return (x, y); }, Shape.ContextLength).Loss;
-    }
+    static float Step(Run run) => run.Trainer.TrainStep().Loss;
 
     [Fact]
     public void AFewStepsLowerTheLoss()
@@ -52,14 +51,15 @@ public class GptTrainingTests
         var losses = Enumerable.Range(0, 6).Select(_ => Step(first)).ToList();
         var path = Path.Combine(dir.Path, "ckpt");
         Checkpoint.Save(path, first.Model, new Checkpoint.Contents(first.Model.Config.ToJson(), first.Tokenizer.ToJson(),
-            TrainerState.Capture(first.Model, first.Trainer, first.DataRng, float.PositiveInfinity, Options), TrainerState.Moments(first.Model, first.Trainer)));
+            TrainingState.Capture(first.Trainer, first.Model, new JsonObject { ["data_rng"] = GeneratorState.ToJson(first.DataRng) },
+                double.PositiveInfinity, Options.Seed), first.Trainer.Moments()));
 
         var contents = Checkpoint.ReadContents(path);
         var second = NewRun(dropout: 0.1f);
         second.DataRng.Reseed(12345); // whatever it held is replaced by the checkpoint's state
         Checkpoint.LoadWeights(path, second.Model);
-        float best = 0;
-        TrainerState.Restore(contents.State, contents, second.Model, second.Trainer, second.DataRng, ref best);
+        var (_, taskState) = TrainingState.Restore(contents, second.Trainer, second.Model);
+        second.DataRng.SetState(GeneratorState.FromJson(taskState["data_rng"], "data_rng"));
         losses.AddRange(Enumerable.Range(0, 6).Select(_ => Step(second)));
 
         Assert.Equal(expected, losses.ToArray());

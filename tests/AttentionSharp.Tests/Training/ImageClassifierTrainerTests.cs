@@ -1,6 +1,7 @@
 using AttentionSharp.Data;
 using AttentionSharp.Models;
 using AttentionSharp.Training;
+using AttentionSharp.Training.Tasks;
 
 namespace AttentionSharp.Tests.Training;
 
@@ -27,17 +28,21 @@ public class ImageClassifierTrainerTests
         return new ImageSet(pixels, labels, 1, 8);
     }
 
+    static Trainer NewTrainer(ImageClassifier model, ImageBatches batches, TrainOptions options) =>
+        new(model, model.Parameters().Select(p => (p, p.Rank >= 2)), batches, options);
+
     [Fact]
     public void AFewStepsLowerTheLossAndRaiseTheAccuracy()
     {
         var data = Synthetic(64, 3);
         var model = new VisionTransformer(Shape, new Generator(1));
-        var trainer = new ImageClassifierTrainer(model, new TrainOptions { Steps = 60, Batch = 16, LearningRate = 3e-3f, WarmupSteps = 3, EvalInterval = 0 }) { RandomFlips = true };
-        var (before, _) = trainer.Evaluate(data);
+        var trainer = NewTrainer(model, new ImageBatches(model, data, 16, 2, 3) { RandomFlips = true },
+            new TrainOptions { Steps = 60, Batch = 16, LearningRate = 3e-3f, WarmupSteps = 3, EvalInterval = 0 });
+        var (before, _) = ImageEvaluation.Evaluate(model, data, 16);
         var losses = new List<float>();
         int evals = 0;
-        trainer.Run(data, new Generator(2), r => losses.Add(r.Loss), _ => evals++, CancellationToken.None);
-        var (after, accuracy) = trainer.Evaluate(data);
+        trainer.Run(r => losses.Add(r.Loss), _ => evals++, CancellationToken.None);
+        var (after, accuracy) = ImageEvaluation.Evaluate(model, data, 16);
         Assert.Equal(60, losses.Count);
         Assert.Equal(1, evals);
         Assert.True(after < 0.5f * before, $"loss before {before}, after {after}");
@@ -50,13 +55,11 @@ public class ImageClassifierTrainerTests
     {
         var data = Synthetic(64, 3);
         var model = new RecurrentImageClassifier(new RecurrentImageClassifierConfig { Cell = cell, ImageSize = 8, Classes = 2, HiddenSize = 12, Layers = 1 }, new Generator(1));
-        var trainer = new ImageClassifierTrainer(model, new TrainOptions { Steps = 40, Batch = 16, LearningRate = 1e-2f, WarmupSteps = 3, EvalInterval = 0 })
-        {
-            RandomFlips = true, CropPadding = 1, CropFill = -1f, LabelSmoothing = 0.1f,
-        };
-        var (before, _) = trainer.Evaluate(data);
-        trainer.Run(data, new Generator(2), _ => { }, _ => { }, CancellationToken.None);
-        var (after, accuracy) = trainer.Evaluate(data);
+        var batches = new ImageBatches(model, data, 16, 2, 3) { RandomFlips = true, CropPadding = 1, CropFill = -1f, LabelSmoothing = 0.1f };
+        var trainer = NewTrainer(model, batches, new TrainOptions { Steps = 40, Batch = 16, LearningRate = 1e-2f, WarmupSteps = 3, EvalInterval = 0 });
+        var (before, _) = ImageEvaluation.Evaluate(model, data, 16);
+        trainer.Run(_ => { }, _ => { }, CancellationToken.None);
+        var (after, accuracy) = ImageEvaluation.Evaluate(model, data, 16);
         Assert.True(after < 0.6f * before, $"loss before {before}, after {after}");
         Assert.True(accuracy >= 0.9, $"accuracy {accuracy}");
     }
@@ -78,13 +81,14 @@ public class ImageClassifierTrainerTests
     {
         var data = Synthetic(32, 3);
         var model = new VisionTransformer(Shape, new Generator(1));
-        var trainer = new ImageClassifierTrainer(model, new TrainOptions { Steps = 100_000, Minutes = 0.05, Batch = 8, WarmupSteps = 2, EvalInterval = 0 });
+        var trainer = NewTrainer(model, new ImageBatches(model, data, 8, 2, 3),
+            new TrainOptions { Steps = 100_000, Minutes = 0.05, Batch = 8, WarmupSteps = 2, EvalInterval = 0 });
         var evals = new List<int>();
-        trainer.Run(data, new Generator(2), _ => { }, evals.Add, CancellationToken.None);
+        trainer.Run(_ => { }, evals.Add, CancellationToken.None);
         Assert.InRange(trainer.Step, 1, 99_999);                     // the clock ended the run, not the step count
         Assert.Equal([trainer.Step], evals);                         // with one validation pass at the end
-        // The schedule is fitted to the clock after 20 steps; a machine too busy to reach them in 3 s ends on the clock alone.
-        if (trainer.Step > 20) Assert.True(trainer.Schedule.TotalSteps < 100_000, $"the schedule kept {trainer.Schedule.TotalSteps} steps");
+        // The schedule is fitted to the clock after 10 steps; a machine too busy to reach them in 3 s ends on the clock alone.
+        if (trainer.Step > 10) Assert.True(trainer.Schedule.TotalSteps < 100_000, $"the schedule kept {trainer.Schedule.TotalSteps} steps");
     }
 
     [Fact]
@@ -102,8 +106,8 @@ public class ImageClassifierTrainerTests
     {
         var data = Synthetic(10, 5);
         var model = new VisionTransformer(Shape, new Generator(1));
-        var (loss, accuracy) = ImageClassifierTrainer.Evaluate(model, data, 4);
-        var (whole, wholeAccuracy) = ImageClassifierTrainer.Evaluate(model, data, 10);
+        var (loss, accuracy) = ImageEvaluation.Evaluate(model, data, 4);
+        var (whole, wholeAccuracy) = ImageEvaluation.Evaluate(model, data, 10);
         Assert.Equal(whole, loss, 4);
         Assert.Equal(wholeAccuracy, accuracy);
     }

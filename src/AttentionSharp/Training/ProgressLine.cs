@@ -1,12 +1,10 @@
-using AttentionSharp.Training;
-
-namespace AttentionSharp.Cli;
+namespace AttentionSharp.Training;
 
 /// <summary>
 /// Training progress: on a terminal, one live line redrawn in place (step, bar, loss, tokens/s, ETA); when the output is
 /// redirected, a plain line every few seconds so logs stay readable.
 /// </summary>
-sealed class ProgressLine(TextWriter output, bool plain)
+public sealed class ProgressLine(TextWriter output, bool plain, string unit = "tok")
 {
     static readonly TimeSpan PlainInterval = TimeSpan.FromSeconds(10);
     TimeSpan? _lastPlain;
@@ -14,7 +12,7 @@ sealed class ProgressLine(TextWriter output, bool plain)
 
     public void Update(StepReport r)
     {
-        string text = $"step {r.Step,5}/{r.TotalSteps} {Bar(r.Step, r.TotalSteps)} loss {r.Loss:F4} | lr {r.LearningRate:0.0e+0} | {r.TokensPerSecond / 1000:F1}k tok/s | {Format(r.Elapsed)} elapsed, ETA {Format(r.Remaining)}";
+        string text = $"step {r.Step,5}/{r.TotalSteps} {Bar(r.Step, r.TotalSteps)} loss {r.Loss:F4} | lr {r.LearningRate:0.0e+0} | {Rate(r.ItemsPerSecond)} {unit}/s | {Format(r.Elapsed)} elapsed, ETA {Format(r.Remaining)}";
         if (plain)
         {
             if (_lastPlain is { } last && r.Elapsed - last < PlainInterval && r.Step != r.TotalSteps) return;
@@ -33,6 +31,8 @@ sealed class ProgressLine(TextWriter output, bool plain)
         if (_live) { output.WriteLine(); _live = false; }
         output.WriteLine(message);
     }
+
+    static string Rate(double perSecond) => perSecond >= 1000 ? $"{perSecond / 1000:F1}k" : $"{perSecond:F0}";
 
     static string Bar(int step, int total)
     {

@@ -1,0 +1,150 @@
+using AttentionSharp.Nn;
+
+namespace AttentionSharp.Training;
+
+/// <summary>
+/// Everything a training run reads, for every task: what to train on, where to write, the model's shape, the optimizer,
+/// the schedule and the checks. The command line binds its options onto a task's preset (<see cref="TaskPresets"/>) and
+/// hands the result to <see cref="TrainingRun"/>; nothing flows back. A nullable field left null is one the task has no
+/// use for (its preset does not set it); a task refuses such a field when it is set, naming the option.
+/// </summary>
+public sealed record TrainOptions
+{
+    /// <summary>The task: gpt (a causal language model on text), mlm, pos, fashion or g2p.</summary>
+    public string Task { get; init; } = "gpt";
+
+    /// <summary>The network: transformer, or a recurrent baseline (lstm, gru, rnn) where the task has one.</summary>
+    public string Model { get; init; } = "transformer";
+
+    /// <summary>A data file or directory replacing the task's default data set, or null.</summary>
+    public string? Data { get; init; }
+
+    /// <summary>The run directory (checkpoints, log.jsonl, loss.png); null: the resumed run's, else runs/TASK.</summary>
+    public string? Out { get; init; }
+
+    /// <summary>A run or checkpoint directory to continue exactly, or null.</summary>
+    public string? Resume { get; init; }
+
+    /// <summary>A checkpoint whose weights start the model (pos: an mlm checkpoint's encoder), or null.</summary>
+    public string? Init { get; init; }
+
+    /// <summary>Where fetched data is kept, or null for the default cache.</summary>
+    public string? Cache { get; init; }
+
+    /// <summary>Optimizer steps to take (the schedule's length).</summary>
+    public int Steps { get; init; } = 2000;
+
+    /// <summary>If set, stop after this many minutes of training even if steps remain; the schedule is fitted to it.</summary>
+    public double? Minutes { get; init; }
+
+    /// <summary>B: rows (sequences, sentences, images, words) per micro-batch on each rank.</summary>
+    public int Batch { get; init; } = 32;
+
+    /// <summary>Micro-batches whose gradients are summed before each step (effective batch = Batch × this × ranks).</summary>
+    public int GradAccumulation { get; init; } = 1;
+
+    /// <summary>Peak learning rate, reached after warmup.</summary>
+    public float LearningRate { get; init; } = 3e-3f;
+
+    /// <summary>Steps of linear warmup.</summary>
+    public int WarmupSteps { get; init; } = 100;
+
+    /// <summary>The rate the cosine decays to, as a fraction of the peak.</summary>
+    public float MinLearningRateRatio { get; init; } = 0.1f;
+
+    /// <summary>AdamW's decoupled weight decay, on matrices only.</summary>
+    public float WeightDecay { get; init; } = 0.1f;
+
+    /// <summary>AdamW's β₂ (the presets say why theirs differs from PyTorch's 0.999).</summary>
+    public float Beta2 { get; init; } = 0.999f;
+
+    /// <summary>Global gradient-norm limit.</summary>
+    public float GradClip { get; init; } = 1f;
+
+    /// <summary>Steps between validation passes (0 = only at the end).</summary>
+    public int EvalInterval { get; init; } = 250;
+
+    /// <summary>
+    /// Examples a periodic validation pass scores (windows, sentences, images or words), drawn once with a fixed seed
+    /// from all of the validation split; 0 scores all of it every time. The final pass always scores all of it.
+    /// </summary>
+    public int EvalSample { get; init; } = 512;
+
+    /// <summary>Seed of everything random in the run.</summary>
+    public ulong Seed { get; init; } = 1337;
+
+    /// <summary>What to do when a step's loss or a gradient is NaN or ±∞: stop (the default) or skip the step.</summary>
+    public NonFiniteAction OnNonFinite { get; init; } = NonFiniteAction.Stop;
+
+    /// <summary>Check every operation's output in the forward pass and name the first that is not finite (slower).</summary>
+    public bool DetectAnomaly { get; init; }
+
+    /// <summary>L: Transformer blocks or recurrent layers.</summary>
+    public int? Layers { get; init; }
+
+    /// <summary>NH: attention heads (Transformers only).</summary>
+    public int? Heads { get; init; }
+
+    /// <summary>C: model width (d_model), or the recurrent models' hidden size.</summary>
+    public int? Width { get; init; }
+
+    /// <summary>Dropout probability.</summary>
+    public float? Dropout { get; init; }
+
+    /// <summary>T: context length in tokens (language models).</summary>
+    public int? Context { get; init; }
+
+    /// <summary>Positional encoding (language models).</summary>
+    public PositionalEncodingKind? Positions { get; init; }
+
+    /// <summary>The attention pattern (language models).</summary>
+    public AttentionPattern? Attention { get; init; }
+
+    /// <summary>Tokenizer: char, bpe, or a tiktoken encoding (language models).</summary>
+    public string? Tokenizer { get; init; }
+
+    /// <summary>Vocabulary size for the bpe tokenizer.</summary>
+    public int? Vocab { get; init; }
+
+    /// <summary>Sequence-to-sequence recurrent models without attention (the fixed-size bottleneck).</summary>
+    public bool NoAttention { get; init; }
+
+    /// <summary>Checks every field's range; returns this. Errors name the command-line option.</summary>
+    public TrainOptions Validate()
+    {
+        if (Steps <= 0) throw new ArgumentException($"--steps must be positive; got {Steps}.");
+        if (Minutes is { } m && !(m > 0)) throw new ArgumentException($"--minutes must be positive; got {m}.");
+        if (Batch <= 0) throw new ArgumentException($"--batch must be positive; got {Batch}.");
+        if (GradAccumulation <= 0) throw new ArgumentException($"--grad-accum must be positive; got {GradAccumulation}.");
+        if (!(LearningRate > 0) || float.IsInfinity(LearningRate))
+            throw new ArgumentException($"--lr must be a positive number; got {LearningRate}.");
+        if (WarmupSteps < 0) throw new ArgumentException($"--warmup cannot be negative; got {WarmupSteps}.");
+        if (!(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1))
+            throw new ArgumentException($"The minimum learning-rate ratio must be in [0, 1]; got {MinLearningRateRatio}.");
+        if (!(WeightDecay >= 0)) throw new ArgumentException($"--weight-decay cannot be negative; got {WeightDecay}.");
+        if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentException($"AdamW's beta2 must be in [0, 1); got {Beta2}.");
+        if (!(GradClip > 0)) throw new ArgumentException($"The gradient clip must be positive; got {GradClip}.");
+        if (EvalInterval < 0) throw new ArgumentException($"--eval-interval cannot be negative; got {EvalInterval}.");
+        if (EvalSample < 0) throw new ArgumentException($"--eval-sample cannot be negative; got {EvalSample}.");
+        if (Layers is <= 0) throw new ArgumentException($"--layers must be positive; got {Layers}.");
+        if (Heads is <= 0) throw new ArgumentException($"--heads must be positive; got {Heads}.");
+        if (Width is <= 0) throw new ArgumentException($"--width must be positive; got {Width}.");
+        if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
+        if (Context is <= 0) throw new ArgumentException($"--context must be positive; got {Context}.");
+        if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
+        return this;
+    }
+
+    /// <summary>The run directory: --out, else the resumed run's directory, else runs/TASK.</summary>
+    public string RunDirectory => Out ?? (Resume is not null ? RunOf(Resume) : Path.Combine("runs", Task));
+
+    /// <summary>A checkpoint directory's run (its parent, for DIR/checkpoint and DIR/best), or the directory itself.</summary>
+    static string RunOf(string dir)
+    {
+        var full = Path.TrimEndingDirectorySeparator(dir);
+        var name = Path.GetFileName(full);
+        bool isCheckpoint = name is IO.Checkpoint.LatestSubdirectory or IO.Checkpoint.BestSubdirectory
+                            && File.Exists(Path.Combine(full, IO.Checkpoint.ConfigFile));
+        return isCheckpoint ? Path.GetDirectoryName(full) is { Length: > 0 } parent ? parent : "." : dir;
+    }
+}
