@@ -34,13 +34,16 @@ public sealed class TrainingRun
     /// <param name="output">Where rank 0 prints; the other ranks print nothing.</param>
     public TrainingRun(TrainOptions options, ICommunicator communicator, TextWriter output)
     {
-        _options = options.Validate();
+        _options = TaskPresets.Refuse(options.Validate());
         _communicator = communicator;
         _output = communicator.Rank == 0 ? output : TextWriter.Null;
     }
 
     /// <summary>Draws <c>loss.png</c> at the end (the library's core has no plotting); null draws nothing.</summary>
     public LossCurveWriter? LossCurve { get; init; }
+
+    /// <summary>Called after every step with its figures (for hosts that show progress their own way), or null.</summary>
+    public Action<StepReport>? StepObserver { get; init; }
 
     /// <summary>Ends the run after the current step, as Ctrl-C does (for hosts and tests).</summary>
     public CancellationToken Cancellation { get; init; }
@@ -117,6 +120,7 @@ public sealed class TrainingRun
                 record["train_s"] = Math.Round(trainer.StepTime.TotalSeconds, 3);
             }
             log?.Write(record);
+            StepObserver?.Invoke(report);
         }
 
         void OnEval(int step)
@@ -133,7 +137,13 @@ public sealed class TrainingRun
             if (best) Save(bestDir);
         }
 
-        using (new InterruptHandlers(cancel, _communicator.Size > 1))
+        // mpirun forwards its own Ctrl-C as SIGTERM, and sends SIGTERM (then SIGKILL) when any rank fails: say which.
+        void OnTerminate() => Console.Error.WriteLine(
+            $"error: rank {_communicator.Rank} of {_communicator.Size} was stopped by the MPI launcher, which ends the job when it is " +
+            "interrupted or when any rank fails (its report names the rank, as 'process rank R' or 'Process name: [[job,1],R]'). " +
+            (savedStep >= 0 ? $"The last checkpoint, step {savedStep}, is in {latestDir}; continue with any number of ranks: attn train --resume {runDir}"
+                            : "No checkpoint was written yet."));
+        using (new InterruptHandlers(cancel, _communicator.Size > 1 ? OnTerminate : null))
             trainer.Run(OnStep, OnEval, cancel.Token);
 
         var curvePath = Path.Combine(runDir, "loss.png");
@@ -197,18 +207,24 @@ public sealed class TrainingRun
 
     /// <summary>
     /// Ctrl-C (SIGINT), and under MPI also SIGTERM (what mpirun forwards when its own Ctrl-C arrives), end the run after
-    /// the current step; rank 0's decision reaches every rank, and rank 0 saves the latest checkpoint.
+    /// the current step; rank 0's decision reaches every rank, and rank 0 saves the latest checkpoint. (When a rank has
+    /// died, the others cannot finish the step's collectives; mpirun then kills them, and the last checkpoint stands.)
     /// </summary>
     sealed class InterruptHandlers : IDisposable
     {
         readonly PosixSignalRegistration _interrupt;
         readonly PosixSignalRegistration? _terminate;
 
-        public InterruptHandlers(CancellationTokenSource cancel, bool distributed)
+        public InterruptHandlers(CancellationTokenSource cancel, Action? onTerminate)
         {
             _interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cancel.Cancel(); });
-            if (distributed)
-                _terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cancel.Cancel(); });
+            if (onTerminate is not null)
+                _terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+                {
+                    onTerminate();
+                    c.Cancel = true;
+                    cancel.Cancel();
+                });
         }
 
         public void Dispose()

@@ -222,7 +222,7 @@ public class GptTrainingTests
     public void BadConfigurationsNameTheField()
     {
         Assert.Contains("Heads", Assert.Throws<ArgumentException>(() => new GptConfig { Width = 30, Heads = 4 }.Validate()).Message);
-        Assert.Contains("Batch", Assert.Throws<ArgumentException>(() => new TrainOptions { Batch = 0 }.Validate()).Message);
+        Assert.Contains("--batch", Assert.Throws<ArgumentException>(() => new TrainOptions { Batch = 0 }.Validate()).Message);
         var model = new Gpt(Shape with { VocabSize = 10 }, new Generator(1));
         Assert.Contains("context", Assert.Throws<ArgumentException>(() => model.Forward(new int[17], 1, 17)).Message);
     }

@@ -37,7 +37,9 @@ public sealed class TaggingTask : ITrainingTask
     {
         _options = options;
         _masked = options.Task == "mlm";
-        if (options.Data is not null) throw new ArgumentException($"--task {options.Task} trains on the Brown corpus; --data is not used.");
+        if (options.Data is not null && !Directory.Exists(options.Data))
+            throw new DataSourceException($"--data for --task {options.Task} is a directory of tagged text in the Brown corpus's NLTK layout " +
+                                          $"(word/tag files and {BrownCorpus.CategoriesFile}); '{options.Data}' is not a directory.");
         if (options.NoAttention) throw new ArgumentException("--no-attention applies to --task g2p's recurrent models.");
         if (options.Init is not null && (_masked || options.Model != "transformer"))
             throw new ArgumentException(_masked ? "--init is not available for --task mlm."
@@ -48,7 +50,9 @@ public sealed class TaggingTask : ITrainingTask
             throw new CheckpointException($"--init '{options.Init}' is not an mlm checkpoint (its config.json names the task " +
                                           $"'{TrainingTasks.TaskOf(options.Init) ?? "none"}'); train one with attn train --task mlm.");
 
-        var split = BrownCorpus.Fetch(DataCache.Resolve(options.Cache), output).Split();
+        var corpus = options.Data is null ? BrownCorpus.Fetch(DataCache.Resolve(options.Cache), output) : BrownCorpus.Load(options.Data);
+        var split = corpus.Split();
+        string source = options.Data is null ? "the Brown corpus" : options.Data;
         _vocabulary = resumed is not null
             ? WordVocabulary.FromJson(resumed.TokenizerJson, $"the vocabulary of checkpoint '{options.Resume}'")
             : WordVocabulary.Build(split.Train.SelectMany(d => d.Sentences).SelectMany(s => s).Select(w => w.Word), MinWordCount);
@@ -111,12 +115,12 @@ public sealed class TaggingTask : ITrainingTask
 
         Header =
         [
-            $"Data: the Brown corpus, {train.WordCount:N0} training, {_validation.WordCount:N0} validation and {_test.WordCount:N0} test words; " +
+            $"Data: {source}, {train.WordCount:N0} training, {_validation.WordCount:N0} validation and {_test.WordCount:N0} test words; " +
             $"{_vocabulary.Count:N0} word ids (seen at least {MinWordCount} times)" +
             (_masked ? "; 15% of the words masked." : $", {_vocabulary.Features.Count:N0} spelling features, {UniversalTags.Count} universal tags."),
             $"Model: {description}.",
         ];
-        Title = _masked ? "Masked words, Brown corpus" : $"POS tagging, {description}";
+        Title = _masked ? $"Masked words, {source}" : $"POS tagging, {description}";
         TokenizerJson = _vocabulary.ToJson();
     }
 
