@@ -8,8 +8,8 @@ namespace AttentionSharp.Autograd;
 public interface IAttentionObserver
 {
     /// <summary>
-    /// Called once per attention call, in call order, with its (B, NH, Tq, Tk) weights before dropout. The tensor belongs
-    /// to the caller's pool and carries no gradient; copy what must outlive the call.
+    /// Called once per attention call, in call order, with its (B, NH, Tq, Tk) weights before dropout. The tensor carries
+    /// no gradient; like any tensor made inside a <see cref="TensorScope"/>, it is disposed when that scope ends.
     /// </summary>
     void OnAttention(Tensor weights);
 }
