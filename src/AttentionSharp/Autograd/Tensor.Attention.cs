@@ -75,10 +75,10 @@ public sealed unsafe partial class Tensor
     public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null)
     {
         options ??= new AttentionOptions();
-        if (Visualization.AttentionProbe.Current is not { } probe || options.Implementation == AttentionImplementation.Flash)
+        if (AttentionSubscription.Current is not { } observer || options.Implementation == AttentionImplementation.Flash)
             return Attention(q, k, v, options, wantWeights: false).Output;
-        var (output, weights) = Attention(q, k, v, options, wantWeights: true);   // an open probe records the weights
-        probe.Add(weights!);
+        var (output, weights) = Attention(q, k, v, options, wantWeights: true);   // a subscribed observer sees the weights
+        observer.OnAttention(weights!);
         return output;
     }
 
@@ -120,8 +120,8 @@ public sealed unsafe partial class Tensor
     /// [Q K V] along its last dimension (GPT-2's c_attn output), C = heads·HS; returns (B, T, C), the heads concatenated.
     /// The same as splitting Q, K and V into heads, <see cref="ScaledDotProductAttention"/> and merging the heads, but
     /// the kernels read the heads in place and the backward pass writes dQ, dK and dV straight into the gradient of
-    /// <paramref name="qkv"/>: no view operations, no copies, no intermediate gradients. An open attention probe (or the
-    /// plain implementation) takes the split path, which forms the weights.
+    /// <paramref name="qkv"/>: no view operations, no copies, no intermediate gradients. A subscribed attention observer (or
+    /// the plain implementation) takes the split path, which forms the weights.
     /// </summary>
     public static Tensor PackedSelfAttention(Tensor qkv, int heads, AttentionOptions? options = null)
     {
@@ -129,7 +129,7 @@ public sealed unsafe partial class Tensor
         if (qkv.Rank != 3 || heads < 1 || qkv._shape[2] % (3 * heads) != 0)
             throw new ArgumentException($"Packed self-attention needs (B, T, 3·heads·HS) with heads ≥ 1; got {ShapeMath.Format(qkv.Shape)} for {heads} heads.", nameof(qkv));
         int b = qkv._shape[0], t = qkv._shape[1], c = qkv._shape[2] / 3, hs = c / heads;
-        if (Visualization.AttentionProbe.Current is not null || options.Implementation == AttentionImplementation.Plain)
+        if (AttentionSubscription.Current is not null || options.Implementation == AttentionImplementation.Plain)
         {
             var parts = qkv.Split([c, c, c], 2);
             var y = ScaledDotProductAttention(parts[0].Reshape(b, t, heads, hs).Transpose(1, 2),

@@ -42,8 +42,11 @@ public sealed unsafe partial class Tensor
         }
     }
 
-    /// <summary>The gradient buffer backward rules accumulate into, created as zeros on first use.</summary>
-    internal Span<float> GradBuffer()
+    /// <summary>
+    /// The gradient buffer backward rules accumulate into, created as zeros on first use. Public for code outside the
+    /// engine that rewrites gradients in place, such as a data-parallel all-reduce.
+    /// </summary>
+    public Span<float> GradBuffer()
     {
         _grad ??= Zeros(_shape).DetachFromScope(); // gradients outlive the step's scope; the engine frees non-leaf ones
         return _grad.Data;

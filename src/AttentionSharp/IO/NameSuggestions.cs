@@ -1,7 +1,10 @@
 namespace AttentionSharp.IO;
 
-/// <summary>"Did you mean" for names that were not found: candidates ranked by edit distance.</summary>
-internal static class NameSuggestions
+/// <summary>
+/// "Did you mean" for names that were not found: candidates ranked by edit distance. Public so that every loader of named
+/// tensors (safetensors here, Hugging Face folders in Interop) suggests names the same way.
+/// </summary>
+public static class NameSuggestions
 {
     /// <summary>Names compared are cut to this many characters, so a hostile header cannot make an error message slow.</summary>
     const int MaxCompared = 256;

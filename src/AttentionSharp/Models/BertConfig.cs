@@ -42,7 +42,7 @@ public sealed record BertConfig
     public int NumLabels { get; init; }
 
     /// <summary>
-    /// F: ids of the spelling-feature table (suffixes and word shape, <see cref="Data.WordFeatures"/>), whose embeddings are
+    /// F: ids of the spelling-feature table (suffixes and word shape, <c>WordFeatures</c>), whose embeddings are
     /// added to each word's; 0 for none (BERT's own layout). Not a Hugging Face field.
     /// </summary>
     public int FeatureVocabSize { get; init; }

@@ -27,7 +27,7 @@ public sealed record RecurrentTaggerConfig
     /// <summary>Dropout on the embeddings, between layers and before the tag layer, during training.</summary>
     public float Dropout { get; init; }
 
-    /// <summary>F: ids of the spelling-feature table (<see cref="Data.WordFeatures"/>), embedded in E and added to the word's embedding; 0 for none.</summary>
+    /// <summary>F: ids of the spelling-feature table (<c>WordFeatures</c>), embedded in E and added to the word's embedding; 0 for none.</summary>
     public int FeatureVocabSize { get; init; }
 
     /// <summary>S: spelling features per word (0 when <see cref="FeatureVocabSize"/> is 0).</summary>

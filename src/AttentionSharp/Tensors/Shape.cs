@@ -2,11 +2,14 @@ using System.Text;
 
 namespace AttentionSharp;
 
-/// <summary>Shape arithmetic shared by tensor creation, views and broadcasting.</summary>
-internal static class ShapeMath
+/// <summary>
+/// Shape arithmetic shared by tensor creation, views and broadcasting. Public only for <see cref="Format"/>, the shape
+/// notation every layer's error messages use; the arithmetic stays internal.
+/// </summary>
+public static class ShapeMath
 {
     /// <summary>Number of elements, with overflow and negative dimensions reported clearly.</summary>
-    public static int Count(ReadOnlySpan<int> shape)
+    internal static int Count(ReadOnlySpan<int> shape)
     {
         long n = 1;
         for (int i = 0; i < shape.Length; i++)
@@ -19,7 +22,7 @@ internal static class ShapeMath
     }
 
     /// <summary>Row-major (C order) strides.</summary>
-    public static int[] ContiguousStrides(ReadOnlySpan<int> shape)
+    internal static int[] ContiguousStrides(ReadOnlySpan<int> shape)
     {
         var strides = new int[shape.Length];
         int s = 1;
@@ -33,7 +36,7 @@ internal static class ShapeMath
     /// The old dimensions fall into runs that are contiguous with one another (stride[d] = stride[d+1]·size[d+1]); a
     /// new shape fits when each run is split into or merged from whole new dimensions, never across two runs.
     /// </summary>
-    public static int[]? ViewStrides(ReadOnlySpan<int> oldShape, ReadOnlySpan<int> oldStrides, ReadOnlySpan<int> shape)
+    internal static int[]? ViewStrides(ReadOnlySpan<int> oldShape, ReadOnlySpan<int> oldStrides, ReadOnlySpan<int> shape)
     {
         if (oldShape.Length == 0 || Count(oldShape) == 0) return ContiguousStrides(shape);
         var strides = new int[shape.Length];
@@ -58,7 +61,7 @@ internal static class ShapeMath
     }
 
     /// <summary>Maps a possibly negative dimension index into [0, rank).</summary>
-    public static int NormalizeDim(int dim, int rank, string what = "dim")
+    internal static int NormalizeDim(int dim, int rank, string what = "dim")
     {
         int d = dim < 0 ? dim + rank : dim;
         if (d < 0 || d >= rank) throw new ArgumentOutOfRangeException(what, dim, $"Dimension {dim} is out of range for a tensor of rank {rank}.");
@@ -66,7 +69,7 @@ internal static class ShapeMath
     }
 
     /// <summary>NumPy/PyTorch broadcasting: shapes are aligned on the right; each pair of sizes is equal or one of them is 1.</summary>
-    public static int[] Broadcast(ReadOnlySpan<int> a, ReadOnlySpan<int> b)
+    internal static int[] Broadcast(ReadOnlySpan<int> a, ReadOnlySpan<int> b)
     {
         int rank = Math.Max(a.Length, b.Length);
         var result = new int[rank];
@@ -82,7 +85,7 @@ internal static class ShapeMath
     }
 
     /// <summary>Strides that read <paramref name="shape"/>/<paramref name="strides"/> as if it had <paramref name="target"/>'s shape (0 where broadcast).</summary>
-    public static int[] BroadcastStrides(ReadOnlySpan<int> shape, ReadOnlySpan<int> strides, ReadOnlySpan<int> target)
+    internal static int[] BroadcastStrides(ReadOnlySpan<int> shape, ReadOnlySpan<int> strides, ReadOnlySpan<int> target)
     {
         var result = new int[target.Length];
         int offset = target.Length - shape.Length;
@@ -94,8 +97,9 @@ internal static class ShapeMath
         return result;
     }
 
-    public static bool SameShape(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
+    internal static bool SameShape(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
 
+    /// <summary>A shape as it appears in messages: (2, 3), (5,) for rank 1, () for a scalar.</summary>
     public static string Format(ReadOnlySpan<int> shape)
     {
         var sb = new StringBuilder("(");

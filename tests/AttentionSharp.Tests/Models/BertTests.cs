@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using AttentionSharp.Data;
 using AttentionSharp.Models;
 using AttentionSharp.Training;
 

@@ -156,5 +156,3 @@ public static class Checkpoint
         catch (ArgumentException e) { throw new CheckpointException($"Checkpoint '{directory}' does not fit this model: {e.Message}"); }
     }
 }
-
-public sealed class CheckpointException(string message) : Exception(message);

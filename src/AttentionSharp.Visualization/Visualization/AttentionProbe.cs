@@ -1,3 +1,5 @@
+using AttentionSharp.Autograd;
+
 namespace AttentionSharp.Visualization;
 
 /// <summary>One call of scaled dot-product attention as the probe saw it: weights (B, NH, Tq, Tk), row-major.</summary>
@@ -27,29 +29,24 @@ public sealed record AttentionRecord(int Batch, int Heads, int QueryLength, int 
 /// using (GradMode.NoGrad()) model.Forward(ids, 1, ids.Length);
 /// var maps = probe.Records;   // one per attention call
 /// </code>
-/// While a probe is open, attention runs on the plain path (the weights exist there); outputs equal the flash path's to
-/// rounding. Calls that force <see cref="AttentionImplementation.Flash"/> are not recorded.
+/// A probe is an <see cref="IAttentionObserver"/>: while it is open, attention runs on the plain path (the weights exist
+/// there); outputs equal the flash path's to rounding. Calls that force <see cref="AttentionImplementation.Flash"/> are not recorded.
 /// </summary>
-public sealed class AttentionProbe : IDisposable
+public sealed class AttentionProbe : IAttentionObserver, IDisposable
 {
-    [ThreadStatic] static AttentionProbe? t_current;
-
-    readonly AttentionProbe? _previous;
     readonly List<AttentionRecord> _records = [];
+    readonly AttentionSubscription _subscription;
     bool _disposed;
 
-    AttentionProbe(AttentionProbe? previous) => _previous = previous;
+    AttentionProbe() => _subscription = AttentionSubscription.Subscribe(this);
 
     /// <summary>Opens a probe on this thread (nested probes: the innermost records).</summary>
-    public static AttentionProbe Start() => t_current = new AttentionProbe(t_current);
-
-    /// <summary>The open probe on this thread, if any.</summary>
-    internal static AttentionProbe? Current => t_current;
+    public static AttentionProbe Start() => new();
 
     /// <summary>The attention calls recorded so far, in order.</summary>
     public IReadOnlyList<AttentionRecord> Records => _records;
 
-    internal void Add(Tensor weights)
+    void IAttentionObserver.OnAttention(Tensor weights)
     {
         var s = weights.Shape;
         _records.Add(new AttentionRecord(s[0], s[1], s[2], s[3], weights.ToArray()));
@@ -58,8 +55,8 @@ public sealed class AttentionProbe : IDisposable
     public void Dispose()
     {
         if (_disposed) return;
-        if (t_current != this) throw new InvalidOperationException("Attention probes must be closed in the reverse order they were opened, on the thread that opened them.");
+        if (AttentionSubscription.Current != this) throw new InvalidOperationException("Attention probes must be closed in the reverse order they were opened, on the thread that opened them.");
         _disposed = true;
-        t_current = _previous;
+        _subscription.Dispose();
     }
 }

@@ -1,6 +1,8 @@
 // Source: Devlin et al. (2019), §3.1 "Masked LM" and appendix C.2; selection as Hugging Face's
 // DataCollatorForLanguageModeling (an independent draw per token).
-namespace AttentionSharp.Models;
+using AttentionSharp.Models;
+
+namespace AttentionSharp.Data;
 
 /// <summary>A masked-language-model batch: the corrupted inputs and the labels (the original id where a token was chosen, −100 elsewhere).</summary>
 public sealed record MlmBatch(int[] Inputs, int[] Labels)
