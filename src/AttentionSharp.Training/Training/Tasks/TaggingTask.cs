@@ -174,7 +174,7 @@ public sealed class TaggingTask : ITrainingTask
         var (loss, accuracy) = Score(_test);
         record["test_loss"] = loss;
         record["test_accuracy"] = accuracy.Accuracy;
-        record["test_unseen_accuracy"] = accuracy.UnseenAccuracy;
+        record["test_unseen_accuracy"] = accuracy.UnseenTotal > 0 ? accuracy.UnseenAccuracy : null;
         output.WriteLine($"Test (best checkpoint): loss {loss:F4}, {Describe(accuracy)}.");
     }
 

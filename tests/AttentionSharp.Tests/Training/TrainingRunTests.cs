@@ -1,0 +1,116 @@
+using System.Text.Json.Nodes;
+using AttentionSharp.Distributed;
+using AttentionSharp.Tests.Support;
+using AttentionSharp.Training;
+
+namespace AttentionSharp.Tests.Training;
+
+/// <summary>
+/// The one training run, for every task: stopped part-way and resumed, it logs the losses of an uninterrupted run step for
+/// step; --resume alone continues in the run's own directory; options a task cannot use are refused by name; the
+/// periodic validation estimate samples all of the validation split.
+/// </summary>
+public class TrainingRunTests
+{
+    static int Run(TrainOptions options, Action<StepReport>? observer = null, CancellationTokenSource? cancel = null)
+    {
+        var output = new StringWriter();
+        try
+        {
+            return new TrainingRun(options, new SingleProcessCommunicator(), output)
+            {
+                StepObserver = observer, Cancellation = cancel?.Token ?? CancellationToken.None,
+            }.Execute();
+        }
+        catch (Exception e) { throw new InvalidOperationException($"{e.Message}\n{output}", e); }
+    }
+
+    static List<JsonObject> Log(string runDir) =>
+        [.. File.ReadAllLines(Path.Combine(runDir, "log.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())];
+
+    static (int Step, float Loss)[] Losses(string runDir) =>
+        [.. Log(runDir).Where(r => r["loss"] is not null).Select(r => ((int)r["step"]!, (float)r["loss"]!))];
+
+    [Theory]
+    [InlineData("gpt", "transformer")]
+    [InlineData("mlm", "transformer")]
+    [InlineData("pos", "transformer")]
+    [InlineData("pos", "lstm")]
+    [InlineData("fashion", "transformer")]
+    [InlineData("fashion", "gru")]
+    [InlineData("g2p", "transformer")]
+    [InlineData("g2p", "lstm")]
+    public void StoppedAndResumedEqualsAnUninterruptedRunStepForStep(string task, string model)
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options(task, model, dir.Path);
+        Assert.Equal(0, Run(options with { Out = dir.File("straight") }));
+        var expected = Losses(dir.File("straight"));
+        Assert.Equal(Enumerable.Range(1, options.Steps), expected.Select(e => e.Step));
+
+        // Stopped as Ctrl-C stops it (after the step in which the signal came), at a step that is no checkpoint's…
+        using var cancel = new CancellationTokenSource();
+        var stopped = options with { Out = dir.File("stopped") };
+        Assert.Equal(130, Run(stopped, r => { if (r.Step == 6) cancel.Cancel(); }, cancel));
+        Assert.Equal(7, Losses(stopped.Out!).Length);
+        // … then resumed with --resume DIR alone: it continues in DIR.
+        Assert.Equal(0, Run(options with { Out = null, Resume = stopped.Out }));
+        var actual = Losses(stopped.Out!);
+        Assert.Equal(expected.Select(e => e.Step), actual.Select(a => a.Step));
+        foreach (var ((step, loss), (_, resumed)) in expected.Zip(actual))
+            Assert.True(loss == resumed, $"{task}/{model} step {step}: uninterrupted loss {loss:R}, stopped and resumed {resumed:R}");
+        Assert.Contains(Log(stopped.Out!), r => r["final_val_loss"] is not null);
+    }
+
+    [Fact]
+    public void ResumeAloneContinuesInTheRunsOwnDirectory()
+    {
+        var options = new TrainOptions { Resume = Path.Combine("runs", "x") };
+        Assert.Equal(Path.Combine("runs", "x"), options.RunDirectory);
+        Assert.Equal(Path.Combine("runs", "gpt"), new TrainOptions().RunDirectory);
+        Assert.Equal("elsewhere", (options with { Out = "elsewhere" }).RunDirectory);
+    }
+
+    [Theory]
+    [InlineData("pos", "transformer", "--context")]
+    [InlineData("fashion", "lstm", "--heads")]
+    [InlineData("gpt", "transformer", "--no-attention")]
+    [InlineData("g2p", "transformer", "--no-attention")]
+    [InlineData("mlm", "transformer", "--tokenizer")]
+    public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
+    {
+        var options = TaskPresets.For(task, model) with
+        {
+            Context = option == "--context" ? 64 : null, Heads = option == "--heads" ? 4 : TaskPresets.For(task, model).Heads,
+            NoAttention = option == "--no-attention", Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
+        };
+        var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));
+        Assert.StartsWith(option, e.Message);
+        Assert.Contains($"--task {task}", e.Message);
+        Assert.Contains("--model 'cnn' is not available for --task pos", Assert.Throws<ArgumentException>(() => TaskPresets.For("pos", "cnn")).Message);
+        Assert.Contains("--task 'nope' is unknown", Assert.Throws<ArgumentException>(() => TaskPresets.For("nope", "transformer")).Message);
+    }
+
+    [Fact]
+    public void ThePeriodicValidationEstimateSamplesAllOfValidation()
+    {
+        // A text whose validation part (its last tenth) turns, half way, from the training text's kind into another:
+        // the first windows of validation alone would score only the familiar half.
+        using var dir = new TempDirectory();
+        var rng = new Random(1);
+        string familiar = TaskData.Text(900);
+        string foreign = new([.. Enumerable.Range(0, familiar.Length / 18).Select(_ => "qxzjvkwy \n"[rng.Next(10)])]);
+        var data = dir.Write("text.txt", familiar + foreign);
+        var options = TaskPresets.For("gpt", "transformer") with
+        {
+            Data = data, Out = dir.File("run"), Minutes = null, Steps = 60, EvalInterval = 60, EvalSample = 256, Batch = 8,
+            WarmupSteps = 5, Layers = 1, Heads = 2, Width = 32, Context = 16, Seed = 3,
+        };
+        Assert.Equal(0, Run(options));
+        var log = Log(options.Out!);
+        float periodic = (float)log.Last(r => r["val_loss"] is not null)!["val_loss"]!;
+        float full = (float)log.Single(r => r["final_val_loss"] is not null)["final_val_loss"]!;
+        Assert.True(Math.Abs(periodic - full) < 0.05 * full, $"the last periodic validation loss {periodic} is not within 5% of the full pass's {full}");
+        Assert.Equal(256, (int)log.Last(r => r["val_loss"] is not null)!["val_sample"]!);
+    }
+}
