@@ -164,7 +164,8 @@ public sealed class LanguageModelTrainer
                 using var anomaly = _options.DetectAnomaly ? GradMode.DetectAnomaly() : default(GradMode.AnomalyScope?);
                 var x = globalX.AsSpan(first * time, batch * time);
                 var y = globalY.AsSpan(first * time, batch * time);
-                var logits = _model.Forward(x, batch, time, firstRow: first);  // (B, T, V), dropped as rows first… of the global batch
+                _model.DropoutGenerator.FirstRow = first;                     // dropout masks as for rows first… of the global batch
+                var logits = _model.Forward(x, batch, time);                  // (B, T, V)
                 var loss = _model.Loss(logits, y);
                 var scaled = _options.GradAccumulation == 1 ? loss : loss * (1f / _options.GradAccumulation);
                 scaled.Backward();
