@@ -63,7 +63,8 @@ public sealed record BertConfig
     /// <summary>Each layer's attention: bidirectional self-attention of NH heads with these positions and this pattern.</summary>
     public MultiHeadAttentionConfig AttentionConfig => new()
     {
-        Width = Width, Heads = Heads, Dropout = AttentionDropout, PositionalEncoding = PositionalEncoding, Attention = Attention,
+        Width = Width, Heads = Heads, Dropout = AttentionDropout,
+        PositionalEncoding = PositionalEncoding, Attention = Attention,
     };
 
     /// <summary>BERT-base (Devlin et al. 2019): L = 12, C = 768, NH = 12, 110M parameters.</summary>
@@ -100,7 +101,8 @@ public sealed record BertConfig
         MultiHeadAttentionConfig.ValidateShape(nameof(BertConfig), Width, Heads, null, PositionalEncoding, 10000f);
         Attention.Validate(nameof(BertConfig), MaxPositions);
         if (Attention.Kind == AttentionKind.Linear && PositionalEncoding == PositionalEncodingKind.Alibi)
-            throw new ArgumentException("BertConfig: linear attention forms no scores for ALiBi to bias; use learned, sinusoidal, rotary or no positions with it.");
+            throw new ArgumentException("BertConfig: linear attention forms no scores for ALiBi to bias; " +
+                                        "use learned, sinusoidal, rotary or no positions with it.");
         return this;
     }
 

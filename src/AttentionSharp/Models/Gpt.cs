@@ -69,7 +69,7 @@ public sealed class Gpt : Module
         else if (_sinusoids is not null) x = _sinusoids.Forward(x, offset);
         x = x.Dropout(Config.Dropout, Training, _dropoutRng);
         for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, cache?[i]);   // (B, T, C)
-        return LnF.Deferred(x).Through(Wte.Weight, null);                           // ln_f, then (B, T, V), tied with wte
+        return LnF.Deferred(x).Through(Wte.Weight, null);                          // ln_f, (B, T, V): tied to wte
     }
 
     /// <summary>Mean next-token cross-entropy of the logits for (B, T) inputs against (B, T) targets.</summary>
@@ -125,9 +125,12 @@ public sealed class GptMlp : Module
     public Linear CFc { get; }
     public Linear CProj { get; }
 
-    /// <summary>Dropout(c_proj(GELU(c_fc(x)))): (B, T, C) → (B, T, C), GELU's output formed again in backward.</summary>
-    public Branch Forward(LinearInput x) =>
-        Branch.GeluProjection(CProj, x.Through(CFc), Kernels.GeluApproximation.Tanh, Training ? _dropout : 0f, _dropoutRng);
+    /// <summary>Dropout(c_proj(GELU(c_fc(x)))): (B, T, C) → (B, T, C); GELU's output is formed again in backward.</summary>
+    public Branch Forward(LinearInput x)
+    {
+        var h = x.Through(CFc);                                                      // (B, T, 4C)
+        return Branch.GeluProjection(CProj, h, Kernels.GeluApproximation.Tanh, Training ? _dropout : 0f, _dropoutRng);
+    }
 }
 
 /// <summary>

@@ -35,7 +35,8 @@ public sealed record GptConfig
     /// <summary>Each block's attention: causal self-attention of NH heads with these positions and this pattern.</summary>
     public Nn.MultiHeadAttentionConfig AttentionConfig => new()
     {
-        Width = Width, Heads = Heads, Dropout = Dropout, Bias = Bias, PositionalEncoding = PositionalEncoding, Attention = Attention,
+        Width = Width, Heads = Heads, Dropout = Dropout, Bias = Bias,
+        PositionalEncoding = PositionalEncoding, Attention = Attention,
     };
 
     /// <summary>GPT-2 small, 124M parameters.</summary>

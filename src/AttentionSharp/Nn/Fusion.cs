@@ -31,13 +31,15 @@ public readonly struct LinearInput
 
     /// <summary>value·Wᵀ + b for a weight (out, in) that is not a Linear layer's (a tied embedding).</summary>
     public Tensor Through(Tensor weight, Tensor? bias) =>
-        Norm is null ? Tensor.Linear(X, weight, bias) : Tensor.LayerNormLinear(X, Norm.Weight, Norm.Bias, Norm.Eps, weight, bias);
+        Norm is null
+            ? Tensor.Linear(X, weight, bias)
+            : Tensor.LayerNormLinear(X, Norm.Weight, Norm.Bias, Norm.Eps, weight, bias);
 }
 
 /// <summary>
-/// The end of a residual branch not yet formed: Dropout(f(h)·Wᵀ + b) with f the identity or GELU. Adding it to the
-/// residual stream, <c>x + branch</c>, forms the sum inside the product (<see cref="Tensor.Linear"/>'s residual) when no
-/// dropout lies between them, so the branch's output is never held; with dropout it is x + Dropout(…) as written.
+/// The end of a residual branch not yet formed: Dropout(f(h)·Wᵀ + b) with f the identity or GELU. Adding it to
+/// the residual stream, <c>x + branch</c>, forms the sum inside the product (<see cref="Tensor.Linear"/>'s residual)
+/// when no dropout lies between them, so the branch's output is never held; with dropout it is x + Dropout(…).
 /// </summary>
 public readonly struct Branch
 {
@@ -49,7 +51,8 @@ public readonly struct Branch
 
     Branch(Tensor h, Linear projection, GeluApproximation? gelu, float dropout, Generator? dropoutRng)
     {
-        if (dropout > 0 && dropoutRng is null) throw new ArgumentException("A branch with dropout needs a dropout generator.", nameof(dropoutRng));
+        if (dropout > 0 && dropoutRng is null)
+            throw new ArgumentException("A branch with dropout needs a dropout generator.", nameof(dropoutRng));
         (_h, _projection, _gelu, _dropout, _dropoutRng) = (h, projection, gelu, dropout, dropoutRng);
     }
 
@@ -57,7 +60,7 @@ public readonly struct Branch
     public static Branch Projection(Linear projection, Tensor h, float dropout = 0f, Generator? dropoutRng = null) =>
         new(h, projection, null, dropout, dropoutRng);
 
-    /// <summary>Dropout(GELU(h)·Wᵀ + b), GELU's output formed again in backward (see <see cref="Tensor.GeluLinear"/>).</summary>
+    /// <summary>Dropout(GELU(h)·Wᵀ + b), GELU formed again in backward (see <see cref="Tensor.GeluLinear"/>).</summary>
     public static Branch GeluProjection(Linear projection, Tensor h, GeluApproximation gelu, float dropout = 0f,
         Generator? dropoutRng = null) => new(h, projection, gelu, dropout, dropoutRng);
 

@@ -17,6 +17,6 @@ public sealed class LayerNorm : Module
 
     public Tensor Forward(Tensor x) => Tensor.LayerNorm(x, Weight, Bias, Eps);
 
-    /// <summary>LayerNorm(x) left for the projection that reads it to apply inside its product (see <see cref="LinearInput"/>).</summary>
+    /// <summary>LayerNorm(x), left to the projection that reads it to apply in its product (<see cref="LinearInput"/>).</summary>
     public LinearInput Deferred(Tensor x) => LinearInput.Normalized(this, x);
 }

@@ -90,6 +90,7 @@ public sealed record TransformerConfig
     {
         pattern.Validate(record, maxLength);
         if (pattern.Kind == AttentionKind.Linear && positions == PositionalEncodingKind.Alibi)
-            throw new ArgumentException($"{record}: linear attention forms no scores for ALiBi to bias; use learned, sinusoidal, rotary or no positions with it.");
+            throw new ArgumentException($"{record}: linear attention forms no scores for ALiBi to bias; " +
+                                        "use learned, sinusoidal, rotary or no positions with it.");
     }
 }
