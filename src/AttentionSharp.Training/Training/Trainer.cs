@@ -50,6 +50,7 @@ public sealed class Trainer
     readonly float[] _scalar = new float[1];
     readonly int[] _control = new int[3];
     readonly Stopwatch _stepWatch = new();
+    readonly (string Name, Generator Generator)[] _generators;
 
     /// <param name="model">The module whose parameters are trained.</param>
     /// <param name="parameterGroups">Its parameters with their weight-decay flag.</param>
@@ -68,6 +69,7 @@ public sealed class Trainer
         _communicator = communicator ?? new SingleProcessCommunicator();
         DataParallel.BroadcastParameters(_communicator, model.Parameters());
         _reducer = new GradientAllReducer(_communicator, model.Parameters());
+        _generators = [.. model.NamedGenerators()];
         Optimizer = new AdamW(parameterGroups, options.LearningRate, 0.9f, options.Beta2, 1e-8f, options.WeightDecay);
         Schedule = new CosineSchedule(options.LearningRate, options.WarmupSteps, options.Steps,
             options.LearningRate * options.MinLearningRateRatio);
@@ -129,11 +131,14 @@ public sealed class Trainer
             long items = _source.Items(first, rows);
             long allItems = _communicator.Size == 1 ? items : _source.Items(0, globalRows);
             LastItems += allItems;
+            if (items == 0) continue;   // rows with nothing to score (no masked word) add nothing to the gradient
             // N·(mine)/(all): exactly 1 in one process, and for any N when every row holds as many items.
             float share = _communicator.Size == 1 ? 1f : (float)((double)_communicator.Size * items / allItems);
             try
             {
                 using var anomaly = _options.DetectAnomaly ? GradMode.DetectAnomaly() : default(GradMode.AnomalyScope?);
+                // Dropout masks as for rows first… of the global batch, so N ranks draw what one process would.
+                foreach (var (_, generator) in _generators) generator.FirstRow = first;
                 var loss = _source.Loss(first, rows);
                 var scaled = accumulate == 1 && share == 1f ? loss : loss * (share / accumulate);
                 scaled.Backward();

@@ -56,8 +56,11 @@ public sealed record AttentionOptions
     /// <summary>The generator dropout draws from; required when <see cref="Dropout"/> &gt; 0.</summary>
     public Generator? DropoutRng { get; init; }
 
-    /// <summary>Where batch 0 sits in a larger batch whose mask is drawn in parts (data-parallel ranks); 0 otherwise.</summary>
-    public int DropoutFirstBatch { get; init; }
+    /// <summary>
+    /// Where batch 0 sits in a larger batch whose mask is drawn in parts (data-parallel ranks); null takes
+    /// <see cref="DropoutRng"/>'s <see cref="Generator.FirstRow"/> (0 without a generator).
+    /// </summary>
+    public int? DropoutFirstBatch { get; init; }
 
     public AttentionImplementation Implementation { get; init; } = AttentionImplementation.Auto;
 }
@@ -188,7 +191,7 @@ public sealed unsafe partial class Tensor
                     Batch = b, Heads = nh, KvHeads = nkv, QueryLength = tq, KeyLength = tk, HeadSize = hs,
                     Scale = options.Scale ?? 1f / MathF.Sqrt(hs), Causal = options.Causal, Window = options.Window,
                     Dropout = options.Dropout, DropoutSeed = options.Dropout > 0 ? options.DropoutRng!.NextUInt64() : 0,
-                    DropoutFirstBatch = options.DropoutFirstBatch,
+                    DropoutFirstBatch = options.DropoutFirstBatch ?? options.DropoutRng?.FirstRow ?? 0,
                 },
             };
         }

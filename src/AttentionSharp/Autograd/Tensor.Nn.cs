@@ -134,18 +134,20 @@ public sealed unsafe partial class Tensor
     /// <summary>
     /// Inverted dropout: in training each element is zeroed with probability p and the rest scaled by 1/(1 − p); in
     /// evaluation (or with p = 0) the input is returned unchanged. The mask is drawn from <paramref name="rng"/>.
-    /// With <paramref name="firstRow"/> = r the tensor is taken as rows r, r+1, … (along dimension 0) of a larger one,
-    /// and gets the mask that tensor would get there: data-parallel ranks together drop what one process drops.
+    /// The tensor is taken as rows r, r+1, … (along dimension 0) of a larger one, r = <paramref name="firstRow"/> or else
+    /// the generator's <see cref="Generator.FirstRow"/>, and gets the mask that tensor would get there: data-parallel
+    /// ranks together drop what one process drops.
     /// </summary>
-    public Tensor Dropout(float p, bool training, Generator rng, int firstRow = 0)
+    public Tensor Dropout(float p, bool training, Generator rng, int? firstRow = null)
     {
         if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout probability must be in [0, 1).");
-        if (firstRow < 0) throw new ArgumentOutOfRangeException(nameof(firstRow), firstRow, "The first row cannot be negative.");
+        int first = firstRow ?? rng.FirstRow;
+        if (first < 0) throw new ArgumentOutOfRangeException(nameof(firstRow), first, "The first row cannot be negative.");
         if (!training || p == 0) return this;
         var x = Contiguous();
         var y = Uninitialized(_shape);
         var mask = new byte[Count];
-        ulong offset = firstRow == 0 ? 0 : (ulong)firstRow * (ulong)(Count / Size(0)); // elements before row firstRow
+        ulong offset = first == 0 ? 0 : (ulong)first * (ulong)(Count / Size(0)); // elements before row first
         Kernels.Dropout.Forward(y.Data, mask, x.Data, p, rng.NextUInt64(), offset);
         return Record(y, "Dropout", [x], g => { if (x.RequiresGrad) Kernels.Dropout.Backward(x.GradBuffer(), g.Data, mask, p); });
     }

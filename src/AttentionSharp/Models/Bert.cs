@@ -33,7 +33,10 @@ public sealed class Bert : Module
         // Initialisation as BERT: N(0, 0.02) weights and embeddings, zero biases, LayerNorm gains 1.
         var embeddings = RegisterModule("embeddings", new ModuleGroup());
         WordEmbeddings = embeddings.Add("word_embeddings", new Embedding(config.VocabSize, c, rng, std: 0.02f));
-        PositionEmbeddings = embeddings.Add("position_embeddings", new Embedding(config.MaxPositions, c, rng, std: 0.02f));
+        // Positions: BERT's learned table, or sinusoids added here, or RoPE / ALiBi inside attention, or nothing.
+        if (config.PositionalEncoding == PositionalEncodingKind.Learned)
+            PositionEmbeddings = embeddings.Add("position_embeddings", new Embedding(config.MaxPositions, c, rng, std: 0.02f));
+        else if (config.PositionalEncoding == PositionalEncodingKind.Sinusoidal) _sinusoids = new SinusoidalPositionalEncoding(c);
         TokenTypeEmbeddings = embeddings.Add("token_type_embeddings", new Embedding(config.TypeVocabSize, c, rng, std: 0.02f));
         EmbeddingNorm = embeddings.Add("LayerNorm", new LayerNorm(c, config.LayerNormEps));
 
@@ -57,7 +60,10 @@ public sealed class Bert : Module
     public Generator DropoutGenerator => _dropoutRng;
 
     public Embedding WordEmbeddings { get; }
-    public Embedding PositionEmbeddings { get; }
+    /// <summary>The learned position table; null unless <see cref="BertConfig.PositionalEncoding"/> is Learned.</summary>
+    public Embedding? PositionEmbeddings { get; }
+
+    readonly SinusoidalPositionalEncoding? _sinusoids;
     public Embedding TokenTypeEmbeddings { get; }
     public LayerNorm EmbeddingNorm { get; }
 
@@ -83,7 +89,7 @@ public sealed class Bert : Module
     /// </summary>
     public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, ReadOnlySpan<int> segments = default, ReadOnlySpan<int> features = default)
     {
-        if (time > Config.MaxPositions)
+        if (time > Config.MaxPositions && Config.PositionalEncoding == PositionalEncodingKind.Learned)
             throw new ArgumentException($"The sequence has {time} tokens but the position table has BertConfig.MaxPositions = {Config.MaxPositions} rows.", nameof(ids));
         if (batch <= 0 || time <= 0 || ids.Length != batch * time)
             throw new ArgumentException($"Expected {batch}×{time} = {batch * time} token ids, got {ids.Length}.", nameof(ids));
@@ -97,11 +103,16 @@ public sealed class Bert : Module
         for (int i = 0; i < ids.Length; i++) padding[i] = ids[i] == Config.PadTokenId;
         var mask = new AttentionMask { KeyPadding = padding };
 
-        var positions = new int[time];
-        for (int t = 0; t < time; t++) positions[t] = t;
         // E = E_token + E_position + E_segment (Devlin et al. 2019, figure 2), then LayerNorm and dropout
-        var x = WordEmbeddings.Forward(ids, batch, time) + PositionEmbeddings.Forward(positions, time)   // (B, T, C) + (T, C)
-              + TokenTypeEmbeddings.Forward(segmentIds, batch, time);                                     // + (B, T, C)
+        var x = WordEmbeddings.Forward(ids, batch, time);                                                 // (B, T, C)
+        if (PositionEmbeddings is not null)
+        {
+            var positions = new int[time];
+            for (int t = 0; t < time; t++) positions[t] = t;
+            x = x + PositionEmbeddings.Forward(positions, time);                                          // + (T, C)
+        }
+        else if (_sinusoids is not null) x = _sinusoids.Forward(x);                                       // + PE (T, C)
+        x = x + TokenTypeEmbeddings.Forward(segmentIds, batch, time);                                     // + (B, T, C)
         if (FeatureEmbeddings is not null) x += WordFeatureSum(FeatureEmbeddings, features, batch, time, Config.FeatureSlots);   // + (B, T, C)
         else if (!features.IsEmpty) throw new ArgumentException("This BERT has no spelling-feature table (BertConfig.FeatureVocabSize is 0), yet features were given.", nameof(features));
         x = EmbeddingNorm.Forward(x).Dropout(Config.Dropout, Training, _dropoutRng);
@@ -156,11 +167,13 @@ public sealed class BertLayer : Module
 {
     readonly BertConfig _config;
     readonly Generator _dropoutRng;
+    readonly AttentionCore _core;
 
     public BertLayer(BertConfig config, Generator rng, Generator dropoutRng)
     {
         _config = config;
         _dropoutRng = RegisterGenerator("dropout", dropoutRng);
+        _core = new AttentionCore(config.AttentionConfig, dropoutRng);
         int c = config.Width, ff = config.IntermediateSize;
         var attention = RegisterModule("attention", new ModuleGroup());
         var self = attention.Add("self", new ModuleGroup());
@@ -197,19 +210,12 @@ public sealed class BertLayer : Module
         return OutputNorm.Forward(x + Drop(Output.Forward(Intermediate.Forward(x).Gelu())));         // LN(x + Dropout(FFN(x)))
     }
 
-    /// <summary>Concat(head_1, …, head_h) with head_i = softmax(Q_i·K_iᵀ/√d_k + M)·V_i, M = −∞ at padding keys: (B, T, C).</summary>
-    Tensor SelfAttention(Tensor x, AttentionMask mask)
-    {
-        int b = x.Size(0), t = x.Size(1), nh = _config.Heads, hs = _config.HeadSize;
-        Tensor Heads(Linear projection) => projection.Forward(x).Reshape(b, t, nh, hs).Transpose(1, 2);   // (B, NH, T, HS)
-        var options = new AttentionOptions
-        {
-            KeyPadding = mask.KeyPadding, AdditiveMask = mask.Additive, Causal = mask.Causal,
-            Dropout = Training ? _config.AttentionDropout : 0f, DropoutRng = _dropoutRng,
-        };
-        var y = Tensor.ScaledDotProductAttention(Heads(Query), Heads(Key), Heads(Value), options);         // (B, NH, T, HS)
-        return y.Transpose(1, 2).Reshape(b, t, nh * hs);                                                 // (B, T, C)
-    }
+    /// <summary>
+    /// Concat(head_1, …, head_h) with head_i = softmax(Q_i·K_iᵀ/√d_k + M)·V_i, M = −∞ at padding keys (or the
+    /// configured pattern and positions, see <see cref="AttentionCore"/>): (B, T, C).
+    /// </summary>
+    Tensor SelfAttention(Tensor x, AttentionMask mask) =>
+        _core.SelfAttention(Query.Forward(x), Key.Forward(x), Value.Forward(x), mask, cache: null, Training);
 
     Tensor Drop(Tensor t) => t.Dropout(_config.Dropout, Training, _dropoutRng);
 }

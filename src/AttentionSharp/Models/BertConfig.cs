@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using AttentionSharp.Nn;
 
 namespace AttentionSharp.Models;
 
@@ -50,6 +51,22 @@ public sealed record BertConfig
     /// <summary>S: spelling features per word, each an id into the feature table (0 when <see cref="FeatureVocabSize"/> is 0).</summary>
     public int FeatureSlots { get; init; }
 
+    /// <summary>
+    /// How positions enter: BERT's learned table (position_embeddings), sinusoids added to the embeddings, rotary q/k or
+    /// ALiBi biases inside attention (the symmetric −m·|i − j| form), or none. Only Learned is a Hugging Face BERT.
+    /// </summary>
+    public PositionalEncodingKind PositionalEncoding { get; init; } = PositionalEncodingKind.Learned;
+
+    /// <summary>What each layer's (bidirectional) self-attention computes: full (BERT), a sliding window with global tokens, or linear.</summary>
+    public AttentionPattern Attention { get; init; } = AttentionPattern.Full;
+
+    /// <summary>Each layer's attention: bidirectional self-attention of NH heads with these positions and this pattern.</summary>
+    public MultiHeadAttentionConfig AttentionConfig => new()
+    {
+        Width = Width, Heads = Heads, Dropout = AttentionDropout,
+        PositionalEncoding = PositionalEncoding, Attention = Attention,
+    };
+
     /// <summary>BERT-base (Devlin et al. 2019): L = 12, C = 768, NH = 12, 110M parameters.</summary>
     public static BertConfig Base => new();
 
@@ -81,6 +98,11 @@ public sealed record BertConfig
         if (NumLabels < 0) throw new ArgumentException($"BertConfig.NumLabels must be zero (no tagging head) or positive; got {NumLabels}.");
         if (FeatureVocabSize < 0 || FeatureSlots < 0 || (FeatureVocabSize > 0) != (FeatureSlots > 0))
             throw new ArgumentException($"BertConfig.FeatureVocabSize ({FeatureVocabSize}) and FeatureSlots ({FeatureSlots}) must both be zero (no spelling features) or both positive.");
+        MultiHeadAttentionConfig.ValidateShape(nameof(BertConfig), Width, Heads, null, PositionalEncoding, 10000f);
+        Attention.Validate(nameof(BertConfig), MaxPositions);
+        if (Attention.Kind == AttentionKind.Linear && PositionalEncoding == PositionalEncodingKind.Alibi)
+            throw new ArgumentException("BertConfig: linear attention forms no scores for ALiBi to bias; " +
+                                        "use learned, sinusoidal, rotary or no positions with it.");
         return this;
     }
 
@@ -104,6 +126,9 @@ public sealed record BertConfig
             ["num_labels"] = NumLabels,
         };
         if (FeatureVocabSize > 0) { json["feature_vocab_size"] = FeatureVocabSize; json["feature_slots"] = FeatureSlots; }
+        // Written only when they differ from BERT's, so a BERT's JSON stays Hugging Face's.
+        if (PositionalEncoding != PositionalEncodingKind.Learned) json["position_embedding_type"] = PositionalEncoding.ToString().ToLowerInvariant();
+        if (Attention.Kind != AttentionKind.Full) Attention.WriteJson(json);
         return json;
     }
 
@@ -120,6 +145,20 @@ public sealed record BertConfig
             AttentionDropout = read.Float("attention_probs_dropout_prob"), LayerNormEps = read.Float("layer_norm_eps"),
             PadTokenId = read.Int("pad_token_id"), NumLabels = read.Int("num_labels", 0),
             FeatureVocabSize = read.Int("feature_vocab_size", 0), FeatureSlots = read.Int("feature_slots", 0),
+            PositionalEncoding = ReadPositions(json), Attention = AttentionPattern.ReadJson(json, "bert"),
         }.Validate();
+    }
+
+    /// <summary>position_embedding_type: absent or Hugging Face's "absolute" is the learned table, else a kind's name.</summary>
+    static PositionalEncodingKind ReadPositions(JsonObject json)
+    {
+        if (json["position_embedding_type"] is null) return PositionalEncodingKind.Learned;
+        if (json["position_embedding_type"] is JsonValue v && v.TryGetValue<string>(out var name))
+        {
+            if (name == "absolute") return PositionalEncodingKind.Learned;
+            if (Enum.TryParse<PositionalEncodingKind>(name, ignoreCase: true, out var kind) && Enum.IsDefined(kind)) return kind;
+        }
+        throw new ArgumentException($"The bert configuration's 'position_embedding_type' is {json["position_embedding_type"]}; " +
+            $"expected \"absolute\" or one of {string.Join(", ", Enum.GetNames<PositionalEncodingKind>())}.");
     }
 }

@@ -80,7 +80,9 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence
         CheckIds(target, batch, length, "target", offset: cache?.Length ?? 0);
         if (memory.Batch != batch)
             throw new ArgumentException($"The memory holds {memory.Batch} sources but the target batch has {batch} rows.", nameof(memory));
-        var selfMask = cache is null ? new AttentionMask { KeyPadding = PaddingOf(target) } : null;
+        // Linear attention cannot skip keys; under the causal mask right padding only reaches positions the loss skips.
+        bool maskPadding = cache is null && Config.Attention.Kind != AttentionKind.Linear;
+        var selfMask = maskPadding ? new AttentionMask { KeyPadding = PaddingOf(target) } : null;
         var y = TargetEmbedding.Forward(target, batch, length) * MathF.Sqrt(Config.Width);         // (B, T, C)
         y = Decoder.Forward(y, memory.States, selfMask, new AttentionMask { KeyPadding = memory.Padding }, cache);
         return OutputProjection?.Forward(y) ?? Tensor.Linear(y, TargetEmbedding.Weight);            // (B, T, V)

@@ -42,6 +42,13 @@ public sealed record EncoderDecoderConfig
     /// <summary>How positions are encoded (the paper: sinusoidal, added to the scaled embeddings).</summary>
     public PositionalEncodingKind PositionalEncoding { get; init; } = PositionalEncodingKind.Sinusoidal;
 
+    /// <summary>
+    /// What the encoder's (bidirectional) and the decoder's (causal) self-attention compute: full (the paper), a sliding
+    /// window with global tokens, or linear. Cross-attention stays full. Linear attention cannot skip padding keys, so
+    /// it needs sources of one length.
+    /// </summary>
+    public AttentionPattern Attention { get; init; } = AttentionPattern.Full;
+
     /// <summary>The longest source or target sequence a learned position table holds (unused by the other kinds).</summary>
     public int MaxLength { get; init; } = 512;
 
@@ -83,7 +90,7 @@ public sealed record EncoderDecoderConfig
     {
         Layers = layers, Width = Width, Heads = Heads, FeedForwardWidth = FeedForwardWidth, Activation = Activation,
         Dropout = Dropout, NormFirst = NormFirst, FinalNorm = NormFirst, LayerNormEps = LayerNormEps,
-        PositionalEncoding = PositionalEncoding, MaxLength = MaxLength,
+        PositionalEncoding = PositionalEncoding, MaxLength = MaxLength, AttentionPattern = Attention,
     };
 
     /// <summary>Throws with the field, its value and the rule when the configuration cannot work.</summary>
@@ -100,6 +107,7 @@ public sealed record EncoderDecoderConfig
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"{R}.Dropout must be in [0, 1); got {Dropout}.");
         if (!(LayerNormEps > 0)) throw new ArgumentException($"{R}.LayerNormEps must be positive; got {LayerNormEps}.");
         if (MaxLength <= 0) throw new ArgumentException($"{R}.MaxLength must be positive; got {MaxLength}.");
+        TransformerConfig.ValidatePattern(R, Attention, PositionalEncoding, MaxLength);
         if (ShareEmbeddings && SourceVocabSize != TargetVocabSize)
             throw new ArgumentException($"{R}.ShareEmbeddings needs one vocabulary, but SourceVocabSize = {SourceVocabSize} and TargetVocabSize = {TargetVocabSize}.");
         if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"{R}.LabelSmoothing must be in [0, 1); got {LabelSmoothing}.");
@@ -108,8 +116,10 @@ public sealed record EncoderDecoderConfig
     }
 
     /// <summary>The configuration as JSON (fairseq-like field names).</summary>
-    public JsonObject ToJson() => new()
+    public JsonObject ToJson()
     {
+        var json = new JsonObject
+        {
         ["model_type"] = "encoder_decoder",
         ["source_vocab_size"] = SourceVocabSize,
         ["target_vocab_size"] = TargetVocabSize,
@@ -130,7 +140,10 @@ public sealed record EncoderDecoderConfig
         ["pad_id"] = PadId,
         ["bos_id"] = BosId,
         ["eos_id"] = EosId,
-    };
+        };
+        if (Attention.Kind != AttentionKind.Full) Attention.WriteJson(json);   // absent: full, as before the field existed
+        return json;
+    }
 
     /// <summary>Reads <see cref="ToJson"/>'s output; a missing or mistyped field is named in the error.</summary>
     public static EncoderDecoderConfig FromJson(JsonObject json)
@@ -148,6 +161,7 @@ public sealed record EncoderDecoderConfig
             ShareEmbeddings = read.Bool("share_embeddings", d.ShareEmbeddings), TieOutput = read.Bool("tie_output", d.TieOutput),
             LabelSmoothing = read.Float("label_smoothing", d.LabelSmoothing),
             PadId = read.Int("pad_id", d.PadId), BosId = read.Int("bos_id", d.BosId), EosId = read.Int("eos_id", d.EosId),
+            Attention = AttentionPattern.ReadJson(json, "encoder_decoder"),
         }.Validate();
     }
 }

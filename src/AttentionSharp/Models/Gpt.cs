@@ -47,9 +47,9 @@ public sealed class Gpt : Module
     /// <summary>
     /// Token ids (B, T) → logits (B, T, V). With a <paramref name="cache"/> (decoding, under NoGrad) the ids are the T
     /// positions after the cached ones: their keys and values are appended and they attend to everything so far.
-    /// <paramref name="firstRow"/> places the batch at rows firstRow… of a larger one for dropout (data-parallel ranks).
+    /// Dropout draws from <see cref="DropoutGenerator"/>, as rows <see cref="Generator.FirstRow"/>… of a larger batch.
     /// </summary>
-    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache = null, int firstRow = 0)
+    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache = null)
     {
         int offset = cache?.Length ?? 0;
         if (offset + time > Config.ContextLength)
@@ -67,9 +67,9 @@ public sealed class Gpt : Module
             x = x + Wpe.Forward(positions, time);                                   // + (T, C)
         }
         else if (_sinusoids is not null) x = _sinusoids.Forward(x, offset);
-        x = x.Dropout(Config.Dropout, Training, _dropoutRng, firstRow);
-        for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, cache?[i], firstRow); // (B, T, C)
-        return Tensor.LayerNormLinear(x, LnF.Weight, LnF.Bias, LnF.Eps, Wte.Weight, null); // ln_f, then (B, T, V), weights tied with wte
+        x = x.Dropout(Config.Dropout, Training, _dropoutRng);
+        for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, cache?[i]);   // (B, T, C)
+        return LnF.Deferred(x).Through(Wte.Weight, null);                          // ln_f, (B, T, V): tied to wte
     }
 
     /// <summary>Mean next-token cross-entropy of the logits for (B, T) inputs against (B, T) targets.</summary>
@@ -80,8 +80,9 @@ public sealed class Gpt : Module
 }
 
 /// <summary>
-/// One pre-LN block: x + attn(ln_1(x)), then x + mlp(ln_2(x)); each normalisation runs inside the projection that reads
-/// it and each residual sum inside the projection that ends the branch, so neither is held as an activation of its own.
+/// One pre-LN block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). Each normalisation runs inside the projection that
+/// reads it and each residual sum inside the projection that ends the branch (see <see cref="LinearInput"/> and
+/// <see cref="Branch"/>), so neither is held as an activation of its own.
 /// </summary>
 public sealed class GptBlock : Module
 {
@@ -98,11 +99,12 @@ public sealed class GptBlock : Module
     public LayerNorm Ln2 { get; }
     public GptMlp Mlp { get; }
 
-    /// <summary>(B, T, C) → (B, T, C); <paramref name="firstRow"/> as in <see cref="Gpt.Forward"/>.</summary>
-    public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0)
+    /// <summary>(B, T, C) → (B, T, C).</summary>
+    public Tensor Forward(Tensor x, KvCacheLayer? cache = null)
     {
-        x = Attn.Forward(x, cache, firstRow, residual: x, norm: Ln1);
-        return Mlp.Forward(x, firstRow, residual: x, norm: Ln2);
+        x = x + Attn.Forward(Ln1.Deferred(x), cache);
+        x = x + Mlp.Forward(Ln2.Deferred(x));
+        return x;
     }
 }
 
@@ -123,39 +125,29 @@ public sealed class GptMlp : Module
     public Linear CFc { get; }
     public Linear CProj { get; }
 
-    /// <summary>
-    /// c_proj(GELU(c_fc(x))) [+ residual], GELU's output formed again in backward instead of kept (see
-    /// Tensor.GeluLinear); without dropout the residual is added inside c_proj's product. With <paramref name="norm"/>,
-    /// x is normalised by it first, inside c_fc (see Tensor.LayerNormLinear).
-    /// </summary>
-    public Tensor Forward(Tensor x, int firstRow = 0, Tensor? residual = null, LayerNorm? norm = null)
+    /// <summary>Dropout(c_proj(GELU(c_fc(x)))): (B, T, C) → (B, T, C); GELU's output is formed again in backward.</summary>
+    public Branch Forward(LinearInput x)
     {
-        var h = norm is null ? CFc.Forward(x) : norm.ForwardThrough(CFc, x);
-        if (residual is not null && !(Training && _dropout > 0))
-            return Tensor.GeluLinear(h, CProj.Weight, CProj.Bias, Kernels.GeluApproximation.Tanh, residual);
-        var y = Tensor.GeluLinear(h, CProj.Weight, CProj.Bias, Kernels.GeluApproximation.Tanh).Dropout(_dropout, Training, _dropoutRng, firstRow);
-        return residual is null ? y : residual + y;
+        var h = x.Through(CFc);                                                      // (B, T, 4C)
+        return Branch.GeluProjection(CProj, h, Kernels.GeluApproximation.Tanh, Training ? _dropout : 0f, _dropoutRng);
     }
 }
 
 /// <summary>
-/// Multi-head causal self-attention: Q, K, V from one fused projection c_attn, heads split,
-/// Attention(Q, K, V) = softmax(QKᵀ/√d_k + M)·V with M = −∞ above the diagonal, heads merged, output projection c_proj (W^O).
+/// Multi-head causal self-attention: Q, K, V from one fused projection c_attn, then the shared
+/// <see cref="AttentionCore"/> computes Attention(Q, K, V) = softmax(QKᵀ/√d_k + M)·V per head, M = −∞ above the
+/// diagonal (or the configured pattern and positions), heads merged, and the output projection c_proj (W^O).
 /// </summary>
 public sealed class CausalSelfAttention : Module
 {
-    readonly int _heads, _width;
     readonly float _dropout;
     readonly Generator _dropoutRng;
-    readonly RotaryEmbedding? _rotary;
-    readonly float[]? _alibiSlopes;
-    readonly AttentionPattern _pattern;
+    readonly AttentionCore _core;
 
     public CausalSelfAttention(GptConfig config, Generator rng, Generator dropoutRng)
     {
-        _heads = config.Heads; _width = config.Width; _dropout = config.Dropout; _dropoutRng = RegisterGenerator("dropout", dropoutRng); _pattern = config.Attention;
-        if (config.PositionalEncoding == PositionalEncodingKind.Rotary) _rotary = new RotaryEmbedding(config.Width / config.Heads);
-        if (config.PositionalEncoding == PositionalEncodingKind.Alibi) _alibiSlopes = Alibi.Slopes(config.Heads);
+        _dropout = config.Dropout; _dropoutRng = RegisterGenerator("dropout", dropoutRng);
+        _core = new AttentionCore(config.AttentionConfig, dropoutRng);
         CAttn = RegisterModule("c_attn", GptInit.Linear(config.Width, 3 * config.Width, rng, config.Bias, 0.02f));
         CProj = RegisterModule("c_proj", GptInit.Linear(config.Width, config.Width, rng, config.Bias, 0.02f / MathF.Sqrt(2 * config.Layers)));
     }
@@ -164,52 +156,14 @@ public sealed class CausalSelfAttention : Module
     public Linear CProj { get; }
 
     /// <summary>
-    /// (B, T, C) → (B, T, C); with a cache, k and v are appended to it and the queries see every cached position. With
-    /// <paramref name="residual"/> the result is residual + attention, the sum formed in c_proj's product when no dropout
-    /// lies between them; with <paramref name="norm"/>, x is normalised by it first, inside c_attn.
+    /// Dropout(c_proj(attention(x))): (B, T, C) → (B, T, C); with a cache, k and v are appended to it and the queries
+    /// see every cached position (bottom-right aligned causal mask).
     /// </summary>
-    public Tensor Forward(Tensor x, KvCacheLayer? cache = null, int firstRow = 0, Tensor? residual = null, LayerNorm? norm = null)
+    public Branch Forward(LinearInput x, KvCacheLayer? cache = null)
     {
-        int b = x.Size(0), t = x.Size(1), c = _width, hs = c / _heads;
-        // ALiBi's bias −m_h·(i − j) over the keys attended (all of them but for a cache trimmed to a window)
-        AttentionOptions Options(int keys) => new()
-        {
-            AdditiveMask = _alibiSlopes is null ? null : Alibi.Bias(_alibiSlopes, t, keys),
-            Causal = true, // bottom-right aligned: with a cache, the new queries see all earlier positions
-            Dropout = Training ? _dropout : 0f, DropoutRng = _dropoutRng, DropoutFirstBatch = firstRow,
-        };
-        Tensor y;
-        if (cache is null && _rotary is null && _pattern.Kind != AttentionKind.Linear)
-        {
-            // Training and whole-sequence evaluation: the heads are read in place from the c_attn output.
-            y = Tensor.PackedSelfAttention(Qkv(x, norm), _heads, _pattern.Restrict(Options(t), t));  // (B, T, C)
-            return Project(y, residual, firstRow);
-        }
-        var qkv = Qkv(x, norm).Split([c, c, c], 2);                                  // 3 × (B, T, C)
-        var q = qkv[0].Reshape(b, t, _heads, hs).Transpose(1, 2);                       // (B, NH, T, HS)
-        var k = qkv[1].Reshape(b, t, _heads, hs).Transpose(1, 2);
-        var v = qkv[2].Reshape(b, t, _heads, hs).Transpose(1, 2);
-        int offset = cache?.Length ?? 0;
-        if (_rotary is not null) { q = _rotary.Apply(q, offset); k = _rotary.Apply(k, offset); } // RoPE at positions offset…
-        if (cache is not null && _pattern.Kind == AttentionKind.Linear) y = cache.AttendLinear(q, k, v); // the recurrent state
-        else
-        {
-            if (cache is not null) (k, v) = cache.Append(k, v, _pattern.CacheWindow);      // (B, NH, T_so_far, HS), or the window's
-            y = _pattern.Attend(q, k, v, Options(k.Size(2)));                               // full or windowed softmax, or linear
-        }                                                                                   // y: (B, NH, T, HS)
-        y = y.Transpose(1, 2).Reshape(b, t, c);                                             // (B, T, C)
-        return Project(y, residual, firstRow);
-    }
-
-    /// <summary>c_attn(x), or c_attn(norm(x)).</summary>
-    Tensor Qkv(Tensor x, LayerNorm? norm) => norm is null ? CAttn.Forward(x) : norm.ForwardThrough(CAttn, x);
-
-    /// <summary>[residual +] Dropout(c_proj(y)).</summary>
-    Tensor Project(Tensor y, Tensor? residual, int firstRow)
-    {
-        if (residual is not null && !(Training && _dropout > 0)) return Tensor.Linear(y, CProj.Weight, CProj.Bias, residual);
-        var branch = CProj.Forward(y).Dropout(_dropout, Training, _dropoutRng, firstRow);
-        return residual is null ? branch : residual + branch;
+        var qkv = x.Through(CAttn);                                                  // (B, T, 3C): [Q K V]
+        var y = _core.SelfAttention(qkv, AttentionMask.CausalOnly, cache, Training); // (B, T, C), heads merged
+        return Branch.Projection(CProj, y, Training ? _dropout : 0f, _dropoutRng);
     }
 }
 

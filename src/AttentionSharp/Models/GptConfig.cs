@@ -32,6 +32,13 @@ public sealed record GptConfig
     /// <summary>What each block's attention computes: full (GPT-2), a causal sliding window with global tokens, or causal linear attention.</summary>
     public Nn.AttentionPattern Attention { get; init; } = Nn.AttentionPattern.Full;
 
+    /// <summary>Each block's attention: causal self-attention of NH heads with these positions and this pattern.</summary>
+    public Nn.MultiHeadAttentionConfig AttentionConfig => new()
+    {
+        Width = Width, Heads = Heads, Dropout = Dropout, Bias = Bias,
+        PositionalEncoding = PositionalEncoding, Attention = Attention,
+    };
+
     /// <summary>GPT-2 small, 124M parameters.</summary>
     public static GptConfig Gpt2Small => new();
 

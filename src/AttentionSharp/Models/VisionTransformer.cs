@@ -62,7 +62,7 @@ public sealed class VisionTransformer : ImageClassifier
         if (Training && Config.Dropout > 0)
             throw new InvalidOperationException($"ForwardWithAttention applies no dropout, but the model is training with VisionTransformerConfig.Dropout = {Config.Dropout}; call Eval() first.");
         var x = Tokens(images);
-        x = Encoder.Positions!.Forward(x);                                        // z_0 = [x_class; x_p·E] + E_pos
+        x = Encoder.Positions?.Forward(x) ?? x;                                   // z_0 = [x_class; x_p·E] + E_pos
         var attention = new List<Tensor>();
         foreach (var layer in Encoder.Layers)
         {

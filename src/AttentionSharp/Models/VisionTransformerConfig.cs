@@ -36,6 +36,15 @@ public sealed record VisionTransformerConfig
     /// <summary>The ε inside LayerNorm's square root (ViT: 1e-6).</summary>
     public float LayerNormEps { get; init; } = 1e-6f;
 
+    /// <summary>
+    /// How positions enter: ViT's learned table for the N + 1 tokens, sinusoids added to them, rotary q/k or ALiBi biases
+    /// inside attention (over the token order: class token, then patches row by row), or none.
+    /// </summary>
+    public PositionalEncodingKind PositionalEncoding { get; init; } = PositionalEncodingKind.Learned;
+
+    /// <summary>What each layer's (bidirectional) self-attention computes: full (ViT), a sliding window with global tokens (0 is the class token), or linear.</summary>
+    public AttentionPattern Attention { get; init; } = AttentionPattern.Full;
+
     /// <summary>ViT-B/16: 224×224 images, 16×16 patches, L = 12, C = 768, NH = 12, MLP 3072.</summary>
     public static VisionTransformerConfig Base16 => new();
 
@@ -56,7 +65,7 @@ public sealed record VisionTransformerConfig
     {
         Layers = Layers, Width = Width, Heads = Heads, FeedForwardWidth = MlpWidth, Activation = FeedForwardActivation.Gelu,
         Dropout = Dropout, NormFirst = true, FinalNorm = true, LayerNormEps = LayerNormEps,
-        PositionalEncoding = PositionalEncodingKind.Learned, MaxLength = Patches + 1,
+        PositionalEncoding = PositionalEncoding, MaxLength = Patches + 1, AttentionPattern = Attention,
     };
 
     /// <summary>Throws with the field, its value and the rule when the configuration cannot work.</summary>
@@ -69,7 +78,8 @@ public sealed record VisionTransformerConfig
         if (Channels <= 0) throw new ArgumentException($"{R}.Channels must be positive; got {Channels}.");
         if (Classes <= 0) throw new ArgumentException($"{R}.Classes must be positive; got {Classes}.");
         if (Layers <= 0) throw new ArgumentException($"{R}.Layers must be positive; got {Layers}.");
-        MultiHeadAttentionConfig.ValidateShape(R, Width, Heads, null, PositionalEncodingKind.Learned, 10000f);
+        MultiHeadAttentionConfig.ValidateShape(R, Width, Heads, null, PositionalEncoding, 10000f);
+        TransformerConfig.ValidatePattern(R, Attention, PositionalEncoding, Patches + 1);
         if (MlpWidth <= 0) throw new ArgumentException($"{R}.MlpWidth must be positive; got {MlpWidth}.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"{R}.Dropout must be in [0, 1); got {Dropout}.");
         if (!(LayerNormEps > 0)) throw new ArgumentException($"{R}.LayerNormEps must be positive; got {LayerNormEps}.");
@@ -77,8 +87,10 @@ public sealed record VisionTransformerConfig
     }
 
     /// <summary>The configuration with Hugging Face ViTConfig field names.</summary>
-    public JsonObject ToJson() => new()
+    public JsonObject ToJson()
     {
+        var json = new JsonObject
+        {
         ["model_type"] = "vit",
         ["image_size"] = ImageSize,
         ["patch_size"] = PatchSize,
@@ -90,7 +102,12 @@ public sealed record VisionTransformerConfig
         ["intermediate_size"] = MlpWidth,
         ["hidden_dropout_prob"] = Dropout,
         ["layer_norm_eps"] = LayerNormEps,
-    };
+        };
+        // Written only when they differ from ViT's, so a ViT's JSON stays as it was.
+        if (PositionalEncoding != PositionalEncodingKind.Learned) json["position_embedding_type"] = PositionalEncoding.ToString().ToLowerInvariant();
+        if (Attention.Kind != AttentionKind.Full) Attention.WriteJson(json);
+        return json;
+    }
 
     /// <summary>Reads <see cref="ToJson"/>'s output; a missing or mistyped field is named in the error.</summary>
     public static VisionTransformerConfig FromJson(JsonObject json)
@@ -103,6 +120,7 @@ public sealed record VisionTransformerConfig
             Classes = read.Int("num_labels"), Layers = read.Int("num_hidden_layers"), Heads = read.Int("num_attention_heads"),
             Width = read.Int("hidden_size"), MlpWidth = read.Int("intermediate_size"),
             Dropout = read.Float("hidden_dropout_prob", d.Dropout), LayerNormEps = read.Float("layer_norm_eps", d.LayerNormEps),
+            PositionalEncoding = read.Enum("position_embedding_type", d.PositionalEncoding), Attention = AttentionPattern.ReadJson(json, "vit"),
         }.Validate();
     }
 }

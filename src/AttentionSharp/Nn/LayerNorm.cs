@@ -17,9 +17,6 @@ public sealed class LayerNorm : Module
 
     public Tensor Forward(Tensor x) => Tensor.LayerNorm(x, Weight, Bias, Eps);
 
-    /// <summary>
-    /// <paramref name="next"/>(LayerNorm(x)) without keeping the normalised x (see <see cref="Tensor.LayerNormLinear"/>):
-    /// for a normalisation whose only reader is one projection.
-    /// </summary>
-    public Tensor ForwardThrough(Linear next, Tensor x) => Tensor.LayerNormLinear(x, Weight, Bias, Eps, next.Weight, next.Bias);
+    /// <summary>LayerNorm(x), left to the projection that reads it to apply in its product (<see cref="LinearInput"/>).</summary>
+    public LinearInput Deferred(Tensor x) => LinearInput.Normalized(this, x);
 }

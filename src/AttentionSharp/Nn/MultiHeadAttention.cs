@@ -11,18 +11,17 @@ namespace AttentionSharp.Nn;
 /// <remarks>
 /// Parameter names and layouts equal torch.nn.MultiheadAttention's: in_proj_weight ((NH + 2·NKV)·HS, C) holding W^Q,
 /// W^K, W^V stacked by rows, in_proj_bias, out_proj.weight (C, C), out_proj.bias; so its state dict loads as it is.
-/// Rotary and ALiBi positions apply to self-attention only (a memory's positions are another sequence's).
+/// Rotary and ALiBi positions apply to self-attention only (a memory's positions are another sequence's). Between the
+/// projections it is the shared <see cref="AttentionCore"/>.
 /// </remarks>
 public sealed class MultiHeadAttention : Module
 {
-    readonly Generator _dropoutRng;
-    readonly RotaryEmbedding? _rotary;
-    readonly float[]? _alibiSlopes;
+    readonly AttentionCore _core;
 
     public MultiHeadAttention(MultiHeadAttentionConfig config, Generator rng, Generator? dropoutRng = null)
     {
         Config = config.Validate();
-        _dropoutRng = RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64()));
+        _core = new AttentionCore(config, RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64())));
         int c = config.Width, hs = config.HeadSize, qkvRows = (config.Heads + 2 * config.KeyValueHeads) * hs;
         // Initialised as torch.nn.MultiheadAttention: Xavier-uniform W^{Q,K,V}, bound √(6 / (fan_in + fan_out)); zero biases.
         float bound = MathF.Sqrt(6f / (c + qkvRows));
@@ -30,8 +29,6 @@ public sealed class MultiHeadAttention : Module
         if (config.Bias) InProjBias = RegisterParameter("in_proj_bias", Tensor.Zeros(qkvRows));
         OutProj = RegisterModule("out_proj", new Linear(c, c, rng, config.Bias));
         OutProj.Bias?.Fill_(0f);
-        if (config.PositionalEncoding == PositionalEncodingKind.Rotary) _rotary = new RotaryEmbedding(hs, config.RotaryBase);
-        if (config.PositionalEncoding == PositionalEncodingKind.Alibi) _alibiSlopes = Alibi.Slopes(config.Heads);
     }
 
     public MultiHeadAttentionConfig Config { get; }
@@ -67,66 +64,31 @@ public sealed class MultiHeadAttention : Module
     {
         int c = Config.Width, nh = Config.Heads, nkv = Config.KeyValueHeads, hs = Config.HeadSize;
         CheckInput(x, "x", c);
-        int b = x.Size(0), tq = x.Size(1);
-        Tensor q, k, v;
-        Tensor? additive = mask.Additive;
-        // Causal linear self-attention decodes through the cache's recurrent state instead of its keys.
-        bool recurrent = memory is null && cache is not null && mask.Causal && Config.Attention.Kind == AttentionKind.Linear;
+        (Tensor Output, Tensor? Weights) y;
         if (memory is null)
         {
             // [Q K V] = x·[W^Q; W^K; W^V]ᵀ + [b^Q; b^K; b^V]: one fused projection
-            var qkv = Tensor.Linear(x, InProjWeight, InProjBias).Split([nh * hs, nkv * hs, nkv * hs], 2);
-            q = SplitHeads(qkv[0], nh);                                                        // (B, NH, T, HS)
-            k = SplitHeads(qkv[1], nkv);                                                       // (B, NKV, T, HS)
-            v = SplitHeads(qkv[2], nkv);
-            int offset = cache?.Length ?? 0;
-            if (_rotary is not null) { q = _rotary.Apply(q, offset); k = _rotary.Apply(k, offset); }
-            if (cache is not null && !recurrent) (k, v) = cache.Append(k, v, mask.Causal ? Config.Attention.CacheWindow : null); // (B, NKV, T_so_far, HS)
-            if (_alibiSlopes is not null)
-            {
-                var bias = Alibi.Bias(_alibiSlopes, tq, k.Size(2));                            // (1, NH, Tq, Tk)
-                additive = additive is null ? bias : additive + bias;
-            }
+            var qkv = Tensor.Linear(x, InProjWeight, InProjBias);                              // (B, T, (NH + 2·NKV)·HS)
+            y = _core.SelfAttention(qkv, mask, cache, Training, wantWeights);                  // (B, T, C)
         }
         else
         {
             CheckInput(memory, "memory", c);
-            if (memory.Size(0) != b)
+            if (memory.Size(0) != x.Size(0))
                 throw new ArgumentException($"Cross-attention needs the memory's batch to equal x's; got x {ShapeMath.Format(x.Shape)}, memory {ShapeMath.Format(memory.Shape)}.", nameof(memory));
             // Q = x·W^Qᵀ + b^Q;  [K V] = memory·[W^K; W^V]ᵀ + [b^K; b^V]
-            q = SplitHeads(Tensor.Linear(x, InProjWeight.Narrow(0, 0, nh * hs), InProjBias?.Narrow(0, 0, nh * hs)), nh);
-            if (cache?.MemoryKeys is { } cachedK && cache.MemoryValues is { } cachedV) (k, v) = (cachedK, cachedV);
-            else
+            var q = Tensor.Linear(x, InProjWeight.Narrow(0, 0, nh * hs), InProjBias?.Narrow(0, 0, nh * hs));   // (B, Tq, C)
+            (Tensor, Tensor) MemoryKeysValues()
             {
                 int rows = 2 * nkv * hs;
-                var kv = Tensor.Linear(memory, InProjWeight.Narrow(0, nh * hs, rows), InProjBias?.Narrow(0, nh * hs, rows)).Split([nkv * hs, nkv * hs], 2);
-                k = SplitHeads(kv[0], nkv);                                                    // (B, NKV, Tk, HS)
-                v = SplitHeads(kv[1], nkv);
-                cache?.SetMemory(k, v);
+                var kv = Tensor.Linear(memory, InProjWeight.Narrow(0, nh * hs, rows), InProjBias?.Narrow(0, nh * hs, rows));
+                var parts = kv.Split([nkv * hs, nkv * hs], 2);                                 // 2 × (B, Tm, NKV·HS)
+                return (parts[0], parts[1]);
             }
+            y = _core.CrossAttention(q, MemoryKeysValues, mask, cache, Training, wantWeights);  // (B, Tq, C)
         }
-
-        var options = new AttentionOptions
-        {
-            Causal = mask.Causal, KeyPadding = mask.KeyPadding, AdditiveMask = additive,
-            Dropout = Training ? Config.Dropout : 0f, DropoutRng = _dropoutRng,
-        };
-        // Self-attention computes the configured pattern; cross-attention is always full.
-        var pattern = memory is null ? Config.Attention : AttentionPattern.Full;
-        Tensor y; Tensor? weights = null;
-        if (wantWeights)
-        {
-            if (pattern.Kind == AttentionKind.Linear) throw new InvalidOperationException("Linear attention forms no attention weights to return.");
-            (y, weights) = Tensor.ScaledDotProductAttentionWithWeights(q, k, v, pattern.Restrict(options, k.Size(2)));
-        }
-        else if (recurrent) y = cache!.AttendLinear(q, k, v);                                  // (B, NH, Tq, HS)
-        else y = pattern.Attend(q, k, v, options);
-        y = y.Transpose(1, 2).Reshape(b, tq, nh * hs);                                         // Concat(head_1, …, head_h): (B, Tq, C)
-        return (OutProj.Forward(y), weights);                                                  // ·W^O
+        return (OutProj.Forward(y.Output), y.Weights);                                         // ·W^O
     }
-
-    /// <summary>(B, T, heads·HS) → (B, heads, T, HS).</summary>
-    Tensor SplitHeads(Tensor t, int heads) => t.Reshape(t.Size(0), t.Size(1), heads, Config.HeadSize).Transpose(1, 2);
 
     static void CheckInput(Tensor t, string name, int width)
     {

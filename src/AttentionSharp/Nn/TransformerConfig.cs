@@ -45,6 +45,12 @@ public sealed record TransformerConfig
     /// <summary>The base of the rotary frequencies θ_i = base^(−2i/HS).</summary>
     public float RotaryBase { get; init; } = 10000f;
 
+    /// <summary>
+    /// What self-attention computes: full (the paper), a sliding window with global tokens (bidirectional in an encoder,
+    /// causal in a decoder), or linear. Cross-attention stays full.
+    /// </summary>
+    public AttentionPattern AttentionPattern { get; init; } = AttentionPattern.Full;
+
     /// <summary>The base model of Vaswani et al. (2017), Table 3: N = 6, d_model = 512, h = 8, d_ff = 2048, P_drop = 0.1, post-LN, sinusoidal positions.</summary>
     public static TransformerConfig Base => new();
 
@@ -62,7 +68,7 @@ public sealed record TransformerConfig
     public MultiHeadAttentionConfig Attention => new()
     {
         Width = Width, Heads = Heads, KvHeads = KvHeads, Dropout = Dropout, Bias = Bias,
-        PositionalEncoding = PositionalEncoding, RotaryBase = RotaryBase,
+        PositionalEncoding = PositionalEncoding, RotaryBase = RotaryBase, Attention = AttentionPattern,
     };
 
     /// <summary>Throws with the field, its value and the rule when the configuration cannot work.</summary>
@@ -75,6 +81,16 @@ public sealed record TransformerConfig
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"TransformerConfig.Dropout must be in [0, 1); got {Dropout}.");
         if (!(LayerNormEps > 0)) throw new ArgumentException($"TransformerConfig.LayerNormEps must be positive; got {LayerNormEps}.");
         if (MaxLength <= 0) throw new ArgumentException($"TransformerConfig.MaxLength must be positive; got {MaxLength}.");
+        ValidatePattern(nameof(TransformerConfig), AttentionPattern, PositionalEncoding, MaxLength);
         return this;
+    }
+
+    /// <summary>The rules on an attention pattern and the positions beside it, shared by the configs built on this one.</summary>
+    internal static void ValidatePattern(string record, AttentionPattern pattern, PositionalEncodingKind positions, int maxLength)
+    {
+        pattern.Validate(record, maxLength);
+        if (pattern.Kind == AttentionKind.Linear && positions == PositionalEncodingKind.Alibi)
+            throw new ArgumentException($"{record}: linear attention forms no scores for ALiBi to bias; " +
+                                        "use learned, sinusoidal, rotary or no positions with it.");
     }
 }

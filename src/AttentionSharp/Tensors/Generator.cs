@@ -14,6 +14,20 @@ public sealed class Generator
 
     public Generator(ulong seed) => Reseed(seed);
 
+    /// <summary>
+    /// Where this process's batch begins in a larger one whose dropout masks are drawn in parts (a data-parallel rank's
+    /// rows firstRow…): dropout drawn from this generator gives the rows the mask the whole batch gets there. 0 otherwise.
+    /// Not part of the random stream (<see cref="GetState"/> leaves it out); the data-parallel trainer sets it per batch.
+    /// </summary>
+    public int FirstRow
+    {
+        get => _firstRow;
+        set => _firstRow = value >= 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "The first row of a batch cannot be negative.");
+    }
+
+    int _firstRow;
+
     public void Reseed(ulong seed)
     {
         ulong x = seed;

@@ -23,6 +23,16 @@ public class DropoutRowsTests
         Assert.Contains(0f, part); // something was dropped
     }
 
+    [Fact]
+    public void TheGeneratorsFirstRowPlacesTheRowsAsTheArgumentDoes()
+    {
+        using var x = Tensor.Randn(new Generator(1), B, T, HS);
+        var told = x.Narrow(0, First, B - First).Dropout(0.4f, training: true, new Generator(11), firstRow: First).ToArray();
+        var fromState = x.Narrow(0, First, B - First).Dropout(0.4f, training: true, new Generator(11) { FirstRow = First }).ToArray();
+        Assert.Equal(told, fromState);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Generator(1) { FirstRow = -1 });
+    }
+
     [Theory]
     [InlineData(AttentionImplementation.Plain)]
     [InlineData(AttentionImplementation.Flash)]

@@ -19,6 +19,16 @@ public sealed class MpiFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that needs mpirun, skipped or required as <see cref="MpiFactAttribute"/> says.</summary>
+public sealed class MpiTheoryAttribute : TheoryAttribute
+{
+    public MpiTheoryAttribute()
+    {
+        if (MpiTrainingTests.MpiRun is null && Environment.GetEnvironmentVariable("ATTN_REQUIRE_MPI") != "1")
+            Skip = "mpirun is not installed (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi-dev; .ci/run installs it).";
+    }
+}
+
 /// <summary>
 /// `attn train` as separate processes under mpirun, one thread per rank, dropout 0.1: 2 ranks × batch 2 give the losses of one
 /// process × batch 4; a rank that dies ends the job with a non-zero status and a message naming the rank, and the last
@@ -59,6 +69,43 @@ public class MpiTrainingTests
             TensorAssert.Close(Column(expected, key), Column(actual, key), Atol, Rtol, key);
         Assert.All(actual.Where(r => r["loss"] is not null), r => Assert.Equal(2, (int)r["ranks"]!));
         Assert.Contains("2 ranks (MPI)", two.Output);
+    }
+
+    /// <summary>
+    /// Every task trains data-parallel the same way: 2 ranks × batch 2 log the losses and gradient norms of one process ×
+    /// batch 4 (without dropout, whose masks only the GPT draws by global row), also where rows hold different numbers of
+    /// items (padded sentences, masked words, phonemes).
+    /// </summary>
+    [MpiTheory]
+    [InlineData("mlm", "transformer")]
+    [InlineData("pos", "lstm")]
+    [InlineData("fashion", "transformer")]
+    [InlineData("g2p", "transformer")]
+    public void EveryTaskTrainsOnTwoRanksAsOneProcessOnTheirBatch(string task, string model)
+    {
+        using var dir = new TempDirectory();
+        var data = task switch
+        {
+            "pos" or "mlm" => Training.TaskData.Corpus(dir.Path),
+            "fashion" => Training.TaskData.Images(dir.Path),
+            _ => Training.TaskData.Dictionary(dir.Path),
+        };
+        string[] Args(string run, int batch) =>
+        [
+            "train", "--task", task, "--model", model, "--data", data, "--out", run, "--steps", "5", "--batch", $"{batch}",
+            "--layers", "1", "--width", "16", .. model == "transformer" ? new[] { "--heads", "2" } : [], "--warmup", "2",
+            "--eval-interval", "3", "--eval-sample", "16", "--minutes", "0", "--seed", "7", "--dropout", "0",
+        ];
+        var single = Attn(Args(dir.File("single"), 4));
+        Assert.True(single.Code == 0, single.Output);
+        var two = MpiRunAttn(Args(dir.File("ranks"), 2));
+        Assert.True(two.Code == 0, two.Output);
+        Assert.Contains("2 ranks (MPI)", two.Output);
+        var expected = Log(dir.File("single"));
+        var actual = Log(dir.File("ranks"));
+        foreach (var key in new[] { "loss", "grad_norm", "val_loss", "final_val_loss" })
+            TensorAssert.Close(Column(expected, key), Column(actual, key), 1e-4, 1e-4, $"{task} {key}");
+        Assert.Equal(5, Column(actual, "loss").Length);
     }
 
     [MpiFact]

@@ -26,6 +26,9 @@ public static class BertOnnx
         var c = model.Config;
         if (c.FeatureVocabSize > 0)
             throw new ArgumentException($"ONNX export covers BERT's masked-LM path; this BERT also reads spelling features (BertConfig.FeatureVocabSize = {c.FeatureVocabSize}), which the graph would leave out.");
+        if (model.PositionEmbeddings is null || c.Attention.Kind != Nn.AttentionKind.Full)
+            throw new ArgumentException($"ONNX export covers BERT with learned positions and full attention; this BERT uses {c.PositionalEncoding} " +
+                                        $"positions and {c.Attention} attention.");
         var g = new OnnxGraph("bert");
         var layers = new OnnxLayers(g);
         g.Input(InputName, OnnxGraph.ElementType.Int64, "batch", "sequence");

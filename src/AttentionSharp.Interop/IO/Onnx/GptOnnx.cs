@@ -27,6 +27,8 @@ public static class GptOnnx
         var c = model.Config;
         if (c.PositionalEncoding is PositionalEncodingKind.Rotary or PositionalEncodingKind.Alibi)
             throw new ArgumentException($"ONNX export handles learned, sinusoidal or no positions; this model uses {c.PositionalEncoding}.");
+        if (c.Attention.Kind != AttentionKind.Full)
+            throw new ArgumentException($"ONNX export handles full causal attention; this model uses {c.Attention} attention.");
         var g = new OnnxGraph("gpt");
         var layers = new OnnxLayers(g);
         g.Input(InputName, OnnxGraph.ElementType.Int64, "batch", "sequence");

@@ -232,7 +232,7 @@ public sealed class LanguageModelBatches(Gpt model, TokenBatcher batcher, Genera
     {
         var x = _x.AsSpan(firstRow * _time, rows * _time);
         var y = _y.AsSpan(firstRow * _time, rows * _time);
-        var logits = model.Forward(x, rows, _time, firstRow: firstRow);  // (B, T, V), dropped as rows firstRow… of the batch
+        var logits = model.Forward(x, rows, _time);   // (B, T, V)
         return model.Loss(logits, y);
     }
 }
