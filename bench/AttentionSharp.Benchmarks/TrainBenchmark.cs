@@ -239,7 +239,7 @@ public static class TrainBenchmark
         return (x, y);
     }
 
-    /// <summary>One step as <see cref="LanguageModelTrainer.TrainStep"/> takes it (TorchSharp's peer clips with clip_grad_norm_ before its AdamW step); <paramref name="phases"/> (when given) adds seconds of forward+backward, clipping and AdamW.</summary>
+    /// <summary>One step as <see cref="Training.Trainer.TrainStep"/> takes it (TorchSharp's peer clips with clip_grad_norm_ before its AdamW step); <paramref name="phases"/> (when given) adds seconds of forward+backward, clipping and AdamW.</summary>
     static float OurStep(Gpt model, AdamW optimizer, List<Tensor> parameters, TrainBenchConfig c, (int[] X, int[] Y) batch, double[]? phases = null)
     {
         long t0 = Stopwatch.GetTimestamp();

@@ -6,7 +6,7 @@ using AttentionSharp.Training.Tasks;
 namespace AttentionSharp.Tests.Training;
 
 /// <summary>The image classifier's training loop on a tiny synthetic set, and the accuracy it reports.</summary>
-public class ImageClassifierTrainerTests
+public class ImageTrainingTests
 {
     static readonly VisionTransformerConfig Shape = new()
     {
