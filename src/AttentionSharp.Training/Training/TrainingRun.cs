@@ -167,7 +167,7 @@ public sealed class TrainingRun
         var closing = new JsonObject { ["final_val_loss"] = final.Loss };
         foreach (var (key, value) in final.Record) closing["final_" + key] = value?.DeepClone();
         _output.WriteLine();
-        _output.WriteLine($"Validation (best checkpoint): {final.Summary}.");
+        _output.WriteLine($"Final pass, best checkpoint: {final.Summary}.");
         task.Finish(_output, closing);
         log?.Write(closing);
         _output.WriteLine($"Checkpoints: {Path.GetFullPath(bestDir)} (best), {Path.GetFullPath(latestDir)} (latest)");

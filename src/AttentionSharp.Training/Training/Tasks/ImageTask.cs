@@ -43,10 +43,8 @@ public sealed class ImageTask : ITrainingTask
         var dataDir = DataDirectory(options.Data);
         (_model, Config, var description) = resumed is not null ? FromConfig(resumed.Config, options.Resume!) : Create(options, new Generator(options.Seed));
         _data = FashionMnist.Load(dataDir);
-        if (_data.Train.Count < options.Batch * communicator.Size)
-            throw new DataSourceException($"The training set has {_data.Train.Count} images, fewer than one batch of {options.Batch * communicator.Size}.");
         _sample = options.EvalSample == 0 || options.EvalSample >= _data.Validation.Count ? _data.Validation
-            : Subset(_data.Validation, TaggingTask.Sample(_data.Validation.Count, options.EvalSample, new Generator(SampleSeed)));
+            : Subset(_data.Validation, ValidationSample.Indices(_data.Validation.Count, options.EvalSample, new Generator(SampleSeed)));
         _batches = new ImageBatches(_model, _data.Train, options.Batch * communicator.Size, options.Seed ^ 0x5DEECE66DUL, options.Seed ^ 0xA06UL)
         {
             RandomFlips = true, CropPadding = CropPadding, CropFill = -FashionMnist.PixelMean / FashionMnist.PixelStd, LabelSmoothing = LabelSmoothing,

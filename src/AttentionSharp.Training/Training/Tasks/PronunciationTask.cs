@@ -43,7 +43,7 @@ public sealed class PronunciationTask : ITrainingTask
         _validation = new G2pDataset(split.Validation, _vocabulary);
         var validationWords = split.Validation.ToList();
         _sample = options.EvalSample == 0 || options.EvalSample >= validationWords.Count ? _validation
-            : new G2pDataset(TaggingTask.Sample(validationWords.Count, options.EvalSample, new Generator(SampleSeed)).Select(i => validationWords[i]), _vocabulary);
+            : new G2pDataset(ValidationSample.Indices(validationWords.Count, options.EvalSample, new Generator(SampleSeed)).Select(i => validationWords[i]), _vocabulary);
         _test = new G2pDataset(split.Test, _vocabulary);
         _network = resumed is not null ? Seq2SeqNetwork.FromConfig(resumed.Config, options.Resume!)
                                        : Seq2SeqNetwork.Create(options, _vocabulary, new Generator(options.Seed));

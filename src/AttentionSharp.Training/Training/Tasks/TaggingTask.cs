@@ -64,7 +64,7 @@ public sealed class TaggingTask : ITrainingTask
         _test = TaggingDataset.Build(split.Test, _vocabulary, trainingWords, max);
         var sampleRng = new Generator(SampleSeed);
         _sample = options.EvalSample == 0 || options.EvalSample >= _validation.Sentences.Count ? _validation
-            : TaggingDataset.FromSentences(Sample(_validation.Sentences.Count, options.EvalSample, sampleRng).Select(i => _validation.Sentences[i]));
+            : TaggingDataset.FromSentences(ValidationSample.Indices(_validation.Sentences.Count, options.EvalSample, sampleRng).Select(i => _validation.Sentences[i]));
 
         var rng = new Generator(options.Seed);
         string description;
@@ -193,14 +193,6 @@ public sealed class TaggingTask : ITrainingTask
         ? $"accuracy {100 * a.Accuracy:F2}% ({a.Correct:N0}/{a.Total:N0})"
         : $"accuracy {100 * a.Accuracy:F2}% ({a.Correct:N0}/{a.Total:N0}), on unseen words {100 * a.UnseenAccuracy:F2}% " +
           $"({a.UnseenCorrect:N0}/{a.UnseenTotal:N0})";
-
-    /// <summary><paramref name="count"/> distinct indices of [0, n), drawn uniformly, in increasing order.</summary>
-    public static int[] Sample(int n, int count, Generator rng)
-    {
-        var all = Enumerable.Range(0, n).ToArray();
-        for (int i = 0; i < count; i++) { int j = i + rng.NextInt(n - i); (all[i], all[j]) = (all[j], all[i]); }
-        return [.. all.Take(count).Order()];
-    }
 
     /// <summary>Copies every encoder tensor of the checkpoint into the tagger (names and shapes must agree); returns how many.</summary>
     static int LoadEncoder(string dir, Module tagger)
