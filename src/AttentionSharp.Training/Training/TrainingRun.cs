@@ -89,7 +89,10 @@ public sealed class TrainingRun
                       : resumed is null ? new MetricsLog(logPath, append: false) : MetricsLog.ResumeAt(logPath, trainer.Step);
         var trainCurve = new List<(int, float)>();
         var validCurve = new List<(int, float)>();
-        var progress = new ProgressLine(_output, Console.IsOutputRedirected || _output != Console.Out, task.ItemUnit);
+        // A live line redraws every step; under MPI (whose launcher forwards the output, and stops reading it when
+        // interrupted) and when redirected, a plain line every few seconds instead.
+        bool plain = Console.IsOutputRedirected || _output != Console.Out || _communicator.Size > 1;
+        var progress = new ProgressLine(_output, plain, task.ItemUnit == "tokens" ? "tok" : task.ItemUnit);
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
         int savedStep = resumed is null ? -1 : trainer.Step;
 
@@ -146,11 +149,12 @@ public sealed class TrainingRun
         using (new InterruptHandlers(cancel, _communicator.Size > 1 ? OnTerminate : null))
             trainer.Run(OnStep, OnEval, cancel.Token);
 
+        // Interrupted: the checkpoint first, since under MPI the launcher's SIGKILL follows its SIGTERM within a second.
+        if (cancel.IsCancellationRequested) Save(latestDir);
         var curvePath = Path.Combine(runDir, "loss.png");
         if (Leader && trainCurve.Count > 0) LossCurve?.Invoke(curvePath, trainCurve, validCurve, task.Title);
         if (cancel.IsCancellationRequested)
         {
-            Save(latestDir);
             progress.Line($"Interrupted at step {trainer.Step}; checkpoint saved to {latestDir}. " +
                           $"Continue with: attn train --resume {runDir}");
             return 130;

@@ -108,6 +108,39 @@ public class MpiTrainingTests
         Assert.Equal(5, Column(actual, "loss").Length);
     }
 
+    /// <summary>Ctrl-C on mpirun (which sends its ranks SIGTERM, then SIGKILL a second later) saves the step reached.</summary>
+    [MpiFact]
+    public void InterruptingMpirunSavesACheckpointAtTheStepReached()
+    {
+        using var dir = new TempDirectory();
+        var data = dir.Write("text.txt", Text);
+        var run = dir.File("ranks");
+        var args = TrainArguments(data, run, batch: 2, steps: 1_000_000).ToList();
+        args[args.IndexOf("--eval-interval") + 1] = "1000";
+        var info = new ProcessStartInfo(MpiRun!) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[.. MpiRunOptions, Dotnet, AttnDll, .. args]) info.ArgumentList.Add(a);
+        info.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
+        info.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
+        using var mpirun = Process.Start(info)!;
+        var output = mpirun.StandardOutput.ReadToEndAsync();
+        var error = mpirun.StandardError.ReadToEndAsync();
+        var log = Path.Combine(run, "log.jsonl");
+        var deadline = DateTime.UtcNow + Limit;
+        while (!mpirun.HasExited && DateTime.UtcNow < deadline && !(File.Exists(log) && File.ReadLines(log).Count() > 1500)) Thread.Sleep(50);
+        if (mpirun.HasExited) Assert.Fail($"mpirun ended before the interrupt:\n{output.Result}{error.Result}");
+        using (var kill = Process.Start("kill", ["-INT", $"{mpirun.Id}"])!) kill.WaitForExit();
+        if (!mpirun.WaitForExit(Limit))
+        {
+            mpirun.Kill(entireProcessTree: true);
+            Assert.Fail("mpirun did not end after Ctrl-C.");
+        }
+        var text = output.Result + error.Result;
+        Assert.Contains("Interrupted at step", text);
+        int saved = (int)Checkpoint.ReadContents(run, preferBest: false).State["step"]!;
+        int logged = Log(run).Where(r => r["loss"] is not null).Max(r => (int)r["step"]!);
+        Assert.True(saved == logged && saved % 1000 != 0, $"the checkpoint holds step {saved}; the log reached step {logged}:\n{text}");
+    }
+
     [MpiFact]
     public void ARankThatDiesEndsTheJobAndTheLastCheckpointResumesInOneProcess()
     {
