@@ -40,7 +40,7 @@ static class TrainCommand
     static readonly Option<int?> EvalSample = new("--eval-sample") { Description = "Validation examples a periodic pass scores, drawn once from all of validation (0 = all); the final pass scores all." };
     static readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "gpt: char, bpe, or a tiktoken encoding (cl100k_base, o200k_base)." };
     static readonly Option<int?> Vocab = new("--vocab") { Description = "Vocabulary size for --tokenizer bpe (512)." };
-    static readonly Option<string?> Init = new("--init") { Description = "pos --model transformer: start from an mlm checkpoint's encoder." };
+    static readonly Option<string?> Init = new("--init") { Description = "gpt: fine-tune a GPT checkpoint (its weights, tokenizer and shape; a fresh optimizer and schedule); pos --model transformer: start from an mlm checkpoint's encoder." };
     static readonly Option<string?> Attention = new("--attention") { Description = "gpt: full, sliding:W (a causal window of W tokens), sliding:W:G1,G2 (plus global positions) or linear (elu+1 features)." };
     static readonly Option<bool> NoAttention = new("--no-attention") { Description = "g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees." };
     static readonly Option<string> OnNonFinite = new("--on-nonfinite") { Description = "When the loss or a gradient is NaN or Inf: stop (keep the last good checkpoint) or skip the step.", DefaultValueFactory = _ => "stop" };
@@ -82,6 +82,9 @@ static class TrainCommand
         var task = r.GetValue(Task) ?? (resumedConfig is null ? "gpt" : TrainingTasks.TaskOf(resumedConfig));
         var model = r.GetValue(Model) ?? resumedConfig?["model"]?.GetValue<string>() ?? "transformer";
         var p = TaskPresets.For(task, model);
+        // A run that starts from a checkpoint (--resume, or --init) keeps its shape: only what is given may say otherwise.
+        if (resume is not null || (task == "gpt" && r.GetValue(Init) is not null))
+            p = p with { Layers = null, Heads = null, Width = null, Context = null, Positions = null, Attention = null, Tokenizer = null, Vocab = null, Dropout = null };
         return TaskPresets.Refuse((p with
         {
             Data = r.GetValue(Data), Out = r.GetValue(Out), Resume = resume, Init = r.GetValue(Init), Cache = r.GetValue(Cache),

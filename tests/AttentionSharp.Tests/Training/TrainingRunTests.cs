@@ -62,6 +62,42 @@ public class TrainingRunTests
         Assert.Contains(Log(stopped.Out!), r => r["final_val_loss"] is not null);
     }
 
+    /// <summary>The options of a run that fine-tunes <paramref name="init"/> on <paramref name="data"/>, as the CLI binds them.</summary>
+    static TrainOptions FineTune(string init, string data, string outDir) => TaskPresets.For("gpt", "transformer") with
+    {
+        Init = init, Data = data, Out = outDir, Minutes = null, Steps = 24, EvalInterval = 8, EvalSample = 16, Batch = 4,
+        WarmupSteps = 2, LearningRate = 3e-3f, Seed = 9, Layers = null, Heads = null, Width = null, Context = null,
+        Positions = null, Attention = null, Tokenizer = null, Vocab = null, Dropout = null,
+    };
+
+    [Fact]
+    public void FineTuningFromACheckpointLowersTheLossOnNewTextAndResumes()
+    {
+        using var dir = new TempDirectory();
+        var pretrain = TaskData.Options("gpt", "transformer", dir.Path) with { Steps = 30, Dropout = 0f };
+        Assert.Equal(0, Run(pretrain));
+        // New text in the same alphabet: the checkpoint's tokenizer, shape and weights carry over.
+        var data = dir.Write("new.txt", string.Concat(Enumerable.Repeat("a quiet river left the old city by a big tree.\n", 300)));
+        var tuned = FineTune(pretrain.Out!, data, dir.File("tuned"));
+        Assert.Equal(0, Run(tuned));
+        var losses = Losses(tuned.Out!).Select(l => l.Loss).ToArray();
+        Assert.True(losses[^4..].Average() < losses[..4].Average() - 0.2, $"fine-tuning did not lower the loss: {string.Join(", ", losses)}");
+        var config = AttentionSharp.IO.Checkpoint.ReadContents(tuned.Out!).Config;
+        Assert.Equal(16, (int)config["n_embd"]!);   // the checkpoint's shape, not the preset's 128
+
+        // Stopped and resumed (without --init, which a resumed run no longer needs), it logs the same losses.
+        using var cancel = new CancellationTokenSource();
+        var stopped = tuned with { Out = dir.File("stopped") };
+        Assert.Equal(130, Run(stopped, r => { if (r.Step == 10) cancel.Cancel(); }, cancel));
+        Assert.Equal(0, Run(stopped with { Init = null, Out = null, Resume = stopped.Out }));
+        Assert.Equal(Losses(tuned.Out!), Losses(stopped.Out!));
+
+        var e = Assert.Throws<InvalidOperationException>(() => Run(tuned with { Out = dir.File("wider"), Width = 32 }));
+        Assert.Contains("--width 32 contradicts the checkpoint's 16: --init keeps the checkpoint's shape", e.Message);
+        e = Assert.Throws<InvalidOperationException>(() => Run(tuned with { Out = dir.File("both"), Resume = tuned.Out }));
+        Assert.Contains("--init and --resume exclude each other", e.Message);
+    }
+
     [Fact]
     public void ResumeAloneContinuesInTheRunsOwnDirectory()
     {

@@ -37,17 +37,43 @@ public sealed class LanguageModelTask : ITrainingTask
     /// <param name="output">Where data fetching reports.</param>
     public LanguageModelTask(TrainOptions options, Checkpoint.Contents? resumed, ICommunicator communicator, TextWriter output)
     {
-        if (options.Init is not null)
-            throw new ArgumentException("--init is not available for --task gpt; continue a run with --resume DIR.");
         if (options.NoAttention) throw new ArgumentException("--no-attention applies to --task g2p's recurrent models.");
+        if (options.Init is not null && resumed is not null)
+            throw new ArgumentException("--init and --resume exclude each other: a resumed run continues from its own weights (drop --init).");
         _options = options;
         _communicator = communicator;
+        Checkpoint.Contents? start = resumed;
+        string? startDir = options.Resume;
+        if (options.Init is not null)
+        {
+            start = Checkpoint.ReadContents(options.Init);
+            startDir = options.Init;
+            if (TrainingTasks.TaskOf(start.Config) != "gpt")
+                throw new CheckpointException($"--init '{options.Init}' is a {TrainingTasks.TaskOf(start.Config)} checkpoint; --task gpt starts from a GPT's.");
+        }
         var (trainText, validText, source) = LoadText(options, output);
         GptConfig config;
-        if (resumed is not null)
+        if (start is not null)
         {
-            _tokenizer = ITokenizer.FromJson(resumed.TokenizerJson, $"the tokenizer of checkpoint '{options.Resume}'");
-            config = GptConfig.FromJson(resumed.Config);
+            // A resumed or fine-tuned model keeps its checkpoint's tokenizer and shape; options that say otherwise are refused.
+            _tokenizer = ITokenizer.FromJson(start.TokenizerJson, $"the tokenizer of checkpoint '{startDir}'");
+            config = GptConfig.FromJson(start.Config);
+            string flag = options.Init is not null ? "--init" : "--resume";
+            void Keep<T>(string option, T? given, T kept) where T : struct
+            {
+                if (given is { } value && !EqualityComparer<T>.Default.Equals(value, kept))
+                    throw new ArgumentException($"{option} {Text(value)} contradicts the checkpoint's {Text(kept)}: {flag} keeps the checkpoint's shape.");
+            }
+            Keep("--layers", options.Layers, config.Layers);
+            Keep("--heads", options.Heads, config.Heads);
+            Keep("--width", options.Width, config.Width);
+            Keep("--context", options.Context, config.ContextLength);
+            Keep("--positions", options.Positions, config.PositionalEncoding);
+            if (options.Attention is { } pattern && pattern != config.Attention)
+                throw new ArgumentException($"--attention {pattern} contradicts the checkpoint's {config.Attention}: {flag} keeps the checkpoint's shape.");
+            if (options.Tokenizer is { } name && !IsKind(name, _tokenizer))
+                throw new ArgumentException($"--tokenizer {name} contradicts the checkpoint's {TokenizerName(_tokenizer)}: {flag} keeps its tokenizer.");
+            if (options.Init is not null && options.Dropout is { } dropout) config = (config with { Dropout = dropout }).Validate();
         }
         else
         {
@@ -68,6 +94,11 @@ public sealed class LanguageModelTask : ITrainingTask
         _validation = new TokenBatcher(validTokens, globalBatch, _time, "validation text");
         _tokensPerChar = (double)validTokens.Length / Math.Max(1, validText.Length);
         _model = new Gpt(config, new Generator(options.Seed));
+        if (options.Init is not null)
+        {
+            Checkpoint.LoadWeights(options.Init, _model);   // fine-tuning: its weights, a fresh optimizer and schedule
+            output.WriteLine($"Initialised from {options.Init}: its weights, tokenizer and shape; a fresh optimizer and schedule.");
+        }
         _dataRng = new Generator(options.Seed ^ 0x5DEECE66DUL);
         _batches = new LanguageModelBatches(_model, new TokenBatcher(trainTokens, globalBatch, _time, "training text"), _dataRng);
         // The periodic sample: window starts drawn uniformly from all of the validation text.
@@ -182,6 +213,12 @@ public sealed class LanguageModelTask : ITrainingTask
 
     public string Try(string runDirectory) => $"attn sample --checkpoint {runDirectory} --prompt \"The jury said\"";
 
+    static string Text<T>(T value) => value switch
+    {
+        PositionalEncodingKind kind => kind.ToString().ToLowerInvariant(),
+        _ => $"{value}",
+    };
+
     static (string Train, string Valid, string Source) LoadText(TrainOptions options, TextWriter output)
     {
         if (options.Data is not null)
@@ -200,6 +237,13 @@ public sealed class LanguageModelTask : ITrainingTask
         _ when TiktokenTokenizer.SupportedEncodings.Contains(name) => new TiktokenTokenizer(name),
         _ => throw new ArgumentException($"--tokenizer '{name}' is unknown; use char, bpe, or one of " +
                                          $"{string.Join(", ", TiktokenTokenizer.SupportedEncodings)}."),
+    };
+
+    static bool IsKind(string name, ITokenizer t) => name switch
+    {
+        "char" => t is CharTokenizer,
+        "bpe" => t is ByteBpeTokenizer,
+        _ => t is TiktokenTokenizer tk && tk.Encoding == name,
     };
 
     static string TokenizerName(ITokenizer t) => t switch
