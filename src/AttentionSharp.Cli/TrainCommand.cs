@@ -29,7 +29,7 @@ static class TrainCommand
     static readonly Option<int?> Heads = new("--heads") { Description = "NH: attention heads." };
     static readonly Option<int?> Width = new("--width") { Description = "C: model width (d_model), or the recurrent hidden size." };
     static readonly Option<int?> Context = new("--context") { Description = "T: context length in tokens (gpt)." };
-    static readonly Option<string?> Positions = new("--positions") { Description = "gpt: learned (GPT-2), sinusoidal, rotary, alibi or none." };
+    static readonly Option<string?> Positions = new("--positions") { Description = "Transformers: learned (GPT-2, BERT, ViT), sinusoidal (g2p), rotary, alibi or none." };
     static readonly Option<float?> Dropout = new("--dropout") { Description = "Dropout probability." };
     static readonly Option<int?> Batch = new("--batch") { Description = "B: rows per micro-batch (per rank under MPI: the global batch is ranks × B)." };
     static readonly Option<int?> Accumulate = new("--grad-accum") { Description = "Micro-batches per optimizer step (1)." };
@@ -41,7 +41,7 @@ static class TrainCommand
     static readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "gpt: char, bpe, or a tiktoken encoding (cl100k_base, o200k_base)." };
     static readonly Option<int?> Vocab = new("--vocab") { Description = "Vocabulary size for --tokenizer bpe (512)." };
     static readonly Option<string?> Init = new("--init") { Description = "gpt: fine-tune a GPT checkpoint (its weights, tokenizer and shape; a fresh optimizer and schedule); pos --model transformer: start from an mlm checkpoint's encoder." };
-    static readonly Option<string?> Attention = new("--attention") { Description = "gpt: full, sliding:W (a causal window of W tokens), sliding:W:G1,G2 (plus global positions) or linear (elu+1 features)." };
+    static readonly Option<string?> Attention = new("--attention") { Description = "Transformers: full, sliding:W (a window of W tokens, causal in a GPT), sliding:W:G1,G2 (plus global positions) or linear (elu+1 features; not with padded batches)." };
     static readonly Option<bool> NoAttention = new("--no-attention") { Description = "g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees." };
     static readonly Option<string> OnNonFinite = new("--on-nonfinite") { Description = "When the loss or a gradient is NaN or Inf: stop (keep the last good checkpoint) or skip the step.", DefaultValueFactory = _ => "stop" };
     static readonly Option<bool> DetectAnomaly = new("--detect-anomaly") { Description = "Check every operation's output and name the first that is NaN or Inf (slower)." };

@@ -25,7 +25,13 @@ public static class TaskPresets
         if (!models.Contains(model))
             throw new ArgumentException($"--model '{model}' is not available for --task {task}; use {string.Join(", ", models)}.");
         bool transformer = model == "transformer";
-        var common = new TrainOptions { Task = task, Model = model, Beta2 = 0.999f };
+        // The Transformers take any positional encoding and attention pattern; the recurrent models read in order.
+        var common = new TrainOptions
+        {
+            Task = task, Model = model, Beta2 = 0.999f,
+            Positions = !transformer ? null : task == "g2p" ? Nn.PositionalEncodingKind.Sinusoidal : Nn.PositionalEncodingKind.Learned,
+            Attention = transformer ? Nn.AttentionPattern.Full : null,
+        };
         return task switch
         {
             // The main job: 8.5 minutes of a 4-layer GPT on the Brown characters. β₂ = 0.95 as nanoGPT and GPT-3 train
@@ -90,8 +96,8 @@ public static class TaskPresets
             if (set && !used) throw new ArgumentException($"{option} is not used by --task {o.Task}{(o.Task == "gpt" ? "" : $" --model {o.Model}")}: {why}.");
         }
         Check(o.Context is not null, preset.Context is not null, "--context", "the context length is for --task gpt");
-        Check(o.Positions is not null, preset.Positions is not null, "--positions", "positional encodings are chosen for --task gpt");
-        Check(o.Attention is not null, preset.Attention is not null, "--attention", "attention patterns are chosen for --task gpt");
+        Check(o.Positions is not null, preset.Positions is not null, "--positions", "a recurrent model reads its input in order");
+        Check(o.Attention is not null, preset.Attention is not null, "--attention", "a recurrent model has no attention pattern");
         Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer", "the other tasks read words, letters or pixels");
         Check(o.Vocab is not null, preset.Vocab is not null, "--vocab", "the vocabulary size is for --task gpt --tokenizer bpe");
         Check(o.Heads is not null, preset.Heads is not null, "--heads", "the recurrent models have no attention heads");

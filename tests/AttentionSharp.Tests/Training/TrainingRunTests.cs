@@ -98,6 +98,23 @@ public class TrainingRunTests
         Assert.Contains("--init and --resume exclude each other", e.Message);
     }
 
+    [Theory]
+    [InlineData("pos")]
+    [InlineData("fashion")]
+    [InlineData("g2p")]
+    public void EveryTransformerTaskTakesAPositionalEncodingAndAnAttentionPattern(string task)
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options(task, "transformer", dir.Path) with
+        {
+            Steps = 3, Positions = AttentionSharp.Nn.PositionalEncodingKind.Rotary, Attention = AttentionSharp.Nn.AttentionPattern.Sliding(2),
+        };
+        Assert.Equal(0, Run(options));
+        var config = AttentionSharp.IO.Checkpoint.ReadContents(options.Out!).Config.ToJsonString();
+        Assert.Contains("rotary", config, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("sliding", config, StringComparison.OrdinalIgnoreCase);
+    }
+
     [Fact]
     public void ResumeAloneContinuesInTheRunsOwnDirectory()
     {

@@ -111,7 +111,8 @@ public sealed class ImageTask : ITrainingTask
             {
                 ImageSize = FashionMnist.Side, PatchSize = PatchSize, Channels = 1, Classes = FashionMnist.ClassNames.Count,
                 Layers = o.Layers ?? 4, Heads = o.Heads ?? 4, Width = o.Width ?? 128, MlpWidth = MlpRatio * (o.Width ?? 128),
-                Dropout = o.Dropout ?? 0f,
+                Dropout = o.Dropout ?? 0f, PositionalEncoding = o.Positions ?? PositionalEncodingKind.Learned,
+                Attention = o.Attention ?? AttentionPattern.Full,
             }.Validate();
             return (new VisionTransformer(vit, rng), ConfigJson("transformer", vit.ToJson()), Describe(vit));
         }

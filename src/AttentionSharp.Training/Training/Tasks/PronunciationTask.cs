@@ -180,6 +180,7 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
             SourceVocabSize = vocabulary.SourceSize, TargetVocabSize = vocabulary.TargetSize, ShareEmbeddings = false, TieOutput = true,
             EncoderLayers = o.Layers ?? 3, DecoderLayers = o.Layers ?? 3, Width = o.Width ?? 128, Heads = o.Heads ?? 4,
             FeedForwardWidth = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f, NormFirst = true, LabelSmoothing = 0.1f,
+            PositionalEncoding = o.Positions ?? PositionalEncodingKind.Sinusoidal, Attention = o.Attention ?? AttentionPattern.Full,
             PadId = G2pVocabulary.PadId, BosId = G2pVocabulary.BosId, EosId = G2pVocabulary.EosId,
         }, rng),
         _ => Recurrent(o.Model, new RecurrentSeq2SeqConfig

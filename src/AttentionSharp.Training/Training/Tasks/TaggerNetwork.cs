@@ -24,6 +24,7 @@ public sealed record TaggerNetwork(Module Model, Func<TaggingBatch, Tensor> Logi
             Width = o.Width ?? 128, IntermediateSize = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f,
             AttentionDropout = o.Dropout ?? 0f, PadTokenId = WordVocabulary.Pad, NumLabels = UniversalTags.Count,
             FeatureVocabSize = vocabulary.Features.Count, FeatureSlots = WordFeatures.Slots,
+            PositionalEncoding = o.Positions ?? PositionalEncodingKind.Learned, Attention = o.Attention ?? AttentionPattern.Full,
         }, rng),
         _ => Recurrent(new RecurrentTaggerConfig
         {

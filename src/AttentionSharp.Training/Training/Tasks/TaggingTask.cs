@@ -77,6 +77,7 @@ public sealed class TaggingTask : ITrainingTask
                     VocabSize = _vocabulary.Count, MaxPositions = max, TypeVocabSize = 1, Layers = options.Layers ?? 4,
                     Heads = options.Heads ?? 4, Width = options.Width ?? 128, IntermediateSize = 4 * (options.Width ?? 128),
                     Dropout = options.Dropout ?? 0f, AttentionDropout = options.Dropout ?? 0f, PadTokenId = WordVocabulary.Pad,
+                    PositionalEncoding = options.Positions ?? PositionalEncodingKind.Learned, Attention = options.Attention ?? AttentionPattern.Full,
                 }.Validate();
             var bert = new Bert(config, rng);
             _model = bert;
