@@ -78,16 +78,19 @@ static class TrainCommand
     static TrainOptions Bind(ParseResult r)
     {
         var resume = r.GetValue(Resume);
-        var resumedConfig = resume is null ? null : IO.Checkpoint.ReadContents(resume, preferBest: false).Config;
+        var resumed = resume is null ? null : IO.Checkpoint.ReadContents(resume, preferBest: false);
+        var resumedConfig = resumed?.Config;
         var task = r.GetValue(Task) ?? (resumedConfig is null ? "gpt" : TrainingTasks.TaskOf(resumedConfig));
         var model = r.GetValue(Model) ?? resumedConfig?["model"]?.GetValue<string>() ?? "transformer";
         var p = TaskPresets.For(task, model);
+        // --resume DIR alone continues the run as it was started: its kept options stand where none is given.
+        if (resumed?.State["options"] is System.Text.Json.Nodes.JsonObject kept) p = TrainOptions.FromJson(kept, p) with { Task = task, Model = model };
         // A run that starts from a checkpoint (--resume, or --init) keeps its shape: only what is given may say otherwise.
         if (resume is not null || (task == "gpt" && r.GetValue(Init) is not null))
             p = p with { Layers = null, Heads = null, Width = null, Context = null, Positions = null, Attention = null, Tokenizer = null, Vocab = null, Dropout = null };
         return TaskPresets.Refuse((p with
         {
-            Data = r.GetValue(Data), Out = r.GetValue(Out), Resume = resume, Init = r.GetValue(Init), Cache = r.GetValue(Cache),
+            Data = r.GetValue(Data) ?? p.Data, Out = r.GetValue(Out), Resume = resume, Init = r.GetValue(Init), Cache = r.GetValue(Cache) ?? p.Cache,
             Steps = r.GetValue(Steps) ?? p.Steps, Minutes = r.GetValue(Minutes) is { } m ? (m > 0 ? m : null) : p.Minutes,
             Seed = r.GetValue(Seed) ?? p.Seed, Batch = r.GetValue(Batch) ?? p.Batch, GradAccumulation = r.GetValue(Accumulate) ?? p.GradAccumulation,
             LearningRate = r.GetValue(Lr) ?? p.LearningRate, WarmupSteps = r.GetValue(Warmup) ?? p.WarmupSteps,
@@ -96,7 +99,7 @@ static class TrainCommand
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout, Context = r.GetValue(Context) ?? p.Context,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
-            Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab, NoAttention = r.GetValue(NoAttention),
+            Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab, NoAttention = r.GetValue(NoAttention) || p.NoAttention,
             DetectAnomaly = r.GetValue(DetectAnomaly),
             OnNonFinite = r.GetValue(OnNonFinite) switch
             {

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
 using AttentionSharp.Nn;
 
 namespace AttentionSharp.Training;
@@ -133,6 +135,49 @@ public sealed record TrainOptions
         if (Context is <= 0) throw new ArgumentException($"--context must be positive; got {Context}.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
         return this;
+    }
+
+    /// <summary>
+    /// What a checkpoint keeps of the options, so that <c>--resume DIR</c> alone continues the run as it was started: the
+    /// data (as a full path), the schedule, batch and optimizer settings, the checks. The model's shape is in the
+    /// checkpoint's config.json instead; where to write and what to resume are the resuming command's own.
+    /// </summary>
+    public JsonObject ToJson() => new()
+    {
+        ["task"] = Task, ["model"] = Model, ["data"] = Data is null ? null : System.IO.Path.GetFullPath(Data), ["cache"] = Cache,
+        ["steps"] = Steps, ["minutes"] = Minutes, ["batch"] = Batch, ["grad_accumulation"] = GradAccumulation,
+        ["learning_rate"] = LearningRate, ["warmup_steps"] = WarmupSteps, ["min_lr_ratio"] = MinLearningRateRatio,
+        ["weight_decay"] = WeightDecay, ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
+        ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
+        ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
+    };
+
+    /// <summary>The options a checkpoint kept (<see cref="ToJson"/>) over <paramref name="defaults"/>: a field it lacks keeps the default's.</summary>
+    public static TrainOptions FromJson(JsonObject json, TrainOptions defaults)
+    {
+        T Get<T>(string name, T fallback)
+        {
+            if (!json.TryGetPropertyValue(name, out var node)) return fallback;
+            if (node is null) return default!;   // kept as null: not set in the run (e.g. no time limit)
+            if (node is not JsonValue v) throw new IO.CheckpointException($"The trainer state's options.{name} is not a value.");
+            return v.TryGetValue<T>(out var value) ? value
+                : throw new IO.CheckpointException($"The trainer state's options.{name} is not a {typeof(T).Name}.");
+        }
+        string? seed = Get<string?>("seed", null);
+        return defaults with
+        {
+            Task = Get("task", defaults.Task), Model = Get("model", defaults.Model), Data = Get("data", defaults.Data),
+            Cache = Get("cache", defaults.Cache), Steps = Get("steps", defaults.Steps), Minutes = Get("minutes", defaults.Minutes),
+            Batch = Get("batch", defaults.Batch), GradAccumulation = Get("grad_accumulation", defaults.GradAccumulation),
+            LearningRate = Get("learning_rate", defaults.LearningRate), WarmupSteps = Get("warmup_steps", defaults.WarmupSteps),
+            MinLearningRateRatio = Get("min_lr_ratio", defaults.MinLearningRateRatio), WeightDecay = Get("weight_decay", defaults.WeightDecay),
+            Beta2 = Get("beta2", defaults.Beta2), GradClip = Get("grad_clip", defaults.GradClip),
+            EvalInterval = Get("eval_interval", defaults.EvalInterval), EvalSample = Get("eval_sample", defaults.EvalSample),
+            Seed = seed is null ? defaults.Seed : ulong.Parse(seed, CultureInfo.InvariantCulture),
+            OnNonFinite = Get<string?>("on_nonfinite", null) is { } action
+                ? Enum.Parse<Training.NonFiniteAction>(action, ignoreCase: true) : defaults.OnNonFinite,
+            Dropout = Get("dropout", defaults.Dropout), NoAttention = Get("no_attention", defaults.NoAttention),
+        };
     }
 
     /// <summary>The run directory: --out, else the resumed run's directory, else runs/TASK.</summary>

@@ -69,6 +69,12 @@ public sealed class TrainingRun
             task.RestoreState(taskState);
             DataParallel.BroadcastParameters(_communicator, model.Parameters()); // any number of ranks resumes rank 0's
             _output.WriteLine($"Resuming from {o.Resume} (step {trainer.Step}).");
+            // A different --steps than the run was started with moves the schedule's end there (the rest is kept).
+            if (resumed.State["options"]?["steps"] is JsonValue kept && kept.TryGetValue<int>(out int keptSteps) && keptSteps != o.Steps)
+            {
+                trainer.Schedule = trainer.Schedule with { TotalSteps = o.Steps };
+                _output.WriteLine($"The schedule now ends at step {o.Steps} (the run was started for {keptSteps}).");
+            }
         }
         foreach (var line in task.Header) _output.WriteLine(line);
         _output.WriteLine($"Parameters: {model.ParameterCount():N0}. Threads: {Kernels.Parallel.ThreadCount}" +
@@ -100,7 +106,7 @@ public sealed class TrainingRun
         {
             if (Leader)
                 Checkpoint.Save(dir, model, new Checkpoint.Contents(task.Config, task.TokenizerJson,
-                    TrainingState.Capture(trainer, model, task.CaptureState(), bestObjective, _options.Seed), trainer.Moments()));
+                    TrainingState.Capture(trainer, model, task.CaptureState(), bestObjective, _options), trainer.Moments()));
             savedStep = trainer.Step;
         }
 

@@ -15,13 +15,14 @@ public static class TrainingState
     /// Everything beyond the weights and moments that exact resumption needs: the step, the schedule's length, the
     /// optimizer's step count, the best objective so far, every generator of the model (dropout) and the task's state.
     /// </summary>
-    public static JsonObject Capture(Trainer trainer, Module model, JsonObject taskState, double bestObjective, ulong seed) => new()
+    public static JsonObject Capture(Trainer trainer, Module model, JsonObject taskState, double bestObjective, TrainOptions options) => new()
     {
         ["step"] = trainer.Step,
         ["schedule_steps"] = trainer.Schedule.TotalSteps,
         ["optimizer_steps"] = trainer.Optimizer.StepCount,
         ["best_objective"] = double.IsFinite(bestObjective) ? bestObjective : null,
-        ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
+        ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
+        ["options"] = options.ToJson(),
         ["generators"] = new JsonObject(model.NamedGenerators()
             .Select(g => KeyValuePair.Create(g.Name, (JsonNode?)GeneratorState.ToJson(g.Generator)))),
         ["task"] = taskState,

@@ -52,7 +52,7 @@ public class GptTrainingTests
         var path = Path.Combine(dir.Path, "ckpt");
         Checkpoint.Save(path, first.Model, new Checkpoint.Contents(first.Model.Config.ToJson(), first.Tokenizer.ToJson(),
             TrainingState.Capture(first.Trainer, first.Model, new JsonObject { ["data_rng"] = GeneratorState.ToJson(first.DataRng) },
-                double.PositiveInfinity, Options.Seed), first.Trainer.Moments()));
+                double.PositiveInfinity, Options), first.Trainer.Moments()));
 
         var contents = Checkpoint.ReadContents(path);
         var second = NewRun(dropout: 0.1f);
