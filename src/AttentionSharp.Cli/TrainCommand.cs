@@ -82,6 +82,7 @@ static class TrainCommand
         var task = r.GetValue(Task) ?? (resumedConfig is null ? "gpt" : TrainingTasks.TaskOf(resumedConfig));
         var model = r.GetValue(Model) ?? resumedConfig?["model"]?.GetValue<string>() ?? "transformer";
         var p = TaskPresets.For(task, model);
+#pragma warning disable format
         return TaskPresets.Refuse((p with
         {
             Data = r.GetValue(Data), Out = r.GetValue(Out), Resume = resume, Init = r.GetValue(Init), Cache = r.GetValue(Cache),
@@ -102,6 +103,7 @@ static class TrainCommand
                 var other => throw new ArgumentException($"--on-nonfinite '{other}' is unknown; use stop or skip."),
             },
         }).Validate());
+#pragma warning restore format
     }
 
     static PositionalEncodingKind ParsePositions(string text) =>

@@ -26,6 +26,7 @@ public static class TaskPresets
             throw new ArgumentException($"--model '{model}' is not available for --task {task}; use {string.Join(", ", models)}.");
         bool transformer = model == "transformer";
         var common = new TrainOptions { Task = task, Model = model, Beta2 = 0.999f };
+#pragma warning disable format
         return task switch
         {
             // The main job: 8.5 minutes of a 4-layer GPT on the Brown characters. β₂ = 0.95 as nanoGPT and GPT-3 train
@@ -76,6 +77,7 @@ public static class TaskPresets
             },
             _ => throw UnknownTask(task),
         };
+#pragma warning restore format
     }
 
     /// <summary>
