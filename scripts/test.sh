@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds everything and runs the test suite; then runs the kernel tests again with each SIMD width switched off, so the
-# Vector512, Vector256 and scalar paths are all exercised on one machine. Ends with one line: "tests: N passed, N failed".
+# Checks the formatting, builds everything and runs the test suite; then runs the kernel tests again with each SIMD width
+# switched off, so the Vector512, Vector256 and scalar paths are all exercised on one machine. Ends with one line:
+# "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,9 @@ config=Release
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# Whitespace as .editorconfig describes it, checked before anything is built; `dotnet format whitespace AttentionSharp.slnx`
+# fixes what it reports. Code style and analyzer rules are checked by the build itself (EnforceCodeStyleInBuild).
+dotnet format whitespace AttentionSharp.slnx --verify-no-changes -v quiet || { echo "tests: 0 passed, 1 failed (format)"; exit 1; }
 dotnet build AttentionSharp.slnx -c "$config" -nologo -v quiet -clp:ErrorsOnly || { echo "tests: 0 passed, 1 failed (build)"; exit 1; }
 
 status=0

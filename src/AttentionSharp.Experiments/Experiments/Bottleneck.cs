@@ -74,6 +74,7 @@ public static class Bottleneck
         };
         yield return ("LSTM, no attention", rng => { var m = new RecurrentSeq2Seq(Lstm(Seq2SeqAttention.None), rng); return (m, m); });
         yield return ("LSTM + attention", rng => { var m = new RecurrentSeq2Seq(Lstm(Seq2SeqAttention.General), rng); return (m, m); });
+#pragma warning disable format
         yield return ("Transformer", rng =>
         {
             var m = new EncoderDecoder(new EncoderDecoderConfig
@@ -84,5 +85,6 @@ public static class Bottleneck
             }, rng);
             return (m, m);
         });
+#pragma warning restore format
     }
 }

@@ -27,7 +27,10 @@ public static class ComparisonReport
 
     static string Name(SequenceModelKind k) => k switch
     {
-        SequenceModelKind.Rnn => "RNN", SequenceModelKind.Lstm => "LSTM", SequenceModelKind.Gru => "GRU", _ => "Transformer",
+        SequenceModelKind.Rnn => "RNN",
+        SequenceModelKind.Lstm => "LSTM",
+        SequenceModelKind.Gru => "GRU",
+        _ => "Transformer",
     };
 
     static string Markdown(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients,
@@ -97,33 +100,33 @@ public static class ComparisonReport
 
     static JsonObject Json(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients,
         IReadOnlyList<BottleneckResult> bottleneck) => new()
-    {
-        ["bottleneck"] = new JsonArray(bottleneck.Select(r => (JsonNode)new JsonObject
         {
-            ["model"] = r.Model, ["parameters"] = r.Parameters, ["steps"] = r.Steps, ["seconds"] = r.Seconds,
-            ["wer"] = r.WordErrorRate, ["per"] = r.PhonemeErrorRate,
-            ["by_length"] = new JsonArray(r.ByLength.Select(b => (JsonNode)new JsonObject
+            ["bottleneck"] = new JsonArray(bottleneck.Select(r => (JsonNode)new JsonObject
             {
-                ["lengths"] = b.Lengths, ["words"] = b.Words, ["wer"] = double.IsNaN(b.WordErrorRate) ? null : b.WordErrorRate,
-                ["per"] = double.IsNaN(b.PhonemeErrorRate) ? null : b.PhonemeErrorRate,
+                ["model"] = r.Model, ["parameters"] = r.Parameters, ["steps"] = r.Steps, ["seconds"] = r.Seconds,
+                ["wer"] = r.WordErrorRate, ["per"] = r.PhonemeErrorRate,
+                ["by_length"] = new JsonArray(r.ByLength.Select(b => (JsonNode)new JsonObject
+                {
+                    ["lengths"] = b.Lengths, ["words"] = b.Words, ["wer"] = double.IsNaN(b.WordErrorRate) ? null : b.WordErrorRate,
+                    ["per"] = double.IsNaN(b.PhonemeErrorRate) ? null : b.PhonemeErrorRate,
+                }).ToArray()),
             }).ToArray()),
-        }).ToArray()),
-        ["mode"] = o.Mode, ["seed"] = o.Seed, ["machine"] = machine, ["embedding"] = o.Embedding, ["steps_per_run"] = o.StepsPerRun, ["seconds_per_run"] = o.SecondsPerRun,
-        ["recall"] = new JsonArray(recall.Select(r => (JsonNode)new JsonObject
-        {
-            ["model"] = Name(r.Model), ["distance"] = r.Distance, ["accuracy"] = r.Accuracy, ["steps"] = r.Steps,
-            ["seconds"] = r.Seconds, ["parameters"] = r.Parameters, ["final_loss"] = r.FinalLoss,
-        }).ToArray()),
-        ["speed"] = new JsonArray(speed.Select(r => (JsonNode)new JsonObject
-        {
-            ["model"] = Name(r.Model), ["length"] = r.Length, ["ms_per_step"] = r.MillisecondsPerStep, ["tokens_per_s"] = r.TokensPerSecond,
-        }).ToArray()),
-        ["gradients"] = new JsonArray(gradients.Select(g => (JsonNode)new JsonObject
-        {
-            ["model"] = Name(g.Model), ["trained_distance"] = g.Distance,
-            ["norm_by_distance"] = new JsonArray(g.NormByDistance.Select(v => (JsonNode)JsonValue.Create(v)!).ToArray()),
-        }).ToArray()),
-    };
+            ["mode"] = o.Mode, ["seed"] = o.Seed, ["machine"] = machine, ["embedding"] = o.Embedding, ["steps_per_run"] = o.StepsPerRun, ["seconds_per_run"] = o.SecondsPerRun,
+            ["recall"] = new JsonArray(recall.Select(r => (JsonNode)new JsonObject
+            {
+                ["model"] = Name(r.Model), ["distance"] = r.Distance, ["accuracy"] = r.Accuracy, ["steps"] = r.Steps,
+                ["seconds"] = r.Seconds, ["parameters"] = r.Parameters, ["final_loss"] = r.FinalLoss,
+            }).ToArray()),
+            ["speed"] = new JsonArray(speed.Select(r => (JsonNode)new JsonObject
+            {
+                ["model"] = Name(r.Model), ["length"] = r.Length, ["ms_per_step"] = r.MillisecondsPerStep, ["tokens_per_s"] = r.TokensPerSecond,
+            }).ToArray()),
+            ["gradients"] = new JsonArray(gradients.Select(g => (JsonNode)new JsonObject
+            {
+                ["model"] = Name(g.Model), ["trained_distance"] = g.Distance,
+                ["norm_by_distance"] = new JsonArray(g.NormByDistance.Select(v => (JsonNode)JsonValue.Create(v)!).ToArray()),
+            }).ToArray()),
+        };
 
     static void PlotRecall(string path, IReadOnlyList<RecallResult> recall)
     {

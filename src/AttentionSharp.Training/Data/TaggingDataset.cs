@@ -36,12 +36,14 @@ public sealed record TaggingBatch(int[] Ids, int[] Labels, bool[] Unseen, int Ba
         if (first == 0 && count == Batch) return this;
         int from = first * Time, length = count * Time, slots = Features.Length / Math.Max(1, Ids.Length);
         var features = Features.Length == 0 ? [] : Features.AsSpan(from * slots, length * slots).ToArray();
+#pragma warning disable format
         if (Positions.Length == 0)
             return new TaggingBatch(Ids.AsSpan(from, length).ToArray(), Labels.AsSpan(from, length).ToArray(),
                 Unseen.AsSpan(from, length).ToArray(), count, Time) { Features = features };
         var kept = Enumerable.Range(0, Positions.Length).Where(i => Positions[i] >= from && Positions[i] < from + length).ToArray();
         return new TaggingBatch(Ids.AsSpan(from, length).ToArray(), [.. kept.Select(i => Labels[i])], [.. kept.Select(i => Unseen[i])],
             count, Time) { Features = features, Positions = [.. kept.Select(i => Positions[i] - from)] };
+#pragma warning restore format
     }
 
     /// <summary>The positions scored in rows [first, first + count).</summary>

@@ -198,8 +198,10 @@ public sealed class Trainer
             if (_communicator.Size > 1) (Schedule, outOfTime, stop) = AgreeWithRankZero(Schedule, outOfTime, stop);
             double perStep = budget.SecondsPerStep(Step);
             var remaining = TimeSpan.FromSeconds(perStep * (Schedule.TotalSteps - Step));
+#pragma warning disable format
             onStep(new StepReport(Step, Schedule.TotalSteps, loss, Optimizer.LearningRate, norm,
                 LastItems / perStep, budget.Elapsed, remaining) { Skipped = LastSkipped });
+#pragma warning restore format
             int step = Step;
             if ((o.EvalInterval > 0 && step % o.EvalInterval == 0) || step == Schedule.TotalSteps || outOfTime)
             {

@@ -234,11 +234,13 @@ public sealed unsafe partial class Tensor
                 int md = d - (4 - mask.Rank);
                 strides[d] = md < 0 || mask._shape[md] == 1 || sizes[d] == 1 ? 0 : mask._strides[md];
             }
+#pragma warning disable format
             return p with
             {
                 Additive = mask.Pointer, AdditiveStrideB = strides[0], AdditiveStrideH = strides[1],
                 AdditiveStrideQ = strides[2], AdditiveStrideK = strides[3],
             };
+#pragma warning restore format
         }
     }
 

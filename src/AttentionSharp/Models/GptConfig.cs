@@ -68,15 +68,15 @@ public sealed record GptConfig
     {
         var json = new JsonObject
         {
-        ["model_type"] = "gpt2",
-        ["vocab_size"] = VocabSize,
-        ["n_positions"] = ContextLength,
-        ["n_layer"] = Layers,
-        ["n_head"] = Heads,
-        ["n_embd"] = Width,
-        ["dropout"] = Dropout,
-        ["bias"] = Bias,
-        ["position_embedding_type"] = PositionalEncoding.ToString().ToLowerInvariant(),
+            ["model_type"] = "gpt2",
+            ["vocab_size"] = VocabSize,
+            ["n_positions"] = ContextLength,
+            ["n_layer"] = Layers,
+            ["n_head"] = Heads,
+            ["n_embd"] = Width,
+            ["dropout"] = Dropout,
+            ["bias"] = Bias,
+            ["position_embedding_type"] = PositionalEncoding.ToString().ToLowerInvariant(),
         };
         Attention.WriteJson(json);
         return json;

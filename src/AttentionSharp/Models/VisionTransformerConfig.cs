@@ -91,17 +91,17 @@ public sealed record VisionTransformerConfig
     {
         var json = new JsonObject
         {
-        ["model_type"] = "vit",
-        ["image_size"] = ImageSize,
-        ["patch_size"] = PatchSize,
-        ["num_channels"] = Channels,
-        ["num_labels"] = Classes,
-        ["num_hidden_layers"] = Layers,
-        ["num_attention_heads"] = Heads,
-        ["hidden_size"] = Width,
-        ["intermediate_size"] = MlpWidth,
-        ["hidden_dropout_prob"] = Dropout,
-        ["layer_norm_eps"] = LayerNormEps,
+            ["model_type"] = "vit",
+            ["image_size"] = ImageSize,
+            ["patch_size"] = PatchSize,
+            ["num_channels"] = Channels,
+            ["num_labels"] = Classes,
+            ["num_hidden_layers"] = Layers,
+            ["num_attention_heads"] = Heads,
+            ["hidden_size"] = Width,
+            ["intermediate_size"] = MlpWidth,
+            ["hidden_dropout_prob"] = Dropout,
+            ["layer_norm_eps"] = LayerNormEps,
         };
         // Written only when they differ from ViT's, so a ViT's JSON stays as it was.
         if (PositionalEncoding != PositionalEncodingKind.Learned) json["position_embedding_type"] = PositionalEncoding.ToString().ToLowerInvariant();

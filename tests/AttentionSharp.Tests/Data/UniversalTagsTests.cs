@@ -5,6 +5,7 @@ namespace AttentionSharp.Tests.Data;
 /// <summary>The Brown → universal mapping on real Brown tags, decorated forms included, and its error for an unknown tag.</summary>
 public class UniversalTagsTests
 {
+#pragma warning disable format
     [Theory]
     [InlineData("nn", "NOUN")] [InlineData("nn-tl", "NOUN")] [InlineData("nn-hl", "NOUN")] [InlineData("NN-TL", "NOUN")]
     [InlineData("nns$-tl-hl", "NOUN")] [InlineData("np$", "NOUN")] [InlineData("nps", "NOUN")] [InlineData("nr", "NOUN")] [InlineData("pn", "NOUN")]
@@ -12,7 +13,7 @@ public class UniversalTagsTests
     [InlineData("hvz*", "VERB")] [InlineData("bedz", "VERB")] [InlineData("doz", "VERB")]
     [InlineData("jj", "ADJ")] [InlineData("jjt", "ADJ")] [InlineData("od", "ADJ")] [InlineData("ap", "ADJ")]
     [InlineData("rb", "ADV")] [InlineData("ql", "ADV")] [InlineData("wrb", "ADV")] [InlineData("rn", "ADV")] [InlineData("*", "ADV")] [InlineData("*-hl", "ADV")]
-    [InlineData("ppss", "PRON")] [InlineData("ppo", "PRON")] [InlineData("pp$$", "PRON")] 
+    [InlineData("ppss", "PRON")] [InlineData("ppo", "PRON")] [InlineData("pp$$", "PRON")]
     [InlineData("at", "DET")] [InlineData("at-tl", "DET")] [InlineData("pp$", "DET")] [InlineData("dt$", "DET")] [InlineData("wdt", "DET")] [InlineData("wp$", "DET")] [InlineData("abx", "DET")]
     [InlineData("in", "ADP")] [InlineData("in-hl", "ADP")] [InlineData("cs", "ADP")]
     [InlineData("cd", "NUM")] [InlineData("cd$", "NOUN")]
@@ -27,6 +28,7 @@ public class UniversalTagsTests
     [InlineData("wrb+in", "PRT")] [InlineData("ppss+vb", "PRT")]
     [InlineData("vb+to", "VERB")] [InlineData("md+hv", "VERB")] [InlineData("in+ppo", "ADP")] [InlineData("jjr+cs", "ADJ")] [InlineData("rb+cs", "ADV")]
     [InlineData("nn+in", "NOUN")] [InlineData("ap+ap-nc", "ADJ")] [InlineData("do+ppss", "X")] [InlineData("wdt+ber+pp", "X")]
+#pragma warning restore format
     public void MapsBrownTags(string brown, string expected) => Assert.Equal(expected, UniversalTags.FromBrown(brown, "ca01"));
 
     [Fact]

@@ -30,10 +30,12 @@ public class ParallelTests
     public void ForUnderOversubscriptionVisitsEveryIndexOnce()
     {
         using var stop = new CancellationTokenSource();
+#pragma warning disable format
         var burners = Enumerable.Range(0, 2 * Environment.ProcessorCount).Select(_ => new Thread(() =>
         {
             while (!stop.IsCancellationRequested) Thread.SpinWait(1000);
         }) { IsBackground = true }).ToList();
+#pragma warning restore format
         burners.ForEach(t => t.Start());
         try
         {

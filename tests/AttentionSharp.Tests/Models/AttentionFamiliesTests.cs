@@ -63,11 +63,13 @@ public class AttentionFamiliesTests
     [MemberData(nameof(Combinations))]
     public void BertRunsForwardAndBackward(PositionalEncodingKind positions, string pattern)
     {
+#pragma warning disable format
         var config = BertConfig.Small(13) with
         {
             MaxPositions = 8, Layers = 2, Heads = 2, Width = 8, IntermediateSize = 16,
             PositionalEncoding = positions, Attention = AttentionPattern.Parse(pattern),
         };
+#pragma warning restore format
         Assert.Equal(config, BertConfig.FromJson(JsonNode.Parse(config.ToJson().ToJsonString())!.AsObject()));
         var model = new Bert(config, new Generator(1));
         // Linear attention cannot skip padding keys, so its batch has none.
@@ -92,11 +94,13 @@ public class AttentionFamiliesTests
         AssertFiniteGradients(model, model.Forward(images), $"ViT {positions} {pattern}");
     }
 
+#pragma warning disable format
     static EncoderDecoderConfig Seq2Seq(PositionalEncodingKind positions, string pattern) => EncoderDecoderConfig.Small(12) with
     {
         EncoderLayers = 2, DecoderLayers = 2, Width = 8, Heads = 2, FeedForwardWidth = 16, MaxLength = 12,
         PositionalEncoding = positions, Attention = AttentionPattern.Parse(pattern),
     };
+#pragma warning restore format
 
     [Theory]
     [MemberData(nameof(Combinations))]
@@ -165,14 +169,18 @@ public class AttentionFamiliesTests
     [Fact]
     public void ExportsRefuseWhatTheyCannotExpress()
     {
+#pragma warning disable format
         var rotary = new Bert(BertConfig.Small(13) with { MaxPositions = 8, Layers = 1, Heads = 2, Width = 8, IntermediateSize = 16,
             PositionalEncoding = PositionalEncodingKind.Rotary }, new Generator(1));
+#pragma warning restore format
         Assert.Contains("Rotary", Assert.Throws<ArgumentException>(() => BertOnnx.Build(rotary)).Message);
         var dir = Path.Combine(Path.GetTempPath(), "attn-refused-" + Guid.NewGuid().ToString("N"));
         Assert.Contains("Rotary", Assert.Throws<ArgumentException>(() => HuggingFaceBert.Export(rotary, dir)).Message);
         Assert.False(Directory.Exists(dir));
+#pragma warning disable format
         var sliding = new Gpt(new GptConfig { VocabSize = 11, ContextLength = 8, Layers = 1, Heads = 2, Width = 8,
             Attention = AttentionPattern.Sliding(2) }, new Generator(1));
+#pragma warning restore format
         Assert.Contains("sliding:2", Assert.Throws<ArgumentException>(() => GptOnnx.Build(sliding)).Message);
     }
 

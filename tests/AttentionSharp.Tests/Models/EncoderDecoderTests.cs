@@ -19,10 +19,12 @@ public class EncoderDecoderTests
 
     const int Pad = 0, Bos = 1, Eos = 2, Vocab = 12;
 
+#pragma warning disable format
     static readonly EncoderDecoderConfig Shape = EncoderDecoderConfig.Small(Vocab) with
     {
         Width = 32, Heads = 4, FeedForwardWidth = 64, LabelSmoothing = 0.1f,
     };
+#pragma warning restore format
 
     /// <summary>One model trained for 60 steps on reversal, and its losses, shared by the tests that need a trained model.</summary>
     static readonly Lazy<(EncoderDecoder Model, List<float> Losses)> Trained = new(() =>

@@ -82,7 +82,9 @@ public class TaggerTests
     }
 
     [Theory]
-    [InlineData("rnn")] [InlineData("lstm")] [InlineData("gru")]
+    [InlineData("rnn")]
+    [InlineData("lstm")]
+    [InlineData("gru")]
     public void RecurrentTaggerLearnsTheTinyCorpus(string cell)
     {
         var data = TinyData(out int vocabSize, out int featureCount);
@@ -116,7 +118,9 @@ public class TaggerTests
     public void AccuracyCountsOverallAndUnseenAndSkipsPadding()
     {
         // Four positions, three tags: predictions (arg-max) 2, 0, 1, 1; the last position is padding.
+#pragma warning disable format
         float[] logits = [0, 1, 5,   3, 1, 2,   0, 4, 1,   0, 9, 0];
+#pragma warning restore format
         int[] labels = [2, 1, 1, TaggingDataset.IgnoreLabel];
         bool[] unseen = [true, true, false, true];
         var a = new TagAccuracy();

@@ -30,10 +30,12 @@ public class ModelsParityTests(ITestOutputHelper output)
         Dropout = 0f, AttentionDropout = 0f, PadTokenId = 0, NumLabels = 5,
     };
 
+#pragma warning disable format
     static readonly EncoderDecoderConfig Seq2SeqShape = EncoderDecoderConfig.Small(20) with
     {
         Width = 16, Heads = 2, FeedForwardWidth = 32, Dropout = 0f, LabelSmoothing = 0.1f,
     };
+#pragma warning restore format
 
     static readonly VisionTransformerConfig VitShape = new()
     {

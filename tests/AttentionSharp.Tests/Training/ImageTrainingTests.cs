@@ -50,7 +50,9 @@ public class ImageTrainingTests
     }
 
     [Theory]
-    [InlineData("rnn")] [InlineData("lstm")] [InlineData("gru")]
+    [InlineData("rnn")]
+    [InlineData("lstm")]
+    [InlineData("gru")]
     public void RecurrentBaselinesLearnWithCropsAndLabelSmoothing(string cell)
     {
         var data = Synthetic(64, 3);

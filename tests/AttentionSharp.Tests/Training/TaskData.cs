@@ -90,12 +90,14 @@ static class TaskData
             "fashion" => Images(root),
             _ => Dictionary(root),
         };
+#pragma warning disable format
         return preset with
         {
             Data = data, Out = Path.Combine(root, "run"), Minutes = null, Steps = 12, EvalInterval = 5, EvalSample = 16, Batch = 4,
             WarmupSteps = 2, Seed = 7, Layers = 1, Width = 16, Heads = transformer ? 2 : null, Dropout = 0.1f,
             Context = task == "gpt" ? 16 : null,
         };
+#pragma warning restore format
     }
 
     static string WriteText(string root)

@@ -132,11 +132,13 @@ public class TrainingRunTests
     [InlineData("mlm", "transformer", "--tokenizer")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
+#pragma warning disable format
         var options = TaskPresets.For(task, model) with
         {
             Context = option == "--context" ? 64 : null, Heads = option == "--heads" ? 4 : TaskPresets.For(task, model).Heads,
             NoAttention = option == "--no-attention", Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
         };
+#pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));
         Assert.StartsWith(option, e.Message);
         Assert.Contains($"--task {task}", e.Message);
@@ -154,11 +156,13 @@ public class TrainingRunTests
         string familiar = TaskData.Text(900);
         string foreign = new([.. Enumerable.Range(0, familiar.Length / 18).Select(_ => "qxzjvkwy \n"[rng.Next(10)])]);
         var data = dir.Write("text.txt", familiar + foreign);
+#pragma warning disable format
         var options = TaskPresets.For("gpt", "transformer") with
         {
             Data = data, Out = dir.File("run"), Minutes = null, Steps = 60, EvalInterval = 60, EvalSample = 256, Batch = 8,
             WarmupSteps = 5, Layers = 1, Heads = 2, Width = 32, Context = 16, Seed = 3,
         };
+#pragma warning restore format
         Assert.Equal(0, Run(options));
         var log = Log(options.Out!);
         float periodic = (float)log.Last(r => r["val_loss"] is not null)!["val_loss"]!;

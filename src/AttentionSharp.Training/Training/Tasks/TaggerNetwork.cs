@@ -35,11 +35,13 @@ public sealed record TaggerNetwork(Module Model, Func<TaggingBatch, Tensor> Logi
     };
 
     /// <summary>The tagger on an mlm checkpoint's encoder: its shape, with a tag layer and spelling features added.</summary>
+#pragma warning disable format
     public static TaggerNetwork FromMlm(BertConfig mlm, float dropout, WordVocabulary vocabulary, Generator rng) => Bert(mlm with
     {
         NumLabels = UniversalTags.Count, FeatureVocabSize = vocabulary.Features.Count, FeatureSlots = WordFeatures.Slots,
         Dropout = dropout, AttentionDropout = dropout,
     }, rng);
+#pragma warning restore format
 
     /// <summary>The network a pos checkpoint's config.json describes (weights not loaded).</summary>
     public static TaggerNetwork FromConfig(JsonObject config, string checkpointDir)

@@ -30,7 +30,8 @@ internal readonly struct Vec512 : ISimd<Vec512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512 MultiplyAdd(Vec512 a, Vec512 b, Vec512 c) => new(Vector512.FusedMultiplyAdd(a._v, b._v, c._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512 Min(Vec512 a, Vec512 b) => new(Vector512.Min(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512 Max(Vec512 a, Vec512 b) => new(Vector512.Max(a._v, b._v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512 Clamp(Vec512 x, float low, float high) =>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512 Clamp(Vec512 x, float low, float high) =>
         new(Vector512.Min(Vector512.Max(x._v, Vector512.Create(low)), Vector512.Create(high)));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512 Abs(Vec512 a) => new(Vector512.Abs(a._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vec512 Sqrt(Vec512 a) => new(Vector512.Sqrt(a._v));
