@@ -88,6 +88,7 @@ static class TrainCommand
         // A run that starts from a checkpoint (--resume, or --init) keeps its shape: only what is given may say otherwise.
         if (resume is not null || (task == "gpt" && r.GetValue(Init) is not null))
             p = p with { Layers = null, Heads = null, Width = null, Context = null, Positions = null, Attention = null, Tokenizer = null, Vocab = null, Dropout = null };
+#pragma warning disable format // one option's binding a clause, several to a line
         return TaskPresets.Refuse((p with
         {
             Data = r.GetValue(Data) ?? p.Data, Out = r.GetValue(Out), Resume = resume, Init = r.GetValue(Init), Cache = r.GetValue(Cache) ?? p.Cache,
@@ -108,6 +109,7 @@ static class TrainCommand
                 var other => throw new ArgumentException($"--on-nonfinite '{other}' is unknown; use stop or skip."),
             },
         }).Validate());
+#pragma warning restore format
     }
 
     static PositionalEncodingKind ParsePositions(string text) =>

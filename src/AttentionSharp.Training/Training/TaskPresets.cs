@@ -25,6 +25,7 @@ public static class TaskPresets
         if (!models.Contains(model))
             throw new ArgumentException($"--model '{model}' is not available for --task {task}; use {string.Join(", ", models)}.");
         bool transformer = model == "transformer";
+#pragma warning disable format // the presets read as a table, a task to a block
         // The Transformers take any positional encoding and attention pattern; the recurrent models read in order.
         var common = new TrainOptions
         {
@@ -82,6 +83,7 @@ public static class TaskPresets
             },
             _ => throw UnknownTask(task),
         };
+#pragma warning restore format
     }
 
     /// <summary>

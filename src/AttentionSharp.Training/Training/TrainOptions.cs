@@ -166,17 +166,27 @@ public sealed record TrainOptions
         string? seed = Get<string?>("seed", null);
         return defaults with
         {
-            Task = Get("task", defaults.Task), Model = Get("model", defaults.Model), Data = Get("data", defaults.Data),
-            Cache = Get("cache", defaults.Cache), Steps = Get("steps", defaults.Steps), Minutes = Get("minutes", defaults.Minutes),
-            Batch = Get("batch", defaults.Batch), GradAccumulation = Get("grad_accumulation", defaults.GradAccumulation),
-            LearningRate = Get("learning_rate", defaults.LearningRate), WarmupSteps = Get("warmup_steps", defaults.WarmupSteps),
-            MinLearningRateRatio = Get("min_lr_ratio", defaults.MinLearningRateRatio), WeightDecay = Get("weight_decay", defaults.WeightDecay),
-            Beta2 = Get("beta2", defaults.Beta2), GradClip = Get("grad_clip", defaults.GradClip),
-            EvalInterval = Get("eval_interval", defaults.EvalInterval), EvalSample = Get("eval_sample", defaults.EvalSample),
+            Task = Get("task", defaults.Task),
+            Model = Get("model", defaults.Model),
+            Data = Get("data", defaults.Data),
+            Cache = Get("cache", defaults.Cache),
+            Steps = Get("steps", defaults.Steps),
+            Minutes = Get("minutes", defaults.Minutes),
+            Batch = Get("batch", defaults.Batch),
+            GradAccumulation = Get("grad_accumulation", defaults.GradAccumulation),
+            LearningRate = Get("learning_rate", defaults.LearningRate),
+            WarmupSteps = Get("warmup_steps", defaults.WarmupSteps),
+            MinLearningRateRatio = Get("min_lr_ratio", defaults.MinLearningRateRatio),
+            WeightDecay = Get("weight_decay", defaults.WeightDecay),
+            Beta2 = Get("beta2", defaults.Beta2),
+            GradClip = Get("grad_clip", defaults.GradClip),
+            EvalInterval = Get("eval_interval", defaults.EvalInterval),
+            EvalSample = Get("eval_sample", defaults.EvalSample),
             Seed = seed is null ? defaults.Seed : ulong.Parse(seed, CultureInfo.InvariantCulture),
             OnNonFinite = Get<string?>("on_nonfinite", null) is { } action
                 ? Enum.Parse<Training.NonFiniteAction>(action, ignoreCase: true) : defaults.OnNonFinite,
-            Dropout = Get("dropout", defaults.Dropout), NoAttention = Get("no_attention", defaults.NoAttention),
+            Dropout = Get("dropout", defaults.Dropout),
+            NoAttention = Get("no_attention", defaults.NoAttention),
         };
     }
 

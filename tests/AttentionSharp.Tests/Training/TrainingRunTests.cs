@@ -65,9 +65,26 @@ public class TrainingRunTests
     /// <summary>The options of a run that fine-tunes <paramref name="init"/> on <paramref name="data"/>, as the CLI binds them.</summary>
     static TrainOptions FineTune(string init, string data, string outDir) => TaskPresets.For("gpt", "transformer") with
     {
-        Init = init, Data = data, Out = outDir, Minutes = null, Steps = 24, EvalInterval = 8, EvalSample = 16, Batch = 4,
-        WarmupSteps = 2, LearningRate = 3e-3f, Seed = 9, Layers = null, Heads = null, Width = null, Context = null,
-        Positions = null, Attention = null, Tokenizer = null, Vocab = null, Dropout = null,
+        Init = init,
+        Data = data,
+        Out = outDir,
+        Minutes = null,
+        Steps = 24,
+        EvalInterval = 8,
+        EvalSample = 16,
+        Batch = 4,
+        WarmupSteps = 2,
+        LearningRate = 3e-3f,
+        Seed = 9,
+        Layers = null,
+        Heads = null,
+        Width = null,
+        Context = null,
+        Positions = null,
+        Attention = null,
+        Tokenizer = null,
+        Vocab = null,
+        Dropout = null,
     };
 
     [Fact]
@@ -107,7 +124,9 @@ public class TrainingRunTests
         using var dir = new TempDirectory();
         var options = TaskData.Options(task, "transformer", dir.Path) with
         {
-            Steps = 3, Positions = AttentionSharp.Nn.PositionalEncodingKind.Rotary, Attention = AttentionSharp.Nn.AttentionPattern.Sliding(2),
+            Steps = 3,
+            Positions = AttentionSharp.Nn.PositionalEncodingKind.Rotary,
+            Attention = AttentionSharp.Nn.AttentionPattern.Sliding(2),
         };
         Assert.Equal(0, Run(options));
         var config = AttentionSharp.IO.Checkpoint.ReadContents(options.Out!).Config.ToJsonString();
