@@ -22,7 +22,9 @@ public static class MlmMasking
     /// <param name="ids">Token ids, any shape flattened.</param>
     /// <param name="vocabSize">V: random replacements are drawn from [0, V) minus the special ids.</param>
     /// <param name="maskTokenId">The [MASK] id.</param>
+    /// <param name="rng">The generator of every draw.</param>
     /// <param name="specialIds">Ids never chosen nor drawn as replacements ([PAD], [CLS], [SEP], [MASK], …).</param>
+    /// <param name="probability">The chance that a token is chosen.</param>
     public static MlmBatch Mask(ReadOnlySpan<int> ids, int vocabSize, int maskTokenId, Generator rng, ReadOnlySpan<int> specialIds = default, float probability = 0.15f)
     {
         ArgumentNullException.ThrowIfNull(rng);

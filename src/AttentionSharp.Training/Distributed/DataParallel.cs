@@ -19,7 +19,7 @@ public static class DataParallel
     }
 
     /// <summary>
-    /// The rows [r·⌈R/N⌉, min(R, (r+1)·⌈R/N⌉)) of a global batch of R rows of <paramref name="rowLength"/> ids: in
+    /// The rows [r·⌈R/N⌉, min(R, (r+1)·⌈R/N⌉)) of a global batch of R = <paramref name="globalRows"/> rows: in
     /// training R = N·b and rank r gets rows [r·b, (r+1)·b); a short last validation batch may leave a rank none.
     /// </summary>
     public static (int FirstRow, int Rows) Shard(int globalRows, int rank, int size)
