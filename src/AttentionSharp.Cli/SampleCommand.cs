@@ -7,41 +7,60 @@ using AttentionSharp.Models;
 namespace AttentionSharp.Cli;
 
 /// <summary>
-/// `attn sample`: continue prompts with a trained GPT checkpoint. One prompt and one sample stream as they are drawn;
-/// several samples or prompts are decoded together as one batch (<see cref="TextGenerator.GenerateBatch"/>) and printed
-/// each under a header line.
+/// `attn sample`: continue prompts with a trained GPT checkpoint. One prompt and one sample stream as they are
+/// drawn; several samples or prompts are decoded together as one batch (<see cref="TextGenerator.GenerateBatch"/>)
+/// and printed each under a header line.
 /// </summary>
 static class SampleCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint directory written by attn train.", Required = true };
+        var checkpoint = new Option<string>("--checkpoint")
+        {
+            Description = "Checkpoint directory written by attn train.", Required = true,
+        };
         var prompt = new Option<string>("--prompt")
         {
-            Description = "Text to continue; '-' reads prompts from standard input, one per line.", DefaultValueFactory = _ => "The ",
+            Description = "Text to continue; '-' reads prompts from standard input, one per line.",
+            DefaultValueFactory = _ => "The ",
         };
         var promptFile = new Option<string?>("--prompt-file")
         {
-            Description = "Read prompts from this file, one per line (blank lines skipped); they are decoded together as a batch.",
+            Description = "Read prompts from this file, one per line (blank lines skipped); they are decoded as one batch.",
         };
         var tokens = new Option<int>("--tokens") { Description = "Tokens to generate.", DefaultValueFactory = _ => 300 };
-        var temperature = new Option<float>("--temperature") { Description = "Sampling temperature (0 = greedy).", DefaultValueFactory = _ => 0.8f };
-        var topK = new Option<int>("--top-k") { Description = "Keep only the K most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
-        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling: keep the most likely tokens up to this probability mass.", DefaultValueFactory = _ => 1f };
-        var penalty = new Option<float>("--repetition-penalty") { Description = "Penalise tokens already present (1 = off).", DefaultValueFactory = _ => 1f };
+        var temperature = new Option<float>("--temperature")
+        {
+            Description = "Sampling temperature (0 = greedy).", DefaultValueFactory = _ => 0.8f,
+        };
+        var topK = new Option<int>("--top-k")
+        {
+            Description = "Keep only the K most likely tokens (0 = all).", DefaultValueFactory = _ => 0,
+        };
+        var topP = new Option<float>("--top-p")
+        {
+            Description = "Nucleus sampling: keep the most likely tokens up to this probability mass.",
+            DefaultValueFactory = _ => 1f,
+        };
+        var penalty = new Option<float>("--repetition-penalty")
+        {
+            Description = "Penalise tokens already present (1 = off).", DefaultValueFactory = _ => 1f,
+        };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the sampler.", DefaultValueFactory = _ => 1 };
         var stops = new Option<string[]>("--stop")
         {
-            Description = "End a sample once its text contains this string (repeatable); the stop string itself is not printed. "
-                        + "A sample also ends at the tokenizer's end-of-text token, if it has one.",
+            Description = "End a sample once its text contains this string (repeatable); the stop string itself is not "
+                        + "printed. A sample also ends at the tokenizer's end-of-text token, if it has one.",
         };
         var samples = new Option<int>("--num-samples")
         {
-            Description = "Samples of each prompt, decoded together as a batch; one --seed reproduces the set.", DefaultValueFactory = _ => 1,
+            Description = "Samples of each prompt, decoded together as a batch; one --seed reproduces the set.",
+            DefaultValueFactory = _ => 1,
         };
         var interactive = new Option<bool>("--interactive")
         {
-            Description = "Keep the model loaded and continue each line read from standard input, until end of input, an empty line or 'exit'.",
+            Description = "Keep the model loaded and continue each line read from standard input, until end of input, "
+                        + "an empty line or 'exit'.",
         };
         var command = new Command("sample", "Generate text from a trained checkpoint.")
         {
@@ -51,7 +70,8 @@ static class SampleCommand
         {
             var options = new SamplingOptions
             {
-                Temperature = r.GetValue(temperature), TopK = r.GetValue(topK), TopP = r.GetValue(topP), RepetitionPenalty = r.GetValue(penalty),
+                Temperature = r.GetValue(temperature), TopK = r.GetValue(topK), TopP = r.GetValue(topP),
+                RepetitionPenalty = r.GetValue(penalty),
             }.Validate();
             int count = r.GetValue(tokens);
             if (count < 0) throw new ArgumentException($"--tokens must be ≥ 0; got {count}.");
@@ -62,10 +82,13 @@ static class SampleCommand
             bool promptGiven = r.GetResult(prompt) is { Implicit: false };
             var file = r.GetValue(promptFile);
             bool loop = r.GetValue(interactive);
-            if (file is not null && promptGiven) throw new ArgumentException("Give either --prompt or --prompt-file, not both.");
+            if (file is not null && promptGiven)
+                throw new ArgumentException("Give either --prompt or --prompt-file, not both.");
             if (loop && (file is not null || promptGiven))
-                throw new ArgumentException("--interactive reads its prompts from standard input; leave out --prompt and --prompt-file.");
-            if (file is not null && !File.Exists(file)) throw new ArgumentException($"--prompt-file '{file}' does not exist.");
+                throw new ArgumentException(
+                    "--interactive reads its prompts from standard input; leave out --prompt and --prompt-file.");
+            if (file is not null && !File.Exists(file))
+                throw new ArgumentException($"--prompt-file '{file}' does not exist.");
 
             var (model, tokenizer) = Load(r.GetValue(checkpoint)!);
             var session = new Session(model, tokenizer, options, count, r.GetValue(seed), n, stopStrings);
@@ -73,8 +96,10 @@ static class SampleCommand
             if (loop) return session.Interactive(Console.In);
             var text = r.GetValue(prompt)!;
             List<SamplePrompts.Prompt> prompts =
-                file is not null ? SamplePrompts.FromLines(TextFile.Read(file), $"--prompt-file '{file}'", tokenizer, context)
-                : text == "-" ? SamplePrompts.FromLines(Console.In.ReadToEnd(), "standard input (--prompt -)", tokenizer, context)
+                file is not null
+                    ? SamplePrompts.FromLines(TextFile.Read(file), $"--prompt-file '{file}'", tokenizer, context)
+                : text == "-"
+                    ? SamplePrompts.FromLines(Console.In.ReadToEnd(), "standard input (--prompt -)", tokenizer, context)
                 : [SamplePrompts.Encode(text, "the prompt (--prompt)", tokenizer, context)];
             session.Print(prompts);
             return 0;
@@ -82,7 +107,7 @@ static class SampleCommand
         return command;
     }
 
-    /// <summary>A loaded model with the options of one `attn sample` call: continues prompts and prints the samples.</summary>
+    /// <summary>A loaded model and the options of one `attn sample` call: continues prompts, prints samples.</summary>
     sealed class Session(Gpt model, ITokenizer tokenizer, SamplingOptions options, int tokens, ulong seed, int samples,
                          string[] stops)
     {
@@ -109,8 +134,8 @@ static class SampleCommand
                 Console.WriteLine();
                 return;
             }
-            var results = TextGenerator.GenerateBatch(model, [.. prompts.SelectMany(p => Enumerable.Repeat(p.Ids, samples))],
-                                                      tokens, options, generators, _stop);
+            int[][] rows = [.. prompts.SelectMany(p => Enumerable.Repeat(p.Ids, samples))];
+            var results = TextGenerator.GenerateBatch(model, rows, tokens, options, generators, _stop);
             for (int row = 0; row < results.Length; row++)
             {
                 int p = row / samples, s = row % samples;
@@ -149,10 +174,14 @@ static class SampleCommand
         var contents = Checkpoint.ReadContents(dir);
         GptConfig config;
         try { config = GptConfig.FromJson(contents.Config); }
-        catch (ArgumentException e) { throw new CheckpointException($"Checkpoint '{dir}' is not a GPT checkpoint: {e.Message}"); }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointException($"Checkpoint '{dir}' is not a GPT checkpoint: {e.Message}");
+        }
         var tokenizer = ITokenizer.FromJson(contents.TokenizerJson, $"the tokenizer of checkpoint '{dir}'");
         if (tokenizer.VocabSize != config.VocabSize)
-            throw new CheckpointException($"Checkpoint '{dir}' is inconsistent: its tokenizer has {tokenizer.VocabSize} ids but the model expects {config.VocabSize}.");
+            throw new CheckpointException($"Checkpoint '{dir}' is inconsistent: its tokenizer has {tokenizer.VocabSize} ids "
+                                          + $"but the model expects {config.VocabSize}.");
         var model = new Gpt(config, new Generator(0));
         Checkpoint.LoadWeights(dir, model);
         return (model, tokenizer);

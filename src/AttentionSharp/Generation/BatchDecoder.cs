@@ -23,7 +23,7 @@ sealed class BatchDecoder(Gpt model, SamplingOptions options, StopConditions sto
         public int Index { get; } = index;
         public List<int> Tokens { get; } = [.. prompt];             // prompt, then the generated tokens
         public int PromptLength { get; } = prompt.Length;
-        public int FirstLength { get; } = Math.Min(prompt.Length, contextLength); // positions the prefill reads
+        public int FirstLength { get; } = Math.Min(prompt.Length, contextLength);   // positions its prefill reads
         public Generator Rng { get; } = rng;
         public TextStream? Text { get; } = text;
         public float[] Logits { get; set; } = [];
@@ -35,7 +35,10 @@ sealed class BatchDecoder(Gpt model, SamplingOptions options, StopConditions sto
     {
         var rows = new Row[prompts.Count];
         for (int i = 0; i < rows.Length; i++)
-            rows[i] = new Row(i, prompts[i], generators[i], stop.Decode is { } d ? new TextStream(d, stop.Strings) : null, _context);
+        {
+            var text = stop.Decode is { } decode ? new TextStream(decode, stop.Strings) : null;
+            rows[i] = new Row(i, prompts[i], generators[i], text, _context);
+        }
         model.Eval();
         if (maxTokens > 0)
         {
@@ -105,7 +108,7 @@ sealed class BatchDecoder(Gpt model, SamplingOptions options, StopConditions sto
         for (int b = 0; b < ids.Length; b++) _active[b].Logits = logits.Slice(b * _vocab, _vocab).ToArray();
     }
 
-    /// <summary>Empties <paramref name="cache"/> and reads the last <paramref name="count"/> tokens of each row, (B, count).</summary>
+    /// <summary>Empties <paramref name="cache"/> and reads the last <paramref name="count"/> tokens of each row.</summary>
     void Prefill(KvCache cache, List<Row> rows, int count)
     {
         cache.Reset();
@@ -137,7 +140,7 @@ sealed class BatchDecoder(Gpt model, SamplingOptions options, StopConditions sto
     }
 
     static int BatchOf(KvCacheLayer layer) => (layer.Keys ?? layer.LinearState)?.Size(0)
-        ?? throw new InvalidOperationException("A prefilled cache layer holds neither keys nor a linear-attention state.");
+        ?? throw new InvalidOperationException("A prefilled cache layer holds no keys and no linear-attention state.");
 
     static void CopyRows(Tensor? to, Tensor? from, int start)
     {

@@ -1,6 +1,6 @@
 namespace AttentionSharp.Generation;
 
-/// <summary>Turns token ids back into text (a tokenizer's Decode); the core library knows no tokenizer of its own.</summary>
+/// <summary>Turns token ids back into text (a tokenizer's Decode); the core library has no tokenizer.</summary>
 public delegate string TokenDecoder(ReadOnlySpan<int> ids);
 
 /// <summary>What, besides the token budget, ends a row of generation early.</summary>
@@ -13,7 +13,7 @@ public sealed record StopConditions
     /// </summary>
     public IReadOnlyList<string> Strings { get; init; } = [];
 
-    /// <summary>Token ids that end a row when generated (end-of-text); the id stays in the tokens, not in the text.</summary>
+    /// <summary>Token ids that end a row when generated (end-of-text); the id stays in the tokens, not the text.</summary>
     public IReadOnlyList<int> EndOfText { get; init; } = [];
 
     /// <summary>Decodes a row's continuation, for stop strings and the text of the result; null: tokens only.</summary>
@@ -22,7 +22,8 @@ public sealed record StopConditions
     public StopConditions Validate()
     {
         foreach (var s in Strings)
-            if (string.IsNullOrEmpty(s)) throw new ArgumentException("A stop string must contain at least one character.");
+            if (string.IsNullOrEmpty(s))
+                throw new ArgumentException("A stop string must contain at least one character.");
         if (Strings.Count > 0 && Decode is null)
             throw new ArgumentException("Stop strings need a decoder to turn the generated tokens into text.");
         return this;

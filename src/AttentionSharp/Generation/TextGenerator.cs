@@ -3,7 +3,7 @@ using AttentionSharp.Nn;
 
 namespace AttentionSharp.Generation;
 
-/// <summary>Autoregressive decoding with a <see cref="Gpt"/>: feed the context, sample the next token, append, repeat.</summary>
+/// <summary>Autoregressive decoding with a <see cref="Gpt"/>: feed the context, sample the next token, append.</summary>
 public static class TextGenerator
 {
     /// <summary>
@@ -12,10 +12,10 @@ public static class TextGenerator
     /// context is full, the cache is rebuilt from the last half-context of tokens (the model cannot see further back;
     /// within the first full context the result equals recomputing every step without a cache). A prompt longer than
     /// the context is read from its last context's worth of tokens.
-    /// <paramref name="onToken"/> receives each new token as it is chosen. Returns the prompt and the new tokens.
+    /// <paramref name="onToken"/> receives each new token as it is chosen. Returns the prompt, then the new tokens.
     /// </summary>
-    public static int[] Generate(Gpt model, ReadOnlySpan<int> prompt, int maxTokens, SamplingOptions options, Generator rng,
-                                 Action<int>? onToken = null)
+    public static int[] Generate(Gpt model, ReadOnlySpan<int> prompt, int maxTokens, SamplingOptions options,
+                                 Generator rng, Action<int>? onToken = null)
     {
         int[] ids = prompt.ToArray();
         var result = GenerateBatch(model, [ids], maxTokens, options, [rng],
@@ -24,7 +24,7 @@ public static class TextGenerator
     }
 
     /// <summary>
-    /// Continues every prompt by up to <paramref name="maxTokens"/> tokens, all of them through one K/V cache as a batch.
+    /// Continues every prompt by up to <paramref name="maxTokens"/> tokens, all through one K/V cache as a batch.
     /// Row i samples from <paramref name="generators"/>[i] alone (give each row its own generator), so its tokens are
     /// those <see cref="Generate"/> gives for that prompt and generator.
     /// <para>
@@ -50,9 +50,11 @@ public static class TextGenerator
         options.Validate();
         stop = (stop ?? new StopConditions()).Validate();
         if (maxTokens < 0)
-            throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens, "The number of tokens to generate cannot be negative.");
+            throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens,
+                                                  "The number of tokens to generate cannot be negative.");
         if (generators.Count != prompts.Count)
-            throw new ArgumentException($"Expected one generator per prompt ({prompts.Count}); got {generators.Count}.", nameof(generators));
+            throw new ArgumentException($"Expected one generator per prompt ({prompts.Count}); got {generators.Count}.",
+                                        nameof(generators));
         if (onText is not null && stop.Decode is null)
             throw new ArgumentException("Text as it grows needs a decoder in the stop conditions.", nameof(onText));
         for (int i = 0; i < prompts.Count; i++)
@@ -69,7 +71,8 @@ public static class TextGenerator
     /// </summary>
     public static Generator[] SampleGenerators(ulong seed, int count)
     {
-        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "The number of samples cannot be negative.");
+        if (count < 0)
+            throw new ArgumentOutOfRangeException(nameof(count), count, "The number of samples cannot be negative.");
         var generators = new Generator[count];
         for (int i = 0; i < count; i++) generators[i] = new Generator(seed + (ulong)i * 0x9E3779B97F4A7C15UL);
         return generators;

@@ -27,7 +27,7 @@ public sealed class TextStream
     /// <summary>The text so far, cut before the stop string once one is found.</summary>
     public string Text => _text;
 
-    /// <summary>Adds a token and returns the text that may now be shown ("" when none); after a stop, adds nothing.</summary>
+    /// <summary>Adds a token and returns the text that may now be shown ("" when none); after a stop, nothing.</summary>
     public string Push(int id)
     {
         if (Stop is not null) return "";

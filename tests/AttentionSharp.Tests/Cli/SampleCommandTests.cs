@@ -10,10 +10,11 @@ public sealed class TinyCheckpoint : IDisposable
 
     public TinyCheckpoint()
     {
-        var data = _dir.Write("small.txt", string.Concat(Enumerable.Repeat("the jury said that the cat sat on the mat. ", 40)));
+        var text = string.Concat(Enumerable.Repeat("the jury said that the cat sat on the mat. ", 40));
+        var data = _dir.Write("small.txt", text);
         Path = _dir.File("run");
-        var (code, output) = AttnProcess.Run("train", "--data", data, "--steps", "5", "--minutes", "0", "--layers", "1", "--width", "16",
-            "--heads", "2", "--context", "32", "--batch", "2", "--tokenizer", "char", "--out", Path);
+        var (code, output) = AttnProcess.Run("train", "--data", data, "--steps", "5", "--minutes", "0", "--layers", "1",
+            "--width", "16", "--heads", "2", "--context", "32", "--batch", "2", "--tokenizer", "char", "--out", Path);
         Assert.True(code == 0, output);
     }
 
@@ -33,9 +34,11 @@ public class SampleCommandTests(TinyCheckpoint checkpoint) : IClassFixture<TinyC
     /// <summary>Runs attn sample on the checkpoint with <paramref name="stdin"/> as its standard input.</summary>
     (int Code, string Output, string Errors) Sample(string stdin, params string[] args)
     {
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
+        var info = new ProcessStartInfo(host)
         {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false,
         };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "attn.dll"));
         foreach (var a in new[] { "sample", "--checkpoint", checkpoint.Path }.Concat(args)) info.ArgumentList.Add(a);
@@ -44,7 +47,11 @@ public class SampleCommandTests(TinyCheckpoint checkpoint) : IClassFixture<TinyC
         var stderr = p.StandardError.ReadToEndAsync();
         p.StandardInput.Write(stdin);
         p.StandardInput.Close();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(entireProcessTree: true); throw new TimeoutException("attn sample ran over 3 minutes."); }
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException("attn sample ran over 3 minutes.");
+        }
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
@@ -64,7 +71,8 @@ public class SampleCommandTests(TinyCheckpoint checkpoint) : IClassFixture<TinyC
         var file = checkpoint.Write("prompts.txt", "the jury\n\n   \nthe cat sat on\nt\n");
         var (code, output, errors) = Sample("", ["--prompt-file", file, .. Short]);
         Assert.True(code == 0, errors);
-        string expected = string.Concat(new[] { "the jury", "the cat sat on", "t" }.Select((p, i) => $"--- prompt {i + 1} ---\n" + Alone(p, Short)));
+        string[] prompts = ["the jury", "the cat sat on", "t"];
+        string expected = string.Concat(prompts.Select((p, i) => $"--- prompt {i + 1} ---\n" + Alone(p, Short)));
         Assert.Equal(expected, output);
 
         // The same prompts from standard input.
@@ -76,7 +84,8 @@ public class SampleCommandTests(TinyCheckpoint checkpoint) : IClassFixture<TinyC
     [Fact]
     public void SeveralSamplesAreReproducibleAndDiffer()
     {
-        string[] args = ["--prompt", "the ", "--num-samples", "3", "--tokens", "20", "--temperature", "1.5", "--seed", "4"];
+        string[] args = ["--prompt", "the ", "--num-samples", "3", "--tokens", "20", "--temperature", "1.5",
+                         "--seed", "4"];
         var (code, output, errors) = Sample("", args);
         Assert.True(code == 0, errors);
         Assert.Equal(output, Sample("", args).Output);

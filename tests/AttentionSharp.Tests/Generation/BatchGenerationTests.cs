@@ -14,7 +14,7 @@ public class BatchGenerationTests
     const int Vocab = 12;
     const int Context = 16;
 
-    /// <summary>Each id decodes to its own piece, several of them longer than one character, so stops can span tokens.</summary>
+    /// <summary>Each id decodes to its own piece, several longer than one character, so stops can span tokens.</summary>
     static readonly string[] Pieces = ["a", "b", "c", "ab", "ca", " ", "x", "yz", "zz", "bc", "q", "<|endoftext|>"];
 
     static string Decode(ReadOnlySpan<int> ids)
@@ -24,8 +24,9 @@ public class BatchGenerationTests
         return text.ToString();
     }
 
-    /// <summary>A GPT whose weights are drawn wide (std 0.5), so its distributions are far from uniform and rows differ.</summary>
-    static Gpt Model(PositionalEncodingKind positions = PositionalEncodingKind.Learned, AttentionPattern? attention = null)
+    /// <summary>A GPT with weights drawn wide (std 0.5): its distributions are far from uniform and rows differ.</summary>
+    static Gpt Model(PositionalEncodingKind positions = PositionalEncodingKind.Learned,
+                     AttentionPattern? attention = null)
     {
         var config = new GptConfig
         {
@@ -46,20 +47,26 @@ public class BatchGenerationTests
     static readonly int[][] Prompts = [[1, 2, 3], [4], [5, 6, 7, 8, 9], [0, 1, 2], [3, 3, 3, 3, 3, 3, 3, 3], [7, 7]];
 
     static readonly SamplingOptions Greedy = new() { Temperature = 0 };
-    static readonly SamplingOptions Sampled = new() { Temperature = 1f, TopK = 8, TopP = 0.95f, RepetitionPenalty = 1.2f };
+    static readonly SamplingOptions Sampled = new()
+    {
+        Temperature = 1f, TopK = 8, TopP = 0.95f, RepetitionPenalty = 1.2f,
+    };
 
-    static Generator[] Seeds(int count, ulong first) => [.. Enumerable.Range(0, count).Select(i => new Generator(first + (ulong)i))];
+    static Generator[] Seeds(int count, ulong first) =>
+        [.. Enumerable.Range(0, count).Select(i => new Generator(first + (ulong)i))];
 
-    /// <summary>Each prompt alone through <see cref="TextGenerator.Generate"/>, from a fresh generator of the same seed.</summary>
+    /// <summary>Each prompt alone through <see cref="TextGenerator.Generate"/>, a fresh generator of the seed.</summary>
     static int[][] OneAtATime(Gpt model, int[][] prompts, int tokens, SamplingOptions options, ulong firstSeed) =>
-        [.. prompts.Select((p, i) => TextGenerator.Generate(model, p, tokens, options, new Generator(firstSeed + (ulong)i))[p.Length..])];
+        [.. prompts.Select((p, i) =>
+            TextGenerator.Generate(model, p, tokens, options, new Generator(firstSeed + (ulong)i))[p.Length..])];
 
     static void AssertRowsEqual(int[][] expected, GeneratedSequence[] actual, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(expected[i].SequenceEqual(actual[i].Tokens),
-                $"{what}, row {i}: expected [{string.Join(", ", expected[i])}], got [{string.Join(", ", actual[i].Tokens)}]");
+                $"{what}, row {i}: expected [{string.Join(", ", expected[i])}], "
+                + $"got [{string.Join(", ", actual[i].Tokens)}]");
     }
 
     [Theory]
@@ -94,7 +101,8 @@ public class BatchGenerationTests
         };
         var model = Model(positions, attention);
         var expected = OneAtATime(model, Prompts, 20, Sampled, 7);
-        AssertRowsEqual(expected, TextGenerator.GenerateBatch(model, Prompts, 20, Sampled, Seeds(Prompts.Length, 7)), $"{positions}, {kind}");
+        var batched = TextGenerator.GenerateBatch(model, Prompts, 20, Sampled, Seeds(Prompts.Length, 7));
+        AssertRowsEqual(expected, batched, $"{positions}, {kind}");
     }
 
     [Fact]
@@ -126,10 +134,11 @@ public class BatchGenerationTests
         foreach (var strings in new[] { new[] { stopString }, new[] { "never there", stopString } })
         {
             var streamed = new System.Text.StringBuilder();
-            var stopped = TextGenerator.GenerateBatch(model, [Prompts[0]], 30, Sampled, Seeds(1, 3), stop with { Strings = strings },
-                                                      onText: (_, s) => streamed.Append(s))[0];
+            var stopped = TextGenerator.GenerateBatch(model, [Prompts[0]], 30, Sampled, Seeds(1, 3),
+                stop with { Strings = strings }, onText: (_, s) => streamed.Append(s))[0];
             int at = text.IndexOf(stopString, StringComparison.Ordinal);
-            int last = Enumerable.Range(1, full.Tokens.Length).First(k => Decode(full.Tokens[..k]).Contains(stopString, StringComparison.Ordinal));
+            int last = Enumerable.Range(1, full.Tokens.Length)
+                .First(k => Decode(full.Tokens[..k]).Contains(stopString, StringComparison.Ordinal));
             Assert.Equal(StopReason.StopString, stopped.Reason);
             Assert.Equal(stopString, stopped.Stop);
             Assert.Equal(text[..at], stopped.Text);
@@ -145,7 +154,8 @@ public class BatchGenerationTests
         var stop = new StopConditions { Decode = Decode };
         var full = TextGenerator.GenerateBatch(model, Prompts, 20, Greedy, Seeds(Prompts.Length, 1), stop);
         string stopString = Pieces[full[2].Tokens[5]];
-        var stopped = TextGenerator.GenerateBatch(model, Prompts, 20, Greedy, Seeds(Prompts.Length, 1), stop with { Strings = [stopString] });
+        var stopped = TextGenerator.GenerateBatch(model, Prompts, 20, Greedy, Seeds(Prompts.Length, 1),
+                                                  stop with { Strings = [stopString] });
         for (int i = 0; i < Prompts.Length; i++)
         {
             int at = full[i].Text!.IndexOf(stopString, StringComparison.Ordinal);
@@ -160,7 +170,8 @@ public class BatchGenerationTests
     public void EndOfTextEndsARowAndStaysOutOfItsText()
     {
         var model = Model();
-        var full = TextGenerator.GenerateBatch(model, Prompts, 20, Sampled, Seeds(Prompts.Length, 9), new StopConditions { Decode = Decode });
+        var full = TextGenerator.GenerateBatch(model, Prompts, 20, Sampled, Seeds(Prompts.Length, 9),
+                                               new StopConditions { Decode = Decode });
         int endOfText = full[0].Tokens[3];
         var stop = new StopConditions { Decode = Decode, EndOfText = [endOfText] };
         var stopped = TextGenerator.GenerateBatch(model, Prompts, 20, Sampled, Seeds(Prompts.Length, 9), stop);
@@ -173,6 +184,7 @@ public class BatchGenerationTests
             Assert.Equal(Decode(at < 0 ? expected : expected[..^1]), stopped[i].Text);
         }
         Assert.Equal(StopReason.EndOfText, stopped[0].Reason);
+        // Pieces spell "<|endoftext|>" as id 11; other markers take two ids here.
         Assert.Equal([11], EndOfText.Find(text => Array.IndexOf(Pieces, text) is >= 0 and var id ? [id] : [0, 0], Decode));
     }
 
@@ -184,11 +196,14 @@ public class BatchGenerationTests
             TextGenerator.GenerateBatch(model, [[1], []], 3, Greedy, Seeds(2, 0))).Message);
         Assert.Contains("one generator per prompt", Assert.Throws<ArgumentException>(() =>
             TextGenerator.GenerateBatch(model, [[1], [2]], 3, Greedy, Seeds(1, 0))).Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => TextGenerator.GenerateBatch(model, [[1]], -1, Greedy, Seeds(1, 0)));
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            TextGenerator.GenerateBatch(model, [[1]], -1, Greedy, Seeds(1, 0)));
         Assert.Contains("decoder", Assert.Throws<ArgumentException>(() =>
-            TextGenerator.GenerateBatch(model, [[1]], 3, Greedy, Seeds(1, 0), new StopConditions { Strings = ["a"] })).Message);
+            TextGenerator.GenerateBatch(model, [[1]], 3, Greedy, Seeds(1, 0),
+                                        new StopConditions { Strings = ["a"] })).Message);
         Assert.Contains("stop string", Assert.Throws<ArgumentException>(() =>
             new StopConditions { Strings = [""], Decode = Decode }.Validate()).Message);
-        Assert.All(TextGenerator.GenerateBatch(model, Prompts, 0, Greedy, Seeds(Prompts.Length, 0)), r => Assert.Empty(r.Tokens));
+        var none = TextGenerator.GenerateBatch(model, Prompts, 0, Greedy, Seeds(Prompts.Length, 0));
+        Assert.All(none, r => Assert.Empty(r.Tokens));
     }
 }
