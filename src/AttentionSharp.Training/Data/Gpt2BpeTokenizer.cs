@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace AttentionSharp.Data;
@@ -7,23 +8,28 @@ namespace AttentionSharp.Data;
 /// <summary>
 /// GPT-2's own byte-level BPE (Radford et al., 2019) with a published vocabulary: vocab.json maps each token, spelled in
 /// GPT-2's printable stand-ins for bytes ("Ġ" for a space), to its id, and merges.txt lists the merges in rank order.
-/// Encoding runs through Microsoft.ML.Tokenizers' <see cref="CodeGenTokenizer"/>, which is GPT-2's tokenizer (GPT-2's
-/// pre-tokenization pattern and byte table; CodeGen reused GPT-2's files) with no prefix space and no begin/end token
-/// added — the ids transformers' GPT2Tokenizer gives. A saved tokenizer holds the vocabulary and the merges, so a
+/// Encoding runs through Microsoft.ML.Tokenizers' byte-level <see cref="BpeTokenizer"/> after GPT-2's pre-tokenization
+/// pattern, with no prefix space and no begin/end token added, and "&lt;|endoftext|&gt;" in the text read as that one
+/// token — the ids transformers' GPT2Tokenizer gives. (The library's CodeGenTokenizer is not used: it adds CodeGen's
+/// tokens for runs of spaces, ids GPT-2 does not have.) A saved tokenizer holds the vocabulary and the merges, so a
 /// checkpoint needs no other file.
 /// </summary>
 /// <remarks>
 /// Unlike <see cref="ByteBpeTokenizer"/>, whose ids are 256 bytes then one per merge, ids here are whatever the
 /// vocabulary says; <see cref="VocabSize"/> is one more than the largest.
 /// </remarks>
-public sealed class Gpt2BpeTokenizer : ITokenizer
+public sealed partial class Gpt2BpeTokenizer : ITokenizer
 {
     internal const string TypeName = "gpt2-bpe";
 
-    /// <summary>The first line transformers writes into merges.txt; it is not a merge.</summary>
-    const string MergesHeader = "#version: 0.2";
+    /// <summary>GPT-2's end-of-text token, which text may spell out.</summary>
+    public const string EndOfText = "<|endoftext|>";
 
-    readonly CodeGenTokenizer _tokenizer;
+    /// <summary>GPT-2's pre-tokenization (openai/gpt-2, src/encoder.py): merges never cross these pieces.</summary>
+    [GeneratedRegex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant)]
+    private static partial Regex Gpt2Pattern();
+
+    readonly BpeTokenizer _tokenizer;
     readonly KeyValuePair<string, int>[] _vocab;
     readonly string[] _merges;
 
@@ -46,9 +52,11 @@ public sealed class Gpt2BpeTokenizer : ITokenizer
             if (merge.Split(' ') is not [{ Length: > 0 }, { Length: > 0 }])
                 throw new ArgumentException($"The merge '{merge}' should be two tokens separated by one space.", nameof(merges));
         VocabSize = _vocab[^1].Value + 1;
-        using var vocabStream = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(_vocab.ToDictionary(p => p.Key, p => p.Value)));
-        using var mergesStream = new MemoryStream(Encoding.UTF8.GetBytes(MergesHeader + "\n" + string.Join("\n", _merges) + "\n"));
-        _tokenizer = CodeGenTokenizer.Create(vocabStream, mergesStream, addPrefixSpace: false, addBeginOfSentence: false, addEndOfSentence: false);
+        var special = _vocab.Where(p => p.Key == EndOfText).ToDictionary(p => p.Key, p => p.Value);
+        _tokenizer = BpeTokenizer.Create(new BpeOptions(_vocab)
+        {
+            Merges = _merges, ByteLevel = true, SpecialTokens = special, PreTokenizer = new RegexPreTokenizer(Gpt2Pattern(), special),
+        });
     }
 
     /// <summary>Reads transformers' vocab.json and merges.txt.</summary>
@@ -75,7 +83,7 @@ public sealed class Gpt2BpeTokenizer : ITokenizer
     public int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return [.. _tokenizer.EncodeToIds(text, addPrefixSpace: false, addBeginningOfSentence: false, addEndOfSentence: false)];
+        return [.. _tokenizer.EncodeToIds(text)];
     }
 
     public string Decode(ReadOnlySpan<int> ids)

@@ -1,4 +1,7 @@
+using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
 using System.Text.Json;
 using MlBertOptions = Microsoft.ML.Tokenizers.BertOptions;
 using MlBertTokenizer = Microsoft.ML.Tokenizers.BertTokenizer;
@@ -13,9 +16,20 @@ namespace AttentionSharp.Data;
 /// <see cref="MlBertTokenizer"/>. <see cref="Encode"/> adds no [CLS]/[SEP]: a model input wraps the ids itself
 /// (<see cref="ClsId"/>, <see cref="SepId"/>). A saved tokenizer holds the vocabulary and the casing.
 /// </summary>
-public sealed class WordPieceTokenizer : ITokenizer
+public sealed partial class WordPieceTokenizer : ITokenizer
 {
     internal const string TypeName = "wordpiece";
+
+    /// <summary>
+    /// BERT's basic split (google-research/bert tokenization.py): each punctuation character — ASCII's symbols or any
+    /// \p{P} — and each CJK ideograph alone, any other run of non-space characters whole. The library's default split
+    /// keeps only letters, digits and punctuation, so it would drop "€", "²" or an emoji, which BERT keeps.
+    /// </summary>
+    [GeneratedRegex(@"[\p{P}!-/:-@\[-`{-~]|[\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]|[^\s\p{P}!-/:-@\[-`{-~\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]+",
+        RegexOptions.CultureInvariant)]
+    private static partial Regex BasicPattern();
+
+    static readonly string[] SpecialTokens = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"];
 
     readonly MlBertTokenizer _tokenizer;
     readonly string[] _tokens;
@@ -30,7 +44,7 @@ public sealed class WordPieceTokenizer : ITokenizer
         foreach (var t in _tokens)
             if (t.Length == 0 || t.Any(char.IsWhiteSpace) || !seen.Add(t))
                 throw new ArgumentException($"The vocabulary's token '{t}' is empty, holds white space or is listed twice.", nameof(tokens));
-        foreach (var special in new[] { "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]" })
+        foreach (var special in SpecialTokens)
             if (!seen.Contains(special)) throw new ArgumentException($"The vocabulary lacks the special token {special}.", nameof(tokens));
         using var stream = new MemoryStream(Encoding.UTF8.GetBytes(string.Join("\n", _tokens) + "\n"));
         // An uncased BERT strips accents too (transformers' strip_accents follows do_lower_case unless set).
@@ -38,6 +52,7 @@ public sealed class WordPieceTokenizer : ITokenizer
         {
             LowerCaseBeforeTokenization = lowerCase, RemoveNonSpacingMarks = lowerCase, ApplyBasicTokenization = true,
             IndividuallyTokenizeCjk = true, SplitOnSpecialTokens = true,
+            PreTokenizer = new RegexPreTokenizer(BasicPattern(), SpecialTokens.ToDictionary(t => t, t => Array.IndexOf(_tokens, t))),
         });
     }
 
@@ -66,7 +81,24 @@ public sealed class WordPieceTokenizer : ITokenizer
     public int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return [.. _tokenizer.EncodeToIds(text, addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true)];
+        return [.. _tokenizer.EncodeToIds(Normalize(text), addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true)];
+    }
+
+    /// <summary>
+    /// An uncased model reads the text lowercased, decomposed (NFD) and stripped of non-spacing marks — "naïve" as
+    /// "naive" — before the basic pass, as transformers does. The library's tokenizer does not decompose, so the accents
+    /// are stripped here. (transformers also composes the text (NFC) first; under invariant globalization that is not
+    /// done, which matters only for text that arrives decomposed.)
+    /// </summary>
+    string Normalize(string text)
+    {
+        // BERT deletes control characters (keeping tab, newline and return, which are white space) and U+FFFD.
+        var kept = new StringBuilder(text.Length);
+        foreach (char ch in text)
+            if (ch is '\t' or '\n' or '\r' || ch != '\uFFFD' && CharUnicodeInfo.GetUnicodeCategory(ch) is not
+                    (UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned))
+                kept.Append(ch);
+        return LowerCase ? AccentFolding.Strip(kept.ToString().ToLowerInvariant()) : kept.ToString();
     }
 
     public string Decode(ReadOnlySpan<int> ids)
