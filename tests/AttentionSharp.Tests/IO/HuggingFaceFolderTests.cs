@@ -10,7 +10,7 @@ namespace AttentionSharp.Tests.IO;
 /// <summary>
 /// Folders as transformers' save_pretrained writes them (tests/fixtures/make_fixtures.py, hf_tokenizer_fixtures): a GPT-2
 /// with vocab.json and merges.txt, a BertForMaskedLM sharded over two safetensors files with vocab.txt. Import gives
-/// PyTorch's logits on the ids of the reference tokenizers, and attn import makes checkpoints the other commands read.
+/// PyTorch's logits on the ids of the reference tokenizers, and attn import makes checkpoints that attn sample, eval and viz read.
 /// </summary>
 public class HuggingFaceFolderTests(ITestOutputHelper output)
 {
@@ -93,7 +93,7 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void AttnImportMakesCheckpointsThatSampleAndEvalRead()
+    public void AttnImportMakesCheckpointsThatSampleEvalAndVizRead()
     {
         using var dir = new TempDirectory();
         var run = dir.File("gpt2");
@@ -108,6 +108,9 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
         var data = dir.Write("eval.txt", string.Concat(Enumerable.Repeat("Hello world, it's 2024 and the café costs €3.50. ", 20)));
         (code, text) = AttnProcess.Run("eval", "--checkpoint", run, "--data", data, "--batch", "2");
         Assert.True(code == 0, text);
+        (code, text) = AttnProcess.Run("viz", "--checkpoint", run, "--text", "Hello, naïve world", "--out", dir.File("viz"));
+        Assert.True(code == 0, text);
+        Assert.True(File.Exists(Path.Combine(dir.File("viz"), "attention.html")), text);
 
         var bert = dir.File("bert");
         (code, text) = AttnProcess.Run("import", "--hf", Folder("hf_bert_wordpiece"), "--out", bert);
