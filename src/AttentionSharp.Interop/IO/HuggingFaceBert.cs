@@ -103,7 +103,7 @@ public static class HuggingFaceBert
         };
     }
 
-    /// <summary>Reads a BertForMaskedLM directory (config.json and model.safetensors) into a new <see cref="Bert"/>.</summary>
+    /// <summary>Reads a BertForMaskedLM directory (config.json, and model.safetensors or a sharded model.safetensors.index.json) into a new <see cref="Bert"/>.</summary>
     public static Bert Import(string directory) => Import(directory, out _);
 
     /// <summary>As <see cref="Import(string)"/>; <paramref name="skipped"/> names the pooler and next-sentence tensors left out.</summary>

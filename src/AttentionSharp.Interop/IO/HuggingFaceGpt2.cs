@@ -87,7 +87,7 @@ public static class HuggingFaceGpt2
         ["torch_dtype"] = "float32",
     };
 
-    /// <summary>Reads a GPT-2 directory (config.json and model.safetensors) into a new <see cref="Gpt"/>.</summary>
+    /// <summary>Reads a GPT-2 directory (config.json, and model.safetensors or a sharded model.safetensors.index.json) into a new <see cref="Gpt"/>.</summary>
     public static Gpt Import(string directory)
     {
         var (configPath, weightsPath) = HuggingFaceFiles.Paths(directory);

@@ -29,15 +29,12 @@ public static class HuggingFaceTokenizer
     {
         string vocab = Path.Combine(directory, VocabJsonFile), merges = Path.Combine(directory, MergesFile);
         if (File.Exists(vocab) && File.Exists(merges)) return Gpt2BpeTokenizer.FromFiles(vocab, merges);
-        if (!File.Exists(vocab) && !File.Exists(merges) && ReadModel(directory, "BPE") is { } model)
-        {
-            var ids = model.GetProperty("vocab").EnumerateObject().Select(p => new KeyValuePair<string, int>(p.Name, p.Value.GetInt32())).ToList();
-            // tokenizers writes each merge as "left right", or since 0.20 as ["left", "right"].
-            var pairs = model.GetProperty("merges").EnumerateArray()
-                .Select(m => m.ValueKind == JsonValueKind.Array ? $"{m[0].GetString()} {m[1].GetString()}" : m.GetString()!).ToList();
-            try { return new Gpt2BpeTokenizer(ids, pairs); }
-            catch (ArgumentException e) { throw new DataSourceException($"{Path.Combine(directory, TokenizerJsonFile)}: {e.Message}", e); }
-        }
+        if (!File.Exists(vocab) && !File.Exists(merges) && FromTokenizerJson(directory, "BPE", model => new Gpt2BpeTokenizer(
+                model.GetProperty("vocab").EnumerateObject().Select(p => new KeyValuePair<string, int>(p.Name, p.Value.GetInt32())),
+                // tokenizers writes each merge as "left right", or since 0.20 as ["left", "right"].
+                model.GetProperty("merges").EnumerateArray()
+                    .Select(m => m.ValueKind == JsonValueKind.Array ? $"{m[0].GetString()} {m[1].GetString()}" : m.GetString()!))) is { } fromJson)
+            return fromJson;
         string missing = File.Exists(vocab) ? MergesFile : VocabJsonFile;
         throw new DataSourceException($"'{directory}' has no {missing}: GPT-2's tokenizer is read from {VocabJsonFile} and {MergesFile} (or {TokenizerJsonFile}).");
     }
@@ -48,12 +45,9 @@ public static class HuggingFaceTokenizer
         bool lower = LowerCase(directory);
         string vocab = Path.Combine(directory, VocabTextFile);
         if (File.Exists(vocab)) return WordPieceTokenizer.FromFile(vocab, lower);
-        if (ReadModel(directory, "WordPiece") is { } model)
-        {
-            var tokens = model.GetProperty("vocab").EnumerateObject().OrderBy(p => p.Value.GetInt32()).Select(p => p.Name).ToList();
-            try { return new WordPieceTokenizer(tokens, lower); }
-            catch (ArgumentException e) { throw new DataSourceException($"{Path.Combine(directory, TokenizerJsonFile)}: {e.Message}", e); }
-        }
+        if (FromTokenizerJson(directory, "WordPiece", model => new WordPieceTokenizer(
+                model.GetProperty("vocab").EnumerateObject().OrderBy(p => p.Value.GetInt32()).Select(p => p.Name), lower)) is { } fromJson)
+            return fromJson;
         throw new DataSourceException($"'{directory}' has no {VocabTextFile}: BERT's tokenizer is read from {VocabTextFile} (or {TokenizerJsonFile}).");
     }
 
@@ -71,8 +65,11 @@ public static class HuggingFaceTokenizer
         catch (JsonException e) { throw new DataSourceException($"{path} is not valid JSON: {e.Message}", e); }
     }
 
-    /// <summary>tokenizer.json's "model" when the file exists and its model is of <paramref name="type"/>; null when there is no file.</summary>
-    static JsonElement? ReadModel(string directory, string type)
+    /// <summary>
+    /// The tokenizer <paramref name="build"/> makes from tokenizer.json's "model", which must be of
+    /// <paramref name="type"/>; null when there is no tokenizer.json. Every malformed part is an error naming the file.
+    /// </summary>
+    static T? FromTokenizerJson<T>(string directory, string type, Func<JsonElement, T> build) where T : class
     {
         var path = Path.Combine(directory, TokenizerJsonFile);
         if (!File.Exists(path)) return null;
@@ -83,11 +80,12 @@ public static class HuggingFaceTokenizer
                 model.ValueKind == JsonValueKind.Object && model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String &&
                 t.GetString() == type && model.TryGetProperty("vocab", out var v) && v.ValueKind == JsonValueKind.Object &&
                 (type != "BPE" || model.TryGetProperty("merges", out var m) && m.ValueKind == JsonValueKind.Array))
-                return model.Clone();
+                return build(model);
             throw new DataSourceException($"{path}: the \"model\" should be a {type} with its \"vocab\"{(type == "BPE" ? " and \"merges\"" : "")}.");
         }
         catch (JsonException e) { throw new DataSourceException($"{path} is not valid JSON: {e.Message}", e); }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        catch (ArgumentException e) { throw new DataSourceException($"{path}: {e.Message}", e); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or IndexOutOfRangeException)
         {
             throw new DataSourceException($"{path}: the model's vocab should map tokens to integer ids and its merges be pairs of tokens: {e.Message}", e);
         }

@@ -33,6 +33,8 @@ public class HuggingFaceTokenizerTests
         Assert.Equal(ids, tokenizer.Encode(text));
         Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text)));
         Assert.Equal(tokenizer.VocabSize - 1, tokenizer.IdOf("<|endoftext|>"));
+        // As transformers' GPT2Tokenizer: the end-of-text token spelled in the text is that one id, the rest as before.
+        Assert.Equal([.. tokenizer.Encode("Hello"), tokenizer.VocabSize - 1, .. tokenizer.Encode(" world")], tokenizer.Encode("Hello<|endoftext|> world"));
         var back = ITokenizer.FromJson(tokenizer.ToJson());
         Assert.IsType<Gpt2BpeTokenizer>(back);
         Assert.Equal(tokenizer.VocabSize, back.VocabSize);
