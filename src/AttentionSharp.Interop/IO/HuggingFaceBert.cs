@@ -103,7 +103,7 @@ public static class HuggingFaceBert
         };
     }
 
-    /// <summary>Reads a BertForMaskedLM directory (config.json and model.safetensors) into a new <see cref="Bert"/>.</summary>
+    /// <summary>Reads a BertForMaskedLM directory (config.json, and model.safetensors or a sharded model.safetensors.index.json) into a new <see cref="Bert"/>.</summary>
     public static Bert Import(string directory) => Import(directory, out _);
 
     /// <summary>As <see cref="Import(string)"/>; <paramref name="skipped"/> names the pooler and next-sentence tensors left out.</summary>
@@ -111,14 +111,14 @@ public static class HuggingFaceBert
     {
         var (configPath, weightsPath) = HuggingFaceFiles.Paths(directory);
         var model = new Bert(ReadConfig(configPath), new Generator(0));
-        var file = SafetensorsFile.Read(weightsPath);
+        var entries = HuggingFaceFiles.ReadWeights(weightsPath);
         var expected = model.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter);
         var state = new Dictionary<string, Tensor>();
         var tied = new Dictionary<string, SafetensorsEntry>();
         var left = new List<string>();
         try
         {
-            foreach (var e in file.Entries)
+            foreach (var e in entries)
             {
                 string name = e.Name.StartsWith(Prefix, StringComparison.Ordinal) ? e.Name[Prefix.Length..] : e.Name;
                 // The LayerNorm names of checkpoints converted from TensorFlow, which transformers renames on load too.

@@ -26,14 +26,65 @@ public static class HuggingFaceFiles
         return HuggingFaceConfig.ModelTypeOf(configPath);
     }
 
-    /// <summary>config.json and model.safetensors of <paramref name="directory"/>, which must both exist.</summary>
+    /// <summary>The index of a sharded checkpoint: each tensor's name → the shard file holding it, beside the index.</summary>
+    public const string WeightsIndexFile = "model.safetensors.index.json";
+
+    /// <summary>PyTorch's pickled weights, which this library does not read.</summary>
+    public const string PickleFile = "pytorch_model.bin";
+
+    /// <summary>
+    /// config.json and the weights of <paramref name="directory"/>: model.safetensors, or the index of a sharded
+    /// checkpoint (model.safetensors.index.json) when there is no single file; <see cref="ReadWeights"/> reads either.
+    /// A directory with only pytorch_model.bin is refused with the command that converts it.
+    /// </summary>
     internal static (string Config, string Weights) Paths(string directory)
     {
         var configPath = Path.Combine(directory, ConfigFile);
-        var weightsPath = Path.Combine(directory, WeightsFile);
         if (!File.Exists(configPath)) throw new CheckpointException($"'{directory}' has no {ConfigFile}: not a Hugging Face model directory.");
-        if (!File.Exists(weightsPath)) throw new CheckpointException($"'{directory}' has no {WeightsFile} (only safetensors weights are read, not pytorch_model.bin).");
-        return (configPath, weightsPath);
+        foreach (var name in new[] { WeightsFile, WeightsIndexFile })
+            if (File.Exists(Path.Combine(directory, name))) return (configPath, Path.Combine(directory, name));
+        if (File.Exists(Path.Combine(directory, PickleFile)) || File.Exists(Path.Combine(directory, PickleFile + ".index.json")))
+        {
+            string auto = HuggingFaceConfig.ModelTypeOf(configPath) switch
+            {
+                "gpt2" => "AutoModelForCausalLM", "bert" => "AutoModelForMaskedLM", _ => "AutoModel",
+            };
+            throw new CheckpointException($"'{directory}' holds its weights only as {PickleFile}, a Python pickle this library does not read; " +
+                                          $"convert it to safetensors with python -c \"from transformers import {auto}; {auto}.from_pretrained('{directory}')" +
+                                          ".save_pretrained('OUT', safe_serialization=True)\" and import OUT.");
+        }
+        throw new CheckpointException($"'{directory}' has no {WeightsFile} or {WeightsIndexFile}: no weights to import.");
+    }
+
+    /// <summary>
+    /// The tensors of <paramref name="weightsPath"/>: a safetensors file, or a sharded checkpoint's index, whose
+    /// "weight_map" names for each tensor the shard (a file beside the index) that holds it.
+    /// </summary>
+    internal static IReadOnlyList<SafetensorsEntry> ReadWeights(string weightsPath)
+    {
+        if (!weightsPath.EndsWith(".index.json", StringComparison.Ordinal)) return SafetensorsFile.Read(weightsPath).Entries;
+        JsonObject? map;
+        try { map = (JsonNode.Parse(File.ReadAllText(weightsPath)) as JsonObject)?["weight_map"] as JsonObject; }
+        catch (JsonException e) { throw new CheckpointException($"{weightsPath} is not valid JSON: {e.Message}"); }
+        if (map is null || map.Count == 0)
+            throw new CheckpointException($"{weightsPath}: 'weight_map' should be an object mapping each tensor's name to its shard file; it is missing or empty.");
+        var directory = Path.GetDirectoryName(weightsPath) ?? ".";
+        var shards = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
+        var entries = new List<SafetensorsEntry>(map.Count);
+        foreach (var (name, node) in map)
+        {
+            if (node is not JsonValue v || !v.TryGetValue<string>(out var shard) || shard.Length == 0 || shard != Path.GetFileName(shard))
+                throw new CheckpointException($"{weightsPath}: the shard of '{name}' should be a file name beside the index; it is {node?.ToJsonString() ?? "null"}.");
+            if (!shards.TryGetValue(shard, out var file))
+            {
+                var shardPath = Path.Combine(directory, shard);
+                if (!File.Exists(shardPath)) throw new CheckpointException($"{weightsPath} puts '{name}' in {shard}, which is not in '{directory}'.");
+                shards[shard] = file = SafetensorsFile.Read(shardPath);
+            }
+            entries.Add(file.TryGetEntry(name, out var entry) ? entry
+                : throw new CheckpointException($"{weightsPath} puts '{name}' in {shard}, which does not hold it."));
+        }
+        return entries;
     }
 
     /// <summary>Writes config.json, indented, and the reference logits into <paramref name="directory"/>.</summary>

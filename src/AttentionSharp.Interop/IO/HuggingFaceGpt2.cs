@@ -87,18 +87,18 @@ public static class HuggingFaceGpt2
         ["torch_dtype"] = "float32",
     };
 
-    /// <summary>Reads a GPT-2 directory (config.json and model.safetensors) into a new <see cref="Gpt"/>.</summary>
+    /// <summary>Reads a GPT-2 directory (config.json, and model.safetensors or a sharded model.safetensors.index.json) into a new <see cref="Gpt"/>.</summary>
     public static Gpt Import(string directory)
     {
         var (configPath, weightsPath) = HuggingFaceFiles.Paths(directory);
         var config = ReadConfig(configPath);
         var model = new Gpt(config, new Generator(0));
-        var file = SafetensorsFile.Read(weightsPath);
+        var entries = HuggingFaceFiles.ReadWeights(weightsPath);
         var expected = model.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter);
         var state = new Dictionary<string, Tensor>();
         try
         {
-            foreach (var e in file.Entries)
+            foreach (var e in entries)
             {
                 string name = e.Name.StartsWith("transformer.", StringComparison.Ordinal) ? e.Name["transformer.".Length..] : e.Name;
                 if (name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal)) continue; // mask buffers

@@ -4,7 +4,7 @@ namespace AttentionSharp.Data;
 
 /// <summary>
 /// Text ↔ token ids. A tokenizer saves itself as a small JSON object whose "type" field says which kind it is
-/// ("char", "byte-bpe", "tiktoken"), so a checkpoint can hold it next to the weights and <see cref="Load"/> rebuilds it.
+/// ("char", "byte-bpe", "tiktoken", "gpt2-bpe", "wordpiece"), so a checkpoint can hold it next to the weights and <see cref="Load"/> rebuilds it.
 /// </summary>
 public interface ITokenizer
 {
@@ -39,7 +39,10 @@ public interface ITokenizer
                 CharTokenizer.TypeName => CharTokenizer.FromJson(root),
                 ByteBpeTokenizer.TypeName => ByteBpeTokenizer.FromJson(root),
                 TiktokenTokenizer.TypeName => TiktokenTokenizer.FromJson(root),
-                _ => throw root.Error("type", $"one of {CharTokenizer.TypeName}, {ByteBpeTokenizer.TypeName}, {TiktokenTokenizer.TypeName}", $"'{type}'"),
+                Gpt2BpeTokenizer.TypeName => Gpt2BpeTokenizer.FromJson(root),
+                WordPieceTokenizer.TypeName => WordPieceTokenizer.FromJson(root),
+                _ => throw root.Error("type", $"one of {CharTokenizer.TypeName}, {ByteBpeTokenizer.TypeName}, {TiktokenTokenizer.TypeName}, " +
+                                              $"{Gpt2BpeTokenizer.TypeName}, {WordPieceTokenizer.TypeName}", $"'{type}'"),
             };
         }
         catch (JsonException e)

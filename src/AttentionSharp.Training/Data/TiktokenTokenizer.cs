@@ -44,9 +44,7 @@ public sealed class TiktokenTokenizer : ITokenizer
 
     public string Decode(ReadOnlySpan<int> ids)
     {
-        foreach (int id in ids)
-            if ((uint)id >= (uint)VocabSize)
-                throw new ArgumentOutOfRangeException(nameof(ids), id, $"Token ids must lie in [0, {VocabSize}).");
+        TokenIds.CheckRange(ids, VocabSize);
         return _tokenizer.Decode(ids.ToArray()) ?? "";
     }
 

@@ -37,6 +37,13 @@ internal readonly struct TokenizerJson(JsonElement root, string source)
 
     public string String(string name) => Field(name, JsonValueKind.String).GetString()!;
 
+    /// <summary>A field holding true or false.</summary>
+    public bool Bool(string name)
+    {
+        bool isFalse = root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.False;
+        return Field(name, isFalse ? JsonValueKind.False : JsonValueKind.True).GetBoolean();
+    }
+
     public int Int(string name)
     {
         var value = Field(name, JsonValueKind.Number);

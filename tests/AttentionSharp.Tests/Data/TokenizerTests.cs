@@ -99,8 +99,8 @@ public class TokenizerTests
     [Fact]
     public void MalformedTokenizerFilesAreClearErrors()
     {
-        Assert.Equal("tok.json: the field 'type' should be one of char, byte-bpe, tiktoken, got 'wordpiece'.",
-            Assert.Throws<DataSourceException>(() => ITokenizer.FromJson("{\"type\":\"wordpiece\"}", "tok.json")).Message);
+        Assert.Equal("tok.json: the field 'type' should be one of char, byte-bpe, tiktoken, gpt2-bpe, wordpiece, got 'sentencepiece'.",
+            Assert.Throws<DataSourceException>(() => ITokenizer.FromJson("{\"type\":\"sentencepiece\"}", "tok.json")).Message);
         Assert.Equal("tok.json: the field 'merges' is missing.",
             Assert.Throws<DataSourceException>(() => ITokenizer.FromJson("{\"type\":\"byte-bpe\",\"pattern\":\"gpt2\"}", "tok.json")).Message);
         Assert.Contains("should be merges of existing ids",

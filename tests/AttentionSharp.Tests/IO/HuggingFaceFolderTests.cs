@@ -1,0 +1,125 @@
+using AttentionSharp.Autograd;
+using AttentionSharp.Data;
+using AttentionSharp.IO;
+using AttentionSharp.Tests.Cli;
+using AttentionSharp.Tests.Support;
+using Xunit.Abstractions;
+
+namespace AttentionSharp.Tests.IO;
+
+/// <summary>
+/// Folders as transformers' save_pretrained writes them (tests/fixtures/make_fixtures.py, hf_tokenizer_fixtures): a GPT-2
+/// with vocab.json and merges.txt, a BertForMaskedLM sharded over two safetensors files with vocab.txt. Import gives
+/// PyTorch's logits on the ids of the reference tokenizers, and attn import makes checkpoints that attn sample, eval and viz read.
+/// </summary>
+public class HuggingFaceFolderTests(ITestOutputHelper output)
+{
+    /// <summary>fp32 through two layers with different summation orders, as the other Hugging Face tests.</summary>
+    const double Tolerance = 1e-4;
+
+    static string Folder(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", name);
+
+    static TempDirectory Copy(string name, params string[] leaveOut)
+    {
+        var dir = new TempDirectory();
+        foreach (var file in Directory.GetFiles(Folder(name)))
+            if (!leaveOut.Contains(Path.GetFileName(file))) File.Copy(file, dir.File(Path.GetFileName(file)));
+        return dir;
+    }
+
+    [Fact]
+    public void AGpt2FolderGivesPyTorchsLogitsOnItsTokenizersIds()
+    {
+        var expected = Fixtures.Open("hf_gpt2_bpe_expected.safetensors");
+        var ids = HuggingFaceTokenizer.LoadGpt2(Folder("hf_gpt2_bpe")).Encode(expected.Metadata["text"]);
+        Assert.Equal(expected.Ints("ids"), ids);
+        var model = HuggingFaceGpt2.Import(Folder("hf_gpt2_bpe"));
+        model.Eval();
+        using (GradMode.NoGrad())
+        using (var logits = model.Forward(ids, 1, ids.Length))
+        {
+            double max = TensorAssert.Close(expected.ReadFloat32("logits"), logits.ToArray(), Tolerance, Tolerance, "logits of the GPT-2 folder");
+            output.WriteLine($"GPT-2 folder, {ids.Length} tokens: max |Δ| against PyTorch = {max:E2}");
+        }
+    }
+
+    [Fact]
+    public void AShardedBertFolderGivesPyTorchsLogitsOnItsTokenizersIds()
+    {
+        Assert.False(File.Exists(Path.Combine(Folder("hf_bert_wordpiece"), HuggingFaceFiles.WeightsFile)));
+        var expected = Fixtures.Open("hf_bert_wordpiece_expected.safetensors");
+        var tokenizer = HuggingFaceTokenizer.LoadBert(Folder("hf_bert_wordpiece"));
+        var ids = tokenizer.Encode(expected.Metadata["text"]);
+        Assert.Equal(expected.Ints("ids"), ids);
+        var model = HuggingFaceBert.Import(Folder("hf_bert_wordpiece"), out var skipped);
+        Assert.Empty(skipped);
+        int[] input = [tokenizer.ClsId, .. ids, tokenizer.SepId];
+        model.Eval();
+        using (GradMode.NoGrad())
+        using (var logits = model.MlmLogits(model.Forward(input, 1, input.Length, new int[input.Length])))
+        {
+            double max = TensorAssert.Close(expected.ReadFloat32("logits"), logits.ToArray(), Tolerance, 0, "MLM logits of the sharded BERT folder");
+            output.WriteLine($"BERT folder (two shards), {input.Length} tokens: max |Δ| against PyTorch = {max:E2}");
+        }
+    }
+
+    [Fact]
+    public void AShardIndexNamingWhatIsNotThereIsRefusedByName()
+    {
+        using (var dir = Copy("hf_bert_wordpiece", "model-00002-of-00002.safetensors"))
+            Assert.Contains("in model-00002-of-00002.safetensors, which is not in",
+                Assert.Throws<CheckpointException>(() => HuggingFaceBert.Import(dir.Path)).Message);
+        using (var dir = Copy("hf_bert_wordpiece"))
+        {
+            var index = dir.File(HuggingFaceFiles.WeightsIndexFile);
+            File.WriteAllText(index, File.ReadAllText(index).Replace("\"bert.pooler", "\"bert.nothing", StringComparison.Ordinal)
+                .Replace("\"cls.predictions.bias\"", "\"cls.predictions.biased\"", StringComparison.Ordinal));
+            Assert.Contains("puts 'cls.predictions.biased' in", Assert.Throws<CheckpointException>(() => HuggingFaceBert.Import(dir.Path)).Message);
+        }
+    }
+
+    [Fact]
+    public void PickledWeightsAloneAreRefusedWithTheConversionCommand()
+    {
+        using var dir = Copy("hf_gpt2_bpe", HuggingFaceFiles.WeightsFile);
+        File.WriteAllBytes(dir.File(HuggingFaceFiles.PickleFile), [0x80, 0x02]);
+        var message = Assert.Throws<CheckpointException>(() => HuggingFaceGpt2.Import(dir.Path)).Message;
+        Assert.Equal($"'{dir.Path}' holds its weights only as pytorch_model.bin, a Python pickle this library does not read; convert it to safetensors " +
+                     $"with python -c \"from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained('{dir.Path}')" +
+                     ".save_pretrained('OUT', safe_serialization=True)\" and import OUT.", message);
+        var (code, cli) = AttnProcess.Run("import", "--hf", dir.Path, "--out", dir.File("run"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("safe_serialization=True", cli);
+    }
+
+    [Fact]
+    public void AttnImportMakesCheckpointsThatSampleEvalAndVizRead()
+    {
+        using var dir = new TempDirectory();
+        var run = dir.File("gpt2");
+        var (code, text) = AttnProcess.Run("import", "--hf", Folder("hf_gpt2_bpe"), "--out", run);
+        Assert.True(code == 0, text);
+        var tokenizer = ITokenizer.FromJson(Checkpoint.ReadContents(run).TokenizerJson);
+        Assert.IsType<Gpt2BpeTokenizer>(tokenizer);
+        Assert.Equal(Fixtures.Open("hf_gpt2_bpe_expected.safetensors").Ints("ids"), tokenizer.Encode(Fixtures.Open("hf_gpt2_bpe_expected.safetensors").Metadata["text"]));
+        (code, text) = AttnProcess.Run("sample", "--checkpoint", run, "--prompt", "Hello, world", "--tokens", "5", "--temperature", "0");
+        Assert.True(code == 0, text);
+        Assert.Contains("Hello, world", text);
+        var data = dir.Write("eval.txt", string.Concat(Enumerable.Repeat("Hello world, it's 2024 and the café costs €3.50. ", 20)));
+        (code, text) = AttnProcess.Run("eval", "--checkpoint", run, "--data", data, "--batch", "2");
+        Assert.True(code == 0, text);
+        (code, text) = AttnProcess.Run("viz", "--checkpoint", run, "--text", "Hello, naïve world", "--out", dir.File("viz"));
+        Assert.True(code == 0, text);
+        Assert.True(File.Exists(Path.Combine(dir.File("viz"), "attention.html")), text);
+
+        var bert = dir.File("bert");
+        (code, text) = AttnProcess.Run("import", "--hf", Folder("hf_bert_wordpiece"), "--out", bert);
+        Assert.True(code == 0, text);
+        Assert.IsType<WordPieceTokenizer>(ITokenizer.FromJson(Checkpoint.ReadContents(bert).TokenizerJson));
+
+        using var noVocab = Copy("hf_bert_wordpiece", HuggingFaceTokenizer.VocabTextFile);
+        (code, text) = AttnProcess.Run("import", "--hf", noVocab.Path, "--out", dir.File("none"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("has no vocab.txt", text);
+    }
+}
