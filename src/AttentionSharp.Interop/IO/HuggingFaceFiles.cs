@@ -47,7 +47,9 @@ public static class HuggingFaceFiles
         {
             string auto = HuggingFaceConfig.ModelTypeOf(configPath) switch
             {
-                "gpt2" => "AutoModelForCausalLM", "bert" => "AutoModelForMaskedLM", _ => "AutoModel",
+                "gpt2" => "AutoModelForCausalLM",
+                "bert" => "AutoModelForMaskedLM",
+                _ => "AutoModel",
             };
             throw new CheckpointException($"'{directory}' holds its weights only as {PickleFile}, a Python pickle this library does not read; " +
                                           $"convert it to safetensors with python -c \"from transformers import {auto}; {auto}.from_pretrained('{directory}')" +
