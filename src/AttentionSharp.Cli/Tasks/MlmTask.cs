@@ -20,6 +20,9 @@ static class MlmTask
 
     public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache)
     {
+        var contents = Checkpoint.ReadContents(checkpointDir);
+        if (ITokenizer.FromJson(contents.TokenizerJson, $"the tokenizer of checkpoint '{checkpointDir}'") is WordPieceTokenizer wordPiece)
+            return EvaluateTokens(checkpointDir, contents, wordPiece, data, jsonPath, cache);
         if (data is not null) throw new ArgumentException("An mlm checkpoint is evaluated on the Brown corpus test split; --data is not used.");
         var (model, vocabulary) = Load(checkpointDir);
         var split = BrownCorpus.Fetch(DataCache.Resolve(cache), Console.Out).Split();
@@ -31,6 +34,69 @@ static class MlmTask
         if (jsonPath is not null)
             File.WriteAllText(jsonPath, new JsonObject { ["loss"] = loss, ["accuracy"] = accuracy.Accuracy }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;
+    }
+
+    /// <summary>
+    /// A BERT that reads WordPiece tokens (imported from a Hugging Face folder): masked-token loss and accuracy on --data
+    /// FILE, or on the Brown corpus test documents as plain text.
+    /// </summary>
+    static int EvaluateTokens(string checkpointDir, Checkpoint.Contents contents, WordPieceTokenizer tokenizer, string? data, string? jsonPath, string? cache)
+    {
+        var network = contents.Config["network"] as JsonObject
+                      ?? throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' has no \"network\" object.");
+        var model = new Bert(BertConfig.FromJson(network), new Generator(0));
+        Checkpoint.LoadWeights(checkpointDir, model);
+        string text, source;
+        if (data is not null) { text = TextFile.Read(data); source = data; }
+        else
+        {
+            text = BrownCorpus.PlainText(BrownCorpus.Fetch(DataCache.Resolve(cache), Console.Out).Split().Test);
+            source = "the Brown corpus test split";
+        }
+        var (loss, accuracy, masked) = MaskedTokenEvaluation.Evaluate(model, tokenizer, text);
+        Console.WriteLine($"{source}: {text.Length:N0} characters; {masked:N0} WordPiece tokens masked (15%, fixed draws).");
+        Console.WriteLine($"masked-token loss {loss:F4} (perplexity {Math.Exp(loss):F1}), accuracy {100 * accuracy:F2}%");
+        if (jsonPath is not null)
+            File.WriteAllText(jsonPath, new JsonObject { ["loss"] = loss, ["accuracy"] = accuracy, ["masked"] = masked }
+                .ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    /// <summary>
+    /// `attn viz`: the BERT's self-attention over a text: its WordPiece tokens framed by [CLS] … [SEP] for an imported
+    /// model, its words for one pre-trained here.
+    /// </summary>
+    public static Visualization.AttentionView Visualize(string checkpointDir, VizInput input, string? cache)
+    {
+        if (input.Text is not { } text) throw new ArgumentException($"Checkpoint '{checkpointDir}' is a masked language model: it reads --text, not --image.");
+        var contents = Checkpoint.ReadContents(checkpointDir);
+        Bert model;
+        int[] ids;
+        List<string> tokens;
+        if (ITokenizer.FromJson(contents.TokenizerJson, $"the tokenizer of checkpoint '{checkpointDir}'") is WordPieceTokenizer wordPiece)
+        {
+            var network = contents.Config["network"] as JsonObject
+                          ?? throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' has no \"network\" object.");
+            model = new Bert(BertConfig.FromJson(network), new Generator(0));
+            Checkpoint.LoadWeights(checkpointDir, model);
+            ids = [wordPiece.ClsId, .. wordPiece.Encode(text), wordPiece.SepId];
+            tokens = [.. ids.Select(id => wordPiece.Tokens[id])];
+        }
+        else
+        {
+            (model, var vocabulary) = Load(checkpointDir);
+            var words = BrownWords.Tokenize(text);
+            if (words.Count == 0) throw new ArgumentException("--text holds no words.");
+            ids = TaggingDataset.FromSentences([TaggingDataset.Untagged([.. words], vocabulary)]).Batches(1).Single().Ids;
+            tokens = [.. words];
+        }
+        if (ids.Length > model.Config.MaxPositions)
+            throw new ArgumentException($"The text is {ids.Length} tokens long but the model reads at most {model.Config.MaxPositions}; give a shorter one.");
+        model.Eval();
+        using var probe = Visualization.AttentionProbe.Start();
+        using (Autograd.GradMode.NoGrad())
+        using (TensorScope.Begin()) model.Forward(ids, 1, ids.Length);
+        return Visualization.AttentionView.SelfAttention($"BERT attention on \"{VizCommand.Shorten(text)}\"", probe.Records, tokens);
     }
 
     /// <summary>The BERT and the word vocabulary of an mlm checkpoint (or run directory).</summary>

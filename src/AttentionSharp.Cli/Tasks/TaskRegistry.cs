@@ -34,6 +34,7 @@ static class TaskRegistry
         ["pos"] = PosTask.Visualize,
         ["fashion"] = FashionTask.Visualize,
         ["g2p"] = G2pTask.Visualize,
+        [MlmTask.Name] = MlmTask.Visualize,
     };
 
     /// <summary>The "task" field of a checkpoint's config.json, or null (a GPT language model has none).</summary>

@@ -116,6 +116,16 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
         (code, text) = AttnProcess.Run("import", "--hf", Folder("hf_bert_wordpiece"), "--out", bert);
         Assert.True(code == 0, text);
         Assert.IsType<WordPieceTokenizer>(ITokenizer.FromJson(Checkpoint.ReadContents(bert).TokenizerJson));
+        // The imported BERT scores masked WordPiece tokens of a text.
+        var json = dir.File("bert-eval.json");
+        (code, text) = AttnProcess.Run("eval", "--checkpoint", bert, "--data", data, "--json", json);
+        Assert.True(code == 0, text);
+        Assert.Contains("WordPiece tokens masked", text);
+        var figures = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.True((long)figures["masked"]! > 0 && double.IsFinite((double)figures["loss"]!), text);
+        (code, text) = AttnProcess.Run("viz", "--checkpoint", bert, "--text", "Hello, naïve world", "--out", dir.File("bert-viz"));
+        Assert.True(code == 0, text);
+        Assert.True(File.Exists(Path.Combine(dir.File("bert-viz"), "attention.html")), text);
 
         using var noVocab = Copy("hf_bert_wordpiece", HuggingFaceTokenizer.VocabTextFile);
         (code, text) = AttnProcess.Run("import", "--hf", noVocab.Path, "--out", dir.File("none"));
