@@ -155,16 +155,18 @@ public sealed class TrainingRun
         using (new InterruptHandlers(cancel, _communicator.Size > 1 ? OnTerminate : null))
             trainer.Run(OnStep, OnEval, cancel.Token);
 
-        // Interrupted: the checkpoint first, since under MPI the launcher's SIGKILL follows its SIGTERM within a second.
-        if (cancel.IsCancellationRequested) Save(latestDir);
+        // Interrupted: the checkpoint and its message first, since under MPI the launcher's SIGKILL follows its SIGTERM
+        // within a second; the loss curve after them.
         var curvePath = Path.Combine(runDir, "loss.png");
-        if (Leader && trainCurve.Count > 0) LossCurve?.Invoke(curvePath, trainCurve, validCurve, task.Title);
         if (cancel.IsCancellationRequested)
         {
+            Save(latestDir);
             progress.Line($"Interrupted at step {trainer.Step}; checkpoint saved to {latestDir}. " +
                           $"Continue with: attn train --resume {runDir}");
+            if (Leader && trainCurve.Count > 0) LossCurve?.Invoke(curvePath, trainCurve, validCurve, task.Title);
             return 130;
         }
+        if (Leader && trainCurve.Count > 0) LossCurve?.Invoke(curvePath, trainCurve, validCurve, task.Title);
         if (_communicator.Size > 1)
             _output.WriteLine($"All-reduce: {trainer.AllReduceTime.TotalSeconds:F1} s of {trainer.StepTime.TotalSeconds:F1} s " +
                               $"in training steps ({100 * trainer.AllReduceTime / trainer.StepTime:F1}%, waiting for the " +

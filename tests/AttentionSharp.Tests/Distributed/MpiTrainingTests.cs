@@ -118,7 +118,10 @@ public class MpiTrainingTests
         var args = TrainArguments(data, run, batch: 2, steps: 1_000_000).ToList();
         args[args.IndexOf("--eval-interval") + 1] = "1000";
         var info = new ProcessStartInfo(MpiRun!) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[.. MpiRunOptions, Dotnet, AttnDll, .. args]) info.ArgumentList.Add(a);
+        // The launcher's SIGKILL follows its SIGTERM after odls_base_sigkill_timeout (1 s by default): a loaded test machine
+        // needs longer to finish the step and write the checkpoint, as a large model would.
+        string[] launcher = [.. MpiRunOptions, "--mca", "odls_base_sigkill_timeout", "30"];
+        foreach (var a in (string[])[.. launcher, Dotnet, AttnDll, .. args]) info.ArgumentList.Add(a);
         info.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
         info.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
         using var mpirun = Process.Start(info)!;
