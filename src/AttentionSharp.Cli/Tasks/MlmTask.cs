@@ -21,15 +21,16 @@ static class MlmTask
     public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache)
     {
         var contents = Checkpoint.ReadContents(checkpointDir);
-        if (ITokenizer.FromJson(contents.TokenizerJson, $"the tokenizer of checkpoint '{checkpointDir}'") is WordPieceTokenizer wordPiece)
+        if (WordPieceOf(contents, checkpointDir) is { } wordPiece)
             return EvaluateTokens(checkpointDir, contents, wordPiece, data, jsonPath, cache);
-        if (data is not null) throw new ArgumentException("An mlm checkpoint is evaluated on the Brown corpus test split; --data is not used.");
+        if (data is not null && !Directory.Exists(data))
+            throw new DataSourceException($"--data for a mlm checkpoint is a directory of tagged text in the Brown corpus's NLTK layout; '{{data}}' is not a directory.");
         var (model, vocabulary) = Load(checkpointDir);
-        var split = BrownCorpus.Fetch(DataCache.Resolve(cache), Console.Out).Split();
+        var split = (data is null ? BrownCorpus.Fetch(DataCache.Resolve(cache), Console.Out) : BrownCorpus.Load(data)).Split();
         var test = TaggingDataset.Build(split.Test, vocabulary, TaggingDataset.WordSet(split.Train), TaggerNetwork.MaxLength);
         var rng = new Generator(TaggingTask.EvalMaskSeed);
         var (loss, accuracy) = TaggerEvaluation.Evaluate(model, b => TaggingTask.MlmLogits(model, b), test.Batches(32).Select(b => MaskedWords.Mask(b, vocabulary.Count, rng)).ToList());
-        Console.WriteLine($"The Brown corpus test split: {test.WordCount:N0} words, {accuracy.Total:N0} of them masked (15%, fixed draws).");
+        Console.WriteLine($"{data ?? "The Brown corpus"}, test split: {test.WordCount:N0} words, {accuracy.Total:N0} of them masked (15%, fixed draws).");
         Console.WriteLine($"masked-word loss {loss:F4} (perplexity {Math.Exp(loss):F1}), {TaggingTask.Describe(accuracy)}");
         if (jsonPath is not null)
             File.WriteAllText(jsonPath, new JsonObject { ["loss"] = loss, ["accuracy"] = accuracy.Accuracy }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -73,7 +74,7 @@ static class MlmTask
         Bert model;
         int[] ids;
         List<string> tokens;
-        if (ITokenizer.FromJson(contents.TokenizerJson, $"the tokenizer of checkpoint '{checkpointDir}'") is WordPieceTokenizer wordPiece)
+        if (WordPieceOf(contents, checkpointDir) is { } wordPiece)
         {
             var network = contents.Config["network"] as JsonObject
                           ?? throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' has no \"network\" object.");
@@ -98,6 +99,13 @@ static class MlmTask
         using (TensorScope.Begin()) model.Forward(ids, 1, ids.Length);
         return Visualization.AttentionView.SelfAttention($"BERT attention on \"{VizCommand.Shorten(text)}\"", probe.Records, tokens);
     }
+
+    /// <summary>The WordPiece tokenizer of an imported BERT's checkpoint, or null for one pre-trained here (words).</summary>
+    static WordPieceTokenizer? WordPieceOf(Checkpoint.Contents contents, string checkpointDir) =>
+        (JsonNode.Parse(contents.TokenizerJson) as JsonObject)?["type"] is JsonValue type && type.TryGetValue<string>(out var name)
+        && name == WordPieceTokenizer.TypeName
+            ? (WordPieceTokenizer)ITokenizer.FromJson(contents.TokenizerJson, $"the tokenizer of checkpoint '{checkpointDir}'")
+            : null;
 
     /// <summary>The BERT and the word vocabulary of an mlm checkpoint (or run directory).</summary>
     public static (Bert Model, WordVocabulary Vocabulary) Load(string checkpointDir)

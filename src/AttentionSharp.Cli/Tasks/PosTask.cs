@@ -21,12 +21,13 @@ static class PosTask
 {
     public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache)
     {
-        if (data is not null) throw new ArgumentException("A pos checkpoint is evaluated on the Brown corpus test split; --data is not used.");
+        if (data is not null && !Directory.Exists(data))
+            throw new DataSourceException($"--data for a pos checkpoint is a directory of tagged text in the Brown corpus's NLTK layout; '{{data}}' is not a directory.");
         var (network, vocabulary) = TaggerNetwork.Load(checkpointDir);
-        var split = BrownCorpus.Fetch(DataCache.Resolve(cache), Console.Out).Split();
+        var split = (data is null ? BrownCorpus.Fetch(DataCache.Resolve(cache), Console.Out) : BrownCorpus.Load(data)).Split();
         var test = TaggingDataset.Build(split.Test, vocabulary, TaggingDataset.WordSet(split.Train), TaggerNetwork.MaxLength);
         var (loss, accuracy) = TaggerEvaluation.Evaluate(network.Model, network.Logits, test.Batches(32));
-        Console.WriteLine($"The Brown corpus test split: {test.WordCount:N0} words, {accuracy.UnseenTotal:N0} of them unseen in training; model {network.Description}.");
+        Console.WriteLine($"{data ?? "The Brown corpus"}, test split: {test.WordCount:N0} words, {accuracy.UnseenTotal:N0} of them unseen in training; model {network.Description}.");
         Console.WriteLine($"loss {loss:F4}, {TaggingTask.Describe(accuracy)}");
         if (jsonPath is not null)
             File.WriteAllText(jsonPath, new JsonObject { ["accuracy"] = accuracy.Accuracy, ["unseen_accuracy"] = accuracy.UnseenAccuracy }

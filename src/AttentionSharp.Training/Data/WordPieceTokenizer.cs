@@ -18,7 +18,7 @@ namespace AttentionSharp.Data;
 /// </summary>
 public sealed partial class WordPieceTokenizer : ITokenizer
 {
-    internal const string TypeName = "wordpiece";
+    public const string TypeName = "wordpiece";
 
     /// <summary>
     /// BERT's basic split (google-research/bert tokenization.py): each punctuation character — ASCII's symbols or any
