@@ -3,6 +3,7 @@ using AttentionSharp.Data;
 using AttentionSharp.Generation;
 using AttentionSharp.IO;
 using AttentionSharp.Models;
+using AttentionSharp.Training.Tasks;
 
 namespace AttentionSharp.Cli;
 
@@ -90,8 +91,8 @@ static class SampleCommand
             if (file is not null && !File.Exists(file))
                 throw new ArgumentException($"--prompt-file '{file}' does not exist.");
 
-            var (model, tokenizer) = Load(r.GetValue(checkpoint)!);
-            var session = new Session(model, tokenizer, options, count, r.GetValue(seed), n, stopStrings);
+            var (model, tokenizer) = GptCheckpoint.Load(r.GetValue(checkpoint)!);
+            var session = new SampleSession(model, tokenizer, options, count, r.GetValue(seed), n, stopStrings);
             int context = model.Config.ContextLength;
             if (loop) return session.Interactive(Console.In);
             var text = r.GetValue(prompt)!;
@@ -105,85 +106,5 @@ static class SampleCommand
             return 0;
         }));
         return command;
-    }
-
-    /// <summary>A loaded model and the options of one `attn sample` call: continues prompts, prints samples.</summary>
-    sealed class Session(Gpt model, ITokenizer tokenizer, SamplingOptions options, int tokens, ulong seed, int samples,
-                         string[] stops)
-    {
-        readonly StopConditions _stop = new()
-        {
-            Strings = stops, EndOfText = EndOfText.Find(tokenizer.Encode, tokenizer.Decode), Decode = tokenizer.Decode,
-        };
-
-        /// <summary>
-        /// Continues each prompt <c>samples</c> times. Sample s of every prompt draws from the s-th generator of the seed,
-        /// so a prompt gives the same samples alone or among others.
-        /// </summary>
-        public void Print(IReadOnlyList<SamplePrompts.Prompt> prompts) =>
-            Print(prompts, [.. prompts.SelectMany(_ => TextGenerator.SampleGenerators(seed, samples))]);
-
-        /// <summary>Streams a lone sample as it is drawn; prints several after the batch, each under a header.</summary>
-        void Print(IReadOnlyList<SamplePrompts.Prompt> prompts, Generator[] generators)
-        {
-            if (prompts.Count == 1 && samples == 1)
-            {
-                Console.Write(prompts[0].Text);
-                TextGenerator.GenerateBatch(model, [prompts[0].Ids], tokens, options, generators, _stop,
-                                            onText: (_, text) => Console.Write(text));
-                Console.WriteLine();
-                return;
-            }
-            int[][] rows = [.. prompts.SelectMany(p => Enumerable.Repeat(p.Ids, samples))];
-            var results = TextGenerator.GenerateBatch(model, rows, tokens, options, generators, _stop);
-            for (int row = 0; row < results.Length; row++)
-            {
-                int p = row / samples, s = row % samples;
-                string header = prompts.Count > 1 && samples > 1 ? $"prompt {p + 1}, sample {s + 1}"
-                              : prompts.Count > 1 ? $"prompt {p + 1}" : $"sample {s + 1}";
-                Console.WriteLine($"--- {header} ---");
-                Console.WriteLine(prompts[p].Text + results[row].Text);
-            }
-        }
-
-        /// <summary>
-        /// Reads a line, prints its continuation, repeats until end of input, an empty line or "exit". The generators
-        /// go on from one prompt to the next, so a session is reproducible from its seed and a repeated line differs.
-        /// </summary>
-        public int Interactive(TextReader input)
-        {
-            var generators = TextGenerator.SampleGenerators(seed, samples);
-            int context = model.Config.ContextLength;
-            while (true)
-            {
-                if (!Console.IsInputRedirected) Console.Write("> ");
-                var line = input.ReadLine();
-                if (line is null || line.Trim() is "" or "exit") return 0;
-                SamplePrompts.Prompt prompt;
-                try { prompt = SamplePrompts.Encode(line, "the prompt", tokenizer, context); }
-                catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); continue; }
-                Print([prompt], generators);
-                Console.Out.Flush();
-            }
-        }
-    }
-
-    /// <summary>Rebuilds the model and tokenizer of a checkpoint.</summary>
-    public static (Gpt Model, ITokenizer Tokenizer) Load(string dir)
-    {
-        var contents = Checkpoint.ReadContents(dir);
-        GptConfig config;
-        try { config = GptConfig.FromJson(contents.Config); }
-        catch (ArgumentException e)
-        {
-            throw new CheckpointException($"Checkpoint '{dir}' is not a GPT checkpoint: {e.Message}");
-        }
-        var tokenizer = ITokenizer.FromJson(contents.TokenizerJson, $"the tokenizer of checkpoint '{dir}'");
-        if (tokenizer.VocabSize != config.VocabSize)
-            throw new CheckpointException($"Checkpoint '{dir}' is inconsistent: its tokenizer has {tokenizer.VocabSize} ids "
-                                          + $"but the model expects {config.VocabSize}.");
-        var model = new Gpt(config, new Generator(0));
-        Checkpoint.LoadWeights(dir, model);
-        return (model, tokenizer);
     }
 }
