@@ -42,7 +42,13 @@ public static class MaskedWords
     public static Tensor Gather(Tensor hidden, TaggingBatch batch)
     {
         if (batch.Positions.Length == 0) throw new ArgumentException("The batch lists no masked positions.", nameof(batch));
-        int c = hidden.Size(-1);
-        return Tensor.Embedding(hidden.Reshape(batch.Batch * batch.Time, c), batch.Positions, batch.Positions.Length);   // (N, C)
+        return Gather(hidden, batch.Positions);
+    }
+
+    /// <summary>Hidden states (B, T, C) at the flat positions b·T + t → (N, C), rows in the listed order.</summary>
+    public static Tensor Gather(Tensor hidden, int[] positions)
+    {
+        int c = hidden.Size(-1), rows = hidden.Count / c;
+        return Tensor.Embedding(hidden.Reshape(rows, c), positions, positions.Length);   // (N, C)
     }
 }

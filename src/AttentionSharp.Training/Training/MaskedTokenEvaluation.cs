@@ -51,9 +51,7 @@ public static class MaskedTokenEvaluation
                 var positions = Enumerable.Range(0, input.Length).Where(i => corrupted.Labels[i] != Bert.IgnoreIndex).ToArray();
                 if (positions.Length == 0) continue;
                 var hidden = model.Forward(corrupted.Inputs, batch, time);                   // (B, T, C)
-                int c = hidden.Size(-1);
-                var chosen = Tensor.Embedding(hidden.Reshape(batch * time, c), positions, positions.Length);   // (N, C)
-                var logits = model.MlmLogits(chosen);                                         // (N, V)
+                var logits = model.MlmLogits(MaskedWords.Gather(hidden, positions));          // (N, V)
                 int[] labels = [.. positions.Select(i => corrupted.Labels[i])];
                 lossSum += model.MlmLoss(logits, labels).Item() * (double)positions.Length;
                 masked += positions.Length;

@@ -4,7 +4,7 @@ namespace AttentionSharp.Training;
 /// Training progress: on a terminal, one live line redrawn in place (step, bar, loss, tokens/s, ETA); when the output is
 /// redirected, a plain line every few seconds so logs stay readable.
 /// </summary>
-public sealed class ProgressLine(TextWriter output, bool plain, string unit = "tok")
+public sealed class ProgressLine(TextWriter output, bool plain, string unit = "tokens")
 {
     static readonly TimeSpan PlainInterval = TimeSpan.FromSeconds(10);
     TimeSpan? _lastPlain;
@@ -12,7 +12,7 @@ public sealed class ProgressLine(TextWriter output, bool plain, string unit = "t
 
     public void Update(StepReport r)
     {
-        string text = $"step {r.Step,5}/{r.TotalSteps} {Bar(r.Step, r.TotalSteps)} loss {r.Loss:F4} | lr {r.LearningRate:0.0e+0} | {Rate(r.ItemsPerSecond)} {unit}/s | {Format(r.Elapsed)} elapsed, ETA {Format(r.Remaining)}";
+        string text = $"step {r.Step,5}/{r.TotalSteps} {Bar(r.Step, r.TotalSteps)} loss {r.Loss:F4} | lr {r.LearningRate:0.0e+0} | {Rate(r.ItemsPerSecond)} {Short(unit)}/s | {Format(r.Elapsed)} elapsed, ETA {Format(r.Remaining)}";
         if (plain)
         {
             if (_lastPlain is { } last && r.Elapsed - last < PlainInterval && r.Step != r.TotalSteps) return;
@@ -31,6 +31,9 @@ public sealed class ProgressLine(TextWriter output, bool plain, string unit = "t
         if (_live) { output.WriteLine(); _live = false; }
         output.WriteLine(message);
     }
+
+    /// <summary>"tok/s", as the README's figures have always read; other units as they are.</summary>
+    static string Short(string unit) => unit == "tokens" ? "tok" : unit;
 
     static string Rate(double perSecond) => perSecond >= 1000 ? $"{perSecond / 1000:F1}k" : $"{perSecond:F0}";
 

@@ -98,7 +98,7 @@ public sealed class TrainingRun
         // A live line redraws every step; under MPI (whose launcher forwards the output, and stops reading it when
         // interrupted) and when redirected, a plain line every few seconds instead.
         bool plain = Console.IsOutputRedirected || _output != Console.Out || _communicator.Size > 1;
-        var progress = new ProgressLine(_output, plain, task.ItemUnit == "tokens" ? "tok" : task.ItemUnit);
+        var progress = new ProgressLine(_output, plain, task.ItemUnit);
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
         int savedStep = resumed is null ? -1 : trainer.Step;
 
@@ -250,8 +250,10 @@ public sealed class TrainingRun
 /// <summary>A generator's state as JSON: its 64-bit words as decimal strings (JSON numbers lose precision past 2⁵³).</summary>
 public static class GeneratorState
 {
-    public static JsonArray ToJson(Generator generator) =>
-        [.. generator.GetState().Select(w => (JsonNode)w.ToString(CultureInfo.InvariantCulture))];
+    public static JsonArray ToJson(Generator generator) => ToJson(generator.GetState());
+
+    /// <summary>A generator state captured earlier (<see cref="Generator.GetState"/>) as JSON.</summary>
+    public static JsonArray ToJson(ulong[] state) => [.. state.Select(w => (JsonNode)w.ToString(CultureInfo.InvariantCulture))];
 
     public static ulong[] FromJson(JsonNode? node, string what)
     {

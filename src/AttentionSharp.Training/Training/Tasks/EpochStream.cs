@@ -40,7 +40,7 @@ public sealed class EpochStream<TBatch>
 
     public JsonObject Capture() => new()
     {
-        ["epoch_rng"] = new JsonArray([.. _epochStart.Select(w => (JsonNode)w.ToString(System.Globalization.CultureInfo.InvariantCulture))]),
+        ["epoch_rng"] = GeneratorState.ToJson(_epochStart),
         ["drawn"] = _batches is null ? 0 : _drawn,
     };
 
