@@ -72,6 +72,64 @@ public sealed class Gpt : Module
         return LnF.Deferred(x).Through(Wte.Weight, null);                          // ln_f, (B, T, V): tied to wte
     }
 
+    /// <summary>
+    /// One new token for each of B independent sequences, each with its own cache (<paramref name="caches"/>[b] holds
+    /// sequence b's positions so far, and the lengths may differ): ids (B) → logits (B, 1, V). This is the decoding step
+    /// of a server that batches whatever requests are in flight: the projections run as one product over the B rows,
+    /// attention runs per row over its own cache. Row b's logits are bit for bit those of
+    /// <c>Forward([ids[b]], 1, 1, caches[b])</c>, whatever the other rows: products of up to
+    /// <see cref="Kernels.Gemm.FewRowsMax"/> rows compute each row alone, so larger batches go through in groups of that
+    /// size. Decode under GradMode.NoGrad().
+    /// </summary>
+    public Tensor ForwardRows(ReadOnlySpan<int> ids, IReadOnlyList<KvCache> caches)
+    {
+        ArgumentNullException.ThrowIfNull(caches);
+        if (ids.Length != caches.Count || ids.Length == 0)
+            throw new ArgumentException($"Expected one new token per cache, at least one; got {ids.Length} tokens and {caches.Count} caches.");
+        for (int b = 0; b < caches.Count; b++)
+        {
+            if (caches[b].Layers != Blocks.Count)
+                throw new ArgumentException($"Cache {b} has {caches[b].Layers} layers; the model has {Blocks.Count}.", nameof(caches));
+            if (caches[b].Length + 1 > Config.ContextLength)
+                throw new ArgumentException($"Cache {b} holds {caches[b].Length} positions; one more exceeds the model's context of {Config.ContextLength}.", nameof(caches));
+        }
+        int group = Kernels.Gemm.FewRowsMax;
+        if (ids.Length <= group) return StepRows(ids, caches);
+        var parts = new List<Tensor>();
+        for (int start = 0; start < ids.Length; start += group)
+        {
+            int count = Math.Min(group, ids.Length - start);
+            parts.Add(StepRows(ids.Slice(start, count), caches.Skip(start).Take(count).ToArray()));
+        }
+        return Tensor.Cat(parts, 0);                                                    // (B, 1, V)
+    }
+
+    /// <summary><see cref="ForwardRows"/> for one group of rows.</summary>
+    Tensor StepRows(ReadOnlySpan<int> ids, IReadOnlyList<KvCache> caches)
+    {
+        int batch = ids.Length;
+        var x = Wte.Forward(ids, batch, 1);                                         // (B, 1, C)
+        if (Wpe is not null)
+        {
+            var positions = new int[batch];
+            for (int b = 0; b < batch; b++) positions[b] = caches[b].Length;
+            x = x + Wpe.Forward(positions, batch, 1);                               // + (B, 1, C), each row's own position
+        }
+        else if (_sinusoids is not null)
+        {
+            var rows = new Tensor[batch];
+            for (int b = 0; b < batch; b++) rows[b] = _sinusoids.Forward(x.Narrow(0, b, 1), caches[b].Length);
+            x = batch == 1 ? rows[0] : Tensor.Cat(rows, 0);
+        }
+        var layers = new KvCacheLayer[batch];
+        for (int i = 0; i < Blocks.Count; i++)
+        {
+            for (int b = 0; b < batch; b++) layers[b] = caches[b][i];
+            x = Blocks[i].Forward(x, LayerCache.PerRow(layers));                     // (B, 1, C)
+        }
+        return LnF.Deferred(x).Through(Wte.Weight, null);                          // (B, 1, V)
+    }
+
     /// <summary>Mean next-token cross-entropy of the logits for (B, T) inputs against (B, T) targets.</summary>
     public Tensor Loss(Tensor logits, ReadOnlySpan<int> targets) => Tensor.CrossEntropy(logits, targets);
 
@@ -100,7 +158,7 @@ public sealed class GptBlock : Module
     public GptMlp Mlp { get; }
 
     /// <summary>(B, T, C) → (B, T, C).</summary>
-    public Tensor Forward(Tensor x, KvCacheLayer? cache = null)
+    public Tensor Forward(Tensor x, LayerCache cache = default)
     {
         x = x + Attn.Forward(Ln1.Deferred(x), cache);
         x = x + Mlp.Forward(Ln2.Deferred(x));
@@ -159,7 +217,7 @@ public sealed class CausalSelfAttention : Module
     /// Dropout(c_proj(attention(x))): (B, T, C) → (B, T, C); with a cache, k and v are appended to it and the queries
     /// see every cached position (bottom-right aligned causal mask).
     /// </summary>
-    public Branch Forward(LinearInput x, KvCacheLayer? cache = null)
+    public Branch Forward(LinearInput x, LayerCache cache = default)
     {
         var qkv = x.Through(CAttn);                                                  // (B, T, 3C): [Q K V]
         var y = _core.SelfAttention(qkv, AttentionMask.CausalOnly, cache, Training); // (B, T, C), heads merged

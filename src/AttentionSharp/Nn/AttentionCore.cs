@@ -39,10 +39,20 @@ public sealed class AttentionCore
 
     /// <summary>
     /// Self-attention from a fused projection <paramref name="qkv"/> (B, T, (NH + 2·NKV)·HS) holding [Q K V]
-    /// → (B, T, NH·HS). With a cache, the T positions follow the cached ones (decode under GradMode.NoGrad()).
+    /// → (B, T, NH·HS). With a cache, the T positions follow the cached ones (decode under GradMode.NoGrad()); with
+    /// one cache per row, each row's follow its own.
     /// </summary>
-    public Tensor SelfAttention(Tensor qkv, AttentionMask mask, KvCacheLayer? cache, bool training) =>
-        SelfAttention(qkv, mask, cache, training, wantWeights: false).Output;
+    public Tensor SelfAttention(Tensor qkv, AttentionMask mask, LayerCache cache, bool training)
+    {
+        if (cache.Rows is not { } rows) return SelfAttention(qkv, mask, cache.Batch, training, wantWeights: false).Output;
+        // Independent sequences, one cache each: every row attends over its own positions (T = 1 per row when decoding).
+        if (rows.Count != qkv.Size(0))
+            throw new ArgumentException($"Expected one cache per batch row ({qkv.Size(0)}); got {rows.Count}.", nameof(cache));
+        var outputs = new Tensor[rows.Count];
+        for (int b = 0; b < outputs.Length; b++)
+            outputs[b] = SelfAttention(qkv.Narrow(0, b, 1), mask, rows[b], training, wantWeights: false).Output;
+        return outputs.Length == 1 ? outputs[0] : Tensor.Cat(outputs, 0);                   // (B, T, NH·HS)
+    }
 
     /// <summary>As the fused form, from separate projections q (B, T, NH·HS) and k, v (B, T, NKV·HS).</summary>
     public Tensor SelfAttention(Tensor q, Tensor k, Tensor v, AttentionMask mask, KvCacheLayer? cache, bool training) =>

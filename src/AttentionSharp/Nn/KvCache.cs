@@ -45,6 +45,28 @@ public sealed class KvCache : IDisposable
 }
 
 /// <summary>
+/// The cache one self-attention call appends to: one <see cref="KvCacheLayer"/> for the whole batch (every row at the
+/// same position), or one per batch row (independent sequences, each at its own position, as a server decodes them
+/// together: <see cref="Models.Gpt.ForwardRows"/>). A layer converts to the first form, and null to no cache.
+/// </summary>
+public readonly struct LayerCache
+{
+    LayerCache(KvCacheLayer? batch, IReadOnlyList<KvCacheLayer>? rows) { Batch = batch; Rows = rows; }
+
+    /// <summary>The one cache of the whole batch; null for none or per-row caches.</summary>
+    public KvCacheLayer? Batch { get; }
+
+    /// <summary>One cache per batch row; null unless <see cref="PerRow"/> made this.</summary>
+    public IReadOnlyList<KvCacheLayer>? Rows { get; }
+
+    public static implicit operator LayerCache(KvCacheLayer? batch) => new(batch, null);
+
+    /// <summary>Row b of the batch appends to <paramref name="rows"/>[b].</summary>
+    public static LayerCache PerRow(IReadOnlyList<KvCacheLayer> rows) =>
+        new(null, rows ?? throw new ArgumentNullException(nameof(rows)));
+}
+
+/// <summary>
 /// One layer's cache: self-attention keys and values (B, NKV, T_kept, HS), written in place into preallocated buffers
 /// (B, NKV, capacity, HS) whose capacity doubles when full, so a step copies only its new positions; under a causal
 /// sliding window only the last w − 1 positions are kept (all a later query can see), so the cache stays O(w). Also the
