@@ -83,7 +83,7 @@ internal static class AttentionKernels
                 if (r < br && j < bc && Visible(p, b, i0 + r, j0 + j))
                 {
                     s = 0f;
-                    for (int c = 0; c < hs; c++) s = MathF.FusedMultiplyAdd(qs[r * ld + c], ks[j * ldk + c], s);
+                    for (int c = 0; c < hs; c++) s = GpuMath.Fma(qs[r * ld + c], ks[j * ldk + c], s);
                 }
                 ps[e] = s;
             }
@@ -116,7 +116,7 @@ internal static class AttentionKernels
             {
                 int r = e / hs, c = e - r * hs;
                 float acc = o[u] * stats[2 * brMax + r];
-                for (int j = 0; j < bc; j++) acc = MathF.FusedMultiplyAdd(ps[r * bcMax + j], vs[j * ld + c], acc);
+                for (int j = 0; j < bc; j++) acc = GpuMath.Fma(ps[r * bcMax + j], vs[j * ld + c], acc);
                 o[u] = acc;
             }
         }
@@ -146,7 +146,7 @@ internal static class AttentionKernels
             int i = row % p.Tq, bh = row / p.Tq, b = bh / p.Heads, h = bh % p.Heads;
             long o = p.O.RowStart(b, h, i), g = p.DO.RowStart(b, h, i);
             float d = 0f;
-            for (int c = 0; c < p.HeadSize; c++) d = MathF.FusedMultiplyAdd(p.DO.Data[g + c], p.O.Data[o + c], d);
+            for (int c = 0; c < p.HeadSize; c++) d = GpuMath.Fma(p.DO.Data[g + c], p.O.Data[o + c], d);
             p.D[row] = d;
         }
     }
@@ -209,8 +209,8 @@ internal static class AttentionKernels
                     float s = 0f, dp = 0f;
                     for (int c = 0; c < hs; c++)
                     {
-                        s = MathF.FusedMultiplyAdd(qs[r * ld + c], ks[j * ldk + c], s);
-                        dp = MathF.FusedMultiplyAdd(gs[r * ld + c], vs[j * ldk + c], dp);
+                        s = GpuMath.Fma(qs[r * ld + c], ks[j * ldk + c], s);
+                        dp = GpuMath.Fma(gs[r * ld + c], vs[j * ldk + c], dp);
                     }
                     prob = MathF.Exp(s - rowStats[r]);
                     grad = prob * (dp - rowStats[brMax + r]);
@@ -226,8 +226,8 @@ internal static class AttentionKernels
                 float accV = dv[u], accK = dk[u];
                 for (int r = 0; r < br; r++)
                 {
-                    accV = MathF.FusedMultiplyAdd(ps[r * bcMax + j], gs[r * ld + c], accV);
-                    accK = MathF.FusedMultiplyAdd(ds[r * bcMax + j], qs[r * ld + c], accK);
+                    accV = GpuMath.Fma(ps[r * bcMax + j], gs[r * ld + c], accV);
+                    accK = GpuMath.Fma(ds[r * bcMax + j], qs[r * ld + c], accK);
                 }
                 dv[u] = accV;
                 dk[u] = accK;
@@ -239,7 +239,7 @@ internal static class AttentionKernels
                 int r = e / hs, c = e - r * hs;
                 if (r >= br) continue;
                 float acc = 0f;
-                for (int j = 0; j < bc; j++) acc = MathF.FusedMultiplyAdd(ds[r * bcMax + j], ks[j * ldk + c], acc);
+                for (int j = 0; j < bc; j++) acc = GpuMath.Fma(ds[r * bcMax + j], ks[j * ldk + c], acc);
                 if (acc != 0f) Atomic.Add(ref p.DQ.Data[p.DQ.RowStart(b, h, i0 + r) + c], acc * p.Scale);
             }
         }

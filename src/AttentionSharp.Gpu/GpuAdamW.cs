@@ -60,7 +60,7 @@ public sealed class GpuAdamW
             // p ← p·(1 − lr·wd)
             float p = c.P[i] * c.Decay;
             // m ← β₁m + (1 − β₁)g
-            float m = MathF.FusedMultiplyAdd(g, c.OneMinusBeta1, c.M[i] * c.Beta1);
+            float m = GpuMath.Fma(g, c.OneMinusBeta1, c.M[i] * c.Beta1);
             // v ← β₂v + (1 − β₂)g²
             float v = c.V[i] * c.Beta2 + c.OneMinusBeta2 * g * g;
             // p ← p − step_size·m / (√v/√(1 − β₂ᵗ) + eps), step_size = lr/(1 − β₁ᵗ)

@@ -145,7 +145,7 @@ public sealed class GpuCrossEntropy
             if (target == p.IgnoreIndex || target < 0 || target >= p.Vocab) continue;
             float g = p.DRowLoss[r];
             // dx_j += g·(e^(x_j − lse) − ε/V); then dx_t −= g·(1 − ε)
-            float dx = MathF.FusedMultiplyAdd(g, MathF.Exp(p.X[i] - p.Lse[r]) - uniform, p.Out[i]);
+            float dx = GpuMath.Fma(g, MathF.Exp(p.X[i] - p.Lse[r]) - uniform, p.Out[i]);
             if (j == target) dx -= g * (1f - p.Smoothing);
             p.Out[i] = dx;
         }

@@ -52,16 +52,11 @@ public sealed class GpuDevice : IDisposable
     public static GpuDevice Cuda(int index = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
-        var context = Context.Create(builder => builder.Cuda().EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        var context = CudaContext();
         try
         {
             var devices = context.GetCudaDevices();
-            if (devices.Count == 0)
-            {
-                throw new GpuUnavailableException(CudaAPI.CurrentAPI?.IsSupported == true
-                    ? "No CUDA device was found: the NVIDIA driver is loaded but reports no GPU."
-                    : "No NVIDIA driver was found (the CUDA driver library could not be loaded), so there is no CUDA device.");
-            }
+            if (devices.Count == 0) throw new GpuUnavailableException(NoDevice());
             if (index >= devices.Count)
                 throw new GpuUnavailableException($"CUDA device {index} does not exist: the driver reports {devices.Count}.");
             var device = devices[index];
@@ -82,6 +77,22 @@ public sealed class GpuDevice : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Null when a CUDA device can be listed, else the one sentence <see cref="Cuda"/> would throw (no NVIDIA driver,
+    /// or no device); opens no accelerator.
+    /// </summary>
+    public static string? CudaUnavailableReason()
+    {
+        using var context = CudaContext();
+        return context.GetCudaDevices().Count > 0 ? null : NoDevice();
+    }
+
+    static Context CudaContext() => Context.Create(builder => builder.Cuda().EnableAlgorithms().Optimize(OptimizationLevel.O2));
+
+    static string NoDevice() => CudaAPI.CurrentAPI?.IsSupported == true
+        ? "No CUDA device was found: the NVIDIA driver is loaded but reports no GPU."
+        : "No NVIDIA driver was found (the CUDA driver library could not be loaded), so there is no CUDA device.";
 
     /// <summary>
     /// Opens ILGPU's CPU accelerator, which runs the GPU kernels as .NET code: for tests and machines without a GPU.

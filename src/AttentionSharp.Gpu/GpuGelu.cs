@@ -74,22 +74,22 @@ public sealed class GpuGelu
                 float x2 = x * x;
                 float e = MathF.Exp(-TwoU(x, x2));
                 float sig = 1f / (1f + e);
-                float du2 = 2f * Sqrt2OverPi * MathF.FusedMultiplyAdd(3f * Cubic, x2, 1f);
-                grad = MathF.FusedMultiplyAdd(x * sig * (e * sig), du2, sig);
+                float du2 = 2f * Sqrt2OverPi * GpuMath.Fma(3f * Cubic, x2, 1f);
+                grad = GpuMath.Fma(x * sig * (e * sig), du2, sig);
             }
             else
             {
                 // Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
                 float cdf = 0.5f * (1f + GpuMath.Erf(x * InvSqrt2));
                 float pdf = InvSqrt2Pi * MathF.Exp(-0.5f * x * x);
-                grad = MathF.FusedMultiplyAdd(x, pdf, cdf);
+                grad = GpuMath.Fma(x, pdf, cdf);
             }
             p.Out[i] += dy * grad;
         }
     }
 
     /// <summary>2u = 2√(2/π)(x + 0.044715x³).</summary>
-    static float TwoU(float x, float x2) => 2f * Sqrt2OverPi * MathF.FusedMultiplyAdd(Cubic * x2, x, x);
+    static float TwoU(float x, float x2) => 2f * Sqrt2OverPi * GpuMath.Fma(Cubic * x2, x, x);
 }
 
 internal struct GeluArgs

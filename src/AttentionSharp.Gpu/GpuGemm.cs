@@ -76,8 +76,8 @@ public sealed class GpuGemm
 
     static void CheckLeading(string name, int ld, int width)
     {
-        if (ld < Math.Max(width, 1))
-            throw new ArgumentOutOfRangeException(name, ld, $"{name} must be at least the stored row width {Math.Max(width, 1)}; got {ld}.");
+        if (ld < width)
+            throw new ArgumentOutOfRangeException(name, ld, $"{name} must be at least the stored row width {width}; got {ld}.");
     }
 
     void CheckOperand(string name, GpuTensor t, int batch, long stride, int rows, int cols, int ld, bool used)
@@ -145,14 +145,14 @@ internal static class GemmKernel
                 int ra = kk * lsa + ty, rb = kk * lsb + tx;
                 float a0 = As[ra], a1 = As[ra + stepI], a2 = As[ra + 2 * stepI], a3 = As[ra + 3 * stepI];
                 float b0 = Bs[rb], b1 = Bs[rb + stepJ], b2 = Bs[rb + 2 * stepJ], b3 = Bs[rb + 3 * stepJ];
-                c00 = MathF.FusedMultiplyAdd(a0, b0, c00); c01 = MathF.FusedMultiplyAdd(a0, b1, c01);
-                c02 = MathF.FusedMultiplyAdd(a0, b2, c02); c03 = MathF.FusedMultiplyAdd(a0, b3, c03);
-                c10 = MathF.FusedMultiplyAdd(a1, b0, c10); c11 = MathF.FusedMultiplyAdd(a1, b1, c11);
-                c12 = MathF.FusedMultiplyAdd(a1, b2, c12); c13 = MathF.FusedMultiplyAdd(a1, b3, c13);
-                c20 = MathF.FusedMultiplyAdd(a2, b0, c20); c21 = MathF.FusedMultiplyAdd(a2, b1, c21);
-                c22 = MathF.FusedMultiplyAdd(a2, b2, c22); c23 = MathF.FusedMultiplyAdd(a2, b3, c23);
-                c30 = MathF.FusedMultiplyAdd(a3, b0, c30); c31 = MathF.FusedMultiplyAdd(a3, b1, c31);
-                c32 = MathF.FusedMultiplyAdd(a3, b2, c32); c33 = MathF.FusedMultiplyAdd(a3, b3, c33);
+                c00 = GpuMath.Fma(a0, b0, c00); c01 = GpuMath.Fma(a0, b1, c01);
+                c02 = GpuMath.Fma(a0, b2, c02); c03 = GpuMath.Fma(a0, b3, c03);
+                c10 = GpuMath.Fma(a1, b0, c10); c11 = GpuMath.Fma(a1, b1, c11);
+                c12 = GpuMath.Fma(a1, b2, c12); c13 = GpuMath.Fma(a1, b3, c13);
+                c20 = GpuMath.Fma(a2, b0, c20); c21 = GpuMath.Fma(a2, b1, c21);
+                c22 = GpuMath.Fma(a2, b2, c22); c23 = GpuMath.Fma(a2, b3, c23);
+                c30 = GpuMath.Fma(a3, b0, c30); c31 = GpuMath.Fma(a3, b1, c31);
+                c32 = GpuMath.Fma(a3, b2, c32); c33 = GpuMath.Fma(a3, b3, c33);
             }
             Group.Barrier();
         }
@@ -178,7 +178,7 @@ internal static class GemmKernel
     {
         if (j >= p.N) return;
         float value = p.Alpha * acc;
-        if (p.Beta != 0f) value = MathF.FusedMultiplyAdd(p.Beta, p.C[row + j], value);
+        if (p.Beta != 0f) value = GpuMath.Fma(p.Beta, p.C[row + j], value);
         p.C[row + j] = value;
     }
 }

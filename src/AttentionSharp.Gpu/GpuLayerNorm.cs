@@ -96,7 +96,7 @@ public sealed class GpuLayerNorm
         for (int j = t; j < cols; j += threads)
         {
             float d = p.X[o + j] - mu;
-            squares = MathF.FusedMultiplyAdd(d, d, squares);
+            squares = GpuMath.Fma(d, d, squares);
         }
         float s = 1f / MathF.Sqrt(GpuMath.GroupSum(squares) / cols + p.Eps);
         if (t == 0)
@@ -109,7 +109,7 @@ public sealed class GpuLayerNorm
         {
             float xhat = (p.X[o + j] - mu) * s;
             float y;
-            if (p.HasWeight != 0 && p.HasBias != 0) y = MathF.FusedMultiplyAdd(xhat, p.Weight[j], p.Bias[j]);
+            if (p.HasWeight != 0 && p.HasBias != 0) y = GpuMath.Fma(xhat, p.Weight[j], p.Bias[j]);
             else if (p.HasWeight != 0) y = xhat * p.Weight[j];
             else if (p.HasBias != 0) y = xhat + p.Bias[j];
             else y = xhat;
@@ -130,7 +130,7 @@ public sealed class GpuLayerNorm
         {
             float g = p.HasWeight != 0 ? p.Weight[j] * p.Dy[o + j] : p.Dy[o + j];
             a += g;
-            b = MathF.FusedMultiplyAdd(g, (p.X[o + j] - mu) * s, b);
+            b = GpuMath.Fma(g, (p.X[o + j] - mu) * s, b);
         }
         a = GpuMath.GroupSum(a) / cols;
         b = GpuMath.GroupSum(b) / cols;
@@ -139,7 +139,7 @@ public sealed class GpuLayerNorm
         {
             float g = p.HasWeight != 0 ? p.Weight[j] * p.Dy[o + j] : p.Dy[o + j];
             float xhat = (p.X[o + j] - mu) * s;
-            p.Out[o + j] = MathF.FusedMultiplyAdd(s, g - a - xhat * b, p.Out[o + j]);
+            p.Out[o + j] = GpuMath.Fma(s, g - a - xhat * b, p.Out[o + j]);
         }
     }
 
@@ -155,7 +155,7 @@ public sealed class GpuLayerNorm
         {
             long o = (long)r * p.Cols + j;
             float g = p.Dy[o];
-            dw = MathF.FusedMultiplyAdd(g, (p.X[o] - p.Mean[r]) * p.Rstd[r], dw);
+            dw = GpuMath.Fma(g, (p.X[o] - p.Mean[r]) * p.Rstd[r], dw);
             db += g;
         }
         if (p.HasDWeight != 0) Atomic.Add(ref p.DWeight[j], dw);

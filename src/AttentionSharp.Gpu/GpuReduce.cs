@@ -74,7 +74,7 @@ public sealed class GpuReduce
         for (int i = GpuMath.GridFirst; i < p.Count; i += GpuMath.GridStride)
         {
             float v = p.X[i];
-            sum = MathF.FusedMultiplyAdd(v, v, sum);
+            sum = GpuMath.Fma(v, v, sum);
         }
         sum = GpuMath.GroupSum(sum);
         if (Group.IdxX == 0) Atomic.Add(ref p.Out[0], sum);

@@ -81,10 +81,10 @@ public sealed class GpuSoftmax
         long o = (long)Grid.IdxX * p.Cols;
         // s = Σ_j dy_j·y_j
         float s = 0f;
-        for (int j = t; j < p.Cols; j += threads) s = MathF.FusedMultiplyAdd(p.Dy[o + j], p.Y[o + j], s);
+        for (int j = t; j < p.Cols; j += threads) s = GpuMath.Fma(p.Dy[o + j], p.Y[o + j], s);
         s = GpuMath.GroupSum(s);
         // dx_j += y_j·(dy_j − s)
-        for (int j = t; j < p.Cols; j += threads) p.Out[o + j] = MathF.FusedMultiplyAdd(p.Y[o + j], p.Dy[o + j] - s, p.Out[o + j]);
+        for (int j = t; j < p.Cols; j += threads) p.Out[o + j] = GpuMath.Fma(p.Y[o + j], p.Dy[o + j] - s, p.Out[o + j]);
     }
 }
 

@@ -1,0 +1,71 @@
+using AttentionSharp.Gpu;
+
+namespace AttentionSharp.Tests.Gpu;
+
+/// <summary>
+/// FlashAttention-2 forward and backward on ILGPU's CPU accelerator against the CPU engine: sequence lengths below,
+/// across and not a multiple of the tiles (1, 17, 65), head sizes 8 and 16, causal and key-padded.
+/// </summary>
+[Collection(GpuCollection.Name)]
+[Trait("Category", "Gpu")]
+public class GpuFlashAttentionTests(GpuFixture fixture)
+{
+    readonly GpuDevice _device = fixture.Simulator;
+
+    [Theory]
+    [InlineData(1, 8)]
+    [InlineData(1, 16)]
+    [InlineData(17, 8)]
+    [InlineData(17, 16)]
+    [InlineData(65, 8)]
+    [InlineData(65, 16)]
+    public void CausalAttentionMatchesTheCpu(int time, int headSize) =>
+        GpuChecks.Attention(_device, batch: 2, heads: 2, time, headSize, causal: true, padding: false);
+
+    [Theory]
+    [InlineData(1, 8)]
+    [InlineData(1, 16)]
+    [InlineData(17, 8)]
+    [InlineData(17, 16)]
+    [InlineData(65, 8)]
+    [InlineData(65, 16)]
+    public void PaddedAttentionMatchesTheCpu(int time, int headSize) =>
+        GpuChecks.Attention(_device, batch: 2, heads: 2, time, headSize, causal: false, padding: true);
+
+    [Fact]
+    public void CausalPaddedAttentionWithAFullyMaskedRowMatchesTheCpu() =>
+        GpuChecks.Attention(_device, batch: 2, heads: 1, time: 23, headSize: 8, causal: true, padding: true);
+
+    [Fact]
+    public void AttentionReadsHeadsInPlaceFromAFusedProjection()
+    {
+        // qkv (B, T, 3·C) as GPT-2's c_attn writes it; the heads of Q, K and V read in place with row stride 3·C, the
+        // output written as (B, T, NH, HS). The same numbers laid out densely must give the same result.
+        const int b = 2, t = 17, nh = 2, hs = 8, c = nh * hs;
+        var qkv = Tensor.Randn(new Generator(5), b, t, 3 * c);
+        var q = qkv.Narrow(2, 0, c).Reshape(b, t, nh, hs).Transpose(1, 2);
+        var k = qkv.Narrow(2, c, c).Reshape(b, t, nh, hs).Transpose(1, 2);
+        var v = qkv.Narrow(2, 2 * c, c).Reshape(b, t, nh, hs).Transpose(1, 2);
+        var expected = Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions { Causal = true }).Transpose(1, 2).ToArray();
+
+        var problem = new GpuAttentionProblem(b, nh, t, t, hs) { Causal = true };
+        using var gqkv = _device.Upload(qkv);
+        using var go = _device.Zeros(b, t, nh, hs);
+        using var gl = _device.Zeros(b, nh, t);
+        GpuHeads Packed(int part) => new(gqkv, (long)t * 3 * c, hs, 3 * c, part * c);
+        var output = new GpuHeads(go, (long)t * c, hs, c);
+        _device.FlashAttention.Forward(problem, Packed(0), Packed(1), Packed(2), output, gl);
+        Tests.Kernels.KernelTestKit.Close(expected, go.ToArray(), GpuChecks.AttentionAtol, GpuChecks.AttentionRtol, "attention on a fused QKV projection");
+    }
+
+    [Fact]
+    public void AttentionRejectsHeadsLargerThanTheKernelsHold()
+    {
+        using var x = _device.Zeros(1, 1, 2, 130);
+        using var lse = _device.Zeros(2);
+        var heads = GpuHeads.Dense(x, 1, 2, 130);
+        var e = Assert.Throws<ArgumentException>(() =>
+            _device.FlashAttention.Forward(new GpuAttentionProblem(1, 1, 2, 2, 130), heads, heads, heads, heads, lse));
+        Assert.Contains("at most 128", e.Message);
+    }
+}
