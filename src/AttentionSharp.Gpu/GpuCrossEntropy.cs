@@ -69,7 +69,11 @@ public sealed class GpuCrossEntropy
         Check.Count(_device, loss, 1, nameof(loss), "one float");
         Check.Length(_device, targets, rows, nameof(targets), "rowLoss.Count");
         _mean(new KernelConfig(1, _device.RowThreads),
-            new CrossEntropyArgs { Out = loss.View, DRowLoss = rowLoss.View, X = rowLoss.View, Lse = rowLoss.View, Targets = targets.View, Rows = rows, IgnoreIndex = ignoreIndex });
+            new CrossEntropyArgs
+            {
+                Out = loss.View, DRowLoss = rowLoss.View, X = rowLoss.View, Lse = rowLoss.View,
+                Targets = targets.View, Rows = rows, IgnoreIndex = ignoreIndex,
+            });
     }
 
     /// <summary>
@@ -81,7 +85,11 @@ public sealed class GpuCrossEntropy
         int rows = dRowLoss.Count;
         Check.Length(_device, targets, rows, nameof(targets), "dRowLoss.Count");
         _meanGradient(new KernelConfig(1, _device.RowThreads),
-            new CrossEntropyArgs { Out = dRowLoss.View, DRowLoss = dRowLoss.View, X = dRowLoss.View, Lse = dRowLoss.View, Targets = targets.View, Rows = rows, IgnoreIndex = ignoreIndex, Scale = dLoss });
+            new CrossEntropyArgs
+            {
+                Out = dRowLoss.View, DRowLoss = dRowLoss.View, X = dRowLoss.View, Lse = dRowLoss.View,
+                Targets = targets.View, Rows = rows, IgnoreIndex = ignoreIndex, Scale = dLoss,
+            });
     }
 
     CrossEntropyArgs Arguments(GpuTensor logits, GpuIntBuffer targets, int rows, int vocab, int ignoreIndex, float labelSmoothing)

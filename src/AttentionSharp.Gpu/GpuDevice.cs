@@ -69,7 +69,8 @@ public sealed class GpuDevice : IDisposable
             {
                 throw new GpuUnavailableException($"The CUDA device {device.Name} could not be opened: {e.Message.TrimEnd('.')}.", e);
             }
-            return new GpuDevice(context, accelerator, GpuDeviceKind.Cuda, GpuKernelShapes.Cuda, device.ClockRate > 0 ? device.ClockRate : null);
+            int? clock = device.ClockRate > 0 ? device.ClockRate : null;
+            return new GpuDevice(context, accelerator, GpuDeviceKind.Cuda, GpuKernelShapes.Cuda, clock);
         }
         catch
         {

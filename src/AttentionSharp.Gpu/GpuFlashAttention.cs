@@ -154,8 +154,11 @@ public sealed class GpuFlashAttention : IDisposable
         if (heads.Offset < 0 || heads.BatchStride < 0 || heads.HeadStride < 0 || heads.RowStride < p.HeadSize)
             throw new ArgumentException($"{name}: strides must be non-negative and rows at least HS = {p.HeadSize} apart; got offset {heads.Offset}, strides ({heads.BatchStride}, {heads.HeadStride}, {heads.RowStride}).", name);
         long last = p.Batch == 0 || time == 0 ? 0
-            : heads.Offset + (p.Batch - 1) * heads.BatchStride + (p.Heads - 1) * heads.HeadStride + (time - 1) * heads.RowStride + p.HeadSize;
-        Check.AtLeast(_device, t, last, name, $"(B, NH, T, HS) = ({p.Batch}, {p.Heads}, {time}, {p.HeadSize}) at offset {heads.Offset} with strides ({heads.BatchStride}, {heads.HeadStride}, {heads.RowStride})");
+            : heads.Offset + (p.Batch - 1) * heads.BatchStride + (p.Heads - 1) * heads.HeadStride
+              + (time - 1) * heads.RowStride + p.HeadSize;
+        Check.AtLeast(_device, t, last, name,
+            $"(B, NH, T, HS) = ({p.Batch}, {p.Heads}, {time}, {p.HeadSize}) at offset {heads.Offset} with strides " +
+            $"({heads.BatchStride}, {heads.HeadStride}, {heads.RowStride})");
         return new HeadView
         {
             Data = t.View.SubView(heads.Offset, Math.Max(t.Count - heads.Offset, 1)),

@@ -29,7 +29,9 @@ public sealed class GpuGelu
     {
         Check.Count(_device, y, x.Count, nameof(y), "x.Count");
         if (x.Count == 0) return;
-        _forward(_device.ElementLaunch(x.Count), new GeluArgs { Out = y.View, X = x.View, Count = x.Count, Tanh = Form(approximation) });
+        // Dy is unused here; every view a kernel receives is a real one (a default view has no buffer to pass).
+        var args = new GeluArgs { Out = y.View, Dy = x.View, X = x.View, Count = x.Count, Tanh = Form(approximation) };
+        _forward(_device.ElementLaunch(x.Count), args);
     }
 
     /// <summary>dx += dy·GELU′(x).</summary>
@@ -38,7 +40,8 @@ public sealed class GpuGelu
         Check.Count(_device, dx, x.Count, nameof(dx), "x.Count");
         Check.Count(_device, dy, x.Count, nameof(dy), "x.Count");
         if (x.Count == 0) return;
-        _backward(_device.ElementLaunch(x.Count), new GeluArgs { Out = dx.View, Dy = dy.View, X = x.View, Count = x.Count, Tanh = Form(approximation) });
+        var args = new GeluArgs { Out = dx.View, Dy = dy.View, X = x.View, Count = x.Count, Tanh = Form(approximation) };
+        _backward(_device.ElementLaunch(x.Count), args);
     }
 
     static int Form(GeluApproximation approximation) => approximation switch

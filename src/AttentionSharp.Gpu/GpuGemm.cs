@@ -49,7 +49,8 @@ public sealed class GpuGemm
     {
         if (m < 0 || n < 0 || k < 0 || batch < 0)
             throw new ArgumentOutOfRangeException(nameof(m), $"GEMM sizes must be non-negative; got batch = {batch}, m = {m}, n = {n}, k = {k}.");
-        if (batch > 65535) throw new ArgumentOutOfRangeException(nameof(batch), batch, "A batched GEMM holds at most 65535 products (the grid's third dimension).");
+        if (batch > 65535)
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, "A batched GEMM holds at most 65535 products (the grid's third dimension).");
         if (batch > 1 && strideC < Math.Max((long)(m - 1) * ldc + n, 1))
             throw new ArgumentException($"Batched products must not overlap in C: strideC = {strideC} for {m}×{n} results with ldc = {ldc}.", nameof(strideC));
         CheckLeading("lda", lda, ta == Transpose.No ? k : m);

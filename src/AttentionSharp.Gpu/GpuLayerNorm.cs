@@ -23,7 +23,9 @@ public sealed class GpuLayerNorm
         _parameterGradient = device.Load<LayerNormArgs>(ParameterGradientKernel, ParameterGradientKernel);
     }
 
-    /// <summary>y = (x − mean)·rstd·weight + bias, per row; writes <paramref name="mean"/> and <paramref name="rstd"/> (length rows).</summary>
+    /// <summary>
+    /// y = (x − mean)·rstd·weight + bias, per row; writes <paramref name="mean"/> and <paramref name="rstd"/> (length rows).
+    /// </summary>
     public void Forward(GpuTensor y, GpuTensor mean, GpuTensor rstd, GpuTensor x, GpuTensor? weight, GpuTensor? bias,
         int rows, int cols, float eps = 1e-5f)
     {

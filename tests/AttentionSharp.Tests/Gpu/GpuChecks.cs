@@ -52,7 +52,8 @@ internal static class GpuChecks
         var product = new float[m * n];
         for (int i = 0; i < batch; i++)
         {
-            AttentionSharp.Kernels.Gemm.Multiply(ta, tb, m, n, k, a.AsSpan(i * aRows * aCols), aCols, b.AsSpan(i * bRows * bCols), bCols, product, n);
+            AttentionSharp.Kernels.Gemm.Multiply(ta, tb, m, n, k,
+                a.AsSpan(i * aRows * aCols), aCols, b.AsSpan(i * bRows * bCols), bCols, product, n);
             for (int e = 0; e < m * n; e++)
                 expected[i * m * n + e] = beta == 0f ? alpha * product[e] : alpha * product[e] + beta * c[i * m * n + e];
         }
@@ -79,7 +80,8 @@ internal static class GpuChecks
         y.Backward(dy);
         var mean = new float[rows];
         var rstd = new float[rows];
-        AttentionSharp.Kernels.LayerNorm.Forward(new float[rows * cols], mean, rstd, x.Data, w is null ? default : w.Data, b is null ? default : b.Data, rows, cols, eps);
+        AttentionSharp.Kernels.LayerNorm.Forward(new float[rows * cols], mean, rstd, x.Data,
+            w is null ? default : w.Data, b is null ? default : b.Data, rows, cols, eps);
 
         using var gx = device.Upload(x);
         using var gw = w is null ? null : device.Upload(w);
@@ -272,7 +274,10 @@ internal static class GpuChecks
             for (int b = 0; b < batch; b++)
                 for (int j = 0; j < time; j++) pad[b * time + j] = (j > b && j % 5 == 3) || (b >= 1 && j == 0 && time > 1);
         }
-        var options = new AttentionOptions { Causal = causal, KeyPadding = padding ? pad : default, Implementation = AttentionImplementation.Flash };
+        var options = new AttentionOptions
+        {
+            Causal = causal, KeyPadding = padding ? pad : default, Implementation = AttentionImplementation.Flash,
+        };
         var o = Tensor.ScaledDotProductAttention(q, k, v, options);
         var dO = Randn(400 + time, batch, heads, time, headSize);
         o.Backward(dO);
@@ -307,7 +312,8 @@ internal static class GpuChecks
         using var gdq = device.Zeros(batch, heads, time, headSize);
         using var gdk = device.Zeros(batch, heads, time, headSize);
         using var gdv = device.Zeros(batch, heads, time, headSize);
-        device.FlashAttention.Backward(shape, Dense(gq), Dense(gk), Dense(gv), Dense(go), gl, Dense(gdO), Dense(gdq), Dense(gdk), Dense(gdv));
+        device.FlashAttention.Backward(shape, Dense(gq), Dense(gk), Dense(gv), Dense(go), gl,
+            Dense(gdO), Dense(gdq), Dense(gdk), Dense(gdv));
         Close(q.Grad!.ToArray(), gdq.ToArray(), AttentionAtol, AttentionRtol, $"{what}: dQ", device);
         Close(k.Grad!.ToArray(), gdk.ToArray(), AttentionAtol, AttentionRtol, $"{what}: dK", device);
         Close(v.Grad!.ToArray(), gdv.ToArray(), AttentionAtol, AttentionRtol, $"{what}: dV", device);

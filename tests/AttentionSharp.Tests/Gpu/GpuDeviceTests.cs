@@ -88,7 +88,8 @@ public partial class GpuDeviceTests(GpuFixture fixture)
         Assert.True(kernels.Count >= 20, $"found only {kernels.Count} kernels");
         foreach (var kernel in kernels)
         {
-            var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+            var compiled = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
             string name = $"{kernel.DeclaringType!.Name}.{kernel.Name}";
             Assert.Contains(".entry", compiled.PTXAssembly);
             // An .extern function is a call ILGPU could not map to PTX (MathF.FusedMultiplyAdd was one): the module would
@@ -120,7 +121,8 @@ public partial class GpuDeviceTests(GpuFixture fixture)
     public void EveryKernelMatchesTheCpuOnTheGpu()
     {
         using var gpu = GpuDevice.Cuda();
-        foreach (var (ta, tb) in new[] { (Transpose.No, Transpose.No), (Transpose.No, Transpose.Yes), (Transpose.Yes, Transpose.No), (Transpose.Yes, Transpose.Yes) })
+        var forms = new[] { (Transpose.No, Transpose.No), (Transpose.No, Transpose.Yes), (Transpose.Yes, Transpose.No), (Transpose.Yes, Transpose.Yes) };
+        foreach (var (ta, tb) in forms)
         {
             GpuChecks.Gemm(gpu, ta, tb, 37, 53, 29);
             GpuChecks.Gemm(gpu, ta, tb, 37, 53, 29, batch: 3, alpha: 0.5f, beta: -1.5f);

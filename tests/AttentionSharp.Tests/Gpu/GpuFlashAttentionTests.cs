@@ -37,25 +37,33 @@ public class GpuFlashAttentionTests(GpuFixture fixture)
         GpuChecks.Attention(_device, batch: 2, heads: 1, time: 23, headSize: 8, causal: true, padding: true);
 
     [Fact]
-    public void AttentionReadsHeadsInPlaceFromAFusedProjection()
+    public void AttentionReadsAndWritesHeadsInPlaceInAFusedProjection()
     {
-        // qkv (B, T, 3·C) as GPT-2's c_attn writes it; the heads of Q, K and V read in place with row stride 3·C, the
-        // output written as (B, T, NH, HS). The same numbers laid out densely must give the same result.
+        // qkv (B, T, 3·C) as GPT-2's c_attn writes it: the heads of Q, K and V are read in place (row stride 3·C), the
+        // output written as (B, T, NH, HS), and dQ, dK, dV land in the matching slices of one (B, T, 3·C) gradient.
         const int b = 2, t = 17, nh = 2, hs = 8, c = nh * hs;
         var qkv = Tensor.Randn(new Generator(5), b, t, 3 * c);
-        var q = qkv.Narrow(2, 0, c).Reshape(b, t, nh, hs).Transpose(1, 2);
-        var k = qkv.Narrow(2, c, c).Reshape(b, t, nh, hs).Transpose(1, 2);
-        var v = qkv.Narrow(2, 2 * c, c).Reshape(b, t, nh, hs).Transpose(1, 2);
-        var expected = Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions { Causal = true }).Transpose(1, 2).ToArray();
+        qkv.RequiresGrad = true;
+        Tensor Heads(int part) => qkv.Narrow(2, part * c, c).Reshape(b, t, nh, hs).Transpose(1, 2);
+        var y = Tensor.ScaledDotProductAttention(Heads(0), Heads(1), Heads(2), new AttentionOptions { Causal = true }).Transpose(1, 2);
+        var dy = Tensor.Randn(new Generator(6), b, t, nh, hs);
+        y.Backward(dy);
 
         var problem = new GpuAttentionProblem(b, nh, t, t, hs) { Causal = true };
         using var gqkv = _device.Upload(qkv);
+        using var gdqkv = _device.Zeros(b, t, 3 * c);
         using var go = _device.Zeros(b, t, nh, hs);
+        using var gdo = _device.Upload(dy);
         using var gl = _device.Zeros(b, nh, t);
-        GpuHeads Packed(int part) => new(gqkv, (long)t * 3 * c, hs, 3 * c, part * c);
-        var output = new GpuHeads(go, (long)t * c, hs, c);
-        _device.FlashAttention.Forward(problem, Packed(0), Packed(1), Packed(2), output, gl);
-        Tests.Kernels.KernelTestKit.Close(expected, go.ToArray(), GpuChecks.AttentionAtol, GpuChecks.AttentionRtol, "attention on a fused QKV projection");
+        GpuHeads Packed(GpuTensor tensor, int part) => new(tensor, (long)t * 3 * c, hs, 3 * c, part * c);
+        GpuHeads Merged(GpuTensor tensor) => new(tensor, (long)t * c, hs, c);
+        _device.FlashAttention.Forward(problem, Packed(gqkv, 0), Packed(gqkv, 1), Packed(gqkv, 2), Merged(go), gl);
+        _device.FlashAttention.Backward(problem, Packed(gqkv, 0), Packed(gqkv, 1), Packed(gqkv, 2), Merged(go), gl, Merged(gdo),
+            Packed(gdqkv, 0), Packed(gdqkv, 1), Packed(gdqkv, 2));
+        Kernels.KernelTestKit.Close(y.ToArray(), go.ToArray(), GpuChecks.AttentionAtol, GpuChecks.AttentionRtol,
+            "attention on a fused QKV projection");
+        Kernels.KernelTestKit.Close(qkv.Grad!.ToArray(), gdqkv.ToArray(), GpuChecks.AttentionAtol, GpuChecks.AttentionRtol,
+            "attention gradient into a fused QKV gradient");
     }
 
     [Fact]
