@@ -258,62 +258,67 @@ internal static class GpuChecks
 
     /// <summary>
     /// Attention forward (O, logsumexp) and backward (dQ, dK, dV) on dense (B, NH, T, HS) operands, causal and/or with
-    /// key padding, against the CPU engine's flash path with autograd; the logsumexp against its flash kernel.
+    /// key padding, against the CPU engine's flash path with autograd; the logsumexp against its flash kernel. With
+    /// <paramref name="keyTime"/> the keys outnumber the queries (the queries are the last Tq positions, as when
+    /// decoding after a cache).
     /// </summary>
-    public static unsafe void Attention(GpuDevice device, int batch, int heads, int time, int headSize, bool causal, bool padding)
+    public static unsafe void Attention(GpuDevice device, int batch, int heads, int time, int headSize, bool causal, bool padding,
+        int? keyTime = null)
     {
-        var q = Randn(100 + time, batch, heads, time, headSize);
-        var k = Randn(200 + time, batch, heads, time, headSize);
-        var v = Randn(300 + time, batch, heads, time, headSize);
+        int tq = time, tk = keyTime ?? time;
+        var q = Randn(100 + tq, batch, heads, tq, headSize);
+        var k = Randn(200 + tk, batch, heads, tk, headSize);
+        var v = Randn(300 + tk, batch, heads, tk, headSize);
         foreach (var t in new[] { q, k, v }) t.RequiresGrad = true;
         // Batch b pads every fifth key from b + 1 on, and (b ≥ 1) key 0: under the causal mask query 0 of batch 1 sees
-        // nothing, the fully masked row (O = 0, L = +∞).
-        var pad = new bool[batch * time];
+        // nothing when Tq = Tk, the fully masked row (O = 0, L = +∞).
+        var pad = new bool[batch * tk];
         if (padding)
         {
             for (int b = 0; b < batch; b++)
-                for (int j = 0; j < time; j++) pad[b * time + j] = (j > b && j % 5 == 3) || (b >= 1 && j == 0 && time > 1);
+                for (int j = 0; j < tk; j++) pad[b * tk + j] = (j > b && j % 5 == 3) || (b >= 1 && j == 0 && tk > 1);
         }
         var options = new AttentionOptions
         {
             Causal = causal, KeyPadding = padding ? pad : default, Implementation = AttentionImplementation.Flash,
         };
         var o = Tensor.ScaledDotProductAttention(q, k, v, options);
-        var dO = Randn(400 + time, batch, heads, time, headSize);
+        var dO = Randn(400 + tq, batch, heads, tq, headSize);
         o.Backward(dO);
-        var lse = new float[batch * heads * time];
-        var oCpu = new float[batch * heads * time * headSize];
+        var lse = new float[batch * heads * tq];
+        var oCpu = new float[batch * heads * tq * headSize];
         fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, po = oCpu, pl = lse)
         fixed (bool* pp = pad)
         {
             var problem = new AttentionProblem
             {
-                Batch = batch, Heads = heads, KvHeads = heads, QueryLength = time, KeyLength = time, HeadSize = headSize,
+                Batch = batch, Heads = heads, KvHeads = heads, QueryLength = tq, KeyLength = tk, HeadSize = headSize,
                 Scale = 1f / MathF.Sqrt(headSize), Causal = causal, KeyPadding = padding ? pp : null,
             };
-            AttentionFlash.Forward(problem, HeadTensor.Dense(pq, heads, time, headSize), HeadTensor.Dense(pk, heads, time, headSize),
-                HeadTensor.Dense(pv, heads, time, headSize), HeadTensor.Dense(po, heads, time, headSize), pl);
+            AttentionFlash.Forward(problem, HeadTensor.Dense(pq, heads, tq, headSize), HeadTensor.Dense(pk, heads, tk, headSize),
+                HeadTensor.Dense(pv, heads, tk, headSize), HeadTensor.Dense(po, heads, tq, headSize), pl);
         }
 
         using var gPad = padding ? device.Upload(pad) : null;
-        var shape = new GpuAttentionProblem(batch, heads, time, time, headSize) { Causal = causal, KeyPadding = gPad };
+        var shape = new GpuAttentionProblem(batch, heads, tq, tk, headSize) { Causal = causal, KeyPadding = gPad };
         using var gq = device.Upload(q);
         using var gk = device.Upload(k);
         using var gv = device.Upload(v);
-        using var go = device.Zeros(batch, heads, time, headSize);
-        using var gl = device.Zeros(batch, heads, time);
-        GpuHeads Dense(GpuTensor t) => GpuHeads.Dense(t, heads, time, headSize);
-        device.FlashAttention.Forward(shape, Dense(gq), Dense(gk), Dense(gv), Dense(go), gl);
-        string what = $"attention B={batch} NH={heads} T={time} HS={headSize}{(causal ? " causal" : "")}{(padding ? " padded" : "")}";
+        using var go = device.Zeros(batch, heads, tq, headSize);
+        using var gl = device.Zeros(batch, heads, tq);
+        GpuHeads Queries(GpuTensor t) => GpuHeads.Dense(t, heads, tq, headSize);
+        GpuHeads Keys(GpuTensor t) => GpuHeads.Dense(t, heads, tk, headSize);
+        device.FlashAttention.Forward(shape, Queries(gq), Keys(gk), Keys(gv), Queries(go), gl);
+        string what = $"attention B={batch} NH={heads} Tq={tq} Tk={tk} HS={headSize}{(causal ? " causal" : "")}{(padding ? " padded" : "")}";
         Close(o.ToArray(), go.ToArray(), AttentionAtol, AttentionRtol, $"{what}: O", device);
         Close(lse, gl.ToArray(), AttentionAtol, AttentionRtol, $"{what}: logsumexp", device);
 
         using var gdO = device.Upload(dO);
-        using var gdq = device.Zeros(batch, heads, time, headSize);
-        using var gdk = device.Zeros(batch, heads, time, headSize);
-        using var gdv = device.Zeros(batch, heads, time, headSize);
-        device.FlashAttention.Backward(shape, Dense(gq), Dense(gk), Dense(gv), Dense(go), gl,
-            Dense(gdO), Dense(gdq), Dense(gdk), Dense(gdv));
+        using var gdq = device.Zeros(batch, heads, tq, headSize);
+        using var gdk = device.Zeros(batch, heads, tk, headSize);
+        using var gdv = device.Zeros(batch, heads, tk, headSize);
+        device.FlashAttention.Backward(shape, Queries(gq), Keys(gk), Keys(gv), Queries(go), gl,
+            Queries(gdO), Queries(gdq), Keys(gdk), Keys(gdv));
         Close(q.Grad!.ToArray(), gdq.ToArray(), AttentionAtol, AttentionRtol, $"{what}: dQ", device);
         Close(k.Grad!.ToArray(), gdk.ToArray(), AttentionAtol, AttentionRtol, $"{what}: dK", device);
         Close(v.Grad!.ToArray(), gdv.ToArray(), AttentionAtol, AttentionRtol, $"{what}: dV", device);

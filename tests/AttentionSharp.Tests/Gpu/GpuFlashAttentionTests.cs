@@ -36,6 +36,12 @@ public class GpuFlashAttentionTests(GpuFixture fixture)
     public void CausalPaddedAttentionWithAFullyMaskedRowMatchesTheCpu() =>
         GpuChecks.Attention(_device, batch: 2, heads: 1, time: 23, headSize: 8, causal: true, padding: true);
 
+    [Theory]
+    [InlineData(5, 23, true)]
+    [InlineData(20, 37, false)]
+    public void AttentionWithMoreKeysThanQueriesMatchesTheCpu(int queries, int keys, bool causal) =>
+        GpuChecks.Attention(_device, batch: 2, heads: 1, queries, headSize: 8, causal, padding: true, keyTime: keys);
+
     [Fact]
     public void AttentionReadsAndWritesHeadsInPlaceInAFusedProjection()
     {
