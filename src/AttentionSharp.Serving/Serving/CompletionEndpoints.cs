@@ -13,6 +13,9 @@ sealed class CompletionEndpoints(CompletionEngine engine)
 {
     const string Completions = "/v1/completions", Models = "/v1/models", Health = "/health";
 
+    /// <summary>The key of HttpContext.Items that marks a request whose body was read.</summary>
+    static readonly object BodyRead = new();
+
     public async Task Handle(HttpContext context)
     {
         var method = context.Request.Method;
@@ -60,7 +63,7 @@ sealed class CompletionEndpoints(CompletionEngine engine)
             return;
         }
         CompletionRequest request;
-        try { request = engine.Reader.Read(await ReadBody(context, timeout.Token)); }
+        try { request = engine.Reader.Read(await ReadBody(context)); }
         catch (BadHttpRequestException e)
         {
             await Error(context, e.StatusCode == 413 ? TooLarge(options.MaxBodyBytes) : new ApiError(e.StatusCode, e.Message));
@@ -129,11 +132,12 @@ sealed class CompletionEndpoints(CompletionEngine engine)
         writer.Write("\n\n"u8);
     }
 
-    /// <summary>The body, read whole; Kestrel refuses one past the size limit (413).</summary>
-    static async Task<ReadOnlyMemory<byte>> ReadBody(HttpContext context, CancellationToken timeout)
+    /// <summary>The body, read whole; Kestrel refuses one past the size limit (413) or arriving too slowly.</summary>
+    static async Task<ReadOnlyMemory<byte>> ReadBody(HttpContext context)
     {
+        context.Items[BodyRead] = true;
         using var buffer = new MemoryStream();
-        await context.Request.Body.CopyToAsync(buffer, timeout);
+        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
         return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 
@@ -148,13 +152,22 @@ sealed class CompletionEndpoints(CompletionEngine engine)
 
     static ApiError TooLarge(long limit) => new(413, $"The request body is larger than the limit of {limit} bytes.");
 
-    static Task MethodNotAllowed(HttpContext context, string allowed)
+    Task MethodNotAllowed(HttpContext context, string allowed)
     {
         context.Response.Headers.Allow = allowed;
         return Error(context, new ApiError(405, $"{context.Request.Path.Value} answers {allowed} only."));
     }
 
-    static Task Error(HttpContext context, ApiError error) => Json(context, error.Status, CompletionJson.Error(error));
+    Task Error(HttpContext context, ApiError error)
+    {
+        // A body past the limit is left unread, and Kestrel drops the connection after the response rather than read it:
+        // say so, or the client would send its next request into a closing connection.
+        var request = context.Request;
+        bool unread = !context.Items.ContainsKey(BodyRead)
+                      && (request.ContentLength is { } length ? length > engine.Options.MaxBodyBytes : request.Headers.TransferEncoding.Count > 0);
+        if (error.Status == 413 || unread) context.Response.Headers.Connection = "close";
+        return Json(context, error.Status, CompletionJson.Error(error));
+    }
 
     static async Task Json(HttpContext context, int status, byte[] body)
     {

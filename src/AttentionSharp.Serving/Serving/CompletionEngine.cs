@@ -39,6 +39,7 @@ public sealed class CompletionEngine : IDisposable
     readonly List<CompletionJob> _waiting = [];                       // guarded by _gate, in arrival order
     readonly List<DecodingSequence> _active = [];                     // the engine thread's alone
     bool _accepting = true, _cancelAll, _stopped;                     // guarded by _gate
+    volatile int _activeCount;                                        // _active.Count, for other threads
 
     /// <summary>
     /// Serves <paramref name="model"/> (which the engine's thread then owns: use it nowhere else) with
@@ -70,6 +71,9 @@ public sealed class CompletionEngine : IDisposable
 
     /// <summary>Reads request bodies under this engine's limits.</summary>
     public CompletionRequestReader Reader { get; }
+
+    /// <summary>Sequences decoding now (as of the end of the engine's last step).</summary>
+    public int ActiveSequences => _activeCount;
 
     /// <summary>False once <see cref="StopAccepting"/> was called.</summary>
     public bool Accepting
@@ -111,8 +115,6 @@ public sealed class CompletionEngine : IDisposable
         _thread.Join();
     }
 
-    volatile int _activeCount;
-
     void Loop()
     {
         using var noGrad = GradMode.NoGrad();
@@ -134,6 +136,7 @@ public sealed class CompletionEngine : IDisposable
             foreach (var (job, reason) in ended) job.Finish(new CompletionResult("", reason, job.Request.PromptIds.Length, 0));
             foreach (var job in admitted)
                 if (Prefill(job) is { } sequence) _active.Add(sequence);
+            _activeCount = _active.Count;
             Step(cancelAll);
             _activeCount = _active.Count;
         }
