@@ -121,8 +121,8 @@ public static class BenchCommands
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
         var threads = new Option<int?>("--threads") { Description = "Threads (default: all cores)." };
         var clients = new Option<int[]?>("--clients") { Description = "Concurrent clients, measured in turn (default: 1 2 4 8 16).", AllowMultipleArgumentsPerToken = true };
-        var requests = new Option<int?>("--requests") { Description = "Completions per client (default 4)." };
-        var tokens = new Option<int?>("--tokens") { Description = "max_tokens per completion (default 64)." };
+        var requests = new Option<int?>("--requests") { Description = "Completions per client, at least (default 3; more with few clients, so each run generates 1536 tokens)." };
+        var tokens = new Option<int?>("--tokens") { Description = "max_tokens per completion (default 48)." };
         var layers = new Option<int?>("--layers") { Description = "L of the model (default 6)." };
         var width = new Option<int?>("--width") { Description = "C of the model (default 384, 64 per head)." };
         var stream = new Option<bool>("--stream") { Description = "Stream the completions (server-sent events)." };

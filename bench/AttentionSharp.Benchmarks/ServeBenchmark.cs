@@ -19,11 +19,17 @@ public sealed record ServeBenchOptions
     /// <summary>Numbers of concurrent clients, each measured in turn.</summary>
     public IReadOnlyList<int> Clients { get; init; } = [1, 2, 4, 8, 16];
 
-    /// <summary>Completions each client asks for, one after the other.</summary>
-    public int Requests { get; init; } = 4;
+    /// <summary>Completions each client asks for, one after the other (more when fewer clients must reach <see cref="MinTokens"/>).</summary>
+    public int Requests { get; init; } = 3;
+
+    /// <summary>Completion tokens each measurement generates at least, so that one client is timed as long as many.</summary>
+    public int MinTokens { get; init; } = 1536;
+
+    /// <summary>Timed runs at each number of clients; the median rate counts.</summary>
+    public int Repetitions { get; init; } = 3;
 
     /// <summary>max_tokens of each completion (all run to it: the vocabulary has no end-of-text).</summary>
-    public int Tokens { get; init; } = 64;
+    public int Tokens { get; init; } = 48;
 
     /// <summary>Stream the completions as server-sent events instead of whole responses.</summary>
     public bool Stream { get; init; }
@@ -36,6 +42,7 @@ public sealed record ServeBenchOptions
         Threads < 1 ? $"--threads must be at least 1, got {Threads}."
         : Clients.Count == 0 || Clients.Any(c => c < 1) ? "--clients must be numbers ≥ 1."
         : Requests < 1 ? $"--requests must be at least 1, got {Requests}."
+        : Repetitions < 1 ? $"Repetitions must be at least 1, got {Repetitions}."
         : Tokens < 1 || Tokens + ServeBenchmark.Prompt.Length > Model.ContextLength
             ? $"--tokens must be in [1, {Model.ContextLength - ServeBenchmark.Prompt.Length}], got {Tokens}."
         : null;
@@ -72,22 +79,27 @@ public static class ServeBenchmark
         await using var server = await CompletionServer.StartAsync(model, tokenizer, serve);
         using var http = new HttpClient { BaseAddress = new Uri(server.Url), Timeout = TimeSpan.FromMinutes(10) };
 
-        await Measure(http, options with { Requests = 1 }, most);                  // warm-up: code compiled, pools filled
+        // Warm-up: code compiled, pools and caches filled, at the most clients and at one.
+        await Measure(http, options with { Requests = 1, MinTokens = 0 }, most);
+        await Measure(http, options with { Requests = 1, MinTokens = 0 }, 1);
         var m = options.Model;
         output.WriteLine($"Completions server, model L={m.Layers} C={m.Width} NH={m.Heads} V={m.VocabSize} T={m.ContextLength}, "
-                         + $"{options.Requests} × {options.Tokens} tokens per client, {(options.Stream ? "streamed" : "whole")}, "
-                         + $"{options.Threads} thread(s)");
+                         + $"completions of {options.Tokens} tokens, at least {options.Requests} per client and "
+                         + $"{options.MinTokens} tokens per run, {(options.Stream ? "streamed" : "whole")}, {options.Threads} thread(s), "
+                         + $"median of {options.Repetitions} runs");
         output.WriteLine($"{"clients",8} {"tokens",8} {"seconds",8} {"tokens/s",9} {"speed-up",9}");
         var rates = new Dictionary<int, double>();
         foreach (int clients in options.Clients)
         {
-            var (tokens, seconds) = await Measure(http, options, clients);
+            var runs = new List<(int Tokens, double Seconds)>();
+            for (int r = 0; r < options.Repetitions; r++) runs.Add(await Measure(http, options, clients));
+            var (tokens, seconds) = runs.OrderBy(run => run.Tokens / run.Seconds).ElementAt(runs.Count / 2);
             rates[clients] = tokens / seconds;
             double speedUp = rates[clients] / rates[options.Clients[0]];
             output.WriteLine($"{clients,8} {tokens,8} {seconds,8:F2} {rates[clients],9:F1} {speedUp,8:F2}×");
         }
         double? ratio = rates.TryGetValue(8, out var eight) && rates.TryGetValue(1, out var one) ? eight / one : null;
-        if (ratio is { } r) output.WriteLine($"8 clients : 1 client = {r:F2}");
+        if (ratio is { } eightToOne) output.WriteLine($"8 clients : 1 client = {eightToOne:F2}");
         if (options.JsonPath is { } path)
         {
             BenchReport.WriteJson(path, new Dictionary<string, object?>
@@ -95,6 +107,8 @@ public static class ServeBenchmark
                 ["tokens_per_s"] = rates.ToDictionary(p => p.Key.ToString(), p => Math.Round(p.Value, 2)),
                 ["ratio_8_to_1"] = ratio is { } x ? Math.Round(x, 3) : null,
                 ["requests_per_client"] = options.Requests,
+                ["min_tokens_per_run"] = options.MinTokens,
+                ["repetitions"] = options.Repetitions,
                 ["max_tokens"] = options.Tokens,
                 ["stream"] = options.Stream,
                 ["threads"] = options.Threads,
@@ -108,11 +122,12 @@ public static class ServeBenchmark
     /// <summary>Completion tokens and seconds for <paramref name="clients"/> clients asking at once.</summary>
     static async Task<(int Tokens, double Seconds)> Measure(HttpClient http, ServeBenchOptions options, int clients)
     {
+        int requests = Math.Max(options.Requests, (options.MinTokens + clients * options.Tokens - 1) / (clients * options.Tokens));
         long start = Stopwatch.GetTimestamp();
         var counts = await Task.WhenAll(Enumerable.Range(0, clients).Select(async c =>
         {
             int tokens = 0;
-            for (int i = 0; i < options.Requests; i++) tokens += await Complete(http, options, (ulong)(c * 1000 + i));
+            for (int i = 0; i < requests; i++) tokens += await Complete(http, options, (ulong)(c * 1000 + i));
             return tokens;
         }));
         return (counts.Sum(), Stopwatch.GetElapsedTime(start).TotalSeconds);
