@@ -104,11 +104,12 @@ public static class BenchCommands
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
         var threads = new Option<int?>("--threads") { Description = "Threads (default 2)." };
         var tokens = new Option<int?>("--tokens") { Description = "Tokens to decode (default 64)." };
+        var int8 = new Option<bool>("--int8") { Description = "Also decode with int8 weights and report fp32 and int8 side by side, each against its own bandwidth limit." };
         var decode = new Command("decode", "Tokens per second of GPT-2-124M-shaped decoding (batch 1, K/V cache) against the memory-bandwidth limit.");
-        foreach (var o in new Option[] { json, threads, tokens }) decode.Options.Add(o);
+        foreach (var o in new Option[] { json, threads, tokens, int8 }) decode.Options.Add(o);
         decode.SetAction(parse =>
         {
-            var options = new DecodeBenchOptions { JsonPath = parse.GetValue(json) };
+            var options = new DecodeBenchOptions { JsonPath = parse.GetValue(json), Int8 = parse.GetValue(int8) };
             if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
             if (parse.GetValue(tokens) is { } t) options = options with { Tokens = t };
             return DecodeBenchmark.Run(options, Console.Out);

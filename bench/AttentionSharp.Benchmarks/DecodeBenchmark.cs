@@ -23,6 +23,9 @@ public sealed record DecodeBenchOptions
 
     public string? JsonPath { get; init; }
 
+    /// <summary>Also decode with int8 weights (the same model quantized) and report both side by side.</summary>
+    public bool Int8 { get; init; }
+
     public string? Validate() =>
         Threads < 1 ? $"--threads must be at least 1, got {Threads}."
         : Tokens < 1 ? $"--tokens must be at least 1, got {Tokens}."
@@ -48,19 +51,29 @@ public static class DecodeBenchmark
             double bandwidth = Bandwidth.Measure(options.Threads);
             var model = new Gpt(options.Model, new Generator(7));
             model.Eval();
-            long wpe = model.Wpe?.Weight.Count ?? 0;
-            long bytesPerToken = (model.ParameterCount() - wpe + (wpe > 0 ? options.Model.Width : 0)) * sizeof(float);
+            long bytesPerToken = WeightBytesPerToken(model);
             double limit = bandwidth / bytesPerToken;
 
-            Decode(model, Math.Min(8, options.Tokens)); // warm-up: code compiled, pool and cache buffers in place
-            var times = new List<double>();
-            for (int r = 0; r < options.Repetitions; r++) times.Add(BenchReport.Seconds(() => Decode(model, options.Tokens)));
-            double tokensPerSecond = options.Tokens / BenchReport.Median(times);
+            double tokensPerSecond = TokensPerSecond(model, options);
+            double int8TokensPerSecond = 0, int8Limit = 0;
+            long int8Bytes = 0;
+            if (options.Int8)
+            {
+                model.QuantizeInt8();
+                int8Bytes = WeightBytesPerToken(model);
+                int8Limit = bandwidth / int8Bytes;
+                int8TokensPerSecond = TokensPerSecond(model, options);
+            }
 
             output.WriteLine($"Greedy decoding, batch 1, K/V cache, {options.Tokens} tokens, {options.Threads} thread(s), model L={options.Model.Layers} C={options.Model.Width} V={options.Model.VocabSize}");
             output.WriteLine($"Weights read per token: {bytesPerToken / 1e6:F1} MB; measured streaming-read bandwidth: {bandwidth / 1e9:F1} GB/s");
             output.WriteLine($"Limit (bandwidth / weight bytes per token): {limit:F1} tokens/s");
             output.WriteLine($"Ours: {tokensPerSecond:F1} tokens/s = {tokensPerSecond / limit:P0} of the limit");
+            if (options.Int8)
+            {
+                output.WriteLine($"Int8 weights read per token: {int8Bytes / 1e6:F1} MB; limit {int8Limit:F1} tokens/s");
+                output.WriteLine($"Ours, int8: {int8TokensPerSecond:F1} tokens/s = {int8TokensPerSecond / int8Limit:P0} of the int8 limit, {int8TokensPerSecond / tokensPerSecond:F2}× fp32");
+            }
             if (options.JsonPath is { } path)
             {
                 BenchReport.WriteJson(path, new Dictionary<string, object?>
@@ -71,6 +84,9 @@ public static class DecodeBenchmark
                     ["weight_bytes_per_token"] = bytesPerToken,
                     ["tokens"] = options.Tokens,
                     ["threads"] = options.Threads,
+                    ["int8_tokens_per_s"] = options.Int8 ? Math.Round(int8TokensPerSecond, 2) : null,
+                    ["int8_limit_tokens_per_s"] = options.Int8 ? Math.Round(int8Limit, 2) : null,
+                    ["int8_weight_bytes_per_token"] = options.Int8 ? int8Bytes : null,
                 });
                 output.WriteLine($"Wrote {path}");
             }
@@ -81,6 +97,24 @@ public static class DecodeBenchmark
             Kernels.Parallel.ThreadCount = previousThreads;
         }
     }
+
+    /// <summary>Median tokens per second over the timed runs, after a warm-up.</summary>
+    static double TokensPerSecond(Gpt model, DecodeBenchOptions options)
+    {
+        Decode(model, Math.Min(8, options.Tokens)); // warm-up: code compiled, pool and cache buffers in place
+        var times = new List<double>();
+        for (int r = 0; r < options.Repetitions; r++) times.Add(BenchReport.Seconds(() => Decode(model, options.Tokens)));
+        return options.Tokens / BenchReport.Median(times);
+    }
+
+    /// <summary>
+    /// Bytes of weights one token reads: every parameter once (int8 ones as values and scales), but only one row of
+    /// the position table; the token embedding counts once, as the head that reads all of it.
+    /// </summary>
+    static long WeightBytesPerToken(Gpt model) => model.NamedParameters().Sum(p =>
+        p.Parameter.Quantized is { } q ? q.Bytes
+        : p.Name == "wpe.weight" ? (long)model.Config.Width * sizeof(float)
+        : (long)p.Parameter.Count * sizeof(float));
 
     /// <summary>Feeds token 0, then <paramref name="tokens"/> greedy tokens, one at a time through the cache.</summary>
     static void Decode(Gpt model, int tokens)

@@ -15,7 +15,9 @@ static class EvalCommand
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file." };
         var batch = new Option<int>("--batch") { Description = "Sequences per batch.", DefaultValueFactory = _ => 32 };
         var cache = new Option<string?>("--cache") { Description = "Data cache directory." };
-        var command = new Command("eval", "Evaluate a checkpoint on held-out text.") { checkpoint, data, json, batch, cache };
+        var split = new Option<string>("--split") { Description = "Without --data, which held-out Brown documents a language model is scored on.", DefaultValueFactory = _ => "test" };
+        split.AcceptOnlyFromAmong("test", "validation");
+        var command = new Command("eval", "Evaluate a checkpoint on held-out text.") { checkpoint, data, json, batch, cache, split };
         command.SetAction(r => CliErrors.Run(() =>
         {
             if (r.GetValue(batch) <= 0) throw new ArgumentException($"--batch must be positive; got {r.GetValue(batch)}.");
@@ -29,8 +31,9 @@ static class EvalCommand
             else
             {
                 var corpus = BrownCorpus.Fetch(DataCache.Resolve(r.GetValue(cache)), Console.Out);
-                text = BrownCorpus.PlainText(corpus.Split().Test);
-                source = "the Brown corpus test split";
+                bool validation = r.GetValue(split) == "validation";
+                text = BrownCorpus.PlainText(validation ? corpus.Split().Validation : corpus.Split().Test);
+                source = $"the Brown corpus {(validation ? "validation" : "test")} split";
             }
             var tokens = tokenizer.Encode(text);
             var batches = new TokenBatcher(tokens, r.GetValue(batch), model.Config.ContextLength, source);

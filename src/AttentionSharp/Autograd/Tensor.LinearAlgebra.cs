@@ -177,6 +177,7 @@ public sealed unsafe partial class Tensor
         var xc = x.Contiguous(); var w = weight.Contiguous(); var bc = bias?.Contiguous(); var rc = residual?.Contiguous();
         int rows = x.Count / Math.Max(inF, 1);
         if (inF == 0) rows = ShapeMath.Count(x._shape.AsSpan(0, x.Rank - 1));
+        if (weight.Quantized is { } int8) return QuantizedLinearOf(name, xc, int8, bc, pass, rc, outShape, rows);
         var result = Uninitialized(outShape);
         if (rc is not null) rc.Data.CopyTo(result.Data);
         // (rows, in) · (out, in)ᵀ → (rows, out), bias (and the residual, already in place) added in the same pass.
@@ -223,6 +224,39 @@ public sealed unsafe partial class Tensor
                 TensorPrimitives.Add(dr, g.Data, dr);
             }
         });
+    }
+
+    /// <summary>
+    /// <see cref="LinearOf"/> with an int8 weight: f(x) formed as in fp32, each row quantized to int8 (its own scale),
+    /// the product accumulated in int32 and scaled back, bias and residual added (<see cref="Int8Gemm"/>). Inference
+    /// only: nothing is recorded, and a call that would record a gradient is refused.
+    /// </summary>
+    static Tensor QuantizedLinearOf(string name, Tensor xc, QuantizedWeight weight, Tensor? bc, InputPass? pass, Tensor? rc,
+        int[] outShape, int rows)
+    {
+        if (Autograd.GradMode.IsEnabled && (xc.RequiresGrad || bc?.RequiresGrad == true || rc?.RequiresGrad == true || pass?.NeedsGradient(xc) == true))
+            throw new InvalidOperationException($"{name}: this weight is int8, which is for inference; gradients cannot flow through it. " +
+                "Run the model under GradMode.NoGrad(), or train from the fp32 checkpoint.");
+        int inF = weight.Columns, outF = weight.Rows, stride = weight.Stride;
+        var result = Uninitialized(outShape);
+        var quantized = System.Buffers.ArrayPool<short>.Shared.Rent(rows * stride);
+        var scales = System.Buffers.ArrayPool<float>.Shared.Rent(rows);
+        try
+        {
+            using (var a = pass is null ? null : Uninitialized(xc._shape).DetachFromScope())
+            {
+                pass?.Forward(xc, a!.Data, rows, inF);
+                Int8Gemm.QuantizeRows((a ?? xc).Data, rows, inF, quantized.AsSpan(0, rows * stride), scales.AsSpan(0, rows));
+            }
+            Int8Gemm.Multiply(quantized.AsSpan(0, rows * stride), scales.AsSpan(0, rows), rows, stride, weight.Values, weight.Scales,
+                outF, bc is null ? default : bc.Data, rc is null ? default : rc.Data, result.Data);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<short>.Shared.Return(quantized);
+            System.Buffers.ArrayPool<float>.Shared.Return(scales);
+        }
+        return result;
     }
 
     /// <summary>

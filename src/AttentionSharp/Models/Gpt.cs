@@ -78,8 +78,9 @@ public sealed class Gpt : Module
     /// of a server that batches whatever requests are in flight: the projections run as one product over the B rows,
     /// attention runs per row over its own cache. Row b's logits are bit for bit those of
     /// <c>Forward([ids[b]], 1, 1, caches[b])</c>, whatever the other rows: products of up to
-    /// <see cref="Kernels.Gemm.FewRowsMax"/> rows compute each row alone, so larger batches go through in groups of that
-    /// size. Decode under GradMode.NoGrad().
+    /// <see cref="Kernels.Gemm.FewRowsMax"/> rows compute each row alone, so larger fp32 batches go through in groups of
+    /// that size (int8 products accumulate exactly, so an int8 model takes the whole batch at once). Decode under
+    /// GradMode.NoGrad().
     /// </summary>
     public Tensor ForwardRows(ReadOnlySpan<int> ids, IReadOnlyList<KvCache> caches)
     {
@@ -93,7 +94,7 @@ public sealed class Gpt : Module
             if (caches[b].Length + 1 > Config.ContextLength)
                 throw new ArgumentException($"Cache {b} holds {caches[b].Length} positions; one more exceeds the model's context of {Config.ContextLength}.", nameof(caches));
         }
-        int group = Kernels.Gemm.FewRowsMax;
+        int group = IsQuantized ? ids.Length : Kernels.Gemm.FewRowsMax;          // int8 products are per row at any size
         if (ids.Length <= group) return StepRows(ids, caches);
         var parts = new List<Tensor>();
         for (int start = 0; start < ids.Length; start += group)
@@ -129,6 +130,20 @@ public sealed class Gpt : Module
         }
         return LnF.Deferred(x).Through(Wte.Weight, null);                          // (B, 1, V)
     }
+
+    /// <summary>
+    /// Makes the model int8 for inference (docs/quantization.md): every projection (c_attn, c_proj, c_fc) and the token
+    /// embedding, which is also the language-model head, get one scale per output channel; the position table, norms and
+    /// biases stay fp32. Products then run on int8 weights and per-row int8 activations (<see cref="QuantizedWeight"/>).
+    /// </summary>
+    public void QuantizeInt8()
+    {
+        foreach (var linear in Modules().OfType<Linear>()) linear.Weight.Quantize();
+        Wte.Weight.Quantize();
+    }
+
+    /// <summary>True when the weights are int8 (<see cref="QuantizeInt8"/>, or an int8 checkpoint loaded).</summary>
+    public bool IsQuantized => Wte.Weight.Quantized is not null;
 
     /// <summary>Mean next-token cross-entropy of the logits for (B, T) inputs against (B, T) targets.</summary>
     public Tensor Loss(Tensor logits, ReadOnlySpan<int> targets) => Tensor.CrossEntropy(logits, targets);

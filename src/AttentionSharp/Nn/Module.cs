@@ -102,7 +102,15 @@ public abstract class Module
             if (state.TryGetValue(name, out var source) && !source.Shape.SequenceEqual(target.Shape))
                 throw new ArgumentException($"Parameter '{name}' has shape {ShapeMath.Format(target.Shape)} in the model but {ShapeMath.Format(source.Shape)} in the state.");
         foreach (var (name, target) in own)
-            if (state.TryGetValue(name, out var source)) target.CopyFrom_(source);
+            if (state.TryGetValue(name, out var source)) { target.ClearQuantized(); target.CopyFrom_(source); }
+    }
+
+    /// <summary>This module and every module under it, depth first.</summary>
+    public IEnumerable<Module> Modules()
+    {
+        yield return this;
+        foreach (var (_, child) in _children)
+            foreach (var m in child.Modules()) yield return m;
     }
 
     /// <summary>Switches this module and its children to training (true) or evaluation (false) mode.</summary>

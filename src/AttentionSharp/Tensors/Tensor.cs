@@ -61,6 +61,30 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>Number of elements.</summary>
     public int Count { get; }
 
+    /// <summary>
+    /// The int8 form of this weight, set by <see cref="Quantize"/>: products that read the weight use it whenever no
+    /// gradient is recorded. Null for an fp32 tensor.
+    /// </summary>
+    public QuantizedWeight? Quantized { get; private set; }
+
+    /// <summary>
+    /// Makes this weight (out, in) an int8 one: quantizes it per output channel (or takes <paramref name="quantized"/>,
+    /// read from an int8 checkpoint) and sets the elements to the values it stands for, q·scale. The int8 form is for
+    /// inference; a product that would record a gradient through it is refused.
+    /// </summary>
+    public void Quantize(QuantizedWeight? quantized = null)
+    {
+        quantized ??= QuantizedWeight.Quantize(this);
+        if (Rank != 2 || quantized.Rows != _shape[0] || quantized.Columns != _shape[1])
+            throw new ArgumentException($"An int8 weight of {quantized.Rows}×{quantized.Columns} does not fit this {ShapeMath.Format(_shape)} tensor.", nameof(quantized));
+        if (!IsContiguous) throw new InvalidOperationException("Only a contiguous weight can be quantized.");
+        quantized.Dequantize(Data);
+        Quantized = quantized;
+    }
+
+    /// <summary>Forgets the int8 form (new fp32 values are being written into the tensor).</summary>
+    internal void ClearQuantized() => Quantized = null;
+
     /// <summary>True when the elements are laid out densely in row-major order, so <see cref="Data"/> is available.</summary>
     public bool IsContiguous { get; }
 

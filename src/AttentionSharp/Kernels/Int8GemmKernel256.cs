@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace AttentionSharp.Kernels;
+
+public static unsafe partial class Int8Gemm
+{
+    /// <summary>
+    /// The AVX2 kernel: up to 2 rows × 4 columns in 8 ymm accumulators, 4 registers of widened weights and one of
+    /// activations (13 of the 16). Per 16 values of k: vpmovsxbw per column, then vpmaddwd + vpaddd per row and column,
+    /// or one vpdpwssd where the CPU has AVX-VNNI. Both are exact: no pair of products comes near the 16-bit
+    /// saturation of vpmaddwd (2 · 127 · 127 &lt; 2¹⁵), and no sum near the int32 limit (see <see cref="MaxPaddedLength"/>).
+    /// </summary>
+    readonly struct Kernel256 : IKernel
+    {
+        public static int MR => 2;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Run<TRows>(short* x, sbyte* w0, sbyte* w1, sbyte* w2, sbyte* w3, int kPadded, int* tile)
+            where TRows : struct, IRowCount
+        {
+            Debug.Assert(TRows.Value <= MR && kPadded % 16 == 0);
+            Vector256<int> a00 = default, a01 = default, a02 = default, a03 = default,
+                a10 = default, a11 = default, a12 = default, a13 = default;
+            short* x0 = x, x1 = x + kPadded;
+            // As in Kernel512: the next blocks' weights, PrefetchBytes ahead, 64 bytes per step.
+            sbyte* ahead = w0 + PrefetchBytes;
+            for (nint p = 0; p < kPadded; p += 16)
+            {
+                Sse.Prefetch0(ahead + 4 * p);
+                // acc(r, c) += Σ pairs x_r[p …] · w_c[p …], the weights widened from 16 bytes to 16 shorts.
+                var b0 = Avx2.ConvertToVector256Int16(w0 + p);
+                var b1 = Avx2.ConvertToVector256Int16(w1 + p);
+                var b2 = Avx2.ConvertToVector256Int16(w2 + p);
+                var b3 = Avx2.ConvertToVector256Int16(w3 + p);
+                var a = Vector256.Load(x0 + p);
+                a00 = MultiplyAdd(a00, a, b0); a01 = MultiplyAdd(a01, a, b1);
+                a02 = MultiplyAdd(a02, a, b2); a03 = MultiplyAdd(a03, a, b3);
+                if (TRows.Value > 1)
+                {
+                    a = Vector256.Load(x1 + p);
+                    a10 = MultiplyAdd(a10, a, b0); a11 = MultiplyAdd(a11, a, b1);
+                    a12 = MultiplyAdd(a12, a, b2); a13 = MultiplyAdd(a13, a, b3);
+                }
+            }
+            SumColumns(a00, a01, a02, a03).Store(tile);
+            if (TRows.Value > 1) SumColumns(a10, a11, a12, a13).Store(tile + NR);
+        }
+
+        /// <summary>acc + (a₀b₀ + a₁b₁, a₂b₂ + a₃b₃, …): pairs of 16-bit products added into int32 lanes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<int> MultiplyAdd(Vector256<int> acc, Vector256<short> a, Vector256<short> b) =>
+            AvxVnni.IsSupported ? AvxVnni.MultiplyWideningAndAdd(acc, a, b) : acc + Avx2.MultiplyAddAdjacent(a, b);
+
+        /// <summary>
+        /// (Σ a, Σ b, Σ c, Σ d) of four vectors of eight partial sums, by three rounds of pairwise adds (vphaddd) and
+        /// one of the halves. Integer sums are exact, so the order does not matter.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector128<int> SumColumns(Vector256<int> a, Vector256<int> b, Vector256<int> c, Vector256<int> d)
+        {
+            var ab = Avx2.HorizontalAdd(a, b);
+            var cd = Avx2.HorizontalAdd(c, d);
+            var s = Avx2.HorizontalAdd(ab, cd); // per 128-bit half: partial (Σ a, Σ b, Σ c, Σ d)
+            return s.GetLower() + s.GetUpper();
+        }
+    }
+}
