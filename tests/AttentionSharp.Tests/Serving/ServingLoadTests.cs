@@ -74,6 +74,21 @@ public class ServingLoadTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AnInt8ModelGivesEachRequestItsTextAloneUnderLoadToo()
+    {
+        var model = TestServer.Model();
+        model.QuantizeInt8();
+        await using var server = await TestServer.StartAsync(new ServeOptions { MaxSequences = 8 }, model);
+        var alone = new Reply[8];
+        for (int i = 0; i < alone.Length; i++) alone[i] = await server.Complete(Requests[i]);
+        var together = await Task.WhenAll(Enumerable.Range(0, 16).Select(c =>
+            c % 2 == 0 ? server.Stream(Requests[c % 8]) : server.Complete(Requests[c % 8])));
+        for (int c = 0; c < together.Length; c++)
+            Assert.True(together[c].Status == 200 && together[c].Text == alone[c % 8].Text,
+                        $"client {c}: expected '{alone[c % 8].Text}', got {together[c].Status} '{together[c].Text}'");
+    }
+
+    [Fact]
     public async Task ThroughputWithOneAndEightClientsIsPrinted()
     {
         await using var server = await TestServer.StartAsync(new ServeOptions { MaxSequences = 8 });
