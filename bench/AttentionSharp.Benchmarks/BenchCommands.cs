@@ -14,6 +14,7 @@ public static class BenchCommands
         bench.Subcommands.Add(CreateAttention());
         bench.Subcommands.Add(CreateTrain());
         bench.Subcommands.Add(CreateDecode());
+        bench.Subcommands.Add(CreateServe());
         return bench;
     }
 
@@ -114,5 +115,31 @@ public static class BenchCommands
             return DecodeBenchmark.Run(options, Console.Out);
         });
         return decode;
+    }
+
+    static Command CreateServe()
+    {
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
+        var threads = new Option<int?>("--threads") { Description = "Threads (default: all cores)." };
+        var clients = new Option<int[]?>("--clients") { Description = "Concurrent clients, measured in turn (default: 1 2 4 8 16).", AllowMultipleArgumentsPerToken = true };
+        var requests = new Option<int?>("--requests") { Description = "Completions per client, at least (default 3; more with few clients, so each run generates 1536 tokens)." };
+        var tokens = new Option<int?>("--tokens") { Description = "max_tokens per completion (default 48)." };
+        var layers = new Option<int?>("--layers") { Description = "L of the model (default 6)." };
+        var width = new Option<int?>("--width") { Description = "C of the model (default 384, 64 per head)." };
+        var stream = new Option<bool>("--stream") { Description = "Stream the completions (server-sent events)." };
+        var serve = new Command("serve", "Completion tokens per second of attn serve's server at 1, 2, 4, 8 and 16 concurrent clients (continuous batching).");
+        foreach (var o in new Option[] { json, threads, clients, requests, tokens, layers, width, stream }) serve.Options.Add(o);
+        serve.SetAction(parse =>
+        {
+            var options = new ServeBenchOptions { JsonPath = parse.GetValue(json), Stream = parse.GetValue(stream) };
+            if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
+            if (parse.GetValue(clients) is { Length: > 0 } c) options = options with { Clients = c };
+            if (parse.GetValue(requests) is { } r) options = options with { Requests = r };
+            if (parse.GetValue(tokens) is { } t) options = options with { Tokens = t };
+            if (parse.GetValue(layers) is { } l) options = options with { Model = options.Model with { Layers = l } };
+            if (parse.GetValue(width) is { } w) options = options with { Model = options.Model with { Width = w, Heads = Math.Max(1, w / 64) } };
+            return ServeBenchmark.Run(options, Console.Out);
+        });
+        return serve;
     }
 }

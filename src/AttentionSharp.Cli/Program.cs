@@ -4,6 +4,7 @@ using AttentionSharp.Cli;
 var root = new RootCommand("attn: the Transformer from scratch in C#.");
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(PredictCommand.Create());
 root.Subcommands.Add(VizCommand.Create());

@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
 
@@ -7,12 +9,14 @@ public static unsafe partial class Gemm
     /// <summary>
     /// Up to this many rows of C a product skips packing: packing copies all of op(B), which for a few rows costs as
     /// much memory traffic as the product itself (decoding one token reads every weight once, and must read it only once).
+    /// Eight, so that a decoding step of up to eight sequences (Gpt.ForwardRows) reads each weight
+    /// once for all of them.
     /// </summary>
-    internal const int FewRowsMax = 4;
+    internal const int FewRowsMax = 8;
 
     /// <summary>
     /// C(m×n) = op(A)·op(B) [+ bias] [+ C] for m ≤ <see cref="FewRowsMax"/>, straight from the operands: with B stored
-    /// n×k (a Linear layer's weight), c(i, j) = a_i · b_j, one dot product per row of B; with B stored k×n,
+    /// n×k (a Linear layer's weight), c(i, j) = a_i · b_j, each row of B read once for all the rows of A; with B stored k×n,
     /// c_i = Σ_p a(i, p)·b_p, rows of B added in order. Threads take ranges of columns, and every element is computed
     /// the same way whatever the split.
     /// </summary>
@@ -49,16 +53,22 @@ public static unsafe partial class Gemm
             int m = p.M, k = p.K, width = end - start;
             if (p.TransB == Transpose.Yes)
             {
-                // B stored n×k: c(i, j) = a_i · b_j.
+                // B stored n×k: c(i, j) = a_i · b_j, each row of B read once, in order, for all the rows of A.
+                float* dots = stackalloc float[4];
                 for (int j = start; j < end; j++)
                 {
-                    var bj = new ReadOnlySpan<float>(p.B + (long)j * p.Ldb, k);
-                    for (int i = 0; i < m; i++)
+                    float* bj = p.B + (long)j * p.Ldb;
+                    for (int i = 0; i < m; i += 4)
                     {
-                        float s = TensorPrimitives.Dot(new ReadOnlySpan<float>(a + (long)i * lda, k), bj);
-                        if (p.Bias != null) s += p.Bias[j];
-                        float* c = p.C + (long)i * p.Ldc + j;
-                        *c = p.Accumulate ? *c + s : s;
+                        int rows = Math.Min(4, m - i);
+                        RowDots(a + (long)i * lda, lda, rows, bj, k, dots);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            float s = dots[r];
+                            if (p.Bias != null) s += p.Bias[j];
+                            float* c = p.C + (long)(i + r) * p.Ldc + j;
+                            *c = p.Accumulate ? *c + s : s;
+                        }
                     }
                 }
                 return;
@@ -84,5 +94,76 @@ public static unsafe partial class Gemm
                 else row.CopyTo(c);
             }
         }
+    }
+
+    /// <summary>
+    /// dots[r] = a_r · b for <paramref name="rows"/> ≤ 4 rows of A (a group of fewer repeats its last row). Every dot
+    /// product is formed the same way, alone or in a group: two accumulators over alternate vectors of k, added and
+    /// reduced, then the tail in order; so a row's result does not depend on the rows beside it (several sequences
+    /// decoded at once each get the logits they get alone). In a group the rows share each load of b.
+    /// </summary>
+    static void RowDots(float* a, int lda, int rows, float* b, int k, float* dots)
+    {
+        if (rows == 1)
+        {
+            dots[0] = VectorBits switch { 512 => Dot<Vec512>(a, b, k), 256 => Dot<Vec256>(a, b, k), _ => Dot<Vec1>(a, b, k) };
+            return;
+        }
+        float* a1 = a + lda, a2 = a + (long)Math.Min(2, rows - 1) * lda, a3 = a + (long)Math.Min(3, rows - 1) * lda;
+        switch (VectorBits)
+        {
+            case 512: Dots4<Vec512>(a, a1, a2, a3, b, k, dots); break;
+            case 256: Dots4<Vec256>(a, a1, a2, a3, b, k, dots); break;
+            default: Dots4<Vec1>(a, a1, a2, a3, b, k, dots); break;
+        }
+    }
+
+    /// <summary>Four dot products a_r · b as <see cref="Dot{T}"/> forms each; the eight accumulators hide the FMA latency.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Dots4<T>(float* a0, float* a1, float* a2, float* a3, float* b, int k, float* dots)
+        where T : unmanaged, ISimd<T>
+    {
+        int w = T.Count, q = 0;
+        T x0 = T.Create(0), y0 = x0, x1 = x0, y1 = x0, x2 = x0, y2 = x0, x3 = x0, y3 = x0;
+        for (; q + 2 * w <= k; q += 2 * w)
+        {
+            T u = T.Load(in b[q]), v = T.Load(in b[q + w]);
+            x0 = T.MultiplyAdd(T.Load(in a0[q]), u, x0); y0 = T.MultiplyAdd(T.Load(in a0[q + w]), v, y0);
+            x1 = T.MultiplyAdd(T.Load(in a1[q]), u, x1); y1 = T.MultiplyAdd(T.Load(in a1[q + w]), v, y1);
+            x2 = T.MultiplyAdd(T.Load(in a2[q]), u, x2); y2 = T.MultiplyAdd(T.Load(in a2[q + w]), v, y2);
+            x3 = T.MultiplyAdd(T.Load(in a3[q]), u, x3); y3 = T.MultiplyAdd(T.Load(in a3[q + w]), v, y3);
+        }
+        if (q + w <= k)
+        {
+            T u = T.Load(in b[q]);
+            x0 = T.MultiplyAdd(T.Load(in a0[q]), u, x0); x1 = T.MultiplyAdd(T.Load(in a1[q]), u, x1);
+            x2 = T.MultiplyAdd(T.Load(in a2[q]), u, x2); x3 = T.MultiplyAdd(T.Load(in a3[q]), u, x3);
+            q += w;
+        }
+        dots[0] = Tail(T.Sum(x0 + y0), a0, b, q, k); dots[1] = Tail(T.Sum(x1 + y1), a1, b, q, k);
+        dots[2] = Tail(T.Sum(x2 + y2), a2, b, q, k); dots[3] = Tail(T.Sum(x3 + y3), a3, b, q, k);
+    }
+
+    /// <summary>a · b: two accumulators over alternate vectors of k, added and reduced, then the tail in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float Dot<T>(float* a, float* b, int k) where T : unmanaged, ISimd<T>
+    {
+        int w = T.Count, q = 0;
+        T x = T.Create(0), y = x;
+        for (; q + 2 * w <= k; q += 2 * w)
+        {
+            x = T.MultiplyAdd(T.Load(in a[q]), T.Load(in b[q]), x);
+            y = T.MultiplyAdd(T.Load(in a[q + w]), T.Load(in b[q + w]), y);
+        }
+        if (q + w <= k) { x = T.MultiplyAdd(T.Load(in a[q]), T.Load(in b[q]), x); q += w; }
+        return Tail(T.Sum(x + y), a, b, q, k);
+    }
+
+    /// <summary>The reduced vector sum, then the elements past the last whole vector, in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Tail(float sum, float* a, float* b, int q, int k)
+    {
+        for (; q < k; q++) sum += a[q] * b[q];
+        return sum;
     }
 }
