@@ -229,9 +229,17 @@ internal static unsafe class AttentionWork
     /// so uneven items (causal tiles) balance, and gets its own <paramref name="scratchFloats"/> floats of 64-byte-aligned
     /// scratch. Every item is computed by one thread from start to end, so results do not depend on the thread count.
     /// </summary>
-    public static void Run(int count, long scratchFloats, Action<int, IntPtr> body)
+    public static void Run(int count, long scratchFloats, Action<int, IntPtr> body, long work = long.MaxValue)
     {
         if (count <= 0) return;
+        if (work < InlineWork || Parallel.ThreadCount == 1)
+        {
+            // Too little to share (a decoding step's query against its cache): a fork would cost more than it saves.
+            float* own = Alloc(scratchFloats);
+            try { for (int item = 0; item < count; item++) body(item, (IntPtr)own); }
+            finally { Free(own, scratchFloats); }
+            return;
+        }
         int next = 0;
         // A chunked job of one chunk per thread: a thread kept off the cores by other processes is not waited for.
         Parallel.For(Math.Min(count, Parallel.ThreadCount), 1, (_, _) =>
@@ -248,6 +256,15 @@ internal static unsafe class AttentionWork
             }
         });
     }
+
+    /// <summary>
+    /// Multiply-adds below which <see cref="Run"/> keeps every item on the calling thread: about 20 µs of one core's
+    /// work, several times what handing work to a second thread and waiting for it costs.
+    /// </summary>
+    public const long InlineWork = 256 * 1024;
+
+    /// <summary>The multiply-adds of attention over the problem: QKᵀ and PV, T_q · T_k · HS each, per batch row and head.</summary>
+    public static long Work(in AttentionProblem p) => 2L * p.Batch * p.Heads * p.QueryLength * p.KeyLength * p.HeadSize;
 
     /// <summary>64-byte-aligned native memory for at least <paramref name="floats"/> floats, counted by <see cref="MemoryMeter"/>.</summary>
     public static float* Alloc(long floats)

@@ -75,7 +75,7 @@ public static unsafe class AttentionFlash
                 float* kh = k.Head(item / p.KvHeads, item % p.KvHeads);
                 for (int j0 = 0; j0 < tk; j0 += KeyTile)
                     AttentionTiles.Transpose(Math.Min(KeyTile, tk - j0), hs, kh + j0 * k.RowStride, k.RowStride, KeyTile, kt + item * headT + (long)j0 * hs);
-            });
+            }, (long)p.Batch * p.KvHeads * tk * hs);
             long scratch = 2L * QueryTile * hs + (long)QueryTile * KeyTile + 2 * QueryTile;
             var globalPrefix = AttentionMasks.GlobalPrefix(in p);
             // The costliest query tiles (the last ones, under a causal mask) go first, so the threads finish together.
@@ -83,7 +83,7 @@ public static unsafe class AttentionFlash
             {
                 int tile = tiles - 1 - item / bh, b = item % bh / p.Heads, h = item % p.Heads;
                 ForwardTile<T>(in p, globalPrefix, q, kt + (b * p.KvHeads + h / p.Group) * headT, v, o, lse, b, h, tile * QueryTile, (float*)mem);
-            });
+            }, AttentionWork.Work(in p));
         }
         finally
         {

@@ -84,7 +84,7 @@ public static unsafe class AttentionPlain
                 }
             }
             Gemm.Multiply(Transpose.No, Transpose.No, rows, hs, tk, pd, tk, v.Head(b, g), (int)v.RowStride, o0, (int)o.RowStride);
-        });
+        }, AttentionWork.Work(in p));
     }
 
     static void Backward<T>(AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, float* weights,
