@@ -36,9 +36,9 @@ public static class Sampler
                 if ((uint)id < (uint)z.Length) z[id] = z[id] > 0 ? z[id] / options.RepetitionPenalty : z[id] * options.RepetitionPenalty;
         if (options.Temperature == 0) return ArgMax(z);
 
-        // Candidates sorted by logit, most likely first; top-k and top-p cut the tail.
-        var order = Enumerable.Range(0, z.Length).OrderByDescending(i => z[i]).ThenBy(i => i).ToArray();
-        int keep = options.TopK > 0 ? Math.Min(options.TopK, order.Length) : order.Length;
+        // Candidates sorted by logit, most likely first (ties by id); top-k and top-p cut the tail.
+        int keep = options.TopK > 0 ? Math.Min(options.TopK, z.Length) : z.Length;
+        var order = MostLikely(z, keep);
         double max = z[order[0]];
         var probs = new double[keep];
         double total = 0;
@@ -61,6 +61,38 @@ public static class Sampler
             if (r < 0) return order[i];
         }
         return order[keep - 1];
+    }
+
+    /// <summary>
+    /// The ids of the <paramref name="count"/> largest logits, largest first and equal logits by id (NaN last): the
+    /// first <paramref name="count"/> of the whole vocabulary in that order, found with a heap of that size when it is
+    /// small (top-k), so a 50k vocabulary is not sorted for every token.
+    /// </summary>
+    static int[] MostLikely(float[] z, int count)
+    {
+        // a before b: larger logit, then smaller id. A total order, so the result is the one sorted order.
+        int Compare(int a, int b)
+        {
+            int c = z[b].CompareTo(z[a]);
+            return c != 0 ? c : a.CompareTo(b);
+        }
+        if (count * 4 >= z.Length)
+        {
+            var all = new int[z.Length];
+            for (int i = 0; i < all.Length; i++) all[i] = i;
+            Array.Sort(all, Compare);
+            return count == all.Length ? all : all[..count];
+        }
+        // The heap's root is the least likely of the best so far; a better id replaces it.
+        var heap = new PriorityQueue<int, int>(count, Comparer<int>.Create((a, b) => Compare(b, a)));
+        for (int i = 0; i < z.Length; i++)
+        {
+            if (heap.Count < count) heap.Enqueue(i, i);
+            else if (Compare(i, heap.Peek()) < 0) heap.DequeueEnqueue(i, i);
+        }
+        var best = new int[count];
+        for (int i = count - 1; i >= 0; i--) best[i] = heap.Dequeue();
+        return best;
     }
 
     static int ArgMax(float[] z)
