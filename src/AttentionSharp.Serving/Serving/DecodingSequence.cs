@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using AttentionSharp.Generation;
 using AttentionSharp.Nn;
 
@@ -12,21 +11,19 @@ namespace AttentionSharp.Serving;
 sealed class DecodingSequence(CompletionJob job, KvCache cache, float[] logits, IReadOnlyList<int> endOfText,
                               TokenDecoder decode) : IDisposable
 {
-    readonly List<int> _tokens = [.. job.Request.PromptIds];          // the prompt, then the generated tokens
-    readonly Generator _rng = new(job.Request.Seed);
-    readonly TextStream _text = new(decode, job.Request.Stop);
+    readonly GrowingSequence _sequence = new(job.Request.PromptIds, new Generator(job.Request.Seed),
+        new StopConditions { Strings = job.Request.Stop, EndOfText = endOfText, Decode = decode })
+    { Logits = logits };
 
     public CompletionJob Job { get; } = job;
 
     public KvCache Cache { get; } = cache;
 
     /// <summary>The logits (V) of the position after the cached ones.</summary>
-    public float[] Logits { get; } = logits;
-
-    public int Generated => _tokens.Count - Job.Request.PromptIds.Length;
+    public float[] Logits => _sequence.Logits;
 
     /// <summary>The newest token: the one the next decoding step feeds.</summary>
-    public int Last => _tokens[^1];
+    public int Last => _sequence.Last;
 
     /// <summary>
     /// Draws the next token from <see cref="Logits"/>, shows the text it settles and says why the sequence ends
@@ -34,20 +31,21 @@ sealed class DecodingSequence(CompletionJob job, KvCache cache, float[] logits, 
     /// </summary>
     public string? Advance()
     {
-        var request = Job.Request;
-        int next = Sampler.Sample(Logits, request.Sampling, _rng, CollectionsMarshal.AsSpan(_tokens));
-        _tokens.Add(next);
-        if (endOfText.Contains(next)) return FinishReason.Stop;
-        Job.Emit(_text.Push(next));
-        if (_text.Stop is not null) return FinishReason.Stop;
-        return Generated >= request.MaxTokens ? FinishReason.Length : null;
+        _sequence.Advance(Job.Request.Sampling, Job.Request.MaxTokens, out string shown);
+        Job.Emit(shown);
+        return _sequence.Reason switch
+        {
+            null => null,
+            StopReason.Length => FinishReason.Length,
+            _ => FinishReason.Stop,                                   // end-of-text or a stop string
+        };
     }
 
     /// <summary>Shows the text held back (it could have begun a stop string) and ends the job.</summary>
     public void Finish(string reason, string? failure = null)
     {
-        Job.Emit(_text.Finish());
-        Job.Finish(new CompletionResult(_text.Text, reason, Job.Request.PromptIds.Length, Generated, failure));
+        Job.Emit(_sequence.FinishText());
+        Job.Finish(new CompletionResult(_sequence.Text!.Text, reason, _sequence.PromptLength, _sequence.Generated, failure));
     }
 
     public void Dispose() => Cache.Dispose();

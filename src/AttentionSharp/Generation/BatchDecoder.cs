@@ -18,27 +18,17 @@ sealed class BatchDecoder(Gpt model, SamplingOptions options, StopConditions sto
     readonly int _vocab = model.Config.VocabSize;
     List<Row> _active = [];                                        // rows in the cache, in its batch order
 
-    sealed class Row(int index, int[] prompt, Generator rng, TextStream? text, int contextLength)
+    sealed class Row(int index, int[] prompt, Generator rng, StopConditions stop, int contextLength)
+        : GrowingSequence(prompt, rng, stop)
     {
         public int Index { get; } = index;
-        public List<int> Tokens { get; } = [.. prompt];             // prompt, then the generated tokens
-        public int PromptLength { get; } = prompt.Length;
         public int FirstLength { get; } = Math.Min(prompt.Length, contextLength);   // positions its prefill reads
-        public Generator Rng { get; } = rng;
-        public TextStream? Text { get; } = text;
-        public float[] Logits { get; set; } = [];
-        public StopReason? Reason { get; set; }
-        public int Generated => Tokens.Count - PromptLength;
     }
 
     public GeneratedSequence[] Run(IReadOnlyList<int[]> prompts, IReadOnlyList<Generator> generators, int maxTokens)
     {
         var rows = new Row[prompts.Count];
-        for (int i = 0; i < rows.Length; i++)
-        {
-            var text = stop.Decode is { } decode ? new TextStream(decode, stop.Strings) : null;
-            rows[i] = new Row(i, prompts[i], generators[i], text, _context);
-        }
+        for (int i = 0; i < rows.Length; i++) rows[i] = new Row(i, prompts[i], generators[i], stop, _context);
         model.Eval();
         if (maxTokens > 0)
         {
@@ -51,7 +41,7 @@ sealed class BatchDecoder(Gpt model, SamplingOptions options, StopConditions sto
                     if (_active.Count > 0) Feed();
                 }
         }
-        return [.. rows.Select(Result)];
+        return [.. rows.Select(r => r.Result())];
     }
 
     /// <summary>Reads the prompts whose length equals the cache's (or, with no row left, the shortest prompts).</summary>
@@ -78,19 +68,11 @@ sealed class BatchDecoder(Gpt model, SamplingOptions options, StopConditions sto
         for (int b = 0; b < _active.Count; b++)
         {
             var row = _active[b];
-            int next = Sampler.Sample(row.Logits, options, row.Rng, CollectionsMarshal.AsSpan(row.Tokens));
-            row.Tokens.Add(next);
+            int next = row.Advance(options, maxTokens, out string shown);
             onToken?.Invoke(row.Index, next);
-            if (stop.EndOfText.Contains(next)) row.Reason = StopReason.EndOfText;
-            else if (row.Text is { } text)
-            {
-                string shown = text.Push(next);
-                if (shown.Length > 0) onText?.Invoke(row.Index, shown);
-                if (text.Stop is not null) row.Reason = StopReason.StopString;
-            }
-            if (row.Reason is null && row.Generated == maxTokens) row.Reason = StopReason.Length;
+            if (shown.Length > 0) onText?.Invoke(row.Index, shown);
             if (row.Reason is null) { kept.Add(b); continue; }
-            if (row.Text?.Finish() is { Length: > 0 } rest) onText?.Invoke(row.Index, rest);
+            if (row.FinishText() is { Length: > 0 } rest) onText?.Invoke(row.Index, rest);
         }
         if (kept.Count == _active.Count) return;
         if (kept.Count > 0) _cache.Reorder(CollectionsMarshal.AsSpan(kept));
@@ -151,8 +133,6 @@ sealed class BatchDecoder(Gpt model, SamplingOptions options, StopConditions sto
         slot.CopyFrom_(from);                                                         // rows start… of (B, …)
     }
 
-    GeneratedSequence Result(Row row) => new(
-        [.. row.Tokens.Skip(row.PromptLength)], row.Text?.Text, row.Reason ?? StopReason.Length, row.Text?.Stop);
 
     public void Dispose() => _cache.Dispose();
 }
