@@ -72,7 +72,7 @@ public static class StateDictFile
             model.LoadStateDict(state, strict);
             var own = model.StateDict();
             foreach (var (name, q) in quantized)
-                if (own.TryGetValue(name, out var target)) target.Quantize(q);
+                if (own.TryGetValue(name, out var target)) target.AttachQuantized(q);   // its elements were loaded as q·scale
         }
         finally
         {

@@ -82,6 +82,9 @@ public sealed unsafe partial class Tensor : IDisposable
         Quantized = quantized;
     }
 
+    /// <summary>Sets the int8 form of a weight whose elements already hold its q·scale (read from the same file).</summary>
+    internal void AttachQuantized(QuantizedWeight quantized) => Quantized = quantized;
+
     /// <summary>Forgets the int8 form (new fp32 values are being written into the tensor).</summary>
     internal void ClearQuantized() => Quantized = null;
 
