@@ -86,13 +86,16 @@ public sealed class Gpt : Module
     {
         ArgumentNullException.ThrowIfNull(caches);
         if (ids.Length != caches.Count || ids.Length == 0)
-            throw new ArgumentException($"Expected one new token per cache, at least one; got {ids.Length} tokens and {caches.Count} caches.");
+            throw new ArgumentException(
+                $"Expected one new token per cache, at least one; got {ids.Length} tokens and {caches.Count} caches.");
         for (int b = 0; b < caches.Count; b++)
         {
             if (caches[b].Layers != Blocks.Count)
-                throw new ArgumentException($"Cache {b} has {caches[b].Layers} layers; the model has {Blocks.Count}.", nameof(caches));
+                throw new ArgumentException($"Cache {b} has {caches[b].Layers} layers; the model has {Blocks.Count}.",
+                                            nameof(caches));
             if (caches[b].Length + 1 > Config.ContextLength)
-                throw new ArgumentException($"Cache {b} holds {caches[b].Length} positions; one more exceeds the model's context of {Config.ContextLength}.", nameof(caches));
+                throw new ArgumentException($"Cache {b} holds {caches[b].Length} positions; one more exceeds the model's " +
+                                            $"context of {Config.ContextLength}.", nameof(caches));
         }
         int group = IsQuantized ? ids.Length : Kernels.Gemm.FewRowsMax;          // int8 products are per row at any size
         if (ids.Length <= group) return StepRows(ids, caches);

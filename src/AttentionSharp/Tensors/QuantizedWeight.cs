@@ -43,7 +43,9 @@ public sealed class QuantizedWeight
     public static QuantizedWeight Quantize(Tensor weight)
     {
         ArgumentNullException.ThrowIfNull(weight);
-        if (weight.Rank != 2) throw new ArgumentException($"Only a matrix (out, in) can be quantized; got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
+        if (weight.Rank != 2)
+            throw new ArgumentException($"Only a matrix (out, in) can be quantized; got {ShapeMath.Format(weight.Shape)}.",
+                                        nameof(weight));
         int rows = weight.Size(0), columns = weight.Size(1);
         var values = new sbyte[(long)rows * Int8Gemm.PaddedLength(columns)];
         var scales = new float[rows];
@@ -57,17 +59,21 @@ public sealed class QuantizedWeight
     /// From stored values (rows × columns, unpadded, as a checkpoint holds them) and scales; values of −128 or scales
     /// that are negative or not finite are refused, naming <paramref name="name"/>.
     /// </summary>
-    public static QuantizedWeight FromStored(ReadOnlySpan<sbyte> values, ReadOnlySpan<float> scales, int rows, int columns, string name)
+    public static QuantizedWeight FromStored(ReadOnlySpan<sbyte> values, ReadOnlySpan<float> scales, int rows, int columns,
+                                             string name)
     {
         if (rows <= 0 || columns <= 0 || values.Length != (long)rows * columns || scales.Length != rows)
-            throw new ArgumentException($"{name}: expected {rows}×{columns} int8 values and {rows} scales; got {values.Length} values and {scales.Length} scales.");
+            throw new ArgumentException($"{name}: expected {rows}×{columns} int8 values and {rows} scales; " +
+                                        $"got {values.Length} values and {scales.Length} scales.");
         int stride = Int8Gemm.PaddedLength(columns);
         var padded = new sbyte[(long)rows * stride];
         for (int r = 0; r < rows; r++)
         {
             var row = values.Slice(r * columns, columns);
-            if (row.Contains(sbyte.MinValue)) throw new ArgumentException($"{name}: row {r} holds −128; symmetric int8 weights lie in [−127, 127].");
-            if (!(scales[r] >= 0) || float.IsInfinity(scales[r])) throw new ArgumentException($"{name}: the scale of row {r} is {scales[r]}; scales must be finite and ≥ 0.");
+            if (row.Contains(sbyte.MinValue))
+                throw new ArgumentException($"{name}: row {r} holds −128; symmetric int8 weights lie in [−127, 127].");
+            if (!(scales[r] >= 0) || float.IsInfinity(scales[r]))
+                throw new ArgumentException($"{name}: the scale of row {r} is {scales[r]}; scales must be finite and ≥ 0.");
             row.CopyTo(padded.AsSpan(r * stride, columns));
         }
         return new QuantizedWeight(rows, columns, padded, scales.ToArray());
@@ -84,7 +90,9 @@ public sealed class QuantizedWeight
     /// <summary>Writes q·scale into <paramref name="weight"/> (out, in), the fp32 model this int8 one stands for.</summary>
     public void Dequantize(Span<float> weight)
     {
-        if (weight.Length != (long)Rows * Columns) throw new ArgumentException($"Expected {Rows}×{Columns} elements; got {weight.Length}.", nameof(weight));
-        for (int r = 0; r < Rows; r++) Int8Gemm.DequantizeRow(_values.AsSpan(r * Stride, Columns), _scales[r], weight.Slice(r * Columns, Columns));
+        if (weight.Length != (long)Rows * Columns)
+            throw new ArgumentException($"Expected {Rows}×{Columns} elements; got {weight.Length}.", nameof(weight));
+        for (int r = 0; r < Rows; r++)
+            Int8Gemm.DequantizeRow(_values.AsSpan(r * Stride, Columns), _scales[r], weight.Slice(r * Columns, Columns));
     }
 }
