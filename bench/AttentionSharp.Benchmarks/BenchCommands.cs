@@ -83,7 +83,7 @@ public static class BenchCommands
     {
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
         var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default 2)." };
-        var configs = new Option<string[]?>("--configs") { Description = "Configurations (default: baby char-small gpt2-124M).", AllowMultipleArgumentsPerToken = true };
+        var configs = new Option<string[]?>("--configs") { Description = "Configurations (default: baby main char-small gpt2-124M).", AllowMultipleArgumentsPerToken = true };
         var steps = new Option<int?>("--steps") { Description = "Timed steps per library (default 10); the median counts." };
         var profile = new Option<bool>("--profile") { Description = "Also print our time per operation kind, forward and backward." };
         var train = new Command("train", "Milliseconds per GPT training step (forward, backward, clip, AdamW), tokens/s, MFU and peak memory, next to the same model in TorchSharp.");

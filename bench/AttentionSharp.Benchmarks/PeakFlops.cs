@@ -17,8 +17,12 @@ public static class PeakFlops
     /// </summary>
     static int Chains => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 12 : 16;
 
-    /// <summary>The best of <paramref name="trials"/> runs, in GFLOPS, on <paramref name="threads"/> threads.</summary>
-    public static double Measure(int threads, int trials = 5, double secondsPerTrial = 0.1)
+    /// <summary>
+    /// The best of <paramref name="trials"/> runs, in GFLOPS, on <paramref name="threads"/> threads, after the same loop
+    /// has run on every thread for <paramref name="rampSeconds"/>: a core that has been idle runs at a lower clock for its
+    /// first tens of milliseconds of work, and a trial timed then would report a peak no kernel is held to afterwards.
+    /// </summary>
+    public static double Measure(int threads, int trials = 10, double secondsPerTrial = 0.1, double rampSeconds = 0.5)
     {
         int lanes = Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
         double flopsPerIteration = 2.0 * Chains * lanes;
@@ -31,9 +35,8 @@ public static class PeakFlops
             if (watch.Elapsed.TotalSeconds > secondsPerTrial / 8) { iterations = (long)(iterations * secondsPerTrial / watch.Elapsed.TotalSeconds); break; }
             iterations *= 2;
         }
-        double best = 0;
         float sink = 0;
-        for (int trial = 0; trial < trials; trial++)
+        double Trial()
         {
             int used = 1;
             var watch = Stopwatch.StartNew();
@@ -43,8 +46,12 @@ public static class PeakFlops
                 float r = Loop(iterations);
                 if (r == 12345) sink += r; // keeps the loop's result alive
             });
-            best = Math.Max(best, used * iterations * flopsPerIteration / watch.Elapsed.TotalSeconds / 1e9);
+            return used * iterations * flopsPerIteration / watch.Elapsed.TotalSeconds / 1e9;
         }
+        var ramp = Stopwatch.StartNew();
+        while (ramp.Elapsed.TotalSeconds < rampSeconds) Trial();
+        double best = 0;
+        for (int trial = 0; trial < trials; trial++) best = Math.Max(best, Trial());
         GC.KeepAlive(sink);
         return best;
     }

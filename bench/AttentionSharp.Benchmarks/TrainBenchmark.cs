@@ -12,6 +12,9 @@ public sealed record TrainBenchConfig(string Name, int Layers, int Heads, int Wi
     public static IReadOnlyList<TrainBenchConfig> All { get; } =
     [
         new("baby", 4, 4, 128, 64, 12, 65),
+        // The main job's default model (attn train): 4 layers, width 128, context 128, batch 32, and the 86 characters of
+        // the Brown corpus as its vocabulary.
+        new("main", 4, 4, 128, 128, 32, 86),
         new("char-small", 6, 6, 384, 256, 64, 65),
         new("gpt2-124M", 12, 12, 768, 64, 4, 50257),
     ];
@@ -66,10 +69,14 @@ public sealed record TrainBenchOptions
 /// <param name="Mfu">Model-FLOPs utilisation of our step against the measured FMA peak.</param>
 /// <param name="PeakMb">Peak resident-set growth while building the model and optimizer and running the warm-up steps, MiB.</param>
 /// <param name="LossDifference">|our loss − TorchSharp's| on the first step (same weights, same batch).</param>
+/// <param name="Ms1Thread">Our median ms per step on one thread (the same steps), for the thread-scaling column.</param>
 public sealed record TrainBenchResult(string Config, int Tokens, double Ms, double? PeerMs, double Mfu, double? PeerMfu,
-    double PeakMb, double? PeerPeakMb, double LossDifference)
+    double PeakMb, double? PeerPeakMb, double LossDifference, double Ms1Thread)
 {
     public double? Ratio => PeerMs is { } p ? p / Ms : null;
+
+    /// <summary>How many times faster a step is on the run's threads than on one.</summary>
+    public double Speedup => Ms1Thread / Ms;
     public double TokensPerSecond => Tokens / (Ms / 1e3);
     public double? PeerTokensPerSecond => PeerMs is { } p ? Tokens / (p / 1e3) : null;
 }
@@ -106,14 +113,17 @@ public static class TrainBenchmark
             output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS. MFU: (6·N + 12·L·C·T) FLOPs per token (N without wpe) / step time / peak");
             output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
             output.WriteLine("Peak: growth of the peak resident set while building model + optimizer and running the warm-up steps, MiB");
+            output.WriteLine($"Thread scaling: our median ms per step on 1 thread, and speedup = that / ms on {options.Threads}");
             output.WriteLine();
-            output.WriteLine($"{"config",-12}{"ms",9}{"torch ms",10}{"ratio",7}{"tok/s",9}{"torch tok/s",12}{"MFU",7}{"torch MFU",10}{"peak MiB",10}{"torch MiB",10}{"|Δloss|",9}");
+            output.WriteLine($"{"config",-12}{"ms",9}{"torch ms",10}{"ratio",7}{"tok/s",9}{"torch tok/s",12}{"MFU",7}" +
+                             $"{"torch MFU",10}{"peak MiB",10}{"torch MiB",10}{"|Δloss|",9}{"1-thr ms",10}{"speedup",8}");
             var results = new List<TrainBenchResult>();
             foreach (var config in TrainBenchConfig.All.Where(c => options.Configs.Contains(c.Name)))
             {
                 var r = Measure(config, options, peer, peak, output);
                 results.Add(r);
-                output.WriteLine($"{r.Config,-12}{r.Ms,9:F1}{BenchReport.Format(r.PeerMs, "F1"),10}{BenchReport.Format(r.Ratio, "F2"),7}{r.TokensPerSecond,9:F0}{BenchReport.Format(r.PeerTokensPerSecond, "F0"),12}{r.Mfu,7:P0}{BenchReport.Format(r.PeerMfu, "P0"),10}{r.PeakMb,10:F0}{BenchReport.Format(r.PeerPeakMb, "F0"),10}{BenchReport.Format(peer ? r.LossDifference : null, "E1"),9}");
+                output.WriteLine($"{r.Config,-12}{r.Ms,9:F1}{BenchReport.Format(r.PeerMs, "F1"),10}{BenchReport.Format(r.Ratio, "F2"),7}{r.TokensPerSecond,9:F0}{BenchReport.Format(r.PeerTokensPerSecond, "F0"),12}{r.Mfu,7:P0}{BenchReport.Format(r.PeerMfu, "P0"),10}{r.PeakMb,10:F0}{BenchReport.Format(r.PeerPeakMb, "F0"),10}{BenchReport.Format(peer ? r.LossDifference : null, "E1"),9}" +
+                                 $"{r.Ms1Thread,10:F1}{r.Speedup,8:F2}");
             }
             if (options.JsonPath is { } path)
             {
@@ -138,6 +148,8 @@ public static class TrainBenchmark
                         ["peer_mfu"] = r.PeerMfu is { } pm ? Math.Round(pm, 4) : null,
                         ["peak_mb"] = Math.Round(r.PeakMb, 1),
                         ["peer_peak_mb"] = r.PeerPeakMb is { } m ? Math.Round(m, 1) : null,
+                        ["ms_1_thread"] = Math.Round(r.Ms1Thread, 3),
+                        ["speedup"] = Math.Round(r.Speedup, 3),
                     }).ToList(),
                 });
                 output.WriteLine();
@@ -198,21 +210,35 @@ public static class TrainBenchmark
                 peerPeakMb = ResidentMemory.GrowthMb(baseKb);
             }
 
-            var ours = new List<double>(); var peers = new List<double>();
-            if (options.Profile) { OpProfiler.Reset(); OpProfiler.Enabled = true; }
+            // Thread scaling: the same steps on one thread, timed in the same loop so that whatever else the machine is
+            // doing hits both alike; warmed up first (the single-threaded code paths are compiled and tiered up too).
+            if (options.Threads > 1)
+                OnThreads(1, () =>
+                {
+                    warm.Restart();
+                    for (int i = 0; i < 1 || warm.Elapsed.TotalSeconds < 1; i++)
+                        OurStep(model, optimizer, parameters, config, batches[i % batches.Length]);
+                    return 0;
+                });
+            var ours = new List<double>(); var peers = new List<double>(); var single = new List<double>();
             var phases = new double[3];
+            if (options.Profile) OpProfiler.Reset();
             for (int i = 0; i < options.Steps; i++)
             {
                 var batch = batches[i % batches.Length];
+                OpProfiler.Enabled = options.Profile;
                 ours.Add(BenchReport.SecondsAfterPause(() => OurStep(model, optimizer, parameters, config, batch, options.Profile ? phases : null)));
+                OpProfiler.Enabled = false;
                 if (theirs != null)
                 {
                     var tb = torchBatches[i % batches.Length];
                     peers.Add(BenchReport.SecondsAfterPause(() => theirs.Step(tb.X, tb.Y)));
                 }
+                if (options.Threads > 1)
+                    single.Add(OnThreads(1, () => BenchReport.SecondsAfterPause(() => OurStep(model, optimizer, parameters, config, batch))));
             }
-            OpProfiler.Enabled = false;
             if (options.Profile) PrintProfile(config, options.Steps, phases, BenchReport.Median([.. ours]), output);
+            double ms1Thread = BenchReport.Median(options.Threads == 1 ? ours : single) * 1e3;
 
             long n = model.ParameterCount() - (model.Wpe?.Weight.Count ?? 0);
             double flops = StepFlops(config, n);
@@ -220,7 +246,7 @@ public static class TrainBenchmark
             double? peerMs = theirs != null ? BenchReport.Median(peers) * 1e3 : null;
             return new TrainBenchResult(config.Name, config.TokensPerStep, ms, peerMs,
                 flops / (ms / 1e3) / (peakGflops * 1e9), peerMs is { } p ? flops / (p / 1e3) / (peakGflops * 1e9) : null,
-                peakMb, peerPeakMb, Math.Abs(ourFirstLoss - peerFirstLoss));
+                peakMb, peerPeakMb, Math.Abs(ourFirstLoss - peerFirstLoss), ms1Thread);
         }
         finally
         {
@@ -229,6 +255,15 @@ public static class TrainBenchmark
             theirs?.Dispose();
             foreach (var (x, y) in torchBatches) { x.Dispose(); y.Dispose(); }
         }
+    }
+
+    /// <summary>Runs <paramref name="run"/> with the kernels on <paramref name="threads"/> threads.</summary>
+    static T OnThreads<T>(int threads, Func<T> run)
+    {
+        int previous = Kernels.Parallel.ThreadCount;
+        Kernels.Parallel.ThreadCount = threads;
+        try { return run(); }
+        finally { Kernels.Parallel.ThreadCount = previous; }
     }
 
     /// <summary>Random (x, y) token ids, (B, T) each.</summary>

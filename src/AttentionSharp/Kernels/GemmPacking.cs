@@ -67,15 +67,27 @@ public static unsafe partial class Gemm
         }
     }
 
-    /// <summary>Copies <paramref name="count"/> floats and zeroes the rest of a <paramref name="width"/>-wide row.</summary>
+    /// <summary>
+    /// Copies <paramref name="count"/> floats and zeroes the rest of a <paramref name="width"/>-wide row. A count that
+    /// is not a multiple of the vector ends with one vector that overlaps the one before it (a 14-row panel of AVX-512
+    /// is two 8-float moves, [0, 8) and [6, 14)), so only rows shorter than a vector are copied element by element.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Copy(float* src, float* dst, int count, int width)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Vector512.IsHardwareAccelerated && count >= 16)
+        {
             for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
-        else if (Vector256.IsHardwareAccelerated)
+            if (i < count) Vector512.Store(Vector512.Load(src + count - 16), dst + count - 16);
+            i = count;
+        }
+        else if (Vector256.IsHardwareAccelerated && count >= 8)
+        {
             for (; i + 8 <= count; i += 8) Vector256.Store(Vector256.Load(src + i), dst + i);
+            if (i < count) Vector256.Store(Vector256.Load(src + count - 8), dst + count - 8);
+            i = count;
+        }
         for (; i < count; i++) dst[i] = src[i];
         for (; i < width; i++) dst[i] = 0;
     }
