@@ -46,10 +46,26 @@ internal static unsafe class AttentionTiles
         MultiplyAdd<T>(m, n, k, a, ars, acs, b, ldb, c, ldc);
     }
 
-    /// <summary>dst(c, r) = src(r, c) for a rows × cols block; rows of src are <paramref name="lds"/> apart, of dst <paramref name="ldd"/>.</summary>
+    /// <summary>
+    /// dst(c, r) = src(r, c) for a rows × cols block; rows of src are <paramref name="lds"/> apart, of dst
+    /// <paramref name="ldd"/>. Whole 8 × 8 blocks are transposed in registers where AVX allows (GEMM's packing does the
+    /// same), the edges element by element; a copy either way, so the result is the same.
+    /// </summary>
     public static void Transpose(int rows, int cols, float* src, long lds, long ldd, float* dst)
     {
-        for (int r = 0; r < rows; r++)
+        int r0 = 0;
+        if (System.Runtime.Intrinsics.X86.Avx.IsSupported && ldd <= int.MaxValue)
+            for (; r0 + 8 <= rows; r0 += 8)
+            {
+                int c0 = 0;
+                for (; c0 + 8 <= cols; c0 += 8) Gemm.Transpose8x8(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, (int)ldd);
+                for (int r = r0; r < r0 + 8; r++)
+                {
+                    float* s = src + r * lds;
+                    for (int c = c0; c < cols; c++) dst[c * ldd + r] = s[c];
+                }
+            }
+        for (int r = r0; r < rows; r++)
         {
             float* s = src + r * lds;
             for (int c = 0; c < cols; c++) dst[c * ldd + r] = s[c];

@@ -139,7 +139,7 @@ public static unsafe partial class Gemm
     /// order, so each one's extra lanes land where the next one then writes, and the caller writes the last one's again.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose8x8(float* src, long ld, float* dst, int ldd, int rows = 8)
+    internal static void Transpose8x8(float* src, long ld, float* dst, int ldd, int rows = 8)
     {
         var r0 = Avx.LoadVector256(src);
         var r1 = Avx.LoadVector256(src + ld);
