@@ -150,8 +150,7 @@ public sealed class CompletionEngine : IDisposable
         try
         {
             using var scope = TensorScope.Begin();
-            var logits = _model.Forward(ids, 1, ids.Length, cache).Data;                  // (1, T, V)
-            var last = logits.Slice((ids.Length - 1) * _vocab, _vocab).ToArray();
+            var last = _model.Prefill(ids, 1, ids.Length, cache).Data.ToArray();          // (1, 1, V): the last position
             job.Start();
             return new DecodingSequence(job, cache, last, _endOfText, _decode);
         }

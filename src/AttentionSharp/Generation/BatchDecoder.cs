@@ -98,9 +98,8 @@ sealed class BatchDecoder(Gpt model, SamplingOptions options, StopConditions sto
         for (int b = 0; b < rows.Count; b++)
             rows[b].Tokens.CopyTo(rows[b].Tokens.Count - count, ids, b * count, count);
         using var scope = TensorScope.Begin();
-        var logits = model.Forward(ids, rows.Count, count, cache).Data;               // (B, count, V)
-        for (int b = 0; b < rows.Count; b++)
-            rows[b].Logits = logits.Slice((b * count + count - 1) * _vocab, _vocab).ToArray();
+        var logits = model.Prefill(ids, rows.Count, count, cache).Data;               // (B, 1, V): the last positions
+        for (int b = 0; b < rows.Count; b++) rows[b].Logits = logits.Slice(b * _vocab, _vocab).ToArray();
     }
 
     /// <summary>

@@ -49,7 +49,27 @@ public sealed class Gpt : Module
     /// positions after the cached ones: their keys and values are appended and they attend to everything so far.
     /// Dropout draws from <see cref="DropoutGenerator"/>, as rows <see cref="Generator.FirstRow"/>… of a larger batch.
     /// </summary>
-    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache = null)
+    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache = null) =>
+        Head(Trunk(ids, batch, time, cache));                                      // (B, T, V)
+
+    /// <summary>
+    /// Reads B prompts of T tokens each into <paramref name="cache"/> (empty, or holding earlier positions) and returns
+    /// the logits of each row's last position only, (B, 1, V): the distribution of the next token, all a generator
+    /// needs. The language-model head, which for a large vocabulary costs as much per position as a block, runs on B rows
+    /// instead of B·T. Decode under GradMode.NoGrad().
+    /// </summary>
+    public Tensor Prefill(ReadOnlySpan<int> ids, int batch, int time, KvCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (time < 1) throw new ArgumentException($"A prompt needs at least one token; got {time}.", nameof(time));
+        return Head(Trunk(ids, batch, time, cache).Narrow(1, time - 1, 1));       // (B, 1, V)
+    }
+
+    /// <summary>ln_f, then the head tied to wte: (B, T, C) → (B, T, V).</summary>
+    Tensor Head(Tensor x) => LnF.Deferred(x).Through(Wte.Weight, null);
+
+    /// <summary>Embeddings, positions and the blocks: ids (B, T) → the residual stream after the last block (B, T, C).</summary>
+    Tensor Trunk(ReadOnlySpan<int> ids, int batch, int time, KvCache? cache)
     {
         int offset = cache?.Length ?? 0;
         if (offset + time > Config.ContextLength)
@@ -69,7 +89,7 @@ public sealed class Gpt : Module
         else if (_sinusoids is not null) x = _sinusoids.Forward(x, offset);
         x = x.Dropout(Config.Dropout, Training, _dropoutRng);
         for (int i = 0; i < Blocks.Count; i++) x = Blocks[i].Forward(x, cache?[i]);   // (B, T, C)
-        return LnF.Deferred(x).Through(Wte.Weight, null);                          // ln_f, (B, T, V): tied to wte
+        return x;
     }
 
     /// <summary>
@@ -131,7 +151,7 @@ public sealed class Gpt : Module
             for (int b = 0; b < batch; b++) layers[b] = caches[b][i];
             x = Blocks[i].Forward(x, LayerCache.PerRow(layers));                     // (B, 1, C)
         }
-        return LnF.Deferred(x).Through(Wte.Weight, null);                          // (B, 1, V)
+        return Head(x);                                                             // (B, 1, V)
     }
 
     /// <summary>
