@@ -25,7 +25,7 @@ static class EvalCommand
                 return Tasks.TaskRegistry.Eval.TryGetValue(taskName, out var evaluate)
                     ? evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache))
                     : throw new IO.CheckpointException($"Checkpoint '{r.GetValue(checkpoint)}' is for task '{taskName}', which this version cannot evaluate.");
-            var (model, tokenizer) = Training.Tasks.GptCheckpoint.Load(r.GetValue(checkpoint)!);
+            var (model, tokenizer) = Training.Tasks.GptCheckpoint.LoadForInference(r.GetValue(checkpoint)!);
             string text, source;
             if (r.GetValue(data) is { } file) { text = TextFile.Read(file); source = file; }
             else

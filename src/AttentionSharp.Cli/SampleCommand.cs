@@ -91,7 +91,7 @@ static class SampleCommand
             if (file is not null && !File.Exists(file))
                 throw new ArgumentException($"--prompt-file '{file}' does not exist.");
 
-            var (model, tokenizer) = GptCheckpoint.Load(r.GetValue(checkpoint)!);
+            var (model, tokenizer) = GptCheckpoint.LoadForInference(r.GetValue(checkpoint)!);
             var session = new SampleSession(model, tokenizer, options, count, r.GetValue(seed), n, stopStrings);
             int context = model.Config.ContextLength;
             if (loop) return session.Interactive(Console.In);

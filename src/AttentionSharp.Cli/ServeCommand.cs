@@ -84,7 +84,7 @@ static class ServeCommand
                 Timeout = Seconds(r.GetValue(Timeout), "--timeout"),
                 ShutdownGrace = Seconds(r.GetValue(ShutdownGrace), "--shutdown-grace"),
             };
-            var (model, tokenizer) = GptCheckpoint.Load(dir);
+            var (model, tokenizer) = GptCheckpoint.LoadForInference(dir);
             options.Validate(model.Config.ContextLength);
             return Serve(dir, model, tokenizer, options).GetAwaiter().GetResult();
         }));

@@ -44,7 +44,7 @@ static class VizCommand
     static AttentionView LanguageModel(string dir, VizInput input)
     {
         if (input.Text is not { } text) throw new ArgumentException($"Checkpoint '{dir}' is a language model: it reads --text, not --image.");
-        var (model, tokenizer) = Training.Tasks.GptCheckpoint.Load(dir);
+        var (model, tokenizer) = Training.Tasks.GptCheckpoint.LoadForInference(dir);
         var ids = tokenizer.Encode(text);
         if (ids.Length == 0) throw new ArgumentException("--text is empty: there is nothing to attend over.");
         if (ids.Length > model.Config.ContextLength)

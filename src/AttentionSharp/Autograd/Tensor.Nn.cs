@@ -190,9 +190,23 @@ public sealed unsafe partial class Tensor
         if (ShapeMath.Count(shape) != ids.Length)
             throw new ArgumentException($"Embedding: {ids.Length} ids do not fill the shape {ShapeMath.Format(shape)}.", nameof(ids));
         int vocab = table._shape[0], dim = table._shape[1];
-        var w = table.Contiguous();
         var outShape = new int[shape.Length + 1];
         shape.CopyTo(outShape, 0); outShape[^1] = dim;
+        if (table.Float32Released)
+        {
+            // An int8-only table: each row's q·scale, the values its released fp32 elements held.
+            if (Autograd.GradMode.IsEnabled && table.RequiresGrad)
+                throw new InvalidOperationException("Embedding: this table is int8 only (its fp32 elements were released), which " +
+                    "is for inference; gradients cannot flow through it. Run the model under GradMode.NoGrad().");
+            var rows = Uninitialized(outShape);
+            for (int i = 0; i < ids.Length; i++)
+            {
+                if ((uint)ids[i] >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"Embedding id must be in [0, {vocab}).");
+                table.Quantized!.DequantizeRow(ids[i], rows.Data.Slice(i * dim, dim));
+            }
+            return rows;
+        }
+        var w = table.Contiguous();
         var y = Uninitialized(outShape);
         var idArray = ids.ToArray();
         Kernels.Embedding.Forward(y.Data, idArray, w.Data, vocab, dim);

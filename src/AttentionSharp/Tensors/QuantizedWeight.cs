@@ -87,6 +87,13 @@ public sealed class QuantizedWeight
         return stored;
     }
 
+    /// <summary>Writes row <paramref name="row"/>'s q·scale into <paramref name="destination"/> (Columns floats), as <see cref="Dequantize"/> does.</summary>
+    public void DequantizeRow(int row, Span<float> destination)
+    {
+        if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row), row, $"Row must be in [0, {Rows}).");
+        Int8Gemm.DequantizeRow(_values.AsSpan(row * Stride, Columns), _scales[row], destination[..Columns]);
+    }
+
     /// <summary>Writes q·scale into <paramref name="weight"/> (out, in), the fp32 model this int8 one stands for.</summary>
     public void Dequantize(Span<float> weight)
     {

@@ -86,7 +86,31 @@ public sealed unsafe partial class Tensor : IDisposable
     internal void AttachQuantized(QuantizedWeight quantized) => Quantized = quantized;
 
     /// <summary>Forgets the int8 form (new fp32 values are being written into the tensor).</summary>
-    internal void ClearQuantized() => Quantized = null;
+    internal void ClearQuantized()
+    {
+        if (Float32Released) throw Int8Only();
+        Quantized = null;
+    }
+
+    /// <summary>
+    /// Drops the fp32 elements of an int8 weight (<see cref="Quantized"/>), so that it holds a quarter of the memory:
+    /// products and embedding lookups read the int8 form, and give the same values as before; anything else that reads
+    /// or writes the elements (training, loading fp32 weights into it, copying it) is refused with a sentence.
+    /// </summary>
+    public void ReleaseFloat32()
+    {
+        if (Quantized is null) throw new InvalidOperationException("Only an int8 weight can drop its fp32 elements; call Quantize first.");
+        if (Float32Released) return;
+        Float32Released = true;
+        Interlocked.Exchange(ref _storage, null)?.Abandon();   // to the GC, not to the pool: this memory is not needed again
+    }
+
+    /// <summary>True after <see cref="ReleaseFloat32"/>: only the int8 form is held.</summary>
+    public bool Float32Released { get; private set; }
+
+    InvalidOperationException Int8Only() => new(
+        $"This {ShapeMath.Format(_shape)} weight is int8 only: its fp32 elements were released to save memory, and only " +
+        "products and embedding lookups read it. Load the checkpoint again to train, copy or export it.");
 
     /// <summary>True when the elements are laid out densely in row-major order, so <see cref="Data"/> is available.</summary>
     public bool IsContiguous { get; }
@@ -94,7 +118,8 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>Size of dimension <paramref name="dim"/> (negative counts from the end).</summary>
     public int Size(int dim) => _shape[ShapeMath.NormalizeDim(dim, Rank)];
 
-    internal TensorStorage Storage => _storage ?? throw new ObjectDisposedException(nameof(Tensor), "This tensor was disposed.");
+    internal TensorStorage Storage =>
+        _storage ?? throw (Float32Released ? Int8Only() : new ObjectDisposedException(nameof(Tensor), "This tensor was disposed."));
     internal int Offset => _offset;
     internal int[] ShapeArray => _shape;
     internal int[] StrideArray => _strides;

@@ -45,6 +45,16 @@ internal sealed unsafe class TensorStorage
         int left = Interlocked.Decrement(ref _refCount);
         if (left == 0) StoragePool.Return(this);
     }
+
+    /// <summary>
+    /// Releases a reference whose memory should go back to the system rather than to the pool (an int8 weight's fp32
+    /// elements, dropped for good): the last reference leaves the block to the GC.
+    /// </summary>
+    public void Abandon()
+    {
+        int left = Interlocked.Decrement(ref _refCount);
+        if (left == 0) MemoryMeter.Remove((long)Capacity * sizeof(float));
+    }
 }
 
 /// <summary>

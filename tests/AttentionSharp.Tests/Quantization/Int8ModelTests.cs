@@ -106,6 +106,48 @@ public class Int8ModelTests
     }
 
     [Fact]
+    public void Releasing_the_fp32_weights_keeps_the_logits_and_the_decoding_bit_for_bit()
+    {
+        var model = Model();
+        model.Eval();
+        model.QuantizeInt8();
+        var before = Logits(model);
+        float[] Decoded()
+        {
+            using var noGrad = GradMode.NoGrad();
+            using var scope = TensorScope.Begin();
+            using var cache = new KvCache(2);
+            var first = model.Prefill([1, 2, 3], 1, 3, cache).ToArray();
+            return [.. first, .. model.ForwardRows([4], [cache]).ToArray()];
+        }
+        var decodedBefore = Decoded();
+        model.ReleaseFloat32Weights();
+        Assert.True(model.Wte.Weight.Float32Released);
+        Assert.All(model.Blocks, b => Assert.True(b.Attn.CAttn.Weight.Float32Released));
+        Assert.False(model.Wpe!.Weight.Float32Released);                        // fp32 tensors keep their elements
+        Assert.Equal(before, Logits(model));
+        Assert.Equal(decodedBefore, Decoded());
+    }
+
+    [Fact]
+    public void A_released_weight_refuses_what_needs_its_fp32_elements()
+    {
+        var model = Model();
+        var fp32 = Model().StateDict();
+        var refused = Assert.Throws<InvalidOperationException>(model.ReleaseFloat32Weights);
+        Assert.Contains("fp32", refused.Message);
+        model.QuantizeInt8();
+        model.ReleaseFloat32Weights();
+        var read = Assert.Throws<InvalidOperationException>(() => model.Wte.Weight.ToArray());
+        Assert.Contains("int8 only", read.Message);
+        var load = Assert.Throws<InvalidOperationException>(() => model.LoadStateDict(fp32));
+        Assert.Contains("int8 only", load.Message);
+        model.Train();
+        var train = Assert.Throws<InvalidOperationException>(() => model.Forward(Ids, 2, 20));
+        Assert.Contains("int8", train.Message);
+    }
+
+    [Fact]
     public void Gradients_through_int8_weights_are_refused()
     {
         var model = Model();
