@@ -39,7 +39,7 @@ static class TrainCommand
     static readonly Option<int?> EvalInterval = new("--eval-interval") { Description = "Steps between validation passes." };
     static readonly Option<int?> EvalSample = new("--eval-sample") { Description = "Validation examples a periodic pass scores, drawn once from all of validation (0 = all); the final pass scores all." };
     static readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "gpt: char, bpe, or a tiktoken encoding (cl100k_base, o200k_base)." };
-    static readonly Option<int?> Vocab = new("--vocab") { Description = "Vocabulary size for --tokenizer bpe (512)." };
+    static readonly Option<int?> Vocab = new("--vocab") { Description = "Vocabulary size for --tokenizer bpe (2048)." };
     static readonly Option<string?> Init = new("--init") { Description = "gpt: fine-tune a GPT checkpoint (its weights, tokenizer and shape; a fresh optimizer and schedule); pos --model transformer: start from an mlm checkpoint's encoder." };
     static readonly Option<string?> Attention = new("--attention") { Description = "Transformers: full, sliding:W (a window of W tokens, causal in a GPT), sliding:W:G1,G2 (plus global positions) or linear (elu+1 features; not with padded batches)." };
     static readonly Option<bool> NoAttention = new("--no-attention") { Description = "g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees." };

@@ -35,14 +35,17 @@ public static class TaskPresets
         };
         return task switch
         {
-            // The main job: 8.5 minutes of a 4-layer GPT on the Brown characters. β₂ = 0.95 as nanoGPT and GPT-3 train
+            // The main job: 8.5 minutes of a 4-layer GPT on the Brown corpus. β₂ = 0.95 as nanoGPT and GPT-3 train
             // language models: the second moment follows the gradient's scale faster, which steadies small batches.
+            // Byte-level BPE with 2,048 ids: a token covers about 3 characters, so each step reads (and a context
+            // holds) that much more text. At 600 steps it scored 2.20 bits/char on validation against 2.31 with 1,024
+            // ids, 2.41 with 512 and 2.75 with characters; a step costs about 1.5 times a character model's (the head).
             "gpt" => common with
             {
                 Steps = 2000, Minutes = 8.5, Batch = 32, LearningRate = 3e-3f, WarmupSteps = 100, WeightDecay = 0.1f,
                 Beta2 = 0.95f, EvalInterval = 250, EvalSample = 512, Layers = 4, Heads = 4, Width = 128, Context = 128,
                 Dropout = 0f, Positions = Nn.PositionalEncodingKind.Learned, Attention = Nn.AttentionPattern.Full,
-                Tokenizer = "char", Vocab = 512,
+                Tokenizer = "bpe", Vocab = 2048,
             },
             "mlm" => common with
             {

@@ -77,7 +77,7 @@ public sealed class LanguageModelTask : ITrainingTask
         }
         else
         {
-            _tokenizer = BuildTokenizer(options.Tokenizer ?? "char", options.Vocab ?? 512, trainText);
+            _tokenizer = BuildTokenizer(options.Tokenizer ?? "bpe", options.Vocab ?? 2048, trainText);
             config = new GptConfig
             {
                 Layers = options.Layers ?? 4, Heads = options.Heads ?? 4, Width = options.Width ?? 128,
