@@ -88,4 +88,14 @@ public class GpuGptTests(GpuFixture fixture)
         Assert.Equal(e.Message, GpuGpt.Unsupported(config));
         Assert.Null(GpuGpt.Unsupported(Small(false)));
     }
+
+    /// <summary>A larger GPT on a real GPU, where there is one: 4 layers, width 256 (HS = 64), T = 128, V = 1000, B = 4.</summary>
+    [CudaFact]
+    public void ALargerGptMatchesTheCpuOnTheGpu()
+    {
+        using var gpu = GpuDevice.Cuda();
+        var config = new GptConfig { Layers = 4, Width = 256, Heads = 4, ContextLength = 128, VocabSize = 1000 };
+        GpuChecks.Gpt(gpu, config, batch: 4, time: 128);
+        GpuChecks.Gpt(gpu, config with { Bias = false }, batch: 2, time: 100, steps: 1);
+    }
 }
