@@ -179,7 +179,8 @@ public sealed class GpuGpt : IDisposable
         if (_a is null || _a.Capacity < n)
         {
             _a?.Dispose();
-            _a = new GpuGptActivations(_device, Config, n);
+            // Room for B full-context rows at once: decoding grows T by one per token and must not reallocate each time.
+            _a = new GpuGptActivations(_device, Config, Math.Max(n, batch * Config.ContextLength));
         }
         _batch = batch;
         _time = time;
