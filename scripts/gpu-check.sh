@@ -22,7 +22,10 @@ step() { # step NAME COMMAND...: runs it, logs it, counts a failure
     return "$code"
 }
 
-[ -x "$attn" ] || { echo "error: $attn is missing; run this from the pack that scripts/gpu-publish.sh builds (or set ATTN)." >&2; exit 100; }
+if [ ! -x "$attn" ]; then
+    echo "error: $attn is missing; run this from the pack that scripts/gpu-publish.sh builds (or set ATTN)." >&2
+    exit 100
+fi
 # Without a GPU the first command says why in one sentence; nothing else can run then.
 step gpu-check "$attn" bench gpu-check --json "$out/gpu-check.json"
 [ $? -eq 3 ] && exit 1

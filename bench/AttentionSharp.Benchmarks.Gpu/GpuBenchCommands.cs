@@ -11,7 +11,9 @@ namespace AttentionSharp.Benchmarks;
 /// </summary>
 public static class GpuBenchCommands
 {
-    /// <summary>True for the arguments of a GPU benchmark: gpu-check, or any command with <c>--device cuda</c> (or simulator).</summary>
+    /// <summary>
+    /// True for the arguments of a GPU benchmark: gpu-check, or any command with <c>--device cuda</c> (or simulator).
+    /// </summary>
     public static bool Handles(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -38,7 +40,8 @@ public static class GpuBenchCommands
 
     static Option<string> DeviceOption() => new("--device")
     {
-        Description = "cuda (the first NVIDIA GPU), or simulator (ILGPU's CPU accelerator: checks the command, its figures mean nothing).",
+        Description = "cuda (the first NVIDIA GPU), or simulator (ILGPU's CPU accelerator: checks the command, its " +
+                      "figures mean nothing).",
         DefaultValueFactory = _ => "cuda",
     };
 
@@ -48,9 +51,15 @@ public static class GpuBenchCommands
     {
         var device = DeviceOption();
         var json = JsonOption();
-        var shapes = new Option<string[]?>("--shapes") { Description = "Shapes as MxKxN (default: the CPU benchmark's five).", AllowMultipleArgumentsPerToken = true };
+        var shapes = new Option<string[]?>("--shapes")
+        {
+            Description = "Shapes as MxKxN (default: the CPU benchmark's five).", AllowMultipleArgumentsPerToken = true,
+        };
         var transposeA = new Option<bool>("--transpose-a") { Description = "C = Aᵀ·B with A stored K×M." };
-        var transposeB = new Option<bool>("--transpose-b") { Description = "C = A·Bᵀ with B stored N×K (a Linear layer's forward pass)." };
+        var transposeB = new Option<bool>("--transpose-b")
+        {
+            Description = "C = A·Bᵀ with B stored N×K (a Linear layer's forward pass).",
+        };
         var command = new Command("gemm", "GFLOP/s of the device's SGEMM on transformer shapes and their share of the FP32 peak.")
         {
             device, json, shapes, transposeA, transposeB,
@@ -61,7 +70,8 @@ public static class GpuBenchCommands
             {
                 JsonPath = parse.GetValue(json), TransposeA = parse.GetValue(transposeA), TransposeB = parse.GetValue(transposeB),
             };
-            if (parse.GetValue(shapes) is { Length: > 0 } given) options = options with { Shapes = [.. given.Select(ParseShape)] };
+            if (parse.GetValue(shapes) is { Length: > 0 } given)
+                options = options with { Shapes = [.. given.Select(ParseShape)] };
             return GpuGemmBenchmark.Run(gpu, options, Console.Out);
         }));
         return command;
@@ -77,8 +87,12 @@ public static class GpuBenchCommands
                           $"(default: {string.Join(" ", TrainBenchConfig.GpuDefault)}).",
             AllowMultipleArgumentsPerToken = true,
         };
-        var steps = new Option<int?>("--steps") { Description = "Timed steps per configuration (default 10); the median counts." };
-        var command = new Command("train", "Milliseconds per GPT training step on the device, tokens/s and MFU against the FP32 peak.")
+        var steps = new Option<int?>("--steps")
+        {
+            Description = "Timed steps per configuration (default 10); the median counts.",
+        };
+        var command = new Command("train",
+            "Milliseconds per GPT training step on the device, tokens/s and MFU against the FP32 peak.")
         {
             device, json, configs, steps,
         };
@@ -96,11 +110,13 @@ public static class GpuBenchCommands
     {
         var device = DeviceOption();
         var json = JsonOption();
-        var command = new Command("gpu-check", "The GPU GPT against the CPU engine on the device (logits, loss, every gradient, AdamW steps); exit code 1 when a tensor is out of tolerance.")
+        var command = new Command("gpu-check", "The GPU GPT against the CPU engine on the device (logits, loss, every " +
+                                               "gradient, AdamW steps); exit code 1 when a tensor is out of tolerance.")
         {
             device, json,
         };
-        command.SetAction(parse => OnDevice(parse.GetValue(device)!, gpu => GpuCheck.Run(gpu, parse.GetValue(json), Console.Out)));
+        command.SetAction(parse =>
+            OnDevice(parse.GetValue(device)!, gpu => GpuCheck.Run(gpu, parse.GetValue(json), Console.Out)));
         return command;
     }
 
@@ -130,6 +146,7 @@ public static class GpuBenchCommands
         return parts.Length == 3 && int.TryParse(parts[0], out int m) && int.TryParse(parts[1], out int k)
                && int.TryParse(parts[2], out int n) && m > 0 && k > 0 && n > 0
             ? (m, k, n)
-            : throw new ArgumentException($"--shapes: '{text}' is not MxKxN (three positive whole numbers joined by x, such as 4096x768x3072).");
+            : throw new ArgumentException(
+                $"--shapes: '{text}' is not MxKxN (three positive whole numbers joined by x, such as 4096x768x3072).");
     }
 }

@@ -16,7 +16,8 @@ public static class GpuBenchDevice
     {
         "cuda" => GpuDevice.Cuda(),
         "simulator" => GpuDevice.CpuSimulator(),
-        _ => throw new ArgumentException($"--device '{name}' is unknown here; use cuda (or simulator, to check the command without a GPU)."),
+        _ => throw new ArgumentException(
+            $"--device '{name}' is unknown here; use cuda (or simulator, to check the command without a GPU)."),
     };
 
     /// <summary>The device's fields of a JSON report.</summary>

@@ -18,7 +18,8 @@ public static class GpuCheck
         yield return ("small", small, 3, 16);
         yield return ("small, no bias", small with { Bias = false }, 3, 16);
         if (device.Kind != GpuDeviceKind.Cuda) yield break;
-        yield return ("medium", new GptConfig { Layers = 4, Width = 256, Heads = 4, ContextLength = 128, VocabSize = 1000 }, 4, 128);
+        var medium = new GptConfig { Layers = 4, Width = 256, Heads = 4, ContextLength = 128, VocabSize = 1000 };
+        yield return ("medium", medium, 4, 128);
         yield return ("gpt2-width", new GptConfig { Layers = 2, Width = 768, Heads = 12, ContextLength = 256 }, 2, 256);
     }
 
@@ -26,7 +27,8 @@ public static class GpuCheck
     public static int Run(GpuDevice device, string? jsonPath, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(device);
-        output.WriteLine($"GpuGpt against the CPU engine on {device}: logits, loss, every gradient, 3 AdamW steps with clipping.");
+        output.WriteLine(
+            $"GpuGpt against the CPU engine on {device}: logits, loss, every gradient, 3 AdamW steps with clipping.");
         var all = new List<Dictionary<string, object?>>();
         int failures = 0;
         foreach (var (name, config, batch, time) in Cases(device))

@@ -7,7 +7,9 @@ namespace AttentionSharp.Benchmarks;
 /// <summary>What <see cref="GpuTrainBenchmark.Run"/> measures.</summary>
 public sealed record GpuTrainBenchOptions
 {
-    /// <summary>Configurations by name (<see cref="TrainBenchConfig.All"/>); by default <see cref="TrainBenchConfig.GpuDefault"/>.</summary>
+    /// <summary>
+    /// Configurations by name (<see cref="TrainBenchConfig.All"/>); by default <see cref="TrainBenchConfig.GpuDefault"/>.
+    /// </summary>
     public IReadOnlyList<string> Configs { get; init; } = TrainBenchConfig.GpuDefault;
 
     /// <summary>Timed steps per configuration; the median counts.</summary>

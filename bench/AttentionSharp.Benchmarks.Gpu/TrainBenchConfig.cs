@@ -23,7 +23,9 @@ public sealed record TrainBenchConfig(string Name, int Layers, int Heads, int Wi
     /// <summary>The CPU benchmark's default: the shapes two cores train in seconds per step.</summary>
     public static IReadOnlyList<string> CpuDefault { get; } = ["baby", "char-small", "gpt2-124M"];
 
-    /// <summary>The GPU benchmark's default: the CPU's, and GPT-2 124M at B = 16, T = 1024 (tiny is for checking the command).</summary>
+    /// <summary>
+    /// The GPU benchmark's default: the CPU's, and GPT-2 124M at B = 16, T = 1024 (tiny is for checking the command).
+    /// </summary>
     public static IReadOnlyList<string> GpuDefault { get; } = ["baby", "char-small", "gpt2-124M", "gpt2-124M-1024"];
 
     public GptConfig Gpt => new() { VocabSize = Vocab, ContextLength = Context, Layers = Layers, Heads = Heads, Width = Width };
@@ -36,5 +38,6 @@ public sealed record TrainBenchConfig(string Name, int Layers, int Heads, int Wi
 
     /// <summary>The configuration named <paramref name="name"/>, or an error naming the ones there are.</summary>
     public static TrainBenchConfig Named(string name) => All.FirstOrDefault(c => c.Name == name)
-        ?? throw new ArgumentException($"Unknown configuration '{name}'; expected one of {string.Join(", ", All.Select(c => c.Name))}.");
+        ?? throw new ArgumentException(
+            $"Unknown configuration '{name}'; expected one of {string.Join(", ", All.Select(c => c.Name))}.");
 }

@@ -15,7 +15,8 @@ public static class BenchCommands
         bench.Subcommands.Add(CreateTrain());
         bench.Subcommands.Add(CreateDecode());
         bench.Subcommands.Add(CreateServe());
-        bench.Subcommands.Add(new Command("gpu-check", "The GPU GPT against the CPU engine on a CUDA device (attn bench gpu-check --help)."));
+        bench.Subcommands.Add(new Command("gpu-check",
+            "The GPU GPT against the CPU engine on a CUDA device (attn bench gpu-check --help)."));
         return bench;
     }
 
@@ -32,7 +33,8 @@ public static class BenchCommands
         };
         device.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<string>() is not "cpu") r.AddError($"--device '{r.GetValueOrDefault<string>()}' is unknown; use cpu or cuda.");
+            if (r.GetValueOrDefault<string>() is not "cpu")
+                r.AddError($"--device '{r.GetValueOrDefault<string>()}' is unknown; use cpu or cuda.");
         });
         return device;
     }
@@ -44,7 +46,8 @@ public static class BenchCommands
         var shapes = new Option<string[]?>("--shapes") { Description = "Shapes as MxKxN (default: five transformer shapes).", AllowMultipleArgumentsPerToken = true };
         var transposeA = new Option<bool>("--transpose-a") { Description = "C = Aᵀ·B with A stored K×M, as in a weight gradient." };
         var transposeB = new Option<bool>("--transpose-b") { Description = "C = A·Bᵀ with B stored N×K, as in a Linear layer's forward pass." };
-        var gemm = new Command("gemm", "GFLOPS of the fp32 GEMM on transformer shapes, next to TorchSharp and the measured FMA peak; with --device cuda, the GPU's SGEMM against its FP32 peak.");
+        var gemm = new Command("gemm", "GFLOPS of the fp32 GEMM on transformer shapes, next to TorchSharp and the " +
+                                       "measured FMA peak; with --device cuda, the GPU's SGEMM against its FP32 peak.");
         foreach (var o in new Option[] { json, threads, shapes, transposeA, transposeB, CpuDevice() }) gemm.Options.Add(o);
         gemm.SetAction(parse =>
         {
@@ -105,7 +108,9 @@ public static class BenchCommands
         var configs = new Option<string[]?>("--configs") { Description = "Configurations (default: baby char-small gpt2-124M).", AllowMultipleArgumentsPerToken = true };
         var steps = new Option<int?>("--steps") { Description = "Timed steps per library (default 10); the median counts." };
         var profile = new Option<bool>("--profile") { Description = "Also print our time per operation kind, forward and backward." };
-        var train = new Command("train", "Milliseconds per GPT training step (forward, backward, clip, AdamW), tokens/s, MFU and peak memory, next to the same model in TorchSharp; with --device cuda, the step on the GPU.");
+        var train = new Command("train", "Milliseconds per GPT training step (forward, backward, clip, AdamW), " +
+                                         "tokens/s, MFU and peak memory, next to the same model in TorchSharp; with " +
+                                         "--device cuda, the step on the GPU.");
         foreach (var o in new Option[] { json, threads, configs, steps, profile, CpuDevice() }) train.Options.Add(o);
         train.SetAction(parse =>
         {

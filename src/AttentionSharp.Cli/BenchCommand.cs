@@ -19,7 +19,12 @@ static class BenchCommand
     {
         var rest = new Argument<string[]>("arguments") { Description = "gemm | attention, then their options (--json FILE, --threads N, …).", Arity = ArgumentArity.ZeroOrMore };
         var source = new Option<string?>("--source") { HelpName = "DIR", Description = "The root of a source checkout of AttentionSharp (default: the first directory above the current one or the attn binary that has bench/AttentionSharp.Benchmarks)." };
-        var command = new Command("bench", "Benchmarks against TorchSharp on this machine: `attn bench gemm`, `attn bench attention`, `attn bench train`, `attn bench decode` (--help for options); on an NVIDIA GPU `attn bench gemm --device cuda`, `attn bench train --device cuda` and `attn bench gpu-check`, which run without a checkout. Needs a source checkout of the repository (it runs bench/AttentionSharp.Benchmarks there with dotnet run): run it from a clone, or pass --source DIR.") { rest, source };
+        var command = new Command("bench",
+            "Benchmarks against TorchSharp on this machine: `attn bench gemm`, `attn bench attention`, `attn bench train`, " +
+            "`attn bench decode` (--help for options). Needs a source checkout of the repository (it runs " +
+            "bench/AttentionSharp.Benchmarks there with dotnet run): run it from a clone, or pass --source DIR. On an NVIDIA " +
+            "GPU, `attn bench gemm --device cuda`, `attn bench train --device cuda` and `attn bench gpu-check` run in this " +
+            "process, without a checkout.") { rest, source };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(r => CliErrors.Run(() =>
         {

@@ -46,7 +46,12 @@ static class TrainCommand
     static readonly Option<string> OnNonFinite = new("--on-nonfinite") { Description = "When the loss or a gradient is NaN or Inf: stop (keep the last good checkpoint) or skip the step.", DefaultValueFactory = _ => "stop" };
     static readonly Option<bool> DetectAnomaly = new("--detect-anomaly") { Description = "Check every operation's output and name the first that is NaN or Inf (slower)." };
     static readonly Option<string?> Cache = new("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
-    static readonly Option<string> Device = new("--device") { Description = "cpu, or cuda: --task gpt on the first NVIDIA GPU (one process; evaluation, checkpoints and samples through the CPU model).", DefaultValueFactory = _ => "cpu" };
+    static readonly Option<string> Device = new("--device")
+    {
+        Description = "cpu, or cuda: --task gpt on the first NVIDIA GPU (one process; evaluation, checkpoints and samples " +
+                      "through the CPU model).",
+        DefaultValueFactory = _ => "cpu",
+    };
     static readonly Option<bool> Distributed = new("--distributed") { Description = "Require MPI (found by itself under mpirun): data-parallel training, --batch rows per rank." };
 
     public static Command Create()

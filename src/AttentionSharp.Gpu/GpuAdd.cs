@@ -35,7 +35,8 @@ public sealed class GpuAdd
     {
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
-        if (period < 1) throw new ArgumentOutOfRangeException(nameof(period), period, $"period must be at least 1; got {period}.");
+        if (period < 1)
+            throw new ArgumentOutOfRangeException(nameof(period), period, $"period must be at least 1; got {period}.");
         Check.Count(_device, a, (long)rows * cols, nameof(a), "rows × cols");
         Check.Count(_device, y, (long)rows * cols, nameof(y), "rows × cols");
         Check.Count(_device, table, (long)period * cols, nameof(table), "period × cols");

@@ -11,7 +11,8 @@ public sealed record GpuComparison(string Name, int Count, double MaxDifference,
     public bool Passed => Failure is null;
 
     /// <summary>Compares <paramref name="actual"/> with <paramref name="expected"/>.</summary>
-    public static GpuComparison Of(string name, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double atol, double rtol)
+    public static GpuComparison Of(string name, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double atol,
+        double rtol)
     {
         if (expected.Length != actual.Length)
             return new(name, expected.Length, double.NaN, atol, rtol,
@@ -31,5 +32,6 @@ public sealed record GpuComparison(string Name, int Count, double MaxDifference,
     }
 
     public override string ToString() =>
-        $"{Name} ({Count}): max |Δ| {MaxDifference:G3} (atol {Atol:G2}, rtol {Rtol:G2})" + (Failure is null ? "" : $", FAILED at {Failure}");
+        $"{Name} ({Count}): max |Δ| {MaxDifference:G3} (atol {Atol:G2}, rtol {Rtol:G2})" +
+        (Failure is null ? "" : $", FAILED at {Failure}");
 }

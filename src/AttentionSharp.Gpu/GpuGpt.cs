@@ -116,7 +116,9 @@ public sealed class GpuGpt : IDisposable
         foreach (var (name, p) in Matching(model)) Slice(_params, name).CopyFrom(p.Contiguous().Data);
     }
 
-    /// <summary>Writes the device weights into <paramref name="model"/> (same configuration), e.g. to save a checkpoint.</summary>
+    /// <summary>
+    /// Writes the device weights into <paramref name="model"/> (same configuration), e.g. to save a checkpoint.
+    /// </summary>
     public void CopyTo(Gpt model)
     {
         foreach (var (name, p) in Matching(model)) Slice(_params, name).CopyTo(p.Data);
@@ -126,7 +128,8 @@ public sealed class GpuGpt : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         if (model.Config != Config)
-            throw new ArgumentException($"The model's configuration ({model.Config}) differs from the GPU GPT's ({Config}).", nameof(model));
+            throw new ArgumentException(
+                $"The model's configuration ({model.Config}) differs from the GPU GPT's ({Config}).", nameof(model));
         return model.NamedParameters();
     }
 
@@ -136,7 +139,9 @@ public sealed class GpuGpt : IDisposable
     /// <summary>A copy of the gradient of parameter <paramref name="name"/>.</summary>
     public float[] Gradient(string name) => Slice(_grads, name).ToArray();
 
-    /// <summary>Copies the AdamW moments of parameter <paramref name="name"/> into <paramref name="m"/> and <paramref name="v"/>.</summary>
+    /// <summary>
+    /// Copies the AdamW moments of parameter <paramref name="name"/> into <paramref name="m"/> and <paramref name="v"/>.
+    /// </summary>
     public void CopyMomentsTo(string name, Span<float> m, Span<float> v)
     {
         Slice(_m, name).CopyTo(m);
@@ -152,9 +157,12 @@ public sealed class GpuGpt : IDisposable
 
     GpuTensor Slice(GpuTensor flat, string name) => _layout.TryGetValue(name, out var at)
         ? flat.Slice(at.Offset, at.Shape)
-        : throw new ArgumentException($"The GPU GPT has no parameter '{name}'; it has {string.Join(", ", _names)}.", nameof(name));
+        : throw new ArgumentException(
+            $"The GPU GPT has no parameter '{name}'; it has {string.Join(", ", _names)}.", nameof(name));
 
-    /// <summary>Token ids (B, T) → logits (B, T, V), kept on the device (<see cref="Logits"/>, <see cref="CopyLogits"/>).</summary>
+    /// <summary>
+    /// Token ids (B, T) → logits (B, T, V), kept on the device (<see cref="Logits"/>, <see cref="CopyLogits"/>).
+    /// </summary>
     public void Forward(ReadOnlySpan<int> ids, int batch, int time) => Run(ids, [], batch, time);
 
     /// <summary>
@@ -174,7 +182,8 @@ public sealed class GpuGpt : IDisposable
         if (batch < 1 || time < 1) throw new ArgumentException($"B and T must be positive; got B = {batch}, T = {time}.");
         if (time > Config.ContextLength)
             throw new ArgumentException($"The sequence has {time} tokens but the model's context is {Config.ContextLength}.");
-        if (ids.Length != batch * time) throw new ArgumentException($"Expected {batch}×{time} = {batch * time} ids, got {ids.Length}.");
+        if (ids.Length != batch * time)
+            throw new ArgumentException($"Expected {batch}×{time} = {batch * time} ids, got {ids.Length}.");
         int n = batch * time;
         if (_a is null || _a.Capacity < n)
         {
@@ -327,12 +336,15 @@ public sealed class GpuGpt : IDisposable
         return _a.Logits.ToTensor().Reshape(_batch, _time, Config.VocabSize);
     }
 
-    /// <summary>Copies the logits (V floats) of row b, position t of the last forward pass into <paramref name="destination"/>.</summary>
+    /// <summary>
+    /// Copies the logits (V floats) of row b, position t of the last forward pass into <paramref name="destination"/>.
+    /// </summary>
     public void CopyLogits(int b, int t, Span<float> destination)
     {
         if (_a is null) throw new InvalidOperationException("CopyLogits needs a forward pass first.");
         if ((uint)b >= (uint)_batch || (uint)t >= (uint)_time)
-            throw new ArgumentOutOfRangeException(nameof(b), $"Row {b}, position {t} is outside the last forward pass's ({_batch}, {_time}).");
+            throw new ArgumentOutOfRangeException(nameof(b),
+                $"Row {b}, position {t} is outside the last forward pass's ({_batch}, {_time}).");
         int v = Config.VocabSize;
         _a.Logits.Slice(((long)b * _time + t) * v, v).CopyTo(destination);
     }

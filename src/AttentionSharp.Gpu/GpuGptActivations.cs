@@ -26,8 +26,9 @@ internal sealed class GpuGptActivations : IDisposable
         GpuTensor Z(long count)
         {
             if (count > int.MaxValue)
-                throw new NotSupportedException($"The GPU GPT's activations for {capacity} rows need a buffer of {count} floats; " +
-                                                $"a GPU tensor holds at most {int.MaxValue}: use fewer rows (B·T).");
+                throw new NotSupportedException(
+                    $"The GPU GPT's activations for {capacity} rows need a buffer of {count} floats; " +
+                    $"a GPU tensor holds at most {int.MaxValue}: use fewer rows (B·T).");
             var t = device.Zeros((int)count);
             _owned.Add(t);
             return t;

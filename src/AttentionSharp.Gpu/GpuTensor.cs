@@ -97,7 +97,9 @@ public sealed class GpuTensor : IDisposable
         long count = 1;
         foreach (int d in shape)
         {
-            if (d < 0) throw new ArgumentException($"A slice's dimensions must be non-negative; got ({string.Join(", ", shape.ToArray())}).", nameof(shape));
+            if (d < 0)
+                throw new ArgumentException(
+                    $"A slice's dimensions must be non-negative; got ({string.Join(", ", shape.ToArray())}).", nameof(shape));
             count *= d;
         }
         if (offset < 0 || offset + count > Count || (count == 0 && offset > Count))
@@ -145,7 +147,8 @@ public sealed class GpuTensor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(destination);
         if (destination.Count != Count)
-            throw new ArgumentException($"The destination holds {destination.Count} floats; the GPU tensor has {Count}.", nameof(destination));
+            throw new ArgumentException(
+                $"The destination holds {destination.Count} floats; the GPU tensor has {Count}.", nameof(destination));
         if (Count > 0) View.SubView(0, Count).CopyTo(destination.View.SubView(0, Count));
     }
 

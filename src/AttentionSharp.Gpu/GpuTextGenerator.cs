@@ -26,9 +26,11 @@ public static class GpuTextGenerator
         options.Validate();
         stop = (stop ?? new StopConditions()).Validate();
         if (maxTokens < 0)
-            throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens, "The number of tokens to generate cannot be negative.");
+            throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens,
+                "The number of tokens to generate cannot be negative.");
         if (generators.Count != prompts.Count)
-            throw new ArgumentException($"Expected one generator per prompt ({prompts.Count}); got {generators.Count}.", nameof(generators));
+            throw new ArgumentException(
+                $"Expected one generator per prompt ({prompts.Count}); got {generators.Count}.", nameof(generators));
         if (onText is not null && stop.Decode is null)
             throw new ArgumentException("Text as it grows needs a decoder in the stop conditions.", nameof(onText));
         int context = model.Config.ContextLength;

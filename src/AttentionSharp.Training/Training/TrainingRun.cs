@@ -84,8 +84,8 @@ public sealed class TrainingRun
             }
         }
         if (o.Device != TrainDevice.Cpu && _communicator.Size > 1)
-            throw new ArgumentException($"--device {o.Device.ToString().ToLowerInvariant()} trains in one process; this run has " +
-                                        $"{_communicator.Size} MPI ranks (run it without mpirun).");
+            throw new ArgumentException($"--device {o.Device.ToString().ToLowerInvariant()} trains in one process; this " +
+                                        $"run has {_communicator.Size} MPI ranks (run it without mpirun).");
         string? deviceLine = null;
         if (o.Device != TrainDevice.Cpu)
         {

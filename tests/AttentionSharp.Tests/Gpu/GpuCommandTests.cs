@@ -41,17 +41,20 @@ public class GpuCommandTests(GpuFixture fixture)
     public void TheGpuBenchmarksRunInTheAttnProcessAndWriteTheirJson()
     {
         using var dir = new TempDirectory();
-        var (code, output) = AttnProcess.Run("bench", "gemm", "--device", "simulator", "--shapes", "20x30x40", "--json", dir.File("gemm.json"));
+        var (code, output) = AttnProcess.Run("bench", "gemm", "--device", "simulator", "--shapes", "20x30x40",
+            "--json", dir.File("gemm.json"));
         Assert.True(code == 0, output);
         var gemm = JsonNode.Parse(File.ReadAllText(dir.File("gemm.json")))!;
         Assert.Equal("20x30x40", (string)gemm["results"]![0]!["shape"]!);
         Assert.True((double)gemm["results"]![0]!["max_rel_diff"]! < 1e-5, output);
-        (code, output) = AttnProcess.Run("bench", "train", "--device", "simulator", "--configs", "tiny", "--steps", "1", "--json", dir.File("train.json"));
+        (code, output) = AttnProcess.Run("bench", "train", "--device", "simulator", "--configs", "tiny", "--steps", "1",
+            "--json", dir.File("train.json"));
         Assert.True(code == 0, output);
         var train = JsonNode.Parse(File.ReadAllText(dir.File("train.json")))!;
         Assert.Equal("tiny", (string)train["results"]![0]!["config"]!);
         Assert.True((double)train["results"]![0]!["ms"]! > 0);
-        Assert.True(Math.Abs((double)train["results"]![0]!["first_loss"]! - Math.Log(37)) < 0.5, output);   // ≈ ln V at initialisation
+        // ≈ ln V at initialisation
+        Assert.True(Math.Abs((double)train["results"]![0]!["first_loss"]! - Math.Log(37)) < 0.5, output);
         (code, output) = AttnProcess.Run("bench", "gemm", "--device", "simulator", "--shapes", "20x30");
         Assert.Equal(2, code);
         Assert.Contains("--shapes: '20x30' is not MxKxN", output);

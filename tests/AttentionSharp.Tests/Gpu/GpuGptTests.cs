@@ -89,7 +89,9 @@ public class GpuGptTests(GpuFixture fixture)
         Assert.Null(GpuGpt.Unsupported(Small(false)));
     }
 
-    /// <summary>A larger GPT on a real GPU, where there is one: 4 layers, width 256 (HS = 64), T = 128, V = 1000, B = 4.</summary>
+    /// <summary>
+    /// A larger GPT on a real GPU, where there is one: 4 layers, width 256 (HS = 64), T = 128, V = 1000, B = 4.
+    /// </summary>
     [CudaFact]
     public void ALargerGptMatchesTheCpuOnTheGpu()
     {

@@ -38,7 +38,8 @@ public class GpuTrainingTests(GpuFixture fixture)
     static List<JsonObject> Log(string runDir) =>
         [.. File.ReadAllLines(Path.Combine(runDir, "log.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())];
 
-    static float[] Values(string runDir, string key) => [.. Log(runDir).Where(r => r[key] is not null).Select(r => (float)r[key]!)];
+    static float[] Values(string runDir, string key) =>
+        [.. Log(runDir).Where(r => r[key] is not null).Select(r => (float)r[key]!)];
 
     static void Close(float[] expected, float[] actual, string what)
     {
@@ -67,14 +68,16 @@ public class GpuTrainingTests(GpuFixture fixture)
         var stopped = device with { Out = dir.File("stopped") };
         Assert.Equal(130, Run(stopped, cancel, r => { if (r.Step == 4) cancel.Cancel(); }));
         Assert.Equal(0, Run(options with { Out = null, Resume = stopped.Out }));
-        Close(Values(cpu.Out!, "loss"), Values(stopped.Out!, "loss"), "loss, stopped on the device and resumed on the CPU, at step");
+        Close(Values(cpu.Out!, "loss"), Values(stopped.Out!, "loss"),
+            "loss, stopped on the device and resumed on the CPU, at step");
     }
 
     [Fact]
     public void OtherTasksAndOptionsTheDeviceCannotRunAreRefusedByName()
     {
         using var dir = new TempDirectory();
-        var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(TaskData.Options("pos", "lstm", dir.Path) with { Device = TrainDevice.Cuda }));
+        var pos = TaskData.Options("pos", "lstm", dir.Path) with { Device = TrainDevice.Cuda };
+        var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(pos));
         Assert.Equal("--device cuda trains --task gpt only; --task pos trains on the CPU (--device cpu).", e.Message);
         var gpt = TaskData.Options("gpt", "transformer", dir.Path) with { Device = TrainDevice.Cuda };
         var refused = Assert.Throws<InvalidOperationException>(() => Run(gpt with { Dropout = 0.1f }));

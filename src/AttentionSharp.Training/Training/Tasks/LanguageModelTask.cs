@@ -134,7 +134,8 @@ public sealed class LanguageModelTask : ITrainingTask, ITokenBatches
     public long Items(int firstRow, int rows) => _batches.Items(firstRow, rows);
     public Tensor Loss(int firstRow, int rows) => _batches.Loss(firstRow, rows);
     public int Time => _time;
-    public (ReadOnlyMemory<int> Inputs, ReadOnlyMemory<int> Targets) Rows(int firstRow, int rows) => _batches.Rows(firstRow, rows);
+    public (ReadOnlyMemory<int> Inputs, ReadOnlyMemory<int> Targets) Rows(int firstRow, int rows) =>
+        _batches.Rows(firstRow, rows);
 
     public Evaluation Evaluate(bool full)
     {
