@@ -21,24 +21,12 @@ public static class GpuTextGenerator
         Action<int, string>? onText = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(prompts);
-        ArgumentNullException.ThrowIfNull(generators);
-        options.Validate();
-        stop = (stop ?? new StopConditions()).Validate();
-        if (maxTokens < 0)
-            throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens,
-                "The number of tokens to generate cannot be negative.");
-        if (generators.Count != prompts.Count)
-            throw new ArgumentException(
-                $"Expected one generator per prompt ({prompts.Count}); got {generators.Count}.", nameof(generators));
-        if (onText is not null && stop.Decode is null)
-            throw new ArgumentException("Text as it grows needs a decoder in the stop conditions.", nameof(onText));
+        stop = TextGenerator.CheckArguments(prompts, maxTokens, options, generators, stop, onText is not null);
         int context = model.Config.ContextLength;
         var results = new GeneratedSequence[prompts.Count];
         for (int row = 0; row < prompts.Count; row++)
         {
-            if (prompts[row] is not { Length: > 0 } prompt)
-                throw new ArgumentException($"Prompt {row} must contain at least one token.", nameof(prompts));
+            var prompt = prompts[row];
             var sequence = new GrowingSequence(prompt, generators[row], stop) { Logits = new float[model.Config.VocabSize] };
             while (maxTokens > 0 && sequence.Reason is null)
             {
