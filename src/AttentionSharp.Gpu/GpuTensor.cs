@@ -142,16 +142,6 @@ public sealed class GpuTensor : IDisposable
         if (Count > 0) View.SubView(0, Count).MemSetToZero();
     }
 
-    /// <summary>Copies this tensor's elements into <paramref name="destination"/> on the device (same element count).</summary>
-    public void CopyTo(GpuTensor destination)
-    {
-        ArgumentNullException.ThrowIfNull(destination);
-        if (destination.Count != Count)
-            throw new ArgumentException(
-                $"The destination holds {destination.Count} floats; the GPU tensor has {Count}.", nameof(destination));
-        if (Count > 0) View.SubView(0, Count).CopyTo(destination.View.SubView(0, Count));
-    }
-
     public override string ToString() => $"GpuTensor ({string.Join(", ", _shape)}) on {Device.Name}";
 
     public void Dispose()
