@@ -15,7 +15,28 @@ public static class BenchCommands
         bench.Subcommands.Add(CreateTrain());
         bench.Subcommands.Add(CreateDecode());
         bench.Subcommands.Add(CreateServe());
+        bench.Subcommands.Add(new Command("gpu-check",
+            "The GPU GPT against the CPU engine on a CUDA device (attn bench gpu-check --help)."));
         return bench;
+    }
+
+    /// <summary>
+    /// --device: cpu here; cuda sends the whole command to the GPU benchmarks (<see cref="GpuBenchCommands"/>) before this
+    /// parser sees it, so only its help and cpu reach this option.
+    /// </summary>
+    static Option<string> CpuDevice()
+    {
+        var device = new Option<string>("--device")
+        {
+            Description = "cpu (default), or cuda: the same benchmark on the first NVIDIA GPU (no TorchSharp peer there).",
+            DefaultValueFactory = _ => "cpu",
+        };
+        device.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string>() is not "cpu")
+                r.AddError($"--device '{r.GetValueOrDefault<string>()}' is unknown; use cpu or cuda.");
+        });
+        return device;
     }
 
     static Command CreateGemm()
@@ -25,8 +46,9 @@ public static class BenchCommands
         var shapes = new Option<string[]?>("--shapes") { Description = "Shapes as MxKxN (default: five transformer shapes).", AllowMultipleArgumentsPerToken = true };
         var transposeA = new Option<bool>("--transpose-a") { Description = "C = Aᵀ·B with A stored K×M, as in a weight gradient." };
         var transposeB = new Option<bool>("--transpose-b") { Description = "C = A·Bᵀ with B stored N×K, as in a Linear layer's forward pass." };
-        var gemm = new Command("gemm", "GFLOPS of the fp32 GEMM on transformer shapes, next to TorchSharp and the measured FMA peak.");
-        foreach (var o in new Option[] { json, threads, shapes, transposeA, transposeB }) gemm.Options.Add(o);
+        var gemm = new Command("gemm", "GFLOPS of the fp32 GEMM on transformer shapes, next to TorchSharp and the " +
+                                       "measured FMA peak; with --device cuda, the GPU's SGEMM against its FP32 peak.");
+        foreach (var o in new Option[] { json, threads, shapes, transposeA, transposeB, CpuDevice() }) gemm.Options.Add(o);
         gemm.SetAction(parse =>
         {
             var options = new GemmBenchOptions { JsonPath = parse.GetValue(json), TransposeA = parse.GetValue(transposeA), TransposeB = parse.GetValue(transposeB) };
@@ -86,8 +108,10 @@ public static class BenchCommands
         var configs = new Option<string[]?>("--configs") { Description = "Configurations (default: baby main char-small gpt2-124M).", AllowMultipleArgumentsPerToken = true };
         var steps = new Option<int?>("--steps") { Description = "Timed steps per library (default 10); the median counts." };
         var profile = new Option<bool>("--profile") { Description = "Also print our time per operation kind, forward and backward." };
-        var train = new Command("train", "Milliseconds per GPT training step (forward, backward, clip, AdamW), tokens/s, MFU and peak memory, next to the same model in TorchSharp.");
-        foreach (var o in new Option[] { json, threads, configs, steps, profile }) train.Options.Add(o);
+        var train = new Command("train", "Milliseconds per GPT training step (forward, backward, clip, AdamW), " +
+                                         "tokens/s, MFU and peak memory, next to the same model in TorchSharp; with " +
+                                         "--device cuda, the step on the GPU.");
+        foreach (var o in new Option[] { json, threads, configs, steps, profile, CpuDevice() }) train.Options.Add(o);
         train.SetAction(parse =>
         {
             var options = new TrainBenchOptions { JsonPath = parse.GetValue(json), Profile = parse.GetValue(profile) };

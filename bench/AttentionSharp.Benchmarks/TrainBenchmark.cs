@@ -6,29 +6,11 @@ using TorchSharp;
 
 namespace AttentionSharp.Benchmarks;
 
-/// <summary>One model shape to train: L, NH, C, T, B, V.</summary>
-public sealed record TrainBenchConfig(string Name, int Layers, int Heads, int Width, int Context, int Batch, int Vocab)
-{
-    public static IReadOnlyList<TrainBenchConfig> All { get; } =
-    [
-        new("baby", 4, 4, 128, 64, 12, 65),
-        // The main job's default model (attn train): 4 layers, width 128, context 128, batch 32, and the 86 characters of
-        // the Brown corpus as its vocabulary.
-        new("main", 4, 4, 128, 128, 32, 86),
-        new("char-small", 6, 6, 384, 256, 64, 65),
-        new("gpt2-124M", 12, 12, 768, 64, 4, 50257),
-    ];
-
-    public GptConfig Gpt => new() { VocabSize = Vocab, ContextLength = Context, Layers = Layers, Heads = Heads, Width = Width };
-
-    public int TokensPerStep => Batch * Context;
-}
-
 /// <summary>What <see cref="TrainBenchmark.Run"/> measures and where it reports.</summary>
 public sealed record TrainBenchOptions
 {
     /// <summary>The configurations, by name (see <see cref="TrainBenchConfig.All"/>).</summary>
-    public IReadOnlyList<string> Configs { get; init; } = TrainBenchConfig.All.Select(c => c.Name).ToList();
+    public IReadOnlyList<string> Configs { get; init; } = TrainBenchConfig.CpuDefault;
 
     /// <summary>Threads for both libraries.</summary>
     public int Threads { get; init; } = 2;
@@ -87,10 +69,8 @@ public sealed record TrainBenchResult(string Config, int Tokens, double Ms, doub
 /// noise from other processes hits both alike.
 /// </summary>
 /// <remarks>
-/// <para>FLOPs per step follow PaLM's model-FLOPs count (as nanoGPT's estimate_mfu): 6·N per token for the weights, N
-/// counting every parameter but the position table (the tied wte counts once, as the LM head), plus 12·L·C·T per token
-/// for attention (QKᵀ and A·V, forward and backward, without halving for the causal mask). MFU divides that by the step
-/// time and the measured FMA peak on the same threads.</para>
+/// <para>FLOPs per step: <see cref="TrainBenchConfig.StepFlops"/> (PaLM's model-FLOPs count, shared with the GPU
+/// benchmark); MFU divides it by the step time and the measured FMA peak on the same threads.</para>
 /// <para>Peak memory is the growth of the process's peak resident set from just before a library builds its model and
 /// optimizer until its warm-up steps end (parameters, gradients, AdamW moments, activations, workspace), measured the
 /// same way for both (see <see cref="ResidentMemory"/>).</para>
@@ -163,9 +143,6 @@ public static class TrainBenchmark
         }
     }
 
-    /// <summary>Model FLOPs of one step (see the remarks on <see cref="TrainBenchmark"/>).</summary>
-    public static double StepFlops(TrainBenchConfig c, long parametersWithoutWpe) =>
-        (6.0 * parametersWithoutWpe + 12.0 * c.Layers * c.Width * c.Context) * c.TokensPerStep;
 
     static TrainBenchResult Measure(TrainBenchConfig config, TrainBenchOptions options, bool peer, double peakGflops, TextWriter output)
     {
@@ -241,7 +218,7 @@ public static class TrainBenchmark
             double ms1Thread = BenchReport.Median(options.Threads == 1 ? ours : single) * 1e3;
 
             long n = model.ParameterCount() - (model.Wpe?.Weight.Count ?? 0);
-            double flops = StepFlops(config, n);
+            double flops = config.StepFlops(n);
             double ms = BenchReport.Median(ours) * 1e3;
             double? peerMs = theirs != null ? BenchReport.Median(peers) * 1e3 : null;
             return new TrainBenchResult(config.Name, config.TokensPerStep, ms, peerMs,

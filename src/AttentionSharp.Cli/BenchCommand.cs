@@ -7,7 +7,9 @@ namespace AttentionSharp.Cli;
 /// <c>attn bench …</c>: runs the benchmark program (bench/AttentionSharp.Benchmarks) of a source checkout with the same
 /// arguments. The benchmarks compare against TorchSharp, whose libtorch is a large download; keeping them in their own
 /// program means `attn train` never needs it, and the installed tool does not carry them: it finds the checkout above
-/// the current directory or the attn binary, or at <c>--source DIR</c>.
+/// the current directory or the attn binary, or at <c>--source DIR</c>. The GPU benchmarks (<c>--device cuda</c>,
+/// <c>gpu-check</c>) need no TorchSharp and run in this process instead, so a published attn runs them on a GPU machine
+/// without the SDK.
 /// </summary>
 static class BenchCommand
 {
@@ -17,11 +19,17 @@ static class BenchCommand
     {
         var rest = new Argument<string[]>("arguments") { Description = "gemm | attention, then their options (--json FILE, --threads N, …).", Arity = ArgumentArity.ZeroOrMore };
         var source = new Option<string?>("--source") { HelpName = "DIR", Description = "The root of a source checkout of AttentionSharp (default: the first directory above the current one or the attn binary that has bench/AttentionSharp.Benchmarks)." };
-        var command = new Command("bench", "Benchmarks against TorchSharp on this machine: `attn bench gemm`, `attn bench attention`, `attn bench train`, `attn bench decode` (--help for options). Needs a source checkout of the repository (it runs bench/AttentionSharp.Benchmarks there with dotnet run): run it from a clone, or pass --source DIR.") { rest, source };
+        var command = new Command("bench",
+            "Benchmarks against TorchSharp on this machine: `attn bench gemm`, `attn bench attention`, `attn bench train`, " +
+            "`attn bench decode` (--help for options). Needs a source checkout of the repository (it runs " +
+            "bench/AttentionSharp.Benchmarks there with dotnet run): run it from a clone, or pass --source DIR. On an NVIDIA " +
+            "GPU, `attn bench gemm --device cuda`, `attn bench train --device cuda` and `attn bench gpu-check` run in this " +
+            "process, without a checkout.") { rest, source };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(r => CliErrors.Run(() =>
         {
             var args = (r.GetValue(rest) ?? []).Concat(r.UnmatchedTokens).ToArray();
+            if (Benchmarks.GpuBenchCommands.Handles(args)) return Benchmarks.GpuBenchCommands.Run(args);
             var project = r.GetValue(source) is { } root ? ProjectIn(root) : FindProject();
             var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
             foreach (var a in new[] { "run", "-c", "Release", "--project", project, "--" }.Concat(args)) start.ArgumentList.Add(a);

@@ -14,7 +14,7 @@ static class CliErrors
         }
         catch (Exception e) when (e is ArgumentException or DataSourceException or CheckpointException or SafetensorsException or Distributed.DistributedException
                                       or IOException or UnauthorizedAccessException or InvalidOperationException
-                                      or Autograd.NonFiniteException)
+                                      or Autograd.NonFiniteException or Gpu.GpuUnavailableException or NotSupportedException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;

@@ -63,9 +63,15 @@ static class SampleCommand
             Description = "Keep the model loaded and continue each line read from standard input, until end of input, "
                         + "an empty line or 'exit'.",
         };
+        var device = new Option<string>("--device")
+        {
+            Description = "cpu, or cuda: draw from the model on the first NVIDIA GPU (a full forward pass of the window per "
+                        + "token, no K/V cache there yet).",
+            DefaultValueFactory = _ => "cpu",
+        };
         var command = new Command("sample", "Generate text from a trained checkpoint.")
         {
-            checkpoint, prompt, promptFile, tokens, temperature, topK, topP, penalty, seed, stops, samples, interactive,
+            checkpoint, prompt, promptFile, tokens, temperature, topK, topP, penalty, seed, stops, samples, interactive, device,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -91,8 +97,14 @@ static class SampleCommand
             if (file is not null && !File.Exists(file))
                 throw new ArgumentException($"--prompt-file '{file}' does not exist.");
 
-            var (model, tokenizer) = GptCheckpoint.LoadForInference(r.GetValue(checkpoint)!);
-            var session = new SampleSession(model, tokenizer, options, count, r.GetValue(seed), n, stopStrings);
+            bool cuda = TrainCommand.ParseDevice(r.GetValue(device)) == Training.TrainDevice.Cuda;
+            // On the CPU an int8 checkpoint keeps only its int8 weights; the GPU model is built from fp32 ones.
+            var (model, tokenizer) = cuda ? GptCheckpoint.Load(r.GetValue(checkpoint)!)
+                                          : GptCheckpoint.LoadForInference(r.GetValue(checkpoint)!);
+            if (cuda && Gpu.GpuGpt.Unsupported(model.Config) is { } reason) throw new NotSupportedException(reason);
+            using var gpuDevice = cuda ? Gpu.GpuDevice.Cuda() : null;
+            using var gpu = gpuDevice is null ? null : Gpu.GpuGpt.From(gpuDevice, model);
+            var session = new SampleSession(model, tokenizer, options, count, r.GetValue(seed), n, stopStrings, gpu);
             int context = model.Config.ContextLength;
             if (loop) return session.Interactive(Console.In);
             var text = r.GetValue(prompt)!;

@@ -4,9 +4,13 @@ using AttentionSharp.Models;
 
 namespace AttentionSharp.Cli;
 
-/// <summary>A loaded model and the options of one `attn sample` call: continues prompts, prints samples.</summary>
+/// <summary>
+/// A loaded model and the options of one `attn sample` call: continues prompts, prints samples. With a
+/// <paramref name="gpu"/> copy of the model (--device cuda) the tokens are drawn from its logits
+/// (<see cref="Gpu.GpuTextGenerator"/>), with the same sampling and stop rules.
+/// </summary>
 sealed class SampleSession(Gpt model, ITokenizer tokenizer, SamplingOptions options, int tokens, ulong seed, int samples,
-                     string[] stops)
+                     string[] stops, Gpu.GpuGpt? gpu = null)
 {
     readonly StopConditions _stop = new()
     {
@@ -26,13 +30,12 @@ sealed class SampleSession(Gpt model, ITokenizer tokenizer, SamplingOptions opti
         if (prompts.Count == 1 && samples == 1)
         {
             Console.Write(prompts[0].Text);
-            TextGenerator.GenerateBatch(model, [prompts[0].Ids], tokens, options, generators, _stop,
-                                        onText: (_, text) => Console.Write(text));
+            Generate([prompts[0].Ids], generators, (_, text) => Console.Write(text));
             Console.WriteLine();
             return;
         }
         int[][] rows = [.. prompts.SelectMany(p => Enumerable.Repeat(p.Ids, samples))];
-        var results = TextGenerator.GenerateBatch(model, rows, tokens, options, generators, _stop);
+        var results = Generate(rows, generators, null);
         for (int row = 0; row < results.Length; row++)
         {
             int p = row / samples, s = row % samples;
@@ -42,6 +45,10 @@ sealed class SampleSession(Gpt model, ITokenizer tokenizer, SamplingOptions opti
             Console.WriteLine(prompts[p].Text + results[row].Text);
         }
     }
+
+    GeneratedSequence[] Generate(int[][] rows, Generator[] generators, Action<int, string>? onText) => gpu is null
+        ? TextGenerator.GenerateBatch(model, rows, tokens, options, generators, _stop, onText: onText)
+        : Gpu.GpuTextGenerator.GenerateBatch(gpu, rows, tokens, options, generators, _stop, onText);
 
     /// <summary>
     /// Reads a line, prints its continuation, repeats until end of input, an empty line or "exit". The generators

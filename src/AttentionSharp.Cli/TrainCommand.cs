@@ -46,6 +46,12 @@ static class TrainCommand
     static readonly Option<string> OnNonFinite = new("--on-nonfinite") { Description = "When the loss or a gradient is NaN or Inf: stop (keep the last good checkpoint) or skip the step.", DefaultValueFactory = _ => "stop" };
     static readonly Option<bool> DetectAnomaly = new("--detect-anomaly") { Description = "Check every operation's output and name the first that is NaN or Inf (slower)." };
     static readonly Option<string?> Cache = new("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
+    static readonly Option<string> Device = new("--device")
+    {
+        Description = "cpu, or cuda: --task gpt on the first NVIDIA GPU (one process; evaluation, checkpoints and samples " +
+                      "through the CPU model).",
+        DefaultValueFactory = _ => "cpu",
+    };
     static readonly Option<bool> Distributed = new("--distributed") { Description = "Require MPI (found by itself under mpirun): data-parallel training, --batch rows per rank." };
 
     public static Command Create()
@@ -53,7 +59,7 @@ static class TrainCommand
         var command = new Command("train", "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width, Context, Positions,
                      Dropout, Batch, Accumulate, Lr, Warmup, WeightDecay, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
-                     NoAttention, OnNonFinite, DetectAnomaly, Cache, Distributed })
+                     NoAttention, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
@@ -64,7 +70,11 @@ static class TrainCommand
                 communicator = DistributedLaunch.Start(r.GetValue(Distributed));
                 if (communicator.Size > 1 && Environment.GetEnvironmentVariable("ATTN_THREADS") is null)
                     Kernels.Parallel.ThreadCount = Math.Max(1, Environment.ProcessorCount / DistributedLaunch.LocalRanks); // ranks share the cores
-                return new TrainingRun(options, communicator, Console.Out) { LossCurve = (path, train, valid, title) => Visualization.LossCurve.Save(path, train, valid, title) }.Execute();
+                return new TrainingRun(options, communicator, Console.Out)
+                {
+                    LossCurve = (path, train, valid, title) => Visualization.LossCurve.Save(path, train, valid, title),
+                    DeviceEngine = Gpu.GpuStepEngine.ForCuda,
+                }.Execute();
             });
             // A rank that fails alone would leave the others waiting in a collective: end the whole job.
             if (code != 0 && code != 130 && communicator is { Size: > 1 }) communicator.Abort(code);
@@ -101,7 +111,7 @@ static class TrainCommand
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
             Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab, NoAttention = r.GetValue(NoAttention) || p.NoAttention,
-            DetectAnomaly = r.GetValue(DetectAnomaly),
+            DetectAnomaly = r.GetValue(DetectAnomaly), Device = ParseDevice(r.GetValue(Device)),
             OnNonFinite = r.GetValue(OnNonFinite) switch
             {
                 "stop" => NonFiniteAction.Stop,
@@ -111,6 +121,14 @@ static class TrainCommand
         }).Validate());
 #pragma warning restore format
     }
+
+    /// <summary>--device's value: cpu or cuda.</summary>
+    internal static TrainDevice ParseDevice(string? text) => text switch
+    {
+        null or "cpu" => TrainDevice.Cpu,
+        "cuda" => TrainDevice.Cuda,
+        _ => throw new ArgumentException($"--device '{text}' is unknown; use cpu or cuda."),
+    };
 
     static PositionalEncodingKind ParsePositions(string text) =>
         Enum.TryParse<PositionalEncodingKind>(text, ignoreCase: true, out var kind) && !int.TryParse(text, out _)

@@ -35,6 +35,7 @@ public sealed class GpuDevice : IDisposable
     GpuAdamW? _adamW;
     GpuReduce? _reduce;
     GpuFlashAttention? _flashAttention;
+    GpuAdd? _add;
 
     GpuDevice(Context context, Accelerator accelerator, GpuDeviceKind kind, GpuKernelShapes shapes, int? clockRateMHz)
     {
@@ -168,6 +169,9 @@ public sealed class GpuDevice : IDisposable
     public GpuReduce Reduce => _reduce ??= new GpuReduce(this);
 
     public GpuFlashAttention FlashAttention => _flashAttention ??= new GpuFlashAttention(this);
+
+    /// <summary>Residual sums and row-broadcast additions (positions).</summary>
+    public GpuAdd Add => _add ??= new GpuAdd(this);
 
     /// <summary>A zero-filled tensor on this device.</summary>
     public GpuTensor Zeros(params ReadOnlySpan<int> shape) => GpuTensor.Zeros(this, shape);

@@ -40,12 +40,29 @@ public sealed class GpuGemm
         MultiplyBatched(ta, tb, 1, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0);
 
     /// <summary>
+    /// y = x·Wᵀ + b (torch.nn.Linear) for a rows × <paramref name="inFeatures"/> input and an (out, in) weight; the bias
+    /// (length <paramref name="outFeatures"/>, or null) is added as each tile of the product is stored, so it costs no
+    /// pass of its own.
+    /// </summary>
+    public void Linear(GpuTensor y, GpuTensor x, GpuTensor weight, GpuTensor? bias, int rows, int inFeatures, int outFeatures)
+    {
+        if (bias is not null) Check.Count(_device, bias, outFeatures, nameof(bias), "outFeatures");
+        Launch(Transpose.No, Transpose.Yes, 1, rows, outFeatures, inFeatures, 1f, x, inFeatures, 0, weight, inFeatures, 0,
+            0f, y, outFeatures, 0, bias);
+    }
+
+    /// <summary>
     /// For each i in [0, batch): C_i = α·op(A_i)·op(B_i) + β·C_i, where A_i starts at element i·strideA of
     /// <paramref name="a"/> (likewise B and C). A stride of 0 broadcasts one A or B to every product; each product
     /// writes its own C, so strideC may be 0 only for a batch of one.
     /// </summary>
     public void MultiplyBatched(Transpose ta, Transpose tb, int batch, int m, int n, int k, float alpha,
-        GpuTensor a, int lda, long strideA, GpuTensor b, int ldb, long strideB, float beta, GpuTensor c, int ldc, long strideC)
+        GpuTensor a, int lda, long strideA, GpuTensor b, int ldb, long strideB, float beta, GpuTensor c, int ldc, long strideC) =>
+        Launch(ta, tb, batch, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, null);
+
+    /// <summary>The checks and the launch; <paramref name="bias"/> (n floats) is added to every row of C when given.</summary>
+    void Launch(Transpose ta, Transpose tb, int batch, int m, int n, int k, float alpha, GpuTensor a, int lda, long strideA,
+        GpuTensor b, int ldb, long strideB, float beta, GpuTensor c, int ldc, long strideC, GpuTensor? bias)
     {
         if (m < 0 || n < 0 || k < 0 || batch < 0)
             throw new ArgumentOutOfRangeException(nameof(m), $"GEMM sizes must be non-negative; got batch = {batch}, m = {m}, n = {n}, k = {k}.");
@@ -67,6 +84,8 @@ public sealed class GpuGemm
             StrideA = strideA, StrideB = strideB, StrideC = strideC,
             TransA = ta == Transpose.Yes ? 1 : 0, TransB = tb == Transpose.Yes ? 1 : 0,
             Alpha = alpha, Beta = beta,
+            // Without a bias the kernel never reads it; C's view stands in (kernel arguments cannot be null).
+            Bias = (bias ?? c).View, HasBias = bias is null ? 0 : 1,
         };
         var (tileM, tileN, threads) = _device.Shapes == GpuKernelShapes.Cuda
             ? (CudaShapes.GemmTileM, CudaShapes.GemmTileN, CudaShapes.GemmTileM * CudaShapes.GemmTileN / 16)
@@ -93,8 +112,8 @@ public sealed class GpuGemm
 /// <summary>The operands of one (batched) GEMM launch.</summary>
 internal struct GemmArgs
 {
-    public ArrayView<float> A, B, C;
-    public int M, N, K, Lda, Ldb, Ldc;
+    public ArrayView<float> A, B, C, Bias;
+    public int M, N, K, Lda, Ldb, Ldc, HasBias;
     public long StrideA, StrideB, StrideC;
     public int TransA, TransB;
     public float Alpha, Beta;
@@ -174,12 +193,13 @@ internal static class GemmKernel
         Store(p, row, j + 3 * stepJ, v3);
     }
 
-    /// <summary>C[i, j] = α·acc + β·C[i, j], C unread when β = 0.</summary>
+    /// <summary>C[i, j] = α·acc + β·C[i, j] (+ bias[j]), C unread when β = 0.</summary>
     static void Store(GemmArgs p, long row, int j, float acc)
     {
         if (j >= p.N) return;
         float value = p.Alpha * acc;
         if (p.Beta != 0f) value = GpuMath.Fma(p.Beta, p.C[row + j], value);
+        if (p.HasBias != 0) value += p.Bias[j];
         p.C[row + j] = value;
     }
 }

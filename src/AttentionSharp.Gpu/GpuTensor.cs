@@ -11,6 +11,9 @@ public sealed class GpuTensor : IDisposable
 {
     readonly int[] _shape;
     MemoryBuffer1D<float, Stride1D.Dense>? _buffer;
+    // A slice (see Slice) reads its parent's buffer from an offset and owns nothing.
+    readonly GpuTensor? _parent;
+    readonly long _offset;
 
     GpuTensor(GpuDevice device, ReadOnlySpan<int> shape)
     {
@@ -27,6 +30,15 @@ public sealed class GpuTensor : IDisposable
         Count = (int)count;
         // ILGPU cannot allocate an empty buffer; one unused float stands in.
         _buffer = device.Accelerator.Allocate1D<float>(Math.Max(Count, 1));
+    }
+
+    GpuTensor(GpuTensor parent, long offset, ReadOnlySpan<int> shape, int count)
+    {
+        Device = parent.Device;
+        _shape = shape.ToArray();
+        Count = count;
+        _parent = parent;
+        _offset = offset;
     }
 
     internal static GpuTensor Zeros(GpuDevice device, ReadOnlySpan<int> shape)
@@ -69,9 +81,31 @@ public sealed class GpuTensor : IDisposable
     {
         get
         {
+            if (_parent is not null) return _parent.View.SubView(_offset, Math.Max(Count, 1));
             ObjectDisposedException.ThrowIf(_buffer is null, this);
             return _buffer.View.AsContiguous();
         }
+    }
+
+    /// <summary>
+    /// A view of <paramref name="shape"/>'s elements starting at element <paramref name="offset"/> of this tensor
+    /// (row-major): kernels read and write it in place. It owns nothing (disposing it does nothing) and is valid while
+    /// this tensor is. Flat parameter and gradient buffers hand out each tensor this way.
+    /// </summary>
+    public GpuTensor Slice(long offset, params ReadOnlySpan<int> shape)
+    {
+        long count = 1;
+        foreach (int d in shape)
+        {
+            if (d < 0)
+                throw new ArgumentException(
+                    $"A slice's dimensions must be non-negative; got ({string.Join(", ", shape.ToArray())}).", nameof(shape));
+            count *= d;
+        }
+        if (offset < 0 || offset + count > Count || (count == 0 && offset > Count))
+            throw new ArgumentOutOfRangeException(nameof(offset),
+                $"A slice of {count} floats at offset {offset} does not fit in a GPU tensor of {Count}.");
+        return new GpuTensor(this, offset, shape, (int)count);
     }
 
     /// <summary>Overwrites the elements with <paramref name="data"/> (Count floats).</summary>
@@ -103,7 +137,10 @@ public sealed class GpuTensor : IDisposable
     public Tensor ToTensor() => Tensor.FromArray(ToArray(), _shape);
 
     /// <summary>Sets every element to zero.</summary>
-    public void Clear() => View.MemSetToZero();
+    public void Clear()
+    {
+        if (Count > 0) View.SubView(0, Count).MemSetToZero();
+    }
 
     public override string ToString() => $"GpuTensor ({string.Join(", ", _shape)}) on {Device.Name}";
 
@@ -118,6 +155,16 @@ public sealed class GpuTensor : IDisposable
 public sealed class GpuIntBuffer : IDisposable
 {
     MemoryBuffer1D<int, Stride1D.Dense>? _buffer;
+    readonly GpuIntBuffer? _parent;
+    readonly int _offset;
+
+    GpuIntBuffer(GpuIntBuffer parent, int offset, int length)
+    {
+        Device = parent.Device;
+        Length = length;
+        _parent = parent;
+        _offset = offset;
+    }
 
     internal GpuIntBuffer(GpuDevice device, ReadOnlySpan<int> data)
     {
@@ -135,9 +182,27 @@ public sealed class GpuIntBuffer : IDisposable
     {
         get
         {
+            if (_parent is not null) return _parent.View.SubView(_offset, Math.Max(Length, 1));
             ObjectDisposedException.ThrowIf(_buffer is null, this);
             return _buffer.View.AsContiguous();
         }
+    }
+
+    /// <summary>The integers [offset, offset + length) as a buffer of their own that owns nothing.</summary>
+    public GpuIntBuffer Slice(int offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset + (long)length > Length)
+            throw new ArgumentOutOfRangeException(nameof(offset),
+                $"A slice of {length} integers at offset {offset} does not fit in a buffer of {Length}.");
+        return new GpuIntBuffer(this, offset, length);
+    }
+
+    /// <summary>Overwrites the integers with <paramref name="data"/> (Length values).</summary>
+    public void CopyFrom(ReadOnlySpan<int> data)
+    {
+        if (data.Length != Length)
+            throw new ArgumentException($"The buffer holds {Length} integers; {data.Length} were given.", nameof(data));
+        if (Length > 0) View.SubView(0, Length).CopyFromCPU(data);
     }
 
     /// <summary>The values, copied back to the host.</summary>

@@ -32,7 +32,16 @@ public static class GradientClipping
         double sumSquares = 0;
         foreach (var g in grads) sumSquares += Norms.SumOfSquares(g.Data);
         float norm = (float)Math.Sqrt(sumSquares);
-        if (!float.IsFinite(norm)) return (norm, 1f);
-        return (norm, Math.Min(1f, maxNorm / (norm + 1e-6f)));
+        return (norm, CoefficientFor(norm, maxNorm));
+    }
+
+    /// <summary>
+    /// min(1, maxNorm / (‖g‖ + 1e-6)) for a norm computed elsewhere (a device's gradients); 1 when the norm is not
+    /// finite.
+    /// </summary>
+    public static float CoefficientFor(float norm, float maxNorm)
+    {
+        if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "The maximum norm must be positive.");
+        return float.IsFinite(norm) ? Math.Min(1f, maxNorm / (norm + 1e-6f)) : 1f;
     }
 }

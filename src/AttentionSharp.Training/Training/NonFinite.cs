@@ -21,13 +21,22 @@ public static class NonFiniteCheck
     /// "step N: loss is NaN" or "step N: gradient of NAME is Inf"; null when the loss and every gradient are finite.
     /// <paramref name="gradNorm"/> is the global norm already computed: when it is finite, no gradient needs scanning.
     /// </summary>
-    public static string? Describe(int step, float loss, float gradNorm, Module model)
+    public static string? Describe(int step, float loss, float gradNorm, Module model) =>
+        Describe(step, loss, gradNorm, model.NamedParameters().Where(p => p.Parameter.Grad is not null)
+            .Select(p => (p.Name, p.Parameter.Grad!.ToArray())));
+
+    /// <summary>
+    /// As <see cref="Describe(int, float, float, Module)"/> for gradients held elsewhere (a device's), given by name;
+    /// they are enumerated only when the norm is not finite, and only up to the first bad one.
+    /// </summary>
+    public static string? Describe(int step, float loss, float gradNorm, IEnumerable<(string Name, float[] Gradient)> gradients)
     {
+        ArgumentNullException.ThrowIfNull(gradients);
         if (!float.IsFinite(loss)) return $"step {step}: loss is {Name(loss)}";
         if (float.IsFinite(gradNorm)) return null;
-        foreach (var (name, p) in model.NamedParameters())
-            if (p.Grad is { } g && FirstNonFinite(g.Data) is { } i)
-                return $"step {step}: gradient of {name} is {Name(g.Data[i])} (at index {i})";
+        foreach (var (name, g) in gradients)
+            if (FirstNonFinite(g) is { } i)
+                return $"step {step}: gradient of {name} is {Name(g[i])} (at index {i})";
         return $"step {step}: the gradient norm is {Name(gradNorm)}";
     }
 

@@ -108,6 +108,12 @@ public static class TaskPresets
         Check(o.Heads is not null, preset.Heads is not null, "--heads", "the recurrent models have no attention heads");
         Check(o.NoAttention, o.Task == "g2p" && o.Model != "transformer", "--no-attention",
             "it removes the attention of g2p's recurrent encoder–decoders");
+        if (o.Device == TrainDevice.Cuda && o.Task != "gpt")
+            throw new ArgumentException(
+                $"--device cuda trains --task gpt only; --task {o.Task} trains on the CPU (--device cpu).");
+        if (o.Device == TrainDevice.Cuda && o.DetectAnomaly)
+            throw new ArgumentException("--detect-anomaly checks the CPU engine's operations; with --device cuda a NaN or Inf " +
+                                        "is named by the gradient it reaches.");
         return o;
     }
 

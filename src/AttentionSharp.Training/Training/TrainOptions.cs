@@ -81,6 +81,12 @@ public sealed record TrainOptions
     /// <summary>Check every operation's output in the forward pass and name the first that is not finite (slower).</summary>
     public bool DetectAnomaly { get; init; }
 
+    /// <summary>
+    /// Where the steps compute: the CPU, or a CUDA GPU (--task gpt, one process). Not kept by a checkpoint: a run saved
+    /// on one device resumes on either.
+    /// </summary>
+    public TrainDevice Device { get; init; } = TrainDevice.Cpu;
+
     /// <summary>L: Transformer blocks or recurrent layers.</summary>
     public int? Layers { get; init; }
 

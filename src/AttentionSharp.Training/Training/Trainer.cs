@@ -50,7 +50,7 @@ public sealed class Trainer
     readonly float[] _scalar = new float[1];
     readonly int[] _control = new int[3];
     readonly Stopwatch _stepWatch = new();
-    readonly (string Name, Generator Generator)[] _generators;
+    IStepEngine _engine;
 
     /// <param name="model">The module whose parameters are trained.</param>
     /// <param name="parameterGroups">Its parameters with their weight-decay flag.</param>
@@ -69,13 +69,30 @@ public sealed class Trainer
         _communicator = communicator ?? new SingleProcessCommunicator();
         DataParallel.BroadcastParameters(_communicator, model.Parameters());
         _reducer = new GradientAllReducer(_communicator, model.Parameters());
-        _generators = [.. model.NamedGenerators()];
         Optimizer = new AdamW(parameterGroups, options.LearningRate, 0.9f, options.Beta2, 1e-8f, options.WeightDecay);
         Schedule = new CosineSchedule(options.LearningRate, options.WarmupSteps, options.Steps,
             options.LearningRate * options.MinLearningRateRatio);
+        _engine = new HostStepEngine(model, source, Optimizer, _options);
     }
 
+    /// <summary>The model's AdamW: its hyperparameters, learning rate, moments and step count (what checkpoints keep).</summary>
     public AdamW Optimizer { get; }
+
+    /// <summary>
+    /// Where the steps compute: the CPU engine by default, or a device's (<see cref="IStepEngine"/>), which must be set
+    /// before training and in one process only (a device engine does not average gradients across ranks).
+    /// </summary>
+    public IStepEngine Engine
+    {
+        get => _engine;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (_communicator.Size > 1 && value is not HostStepEngine)
+                throw new ArgumentException($"A device trains in one process; this run has {_communicator.Size} MPI ranks.");
+            _engine = value;
+        }
+    }
 
     /// <summary>The learning-rate schedule; its length is fitted to the time limit when one is set.</summary>
     public CosineSchedule Schedule { get; set; }
@@ -116,7 +133,7 @@ public sealed class Trainer
     (float Loss, float GradNorm) TrainStepTimed()
     {
         _model.Train();
-        Optimizer.ZeroGrad();
+        _engine.ZeroGrad();
         LastSkipped = null;
         LastItems = 0;
         using var scope = TensorScope.Begin(); // every activation of the step goes back to the pool at the end
@@ -136,13 +153,8 @@ public sealed class Trainer
             float share = _communicator.Size == 1 ? 1f : (float)((double)_communicator.Size * items / allItems);
             try
             {
-                using var anomaly = _options.DetectAnomaly ? GradMode.DetectAnomaly() : default(GradMode.AnomalyScope?);
-                // Dropout masks as for rows first… of the global batch, so N ranks draw what one process would.
-                foreach (var (_, generator) in _generators) generator.FirstRow = first;
-                var loss = _source.Loss(first, rows);
-                var scaled = accumulate == 1 && share == 1f ? loss : loss * (share / accumulate);
-                scaled.Backward();
-                lossSum += share == 1f ? loss.Item() : loss.Item() * share;
+                float loss = _engine.ForwardBackward(first, rows, accumulate == 1 && share == 1f ? 1f : share / accumulate);
+                lossSum += share == 1f ? loss : loss * share;
             }
             catch (NonFiniteException e) when (e.Operation is not null)
             {
@@ -159,20 +171,20 @@ public sealed class Trainer
         }
         float meanLoss = lossSum / accumulate;
         // Clipping (on the global gradient) is folded into the AdamW pass: it reads each gradient times the factor.
-        var (norm, clip) = GradientClipping.ClipCoefficient(_model.Parameters(), _options.GradClip);
-        problem ??= NonFiniteCheck.Describe(Step + 1, meanLoss, norm, _model);
+        var (norm, clip) = _engine.ClipCoefficient(_options.GradClip);
+        problem ??= _engine.DescribeNonFinite(Step + 1, meanLoss, norm);
         if (problem is not null)
         {
             if (_options.OnNonFinite == NonFiniteAction.Stop)
                 throw new NonFiniteException($"{problem}; training stopped (lower the learning rate, now " +
                                              $"{Optimizer.LearningRate:G3}, check the data, or skip such steps).");
-            Optimizer.ZeroGrad();
+            _engine.ZeroGrad();
             LastSkipped = problem;
             Step++;
             return (meanLoss, norm);
         }
         Optimizer.LearningRate = Schedule.RateAt(Step);
-        Optimizer.Step(clip);
+        _engine.Step(clip);
         Step++;
         return (meanLoss, norm);
     }
@@ -205,11 +217,16 @@ public sealed class Trainer
             int step = Step;
             if ((o.EvalInterval > 0 && step % o.EvalInterval == 0) || step == Schedule.TotalSteps || outOfTime)
             {
-                Schedule = budget.Evaluate(step, Schedule, () => onEval(step));
+                Schedule = budget.Evaluate(step, Schedule, () =>
+                {
+                    _engine.CopyToHost();   // evaluation and checkpoints read the host model and optimizer
+                    onEval(step);
+                });
                 if (_communicator.Size > 1) (Schedule, _, _) = AgreeWithRankZero(Schedule, outOfTime, stop);
             }
             if (outOfTime) break;
         }
+        _engine.CopyToHost();
     }
 
     /// <summary>

@@ -45,6 +45,13 @@ public sealed class TrainingRun
     /// <summary>Called after every step with its figures (for hosts that show progress their own way), or null.</summary>
     public Action<StepReport>? StepObserver { get; init; }
 
+    /// <summary>
+    /// Makes the step engine of <see cref="TrainOptions.Device"/> = Cuda for the task and its trainer (after a resumed
+    /// run's weights and moments are restored); hosts that can open a GPU set it (the library has no GPU code). The
+    /// engine's description is printed with the run's header.
+    /// </summary>
+    public Func<ITrainingTask, Trainer, (IStepEngine Engine, string Description)>? DeviceEngine { get; init; }
+
     /// <summary>Ends the run after the current step, as Ctrl-C does (for hosts and tests).</summary>
     public CancellationToken Cancellation { get; init; }
 
@@ -76,7 +83,19 @@ public sealed class TrainingRun
                 _output.WriteLine($"The schedule now ends at step {o.Steps} (the run was started for {keptSteps}).");
             }
         }
+        if (o.Device != TrainDevice.Cpu && _communicator.Size > 1)
+            throw new ArgumentException($"--device {o.Device.ToString().ToLowerInvariant()} trains in one process; this " +
+                                        $"run has {_communicator.Size} MPI ranks (run it without mpirun).");
+        string? deviceLine = null;
+        if (o.Device != TrainDevice.Cpu)
+        {
+            var create = DeviceEngine ?? throw new InvalidOperationException(
+                $"This host cannot train on --device {o.Device.ToString().ToLowerInvariant()}.");
+            (trainer.Engine, deviceLine) = create(task, trainer);
+        }
+        using var deviceEngine = o.Device == TrainDevice.Cpu ? null : trainer.Engine;
         foreach (var line in task.Header) _output.WriteLine(line);
+        if (deviceLine is not null) _output.WriteLine($"Device: {deviceLine}.");
         _output.WriteLine($"Parameters: {model.ParameterCount():N0}. Threads: {Kernels.Parallel.ThreadCount}" +
                           (_communicator.Size > 1 ? $" per rank, {_communicator.Size} ranks (MPI)." : "."));
         _output.WriteLine($"Training: {o.Steps} steps of {(_communicator.Size > 1 ? $"{_communicator.Size} ranks × " : "")}" +

@@ -45,8 +45,21 @@ public static class TextGenerator
                                                     Action<int, string>? onText = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        stop = CheckArguments(prompts, maxTokens, options, generators, stop, onText is not null);
+        using var decoder = new BatchDecoder(model, options, stop, onToken, onText);
+        return decoder.Run(prompts, generators, maxTokens);
+    }
+
+    /// <summary>
+    /// The checks of <see cref="GenerateBatch"/>, for every decoding loop: a non-empty prompt and a generator per row, a
+    /// budget ≥ 0, valid options, and a decoder when text is streamed. Returns the validated stop conditions.
+    /// </summary>
+    public static StopConditions CheckArguments(IReadOnlyList<int[]> prompts, int maxTokens, SamplingOptions options,
+                                                IReadOnlyList<Generator> generators, StopConditions? stop, bool streamsText)
+    {
         ArgumentNullException.ThrowIfNull(prompts);
         ArgumentNullException.ThrowIfNull(generators);
+        ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         stop = (stop ?? new StopConditions()).Validate();
         if (maxTokens < 0)
@@ -55,13 +68,12 @@ public static class TextGenerator
         if (generators.Count != prompts.Count)
             throw new ArgumentException($"Expected one generator per prompt ({prompts.Count}); got {generators.Count}.",
                                         nameof(generators));
-        if (onText is not null && stop.Decode is null)
-            throw new ArgumentException("Text as it grows needs a decoder in the stop conditions.", nameof(onText));
+        if (streamsText && stop.Decode is null)
+            throw new ArgumentException("Text as it grows needs a decoder in the stop conditions.", "onText");
         for (int i = 0; i < prompts.Count; i++)
             if (prompts[i] is not { Length: > 0 })
                 throw new ArgumentException($"Prompt {i} must contain at least one token.", nameof(prompts));
-        using var decoder = new BatchDecoder(model, options, stop, onToken, onText);
-        return decoder.Run(prompts, generators, maxTokens);
+        return stop;
     }
 
     /// <summary>

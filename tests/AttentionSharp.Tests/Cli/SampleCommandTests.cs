@@ -161,4 +161,16 @@ public class SampleCommandTests(TinyCheckpoint checkpoint) : IClassFixture<TinyC
         Assert.Equal(2, code);
         Assert.Contains("--interactive reads its prompts from standard input", errors);
     }
+
+    [Fact]
+    public void DeviceCudaWithoutAGpuSaysWhyInOneSentence()
+    {
+        if (AttentionSharp.Gpu.GpuDevice.CudaUnavailableReason() is not { } reason) return;   // a GPU machine samples for real
+        var (code, _, errors) = Sample("", "--device", "cuda", "--tokens", "5");
+        Assert.NotEqual(0, code);
+        Assert.Equal($"error: {reason}", errors.Trim());
+        (code, _, errors) = Sample("", "--device", "tpu");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--device 'tpu' is unknown; use cpu or cuda.", errors);
+    }
 }

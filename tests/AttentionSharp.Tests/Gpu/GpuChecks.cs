@@ -323,4 +323,54 @@ internal static class GpuChecks
         Close(k.Grad!.ToArray(), gdk.ToArray(), AttentionAtol, AttentionRtol, $"{what}: dK", device);
         Close(v.Grad!.ToArray(), gdv.ToArray(), AttentionAtol, AttentionRtol, $"{what}: dV", device);
     }
+
+    /// <summary>y = x·Wᵀ + b through the GEMM's bias epilogue, against the CPU GEMM plus the bias.</summary>
+    public static void Linear(GpuDevice device, int rows, int inFeatures, int outFeatures, bool bias)
+    {
+        var x = Uniform(rows * 7 + inFeatures, rows * inFeatures, 1f);
+        var w = Uniform(outFeatures * 3 + 1, outFeatures * inFeatures, 1f);
+        var b = Uniform(outFeatures + 5, outFeatures, 1f);
+        var expected = new float[rows * outFeatures];
+        AttentionSharp.Kernels.Gemm.Multiply(Transpose.No, Transpose.Yes, rows, outFeatures, inFeatures, x, inFeatures, w,
+            inFeatures, expected, outFeatures);
+        if (bias)
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < outFeatures; j++) expected[r * outFeatures + j] += b[j];
+        using var gx = device.Upload(x);
+        using var gw = device.Upload(w);
+        using var gb = device.Upload(b);
+        using var gy = device.Upload(Enumerable.Repeat(float.NaN, rows * outFeatures).ToArray());
+        device.Gemm.Linear(gy, gx, gw, bias ? gb : null, rows, inFeatures, outFeatures);
+        Close(expected, gy.ToArray(), SumAtol, SumRtol, $"Linear {rows}×{inFeatures}→{outFeatures} bias={bias}", device);
+    }
+
+    /// <summary>y = a + table[r mod P] (P = rows: the residual sum; P = T: positions; P = 1: a bias), exactly.</summary>
+    public static void AddRows(GpuDevice device, int rows, int cols, int period)
+    {
+        var a = Uniform(rows + cols, rows * cols, 1f);
+        var table = Uniform(period + 3, period * cols, 1f);
+        var expected = new float[rows * cols];
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) expected[r * cols + j] = a[r * cols + j] + table[r % period * cols + j];
+        using var ga = device.Upload(a);
+        using var gt = device.Upload(table);
+        using var gy = device.Zeros(rows * cols);
+        if (period == rows && cols > 0) device.Add.Residual(gy, ga, gt);
+        else device.Add.Rows(gy, ga, gt, rows, cols, period);
+        Close(expected, gy.ToArray(), 0, 0, $"Add {rows}×{cols} period {period}", device);
+        device.Add.Rows(ga, ga, gt, rows, cols, period);                         // in place
+        Close(expected, ga.ToArray(), 0, 0, $"Add in place {rows}×{cols} period {period}", device);
+    }
+
+    /// <summary>
+    /// <see cref="GpuGptCheck"/>: logits, loss, every gradient and three AdamW steps with clipping against the CPU
+    /// <see cref="AttentionSharp.Models.Gpt"/>; fails naming each tensor out of tolerance, with its largest difference.
+    /// </summary>
+    public static void Gpt(GpuDevice device, AttentionSharp.Models.GptConfig config, int batch, int time, int steps = 3)
+    {
+        var results = GpuGptCheck.Compare(device, config, batch, time, steps);
+        Assert.True(results.Count > 3, $"only {results.Count} comparisons");
+        var failed = results.Where(r => !r.Passed).ToList();
+        Assert.True(failed.Count == 0, string.Join(Environment.NewLine, failed));
+    }
 }

@@ -114,6 +114,8 @@ public partial class GpuDeviceTests(GpuFixture fixture)
         GpuChecks.Attention(device, batch: 1, heads: 1, time: 33, headSize: 16, causal: true, padding: true);
         GpuChecks.LayerNorm(device, 3, 300, affine: true);
         GpuChecks.CrossEntropy(device, 3, 301, 0.1f);
+        GpuChecks.Linear(device, 37, 29, 70, bias: true);
+        GpuChecks.AddRows(device, 12, 300, 4);
     }
 
     /// <summary>The same comparisons on a real GPU, where there is one.</summary>
@@ -146,5 +148,7 @@ public partial class GpuDeviceTests(GpuFixture fixture)
         GpuChecks.Embedding(gpu, 11, 7, 23);
         GpuChecks.AdamW(gpu, 100_003);
         GpuChecks.Reductions(gpu);
+        GpuChecks.Linear(gpu, 200, 129, 330, bias: true);
+        GpuChecks.AddRows(gpu, 1000, 77, 10);
     }
 }

@@ -14,7 +14,7 @@ namespace AttentionSharp.Training.Tasks;
 /// UTF-8 text file (its last tenth held out). Batches are B windows at random starts of the training text; validation
 /// scores bits per character.
 /// </summary>
-public sealed class LanguageModelTask : ITrainingTask
+public sealed class LanguageModelTask : ITrainingTask, ITokenBatches
 {
     /// <summary>The periodic validation sample is drawn with this seed, so every pass scores the same windows.</summary>
     const ulong SampleSeed = 0x5A3D1E;
@@ -133,6 +133,9 @@ public sealed class LanguageModelTask : ITrainingTask
     public int NextBatch() => _batches.NextBatch();
     public long Items(int firstRow, int rows) => _batches.Items(firstRow, rows);
     public Tensor Loss(int firstRow, int rows) => _batches.Loss(firstRow, rows);
+    public int Time => _time;
+    public (ReadOnlyMemory<int> Inputs, ReadOnlyMemory<int> Targets) Rows(int firstRow, int rows) =>
+        _batches.Rows(firstRow, rows);
 
     public Evaluation Evaluate(bool full)
     {
@@ -259,7 +262,7 @@ public sealed class LanguageModelTask : ITrainingTask
 /// Next-token prediction batches for a <see cref="Gpt"/>: B windows at random starts of a token stream (drawn from the
 /// given generator into buffers the batches reuse), and the mean cross-entropy of a batch's rows.
 /// </summary>
-public sealed class LanguageModelBatches(Gpt model, TokenBatcher batcher, Generator rng) : ILossSource
+public sealed class LanguageModelBatches(Gpt model, TokenBatcher batcher, Generator rng) : ILossSource, ITokenBatches
 {
     readonly int[] _x = new int[batcher.BatchSize * batcher.ContextLength], _y = new int[batcher.BatchSize * batcher.ContextLength];
     readonly int _time = batcher.ContextLength;
@@ -271,6 +274,11 @@ public sealed class LanguageModelBatches(Gpt model, TokenBatcher batcher, Genera
     }
 
     public long Items(int firstRow, int rows) => (long)rows * _time;
+
+    public int Time => _time;
+
+    public (ReadOnlyMemory<int> Inputs, ReadOnlyMemory<int> Targets) Rows(int firstRow, int rows) =>
+        (_x.AsMemory(firstRow * _time, rows * _time), _y.AsMemory(firstRow * _time, rows * _time));
 
     public Tensor Loss(int firstRow, int rows)
     {

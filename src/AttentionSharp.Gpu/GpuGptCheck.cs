@@ -1,0 +1,108 @@
+// Source: Karpathy, llm.c test_gpt2.cu: the GPU model against a reference — logits, loss, every gradient, and several
+// optimizer steps — printing the largest difference per tensor.
+using AttentionSharp.Autograd;
+using AttentionSharp.Models;
+using AttentionSharp.Training;
+
+namespace AttentionSharp.Gpu;
+
+/// <summary>
+/// <see cref="GpuGpt"/> against the CPU engine's <see cref="Gpt"/> from the same weights and batches: the logits and
+/// loss, every parameter's gradient by name, then several training steps as the trainer takes them on the CPU
+/// (<see cref="GradientClipping"/>'s coefficient folded into <see cref="AdamW"/>, the learning rate changing per step) —
+/// the gradient norm and every parameter after each step. The tests and <c>attn bench gpu-check</c> both run this.
+/// </summary>
+public static class GpuGptCheck
+{
+    // Tolerances: |expected − actual| ≤ atol + rtol·|expected|.
+    /// <summary>
+    /// Logits and loss: every product and row reduction sums in another order than the CPU's (tiles, FMAs, group
+    /// reductions), attention rescales its online softmax at other points, and a GPU's exp differs from the CPU's by a
+    /// few ulp; over a few layers these roundings of O(1) values stay near 1e-6 (the simulator: 2e-7).
+    /// </summary>
+    public const double OutputAtol = 1e-5, OutputRtol = 1e-4;
+
+    /// <summary>
+    /// Gradients (of magnitude 1e-4–1e-1 here): the same reorderings, plus float atomics (dQ, LayerNorm and bias column
+    /// sums, embedding scatter-adds) whose order varies, through the whole backward pass; the simulator differs by at
+    /// most 1e-7.
+    /// </summary>
+    public const double GradientAtol = 2e-6, GradientRtol = 1e-3;
+
+    /// <summary>
+    /// Parameters after AdamW steps: the update m̂/(√v̂ + eps) of a weight whose gradient is near zero amplifies the
+    /// gradient's relative rounding, so a step can move it by a fraction of lr differently; the simulator differs by
+    /// 7e-6 after three steps at lr ≤ 1e-2.
+    /// </summary>
+    public const double ParameterAtol = 1e-4, ParameterRtol = 1e-3;
+
+    /// <summary>The largest norm the check clips to: small enough that clipping acts on every step.</summary>
+    public const float MaxNorm = 0.5f;
+
+    /// <summary>
+    /// Builds a <see cref="Gpt"/> of <paramref name="config"/> (seeded), uploads it, and compares. Returns one
+    /// comparison per tensor, in order: logits, loss, each gradient, then per step its gradient norm and each parameter.
+    /// </summary>
+    public static IReadOnlyList<GpuComparison> Compare(GpuDevice device, GptConfig config, int batch, int time, int steps = 3,
+        ulong seed = 1337)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(config);
+        var cpu = new Gpt(config, new Generator(seed));
+        using var gpu = GpuGpt.From(device, cpu);
+        var results = new List<GpuComparison>();
+        var rng = new Generator(seed + 1);
+        var optimizer = new AdamW(cpu.ParameterGroups(), 0f, 0.9f, 0.95f, 1e-8f, 0.1f);
+        var named = cpu.NamedParameters().ToList();
+        string where = $"{device.Kind}/{device.Shapes}";
+        for (int step = 0; step <= steps; step++)
+        {
+            var ids = Draw(rng, batch * time, config.VocabSize);
+            var targets = Draw(rng, batch * time, config.VocabSize);
+            // The CPU step, as the trainer takes it: zero, forward, backward, clip coefficient, AdamW.
+            cpu.Train();
+            optimizer.ZeroGrad();
+            float[] logits;
+            float loss;
+            using (TensorScope.Begin())
+            {
+                var l = cpu.Forward(ids, batch, time);
+                logits = l.ToArray();
+                var lossTensor = cpu.Loss(l, targets);
+                loss = lossTensor.Item();
+                lossTensor.Backward();
+            }
+            gpu.ZeroGrad();
+            float gpuLoss = gpu.Forward(ids, targets, batch, time);
+            gpu.Backward();
+            if (step == 0)
+            {
+                results.Add(GpuComparison.Of($"logits {where}", logits, gpu.Logits().ToArray(), OutputAtol, OutputRtol));
+                results.Add(GpuComparison.Of($"loss {where}", [loss], [gpuLoss], OutputAtol, OutputRtol));
+                foreach (var (name, p) in named)
+                    results.Add(GpuComparison.Of($"grad {name} {where}", p.Grad!.ToArray(), gpu.Gradient(name),
+                        GradientAtol, GradientRtol));
+            }
+            if (step == steps) break;
+            float lr = 1e-2f * (step + 1) / steps;
+            var (norm, clip) = GradientClipping.ClipCoefficient(cpu.Parameters(), MaxNorm);
+            optimizer.LearningRate = lr;
+            optimizer.Step(clip);
+            float gpuNorm = gpu.GradNorm();
+            gpu.AdamWStep(lr, optimizer.Beta1, optimizer.Beta2, optimizer.Eps, optimizer.WeightDecay, step + 1,
+                GradientClipping.CoefficientFor(gpuNorm, MaxNorm));
+            results.Add(GpuComparison.Of($"step {step + 1} grad norm {where}", [norm], [gpuNorm], GradientAtol, GradientRtol));
+            foreach (var (name, p) in named)
+                results.Add(GpuComparison.Of($"step {step + 1} {name} {where}", p.ToArray(), gpu.Parameter(name),
+                    ParameterAtol, ParameterRtol));
+        }
+        return results;
+    }
+
+    static int[] Draw(Generator rng, int count, int vocab)
+    {
+        var ids = new int[count];
+        for (int i = 0; i < count; i++) ids[i] = rng.NextInt(vocab);
+        return ids;
+    }
+}
