@@ -30,24 +30,14 @@ public sealed class GpuAdamW
         Check.Count(_device, grad, param.Count, nameof(grad), "param.Count");
         Check.Count(_device, m, param.Count, nameof(m), "param.Count");
         Check.Count(_device, v, param.Count, nameof(v), "param.Count");
-        if (!(lr >= 0)) throw new ArgumentOutOfRangeException(nameof(lr), lr, $"lr must be non-negative; got {lr}.");
-        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, $"beta1 must be in [0, 1); got {beta1}.");
-        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, $"beta2 must be in [0, 1); got {beta2}.");
-        if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, $"eps must be non-negative; got {eps}.");
-        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, $"weightDecay must be non-negative; got {weightDecay}.");
-        if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, $"step is 1-based; got {step}.");
+        AttentionSharp.Kernels.AdamW.ValidateHyperparameters(lr, beta1, beta2, eps, weightDecay, step);
+        var c = AttentionSharp.Kernels.AdamW.StepScalars.For(lr, beta1, beta2, eps, weightDecay, step, gradScale);
         if (param.Count == 0) return;
-        // Scalars in double as Python computes them, then rounded once, as the CPU kernel does.
-        double biasCorrection1 = 1 - Math.Pow(beta1, step), biasCorrection2 = 1 - Math.Pow(beta2, step);
         _step(_device.ElementLaunch(param.Count), new AdamWArgs
         {
             P = param.View, G = grad.View, M = m.View, V = v.View, Count = param.Count,
-            Decay = (float)(1 - (double)lr * weightDecay),
-            Beta1 = beta1, OneMinusBeta1 = (float)(1 - (double)beta1),
-            Beta2 = beta2, OneMinusBeta2 = (float)(1 - (double)beta2),
-            StepSize = (float)(lr / biasCorrection1),
-            BiasCorrection2Sqrt = (float)Math.Sqrt(biasCorrection2),
-            Eps = eps, GradScale = gradScale,
+            Decay = c.Decay, Beta1 = c.Beta1, OneMinusBeta1 = c.OneMinusBeta1, Beta2 = c.Beta2, OneMinusBeta2 = c.OneMinusBeta2,
+            StepSize = c.StepSize, BiasCorrection2Sqrt = c.BiasCorrection2Sqrt, Eps = c.Eps, GradScale = c.GradScale,
         });
     }
 

@@ -17,15 +17,7 @@ public static unsafe class AdamW
         float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale = 1f)
     {
         Validate(param.Length, grad.Length, m.Length, v.Length, lr, beta1, beta2, eps, weightDecay, step);
-        // Scalars in double as Python computes them, then rounded once, as torch passes them to float kernels.
-        double biasCorrection1 = 1 - Math.Pow(beta1, step), biasCorrection2 = 1 - Math.Pow(beta2, step);
-        var c = new Coefficients(
-            decay: (float)(1 - (double)lr * weightDecay),
-            beta1: beta1, oneMinusBeta1: (float)(1 - (double)beta1),
-            beta2: beta2, oneMinusBeta2: (float)(1 - (double)beta2),
-            stepSize: (float)(lr / biasCorrection1),
-            biasCorrection2Sqrt: (float)Math.Sqrt(biasCorrection2),
-            eps: eps, gradScale: gradScale);
+        var c = StepScalars.For(lr, beta1, beta2, eps, weightDecay, step, gradScale);
         fixed (float* pp = param)
         fixed (float* pg = grad)
         fixed (float* pm = m)
@@ -39,6 +31,12 @@ public static unsafe class AdamW
         Guard.SameLength(nameof(grad), grad, param, nameof(param));
         Guard.SameLength(nameof(m), m, param, nameof(param));
         Guard.SameLength(nameof(v), v, param, nameof(param));
+        ValidateHyperparameters(lr, beta1, beta2, eps, weightDecay, step);
+    }
+
+    /// <summary>PyTorch's checks of AdamW's hyper-parameters and the 1-based step; every AdamW kernel (CPU or device) runs them.</summary>
+    public static void ValidateHyperparameters(float lr, float beta1, float beta2, float eps, float weightDecay, int step)
+    {
         if (!(lr >= 0)) throw new ArgumentOutOfRangeException(nameof(lr), lr, $"lr must be non-negative; got {lr}.");
         if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, $"beta1 must be in [0, 1); got {beta1}.");
         if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, $"beta2 must be in [0, 1); got {beta2}.");
@@ -47,10 +45,28 @@ public static unsafe class AdamW
         if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, $"step is 1-based; got {step}.");
     }
 
-    readonly record struct Coefficients(float decay, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
-        float stepSize, float biasCorrection2Sqrt, float eps, float gradScale);
+    /// <summary>
+    /// The scalars of one step, computed as PyTorch computes them: in double, as Python does, then rounded once to float,
+    /// as torch passes them to its float kernels. The CPU kernel and the device kernels read the same values.
+    /// </summary>
+    public readonly record struct StepScalars(float Decay, float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
+        float StepSize, float BiasCorrection2Sqrt, float Eps, float GradScale)
+    {
+        /// <summary>The scalars of step <paramref name="step"/> (1-based), for hyper-parameters <see cref="ValidateHyperparameters"/> accepted.</summary>
+        public static StepScalars For(float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale)
+        {
+            double biasCorrection1 = 1 - Math.Pow(beta1, step), biasCorrection2 = 1 - Math.Pow(beta2, step);
+            return new StepScalars(
+                Decay: (float)(1 - (double)lr * weightDecay),
+                Beta1: beta1, OneMinusBeta1: (float)(1 - (double)beta1),
+                Beta2: beta2, OneMinusBeta2: (float)(1 - (double)beta2),
+                StepSize: (float)(lr / biasCorrection1),
+                BiasCorrection2Sqrt: (float)Math.Sqrt(biasCorrection2),
+                Eps: eps, GradScale: gradScale);
+        }
+    }
 
-    readonly struct Kernel(float* P, float* G, float* M, float* V, Coefficients c) : IRangeKernel
+    readonly struct Kernel(float* P, float* G, float* M, float* V, StepScalars c) : IRangeKernel
     {
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
@@ -62,16 +78,16 @@ public static unsafe class AdamW
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         void Update<T>(int i) where T : unmanaged, ISimd<T>
         {
-            T g = T.Load(in G[i]) * T.Create(c.gradScale);
+            T g = T.Load(in G[i]) * T.Create(c.GradScale);
             // p ← p·(1 − lr·wd)
-            T p = T.Load(in P[i]) * T.Create(c.decay);
+            T p = T.Load(in P[i]) * T.Create(c.Decay);
             // m ← β₁m + (1 − β₁)g
-            T m = T.MultiplyAdd(g, T.Create(c.oneMinusBeta1), T.Load(in M[i]) * T.Create(c.beta1));
+            T m = T.MultiplyAdd(g, T.Create(c.OneMinusBeta1), T.Load(in M[i]) * T.Create(c.Beta1));
             // v ← β₂v + (1 − β₂)g²
-            T v = T.Load(in V[i]) * T.Create(c.beta2) + T.Create(c.oneMinusBeta2) * g * g;
+            T v = T.Load(in V[i]) * T.Create(c.Beta2) + T.Create(c.OneMinusBeta2) * g * g;
             // p ← p − step_size·m / (√v/√(1 − β₂ᵗ) + eps), step_size = lr/(1 − β₁ᵗ)
-            T denom = T.Sqrt(v) / T.Create(c.biasCorrection2Sqrt) + T.Create(c.eps);
-            T.Store(p - T.Create(c.stepSize) * m / denom, ref P[i]);
+            T denom = T.Sqrt(v) / T.Create(c.BiasCorrection2Sqrt) + T.Create(c.Eps);
+            T.Store(p - T.Create(c.StepSize) * m / denom, ref P[i]);
             T.Store(m, ref M[i]);
             T.Store(v, ref V[i]);
         }
