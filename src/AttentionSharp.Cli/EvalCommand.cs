@@ -15,9 +15,16 @@ static class EvalCommand
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file." };
         var batch = new Option<int>("--batch") { Description = "Sequences per batch.", DefaultValueFactory = _ => 32 };
         var cache = new Option<string?>("--cache") { Description = "Data cache directory." };
-        var split = new Option<string>("--split") { Description = "Without --data, which held-out Brown documents a language model is scored on.", DefaultValueFactory = _ => "test" };
+        var split = new Option<string>("--split")
+        {
+            Description = "Without --data, which held-out Brown documents a language model is scored on.",
+            DefaultValueFactory = _ => "test",
+        };
         split.AcceptOnlyFromAmong("test", "validation");
-        var command = new Command("eval", "Evaluate a checkpoint on held-out text.") { checkpoint, data, json, batch, cache, split };
+        var command = new Command("eval", "Evaluate a checkpoint on held-out text.")
+        {
+            checkpoint, data, json, batch, cache, split,
+        };
         command.SetAction(r => CliErrors.Run(() =>
         {
             if (r.GetValue(batch) <= 0) throw new ArgumentException($"--batch must be positive; got {r.GetValue(batch)}.");

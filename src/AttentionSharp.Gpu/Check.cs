@@ -9,7 +9,8 @@ internal static class Check
         ArgumentNullException.ThrowIfNull(tensor, name);
         OnDevice(device, tensor.Device, name);
         if (tensor.Count != count)
-            throw new ArgumentException($"{name} must hold {what} = {count} floats; it holds {tensor.Count} (shape ({string.Join(", ", tensor.Shape.ToArray())})).", name);
+            throw new ArgumentException($"{name} must hold {what} = {count} floats; it holds {tensor.Count} (shape " +
+                $"({string.Join(", ", tensor.Shape.ToArray())})).", name);
     }
 
     /// <summary>The tensor lives on <paramref name="device"/> and holds at least <paramref name="count"/> floats.</summary>
@@ -38,6 +39,7 @@ internal static class Check
     static void OnDevice(GpuDevice expected, GpuDevice actual, string name)
     {
         if (!ReferenceEquals(expected, actual))
-            throw new ArgumentException($"{name} lives on another device ({actual.Name}) than the kernel's ({expected.Name}).", name);
+            throw new ArgumentException($"{name} lives on another device ({actual.Name}) than the kernel's " +
+                $"({expected.Name}).", name);
     }
 }

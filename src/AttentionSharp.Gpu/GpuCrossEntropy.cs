@@ -62,7 +62,9 @@ public sealed class GpuCrossEntropy
         _backward(_device.ElementLaunch((long)rows * vocab), args);
     }
 
-    /// <summary>loss[0] = (Σ of the counted rows' losses) / (number of counted rows); NaN when every row is ignored, as PyTorch.</summary>
+    /// <summary>
+    /// loss[0] = (Σ of the counted rows' losses) / (number of counted rows); NaN when every row is ignored, as PyTorch.
+    /// </summary>
     public void Mean(GpuTensor loss, GpuTensor rowLoss, GpuIntBuffer targets, int ignoreIndex = -100)
     {
         int rows = rowLoss.Count;
@@ -97,7 +99,8 @@ public sealed class GpuCrossEntropy
         Check.NonNegative(rows, nameof(rows));
         if (vocab < 1) throw new ArgumentOutOfRangeException(nameof(vocab), vocab, $"vocab must be at least 1; got {vocab}.");
         if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
-            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"labelSmoothing must be in [0, 1]; got {labelSmoothing}.");
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"labelSmoothing must be in " +
+                $"[0, 1]; got {labelSmoothing}.");
         Check.Count(_device, logits, (long)rows * vocab, nameof(logits), "rows × vocab");
         Check.Length(_device, targets, rows, nameof(targets), "rows");
         return new CrossEntropyArgs

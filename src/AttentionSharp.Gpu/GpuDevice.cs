@@ -68,7 +68,8 @@ public sealed class GpuDevice : IDisposable
             }
             catch (Exception e) when (e is not GpuUnavailableException)
             {
-                throw new GpuUnavailableException($"The CUDA device {device.Name} could not be opened: {e.Message.TrimEnd('.')}.", e);
+                throw new GpuUnavailableException($"The CUDA device {device.Name} could not be opened: " +
+                    $"{e.Message.TrimEnd('.')}.", e);
             }
             int? clock = device.ClockRate > 0 ? device.ClockRate : null;
             return new GpuDevice(context, accelerator, GpuDeviceKind.Cuda, GpuKernelShapes.Cuda, clock);

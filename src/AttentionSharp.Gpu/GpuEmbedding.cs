@@ -46,7 +46,8 @@ public sealed class GpuEmbedding
         Check.Count(_device, table, (long)vocab * dim, tableName, "vocab × dim");
         Check.Length(_device, ids, ids.Length, nameof(ids), "ids.Length");
         long count = (long)ids.Length * dim;
-        if (count > int.MaxValue) throw new ArgumentException($"An embedding launch covers at most {int.MaxValue} floats; {ids.Length} ids × {dim} = {count}.");
+        if (count > int.MaxValue) throw new ArgumentException($"An embedding launch covers at most {int.MaxValue} " +
+            $"floats; {ids.Length} ids × {dim} = {count}.");
         return new EmbeddingArgs { Table = table.View, Ids = ids.View, Vocab = vocab, Dim = dim, Count = (int)count };
     }
 

@@ -121,11 +121,14 @@ public sealed class GpuFlashAttention : IDisposable
     AttentionArgs Arguments(in GpuAttentionProblem p, GpuHeads q, GpuHeads k, GpuHeads v, GpuTensor lse)
     {
         if (p.Batch < 0 || p.Heads < 1 || p.QueryLength < 0 || p.KeyLength < 0 || p.HeadSize < 1)
-            throw new ArgumentException($"Attention sizes must be positive: B = {p.Batch}, NH = {p.Heads}, Tq = {p.QueryLength}, Tk = {p.KeyLength}, HS = {p.HeadSize}.");
+            throw new ArgumentException($"Attention sizes must be positive: B = {p.Batch}, NH = {p.Heads}, Tq = " +
+                $"{p.QueryLength}, Tk = {p.KeyLength}, HS = {p.HeadSize}.");
         if (p.HeadSize > MaxHeadSize)
-            throw new ArgumentException($"The GPU attention kernels hold heads of at most {MaxHeadSize} floats; HS = {p.HeadSize}.");
+            throw new ArgumentException($"The GPU attention kernels hold heads of at most {MaxHeadSize} floats; HS = " +
+                $"{p.HeadSize}.");
         if ((long)p.Batch * p.Heads > 65535)
-            throw new ArgumentException($"B·NH must be at most 65535 (the grid's second dimension); got {(long)p.Batch * p.Heads}.");
+            throw new ArgumentException($"B·NH must be at most 65535 (the grid's second dimension); got " +
+                $"{(long)p.Batch * p.Heads}.");
         Check.Count(_device, lse, (long)p.Batch * p.Heads * p.QueryLength, nameof(lse), "B·NH·Tq");
         if (p.KeyPadding is { } padding) Check.Length(_device, padding, (long)p.Batch * p.KeyLength, "KeyPadding", "B·Tk");
         var args = new AttentionArgs
@@ -152,7 +155,8 @@ public sealed class GpuFlashAttention : IDisposable
         var t = heads.Tensor;
         ArgumentNullException.ThrowIfNull(t, name);
         if (heads.Offset < 0 || heads.BatchStride < 0 || heads.HeadStride < 0 || heads.RowStride < p.HeadSize)
-            throw new ArgumentException($"{name}: strides must be non-negative and rows at least HS = {p.HeadSize} apart; got offset {heads.Offset}, strides ({heads.BatchStride}, {heads.HeadStride}, {heads.RowStride}).", name);
+            throw new ArgumentException($"{name}: strides must be non-negative and rows at least HS = {p.HeadSize} " +
+                $"apart; got offset {heads.Offset}, strides ({heads.BatchStride}, {heads.HeadStride}, {heads.RowStride}).", name);
         long last = p.Batch == 0 || time == 0 ? 0
             : heads.Offset + (p.Batch - 1) * heads.BatchStride + (p.Heads - 1) * heads.HeadStride
               + (time - 1) * heads.RowStride + p.HeadSize;

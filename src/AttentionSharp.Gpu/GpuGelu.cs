@@ -48,7 +48,8 @@ public sealed class GpuGelu
     {
         GeluApproximation.None => 0,
         GeluApproximation.Tanh => 1,
-        _ => throw new ArgumentOutOfRangeException(nameof(approximation), approximation, $"approximation must be None or Tanh; got {approximation}."),
+        _ => throw new ArgumentOutOfRangeException(nameof(approximation), approximation, $"approximation must be None " +
+            $"or Tanh; got {approximation}."),
     };
 
     [Kernel]

@@ -65,11 +65,14 @@ public sealed class GpuGemm
         GpuTensor b, int ldb, long strideB, float beta, GpuTensor c, int ldc, long strideC, GpuTensor? bias)
     {
         if (m < 0 || n < 0 || k < 0 || batch < 0)
-            throw new ArgumentOutOfRangeException(nameof(m), $"GEMM sizes must be non-negative; got batch = {batch}, m = {m}, n = {n}, k = {k}.");
+            throw new ArgumentOutOfRangeException(nameof(m), $"GEMM sizes must be non-negative; got batch = {batch}, " +
+                $"m = {m}, n = {n}, k = {k}.");
         if (batch > 65535)
-            throw new ArgumentOutOfRangeException(nameof(batch), batch, "A batched GEMM holds at most 65535 products (the grid's third dimension).");
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, "A batched GEMM holds at most 65535 products " +
+                "(the grid's third dimension).");
         if (batch > 1 && strideC < Math.Max((long)(m - 1) * ldc + n, 1))
-            throw new ArgumentException($"Batched products must not overlap in C: strideC = {strideC} for {m}×{n} results with ldc = {ldc}.", nameof(strideC));
+            throw new ArgumentException($"Batched products must not overlap in C: strideC = {strideC} for {m}×{n} " +
+                $"results with ldc = {ldc}.", nameof(strideC));
         CheckLeading("lda", lda, ta == Transpose.No ? k : m);
         CheckLeading("ldb", ldb, tb == Transpose.No ? n : k);
         CheckLeading("ldc", ldc, n);
@@ -103,9 +106,11 @@ public sealed class GpuGemm
     void CheckOperand(string name, GpuTensor t, int batch, long stride, int rows, int cols, int ld, bool used)
     {
         if (!used || rows == 0 || cols == 0) return;
-        if (stride < 0) throw new ArgumentOutOfRangeException(name, stride, $"The batch stride of {name} must be non-negative; got {stride}.");
+        if (stride < 0) throw new ArgumentOutOfRangeException(name, stride, $"The batch stride of {name} must be " +
+            $"non-negative; got {stride}.");
         long needed = (batch - 1) * stride + (long)(rows - 1) * ld + cols;
-        Check.AtLeast(_device, t, needed, name, $"{batch} operand(s) of {rows}×{cols} with leading dimension {ld} and batch stride {stride}");
+        Check.AtLeast(_device, t, needed, name, $"{batch} operand(s) of {rows}×{cols} with leading dimension {ld} and " +
+            $"batch stride {stride}");
     }
 }
 

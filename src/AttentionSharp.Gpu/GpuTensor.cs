@@ -20,11 +20,13 @@ public sealed class GpuTensor : IDisposable
         long count = 1;
         foreach (int d in shape)
         {
-            if (d < 0) throw new ArgumentException($"A GPU tensor's dimensions must be non-negative; got ({string.Join(", ", shape.ToArray())}).", nameof(shape));
+            if (d < 0) throw new ArgumentException($"A GPU tensor's dimensions must be non-negative; got " +
+                $"({string.Join(", ", shape.ToArray())}).", nameof(shape));
             count *= d;
         }
         if (count > int.MaxValue)
-            throw new ArgumentException($"A GPU tensor holds at most {int.MaxValue} floats; ({string.Join(", ", shape.ToArray())}) has {count}.", nameof(shape));
+            throw new ArgumentException($"A GPU tensor holds at most {int.MaxValue} floats; " +
+                $"({string.Join(", ", shape.ToArray())}) has {count}.", nameof(shape));
         Device = device;
         _shape = shape.ToArray();
         Count = (int)count;
@@ -52,7 +54,8 @@ public sealed class GpuTensor : IDisposable
     {
         var t = new GpuTensor(device, shape.IsEmpty ? [data.Length] : shape);
         if (t.Count != data.Length)
-            throw new ArgumentException($"Shape ({string.Join(", ", shape.ToArray())}) holds {t.Count} elements, but {data.Length} values were given.", nameof(data));
+            throw new ArgumentException($"Shape ({string.Join(", ", shape.ToArray())}) holds {t.Count} elements, but " +
+                $"{data.Length} values were given.", nameof(data));
         t.CopyFrom(data);
         return t;
     }
@@ -120,7 +123,8 @@ public sealed class GpuTensor : IDisposable
     public void CopyTo(Span<float> destination)
     {
         if (destination.Length < Count)
-            throw new ArgumentException($"The destination holds {destination.Length} floats; the GPU tensor has {Count}.", nameof(destination));
+            throw new ArgumentException($"The destination holds {destination.Length} floats; the GPU tensor has " +
+                $"{Count}.", nameof(destination));
         Device.Synchronize();
         if (Count > 0) View.SubView(0, Count).CopyToCPU(destination[..Count]);
     }

@@ -163,8 +163,10 @@ sealed class CompletionEndpoints(CompletionEngine engine)
         // A body past the limit is left unread, and Kestrel drops the connection after the response rather than read it:
         // say so, or the client would send its next request into a closing connection.
         var request = context.Request;
-        bool unread = !context.Items.ContainsKey(BodyRead)
-                      && (request.ContentLength is { } length ? length > engine.Options.MaxBodyBytes : request.Headers.TransferEncoding.Count > 0);
+        bool tooLong = request.ContentLength is { } length
+            ? length > engine.Options.MaxBodyBytes
+            : request.Headers.TransferEncoding.Count > 0;
+        bool unread = !context.Items.ContainsKey(BodyRead) && tooLong;
         if (error.Status == 413 || unread) context.Response.Headers.Connection = "close";
         return Json(context, error.Status, CompletionJson.Error(error));
     }

@@ -234,8 +234,11 @@ public sealed unsafe partial class Tensor
     static Tensor QuantizedLinearOf(string name, Tensor xc, QuantizedWeight weight, Tensor? bc, InputPass? pass, Tensor? rc,
         int[] outShape, int rows)
     {
-        if (Autograd.GradMode.IsEnabled && (xc.RequiresGrad || bc?.RequiresGrad == true || rc?.RequiresGrad == true || pass?.NeedsGradient(xc) == true))
-            throw new InvalidOperationException($"{name}: this weight is int8, which is for inference; gradients cannot flow through it. " +
+        bool wantsGradient = xc.RequiresGrad || bc?.RequiresGrad == true || rc?.RequiresGrad == true
+                             || pass?.NeedsGradient(xc) == true;
+        if (Autograd.GradMode.IsEnabled && wantsGradient)
+            throw new InvalidOperationException($"{name}: this weight is int8, which is for inference; gradients " +
+                $"cannot flow through it. " +
                 "Run the model under GradMode.NoGrad(), or train from the fp32 checkpoint.");
         int inF = weight.Columns, outF = weight.Rows, stride = weight.Stride;
         var result = Uninitialized(outShape);
@@ -248,8 +251,8 @@ public sealed unsafe partial class Tensor
                 pass?.Forward(xc, a!.Data, rows, inF);
                 Int8Gemm.QuantizeRows((a ?? xc).Data, rows, inF, quantized.AsSpan(0, rows * stride), scales.AsSpan(0, rows));
             }
-            Int8Gemm.Multiply(quantized.AsSpan(0, rows * stride), scales.AsSpan(0, rows), rows, stride, weight.Values, weight.Scales,
-                outF, bc is null ? default : bc.Data, rc is null ? default : rc.Data, result.Data);
+            Int8Gemm.Multiply(quantized.AsSpan(0, rows * stride), scales.AsSpan(0, rows), rows, stride, weight.Values,
+                weight.Scales, outF, bc is null ? default : bc.Data, rc is null ? default : rc.Data, result.Data);
         }
         finally
         {

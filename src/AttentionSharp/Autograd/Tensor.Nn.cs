@@ -196,12 +196,14 @@ public sealed unsafe partial class Tensor
         {
             // An int8-only table: each row's q·scale, the values its released fp32 elements held.
             if (Autograd.GradMode.IsEnabled && table.RequiresGrad)
-                throw new InvalidOperationException("Embedding: this table is int8 only (its fp32 elements were released), which " +
+                throw new InvalidOperationException("Embedding: this table is int8 only (its fp32 elements were " +
+                    "released), which " +
                     "is for inference; gradients cannot flow through it. Run the model under GradMode.NoGrad().");
             var rows = Uninitialized(outShape);
             for (int i = 0; i < ids.Length; i++)
             {
-                if ((uint)ids[i] >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"Embedding id must be in [0, {vocab}).");
+                if ((uint)ids[i] >= (uint)vocab)
+                    throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"Embedding id must be in [0, {vocab}).");
                 table.Quantized!.DequantizeRow(ids[i], rows.Data.Slice(i * dim, dim));
             }
             return rows;

@@ -63,7 +63,9 @@ public class GrowingSequence
         return next;
     }
 
-    /// <summary>The text held back because it could have begun a stop string, now that the sequence has ended ("" when none).</summary>
+    /// <summary>
+    /// The text held back because it could have begun a stop string, now that the sequence has ended ("" when none).
+    /// </summary>
     public string FinishText() => Text?.Finish() ?? "";
 
     /// <summary>The continuation as a result.</summary>

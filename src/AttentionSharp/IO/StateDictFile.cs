@@ -17,7 +17,8 @@ public static class StateDictFile
         foreach (var (name, p) in model.NamedParameters())
         {
             if (p.Quantized is not { } q) { writer.Add(name, p.Shape, p.ToArray()); continue; }
-            writer.Add(name, SafetensorsDType.I8, p.Shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(q.ToStored().AsSpan()));
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(q.ToStored().AsSpan());
+            writer.Add(name, SafetensorsDType.I8, p.Shape, bytes);
             writer.Add(name + ScaleSuffix, [q.Rows], q.Scales);
             int8 = true;
         }
@@ -59,7 +60,8 @@ public static class StateDictFile
             foreach (var e in file.Entries)
             {
                 if (e.DType == SafetensorsDType.I8) quantized[e.Name] = ReadInt8(file, e);
-                else if (e.Name.EndsWith(ScaleSuffix, StringComparison.Ordinal) && file.TryGetEntry(e.Name[..^ScaleSuffix.Length], out var of)
+                else if (e.Name.EndsWith(ScaleSuffix, StringComparison.Ordinal)
+                         && file.TryGetEntry(e.Name[..^ScaleSuffix.Length], out var of)
                          && of.DType == SafetensorsDType.I8) continue;                         // read with its weight
                 else state[e.Name] = Tensor.FromArray(e.ToFloat32(), e.ShapeToArray());
             }

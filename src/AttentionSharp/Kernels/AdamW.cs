@@ -34,7 +34,9 @@ public static unsafe class AdamW
         ValidateHyperparameters(lr, beta1, beta2, eps, weightDecay, step);
     }
 
-    /// <summary>PyTorch's checks of AdamW's hyper-parameters and the 1-based step; every AdamW kernel (CPU or device) runs them.</summary>
+    /// <summary>
+    /// PyTorch's checks of AdamW's hyper-parameters and the 1-based step; every AdamW kernel (CPU or device) runs them.
+    /// </summary>
     public static void ValidateHyperparameters(float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
         if (!(lr >= 0)) throw new ArgumentOutOfRangeException(nameof(lr), lr, $"lr must be non-negative; got {lr}.");
@@ -52,7 +54,10 @@ public static unsafe class AdamW
     public readonly record struct StepScalars(float Decay, float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2,
         float StepSize, float BiasCorrection2Sqrt, float Eps, float GradScale)
     {
-        /// <summary>The scalars of step <paramref name="step"/> (1-based), for hyper-parameters <see cref="ValidateHyperparameters"/> accepted.</summary>
+        /// <summary>
+        /// The scalars of step <paramref name="step"/> (1-based), for hyper-parameters <see
+        /// cref="ValidateHyperparameters"/> accepted.
+        /// </summary>
         public static StepScalars For(float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale)
         {
             double biasCorrection1 = 1 - Math.Pow(beta1, step), biasCorrection2 = 1 - Math.Pow(beta2, step);

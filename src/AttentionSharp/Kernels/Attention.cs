@@ -263,7 +263,9 @@ internal static unsafe class AttentionWork
     /// </summary>
     public const long InlineWork = 256 * 1024;
 
-    /// <summary>The multiply-adds of attention over the problem: QKᵀ and PV, T_q · T_k · HS each, per batch row and head.</summary>
+    /// <summary>
+    /// The multiply-adds of attention over the problem: QKᵀ and PV, T_q · T_k · HS each, per batch row and head.
+    /// </summary>
     public static long Work(in AttentionProblem p) => 2L * p.Batch * p.Heads * p.QueryLength * p.KeyLength * p.HeadSize;
 
     /// <summary>64-byte-aligned native memory for at least <paramref name="floats"/> floats, counted by <see cref="MemoryMeter"/>.</summary>

@@ -118,7 +118,9 @@ public static unsafe partial class Gemm
         }
     }
 
-    /// <summary>Four dot products a_r · b as <see cref="Dot{T}"/> forms each; the eight accumulators hide the FMA latency.</summary>
+    /// <summary>
+    /// Four dot products a_r · b as <see cref="Dot{T}"/> forms each; the eight accumulators hide the FMA latency.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dots4<T>(float* a0, float* a1, float* a2, float* a3, float* b, int k, float* dots)
         where T : unmanaged, ISimd<T>

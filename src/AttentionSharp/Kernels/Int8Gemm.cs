@@ -36,7 +36,9 @@ public static unsafe partial class Int8Gemm
         : Avx2.IsSupported && Vector256.IsHardwareAccelerated ? 256
         : 0;
 
-    /// <summary>K rounded up to a multiple of 64: the row stride of quantized weights and activations (the padding is zero).</summary>
+    /// <summary>
+    /// K rounded up to a multiple of 64: the row stride of quantized weights and activations (the padding is zero).
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">k is negative or above <see cref="MaxPaddedLength"/>.</exception>
     public static int PaddedLength(int k)
     {
@@ -50,11 +52,13 @@ public static unsafe partial class Int8Gemm
     /// y(i, j) = ((float)acc(i, j) · (xScales[i] · wScales[j])) + bias[j] (+ residual(i, j)), with
     /// acc(i, j) = Σ_k xq(i, k) · w(j, k) in exact int32 arithmetic.
     /// </summary>
-    /// <param name="xq">Quantized activations, m × <paramref name="kPadded"/> values in [−127, 127] (<see cref="QuantizeRows"/>).</param>
+    /// <param name="xq">Quantized activations, m × <paramref name="kPadded"/> values in [−127, 127] (<see
+    /// cref="QuantizeRows"/>).</param>
     /// <param name="xScales">The activations' row scales, m of them; a NaN scale makes the row's outputs NaN.</param>
     /// <param name="m">Rows of activations and of y.</param>
     /// <param name="kPadded">Row stride of <paramref name="xq"/> and <paramref name="w"/>: <see cref="PaddedLength"/>(k).</param>
-    /// <param name="w">Quantized weights, n × <paramref name="kPadded"/> (<see cref="QuantizeWeights"/>): row j feeds output j.</param>
+    /// <param name="w">Quantized weights, n × <paramref name="kPadded"/> (<see cref="QuantizeWeights"/>): row j feeds
+    /// output j.</param>
     /// <param name="wScales">The weights' row scales, n of them.</param>
     /// <param name="n">Output features: rows of w, columns of y.</param>
     /// <param name="bias">n floats, or empty for no bias.</param>
@@ -68,10 +72,12 @@ public static unsafe partial class Int8Gemm
         ReadOnlySpan<sbyte> w, ReadOnlySpan<float> wScales, int n,
         ReadOnlySpan<float> bias, ReadOnlySpan<float> residual, Span<float> y)
     {
-        ValidateMultiply(xq.Length, xScales.Length, m, kPadded, w.Length, wScales.Length, n, bias.Length, residual.Length, y.Length);
+        ValidateMultiply(xq.Length, xScales.Length, m, kPadded, w.Length, wScales.Length, n, bias.Length, residual.Length,
+            y.Length);
         if (!residual.IsEmpty && ((ReadOnlySpan<float>)y).Overlaps(residual, out int offset) && offset != 0)
             throw new ArgumentException(
-                $"residual overlaps y at an offset of {offset} elements; it must be y itself or not overlap it.", nameof(residual));
+                $"residual overlaps y at an offset of {offset} elements; it must be y itself or not overlap " +
+                    $"it.", nameof(residual));
         if (m == 0 || n == 0) return;
         fixed (short* px = xq)
         fixed (float* pxs = xScales, pws = wScales, pb = bias, pr = residual, py = y)
@@ -156,7 +162,9 @@ public static unsafe partial class Int8Gemm
         /// </summary>
         const int RowBlockBytes = 256 * 1024;
 
-        /// <summary>Fewest multiply-adds per chunk of units: below about this a thread's wake-up costs more than its share.</summary>
+        /// <summary>
+        /// Fewest multiply-adds per chunk of units: below about this a thread's wake-up costs more than its share.
+        /// </summary>
         const long ChunkMacs = 128 * 1024;
 
         readonly Action<int, int> _units;

@@ -16,7 +16,9 @@ public static unsafe partial class Int8Gemm
     /// q = round-half-to-even(w / scale), clamped to [−127, 127] (never −128). Non-finite weights throw
     /// <see cref="ArgumentException"/> naming the row.
     /// </summary>
-    /// <remarks>A row so small that max|w_r| / 127 underflows to 0 (below about 1.8e−43) quantizes to zeros, as an all-zero row.</remarks>
+    /// <remarks>
+    /// A row so small that max|w_r| / 127 underflows to 0 (below about 1.8e−43) quantizes to zeros, as an all-zero row.
+    /// </remarks>
     public static void QuantizeWeights(ReadOnlySpan<float> w, int n, int k, Span<sbyte> q, Span<float> scales)
     {
         int kp = ValidateQuantize(w.Length, n, k, q.Length, scales.Length, nameof(w), nameof(q), nameof(n));
@@ -56,7 +58,9 @@ public static unsafe partial class Int8Gemm
         }
     }
 
-    /// <summary>Dequantizes one row: out[k] = q[k] · scale for k &lt; out.Length (an embedding lookup from an int8 table).</summary>
+    /// <summary>
+    /// Dequantizes one row: out[k] = q[k] · scale for k &lt; out.Length (an embedding lookup from an int8 table).
+    /// </summary>
     public static void DequantizeRow(ReadOnlySpan<sbyte> q, float scale, Span<float> @out)
     {
         ValidateDequantize(q.Length, @out.Length);

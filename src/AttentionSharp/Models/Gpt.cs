@@ -172,7 +172,8 @@ public sealed class Gpt : Module
     /// </summary>
     public void ReleaseFloat32Weights()
     {
-        if (!IsQuantized) throw new InvalidOperationException("The model is fp32; quantize it (QuantizeInt8) before releasing its fp32 weights.");
+        if (!IsQuantized) throw new InvalidOperationException("The model is fp32; quantize it (QuantizeInt8) before " +
+            "releasing its fp32 weights.");
         foreach (var p in Parameters()) if (p.Quantized is not null) p.ReleaseFloat32();
     }
 

@@ -87,7 +87,10 @@ public sealed class QuantizedWeight
         return stored;
     }
 
-    /// <summary>Writes row <paramref name="row"/>'s q·scale into <paramref name="destination"/> (Columns floats), as <see cref="Dequantize"/> does.</summary>
+    /// <summary>
+    /// Writes row <paramref name="row"/>'s q·scale into <paramref name="destination"/> (Columns floats), as <see
+    /// cref="Dequantize"/> does.
+    /// </summary>
     public void DequantizeRow(int row, Span<float> destination)
     {
         if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row), row, $"Row must be in [0, {Rows}).");

@@ -76,7 +76,8 @@ public sealed unsafe partial class Tensor : IDisposable
     {
         quantized ??= QuantizedWeight.Quantize(this);
         if (Rank != 2 || quantized.Rows != _shape[0] || quantized.Columns != _shape[1])
-            throw new ArgumentException($"An int8 weight of {quantized.Rows}×{quantized.Columns} does not fit this {ShapeMath.Format(_shape)} tensor.", nameof(quantized));
+            throw new ArgumentException($"An int8 weight of {quantized.Rows}×{quantized.Columns} does not fit this " +
+                $"{ShapeMath.Format(_shape)} tensor.", nameof(quantized));
         if (!IsContiguous) throw new InvalidOperationException("Only a contiguous weight can be quantized.");
         quantized.Dequantize(Data);
         Quantized = quantized;
@@ -99,7 +100,8 @@ public sealed unsafe partial class Tensor : IDisposable
     /// </summary>
     public void ReleaseFloat32()
     {
-        if (Quantized is null) throw new InvalidOperationException("Only an int8 weight can drop its fp32 elements; call Quantize first.");
+        if (Quantized is null) throw new InvalidOperationException("Only an int8 weight can drop its fp32 elements; " +
+            "call Quantize first.");
         if (Float32Released) return;
         Float32Released = true;
         Interlocked.Exchange(ref _storage, null)?.Abandon();   // to the GC, not to the pool: this memory is not needed again
@@ -119,7 +121,9 @@ public sealed unsafe partial class Tensor : IDisposable
     public int Size(int dim) => _shape[ShapeMath.NormalizeDim(dim, Rank)];
 
     internal TensorStorage Storage =>
-        _storage ?? throw (Float32Released ? Int8Only() : new ObjectDisposedException(nameof(Tensor), "This tensor was disposed."));
+        _storage ?? throw (Float32Released
+            ? Int8Only()
+            : new ObjectDisposedException(nameof(Tensor), "This tensor was disposed."));
     internal int Offset => _offset;
     internal int[] ShapeArray => _shape;
     internal int[] StrideArray => _strides;
