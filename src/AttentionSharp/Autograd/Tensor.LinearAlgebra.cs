@@ -234,9 +234,9 @@ public sealed unsafe partial class Tensor
     static Tensor QuantizedLinearOf(string name, Tensor xc, QuantizedWeight weight, Tensor? bc, InputPass? pass, Tensor? rc,
         int[] outShape, int rows)
     {
-        bool wantsGradient = xc.RequiresGrad || bc?.RequiresGrad == true || rc?.RequiresGrad == true
-                             || pass?.NeedsGradient(xc) == true;
-        if (Autograd.GradMode.IsEnabled && wantsGradient)
+        bool wantsGradient = Autograd.GradMode.IsEnabled && (xc.RequiresGrad || bc?.RequiresGrad == true
+                             || rc?.RequiresGrad == true || pass?.NeedsGradient(xc) == true);
+        if (wantsGradient)
             throw new InvalidOperationException($"{name}: this weight is int8, which is for inference; gradients " +
                 $"cannot flow through it. " +
                 "Run the model under GradMode.NoGrad(), or train from the fp32 checkpoint.");
