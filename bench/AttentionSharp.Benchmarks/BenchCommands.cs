@@ -105,7 +105,11 @@ public static class BenchCommands
     {
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
         var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default 2)." };
-        var configs = new Option<string[]?>("--configs") { Description = "Configurations (default: baby main char-small gpt2-124M).", AllowMultipleArgumentsPerToken = true };
+        var configs = new Option<string[]?>("--configs")
+        {
+            Description = "Configurations (default: baby main char-small gpt2-124M).",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var steps = new Option<int?>("--steps") { Description = "Timed steps per library (default 10); the median counts." };
         var profile = new Option<bool>("--profile") { Description = "Also print our time per operation kind, forward and backward." };
         var train = new Command("train", "Milliseconds per GPT training step (forward, backward, clip, AdamW), " +
@@ -128,8 +132,13 @@ public static class BenchCommands
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
         var threads = new Option<int?>("--threads") { Description = "Threads (default 2)." };
         var tokens = new Option<int?>("--tokens") { Description = "Tokens to decode (default 64)." };
-        var int8 = new Option<bool>("--int8") { Description = "Also decode with int8 weights and report fp32 and int8 side by side, each against its own bandwidth limit." };
-        var decode = new Command("decode", "Tokens per second of GPT-2-124M-shaped decoding (batch 1, K/V cache) against the memory-bandwidth limit.");
+        var int8 = new Option<bool>("--int8")
+        {
+            Description = "Also decode with int8 weights and report fp32 and int8 side by side, each against its own " +
+                          "bandwidth limit.",
+        };
+        var decode = new Command("decode",
+            "Tokens per second of GPT-2-124M-shaped decoding (batch 1, K/V cache) against the memory-bandwidth limit.");
         foreach (var o in new Option[] { json, threads, tokens, int8 }) decode.Options.Add(o);
         decode.SetAction(parse =>
         {
@@ -145,13 +154,23 @@ public static class BenchCommands
     {
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
         var threads = new Option<int?>("--threads") { Description = "Threads (default: all cores)." };
-        var clients = new Option<int[]?>("--clients") { Description = "Concurrent clients, measured in turn (default: 1 2 4 8 16).", AllowMultipleArgumentsPerToken = true };
-        var requests = new Option<int?>("--requests") { Description = "Completions per client, at least (default 3; more with few clients, so each run generates 1536 tokens)." };
+        var clients = new Option<int[]?>("--clients")
+        {
+            Description = "Concurrent clients, measured in turn (default: 1 2 4 8 16).",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var requests = new Option<int?>("--requests")
+        {
+            Description = "Completions per client, at least (default 3; more with few clients, so each run generates " +
+                          "1536 tokens).",
+        };
         var tokens = new Option<int?>("--tokens") { Description = "max_tokens per completion (default 48)." };
         var layers = new Option<int?>("--layers") { Description = "L of the model (default 6)." };
         var width = new Option<int?>("--width") { Description = "C of the model (default 384, 64 per head)." };
         var stream = new Option<bool>("--stream") { Description = "Stream the completions (server-sent events)." };
-        var serve = new Command("serve", "Completion tokens per second of attn serve's server at 1, 2, 4, 8 and 16 concurrent clients (continuous batching).");
+        var serve = new Command("serve",
+            "Completion tokens per second of attn serve's server at 1, 2, 4, 8 and 16 concurrent clients " +
+            "(continuous batching).");
         foreach (var o in new Option[] { json, threads, clients, requests, tokens, layers, width, stream }) serve.Options.Add(o);
         serve.SetAction(parse =>
         {
@@ -161,7 +180,8 @@ public static class BenchCommands
             if (parse.GetValue(requests) is { } r) options = options with { Requests = r };
             if (parse.GetValue(tokens) is { } t) options = options with { Tokens = t };
             if (parse.GetValue(layers) is { } l) options = options with { Model = options.Model with { Layers = l } };
-            if (parse.GetValue(width) is { } w) options = options with { Model = options.Model with { Width = w, Heads = Math.Max(1, w / 64) } };
+            if (parse.GetValue(width) is { } w)
+                options = options with { Model = options.Model with { Width = w, Heads = Math.Max(1, w / 64) } };
             return ServeBenchmark.Run(options, Console.Out);
         });
         return serve;

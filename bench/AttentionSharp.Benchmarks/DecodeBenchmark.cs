@@ -65,14 +65,18 @@ public static class DecodeBenchmark
                 int8TokensPerSecond = TokensPerSecond(model, options);
             }
 
-            output.WriteLine($"Greedy decoding, batch 1, K/V cache, {options.Tokens} tokens, {options.Threads} thread(s), model L={options.Model.Layers} C={options.Model.Width} V={options.Model.VocabSize}");
+            output.WriteLine($"Greedy decoding, batch 1, K/V cache, {options.Tokens} tokens, " +
+                             $"{options.Threads} thread(s), model L={options.Model.Layers} C={options.Model.Width} " +
+                             $"V={options.Model.VocabSize}");
             output.WriteLine($"Weights read per token: {bytesPerToken / 1e6:F1} MB; measured streaming-read bandwidth: {bandwidth / 1e9:F1} GB/s");
             output.WriteLine($"Limit (bandwidth / weight bytes per token): {limit:F1} tokens/s");
             output.WriteLine($"Ours: {tokensPerSecond:F1} tokens/s = {tokensPerSecond / limit:P0} of the limit");
             if (options.Int8)
             {
                 output.WriteLine($"Int8 weights read per token: {int8Bytes / 1e6:F1} MB; limit {int8Limit:F1} tokens/s");
-                output.WriteLine($"Ours, int8: {int8TokensPerSecond:F1} tokens/s = {int8TokensPerSecond / int8Limit:P0} of the int8 limit, {int8TokensPerSecond / tokensPerSecond:F2}× fp32");
+                output.WriteLine($"Ours, int8: {int8TokensPerSecond:F1} tokens/s = " +
+                                 $"{int8TokensPerSecond / int8Limit:P0} of the int8 limit, " +
+                                 $"{int8TokensPerSecond / tokensPerSecond:F2}× fp32");
             }
             if (options.JsonPath is { } path)
             {

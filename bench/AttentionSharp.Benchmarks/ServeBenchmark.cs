@@ -19,7 +19,10 @@ public sealed record ServeBenchOptions
     /// <summary>Numbers of concurrent clients, each measured in turn.</summary>
     public IReadOnlyList<int> Clients { get; init; } = [1, 2, 4, 8, 16];
 
-    /// <summary>Completions each client asks for, one after the other (more when fewer clients must reach <see cref="MinTokens"/>).</summary>
+    /// <summary>
+    /// Completions each client asks for, one after the other (more when fewer clients must reach
+    /// <see cref="MinTokens"/>).
+    /// </summary>
     public int Requests { get; init; } = 3;
 
     /// <summary>Completion tokens each measurement generates at least, so that one client is timed as long as many.</summary>
@@ -85,7 +88,8 @@ public static class ServeBenchmark
         var m = options.Model;
         output.WriteLine($"Completions server, model L={m.Layers} C={m.Width} NH={m.Heads} V={m.VocabSize} T={m.ContextLength}, "
                          + $"completions of {options.Tokens} tokens, at least {options.Requests} per client and "
-                         + $"{options.MinTokens} tokens per run, {(options.Stream ? "streamed" : "whole")}, {options.Threads} thread(s), "
+                         + $"{options.MinTokens} tokens per run, {(options.Stream ? "streamed" : "whole")}, "
+                         + $"{options.Threads} thread(s), "
                          + $"median of {options.Repetitions} runs");
         output.WriteLine($"{"clients",8} {"tokens",8} {"seconds",8} {"tokens/s",9} {"speed-up",9}");
         var rates = new Dictionary<int, double>();
@@ -112,7 +116,10 @@ public static class ServeBenchmark
                 ["max_tokens"] = options.Tokens,
                 ["stream"] = options.Stream,
                 ["threads"] = options.Threads,
-                ["model"] = new { layers = m.Layers, width = m.Width, heads = m.Heads, vocab = m.VocabSize, context = m.ContextLength },
+                ["model"] = new
+                {
+                    layers = m.Layers, width = m.Width, heads = m.Heads, vocab = m.VocabSize, context = m.ContextLength,
+                },
             });
             output.WriteLine($"Wrote {path}");
         }
@@ -122,7 +129,8 @@ public static class ServeBenchmark
     /// <summary>Completion tokens and seconds for <paramref name="clients"/> clients asking at once.</summary>
     static async Task<(int Tokens, double Seconds)> Measure(HttpClient http, ServeBenchOptions options, int clients)
     {
-        int requests = Math.Max(options.Requests, (options.MinTokens + clients * options.Tokens - 1) / (clients * options.Tokens));
+        int tokensPerRound = clients * options.Tokens;
+        int requests = Math.Max(options.Requests, (options.MinTokens + tokensPerRound - 1) / tokensPerRound);
         long start = Stopwatch.GetTimestamp();
         var counts = await Task.WhenAll(Enumerable.Range(0, clients).Select(async c =>
         {
@@ -138,7 +146,8 @@ public static class ServeBenchmark
         var body = new { prompt = Prompt, max_tokens = options.Tokens, seed, stream = options.Stream };
         using var response = await http.PostAsJsonAsync("/v1/completions", body);
         string text = await response.Content.ReadAsStringAsync();
-        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"The server answered {(int)response.StatusCode}: {text}");
+        if (!response.IsSuccessStatusCode)
+            throw new InvalidOperationException($"The server answered {(int)response.StatusCode}: {text}");
         // A stream's last chunk before [DONE] carries the token counts.
         string json = options.Stream ? text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries)[^2]["data: ".Length..] : text;
         using var document = JsonDocument.Parse(json);

@@ -102,7 +102,12 @@ public static class TrainBenchmark
             {
                 var r = Measure(config, options, peer, peak, output);
                 results.Add(r);
-                output.WriteLine($"{r.Config,-12}{r.Ms,9:F1}{BenchReport.Format(r.PeerMs, "F1"),10}{BenchReport.Format(r.Ratio, "F2"),7}{r.TokensPerSecond,9:F0}{BenchReport.Format(r.PeerTokensPerSecond, "F0"),12}{r.Mfu,7:P0}{BenchReport.Format(r.PeerMfu, "P0"),10}{r.PeakMb,10:F0}{BenchReport.Format(r.PeerPeakMb, "F0"),10}{BenchReport.Format(peer ? r.LossDifference : null, "E1"),9}" +
+                output.WriteLine($"{r.Config,-12}{r.Ms,9:F1}{BenchReport.Format(r.PeerMs, "F1"),10}" +
+                                 $"{BenchReport.Format(r.Ratio, "F2"),7}{r.TokensPerSecond,9:F0}" +
+                                 $"{BenchReport.Format(r.PeerTokensPerSecond, "F0"),12}{r.Mfu,7:P0}" +
+                                 $"{BenchReport.Format(r.PeerMfu, "P0"),10}{r.PeakMb,10:F0}" +
+                                 $"{BenchReport.Format(r.PeerPeakMb, "F0"),10}" +
+                                 $"{BenchReport.Format(peer ? r.LossDifference : null, "E1"),9}" +
                                  $"{r.Ms1Thread,10:F1}{r.Speedup,8:F2}");
             }
             if (options.JsonPath is { } path)
@@ -204,7 +209,8 @@ public static class TrainBenchmark
             {
                 var batch = batches[i % batches.Length];
                 OpProfiler.Enabled = options.Profile;
-                ours.Add(BenchReport.SecondsAfterPause(() => OurStep(model, optimizer, parameters, config, batch, options.Profile ? phases : null)));
+                ours.Add(BenchReport.SecondsAfterPause(
+                    () => OurStep(model, optimizer, parameters, config, batch, options.Profile ? phases : null)));
                 OpProfiler.Enabled = false;
                 if (theirs != null)
                 {
@@ -212,7 +218,8 @@ public static class TrainBenchmark
                     peers.Add(BenchReport.SecondsAfterPause(() => theirs.Step(tb.X, tb.Y)));
                 }
                 if (options.Threads > 1)
-                    single.Add(OnThreads(1, () => BenchReport.SecondsAfterPause(() => OurStep(model, optimizer, parameters, config, batch))));
+                    single.Add(OnThreads(1, () => BenchReport.SecondsAfterPause(
+                        () => OurStep(model, optimizer, parameters, config, batch))));
             }
             if (options.Profile) PrintProfile(config, options.Steps, phases, BenchReport.Median([.. ours]), output);
             double ms1Thread = BenchReport.Median(options.Threads == 1 ? ours : single) * 1e3;

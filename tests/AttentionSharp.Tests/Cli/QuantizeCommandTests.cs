@@ -2,19 +2,23 @@ using AttentionSharp.Tests.Support;
 
 namespace AttentionSharp.Tests.Cli;
 
-/// <summary>attn quantize through a child process: the int8 checkpoint samples and evaluates; misuse is refused by name.</summary>
+/// <summary>
+/// attn quantize through a child process: the int8 checkpoint samples and evaluates; misuse is refused by name.
+/// </summary>
 public class QuantizeCommandTests(TinyCheckpoint checkpoint) : IClassFixture<TinyCheckpoint>
 {
     [Fact]
     public void The_int8_checkpoint_samples_and_evaluates_near_the_fp32_one()
     {
         using var dir = new TempDirectory();
-        var text = checkpoint.Write("held-out.txt", string.Concat(Enumerable.Repeat("the cat sat on the mat. the jury said that. ", 20)));
+        var text = checkpoint.Write("held-out.txt",
+            string.Concat(Enumerable.Repeat("the cat sat on the mat. the jury said that. ", 20)));
         var (code, output) = AttnProcess.Run("quantize", "--checkpoint", checkpoint.Path, "--out", dir.File("int8"));
         Assert.True(code == 0, output);
         Assert.Contains("int8 weights", output);
 
-        (code, output) = AttnProcess.Run("sample", "--checkpoint", dir.File("int8"), "--prompt", "the ", "--tokens", "12", "--seed", "3");
+        (code, output) = AttnProcess.Run(
+            "sample", "--checkpoint", dir.File("int8"), "--prompt", "the ", "--tokens", "12", "--seed", "3");
         Assert.True(code == 0, output);
         Assert.StartsWith("the ", output.TrimStart());
 

@@ -52,7 +52,9 @@ public class SamplerTests
             for (int trial = 0; trial < 20; trial++)
             {
                 // Logits on a coarse grid, so many are equal, and now and then a NaN.
-                var z = Enumerable.Range(0, vocab).Select(_ => random.Next(20) == 0 && vocab > 1 ? float.NaN : random.Next(-8, 9) * 0.5f).ToArray();
+                var z = Enumerable.Range(0, vocab)
+                    .Select(_ => random.Next(20) == 0 && vocab > 1 ? float.NaN : random.Next(-8, 9) * 0.5f)
+                    .ToArray();
                 if (z.All(float.IsNaN)) z[0] = 1f;
                 var options = new SamplingOptions { Temperature = 0.7f, TopK = topK, TopP = topP };
                 ulong seed = (ulong)(trial * 1000 + vocab);

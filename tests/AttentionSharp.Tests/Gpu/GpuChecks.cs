@@ -28,14 +28,17 @@ internal static class GpuChecks
     /// </summary>
     public const double AttentionAtol = 3e-5, AttentionRtol = 1e-4;
 
-    /// <summary>AdamW: the same float operations in the same order; only sqrt/division rounding and FMA contraction differ.</summary>
+    /// <summary>
+    /// AdamW: the same float operations in the same order; only sqrt/division rounding and FMA contraction differ.
+    /// </summary>
     public const double AdamAtol = 1e-7, AdamRtol = 1e-6;
 
     static float[] Uniform(int seed, int n, float scale) => KernelTestKit.Uniform(new Random(seed), n, scale);
 
     static Tensor Randn(int seed, params int[] shape) => Tensor.Randn(new Generator((ulong)seed), shape);
 
-    static void Close(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double atol, double rtol, string what, GpuDevice device) =>
+    static void Close(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double atol, double rtol, string what,
+        GpuDevice device) =>
         KernelTestKit.Close(expected, actual, atol, rtol, $"{what} on {device.Kind}/{device.Shapes}");
 
     /// <summary>C = α·op(A)·op(B) + β·C for <paramref name="batch"/> products, against the CPU engine's GEMM.</summary>
@@ -309,7 +312,8 @@ internal static class GpuChecks
         GpuHeads Queries(GpuTensor t) => GpuHeads.Dense(t, heads, tq, headSize);
         GpuHeads Keys(GpuTensor t) => GpuHeads.Dense(t, heads, tk, headSize);
         device.FlashAttention.Forward(shape, Queries(gq), Keys(gk), Keys(gv), Queries(go), gl);
-        string what = $"attention B={batch} NH={heads} Tq={tq} Tk={tk} HS={headSize}{(causal ? " causal" : "")}{(padding ? " padded" : "")}";
+        string what = $"attention B={batch} NH={heads} Tq={tq} Tk={tk} HS={headSize}" +
+                      $"{(causal ? " causal" : "")}{(padding ? " padded" : "")}";
         Close(o.ToArray(), go.ToArray(), AttentionAtol, AttentionRtol, $"{what}: O", device);
         Close(lse, gl.ToArray(), AttentionAtol, AttentionRtol, $"{what}: logsumexp", device);
 

@@ -94,7 +94,8 @@ public partial class GpuDeviceTests(GpuFixture fixture)
             Assert.Contains(".entry", compiled.PTXAssembly);
             // An .extern function is a call ILGPU could not map to PTX (MathF.FusedMultiplyAdd was one): the module would
             // fail to load on the GPU.
-            Assert.False(compiled.PTXAssembly.Contains(".extern", StringComparison.Ordinal), $"{name} calls a function PTX lacks");
+            Assert.False(compiled.PTXAssembly.Contains(".extern", StringComparison.Ordinal),
+                $"{name} calls a function PTX lacks");
             long shared = SharedDeclaration().Matches(compiled.PTXAssembly).Sum(m => long.Parse(m.Groups[1].Value));
             Assert.True(shared <= 48 * 1024, $"{name} declares {shared} bytes of shared memory");
         }
@@ -123,7 +124,11 @@ public partial class GpuDeviceTests(GpuFixture fixture)
     public void EveryKernelMatchesTheCpuOnTheGpu()
     {
         using var gpu = GpuDevice.Cuda();
-        var forms = new[] { (Transpose.No, Transpose.No), (Transpose.No, Transpose.Yes), (Transpose.Yes, Transpose.No), (Transpose.Yes, Transpose.Yes) };
+        var forms = new[]
+        {
+            (Transpose.No, Transpose.No), (Transpose.No, Transpose.Yes), (Transpose.Yes, Transpose.No),
+            (Transpose.Yes, Transpose.Yes),
+        };
         foreach (var (ta, tb) in forms)
         {
             GpuChecks.Gemm(gpu, ta, tb, 37, 53, 29);

@@ -51,7 +51,8 @@ public class GpuFlashAttentionTests(GpuFixture fixture)
         var qkv = Tensor.Randn(new Generator(5), b, t, 3 * c);
         qkv.RequiresGrad = true;
         Tensor Heads(int part) => qkv.Narrow(2, part * c, c).Reshape(b, t, nh, hs).Transpose(1, 2);
-        var y = Tensor.ScaledDotProductAttention(Heads(0), Heads(1), Heads(2), new AttentionOptions { Causal = true }).Transpose(1, 2);
+        var y = Tensor.ScaledDotProductAttention(Heads(0), Heads(1), Heads(2), new AttentionOptions { Causal = true })
+            .Transpose(1, 2);
         var dy = Tensor.Randn(new Generator(6), b, t, nh, hs);
         y.Backward(dy);
 

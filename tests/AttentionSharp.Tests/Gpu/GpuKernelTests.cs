@@ -53,7 +53,8 @@ public class GpuKernelTests(GpuFixture fixture)
     {
         using var small = _device.Zeros(10);
         using var c = _device.Zeros(12);
-        var e = Assert.Throws<ArgumentException>(() => _device.Gemm.Multiply(Transpose.No, Transpose.No, 3, 4, 5, small, small, c));
+        var e = Assert.Throws<ArgumentException>(
+            () => _device.Gemm.Multiply(Transpose.No, Transpose.No, 3, 4, 5, small, small, c));
         Assert.Contains("must hold at least", e.Message);
     }
 

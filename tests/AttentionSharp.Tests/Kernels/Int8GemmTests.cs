@@ -28,7 +28,8 @@ public class Int8GemmTests
                 {
                     seed++;
                     var c = Operands.Random(m, n, k, bias: seed % 2 == 0, residual: seed % 3 != 0, new Random(seed));
-                    AssertBitEqual(c.Reference(), c.Fast(), $"m={m} n={n} k={k} bias={c.Bias != null} residual={c.Residual != null}");
+                    AssertBitEqual(c.Reference(), c.Fast(),
+                        $"m={m} n={n} k={k} bias={c.Bias != null} residual={c.Residual != null}");
                 }
     }
 
@@ -92,7 +93,8 @@ public class Int8GemmTests
                 foreach (var (start, rows) in new[] { (0, 1), (m - 1, 1), (m / 2, 1), (1, Math.Min(5, m - 1)), (2, m - 2) })
                 {
                     var part = c.Rows(start, rows).Fast();
-                    AssertBitEqual(batched.AsSpan(start * n, rows * n).ToArray(), part, $"rows {start}…{start + rows - 1} of m={m} n={n} k={k}");
+                    AssertBitEqual(batched.AsSpan(start * n, rows * n).ToArray(), part,
+                        $"rows {start}…{start + rows - 1} of m={m} n={n} k={k}");
                 }
                 AttentionSharp.Kernels.Parallel.ThreadCount = saved;
             }
@@ -286,7 +288,8 @@ public class Int8GemmTests
                 for (int c = 0; c < k; c++)
                 {
                     double err = Math.Abs((double)x[r * k + c] - (double)q[r * kp + c] * s[r]);
-                    Assert.True(err <= s[r] * (0.5 + 1e-6), $"row {r} column {c}: x = {x[r * k + c]:R}, q = {q[r * kp + c]}, s = {s[r]:R}, error {err:G6}");
+                    Assert.True(err <= s[r] * (0.5 + 1e-6),
+                        $"row {r} column {c}: x = {x[r * k + c]:R}, q = {q[r * kp + c]}, s = {s[r]:R}, error {err:G6}");
                 }
             }
         }
@@ -309,7 +312,9 @@ public class Int8GemmTests
         Assert.Contains("q has length 3; expected at least 4", e.Message);
     }
 
-    /// <summary>A NaN or ±∞ activation makes its row's outputs NaN, as the float product would; other rows are untouched.</summary>
+    /// <summary>
+    /// A NaN or ±∞ activation makes its row's outputs NaN, as the float product would; other rows are untouched.
+    /// </summary>
     [Fact]
     public void NonFiniteActivationsGiveNaNRows()
     {
@@ -432,11 +437,14 @@ public class Int8GemmTests
                 // Rounding: s = s_x·s_w, acc·s, + bias, + residual: four roundings of values at most this large.
                 bound += 4 * epsilon * (magnitude + bound + Math.Abs(c.Bias[j]) + Math.Abs(c.Residual[i * n + j]));
                 double err = Math.Abs(y[i * n + j] - exact);
-                Assert.True(err <= bound, $"({i}, {j}): int8 {y[i * n + j]:R}, float {exact:R}, error {err:G4} > bound {bound:G4}");
+                Assert.True(err <= bound,
+                    $"({i}, {j}): int8 {y[i * n + j]:R}, float {exact:R}, error {err:G4} > bound {bound:G4}");
             }
     }
 
-    /// <summary>Float operands, their quantized forms (by the fast quantizers, which match the reference) and a product.</summary>
+    /// <summary>
+    /// Float operands, their quantized forms (by the fast quantizers, which match the reference) and a product.
+    /// </summary>
     sealed record Operands(int M, int N, int K, float[] X, float[] W, float[]? Bias, float[]? Residual, short[] Xq,
         float[] XScales, sbyte[] Wq, float[] WScales)
     {

@@ -14,7 +14,10 @@ public class Int8ModelTests
 {
     static Gpt Model(PositionalEncodingKind positions = PositionalEncodingKind.Learned)
     {
-        var config = new GptConfig { VocabSize = 37, ContextLength = 32, Layers = 2, Heads = 2, Width = 48, PositionalEncoding = positions };
+        var config = new GptConfig
+        {
+            VocabSize = 37, ContextLength = 32, Layers = 2, Heads = 2, Width = 48, PositionalEncoding = positions,
+        };
         return new Gpt(config, new Generator(3));
     }
 
@@ -169,12 +172,15 @@ public class Int8ModelTests
         var error = Assert.Throws<ArgumentException>(() => StateDictFile.Load(Model(), noScale));
         Assert.Contains("'h.1.mlp.c_fc.weight' has no F32 scales", error.Message);
 
-        var minValue = Rewrite(good, e => e.Name == "h.0.attn.c_proj.weight" ? e with { Data = [(byte)0x80, .. e.Data.Skip(1)] } : e);
+        var minValue = Rewrite(good,
+            e => e.Name == "h.0.attn.c_proj.weight" ? e with { Data = [(byte)0x80, .. e.Data.Skip(1)] } : e);
         error = Assert.Throws<ArgumentException>(() => StateDictFile.Load(Model(), minValue));
         Assert.Contains("'h.0.attn.c_proj.weight'", error.Message);
         Assert.Contains("−128", error.Message);
 
-        var badScale = Rewrite(good, e => e.Name == "wte.weight_scale" ? e with { Data = BitConverter.GetBytes(float.NaN).Concat(e.Data.Skip(4)).ToArray() } : e);
+        var badScale = Rewrite(good, e => e.Name == "wte.weight_scale"
+            ? e with { Data = BitConverter.GetBytes(float.NaN).Concat(e.Data.Skip(4)).ToArray() }
+            : e);
         error = Assert.Throws<ArgumentException>(() => StateDictFile.Load(Model(), badScale));
         Assert.Contains("'wte.weight'", error.Message);
     }
@@ -187,7 +193,8 @@ public class Int8ModelTests
     {
         var writer = new SafetensorsWriter();
         foreach (var e in file.Entries)
-            if (change(new Stored(e.Name, e.DType, e.ShapeToArray(), e.Data.ToArray())) is { } s) writer.Add(s.Name, s.DType, s.Shape, s.Data);
+            if (change(new Stored(e.Name, e.DType, e.ShapeToArray(), e.Data.ToArray())) is { } s)
+                writer.Add(s.Name, s.DType, s.Shape, s.Data);
         return SafetensorsFile.Read(writer.ToArray());
     }
 }

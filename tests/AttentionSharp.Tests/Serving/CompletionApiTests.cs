@@ -10,7 +10,8 @@ public sealed class ApiServer : IAsyncLifetime
 {
     internal TestServer Server { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Server = await TestServer.StartAsync(new ServeOptions { ModelName = "tiny", MaxBodyBytes = 8192 });
+    public async Task InitializeAsync() =>
+        Server = await TestServer.StartAsync(new ServeOptions { ModelName = "tiny", MaxBodyBytes = 8192 });
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
 }
@@ -32,8 +33,10 @@ public class CompletionApiTests(ApiServer fixture) : IClassFixture<ApiServer>
     [InlineData("{\"prompt\": \"the cat\", \"max_tokens\": -5}", "max_tokens", "max_tokens must be at least 1; got -5")]
     [InlineData("{\"prompt\": \"the cat\", \"max_tokens\": 1e400}", "max_tokens", "max_tokens must be a whole number")]
     [InlineData("{\"prompt\": \"the cat\", \"max_tokens\": 99999999999999999999}", "max_tokens", "must be a whole number")]
-    [InlineData("{\"prompt\": \"the cat\", \"max_tokens\": 2.5}", "max_tokens", "max_tokens must be a whole number; got the number 2.5")]
-    [InlineData("{\"prompt\": \"the cat\", \"max_tokens\": \"8\"}", "max_tokens", "max_tokens must be a whole number; got a string")]
+    [InlineData("{\"prompt\": \"the cat\", \"max_tokens\": 2.5}", "max_tokens",
+                "max_tokens must be a whole number; got the number 2.5")]
+    [InlineData("{\"prompt\": \"the cat\", \"max_tokens\": \"8\"}", "max_tokens",
+                "max_tokens must be a whole number; got a string")]
     [InlineData("{\"prompt\": \"the cat\", \"max_tokens\": 100}", "max_tokens", "max_tokens must be at most 63; got 100")]
     [InlineData("{\"prompt\": \"the cat\", \"max_tokens\": 60}", "max_tokens",
                 "The prompt's 7 tokens and max_tokens 60 exceed the model's context of 64; ask for at most 57")]
@@ -44,7 +47,8 @@ public class CompletionApiTests(ApiServer fixture) : IClassFixture<ApiServer>
     [InlineData("{\"prompt\": \"the cat\", \"top_p\": 1.5}", "top_p", "top_p must be in (0, 1]; got 1.5")]
     [InlineData("{\"prompt\": \"the cat\", \"top_k\": -2}", "top_k", "top_k must be ≥ 0 (0 keeps every token); got -2")]
     [InlineData("{\"prompt\": \"the cat\", \"stop\": 3}", "stop", "stop must be a string or an array of strings")]
-    [InlineData("{\"prompt\": \"the cat\", \"stop\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}", "stop", "stop may hold at most 4 strings; got 5")]
+    [InlineData("{\"prompt\": \"the cat\", \"stop\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}", "stop",
+                "stop may hold at most 4 strings; got 5")]
     [InlineData("{\"prompt\": \"the cat\", \"stop\": [\"\"]}", "stop", "A stop string must not be empty")]
     [InlineData("{\"prompt\": \"the cat\", \"seed\": 1.5}", "seed", "seed must be a whole number (64 bits)")]
     [InlineData("{\"prompt\": \"the cat\", \"stream\": \"yes\"}", "stream", "stream must be true or false; got a string")]
@@ -57,7 +61,8 @@ public class CompletionApiTests(ApiServer fixture) : IClassFixture<ApiServer>
         Assert.Equal(400, reply.Status);
         Assert.Equal(param, reply.Param);
         Assert.Contains(message, reply.Message);
-        Assert.Equal("invalid_request_error", JsonDocument.Parse(reply.Body).RootElement.GetProperty("error").GetProperty("type").GetString());
+        Assert.Equal("invalid_request_error",
+                     JsonDocument.Parse(reply.Body).RootElement.GetProperty("error").GetProperty("type").GetString());
     }
 
     [Fact]
@@ -97,7 +102,8 @@ public class CompletionApiTests(ApiServer fixture) : IClassFixture<ApiServer>
         }
         using (var nowhere = await Server.Http.PostAsync("/v1/chat/completions", new StringContent("{}")))
             Assert.Equal(HttpStatusCode.NotFound, nowhere.StatusCode);
-        using (var form = await Server.Http.PostAsync("/v1/completions", new StringContent("{\"prompt\": \"a\"}", Encoding.UTF8, "text/plain")))
+        using (var form = await Server.Http.PostAsync("/v1/completions",
+                   new StringContent("{\"prompt\": \"a\"}", Encoding.UTF8, "text/plain")))
             Assert.Equal(HttpStatusCode.UnsupportedMediaType, form.StatusCode);
         using (var large = await Server.Post(new { prompt = new string('a', 9000) }))
         {
@@ -105,7 +111,8 @@ public class CompletionApiTests(ApiServer fixture) : IClassFixture<ApiServer>
             Assert.Contains("larger than the limit of 8192 bytes", await large.Content.ReadAsStringAsync());
         }
         // Without a Content-Type the body is read as JSON.
-        using (var bare = await Server.Http.PostAsync("/v1/completions", new ByteArrayContent("{\"prompt\": \"a\", \"max_tokens\": 1}"u8.ToArray())))
+        using (var bare = await Server.Http.PostAsync("/v1/completions",
+                   new ByteArrayContent("{\"prompt\": \"a\", \"max_tokens\": 1}"u8.ToArray())))
             Assert.Equal(HttpStatusCode.OK, bare.StatusCode);
     }
 
@@ -134,12 +141,14 @@ public class CompletionApiTests(ApiServer fixture) : IClassFixture<ApiServer>
         Assert.True(root.GetProperty("created").GetInt64() > 1_600_000_000);
         Assert.Equal(0, root.GetProperty("choices")[0].GetProperty("index").GetInt32());
         var usage = root.GetProperty("usage");
-        Assert.Equal((7, 12, 19), (usage.GetProperty("prompt_tokens").GetInt32(), usage.GetProperty("completion_tokens").GetInt32(),
+        Assert.Equal((7, 12, 19), (usage.GetProperty("prompt_tokens").GetInt32(),
+                                  usage.GetProperty("completion_tokens").GetInt32(),
                                   usage.GetProperty("total_tokens").GetInt32()));
         Assert.Equal(12, reply.Text.Length);                                    // one character per token
         Assert.Equal(reply.Text, (await Server.Complete(body)).Text);
         Assert.Equal(reply.Text, (await Server.Stream(body)).Text);
-        Assert.NotEqual(reply.Text, (await Server.Complete(new { prompt = "the cat", max_tokens = 12, seed = 43, temperature = 0.9 })).Text);
+        var reseeded = await Server.Complete(new { prompt = "the cat", max_tokens = 12, seed = 43, temperature = 0.9 });
+        Assert.NotEqual(reply.Text, reseeded.Text);
     }
 
     [Fact]

@@ -22,7 +22,8 @@ public class CompletionEngineTests
     [Fact]
     public async Task AFullQueueRefusesAndAQueuedRequestTimesOutUnstarted()
     {
-        using var engine = new CompletionEngine(SlowModel(), TestServer.Tokenizer(), new ServeOptions { MaxSequences = 1, MaxQueue = 1 });
+        using var engine = new CompletionEngine(SlowModel(), TestServer.Tokenizer(),
+            new ServeOptions { MaxSequences = 1, MaxQueue = 1 });
         using var stop = new CancellationTokenSource();
         var running = new CompletionJob(Request(engine, 1000), abandoned: stop.Token);
         Assert.Equal(SubmitResult.Accepted, engine.Submit(running));
@@ -69,7 +70,8 @@ public class CompletionEngineTests
         await using var server = await TestServer.StartAsync(new ServeOptions { Timeout = TimeSpan.FromMilliseconds(100) });
         foreach (bool stream in new[] { false, true })
         {
-            using var content = new SlowContent($"{{\"prompt\": \"the cat\", \"max_tokens\": 5, \"stream\": {(stream ? "true" : "false")}}}");
+            using var content = new SlowContent(
+                $"{{\"prompt\": \"the cat\", \"max_tokens\": 5, \"stream\": {(stream ? "true" : "false")}}}");
             using var response = await server.Http.PostAsync("/v1/completions", content);
             Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
             Assert.Contains("waited in the queue past the timeout of 0.1 s", await response.Content.ReadAsStringAsync());
@@ -105,7 +107,8 @@ public class CompletionEngineTests
         var whole = watch.Elapsed;
 
         // A client that closes its connection at once when a response is disposed, instead of draining it.
-        using var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0, ResponseDrainTimeout = TimeSpan.Zero })
+        var handler = new SocketsHttpHandler { MaxResponseDrainSize = 0, ResponseDrainTimeout = TimeSpan.Zero };
+        using var client = new HttpClient(handler)
         {
             BaseAddress = server.Http.BaseAddress,
         };
@@ -119,15 +122,17 @@ public class CompletionEngineTests
             watch.Restart();
         }
         await Until(() => server.Server.Engine.ActiveSequences == 0);
-        Assert.True(watch.Elapsed < whole / 2, $"The sequence ran on for {watch.Elapsed.TotalMilliseconds:F0} ms after its client "
-                                               + $"went away; the whole completion takes {whole.TotalMilliseconds:F0} ms.");
+        Assert.True(watch.Elapsed < whole / 2,
+                    $"The sequence ran on for {watch.Elapsed.TotalMilliseconds:F0} ms after its client "
+                    + $"went away; the whole completion takes {whole.TotalMilliseconds:F0} ms.");
         Assert.Equal(200, (await server.Complete(new { prompt = "a", max_tokens = 2 })).Status);
     }
 
     [Fact]
     public async Task AStoppingServerRefusesNewRequestsAndLetsThoseInFlightFinish()
     {
-        await using var server = await TestServer.StartAsync(new ServeOptions { ShutdownGrace = TimeSpan.FromSeconds(60) }, SlowModel());
+        await using var server =
+            await TestServer.StartAsync(new ServeOptions { ShutdownGrace = TimeSpan.FromSeconds(60) }, SlowModel());
         var body = new { prompt = "the cat", max_tokens = 300, seed = 2 };
         var expected = await server.Complete(body);
         var inFlight = server.Stream(body);
@@ -171,7 +176,8 @@ public class CompletionEngineTests
         var deadline = DateTime.UtcNow + Patience;
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"The engine did not reach the state expected within {Patience.TotalSeconds} s.");
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail($"The engine did not reach the state expected within {Patience.TotalSeconds} s.");
             await Task.Delay(2);
         }
     }

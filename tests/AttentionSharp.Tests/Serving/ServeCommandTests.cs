@@ -47,7 +47,8 @@ public partial class ServeCommandTests
 
             using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
             {
-                Content = new StringContent("{\"prompt\": \"the cat\", \"max_tokens\": 1000, \"stream\": true}", Encoding.UTF8, "application/json"),
+                Content = new StringContent("{\"prompt\": \"the cat\", \"max_tokens\": 1000, \"stream\": true}",
+                                            Encoding.UTF8, "application/json"),
             };
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
@@ -70,11 +71,13 @@ public partial class ServeCommandTests
     }
 
     [Theory]
-    [InlineData("--max-prompt-tokens", "5000", "--max-prompt-tokens must be in [1, 1023] (the model's context is 1024); got 5000")]
+    [InlineData("--max-prompt-tokens", "5000",
+                "--max-prompt-tokens must be in [1, 1023] (the model's context is 1024); got 5000")]
     [InlineData("--max-tokens", "0", "--max-tokens must be in [1, 1023]")]
     [InlineData("--max-sequences", "0", "--max-sequences must be at least 1; got 0")]
     [InlineData("--timeout", "-1", "--timeout must be a number of seconds ≥ 0; got -1")]
-    [InlineData("--host", "example.com", "--host must be an IP address (such as 127.0.0.1 or 0.0.0.0) or localhost; got 'example.com'")]
+    [InlineData("--host", "example.com",
+                "--host must be an IP address (such as 127.0.0.1 or 0.0.0.0) or localhost; got 'example.com'")]
     public void BadLimitsAreRefusedByName(string option, string value, string message)
     {
         using var dir = new TempDirectory();

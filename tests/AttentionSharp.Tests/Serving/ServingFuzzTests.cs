@@ -57,7 +57,8 @@ public class ServingFuzzTests(ITestOutputHelper output)
         Assert.True(good.Status == 200 && good.CompletionTokens == 5, good.Body);
     }
 
-    static readonly string[] Fields = ["prompt", "max_tokens", "temperature", "top_p", "top_k", "stop", "seed", "stream", "model"];
+    static readonly string[] Fields =
+        ["prompt", "max_tokens", "temperature", "top_p", "top_k", "stop", "seed", "stream", "model"];
 
     /// <summary>Values of each field's wrong type.</summary>
     static readonly Dictionary<string, string[]> WrongTypes = new()
@@ -89,9 +90,12 @@ public class ServingFuzzTests(ITestOutputHelper output)
 
     /// <summary>A valid request with <paramref name="field"/> set to the raw JSON <paramref name="value"/>.</summary>
     static string With(string field, string value) =>
-        field == "prompt" ? $"{{\"prompt\": {value}, \"max_tokens\": 2}}" : $"{{\"prompt\": \"the cat\", \"max_tokens\": 2, \"{field}\": {value}}}";
+        field == "prompt"
+            ? $"{{\"prompt\": {value}, \"max_tokens\": 2}}"
+            : $"{{\"prompt\": \"the cat\", \"max_tokens\": 2, \"{field}\": {value}}}";
 
-    static Attempt Json(string json, string what) => new(HttpMethod.Post, "/v1/completions", "application/json", Encoding.UTF8.GetBytes(json), what);
+    static Attempt Json(string json, string what) =>
+        new(HttpMethod.Post, "/v1/completions", "application/json", Encoding.UTF8.GetBytes(json), what);
 
     static T Pick<T>(Random rng, IReadOnlyList<T> items) => items[rng.Next(items.Count)];
 
@@ -131,28 +135,35 @@ public class ServingFuzzTests(ITestOutputHelper output)
             case 8:
                 var (method, path) = Pick(rng, new[]
                 {
-                    (HttpMethod.Get, "/v1/completions"), (HttpMethod.Put, "/v1/completions"), (HttpMethod.Delete, "/v1/completions"),
-                    (HttpMethod.Patch, "/v1/completions"), (HttpMethod.Options, "/v1/completions"), (HttpMethod.Post, "/v1/models"),
+                    (HttpMethod.Get, "/v1/completions"), (HttpMethod.Put, "/v1/completions"),
+                    (HttpMethod.Delete, "/v1/completions"), (HttpMethod.Patch, "/v1/completions"),
+                    (HttpMethod.Options, "/v1/completions"), (HttpMethod.Post, "/v1/models"),
                     (HttpMethod.Put, "/health"), (HttpMethod.Delete, "/v1/models"),
                 });
                 return new(method, path, "application/json", Encoding.UTF8.GetBytes(Valid(rng)), $"{method} {path}");
             case 9:
-                string wrongPath = Pick(rng, new[] { "/", "/v1/completion", "/v2/completions", "/v1/completions/x", "/V1/COMPLETIONS",
-                                                     "/v1/chat/completions", $"/{rng.Next()}", "/v1/completions%00" });
-                return new(HttpMethod.Post, wrongPath, "application/json", Encoding.UTF8.GetBytes(Valid(rng)), $"path {wrongPath}");
+                string wrongPath = Pick(rng, new[] { "/", "/v1/completion", "/v2/completions", "/v1/completions/x",
+                                                     "/V1/COMPLETIONS", "/v1/chat/completions", $"/{rng.Next()}",
+                                                     "/v1/completions%00" });
+                return new(HttpMethod.Post, wrongPath, "application/json", Encoding.UTF8.GetBytes(Valid(rng)),
+                           $"path {wrongPath}");
             case 10:
-                return Json(Pick(rng, new[] { "1", "\"text\"", "[]", "null", "true", "[{\"prompt\": \"a\"}]", "" }), "not an object");
+                return Json(Pick(rng, new[] { "1", "\"text\"", "[]", "null", "true", "[{\"prompt\": \"a\"}]", "" }),
+                            "not an object");
             case 11:
-                return Json(With("stop", Pick(rng, new[] { "[\"a\", \"b\", \"c\", \"d\", \"e\"]", "\"\"", "[\"\"]", "[\"a\", \"\"]" })),
+                return Json(With("stop", Pick(rng, new[] { "[\"a\", \"b\", \"c\", \"d\", \"e\"]", "\"\"", "[\"\"]",
+                                                           "[\"a\", \"\"]" })),
                             "bad stop strings");
             case 12:
                 return Json(With(Pick(rng, new[] { "n", "best_of", "echo", "logprobs", "suffix", "logit_bias", "presence_penalty",
                                                    "frequency_penalty" }),
-                                 Pick(rng, new[] { "2", "true", "5", "\"x\"", "{\"1\": 2}", "0.5", "[]" })), "unsupported option");
+                                 Pick(rng, new[] { "2", "true", "5", "\"x\"", "{\"1\": 2}", "0.5", "[]" })),
+                            "unsupported option");
             case 13:
                 return Json(With("model", Pick(rng, new[] { "\"gpt-4\"", "\"\"", "\"\\ud800\"", "\"GPT\"" })), "another model");
             case 14:
-                return Json(Pick(rng, new[] { "{\"prompt\": \"a\", \"prompt\": \"b\"}", "{\"prompt\": \"a\", \"max_tokens\": 1, \"max_tokens\": 2}" }),
+                return Json(Pick(rng, new[] { "{\"prompt\": \"a\", \"prompt\": \"b\"}",
+                                              "{\"prompt\": \"a\", \"max_tokens\": 1, \"max_tokens\": 2}" }),
                             "a field twice");
             default:
                 // A valid request with one byte changed, or cut, or with garbage after it.

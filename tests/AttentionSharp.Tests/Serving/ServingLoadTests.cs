@@ -56,7 +56,8 @@ public class ServingLoadTests(ITestOutputHelper output)
         var watch = Stopwatch.StartNew();
         var all = Task.WhenAll(clients);
         if (await Task.WhenAny(all, Task.Delay(Limit)) != all)
-            Assert.Fail($"32 clients × 3 completions were not all answered within {Limit.TotalSeconds} s ({replies.Count} were).");
+            Assert.Fail($"32 clients × 3 completions were not all answered within {Limit.TotalSeconds} s " +
+                        $"({replies.Count} were).");
         await all;
         output.WriteLine($"96 completions from 32 concurrent clients in {watch.Elapsed.TotalSeconds:F2} s");
 

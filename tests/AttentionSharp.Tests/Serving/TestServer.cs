@@ -13,7 +13,8 @@ namespace AttentionSharp.Tests.Serving;
 sealed record Reply(int Status, string Text, string? FinishReason, int CompletionTokens, string Body)
 {
     /// <summary>The error's param (null when the body has none).</summary>
-    public string? Param => Error().TryGetProperty("param", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+    public string? Param =>
+        Error().TryGetProperty("param", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
 
     public string Message => Error().GetProperty("message").GetString()!;
 
@@ -76,7 +77,8 @@ sealed class TestServer : IAsyncDisposable
         Assert.Equal("text_completion", root.GetProperty("object").GetString());
         var choice = root.GetProperty("choices")[0];
         int tokens = root.GetProperty("usage").GetProperty("completion_tokens").GetInt32();
-        return new Reply(200, choice.GetProperty("text").GetString()!, choice.GetProperty("finish_reason").GetString(), tokens, text);
+        return new Reply(200, choice.GetProperty("text").GetString()!, choice.GetProperty("finish_reason").GetString(),
+                         tokens, text);
     }
 
     /// <summary>The same with "stream": true: the pieces of text joined, finish_reason and usage from the last chunk.</summary>

@@ -18,7 +18,8 @@ public static class Int8Gemm
             for (int c = 0; c < k; c++)
             {
                 if (!float.IsFinite(row[c]))
-                    throw new ArgumentException($"w row {r} holds {row[c]} at column {c}; weights must be finite to be quantized.", nameof(w));
+                    throw new ArgumentException(
+                        $"w row {r} holds {row[c]} at column {c}; weights must be finite to be quantized.", nameof(w));
             }
             scales[r] = Scale(row);
             var qr = q.Slice(r * kp, kp);
@@ -77,6 +78,9 @@ public static class Int8Gemm
         return max / 127f;
     }
 
-    /// <summary>q = clamp(round-half-to-even(x / s), −127, 127); 0 when s is 0 (an all-zero row, or one that underflows).</summary>
-    static int Quantize(float x, float s) => s > 0 ? (int)Math.Clamp(MathF.Round(x / s, MidpointRounding.ToEven), -127f, 127f) : 0;
+    /// <summary>
+    /// q = clamp(round-half-to-even(x / s), −127, 127); 0 when s is 0 (an all-zero row, or one that underflows).
+    /// </summary>
+    static int Quantize(float x, float s) =>
+        s > 0 ? (int)Math.Clamp(MathF.Round(x / s, MidpointRounding.ToEven), -127f, 127f) : 0;
 }
