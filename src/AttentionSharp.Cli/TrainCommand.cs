@@ -31,6 +31,10 @@ static class TrainCommand
     static readonly Option<int?> Context = new("--context") { Description = "T: context length in tokens (gpt)." };
     static readonly Option<string?> Positions = new("--positions") { Description = "Transformers: learned (GPT-2, BERT, ViT), sinusoidal (g2p), rotary, alibi or none." };
     static readonly Option<float?> Dropout = new("--dropout") { Description = "Dropout probability." };
+    static readonly Option<float?> WordDropout = new("--word-dropout")
+    {
+        Description = "pos: the share of training words read as <unk> (spelling kept), so the tagger learns unseen words.",
+    };
     static readonly Option<int?> Batch = new("--batch") { Description = "B: rows per micro-batch (per rank under MPI: the global batch is ranks × B)." };
     static readonly Option<int?> Accumulate = new("--grad-accum") { Description = "Micro-batches per optimizer step (1)." };
     static readonly Option<float?> Lr = new("--lr") { Description = "Peak learning rate." };
@@ -58,7 +62,7 @@ static class TrainCommand
     {
         var command = new Command("train", "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width, Context, Positions,
-                     Dropout, Batch, Accumulate, Lr, Warmup, WeightDecay, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
+                     Dropout, WordDropout, Batch, Accumulate, Lr, Warmup, WeightDecay, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
                      NoAttention, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
@@ -107,7 +111,8 @@ static class TrainCommand
             LearningRate = r.GetValue(Lr) ?? p.LearningRate, WarmupSteps = r.GetValue(Warmup) ?? p.WarmupSteps,
             WeightDecay = r.GetValue(WeightDecay) ?? p.WeightDecay, EvalInterval = r.GetValue(EvalInterval) ?? p.EvalInterval,
             EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers, Heads = r.GetValue(Heads) ?? p.Heads,
-            Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout, Context = r.GetValue(Context) ?? p.Context,
+            Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
+            WordDropout = r.GetValue(WordDropout) ?? p.WordDropout, Context = r.GetValue(Context) ?? p.Context,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
             Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab, NoAttention = r.GetValue(NoAttention) || p.NoAttention,

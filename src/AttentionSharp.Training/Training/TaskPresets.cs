@@ -32,6 +32,7 @@ public static class TaskPresets
             Task = task, Model = model, Beta2 = 0.999f,
             Positions = !transformer ? null : task == "g2p" ? Nn.PositionalEncodingKind.Sinusoidal : Nn.PositionalEncodingKind.Learned,
             Attention = transformer ? Nn.AttentionPattern.Full : null,
+            WordDropout = task == "pos" ? 0f : null,
         };
         return task switch
         {
@@ -107,6 +108,7 @@ public static class TaskPresets
         Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer", "the other tasks read words, letters or pixels");
         Check(o.Vocab is not null, preset.Vocab is not null, "--vocab", "the vocabulary size is for --task gpt --tokenizer bpe");
         Check(o.Heads is not null, preset.Heads is not null, "--heads", "the recurrent models have no attention heads");
+        Check(o.WordDropout is not null, preset.WordDropout is not null, "--word-dropout", "it drops words of --task pos's training sentences");
         Check(o.NoAttention, o.Task == "g2p" && o.Model != "transformer", "--no-attention",
             "it removes the attention of g2p's recurrent encoder–decoders");
         if (o.Device == TrainDevice.Cuda && o.Task != "gpt")

@@ -99,6 +99,12 @@ public sealed record TrainOptions
     /// <summary>Dropout probability.</summary>
     public float? Dropout { get; init; }
 
+    /// <summary>
+    /// POS tagging: the share of training words read as &lt;unk&gt; (their spelling features kept), drawn afresh every
+    /// step, so the tagger learns to tag words it has not seen from their spelling and context.
+    /// </summary>
+    public float? WordDropout { get; init; }
+
     /// <summary>T: context length in tokens (language models).</summary>
     public int? Context { get; init; }
 
@@ -138,6 +144,7 @@ public sealed record TrainOptions
         if (Heads is <= 0) throw new ArgumentException($"--heads must be positive; got {Heads}.");
         if (Width is <= 0) throw new ArgumentException($"--width must be positive; got {Width}.");
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
+        if (WordDropout is { } w && !(w >= 0 && w < 1)) throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
         if (Context is <= 0) throw new ArgumentException($"--context must be positive; got {Context}.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
         return this;
@@ -156,6 +163,7 @@ public sealed record TrainOptions
         ["weight_decay"] = WeightDecay, ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
+        ["word_dropout"] = WordDropout,
     };
 
     /// <summary>The options a checkpoint kept (<see cref="ToJson"/>) over <paramref name="defaults"/>: a field it lacks keeps the default's.</summary>
@@ -193,6 +201,7 @@ public sealed record TrainOptions
                 ? Enum.Parse<Training.NonFiniteAction>(action, ignoreCase: true) : defaults.OnNonFinite,
             Dropout = Get("dropout", defaults.Dropout),
             NoAttention = Get("no_attention", defaults.NoAttention),
+            WordDropout = Get("word_dropout", defaults.WordDropout),
         };
     }
 

@@ -102,7 +102,8 @@ public sealed class TrainingRun
                           $"{o.Batch} {task.RowUnit}" + (o.GradAccumulation > 1 ? $" × {o.GradAccumulation} accumulated" : "") +
                           (o.Minutes is { } m ? $", at most {m.ToString(CultureInfo.InvariantCulture)} minutes" : "") +
                           $"; lr {o.LearningRate:G3}, warmup {o.WarmupSteps}, weight decay {o.WeightDecay:G3}, " +
-                          $"dropout {o.Dropout ?? 0:G3}; checkpoints in {runDir}.");
+                          $"dropout {o.Dropout ?? 0:G3}" + (o.WordDropout is > 0 ? $", word dropout {o.WordDropout:G3}" : "") +
+                          $"; checkpoints in {runDir}.");
 
         if (Leader) Directory.CreateDirectory(runDir);
         var latestDir = Path.Combine(runDir, Checkpoint.LatestSubdirectory);

@@ -214,4 +214,29 @@ public sealed unsafe partial class Tensor
         Kernels.Embedding.Forward(y.Data, idArray, w.Data, vocab, dim);
         return Record(y, "Embedding", [w], g => { if (w.RequiresGrad) Kernels.Embedding.Backward(w.GradBuffer(), g.Data, idArray, vocab, dim); });
     }
+    /// <summary>
+    /// Sliding K×K windows of images (B, Ch, H, W) → (B, Ho·Wo, Ch·K·K), windows in row-major order, values in (ch, i, j)
+    /// order, zeros where a window reaches into the padding: torch's F.unfold with its last two dimensions swapped. A
+    /// convolution is this followed by a <see cref="Linear(Tensor, Tensor, Tensor?, Tensor?)"/> with the weight reshaped to
+    /// (C_out, Ch·K·K); with kernel = stride and no padding it cuts the image into patches.
+    /// </summary>
+    public Tensor Unfold2d(int kernel, int stride, int padding = 0)
+    {
+        if (Rank != 4) throw new ArgumentException($"Unfold2d expects images (B, Ch, H, W); got {ShapeMath.Format(Shape)}.");
+        int b = _shape[0], ch = _shape[1], h = _shape[2], w = _shape[3];
+        if (kernel <= 0 || stride <= 0 || padding < 0 || padding >= kernel)
+            throw new ArgumentException($"Unfold2d needs kernel > 0, stride > 0 and 0 ≤ padding < kernel; got kernel {kernel}, " +
+                                        $"stride {stride}, padding {padding}.");
+        if (h + 2 * padding < kernel || w + 2 * padding < kernel)
+            throw new ArgumentException($"Unfold2d: a {kernel}×{kernel} window does not fit the {h}×{w} images of " +
+                                        $"{ShapeMath.Format(Shape)} padded by {padding}.");
+        int ho = Kernels.Unfold.OutputSide(h, kernel, stride, padding), wo = Kernels.Unfold.OutputSide(w, kernel, stride, padding);
+        var x = Contiguous();
+        var y = Uninitialized([b, ho * wo, ch * kernel * kernel]);
+        Kernels.Unfold.Forward(y.Data, x.Data, b, ch, h, w, kernel, stride, padding);
+        return Record(y, "Unfold2d", [x], g =>
+        {
+            if (x.RequiresGrad) Kernels.Unfold.Backward(x.GradBuffer(), g.Data, b, ch, h, w, kernel, stride, padding);
+        });
+    }
 }

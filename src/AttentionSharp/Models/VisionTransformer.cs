@@ -21,6 +21,10 @@ public sealed class VisionTransformer : ImageClassifier
     public VisionTransformer(VisionTransformerConfig config, Generator rng)
     {
         Config = config.Validate();
+        var stem = new ModuleList();
+        for (int i = 0, channels = config.Channels; i < config.StemLayers; i++, channels = config.StemChannels)
+            Stem.Add(stem.Add(new ConvStemLayer(channels, config.StemChannels, config.StemStride, config.LayerNormEps, rng)));
+        if (config.StemLayers > 0) RegisterModule("stem", stem);
         PatchEmbedding = RegisterModule("patch_embed", new Linear(config.PatchDim, config.Width, rng));
         ClassToken = RegisterParameter("cls_token", Tensor.Zeros(1, 1, config.Width));
         Encoder = RegisterModule("encoder", new TransformerEncoder(config.EncoderStack, rng));
@@ -28,6 +32,9 @@ public sealed class VisionTransformer : ImageClassifier
     }
 
     public VisionTransformerConfig Config { get; }
+
+    /// <summary>The convolutions before the patches (none in ViT): <see cref="VisionTransformerConfig.StemLayers"/>.</summary>
+    public List<ConvStemLayer> Stem { get; } = [];
 
     public override int Channels => Config.Channels;
     public override int ImageSize => Config.ImageSize;
@@ -75,7 +82,8 @@ public sealed class VisionTransformer : ImageClassifier
 
     /// <summary>
     /// Images (B, Ch, H, W) → the flattened patches (B, N, Ch·P·P), patch n = row·(W/P) + column (the order of a
-    /// convolution's output flattened), values in (ch, i, j) order within a patch.
+    /// convolution's output flattened), values in (ch, i, j) order within a patch. With a stem the patches are cut from
+    /// its output (B, C_stem, H', W') instead of the image.
     /// </summary>
     public Tensor Patchify(Tensor images)
     {
@@ -83,10 +91,8 @@ public sealed class VisionTransformer : ImageClassifier
         if (images.Rank != 4 || images.Size(1) != c.Channels || images.Size(2) != c.ImageSize || images.Size(3) != c.ImageSize)
             throw new ArgumentException($"The Vision Transformer expects images shaped (B, {c.Channels}, {c.ImageSize}, {c.ImageSize}) " +
                 $"(VisionTransformerConfig.Channels = {c.Channels}, ImageSize = {c.ImageSize}); got {ShapeMath.Format(images.Shape)}.", nameof(images));
-        int b = images.Size(0), p = c.PatchSize, side = c.ImageSize / p;
-        return images.Reshape(b, c.Channels, side, p, side, p)                     // (B, Ch, H/P, P, W/P, P)
-                     .Permute(0, 2, 4, 1, 3, 5)                                    // (B, H/P, W/P, Ch, P, P)
-                     .Reshape(b, c.Patches, c.PatchDim);                           // (B, N, Ch·P·P)
+        foreach (var layer in Stem) images = layer.Forward(images);               // (B, C_stem, H', W')
+        return images.Unfold2d(c.PatchSize, c.PatchSize);                          // (B, N, Ch·P·P)
     }
 
     /// <summary>[x_class; x_p¹E; …; x_pᴺE]: the class token followed by the embedded patches, (B, N + 1, C).</summary>
@@ -95,5 +101,30 @@ public sealed class VisionTransformer : ImageClassifier
         var patches = PatchEmbedding.Forward(Patchify(images));                   // (B, N, C)
         var classTokens = Tensor.Cat([.. Enumerable.Repeat(ClassToken, images.Size(0))], 0);   // (B, 1, C)
         return Tensor.Cat([classTokens, patches], 1);                             // (B, N + 1, C)
+    }
+}
+
+/// <summary>
+/// One layer of a convolutional stem: a 3×3 convolution (padding 1), LayerNorm over its channels, GELU. Parameter names:
+/// conv.{weight, bias} (torch's Conv2d shapes), norm.{weight, bias}.
+/// </summary>
+public sealed class ConvStemLayer : Module
+{
+    public ConvStemLayer(int inChannels, int outChannels, int stride, float eps, Generator rng)
+    {
+        int k = VisionTransformerConfig.StemKernel;
+        Conv = RegisterModule("conv", new Conv2d(inChannels, outChannels, k, stride, k / 2, rng));
+        Norm = RegisterModule("norm", new LayerNorm(outChannels, eps));
+    }
+
+    public Conv2d Conv { get; }
+    public LayerNorm Norm { get; }
+
+    /// <summary>(B, C_in, H, W) → (B, C_out, H', W').</summary>
+    public Tensor Forward(Tensor images)
+    {
+        int b = images.Size(0), ho = Conv.OutputSide(images.Size(2)), wo = Conv.OutputSide(images.Size(3));
+        var rows = Norm.Forward(Conv.ForwardRows(images)).Gelu();                 // (B, H'·W', C_out)
+        return rows.Transpose(1, 2).Reshape(b, Conv.OutChannels, ho, wo);
     }
 }

@@ -45,6 +45,36 @@ public sealed record VisionTransformerConfig
     /// <summary>What each layer's (bidirectional) self-attention computes: full (ViT), a sliding window with global tokens (0 is the class token), or linear.</summary>
     public AttentionPattern Attention { get; init; } = AttentionPattern.Full;
 
+    /// <summary>
+    /// Convolutions before the patches (Xiao et al., "Early Convolutions Help Transformers See Better", 2021): this many
+    /// 3×3 convolutions (padding 1, stride <see cref="StemStride"/>), each followed by a LayerNorm over its channels
+    /// and GELU; 0 (ViT) cuts the image itself into patches. The patches are then cut from the stem's output.
+    /// </summary>
+    public int StemLayers { get; init; }
+
+    /// <summary>The channels of every stem convolution.</summary>
+    public int StemChannels { get; init; }
+
+    /// <summary>The stride of every stem convolution: 2 halves the side each time, 1 keeps it.</summary>
+    public int StemStride { get; init; } = 1;
+
+    /// <summary>The side of the stem's output: the image side after <see cref="StemLayers"/> convolutions.</summary>
+    public int StemSide
+    {
+        get
+        {
+            int side = ImageSize;
+            for (int i = 0; i < StemLayers; i++) side = Kernels.Unfold.OutputSide(side, StemKernel, StemStride, StemKernel / 2);
+            return side;
+        }
+    }
+
+    /// <summary>The channels the patches are cut from: the stem's, or the image's without a stem.</summary>
+    public int StemOutputChannels => StemLayers > 0 ? StemChannels : Channels;
+
+    /// <summary>The side of a stem convolution's window.</summary>
+    public const int StemKernel = 3;
+
     /// <summary>ViT-B/16: 224×224 images, 16×16 patches, L = 12, C = 768, NH = 12, MLP 3072.</summary>
     public static VisionTransformerConfig Base16 => new();
 
@@ -55,10 +85,10 @@ public sealed record VisionTransformerConfig
     };
 
     /// <summary>N = (ImageSize / P)²: the number of patches, so the encoder reads N + 1 tokens with the class token.</summary>
-    public int Patches => (ImageSize / PatchSize) * (ImageSize / PatchSize);
+    public int Patches => (StemSide / PatchSize) * (StemSide / PatchSize);
 
-    /// <summary>The values in one flattened patch: Channels·P·P.</summary>
-    public int PatchDim => Channels * PatchSize * PatchSize;
+    /// <summary>The values in one flattened patch: Channels·P·P (the stem's channels where there is a stem).</summary>
+    public int PatchDim => StemOutputChannels * PatchSize * PatchSize;
 
     /// <summary>The pre-LN encoder: GELU MLP, a final LayerNorm, and learned positions for the N + 1 tokens.</summary>
     public TransformerConfig EncoderStack => new()
@@ -73,8 +103,15 @@ public sealed record VisionTransformerConfig
     {
         const string R = nameof(VisionTransformerConfig);
         if (ImageSize <= 0) throw new ArgumentException($"{R}.ImageSize must be positive; got {ImageSize}.");
-        if (PatchSize <= 0 || ImageSize % PatchSize != 0)
-            throw new ArgumentException($"{R}.PatchSize ({PatchSize}) must be positive and divide {R}.ImageSize ({ImageSize}) so the patches tile the image.");
+        if (StemLayers < 0) throw new ArgumentException($"{R}.StemLayers cannot be negative; got {StemLayers}.");
+        if (StemLayers > 0 && StemChannels <= 0)
+            throw new ArgumentException($"{R}.StemChannels must be positive with {R}.StemLayers = {StemLayers}; got {StemChannels}.");
+        if (StemStride <= 0) throw new ArgumentException($"{R}.StemStride must be positive; got {StemStride}.");
+        if (PatchSize <= 0 || StemSide % PatchSize != 0)
+            throw new ArgumentException(StemLayers == 0
+                ? $"{R}.PatchSize ({PatchSize}) must be positive and divide {R}.ImageSize ({ImageSize}) so the patches tile the image."
+                : $"{R}.PatchSize ({PatchSize}) must be positive and divide the stem's output side ({StemSide}: {R}.ImageSize " +
+                  $"{ImageSize} after {StemLayers} convolutions of stride {StemStride}) so the patches tile it.");
         if (Channels <= 0) throw new ArgumentException($"{R}.Channels must be positive; got {Channels}.");
         if (Classes <= 0) throw new ArgumentException($"{R}.Classes must be positive; got {Classes}.");
         if (Layers <= 0) throw new ArgumentException($"{R}.Layers must be positive; got {Layers}.");
@@ -106,6 +143,12 @@ public sealed record VisionTransformerConfig
         // Written only when they differ from ViT's, so a ViT's JSON stays as it was.
         if (PositionalEncoding != PositionalEncodingKind.Learned) json["position_embedding_type"] = PositionalEncoding.ToString().ToLowerInvariant();
         if (Attention.Kind != AttentionKind.Full) Attention.WriteJson(json);
+        if (StemLayers > 0)
+        {
+            json["stem_layers"] = StemLayers;
+            json["stem_channels"] = StemChannels;
+            json["stem_stride"] = StemStride;
+        }
         return json;
     }
 
@@ -121,6 +164,7 @@ public sealed record VisionTransformerConfig
             Width = read.Int("hidden_size"), MlpWidth = read.Int("intermediate_size"),
             Dropout = read.Float("hidden_dropout_prob", d.Dropout), LayerNormEps = read.Float("layer_norm_eps", d.LayerNormEps),
             PositionalEncoding = read.Enum("position_embedding_type", d.PositionalEncoding), Attention = AttentionPattern.ReadJson(json, "vit"),
+            StemLayers = read.Int("stem_layers", 0), StemChannels = read.Int("stem_channels", 0), StemStride = read.Int("stem_stride", 1),
         }.Validate();
     }
 }

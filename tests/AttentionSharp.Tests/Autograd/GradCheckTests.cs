@@ -32,6 +32,7 @@ public class GradCheckTests
         "matmul", "matmul_broadcast", "matmul_transposed", "linear", "linear_nobias", "layernorm_linear", "layernorm_linear_bare", "layernorm_linear_residual", "linear_residual", "linear_residual_view", "contiguous", "unsqueeze",
         "softmax", "softmax_dim0", "logsoftmax", "layernorm", "layernorm_noaffine", "rmsnorm", "gelu_erf", "gelu_tanh", "relu",
         "silu", "swiglu", "dropout", "cross_entropy", "cross_entropy_smooth_ignore", "embedding", "attention", "attention_causal_gqa",
+        "unfold", "unfold_patches", "unfold_strided_input",
     ];
 
     [Theory]
@@ -58,6 +59,9 @@ public class GradCheckTests
             case "mean": Check(x => x[0].Mean(), Leaf(rng, 3, 4)); break;
             case "meandim": Check(x => x[0].Mean(-1, keepDim: true), Leaf(rng, 2, 3, 4)); break;
             case "max": Check(x => x[0].Max(1).Values, Leaf(rng, 3, 5)); break;
+            case "unfold": Check(x => x[0].Unfold2d(3, 2, 1), Leaf(rng, 2, 2, 5, 4)); break;
+            case "unfold_patches": Check(x => x[0].Unfold2d(2, 2), Leaf(rng, 1, 3, 4, 4)); break;
+            case "unfold_strided_input": Check(x => x[0].Permute(0, 3, 1, 2).Unfold2d(2, 1, 1), Leaf(rng, 2, 3, 3, 2)); break;
             case "reshape": Check(x => x[0].Reshape(4, 6) * x[0].Reshape(4, 6), Leaf(rng, 2, 3, 4)); break;
             case "reshape_strided": Check(x => x[0].Narrow(2, 1, 4).Reshape(2, 3, 2, 2).Transpose(1, 2).Reshape(2, 2, 6) * x[1], Leaf(rng, 2, 3, 6), Leaf(rng, 2, 6)); break;
             case "permute": Check(x => x[0].Permute(2, 0, 1).Contiguous() * 2f, Leaf(rng, 2, 3, 4)); break;

@@ -107,6 +107,10 @@ public class VisionTransformerTests
         { Shape with { Width = 15 }, ["VisionTransformerConfig.Width (15)", "VisionTransformerConfig.Heads (2)"] },
         { Shape with { Classes = 0 }, ["VisionTransformerConfig.Classes", "0"] },
         { Shape with { Channels = -1 }, ["VisionTransformerConfig.Channels", "-1"] },
+        { Shape with { PatchSize = 3, StemLayers = 1, StemChannels = 4, StemStride = 2 }, ["PatchSize (3)", "stem's output side (4"] },
+        { Shape with { StemLayers = 1 }, ["VisionTransformerConfig.StemChannels", "StemLayers = 1"] },
+        { Shape with { StemLayers = -1 }, ["VisionTransformerConfig.StemLayers", "-1"] },
+        { Shape with { StemStride = 0 }, ["VisionTransformerConfig.StemStride", "0"] },
     };
 
     [Theory]
@@ -127,5 +131,28 @@ public class VisionTransformerTests
         Assert.Equal([16, 32], names["patch_embed.weight"].Shape.ToArray());
         Assert.Equal([5, 16], names["encoder.positions.weight"].Shape.ToArray());
         Assert.Equal([1, 1, 16], names["cls_token"].Shape.ToArray());
+        Assert.DoesNotContain(names.Keys, k => k.StartsWith("stem.", StringComparison.Ordinal));
+        Assert.Null(Shape.ToJson()["stem_layers"]);   // a ViT's JSON is as it was
+    }
+
+    [Fact]
+    public void AStemChangesTheTokensAndItsConfigRoundTrips()
+    {
+        // 8×8 images, two stride-2 convolutions of 5 channels: 8 → 4 → 2, then 1×1 patches: 4 tokens of 5 values.
+        var stem = Shape with { PatchSize = 1, StemLayers = 2, StemChannels = 5, StemStride = 2 };
+        Assert.Equal((2, 4, 5), (stem.StemSide, stem.Patches, stem.PatchDim));
+        Assert.Equal(stem, VisionTransformerConfig.FromJson(JsonNode.Parse(stem.ToJson().ToJsonString())!.AsObject()));
+        var model = new VisionTransformer(stem, new Generator(1));
+        var names = model.StateDict();
+        Assert.Equal([5, 2, 3, 3], names["stem.0.conv.weight"].Shape.ToArray());
+        Assert.Equal([5, 5, 3, 3], names["stem.1.conv.weight"].Shape.ToArray());
+        Assert.Equal([5], names["stem.1.norm.weight"].Shape.ToArray());
+        Assert.Equal([16, 5], names["patch_embed.weight"].Shape.ToArray());
+        using var images = Tensor.Randn(new Generator(2), 3, 2, 8, 8);
+        Assert.Equal([3, 4, 5], model.Patchify(images).Shape.ToArray());
+        Assert.Equal([3, 2], model.Forward(images).Shape.ToArray());
+        // A stride-1 stem keeps the side: 8×8 after it, 4×4 patches of 5 channels.
+        var same = Shape with { StemLayers = 1, StemChannels = 5 };
+        Assert.Equal((8, 4, 80), (same.StemSide, same.Patches, same.PatchDim));
     }
 }

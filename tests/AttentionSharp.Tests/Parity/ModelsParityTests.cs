@@ -97,6 +97,26 @@ public class ModelsParityTests(ITestOutputHelper output)
         Assert.Equal(3 + 2 * 12 + 4, CompareGradients(model, "vit"));   // all but patch_embed.weight, compared above
     }
 
+    [Fact]
+    public void VisionTransformerWithConvolutionalStemMatchesPyTorch()
+    {
+        var file = File.Value;
+        var config = new VisionTransformerConfig
+        {
+            ImageSize = 8, PatchSize = 1, Channels = 1, Classes = 3, Layers = 2, Heads = 2, Width = 16, MlpWidth = 32,
+            StemLayers = 2, StemChannels = 6, StemStride = 2,
+        };
+        var model = new VisionTransformer(config, new Generator(0));
+        Assert.Equal(4, config.Patches);
+        Load(model, "vit_stem");
+        var logits = model.Forward(file.Tensor("vit_stem.images"));
+        Compare(file.Tensor("vit_stem.logits"), logits, LogitsAbs, LogitsRel, "vit_stem.logits");
+        var loss = model.Loss(logits, file.Ints("vit_stem.classes"));
+        Compare(file.Tensor("vit_stem.loss"), loss.Reshape(1), LossAbs, 0, "vit_stem.loss");
+        loss.Backward();
+        Assert.Equal(2 * 4 + 4 + 2 * 12 + 4, CompareGradients(model, "vit_stem"));   // every parameter
+    }
+
     /// <summary>Copies "&lt;prefix&gt;.init.&lt;name&gt;" into every parameter, or the override given for it.</summary>
     static void Load(Module model, string prefix, Dictionary<string, Tensor>? overrides = null)
     {

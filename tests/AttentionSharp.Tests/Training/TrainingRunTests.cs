@@ -149,6 +149,8 @@ public class TrainingRunTests
     [InlineData("gpt", "transformer", "--no-attention")]
     [InlineData("g2p", "transformer", "--no-attention")]
     [InlineData("mlm", "transformer", "--tokenizer")]
+    [InlineData("fashion", "transformer", "--word-dropout")]
+    [InlineData("mlm", "transformer", "--word-dropout")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
 #pragma warning disable format
@@ -156,6 +158,7 @@ public class TrainingRunTests
         {
             Context = option == "--context" ? 64 : null, Heads = option == "--heads" ? 4 : TaskPresets.For(task, model).Heads,
             NoAttention = option == "--no-attention", Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
+            WordDropout = option == "--word-dropout" ? 0.1f : TaskPresets.For(task, model).WordDropout,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));

@@ -111,8 +111,13 @@ public sealed class TaggingTask : ITrainingTask
         }
         // Global batches of ranks × B sentences, each epoch in a new order; a last batch too small to share is dropped.
         _maskRng = new Generator(options.Seed ^ 0x4D41534BUL);
+        // The same generator draws the tagger's word dropout: its state is in every checkpoint, so a resumed run drops
+        // the words the uninterrupted run would have.
+        float wordDropout = options.WordDropout ?? 0f;
+        Func<TaggingBatch, TaggingBatch>? prepare = _masked ? b => MaskedWords.Mask(b, _vocabulary.Count, _maskRng)
+            : wordDropout > 0 ? b => WordDropout.Apply(b, wordDropout, _maskRng) : null;
         _batches = new TaggingBatches(train, _logits, options.Batch * communicator.Size, communicator.Size, options.Seed ^ 0x5DEECE66DUL,
-            _masked ? b => MaskedWords.Mask(b, _vocabulary.Count, _maskRng) : null);
+            prepare);
 
         Header =
         [
