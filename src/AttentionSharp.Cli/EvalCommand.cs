@@ -21,14 +21,18 @@ static class EvalCommand
             DefaultValueFactory = _ => "test",
         };
         split.AcceptOnlyFromAmong("test", "validation");
+        var (beam, lengthPenalty) = DecodingOptions.Create();
         var command = new Command("eval", "Evaluate a checkpoint on held-out text.")
         {
-            checkpoint, data, json, batch, cache, split,
+            checkpoint, data, json, batch, cache, split, beam, lengthPenalty,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
             if (r.GetValue(batch) <= 0) throw new ArgumentException($"--batch must be positive; got {r.GetValue(batch)}.");
-            if (Tasks.TaskRegistry.TaskOf(r.GetValue(checkpoint)!) is { } taskName)
+            var taskName = Tasks.TaskRegistry.TaskOf(r.GetValue(checkpoint)!);
+            if (DecodingOptions.Read(r, beam, lengthPenalty, taskName, r.GetValue(checkpoint)!) is var (width, alpha))
+                return Tasks.G2pTask.Evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache), width, alpha);
+            if (taskName is not null)
                 return Tasks.TaskRegistry.Eval.TryGetValue(taskName, out var evaluate)
                     ? evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache))
                     : throw new IO.CheckpointException($"Checkpoint '{r.GetValue(checkpoint)}' is for task '{taskName}', which this version cannot evaluate.");

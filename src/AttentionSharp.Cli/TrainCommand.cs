@@ -35,6 +35,14 @@ static class TrainCommand
     {
         Description = "pos: the share of training words read as <unk> (spelling kept), so the tagger learns unseen words.",
     };
+    static readonly Option<int?> Beam = new("--beam")
+    {
+        Description = "g2p: the beam width of the final test scores (5; 1 is greedy decoding).",
+    };
+    static readonly Option<float?> LengthPenalty = new("--length-penalty")
+    {
+        Description = "g2p: α of the beam's length normalisation, log p / ((5 + length) / 6)^α (0: none).",
+    };
     static readonly Option<int?> Batch = new("--batch") { Description = "B: rows per micro-batch (per rank under MPI: the global batch is ranks × B)." };
     static readonly Option<int?> Accumulate = new("--grad-accum") { Description = "Micro-batches per optimizer step (1)." };
     static readonly Option<float?> Lr = new("--lr") { Description = "Peak learning rate." };
@@ -62,7 +70,7 @@ static class TrainCommand
     {
         var command = new Command("train", "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width, Context, Positions,
-                     Dropout, WordDropout, Batch, Accumulate, Lr, Warmup, WeightDecay, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
+                     Dropout, WordDropout, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
                      NoAttention, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
@@ -112,7 +120,8 @@ static class TrainCommand
             WeightDecay = r.GetValue(WeightDecay) ?? p.WeightDecay, EvalInterval = r.GetValue(EvalInterval) ?? p.EvalInterval,
             EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers, Heads = r.GetValue(Heads) ?? p.Heads,
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
-            WordDropout = r.GetValue(WordDropout) ?? p.WordDropout, Context = r.GetValue(Context) ?? p.Context,
+            WordDropout = r.GetValue(WordDropout) ?? p.WordDropout, Beam = r.GetValue(Beam) ?? p.Beam,
+            LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
             Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab, NoAttention = r.GetValue(NoAttention) || p.NoAttention,

