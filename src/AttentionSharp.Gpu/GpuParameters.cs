@@ -36,7 +36,8 @@ public sealed class GpuParameters : IDisposable
         }
         _decayed = parameters.Where(p => p.Decay).Sum(p => (long)p.Parameter.Count);
         if (offset > int.MaxValue)
-            throw new NotSupportedException($"The {model} on the GPU holds at most {int.MaxValue} parameters; this one has {offset}.");
+            throw new NotSupportedException(
+                $"The {model} on the GPU holds at most {int.MaxValue} parameters; this one has {offset}.");
         Count = offset;
         Values = device.Zeros((int)offset);
         Gradients = device.Zeros((int)offset);
