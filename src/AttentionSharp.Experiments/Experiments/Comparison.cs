@@ -74,6 +74,9 @@ public sealed record RecallResult(SequenceModelKind Model, int Distance, double 
 /// <summary>Training speed of one model at one sequence length (forward, backward and an AdamW step).</summary>
 public sealed record SpeedResult(SequenceModelKind Model, int Length, double MillisecondsPerStep, double TokensPerSecond);
 
+/// <summary>The speed experiment on a GPU: the device's name as the driver reports it, and the results.</summary>
+public sealed record GpuSpeedResults(string Device, IReadOnlyList<SpeedResult> Results);
+
 /// <summary>‖∂loss/∂x_t‖ (mean over a batch) for the input embedding at each distance from the output.</summary>
 public sealed record GradientResult(SequenceModelKind Model, int Distance, double[] NormByDistance);
 
