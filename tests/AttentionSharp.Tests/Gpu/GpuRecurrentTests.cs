@@ -47,6 +47,14 @@ public class GpuRecurrentTests(GpuFixture fixture)
     }
 
     [Fact]
+    public void TheRecurrentCasesOfTheGpuCheckCommandPassOnTheSimulator()
+    {
+        var cases = AttentionSharp.Benchmarks.GpuCheck.RecurrentCases(fixture.Simulator).ToList();
+        Assert.Equal(3, cases.Count);
+        foreach (var (_, compare) in cases) AssertAllPass(compare());
+    }
+
+    [Fact]
     public void BidirectionalAndMismatchedModulesAreRefusedInOneSentence()
     {
         var rng = new Generator(1);
