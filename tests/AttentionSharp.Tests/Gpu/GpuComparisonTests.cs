@@ -16,7 +16,12 @@ public class GpuComparisonTests(GpuFixture fixture)
 {
     static ComparisonOptions Tiny => ComparisonOptions.Quick with
     {
-        Mode = "test", Distances = [2], GradientDistance = 2, Lengths = [4], GpuLengths = [4, 8], Embedding = 8,
+        Mode = "test",
+        Distances = [2],
+        GradientDistance = 2,
+        Lengths = [4],
+        GpuLengths = [4, 8],
+        Embedding = 8,
     };
 
     [Fact]
