@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs on a machine with an NVIDIA GPU, from the unpacked pack of scripts/gpu-publish.sh (it needs no .NET, only the
 # driver; the peer needs python3 with a CUDA build of PyTorch):
-#   (a) attn bench gpu-check             the GPU GPT against the CPU engine on the GPU (every training kernel)
+#   (a) attn bench gpu-check             the GPU GPT and the recurrent classifiers against the CPU engine on the GPU
 #   (b) attn bench gemm --device cuda    SGEMM GFLOP/s and share of the FP32 peak, C = A·B and C = A·Bᵀ
 #   (c) attn bench train --device cuda   training step ms, tokens/s and MFU, GPT-2 124M at B = 16, T = 1024 included
 #   (d) torch_gpt_step.py                the same GPT-2 124M step in PyTorch (eager, fp32, TF32 off), same FLOPs and peak
+#   (e) attn compare --device cuda       the parallelism experiment on the GPU: RNN, LSTM, GRU and Transformer step
+#       --parallelism-only               time and tokens/s at T = 64 … 4096 (batch 8), into compare/report.md
 # Usage: ./gpu-check.sh [OUT_DIR]   (default gpu-results); every result is a JSON file there, the console a log.
 # Exit code: 0 when every part ran and the check passed, else the number of parts that failed.
 set -uo pipefail
@@ -36,6 +38,8 @@ step train "$attn" bench train --device cuda --json "$out/train.json"
 # The peer uses the same FP32 peak as attn (multiprocessors × clock × 128 × 2, from the CUDA driver), read from its report.
 peak=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['peak_gflops'] or '')" "$out/train.json" 2>/dev/null)
 step torch python3 "$here/torch_gpt_step.py" ${peak:+--peak-gflops "$peak"} --json "$out/torch.json"
+# About 16 000 kernel launches per recurrent training step at T = 4096, 6 steps per length (an estimate: under 2 min).
+step compare "$attn" compare --device cuda --parallelism-only --out "$out/compare"
 
 echo "== results in $out: $(ls "$out" | tr '\n' ' ')"
 exit $failed

@@ -1,4 +1,5 @@
 using AttentionSharp.Gpu;
+using AttentionSharp.Kernels;
 using AttentionSharp.Models;
 
 namespace AttentionSharp.Benchmarks;
@@ -7,7 +8,9 @@ namespace AttentionSharp.Benchmarks;
 /// <c>attn bench gpu-check</c>: <see cref="GpuGptCheck"/> — the comparison the tests run — on the device, for GPT
 /// shapes from the tests' miniature up to GPT-2's width and vocabulary (on a GPU only: the CPU simulator runs the small
 /// ones). It exercises every kernel a training step uses: GEMM in all three forms, the bias epilogue, FlashAttention
-/// forward and backward, LayerNorm, GELU, cross-entropy, embedding, the adds, the reductions and AdamW.
+/// forward and backward, LayerNorm, GELU, cross-entropy, embedding, the adds, the reductions and AdamW. Then
+/// <see cref="GpuRecurrentCheck"/> for the tanh RNN, the LSTM and the GRU (the recurrent kernels of <c>attn compare</c>'s
+/// parallelism experiment).
 /// </summary>
 public static class GpuCheck
 {
@@ -23,23 +26,38 @@ public static class GpuCheck
         yield return ("gpt2-width", new GptConfig { Layers = 2, Width = 768, Heads = 12, ContextLength = 256 }, 2, 256);
     }
 
+    /// <summary>
+    /// The recurrent classifiers checked: 2 layers of each cell, at the comparison's widths on a GPU, tiny on the simulator.
+    /// </summary>
+    public static IEnumerable<(string Name, Func<IReadOnlyList<GpuComparison>> Compare)> RecurrentCases(GpuDevice device)
+    {
+        bool gpu = device.Kind == GpuDeviceKind.Cuda;
+        foreach (var cell in new[] { RecurrentCell.Tanh, RecurrentCell.Lstm, RecurrentCell.Gru })
+            yield return gpu
+                ? ($"{cell} (E 64, H 96, L 2, B 8, T 64)", () => GpuRecurrentCheck.Compare(device, cell, 25, 64, 96, 2, 8, 8, 64))
+                : ($"{cell} (E 6, H 9, L 2, B 3, T 7)", () => GpuRecurrentCheck.Compare(device, cell, 11, 6, 9, 2, 4, 3, 7));
+    }
+
     /// <summary>Runs every case; prints the largest difference per kind of tensor and every failure. 0 when all pass.</summary>
     public static int Run(GpuDevice device, string? jsonPath, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(device);
-        output.WriteLine(
-            $"GpuGpt against the CPU engine on {device}: logits, loss, every gradient, 3 AdamW steps with clipping.");
+        output.WriteLine($"GpuGpt and the recurrent classifiers against the CPU engine on {device}: logits, loss, every " +
+                         "gradient, AdamW steps with clipping.");
         var all = new List<Dictionary<string, object?>>();
         int failures = 0;
-        foreach (var (name, config, batch, time) in Cases(device))
+        var cases = Cases(device).Select(c => (Name: $"{c.Name} (L {c.Config.Layers}, C {c.Config.Width}, NH {c.Config.Heads}, " +
+                                                      $"V {c.Config.VocabSize}, B {c.Batch}, T {c.Time})",
+                Compare: (Func<IReadOnlyList<GpuComparison>>)(() => GpuGptCheck.Compare(device, c.Config, c.Batch, c.Time))))
+            .Concat(RecurrentCases(device));
+        foreach (var (name, compare) in cases)
         {
-            var results = GpuGptCheck.Compare(device, config, batch, time);
+            var results = compare();
             var failed = results.Where(r => !r.Passed).ToList();
             failures += failed.Count;
             string Max(Func<GpuComparison, bool> which) =>
                 results.Where(which).Select(r => r.MaxDifference).DefaultIfEmpty(0).Max().ToString("0.0E+0");
-            output.WriteLine($"  {name} (L {config.Layers}, C {config.Width}, NH {config.Heads}, V {config.VocabSize}, " +
-                             $"B {batch}, T {time}): {results.Count - failed.Count}/{results.Count} within tolerance; max |Δ| " +
+            output.WriteLine($"  {name}: {results.Count - failed.Count}/{results.Count} within tolerance; max |Δ| " +
                              $"logits {Max(r => r.Name.StartsWith("logits"))}, loss {Max(r => r.Name.StartsWith("loss"))}, " +
                              $"gradients {Max(r => r.Name.StartsWith("grad"))}, parameters after steps " +
                              $"{Max(r => r.Name.StartsWith("step") && !r.Name.Contains("grad norm"))}");

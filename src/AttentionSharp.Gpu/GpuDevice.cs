@@ -36,6 +36,7 @@ public sealed class GpuDevice : IDisposable
     GpuReduce? _reduce;
     GpuFlashAttention? _flashAttention;
     GpuAdd? _add;
+    GpuRecurrent? _recurrent;
 
     GpuDevice(Context context, Accelerator accelerator, GpuDeviceKind kind, GpuKernelShapes shapes, int? clockRateMHz)
     {
@@ -173,6 +174,9 @@ public sealed class GpuDevice : IDisposable
 
     /// <summary>Residual sums and row-broadcast additions (positions).</summary>
     public GpuAdd Add => _add ??= new GpuAdd(this);
+
+    /// <summary>Recurrent layers (tanh RNN, LSTM, GRU) forward and backward through time.</summary>
+    public GpuRecurrent Recurrent => _recurrent ??= new GpuRecurrent(this);
 
     /// <summary>A zero-filled tensor on this device.</summary>
     public GpuTensor Zeros(params ReadOnlySpan<int> shape) => GpuTensor.Zeros(this, shape);

@@ -24,10 +24,7 @@ namespace AttentionSharp.Gpu;
 public sealed class GpuGpt : IDisposable
 {
     readonly GpuDevice _device;
-    readonly GpuTensor _params, _grads, _m, _v, _normSquared;
-    readonly Dictionary<string, (long Offset, int[] Shape)> _layout = [];
-    readonly string[] _names;
-    readonly long _decayed;
+    readonly GpuParameters _p;
     readonly Weights _w, _g;
     GpuGptActivations? _a;
     int _batch, _time;
@@ -37,28 +34,10 @@ public sealed class GpuGpt : IDisposable
     {
         _device = device;
         Config = model.Config;
-        // Layout: the parameters that decay first, then the rest, each group in the model's order, so AdamW is one
-        // launch per group over a contiguous range.
         var groups = model.NamedParameters().Zip(model.ParameterGroups(), (n, g) => (n.Name, n.Parameter, g.Decay)).ToList();
-        _names = [.. groups.Select(g => g.Name)];
-        long offset = 0;
-        foreach (var (name, p, _) in groups.Where(g => g.Decay).Concat(groups.Where(g => !g.Decay)))
-        {
-            _layout[name] = (offset, p.Shape.ToArray());
-            offset += p.Count;
-        }
-        _decayed = groups.Where(g => g.Decay).Sum(g => (long)g.Parameter.Count);
-        if (offset > int.MaxValue)
-            throw new NotSupportedException($"The GPU GPT holds at most {int.MaxValue} parameters; this model has {offset}.");
-        ParameterCount = offset;
-        _params = device.Zeros((int)offset);
-        _grads = device.Zeros((int)offset);
-        _m = device.Zeros((int)offset);
-        _v = device.Zeros((int)offset);
-        _normSquared = device.Zeros(1);
-        _w = new Weights(this, _params);
-        _g = new Weights(this, _grads);
-        CopyFrom(model);
+        _p = new GpuParameters(device, groups, "GPU GPT");
+        _w = new Weights(this, _p.Values);
+        _g = new Weights(this, _p.Gradients);
     }
 
     /// <summary>The shape this model was built with.</summary>
@@ -67,10 +46,10 @@ public sealed class GpuGpt : IDisposable
     public GpuDevice Device => _device;
 
     /// <summary>Parameters, in all.</summary>
-    public long ParameterCount { get; }
+    public long ParameterCount => _p.Count;
 
     /// <summary>Parameter names in the CPU model's order (<see cref="Module.NamedParameters"/>).</summary>
-    public IReadOnlyList<string> ParameterNames => _names;
+    public IReadOnlyList<string> ParameterNames => _p.Names;
 
     /// <summary>
     /// Null when <paramref name="config"/> is one the GPU GPT supports; else one sentence naming the setting and what is
@@ -111,18 +90,12 @@ public sealed class GpuGpt : IDisposable
     }
 
     /// <summary>Overwrites the device weights with <paramref name="model"/>'s (same configuration).</summary>
-    public void CopyFrom(Gpt model)
-    {
-        foreach (var (name, p) in Matching(model)) Slice(_params, name).CopyFrom(p.Contiguous().Data);
-    }
+    public void CopyFrom(Gpt model) => _p.CopyFrom(Matching(model));
 
     /// <summary>
     /// Writes the device weights into <paramref name="model"/> (same configuration), e.g. to save a checkpoint.
     /// </summary>
-    public void CopyTo(Gpt model)
-    {
-        foreach (var (name, p) in Matching(model)) Slice(_params, name).CopyTo(p.Data);
-    }
+    public void CopyTo(Gpt model) => _p.CopyTo(Matching(model));
 
     IEnumerable<(string Name, Tensor Parameter)> Matching(Gpt model)
     {
@@ -134,31 +107,26 @@ public sealed class GpuGpt : IDisposable
     }
 
     /// <summary>A copy of parameter <paramref name="name"/>'s values.</summary>
-    public float[] Parameter(string name) => Slice(_params, name).ToArray();
+    public float[] Parameter(string name) => _p.Slice(_p.Values, name).ToArray();
 
     /// <summary>A copy of the gradient of parameter <paramref name="name"/>.</summary>
-    public float[] Gradient(string name) => Slice(_grads, name).ToArray();
+    public float[] Gradient(string name) => _p.Slice(_p.Gradients, name).ToArray();
 
     /// <summary>
     /// Copies the AdamW moments of parameter <paramref name="name"/> into <paramref name="m"/> and <paramref name="v"/>.
     /// </summary>
     public void CopyMomentsTo(string name, Span<float> m, Span<float> v)
     {
-        Slice(_m, name).CopyTo(m);
-        Slice(_v, name).CopyTo(v);
+        _p.Slice(_p.M, name).CopyTo(m);
+        _p.Slice(_p.V, name).CopyTo(v);
     }
 
     /// <summary>Sets the AdamW moments of parameter <paramref name="name"/> (a resumed run's).</summary>
     public void CopyMomentsFrom(string name, ReadOnlySpan<float> m, ReadOnlySpan<float> v)
     {
-        Slice(_m, name).CopyFrom(m);
-        Slice(_v, name).CopyFrom(v);
+        _p.Slice(_p.M, name).CopyFrom(m);
+        _p.Slice(_p.V, name).CopyFrom(v);
     }
-
-    GpuTensor Slice(GpuTensor flat, string name) => _layout.TryGetValue(name, out var at)
-        ? flat.Slice(at.Offset, at.Shape)
-        : throw new ArgumentException(
-            $"The GPU GPT has no parameter '{name}'; it has {string.Join(", ", _names)}.", nameof(name));
 
     /// <summary>
     /// Token ids (B, T) → logits (B, T, V), kept on the device (<see cref="Logits"/>, <see cref="CopyLogits"/>).
@@ -300,34 +268,18 @@ public sealed class GpuGpt : IDisposable
     }
 
     /// <summary>Sets every gradient to zero.</summary>
-    public void ZeroGrad() => _grads.Clear();
+    public void ZeroGrad() => _p.ZeroGrad();
 
-    /// <summary>
-    /// ‖g‖, the L2 norm over every gradient together (one pass over the flat gradient buffer, one float read back): what
-    /// global-norm clipping scales by, as the CPU's <c>GradientClipping</c> computes it.
-    /// </summary>
-    public float GradNorm()
-    {
-        _normSquared.Clear();
-        _device.Reduce.SumOfSquares(_normSquared, _grads);
-        return MathF.Sqrt(_normSquared.ToArray()[0]);
-    }
+    /// <inheritdoc cref="GpuParameters.GradNorm"/>
+    public float GradNorm() => _p.GradNorm();
 
     /// <summary>
     /// One AdamW step (step is 1-based) over every parameter, as the CPU's <c>Training.AdamW</c> with decay on the
     /// parameters of rank ≥ 2 (<see cref="Gpt.ParameterGroups"/>); gradients are read as gradScale·grad (the clip
     /// coefficient). Two launches: the decayed range of the flat buffers, then the rest.
     /// </summary>
-    public void AdamWStep(float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale = 1f)
-    {
-        long rest = ParameterCount - _decayed;
-        if (_decayed > 0)
-            _device.AdamW.Step(_params.Slice(0, (int)_decayed), _grads.Slice(0, (int)_decayed), _m.Slice(0, (int)_decayed),
-                _v.Slice(0, (int)_decayed), lr, beta1, beta2, eps, weightDecay, step, gradScale);
-        if (rest > 0)
-            _device.AdamW.Step(_params.Slice(_decayed, (int)rest), _grads.Slice(_decayed, (int)rest),
-                _m.Slice(_decayed, (int)rest), _v.Slice(_decayed, (int)rest), lr, beta1, beta2, eps, 0f, step, gradScale);
-    }
+    public void AdamWStep(float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale = 1f) =>
+        _p.AdamWStep(lr, beta1, beta2, eps, weightDecay, step, gradScale);
 
     /// <summary>The last forward pass's logits as a host tensor (B, T, V).</summary>
     public Tensor Logits()
@@ -352,11 +304,7 @@ public sealed class GpuGpt : IDisposable
     public void Dispose()
     {
         _a?.Dispose();
-        _params.Dispose();
-        _grads.Dispose();
-        _m.Dispose();
-        _v.Dispose();
-        _normSquared.Dispose();
+        _p.Dispose();
     }
 
     /// <summary>The named tensors of one flat buffer (weights or their gradients), as slices.</summary>
@@ -364,8 +312,8 @@ public sealed class GpuGpt : IDisposable
     {
         public Weights(GpuGpt model, GpuTensor flat)
         {
-            GpuTensor T(string name) => model.Slice(flat, name);
-            GpuTensor? Maybe(string name) => model._layout.ContainsKey(name) ? T(name) : null;
+            GpuTensor T(string name) => model._p.Slice(flat, name);
+            GpuTensor? Maybe(string name) => model._p.Contains(name) ? T(name) : null;
             Wte = T("wte.weight");
             Wpe = T("wpe.weight");
             LnFW = T("ln_f.weight");

@@ -65,6 +65,32 @@ internal static class GpuMath
         return x < 0 ? erfc - 1f : 1f - erfc;
     }
 
+    /// <summary>σ(x) = 1 / (1 + e⁻ˣ), as the CPU engine's SimdMath.Sigmoid.</summary>
+    public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+
+    /// <summary>
+    /// tanh x and sech²x = 1 − tanh²x, as the CPU engine's SimdMath.Tanh: the Cephes polynomial below |x| = 0.625, and
+    /// q = 1 − tanh|x| = 2 / (e^{2|x|} + 1) above it, with sech²x = q(2 − q) free of the cancellation of 1 − t².
+    /// </summary>
+    public static float Tanh(float x, out float sech2)
+    {
+        float a = MathF.Abs(x);
+        if (a < 0.625f)
+        {
+            float s = x * x;
+            float p = Fma(-5.70498872745e-3f, s, 2.06390887954e-2f);
+            p = Fma(p, s, -5.37397155531e-2f);
+            p = Fma(p, s, 1.33314422036e-1f);
+            p = Fma(p, s, -3.33332819422e-1f);
+            float small = Fma(p * s, x, x);
+            sech2 = 1f - small * small;
+            return small;
+        }
+        float q = 2f / (MathF.Exp(MathF.Min(a + a, 88f)) + 1f);
+        sech2 = q * (2f - q);
+        return x < 0 ? q - 1f : 1f - q;
+    }
+
     /// <summary>Σ of <paramref name="value"/> over the group, returned to every thread.</summary>
     public static float GroupSum(float value) => GroupExtensions.AllReduce<float, AddFloat>(value);
 

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using AttentionSharp.Autograd;
+using AttentionSharp.Gpu;
+using AttentionSharp.Models;
 using AttentionSharp.Training;
 
 namespace AttentionSharp.Experiments;
@@ -21,6 +23,9 @@ public sealed record ComparisonOptions
 
     /// <summary>Sequence lengths of the speed experiment.</summary>
     public required int[] Lengths { get; init; }
+
+    /// <summary>Sequence lengths of the speed experiment on a GPU (<see cref="Comparison.SpeedOnGpu"/>), either mode.</summary>
+    public int[] GpuLengths { get; init; } = [64, 128, 256, 512, 1024, 2048, 4096];
 
     /// <summary>The gap at which the trained models' gradients are measured (one of <see cref="Distances"/>).</summary>
     public required int GradientDistance { get; init; }
@@ -54,6 +59,8 @@ public sealed record ComparisonOptions
         if (Distances.Length == 0 || Distances.Any(d => d < 1)) throw new ArgumentException("Distances must be a non-empty list of positive gaps.");
         if (!Distances.Contains(GradientDistance)) throw new ArgumentException($"The gradient distance {GradientDistance} must be one of the distances trained.");
         if (Lengths.Length == 0 || Lengths.Any(t => t < 2)) throw new ArgumentException("Lengths must be a non-empty list of lengths ≥ 2.");
+        if (GpuLengths.Length == 0 || GpuLengths.Any(t => t < 2))
+            throw new ArgumentException("GpuLengths must be a non-empty list of lengths ≥ 2.");
         if (BottleneckSeconds <= 0 || BottleneckTestStride <= 0) throw new ArgumentException("BottleneckSeconds and BottleneckTestStride must be positive.");
         if (StepsPerRun <= 0) throw new ArgumentException($"StepsPerRun must be positive; got {StepsPerRun}.");
         if (SecondsPerRun <= 0) throw new ArgumentException($"SecondsPerRun must be positive; got {SecondsPerRun}.");
@@ -66,6 +73,9 @@ public sealed record RecallResult(SequenceModelKind Model, int Distance, double 
 
 /// <summary>Training speed of one model at one sequence length (forward, backward and an AdamW step).</summary>
 public sealed record SpeedResult(SequenceModelKind Model, int Length, double MillisecondsPerStep, double TokensPerSecond);
+
+/// <summary>The speed experiment on a GPU: the device's name as the driver reports it, and the results.</summary>
+public sealed record GpuSpeedResults(string Device, IReadOnlyList<SpeedResult> Results);
 
 /// <summary>‖∂loss/∂x_t‖ (mean over a batch) for the input embedding at each distance from the output.</summary>
 public sealed record GradientResult(SequenceModelKind Model, int Distance, double[] NormByDistance);
@@ -171,42 +181,125 @@ public sealed class Comparison(ComparisonOptions options, Action<string>? log = 
         return correct;
     }
 
+    /// <summary>The batch of the speed experiment, on either device.</summary>
+    public const int SpeedBatch = 8;
+
     /// <summary>
     /// Milliseconds per training step (forward, backward, AdamW) and tokens per second at each length, batch 8, the
     /// median of a few steps after one warm-up step; a length is skipped for a model once a step takes over 20 s.
     /// </summary>
-    public List<SpeedResult> Speed(CancellationToken cancel = default)
+    public List<SpeedResult> Speed(CancellationToken cancel = default) => Sweep(_options.Lengths, "CPU", model =>
     {
-        const int batch = 8;
+        var optimizer = new AdamW(model.Parameters(), 1e-4f);
+        return ((ids, labels, t) =>
+        {
+            optimizer.ZeroGrad();
+            using (TensorScope.Begin()) Tensor.CrossEntropy(model.Forward(ids, SpeedBatch, t), labels).Backward();
+            optimizer.Step();
+        }, null);
+    }, cancel);
+
+    /// <summary>
+    /// <see cref="Speed"/> on <paramref name="device"/> at <see cref="ComparisonOptions.GpuLengths"/>: each step runs the
+    /// same work on the device — forward with the loss read back, backward, an AdamW step over the device's flat
+    /// buffers — timed until the device has finished it. The recurrent models are the CPU models uploaded
+    /// (<see cref="GpuRecurrentClassifier"/>); the Transformer is <see cref="GpuGpt"/> in <see cref="GpuTransformer"/>'s
+    /// configuration (<see cref="GpuTransformerDifferences"/> says how it differs from the CPU's).
+    /// </summary>
+    public List<SpeedResult> SpeedOnGpu(GpuDevice device, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        int updates = 0;
+        return Sweep(_options.GpuLengths, "GPU", model =>
+        {
+            if (model.Kind == SequenceModelKind.Transformer)
+            {
+                var gpt = GpuGpt.From(device, new Gpt(GpuTransformer(_options.Embedding, _options.GpuLengths.Max()),
+                    new Generator(_options.Seed + 78)));
+                return ((ids, _, t) =>
+                {
+                    gpt.ZeroGrad();
+                    gpt.Forward(ids, ids, SpeedBatch, t);   // the tokens themselves as targets: only the time counts
+                    gpt.Backward();
+                    gpt.AdamWStep(1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, ++updates);
+                    device.Synchronize();
+                }, gpt);
+            }
+            var recurrent = GpuRecurrentClassifier.From(device, model.Embedding, model.Recurrent!, model.Head);
+            return ((ids, labels, t) =>
+            {
+                recurrent.ZeroGrad();
+                recurrent.Forward(ids, labels, SpeedBatch, t);
+                recurrent.Backward();
+                recurrent.AdamWStep(1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, ++updates);
+                device.Synchronize();
+            }, recurrent);
+        }, cancel);
+    }
+
+    /// <summary>
+    /// The Transformer of the GPU speed experiment: <see cref="GpuGpt"/> with the CPU Transformer's depth (2 pre-LN
+    /// layers), width (the embedding), 4 heads, biases, no dropout, the recall task's vocabulary, and a context of the
+    /// longest length measured.
+    /// </summary>
+    public static GptConfig GpuTransformer(int embedding, int context) => new()
+    {
+        Layers = 2, Width = embedding, Heads = 4, ContextLength = context, VocabSize = RecallTask.VocabSize, Bias = true,
+        Dropout = 0f,
+    };
+
+    /// <summary>How <see cref="GpuTransformer"/>'s step differs from the CPU Transformer's, in one sentence.</summary>
+    public const string GpuTransformerDifferences =
+        "The GPU Transformer is the GPU GPT of the same depth, width and heads, so it differs from the CPU's in four " +
+        "ways, each adding work rather than removing it: learned positions instead of sinusoidal ones, a feed-forward " +
+        "width of 4·E instead of 2·E, GELU in its tanh form, and a head tied to the embedding that scores every " +
+        "position over the vocabulary instead of a linear head on the last position.";
+
+    /// <summary>One training step of a model at length T (ids B·T batch-major, labels B), finished when it returns.</summary>
+    delegate void SpeedStep(int[] ids, int[] labels, int time);
+
+    /// <summary>
+    /// The speed experiment's loop on one device: per model (the same seeded models on every device), per length, the
+    /// median step time of <see cref="MedianMilliseconds"/>; a model's longer lengths are skipped once a step takes
+    /// over 20 s. <paramref name="prepare"/> gives a model's step and what to dispose after it.
+    /// </summary>
+    List<SpeedResult> Sweep(int[] lengths, string where, Func<SequenceClassifier, (SpeedStep Step, IDisposable? Owner)> prepare,
+        CancellationToken cancel)
+    {
         var results = new List<SpeedResult>();
         foreach (var kind in Models)
         {
             var rng = new Generator(_options.Seed + 77);
-            var model = NewModel(kind, rng);
-            var optimizer = new AdamW(model.Parameters(), 1e-4f);
-            foreach (int t in _options.Lengths)
+            var (step, owner) = prepare(NewModel(kind, rng));
+            using var _ = owner;
+            foreach (int t in lengths)
             {
                 cancel.ThrowIfCancellationRequested();
-                var ids = new int[batch * t]; var labels = new int[batch];
+                var ids = new int[SpeedBatch * t]; var labels = new int[SpeedBatch];
                 for (int i = 0; i < ids.Length; i++) ids[i] = (int)(rng.NextUInt64() % RecallTask.VocabSize);
-                double Step()
-                {
-                    var clock = Stopwatch.StartNew();
-                    optimizer.ZeroGrad();
-                    using (TensorScope.Begin()) Tensor.CrossEntropy(model.Forward(ids, batch, t), labels).Backward();
-                    optimizer.Step();
-                    return clock.Elapsed.TotalMilliseconds;
-                }
-                double first = Step();
-                int repeats = first > 2000 ? 1 : first > 500 ? 3 : 5;
-                var times = Enumerable.Range(0, repeats).Select(_ => Step()).Order().ToArray();
-                double ms = times[times.Length / 2];
-                results.Add(new SpeedResult(kind, t, ms, batch * t / (ms / 1000)));
-                _log($"speed T={t,5} {kind,-11} {ms,9:F1} ms/step, {batch * t / (ms / 1000),10:N0} tokens/s");
+                double ms = MedianMilliseconds(() => step(ids, labels, t));
+                double tokensPerSecond = SpeedBatch * t / (ms / 1000);
+                results.Add(new SpeedResult(kind, t, ms, tokensPerSecond));
+                _log($"speed {where} T={t,5} {kind,-11} {ms,9:F1} ms/step, {tokensPerSecond,10:N0} tokens/s");
                 if (ms > 20_000) break;
             }
         }
         return results;
+    }
+
+    /// <summary>The median milliseconds of a few runs of <paramref name="step"/> after one warm-up run: 5, or fewer when slow.</summary>
+    static double MedianMilliseconds(Action step)
+    {
+        double Time()
+        {
+            var clock = Stopwatch.StartNew();
+            step();
+            return clock.Elapsed.TotalMilliseconds;
+        }
+        double first = Time();
+        int repeats = first > 2000 ? 1 : first > 500 ? 3 : 5;
+        var times = Enumerable.Range(0, repeats).Select(_ => Time()).Order().ToArray();
+        return times[times.Length / 2];
     }
 
     /// <summary>

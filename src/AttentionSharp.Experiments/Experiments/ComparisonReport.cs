@@ -10,17 +10,63 @@ public static class ComparisonReport
 {
     static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
 
+    /// <summary>
+    /// Writes report.md, results.json and a plot per experiment that has results (the parallelism experiment alone
+    /// leaves the others empty); <paramref name="gpuSpeed"/> adds the parallelism experiment on a GPU.
+    /// </summary>
     public static void Write(string dir, ComparisonOptions options, string machine, IReadOnlyList<RecallResult> recall,
-        IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients, IReadOnlyList<BottleneckResult>? bottleneck = null)
+        IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients,
+        IReadOnlyList<BottleneckResult>? bottleneck = null, GpuSpeedResults? gpuSpeed = null)
     {
         bottleneck ??= [];
         Directory.CreateDirectory(dir);
         if (bottleneck.Count > 0) PlotBottleneck(Path.Combine(dir, "bottleneck.png"), bottleneck);
-        PlotRecall(Path.Combine(dir, "recall.png"), recall);
-        PlotSpeed(Path.Combine(dir, "speed.png"), speed);
-        PlotGradients(Path.Combine(dir, "gradients.png"), gradients);
-        WriteAtomically(Path.Combine(dir, "results.json"), Json(options, machine, recall, speed, gradients, bottleneck).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        WriteAtomically(Path.Combine(dir, "report.md"), Markdown(options, machine, recall, speed, gradients, bottleneck));
+        if (recall.Count > 0) PlotRecall(Path.Combine(dir, "recall.png"), recall);
+        if (speed.Count > 0)
+            PlotSpeed(Path.Combine(dir, "speed.png"), speed, "Training throughput against sequence length (batch 8)");
+        if (gpuSpeed is not null)
+            PlotSpeed(Path.Combine(dir, "speed-gpu.png"), gpuSpeed.Results, $"On the GPU ({gpuSpeed.Device}), batch 8");
+        if (gradients.Count > 0) PlotGradients(Path.Combine(dir, "gradients.png"), gradients);
+        var json = Json(options, machine, recall, speed, gradients, bottleneck);
+        json["gpu_speed"] = gpuSpeed is null ? null : new JsonObject
+        {
+            ["device"] = gpuSpeed.Device, ["transformer_differences"] = Comparison.GpuTransformerDifferences,
+            ["results"] = SpeedJson(gpuSpeed.Results),
+        };
+        WriteAtomically(Path.Combine(dir, "results.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        WriteAtomically(Path.Combine(dir, "report.md"),
+            Markdown(options, machine, recall, speed, gradients, bottleneck, gpuSpeed));
+    }
+
+    /// <summary>
+    /// One sentence saying, for each recurrent model, the length T from which on the Transformer's tokens/s stays above
+    /// that model's (at every longer length measured for both), or that it does not; <paramref name="where"/> opens it
+    /// ("On the GPU").
+    /// </summary>
+    public static string Overtakes(IReadOnlyList<SpeedResult> speed, string where)
+    {
+        ArgumentNullException.ThrowIfNull(speed);
+        var transformer = speed.Where(r => r.Model == SequenceModelKind.Transformer)
+            .ToDictionary(r => r.Length, r => r.TokensPerSecond);
+        var parts = new List<string>();
+        foreach (var kind in Comparison.Models.Where(k => k != SequenceModelKind.Transformer))
+        {
+            var both = speed.Where(r => r.Model == kind && transformer.ContainsKey(r.Length)).OrderBy(r => r.Length).ToList();
+            if (both.Count == 0)
+            {
+                parts.Add($"cannot be set against the {Name(kind)}'s (no length measured for both)");
+                continue;
+            }
+            int? from = null;
+            // the start of the run of lengths, ending at the longest, where the Transformer is ahead
+            for (int i = both.Count - 1; i >= 0 && transformer[both[i].Length] > both[i].TokensPerSecond; i--)
+                from = both[i].Length;
+            parts.Add(from is null ? Inv($"does not overtake the {Name(kind)}'s at any T measured (up to {both[^1].Length})")
+                : from == both[0].Length ? Inv($"is above the {Name(kind)}'s from the shortest T measured, {from}")
+                : Inv($"overtakes the {Name(kind)}'s at T = {from}"));
+        }
+        return $"{where}, the Transformer's tokens/s " + string.Join(", ", parts.SkipLast(1)) +
+               (parts.Count > 1 ? " and " : "") + parts[^1] + ".";
     }
 
     static string Inv(FormattableString text) => FormattableString.Invariant(text);
@@ -34,7 +80,7 @@ public static class ComparisonReport
     };
 
     static string Markdown(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients,
-        IReadOnlyList<BottleneckResult> bottleneck)
+        IReadOnlyList<BottleneckResult> bottleneck, GpuSpeedResults? gpuSpeed)
     {
         var s = new StringBuilder();
         var models = Comparison.Models;
@@ -43,6 +89,17 @@ public static class ComparisonReport
         s.AppendLine(Invariant, $"Mode: **{o.Mode}** (`attn compare{(o.Mode == "quick" ? " --quick" : "")}`), seed {o.Seed}, on {machine}.");
         s.AppendLine(Inv($"Every model embeds tokens in {o.Embedding} dimensions and has about the same number of parameters: ") +
             string.Join(", ", models.Select(k => recall.FirstOrDefault(r => r.Model == k) is { } r ? $"{Name(k)} {r.Parameters:N0}" : Name(k))) + ".");
+        if (recall.Count > 0) RecallSection(s, o, recall);
+        if (speed.Count > 0) ParallelismSection(s, o.Lengths, speed);
+        if (gpuSpeed is not null) GpuParallelismSection(s, o.GpuLengths, gpuSpeed);
+        if (gradients.Count > 0) GradientsSection(s, o, gradients);
+        if (bottleneck.Count > 0) BottleneckSection(s, o, bottleneck);
+        return s.ToString();
+    }
+
+    static void RecallSection(StringBuilder s, ComparisonOptions o, IReadOnlyList<RecallResult> recall)
+    {
+        var models = Comparison.Models;
         s.AppendLine();
         s.AppendLine("## Long-range dependency: recall a token d positions back");
         s.AppendLine();
@@ -56,17 +113,52 @@ public static class ComparisonReport
             s.AppendLine(Inv($"| {d} | ") + string.Join(" | ", models.Select(k => recall.FirstOrDefault(r => r.Model == k && r.Distance == d) is { } r ? $"{r.Accuracy * 100:F1} % ({r.Steps})" : "–")) + " |");
         s.AppendLine();
         s.AppendLine("![recall accuracy against distance](recall.png)");
+    }
+
+    static void ParallelismSection(StringBuilder s, int[] lengths, IReadOnlyList<SpeedResult> speed)
+    {
         s.AppendLine();
         s.AppendLine("## Parallelism: training step time against sequence length");
         s.AppendLine();
         s.AppendLine("Forward, backward and an AdamW step on batch 8; median of a few steps after a warm-up step. Cells: ms per step (tokens/s).");
+        SpeedTable(s, lengths, speed);
+        s.AppendLine(Overtakes(speed, "On the CPU"));
+        s.AppendLine();
+        s.AppendLine("![step time against sequence length](speed.png)");
+    }
+
+    static void GpuParallelismSection(StringBuilder s, int[] lengths, GpuSpeedResults gpu)
+    {
+        s.AppendLine();
+        s.AppendLine("## Parallelism on the GPU: training step time against sequence length");
+        s.AppendLine();
+        s.AppendLine($"On {gpu.Device}: the same step (forward with the loss read back, backward, an AdamW step; batch 8), " +
+            "timed until the device has finished it, median of a few steps after a warm-up step. The recurrent models are the " +
+            "CPU's models uploaded: one GEMM projects the inputs of every step, then each step is one GEMM and one fused " +
+            "kernel of gate math, forward and backward, one after another. " + Comparison.GpuTransformerDifferences +
+            " Cells: ms per step (tokens/s).");
+        SpeedTable(s, lengths, gpu.Results);
+        s.AppendLine(Overtakes(gpu.Results, "On the GPU"));
+        s.AppendLine();
+        s.AppendLine("![step time against sequence length on the GPU](speed-gpu.png)");
+    }
+
+    static void SpeedTable(StringBuilder s, int[] lengths, IReadOnlyList<SpeedResult> speed)
+    {
+        var models = Comparison.Models;
         s.AppendLine();
         s.AppendLine("| T | " + string.Join(" | ", models.Select(Name)) + " |");
         s.AppendLine("|---:|" + string.Concat(models.Select(_ => "---:|")));
-        foreach (int t in o.Lengths)
-            s.AppendLine(Inv($"| {t} | ") + string.Join(" | ", models.Select(k => speed.FirstOrDefault(r => r.Model == k && r.Length == t) is { } r ? $"{r.MillisecondsPerStep:F1} ({r.TokensPerSecond:N0})" : "–")) + " |");
+        foreach (int t in lengths)
+            s.AppendLine(Inv($"| {t} | ") + string.Join(" | ", models.Select(k =>
+                speed.FirstOrDefault(r => r.Model == k && r.Length == t) is { } r
+                    ? Inv($"{r.MillisecondsPerStep:F1} ({r.TokensPerSecond:N0})")
+                    : "–")) + " |");
         s.AppendLine();
-        s.AppendLine("![step time against sequence length](speed.png)");
+    }
+
+    static void GradientsSection(StringBuilder s, ComparisonOptions o, IReadOnlyList<GradientResult> gradients)
+    {
         s.AppendLine();
         s.AppendLine(Invariant, $"## Vanishing gradients: ‖∂loss/∂x_t‖ against the distance from the output");
         s.AppendLine();
@@ -80,7 +172,10 @@ public static class ComparisonReport
             s.AppendLine(Inv($"| {m}{(m == marks[^1] ? " (the key)" : "")} | ") + string.Join(" | ", gradients.Select(g => g.NormByDistance[m].ToString("0.00E+00", Invariant))) + " |");
         s.AppendLine();
         s.AppendLine("![gradient norm against distance](gradients.png)");
-        if (bottleneck.Count == 0) return s.ToString();
+    }
+
+    static void BottleneckSection(StringBuilder s, ComparisonOptions o, IReadOnlyList<BottleneckResult> bottleneck)
+    {
         s.AppendLine();
         s.AppendLine("## The bottleneck: sequence-to-sequence without attention, with attention, and the Transformer");
         s.AppendLine();
@@ -95,7 +190,6 @@ public static class ComparisonReport
                 string.Join(" | ", r.ByLength.Select(b => b.Words == 0 ? "–" : Inv($"{b.WordErrorRate * 100:F1} % ({b.Words})"))) + " |");
         s.AppendLine();
         s.AppendLine("![word error by word length](bottleneck.png)");
-        return s.ToString();
     }
 
     static JsonObject Json(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients,
@@ -117,16 +211,19 @@ public static class ComparisonReport
                 ["model"] = Name(r.Model), ["distance"] = r.Distance, ["accuracy"] = r.Accuracy, ["steps"] = r.Steps,
                 ["seconds"] = r.Seconds, ["parameters"] = r.Parameters, ["final_loss"] = r.FinalLoss,
             }).ToArray()),
-            ["speed"] = new JsonArray(speed.Select(r => (JsonNode)new JsonObject
-            {
-                ["model"] = Name(r.Model), ["length"] = r.Length, ["ms_per_step"] = r.MillisecondsPerStep, ["tokens_per_s"] = r.TokensPerSecond,
-            }).ToArray()),
+            ["speed"] = SpeedJson(speed),
             ["gradients"] = new JsonArray(gradients.Select(g => (JsonNode)new JsonObject
             {
                 ["model"] = Name(g.Model), ["trained_distance"] = g.Distance,
                 ["norm_by_distance"] = new JsonArray(g.NormByDistance.Select(v => (JsonNode)JsonValue.Create(v)!).ToArray()),
             }).ToArray()),
         };
+
+    static JsonArray SpeedJson(IReadOnlyList<SpeedResult> speed) => new(speed.Select(r => (JsonNode)new JsonObject
+    {
+        ["model"] = Name(r.Model), ["length"] = r.Length, ["ms_per_step"] = r.MillisecondsPerStep,
+        ["tokens_per_s"] = r.TokensPerSecond,
+    }).ToArray());
 
     static void PlotRecall(string path, IReadOnlyList<RecallResult> recall)
     {
@@ -149,7 +246,7 @@ public static class ComparisonReport
         Save(plot, path);
     }
 
-    static void PlotSpeed(string path, IReadOnlyList<SpeedResult> speed)
+    static void PlotSpeed(string path, IReadOnlyList<SpeedResult> speed, string title)
     {
         var plot = new ScottPlot.Plot();
         foreach (var kind in Comparison.Models)
@@ -162,7 +259,7 @@ public static class ComparisonReport
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         for (int e = 2; e <= 8; e++) ticks.AddMajor(e, Math.Pow(10, e).ToString("N0", Invariant));
         plot.Axes.Left.TickGenerator = ticks;
-        plot.Title("Training throughput against sequence length (batch 8)");
+        plot.Title(title);
         plot.XLabel("sequence length T");
         plot.YLabel("tokens per second (log scale)");
         plot.ShowLegend(ScottPlot.Alignment.LowerLeft);

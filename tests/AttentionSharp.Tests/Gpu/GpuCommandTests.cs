@@ -29,6 +29,7 @@ public class GpuCommandTests(GpuFixture fixture)
             ["bench", "gemm", "--device", "cuda"],
             ["bench", "train", "--device", "cuda"],
             ["bench", "gpu-check"],
+            ["compare", "--device", "cuda", "--parallelism-only", "--out", dir.File("compare")],
         })
         {
             var (code, output) = AttnProcess.Run(args);
