@@ -59,11 +59,13 @@ static class CompareCommand
             try
             {
                 var comparison = new Comparison(options, Console.WriteLine);
-                string machine = $"{Environment.ProcessorCount} cores, {Kernels.Parallel.ThreadCount} threads, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
+                string machine = $"{Environment.ProcessorCount} cores, {Kernels.Parallel.ThreadCount} threads, " +
+                                 $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
                 if (only)
                 {
                     string where = gpu is null ? "the CPU" : gpu.ToString();
-                    Console.WriteLine($"The parallelism experiment of RNN, LSTM, GRU and Transformer on {where}; results in {dir}.");
+                    Console.WriteLine($"The parallelism experiment of RNN, LSTM, GRU and Transformer on {where}; " +
+                                      $"results in {dir}.");
                     List<SpeedResult> cpuSpeed = gpu is null ? comparison.Speed(cancel.Token) : [];
                     var gpuSpeed = gpu is null ? null : new GpuSpeedResults(gpu.Name, comparison.SpeedOnGpu(gpu, cancel.Token));
                     ComparisonReport.Write(dir, options, machine, [], cpuSpeed, [], null, gpuSpeed);
@@ -78,7 +80,8 @@ static class CompareCommand
                 var dictionary = Data.CmuDict.Fetch(Data.DataCache.Resolve(r.GetValue(cache)), Console.Out);
                 Console.WriteLine($"1/4 long-range recall: {options.Distances.Length} distances × 4 models × {options.StepsPerRun} steps (at most {options.SecondsPerRun} s each)");
                 var recall = comparison.LongRange(cancel.Token);
-                Console.WriteLine("2/4 training speed against sequence length" + (gpu is null ? "" : ", on the CPU, then on the GPU"));
+                Console.WriteLine("2/4 training speed against sequence length" +
+                                  (gpu is null ? "" : ", on the CPU, then on the GPU"));
                 var speed = comparison.Speed(cancel.Token);
                 var onGpu = gpu is null ? null : new GpuSpeedResults(gpu.Name, comparison.SpeedOnGpu(gpu, cancel.Token));
                 Console.WriteLine("3/4 gradient norm against distance");

@@ -8,7 +8,10 @@ static class DecodingOptions
 {
     public static (Option<int?> Beam, Option<double?> LengthPenalty) Create() =>
     (
-        new Option<int?>("--beam") { Description = $"g2p: the beam width ({PronunciationTask.BeamWidth}; 1 is greedy decoding)." },
+        new Option<int?>("--beam")
+        {
+            Description = $"g2p: the beam width ({PronunciationTask.BeamWidth}; 1 is greedy decoding).",
+        },
         new Option<double?>("--length-penalty")
         {
             Description = "g2p: α of the beam's length normalisation, log p / ((5 + length) / 6)^α (0: none).",
@@ -19,8 +22,8 @@ static class DecodingOptions
     /// The beam width and α for a g2p checkpoint (the defaults where not given), null for another task's checkpoint,
     /// which takes neither option.
     /// </summary>
-    public static (int Beam, double LengthPenalty)? Read(ParseResult r, Option<int?> beam, Option<double?> lengthPenalty, string? task,
-        string checkpoint)
+    public static (int Beam, double LengthPenalty)? Read(ParseResult r, Option<int?> beam, Option<double?> lengthPenalty,
+        string? task, string checkpoint)
     {
         int? width = r.GetValue(beam);
         double? alpha = r.GetValue(lengthPenalty);

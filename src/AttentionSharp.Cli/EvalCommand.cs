@@ -31,7 +31,8 @@ static class EvalCommand
             if (r.GetValue(batch) <= 0) throw new ArgumentException($"--batch must be positive; got {r.GetValue(batch)}.");
             var taskName = Tasks.TaskRegistry.TaskOf(r.GetValue(checkpoint)!);
             if (DecodingOptions.Read(r, beam, lengthPenalty, taskName, r.GetValue(checkpoint)!) is var (width, alpha))
-                return Tasks.G2pTask.Evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache), width, alpha);
+                return Tasks.G2pTask.Evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache),
+                    width, alpha);
             if (taskName is not null)
                 return Tasks.TaskRegistry.Eval.TryGetValue(taskName, out var evaluate)
                     ? evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache))

@@ -14,7 +14,8 @@ static class PredictCommand
         var input = new Option<string>("--input") { Description = "What to predict on: a sentence (pos), a word (g2p), an image file (fashion).", Required = true };
         var cache = new Option<string?>("--cache") { Description = "Data cache directory." };
         var (beam, lengthPenalty) = DecodingOptions.Create();
-        var command = new Command("predict", "Run a task checkpoint on one input: tag a sentence, pronounce a word, classify an image.")
+        var command = new Command("predict",
+            "Run a task checkpoint on one input: tag a sentence, pronounce a word, classify an image.")
         {
             checkpoint, input, cache, beam, lengthPenalty,
         };

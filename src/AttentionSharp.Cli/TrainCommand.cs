@@ -70,8 +70,9 @@ static class TrainCommand
     {
         var command = new Command("train", "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width, Context, Positions,
-                     Dropout, WordDropout, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
-                     NoAttention, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
+                     Dropout, WordDropout, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay, EvalInterval,
+                     EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, OnNonFinite, DetectAnomaly, Cache, Device,
+                     Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {

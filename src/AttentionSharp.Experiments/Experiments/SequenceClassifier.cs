@@ -38,7 +38,9 @@ public sealed class SequenceClassifier : Module
     public Embedding Embedding { get; }
     public Linear Head { get; }
 
-    /// <summary>The recurrent body (<see cref="Rnn"/>, <see cref="Lstm"/> or <see cref="Gru"/>); null for the Transformer.</summary>
+    /// <summary>
+    /// The recurrent body (<see cref="Rnn"/>, <see cref="Lstm"/> or <see cref="Gru"/>); null for the Transformer.
+    /// </summary>
     public RecurrentBase? Recurrent => _recurrent;
 
     /// <summary>The recurrent state size, or the Transformer's width.</summary>

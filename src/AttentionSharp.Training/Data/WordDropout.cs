@@ -15,7 +15,8 @@ public static class WordDropout
     public static TaggingBatch Apply(TaggingBatch batch, float probability, Generator rng)
     {
         if (!(probability >= 0 && probability < 1))
-            throw new ArgumentOutOfRangeException(nameof(probability), probability, "The word dropout probability must be in [0, 1).");
+            throw new ArgumentOutOfRangeException(nameof(probability), probability,
+                "The word dropout probability must be in [0, 1).");
         if (probability == 0) return batch;
         var ids = (int[])batch.Ids.Clone();
         for (int i = 0; i < ids.Length; i++)

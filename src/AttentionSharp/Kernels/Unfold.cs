@@ -10,7 +10,10 @@ namespace AttentionSharp.Kernels;
 /// </summary>
 public static class Unfold
 {
-    /// <summary>The output side of a window of <paramref name="kernel"/> sliding by <paramref name="stride"/> over <paramref name="side"/> + 2·pad pixels.</summary>
+    /// <summary>
+    /// The output side of a window of <paramref name="kernel"/> sliding by <paramref name="stride"/> over
+    /// <paramref name="side"/> + 2·pad pixels.
+    /// </summary>
     public static int OutputSide(int side, int kernel, int stride, int padding) => (side + 2 * padding - kernel) / stride + 1;
 
     /// <summary>y (B, Ho·Wo, Ch·K·K) = the windows of x (B, Ch, H, W).</summary>
@@ -43,9 +46,11 @@ public static class Unfold
         }
     }
 
-    /// <summary>dx (B, Ch, H, W) += the window gradients dy (B, Ho·Wo, Ch·K·K) summed back onto their pixels (col2im).</summary>
-    public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, int batch, int channels, int height, int width, int kernel,
-        int stride, int padding)
+    /// <summary>
+    /// dx (B, Ch, H, W) += the window gradients dy (B, Ho·Wo, Ch·K·K) summed back onto their pixels (col2im).
+    /// </summary>
+    public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, int batch, int channels, int height, int width,
+        int kernel, int stride, int padding)
     {
         var (ho, wo) = Validate(dy.Length, dx.Length, batch, channels, height, width, kernel, stride, padding, nameof(dy));
         int k2 = kernel * kernel, row = channels * k2;
@@ -73,20 +78,22 @@ public static class Unfold
         }
     }
 
-    static (int Ho, int Wo) Validate(int windowsLength, int imagesLength, int batch, int channels, int height, int width, int kernel,
-        int stride, int padding, string windowsName)
+    static (int Ho, int Wo) Validate(int windowsLength, int imagesLength, int batch, int channels, int height, int width,
+        int kernel, int stride, int padding, string windowsName)
     {
         if (batch < 0 || channels <= 0 || height <= 0 || width <= 0)
-            throw new ArgumentException($"Unfold needs a non-negative batch and positive channels, height and width; got batch {batch}, " +
-                                        $"channels {channels}, height {height}, width {width}.");
+            throw new ArgumentException($"Unfold needs a non-negative batch and positive channels, height and width; " +
+                                        $"got batch {batch}, channels {channels}, height {height}, width {width}.");
         if (kernel <= 0 || stride <= 0 || padding < 0 || padding >= kernel)
             throw new ArgumentException($"Unfold needs kernel > 0, stride > 0 and 0 ≤ padding < kernel; got kernel {kernel}, " +
                                         $"stride {stride}, padding {padding}.");
         if (height + 2 * padding < kernel || width + 2 * padding < kernel)
-            throw new ArgumentException($"Unfold: a {kernel}×{kernel} window does not fit a {height}×{width} image padded by {padding}.");
+            throw new ArgumentException($"Unfold: a {kernel}×{kernel} window does not fit a {height}×{width} image " +
+                                        $"padded by {padding}.");
         int ho = OutputSide(height, kernel, stride, padding), wo = OutputSide(width, kernel, stride, padding);
         Guard.Matrix("images", imagesLength, batch * channels, height * width, "batch·channels", "height·width");
-        Guard.Matrix(windowsName, windowsLength, batch * ho * wo, channels * kernel * kernel, "batch·Ho·Wo", "channels·kernel²");
+        Guard.Matrix(windowsName, windowsLength, batch * ho * wo, channels * kernel * kernel,
+            "batch·Ho·Wo", "channels·kernel²");
         return (ho, wo);
     }
 }

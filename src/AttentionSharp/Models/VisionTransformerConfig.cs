@@ -105,11 +105,13 @@ public sealed record VisionTransformerConfig
         if (ImageSize <= 0) throw new ArgumentException($"{R}.ImageSize must be positive; got {ImageSize}.");
         if (StemLayers < 0) throw new ArgumentException($"{R}.StemLayers cannot be negative; got {StemLayers}.");
         if (StemLayers > 0 && StemChannels <= 0)
-            throw new ArgumentException($"{R}.StemChannels must be positive with {R}.StemLayers = {StemLayers}; got {StemChannels}.");
+            throw new ArgumentException($"{R}.StemChannels must be positive with {R}.StemLayers = {StemLayers}; " +
+                                        $"got {StemChannels}.");
         if (StemStride <= 0) throw new ArgumentException($"{R}.StemStride must be positive; got {StemStride}.");
         if (PatchSize <= 0 || StemSide % PatchSize != 0)
             throw new ArgumentException(StemLayers == 0
-                ? $"{R}.PatchSize ({PatchSize}) must be positive and divide {R}.ImageSize ({ImageSize}) so the patches tile the image."
+                ? $"{R}.PatchSize ({PatchSize}) must be positive and divide {R}.ImageSize ({ImageSize}) " +
+                  "so the patches tile the image."
                 : $"{R}.PatchSize ({PatchSize}) must be positive and divide the stem's output side ({StemSide}: {R}.ImageSize " +
                   $"{ImageSize} after {StemLayers} convolutions of stride {StemStride}) so the patches tile it.");
         if (Channels <= 0) throw new ArgumentException($"{R}.Channels must be positive; got {Channels}.");
@@ -164,7 +166,8 @@ public sealed record VisionTransformerConfig
             Width = read.Int("hidden_size"), MlpWidth = read.Int("intermediate_size"),
             Dropout = read.Float("hidden_dropout_prob", d.Dropout), LayerNormEps = read.Float("layer_norm_eps", d.LayerNormEps),
             PositionalEncoding = read.Enum("position_embedding_type", d.PositionalEncoding), Attention = AttentionPattern.ReadJson(json, "vit"),
-            StemLayers = read.Int("stem_layers", 0), StemChannels = read.Int("stem_channels", 0), StemStride = read.Int("stem_stride", 1),
+            StemLayers = read.Int("stem_layers", 0), StemChannels = read.Int("stem_channels", 0),
+            StemStride = read.Int("stem_stride", 1),
         }.Validate();
     }
 }

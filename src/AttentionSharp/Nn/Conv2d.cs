@@ -11,7 +11,8 @@ public sealed class Conv2d : Module
     public Conv2d(int inChannels, int outChannels, int kernel, int stride, int padding, Generator rng, bool bias = true)
     {
         if (inChannels <= 0 || outChannels <= 0)
-            throw new ArgumentException($"Conv2d needs positive channel counts; got in_channels = {inChannels}, out_channels = {outChannels}.");
+            throw new ArgumentException($"Conv2d needs positive channel counts; got in_channels = {inChannels}, " +
+                                        $"out_channels = {outChannels}.");
         if (kernel <= 0 || stride <= 0 || padding < 0 || padding >= kernel)
             throw new ArgumentException($"Conv2d needs kernel > 0, stride > 0 and 0 ≤ padding < kernel; got kernel {kernel}, " +
                                         $"stride {stride}, padding {padding}.");
@@ -36,8 +37,10 @@ public sealed class Conv2d : Module
     public Tensor ForwardRows(Tensor images)
     {
         if (images.Rank != 4 || images.Size(1) != InChannels)
-            throw new ArgumentException($"Conv2d expects images (B, {InChannels}, H, W); got {ShapeMath.Format(images.Shape)}.", nameof(images));
-        return Tensor.Linear(images.Unfold2d(Kernel, Stride, Padding), Weight.Reshape(OutChannels, InChannels * Kernel * Kernel), Bias);
+            throw new ArgumentException($"Conv2d expects images (B, {InChannels}, H, W); got {ShapeMath.Format(images.Shape)}.",
+                nameof(images));
+        return Tensor.Linear(images.Unfold2d(Kernel, Stride, Padding),
+            Weight.Reshape(OutChannels, InChannels * Kernel * Kernel), Bias);
     }
 
     /// <summary>Images (B, C_in, H, W) → (B, C_out, Ho, Wo), as torch.nn.Conv2d.</summary>

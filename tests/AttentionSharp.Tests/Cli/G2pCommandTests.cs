@@ -2,7 +2,10 @@ using AttentionSharp.Tests.Support;
 
 namespace AttentionSharp.Tests.Cli;
 
-/// <summary>`--beam` and `--length-penalty`: a g2p run's final test scores, `attn eval` and `attn predict` decode as told; other tasks refuse them.</summary>
+/// <summary>
+/// `--beam` and `--length-penalty`: a g2p run's final test scores, `attn eval` and `attn predict` decode as told;
+/// other tasks refuse them.
+/// </summary>
 public class G2pCommandTests
 {
     [Fact]
@@ -11,15 +14,16 @@ public class G2pCommandTests
         using var dir = new TempDirectory();
         var dictionary = Training.TaskData.Dictionary(dir.Path);
         var run = dir.File("g2p");
-        string[] tiny = ["--steps", "3", "--minutes", "0", "--layers", "1", "--width", "16", "--heads", "2", "--batch", "4", "--eval-interval", "3"];
+        string[] tiny = ["--steps", "3", "--minutes", "0", "--layers", "1", "--width", "16", "--heads", "2", "--batch", "4",
+            "--eval-interval", "3"];
         var (code, output) = AttnProcess.Run(["train", "--task", "g2p", "--data", dictionary, "--out", run, .. tiny,
             "--beam", "3", "--length-penalty", "0.6"]);
         Assert.True(code == 0, output);
         Assert.Contains("words), greedy: PER", output);
         Assert.Contains("words), beam 3, length penalty 0.6: PER", output);
 
-        (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary, "--beam", "2", "--length-penalty", "1",
-            "--json", dir.File("eval.json"));
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary, "--beam", "2",
+            "--length-penalty", "1", "--json", dir.File("eval.json"));
         Assert.True(code == 0, output);
         Assert.Contains("test split", output);
         Assert.Contains("beam 2, length penalty 1: PER", output);
@@ -32,7 +36,8 @@ public class G2pCommandTests
         Assert.True(code == 0, output);
         Assert.Contains("beam 5: PER", output);
 
-        (code, output) = AttnProcess.Run("predict", "--checkpoint", run, "--input", "cat", "--beam", "2", "--length-penalty", "0.5");
+        (code, output) = AttnProcess.Run("predict", "--checkpoint", run, "--input", "cat", "--beam", "2",
+            "--length-penalty", "0.5");
         Assert.True(code == 0, output);
         Assert.StartsWith("cat ", output.Trim());
 

@@ -2,7 +2,10 @@ using AttentionSharp.Data;
 
 namespace AttentionSharp.Tests.Data;
 
-/// <summary>Word dropout: the share of words read as &lt;unk&gt;, special ids untouched, everything else kept, the same draws from the same state.</summary>
+/// <summary>
+/// Word dropout: the share of words read as &lt;unk&gt;, special ids untouched, everything else kept, the same draws
+/// from the same state.
+/// </summary>
 public class WordDropoutTests
 {
     static TaggingBatch Batch(out int[] ids)
@@ -41,7 +44,8 @@ public class WordDropoutTests
     {
         var plain = Batch(out _);
         Assert.Equal(WordDropout.Apply(plain, 0.2f, new Generator(4)).Ids, WordDropout.Apply(plain, 0.2f, new Generator(4)).Ids);
-        Assert.NotEqual(WordDropout.Apply(plain, 0.2f, new Generator(4)).Ids, WordDropout.Apply(plain, 0.2f, new Generator(5)).Ids);
+        Assert.NotEqual(WordDropout.Apply(plain, 0.2f, new Generator(4)).Ids,
+            WordDropout.Apply(plain, 0.2f, new Generator(5)).Ids);
         Assert.Same(plain, WordDropout.Apply(plain, 0f, new Generator(4)));
         Assert.Throws<ArgumentOutOfRangeException>(() => WordDropout.Apply(plain, 1f, new Generator(4)));
         Assert.Throws<ArgumentOutOfRangeException>(() => WordDropout.Apply(plain, float.NaN, new Generator(4)));

@@ -107,7 +107,10 @@ public class VisionTransformerTests
         { Shape with { Width = 15 }, ["VisionTransformerConfig.Width (15)", "VisionTransformerConfig.Heads (2)"] },
         { Shape with { Classes = 0 }, ["VisionTransformerConfig.Classes", "0"] },
         { Shape with { Channels = -1 }, ["VisionTransformerConfig.Channels", "-1"] },
-        { Shape with { PatchSize = 3, StemLayers = 1, StemChannels = 4, StemStride = 2 }, ["PatchSize (3)", "stem's output side (4"] },
+        {
+            Shape with { PatchSize = 3, StemLayers = 1, StemChannels = 4, StemStride = 2 },
+            ["PatchSize (3)", "stem's output side (4"]
+        },
         { Shape with { StemLayers = 1 }, ["VisionTransformerConfig.StemChannels", "StemLayers = 1"] },
         { Shape with { StemLayers = -1 }, ["VisionTransformerConfig.StemLayers", "-1"] },
         { Shape with { StemStride = 0 }, ["VisionTransformerConfig.StemStride", "0"] },

@@ -66,7 +66,8 @@ public class Conv2dTests
                             {
                                 int yi = oi * stride - pad + i, xj = oj * stride - pad + j;
                                 if ((uint)yi < (uint)h && (uint)xj < (uint)w)
-                                    expected[((b * channels + c) * h + yi) * w + xj] += gv[((b * ho + oi) * wo + oj) * channels * k * k + (c * k + i) * k + j];
+                                    expected[((b * channels + c) * h + yi) * w + xj] +=
+                                        gv[((b * ho + oi) * wo + oj) * channels * k * k + (c * k + i) * k + j];
                             }
         TensorAssert.Close([.. expected.Select(v => (float)v)], x.Grad!.ToArray(), 1e-5, 1e-5, "col2im");
     }
@@ -98,7 +99,8 @@ public class Conv2dTests
                         for (int c = 0; c < 3; c++)
                             for (int i = 0; i < 3; i++)
                                 for (int j = 0; j < 3; j++)
-                                    sum += wt[((o * 3 + c) * 3 + i) * 3 + j] * At(x, 3, 7, 6, b, c, oi * 2 - 1 + i, oj * 2 - 1 + j);
+                                    sum += wt[((o * 3 + c) * 3 + i) * 3 + j] *
+                                           At(x, 3, 7, 6, b, c, oi * 2 - 1 + i, oj * 2 - 1 + j);
                         Assert.Equal(sum, yv[((b * 4 + o) * 4 + oi) * 3 + oj], 1e-5);
                     }
         using var rows = conv.ForwardRows(images);
@@ -118,7 +120,9 @@ public class Conv2dTests
         Assert.Contains("does not fit", Assert.Throws<ArgumentException>(() => images.Unfold2d(5, 1)).Message);
         var conv = new Conv2d(3, 4, 3, 1, 1, new Generator(1));
         Assert.Contains("(B, 3, H, W)", Assert.Throws<ArgumentException>(() => conv.Forward(images)).Message);
-        Assert.Contains("positive channel", Assert.Throws<ArgumentException>(() => new Conv2d(0, 4, 3, 1, 1, new Generator(1))).Message);
-        Assert.Contains("padding < kernel", Assert.Throws<ArgumentException>(() => new Conv2d(1, 4, 3, 1, 3, new Generator(1))).Message);
+        Assert.Contains("positive channel",
+            Assert.Throws<ArgumentException>(() => new Conv2d(0, 4, 3, 1, 1, new Generator(1))).Message);
+        Assert.Contains("padding < kernel",
+            Assert.Throws<ArgumentException>(() => new Conv2d(1, 4, 3, 1, 3, new Generator(1))).Message);
     }
 }

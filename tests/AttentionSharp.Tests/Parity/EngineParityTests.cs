@@ -58,10 +58,13 @@ public class EngineParityTests(ITestOutputHelper output)
         ["conv2d"] = (x, _) => Conv2dOf(x[0], x[1], x[2]),
     };
 
-    /// <summary>torch's F.conv2d(x, w, b, stride=2, padding=1) as Conv2d computes it: unfolded windows times the weight.</summary>
+    /// <summary>
+    /// torch's F.conv2d(x, w, b, stride=2, padding=1) as Conv2d computes it: unfolded windows times the weight.
+    /// </summary>
     static Tensor Conv2dOf(Tensor x, Tensor w, Tensor b)
     {
-        int n = x.Size(0), cout = w.Size(0), ho = AttentionSharp.Kernels.Unfold.OutputSide(x.Size(2), 3, 2, 1), wo = AttentionSharp.Kernels.Unfold.OutputSide(x.Size(3), 3, 2, 1);
+        int n = x.Size(0), cout = w.Size(0), ho = AttentionSharp.Kernels.Unfold.OutputSide(x.Size(2), 3, 2, 1),
+            wo = AttentionSharp.Kernels.Unfold.OutputSide(x.Size(3), 3, 2, 1);
         return Tensor.Linear(x.Unfold2d(3, 2, 1), w.Reshape(cout, -1), b).Transpose(1, 2).Reshape(n, cout, ho, wo);
     }
 
