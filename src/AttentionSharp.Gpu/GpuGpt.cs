@@ -21,7 +21,7 @@ namespace AttentionSharp.Gpu;
 /// </para>
 /// Letters: B batch, T time, C width, NH heads, HS head size, V vocabulary, L layers, N = B·T rows.
 /// </summary>
-public sealed class GpuGpt : IDisposable
+public sealed class GpuGpt : IDisposable, IGpuTrainable
 {
     readonly GpuDevice _device;
     readonly GpuParameters _p;

@@ -50,25 +50,46 @@ public static class GpuGptCheck
         ArgumentNullException.ThrowIfNull(config);
         var cpu = new Gpt(config, new Generator(seed));
         using var gpu = GpuGpt.From(device, cpu);
-        var results = new List<GpuComparison>();
         var rng = new Generator(seed + 1);
         var optimizer = new AdamW(cpu.ParameterGroups(), 0f, 0.9f, 0.95f, 1e-8f, 0.1f);
         var named = cpu.NamedParameters().ToList();
         string where = $"{device.Kind}/{device.Shapes}";
+        return CompareSteps(gpu, optimizer, named, batch, time, steps, where,
+            () =>
+            {
+                var ids = Draw(rng, batch * time, config.VocabSize);
+                var targets = Draw(rng, batch * time, config.VocabSize);
+                cpu.Train();
+                return (ids, targets);
+            },
+            ids => cpu.Forward(ids, batch, time), (l, targets) => cpu.Loss(l, targets));
+    }
+
+    /// <summary>
+    /// The comparison loop <see cref="Compare"/> and <see cref="GpuRecurrentCheck"/> share: for steps 0 to
+    /// <paramref name="steps"/>, draws a batch, takes the CPU step (the optimizer's zero-grad, then
+    /// <paramref name="cpuLogits"/> and <paramref name="cpuLoss"/> in a <see cref="TensorScope"/>, backward) and the
+    /// GPU's (zero, forward, backward); on step 0 compares the logits, the loss and each gradient of
+    /// <paramref name="named"/>; on every step but the last clips and steps AdamW on both sides (learning rate
+    /// 1e-2·(step + 1)/steps) and compares the gradient norm and each parameter. <paramref name="where"/> ends every label.
+    /// </summary>
+    internal static List<GpuComparison> CompareSteps(IGpuTrainable gpu, AdamW optimizer,
+        IReadOnlyList<(string Name, Tensor Parameter)> named, int batch, int time, int steps, string where,
+        Func<(int[] Ids, int[] Targets)> draw, Func<int[], Tensor> cpuLogits, Func<Tensor, int[], Tensor> cpuLoss)
+    {
+        var results = new List<GpuComparison>();
         for (int step = 0; step <= steps; step++)
         {
-            var ids = Draw(rng, batch * time, config.VocabSize);
-            var targets = Draw(rng, batch * time, config.VocabSize);
+            var (ids, targets) = draw();
             // The CPU step, as the trainer takes it: zero, forward, backward, clip coefficient, AdamW.
-            cpu.Train();
             optimizer.ZeroGrad();
             float[] logits;
             float loss;
             using (TensorScope.Begin())
             {
-                var l = cpu.Forward(ids, batch, time);
+                var l = cpuLogits(ids);
                 logits = l.ToArray();
-                var lossTensor = cpu.Loss(l, targets);
+                var lossTensor = cpuLoss(l, targets);
                 loss = lossTensor.Item();
                 lossTensor.Backward();
             }
@@ -85,7 +106,7 @@ public static class GpuGptCheck
             }
             if (step == steps) break;
             float lr = 1e-2f * (step + 1) / steps;
-            var (norm, clip) = GradientClipping.ClipCoefficient(cpu.Parameters(), MaxNorm);
+            var (norm, clip) = GradientClipping.ClipCoefficient(named.Select(p => p.Parameter), MaxNorm);
             optimizer.LearningRate = lr;
             optimizer.Step(clip);
             float gpuNorm = gpu.GradNorm();

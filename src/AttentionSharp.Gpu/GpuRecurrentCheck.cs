@@ -1,7 +1,6 @@
 using AttentionSharp.Autograd;
 using AttentionSharp.Kernels;
 using AttentionSharp.Nn;
-using AttentionSharp.Training;
 using AdamW = AttentionSharp.Training.AdamW;
 using Embedding = AttentionSharp.Nn.Embedding;
 
@@ -40,51 +39,20 @@ public static class GpuRecurrentCheck
         var optimizer = new AdamW(named.Select(p => (p.Parameter, p.Parameter.Rank >= 2)), 0f, weightDecay: 0.01f);
         var data = new Generator(seed + 1);
         string where = $"{cell} L{layers} {device.Kind}/{device.Shapes}";
-        var results = new List<GpuComparison>();
-        for (int step = 0; step <= steps; step++)
-        {
-            var ids = new int[batch * time];
-            var labels = new int[batch];
-            for (int i = 0; i < ids.Length; i++) ids[i] = data.NextInt(vocab);
-            for (int i = 0; i < labels.Length; i++) labels[i] = data.NextInt(classes);
-            optimizer.ZeroGrad();
-            float[] logits;
-            float loss;
-            using (TensorScope.Begin())
+        return GpuGptCheck.CompareSteps(gpu, optimizer, named, batch, time, steps, where,
+            () =>
+            {
+                var ids = new int[batch * time];
+                var labels = new int[batch];
+                for (int i = 0; i < ids.Length; i++) ids[i] = data.NextInt(vocab);
+                for (int i = 0; i < labels.Length; i++) labels[i] = data.NextInt(classes);
+                return (ids, labels);
+            },
+            ids =>
             {
                 var states = recurrent.ForwardSequence(emb.Forward(ids, batch, time));   // (B, T, H)
-                var l = head.Forward(states.Select(1, time - 1));
-                logits = l.ToArray();
-                var lossTensor = Tensor.CrossEntropy(l, labels);
-                loss = lossTensor.Item();
-                lossTensor.Backward();
-            }
-            gpu.ZeroGrad();
-            float gpuLoss = gpu.Forward(ids, labels, batch, time);
-            gpu.Backward();
-            if (step == 0)
-            {
-                results.Add(GpuComparison.Of($"logits {where}", logits, gpu.Logits().ToArray(), GpuGptCheck.OutputAtol,
-                    GpuGptCheck.OutputRtol));
-                results.Add(GpuComparison.Of($"loss {where}", [loss], [gpuLoss], GpuGptCheck.OutputAtol, GpuGptCheck.OutputRtol));
-                foreach (var (name, p) in named)
-                    results.Add(GpuComparison.Of($"grad {name} {where}", p.Grad!.ToArray(), gpu.Gradient(name),
-                        GpuGptCheck.GradientAtol, GpuGptCheck.GradientRtol));
-            }
-            if (step == steps) break;
-            float lr = 1e-2f * (step + 1) / steps;
-            var (norm, clip) = GradientClipping.ClipCoefficient(named.Select(p => p.Parameter), GpuGptCheck.MaxNorm);
-            optimizer.LearningRate = lr;
-            optimizer.Step(clip);
-            float gpuNorm = gpu.GradNorm();
-            gpu.AdamWStep(lr, optimizer.Beta1, optimizer.Beta2, optimizer.Eps, optimizer.WeightDecay, step + 1,
-                GradientClipping.CoefficientFor(gpuNorm, GpuGptCheck.MaxNorm));
-            results.Add(GpuComparison.Of($"step {step + 1} grad norm {where}", [norm], [gpuNorm], GpuGptCheck.GradientAtol,
-                GpuGptCheck.GradientRtol));
-            foreach (var (name, p) in named)
-                results.Add(GpuComparison.Of($"step {step + 1} {name} {where}", p.ToArray(), gpu.Parameter(name),
-                    GpuGptCheck.ParameterAtol, GpuGptCheck.ParameterRtol));
-        }
-        return results;
+                return head.Forward(states.Select(1, time - 1));
+            },
+            (l, labels) => Tensor.CrossEntropy(l, labels));
     }
 }

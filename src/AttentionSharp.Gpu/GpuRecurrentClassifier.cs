@@ -16,7 +16,7 @@ namespace AttentionSharp.Gpu;
 /// before upload, so the embedding lookup writes the layers' input directly.
 /// </para>
 /// </summary>
-public sealed class GpuRecurrentClassifier : IDisposable
+public sealed class GpuRecurrentClassifier : IDisposable, IGpuTrainable
 {
     readonly GpuDevice _device;
     readonly GpuParameters _p;
