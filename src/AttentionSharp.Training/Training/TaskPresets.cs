@@ -114,7 +114,8 @@ public static class TaskPresets
         Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer", "the other tasks read words, letters or pixels");
         Check(o.Vocab is not null, preset.Vocab is not null, "--vocab", "the vocabulary size is for --task gpt --tokenizer bpe");
         Check(o.Heads is not null, preset.Heads is not null, "--heads", "the recurrent models have no attention heads");
-        Check(o.WordDropout is not null, preset.WordDropout is not null, "--word-dropout", "it drops words of --task pos's training sentences");
+        Check(o.WordDropout is not null, preset.WordDropout is not null, "--word-dropout",
+            "it drops words of --task pos's training sentences");
         Check(o.Beam is not null, preset.Beam is not null, "--beam", "beam search decodes --task g2p's pronunciations");
         Check(o.LengthPenalty is not null, preset.LengthPenalty is not null, "--length-penalty",
             "it normalises --task g2p's beam search");

@@ -150,7 +150,8 @@ public sealed record TrainOptions
         if (Heads is <= 0) throw new ArgumentException($"--heads must be positive; got {Heads}.");
         if (Width is <= 0) throw new ArgumentException($"--width must be positive; got {Width}.");
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
-        if (WordDropout is { } w && !(w >= 0 && w < 1)) throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
+        if (WordDropout is { } w && !(w >= 0 && w < 1))
+            throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
         if (Beam is <= 0) throw new ArgumentException($"--beam must be positive; got {Beam}.");
         if (LengthPenalty is { } lp && !(lp >= 0 && lp <= 10))
             throw new ArgumentException($"--length-penalty must be in [0, 10]; got {lp}.");

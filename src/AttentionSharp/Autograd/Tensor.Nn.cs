@@ -224,14 +224,7 @@ public sealed unsafe partial class Tensor
     {
         if (Rank != 4) throw new ArgumentException($"Unfold2d expects images (B, Ch, H, W); got {ShapeMath.Format(Shape)}.");
         int b = _shape[0], ch = _shape[1], h = _shape[2], w = _shape[3];
-        if (kernel <= 0 || stride <= 0 || padding < 0 || padding >= kernel)
-            throw new ArgumentException($"Unfold2d needs kernel > 0, stride > 0 and 0 ≤ padding < kernel; " +
-                                        $"got kernel {kernel}, stride {stride}, padding {padding}.");
-        if (h + 2 * padding < kernel || w + 2 * padding < kernel)
-            throw new ArgumentException($"Unfold2d: a {kernel}×{kernel} window does not fit the {h}×{w} images of " +
-                                        $"{ShapeMath.Format(Shape)} padded by {padding}.");
-        int ho = Kernels.Unfold.OutputSide(h, kernel, stride, padding),
-            wo = Kernels.Unfold.OutputSide(w, kernel, stride, padding);
+        var (ho, wo) = Kernels.Unfold.OutputSize(h, w, kernel, stride, padding);
         var x = Contiguous();
         var y = Uninitialized([b, ho * wo, ch * kernel * kernel]);
         Kernels.Unfold.Forward(y.Data, x.Data, b, ch, h, w, kernel, stride, padding);

@@ -78,19 +78,28 @@ public static class Unfold
         }
     }
 
-    static (int Ho, int Wo) Validate(int windowsLength, int imagesLength, int batch, int channels, int height, int width,
-        int kernel, int stride, int padding, string windowsName)
+    /// <summary>
+    /// (Ho, Wo) of the windows over a <paramref name="height"/>×<paramref name="width"/> image; throws, naming the values,
+    /// unless kernel &gt; 0, stride &gt; 0, 0 ≤ padding &lt; kernel and a window fits the padded image.
+    /// </summary>
+    public static (int Ho, int Wo) OutputSize(int height, int width, int kernel, int stride, int padding)
     {
-        if (batch < 0 || channels <= 0 || height <= 0 || width <= 0)
-            throw new ArgumentException($"Unfold needs a non-negative batch and positive channels, height and width; " +
-                                        $"got batch {batch}, channels {channels}, height {height}, width {width}.");
         if (kernel <= 0 || stride <= 0 || padding < 0 || padding >= kernel)
             throw new ArgumentException($"Unfold needs kernel > 0, stride > 0 and 0 ≤ padding < kernel; got kernel {kernel}, " +
                                         $"stride {stride}, padding {padding}.");
         if (height + 2 * padding < kernel || width + 2 * padding < kernel)
             throw new ArgumentException($"Unfold: a {kernel}×{kernel} window does not fit a {height}×{width} image " +
                                         $"padded by {padding}.");
-        int ho = OutputSide(height, kernel, stride, padding), wo = OutputSide(width, kernel, stride, padding);
+        return (OutputSide(height, kernel, stride, padding), OutputSide(width, kernel, stride, padding));
+    }
+
+    static (int Ho, int Wo) Validate(int windowsLength, int imagesLength, int batch, int channels, int height, int width,
+        int kernel, int stride, int padding, string windowsName)
+    {
+        if (batch < 0 || channels <= 0 || height <= 0 || width <= 0)
+            throw new ArgumentException($"Unfold needs a non-negative batch and positive channels, height and width; " +
+                                        $"got batch {batch}, channels {channels}, height {height}, width {width}.");
+        var (ho, wo) = OutputSize(height, width, kernel, stride, padding);
         Guard.Matrix("images", imagesLength, batch * channels, height * width, "batch·channels", "height·width");
         Guard.Matrix(windowsName, windowsLength, batch * ho * wo, channels * kernel * kernel,
             "batch·Ho·Wo", "channels·kernel²");

@@ -13,6 +13,24 @@ public class Conv2dTests
     static float At(float[] x, int channels, int h, int w, int b, int c, int i, int j) =>
         (uint)i < (uint)h && (uint)j < (uint)w ? x[((b * channels + c) * h + i) * w + j] : 0f;
 
+    /// <summary>
+    /// Every entry of the windows (B, Ho·Wo, Ch·K·K) of a (B, Ch, H, W) image: its flat index, and the pixel (b, c, i, j)
+    /// it reads, where i or j may lie in the padding.
+    /// </summary>
+    static IEnumerable<(int Entry, int B, int C, int I, int J)> Entries(int batch, int channels, int h, int w, int k, int stride,
+        int pad)
+    {
+        int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
+        for (int b = 0; b < batch; b++)
+            for (int oi = 0; oi < ho; oi++)
+                for (int oj = 0; oj < wo; oj++)
+                    for (int c = 0; c < channels; c++)
+                        for (int i = 0; i < k; i++)
+                            for (int j = 0; j < k; j++)
+                                yield return (((b * ho + oi) * wo + oj) * channels * k * k + (c * k + i) * k + j, b, c,
+                                              oi * stride - pad + i, oj * stride - pad + j);
+    }
+
     [Theory]
     [InlineData(2, 3, 5, 7, 3, 2, 1)]
     [InlineData(1, 1, 6, 6, 3, 1, 1)]
@@ -27,14 +45,8 @@ public class Conv2dTests
         int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
         Assert.Equal([batch, ho * wo, channels * k * k], windows.Shape.ToArray());
         var y = windows.ToArray();
-        for (int b = 0; b < batch; b++)
-            for (int oi = 0; oi < ho; oi++)
-                for (int oj = 0; oj < wo; oj++)
-                    for (int c = 0; c < channels; c++)
-                        for (int i = 0; i < k; i++)
-                            for (int j = 0; j < k; j++)
-                                Assert.Equal(At(x, channels, h, w, b, c, oi * stride - pad + i, oj * stride - pad + j),
-                                    y[((b * ho + oi) * wo + oj) * channels * k * k + (c * k + i) * k + j]);
+        foreach (var e in Entries(batch, channels, h, w, k, stride, pad))
+            Assert.Equal(At(x, channels, h, w, e.B, e.C, e.I, e.J), y[e.Entry]);
     }
 
     [Theory]
@@ -54,21 +66,10 @@ public class Conv2dTests
         double rhs = x.ToArray().Zip(x.Grad!.ToArray(), (a, b) => (double)a * b).Sum();
         Assert.Equal(lhs, rhs, 1e-3);
         // Every gradient entry is the sum of the window entries that read that pixel.
-        int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
         var expected = new double[x.Count];
         var gv = g.ToArray();
-        for (int b = 0; b < batch; b++)
-            for (int oi = 0; oi < ho; oi++)
-                for (int oj = 0; oj < wo; oj++)
-                    for (int c = 0; c < channels; c++)
-                        for (int i = 0; i < k; i++)
-                            for (int j = 0; j < k; j++)
-                            {
-                                int yi = oi * stride - pad + i, xj = oj * stride - pad + j;
-                                if ((uint)yi < (uint)h && (uint)xj < (uint)w)
-                                    expected[((b * channels + c) * h + yi) * w + xj] +=
-                                        gv[((b * ho + oi) * wo + oj) * channels * k * k + (c * k + i) * k + j];
-                            }
+        foreach (var e in Entries(batch, channels, h, w, k, stride, pad))
+            if ((uint)e.I < (uint)h && (uint)e.J < (uint)w) expected[((e.B * channels + e.C) * h + e.I) * w + e.J] += gv[e.Entry];
         TensorAssert.Close([.. expected.Select(v => (float)v)], x.Grad!.ToArray(), 1e-5, 1e-5, "col2im");
     }
 

@@ -156,7 +156,8 @@ public sealed class ImageTask : ITrainingTask
 
     static string Describe(VisionTransformerConfig vit) =>
         $"ViT, {vit.Layers} layers, {vit.Heads} heads, width {vit.Width}, " + (vit.StemLayers == 0 ? "" :
-            $"a stem of {vit.StemLayers} 3×3 convolution{(vit.StemLayers > 1 ? "s" : "")} ({vit.StemChannels} channels, stride {vit.StemStride}), ") +
+            $"a stem of {vit.StemLayers} 3×3 convolution{(vit.StemLayers > 1 ? "s" : "")} " +
+            $"({vit.StemChannels} channels, stride {vit.StemStride}), ") +
         $"{vit.PatchSize}×{vit.PatchSize} patches ({vit.Patches} tokens and a class token)";
 
     static string Describe(RecurrentImageClassifierConfig rnn) =>
