@@ -29,7 +29,7 @@ static class TrainCommand
     static readonly Option<int?> Heads = new("--heads") { Description = "NH: attention heads." };
     static readonly Option<int?> Width = new("--width") { Description = "C: model width (d_model), or the recurrent hidden size." };
     static readonly Option<int?> Context = new("--context") { Description = "T: context length in tokens (gpt)." };
-    static readonly Option<string?> Positions = new("--positions") { Description = "Transformers: learned (GPT-2, BERT, ViT), sinusoidal (g2p), rotary, alibi or none." };
+    static readonly Option<string?> Positions = new("--positions") { Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none." };
     static readonly Option<float?> Dropout = new("--dropout") { Description = "Dropout probability." };
     static readonly Option<float?> WordDropout = new("--word-dropout")
     {

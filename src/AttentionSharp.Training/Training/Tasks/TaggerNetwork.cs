@@ -72,7 +72,8 @@ public sealed record TaggerNetwork(Module Model, Func<TaggingBatch, Tensor> Logi
         var model = new Bert(config.Validate(), rng);
         return new TaggerNetwork(model, b => model.TagLogits(model.Forward(b.Ids, b.Batch, b.Time, features: b.Features)),
             Wrap("transformer", config.ToJson()),
-            $"BERT encoder, {config.Layers} layers, {config.Heads} heads, width {config.Width}, with spelling features");
+            $"BERT encoder, {config.Layers} layers, {config.Heads} heads, width {config.Width}, " +
+            $"{config.PositionalEncoding.ToString().ToLowerInvariant()} positions, with spelling features");
     }
 
     static TaggerNetwork Recurrent(RecurrentTaggerConfig config, Generator rng)
