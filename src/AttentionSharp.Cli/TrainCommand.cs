@@ -35,14 +35,9 @@ static class TrainCommand
     {
         Description = "pos: the share of training words read as <unk> (spelling kept), so the tagger learns unseen words.",
     };
-    static readonly Option<int?> Beam = new("--beam")
-    {
-        Description = "g2p: the beam width of the final test scores (5; 1 is greedy decoding).",
-    };
-    static readonly Option<float?> LengthPenalty = new("--length-penalty")
-    {
-        Description = "g2p: α of the beam's length normalisation, log p / ((5 + length) / 6)^α (0: none).",
-    };
+    static readonly (Option<int?> Beam, Option<float?> LengthPenalty) Decoding = DecodingOptions.Create();
+    static readonly Option<int?> Beam = Decoding.Beam;
+    static readonly Option<float?> LengthPenalty = Decoding.LengthPenalty;
     static readonly Option<int?> Batch = new("--batch") { Description = "B: rows per micro-batch (per rank under MPI: the global batch is ranks × B)." };
     static readonly Option<int?> Accumulate = new("--grad-accum") { Description = "Micro-batches per optimizer step (1)." };
     static readonly Option<float?> Lr = new("--lr") { Description = "Peak learning rate." };

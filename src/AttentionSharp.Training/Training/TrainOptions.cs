@@ -152,9 +152,7 @@ public sealed record TrainOptions
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
         if (WordDropout is { } w && !(w >= 0 && w < 1))
             throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
-        if (Beam is <= 0) throw new ArgumentException($"--beam must be positive; got {Beam}.");
-        if (LengthPenalty is { } lp && !(lp >= 0 && lp <= 10))
-            throw new ArgumentException($"--length-penalty must be in [0, 10]; got {lp}.");
+        Tasks.PronunciationTask.ValidateDecoding(Beam, LengthPenalty);
         if (Context is <= 0) throw new ArgumentException($"--context must be positive; got {Context}.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
         return this;

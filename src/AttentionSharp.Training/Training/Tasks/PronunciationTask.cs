@@ -135,6 +135,14 @@ public sealed class PronunciationTask : ITrainingTask
         record["length_penalty"] = _lengthPenalty;
     }
 
+    /// <summary>Checks --beam (positive) and --length-penalty (in [0, 10]) where given; the errors name the option.</summary>
+    public static void ValidateDecoding(int? beam, float? lengthPenalty)
+    {
+        if (beam is <= 0) throw new ArgumentException($"--beam must be positive; got {beam}.");
+        if (lengthPenalty is { } lp && !(lp >= 0 && lp <= 10))
+            throw new ArgumentException($"--length-penalty must be in [0, 10]; got {lp}.");
+    }
+
     /// <summary>"beam 5", or "beam 5, length penalty 0.6".</summary>
     public static string Decoding(int beam, double lengthPenalty) =>
         beam == 1 ? "greedy" : $"beam {beam}" + (lengthPenalty == 0 ? "" : $", length penalty {lengthPenalty:0.###}");
