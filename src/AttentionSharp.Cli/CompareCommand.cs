@@ -35,7 +35,8 @@ static class CompareCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var command = new Command("compare", "Measure attention against recurrence: long-range recall, speed against " +
-                                             "length, vanishing gradients, the seq2seq bottleneck.")
+                                             "length, vanishing gradients, the seq2seq bottleneck, and where the POS " +
+                                             "Transformer overtakes the BiLSTM as time and data grow.")
         {
             quick, output, seed, cache, device, parallelismOnly, lengths,
         };
@@ -76,23 +77,31 @@ static class CompareCommand
                 string alsoGpu = gpu is null ? "" : $", and the parallelism experiment on {gpu}";
                 Console.WriteLine($"Comparing RNN, LSTM, GRU and Transformer ({options.Mode} mode, " +
                                   $"{Kernels.Parallel.ThreadCount} threads{alsoGpu}); results in {dir}.");
-                // Fetch the bottleneck experiment's data first, so a missing npm fails before the long part.
+                // Fetch the data of the bottleneck and crossover experiments first, so a missing npm fails before the long part.
                 var dictionary = Data.CmuDict.Fetch(Data.DataCache.Resolve(r.GetValue(cache)), Console.Out);
-                Console.WriteLine($"1/4 long-range recall: {options.Distances.Length} distances × 4 models × {options.StepsPerRun} steps (at most {options.SecondsPerRun} s each)");
+                Data.BrownCorpus.Fetch(Data.DataCache.Resolve(r.GetValue(cache)), Console.Out);
+                Console.WriteLine($"1/5 long-range recall: {options.Distances.Length} distances × 4 models × " +
+                                  $"{options.StepsPerRun} steps (at most {options.SecondsPerRun} s each)");
                 var recall = comparison.LongRange(cancel.Token);
-                Console.WriteLine("2/4 training speed against sequence length" +
+                Console.WriteLine("2/5 training speed against sequence length" +
                                   (gpu is null ? "" : ", on the CPU, then on the GPU"));
                 var speed = comparison.Speed(cancel.Token);
                 var onGpu = gpu is null ? null : new GpuSpeedResults(gpu.Name, comparison.SpeedOnGpu(gpu, cancel.Token));
-                Console.WriteLine("3/4 gradient norm against distance");
+                Console.WriteLine("3/5 gradient norm against distance");
                 var gradients = comparison.Gradients();
-                Console.WriteLine($"4/4 the bottleneck: G2P with LSTM, LSTM + attention and Transformer, {options.BottleneckSeconds} s each");
+                Console.WriteLine("4/5 the bottleneck: G2P with LSTM, LSTM + attention and Transformer, " +
+                                  $"{options.BottleneckSeconds} s each");
                 var split = dictionary.Split();
                 var bottleneck = Bottleneck.Run(split.Train, split.Test.Where((_, i) => i % options.BottleneckTestStride == 0).ToList(),
                     Data.G2pVocabulary.ForCmuDict(keepStress: false), options.BottleneckSeconds, options.Seed, Console.WriteLine, cancel.Token);
-                ComparisonReport.Write(dir, options, machine, recall, speed, gradients, bottleneck, onGpu);
+                var points = Crossover.Points(options);
+                Console.WriteLine($"5/5 the crossover: POS tagging, Transformer and BiLSTM, {points.Count} runs each " +
+                                  $"({points.Sum(p => p.Minutes) * 2:0.#} minutes of training in all)");
+                var crossover = Crossover.Run(options, data: null, r.GetValue(cache), Console.WriteLine, cancel.Token);
+                ComparisonReport.Write(dir, options, machine, recall, speed, gradients, bottleneck, onGpu, crossover);
                 Console.WriteLine($"Wrote {Path.Combine(dir, "report.md")}, results.json, recall.png, speed.png, " +
-                                  $"{(onGpu is null ? "" : "speed-gpu.png, ")}gradients.png and bottleneck.png.");
+                                  $"{(onGpu is null ? "" : "speed-gpu.png, ")}gradients.png, bottleneck.png, " +
+                                  "crossover-time.png and crossover-data.png.");
                 return 0;
             }
             catch (OperationCanceledException)

@@ -35,6 +35,10 @@ static class TrainCommand
     {
         Description = "pos: the share of training words read as <unk> (spelling kept), so the tagger learns unseen words.",
     };
+    static readonly Option<double?> TrainFraction = new("--train-fraction")
+    {
+        Description = "pos: train on this share of the training documents (a fixed draw; 1 = all), for learning curves.",
+    };
     static readonly (Option<int?> Beam, Option<float?> LengthPenalty) Decoding = DecodingOptions.Create();
     static readonly Option<int?> Beam = Decoding.Beam;
     static readonly Option<float?> LengthPenalty = Decoding.LengthPenalty;
@@ -65,9 +69,9 @@ static class TrainCommand
     {
         var command = new Command("train", "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width, Context, Positions,
-                     Dropout, WordDropout, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay, EvalInterval,
-                     EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, OnNonFinite, DetectAnomaly, Cache, Device,
-                     Distributed })
+                     Dropout, WordDropout, TrainFraction, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay,
+                     EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, OnNonFinite, DetectAnomaly, Cache,
+                     Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
@@ -116,7 +120,8 @@ static class TrainCommand
             WeightDecay = r.GetValue(WeightDecay) ?? p.WeightDecay, EvalInterval = r.GetValue(EvalInterval) ?? p.EvalInterval,
             EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers, Heads = r.GetValue(Heads) ?? p.Heads,
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
-            WordDropout = r.GetValue(WordDropout) ?? p.WordDropout, Beam = r.GetValue(Beam) ?? p.Beam,
+            WordDropout = r.GetValue(WordDropout) ?? p.WordDropout, TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,
+            Beam = r.GetValue(Beam) ?? p.Beam,
             LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,

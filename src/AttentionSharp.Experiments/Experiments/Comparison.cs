@@ -36,6 +36,21 @@ public sealed record ComparisonOptions
     /// <summary>Every how many-th test word the bottleneck experiment scores (1: all of them).</summary>
     public int BottleneckTestStride { get; init; } = 1;
 
+    /// <summary>
+    /// The crossover experiment's time curve: the POS taggers' time limits in minutes, on all of the training documents
+    /// (<see cref="Crossover"/>).
+    /// </summary>
+    public double[] CrossoverMinutes { get; init; } = [1, 2, 4, 8];
+
+    /// <summary>
+    /// The crossover experiment's data curve: the shares of the training documents, each trained for
+    /// <see cref="CrossoverFractionMinutes"/>.
+    /// </summary>
+    public double[] CrossoverFractions { get; init; } = [0.125, 0.25, 0.5, 1];
+
+    /// <summary>The time limit of the data curve's runs, in minutes.</summary>
+    public double CrossoverFractionMinutes { get; init; } = 4;
+
     public int Embedding { get; init; } = 64;
     public int Batch { get; init; } = 32;
     public float LearningRate { get; init; } = 2e-3f;
@@ -46,12 +61,14 @@ public sealed record ComparisonOptions
     {
         Mode = "quick", Distances = [8, 32, 128, 256], StepsPerRun = 150, SecondsPerRun = 30, Lengths = [64, 128, 256, 512, 1024], GradientDistance = 128,
         BottleneckSeconds = 60, BottleneckTestStride = 4,
+        CrossoverMinutes = [1 / 12.0, 1 / 6.0, 1 / 3.0, 2 / 3.0], CrossoverFractionMinutes = 1 / 3.0,
     };
 
     public static ComparisonOptions Full => new()
     {
         Mode = "full", Distances = [8, 16, 32, 64, 128, 256, 512, 1024], StepsPerRun = 400, SecondsPerRun = 150,
         Lengths = [64, 128, 256, 512, 1024, 2048, 4096], GradientDistance = 128,
+        CrossoverMinutes = [1, 2, 4, 8], CrossoverFractionMinutes = 4,
     };
 
     public ComparisonOptions Validate()
@@ -62,6 +79,12 @@ public sealed record ComparisonOptions
         if (GpuLengths.Length == 0 || GpuLengths.Any(t => t < 2))
             throw new ArgumentException("GpuLengths must be a non-empty list of lengths ≥ 2.");
         if (BottleneckSeconds <= 0 || BottleneckTestStride <= 0) throw new ArgumentException("BottleneckSeconds and BottleneckTestStride must be positive.");
+        if (CrossoverMinutes.Length == 0 || CrossoverMinutes.Any(m => !(m > 0 && double.IsFinite(m))))
+            throw new ArgumentException("CrossoverMinutes must be a non-empty list of positive times.");
+        if (CrossoverFractions.Length == 0 || CrossoverFractions.Any(f => !(f > 0 && f <= 1)))
+            throw new ArgumentException("CrossoverFractions must be a non-empty list of shares in (0, 1].");
+        if (!(CrossoverFractionMinutes > 0 && double.IsFinite(CrossoverFractionMinutes)))
+            throw new ArgumentException($"CrossoverFractionMinutes must be positive; got {CrossoverFractionMinutes}.");
         if (StepsPerRun <= 0) throw new ArgumentException($"StepsPerRun must be positive; got {StepsPerRun}.");
         if (SecondsPerRun <= 0) throw new ArgumentException($"SecondsPerRun must be positive; got {SecondsPerRun}.");
         return this;

@@ -16,10 +16,24 @@ public static class ComparisonReport
     /// </summary>
     public static void Write(string dir, ComparisonOptions options, string machine, IReadOnlyList<RecallResult> recall,
         IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients,
-        IReadOnlyList<BottleneckResult>? bottleneck = null, GpuSpeedResults? gpuSpeed = null)
+        IReadOnlyList<BottleneckResult>? bottleneck = null, GpuSpeedResults? gpuSpeed = null,
+        IReadOnlyList<CrossoverResult>? crossover = null)
     {
         bottleneck ??= [];
+        crossover ??= [];
         Directory.CreateDirectory(dir);
+        if (crossover.Count > 0)
+        {
+            PlotCrossover(Path.Combine(dir, "crossover-time.png"), crossover,
+                r => r.Fraction == 1 && options.CrossoverMinutes.Contains(r.Minutes), r => r.Minutes,
+                "POS tagging: test accuracy against training time", "time limit (minutes, log scale)",
+                m => m.ToString("0.##", Invariant));
+            PlotCrossover(Path.Combine(dir, "crossover-data.png"), crossover,
+                r => r.Minutes == options.CrossoverFractionMinutes && options.CrossoverFractions.Contains(r.Fraction),
+                r => r.TrainingWords,
+                Inv($"POS tagging: test accuracy against training data ({options.CrossoverFractionMinutes:0.##} min each)"),
+                "training words (log scale)", w => w.ToString("N0", Invariant));
+        }
         if (bottleneck.Count > 0) PlotBottleneck(Path.Combine(dir, "bottleneck.png"), bottleneck);
         if (recall.Count > 0) PlotRecall(Path.Combine(dir, "recall.png"), recall);
         if (speed.Count > 0)
@@ -28,6 +42,12 @@ public static class ComparisonReport
             PlotSpeed(Path.Combine(dir, "speed-gpu.png"), gpuSpeed.Results, $"On the GPU ({gpuSpeed.Device}), batch 8");
         if (gradients.Count > 0) PlotGradients(Path.Combine(dir, "gradients.png"), gradients);
         var json = Json(options, machine, recall, speed, gradients, bottleneck);
+        json["crossover"] = new JsonArray(crossover.Select(r => (JsonNode)new JsonObject
+        {
+            ["model"] = r.Model, ["minutes"] = r.Minutes, ["train_fraction"] = r.Fraction, ["training_words"] = r.TrainingWords,
+            ["steps"] = r.Steps, ["seconds"] = r.Seconds, ["test_accuracy"] = r.TestAccuracy,
+            ["test_unseen_accuracy"] = double.IsNaN(r.UnseenAccuracy) ? null : r.UnseenAccuracy,
+        }).ToArray());
         json["gpu_speed"] = gpuSpeed is null ? null : new JsonObject
         {
             ["device"] = gpuSpeed.Device, ["transformer_differences"] = Comparison.GpuTransformerDifferences,
@@ -35,7 +55,7 @@ public static class ComparisonReport
         };
         WriteAtomically(Path.Combine(dir, "results.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         WriteAtomically(Path.Combine(dir, "report.md"),
-            Markdown(options, machine, recall, speed, gradients, bottleneck, gpuSpeed));
+            Markdown(options, machine, recall, speed, gradients, bottleneck, gpuSpeed, crossover));
     }
 
     /// <summary>
@@ -80,7 +100,7 @@ public static class ComparisonReport
     };
 
     static string Markdown(ComparisonOptions o, string machine, IReadOnlyList<RecallResult> recall, IReadOnlyList<SpeedResult> speed, IReadOnlyList<GradientResult> gradients,
-        IReadOnlyList<BottleneckResult> bottleneck, GpuSpeedResults? gpuSpeed)
+        IReadOnlyList<BottleneckResult> bottleneck, GpuSpeedResults? gpuSpeed, IReadOnlyList<CrossoverResult> crossover)
     {
         var s = new StringBuilder();
         var models = Comparison.Models;
@@ -94,7 +114,55 @@ public static class ComparisonReport
         if (gpuSpeed is not null) GpuParallelismSection(s, o.GpuLengths, gpuSpeed);
         if (gradients.Count > 0) GradientsSection(s, o, gradients);
         if (bottleneck.Count > 0) BottleneckSection(s, o, bottleneck);
+        if (crossover.Count > 0) CrossoverSection(s, o, crossover);
         return s.ToString();
+    }
+
+    static void CrossoverSection(StringBuilder s, ComparisonOptions o, IReadOnlyList<CrossoverResult> crossover)
+    {
+        string Percent(double x) => double.IsNaN(x) ? "–" : Inv($"{100 * x:F2} %");
+        string Cell(CrossoverResult? r) => r is null ? "–"
+            : Inv($"{Percent(r.TestAccuracy)} ({Percent(r.UnseenAccuracy)}), {r.Steps:N0}");
+        string Minutes(double m) => Inv($"{m:0.##} min");
+        s.AppendLine();
+        s.AppendLine("## Crossover: the POS tagger as training time and data grow");
+        s.AppendLine();
+        s.AppendLine("Part-of-speech tagging of the Brown corpus (`attn train --task pos`): the Transformer against the " +
+            "task's best recurrent baseline, the BiLSTM, each with its own preset. Every point is a whole run, " +
+            "`--minutes M --train-fraction F`, its schedule fitted to its own time limit, scored with its best checkpoint " +
+            "on the test split. Cells: test accuracy (accuracy on words unseen in that run's training documents), " +
+            "training steps.");
+        s.AppendLine();
+        s.AppendLine("| time limit | Transformer | BiLSTM |");
+        s.AppendLine("|---:|---:|---:|");
+        var t = Crossover.TimeCurve(crossover, "transformer", o);
+        var l = Crossover.TimeCurve(crossover, "lstm", o);
+        foreach (double m in o.CrossoverMinutes)
+        {
+            var (a, b) = (t.FirstOrDefault(r => r.Minutes == m), l.FirstOrDefault(r => r.Minutes == m));
+            s.AppendLine($"| {Minutes(m)} | {Cell(a)} | {Cell(b)} |");
+        }
+        s.AppendLine();
+        s.AppendLine(Crossover.Verdict(t, l, r => Minutes(r.Minutes),
+            "As the training time grows (all of the training documents)"));
+        s.AppendLine();
+        s.AppendLine("![test accuracy against training time](crossover-time.png)");
+        s.AppendLine();
+        t = Crossover.DataCurve(crossover, "transformer", o);
+        l = Crossover.DataCurve(crossover, "lstm", o);
+        s.AppendLine("| share of the training documents | training words | Transformer | BiLSTM |");
+        s.AppendLine("|---:|---:|---:|---:|");
+        foreach (double f in o.CrossoverFractions)
+        {
+            var (a, b) = (t.FirstOrDefault(r => r.Fraction == f), l.FirstOrDefault(r => r.Fraction == f));
+            string words = (a ?? b)?.TrainingWords.ToString("N0", Invariant) ?? "–";
+            s.AppendLine(Inv($"| {f:0.###} | {words} | {Cell(a)} | {Cell(b)} |"));
+        }
+        s.AppendLine();
+        s.AppendLine(Crossover.Verdict(t, l, r => Inv($"{r.TrainingWords:N0} training words"),
+            Inv($"As the training data grows ({Minutes(o.CrossoverFractionMinutes)} each)")));
+        s.AppendLine();
+        s.AppendLine("![test accuracy against training data](crossover-data.png)");
     }
 
     static void RecallSection(StringBuilder s, ComparisonOptions o, IReadOnlyList<RecallResult> recall)
@@ -300,6 +368,27 @@ public static class ComparisonReport
         plot.XLabel("word length (letters)");
         plot.YLabel("word error rate (%)");
         plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        Save(plot, path);
+    }
+
+    static void PlotCrossover(string path, IReadOnlyList<CrossoverResult> results, Func<CrossoverResult, bool> curve,
+        Func<CrossoverResult, double> x, string title, string xLabel, Func<double, string> tick)
+    {
+        var plot = new ScottPlot.Plot();
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (var model in Crossover.Models)
+        {
+            var points = results.Where(r => r.Model == model && curve(r)).OrderBy(x).ToArray();
+            if (points.Length == 0) continue;
+            Series(plot, Crossover.Name(model), [.. points.Select(p => Math.Log2(x(p)))],
+                [.. points.Select(p => 100 * p.TestAccuracy)]);
+        }
+        foreach (double v in results.Where(curve).Select(x).Distinct().Order()) ticks.AddMajor(Math.Log2(v), tick(v));
+        plot.Axes.Bottom.TickGenerator = ticks;
+        plot.Title(title);
+        plot.XLabel(xLabel);
+        plot.YLabel("test accuracy (%)");
+        plot.ShowLegend(ScottPlot.Alignment.LowerRight);
         Save(plot, path);
     }
 

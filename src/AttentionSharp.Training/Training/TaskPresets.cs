@@ -32,7 +32,7 @@ public static class TaskPresets
             Task = task, Model = model, Beta2 = 0.999f,
             Positions = !transformer ? null : task == "g2p" ? Nn.PositionalEncodingKind.Sinusoidal : Nn.PositionalEncodingKind.Learned,
             Attention = transformer ? Nn.AttentionPattern.Full : null,
-            WordDropout = task == "pos" ? 0f : null,
+            WordDropout = task == "pos" ? 0f : null, TrainFraction = task == "pos" ? 1.0 : null,
             Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
         };
         return task switch
@@ -116,6 +116,8 @@ public static class TaskPresets
         Check(o.Heads is not null, preset.Heads is not null, "--heads", "the recurrent models have no attention heads");
         Check(o.WordDropout is not null, preset.WordDropout is not null, "--word-dropout",
             "it drops words of --task pos's training sentences");
+        Check(o.TrainFraction is not null, preset.TrainFraction is not null, "--train-fraction",
+            "it trains --task pos on a share of its training documents");
         Check(o.Beam is not null, preset.Beam is not null, "--beam", "beam search decodes --task g2p's pronunciations");
         Check(o.LengthPenalty is not null, preset.LengthPenalty is not null, "--length-penalty",
             "it normalises --task g2p's beam search");

@@ -105,6 +105,12 @@ public sealed record TrainOptions
     /// </summary>
     public float? WordDropout { get; init; }
 
+    /// <summary>
+    /// POS tagging: the share of the training documents to train on, for learning curves: a fixed draw, each smaller share
+    /// inside the larger ones; the vocabulary and the words counted as unseen are that share's. 1: all of them.
+    /// </summary>
+    public double? TrainFraction { get; init; }
+
     /// <summary>G2P: the beam width of the final test scores (1 is greedy decoding).</summary>
     public int? Beam { get; init; }
 
@@ -152,6 +158,8 @@ public sealed record TrainOptions
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
         if (WordDropout is { } w && !(w >= 0 && w < 1))
             throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
+        if (TrainFraction is { } f && !(f > 0 && f <= 1))
+            throw new ArgumentException($"--train-fraction must be in (0, 1]; got {f}.");
         Tasks.PronunciationTask.ValidateDecoding(Beam, LengthPenalty);
         if (Context is <= 0) throw new ArgumentException($"--context must be positive; got {Context}.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
@@ -172,6 +180,7 @@ public sealed record TrainOptions
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
         ["word_dropout"] = WordDropout, ["beam"] = Beam, ["length_penalty"] = LengthPenalty,
+        ["train_fraction"] = TrainFraction,
     };
 
     /// <summary>The options a checkpoint kept (<see cref="ToJson"/>) over <paramref name="defaults"/>: a field it lacks keeps the default's.</summary>
@@ -212,6 +221,7 @@ public sealed record TrainOptions
             WordDropout = Get("word_dropout", defaults.WordDropout),
             Beam = Get("beam", defaults.Beam),
             LengthPenalty = Get("length_penalty", defaults.LengthPenalty),
+            TrainFraction = Get("train_fraction", defaults.TrainFraction),
         };
     }
 

@@ -55,6 +55,15 @@ public sealed class TrainingRun
     /// <summary>Ends the run after the current step, as Ctrl-C does (for hosts and tests).</summary>
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>
+    /// After <see cref="Execute"/> has finished a run: its last log record (the final validation pass with the best
+    /// weights, and the task's closing figures, such as test accuracy); null until then, and after an interrupted run.
+    /// </summary>
+    public JsonObject? Closing { get; private set; }
+
+    /// <summary>The optimizer steps the last <see cref="Execute"/> took (including those of a resumed run before it).</summary>
+    public int Steps { get; private set; }
+
     bool Leader => _communicator.Rank == 0;
 
     /// <summary>Trains; returns 0, or 130 when interrupted (the latest checkpoint saved).</summary>
@@ -174,6 +183,7 @@ public sealed class TrainingRun
                             : "No checkpoint was written yet."));
         using (new InterruptHandlers(cancel, _communicator.Size > 1 ? OnTerminate : null))
             trainer.Run(OnStep, OnEval, cancel.Token);
+        Steps = trainer.Step;
 
         // Interrupted: the checkpoint and its message first, since under MPI the launcher's SIGKILL follows its SIGTERM
         // within a second; the loss curve after them.
@@ -202,6 +212,7 @@ public sealed class TrainingRun
         _output.WriteLine($"Final pass, best checkpoint: {final.Summary}.");
         task.Finish(_output, closing);
         log?.Write(closing);
+        Closing = closing;
         _output.WriteLine($"Checkpoints: {Path.GetFullPath(bestDir)} (best), {Path.GetFullPath(latestDir)} (latest)");
         _output.WriteLine($"Loss curve: {Path.GetFullPath(curvePath)}   Log: {Path.GetFullPath(logPath)}");
         _output.WriteLine($"Time: {total.Elapsed:m\\:ss}. Try: {task.Try(runDir)}");

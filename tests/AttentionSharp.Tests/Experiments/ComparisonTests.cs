@@ -116,11 +116,75 @@ public class ComparisonTests
     }
 
     [Fact]
+    public void TheCrossoverExperimentTrainsBothTaggersAtEveryPointAndReportsIt()
+    {
+        using var dir = new TempDirectory();
+        var corpus = AttentionSharp.Tests.Training.TaskData.Corpus(dir.Path);
+        var options = ComparisonOptions.Quick with
+        {
+            Mode = "test",
+            CrossoverMinutes = [0.004, 0.008],
+            CrossoverFractions = [0.25, 0.5, 1],
+            CrossoverFractionMinutes = 0.008,
+        };
+        Assert.Equal(new[] { (0.004, 1.0), (0.008, 1.0), (0.008, 0.25), (0.008, 0.5) }, Crossover.Points(options));
+        var lines = new List<string>();
+        var results = Crossover.Run(options, corpus, cache: null, lines.Add);
+        Assert.Equal(8, results.Count);
+        Assert.Equal(8, lines.Count);
+        Assert.All(results, r =>
+        {
+            Assert.True(r.Steps > 0, $"{r.Model} at {r.Minutes} min took no step");
+            Assert.InRange(r.TestAccuracy, 0, 1);
+            Assert.True(double.IsNaN(r.UnseenAccuracy) || r.UnseenAccuracy is >= 0 and <= 1);   // NaN: none unseen (as here)
+        });
+        // Each share's words: 4, 8 and all 16 training documents of 12 sentences, ten words each.
+        var words = Crossover.DataCurve(results, "transformer", options).Select(r => r.TrainingWords);
+        Assert.Equal(new long[] { 480, 960, 1920 }, words);
+        Assert.Equal(2, Crossover.TimeCurve(results, "lstm", options).Count);
+
+        var report = dir.File("report");
+        ComparisonReport.Write(report, options, "test machine", [], [], [], crossover: results);
+        var text = File.ReadAllText(Path.Combine(report, "report.md"));
+        Assert.Contains("## Crossover: the POS tagger as training time and data grow", text);
+        Assert.Contains("| 0.25 | 480 |", text);
+        Assert.Contains("As the training time grows", text);
+        Assert.Contains("As the training data grows", text);
+        foreach (var png in new[] { "crossover-time.png", "crossover-data.png" })
+            Assert.True(new FileInfo(Path.Combine(report, png)).Length > 100, png);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(report, "results.json")))!;
+        Assert.Equal(8, json["crossover"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public void TheCrossoverVerdictSaysWhereTheCurvesCrossOrThatTheyDoNot()
+    {
+        List<CrossoverResult> Curve(string model, params double[] accuracies) =>
+            [.. accuracies.Select((a, i) => new CrossoverResult(model, 1 << i, 1, 100, 10, 60, a, a))];
+        string Verdict(double[] t, double[] l) =>
+            Crossover.Verdict(Curve("transformer", t), Curve("lstm", l), r => $"{r.Minutes} min", "Along");
+        Assert.Equal("Along, the curves cross: the BiLSTM leads up to 2 min (-1.00 points), the Transformer from 4 min on " +
+                     "(+1.00 points; +2.00 points at 8 min).", Verdict([0.90, 0.92, 0.95, 0.97], [0.91, 0.93, 0.94, 0.95]));
+        Assert.Equal("Along, the Transformer is ahead of the BiLSTM at every point, from 1 min (+1.00 points) to 4 min " +
+                     "(+1.00 points): no crossover in this range.", Verdict([0.91, 0.92, 0.93], [0.90, 0.91, 0.92]));
+        Assert.Equal("Along, the BiLSTM ends ahead: at 4 min the Transformer is -1.00 points from it, and it is behind at " +
+                     "every point measured (from 1 min, -2.00 points): the curves do not cross here.",
+            Verdict([0.90, 0.91, 0.92], [0.92, 0.92, 0.93]));
+        Assert.Equal("Along, the BiLSTM ends ahead: at 2 min the Transformer is -1.00 points from it, after leading at some " +
+                     "earlier points.", Verdict([0.93, 0.92], [0.92, 0.93]));
+        Assert.Equal("Along: no point was measured for both models.", Verdict([], [0.5]));
+    }
+
+    [Fact]
     public void BadOptionsAreRefused()
     {
         var good = ComparisonOptions.Quick;
         Assert.Contains("gradient distance", Assert.Throws<ArgumentException>(() => new Comparison(good with { GradientDistance = 3 })).Message);
         Assert.Contains("Distances", Assert.Throws<ArgumentException>(() => new Comparison(good with { Distances = [] })).Message);
         Assert.Contains("StepsPerRun", Assert.Throws<ArgumentException>(() => new Comparison(good with { StepsPerRun = 0 })).Message);
+        string Refused(ComparisonOptions bad) => Assert.Throws<ArgumentException>(() => new Comparison(bad)).Message;
+        Assert.Contains("CrossoverMinutes", Refused(good with { CrossoverMinutes = [1, 0] }));
+        Assert.Contains("CrossoverFractions", Refused(good with { CrossoverFractions = [1.5] }));
+        Assert.Contains("CrossoverFractionMinutes", Refused(good with { CrossoverFractionMinutes = double.NaN }));
     }
 }

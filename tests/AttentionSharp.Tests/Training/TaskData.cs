@@ -96,6 +96,7 @@ static class TaskData
             Data = data, Out = Path.Combine(root, "run"), Minutes = null, Steps = 12, EvalInterval = 5, EvalSample = 16, Batch = 4,
             WarmupSteps = 2, Seed = 7, Layers = 1, Width = 16, Heads = transformer ? 2 : null, Dropout = 0.1f,
             Context = task == "gpt" ? 16 : null, WordDropout = task == "pos" ? 0.1f : preset.WordDropout,
+            TrainFraction = task == "pos" ? 0.5 : preset.TrainFraction,
         };
 #pragma warning restore format
     }

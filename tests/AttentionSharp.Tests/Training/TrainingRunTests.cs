@@ -151,6 +151,8 @@ public class TrainingRunTests
     [InlineData("mlm", "transformer", "--tokenizer")]
     [InlineData("fashion", "transformer", "--word-dropout")]
     [InlineData("mlm", "transformer", "--word-dropout")]
+    [InlineData("mlm", "transformer", "--train-fraction")]
+    [InlineData("g2p", "lstm", "--train-fraction")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
 #pragma warning disable format
@@ -159,6 +161,7 @@ public class TrainingRunTests
             Context = option == "--context" ? 64 : null, Heads = option == "--heads" ? 4 : TaskPresets.For(task, model).Heads,
             NoAttention = option == "--no-attention", Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
             WordDropout = option == "--word-dropout" ? 0.1f : TaskPresets.For(task, model).WordDropout,
+            TrainFraction = option == "--train-fraction" ? 0.5 : TaskPresets.For(task, model).TrainFraction,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));
@@ -166,6 +169,37 @@ public class TrainingRunTests
         Assert.Contains($"--task {task}", e.Message);
         Assert.Contains("--model 'cnn' is not available for --task pos", Assert.Throws<ArgumentException>(() => TaskPresets.For("pos", "cnn")).Message);
         Assert.Contains("--task 'nope' is unknown", Assert.Throws<ArgumentException>(() => TaskPresets.For("nope", "transformer")).Message);
+    }
+
+    [Fact]
+    public void AShareOfTheTrainingDocumentsIsAFixedDrawInsideEveryLargerShare()
+    {
+        using var dir = new TempDirectory();
+        var train = AttentionSharp.Data.BrownCorpus.Load(TaskData.Corpus(dir.Path)).Split().Train;
+        Assert.Equal(16, train.Count);
+        var quarter = AttentionSharp.Training.Tasks.TaggingTask.Share(train, 0.25);
+        var half = AttentionSharp.Training.Tasks.TaggingTask.Share(train, 0.5);
+        Assert.Equal(4, quarter.Count);
+        Assert.Equal(8, half.Count);
+        Assert.Subset(half.ToHashSet(), quarter.ToHashSet());
+        Assert.Equal(half, AttentionSharp.Training.Tasks.TaggingTask.Share(train, 0.5));       // the same draw every time
+        Assert.Equal(half.OrderBy(d => d.Id, StringComparer.Ordinal), half);                     // in the corpus's order
+        Assert.Same(train, AttentionSharp.Training.Tasks.TaggingTask.Share(train, 1));
+        Assert.Single(AttentionSharp.Training.Tasks.TaggingTask.Share(train, 0.001));           // never empty
+        Assert.Throws<ArgumentOutOfRangeException>(() => AttentionSharp.Training.Tasks.TaggingTask.Share(train, 0));
+
+        // --train-fraction is checked, kept by checkpoints (so --resume alone trains on the same share) and named in the header.
+        var pos = TaskPresets.For("pos", "transformer");
+        foreach (double bad in new[] { 0, -0.5, 1.5, double.NaN })
+        {
+            var e = Assert.Throws<ArgumentException>(() => (pos with { TrainFraction = bad }).Validate());
+            Assert.StartsWith("--train-fraction must be in (0, 1]", e.Message);
+        }
+        Assert.Equal(0.25, TrainOptions.FromJson((pos with { TrainFraction = 0.25 }).ToJson(), pos).TrainFraction);
+        var options = TaskData.Options("pos", "transformer", dir.Path) with { Steps = 2, TrainFraction = 0.25 };
+        var output = new StringWriter();
+        Assert.Equal(0, new TrainingRun(options, new SingleProcessCommunicator(), output).Execute());
+        Assert.Contains("(from 4 of the 16 training documents)", output.ToString());
     }
 
     [Fact]

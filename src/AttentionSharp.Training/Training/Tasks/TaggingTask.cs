@@ -53,12 +53,14 @@ public sealed class TaggingTask : ITrainingTask
         var corpus = options.Data is null ? BrownCorpus.Fetch(DataCache.Resolve(options.Cache), output) : BrownCorpus.Load(options.Data);
         var split = corpus.Split();
         string source = options.Data is null ? "the Brown corpus" : options.Data;
+        var trainDocuments = Share(split.Train, options.TrainFraction ?? 1);
         _vocabulary = resumed is not null
             ? WordVocabulary.FromJson(resumed.TokenizerJson, $"the vocabulary of checkpoint '{options.Resume}'")
-            : WordVocabulary.Build(split.Train.SelectMany(d => d.Sentences).SelectMany(s => s).Select(w => w.Word), MinWordCount);
-        var trainingWords = TaggingDataset.WordSet(split.Train);
+            : WordVocabulary.Build(trainDocuments.SelectMany(d => d.Sentences).SelectMany(s => s).Select(w => w.Word),
+                                   MinWordCount);
+        var trainingWords = TaggingDataset.WordSet(trainDocuments);
         int max = TaggerNetwork.MaxLength;
-        var train = TaggingDataset.Build(split.Train, _vocabulary, trainingWords, max);
+        var train = TaggingDataset.Build(trainDocuments, _vocabulary, trainingWords, max);
         if (train.Sentences.Count == 0) throw new DataSourceException("The training split holds no sentences.");
         _validation = TaggingDataset.Build(split.Validation, _vocabulary, trainingWords, max);
         _test = TaggingDataset.Build(split.Test, _vocabulary, trainingWords, max);
@@ -121,13 +123,32 @@ public sealed class TaggingTask : ITrainingTask
 
         Header =
         [
-            $"Data: {source}, {train.WordCount:N0} training, {_validation.WordCount:N0} validation and {_test.WordCount:N0} test words; " +
+            $"Data: {source}, {train.WordCount:N0} training" +
+            (trainDocuments.Count < split.Train.Count
+                ? $" (from {trainDocuments.Count} of the {split.Train.Count} training documents)" : "") +
+            $", {_validation.WordCount:N0} validation and {_test.WordCount:N0} test words; " +
             $"{_vocabulary.Count:N0} word ids (seen at least {MinWordCount} times)" +
             (_masked ? "; 15% of the words masked." : $", {_vocabulary.Features.Count:N0} spelling features, {UniversalTags.Count} universal tags."),
             $"Model: {description}.",
         ];
         Title = _masked ? $"Masked words, {source}" : $"POS tagging, {description}";
         TokenizerJson = _vocabulary.ToJson();
+    }
+
+    /// <summary>The draw of training documents of <see cref="TrainOptions.TrainFraction"/> is made with this seed.</summary>
+    const ulong ShareSeed = 0x5348415245;
+
+    /// <summary>
+    /// <paramref name="fraction"/> of <paramref name="documents"/> (at least one), drawn uniformly with a fixed seed and
+    /// kept in their order; a smaller share is always part of a larger one (the draws are a prefix of one shuffle).
+    /// </summary>
+    public static IReadOnlyList<BrownDocument> Share(IReadOnlyList<BrownDocument> documents, double fraction)
+    {
+        if (!(fraction > 0 && fraction <= 1))
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "A share is in (0, 1].");
+        if (fraction == 1) return documents;
+        int count = Math.Clamp((int)Math.Round(fraction * documents.Count), 1, documents.Count);
+        return [.. ValidationSample.Indices(documents.Count, count, new Generator(ShareSeed)).Select(i => documents[i])];
     }
 
     public Module Model => _model;
