@@ -47,6 +47,11 @@ static class TrainCommand
     static readonly Option<float?> Lr = new("--lr") { Description = "Peak learning rate." };
     static readonly Option<int?> Warmup = new("--warmup") { Description = "Warmup steps." };
     static readonly Option<float?> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (matrices only)." };
+    static readonly Option<float?> Ema = new("--ema")
+    {
+        Description = "Keep a moving average of the weights with this decay (e.g. 0.999) and validate, keep the best " +
+                      "checkpoint and test with it (0 = none).",
+    };
     static readonly Option<int?> EvalInterval = new("--eval-interval") { Description = "Steps between validation passes." };
     static readonly Option<int?> EvalSample = new("--eval-sample") { Description = "Validation examples a periodic pass scores, drawn once from all of validation (0 = all); the final pass scores all." };
     static readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "gpt: char, bpe, or a tiktoken encoding (cl100k_base, o200k_base)." };
@@ -70,8 +75,8 @@ static class TrainCommand
         var command = new Command("train", "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width, Context, Positions,
                      Dropout, WordDropout, TrainFraction, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay,
-                     EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, OnNonFinite, DetectAnomaly, Cache,
-                     Device, Distributed })
+                     Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, OnNonFinite, DetectAnomaly,
+                     Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
@@ -117,7 +122,8 @@ static class TrainCommand
             Steps = r.GetValue(Steps) ?? p.Steps, Minutes = r.GetValue(Minutes) is { } m ? (m > 0 ? m : null) : p.Minutes,
             Seed = r.GetValue(Seed) ?? p.Seed, Batch = r.GetValue(Batch) ?? p.Batch, GradAccumulation = r.GetValue(Accumulate) ?? p.GradAccumulation,
             LearningRate = r.GetValue(Lr) ?? p.LearningRate, WarmupSteps = r.GetValue(Warmup) ?? p.WarmupSteps,
-            WeightDecay = r.GetValue(WeightDecay) ?? p.WeightDecay, EvalInterval = r.GetValue(EvalInterval) ?? p.EvalInterval,
+            WeightDecay = r.GetValue(WeightDecay) ?? p.WeightDecay, Ema = r.GetValue(Ema) ?? p.Ema,
+            EvalInterval = r.GetValue(EvalInterval) ?? p.EvalInterval,
             EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers, Heads = r.GetValue(Heads) ?? p.Heads,
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
             WordDropout = r.GetValue(WordDropout) ?? p.WordDropout, TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,

@@ -55,9 +55,16 @@ public static class Checkpoint
         if (old is not null) Directory.Move(old, full);
     }
 
+    /// <summary>The prefix of the weight average's tensors in <see cref="OptimizerFile"/> (the parameter's name follows).</summary>
+    const string AveragePrefix = "ema.";
+
     /// <summary>What a checkpoint holds besides the weights.</summary>
     public sealed record Contents(JsonObject Config, string TokenizerJson, JsonObject State,
-        IReadOnlyList<(string Name, float[] M, float[] V)>? OptimizerMoments);
+        IReadOnlyList<(string Name, float[] M, float[] V)>? OptimizerMoments)
+    {
+        /// <summary>The moving average of the weights (--ema), by parameter name, kept beside the moments; or null.</summary>
+        public IReadOnlyList<(string Name, float[] Values)>? WeightAverage { get; init; }
+    }
 
     /// <summary>Writes <paramref name="model"/> and <paramref name="contents"/> to <paramref name="directory"/>, replacing it atomically.</summary>
     public static void Save(string directory, Module model, Contents contents)
@@ -78,6 +85,8 @@ public static class Checkpoint
                     opt.Add("exp_avg." + name, [m.Length], m);
                     opt.Add("exp_avg_sq." + name, [v.Length], v);
                 }
+                foreach (var (name, values) in contents.WeightAverage ?? [])
+                    opt.Add(AveragePrefix + name, [values.Length], values);
                 opt.Save(Path.Combine(temp, OptimizerFile));
             }
             var options = new JsonSerializerOptions { WriteIndented = true };
@@ -134,6 +143,7 @@ public static class Checkpoint
         var state = ReadObject(StateFile);
         var tokenizer = File.ReadAllText(Path.Combine(directory, TokenizerFile));
         List<(string, float[], float[])>? moments = null;
+        List<(string, float[])>? average = null;
         var optPath = Path.Combine(directory, OptimizerFile);
         if (File.Exists(optPath))
         {
@@ -144,8 +154,10 @@ public static class Checkpoint
                 var name = e.Name["exp_avg.".Length..];
                 moments.Add((name, e.ToFloat32(), file.ReadFloat32("exp_avg_sq." + name)));
             }
+            var averaged = file.Entries.Where(e => e.Name.StartsWith(AveragePrefix, StringComparison.Ordinal)).ToList();
+            if (averaged.Count > 0) average = [.. averaged.Select(e => (e.Name[AveragePrefix.Length..], e.ToFloat32()))];
         }
-        return new Contents(config, tokenizer, state, moments);
+        return new Contents(config, tokenizer, state, moments) { WeightAverage = average };
     }
 
     /// <summary>Loads the weights into <paramref name="model"/>, which must have exactly the checkpoint's parameters and shapes.</summary>

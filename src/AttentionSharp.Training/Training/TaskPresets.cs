@@ -126,6 +126,9 @@ public static class TaskPresets
         if (o.Device == TrainDevice.Cuda && o.Task != "gpt")
             throw new ArgumentException(
                 $"--device cuda trains --task gpt only; --task {o.Task} trains on the CPU (--device cpu).");
+        if (o.Device == TrainDevice.Cuda && o.Ema > 0)
+            throw new ArgumentException("--ema averages the CPU model's weights after every step; with --device cuda the " +
+                                        "weights stay on the GPU between evaluations (train without --ema there).");
         if (o.Device == TrainDevice.Cuda && o.DetectAnomaly)
             throw new ArgumentException("--detect-anomaly checks the CPU engine's operations; with --device cuda a NaN or Inf " +
                                         "is named by the gradient it reaches.");

@@ -60,6 +60,12 @@ public sealed record TrainOptions
     /// <summary>AdamW's β₂ (the presets say why theirs differs from PyTorch's 0.999).</summary>
     public float Beta2 { get; init; } = 0.999f;
 
+    /// <summary>
+    /// The decay of an exponential moving average of the weights that validation, the best checkpoint and the closing
+    /// figures use (<see cref="WeightAverage"/>); 0 keeps no average.
+    /// </summary>
+    public float Ema { get; init; }
+
     /// <summary>Global gradient-norm limit.</summary>
     public float GradClip { get; init; } = 1f;
 
@@ -149,6 +155,7 @@ public sealed record TrainOptions
             throw new ArgumentException($"The minimum learning-rate ratio must be in [0, 1]; got {MinLearningRateRatio}.");
         if (!(WeightDecay >= 0)) throw new ArgumentException($"--weight-decay cannot be negative; got {WeightDecay}.");
         if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentException($"AdamW's beta2 must be in [0, 1); got {Beta2}.");
+        if (!(Ema >= 0 && Ema < 1)) throw new ArgumentException($"--ema must be in [0, 1) (0: no average); got {Ema}.");
         if (!(GradClip > 0)) throw new ArgumentException($"The gradient clip must be positive; got {GradClip}.");
         if (EvalInterval < 0) throw new ArgumentException($"--eval-interval cannot be negative; got {EvalInterval}.");
         if (EvalSample < 0) throw new ArgumentException($"--eval-sample cannot be negative; got {EvalSample}.");
@@ -176,7 +183,8 @@ public sealed record TrainOptions
         ["task"] = Task, ["model"] = Model, ["data"] = Data is null ? null : System.IO.Path.GetFullPath(Data), ["cache"] = Cache,
         ["steps"] = Steps, ["minutes"] = Minutes, ["batch"] = Batch, ["grad_accumulation"] = GradAccumulation,
         ["learning_rate"] = LearningRate, ["warmup_steps"] = WarmupSteps, ["min_lr_ratio"] = MinLearningRateRatio,
-        ["weight_decay"] = WeightDecay, ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
+        ["weight_decay"] = WeightDecay, ["ema"] = Ema,
+        ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
         ["word_dropout"] = WordDropout, ["beam"] = Beam, ["length_penalty"] = LengthPenalty,
@@ -209,6 +217,7 @@ public sealed record TrainOptions
             WarmupSteps = Get("warmup_steps", defaults.WarmupSteps),
             MinLearningRateRatio = Get("min_lr_ratio", defaults.MinLearningRateRatio),
             WeightDecay = Get("weight_decay", defaults.WeightDecay),
+            Ema = Get("ema", defaults.Ema),
             Beta2 = Get("beta2", defaults.Beta2),
             GradClip = Get("grad_clip", defaults.GradClip),
             EvalInterval = Get("eval_interval", defaults.EvalInterval),

@@ -73,7 +73,11 @@ public sealed class Trainer
         Schedule = new CosineSchedule(options.LearningRate, options.WarmupSteps, options.Steps,
             options.LearningRate * options.MinLearningRateRatio);
         _engine = new HostStepEngine(model, source, Optimizer, _options);
+        if (options.Ema > 0) Average = new WeightAverage(model.NamedParameters().Select(p => p.Parameter), options.Ema);
     }
+
+    /// <summary>The moving average of the weights (<see cref="TrainOptions.Ema"/>), updated after every step; or null.</summary>
+    public WeightAverage? Average { get; }
 
     /// <summary>The model's AdamW: its hyperparameters, learning rate, moments and step count (what checkpoints keep).</summary>
     public AdamW Optimizer { get; }
@@ -185,6 +189,7 @@ public sealed class Trainer
         }
         Optimizer.LearningRate = Schedule.RateAt(Step);
         _engine.Step(clip);
+        Average?.Update();
         Step++;
         return (meanLoss, norm);
     }
@@ -241,6 +246,10 @@ public sealed class Trainer
         _communicator.Broadcast(_control, root: 0);
         return (schedule with { TotalSteps = _control[0] }, _control[1] != 0, _control[2] != 0);
     }
+
+    /// <summary>The moving average of the weights by parameter name, for checkpoints; null without one.</summary>
+    public IReadOnlyList<(string Name, float[] Values)>? Averages() => Average is not { } average ? null
+        : [.. _model.NamedParameters().Select((p, i) => (p.Name, average.Values(i)))];
 
     /// <summary>The AdamW moments by parameter name, for checkpoints.</summary>
     public IReadOnlyList<(string Name, float[] M, float[] V)> Moments() =>

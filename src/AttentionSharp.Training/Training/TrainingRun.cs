@@ -111,6 +111,7 @@ public sealed class TrainingRun
                           $"{o.Batch} {task.RowUnit}" + (o.GradAccumulation > 1 ? $" × {o.GradAccumulation} accumulated" : "") +
                           (o.Minutes is { } m ? $", at most {m.ToString(CultureInfo.InvariantCulture)} minutes" : "") +
                           $"; lr {o.LearningRate:G3}, warmup {o.WarmupSteps}, weight decay {o.WeightDecay:G3}, " +
+                          (o.Ema > 0 ? $"weight average (EMA) {o.Ema:G4}, " : "") +
                           $"dropout {o.Dropout ?? 0:G3}" + (o.WordDropout is > 0 ? $", word dropout {o.WordDropout:G3}" : "") +
                           $"; checkpoints in {runDir}.");
 
@@ -135,7 +136,10 @@ public sealed class TrainingRun
         {
             if (Leader)
                 Checkpoint.Save(dir, model, new Checkpoint.Contents(task.Config, task.TokenizerJson,
-                    TrainingState.Capture(trainer, model, task.CaptureState(), bestObjective, _options), trainer.Moments()));
+                    TrainingState.Capture(trainer, model, task.CaptureState(), bestObjective, _options), trainer.Moments())
+                {
+                    WeightAverage = trainer.Averages(),
+                });
             savedStep = trainer.Step;
         }
 
@@ -161,18 +165,24 @@ public sealed class TrainingRun
             StepObserver?.Invoke(report);
         }
 
+        // With --ema, validation and the best checkpoint read the average of the weights; the latest checkpoint keeps
+        // the trained weights (and the average beside them).
         void OnEval(int step)
         {
-            var eval = task.Evaluate(full: false);
-            validCurve.Add((step, eval.Loss));
-            bool best = eval.Objective < bestObjective;
-            if (best) bestObjective = eval.Objective;
-            progress.Line($"step {step}: {eval.Summary}{(best ? " (best so far)" : "")}");
-            var record = new JsonObject { ["step"] = step, ["val_loss"] = eval.Loss };
-            foreach (var (key, value) in eval.Record) record[key] = value?.DeepClone();
-            log?.Write(record);
+            bool best;
+            using (trainer.Average?.SwappedIn())
+            {
+                var eval = task.Evaluate(full: false);
+                validCurve.Add((step, eval.Loss));
+                best = eval.Objective < bestObjective;
+                if (best) bestObjective = eval.Objective;
+                progress.Line($"step {step}: {eval.Summary}{(best ? " (best so far)" : "")}");
+                var record = new JsonObject { ["step"] = step, ["val_loss"] = eval.Loss };
+                foreach (var (key, value) in eval.Record) record[key] = value?.DeepClone();
+                log?.Write(record);
+                if (best) Save(bestDir);
+            }
             Save(latestDir);
-            if (best) Save(bestDir);
         }
 
         // mpirun forwards its own Ctrl-C as SIGTERM, and sends SIGTERM (then SIGKILL) when any rank fails: say which.

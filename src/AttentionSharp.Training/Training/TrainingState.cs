@@ -26,6 +26,8 @@ public static class TrainingState
         ["generators"] = new JsonObject(model.NamedGenerators()
             .Select(g => KeyValuePair.Create(g.Name, (JsonNode?)GeneratorState.ToJson(g.Generator)))),
         ["task"] = taskState,
+        ["ema_updates"] = trainer.Average?.Updates,
+        ["ema_in_weights"] = trainer.Average?.Swapped,
     };
 
     /// <summary>Restores what <see cref="Capture"/> wrote; returns the best objective so far and the task's state.</summary>
@@ -54,6 +56,17 @@ public static class TrainingState
             saved.M.CopyTo(m, 0);
             saved.V.CopyTo(v, 0);
         }
+        if (trainer.Average is { } average && contents.WeightAverage is { } kept)
+        {
+            var values = kept.ToDictionary(a => a.Name, a => a.Values);
+            var ordered = model.NamedParameters()
+                .Select(p => values.TryGetValue(p.Name, out var v) && v.Length == p.Parameter.Count ? v
+                    : throw new CheckpointException($"The checkpoint's weight average does not match parameter '{p.Name}'."))
+                .ToList();
+            average.Restore(ordered, ReadInt(state, "ema_updates"), state["ema_in_weights"]?.GetValue<bool>() ?? false);
+        }
+        else if (trainer.Average is { } fresh)   // --ema added on resuming a run that kept no average: it starts here
+            fresh.Restore([.. model.NamedParameters().Select(p => p.Parameter.Data.ToArray())], 0, inWeights: false);
         return (state["best_objective"] is JsonValue b && b.TryGetValue<double>(out var best) ? best : double.PositiveInfinity, taskState);
     }
 

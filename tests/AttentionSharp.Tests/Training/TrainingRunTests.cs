@@ -172,6 +172,41 @@ public class TrainingRunTests
     }
 
     [Fact]
+    public void TheWeightAverageIsWhatValidationAndTheBestCheckpointReadAndItResumesExactly()
+    {
+        using var dir = new TempDirectory();
+        var plain = TaskData.Options("pos", "transformer", dir.Path) with { Out = dir.File("plain") };
+        var averaged = plain with { Out = dir.File("averaged"), Ema = 0.9f };
+        Assert.Equal(0, Run(plain));
+        Assert.Equal(0, Run(averaged));
+        // Training reads the trained weights, so its losses are those of the run without an average; validation differs.
+        Assert.Equal(Losses(plain.Out!), Losses(averaged.Out!));
+        static float[] Validation(string run) =>
+            [.. Log(run).Where(r => r["val_loss"] is not null).Select(r => (float)r["val_loss"]!)];
+        Assert.NotEqual(Validation(plain.Out!), Validation(averaged.Out!));
+
+        // Stopped between validations and resumed with --resume alone: the same validations, final pass and best weights.
+        using var cancel = new CancellationTokenSource();
+        var stopped = averaged with { Out = dir.File("stopped") };
+        Assert.Equal(130, Run(stopped, r => { if (r.Step == 7) cancel.Cancel(); }, cancel));
+        var kept = AttentionSharp.IO.Checkpoint.ReadContents(stopped.Out!, preferBest: false);
+        Assert.Equal(0.9f, TrainOptions.FromJson((JsonObject)kept.State["options"]!, TaskPresets.For("pos", "transformer")).Ema);
+        Assert.Equal(8, (int)kept.State["ema_updates"]!);
+        Assert.Equal(0, Run(averaged with { Out = null, Resume = stopped.Out }));
+        Assert.Equal(Validation(averaged.Out!), Validation(stopped.Out!));
+        Assert.Equal((float)Log(averaged.Out!)[^1]["final_val_loss"]!, (float)Log(stopped.Out!)[^1]["final_val_loss"]!);
+        static byte[] BestWeights(string run) =>
+            File.ReadAllBytes(Path.Combine(run, "best", AttentionSharp.IO.Checkpoint.WeightsFile));
+        Assert.Equal(BestWeights(averaged.Out!), BestWeights(stopped.Out!));
+
+        var e = Assert.Throws<ArgumentException>(() => (plain with { Ema = 1f }).Validate());
+        Assert.StartsWith("--ema must be in [0, 1)", e.Message);
+        var onGpu = TaskPresets.For("gpt", "transformer") with { Ema = 0.999f, Device = TrainDevice.Cuda };
+        e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(onGpu));
+        Assert.StartsWith("--ema averages the CPU model's weights", e.Message);
+    }
+
+    [Fact]
     public void AShareOfTheTrainingDocumentsIsAFixedDrawInsideEveryLargerShare()
     {
         using var dir = new TempDirectory();
