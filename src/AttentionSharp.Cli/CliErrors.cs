@@ -13,7 +13,8 @@ static class CliErrors
             return action();
         }
         catch (Exception e) when (e is ArgumentException or DataSourceException or CheckpointException or SafetensorsException or Distributed.DistributedException
-                                      or IOException or UnauthorizedAccessException or InvalidOperationException
+                                      or IOException or InvalidDataException or UnauthorizedAccessException
+                                      or InvalidOperationException
                                       or Autograd.NonFiniteException or Gpu.GpuUnavailableException or NotSupportedException)
         {
             Console.Error.WriteLine($"error: {e.Message}");

@@ -34,14 +34,25 @@ static class CompareCommand
                           "64 … 4096 on a GPU).",
             AllowMultipleArgumentsPerToken = true,
         };
+        var rewrite = new Option<bool>("--rewrite")
+        {
+            Description = "Measure nothing: write report.md and the plots of --out again from its results.json, with this " +
+                          "version's report.",
+        };
         var command = new Command("compare", "Measure attention against recurrence: long-range recall, speed against " +
                                              "length, vanishing gradients, the seq2seq bottleneck, and where the POS " +
                                              "Transformer overtakes the BiLSTM as time and data grow.")
         {
-            quick, output, seed, cache, device, parallelismOnly, lengths,
+            quick, output, seed, cache, device, parallelismOnly, lengths, rewrite,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
+            if (r.GetValue(rewrite))
+            {
+                ComparisonReport.Rewrite(r.GetValue(output)!);
+                Console.WriteLine($"Rewrote {Path.Combine(r.GetValue(output)!, "report.md")} and its plots from results.json.");
+                return 0;
+            }
             var options = (r.GetValue(quick) ? ComparisonOptions.Quick : ComparisonOptions.Full) with { Seed = r.GetValue(seed) };
             if (r.GetValue(lengths) is { Length: > 0 } given)
             {

@@ -48,14 +48,80 @@ public static class ComparisonReport
             ["steps"] = r.Steps, ["seconds"] = r.Seconds, ["test_accuracy"] = r.TestAccuracy,
             ["test_unseen_accuracy"] = double.IsNaN(r.UnseenAccuracy) ? null : r.UnseenAccuracy,
         }).ToArray());
+        json["lengths"] = new JsonArray([.. options.Lengths.Select(t => (JsonNode)t)]);
         json["gpu_speed"] = gpuSpeed is null ? null : new JsonObject
         {
-            ["device"] = gpuSpeed.Device, ["transformer_differences"] = Comparison.GpuTransformerDifferences,
+            ["device"] = gpuSpeed.Device,
+            ["lengths"] = new JsonArray([.. options.GpuLengths.Select(t => (JsonNode)t)]),
+            ["transformer_differences"] = Comparison.GpuTransformerDifferences,
             ["results"] = SpeedJson(gpuSpeed.Results),
         };
         WriteAtomically(Path.Combine(dir, "results.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         WriteAtomically(Path.Combine(dir, "report.md"),
             Markdown(options, machine, recall, speed, gradients, bottleneck, gpuSpeed, crossover));
+    }
+
+    /// <summary>
+    /// Writes report.md and the plots of <paramref name="dir"/> again from its results.json, with this version's report
+    /// (the figures are not measured again). The options are the mode's (quick or full) with the run's seed; the
+    /// lengths are those measured.
+    /// </summary>
+    public static void Rewrite(string dir)
+    {
+        var path = Path.Combine(dir, "results.json");
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"'{path}' does not exist: give the directory of an attn compare run.");
+        JsonObject json;
+        try
+        {
+            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+                   ?? throw new InvalidDataException($"'{path}' is not a JSON object.");
+        }
+        catch (JsonException e) { throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e); }
+        T Get<T>(JsonNode? node, string field) =>
+            node?[field] is JsonValue v && v.TryGetValue<T>(out var value) ? value
+            : throw new InvalidDataException($"'{path}': '{field}' is missing or not a {typeof(T).Name}.");
+        JsonArray Array(JsonNode? node, string field) => node?[field] as JsonArray ?? [];
+        SequenceModelKind Kind(JsonNode? node) => Get<string>(node, "model") switch
+        {
+            "RNN" => SequenceModelKind.Rnn,
+            "LSTM" => SequenceModelKind.Lstm,
+            "GRU" => SequenceModelKind.Gru,
+            "Transformer" => SequenceModelKind.Transformer,
+            var other => throw new InvalidDataException($"'{path}': model '{other}' is not one of the comparison's."),
+        };
+        double Rate(JsonNode? node, string field) => node?[field] is null ? double.NaN : Get<double>(node, field);
+        string mode = Get<string>(json, "mode");
+        var preset = mode switch
+        {
+            "quick" => ComparisonOptions.Quick,
+            "full" => ComparisonOptions.Full,
+            _ => throw new InvalidDataException($"'{path}' is a '{mode}' run; only quick and full runs can be rewritten."),
+        };
+        var options = preset with { Seed = Get<ulong>(json, "seed") };
+
+        var recall = Array(json, "recall").Select(r => new RecallResult(Kind(r), Get<int>(r, "distance"),
+            Get<double>(r, "accuracy"), Get<int>(r, "steps"), Get<double>(r, "seconds"), Get<long>(r, "parameters"),
+            Get<float>(r, "final_loss"))).ToList();
+        List<SpeedResult> Speed(JsonArray results) => [.. results.Select(r => new SpeedResult(Kind(r), Get<int>(r, "length"),
+            Get<double>(r, "ms_per_step"), Get<double>(r, "tokens_per_s")))];
+        var speed = Speed(Array(json, "speed"));
+        var gradients = Array(json, "gradients").Select(g => new GradientResult(Kind(g), Get<int>(g, "trained_distance"),
+            [.. Array(g, "norm_by_distance").Select(v => v!.GetValue<double>())])).ToList();
+        var bottleneck = Array(json, "bottleneck").Select(b => new BottleneckResult(Get<string>(b, "model"),
+            Get<long>(b, "parameters"), Get<int>(b, "steps"), Get<double>(b, "seconds"), Get<double>(b, "wer"),
+            Get<double>(b, "per"), [.. Array(b, "by_length").Select(l =>
+                new LengthBucketResult(Get<string>(l, "lengths"), Get<int>(l, "words"), Rate(l, "wer"), Rate(l, "per")))]))
+            .ToList();
+        var gpu = json["gpu_speed"] is JsonObject g
+            ? new GpuSpeedResults(Get<string>(g, "device"), Speed(Array(g, "results"))) : null;
+        var crossover = Array(json, "crossover").Select(c => new CrossoverResult(Get<string>(c, "model"),
+            Get<double>(c, "minutes"), Get<double>(c, "train_fraction"), Get<long>(c, "training_words"), Get<int>(c, "steps"),
+            Get<double>(c, "seconds"), Get<double>(c, "test_accuracy"), Rate(c, "test_unseen_accuracy"))).ToList();
+        int[] Lengths(JsonNode? node) => [.. Array(node, "lengths").Select(t => t!.GetValue<int>())];   // the tables' rows
+        if (Lengths(json) is { Length: > 0 } lengths) options = options with { Lengths = lengths };
+        if (Lengths(json["gpu_speed"]) is { Length: > 0 } gpuLengths) options = options with { GpuLengths = gpuLengths };
+        Write(dir, options, Get<string>(json, "machine"), recall, speed, gradients, bottleneck, gpu, crossover);
     }
 
     /// <summary>
@@ -77,13 +143,20 @@ public static class ComparisonReport
                 parts.Add($"cannot be set against the {Name(kind)}'s (no length measured for both)");
                 continue;
             }
-            int? from = null;
-            // the start of the run of lengths, ending at the longest, where the Transformer is ahead
-            for (int i = both.Count - 1; i >= 0 && transformer[both[i].Length] > both[i].TokensPerSecond; i--)
-                from = both[i].Length;
-            parts.Add(from is null ? Inv($"does not overtake the {Name(kind)}'s at any T measured (up to {both[^1].Length})")
-                : from == both[0].Length ? Inv($"is above the {Name(kind)}'s from the shortest T measured, {from}")
-                : Inv($"overtakes the {Name(kind)}'s at T = {from}"));
+            bool Ahead(int i) => transformer[both[i].Length] > both[i].TokensPerSecond;
+            // the start of the run of lengths, ending at the longest, where the Transformer is ahead (or behind)
+            int start = both.Count - 1;
+            while (start > 0 && Ahead(start - 1) == Ahead(both.Count - 1)) start--;
+            int from = both[start].Length;
+            if (Ahead(both.Count - 1))
+                parts.Add(start == 0 ? Inv($"is above the {Name(kind)}'s from the shortest T measured, {from}")
+                    : Inv($"overtakes the {Name(kind)}'s at T = {from}"));
+            else if (start == 0)
+                parts.Add(Inv($"does not overtake the {Name(kind)}'s at any T measured (up to {both[^1].Length})"));
+            else if (Enumerable.Range(0, start).All(Ahead))   // ahead at the short lengths, behind at the long ones
+                parts.Add(Inv($"is above the {Name(kind)}'s up to T = {both[start - 1].Length} and below it from T = {from}"));
+            else
+                parts.Add(Inv($"is below the {Name(kind)}'s from T = {from} (above it at some shorter T)"));
         }
         return $"{where}, the Transformer's tokens/s " + string.Join(", ", parts.SkipLast(1)) +
                (parts.Count > 1 ? " and " : "") + parts[^1] + ".";

@@ -157,6 +157,44 @@ public class ComparisonTests
     }
 
     [Fact]
+    public void AReportIsRewrittenFromItsResultsAlone()
+    {
+        using var dir = new TempDirectory();
+        var options = ComparisonOptions.Quick with { Seed = 5, Lengths = [64, 128] };
+        var kinds = Comparison.Models;
+        var recall = kinds.SelectMany((k, i) => options.Distances.Select(d =>
+            new RecallResult(k, d, 0.125 + 0.1 * i, 150, 1.5, 69_000, 0.5f))).ToList();
+        var speed = kinds.SelectMany((k, i) =>
+            new[] { new SpeedResult(k, 64, 3.5 + i, 146_311.2 - i), new SpeedResult(k, 128, 8.25, 125_086) }).ToList();
+        var gradients = kinds.Select(k =>
+            new GradientResult(k, 128, [.. Enumerable.Range(0, 130).Select(j => Math.Pow(10, -j / 10.0))])).ToList();
+        var buckets = Bottleneck.Buckets.Select((b, i) => i == 0   // a length range without words has no rates
+            ? new LengthBucketResult(Bottleneck.BucketName(b), 0, double.NaN, double.NaN)
+            : new LengthBucketResult(Bottleneck.BucketName(b), 100 + i, 0.3, 0.1)).ToList();
+        List<BottleneckResult> bottleneck = [new("LSTM + attention", 1_797_930, 721, 47.2, 0.516, 0.134, buckets)];
+        var gpu = new GpuSpeedResults("NVIDIA Test",
+            [new SpeedResult(SequenceModelKind.Rnn, 256, 1.5, 1e6),
+             new SpeedResult(SequenceModelKind.Transformer, 256, 0.5, 3e6)]);
+        var crossover = Crossover.Points(options).SelectMany(p => Crossover.Models.Select((m, i) =>
+            new CrossoverResult(m, p.Minutes, p.Fraction, (long)(929_728 * p.Fraction), 500, 60 * p.Minutes, 0.95 + 0.01 * i,
+                i == 0 ? double.NaN : 0.85))).ToList();
+        ComparisonReport.Write(dir.Path, options, "test machine", recall, speed, gradients, bottleneck, gpu, crossover);
+        var report = File.ReadAllText(dir.File("report.md"));
+        var results = File.ReadAllText(dir.File("results.json"));
+        File.Delete(dir.File("report.md"));
+        File.Delete(dir.File("crossover-time.png"));
+        ComparisonReport.Rewrite(dir.Path);
+        Assert.Equal(report, File.ReadAllText(dir.File("report.md")));
+        Assert.Equal(results, File.ReadAllText(dir.File("results.json")));
+        Assert.True(File.Exists(dir.File("crossover-time.png")));
+
+        File.WriteAllText(dir.File("results.json"), results.Replace("\"quick\"", "\"test\"", StringComparison.Ordinal));
+        var e = Assert.Throws<InvalidDataException>(() => ComparisonReport.Rewrite(dir.Path));
+        Assert.Contains("only quick and full runs", e.Message);
+        Assert.Throws<FileNotFoundException>(() => ComparisonReport.Rewrite(dir.File("nowhere")));
+    }
+
+    [Fact]
     public void TheCrossoverVerdictSaysWhereTheCurvesCrossOrThatTheyDoNot()
     {
         List<CrossoverResult> Curve(string model, params double[] accuracies) =>

@@ -67,6 +67,21 @@ public class GpuComparisonTests(GpuFixture fixture)
         Assert.Equal("On the GPU, the Transformer's tokens/s overtakes the RNN's at T = 128, is above the LSTM's from the " +
                      "shortest T measured, 64 and does not overtake the GRU's at any T measured (up to 256).",
             ComparisonReport.Overtakes(speed, "On the GPU"));
+
+        // Ahead at the short lengths and behind at the long ones (attention's T² on a CPU); ahead, behind, ahead, behind.
+        SpeedResult[] cpu =
+        [
+            At(SequenceModelKind.Transformer, 64, 500), At(SequenceModelKind.Transformer, 128, 400),
+            At(SequenceModelKind.Transformer, 256, 100), At(SequenceModelKind.Transformer, 512, 50),
+            At(SequenceModelKind.Rnn, 64, 200), At(SequenceModelKind.Rnn, 128, 200), At(SequenceModelKind.Rnn, 256, 200),
+            At(SequenceModelKind.Rnn, 512, 200),
+            At(SequenceModelKind.Lstm, 64, 200), At(SequenceModelKind.Lstm, 128, 500), At(SequenceModelKind.Lstm, 256, 50),
+            At(SequenceModelKind.Lstm, 512, 100),
+            At(SequenceModelKind.Gru, 64, 900), At(SequenceModelKind.Gru, 512, 900),
+        ];
+        Assert.Equal("On the CPU, the Transformer's tokens/s is above the RNN's up to T = 128 and below it from T = 256, is " +
+                     "below the LSTM's from T = 512 (above it at some shorter T) and does not overtake the GRU's at any T " +
+                     "measured (up to 512).", ComparisonReport.Overtakes(cpu, "On the CPU"));
     }
 
     [Fact]
