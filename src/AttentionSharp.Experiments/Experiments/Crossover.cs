@@ -108,9 +108,9 @@ public static class Crossover
             .OfType<CrossoverResult>()];
 
     /// <summary>
-    /// What the two curves of one experiment show, in one sentence: where the Transformer's test accuracy goes past the
-    /// BiLSTM's and stays past it to the last point, or that it is ahead at every point, or never; <paramref name="axis"/>
-    /// names the points ("2 minutes"), <paramref name="along"/> the experiment ("As the training time grows").
+    /// What the two curves of one experiment show, in one sentence: that one model is ahead at every point, or where the
+    /// lead changes hands for the last time and who keeps it to the last point; <paramref name="axis"/> names the points
+    /// ("2 min"), <paramref name="along"/> the experiment ("As the training time grows").
     /// </summary>
     public static string Verdict(IReadOnlyList<CrossoverResult> transformer, IReadOnlyList<CrossoverResult> lstm,
         Func<CrossoverResult, string> axis, string along)
@@ -118,23 +118,21 @@ public static class Crossover
         int n = Math.Min(transformer.Count, lstm.Count);
         if (n == 0) return $"{along}: no point was measured for both models.";
         bool Ahead(int i) => transformer[i].TestAccuracy > lstm[i].TestAccuracy;
-        int from = n;
-        while (from > 0 && Ahead(from - 1)) from--;   // the run of points, ending at the last, where the Transformer leads
+        string Leader(bool transformerAhead) => transformerAhead ? "the Transformer" : "the BiLSTM";
         string gap(int i) =>
             FormattableString.Invariant($"{100 * (transformer[i].TestAccuracy - lstm[i].TestAccuracy):+0.00;-0.00} points");
+        bool last = Ahead(n - 1);
+        int from = n - 1;
+        while (from > 0 && Ahead(from - 1) == last) from--;   // the run of points, ending at the last, with the same leader
+        string Span(int i, int j) => i == j ? $"at {axis(transformer[i])} ({gap(i)})"
+            : $"from {axis(transformer[i])} ({gap(i)}) to {axis(transformer[j])} ({gap(j)})";
         if (from == 0)
-            return $"{along}, the Transformer is ahead of the BiLSTM at every point, from {axis(transformer[0])} " +
-                   $"({gap(0)}) to {axis(transformer[n - 1])} ({gap(n - 1)}): no crossover in this range.";
-        if (from == n)
-        {
-            bool everAhead = Enumerable.Range(0, n).Any(Ahead);
-            return $"{along}, the BiLSTM ends ahead: at {axis(lstm[n - 1])} the Transformer is {gap(n - 1)} from it" +
-                   (everAhead ? ", after leading at some earlier points."
-                       : $", and it is behind at every point measured (from {axis(lstm[0])}, {gap(0)}): " +
-                         "the curves do not cross here.");
-        }
-        return $"{along}, the curves cross: the BiLSTM leads up to {axis(lstm[from - 1])} ({gap(from - 1)}), the Transformer " +
-               $"from {axis(transformer[from])} on ({gap(from)}; {gap(n - 1)} at {axis(transformer[n - 1])}).";
+            return $"{along}, {Leader(last)} is ahead at every point, {Span(0, n - 1)} " +
+                   "(gaps are the Transformer's accuracy minus the BiLSTM's): the curves do not cross here.";
+        bool once = Enumerable.Range(0, from).All(i => Ahead(i) != last);
+        return $"{along}, the curves cross{(once ? "" : " more than once")}: {Leader(!last)} leads " +
+               (once ? Span(0, from - 1) : $"at {axis(transformer[from - 1])} ({gap(from - 1)})") +
+               $", {Leader(last)} {Span(from, n - 1)} (gaps are the Transformer's accuracy minus the BiLSTM's).";
     }
 
     static long TaskWords(IReadOnlyList<BrownDocument> documents) => documents.Sum(d => (long)d.WordCount);
