@@ -6,7 +6,9 @@ using AttentionSharp.Training;
 
 namespace AttentionSharp.Experiments;
 
-/// <summary>How big and how long the comparison runs: <see cref="Quick"/> took 10.5 minutes on 2 cores, <see cref="Full"/> 85.5.</summary>
+/// <summary>
+/// How big and how long the comparison runs: <see cref="Quick"/> took 10.5 minutes on 2 cores, <see cref="Full"/> 85.5.
+/// </summary>
 public sealed record ComparisonOptions
 {
     /// <summary>The mode's name, written into the report.</summary>
