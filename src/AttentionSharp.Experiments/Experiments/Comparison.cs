@@ -211,7 +211,7 @@ public sealed class Comparison(ComparisonOptions options, Action<string>? log = 
 
     /// <summary>
     /// Milliseconds per training step (forward, backward, AdamW) and tokens per second at each length, batch 8, the
-    /// median of a few steps after one warm-up step; a length is skipped for a model once a step takes over 20 s.
+    /// median of a few steps after warming up; a length is skipped for a model once a step takes over 20 s.
     /// </summary>
     public List<SpeedResult> Speed(CancellationToken cancel = default) => Sweep(_options.Lengths, "CPU", model =>
     {
@@ -313,7 +313,10 @@ public sealed class Comparison(ComparisonOptions options, Action<string>? log = 
     }
 
     /// <summary>
-    /// The median milliseconds of a few runs of <paramref name="step"/> after one warm-up run: 5, or fewer when slow.
+    /// The median milliseconds of a few runs of <paramref name="step"/>: 5, or fewer when slow, after warming up for half
+    /// a second (at most 20 runs, at least one). A fresh process runs unoptimised code until the JIT's second tier has
+    /// compiled the hot methods in the background; one warm-up run was not enough (`--parallelism-only` measured the
+    /// first lengths 2 to 10 times too slow).
     /// </summary>
     static double MedianMilliseconds(Action step)
     {
@@ -323,8 +326,11 @@ public sealed class Comparison(ComparisonOptions options, Action<string>? log = 
             step();
             return clock.Elapsed.TotalMilliseconds;
         }
-        double first = Time();
-        int repeats = first > 2000 ? 1 : first > 500 ? 3 : 5;
+        var warming = Stopwatch.StartNew();
+        double last;
+        int runs = 0;
+        do { last = Time(); runs++; } while (warming.Elapsed.TotalSeconds < 0.5 && runs < 20);
+        int repeats = last > 2000 ? 1 : last > 500 ? 3 : 5;
         var times = Enumerable.Range(0, repeats).Select(_ => Time()).Order().ToArray();
         return times[times.Length / 2];
     }

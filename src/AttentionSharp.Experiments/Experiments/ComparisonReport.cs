@@ -261,7 +261,7 @@ public static class ComparisonReport
         s.AppendLine();
         s.AppendLine("## Parallelism: training step time against sequence length");
         s.AppendLine();
-        s.AppendLine("Forward, backward and an AdamW step on batch 8; median of a few steps after a warm-up step. Cells: ms per step (tokens/s).");
+        s.AppendLine("Forward, backward and an AdamW step on batch 8; median of a few steps after warming up. Cells: ms per step (tokens/s).");
         SpeedTable(s, lengths, speed);
         s.AppendLine(Overtakes(speed, "On the CPU"));
         s.AppendLine();
@@ -274,7 +274,7 @@ public static class ComparisonReport
         s.AppendLine("## Parallelism on the GPU: training step time against sequence length");
         s.AppendLine();
         s.AppendLine($"On {gpu.Device}: the same step (forward with the loss read back, backward, an AdamW step; batch 8), " +
-            "timed until the device has finished it, median of a few steps after a warm-up step. The recurrent models are the " +
+            "timed until the device has finished it, median of a few steps after warming up. The recurrent models are the " +
             "CPU's models uploaded: one GEMM projects the inputs of every step, then each step is one GEMM and one fused " +
             "kernel of gate math, forward and backward, one after another. " + Comparison.GpuTransformerDifferences +
             " Cells: ms per step (tokens/s).");
