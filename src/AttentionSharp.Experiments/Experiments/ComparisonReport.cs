@@ -261,7 +261,8 @@ public static class ComparisonReport
         s.AppendLine();
         s.AppendLine("## Parallelism: training step time against sequence length");
         s.AppendLine();
-        s.AppendLine("Forward, backward and an AdamW step on batch 8; median of a few steps after warming up. Cells: ms per step (tokens/s).");
+        s.AppendLine("Forward, backward and an AdamW step on batch 8; median of a few steps after warming up. " +
+                     "Cells: ms per step (tokens/s).");
         SpeedTable(s, lengths, speed);
         s.AppendLine(Overtakes(speed, "On the CPU"));
         s.AppendLine();
