@@ -24,12 +24,10 @@ public static class ComparisonReport
         Directory.CreateDirectory(dir);
         if (crossover.Count > 0)
         {
-            PlotCrossover(Path.Combine(dir, "crossover-time.png"), crossover,
-                r => r.Fraction == 1 && options.CrossoverMinutes.Contains(r.Minutes), r => r.Minutes,
-                "POS tagging: test accuracy against training time", "time limit (minutes, log scale)",
+            PlotCrossover(Path.Combine(dir, "crossover-time.png"), m => Crossover.TimeCurve(crossover, m, options),
+                r => r.Minutes, "POS tagging: test accuracy against training time", "time limit (minutes, log scale)",
                 m => m.ToString("0.##", Invariant));
-            PlotCrossover(Path.Combine(dir, "crossover-data.png"), crossover,
-                r => r.Minutes == options.CrossoverFractionMinutes && options.CrossoverFractions.Contains(r.Fraction),
+            PlotCrossover(Path.Combine(dir, "crossover-data.png"), m => Crossover.DataCurve(crossover, m, options),
                 r => r.TrainingWords,
                 Inv($"POS tagging: test accuracy against training data ({options.CrossoverFractionMinutes:0.##} min each)"),
                 "training words (log scale)", w => w.ToString("N0", Invariant));
@@ -144,22 +142,33 @@ public static class ComparisonReport
                 continue;
             }
             bool Ahead(int i) => transformer[both[i].Length] > both[i].TokensPerSecond;
-            // the start of the run of lengths, ending at the longest, where the Transformer is ahead (or behind)
-            int start = both.Count - 1;
-            while (start > 0 && Ahead(start - 1) == Ahead(both.Count - 1)) start--;
+            var (start, once) = LastLead(both.Count, Ahead);
             int from = both[start].Length;
             if (Ahead(both.Count - 1))
                 parts.Add(start == 0 ? Inv($"is above the {Name(kind)}'s from the shortest T measured, {from}")
                     : Inv($"overtakes the {Name(kind)}'s at T = {from}"));
             else if (start == 0)
                 parts.Add(Inv($"does not overtake the {Name(kind)}'s at any T measured (up to {both[^1].Length})"));
-            else if (Enumerable.Range(0, start).All(Ahead))   // ahead at the short lengths, behind at the long ones
+            else if (once)   // ahead at the short lengths, behind at the long ones
                 parts.Add(Inv($"is above the {Name(kind)}'s up to T = {both[start - 1].Length} and below it from T = {from}"));
             else
                 parts.Add(Inv($"is below the {Name(kind)}'s from T = {from} (above it at some shorter T)"));
         }
         return $"{where}, the Transformer's tokens/s " + string.Join(", ", parts.SkipLast(1)) +
                (parts.Count > 1 ? " and " : "") + parts[^1] + ".";
+    }
+
+    /// <summary>
+    /// The last lead of two curves compared at <paramref name="count"/> points: the first point of the run, ending at the
+    /// last point, on which <paramref name="ahead"/> is what it is at the last (0 when it never changes), and whether the
+    /// lead changed only there (every earlier point the other way).
+    /// </summary>
+    internal static (int Start, bool Once) LastLead(int count, Func<int, bool> ahead)
+    {
+        bool last = ahead(count - 1);
+        int start = count - 1;
+        while (start > 0 && ahead(start - 1) == last) start--;
+        return (start, Enumerable.Range(0, start).All(i => ahead(i) != last));
     }
 
     static string Inv(FormattableString text) => FormattableString.Invariant(text);
@@ -445,19 +454,17 @@ public static class ComparisonReport
         Save(plot, path);
     }
 
-    static void PlotCrossover(string path, IReadOnlyList<CrossoverResult> results, Func<CrossoverResult, bool> curve,
-        Func<CrossoverResult, double> x, string title, string xLabel, Func<double, string> tick)
+    static void PlotCrossover(string path, Func<string, List<CrossoverResult>> curveOf, Func<CrossoverResult, double> x,
+        string title, string xLabel, Func<double, string> tick)
     {
         var plot = new ScottPlot.Plot();
         var ticks = new ScottPlot.TickGenerators.NumericManual();
-        foreach (var model in Crossover.Models)
-        {
-            var points = results.Where(r => r.Model == model && curve(r)).OrderBy(x).ToArray();
-            if (points.Length == 0) continue;
+        var curves = Crossover.Models.Select(m => (Model: m, Points: curveOf(m).OrderBy(x).ToArray())).ToList();
+        foreach (var (model, points) in curves.Where(c => c.Points.Length > 0))
             Series(plot, Crossover.Name(model), [.. points.Select(p => Math.Log2(x(p)))],
                 [.. points.Select(p => 100 * p.TestAccuracy)]);
-        }
-        foreach (double v in results.Where(curve).Select(x).Distinct().Order()) ticks.AddMajor(Math.Log2(v), tick(v));
+        foreach (double v in curves.SelectMany(c => c.Points).Select(x).Distinct().Order())
+            ticks.AddMajor(Math.Log2(v), tick(v));
         plot.Axes.Bottom.TickGenerator = ticks;
         plot.Title(title);
         plot.XLabel(xLabel);

@@ -48,7 +48,7 @@ public static class Crossover
         {
             foreach (var (minutes, fraction) in points)
             {
-                long words = TaskWords(TaggingTask.Share(train, fraction));
+                long words = TaggingTask.Share(train, fraction).Sum(d => (long)d.WordCount);
                 foreach (var model in Models)
                 {
                     cancel.ThrowIfCancellationRequested();
@@ -90,21 +90,27 @@ public static class Crossover
 
     /// <summary>The (minutes, share) of every run: the time curve's, then the data curve's not already among them.</summary>
     public static List<(double Minutes, double Fraction)> Points(ComparisonOptions o) =>
-        [.. o.CrossoverMinutes.Select(m => (m, 1.0))
-            .Concat(o.CrossoverFractions.Select(f => (o.CrossoverFractionMinutes, f)))
-            .Distinct()];
+        [.. TimePoints(o).Concat(DataPoints(o)).Distinct()];
 
     /// <summary>The time curve: the runs on all of the training documents, by minutes.</summary>
     public static List<CrossoverResult> TimeCurve(IReadOnlyList<CrossoverResult> results, string model, ComparisonOptions o) =>
-        [.. o.CrossoverMinutes
-            .Select(m => results.FirstOrDefault(r => r.Model == model && r.Minutes == m && r.Fraction == 1))
-            .OfType<CrossoverResult>()];
+        Curve(results, model, TimePoints(o));
 
     /// <summary>The data curve: the runs of <see cref="ComparisonOptions.CrossoverFractionMinutes"/>, by share.</summary>
     public static List<CrossoverResult> DataCurve(IReadOnlyList<CrossoverResult> results, string model, ComparisonOptions o) =>
-        [.. o.CrossoverFractions
-            .Select(f => results.FirstOrDefault(r =>
-                r.Model == model && r.Minutes == o.CrossoverFractionMinutes && r.Fraction == f))
+        Curve(results, model, DataPoints(o));
+
+    static IEnumerable<(double Minutes, double Fraction)> TimePoints(ComparisonOptions o) =>
+        o.CrossoverMinutes.Select(m => (m, 1.0));
+
+    static IEnumerable<(double Minutes, double Fraction)> DataPoints(ComparisonOptions o) =>
+        o.CrossoverFractions.Select(f => (o.CrossoverFractionMinutes, f));
+
+    /// <summary><paramref name="model"/>'s runs at <paramref name="points"/>, in order (points not run left out).</summary>
+    static List<CrossoverResult> Curve(IReadOnlyList<CrossoverResult> results, string model,
+        IEnumerable<(double Minutes, double Fraction)> points) =>
+        [.. points
+            .Select(p => results.FirstOrDefault(r => r.Model == model && r.Minutes == p.Minutes && r.Fraction == p.Fraction))
             .OfType<CrossoverResult>()];
 
     /// <summary>
@@ -122,20 +128,16 @@ public static class Crossover
         string gap(int i) =>
             FormattableString.Invariant($"{100 * (transformer[i].TestAccuracy - lstm[i].TestAccuracy):+0.00;-0.00} points");
         bool last = Ahead(n - 1);
-        int from = n - 1;
-        while (from > 0 && Ahead(from - 1) == last) from--;   // the run of points, ending at the last, with the same leader
+        var (from, once) = ComparisonReport.LastLead(n, Ahead);
         string Span(int i, int j) => i == j ? $"at {axis(transformer[i])} ({gap(i)})"
             : $"from {axis(transformer[i])} ({gap(i)}) to {axis(transformer[j])} ({gap(j)})";
         if (from == 0)
             return $"{along}, {Leader(last)} is ahead at every point, {Span(0, n - 1)} " +
                    "(gaps are the Transformer's accuracy minus the BiLSTM's): the curves do not cross here.";
-        bool once = Enumerable.Range(0, from).All(i => Ahead(i) != last);
         return $"{along}, the curves cross{(once ? "" : " more than once")}: {Leader(!last)} leads " +
                (once ? Span(0, from - 1) : $"at {axis(transformer[from - 1])} ({gap(from - 1)})") +
                $", {Leader(last)} {Span(from, n - 1)} (gaps are the Transformer's accuracy minus the BiLSTM's).";
     }
-
-    static long TaskWords(IReadOnlyList<BrownDocument> documents) => documents.Sum(d => (long)d.WordCount);
 
     static double Read(JsonObject closing, string key) =>
         closing[key] is JsonValue v && v.TryGetValue<double>(out var x) ? x
