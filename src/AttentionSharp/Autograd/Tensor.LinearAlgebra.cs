@@ -251,7 +251,7 @@ public sealed unsafe partial class Tensor
                 pass?.Forward(xc, a!.Data, rows, inF);
                 Int8Gemm.QuantizeRows((a ?? xc).Data, rows, inF, quantized.AsSpan(0, rows * stride), scales.AsSpan(0, rows));
             }
-            Int8Gemm.Multiply(quantized.AsSpan(0, rows * stride), scales.AsSpan(0, rows), rows, stride, weight.Values,
+            Int8Gemm.Multiply(quantized.AsSpan(0, rows * stride), scales.AsSpan(0, rows), rows, stride, weight.Packed,
                 weight.Scales, outF, bc is null ? default : bc.Data, rc is null ? default : rc.Data, result.Data);
         }
         finally

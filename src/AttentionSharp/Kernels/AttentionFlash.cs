@@ -61,6 +61,7 @@ public static unsafe class AttentionFlash
     {
         int bh = p.Batch * p.Heads, tiles = (p.QueryLength + QueryTile - 1) / QueryTile;
         if (bh == 0 || tiles == 0) return;
+        if (AttentionDecode.Applies(in p)) { AttentionDecode.Forward<T>(in p, q, k, v, o, lse); return; }
         int hs = p.HeadSize, tk = p.KeyLength;
         // Kᵀ of every key tile, a dense (HS, Bc) block each, so a score tile is a plain (Br × HS)·(HS × Bc) product whose
         // rows of B are adjacent (rows Tk apart would alias in the cache when Tk is a power of two).

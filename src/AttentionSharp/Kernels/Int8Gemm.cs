@@ -57,23 +57,23 @@ public static unsafe partial class Int8Gemm
     /// <param name="xScales">The activations' row scales, m of them; a NaN scale makes the row's outputs NaN.</param>
     /// <param name="m">Rows of activations and of y.</param>
     /// <param name="kPadded">Row stride of <paramref name="xq"/> and <paramref name="w"/>: <see cref="PaddedLength"/>(k).</param>
-    /// <param name="w">Quantized weights, n × <paramref name="kPadded"/> (<see cref="QuantizeWeights"/>): row j feeds
-    /// output j.</param>
+    /// <param name="w">Quantized weights, n × <paramref name="kPadded"/> (<see cref="QuantizeWeights"/>; row j feeds
+    /// output j) in the panel layout of <see cref="PackWeights"/>: <see cref="PackedLength"/>(n, kPadded) bytes.</param>
     /// <param name="wScales">The weights' row scales, n of them.</param>
     /// <param name="n">Output features: rows of w, columns of y.</param>
     /// <param name="bias">n floats, or empty for no bias.</param>
     /// <param name="residual">m × n floats added last, or empty for none. It may be <paramref name="y"/> itself (y += …).</param>
     /// <param name="y">The output, m × n, row-major.</param>
     /// <remarks>
-    /// Threads split the columns into blocks of whole weight rows, so each streams a contiguous part of w; with many
-    /// rows, blocks of rows too. Nothing is allocated.
+    /// Threads split the columns into whole panels, so each streams a contiguous part of w; with many rows, blocks of
+    /// rows too. Nothing is allocated.
     /// </remarks>
     public static void Multiply(ReadOnlySpan<short> xq, ReadOnlySpan<float> xScales, int m, int kPadded,
         ReadOnlySpan<sbyte> w, ReadOnlySpan<float> wScales, int n,
         ReadOnlySpan<float> bias, ReadOnlySpan<float> residual, Span<float> y)
     {
-        ValidateMultiply(xq.Length, xScales.Length, m, kPadded, w.Length, wScales.Length, n, bias.Length, residual.Length,
-            y.Length);
+        ValidateMultiply(xq.Length, xScales.Length, m, kPadded, w.Length, packed: true, wScales.Length, n, bias.Length,
+            residual.Length, y.Length);
         if (!residual.IsEmpty && ((ReadOnlySpan<float>)y).Overlaps(residual, out int offset) && offset != 0)
             throw new ArgumentException(
                 $"residual overlaps y at an offset of {offset} elements; it must be y itself or not overlap " +
@@ -88,9 +88,12 @@ public static unsafe partial class Int8Gemm
         }
     }
 
-    /// <summary>Shape checks of <see cref="Multiply"/>, shared with the reference twin.</summary>
-    internal static void ValidateMultiply(int xq, int xScales, int m, int kPadded, int w, int wScales, int n, int bias,
-        int residual, int y)
+    /// <summary>
+    /// Shape checks of <see cref="Multiply"/>, shared with the reference twin, which reads w row-major (not
+    /// <paramref name="packed"/>).
+    /// </summary>
+    internal static void ValidateMultiply(int xq, int xScales, int m, int kPadded, int w, bool packed, int wScales, int n,
+        int bias, int residual, int y)
     {
         Guard.Shape(m, n, nameof(m), nameof(n));
         if (kPadded < 0 || kPadded % Block != 0 || kPadded > MaxPaddedLength)
@@ -98,7 +101,10 @@ public static unsafe partial class Int8Gemm
                 $"kPadded must be a multiple of {Block} in [0, {MaxPaddedLength}] (PaddedLength(k)); got {kPadded}.");
         Guard.Matrix(nameof(xq), xq, m, kPadded, nameof(m), nameof(kPadded));
         Guard.Vector(nameof(xScales), xScales, m, nameof(m));
-        Guard.Matrix(nameof(w), w, n, kPadded, nameof(n), nameof(kPadded));
+        if (!packed) Guard.Matrix(nameof(w), w, n, kPadded, nameof(n), nameof(kPadded));
+        else if (w != PackedLength(n, kPadded))
+            throw new ArgumentException($"w has length {w}; expected {PackedLength(n, kPadded)} (PackedLength(n, kPadded) " +
+                                        $"for n = {n}, kPadded = {kPadded}: the panels of PackWeights).", nameof(w));
         Guard.Vector(nameof(wScales), wScales, n, nameof(n));
         Guard.OptionalVector(nameof(bias), bias, n, nameof(n));
         if (residual != 0) Guard.Matrix(nameof(residual), residual, m, n, nameof(m), nameof(n));
@@ -117,15 +123,15 @@ public static unsafe partial class Int8Gemm
 
     /// <summary>
     /// A register-blocked kernel: <c>tile[r · 4 + c] = Σ_p x_r[p] · w_c[p]</c> over p ∈ [0, kPadded) for rows
-    /// r &lt; TRows (row r at <c>x + r · kPadded</c>) and the four weight rows w0 … w3.
+    /// r &lt; TRows (row r at <c>x + r · kPadded</c>) and the four weight rows of one panel (<see cref="PackWeights"/>):
+    /// <c>w_c[s + t] = panel[4s + 32c + t]</c> for s a multiple of 32 and t &lt; 32.
     /// </summary>
     interface IKernel
     {
         /// <summary>Most rows per call: each weight vector loaded is used this many times.</summary>
         static abstract int MR { get; }
 
-        static abstract void Run<TRows>(short* x, sbyte* w0, sbyte* w1, sbyte* w2, sbyte* w3, int kPadded, int* tile)
-            where TRows : struct, IRowCount;
+        static abstract void Run<TRows>(short* x, sbyte* panel, int kPadded, int* tile) where TRows : struct, IRowCount;
     }
 
     /// <summary>A row count known when the kernel is compiled, so rows it does not use cost nothing.</summary>
@@ -143,15 +149,8 @@ public static unsafe partial class Int8Gemm
     const int NR = 4;
 
     /// <summary>
-    /// How far ahead of the four weight rows being read the kernels prefetch, in bytes. A four-column block reads four
-    /// short interleaved streams (768 bytes each for GPT-2), which the hardware prefetchers do not follow well: decoding
-    /// one token from memory ran at 8–13 GB/s without this and at 20–35 GB/s with it (one core, AMD EPYC).
-    /// </summary>
-    const int PrefetchBytes = 8192;
-
-    /// <summary>
-    /// Splits y into units of one block of rows × four columns and runs them on <see cref="Parallel.For"/>. Units are
-    /// numbered column-fastest, so a thread's contiguous range of units is a contiguous range of weight rows.
+    /// Splits y into units of one block of rows × one panel (four columns) and runs them on <see cref="Parallel.For"/>.
+    /// Units are numbered column-fastest, so a thread's contiguous range of units is a contiguous range of panels.
     /// </summary>
     sealed class Driver
     {
@@ -208,11 +207,8 @@ public static unsafe partial class Int8Gemm
             {
                 if (quad == _quads) { quad = 0; rowBlock++; }
                 int j = quad * NR, cols = Math.Min(NR, p.N - j);
-                // A last block narrower than four columns reads its last weight row again in the missing places.
-                sbyte* w0 = p.W + (long)j * kp;
-                sbyte* w1 = p.W + (long)(j + Math.Min(1, cols - 1)) * kp;
-                sbyte* w2 = p.W + (long)(j + Math.Min(2, cols - 1)) * kp;
-                sbyte* w3 = p.W + (long)(j + Math.Min(3, cols - 1)) * kp;
+                // A last panel of fewer than four rows is padded with zero rows, whose sums the epilogue skips.
+                sbyte* panel = p.W + (long)j * kp;
                 int rowEnd = Math.Min(p.M, (rowBlock + 1) * _mc);
                 for (int i = rowBlock * _mc; i < rowEnd; i += mr)
                 {
@@ -220,10 +216,10 @@ public static unsafe partial class Int8Gemm
                     short* x = p.X + (long)i * kp;
                     switch (rows)
                     {
-                        case 1: TKernel.Run<Rows1>(x, w0, w1, w2, w3, kp, tile); break;
-                        case 2: TKernel.Run<Rows2>(x, w0, w1, w2, w3, kp, tile); break;
-                        case 3: TKernel.Run<Rows3>(x, w0, w1, w2, w3, kp, tile); break;
-                        default: TKernel.Run<Rows4>(x, w0, w1, w2, w3, kp, tile); break;
+                        case 1: TKernel.Run<Rows1>(x, panel, kp, tile); break;
+                        case 2: TKernel.Run<Rows2>(x, panel, kp, tile); break;
+                        case 3: TKernel.Run<Rows3>(x, panel, kp, tile); break;
+                        default: TKernel.Run<Rows4>(x, panel, kp, tile); break;
                     }
                     Epilogue(in p, tile, i, rows, j, cols);
                 }

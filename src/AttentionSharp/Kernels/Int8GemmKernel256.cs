@@ -18,23 +18,21 @@ public static unsafe partial class Int8Gemm
         public static int MR => 2;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run<TRows>(short* x, sbyte* w0, sbyte* w1, sbyte* w2, sbyte* w3, int kPadded, int* tile)
-            where TRows : struct, IRowCount
+        public static void Run<TRows>(short* x, sbyte* panel, int kPadded, int* tile) where TRows : struct, IRowCount
         {
-            Debug.Assert(TRows.Value <= MR && kPadded % 16 == 0);
+            Debug.Assert(TRows.Value <= MR && kPadded % PanelPiece == 0);
             Vector256<int> a00 = default, a01 = default, a02 = default, a03 = default,
                 a10 = default, a11 = default, a12 = default, a13 = default;
             short* x0 = x, x1 = x + kPadded;
-            // As in Kernel512: the next blocks' weights, PrefetchBytes ahead, 64 bytes per step.
-            sbyte* ahead = w0 + PrefetchBytes;
             for (nint p = 0; p < kPadded; p += 16)
             {
-                Sse.Prefetch0(ahead + 4 * p);
-                // acc(r, c) += Σ pairs x_r[p …] · w_c[p …], the weights widened from 16 bytes to 16 shorts.
-                var b0 = Avx2.ConvertToVector256Int16(w0 + p);
-                var b1 = Avx2.ConvertToVector256Int16(w1 + p);
-                var b2 = Avx2.ConvertToVector256Int16(w2 + p);
-                var b3 = Avx2.ConvertToVector256Int16(w3 + p);
+                // acc(r, c) += Σ pairs x_r[p …] · w_c[p …], the weights widened from 16 bytes to 16 shorts: the first or
+                // second half of each column's 32-byte piece of the panel (PackWeights).
+                sbyte* w = panel + PanelRows * (p & ~(nint)(PanelPiece - 1)) + (p & (PanelPiece - 1));
+                var b0 = Avx2.ConvertToVector256Int16(w);
+                var b1 = Avx2.ConvertToVector256Int16(w + PanelPiece);
+                var b2 = Avx2.ConvertToVector256Int16(w + 2 * PanelPiece);
+                var b3 = Avx2.ConvertToVector256Int16(w + 3 * PanelPiece);
                 var a = Vector256.Load(x0 + p);
                 a00 = MultiplyAdd(a00, a, b0); a01 = MultiplyAdd(a01, a, b1);
                 a02 = MultiplyAdd(a02, a, b2); a03 = MultiplyAdd(a03, a, b3);

@@ -23,27 +23,23 @@ public static unsafe partial class Int8Gemm
         public static int MR => 4;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run<TRows>(short* x, sbyte* w0, sbyte* w1, sbyte* w2, sbyte* w3, int kPadded, int* tile)
-            where TRows : struct, IRowCount
+        public static void Run<TRows>(short* x, sbyte* panel, int kPadded, int* tile) where TRows : struct, IRowCount
         {
-            Debug.Assert(TRows.Value <= MR && kPadded % 32 == 0);
+            Debug.Assert(TRows.Value <= MR && kPadded % PanelPiece == 0);
             Vector512<int> a00 = default, a01 = default, a02 = default, a03 = default,
                 a10 = default, a11 = default, a12 = default, a13 = default,
                 a20 = default, a21 = default, a22 = default, a23 = default,
                 a30 = default, a31 = default, a32 = default, a33 = default;
             short* x0 = x, x1 = x + kPadded, x2 = x1 + kPadded, x3 = x2 + kPadded;
-            // The weights this block reads, 4·kPadded bytes from w0, are followed by the next blocks': fetch them
-            // PrefetchBytes ahead at the rate they are read, 128 bytes per step.
-            sbyte* ahead = w0 + PrefetchBytes;
-            for (nint p = 0; p < kPadded; p += 32)
+            for (nint p = 0; p < kPadded; p += PanelPiece)
             {
-                Sse.Prefetch0(ahead + 4 * p);
-                Sse.Prefetch0(ahead + 4 * p + 64);
-                // acc(r, c) += Σ pairs x_r[p …] · w_c[p …], the weights widened from 32 bytes to 32 shorts.
-                var b0 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w0 + p));
-                var b1 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w1 + p));
-                var b2 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w2 + p));
-                var b3 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w3 + p));
+                // acc(r, c) += Σ pairs x_r[p …] · w_c[p …], the weights widened from 32 bytes to 32 shorts; the four
+                // columns' pieces lie one after another (PackWeights), so the loads run forward through the panel.
+                sbyte* w = panel + PanelRows * p;
+                var b0 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w));
+                var b1 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w + PanelPiece));
+                var b2 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w + 2 * PanelPiece));
+                var b3 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w + 3 * PanelPiece));
                 var a = Vector512.Load(x0 + p);
                 a00 += Avx512BW.MultiplyAddAdjacent(a, b0); a01 += Avx512BW.MultiplyAddAdjacent(a, b1);
                 a02 += Avx512BW.MultiplyAddAdjacent(a, b2); a03 += Avx512BW.MultiplyAddAdjacent(a, b3);

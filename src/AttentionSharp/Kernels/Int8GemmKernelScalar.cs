@@ -14,19 +14,23 @@ public static unsafe partial class Int8Gemm
         public static int MR => 1;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run<TRows>(short* x, sbyte* w0, sbyte* w1, sbyte* w2, sbyte* w3, int kPadded, int* tile)
-            where TRows : struct, IRowCount
+        public static void Run<TRows>(short* x, sbyte* panel, int kPadded, int* tile) where TRows : struct, IRowCount
         {
             Debug.Assert(TRows.Value == 1);
             int a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            for (nint p = 0; p < kPadded; p++)
+            for (nint s = 0; s < kPadded; s += PanelPiece)
             {
-                // acc(c) += x[p] · w_c[p]
-                int a = x[p];
-                a0 += a * w0[p];
-                a1 += a * w1[p];
-                a2 += a * w2[p];
-                a3 += a * w3[p];
+                // The four columns' pieces of k ∈ [s, s + 32) lie one after another in the panel (PackWeights).
+                sbyte* w = panel + PanelRows * s;
+                for (nint t = 0; t < PanelPiece; t++)
+                {
+                    // acc(c) += x[p] · w_c[p]
+                    int a = x[s + t];
+                    a0 += a * w[t];
+                    a1 += a * w[PanelPiece + t];
+                    a2 += a * w[2 * PanelPiece + t];
+                    a3 += a * w[3 * PanelPiece + t];
+                }
             }
             tile[0] = a0; tile[1] = a1; tile[2] = a2; tile[3] = a3;
         }

@@ -12,13 +12,16 @@ namespace AttentionSharp;
 /// </summary>
 public sealed class QuantizedWeight
 {
-    readonly sbyte[] _values;   // (Rows, Stride), zero after Columns
+    readonly sbyte[] _packed;   // (Rows, Stride) in the kernels' panels (Int8Gemm.PackWeights), zero after Columns
     readonly float[] _scales;   // (Rows)
 
-    QuantizedWeight(int rows, int columns, sbyte[] values, float[] scales)
+    /// <summary>Takes row-major values (rows, Stride), zero-padded, and lays them out in the kernels' panels.</summary>
+    QuantizedWeight(int rows, int columns, ReadOnlySpan<sbyte> values, float[] scales)
     {
         Rows = rows; Columns = columns; Stride = Int8Gemm.PaddedLength(columns);
-        _values = values; _scales = scales;
+        _packed = new sbyte[Int8Gemm.PackedLength(rows, Stride)];
+        Int8Gemm.PackWeights(values, rows, Stride, _packed);
+        _scales = scales;
     }
 
     /// <summary>Output channels (the weight's first dimension).</summary>
@@ -27,11 +30,14 @@ public sealed class QuantizedWeight
     /// <summary>Input features (the weight's second dimension).</summary>
     public int Columns { get; }
 
-    /// <summary>The row stride of <see cref="Values"/>: <see cref="Columns"/> rounded up for the kernels, zero-padded.</summary>
+    /// <summary>The row length in <see cref="Packed"/>: <see cref="Columns"/> rounded up for the kernels, zero-padded.</summary>
     public int Stride { get; }
 
-    /// <summary>The int8 values, (Rows, Stride), row-major.</summary>
-    public ReadOnlySpan<sbyte> Values => _values;
+    /// <summary>
+    /// The int8 values, (Rows, Stride), in the panel layout <see cref="Int8Gemm.Multiply"/> reads
+    /// (<see cref="Int8Gemm.PackWeights"/>); <see cref="ToStored"/> gives them row by row.
+    /// </summary>
+    public ReadOnlySpan<sbyte> Packed => _packed;
 
     /// <summary>One scale per row.</summary>
     public ReadOnlySpan<float> Scales => _scales;
@@ -83,7 +89,7 @@ public sealed class QuantizedWeight
     public sbyte[] ToStored()
     {
         var stored = new sbyte[(long)Rows * Columns];
-        for (int r = 0; r < Rows; r++) _values.AsSpan(r * Stride, Columns).CopyTo(stored.AsSpan(r * Columns, Columns));
+        for (int r = 0; r < Rows; r++) Int8Gemm.UnpackRow(_packed, Stride, r, stored.AsSpan(r * Columns, Columns));
         return stored;
     }
 
@@ -94,7 +100,19 @@ public sealed class QuantizedWeight
     public void DequantizeRow(int row, Span<float> destination)
     {
         if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row), row, $"Row must be in [0, {Rows}).");
-        Int8Gemm.DequantizeRow(_values.AsSpan(row * Stride, Columns), _scales[row], destination[..Columns]);
+        DequantizeRowInto(row, destination[..Columns]);
+    }
+
+    /// <summary>q·scale of one row, a panel piece at a time; the same values as dequantizing the whole row at once.</summary>
+    void DequantizeRowInto(int row, Span<float> destination)
+    {
+        Span<sbyte> piece = stackalloc sbyte[Int8Gemm.PanelPiece];
+        for (int s = 0; s < Columns; s += Int8Gemm.PanelPiece)
+        {
+            var values = piece[..Math.Min(Int8Gemm.PanelPiece, Columns - s)];
+            Int8Gemm.UnpackRow(_packed, Stride, row, values, s);
+            Int8Gemm.DequantizeRow(values, _scales[row], destination.Slice(s, values.Length));
+        }
     }
 
     /// <summary>Writes q·scale into <paramref name="weight"/> (out, in), the fp32 model this int8 one stands for.</summary>
@@ -102,7 +120,6 @@ public sealed class QuantizedWeight
     {
         if (weight.Length != (long)Rows * Columns)
             throw new ArgumentException($"Expected {Rows}×{Columns} elements; got {weight.Length}.", nameof(weight));
-        for (int r = 0; r < Rows; r++)
-            Int8Gemm.DequantizeRow(_values.AsSpan(r * Stride, Columns), _scales[r], weight.Slice(r * Columns, Columns));
+        for (int r = 0; r < Rows; r++) DequantizeRowInto(r, weight.Slice(r * Columns, Columns));
     }
 }

@@ -33,6 +33,12 @@ public unsafe class AttentionKernelTests
         new("dropout", 2, 2, 2, 66, 66, 16, Causal: true, Dropout: 0.3f),
         new("dropout + GQA + padding", 1, 4, 2, 40, 40, 7, Padding: true, Dropout: 0.2f),
         new("T = 1", 2, 2, 2, 1, 1, 16, Causal: true),
+        // One query row (decoding through a cache) takes AttentionDecode, except under dropout or a window.
+        new("decode GQA, strided", 2, 4, 2, 1, 130, 64, Causal: true, Strided: true),
+        new("decode + padding + additive", 2, 2, 2, 1, 77, 16, Causal: true, Padding: true, Additive: [2, 1, 1, 77]),
+        new("decode cross, HS = 7", 1, 3, 3, 1, 70, 7),
+        new("decode + dropout", 1, 2, 2, 1, 33, 16, Causal: true, Dropout: 0.2f),
+        new("decode window + global", 1, 2, 2, 1, 260, 16, Causal: true, Window: 65, Global: [2]),
         new("cross Tq < Tk", 1, 2, 2, 3, 130, 16),
         new("cache-style causal", 1, 2, 2, 5, 70, 16, Causal: true),
         new("causal Tq > Tk (masked rows)", 1, 2, 2, 70, 5, 7, Causal: true),
@@ -191,11 +197,12 @@ public unsafe class AttentionKernelTests
     [Fact]
     public void FullyMaskedRowsGiveZeroOutputAndGradient()
     {
-        var c = new Case("all padded", 2, 2, 2, 9, 9, 7, Padding: true);
-        var x = new Operands(c, 5);
-        Array.Fill(x.Pad, true, 0, c.Tk); // batch 0 has no usable key at all
-        foreach (bool flash in new[] { false, true })
+        // Tq = 1 is the decoding kernel's (AttentionDecode), Tq = 9 the tiled one's.
+        Case[] cases = [new("all padded", 2, 2, 2, 9, 9, 7, Padding: true), new("all padded, decoding", 2, 2, 2, 1, 9, 7, Padding: true)];
+        foreach (var (c, flash) in cases.SelectMany(c => new[] { (c, false), (c, true) }))
         {
+            var x = new Operands(c, 5);
+            Array.Fill(x.Pad, true, 0, c.Tk); // batch 0 has no usable key at all
             var r = RunKernel(x, flash);
             for (int i = 0; i < c.NH * c.Tq * c.HS; i++) Assert.Equal(0f, r.O[i]);
             var start = Start(x.Q.Length, 1);

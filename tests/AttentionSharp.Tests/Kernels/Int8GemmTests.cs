@@ -69,7 +69,7 @@ public class Int8GemmTests
         var xs = Enumerable.Repeat(1f, m).ToArray();
         var ws = Enumerable.Repeat(1f, n).ToArray();
         var y = new float[m * n];
-        Int8Gemm.Multiply(xq, xs, m, kp, w, ws, n, [], [], y);
+        Int8Gemm.Multiply(xq, xs, m, kp, Pack(w, n, kp), ws, n, [], [], y);
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
             {
@@ -102,12 +102,44 @@ public class Int8GemmTests
         finally { AttentionSharp.Kernels.Parallel.ThreadCount = saved; }
     }
 
+    /// <summary>
+    /// The panel layout against its element-by-element definition, for every row tail of a panel and depths of one
+    /// and several pieces; unpacking any stretch of a row gives the row back.
+    /// </summary>
+    [Fact]
+    public void PackingMatchesReferenceAndUnpacksToTheRows()
+    {
+        foreach (int n in Ns.Append(0).Append(8))
+            foreach (int kp in new[] { 0, 64, 128, 832 })
+            {
+                var rng = new Random(n * 1000 + kp);
+                var w = Enumerable.Range(0, n * kp).Select(_ => (sbyte)rng.Next(-127, 128)).ToArray();
+                long length = Int8Gemm.PackedLength(n, kp);
+                Assert.Equal((n + 3) / 4 * 4 * kp, length);
+                var (packed, expected) = (Filled<sbyte>((int)length, 0x55), Filled<sbyte>((int)length, 0x55));
+                Int8Gemm.PackWeights(w, n, kp, packed);
+                Ref.Int8Gemm.PackWeights(w, n, kp, expected);
+                AssertEqual(expected, packed, $"packed n={n} kPadded={kp}");
+                for (int j = 0; j < n; j++)
+                {
+                    var row = new sbyte[kp];
+                    Int8Gemm.UnpackRow(packed, kp, j, row);
+                    AssertEqual(w[(j * kp)..((j + 1) * kp)], row, $"row {j} of n={n} kPadded={kp}");
+                    if (kp < 64) continue;
+                    int start = rng.Next(kp - 40), count = rng.Next(41);
+                    var part = new sbyte[count];
+                    Int8Gemm.UnpackRow(packed, kp, j, part, start);
+                    AssertEqual(w[(j * kp + start)..(j * kp + start + count)], part, $"row {j} [{start}, {start + count})");
+                }
+            }
+    }
+
     [Fact]
     public void ResidualMayBeTheOutput()
     {
         var c = Operands.Random(5, 17, 70, bias: true, residual: true, new Random(7));
         var y = (float[])c.Residual!.Clone();
-        Int8Gemm.Multiply(c.Xq, c.XScales, c.M, c.KPadded, c.Wq, c.WScales, c.N, c.Bias, y, y);
+        Int8Gemm.Multiply(c.Xq, c.XScales, c.M, c.KPadded, Pack(c.Wq, c.N, c.KPadded), c.WScales, c.N, c.Bias, y, y);
         AssertBitEqual(c.Reference(), y, "y += x·wᵀ + b in place");
     }
 
@@ -118,7 +150,7 @@ public class Int8GemmTests
         Assert.Equal(0, c.KPadded);
         AssertBitEqual(c.Reference(), c.Fast(), "k = 0");
         // Empty products have nothing to write.
-        Int8Gemm.Multiply([], [], 0, 64, new sbyte[64 * 3], new float[3], 3, [], [], []);
+        Int8Gemm.Multiply([], [], 0, 64, new sbyte[64 * 4], new float[3], 3, [], [], []);
         Int8Gemm.Multiply(new short[64 * 2], new float[2], 2, 64, [], [], 0, [], [], []);
     }
 
@@ -371,7 +403,7 @@ public class Int8GemmTests
         const int m = 2, n = 3, kp = 64;
         short[] xq = new short[m * kp];
         float[] xs = new float[m], ws = new float[n], y = new float[m * n];
-        sbyte[] w = new sbyte[n * kp];
+        sbyte[] w = new sbyte[Int8Gemm.PackedLength(n, kp)];
         void Check<TException>(string message, Action call) where TException : ArgumentException =>
             Assert.Contains(message, Assert.Throws<TException>(call).Message);
 
@@ -379,8 +411,14 @@ public class Int8GemmTests
             () => Int8Gemm.Multiply(new short[127], xs, m, kp, w, ws, n, [], [], y));
         Check<ArgumentException>("xScales has length 3; expected 2 (m = 2)",
             () => Int8Gemm.Multiply(xq, new float[3], m, kp, w, ws, n, [], [], y));
-        Check<ArgumentException>("w has length 64; expected 192 (n × kPadded = 3 × 64)",
-            () => Int8Gemm.Multiply(xq, xs, m, kp, new sbyte[64], ws, n, [], [], y));
+        Check<ArgumentException>("w has length 192; expected 256 (PackedLength(n, kPadded) for n = 3, kPadded = 64",
+            () => Int8Gemm.Multiply(xq, xs, m, kp, new sbyte[n * kp], ws, n, [], [], y));
+        Check<ArgumentException>("packed has length 192; expected 256 (PackedLength(n, kPadded) for n = 3, kPadded = 64)",
+            () => Int8Gemm.PackWeights(new sbyte[n * kp], n, kp, new sbyte[n * kp]));
+        Check<ArgumentOutOfRangeException>("row 4 is not in the 4 rows packed",
+            () => Int8Gemm.UnpackRow(w, kp, 4, new sbyte[kp]));
+        Check<ArgumentException>("values [60, 70) are not all in a row of 64",
+            () => Int8Gemm.UnpackRow(w, kp, 0, new sbyte[10], start: 60));
         Check<ArgumentException>("wScales has length 2; expected 3 (n = 3)",
             () => Int8Gemm.Multiply(xq, xs, m, kp, w, new float[2], n, [], [], y));
         Check<ArgumentException>("bias has length 2; expected 3 (n = 3), or 0 to leave it out",
@@ -478,7 +516,7 @@ public class Int8GemmTests
         public float[] Fast()
         {
             var y = Filled(M * N, float.NaN);
-            Int8Gemm.Multiply(Xq, XScales, M, KPadded, Wq, WScales, N, Bias, Residual, y);
+            Int8Gemm.Multiply(Xq, XScales, M, KPadded, Pack(Wq, N, KPadded), WScales, N, Bias, Residual, y);
             return y;
         }
 
@@ -488,6 +526,14 @@ public class Int8GemmTests
             Ref.Int8Gemm.Multiply(Xq, XScales, M, KPadded, Wq, WScales, N, Bias, Residual, y);
             return y;
         }
+    }
+
+    /// <summary>Row-major quantized weights in the panels <see cref="Int8Gemm.Multiply"/> reads.</summary>
+    static sbyte[] Pack(sbyte[] w, int n, int kPadded)
+    {
+        var packed = new sbyte[Int8Gemm.PackedLength(n, kPadded)];
+        Int8Gemm.PackWeights(w, n, kPadded, packed);
+        return packed;
     }
 
     static T[] Filled<T>(int length, T value)

@@ -47,8 +47,8 @@ public static class Int8Gemm
         ReadOnlySpan<sbyte> w, ReadOnlySpan<float> wScales, int n,
         ReadOnlySpan<float> bias, ReadOnlySpan<float> residual, Span<float> y)
     {
-        Kernels.Int8Gemm.ValidateMultiply(xq.Length, xScales.Length, m, kPadded, w.Length, wScales.Length, n, bias.Length,
-            residual.Length, y.Length);
+        Kernels.Int8Gemm.ValidateMultiply(xq.Length, xScales.Length, m, kPadded, w.Length, packed: false, wScales.Length, n,
+            bias.Length, residual.Length, y.Length);
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
             {
@@ -61,6 +61,24 @@ public static class Int8Gemm
                 if (!residual.IsEmpty) v += residual[i * n + j];
                 y[i * n + j] = v;
             }
+    }
+
+    /// <summary>
+    /// The panel layout, one value at a time: packed[(q·kPadded + s)·4 + 32·r + t] = w[(4q + r)·kPadded + s + t] for
+    /// s a multiple of 32 and t &lt; 32; rows past n are zero.
+    /// </summary>
+    public static void PackWeights(ReadOnlySpan<sbyte> w, int n, int kPadded, Span<sbyte> packed)
+    {
+        Kernels.Int8Gemm.ValidatePack(w.Length, n, kPadded, packed.Length);
+        int panels = (n + 3) / 4;
+        for (int q = 0; q < panels; q++)
+            for (int s = 0; s < kPadded; s += 32)
+                for (int r = 0; r < 4; r++)
+                    for (int t = 0; t < 32; t++)
+                    {
+                        int j = 4 * q + r;
+                        packed[(q * kPadded + s) * 4 + 32 * r + t] = j < n ? w[j * kPadded + s + t] : (sbyte)0;
+                    }
     }
 
     public static void DequantizeRow(ReadOnlySpan<sbyte> q, float scale, Span<float> @out)

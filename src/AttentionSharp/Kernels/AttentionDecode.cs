@@ -1,0 +1,75 @@
+using System.Numerics.Tensors;
+using AttentionSharp.Kernels.Simd;
+
+namespace AttentionSharp.Kernels;
+
+/// <summary>
+/// Attention for one query row per head (decoding through a K/V cache): the row's scores against every key, one softmax,
+/// and the weighted sum of the values, with no tiles. The tiled kernel would transpose every cached key into tiles and
+/// run (1 × HS)·(HS × 64) tile products for a single row; at GPT-2's size that made attention about a sixth of an int8
+/// decoding step on 2 threads. Same masks and conventions as <see cref="AttentionFlash"/> (a fully masked row gives
+/// O = 0 and L = +∞), so its backward pass applies unchanged.
+/// </summary>
+internal static unsafe class AttentionDecode
+{
+    /// <summary>
+    /// Whether <see cref="Forward{T}"/> serves the problem: one query row, no dropout, no sliding window (whose tiled
+    /// kernel skips the keys outside the band, which a long cache needs).
+    /// </summary>
+    public static bool Applies(in AttentionProblem p) => p.QueryLength == 1 && p.Dropout == 0 && p.Window == 0;
+
+    /// <summary>
+    /// o = softmax(q·kᵀ·scale + mask)·v for the single query row of each (b, h); <paramref name="lse"/> receives the
+    /// row's logsumexp L = m + log l.
+    /// </summary>
+    public static void Forward<T>(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse)
+        where T : unmanaged, ISimd<T>
+    {
+        var problem = p;
+        int hs = p.HeadSize, tk = p.KeyLength;
+        AttentionWork.Run(p.Batch * p.Heads, tk + hs, (item, mem) =>
+        {
+            int b = item / problem.Heads, h = item % problem.Heads, g = h / problem.Group;
+            float* s = (float*)mem, acc = s + tk, qh = q.Head(b, h), kh = k.Head(b, g), vh = v.Head(b, g);
+            // s_j = q·k_j, then scaled and masked (the causal mask lets the last query see every key)
+            for (int j = 0; j < tk; j++) s[j] = Dot<T>(qh, kh + j * k.RowStride, hs);
+            AttentionMasks.Apply<T>(in problem, s, tk, b, h, 0, 0, problem.Scale);
+            float m = tk == 0 ? float.NegativeInfinity : TensorPrimitives.Max(new ReadOnlySpan<float>(s, tk));
+            var row = new Span<float>(o.Head(b, h), hs);
+            float* l = lse + (long)b * problem.Heads + h;
+            if (float.IsNegativeInfinity(m))
+            {
+                row.Clear();
+                *l = float.PositiveInfinity;
+                return;
+            }
+            // P = e^(S − m), l = Σ P, O = (Σ_j P_j·v_j) / l
+            float sum = RowMath.ExpShiftSum<T>(s, s, tk, m);
+            new Span<float>(acc, hs).Clear();
+            for (int j = 0; j < tk; j++)
+                if (s[j] != 0f) AddScaled<T>(acc, vh + j * v.RowStride, s[j], hs);
+            TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc, hs), 1f / sum, row);
+            *l = m + MathF.Log(sum);
+        }, AttentionWork.Work(in p));
+    }
+
+    /// <summary>Σ_c a_c·b_c.</summary>
+    static float Dot<T>(float* a, float* b, int n) where T : unmanaged, ISimd<T>
+    {
+        T sum = T.Create(0f);
+        int c = 0;
+        for (; c <= n - T.Count; c += T.Count) sum = T.MultiplyAdd(T.Load(in a[c]), T.Load(in b[c]), sum);
+        float total = T.Sum(sum);
+        for (; c < n; c++) total += a[c] * b[c];
+        return total;
+    }
+
+    /// <summary>acc += w·x.</summary>
+    static void AddScaled<T>(float* acc, float* x, float w, int n) where T : unmanaged, ISimd<T>
+    {
+        T vw = T.Create(w);
+        int c = 0;
+        for (; c <= n - T.Count; c += T.Count) T.Store(T.MultiplyAdd(T.Load(in x[c]), vw, T.Load(in acc[c])), ref acc[c]);
+        for (; c < n; c++) acc[c] += x[c] * w;
+    }
+}
