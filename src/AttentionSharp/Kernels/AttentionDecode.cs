@@ -50,8 +50,16 @@ internal static unsafe class AttentionDecode
                 if (s[j] != 0f) AddScaled<T>(acc, vh + j * v.RowStride, s[j], hs);
             TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc, hs), 1f / sum, row);
             *l = m + MathF.Log(sum);
-        }, AttentionWork.Work(in p));
+        }, 2L * p.Batch * p.KvHeads * tk * hs >= ParallelFloats ? long.MaxValue : 0);
     }
+
+    /// <summary>
+    /// Keys and values read (floats) from which the heads are spread over the threads. A decoding step's cache is read
+    /// from memory, its lines evicted by the weights that stream through between two layers, so the heads wait on memory
+    /// rather than on arithmetic, and a second thread's loads in flight pay off well below the tiled kernels' threshold:
+    /// GPT-2 with 64 cached positions reads 98,304.
+    /// </summary>
+    const long ParallelFloats = 16 * 1024;
 
     /// <summary>Σ_c a_c·b_c.</summary>
     static float Dot<T>(float* a, float* b, int n) where T : unmanaged, ISimd<T>
