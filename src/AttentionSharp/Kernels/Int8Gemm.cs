@@ -96,9 +96,7 @@ public static unsafe partial class Int8Gemm
         int bias, int residual, int y)
     {
         Guard.Shape(m, n, nameof(m), nameof(n));
-        if (kPadded < 0 || kPadded % Block != 0 || kPadded > MaxPaddedLength)
-            throw new ArgumentOutOfRangeException(nameof(kPadded), kPadded,
-                $"kPadded must be a multiple of {Block} in [0, {MaxPaddedLength}] (PaddedLength(k)); got {kPadded}.");
+        CheckPaddedLength(kPadded);
         Guard.Matrix(nameof(xq), xq, m, kPadded, nameof(m), nameof(kPadded));
         Guard.Vector(nameof(xScales), xScales, m, nameof(m));
         if (!packed) Guard.Matrix(nameof(w), w, n, kPadded, nameof(n), nameof(kPadded));

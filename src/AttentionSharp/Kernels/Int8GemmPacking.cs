@@ -46,9 +46,7 @@ public static unsafe partial class Int8Gemm
     /// </summary>
     public static void UnpackRow(ReadOnlySpan<sbyte> packed, int kPadded, int row, Span<sbyte> destination, int start = 0)
     {
-        if (kPadded < 0 || kPadded % Block != 0 || kPadded > MaxPaddedLength)
-            throw new ArgumentOutOfRangeException(nameof(kPadded), kPadded,
-                $"kPadded must be a multiple of {Block} in [0, {MaxPaddedLength}] (PaddedLength(k)); got {kPadded}.");
+        CheckPaddedLength(kPadded);
         if (start < 0 || (long)start + destination.Length > kPadded)
             throw new ArgumentException($"values [{start}, {(long)start + destination.Length}) are not all in a row of " +
                                         $"{kPadded}.", nameof(destination));
@@ -66,12 +64,18 @@ public static unsafe partial class Int8Gemm
         }
     }
 
-    /// <summary>Shape checks of <see cref="PackWeights"/>, shared with the reference twin.</summary>
-    internal static void ValidatePack(int w, int n, int kPadded, int packed)
+    /// <summary>Throws unless <paramref name="kPadded"/> is a row length <see cref="PaddedLength"/> can give.</summary>
+    static void CheckPaddedLength(int kPadded)
     {
         if (kPadded < 0 || kPadded % Block != 0 || kPadded > MaxPaddedLength)
             throw new ArgumentOutOfRangeException(nameof(kPadded), kPadded,
                 $"kPadded must be a multiple of {Block} in [0, {MaxPaddedLength}] (PaddedLength(k)); got {kPadded}.");
+    }
+
+    /// <summary>Shape checks of <see cref="PackWeights"/>, shared with the reference twin.</summary>
+    internal static void ValidatePack(int w, int n, int kPadded, int packed)
+    {
+        CheckPaddedLength(kPadded);
         Guard.Matrix(nameof(w), w, n, kPadded, nameof(n), nameof(kPadded));
         long expected = PackedLength(n, kPadded);
         if (packed != expected)
