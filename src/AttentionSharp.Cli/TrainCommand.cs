@@ -29,6 +29,7 @@ static class TrainCommand
     static readonly Option<int?> Heads = new("--heads") { Description = "NH: attention heads." };
     static readonly Option<int?> Width = new("--width") { Description = "C: model width (d_model), or the recurrent hidden size." };
     static readonly Option<int?> Context = new("--context") { Description = "T: context length in tokens (gpt)." };
+    static readonly Option<int?> Patch = new("--patch") { Description = "fashion --model transformer: the side of a patch in pixels, a divisor of 28 (7: 16 tokens)." };
     static readonly Option<string?> Positions = new("--positions") { Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none." };
     static readonly Option<float?> Dropout = new("--dropout") { Description = "Dropout probability." };
     static readonly Option<float?> WordDropout = new("--word-dropout")
@@ -73,8 +74,8 @@ static class TrainCommand
     public static Command Create()
     {
         var command = new Command("train", "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
-        foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width, Context, Positions,
-                     Dropout, WordDropout, TrainFraction, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay,
+        foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width, Context, Patch,
+                     Positions, Dropout, WordDropout, TrainFraction, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay,
                      Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, OnNonFinite, DetectAnomaly,
                      Cache, Device, Distributed })
             command.Options.Add(option);
@@ -129,6 +130,7 @@ static class TrainCommand
             WordDropout = r.GetValue(WordDropout) ?? p.WordDropout, TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,
             Beam = r.GetValue(Beam) ?? p.Beam,
             LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
+            Patch = r.GetValue(Patch) ?? p.Patch,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
             Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab, NoAttention = r.GetValue(NoAttention) || p.NoAttention,

@@ -34,6 +34,7 @@ public static class TaskPresets
             Attention = transformer ? Nn.AttentionPattern.Full : null,
             WordDropout = task == "pos" ? 0f : null, TrainFraction = task == "pos" ? 1.0 : null,
             Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
+            Patch = task == "fashion" && transformer ? 7 : null,
         };
         return task switch
         {
@@ -109,6 +110,7 @@ public static class TaskPresets
             if (set && !used) throw new ArgumentException($"{option} is not used by --task {o.Task}{(o.Task == "gpt" ? "" : $" --model {o.Model}")}: {why}.");
         }
         Check(o.Context is not null, preset.Context is not null, "--context", "the context length is for --task gpt");
+        Check(o.Patch is not null, preset.Patch is not null, "--patch", "the patch size is for --task fashion's ViT");
         Check(o.Positions is not null, preset.Positions is not null, "--positions", "a recurrent model reads its input in order");
         Check(o.Attention is not null, preset.Attention is not null, "--attention", "a recurrent model has no attention pattern");
         Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer", "the other tasks read words, letters or pixels");

@@ -126,6 +126,9 @@ public sealed record TrainOptions
     /// <summary>T: context length in tokens (language models).</summary>
     public int? Context { get; init; }
 
+    /// <summary>Fashion-MNIST's ViT: the side of a square patch in pixels, a divisor of the image's 28.</summary>
+    public int? Patch { get; init; }
+
     /// <summary>Positional encoding (language models).</summary>
     public PositionalEncodingKind? Positions { get; init; }
 
@@ -169,6 +172,7 @@ public sealed record TrainOptions
             throw new ArgumentException($"--train-fraction must be in (0, 1]; got {f}.");
         Tasks.PronunciationTask.ValidateDecoding(Beam, LengthPenalty);
         if (Context is <= 0) throw new ArgumentException($"--context must be positive; got {Context}.");
+        if (Patch is <= 0) throw new ArgumentException($"--patch must be positive; got {Patch}.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
         return this;
     }

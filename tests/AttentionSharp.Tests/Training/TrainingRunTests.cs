@@ -153,6 +153,8 @@ public class TrainingRunTests
     [InlineData("mlm", "transformer", "--word-dropout")]
     [InlineData("mlm", "transformer", "--train-fraction")]
     [InlineData("g2p", "lstm", "--train-fraction")]
+    [InlineData("fashion", "lstm", "--patch")]
+    [InlineData("gpt", "transformer", "--patch")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
 #pragma warning disable format
@@ -162,6 +164,7 @@ public class TrainingRunTests
             NoAttention = option == "--no-attention", Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
             WordDropout = option == "--word-dropout" ? 0.1f : TaskPresets.For(task, model).WordDropout,
             TrainFraction = option == "--train-fraction" ? 0.5 : TaskPresets.For(task, model).TrainFraction,
+            Patch = option == "--patch" ? 4 : TaskPresets.For(task, model).Patch,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));
@@ -169,6 +172,19 @@ public class TrainingRunTests
         Assert.Contains($"--task {task}", e.Message);
         Assert.Contains("--model 'cnn' is not available for --task pos", Assert.Throws<ArgumentException>(() => TaskPresets.For("pos", "cnn")).Message);
         Assert.Contains("--task 'nope' is unknown", Assert.Throws<ArgumentException>(() => TaskPresets.For("nope", "transformer")).Message);
+    }
+
+    [Fact]
+    public void ThePatchSizeShapesTheViTAndMustDivideTheImage()
+    {
+        var preset = TaskPresets.For("fashion", "transformer");
+        Assert.Equal(7, preset.Patch);
+        var (_, config, description) = AttentionSharp.Training.Tasks.ImageTask.Create(preset with { Patch = 4 }, new Generator(1));
+        Assert.Equal(4, (int)config["network"]!["patch_size"]!);
+        Assert.Contains("4×4 patches (49 tokens and a class token)", description);
+        var e = Assert.Throws<ArgumentException>(() => AttentionSharp.Training.Tasks.ImageTask.Create(preset with { Patch = 5 }, new Generator(1)));
+        Assert.Equal("--patch 5 does not divide the 28-pixel side of a Fashion-MNIST image; use 1, 2, 4, 7, 14 or 28.", e.Message);
+        Assert.StartsWith("--patch must be positive", Assert.Throws<ArgumentException>(() => (preset with { Patch = 0 }).Validate()).Message);
     }
 
     [Fact]
