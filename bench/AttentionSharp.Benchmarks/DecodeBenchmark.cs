@@ -116,13 +116,13 @@ public static class DecodeBenchmark
         }
     }
 
-    /// <summary>One timed run: its tokens per second and the higher of the bandwidths measured just before and after it.</summary>
+    /// <summary>One timed run: its tokens per second and the higher of the bandwidths measured around it.</summary>
     readonly record struct Timed(double TokensPerSecond, double Bandwidth)
     {
         public double Share(long bytesPerToken) => TokensPerSecond * bytesPerToken / Bandwidth;
     }
 
-    /// <summary>Medians over the runs: tokens/s, the bandwidth, the limit it allows, and each run's share of its own limit.</summary>
+    /// <summary>Medians over the runs: tokens/s, the bandwidth, its limit, and each run's share of its own limit.</summary>
     readonly record struct Summary(double TokensPerSecond, double Bandwidth, double Limit, double Share)
     {
         public static Summary Of(List<Timed> runs, long bytesPerToken)
@@ -143,7 +143,8 @@ public static class DecodeBenchmark
     }
 
     static string Shares(List<Timed> runs, long bytesPerToken) =>
-        string.Join(", ", runs.Select(r => $"{r.TokensPerSecond:F1} tokens/s at {r.Bandwidth / 1e9:F1} GB/s, {r.Share(bytesPerToken):P0}"));
+        string.Join(", ", runs.Select(r =>
+            $"{r.TokensPerSecond:F1} tokens/s at {r.Bandwidth / 1e9:F1} GB/s, {r.Share(bytesPerToken):P0}"));
 
     static string Range(IEnumerable<Timed> runs)
     {

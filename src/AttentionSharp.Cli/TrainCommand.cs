@@ -29,7 +29,10 @@ static class TrainCommand
     static readonly Option<int?> Heads = new("--heads") { Description = "NH: attention heads." };
     static readonly Option<int?> Width = new("--width") { Description = "C: model width (d_model), or the recurrent hidden size." };
     static readonly Option<int?> Context = new("--context") { Description = "T: context length in tokens (gpt)." };
-    static readonly Option<int?> Patch = new("--patch") { Description = "fashion --model transformer: the side of a patch in pixels, a divisor of 28 (7: 16 tokens)." };
+    static readonly Option<int?> Patch = new("--patch")
+    {
+        Description = "fashion --model transformer: the side of a patch in pixels, a divisor of 28 (7: 16 tokens).",
+    };
     static readonly Option<string?> Positions = new("--positions") { Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none." };
     static readonly Option<float?> Dropout = new("--dropout") { Description = "Dropout probability." };
     static readonly Option<float?> WordDropout = new("--word-dropout")

@@ -198,7 +198,8 @@ public unsafe class AttentionKernelTests
     public void FullyMaskedRowsGiveZeroOutputAndGradient()
     {
         // Tq = 1 is the decoding kernel's (AttentionDecode), Tq = 9 the tiled one's.
-        Case[] cases = [new("all padded", 2, 2, 2, 9, 9, 7, Padding: true), new("all padded, decoding", 2, 2, 2, 1, 9, 7, Padding: true)];
+        Case[] cases =
+            [new("all padded", 2, 2, 2, 9, 9, 7, Padding: true), new("all padded, decoding", 2, 2, 2, 1, 9, 7, Padding: true)];
         foreach (var (c, flash) in cases.SelectMany(c => new[] { (c, false), (c, true) }))
         {
             var x = new Operands(c, 5);

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using AttentionSharp.Distributed;
 using AttentionSharp.Tests.Support;
 using AttentionSharp.Training;
+using AttentionSharp.Training.Tasks;
 
 namespace AttentionSharp.Tests.Training;
 
@@ -179,12 +180,14 @@ public class TrainingRunTests
     {
         var preset = TaskPresets.For("fashion", "transformer");
         Assert.Equal(7, preset.Patch);
-        var (_, config, description) = AttentionSharp.Training.Tasks.ImageTask.Create(preset with { Patch = 4 }, new Generator(1));
+        var (_, config, description) = ImageTask.Create(preset with { Patch = 4 }, new Generator(1));
         Assert.Equal(4, (int)config["network"]!["patch_size"]!);
         Assert.Contains("4×4 patches (49 tokens and a class token)", description);
-        var e = Assert.Throws<ArgumentException>(() => AttentionSharp.Training.Tasks.ImageTask.Create(preset with { Patch = 5 }, new Generator(1)));
-        Assert.Equal("--patch 5 does not divide the 28-pixel side of a Fashion-MNIST image; use 1, 2, 4, 7, 14 or 28.", e.Message);
-        Assert.StartsWith("--patch must be positive", Assert.Throws<ArgumentException>(() => (preset with { Patch = 0 }).Validate()).Message);
+        var e = Assert.Throws<ArgumentException>(() => ImageTask.Create(preset with { Patch = 5 }, new Generator(1)));
+        Assert.Equal("--patch 5 does not divide the 28-pixel side of a Fashion-MNIST image; use 1, 2, 4, 7, 14 or 28.",
+            e.Message);
+        var zero = Assert.Throws<ArgumentException>(() => (preset with { Patch = 0 }).Validate());
+        Assert.StartsWith("--patch must be positive", zero.Message);
     }
 
     [Fact]

@@ -14,7 +14,7 @@ namespace AttentionSharp.Training.Tasks;
 /// </summary>
 public sealed class ImageTask : ITrainingTask
 {
-    /// <summary>P unless --patch says otherwise: 7×7 patches keep the sequence at 17 tokens, which trains quickly on a CPU.</summary>
+    /// <summary>P unless --patch says otherwise: 7×7 patches keep the sequence at 17 tokens, quick to train on a CPU.</summary>
     const int PatchSize = 7;
 
     /// <summary>The MLP is twice the width (ViT uses four times) to keep CPU steps short.</summary>
@@ -112,7 +112,8 @@ public sealed class ImageTask : ITrainingTask
                                             "Fashion-MNIST image; use 1, 2, 4, 7, 14 or 28.");
             var vit = new VisionTransformerConfig
             {
-                ImageSize = FashionMnist.Side, PatchSize = o.Patch ?? PatchSize, Channels = 1, Classes = FashionMnist.ClassNames.Count,
+                ImageSize = FashionMnist.Side, PatchSize = o.Patch ?? PatchSize, Channels = 1,
+                Classes = FashionMnist.ClassNames.Count,
                 Layers = o.Layers ?? 4, Heads = o.Heads ?? 4, Width = o.Width ?? 128, MlpWidth = MlpRatio * (o.Width ?? 128),
                 Dropout = o.Dropout ?? 0f, PositionalEncoding = o.Positions ?? PositionalEncodingKind.Learned,
                 Attention = o.Attention ?? AttentionPattern.Full,
