@@ -32,7 +32,8 @@ internal static unsafe class AttentionDecode
             int b = item / problem.Heads, h = item % problem.Heads, g = h / problem.Group;
             float* s = (float*)mem, acc = s + tk, qh = q.Head(b, h), kh = k.Head(b, g), vh = v.Head(b, g);
             // s_j = q·k_j, then scaled and masked (the causal mask lets the last query see every key)
-            for (int j = 0; j < tk; j++) s[j] = Dot<T>(qh, kh + j * k.RowStride, hs);
+            var query = new ReadOnlySpan<float>(qh, hs);
+            for (int j = 0; j < tk; j++) s[j] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(kh + j * k.RowStride, hs));
             AttentionMasks.Apply<T>(in problem, s, tk, b, h, 0, 0, problem.Scale);
             float m = tk == 0 ? float.NegativeInfinity : TensorPrimitives.Max(new ReadOnlySpan<float>(s, tk));
             var row = new Span<float>(o.Head(b, h), hs);
@@ -45,10 +46,14 @@ internal static unsafe class AttentionDecode
             }
             // P = e^(S − m), l = Σ P, O = (Σ_j P_j·v_j) / l
             float sum = RowMath.ExpShiftSum<T>(s, s, tk, m);
-            new Span<float>(acc, hs).Clear();
+            var weighted = new Span<float>(acc, hs);
+            weighted.Clear();
             for (int j = 0; j < tk; j++)
-                if (s[j] != 0f) AddScaled<T>(acc, vh + j * v.RowStride, s[j], hs);
-            TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc, hs), 1f / sum, row);
+            {
+                var value = new ReadOnlySpan<float>(vh + j * v.RowStride, hs);
+                if (s[j] != 0f) TensorPrimitives.MultiplyAdd(value, s[j], weighted, weighted);
+            }
+            TensorPrimitives.Multiply(weighted, 1f / sum, row);
             *l = m + MathF.Log(sum);
         }, 2L * p.Batch * p.KvHeads * tk * hs >= ParallelFloats ? long.MaxValue : 0);
     }
@@ -60,24 +65,4 @@ internal static unsafe class AttentionDecode
     /// GPT-2 with 64 cached positions reads 98,304.
     /// </summary>
     const long ParallelFloats = 16 * 1024;
-
-    /// <summary>Σ_c a_c·b_c.</summary>
-    static float Dot<T>(float* a, float* b, int n) where T : unmanaged, ISimd<T>
-    {
-        T sum = T.Create(0f);
-        int c = 0;
-        for (; c <= n - T.Count; c += T.Count) sum = T.MultiplyAdd(T.Load(in a[c]), T.Load(in b[c]), sum);
-        float total = T.Sum(sum);
-        for (; c < n; c++) total += a[c] * b[c];
-        return total;
-    }
-
-    /// <summary>acc += w·x.</summary>
-    static void AddScaled<T>(float* acc, float* x, float w, int n) where T : unmanaged, ISimd<T>
-    {
-        T vw = T.Create(w);
-        int c = 0;
-        for (; c <= n - T.Count; c += T.Count) T.Store(T.MultiplyAdd(T.Load(in x[c]), vw, T.Load(in acc[c])), ref acc[c]);
-        for (; c < n; c++) acc[c] += x[c] * w;
-    }
 }
