@@ -50,9 +50,11 @@ public sealed record GemmBenchOptions
 }
 
 /// <summary>One row of the report.</summary>
-public sealed record GemmBenchResult(int M, int K, int N, double Gflops, double? PeerGflops, double PercentOfPeak,
+public sealed record GemmBenchResult(int M, int K, int N, double Gflops, double? PeerGflops, double PeakGflops,
     double MaxRelativeDifference)
 {
+    public double PercentOfPeak => 100 * Gflops / PeakGflops;
+
     public string Shape => $"{M}x{K}x{N}";
     public double? Ratio => PeerGflops is > 0 ? Gflops / PeerGflops : null;
 }
@@ -74,25 +76,29 @@ public static unsafe class GemmBenchmark
         {
             string? peerMissing = "not requested";
             bool peer = options.Peer && TorchPeer.TryLoad(options.Threads, out peerMissing);
-            // Best of ten short trials: other processes can only lower a trial, so the best is the machine's figure.
-            double peak = PeakFlops.Measure(options.Threads, trials: 10);
-            output.WriteLine($"GEMM fp32, C = {Formula(options)}, {options.Threads} thread(s), {Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" }} micro-kernel");
-            output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS ({PeakFlops.WidthName} register loop on {options.Threads} thread(s))");
-            output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
-            output.WriteLine();
-            output.WriteLine($"{"shape (MxKxN)",-18}{"ours GFLOPS",12}{"TorchSharp",12}{"ratio",8}{"% of peak",11}{"max rel diff",14}");
-
+            // Best of ten short trials, taken before each shape and once more at the end: other processes can only lower
+            // a measurement, so the highest is the machine's figure (PeakSeries); the table is printed once it is known.
+            var peaks = new PeakSeries(options.Threads);
             var results = new List<GemmBenchResult>();
             foreach (var (m, k, n) in options.Shapes)
             {
-                var r = Measure(m, k, n, options, peer, peak);
-                results.Add(r);
-                output.WriteLine($"{r.Shape,-18}{r.Gflops,12:F1}{BenchReport.Format(r.PeerGflops, "F1"),12}{BenchReport.Format(r.Ratio, "F2"),8}{r.PercentOfPeak,10:F1}%{BenchReport.Format(peer ? r.MaxRelativeDifference : null, "0.0E+0"),14}");
+                if (results.Count > 0) peaks.Sample();
+                results.Add(Measure(m, k, n, options, peer));
             }
+            peaks.Sample();
+            double peak = peaks.Highest;
+            results = [.. results.Select(r => r with { PeakGflops = peak })];
+            output.WriteLine($"GEMM fp32, C = {Formula(options)}, {options.Threads} thread(s), {Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" }} micro-kernel");
+            output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS ({PeakFlops.WidthName} register loop on {options.Threads} thread(s); {peaks.Describe()})");
+            output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
+            output.WriteLine();
+            output.WriteLine($"{"shape (MxKxN)",-18}{"ours GFLOPS",12}{"TorchSharp",12}{"ratio",8}{"% of peak",11}{"max rel diff",14}");
+            foreach (var r in results)
+                output.WriteLine($"{r.Shape,-18}{r.Gflops,12:F1}{BenchReport.Format(r.PeerGflops, "F1"),12}{BenchReport.Format(r.Ratio, "F2"),8}{r.PercentOfPeak,10:F1}%{BenchReport.Format(peer ? r.MaxRelativeDifference : null, "0.0E+0"),14}");
 
             if (options.JsonPath is { } path)
             {
-                WriteJson(path, peak, options, peer ? TorchPeer.Description : null, peerMissing, results);
+                WriteJson(path, peaks, options, peer ? TorchPeer.Description : null, peerMissing, results);
                 output.WriteLine();
                 output.WriteLine($"Wrote {path}");
             }
@@ -105,7 +111,7 @@ public static unsafe class GemmBenchmark
     }
 
 
-    static GemmBenchResult Measure(int m, int k, int n, GemmBenchOptions options, bool peer, double peak)
+    static GemmBenchResult Measure(int m, int k, int n, GemmBenchOptions options, bool peer)
     {
         double flops = 2.0 * m * n * k;
         var random = new Random(m * 31 + n * 17 + k);
@@ -148,7 +154,7 @@ public static unsafe class GemmBenchmark
                 double gflops = flops / BenchReport.Median(ourTimes) / 1e9;
                 double? peerGflops = theirs != null ? flops / BenchReport.Median(peerTimes) / 1e9 : null;
                 double difference = peer ? MaxRelativeDifference(c, tc!) : 0;
-                return new GemmBenchResult(m, k, n, gflops, peerGflops, 100 * gflops / peak, difference);
+                return new GemmBenchResult(m, k, n, gflops, peerGflops, PeakGflops: double.NaN, difference);
             }
         }
         finally
@@ -194,12 +200,13 @@ public static unsafe class GemmBenchmark
         return maxAbs > 0 ? maxDiff / maxAbs : maxDiff;
     }
 
-    static void WriteJson(string path, double peak, GemmBenchOptions options, string? peer, string? peerMissing,
+    static void WriteJson(string path, PeakSeries peaks, GemmBenchOptions options, string? peer, string? peerMissing,
         List<GemmBenchResult> results)
     {
         var report = new Dictionary<string, object?>
         {
-            ["peak_gflops"] = Math.Round(peak, 2),
+            ["peak_gflops"] = Math.Round(peaks.Highest, 2),
+            ["peak_gflops_samples"] = peaks.Samples.Select(g => Math.Round(g, 2)).ToList(),
             ["threads"] = options.Threads,
             ["kernel"] = Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" },
             ["transpose_a"] = options.TransposeA,

@@ -118,3 +118,41 @@ public static class PeakFlops
     public static string WidthName =>
         Vector512.IsHardwareAccelerated ? "Vector512" : Vector256.IsHardwareAccelerated ? "Vector256" : "scalar";
 }
+
+/// <summary>
+/// The peak a benchmark run divides by: <see cref="PeakFlops.Measure"/> taken at the start and again between the
+/// benchmark's parts, and the highest of them. On a shared machine another tenant can hold a core for seconds, and a
+/// single measurement taken then reads far below the machine (here once 85 GFLOPS on two threads where the same run's
+/// steps needed 190); nothing can make a measurement read higher than the machine, so the highest is the figure.
+/// </summary>
+public sealed class PeakSeries
+{
+    readonly int _threads;
+    readonly List<double> _samples = [];
+
+    /// <summary>Takes the first measurement on <paramref name="threads"/> threads.</summary>
+    public PeakSeries(int threads)
+    {
+        _threads = threads;
+        Sample();
+    }
+
+    /// <summary>Measures once more; returns that measurement.</summary>
+    public double Sample()
+    {
+        double gflops = PeakFlops.Measure(_threads, trials: 10);
+        _samples.Add(gflops);
+        return gflops;
+    }
+
+    /// <summary>The highest measurement, in GFLOPS.</summary>
+    public double Highest => _samples.Max();
+
+    /// <summary>Every measurement, in the order taken.</summary>
+    public IReadOnlyList<double> Samples => _samples;
+
+    /// <summary>"the highest of N measurements (lo–hi)", for the report's header.</summary>
+    public string Describe() => _samples.Count == 1 ? "one measurement"
+        : $"the highest of {_samples.Count} measurements spread over the run ({_samples.Min():F1}–{Highest:F1})";
+}
+

@@ -48,13 +48,18 @@ public sealed record TrainBenchOptions
 
 /// <summary>One row of the report.</summary>
 /// <param name="Ms">Our median ms per step.</param>
-/// <param name="Mfu">Model-FLOPs utilisation of our step against the measured FMA peak.</param>
+/// <param name="StepFlops">Model FLOPs of one step (<see cref="TrainBenchConfig.StepFlops"/>).</param>
+/// <param name="PeakGflops">The measured FMA peak that <see cref="Mfu"/> divides by.</param>
 /// <param name="PeakMb">Peak resident-set growth while building the model and optimizer and running the warm-up steps, MiB.</param>
 /// <param name="LossDifference">|our loss − TorchSharp's| on the first step (same weights, same batch).</param>
 /// <param name="Ms1Thread">Our median ms per step on one thread (the same steps), for the thread-scaling column.</param>
-public sealed record TrainBenchResult(string Config, int Tokens, double Ms, double? PeerMs, double Mfu, double? PeerMfu,
+public sealed record TrainBenchResult(string Config, int Tokens, double Ms, double? PeerMs, double StepFlops, double PeakGflops,
     double PeakMb, double? PeerPeakMb, double LossDifference, double Ms1Thread)
 {
+    /// <summary>Model-FLOPs utilisation of our step against the measured FMA peak.</summary>
+    public double Mfu => StepFlops / (Ms / 1e3) / (PeakGflops * 1e9);
+    public double? PeerMfu => PeerMs is { } p ? StepFlops / (p / 1e3) / (PeakGflops * 1e9) : null;
+
     public double? Ratio => PeerMs is { } p ? p / Ms : null;
 
     /// <summary>How many times faster a step is on the run's threads than on one.</summary>
@@ -88,20 +93,30 @@ public static class TrainBenchmark
         {
             string? peerMissing = "not requested";
             bool peer = options.Peer && TorchPeer.TryLoad(options.Threads, out peerMissing);
-            double peak = PeakFlops.Measure(options.Threads, trials: 10);
+            // The peak is measured before each configuration and once more at the end, and the table divides by the
+            // highest measurement, so it is printed once every configuration has run.
+            var peaks = new PeakSeries(options.Threads);
+            var results = new List<TrainBenchResult>();
+            foreach (var config in TrainBenchConfig.All.Where(c => options.Configs.Contains(c.Name)))
+            {
+                if (results.Count > 0) peaks.Sample();
+                var r = Measure(config, options, peer, output);
+                results.Add(r);
+                output.WriteLine($"-- {r.Config}: {r.Ms:F1} ms a step{(r.PeerMs is { } pm ? $", TorchSharp {pm:F1} ms" : "")}");
+            }
+            peaks.Sample();
+            double peak = peaks.Highest;
+            results = [.. results.Select(r => r with { PeakGflops = peak })];
+            output.WriteLine();
             output.WriteLine($"GPT training step (forward, backward, clip, AdamW), fp32, {options.Threads} thread(s); median of {options.Steps} steps after ≥ {options.Warmups} warm-up steps and ≥ {options.WarmupSeconds:0.#} s; ratio = TorchSharp / ours");
-            output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS. MFU: (6·N + 12·L·C·T) FLOPs per token (N without wpe) / step time / peak");
+            output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS, {peaks.Describe()}. MFU: (6·N + 12·L·C·T) FLOPs per token (N without wpe) / step time / peak");
             output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
             output.WriteLine("Peak: growth of the peak resident set while building model + optimizer and running the warm-up steps, MiB");
             output.WriteLine($"Thread scaling: our median ms per step on 1 thread, and speedup = that / ms on {options.Threads}");
             output.WriteLine();
             output.WriteLine($"{"config",-12}{"ms",9}{"torch ms",10}{"ratio",7}{"tok/s",9}{"torch tok/s",12}{"MFU",7}" +
                              $"{"torch MFU",10}{"peak MiB",10}{"torch MiB",10}{"|Δloss|",9}{"1-thr ms",10}{"speedup",8}");
-            var results = new List<TrainBenchResult>();
-            foreach (var config in TrainBenchConfig.All.Where(c => options.Configs.Contains(c.Name)))
-            {
-                var r = Measure(config, options, peer, peak, output);
-                results.Add(r);
+            foreach (var r in results)
                 output.WriteLine($"{r.Config,-12}{r.Ms,9:F1}{BenchReport.Format(r.PeerMs, "F1"),10}" +
                                  $"{BenchReport.Format(r.Ratio, "F2"),7}{r.TokensPerSecond,9:F0}" +
                                  $"{BenchReport.Format(r.PeerTokensPerSecond, "F0"),12}{r.Mfu,7:P0}" +
@@ -109,12 +124,12 @@ public static class TrainBenchmark
                                  $"{BenchReport.Format(r.PeerPeakMb, "F0"),10}" +
                                  $"{BenchReport.Format(peer ? r.LossDifference : null, "E1"),9}" +
                                  $"{r.Ms1Thread,10:F1}{r.Speedup,8:F2}");
-            }
             if (options.JsonPath is { } path)
             {
                 BenchReport.WriteJson(path, new Dictionary<string, object?>
                 {
                     ["peak_gflops"] = Math.Round(peak, 2),
+                    ["peak_gflops_samples"] = peaks.Samples.Select(g => Math.Round(g, 2)).ToList(),
                     ["threads"] = options.Threads,
                     ["steps"] = options.Steps,
                     ["peer"] = peer ? TorchPeer.Description : null,
@@ -149,7 +164,7 @@ public static class TrainBenchmark
     }
 
 
-    static TrainBenchResult Measure(TrainBenchConfig config, TrainBenchOptions options, bool peer, double peakGflops, TextWriter output)
+    static TrainBenchResult Measure(TrainBenchConfig config, TrainBenchOptions options, bool peer, TextWriter output)
     {
         var rng = new Generator(1234);
         var batches = Enumerable.Range(0, 4).Select(_ => Batch(config, rng)).ToArray();
@@ -228,8 +243,7 @@ public static class TrainBenchmark
             double flops = config.StepFlops(n);
             double ms = BenchReport.Median(ours) * 1e3;
             double? peerMs = theirs != null ? BenchReport.Median(peers) * 1e3 : null;
-            return new TrainBenchResult(config.Name, config.TokensPerStep, ms, peerMs,
-                flops / (ms / 1e3) / (peakGflops * 1e9), peerMs is { } p ? flops / (p / 1e3) / (peakGflops * 1e9) : null,
+            return new TrainBenchResult(config.Name, config.TokensPerStep, ms, peerMs, flops, PeakGflops: double.NaN,
                 peakMb, peerPeakMb, Math.Abs(ourFirstLoss - peerFirstLoss), ms1Thread);
         }
         finally
