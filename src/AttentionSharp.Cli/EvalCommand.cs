@@ -17,7 +17,8 @@ static class EvalCommand
         var cache = new Option<string?>("--cache") { Description = "Data cache directory." };
         var split = new Option<string>("--split")
         {
-            Description = "Without --data, which held-out Brown documents a language model is scored on.",
+            Description = "Which held-out split is scored: a language model's Brown documents (without --data), or a g2p " +
+                          "checkpoint's dictionary words (choose --beam and --length-penalty on validation, report test).",
             DefaultValueFactory = _ => "test",
         };
         split.AcceptOnlyFromAmong("test", "validation");
@@ -30,9 +31,13 @@ static class EvalCommand
         {
             if (r.GetValue(batch) <= 0) throw new ArgumentException($"--batch must be positive; got {r.GetValue(batch)}.");
             var taskName = Tasks.TaskRegistry.TaskOf(r.GetValue(checkpoint)!);
+            bool validation = r.GetValue(split) == "validation";
             if (DecodingOptions.Read(r, beam, lengthPenalty, taskName, r.GetValue(checkpoint)!) is var (width, alpha))
                 return Tasks.G2pTask.Evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache),
-                    width, alpha);
+                    width, alpha, validation);
+            if (taskName is not null && validation)
+                throw new ArgumentException("--split validation scores a language model or a g2p checkpoint; " +
+                                            $"'{r.GetValue(checkpoint)}' is a {taskName} checkpoint, scored on its test split.");
             if (taskName is not null)
                 return Tasks.TaskRegistry.Eval.TryGetValue(taskName, out var evaluate)
                     ? evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache))
@@ -43,7 +48,6 @@ static class EvalCommand
             else
             {
                 var corpus = BrownCorpus.Fetch(DataCache.Resolve(r.GetValue(cache)), Console.Out);
-                bool validation = r.GetValue(split) == "validation";
                 text = BrownCorpus.PlainText(validation ? corpus.Split().Validation : corpus.Split().Test);
                 source = $"the Brown corpus {(validation ? "validation" : "test")} split";
             }

