@@ -76,25 +76,22 @@ public static unsafe class GemmBenchmark
         {
             string? peerMissing = "not requested";
             bool peer = options.Peer && TorchPeer.TryLoad(options.Threads, out peerMissing);
-            // Best of ten short trials, taken before each shape and once more at the end: other processes can only lower
-            // a measurement, so the highest is the machine's figure (PeakSeries); the table is printed once it is known.
+            // The peak is measured around every shape and the highest counts (PeakSeries), so the table follows the runs.
             var peaks = new PeakSeries(options.Threads);
-            var results = new List<GemmBenchResult>();
-            foreach (var (m, k, n) in options.Shapes)
-            {
-                if (results.Count > 0) peaks.Sample();
-                results.Add(Measure(m, k, n, options, peer));
-            }
-            peaks.Sample();
+            var measured = peaks.Between(options.Shapes, shape => Measure(shape.M, shape.K, shape.N, options, peer));
             double peak = peaks.Highest;
-            results = [.. results.Select(r => r with { PeakGflops = peak })];
-            output.WriteLine($"GEMM fp32, C = {Formula(options)}, {options.Threads} thread(s), {Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" }} micro-kernel");
-            output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS ({PeakFlops.WidthName} register loop on {options.Threads} thread(s); {peaks.Describe()})");
+            var results = measured.Select(r => r with { PeakGflops = peak }).ToList();
+            output.WriteLine($"GEMM fp32, C = {Formula(options)}, {options.Threads} thread(s), {KernelName} micro-kernel");
+            output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS ({PeakFlops.WidthName} register loop on {options.Threads} " +
+                             $"thread(s); {peaks.Describe()})");
             output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
             output.WriteLine();
-            output.WriteLine($"{"shape (MxKxN)",-18}{"ours GFLOPS",12}{"TorchSharp",12}{"ratio",8}{"% of peak",11}{"max rel diff",14}");
+            output.WriteLine($"{"shape (MxKxN)",-18}{"ours GFLOPS",12}{"TorchSharp",12}{"ratio",8}{"% of peak",11}" +
+                             $"{"max rel diff",14}");
             foreach (var r in results)
-                output.WriteLine($"{r.Shape,-18}{r.Gflops,12:F1}{BenchReport.Format(r.PeerGflops, "F1"),12}{BenchReport.Format(r.Ratio, "F2"),8}{r.PercentOfPeak,10:F1}%{BenchReport.Format(peer ? r.MaxRelativeDifference : null, "0.0E+0"),14}");
+                output.WriteLine($"{r.Shape,-18}{r.Gflops,12:F1}{BenchReport.Format(r.PeerGflops, "F1"),12}" +
+                                 $"{BenchReport.Format(r.Ratio, "F2"),8}{r.PercentOfPeak,10:F1}%" +
+                                 $"{BenchReport.Format(peer ? r.MaxRelativeDifference : null, "0.0E+0"),14}");
 
             if (options.JsonPath is { } path)
             {
@@ -110,6 +107,9 @@ public static unsafe class GemmBenchmark
         }
     }
 
+
+    /// <summary>The width of the GEMM's micro-kernel, for the report.</summary>
+    static string KernelName => Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" };
 
     static GemmBenchResult Measure(int m, int k, int n, GemmBenchOptions options, bool peer)
     {
@@ -208,7 +208,7 @@ public static unsafe class GemmBenchmark
             ["peak_gflops"] = Math.Round(peaks.Highest, 2),
             ["peak_gflops_samples"] = peaks.Samples.Select(g => Math.Round(g, 2)).ToList(),
             ["threads"] = options.Threads,
-            ["kernel"] = Gemm.VectorBits switch { 512 => "Vector512", 256 => "Vector256", _ => "scalar" },
+            ["kernel"] = KernelName,
             ["transpose_a"] = options.TransposeA,
             ["transpose_b"] = options.TransposeB,
             ["peer"] = peer,

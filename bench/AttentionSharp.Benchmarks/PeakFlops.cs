@@ -120,30 +120,32 @@ public static class PeakFlops
 }
 
 /// <summary>
-/// The peak a benchmark run divides by: <see cref="PeakFlops.Measure"/> taken at the start and again between the
-/// benchmark's parts, and the highest of them. On a shared machine another tenant can hold a core for seconds, and a
-/// single measurement taken then reads far below the machine (here once 85 GFLOPS on two threads where the same run's
-/// steps needed 190); nothing can make a measurement read higher than the machine, so the highest is the figure.
+/// The peak a benchmark run divides by: <see cref="PeakFlops.Measure"/> taken at the start, between the benchmark's
+/// parts and at the end, and the highest of them. On a shared machine another tenant can hold a core for seconds, and a
+/// single measurement taken then reads far below the machine (here once 85 GFLOPS on two threads where the run before
+/// read 191); nothing can make a measurement read higher than the machine, so the highest is the figure.
 /// </summary>
-public sealed class PeakSeries
+public sealed class PeakSeries(int threads)
 {
-    readonly int _threads;
     readonly List<double> _samples = [];
 
-    /// <summary>Takes the first measurement on <paramref name="threads"/> threads.</summary>
-    public PeakSeries(int threads)
+    /// <summary>
+    /// <paramref name="measure"/> of each item in turn, with the peak measured before each one and once more after the
+    /// last; <see cref="Highest"/> is then the figure to divide the results by.
+    /// </summary>
+    public List<TResult> Between<TItem, TResult>(IEnumerable<TItem> items, Func<TItem, TResult> measure)
     {
-        _threads = threads;
+        var results = new List<TResult>();
+        foreach (var item in items)
+        {
+            Sample();
+            results.Add(measure(item));
+        }
         Sample();
+        return results;
     }
 
-    /// <summary>Measures once more; returns that measurement.</summary>
-    public double Sample()
-    {
-        double gflops = PeakFlops.Measure(_threads, trials: 10);
-        _samples.Add(gflops);
-        return gflops;
-    }
+    void Sample() => _samples.Add(PeakFlops.Measure(threads, trials: 10));
 
     /// <summary>The highest measurement, in GFLOPS.</summary>
     public double Highest => _samples.Max();
@@ -152,7 +154,6 @@ public sealed class PeakSeries
     public IReadOnlyList<double> Samples => _samples;
 
     /// <summary>"the highest of N measurements (lo–hi)", for the report's header.</summary>
-    public string Describe() => _samples.Count == 1 ? "one measurement"
-        : $"the highest of {_samples.Count} measurements spread over the run ({_samples.Min():F1}–{Highest:F1})";
+    public string Describe() =>
+        $"the highest of {_samples.Count} measurements spread over the run ({_samples.Min():F1}–{Highest:F1})";
 }
-

@@ -53,8 +53,8 @@ public sealed record TrainBenchOptions
 /// <param name="PeakMb">Peak resident-set growth while building the model and optimizer and running the warm-up steps, MiB.</param>
 /// <param name="LossDifference">|our loss − TorchSharp's| on the first step (same weights, same batch).</param>
 /// <param name="Ms1Thread">Our median ms per step on one thread (the same steps), for the thread-scaling column.</param>
-public sealed record TrainBenchResult(string Config, int Tokens, double Ms, double? PeerMs, double StepFlops, double PeakGflops,
-    double PeakMb, double? PeerPeakMb, double LossDifference, double Ms1Thread)
+public sealed record TrainBenchResult(string Config, int Tokens, double Ms, double? PeerMs, double StepFlops,
+    double PeakGflops, double PeakMb, double? PeerPeakMb, double LossDifference, double Ms1Thread)
 {
     /// <summary>Model-FLOPs utilisation of our step against the measured FMA peak.</summary>
     public double Mfu => StepFlops / (Ms / 1e3) / (PeakGflops * 1e9);
@@ -93,25 +93,26 @@ public static class TrainBenchmark
         {
             string? peerMissing = "not requested";
             bool peer = options.Peer && TorchPeer.TryLoad(options.Threads, out peerMissing);
-            // The peak is measured before each configuration and once more at the end, and the table divides by the
-            // highest measurement, so it is printed once every configuration has run.
+            // The peak is measured around every configuration and the highest counts (PeakSeries), so the table is printed
+            // once every configuration has run; a line after each one shows the progress.
             var peaks = new PeakSeries(options.Threads);
-            var results = new List<TrainBenchResult>();
-            foreach (var config in TrainBenchConfig.All.Where(c => options.Configs.Contains(c.Name)))
+            var measured = peaks.Between(TrainBenchConfig.All.Where(c => options.Configs.Contains(c.Name)), config =>
             {
-                if (results.Count > 0) peaks.Sample();
                 var r = Measure(config, options, peer, output);
-                results.Add(r);
                 output.WriteLine($"-- {r.Config}: {r.Ms:F1} ms a step{(r.PeerMs is { } pm ? $", TorchSharp {pm:F1} ms" : "")}");
-            }
-            peaks.Sample();
+                return r;
+            });
             double peak = peaks.Highest;
-            results = [.. results.Select(r => r with { PeakGflops = peak })];
+            var results = measured.Select(r => r with { PeakGflops = peak }).ToList();
             output.WriteLine();
-            output.WriteLine($"GPT training step (forward, backward, clip, AdamW), fp32, {options.Threads} thread(s); median of {options.Steps} steps after ≥ {options.Warmups} warm-up steps and ≥ {options.WarmupSeconds:0.#} s; ratio = TorchSharp / ours");
-            output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS, {peaks.Describe()}. MFU: (6·N + 12·L·C·T) FLOPs per token (N without wpe) / step time / peak");
+            output.WriteLine($"GPT training step (forward, backward, clip, AdamW), fp32, {options.Threads} thread(s); median of " +
+                             $"{options.Steps} steps after ≥ {options.Warmups} warm-up steps and ≥ {options.WarmupSeconds:0.#} s; " +
+                             "ratio = TorchSharp / ours");
+            output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS, {peaks.Describe()}. " +
+                             "MFU: (6·N + 12·L·C·T) FLOPs per token (N without wpe) / step time / peak");
             output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
-            output.WriteLine("Peak: growth of the peak resident set while building model + optimizer and running the warm-up steps, MiB");
+            output.WriteLine("Peak: growth of the peak resident set while building model + optimizer and running the warm-up " +
+                             "steps, MiB");
             output.WriteLine($"Thread scaling: our median ms per step on 1 thread, and speedup = that / ms on {options.Threads}");
             output.WriteLine();
             output.WriteLine($"{"config",-12}{"ms",9}{"torch ms",10}{"ratio",7}{"tok/s",9}{"torch tok/s",12}{"MFU",7}" +
