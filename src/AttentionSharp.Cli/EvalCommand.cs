@@ -10,8 +10,15 @@ static class EvalCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint or run directory written by attn train.", Required = true };
-        var data = new Option<string?>("--data") { Description = "What to evaluate on: a UTF-8 text file for a language model (default: the Brown corpus test split), or a task's data (e.g. the directory with the Fashion-MNIST IDX files)." };
+        var checkpoint = new Option<string>("--checkpoint")
+        {
+            Description = "Checkpoint or run directory written by attn train.", Required = true,
+        };
+        var data = new Option<string?>("--data")
+        {
+            Description = "What to evaluate on: a UTF-8 text file for a language model (default: the Brown corpus test " +
+                          "split), or a task's data (e.g. the directory with the Fashion-MNIST IDX files).",
+        };
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file." };
         var batch = new Option<int>("--batch") { Description = "Sequences per batch.", DefaultValueFactory = _ => 32 };
         var cache = new Option<string?>("--cache") { Description = "Data cache directory." };
@@ -41,10 +48,19 @@ static class EvalCommand
             if (taskName is not null)
                 return Tasks.TaskRegistry.Eval.TryGetValue(taskName, out var evaluate)
                     ? evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache))
-                    : throw new IO.CheckpointException($"Checkpoint '{r.GetValue(checkpoint)}' is for task '{taskName}', which this version cannot evaluate.");
+                    : throw new IO.CheckpointException($"Checkpoint '{r.GetValue(checkpoint)}' is for task '{taskName}', " +
+                                                       "which this version cannot evaluate.");
             var (model, tokenizer) = Training.Tasks.GptCheckpoint.LoadForInference(r.GetValue(checkpoint)!);
             string text, source;
-            if (r.GetValue(data) is { } file) { text = TextFile.Read(file); source = file; }
+            if (r.GetValue(data) is { } file)
+            {
+                // The file is the text scored: it has no splits to choose from.
+                if (validation)
+                    throw new ArgumentException("--split validation chooses among the Brown corpus's documents; " +
+                                                $"--data '{file}' is scored whole (leave out --split, or --data).");
+                text = TextFile.Read(file);
+                source = file;
+            }
             else
             {
                 var corpus = BrownCorpus.Fetch(DataCache.Resolve(r.GetValue(cache)), Console.Out);
@@ -53,7 +69,8 @@ static class EvalCommand
             }
             var tokens = tokenizer.Encode(text);
             var batches = new TokenBatcher(tokens, r.GetValue(batch), model.Config.ContextLength, source);
-            float loss = Training.Tasks.LanguageModelTask.MeanLoss(model, batches.Sequential().Select(b => (b.X, b.Y)), model.Config.ContextLength);
+            float loss = Training.Tasks.LanguageModelTask.MeanLoss(model, batches.Sequential().Select(b => (b.X, b.Y)),
+                model.Config.ContextLength);
             double bitsPerChar = loss * tokens.Length / (double)text.Length / Math.Log(2);
             Console.WriteLine($"{source}: {text.Length:N0} characters, {tokens.Length:N0} tokens");
             Console.WriteLine($"loss {loss:F4} nats/token, perplexity {Math.Exp(loss):F3}, {bitsPerChar:F4} bits per character");

@@ -10,7 +10,8 @@ namespace AttentionSharp.Tests.IO;
 /// <summary>
 /// Folders as transformers' save_pretrained writes them (tests/fixtures/make_fixtures.py, hf_tokenizer_fixtures): a GPT-2
 /// with vocab.json and merges.txt, a BertForMaskedLM sharded over two safetensors files with vocab.txt. Import gives
-/// PyTorch's logits on the ids of the reference tokenizers, and attn import makes checkpoints that attn sample, eval and viz read.
+/// PyTorch's logits on the ids of the reference tokenizers, and attn import makes checkpoints that attn sample, eval and viz
+/// read.
 /// </summary>
 public class HuggingFaceFolderTests(ITestOutputHelper output)
 {
@@ -38,7 +39,8 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
         using (GradMode.NoGrad())
         using (var logits = model.Forward(ids, 1, ids.Length))
         {
-            double max = TensorAssert.Close(expected.ReadFloat32("logits"), logits.ToArray(), Tolerance, Tolerance, "logits of the GPT-2 folder");
+            double max = TensorAssert.Close(expected.ReadFloat32("logits"), logits.ToArray(), Tolerance, Tolerance,
+                "logits of the GPT-2 folder");
             output.WriteLine($"GPT-2 folder, {ids.Length} tokens: max |Δ| against PyTorch = {max:E2}");
         }
     }
@@ -58,7 +60,8 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
         using (GradMode.NoGrad())
         using (var logits = model.MlmLogits(model.Forward(input, 1, input.Length, new int[input.Length])))
         {
-            double max = TensorAssert.Close(expected.ReadFloat32("logits"), logits.ToArray(), Tolerance, 0, "MLM logits of the sharded BERT folder");
+            double max = TensorAssert.Close(expected.ReadFloat32("logits"), logits.ToArray(), Tolerance, 0,
+                "MLM logits of the sharded BERT folder");
             output.WriteLine($"BERT folder (two shards), {input.Length} tokens: max |Δ| against PyTorch = {max:E2}");
         }
     }
@@ -74,7 +77,8 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
             var index = dir.File(HuggingFaceFiles.WeightsIndexFile);
             File.WriteAllText(index, File.ReadAllText(index).Replace("\"bert.pooler", "\"bert.nothing", StringComparison.Ordinal)
                 .Replace("\"cls.predictions.bias\"", "\"cls.predictions.biased\"", StringComparison.Ordinal));
-            Assert.Contains("puts 'cls.predictions.biased' in", Assert.Throws<CheckpointException>(() => HuggingFaceBert.Import(dir.Path)).Message);
+            Assert.Contains("puts 'cls.predictions.biased' in",
+                Assert.Throws<CheckpointException>(() => HuggingFaceBert.Import(dir.Path)).Message);
         }
     }
 
@@ -84,8 +88,9 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
         using var dir = Copy("hf_gpt2_bpe", HuggingFaceFiles.WeightsFile);
         File.WriteAllBytes(dir.File(HuggingFaceFiles.PickleFile), [0x80, 0x02]);
         var message = Assert.Throws<CheckpointException>(() => HuggingFaceGpt2.Import(dir.Path)).Message;
-        Assert.Equal($"'{dir.Path}' holds its weights only as pytorch_model.bin, a Python pickle this library does not read; convert it to safetensors " +
-                     $"with python -c \"from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained('{dir.Path}')" +
+        Assert.Equal($"'{dir.Path}' holds its weights only as pytorch_model.bin, a Python pickle this library does not read; " +
+                     "convert it to safetensors with python -c \"from transformers import AutoModelForCausalLM; " +
+                     $"AutoModelForCausalLM.from_pretrained('{dir.Path}')" +
                      ".save_pretrained('OUT', safe_serialization=True)\" and import OUT.", message);
         var (code, cli) = AttnProcess.Run("import", "--hf", dir.Path, "--out", dir.File("run"));
         Assert.NotEqual(0, code);
@@ -101,13 +106,20 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
         Assert.True(code == 0, text);
         var tokenizer = ITokenizer.FromJson(Checkpoint.ReadContents(run).TokenizerJson);
         Assert.IsType<Gpt2BpeTokenizer>(tokenizer);
-        Assert.Equal(Fixtures.Open("hf_gpt2_bpe_expected.safetensors").Ints("ids"), tokenizer.Encode(Fixtures.Open("hf_gpt2_bpe_expected.safetensors").Metadata["text"]));
-        (code, text) = AttnProcess.Run("sample", "--checkpoint", run, "--prompt", "Hello, world", "--tokens", "5", "--temperature", "0");
+        Assert.Equal(Fixtures.Open("hf_gpt2_bpe_expected.safetensors").Ints("ids"),
+            tokenizer.Encode(Fixtures.Open("hf_gpt2_bpe_expected.safetensors").Metadata["text"]));
+        (code, text) = AttnProcess.Run("sample", "--checkpoint", run, "--prompt", "Hello, world", "--tokens", "5",
+            "--temperature", "0");
         Assert.True(code == 0, text);
         Assert.Contains("Hello, world", text);
-        var data = dir.Write("eval.txt", string.Concat(Enumerable.Repeat("Hello world, it's 2024 and the café costs €3.50. ", 20)));
+        var data = dir.Write("eval.txt",
+            string.Concat(Enumerable.Repeat("Hello world, it's 2024 and the café costs €3.50. ", 20)));
         (code, text) = AttnProcess.Run("eval", "--checkpoint", run, "--data", data, "--batch", "2");
         Assert.True(code == 0, text);
+        // A text file has no validation split: asking for one is refused rather than ignored.
+        (code, text) = AttnProcess.Run("eval", "--checkpoint", run, "--data", data, "--split", "validation");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--split validation chooses among the Brown corpus's documents", text);
         (code, text) = AttnProcess.Run("viz", "--checkpoint", run, "--text", "Hello, naïve world", "--out", dir.File("viz"));
         Assert.True(code == 0, text);
         Assert.True(File.Exists(Path.Combine(dir.File("viz"), "attention.html")), text);
@@ -123,7 +135,8 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
         Assert.Contains("WordPiece tokens masked", text);
         var figures = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
         Assert.True((long)figures["masked"]! > 0 && double.IsFinite((double)figures["loss"]!), text);
-        (code, text) = AttnProcess.Run("viz", "--checkpoint", bert, "--text", "Hello, naïve world", "--out", dir.File("bert-viz"));
+        (code, text) = AttnProcess.Run("viz", "--checkpoint", bert, "--text", "Hello, naïve world", "--out",
+            dir.File("bert-viz"));
         Assert.True(code == 0, text);
         Assert.True(File.Exists(Path.Combine(dir.File("bert-viz"), "attention.html")), text);
 
