@@ -27,7 +27,9 @@ public sealed record GemmBenchOptions
     /// <summary>Threads for both libraries; default <see cref="Kernels.Parallel.ThreadCount"/>.</summary>
     public int Threads { get; init; } = Kernels.Parallel.ThreadCount;
 
-    /// <summary>Timed runs per shape and library (more for small shapes, so each is timed for a while); the median counts.</summary>
+    /// <summary>
+    /// Timed runs per shape and library (more for small shapes, so each is timed for a while); the median counts.
+    /// </summary>
     public int Repetitions { get; init; } = 9;
 
     /// <summary>Untimed runs first, so code is compiled, buffers exist and caches are warm.</summary>
@@ -60,7 +62,8 @@ public sealed record GemmBenchResult(int M, int K, int N, double Gflops, double?
 }
 
 /// <summary>
-/// The GEMM benchmark: for each shape, <see cref="Gemm.Multiply(Transpose, Transpose, int, int, int, float*, int, float*, int, float*, int, bool, float*)"/>
+/// The GEMM benchmark: for each shape,
+/// <see cref="Gemm.Multiply(Transpose, Transpose, int, int, int, float*, int, float*, int, float*, int, bool, float*)"/>
 /// against TorchSharp's <c>addmm_</c> (C = A·B into an existing C, so neither side allocates), each timed as the median
 /// of several runs after a warm-up, with the machine's measured FMA peak as the yardstick.
 /// </summary>

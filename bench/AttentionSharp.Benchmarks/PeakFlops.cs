@@ -32,7 +32,11 @@ public static class PeakFlops
         {
             var watch = Stopwatch.StartNew();
             Loop(iterations);
-            if (watch.Elapsed.TotalSeconds > secondsPerTrial / 8) { iterations = (long)(iterations * secondsPerTrial / watch.Elapsed.TotalSeconds); break; }
+            if (watch.Elapsed.TotalSeconds > secondsPerTrial / 8)
+            {
+                iterations = (long)(iterations * secondsPerTrial / watch.Elapsed.TotalSeconds);
+                break;
+            }
             iterations *= 2;
         }
         float sink = 0;
@@ -57,7 +61,9 @@ public static class PeakFlops
     }
 
     static float Loop(long iterations) =>
-        Vector512.IsHardwareAccelerated ? Loop512(iterations) : Vector256.IsHardwareAccelerated ? Loop256(iterations) : LoopScalar(iterations);
+        Vector512.IsHardwareAccelerated ? Loop512(iterations)
+        : Vector256.IsHardwareAccelerated ? Loop256(iterations)
+        : LoopScalar(iterations);
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static float Loop512(long iterations)

@@ -18,7 +18,9 @@ public sealed record TrainBenchOptions
     /// <summary>Timed steps per library and configuration; the median counts.</summary>
     public int Steps { get; init; } = 10;
 
-    /// <summary>Untimed steps first (JIT, pools, caches): at least this many, and at least <see cref="WarmupSeconds"/> of them.</summary>
+    /// <summary>
+    /// Untimed steps first (JIT, pools, caches): at least this many, and at least <see cref="WarmupSeconds"/> of them.
+    /// </summary>
     public int Warmups { get; init; } = 2;
 
     /// <summary>
@@ -50,7 +52,9 @@ public sealed record TrainBenchOptions
 /// <param name="Ms">Our median ms per step.</param>
 /// <param name="StepFlops">Model FLOPs of one step (<see cref="TrainBenchConfig.StepFlops"/>).</param>
 /// <param name="PeakGflops">The measured FMA peak that <see cref="Mfu"/> divides by.</param>
-/// <param name="PeakMb">Peak resident-set growth while building the model and optimizer and running the warm-up steps, MiB.</param>
+/// <param name="PeakMb">
+/// Peak resident-set growth while building the model and optimizer and running the warm-up steps, MiB.
+/// </param>
 /// <param name="LossDifference">|our loss − TorchSharp's| on the first step (same weights, same batch).</param>
 /// <param name="Ms1Thread">Our median ms per step on one thread (the same steps), for the thread-scaling column.</param>
 public sealed record TrainBenchResult(string Config, int Tokens, double Ms, double? PeerMs, double StepFlops,
@@ -105,9 +109,9 @@ public static class TrainBenchmark
             double peak = peaks.Highest;
             var results = measured.Select(r => r with { PeakGflops = peak }).ToList();
             output.WriteLine();
-            output.WriteLine($"GPT training step (forward, backward, clip, AdamW), fp32, {options.Threads} thread(s); median of " +
-                             $"{options.Steps} steps after ≥ {options.Warmups} warm-up steps and ≥ {options.WarmupSeconds:0.#} s; " +
-                             "ratio = TorchSharp / ours");
+            output.WriteLine($"GPT training step (forward, backward, clip, AdamW), fp32, {options.Threads} thread(s); " +
+                             $"median of {options.Steps} steps after ≥ {options.Warmups} warm-up steps and " +
+                             $"≥ {options.WarmupSeconds:0.#} s; ratio = TorchSharp / ours");
             output.WriteLine($"Measured FMA peak: {peak:F1} GFLOPS, {peaks.Describe()}. " +
                              "MFU: (6·N + 12·L·C·T) FLOPs per token (N without wpe) / step time / peak");
             output.WriteLine(peer ? $"Peer: {TorchPeer.Description}" : $"Peer: none. {peerMissing}");
@@ -269,12 +273,20 @@ public static class TrainBenchmark
     static (int[] X, int[] Y) Batch(TrainBenchConfig c, Generator rng)
     {
         var x = new int[c.TokensPerStep]; var y = new int[c.TokensPerStep];
-        for (int i = 0; i < x.Length; i++) { x[i] = (int)(rng.NextUInt64() % (ulong)c.Vocab); y[i] = (int)(rng.NextUInt64() % (ulong)c.Vocab); }
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] = (int)(rng.NextUInt64() % (ulong)c.Vocab);
+            y[i] = (int)(rng.NextUInt64() % (ulong)c.Vocab);
+        }
         return (x, y);
     }
 
-    /// <summary>One step as <see cref="Training.Trainer.TrainStep"/> takes it (TorchSharp's peer clips with clip_grad_norm_ before its AdamW step); <paramref name="phases"/> (when given) adds seconds of forward+backward, clipping and AdamW.</summary>
-    static float OurStep(Gpt model, AdamW optimizer, List<Tensor> parameters, TrainBenchConfig c, (int[] X, int[] Y) batch, double[]? phases = null)
+    /// <summary>
+    /// One step as <see cref="Training.Trainer.TrainStep"/> takes it (TorchSharp's peer clips with clip_grad_norm_ before
+    /// its AdamW step); <paramref name="phases"/> (when given) adds seconds of forward+backward, clipping and AdamW.
+    /// </summary>
+    static float OurStep(Gpt model, AdamW optimizer, List<Tensor> parameters, TrainBenchConfig c, (int[] X, int[] Y) batch,
+        double[]? phases = null)
     {
         long t0 = Stopwatch.GetTimestamp();
         model.Train();
@@ -304,8 +316,10 @@ public static class TrainBenchmark
 
     static void PrintProfile(TrainBenchConfig config, int steps, double[] phases, double medianSeconds, TextWriter output)
     {
-        output.WriteLine($"-- {config.Name}: our time per step by operation kind (mean over {steps} steps; median step {medianSeconds * 1e3:F1} ms)");
-        var rows = OpProfiler.Snapshot().Select(e => (Label: $"{e.Name} ({e.Pass})", Ms: e.Seconds / steps * 1e3, Calls: e.Calls / steps)).ToList();
+        output.WriteLine($"-- {config.Name}: our time per step by operation kind (mean over {steps} steps; " +
+                         $"median step {medianSeconds * 1e3:F1} ms)");
+        var rows = OpProfiler.Snapshot()
+            .Select(e => (Label: $"{e.Name} ({e.Pass})", Ms: e.Seconds / steps * 1e3, Calls: e.Calls / steps)).ToList();
         rows.Add(("gradient norm", phases[1] / steps * 1e3, 1));
         rows.Add(("AdamW (with clipping)", phases[2] / steps * 1e3, 1));
         double sum = rows.Sum(r => r.Ms);

@@ -67,7 +67,8 @@ static class G2pTask
             lengthPenalty)[0];
         Console.WriteLine($"{word.ToLowerInvariant()}  {string.Join(' ', vocabulary.DecodePhonemes(beams[0].Tokens))}");
         foreach (var h in beams.Skip(1).Take(2))
-            Console.WriteLine($"  also: {string.Join(' ', vocabulary.DecodePhonemes(h.Tokens))}  (log p {h.LogProb:F2}, best {beams[0].LogProb:F2})");
+            Console.WriteLine($"  also: {string.Join(' ', vocabulary.DecodePhonemes(h.Tokens))}  " +
+                              $"(log p {h.LogProb:F2}, best {beams[0].LogProb:F2})");
         return 0;
     }
 
@@ -77,13 +78,16 @@ static class G2pTask
     /// </summary>
     public static Visualization.AttentionView Visualize(string checkpointDir, VizInput input, string? cache)
     {
-        if (input.Text is not { } text) throw new ArgumentException($"Checkpoint '{checkpointDir}' pronounces words: it reads --text WORD, not --image.");
+        if (input.Text is not { } text)
+            throw new ArgumentException($"Checkpoint '{checkpointDir}' pronounces words: it reads --text WORD, not --image.");
         var (network, vocabulary) = Seq2SeqNetwork.Load(checkpointDir);
         if (network.Model is not AttentionSharp.Models.EncoderDecoder model)
-            throw new ArgumentException($"Checkpoint '{checkpointDir}' is a recurrent model ({network.Description}); attn viz draws the Transformer's attention layers. Train one with --model transformer.");
+            throw new ArgumentException($"Checkpoint '{checkpointDir}' is a recurrent model ({network.Description}); attn viz " +
+                                        "draws the Transformer's attention layers. Train one with --model transformer.");
         string word = text.Trim();
         var source = vocabulary.EncodeWord(word);
-        var best = model.BeamSearchBatch(source, 1, source.Length, PronunciationTask.BeamWidth, source.Length + PronunciationTask.ExtraOutputLength)[0][0];
+        var best = model.BeamSearchBatch(source, 1, source.Length, PronunciationTask.BeamWidth,
+            source.Length + PronunciationTask.ExtraOutputLength)[0][0];
         var phonemes = vocabulary.DecodePhonemes(best.Tokens);
         int[] target = [G2pVocabulary.BosId, .. vocabulary.EncodePhonemes(phonemes)];   // what the decoder reads, teacher-forced
         model.Eval();
@@ -93,17 +97,21 @@ static class G2pTask
         var records = probe.Records;
         int encoderLayers = model.Config.EncoderLayers, decoderLayers = model.Config.DecoderLayers;
         if (records.Count != encoderLayers + 2 * decoderLayers)
-            throw new InvalidOperationException($"Expected {encoderLayers + 2 * decoderLayers} attention calls from the encoder–decoder, saw {records.Count}.");
+            throw new InvalidOperationException($"Expected {encoderLayers + 2 * decoderLayers} attention calls from the " +
+                                                $"encoder–decoder, saw {records.Count}.");
         var letters = word.ToLowerInvariant().Select(c => c.ToString()).ToList();
         var read = new List<string> { "<s>" };
         read.AddRange(phonemes);
         var layers = new List<Visualization.AttentionLayerView>();
-        for (int l = 0; l < encoderLayers; l++) layers.Add(Visualization.AttentionView.Layer($"encoder {l}", records[l], letters, letters));
+        for (int l = 0; l < encoderLayers; l++)
+            layers.Add(Visualization.AttentionView.Layer($"encoder {l}", records[l], letters, letters));
         for (int l = 0; l < decoderLayers; l++)
         {
             layers.Add(Visualization.AttentionView.Layer($"decoder {l} self", records[encoderLayers + 2 * l], read, read));
-            layers.Add(Visualization.AttentionView.Layer($"decoder {l} cross", records[encoderLayers + 2 * l + 1], read, letters));
+            layers.Add(Visualization.AttentionView.Layer($"decoder {l} cross", records[encoderLayers + 2 * l + 1], read,
+                letters));
         }
-        return new Visualization.AttentionView($"Transformer G2P attention: {word.ToLowerInvariant()} → {string.Join(' ', phonemes)}", layers);
+        return new Visualization.AttentionView(
+            $"Transformer G2P attention: {word.ToLowerInvariant()} → {string.Join(' ', phonemes)}", layers);
     }
 }
