@@ -179,7 +179,7 @@ public static unsafe class AttentionFlash
         HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv) where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize;
-        long scratch = 4L * KeyTile * hs + (long)QueryTile * hs + 3L * QueryTile * KeyTile + (long)p.Group * p.QueryLength;
+        long scratch = 2L * KeyTile * hs + (long)QueryTile * hs + 3L * QueryTile * KeyTile + (long)p.Group * p.QueryLength;
         var globalPrefix = AttentionMasks.GlobalPrefix(in p);
         AttentionWork.Run(p.Batch * p.KvHeads, scratch, (item, mem) =>
             BackwardHead<T>(in p, globalPrefix, q, k, v, o, lse, dO, dq, dk, dv, item / p.KvHeads, item % p.KvHeads, (float*)mem));
@@ -190,8 +190,8 @@ public static unsafe class AttentionFlash
         HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, int b, int g, float* mem) where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tq = p.QueryLength, tk = p.KeyLength, group = p.Group, shift = tk - tq;
-        float* kt = mem, vt = kt + KeyTile * hs, dkAcc = vt + KeyTile * hs, dvAcc = dkAcc + KeyTile * hs;
-        float* qs = dvAcc + KeyTile * hs, s = qs + QueryTile * hs, dp = s + QueryTile * KeyTile, drop = dp + QueryTile * KeyTile;
+        float* kt = mem, vt = kt + KeyTile * hs;
+        float* qs = vt + KeyTile * hs, s = qs + QueryTile * hs, dp = s + QueryTile * KeyTile, drop = dp + QueryTile * KeyTile;
         float* d = drop + QueryTile * KeyTile;
         // D_i = Σ_c dO_ic·O_ic (= Σ_j P_ij·dP_ij, the softmax backward's row term)
         for (int x = 0; x < group; x++)
@@ -208,8 +208,9 @@ public static unsafe class AttentionFlash
             int bc = Math.Min(KeyTile, tk - j0);
             AttentionTiles.Transpose(bc, hs, kh + j0 * k.RowStride, k.RowStride, bc, kt);
             AttentionTiles.Transpose(bc, hs, vh + j0 * v.RowStride, v.RowStride, bc, vt);
-            new Span<float>(dkAcc, bc * hs).Clear();
-            new Span<float>(dvAcc, bc * hs).Clear();
+            // This item owns rows j0 … j0 + bc − 1 of dK and dV: the tile products accumulate into them in place.
+            float* dkj = dk.IsNull ? null : dk.Head(b, g) + j0 * dk.RowStride;
+            float* dvj = dv.IsNull ? null : dv.Head(b, g) + j0 * dv.RowStride;
             // Query tiles on a fixed grid; under the causal mask those wholly before key j0 see none of this tile.
             int first = p.Causal ? Math.Max(0, j0 - shift) / QueryTile * QueryTile : 0;
             for (int x = 0; x < group; x++)
@@ -239,7 +240,7 @@ public static unsafe class AttentionFlash
                         TensorPrimitives.Multiply(new ReadOnlySpan<float>(s, br * bc), new ReadOnlySpan<float>(drop, br * bc), new Span<float>(pd, br * bc));
                     }
                     // dV += P̃ᵀ·dO
-                    if (!dv.IsNull) AttentionTiles.MultiplyAdd<T>(bc, hs, br, pd, 1, bc, gi, dO.RowStride, dvAcc, hs);
+                    if (!dv.IsNull) AttentionTiles.MultiplyAdd<T>(bc, hs, br, pd, 1, bc, gi, dO.RowStride, dvj, dv.RowStride);
                     if (dq.IsNull && dk.IsNull) continue;
                     // dP̃ = dO·Vᵀ, dP = dP̃ ⊙ mask
                     AttentionTiles.Multiply<T>(br, bc, hs, gi, dO.RowStride, 1, vt, bc, dp, bc);
@@ -247,7 +248,7 @@ public static unsafe class AttentionFlash
                     // dS = P ⊙ (dP − D)
                     for (int r = 0; r < br; r++) SoftmaxGradient<T>(dp + r * bc, s + r * bc, bc, dh[i0 + r]);
                     // dK += dSᵀ·(Q·scale)
-                    if (!dk.IsNull) AttentionTiles.MultiplyAdd<T>(bc, hs, br, dp, 1, bc, qs, hs, dkAcc, hs);
+                    if (!dk.IsNull) AttentionTiles.MultiplyAdd<T>(bc, hs, br, dp, 1, bc, qs, hs, dkj, dk.RowStride);
                     // dQ += dS·K·scale
                     if (!dq.IsNull)
                     {
@@ -255,11 +256,6 @@ public static unsafe class AttentionFlash
                         AttentionTiles.MultiplyAdd<T>(br, hs, bc, dp, bc, 1, kh + j0 * k.RowStride, k.RowStride, dq.Head(b, h) + i0 * dq.RowStride, dq.RowStride);
                     }
                 }
-            }
-            for (int r = 0; r < bc; r++)
-            {
-                if (!dk.IsNull) AddRow(dk.Head(b, g) + (j0 + r) * dk.RowStride, dkAcc + r * hs, hs);
-                if (!dv.IsNull) AddRow(dv.Head(b, g) + (j0 + r) * dv.RowStride, dvAcc + r * hs, hs);
             }
         }
     }
@@ -272,7 +268,4 @@ public static unsafe class AttentionFlash
         for (; j <= n - T.Count; j += T.Count) T.Store(T.Load(in prob[j]) * (T.Load(in ds[j]) - vd), ref ds[j]);
         for (; j < n; j++) ds[j] = prob[j] * (ds[j] - rowTerm);
     }
-
-    static void AddRow(float* dst, float* src, int n) =>
-        TensorPrimitives.Add(new ReadOnlySpan<float>(dst, n), new ReadOnlySpan<float>(src, n), new Span<float>(dst, n));
 }
