@@ -13,10 +13,12 @@ namespace AttentionSharp.Kernels;
 /// each weight tile as P = exp(S − L).
 /// </summary>
 /// <remarks>
-/// <para>Masks as <see cref="AttentionProblem"/> describes; causal key tiles that lie wholly in a query tile's future are
+/// <para>Masks as <see cref="AttentionProblem"/> describes. Causal key tiles that lie wholly in a query tile's future are
 /// skipped, and so are tiles wholly outside a sliding window's band (unless they hold a global token), which makes the
-/// windowed kernel O(T·w) in time. A row whose keys are all masked gets O = 0 (PyTorch gives NaN) and L = +∞, so that
-/// its recomputed weights are 0 and it contributes no gradient.</para>
+/// windowed kernel O(T·w) in time. A causal tile on the diagonal is cut to the keys the query tile's last row sees; query
+/// tiles are half as tall as key tiles, so masked weights take about a third of a diagonal tile's work, not half. A row whose
+/// keys are all masked gets O = 0 (PyTorch gives NaN) and L = +∞, so that its recomputed weights are 0 and it
+/// contributes no gradient.</para>
 /// <para>Threading: the forward pass hands out (b, h, query tile) items, the costliest causal tiles first; the backward
 /// pass hands out (b, key/value head) items, each owning its dK, dV and the dQ of its query heads, so nothing is shared
 /// and every sum runs in a fixed order: results do not depend on the thread count. The backward pass therefore uses at
@@ -25,7 +27,7 @@ namespace AttentionSharp.Kernels;
 public static unsafe class AttentionFlash
 {
     /// <summary>Query rows per tile (Br).</summary>
-    public const int QueryTile = 64;
+    public const int QueryTile = 32;
 
     /// <summary>Keys per tile (Bc).</summary>
     public const int KeyTile = 64;
@@ -75,7 +77,8 @@ public static unsafe class AttentionFlash
             {
                 float* kh = k.Head(item / p.KvHeads, item % p.KvHeads);
                 for (int j0 = 0; j0 < tk; j0 += KeyTile)
-                    AttentionTiles.Transpose(Math.Min(KeyTile, tk - j0), hs, kh + j0 * k.RowStride, k.RowStride, KeyTile, kt + item * headT + (long)j0 * hs);
+                    AttentionTiles.Transpose(Math.Min(KeyTile, tk - j0), hs, kh + j0 * k.RowStride, k.RowStride, KeyTile,
+                        kt + item * headT + (long)j0 * hs);
             }, (long)p.Batch * p.KvHeads * tk * hs);
             long scratch = 2L * QueryTile * hs + (long)QueryTile * KeyTile + 2 * QueryTile;
             var globalPrefix = AttentionMasks.GlobalPrefix(in p);
@@ -83,7 +86,8 @@ public static unsafe class AttentionFlash
             AttentionWork.Run(bh * tiles, scratch, (item, mem) =>
             {
                 int tile = tiles - 1 - item / bh, b = item % bh / p.Heads, h = item % p.Heads;
-                ForwardTile<T>(in p, globalPrefix, q, kt + (b * p.KvHeads + h / p.Group) * headT, v, o, lse, b, h, tile * QueryTile, (float*)mem);
+                float* ktHead = kt + (b * p.KvHeads + h / p.Group) * headT;
+                ForwardTile<T>(in p, globalPrefix, q, ktHead, v, o, lse, b, h, tile * QueryTile, (float*)mem);
             }, AttentionWork.Work(in p));
         }
         finally
@@ -93,7 +97,8 @@ public static unsafe class AttentionFlash
     }
 
     /// <summary>Rows [i0, i0 + Br) of head (b, h): algorithm 1 of FlashAttention-2 over the key tiles.</summary>
-    static void ForwardTile<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, float* kt, HeadTensor v, HeadTensor o, float* lse,
+    static void ForwardTile<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, float* kt, HeadTensor v, HeadTensor o,
+        float* lse,
         int b, int h, int i0, float* mem) where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tk = p.KeyLength, br = Math.Min(QueryTile, p.QueryLength - i0);
@@ -130,7 +135,8 @@ public static unsafe class AttentionFlash
                 float sum = RowMath.ExpShiftSum<T>(sr, sr, bc, mNew);
                 l[r] = l[r] * alpha + sum;
                 m[r] = mNew;
-                if (alpha != 1f) TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + r * hs, hs), alpha, new Span<float>(acc + r * hs, hs));
+                var accRow = new Span<float>(acc + r * hs, hs);
+                if (alpha != 1f) TensorPrimitives.Multiply(accRow, alpha, accRow);
                 // Dropout acts on the weights after normalisation, so l sums the kept and the dropped alike.
                 if (p.Dropout > 0) DropoutInPlace(in p, sr, bc, b, h, i0 + r, j0);
             }
@@ -182,11 +188,13 @@ public static unsafe class AttentionFlash
         long scratch = 2L * KeyTile * hs + (long)QueryTile * hs + 3L * QueryTile * KeyTile + (long)p.Group * p.QueryLength;
         var globalPrefix = AttentionMasks.GlobalPrefix(in p);
         AttentionWork.Run(p.Batch * p.KvHeads, scratch, (item, mem) =>
-            BackwardHead<T>(in p, globalPrefix, q, k, v, o, lse, dO, dq, dk, dv, item / p.KvHeads, item % p.KvHeads, (float*)mem));
+            BackwardHead<T>(in p, globalPrefix, q, k, v, o, lse, dO, dq, dk, dv, item / p.KvHeads, item % p.KvHeads,
+                (float*)mem));
     }
 
     /// <summary>Algorithm 2 of FlashAttention-2 for key/value head g of batch b and the query heads that read it.</summary>
-    static void BackwardHead<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse,
+    static void BackwardHead<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, HeadTensor k, HeadTensor v,
+        HeadTensor o, float* lse,
         HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, int b, int g, float* mem) where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tq = p.QueryLength, tk = p.KeyLength, group = p.Group, shift = tk - tq;
@@ -199,7 +207,8 @@ public static unsafe class AttentionFlash
             int h = g * group + x;
             float* oh = o.Head(b, h), gh = dO.Head(b, h);
             for (int i = 0; i < tq; i++)
-                d[x * tq + i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(oh + i * o.RowStride, hs), new ReadOnlySpan<float>(gh + i * dO.RowStride, hs));
+                d[x * tq + i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(oh + i * o.RowStride, hs),
+                    new ReadOnlySpan<float>(gh + i * dO.RowStride, hs));
         }
         bool masked = p.Additive != null || p.KeyPadding != null || p.Window > 0, dropout = p.Dropout > 0;
         float* kh = k.Head(b, g), vh = v.Head(b, g);
@@ -220,40 +229,47 @@ public static unsafe class AttentionFlash
                 for (int i0 = first; i0 < tq; i0 += QueryTile)
                 {
                     int br = Math.Min(QueryTile, tq - i0);
-                    if (p.Window > 0 && !AttentionMasks.TileVisible(in p, globalPrefix, i0, br, j0, bc)) continue;
+                    // Under the causal mask these rows see only the tile's first bn keys (up to i0 + br − 1 + shift); the
+                    // rest would add exact zeros, so leaving them out changes no bit.
+                    int bn = p.Causal ? Math.Min(bc, i0 + br + shift - j0) : bc;
+                    if (p.Window > 0 && !AttentionMasks.TileVisible(in p, globalPrefix, i0, br, j0, bn)) continue;
                     float* gi = dO.Head(b, h) + i0 * dO.RowStride;
                     LoadScaled<T>(qs, q.Head(b, h) + i0 * q.RowStride, q.RowStride, br, hs, p.Scale);
                     // S = (Q·scale)·Kᵀ, P = e^(S − L)
-                    AttentionTiles.Multiply<T>(br, bc, hs, qs, hs, 1, kt, bc, s, bc);
-                    bool diagonal = p.Causal && j0 + bc - 1 > i0 + shift;
+                    AttentionTiles.Multiply<T>(br, bn, hs, qs, hs, 1, kt, bc, s, bn);
+                    bool diagonal = p.Causal && j0 + bn - 1 > i0 + shift;
                     for (int r = 0; r < br; r++)
                     {
-                        float* sr = s + r * bc;
-                        if (masked || diagonal) AttentionMasks.Apply<T>(in p, sr, bc, b, h, i0 + r, j0, 1f);
-                        RowMath.ExpShiftSum<T>(sr, sr, bc, lh[i0 + r]);
-                        if (dropout) AttentionMasks.DropoutRow(in p, drop + r * bc, bc, b, h, i0 + r, j0);
+                        float* sr = s + r * bn;
+                        if (masked || diagonal) AttentionMasks.Apply<T>(in p, sr, bn, b, h, i0 + r, j0, 1f);
+                        RowMath.ExpShiftSum<T>(sr, sr, bn, lh[i0 + r]);
+                        if (dropout) AttentionMasks.DropoutRow(in p, drop + r * bn, bn, b, h, i0 + r, j0);
                     }
                     float* pd = s;
                     if (dropout)
                     {
                         pd = dp;
-                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(s, br * bc), new ReadOnlySpan<float>(drop, br * bc), new Span<float>(pd, br * bc));
+                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(s, br * bn), new ReadOnlySpan<float>(drop, br * bn),
+                            new Span<float>(pd, br * bn));
                     }
                     // dV += P̃ᵀ·dO
-                    if (!dv.IsNull) AttentionTiles.MultiplyAdd<T>(bc, hs, br, pd, 1, bc, gi, dO.RowStride, dvj, dv.RowStride);
+                    if (!dv.IsNull) AttentionTiles.MultiplyAdd<T>(bn, hs, br, pd, 1, bn, gi, dO.RowStride, dvj, dv.RowStride);
                     if (dq.IsNull && dk.IsNull) continue;
                     // dP̃ = dO·Vᵀ, dP = dP̃ ⊙ mask
-                    AttentionTiles.Multiply<T>(br, bc, hs, gi, dO.RowStride, 1, vt, bc, dp, bc);
-                    if (dropout) TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, br * bc), new ReadOnlySpan<float>(drop, br * bc), new Span<float>(dp, br * bc));
+                    AttentionTiles.Multiply<T>(br, bn, hs, gi, dO.RowStride, 1, vt, bc, dp, bn);
+                    if (dropout)
+                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, br * bn), new ReadOnlySpan<float>(drop, br * bn),
+                            new Span<float>(dp, br * bn));
                     // dS = P ⊙ (dP − D)
-                    for (int r = 0; r < br; r++) SoftmaxGradient<T>(dp + r * bc, s + r * bc, bc, dh[i0 + r]);
+                    for (int r = 0; r < br; r++) SoftmaxGradient<T>(dp + r * bn, s + r * bn, bn, dh[i0 + r]);
                     // dK += dSᵀ·(Q·scale)
-                    if (!dk.IsNull) AttentionTiles.MultiplyAdd<T>(bc, hs, br, dp, 1, bc, qs, hs, dkj, dk.RowStride);
+                    if (!dk.IsNull) AttentionTiles.MultiplyAdd<T>(bn, hs, br, dp, 1, bn, qs, hs, dkj, dk.RowStride);
                     // dQ += dS·K·scale
                     if (!dq.IsNull)
                     {
-                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, br * bc), p.Scale, new Span<float>(dp, br * bc));
-                        AttentionTiles.MultiplyAdd<T>(br, hs, bc, dp, bc, 1, kh + j0 * k.RowStride, k.RowStride, dq.Head(b, h) + i0 * dq.RowStride, dq.RowStride);
+                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, br * bn), p.Scale, new Span<float>(dp, br * bn));
+                        AttentionTiles.MultiplyAdd<T>(br, hs, bn, dp, bn, 1, kh + j0 * k.RowStride, k.RowStride,
+                            dq.Head(b, h) + i0 * dq.RowStride, dq.RowStride);
                     }
                 }
             }
