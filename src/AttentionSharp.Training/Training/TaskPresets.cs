@@ -23,14 +23,16 @@ public static class TaskPresets
     {
         var models = ModelsOf(task);
         if (!models.Contains(model))
-            throw new ArgumentException($"--model '{model}' is not available for --task {task}; use {string.Join(", ", models)}.");
+            throw new ArgumentException(
+                $"--model '{model}' is not available for --task {task}; use {string.Join(", ", models)}.");
         bool transformer = model == "transformer";
 #pragma warning disable format // the presets read as a table, a task to a block
         // The Transformers take any positional encoding and attention pattern; the recurrent models read in order.
         var common = new TrainOptions
         {
             Task = task, Model = model, Beta2 = 0.999f,
-            Positions = !transformer ? null : task == "g2p" ? Nn.PositionalEncodingKind.Sinusoidal : Nn.PositionalEncodingKind.Learned,
+            Positions = !transformer ? null
+                : task == "g2p" ? Nn.PositionalEncodingKind.Sinusoidal : Nn.PositionalEncodingKind.Learned,
             Attention = transformer ? Nn.AttentionPattern.Full : null,
             WordDropout = task == "pos" ? 0f : null, TrainFraction = task == "pos" ? 1.0 : null,
             Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
@@ -114,13 +116,16 @@ public static class TaskPresets
         var preset = For(o.Task, o.Model);
         void Check(bool set, bool used, string option, string why)
         {
-            if (set && !used) throw new ArgumentException($"{option} is not used by --task {o.Task}{(o.Task == "gpt" ? "" : $" --model {o.Model}")}: {why}.");
+            if (set && !used)
+                throw new ArgumentException(
+                    $"{option} is not used by --task {o.Task}{(o.Task == "gpt" ? "" : $" --model {o.Model}")}: {why}.");
         }
         Check(o.Context is not null, preset.Context is not null, "--context", "the context length is for --task gpt");
         Check(o.Patch is not null, preset.Patch is not null, "--patch", "the patch size is for --task fashion's ViT");
         Check(o.Positions is not null, preset.Positions is not null, "--positions", "a recurrent model reads its input in order");
         Check(o.Attention is not null, preset.Attention is not null, "--attention", "a recurrent model has no attention pattern");
-        Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer", "the other tasks read words, letters or pixels");
+        Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer",
+            "the other tasks read words, letters or pixels");
         Check(o.Vocab is not null, preset.Vocab is not null, "--vocab", "the vocabulary size is for --task gpt --tokenizer bpe");
         Check(o.Heads is not null, preset.Heads is not null, "--heads", "the recurrent models have no attention heads");
         Check(o.WordDropout is not null, preset.WordDropout is not null, "--word-dropout",
