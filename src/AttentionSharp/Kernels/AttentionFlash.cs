@@ -106,8 +106,7 @@ public static unsafe class AttentionFlash
 
     /// <summary>Rows [i0, i0 + Br) of head (b, h): algorithm 1 of FlashAttention-2 over the key tiles.</summary>
     static void ForwardTile<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, float* kt, HeadTensor v, HeadTensor o,
-        float* lse,
-        int b, int h, int i0, float* mem) where T : unmanaged, ISimd<T>
+        float* lse, int b, int h, int i0, float* mem) where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tk = p.KeyLength, br = Math.Min(QueryRows(in p), p.QueryLength - i0);
         int shift = tk - p.QueryLength;
@@ -202,8 +201,8 @@ public static unsafe class AttentionFlash
 
     /// <summary>Algorithm 2 of FlashAttention-2 for key/value head g of batch b and the query heads that read it.</summary>
     static void BackwardHead<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, HeadTensor k, HeadTensor v,
-        HeadTensor o, float* lse,
-        HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, int b, int g, float* mem) where T : unmanaged, ISimd<T>
+        HeadTensor o, float* lse, HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, int b, int g, float* mem)
+        where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tq = p.QueryLength, tk = p.KeyLength, group = p.Group, shift = tk - tq, qt = QueryRows(in p);
         float* kt = mem, vt = kt + KeyTile * hs;
