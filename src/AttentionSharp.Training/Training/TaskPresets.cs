@@ -43,9 +43,9 @@ public static class TaskPresets
             // The main job: 8.5 minutes of a 4-layer GPT on the Brown corpus. β₂ = 0.95 as nanoGPT and GPT-3 train
             // language models: the second moment follows the gradient's scale faster, which steadies small batches.
             // Byte-level BPE with 2,048 ids: a token covers about 3 characters, so each step reads (and a context
-            // holds) that much more text. At 600 steps it scored 2.20 bits/char on validation against 2.31 with 1,024
-            // ids, 2.41 with 512 and 2.75 with characters (docs/main-job.md). The larger head costs little here: the
-            // README's run trained at 18.5k tokens/s, the character model's earlier run at 19.4k.
+            // holds) that much more text. At 600 steps of batch 32 it scored 2.20 bits/char on validation against 2.31
+            // with 1,024 ids, 2.41 with 512 and 2.75 with characters (docs/main-job.md). The larger head costs little
+            // here: on the AVX-512 machine the batch-32 run trained at 18.5k tokens/s, the character model's at 19.4k.
             // Batch 16: twice the steps for the same tokens. At 4.1M tokens (1 thread, fixed steps) it scored 2.053
             // bits/char against 2.085 with batch 32 (1,000 steps) and 2.064 with batch 8; lr 2e-3 and 4e-3 scored 2.073
             // and 2.058. A step of 16 rows costs no more per token on 2 threads, so the time limit buys the same tokens.

@@ -53,9 +53,10 @@ public static unsafe class AttentionFlash
     }
 
     /// <summary>
-    /// dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v given dO = ∂L/∂o, the forward output o and its logsumexp; a null gradient
-    /// operand is skipped. With D_i = Σ_c dO_ic·O_ic: dV = P̃ᵀ·dO, dP̃ = dO·Vᵀ, dS = P ⊙ (dP − D), dQ = dS·K·scale,
-    /// dK = dSᵀ·Q·scale, where P̃ = P ⊙ dropout mask and dP = dP̃ ⊙ dropout mask.
+    /// dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v given dO = ∂L/∂o, the forward output o and its logsumexp;
+    /// a null gradient operand is skipped. With D_i = Σ_c dO_ic·O_ic: dV = P̃ᵀ·dO, dP̃ = dO·Vᵀ,
+    /// dS = P ⊙ (dP − D), dQ = dS·K·scale, dK = dSᵀ·Q·scale, where P̃ = P ⊙ dropout mask and
+    /// dP = dP̃ ⊙ dropout mask.
     /// </summary>
     public static void Backward(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse,
         HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv)
