@@ -20,7 +20,7 @@ static class TrainCommand
     };
     static readonly Option<string?> Model = new("--model") { Description = "transformer, or for pos, fashion and g2p lstm, gru or rnn." };
     static readonly Option<string?> Data = new("--data") { Description = "gpt: a UTF-8 text file (last 10% for validation); fashion: the IDX files' directory; g2p: a dictionary file." };
-    static readonly Option<int?> Steps = new("--steps") { Description = "Optimizer steps (gpt: 2000)." };
+    static readonly Option<int?> Steps = new("--steps") { Description = "Optimizer steps (gpt: 4000)." };
     static readonly Option<double?> Minutes = new("--minutes") { Description = "Stop after this many minutes; the schedule is fitted to the time (0 = no limit; gpt: 8.5)." };
     static readonly Option<string?> Out = new("--out") { Description = "Run directory: checkpoint/, best/, log.jsonl, loss.png (default: the resumed run's, else runs/TASK)." };
     static readonly Option<string?> Resume = new("--resume") { Description = "Continue this run (or checkpoint) exactly, in its directory unless --out says otherwise." };

@@ -24,27 +24,39 @@ public static unsafe partial class Int8Gemm
             Vector256<int> a00 = default, a01 = default, a02 = default, a03 = default,
                 a10 = default, a11 = default, a12 = default, a13 = default;
             short* x0 = x, x1 = x + kPadded;
-            for (nint p = 0; p < kPadded; p += 16)
+            sbyte* w = panel;
+            for (nint p = 0; p < kPadded; p += PanelPiece, w += PanelRows * PanelPiece)
             {
-                // acc(r, c) += Σ pairs x_r[p …] · w_c[p …], the weights widened from 16 bytes to 16 shorts: the first or
-                // second half of each column's 32-byte piece of the panel (PackWeights).
-                sbyte* w = panel + PanelRows * (p & ~(nint)(PanelPiece - 1)) + (p & (PanelPiece - 1));
-                var b0 = Avx2.ConvertToVector256Int16(w);
-                var b1 = Avx2.ConvertToVector256Int16(w + PanelPiece);
-                var b2 = Avx2.ConvertToVector256Int16(w + 2 * PanelPiece);
-                var b3 = Avx2.ConvertToVector256Int16(w + 3 * PanelPiece);
-                var a = Vector256.Load(x0 + p);
-                a00 = MultiplyAdd(a00, a, b0); a01 = MultiplyAdd(a01, a, b1);
-                a02 = MultiplyAdd(a02, a, b2); a03 = MultiplyAdd(a03, a, b3);
-                if (TRows.Value > 1)
-                {
-                    a = Vector256.Load(x1 + p);
-                    a10 = MultiplyAdd(a10, a, b0); a11 = MultiplyAdd(a11, a, b1);
-                    a12 = MultiplyAdd(a12, a, b2); a13 = MultiplyAdd(a13, a, b3);
-                }
+                // acc(r, c) += Σ pairs x_r[p …] · w_c[p …] over one piece of 32 values of k: the four columns' 32-byte
+                // pieces lie one after another (PackWeights), each widened 16 bytes at a time to 16 shorts. Two halves
+                // per pass keep the address arithmetic to one pointer step per 128 bytes of weights.
+                Step<TRows>(x0 + p, x1 + p, w, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11, ref a12, ref a13);
+                Step<TRows>(x0 + p + 16, x1 + p + 16, w + 16, ref a00, ref a01, ref a02, ref a03,
+                    ref a10, ref a11, ref a12, ref a13);
             }
             SumColumns(a00, a01, a02, a03).Store(tile);
             if (TRows.Value > 1) SumColumns(a10, a11, a12, a13).Store(tile + NR);
+        }
+
+        /// <summary>16 values of k: the columns' 16 bytes at w, w + 32, w + 64 and w + 96 against x0 (and x1).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Step<TRows>(short* x0, short* x1, sbyte* w, ref Vector256<int> a00, ref Vector256<int> a01,
+            ref Vector256<int> a02, ref Vector256<int> a03, ref Vector256<int> a10, ref Vector256<int> a11,
+            ref Vector256<int> a12, ref Vector256<int> a13) where TRows : struct, IRowCount
+        {
+            var b0 = Avx2.ConvertToVector256Int16(w);
+            var b1 = Avx2.ConvertToVector256Int16(w + PanelPiece);
+            var b2 = Avx2.ConvertToVector256Int16(w + 2 * PanelPiece);
+            var b3 = Avx2.ConvertToVector256Int16(w + 3 * PanelPiece);
+            var a = Vector256.Load(x0);
+            a00 = MultiplyAdd(a00, a, b0); a01 = MultiplyAdd(a01, a, b1);
+            a02 = MultiplyAdd(a02, a, b2); a03 = MultiplyAdd(a03, a, b3);
+            if (TRows.Value > 1)
+            {
+                a = Vector256.Load(x1);
+                a10 = MultiplyAdd(a10, a, b0); a11 = MultiplyAdd(a11, a, b1);
+                a12 = MultiplyAdd(a12, a, b2); a13 = MultiplyAdd(a13, a, b3);
+            }
         }
 
         /// <summary>acc + (a₀b₀ + a₁b₁, a₂b₂ + a₃b₃, …): pairs of 16-bit products added into int32 lanes.</summary>

@@ -146,6 +146,40 @@ public unsafe class GemmTests
         }
     }
 
+    /// <summary>
+    /// One row against a weight stored n×k (decoding one token) takes four columns at a time where it can and one at a
+    /// time for the rest of a thread's range: every column equals, bit for bit, the same column computed alone, at every
+    /// depth tail, and both are within the reference's bound.
+    /// </summary>
+    [Fact]
+    public void OneRowProductColumnsEqualEachColumnAlone()
+    {
+        int seed = 700;
+        foreach (int k in new[] { 1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 771 })
+            foreach (int n in new[] { 1, 3, 4, 5, 8, 11, 64, 261 })
+            {
+                var random = new Random(++seed);
+                var a = RandomArray(k, random);
+                var b = RandomMatrix(n, k, k + 5, random, float.NaN);
+                var bias = RandomArray(n, random);
+                var c = new float[n];
+                var alone = new float[n];
+                var expected = new float[n];
+                fixed (float* pa = a, pb = b, pbias = bias, pc = c, pl = alone, pe = expected)
+                {
+                    Gemm.Multiply(Transpose.No, Transpose.Yes, 1, n, k, pa, k, pb, k + 5, pc, n, bias: pbias);
+                    for (int j = 0; j < n; j++)
+                        Gemm.Multiply(Transpose.No, Transpose.Yes, 1, 1, k, pa, k, pb + (long)j * (k + 5), k + 5, pl + j, 1,
+                            bias: pbias + j);
+                    ReferenceGemm.Multiply(Transpose.No, Transpose.Yes, 1, n, k, pa, k, pb, k + 5, pe, n, bias: pbias);
+                }
+                for (int j = 0; j < n; j++)
+                    Assert.True(BitConverter.SingleToInt32Bits(alone[j]) == BitConverter.SingleToInt32Bits(c[j]),
+                        $"k = {k}, n = {n}: column {j} is {c[j]:R} among the others, {alone[j]:R} alone");
+                AssertClose(expected, c, 1, n, n, Tolerance(k, k + 1), $"k = {k}, n = {n}");
+            }
+    }
+
     /// <summary>Callers on several threads at once: one gets the worker pool, the others run on their own thread.</summary>
     [Fact]
     public void ConcurrentCallersGetCorrectResults()
