@@ -17,6 +17,14 @@ public static unsafe partial class Int8Gemm
     {
         public static int MR => 2;
 
+        /// <summary>
+        /// How far ahead of the loads the panel is prefetched, in bytes. One sequence's decoding streams every weight
+        /// from memory once, and with the hardware prefetcher alone this kernel read the language-model head (38.6 MB) at
+        /// 9.7 GB/s on one thread of an AMD EPYC (Zen 3) and 13.5 on two; 8 KiB ahead, at 12.2 and 15.9 (alternating
+        /// calls in one process).
+        /// </summary>
+        const int PrefetchAhead = 8192;
+
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Run<TRows>(short* x, sbyte* panel, int kPadded, int* tile) where TRows : struct, IRowCount
         {
@@ -30,6 +38,8 @@ public static unsafe partial class Int8Gemm
                 // acc(r, c) += Σ pairs x_r[p …] · w_c[p …] over one piece of 32 values of k: the four columns' 32-byte
                 // pieces lie one after another (PackWeights), each widened 16 bytes at a time to 16 shorts. Two halves
                 // per pass keep the address arithmetic to one pointer step per 128 bytes of weights.
+                Sse.Prefetch0(w + PrefetchAhead); // two cache lines of the 128 bytes this pass reads
+                Sse.Prefetch0(w + PrefetchAhead + 64);
                 Step<TRows>(x0 + p, x1 + p, w, ref a00, ref a01, ref a02, ref a03, ref a10, ref a11, ref a12, ref a13);
                 Step<TRows>(x0 + p + 16, x1 + p + 16, w + 16, ref a00, ref a01, ref a02, ref a03,
                     ref a10, ref a11, ref a12, ref a13);
