@@ -4,6 +4,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -217,8 +218,55 @@ internal static unsafe class AttentionMasks
     public static void DropoutRow(in AttentionProblem p, float* m, int n, int b, int h, int i, int j0)
     {
         float kept = 1f / (1f - p.Dropout);
-        for (int j = 0; j < n; j++) m[j] = Keep(in p, b, h, i, j0 + j) ? kept : 0f;
+        byte* flags = stackalloc byte[RowChunk];
+        for (int c = 0; c < n; c += RowChunk)
+        {
+            int count = Math.Min(RowChunk, n - c);
+            KeepFlags(in p, b, h, i, j0 + c, count, flags);
+            ApplyFlags(m + c, null, flags, count, kept);
+        }
     }
+
+    /// <summary>x_j ← x_j/(1 − p) where weight (b, h, i, j0 + j) is kept, else 0, for j in [0, n).</summary>
+    public static void DropoutInPlace(in AttentionProblem p, float* x, int n, int b, int h, int i, int j0)
+    {
+        float kept = 1f / (1f - p.Dropout);
+        byte* flags = stackalloc byte[RowChunk];
+        for (int c = 0; c < n; c += RowChunk)
+        {
+            int count = Math.Min(RowChunk, n - c);
+            KeepFlags(in p, b, h, i, j0 + c, count, flags);
+            ApplyFlags(x + c, x + c, flags, count, kept);
+        }
+    }
+
+    /// <summary>
+    /// dst_j = flag_j ? x_j · kept : 0, or flag_j ? kept : 0 without x; eight at a time where AVX2 allows, selecting
+    /// (not multiplying by the flag), so a dropped weight is +0 whatever x holds, as one at a time.
+    /// </summary>
+    static void ApplyFlags(float* dst, float* x, byte* flags, int count, float kept)
+    {
+        int j = 0;
+        if (Avx2.IsSupported)
+        {
+            var scale = Vector256.Create(kept);
+            for (; j + 8 <= count; j += 8)
+            {
+                var keep = Vector256.GreaterThan(Avx2.ConvertToVector256Int32(flags + j), Vector256<int>.Zero).AsSingle();
+                var value = x == null ? scale : Vector256.Load(x + j) * scale;
+                Vector256.ConditionalSelect(keep, value, Vector256<float>.Zero).Store(dst + j);
+            }
+        }
+        for (; j < count; j++) dst[j] = flags[j] != 0 ? (x == null ? kept : x[j] * kept) : 0f;
+    }
+
+    /// <summary>Keys per call of <see cref="Dropout.KeepFlags"/> in a row: one stack buffer of flags.</summary>
+    const int RowChunk = 256;
+
+    /// <summary><see cref="Keep"/> for keys j0 … j0 + count − 1 of one row, which are consecutive in the stream.</summary>
+    static void KeepFlags(in AttentionProblem p, int b, int h, int i, int j0, int count, byte* flags) =>
+        Dropout.KeepFlags(p.DropoutSeed, ((((ulong)b + (ulong)p.DropoutFirstBatch) * (ulong)p.Heads + (ulong)h)
+            * (ulong)p.QueryLength + (ulong)i) * (ulong)p.KeyLength + (ulong)j0, count, p.Dropout, flags);
 }
 
 /// <summary>How the attention kernels hand out work: independent items claimed one at a time by each thread.</summary>

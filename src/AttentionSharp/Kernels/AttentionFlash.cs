@@ -146,7 +146,7 @@ public static unsafe class AttentionFlash
                 var accRow = new Span<float>(acc + r * hs, hs);
                 if (alpha != 1f) TensorPrimitives.Multiply(accRow, alpha, accRow);
                 // Dropout acts on the weights after normalisation, so l sums the kept and the dropped alike.
-                if (p.Dropout > 0) DropoutInPlace(in p, sr, bc, b, h, i0 + r, j0);
+                if (p.Dropout > 0) AttentionMasks.DropoutInPlace(in p, sr, bc, b, h, i0 + r, j0);
             }
             // O += P̃·V
             AttentionTiles.MultiplyAdd<T>(br, hs, bc, s, bc, 1, vh + j0 * v.RowStride, v.RowStride, acc, hs);
@@ -168,12 +168,6 @@ public static unsafe class AttentionFlash
                 lh[r] = float.PositiveInfinity;
             }
         }
-    }
-
-    static void DropoutInPlace(in AttentionProblem p, float* x, int n, int b, int h, int i, int j0)
-    {
-        float kept = 1f / (1f - p.Dropout);
-        for (int j = 0; j < n; j++) x[j] = AttentionMasks.Keep(in p, b, h, i, j0 + j) ? x[j] * kept : 0f;
     }
 
     /// <summary>dst (rows × hs, dense) = src (rows with stride lds) · scale.</summary>

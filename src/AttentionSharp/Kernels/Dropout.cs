@@ -2,6 +2,8 @@
 // scaling as PyTorch torch.nn.functional.dropout; Steele, Lea & Flood, "Fast Splittable Pseudorandom Number Generators"
 // (2014) for SplitMix64.
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -48,15 +50,61 @@ public static unsafe class Dropout
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong SplitMix64(ulong seed, ulong index)
     {
-        ulong z = seed + (index + 1) * 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        ulong z = seed + (index + 1) * Gamma;
+        z = (z ^ (z >> 30)) * Mix1;
+        z = (z ^ (z >> 27)) * Mix2;
         return z ^ (z >> 31);
     }
 
     /// <summary>Whether element (offset + i) is kept: u = top 24 bits · 2⁻²⁴, kept when u ≥ p.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool Keep(ulong seed, ulong index, float p) => (SplitMix64(seed, index) >> 40) * (1f / (1 << 24)) >= p;
+
+    /// <summary>
+    /// flags[i] = 1 where element (first + i) is kept (<see cref="Keep"/>), else 0, for i in [0, count). AVX2 forms
+    /// four SplitMix64 outputs at a time (the 64-bit products from 32-bit ones, vpmuludq); the flags are the same bytes
+    /// <see cref="Keep"/> gives one at a time, which stays the reference twin and takes what is left.
+    /// </summary>
+    internal static void KeepFlags(ulong seed, ulong first, int count, float p, byte* flags)
+    {
+        int i = 0;
+        if (Avx2.IsSupported && count >= 4)
+        {
+            // Keep compares u = n·2⁻²⁴ ≥ p for the integer n = top 24 bits; both sides are exact, so it is n ≥ ⌈p·2²⁴⌉.
+            var threshold = Vector256.Create((long)Math.Ceiling(p * 16777216.0));
+            // z = seed + (index + 1)·γ for four consecutive indices, then γ·4 further each round (mod 2⁶⁴).
+            var z = Vector256.Create(seed + (first + 1) * Gamma, seed + (first + 2) * Gamma, seed + (first + 3) * Gamma,
+                seed + (first + 4) * Gamma);
+            var step = Vector256.Create(unchecked(4 * Gamma));
+            for (; i + 4 <= count; i += 4, z += step)
+            {
+                var x = MultiplyLow(z ^ (z >>> 30), Mix1);
+                x = MultiplyLow(x ^ (x >>> 27), Mix2);
+                x ^= x >>> 31;
+                // n < threshold marks a dropped element; n fits 24 bits, so the signed comparison is exact.
+                var dropped = Avx2.CompareGreaterThan(threshold, (x >>> 40).AsInt64());
+                int bits = ~Avx.MoveMask(dropped.AsDouble());
+                flags[i] = (byte)(bits & 1);
+                flags[i + 1] = (byte)((bits >> 1) & 1);
+                flags[i + 2] = (byte)((bits >> 2) & 1);
+                flags[i + 3] = (byte)((bits >> 3) & 1);
+            }
+        }
+        for (; i < count; i++) flags[i] = Keep(seed, first + (ulong)i, p) ? (byte)1 : (byte)0;
+    }
+
+    const ulong Gamma = 0x9E3779B97F4A7C15UL, Mix1 = 0xBF58476D1CE4E5B9UL, Mix2 = 0x94D049BB133111EBUL;
+
+    /// <summary>a·c mod 2⁶⁴ per lane from three 32×32→64 products: lo·lo + ((hi·lo + lo·hi) ≪ 32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<ulong> MultiplyLow(Vector256<ulong> a, ulong c)
+    {
+        var cLow = Vector256.Create(c & 0xFFFFFFFFUL).AsUInt32();
+        var cHigh = Vector256.Create(c >> 32).AsUInt32();
+        var low = Avx2.Multiply(a.AsUInt32(), cLow);
+        var cross = Avx2.Multiply((a >>> 32).AsUInt32(), cLow) + Avx2.Multiply(a.AsUInt32(), cHigh);
+        return low + (cross << 32);
+    }
 
     internal static void CheckProbability(float p)
     {
@@ -68,7 +116,7 @@ public static unsafe class Dropout
     {
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
-            for (int i = start; i < end; i++) mask[i] = Keep(seed, offset + (ulong)i, p) ? (byte)1 : (byte)0;
+            KeepFlags(seed, offset + (ulong)start, end - start, p, mask + start);
             // y = x·mask·(1/(1 − p))
             float scale = 1f / (1f - p);
             T vscale = T.Create(scale);

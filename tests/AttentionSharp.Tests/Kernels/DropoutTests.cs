@@ -32,6 +32,31 @@ public class DropoutTests
             }
     }
 
+    /// <summary>
+    /// The flags formed four at a time equal <see cref="Dropout.Keep"/> one at a time: every count (vector tails), starts
+    /// where the 64-bit counter wraps, and probabilities that are exact multiples of 2⁻²⁴ (where kept is decided by ≥).
+    /// </summary>
+    [Fact]
+    public unsafe void KeepFlagsEqualKeepOneAtATime()
+    {
+        var random = new Random(5);
+        var probabilities = new[] { 0f, 1f / (1 << 24), 0.1f, 0.25f, 0.5f, 4095f / 4096f, 0.9999999f };
+        var starts = new[] { 0UL, 1UL, 1000UL, ulong.MaxValue - 5, (ulong)random.NextInt64() };
+        var flags = new byte[64];
+        foreach (float p in probabilities)
+            foreach (ulong start in starts)
+                for (int count = 0; count <= 41; count++)
+                {
+                    ulong seed = (ulong)random.NextInt64();
+                    Array.Fill(flags, (byte)7);
+                    fixed (byte* f = flags) Dropout.KeepFlags(seed, start, count, p, f);
+                    for (int i = 0; i < count; i++)
+                        Assert.True((Dropout.Keep(seed, start + (ulong)i, p) ? 1 : 0) == flags[i],
+                            $"p = {p}, start = {start}, count = {count}: flag {i} is {flags[i]}");
+                    for (int i = count; i < flags.Length; i++) Assert.Equal(7, flags[i]); // nothing past count
+                }
+    }
+
     [Fact]
     public void BackwardMatchesFiniteDifferences()
     {
