@@ -70,7 +70,8 @@ public static unsafe class Dropout
         int i = 0;
         if (Avx2.IsSupported && count >= 4)
         {
-            // Keep compares u = n·2⁻²⁴ ≥ p for the integer n = top 24 bits; both sides are exact, so it is n ≥ ⌈p·2²⁴⌉.
+            // Keep compares u = n·2⁻²⁴ ≥ p for the integer n = top 24 bits; both sides are exact, so it is
+            // n ≥ ⌈p·2²⁴⌉.
             var threshold = Vector256.Create((long)Math.Ceiling(p * 16777216.0));
             // z = seed + (index + 1)·γ for four consecutive indices, then γ·4 further each round (mod 2⁶⁴).
             var z = Vector256.Create(seed + (first + 1) * Gamma, seed + (first + 2) * Gamma, seed + (first + 3) * Gamma,
