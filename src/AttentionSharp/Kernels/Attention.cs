@@ -215,20 +215,14 @@ internal static unsafe class AttentionMasks
         Dropout.Keep(p.DropoutSeed, ((((ulong)b + (ulong)p.DropoutFirstBatch) * (ulong)p.Heads + (ulong)h) * (ulong)p.QueryLength + (ulong)i) * (ulong)p.KeyLength + (ulong)j, p.Dropout);
 
     /// <summary>m_j = 1/(1 − p) where weight (b, h, i, j0 + j) is kept, else 0, for j in [0, n).</summary>
-    public static void DropoutRow(in AttentionProblem p, float* m, int n, int b, int h, int i, int j0)
-    {
-        float kept = 1f / (1f - p.Dropout);
-        byte* flags = stackalloc byte[RowChunk];
-        for (int c = 0; c < n; c += RowChunk)
-        {
-            int count = Math.Min(RowChunk, n - c);
-            KeepFlags(in p, b, h, i, j0 + c, count, flags);
-            ApplyFlags(m + c, null, flags, count, kept);
-        }
-    }
+    public static void DropoutRow(in AttentionProblem p, float* m, int n, int b, int h, int i, int j0) =>
+        ApplyDropout(in p, m, null, n, b, h, i, j0);
 
     /// <summary>x_j ← x_j/(1 − p) where weight (b, h, i, j0 + j) is kept, else 0, for j in [0, n).</summary>
-    public static void DropoutInPlace(in AttentionProblem p, float* x, int n, int b, int h, int i, int j0)
+    public static void DropoutInPlace(in AttentionProblem p, float* x, int n, int b, int h, int i, int j0) =>
+        ApplyDropout(in p, x, x, n, b, h, i, j0);
+
+    static void ApplyDropout(in AttentionProblem p, float* dst, float* x, int n, int b, int h, int i, int j0)
     {
         float kept = 1f / (1f - p.Dropout);
         byte* flags = stackalloc byte[RowChunk];
@@ -236,7 +230,7 @@ internal static unsafe class AttentionMasks
         {
             int count = Math.Min(RowChunk, n - c);
             KeepFlags(in p, b, h, i, j0 + c, count, flags);
-            ApplyFlags(x + c, x + c, flags, count, kept);
+            ApplyFlags(dst + c, x == null ? null : x + c, flags, count, kept);
         }
     }
 
