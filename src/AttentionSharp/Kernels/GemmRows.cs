@@ -127,37 +127,39 @@ public static unsafe partial class Gemm
             return;
         }
         float* a1 = a + lda, a2 = a + (long)Math.Min(2, rows - 1) * lda, a3 = a + (long)Math.Min(3, rows - 1) * lda;
-        switch (VectorBits)
-        {
-            case 512: Dots4<Vec512>(a, a1, a2, a3, b, k, dots); break;
-            case 256: Dots4<Vec256>(a, a1, a2, a3, b, k, dots); break;
-            default: Dots4<Vec1>(a, a1, a2, a3, b, k, dots); break;
-        }
+        FourDots(b, a, a1, a2, a3, k, dots); // a_r · b = b · a_r, bit for bit
     }
 
     /// <summary>
     /// dots[c] = a · b_c for the four rows of B at <paramref name="b"/>, <paramref name="ldb"/> apart, each formed as
     /// <see cref="Dot{T}"/> forms it, so a column's result does not depend on which path computed it.
     /// </summary>
-    static void ColumnDots(float* a, float* b, long ldb, int k, float* dots)
+    static void ColumnDots(float* a, float* b, long ldb, int k, float* dots) =>
+        FourDots(a, b, b + ldb, b + 2 * ldb, b + 3 * ldb, k, dots);
+
+    /// <summary>
+    /// dots[r] = a · b_r for four vectors b_r, each formed as <see cref="Dot{T}"/>(a, b_r) forms it (products commute,
+    /// so also as Dot(b_r, a)): one row against four weight rows (<see cref="ColumnDots"/>) or four rows against one
+    /// weight row (<see cref="RowDots"/>).
+    /// </summary>
+    static void FourDots(float* a, float* b0, float* b1, float* b2, float* b3, int k, float* dots)
     {
         switch (VectorBits)
         {
-            case 512: ColumnDots512(a, b, ldb, k, dots); break;
-            case 256: ColumnDots256(a, b, ldb, k, dots); break;
-            default: Dots4<Vec1>(b, b + ldb, b + 2 * ldb, b + 3 * ldb, a, k, dots); break;
+            case 512: FourDots512(a, b0, b1, b2, b3, k, dots); break;
+            case 256: FourDots256(a, b0, b1, b2, b3, k, dots); break;
+            default: Dots4<Vec1>(b0, b1, b2, b3, a, k, dots); break;
         }
     }
 
     /// <summary>
-    /// <see cref="ColumnDots"/> on Vector256, written out rather than through <see cref="ISimd{T}"/>: the JIT then folds
-    /// each load of B into its FMA and accumulates in place (13 instructions per 16 values of k against 30), which
-    /// decides the speed of a product that streams B once.
+    /// <see cref="FourDots"/> on Vector256, written out rather than through <see cref="ISimd{T}"/>: the JIT then folds
+    /// each load of b_r into its FMA and accumulates in place (13 instructions per 16 values of k against 30), which
+    /// decides the speed of a product that streams its weights once.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void ColumnDots256(float* a, float* b0, long ldb, int k, float* dots)
+    static void FourDots256(float* a, float* b0, float* b1, float* b2, float* b3, int k, float* dots)
     {
-        float* b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
         Vector256<float> x0 = default, y0 = default, x1 = default, y1 = default, x2 = default, y2 = default,
             x3 = default, y3 = default;
         int q = 0;
@@ -187,11 +189,10 @@ public static unsafe partial class Gemm
         dots[2] = Tail(Vector256.Sum(x2 + y2), a, b2, q, k); dots[3] = Tail(Vector256.Sum(x3 + y3), a, b3, q, k);
     }
 
-    /// <summary><see cref="ColumnDots256"/> on Vector512.</summary>
+    /// <summary><see cref="FourDots256"/> on Vector512.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void ColumnDots512(float* a, float* b0, long ldb, int k, float* dots)
+    static void FourDots512(float* a, float* b0, float* b1, float* b2, float* b3, int k, float* dots)
     {
-        float* b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
         Vector512<float> x0 = default, y0 = default, x1 = default, y1 = default, x2 = default, y2 = default,
             x3 = default, y3 = default;
         int q = 0;
@@ -223,7 +224,7 @@ public static unsafe partial class Gemm
 
     /// <summary>
     /// Four dot products a_r · b as <see cref="Dot{T}"/> forms each; the eight accumulators hide the FMA latency. The
-    /// product is symmetric, so four rows of B against one row of A (the scalar <see cref="ColumnDots"/>) use it too.
+    /// scalar width of <see cref="FourDots"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dots4<T>(float* a0, float* a1, float* a2, float* a3, float* b, int k, float* dots)

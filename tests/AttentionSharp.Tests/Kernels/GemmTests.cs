@@ -180,6 +180,36 @@ public unsafe class GemmTests
             }
     }
 
+    /// <summary>
+    /// Up to <see cref="Gemm.FewRowsMax"/> rows against a weight stored n×k (decoding several sequences at once): every
+    /// row equals, bit for bit, the same row computed alone, so a sequence's logits do not depend on its neighbours.
+    /// </summary>
+    [Fact]
+    public void FewRowProductRowsEqualEachRowAlone()
+    {
+        int seed = 900;
+        foreach (int k in new[] { 1, 8, 17, 33, 64, 771 })
+            for (int m = 2; m <= Gemm.FewRowsMax; m++)
+            {
+                var random = new Random(++seed);
+                int n = 37;
+                var a = RandomMatrix(m, k, k + 3, random, float.NaN);
+                var b = RandomMatrix(n, k, k + 5, random, float.NaN);
+                var together = new float[m * n];
+                var alone = new float[m * n];
+                fixed (float* pa = a, pb = b, pt = together, pl = alone)
+                {
+                    Gemm.Multiply(Transpose.No, Transpose.Yes, m, n, k, pa, k + 3, pb, k + 5, pt, n);
+                    for (int i = 0; i < m; i++)
+                        Gemm.Multiply(Transpose.No, Transpose.Yes, 1, n, k, pa + (long)i * (k + 3), k + 3, pb, k + 5,
+                            pl + (long)i * n, n);
+                }
+                for (int e = 0; e < m * n; e++)
+                    Assert.True(BitConverter.SingleToInt32Bits(alone[e]) == BitConverter.SingleToInt32Bits(together[e]),
+                        $"k = {k}, m = {m}: row {e / n}, column {e % n} is {together[e]:R} with the others, {alone[e]:R} alone");
+            }
+    }
+
     /// <summary>Callers on several threads at once: one gets the worker pool, the others run on their own thread.</summary>
     [Fact]
     public void ConcurrentCallersGetCorrectResults()
