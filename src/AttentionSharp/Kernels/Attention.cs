@@ -88,7 +88,7 @@ public readonly unsafe struct AttentionProblem
     /// <summary>Dropout probability on the weights; 0 for none.</summary>
     public float Dropout { get; init; }
 
-    /// <summary>Seed of the counter-based dropout stream (see <see cref="AttentionMasks.Keep"/>).</summary>
+    /// <summary>Seed of the counter-based dropout stream (see <see cref="AttentionMasks.DropoutRow"/>).</summary>
     public ulong DropoutSeed { get; init; }
 
     /// <summary>
@@ -104,13 +104,17 @@ public readonly unsafe struct AttentionProblem
     public void Validate()
     {
         if (Batch < 0 || Heads < 1 || KvHeads < 1 || QueryLength < 0 || KeyLength < 0 || HeadSize < 1)
-            throw new ArgumentException($"Attention sizes must be positive: B = {Batch}, NH = {Heads}, NKV = {KvHeads}, Tq = {QueryLength}, Tk = {KeyLength}, HS = {HeadSize}.");
+            throw new ArgumentException($"Attention sizes must be positive: B = {Batch}, NH = {Heads}, NKV = {KvHeads}, " +
+                                        $"Tq = {QueryLength}, Tk = {KeyLength}, HS = {HeadSize}.");
         if (Heads % KvHeads != 0)
-            throw new ArgumentException($"The number of key/value heads ({KvHeads}) must divide the number of query heads ({Heads}).");
+            throw new ArgumentException(
+                $"The number of key/value heads ({KvHeads}) must divide the number of query heads ({Heads}).");
         if (Window < 0) throw new ArgumentException($"The attention window must be positive, or 0 for none; got {Window}.");
-        if (Global != null && Window == 0) throw new ArgumentException("Global tokens belong to a sliding window; set a window too.");
+        if (Global != null && Window == 0)
+            throw new ArgumentException("Global tokens belong to a sliding window; set a window too.");
         if (Window > 0 && QueryLength > KeyLength)
-            throw new ArgumentException($"A sliding window places the queries at the last Tq of the Tk key positions; Tq = {QueryLength} > Tk = {KeyLength}.");
+            throw new ArgumentException("A sliding window places the queries at the last Tq of the Tk key positions; " +
+                                        $"Tq = {QueryLength} > Tk = {KeyLength}.");
         Kernels.Dropout.CheckProbability(Dropout);
     }
 }
@@ -134,7 +138,8 @@ internal static unsafe class AttentionMasks
         }
         if (p.Additive != null)
         {
-            float* a = p.Additive + b * p.AdditiveStrideB + h * p.AdditiveStrideH + i * p.AdditiveStrideQ + j0 * p.AdditiveStrideK;
+            float* a = p.Additive + b * p.AdditiveStrideB + h * p.AdditiveStrideH + i * p.AdditiveStrideQ
+                       + j0 * p.AdditiveStrideK;
             long sk = p.AdditiveStrideK;
             if (sk == 1)
             {
@@ -157,7 +162,8 @@ internal static unsafe class AttentionMasks
         }
         if (p.Window > 0 && !IsGlobalQuery(in p, i))
         {
-            // Keys outside [p_i − w + 1, p_i + w − 1] are forbidden unless global; the causal mask has cut the right side already.
+            // Keys outside [p_i − w + 1, p_i + w − 1] are forbidden unless global; the causal mask has cut the right side
+            // already.
             int pos = i + (p.KeyLength - p.QueryLength);
             int lo = Math.Clamp(pos - p.Window + 1 - j0, 0, n), hi = Math.Clamp(pos + p.Window - j0, 0, n);
             OutsideWindow(in p, s, 0, lo, j0);
@@ -174,7 +180,8 @@ internal static unsafe class AttentionMasks
 
     /// <summary>Whether query i sits on a global position (and so ignores the window).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool IsGlobalQuery(in AttentionProblem p, int i) => p.Global != null && p.Global[i + (p.KeyLength - p.QueryLength)];
+    public static bool IsGlobalQuery(in AttentionProblem p, int i) =>
+        p.Global != null && p.Global[i + (p.KeyLength - p.QueryLength)];
 
     /// <summary>
     /// Counts of global positions before each position, (Tk + 1) entries, so that a tile asks "any global token in [a, b)?" in
@@ -198,21 +205,12 @@ internal static unsafe class AttentionMasks
         int shift = p.KeyLength - p.QueryLength, first = i0 + shift, last = i0 + br - 1 + shift;
         if (p.Causal && j0 > last) return false;
         if (p.Window == 0) return true;
-        if (globalPrefix != null && (globalPrefix[last + 1] - globalPrefix[first] > 0 || globalPrefix[j0 + bc] - globalPrefix[j0] > 0))
+        if (globalPrefix != null
+            && (globalPrefix[last + 1] - globalPrefix[first] > 0 || globalPrefix[j0 + bc] - globalPrefix[j0] > 0))
             return true;
         int hi = p.Causal ? last : last + p.Window - 1;
         return j0 + bc - 1 >= first - p.Window + 1 && j0 <= hi;
     }
-
-    /// <summary>
-    /// Whether weight (b, h, i, j) survives dropout: element ((b′·NH + h)·Tq + i)·Tk + j, with b′ = b + the first
-    /// batch index, of the stream of <see cref="Kernels.Dropout"/> seeded with the problem's seed, i.e. the mask
-    /// Dropout.Forward draws over the whole (B, NH, Tq, Tk) weight tensor at offset 0. It depends on nothing else, so the
-    /// backward pass regenerates it.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool Keep(in AttentionProblem p, int b, int h, int i, int j) =>
-        Dropout.Keep(p.DropoutSeed, ((((ulong)b + (ulong)p.DropoutFirstBatch) * (ulong)p.Heads + (ulong)h) * (ulong)p.QueryLength + (ulong)i) * (ulong)p.KeyLength + (ulong)j, p.Dropout);
 
     /// <summary>m_j = 1/(1 − p) where weight (b, h, i, j0 + j) is kept, else 0, for j in [0, n).</summary>
     public static void DropoutRow(in AttentionProblem p, float* m, int n, int b, int h, int i, int j0) =>
@@ -257,7 +255,12 @@ internal static unsafe class AttentionMasks
     /// <summary>Keys per call of <see cref="Dropout.KeepFlags"/> in a row: one stack buffer of flags.</summary>
     const int RowChunk = 256;
 
-    /// <summary><see cref="Keep"/> for keys j0 … j0 + count − 1 of one row, which are consecutive in the stream.</summary>
+    /// <summary>
+    /// Whether weights (b, h, i, j0 … j0 + count − 1) survive dropout: weight (b, h, i, j) is element
+    /// ((b′·NH + h)·Tq + i)·Tk + j, with b′ = b + the first batch index, of the stream of <see cref="Kernels.Dropout"/>
+    /// seeded with the problem's seed, i.e. the mask Dropout.Forward draws over the whole (B, NH, Tq, Tk) weight tensor
+    /// at offset 0. It depends on nothing else, so the backward pass regenerates it; a row's keys are consecutive there.
+    /// </summary>
     static void KeepFlags(in AttentionProblem p, int b, int h, int i, int j0, int count, byte* flags) =>
         Dropout.KeepFlags(p.DropoutSeed, ((((ulong)b + (ulong)p.DropoutFirstBatch) * (ulong)p.Heads + (ulong)h)
             * (ulong)p.QueryLength + (ulong)i) * (ulong)p.KeyLength + (ulong)j0, count, p.Dropout, flags);
@@ -310,7 +313,9 @@ internal static unsafe class AttentionWork
     /// </summary>
     public static long Work(in AttentionProblem p) => 2L * p.Batch * p.Heads * p.QueryLength * p.KeyLength * p.HeadSize;
 
-    /// <summary>64-byte-aligned native memory for at least <paramref name="floats"/> floats, counted by <see cref="MemoryMeter"/>.</summary>
+    /// <summary>
+    /// 64-byte-aligned native memory for at least <paramref name="floats"/> floats, counted by <see cref="MemoryMeter"/>.
+    /// </summary>
     public static float* Alloc(long floats)
     {
         long bytes = Math.Max(1, floats) * sizeof(float);
