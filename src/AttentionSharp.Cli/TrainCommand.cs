@@ -18,22 +18,44 @@ static class TrainCommand
         Description = $"What to train: {string.Join(", ", TaskPresets.Tasks)} (default gpt, or the resumed run's task); " +
                       "each task has its own defaults for the options not given."
     };
-    static readonly Option<string?> Model = new("--model") { Description = "transformer, or for pos, fashion and g2p lstm, gru or rnn." };
-    static readonly Option<string?> Data = new("--data") { Description = "gpt: a UTF-8 text file (last 10% for validation); fashion: the IDX files' directory; g2p: a dictionary file." };
+    static readonly Option<string?> Model = new("--model")
+    {
+        Description = "transformer, or for pos, fashion and g2p lstm, gru or rnn.",
+    };
+    static readonly Option<string?> Data = new("--data")
+    {
+        Description = "gpt: a UTF-8 text file (last 10% for validation); fashion: the IDX files' directory; g2p: a dictionary " +
+            "file.",
+    };
     static readonly Option<int?> Steps = new("--steps") { Description = "Optimizer steps (gpt: 4000)." };
-    static readonly Option<double?> Minutes = new("--minutes") { Description = "Stop after this many minutes; the schedule is fitted to the time (0 = no limit; gpt: 8.5)." };
-    static readonly Option<string?> Out = new("--out") { Description = "Run directory: checkpoint/, best/, log.jsonl, loss.png (default: the resumed run's, else runs/TASK)." };
-    static readonly Option<string?> Resume = new("--resume") { Description = "Continue this run (or checkpoint) exactly, in its directory unless --out says otherwise." };
+    static readonly Option<double?> Minutes = new("--minutes")
+    {
+        Description = "Stop after this many minutes; the schedule is fitted to the time (0 = no limit; gpt: 8.5).",
+    };
+    static readonly Option<string?> Out = new("--out")
+    {
+        Description = "Run directory: checkpoint/, best/, log.jsonl, loss.png (default: the resumed run's, else runs/TASK).",
+    };
+    static readonly Option<string?> Resume = new("--resume")
+    {
+        Description = "Continue this run (or checkpoint) exactly, in its directory unless --out says otherwise.",
+    };
     static readonly Option<ulong?> Seed = new("--seed") { Description = "Seed of everything random (1337)." };
     static readonly Option<int?> Layers = new("--layers") { Description = "L: Transformer blocks or recurrent layers." };
     static readonly Option<int?> Heads = new("--heads") { Description = "NH: attention heads." };
-    static readonly Option<int?> Width = new("--width") { Description = "C: model width (d_model), or the recurrent hidden size." };
+    static readonly Option<int?> Width = new("--width")
+    {
+        Description = "C: model width (d_model), or the recurrent hidden size.",
+    };
     static readonly Option<int?> Context = new("--context") { Description = "T: context length in tokens (gpt)." };
     static readonly Option<int?> Patch = new("--patch")
     {
         Description = "fashion --model transformer: the side of a patch in pixels, a divisor of 28 (7: 16 tokens).",
     };
-    static readonly Option<string?> Positions = new("--positions") { Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none." };
+    static readonly Option<string?> Positions = new("--positions")
+    {
+        Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none.",
+    };
     static readonly Option<float?> Dropout = new("--dropout") { Description = "Dropout probability." };
     static readonly Option<float?> WordDropout = new("--word-dropout")
     {
@@ -46,7 +68,10 @@ static class TrainCommand
     static readonly (Option<int?> Beam, Option<float?> LengthPenalty) Decoding = DecodingOptions.Create();
     static readonly Option<int?> Beam = Decoding.Beam;
     static readonly Option<float?> LengthPenalty = Decoding.LengthPenalty;
-    static readonly Option<int?> Batch = new("--batch") { Description = "B: rows per micro-batch (per rank under MPI: the global batch is ranks × B)." };
+    static readonly Option<int?> Batch = new("--batch")
+    {
+        Description = "B: rows per micro-batch (per rank under MPI: the global batch is ranks × B).",
+    };
     static readonly Option<int?> Accumulate = new("--grad-accum") { Description = "Micro-batches per optimizer step (1)." };
     static readonly Option<float?> Lr = new("--lr") { Description = "Peak learning rate." };
     static readonly Option<int?> Warmup = new("--warmup") { Description = "Warmup steps." };
@@ -57,30 +82,62 @@ static class TrainCommand
                       "checkpoint and test with it (0 = none).",
     };
     static readonly Option<int?> EvalInterval = new("--eval-interval") { Description = "Steps between validation passes." };
-    static readonly Option<int?> EvalSample = new("--eval-sample") { Description = "Validation examples a periodic pass scores, drawn once from all of validation (0 = all); the final pass scores all." };
-    static readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "gpt: char, bpe, or a tiktoken encoding (cl100k_base, o200k_base)." };
+    static readonly Option<int?> EvalSample = new("--eval-sample")
+    {
+        Description = "Validation examples a periodic pass scores, drawn once from all of validation (0 = all); the final " +
+            "pass scores all.",
+    };
+    static readonly Option<string?> Tokenizer = new("--tokenizer")
+    {
+        Description = "gpt: char, bpe, or a tiktoken encoding (cl100k_base, o200k_base).",
+    };
     static readonly Option<int?> Vocab = new("--vocab") { Description = "Vocabulary size for --tokenizer bpe (2048)." };
-    static readonly Option<string?> Init = new("--init") { Description = "gpt: fine-tune a GPT checkpoint (its weights, tokenizer and shape; a fresh optimizer and schedule); pos --model transformer: start from an mlm checkpoint's encoder." };
-    static readonly Option<string?> Attention = new("--attention") { Description = "Transformers: full, sliding:W (a window of W tokens, causal in a GPT), sliding:W:G1,G2 (plus global positions) or linear (elu+1 features; not with padded batches)." };
-    static readonly Option<bool> NoAttention = new("--no-attention") { Description = "g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees." };
-    static readonly Option<string> OnNonFinite = new("--on-nonfinite") { Description = "When the loss or a gradient is NaN or Inf: stop (keep the last good checkpoint) or skip the step.", DefaultValueFactory = _ => "stop" };
-    static readonly Option<bool> DetectAnomaly = new("--detect-anomaly") { Description = "Check every operation's output and name the first that is NaN or Inf (slower)." };
-    static readonly Option<string?> Cache = new("--cache") { Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp)." };
+    static readonly Option<string?> Init = new("--init")
+    {
+        Description = "gpt: fine-tune a GPT checkpoint (its weights, tokenizer and shape; a fresh optimizer and schedule); " +
+            "pos --model transformer: start from an mlm checkpoint's encoder.",
+    };
+    static readonly Option<string?> Attention = new("--attention")
+    {
+        Description = "Transformers: full, sliding:W (a window of W tokens, causal in a GPT), sliding:W:G1,G2 (plus global " +
+            "positions) or linear (elu+1 features; not with padded batches).",
+    };
+    static readonly Option<bool> NoAttention = new("--no-attention")
+    {
+        Description = "g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees.",
+    };
+    static readonly Option<string> OnNonFinite = new("--on-nonfinite")
+    {
+        Description = "When the loss or a gradient is NaN or Inf: stop (keep the last good checkpoint) or skip the step.",
+        DefaultValueFactory = _ => "stop",
+    };
+    static readonly Option<bool> DetectAnomaly = new("--detect-anomaly")
+    {
+        Description = "Check every operation's output and name the first that is NaN or Inf (slower).",
+    };
+    static readonly Option<string?> Cache = new("--cache")
+    {
+        Description = $"Where fetched data is kept (default: ${DataCache.EnvironmentVariable}, else ~/.cache/attentionsharp).",
+    };
     static readonly Option<string> Device = new("--device")
     {
         Description = "cpu, or cuda: --task gpt on the first NVIDIA GPU (one process; evaluation, checkpoints and samples " +
                       "through the CPU model).",
         DefaultValueFactory = _ => "cpu",
     };
-    static readonly Option<bool> Distributed = new("--distributed") { Description = "Require MPI (found by itself under mpirun): data-parallel training, --batch rows per rank." };
+    static readonly Option<bool> Distributed = new("--distributed")
+    {
+        Description = "Require MPI (found by itself under mpirun): data-parallel training, --batch rows per rank.",
+    };
 
     public static Command Create()
     {
-        var command = new Command("train", "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
-        foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width, Context, Patch,
-                     Positions, Dropout, WordDropout, TrainFraction, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay,
-                     Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, OnNonFinite, DetectAnomaly,
-                     Cache, Device, Distributed })
+        var command = new Command("train",
+            "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
+        foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
+                     Context, Patch, Positions, Dropout, WordDropout, TrainFraction, Beam, LengthPenalty, Batch, Accumulate,
+                     Lr, Warmup, WeightDecay, Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
+                     OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
@@ -90,7 +147,8 @@ static class TrainCommand
                 var options = Bind(r);   // before MPI starts, so a bad option is reported once
                 communicator = DistributedLaunch.Start(r.GetValue(Distributed));
                 if (communicator.Size > 1 && Environment.GetEnvironmentVariable("ATTN_THREADS") is null)
-                    Kernels.Parallel.ThreadCount = Math.Max(1, Environment.ProcessorCount / DistributedLaunch.LocalRanks); // ranks share the cores
+                    // ranks share the cores
+                    Kernels.Parallel.ThreadCount = Math.Max(1, Environment.ProcessorCount / DistributedLaunch.LocalRanks);
                 return new TrainingRun(options, communicator, Console.Out)
                 {
                     LossCurve = (path, train, valid, title) => Visualization.LossCurve.Save(path, train, valid, title),
@@ -115,20 +173,35 @@ static class TrainCommand
         var model = r.GetValue(Model) ?? resumedConfig?["model"]?.GetValue<string>() ?? "transformer";
         var p = TaskPresets.For(task, model);
         // --resume DIR alone continues the run as it was started: its kept options stand where none is given.
-        if (resumed?.State["options"] is System.Text.Json.Nodes.JsonObject kept) p = TrainOptions.FromJson(kept, p) with { Task = task, Model = model };
+        if (resumed?.State["options"] is System.Text.Json.Nodes.JsonObject kept)
+            p = TrainOptions.FromJson(kept, p) with { Task = task, Model = model };
         // A run that starts from a checkpoint (--resume, or --init) keeps its shape: only what is given may say otherwise.
         if (resume is not null || (task == "gpt" && r.GetValue(Init) is not null))
-            p = p with { Layers = null, Heads = null, Width = null, Context = null, Positions = null, Attention = null, Tokenizer = null, Vocab = null, Dropout = null };
+            p = p with
+            {
+                Layers = null,
+                Heads = null,
+                Width = null,
+                Context = null,
+                Positions = null,
+                Attention = null,
+                Tokenizer = null,
+                Vocab = null,
+                Dropout = null,
+            };
 #pragma warning disable format // one option's binding a clause, several to a line
         return TaskPresets.Refuse((p with
         {
-            Data = r.GetValue(Data) ?? p.Data, Out = r.GetValue(Out), Resume = resume, Init = r.GetValue(Init), Cache = r.GetValue(Cache) ?? p.Cache,
+            Data = r.GetValue(Data) ?? p.Data, Out = r.GetValue(Out), Resume = resume, Init = r.GetValue(Init),
+            Cache = r.GetValue(Cache) ?? p.Cache,
             Steps = r.GetValue(Steps) ?? p.Steps, Minutes = r.GetValue(Minutes) is { } m ? (m > 0 ? m : null) : p.Minutes,
-            Seed = r.GetValue(Seed) ?? p.Seed, Batch = r.GetValue(Batch) ?? p.Batch, GradAccumulation = r.GetValue(Accumulate) ?? p.GradAccumulation,
+            Seed = r.GetValue(Seed) ?? p.Seed, Batch = r.GetValue(Batch) ?? p.Batch,
+            GradAccumulation = r.GetValue(Accumulate) ?? p.GradAccumulation,
             LearningRate = r.GetValue(Lr) ?? p.LearningRate, WarmupSteps = r.GetValue(Warmup) ?? p.WarmupSteps,
             WeightDecay = r.GetValue(WeightDecay) ?? p.WeightDecay, Ema = r.GetValue(Ema) ?? p.Ema,
             EvalInterval = r.GetValue(EvalInterval) ?? p.EvalInterval,
-            EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers, Heads = r.GetValue(Heads) ?? p.Heads,
+            EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers,
+            Heads = r.GetValue(Heads) ?? p.Heads,
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
             WordDropout = r.GetValue(WordDropout) ?? p.WordDropout, TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,
             Beam = r.GetValue(Beam) ?? p.Beam,
@@ -136,7 +209,8 @@ static class TrainCommand
             Patch = r.GetValue(Patch) ?? p.Patch,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
-            Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab, NoAttention = r.GetValue(NoAttention) || p.NoAttention,
+            Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab,
+            NoAttention = r.GetValue(NoAttention) || p.NoAttention,
             DetectAnomaly = r.GetValue(DetectAnomaly), Device = ParseDevice(r.GetValue(Device)),
             OnNonFinite = r.GetValue(OnNonFinite) switch
             {
@@ -158,7 +232,8 @@ static class TrainCommand
 
     static PositionalEncodingKind ParsePositions(string text) =>
         Enum.TryParse<PositionalEncodingKind>(text, ignoreCase: true, out var kind) && !int.TryParse(text, out _)
-            ? kind : throw new ArgumentException($"--positions '{text}' is unknown; use learned, sinusoidal, rotary, alibi or none.");
+            ? kind
+            : throw new ArgumentException($"--positions '{text}' is unknown; use learned, sinusoidal, rotary, alibi or none.");
 
     /// <summary>--attention's value as a pattern; the error names the option.</summary>
     static AttentionPattern ParseAttention(string text)

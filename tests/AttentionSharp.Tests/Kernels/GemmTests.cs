@@ -239,7 +239,8 @@ public unsafe class GemmTests
         int seed = 500;
         foreach (var ta in Both)
             foreach (var tb in Both)
-                foreach (var (broadcastA, broadcastB, sumIntoC) in new[] { (false, false, false), (true, false, false), (false, true, false), (false, false, true) })
+                foreach (var (broadcastA, broadcastB, sumIntoC) in
+                         new[] { (false, false, false), (true, false, false), (false, true, false), (false, false, true) })
                     foreach (var (batch, m, n, k) in new[] { (3, 17, 35, 19), (9, 8, 20, 12), (2, 130, 140, 150) })
                     {
                         seed++;
@@ -266,16 +267,22 @@ public unsafe class GemmTests
     public void SpanOverloadRejectsShortOperands()
     {
         var big = new float[100];
-        var e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, new float[24], 5, big, 5, big, 5));
+        var e = Assert.Throws<ArgumentException>(() =>
+            Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, new float[24], 5, big, 5, big, 5));
         Assert.Contains("A holds 24", e.Message);
-        e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(Transpose.No, Transpose.Yes, 5, 6, 5, big, 5, new float[29], 5, big, 6));
+        e = Assert.Throws<ArgumentException>(() =>
+            Gemm.Multiply(Transpose.No, Transpose.Yes, 5, 6, 5, big, 5, new float[29], 5, big, 6));
         Assert.Contains("B holds 29", e.Message);
-        e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, big, 5, big, 5, new float[20], 5));
+        e = Assert.Throws<ArgumentException>(() =>
+            Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, big, 5, big, 5, new float[20], 5));
         Assert.Contains("C holds 20", e.Message);
-        e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, big, 5, big, 5, big, 5, bias: new float[4]));
+        e = Assert.Throws<ArgumentException>(() =>
+            Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, big, 5, big, 5, big, 5, bias: new float[4]));
         Assert.Contains("bias holds 4", e.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, big, 4, big, 5, big, 5));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(Transpose.No, Transpose.No, -1, 5, 5, big, 5, big, 5, big, 5));
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            Gemm.Multiply(Transpose.No, Transpose.No, 5, 5, 5, big, 4, big, 5, big, 5));
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            Gemm.Multiply(Transpose.No, Transpose.No, -1, 5, 5, big, 5, big, 5, big, 5));
         // Empty operands need no storage at all.
         Gemm.Multiply(Transpose.No, Transpose.No, 0, 5, 5, [], 5, big, 5, [], 5);
     }
@@ -348,10 +355,12 @@ public unsafe class GemmTests
         fixed (float* pa = a, pb = b, pf = fast, pe = expected)
         {
             Gemm.MultiplyBatched(ta, tb, batch, m, n, k, pa, lda, strideA, pb, ldb, strideB, pf, ldc, strideC, accumulate);
-            ReferenceGemm.MultiplyBatched(ta, tb, batch, m, n, k, pa, lda, strideA, pb, ldb, strideB, pe, ldc, strideC, accumulate);
+            ReferenceGemm.MultiplyBatched(ta, tb, batch, m, n, k, pa, lda, strideA, pb, ldb, strideB, pe, ldc, strideC,
+                accumulate);
         }
         int sums = sumIntoC ? batch : 1;
-        string what = $"batched {ta}/{tb} batch={batch} m={m} n={n} k={k} strides=({strideA}, {strideB}, {strideC}) accumulate={accumulate}";
+        string what = $"batched {ta}/{tb} batch={batch} m={m} n={n} k={k} strides=({strideA}, {strideB}, {strideC}) " +
+                      $"accumulate={accumulate}";
         AssertClose(expected, fast, fast.Length, 1, 1, Tolerance(sums * k, sums * k + 1), what);
     }
 
@@ -382,7 +391,9 @@ public unsafe class GemmTests
         {
             bool inside = i / ld < rows && i % ld < cols;
             double diff = Math.Abs((double)expected[i] - actual[i]);
-            bool bad = inside ? !(diff <= tolerance) : BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]);
+            bool bad = inside
+                ? !(diff <= tolerance)
+                : BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]);
             if (bad) failures++;
             if (bad && (worst < 0 || !(diff <= maxDiff))) { maxDiff = diff; worst = i; }
         }
