@@ -19,9 +19,9 @@ public static unsafe partial class Int8Gemm
 
         /// <summary>
         /// How far ahead of the loads the panel is prefetched, in bytes. One sequence's decoding streams every weight
-        /// from memory once, and with the hardware prefetcher alone this kernel read the language-model head (38.6 MB) at
-        /// 9.7 GB/s on one thread of an AMD EPYC (Zen 3) and 13.5 on two; 8 KiB ahead, at 12.2 and 15.9 (alternating
-        /// calls in one process).
+        /// from memory once, and with the hardware prefetcher alone this kernel stayed well below the machine's
+        /// streaming-read bandwidth on an AMD EPYC (Zen 3); distances from 512 bytes to 16 KiB were tried and the gain
+        /// flattened past 8 KiB. `attn bench decode --int8` before and after: docs/quantization.md.
         /// </summary>
         const int PrefetchAhead = 8192;
 
