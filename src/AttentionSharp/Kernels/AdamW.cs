@@ -1,5 +1,6 @@
 // Sources: Loshchilov & Hutter, "Decoupled Weight Decay Regularization" (2019); Kingma & Ba, "Adam" (2015);
 // PyTorch torch.optim.AdamW (single-tensor path), whose order of operations this follows.
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -73,6 +74,7 @@ public static unsafe class AdamW
 
     readonly struct Kernel(float* P, float* G, float* M, float* V, StepScalars c) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             int i = start;

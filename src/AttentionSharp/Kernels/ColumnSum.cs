@@ -1,4 +1,5 @@
 // The bias gradient of a Linear layer: PyTorch's grad_output.sum(0) over the rows of a (rows, cols) matrix.
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -21,6 +22,7 @@ public static unsafe class ColumnSum
 
     readonly struct Kernel(float* sums, float* x, int rows, int cols) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             int c = start, w = T.Count;

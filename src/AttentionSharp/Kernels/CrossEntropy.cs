@@ -2,6 +2,7 @@
 // Inception Architecture for Computer Vision" (2016) for label smoothing; Karpathy, llm.c train_gpt2.c, for the fused
 // softmax + cross-entropy backward.
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -69,6 +70,7 @@ public static unsafe class CrossEntropy
 
     readonly struct ForwardKernel(float* loss, float* lse, float* x, int* targets, int vocab, int ignoreIndex, float eps) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)
@@ -93,6 +95,7 @@ public static unsafe class CrossEntropy
 
     readonly struct BackwardKernel(float* dx, float* dloss, float* x, float* lse, int* targets, int vocab, int ignoreIndex, float eps) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)

@@ -115,6 +115,7 @@ public static unsafe class Dropout
 
     readonly struct ForwardKernel(float* y, byte* mask, float* x, float p, ulong seed, ulong offset) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             KeepFlags(seed, offset + (ulong)start, end - start, p, mask + start);
@@ -129,6 +130,7 @@ public static unsafe class Dropout
 
     readonly struct BackwardKernel(float* dx, float* dy, byte* mask, float scale) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             // dx += dy·mask·(1/(1 − p))

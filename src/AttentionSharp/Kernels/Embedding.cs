@@ -1,4 +1,5 @@
 // Source: Karpathy, llm.c train_gpt2.c (encoder_forward/backward), PyTorch torch.nn.Embedding.
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -42,6 +43,7 @@ public static unsafe class Embedding
 
     readonly struct ForwardKernel(float* y, int* ids, float* table, int dim) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int i = start; i < end; i++)
@@ -52,6 +54,7 @@ public static unsafe class Embedding
     readonly struct BackwardKernel(float* dtable, float* dy, int* ids, int count, int dim) : IRangeKernel
     {
         // Runs over columns [start, end), adding positions in order, so repeated ids never race.
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int i = 0; i < count; i++)

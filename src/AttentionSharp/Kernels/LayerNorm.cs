@@ -1,6 +1,7 @@
 // Sources: Ba, Kiros & Hinton, "Layer Normalization" (2016); Karpathy, llm.c train_gpt2.c (layernorm_forward/backward);
 // PyTorch torch.nn.LayerNorm (biased variance, eps inside the square root).
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -80,6 +81,7 @@ public static unsafe class LayerNorm
 
     readonly struct ForwardKernel(float* y, float* mean, float* rstd, float* x, float* w, float* b, int cols, float eps) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)
@@ -122,6 +124,7 @@ public static unsafe class LayerNorm
 
     readonly struct InputGradientKernel(float* dx, float* dy, float* x, float* w, float* mean, float* rstd, int cols) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)
@@ -169,6 +172,7 @@ public static unsafe class LayerNorm
     readonly struct ParameterGradientKernel(float* dw, float* db, float* dy, float* x, float* mean, float* rstd, int rows, int cols) : IRangeKernel
     {
         // Runs over columns [start, end), adding rows in order.
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = 0; r < rows; r++)

@@ -1,5 +1,6 @@
 // Sources: Karpathy, llm.c train_gpt2.c, for the forward/backward layout; PyTorch torch.nn.functional.log_softmax.
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -23,6 +24,7 @@ public static unsafe class LogSoftmax
     {
         public static ForwardKernel Create(float* y, float* x, int cols) => new(y, x, cols);
 
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)
@@ -42,6 +44,7 @@ public static unsafe class LogSoftmax
     {
         public static BackwardKernel Create(float* dx, float* dy, float* y, int cols) => new(dx, dy, y, cols);
 
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)

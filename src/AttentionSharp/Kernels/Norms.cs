@@ -2,6 +2,7 @@
 // gradient clipping as PyTorch torch.nn.utils.clip_grad_norm_.
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -62,6 +63,7 @@ public static unsafe class Norms
 
     readonly struct ScaleKernel(float* x, float s) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             T vs = T.Create(s);

@@ -1,6 +1,7 @@
 // The gate math of one time step of each recurrent cell, forward and backward, for the driver in Recurrent.cs. Each kernel
 // runs over batch rows; within a row, unit j of gate block k sits at column k·H + j, so one register covers the same units
 // of every gate. The body of each is written once for a register of units and reused for the scalar tail.
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -16,6 +17,7 @@ public static unsafe partial class Recurrent
     /// <summary>Runs a step's gate math over batch rows [start, end): whole registers of units, then a scalar tail.</summary>
     readonly struct StepRows<TUnit>(TUnit unit, int hiddenSize) : IRangeKernel where TUnit : struct, IUnitKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int b = start; b < end; b++)

@@ -1,6 +1,7 @@
 // Sources: Zhang & Sennrich, "Root Mean Square Layer Normalization" (2019); PyTorch torch.nn.RMSNorm (eps inside the
 // square root); Karpathy, llm.c train_gpt2.c, for the forward/backward layout.
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -71,6 +72,7 @@ public static unsafe class RmsNorm
 
     readonly struct ForwardKernel(float* y, float* rstd, float* x, float* w, int cols, float eps) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)
@@ -89,6 +91,7 @@ public static unsafe class RmsNorm
 
     readonly struct InputGradientKernel(float* dx, float* dy, float* x, float* w, float* rstd, int cols) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)
@@ -125,6 +128,7 @@ public static unsafe class RmsNorm
     readonly struct WeightGradientKernel(float* dw, float* dy, float* x, float* rstd, int rows, int cols) : IRangeKernel
     {
         // Runs over columns [start, end), adding rows in order.
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = 0; r < rows; r++)

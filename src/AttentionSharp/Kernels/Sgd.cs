@@ -38,6 +38,7 @@ public static unsafe class Sgd
     readonly struct Kernel(float* p, float* g, float* b, float lr, float momentum, float oneMinusDampening,
         float weightDecay, bool nesterov, bool firstStep) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             int i = start;

@@ -1,6 +1,7 @@
 // Sources: Bridle, "Probabilistic Interpretation of Feedforward Classification Network Outputs" (1990) for softmax;
 // Karpathy, llm.c train_gpt2.c, for the forward/backward layout.
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -24,6 +25,7 @@ public static unsafe class Softmax
     {
         public static ForwardKernel Create(float* y, float* x, int cols) => new(y, x, cols);
 
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)
@@ -48,6 +50,7 @@ public static unsafe class Softmax
     {
         public static BackwardKernel Create(float* dx, float* dy, float* y, int cols) => new(dx, dy, y, cols);
 
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int r = start; r < end; r++)

@@ -39,6 +39,7 @@ public static unsafe class SwiGlu
 
     readonly struct BackwardKernel(float* dgate, float* dup, float* dy, float* gate, float* up) : IRangeKernel
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             int i = start;

@@ -49,6 +49,7 @@ internal static unsafe class ElementWise
 
     readonly struct MapKernel<TOp>(float* y, float* x) : IRangeKernel where TOp : struct, IUnaryOperator
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             int i = start;
@@ -59,6 +60,7 @@ internal static unsafe class ElementWise
 
     readonly struct MapKernel2<TOp>(float* y, float* a, float* b) : IRangeKernel where TOp : struct, IBinaryOperator
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             int i = start;
@@ -69,6 +71,7 @@ internal static unsafe class ElementWise
 
     readonly struct AccumulateKernel<TOp>(float* dx, float* dy, float* x) : IRangeKernel where TOp : struct, IBinaryOperator
     {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             int i = start;

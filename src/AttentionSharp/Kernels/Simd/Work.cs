@@ -7,6 +7,13 @@ namespace AttentionSharp.Kernels.Simd;
 /// A kernel body over a range [start, end) of rows or elements, written once for every register width.
 /// Implementations are structs holding raw pointers to pinned spans, so they can cross into worker threads.
 /// </summary>
+/// <remarks>
+/// Every implementation marks <c>Run</c> <c>NoInlining | AggressiveOptimization</c>: compiled once, fully optimised, on
+/// its first call. Left to tiered compilation, a kernel's loop first runs as on-stack-replacement code, and the tier-1
+/// code that replaces it can be shaped by a profile in which the loop looks cold, so the math in it is not inlined: a
+/// kernel's speed then depends on its call history, several-fold within one process. NoInlining keeps the body out of
+/// the tiered lambda that calls it. A test checks every implementation.
+/// </remarks>
 internal interface IRangeKernel
 {
     void Run<T>(int start, int end) where T : unmanaged, ISimd<T>;
