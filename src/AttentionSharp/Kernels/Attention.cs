@@ -126,6 +126,7 @@ internal static unsafe class AttentionMasks
     /// Scales a run of scores and applies the masks to it: s_j ← s_j·scale + A(b, h, i, j0 + j), then −∞ where key
     /// j0 + j is padding or lies after query i's causal limit. Already-scaled scores pass <paramref name="scale"/> = 1.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<T>(in AttentionProblem p, float* s, int n, int b, int h, int i, int j0, float scale)
         where T : unmanaged, ISimd<T>
     {
@@ -220,6 +221,7 @@ internal static unsafe class AttentionMasks
     public static void DropoutInPlace(in AttentionProblem p, float* x, int n, int b, int h, int i, int j0) =>
         ApplyDropout(in p, x, x, n, b, h, i, j0);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ApplyDropout(in AttentionProblem p, float* dst, float* x, int n, int b, int h, int i, int j0)
     {
         float kept = 1f / (1f - p.Dropout);
@@ -236,6 +238,7 @@ internal static unsafe class AttentionMasks
     /// dst_j = flag_j ? x_j · kept : 0, or flag_j ? kept : 0 without x; eight at a time where AVX2 allows, selecting
     /// (not multiplying by the flag), so a dropped weight is +0 whatever x holds, as one at a time.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void ApplyFlags(float* dst, float* x, byte* flags, int count, float kept)
     {
         int j = 0;

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
@@ -27,7 +28,7 @@ internal static unsafe class AttentionDecode
     {
         var problem = p;
         int hs = p.HeadSize, tk = p.KeyLength;
-        AttentionWork.Run(p.Batch * p.Heads, tk + hs, (item, mem) =>
+        AttentionWork.Run(p.Batch * p.Heads, tk + hs, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, mem) =>
         {
             int b = item / problem.Heads, h = item % problem.Heads, g = h / problem.Group;
             float* s = (float*)mem, acc = s + tk, qh = q.Head(b, h), kh = k.Head(b, g), vh = v.Head(b, g);

@@ -1,6 +1,7 @@
 // Source: Dao, "FlashAttention-2: Faster Attention with Better Parallelism and Work Partitioning" (2023), algorithms 1
 // (forward) and 2 (backward).
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using AttentionSharp.Kernels.Simd;
@@ -82,7 +83,7 @@ public static unsafe class AttentionFlash
         float* kt = AttentionWork.Alloc(ktFloats);
         try
         {
-            AttentionWork.Run(p.Batch * p.KvHeads, 0, (item, _) =>
+            AttentionWork.Run(p.Batch * p.KvHeads, 0, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, _) =>
             {
                 float* kh = k.Head(item / p.KvHeads, item % p.KvHeads);
                 for (int j0 = 0; j0 < tk; j0 += KeyTile)
@@ -92,7 +93,7 @@ public static unsafe class AttentionFlash
             long scratch = 2L * QueryTile * hs + (long)QueryTile * KeyTile + 2 * QueryTile;
             var globalPrefix = AttentionMasks.GlobalPrefix(in p);
             // The costliest query tiles (the last ones, under a causal mask) go first, so the threads finish together.
-            AttentionWork.Run(bh * tiles, scratch, (item, mem) =>
+            AttentionWork.Run(bh * tiles, scratch, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, mem) =>
             {
                 int tile = tiles - 1 - item / bh, b = item % bh / p.Heads, h = item % p.Heads;
                 float* ktHead = kt + (b * p.KvHeads + h / p.Group) * headT;
@@ -106,6 +107,7 @@ public static unsafe class AttentionFlash
     }
 
     /// <summary>Rows [i0, i0 + Br) of head (b, h): algorithm 1 of FlashAttention-2 over the key tiles.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static void ForwardTile<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, float* kt, HeadTensor v, HeadTensor o,
         float* lse, int b, int h, int i0, float* mem) where T : unmanaged, ISimd<T>
     {
@@ -171,6 +173,7 @@ public static unsafe class AttentionFlash
     }
 
     /// <summary>dst (rows × hs, dense) = src (rows with stride lds) · scale.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void LoadScaled<T>(float* dst, float* src, long lds, int rows, int hs, float scale) where T : unmanaged, ISimd<T>
     {
         T vs = T.Create(scale);
@@ -189,12 +192,13 @@ public static unsafe class AttentionFlash
         int hs = p.HeadSize;
         long scratch = 2L * KeyTile * hs + (long)QueryTile * hs + 3L * QueryTile * KeyTile + (long)p.Group * p.QueryLength;
         var globalPrefix = AttentionMasks.GlobalPrefix(in p);
-        AttentionWork.Run(p.Batch * p.KvHeads, scratch, (item, mem) =>
+        AttentionWork.Run(p.Batch * p.KvHeads, scratch, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, mem) =>
             BackwardHead<T>(in p, globalPrefix, q, k, v, o, lse, dO, dq, dk, dv, item / p.KvHeads, item % p.KvHeads,
                 (float*)mem));
     }
 
     /// <summary>Algorithm 2 of FlashAttention-2 for key/value head g of batch b and the query heads that read it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static void BackwardHead<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, HeadTensor k, HeadTensor v,
         HeadTensor o, float* lse, HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, int b, int g, float* mem)
         where T : unmanaged, ISimd<T>
@@ -279,6 +283,7 @@ public static unsafe class AttentionFlash
     }
 
     /// <summary>ds_j = p_j·(ds_j − D): <paramref name="ds"/> holds dP on entry.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void SoftmaxGradient<T>(float* ds, float* prob, int n, float rowTerm) where T : unmanaged, ISimd<T>
     {
         T vd = T.Create(rowTerm);
