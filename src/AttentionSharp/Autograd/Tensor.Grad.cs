@@ -52,6 +52,18 @@ public sealed unsafe partial class Tensor
         return _grad.Data;
     }
 
+    /// <summary>
+    /// The gradient buffer for a backward rule that sets every element of it: a tensor without one yet gets a new buffer
+    /// left uninitialised, with <paramref name="overwrite"/> true, and the rule writes its gradient there instead of
+    /// adding it to zeros (one pass over the memory instead of three); otherwise the existing buffer, added to.
+    /// </summary>
+    internal Span<float> GradBufferToSet(out bool overwrite)
+    {
+        overwrite = _grad is null;
+        if (overwrite) _grad = Uninitialized(_shape).DetachFromScope();
+        return GradBuffer();
+    }
+
     /// <summary>Clears the gradient (sets it to zero if present).</summary>
     public void ZeroGrad() => _grad?.Data.Clear();
 

@@ -193,8 +193,9 @@ public sealed unsafe partial class Tensor
             if (pass is null)
             {
                 if (xc.RequiresGrad)
-                    fixed (float* dx = xc.GradBuffer()) // dx = dy · W   (rows, out) · (out, in)
-                        Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, dx, inF, accumulate: true);
+                    fixed (float* dx = xc.GradBufferToSet(out bool set)) // dx = dy · W   (rows, out) · (out, in)
+                        Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, dx, inF,
+                            accumulate: !set);
                 if (w.RequiresGrad)
                     fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · x   (out, rows) · (rows, in)
                         Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, xc.Pointer, inF, dw, inF, accumulate: true);
@@ -220,8 +221,9 @@ public sealed unsafe partial class Tensor
             if (bc is not null && bc.RequiresGrad) Kernels.ColumnSum.Accumulate(bc.GradBuffer(), g.Data, rows); // db += Σ_rows dy
             if (rc is not null && rc.RequiresGrad) // the residual passes dy on unchanged
             {
-                var dr = rc.GradBuffer();
-                TensorPrimitives.Add(dr, g.Data, dr);
+                var dr = rc.GradBufferToSet(out bool set);
+                if (set) g.Data.CopyTo(dr);
+                else TensorPrimitives.Add(dr, g.Data, dr);
             }
         });
     }
@@ -284,8 +286,11 @@ public sealed unsafe partial class Tensor
     {
         public override void Forward(Tensor x, Span<float> a, int rows, int cols) => Kernels.Gelu.Forward(a, x.Data, approximation);
 
-        public override void Backward(Tensor x, ReadOnlySpan<float> da, int rows, int cols) => // dx += GELU′(x) ⊙ da
-            Kernels.Gelu.Backward(x.GradBuffer(), da, x.Data, approximation);
+        public override void Backward(Tensor x, ReadOnlySpan<float> da, int rows, int cols) // dx += GELU′(x) ⊙ da
+        {
+            var dx = x.GradBufferToSet(out bool set);
+            Kernels.Gelu.Backward(dx, da, x.Data, approximation, accumulate: !set);
+        }
     }
 
     /// <summary>LayerNorm over the last dimension; keeps each row's mean and 1/σ from the forward pass.</summary>
@@ -307,10 +312,12 @@ public sealed unsafe partial class Tensor
         {
             Span<float> dw = weight is { RequiresGrad: true } ? weight.GradBuffer() : default;
             Span<float> db = bias is { RequiresGrad: true } ? bias.GradBuffer() : default;
-            // The kernel always produces dx; give it scratch when x needs none.
-            using var dxScratch = x.RequiresGrad ? null : Zeros(x._shape).DetachFromScope();
-            Kernels.LayerNorm.Backward(dxScratch is null ? x.GradBuffer() : dxScratch.Data, dw, db, da, x.Data,
-                weight is null ? default : weight.Data, _mean, _rstd, rows, cols);
+            // The kernel always produces dx; give it scratch, to be written, when x needs none.
+            using var dxScratch = x.RequiresGrad ? null : Uninitialized(x._shape).DetachFromScope();
+            bool set = true;
+            var dx = dxScratch is null ? x.GradBufferToSet(out set) : dxScratch.Data;
+            Kernels.LayerNorm.Backward(dx, dw, db, da, x.Data, weight is null ? default : weight.Data, _mean, _rstd, rows, cols,
+                accumulateInput: !set);
         }
     }
 }

@@ -178,7 +178,8 @@ public sealed unsafe partial class Tensor
             // ∂mean/∂rowLossᵣ = g / count for counted rows; the kernel skips ignored rows.
             var dRow = new float[rows];
             Array.Fill(dRow, g.Data[0] / counted);
-            Kernels.CrossEntropy.Backward(x.GradBuffer(), dRow, x.Data, lse, t, rows, vocab, ignoreIndex, labelSmoothing);
+            var dx = x.GradBufferToSet(out bool set);
+            Kernels.CrossEntropy.Backward(dx, dRow, x.Data, lse, t, rows, vocab, ignoreIndex, labelSmoothing, accumulate: !set);
         });
     }
 

@@ -33,10 +33,11 @@ public static unsafe class CrossEntropy
 
     /// <summary>
     /// dlogits_j += dRowLoss·(softmax_j − (1 − ε)[j = target] − ε/V), per row, with softmax_j = e^(x_j − lse) from the
-    /// saved lse. Ignored rows contribute nothing.
+    /// saved lse. Ignored rows contribute nothing. With <paramref name="accumulate"/> false, dlogits is written instead of
+    /// added to (ignored rows become 0).
     /// </summary>
     public static void Backward(Span<float> dlogits, ReadOnlySpan<float> dRowLoss, ReadOnlySpan<float> logits, ReadOnlySpan<float> rowLogSumExp,
-        ReadOnlySpan<int> targets, int rows, int vocab, int ignoreIndex, float labelSmoothing)
+        ReadOnlySpan<int> targets, int rows, int vocab, int ignoreIndex, float labelSmoothing, bool accumulate = true)
     {
         Validate(rows, vocab, labelSmoothing, logits.Length, targets, ignoreIndex);
         Guard.Matrix(nameof(dlogits), dlogits.Length, rows, vocab, nameof(rows), nameof(vocab));
@@ -47,7 +48,8 @@ public static unsafe class CrossEntropy
         fixed (float* px = logits)
         fixed (float* plse = rowLogSumExp)
         fixed (int* pt = targets)
-            Work.Rows(rows, vocab, new BackwardKernel(pdx, pdl, px, plse, pt, vocab, ignoreIndex, labelSmoothing));
+            Work.Rows(rows, vocab, new BackwardKernel(pdx, pdl, px, plse, pt, vocab, ignoreIndex, labelSmoothing,
+                accumulate));
     }
 
     /// <summary>Shape, smoothing and target checks shared with the reference twin.</summary>
@@ -93,7 +95,8 @@ public static unsafe class CrossEntropy
         }
     }
 
-    readonly struct BackwardKernel(float* dx, float* dloss, float* x, float* lse, int* targets, int vocab, int ignoreIndex, float eps) : IRangeKernel
+    readonly struct BackwardKernel(float* dx, float* dloss, float* x, float* lse, int* targets, int vocab, int ignoreIndex, float eps,
+        bool accumulate) : IRangeKernel
     {
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
@@ -101,17 +104,22 @@ public static unsafe class CrossEntropy
             for (int r = start; r < end; r++)
             {
                 int t = targets[r];
-                if (t == ignoreIndex) continue;
                 long o = (long)r * vocab;
+                if (t == ignoreIndex)
+                {
+                    if (!accumulate) new Span<float>(dx + o, vocab).Clear(); // its gradient is 0
+                    continue;
+                }
                 float* xr = x + o, dxr = dx + o;
                 float g = dloss[r], l = lse[r], uniform = eps / vocab;
-                // dx_j += g·(e^(x_j − lse) − ε/V)
+                // dx_j += g·(e^(x_j − lse) − ε/V), added to 0 when dx is only written
                 T vg = T.Create(g), vl = T.Create(l), vu = T.Create(uniform);
                 int j = 0;
                 for (; j <= vocab - T.Count; j += T.Count)
-                    T.Store(T.MultiplyAdd(vg, SimdMath.Exp(T.Load(in xr[j]) - vl) - vu, T.Load(in dxr[j])), ref dxr[j]);
+                    T.Store(T.MultiplyAdd(vg, SimdMath.Exp(T.Load(in xr[j]) - vl) - vu, accumulate ? T.Load(in dxr[j]) : T.Create(0f)),
+                        ref dxr[j]);
                 for (; j < vocab; j++)
-                    dxr[j] += g * (SimdMath.Exp(Vec1.Create(xr[j] - l)).Value - uniform);
+                    dxr[j] = (accumulate ? dxr[j] : 0f) + g * (SimdMath.Exp(Vec1.Create(xr[j] - l)).Value - uniform);
                 // dx_t −= g·(1 − ε)
                 dxr[t] -= g * (1f - eps);
             }

@@ -32,13 +32,22 @@ public static class Gelu
         else throw Unknown(approximation);
     }
 
-    /// <summary>dx += dy·GELU′(x).</summary>
-    public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, GeluApproximation approximation)
+    /// <summary>dx += dy·GELU′(x), or dx = dy·GELU′(x) when <paramref name="accumulate"/> is false.</summary>
+    public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, GeluApproximation approximation,
+        bool accumulate = true)
     {
         Guard.SameLength(nameof(dx), dx.Length, x.Length, nameof(x));
         Guard.SameLength(nameof(dy), dy.Length, x.Length, nameof(x));
-        if (approximation == GeluApproximation.Tanh) ElementWise.Accumulate<TanhFormGradient>(dx, dy, x);
-        else if (approximation == GeluApproximation.None) ElementWise.Accumulate<ErfFormGradient>(dx, dy, x);
+        if (approximation == GeluApproximation.Tanh)
+        {
+            if (accumulate) ElementWise.Accumulate<TanhFormGradient>(dx, dy, x);
+            else ElementWise.Map<TanhFormGradient>(dx, dy, x);
+        }
+        else if (approximation == GeluApproximation.None)
+        {
+            if (accumulate) ElementWise.Accumulate<ErfFormGradient>(dx, dy, x);
+            else ElementWise.Map<ErfFormGradient>(dx, dy, x);
+        }
         else throw Unknown(approximation);
     }
 

@@ -30,10 +30,12 @@ public static unsafe class LayerNorm
 
     /// <summary>
     /// Accumulates the gradients of <see cref="Forward"/>: dx, and (unless empty) dweight and dbias, from dy, the forward
-    /// input x, weight (empty = 1) and the saved mean and rstd.
+    /// input x, weight (empty = 1) and the saved mean and rstd. With <paramref name="accumulateInput"/> false, dx is
+    /// written instead of added to (its old contents are not read).
     /// </summary>
     public static void Backward(Span<float> dx, Span<float> dweight, Span<float> dbias, ReadOnlySpan<float> dy,
-        ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int rows, int cols)
+        ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int rows, int cols,
+        bool accumulateInput = true)
     {
         ValidateBackward(rows, cols, dx.Length, dweight.Length, dbias.Length, dy.Length, x.Length, weight.Length, mean.Length, rstd.Length);
         if (cols == 0) return;
@@ -46,7 +48,7 @@ public static unsafe class LayerNorm
         fixed (float* pmean = mean)
         fixed (float* prstd = rstd)
         {
-            Work.Rows(rows, cols, new InputGradientKernel(pdx, pdy, px, pw, pmean, prstd, cols));
+            Work.Rows(rows, cols, new InputGradientKernel(pdx, pdy, px, pw, pmean, prstd, cols, accumulateInput));
             if (pdw != null || pdb != null)
                 Work.Columns(rows, cols, new ParameterGradientKernel(pdw, pdb, pdy, px, pmean, prstd, rows, cols));
         }
@@ -122,7 +124,8 @@ public static unsafe class LayerNorm
         }
     }
 
-    readonly struct InputGradientKernel(float* dx, float* dy, float* x, float* w, float* mean, float* rstd, int cols) : IRangeKernel
+    readonly struct InputGradientKernel(float* dx, float* dy, float* x, float* w, float* mean, float* rstd, int cols, bool accumulate)
+        : IRangeKernel
     {
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
@@ -151,19 +154,19 @@ public static unsafe class LayerNorm
                 }
                 a /= cols;
                 b /= cols;
-                // dx_j += rstd·(g_j − a − x̂_j·b)
+                // dx_j += rstd·(g_j − a − x̂_j·b), added to 0 when dx is only written
                 T va = T.Create(a), vb = T.Create(b);
                 j = 0;
                 for (; j <= cols - T.Count; j += T.Count)
                 {
                     T g = w != null ? T.Load(in w[j]) * T.Load(in dyr[j]) : T.Load(in dyr[j]);
                     T xhat = (T.Load(in xr[j]) - vmu) * vs;
-                    T.Store(T.MultiplyAdd(vs, g - va - xhat * vb, T.Load(in dxr[j])), ref dxr[j]);
+                    T.Store(T.MultiplyAdd(vs, g - va - xhat * vb, accumulate ? T.Load(in dxr[j]) : T.Create(0f)), ref dxr[j]);
                 }
                 for (; j < cols; j++)
                 {
                     float g = w != null ? w[j] * dyr[j] : dyr[j];
-                    dxr[j] += s * (g - a - (xr[j] - mu) * s * b);
+                    dxr[j] = (accumulate ? dxr[j] : 0f) + s * (g - a - (xr[j] - mu) * s * b);
                 }
             }
         }

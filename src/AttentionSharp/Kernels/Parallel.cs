@@ -48,6 +48,9 @@ public static class Parallel
         if (count <= 0) return;
         int chunks = Math.Min(ChunksPerThread * ThreadCount, Math.Max(1, count / Math.Max(1, grain)));
         int threads = Math.Min(ThreadCount, chunks);
+        // Whole rounds of chunks: three chunks on two threads would leave one thread two thirds of the work. Fewer,
+        // larger chunks keep every chunk at least the grain.
+        chunks -= chunks % threads;
         if (threads == 1 || !Pool.TryStart(threads, null, body, count, chunks)) { body(0, count); return; }
         Pool.Finish();
     }
