@@ -16,7 +16,8 @@ public sealed unsafe partial class Tensor
         get => _requiresGrad;
         set
         {
-            if (!value && GradFn is not null) throw new InvalidOperationException("Only leaf tensors can stop requiring gradients; use Detach() on a result.");
+            if (!value && GradFn is not null)
+                throw new InvalidOperationException("Only leaf tensors can stop requiring gradients; use Detach() on a result.");
             _requiresGrad = value;
         }
     }
@@ -37,7 +38,8 @@ public sealed unsafe partial class Tensor
         set
         {
             if (value is not null && !ShapeMath.SameShape(value.Shape, Shape))
-                throw new ArgumentException($"A gradient must have the tensor's shape {ShapeMath.Format(Shape)}, got {ShapeMath.Format(value.Shape)}.");
+                throw new ArgumentException($"A gradient must have the tensor's shape {ShapeMath.Format(Shape)}, " +
+                    $"got {ShapeMath.Format(value.Shape)}.");
             _grad = value;
         }
     }
@@ -80,7 +82,9 @@ public sealed unsafe partial class Tensor
     /// </summary>
     public void Backward(Tensor? gradient = null) => Engine.Backward(this, gradient);
 
-    /// <summary>Records <paramref name="output"/> as produced from <paramref name="inputs"/> when any of them needs a gradient.</summary>
+    /// <summary>
+    /// Records <paramref name="output"/> as produced from <paramref name="inputs"/> when any of them needs a gradient.
+    /// </summary>
     internal static Tensor Record(Tensor output, string name, Tensor[] inputs, Action<Tensor> backward)
     {
         if (GradMode.IsAnomalyDetectionEnabled) NonFiniteException.CheckOutput(output, name);

@@ -11,7 +11,9 @@ public sealed unsafe partial class Tensor
     /// <summary>How one operand's last two dimensions reach GEMM: as stored, or transposed, with its leading dimension.</summary>
     readonly record struct MatrixOperand(Tensor Tensor, GemmOp Op, int Ld);
 
-    /// <summary>Reads a (…, r, c) tensor as a GEMM operand when its last two dimensions are dense either way round; null if not.</summary>
+    /// <summary>
+    /// Reads a (…, r, c) tensor as a GEMM operand when its last two dimensions are dense either way round; null if not.
+    /// </summary>
     static MatrixOperand? AsOperand(Tensor t)
     {
         int r = t._shape[^2], c = t._shape[^1];
@@ -44,10 +46,12 @@ public sealed unsafe partial class Tensor
     public Tensor MatMul(Tensor other)
     {
         if (Rank < 2 || other.Rank < 2)
-            throw new ArgumentException($"MatMul needs rank ≥ 2 operands; got {ShapeMath.Format(Shape)} and {ShapeMath.Format(other.Shape)}.");
+            throw new ArgumentException(
+                $"MatMul needs rank ≥ 2 operands; got {ShapeMath.Format(Shape)} and {ShapeMath.Format(other.Shape)}.");
         int m = _shape[^2], k = _shape[^1], n = other._shape[^1];
         if (other._shape[^2] != k)
-            throw new ArgumentException($"MatMul: inner dimensions differ: {ShapeMath.Format(Shape)} · {ShapeMath.Format(other.Shape)} ({k} vs {other._shape[^2]}).");
+            throw new ArgumentException($"MatMul: inner dimensions differ: {ShapeMath.Format(Shape)} · " +
+                $"{ShapeMath.Format(other.Shape)} ({k} vs {other._shape[^2]}).");
         var batch = ShapeMath.Broadcast(_shape.AsSpan(0, Rank - 2), other._shape.AsSpan(0, other.Rank - 2));
         var a = AsOperand(this) is not null ? this : Contiguous();
         var b = AsOperand(other) is not null ? other : other.Contiguous();
@@ -58,7 +62,8 @@ public sealed unsafe partial class Tensor
         batch.CopyTo(outShape, 0); outShape[^2] = m; outShape[^1] = n;
         var result = Uninitialized(outShape);
         int batchCount = ShapeMath.Count(batch);
-        BatchedGemm(opA.Op, opB.Op, batch, batchCount, m, n, k, a.Pointer, opA.Ld, sa, b.Pointer, opB.Ld, sb, result.Pointer, n, (long)m * n, accumulate: false);
+        BatchedGemm(opA.Op, opB.Op, batch, batchCount, m, n, k, a.Pointer, opA.Ld, sa, b.Pointer, opB.Ld, sb, result.Pointer, n,
+            (long)m * n, accumulate: false);
 
         return Record(result, "MatMul", [a, b], g =>
         {
@@ -68,14 +73,16 @@ public sealed unsafe partial class Tensor
                 // dA = dC · Bᵀ  (M×N · N×K), summed over batch dimensions A was broadcast along.
                 var flipB = opB.Op == GemmOp.No ? GemmOp.Yes : GemmOp.No;
                 WithBroadcastGrad(a, batch, batchCount, m, k, (dst, strideDst, acc) =>
-                    BatchedGemm(GemmOp.No, flipB, batch, batchCount, m, k, n, g.Pointer, n, gStrides, b.Pointer, opB.Ld, sb, dst, k, strideDst, acc));
+                    BatchedGemm(GemmOp.No, flipB, batch, batchCount, m, k, n, g.Pointer, n, gStrides, b.Pointer, opB.Ld, sb,
+                        dst, k, strideDst, acc));
             }
             if (b.RequiresGrad)
             {
                 // dB = Aᵀ · dC  (K×M · M×N)
                 var flipA = opA.Op == GemmOp.No ? GemmOp.Yes : GemmOp.No;
                 WithBroadcastGrad(b, batch, batchCount, k, n, (dst, strideDst, acc) =>
-                    BatchedGemm(flipA, GemmOp.No, batch, batchCount, k, n, m, a.Pointer, opA.Ld, sa, g.Pointer, n, gStrides, dst, n, strideDst, acc));
+                    BatchedGemm(flipA, GemmOp.No, batch, batchCount, k, n, m, a.Pointer, opA.Ld, sa, g.Pointer, n, gStrides,
+                        dst, n, strideDst, acc));
             }
         });
     }
@@ -142,7 +149,8 @@ public sealed unsafe partial class Tensor
     /// again for dW. The MLP's widest activation (4·C per token) is then held once (h) instead of twice, for one more
     /// GELU pass in backward. <paramref name="residual"/> as in <see cref="Linear"/>.
     /// </summary>
-    public static Tensor GeluLinear(Tensor h, Tensor weight, Tensor? bias, GeluApproximation approximation, Tensor? residual = null) =>
+    public static Tensor GeluLinear(Tensor h, Tensor weight, Tensor? bias, GeluApproximation approximation,
+        Tensor? residual = null) =>
         LinearOf("GeluLinear", h, weight, bias, new GeluPass(approximation), residual);
 
     /// <summary>
@@ -156,7 +164,8 @@ public sealed unsafe partial class Tensor
     {
         int cols = x.Rank < 1 ? 0 : x._shape[^1];
         CheckVector(normWeight, cols, "LayerNormLinear normWeight"); CheckVector(normBias, cols, "LayerNormLinear normBias");
-        return LinearOf("LayerNormLinear", x, weight, bias, new LayerNormPass(normWeight?.Contiguous(), normBias?.Contiguous(), eps), residual);
+        return LinearOf("LayerNormLinear", x, weight, bias,
+            new LayerNormPass(normWeight?.Contiguous(), normBias?.Contiguous(), eps), residual);
     }
 
     /// <summary>
@@ -165,15 +174,19 @@ public sealed unsafe partial class Tensor
     /// </summary>
     static Tensor LinearOf(string name, Tensor x, Tensor weight, Tensor? bias, InputPass? pass, Tensor? residual)
     {
-        if (weight.Rank != 2) throw new ArgumentException($"{name} weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.", nameof(weight));
+        if (weight.Rank != 2)
+            throw new ArgumentException($"{name} weight must be (out, in); got {ShapeMath.Format(weight.Shape)}.",
+                nameof(weight));
         int outF = weight._shape[0], inF = weight._shape[1];
         if (x.Rank < 1 || x._shape[^1] != inF)
-            throw new ArgumentException($"{name}: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
+            throw new ArgumentException($"{name}: input {ShapeMath.Format(x.Shape)} does not end in in_features = {inF} " +
+                $"of weight {ShapeMath.Format(weight.Shape)}.", nameof(x));
         if (bias is not null && (bias.Rank != 1 || bias._shape[0] != outF))
             throw new ArgumentException($"{name} bias must be ({outF},); got {ShapeMath.Format(bias.Shape)}.", nameof(bias));
         var outShape = (int[])x._shape.Clone(); outShape[^1] = outF;
         if (residual is not null && !ShapeMath.SameShape(residual.Shape, outShape))
-            throw new ArgumentException($"{name} residual must have the output's shape {ShapeMath.Format(outShape)}; got {ShapeMath.Format(residual.Shape)}.", nameof(residual));
+            throw new ArgumentException($"{name} residual must have the output's shape {ShapeMath.Format(outShape)}; " +
+                $"got {ShapeMath.Format(residual.Shape)}.", nameof(residual));
         var xc = x.Contiguous(); var w = weight.Contiguous(); var bc = bias?.Contiguous(); var rc = residual?.Contiguous();
         int rows = x.Count / Math.Max(inF, 1);
         if (inF == 0) rows = ShapeMath.Count(x._shape.AsSpan(0, x.Rank - 1));
@@ -187,7 +200,8 @@ public sealed unsafe partial class Tensor
             Gemm.Multiply(GemmOp.No, GemmOp.Yes, rows, outF, inF, (a ?? xc).Pointer, inF, w.Pointer, inF, result.Pointer, outF,
                 accumulate: rc is not null, bias: bc is null ? null : bc.Pointer);
         }
-        Tensor[] inputs = [xc, .. pass?.Parameters ?? [], w, .. bc is null ? [] : new[] { bc }, .. rc is null ? [] : new[] { rc }];
+        Tensor[] inputs = [xc, .. pass?.Parameters ?? [], w, .. bc is null ? [] : new[] { bc },
+            .. rc is null ? [] : new[] { rc }];
         return Record(result, name, inputs, g =>
         {
             if (pass is null)
@@ -198,7 +212,8 @@ public sealed unsafe partial class Tensor
                             accumulate: !set);
                 if (w.RequiresGrad)
                     fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · x   (out, rows) · (rows, in)
-                        Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, xc.Pointer, inF, dw, inF, accumulate: true);
+                        Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, xc.Pointer, inF, dw, inF,
+                            accumulate: true);
             }
             else if (w.RequiresGrad || pass.NeedsGradient(xc))
             {
@@ -209,16 +224,19 @@ public sealed unsafe partial class Tensor
                 {
                     pass.Forward(xc, scratch.Data, rows, inF); // the same kernel on the same x: the forward pass's bits
                     fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · f(x)   (out, rows) · (rows, in)
-                        Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, scratch.Pointer, inF, dw, inF, accumulate: true);
+                        Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, scratch.Pointer, inF, dw, inF,
+                            accumulate: true);
                 }
                 if (pass.NeedsGradient(xc))
                 {
                     // d f(x) = dy · W, then f's backward
-                    Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, scratch.Pointer, inF, accumulate: false);
+                    Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, scratch.Pointer, inF,
+                        accumulate: false);
                     pass.Backward(xc, scratch.Data, rows, inF);
                 }
             }
-            if (bc is not null && bc.RequiresGrad) Kernels.ColumnSum.Accumulate(bc.GradBuffer(), g.Data, rows); // db += Σ_rows dy
+            if (bc is not null && bc.RequiresGrad)
+                Kernels.ColumnSum.Accumulate(bc.GradBuffer(), g.Data, rows); // db += Σ_rows dy
             if (rc is not null && rc.RequiresGrad) // the residual passes dy on unchanged
             {
                 var dr = rc.GradBufferToSet(out bool set);
@@ -284,7 +302,8 @@ public sealed unsafe partial class Tensor
 
     sealed class GeluPass(GeluApproximation approximation) : InputPass
     {
-        public override void Forward(Tensor x, Span<float> a, int rows, int cols) => Kernels.Gelu.Forward(a, x.Data, approximation);
+        public override void Forward(Tensor x, Span<float> a, int rows, int cols) =>
+            Kernels.Gelu.Forward(a, x.Data, approximation);
 
         public override void Backward(Tensor x, ReadOnlySpan<float> da, int rows, int cols) // dx += GELU′(x) ⊙ da
         {
@@ -303,10 +322,12 @@ public sealed unsafe partial class Tensor
         public override void Forward(Tensor x, Span<float> a, int rows, int cols)
         {
             if (_mean.Length != rows) { _mean = new float[rows]; _rstd = new float[rows]; }
-            Kernels.LayerNorm.Forward(a, _mean, _rstd, x.Data, weight is null ? default : weight.Data, bias is null ? default : bias.Data, rows, cols, eps);
+            Kernels.LayerNorm.Forward(a, _mean, _rstd, x.Data, weight is null ? default : weight.Data,
+                bias is null ? default : bias.Data, rows, cols, eps);
         }
 
-        public override bool NeedsGradient(Tensor x) => x.RequiresGrad || weight is { RequiresGrad: true } || bias is { RequiresGrad: true };
+        public override bool NeedsGradient(Tensor x) =>
+            x.RequiresGrad || weight is { RequiresGrad: true } || bias is { RequiresGrad: true };
 
         public override void Backward(Tensor x, ReadOnlySpan<float> da, int rows, int cols)
         {

@@ -50,7 +50,8 @@ public sealed unsafe partial class Tensor
         int rows = xc.Rows;
         var y = Uninitialized(x._shape);
         var mean = new float[rows]; var rstd = new float[rows];
-        Kernels.LayerNorm.Forward(y.Data, mean, rstd, xc.Data, w is null ? default : w.Data, b is null ? default : b.Data, rows, cols, eps);
+        Kernels.LayerNorm.Forward(y.Data, mean, rstd, xc.Data, w is null ? default : w.Data, b is null ? default : b.Data,
+            rows, cols, eps);
         Tensor[] inputs = [xc, .. w is null ? Array.Empty<Tensor>() : [w], .. b is null ? Array.Empty<Tensor>() : [b]];
         return Record(y, "LayerNorm", inputs, g =>
         {
@@ -61,14 +62,17 @@ public sealed unsafe partial class Tensor
             {
                 // The kernel always produces dx; give it scratch when x needs none.
                 using var scratch = Zeros(x._shape);
-                Kernels.LayerNorm.Backward(scratch.Data, dw, db, g.Data, xc.Data, w is null ? default : w.Data, mean, rstd, rows, cols);
+                Kernels.LayerNorm.Backward(scratch.Data, dw, db, g.Data, xc.Data, w is null ? default : w.Data, mean, rstd,
+                    rows, cols);
                 return;
             }
             Kernels.LayerNorm.Backward(dx, dw, db, g.Data, xc.Data, w is null ? default : w.Data, mean, rstd, rows, cols);
         });
     }
 
-    /// <summary>RMS normalisation over the last dimension (Zhang and Sennrich 2019): y = x / √(mean(x²) + eps) · weight.</summary>
+    /// <summary>
+    /// RMS normalisation over the last dimension (Zhang and Sennrich 2019): y = x / √(mean(x²) + eps) · weight.
+    /// </summary>
     public static Tensor RmsNorm(Tensor x, Tensor? weight, float eps = 1e-6f)
     {
         int cols = x.LastDim;
@@ -91,12 +95,17 @@ public sealed unsafe partial class Tensor
     static void CheckVector(Tensor? t, int cols, string what)
     {
         if (t is not null && (t.Rank != 1 || t._shape[0] != cols))
-            throw new ArgumentException($"{what} must have shape ({cols},) to match the last dimension; got {ShapeMath.Format(t.Shape)}.");
+            throw new ArgumentException(
+                $"{what} must have shape ({cols},) to match the last dimension; got {ShapeMath.Format(t.Shape)}.");
     }
 
-    /// <summary>GELU(x) = x·Φ(x) (Hendrycks and Gimpel 2016); <see cref="GeluApproximation.Tanh"/> uses 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    /// <summary>
+    /// GELU(x) = x·Φ(x) (Hendrycks and Gimpel 2016); <see cref="GeluApproximation.Tanh"/> uses
+    /// 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
+    /// </summary>
     public Tensor Gelu(GeluApproximation approximation = GeluApproximation.None) =>
-        Activation("Gelu", (y, x) => Kernels.Gelu.Forward(y, x, approximation), (dx, dy, x) => Kernels.Gelu.Backward(dx, dy, x, approximation));
+        Activation("Gelu", (y, x) => Kernels.Gelu.Forward(y, x, approximation),
+            (dx, dy, x) => Kernels.Gelu.Backward(dx, dy, x, approximation));
 
     /// <summary>ReLU(x) = max(0, x).</summary>
     public Tensor Relu() => Activation("Relu", Kernels.Relu.Forward, Kernels.Relu.Backward);
@@ -119,7 +128,8 @@ public sealed unsafe partial class Tensor
     public static Tensor SwiGlu(Tensor gate, Tensor up)
     {
         if (!ShapeMath.SameShape(gate.Shape, up.Shape))
-            throw new ArgumentException($"SwiGlu needs gate and up of one shape; got {ShapeMath.Format(gate.Shape)} and {ShapeMath.Format(up.Shape)}.");
+            throw new ArgumentException(
+                $"SwiGlu needs gate and up of one shape; got {ShapeMath.Format(gate.Shape)} and {ShapeMath.Format(up.Shape)}.");
         var gc = gate.Contiguous(); var uc = up.Contiguous();
         var y = Uninitialized(gate._shape);
         Kernels.SwiGlu.Forward(y.Data, gc.Data, uc.Data);
@@ -127,7 +137,8 @@ public sealed unsafe partial class Tensor
         {
             using var sg = gc.RequiresGrad ? null : Zeros(gate._shape);
             using var su = uc.RequiresGrad ? null : Zeros(up._shape);
-            Kernels.SwiGlu.Backward(sg is null ? gc.GradBuffer() : sg.Data, su is null ? uc.GradBuffer() : su.Data, g.Data, gc.Data, uc.Data);
+            Kernels.SwiGlu.Backward(sg is null ? gc.GradBuffer() : sg.Data, su is null ? uc.GradBuffer() : su.Data,
+                g.Data, gc.Data, uc.Data);
         });
     }
 
@@ -159,11 +170,13 @@ public sealed unsafe partial class Tensor
     /// </summary>
     public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, int ignoreIndex = -100, float labelSmoothing = 0f)
     {
-        if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "Label smoothing must be in [0, 1].");
+        if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "Label smoothing must be in [0, 1].");
         var x = logits.Contiguous();
         int vocab = x.LastDim, rows = x.Rows;
         if (targets.Length != rows)
-            throw new ArgumentException($"CrossEntropy: logits {ShapeMath.Format(logits.Shape)} have {rows} rows but {targets.Length} targets were given.", nameof(targets));
+            throw new ArgumentException($"CrossEntropy: logits {ShapeMath.Format(logits.Shape)} have {rows} rows but " +
+                $"{targets.Length} targets were given.", nameof(targets));
         var t = targets.ToArray();
         var rowLoss = new float[rows]; var lse = new float[rows];
         Kernels.CrossEntropy.Forward(rowLoss, lse, x.Data, t, rows, vocab, ignoreIndex, labelSmoothing);
@@ -183,13 +196,19 @@ public sealed unsafe partial class Tensor
         });
     }
 
-    /// <summary>Rows of <paramref name="table"/> (V, D) picked by <paramref name="ids"/>, shaped (idShape…, D); the backward scatter-adds.</summary>
+    /// <summary>
+    /// Rows of <paramref name="table"/> (V, D) picked by <paramref name="ids"/>, shaped (idShape…, D); the backward
+    /// scatter-adds.
+    /// </summary>
     public static Tensor Embedding(Tensor table, ReadOnlySpan<int> ids, params ReadOnlySpan<int> idShape)
     {
-        if (table.Rank != 2) throw new ArgumentException($"An embedding table must be (V, D); got {ShapeMath.Format(table.Shape)}.", nameof(table));
+        if (table.Rank != 2)
+            throw new ArgumentException($"An embedding table must be (V, D); got {ShapeMath.Format(table.Shape)}.",
+                nameof(table));
         var shape = idShape.Length == 0 ? [ids.Length] : idShape.ToArray();
         if (ShapeMath.Count(shape) != ids.Length)
-            throw new ArgumentException($"Embedding: {ids.Length} ids do not fill the shape {ShapeMath.Format(shape)}.", nameof(ids));
+            throw new ArgumentException($"Embedding: {ids.Length} ids do not fill the shape {ShapeMath.Format(shape)}.",
+                nameof(ids));
         int vocab = table._shape[0], dim = table._shape[1];
         var outShape = new int[shape.Length + 1];
         shape.CopyTo(outShape, 0); outShape[^1] = dim;
@@ -213,7 +232,10 @@ public sealed unsafe partial class Tensor
         var y = Uninitialized(outShape);
         var idArray = ids.ToArray();
         Kernels.Embedding.Forward(y.Data, idArray, w.Data, vocab, dim);
-        return Record(y, "Embedding", [w], g => { if (w.RequiresGrad) Kernels.Embedding.Backward(w.GradBuffer(), g.Data, idArray, vocab, dim); });
+        return Record(y, "Embedding", [w], g =>
+        {
+            if (w.RequiresGrad) Kernels.Embedding.Backward(w.GradBuffer(), g.Data, idArray, vocab, dim);
+        });
     }
     /// <summary>
     /// Sliding K×K windows of images (B, Ch, H, W) → (B, Ho·Wo, Ch·K·K), windows in row-major order, values in (ch, i, j)

@@ -11,8 +11,9 @@ public static unsafe class AdamW
     /// <summary>
     /// Updates <paramref name="param"/>, <paramref name="m"/> and <paramref name="v"/> in place for the 1-based
     /// <paramref name="step"/>: p ← p(1 − lr·wd); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
-    /// p ← p − (lr/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + eps), where g = <paramref name="gradScale"/>·grad (gradient
-    /// clipping folded into the step: the same float product as scaling the gradient first, without a pass over it).
+    /// p ← p − (lr/(1 − β₁ᵗ))·m / (√v/√(1 − β₂ᵗ) + eps), where g = <paramref name="gradScale"/>·grad
+    /// (gradient clipping folded into the step: the same float product as scaling the gradient first, without a pass
+    /// over it).
     /// </summary>
     public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v,
         float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale = 1f)
@@ -27,7 +28,8 @@ public static unsafe class AdamW
     }
 
     /// <summary>Hyper-parameter and length checks shared with the reference twin (PyTorch's own checks).</summary>
-    internal static void Validate(int param, int grad, int m, int v, float lr, float beta1, float beta2, float eps, float weightDecay, int step)
+    internal static void Validate(int param, int grad, int m, int v,
+        float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
         Guard.SameLength(nameof(grad), grad, param, nameof(param));
         Guard.SameLength(nameof(m), m, param, nameof(param));
@@ -41,10 +43,14 @@ public static unsafe class AdamW
     public static void ValidateHyperparameters(float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
         if (!(lr >= 0)) throw new ArgumentOutOfRangeException(nameof(lr), lr, $"lr must be non-negative; got {lr}.");
-        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, $"beta1 must be in [0, 1); got {beta1}.");
-        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, $"beta2 must be in [0, 1); got {beta2}.");
+        if (!(beta1 >= 0 && beta1 < 1))
+            throw new ArgumentOutOfRangeException(nameof(beta1), beta1, $"beta1 must be in [0, 1); got {beta1}.");
+        if (!(beta2 >= 0 && beta2 < 1))
+            throw new ArgumentOutOfRangeException(nameof(beta2), beta2, $"beta2 must be in [0, 1); got {beta2}.");
         if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, $"eps must be non-negative; got {eps}.");
-        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, $"weightDecay must be non-negative; got {weightDecay}.");
+        if (!(weightDecay >= 0))
+            throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay,
+                $"weightDecay must be non-negative; got {weightDecay}.");
         if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, $"step is 1-based; got {step}.");
     }
 

@@ -15,11 +15,12 @@ namespace AttentionSharp.Kernels;
 public static unsafe class CrossEntropy
 {
     /// <summary>
-    /// lse = log Σ_j e^(x_j); loss = (1 − ε)(lse − x_target) + ε(lse − (1/V) Σ_j x_j), per row. Rows whose target equals
-    /// <paramref name="ignoreIndex"/> get loss 0 (their lse is still written). Any other target outside [0, vocab) throws.
+    /// lse = log Σ_j e^(x_j); loss = (1 − ε)(lse − x_target) + ε(lse − (1/V) Σ_j x_j), per row. Rows whose
+    /// target equals <paramref name="ignoreIndex"/> get loss 0 (their lse is still written). Any other target outside
+    /// [0, vocab) throws.
     /// </summary>
-    public static void Forward(Span<float> rowLoss, Span<float> rowLogSumExp, ReadOnlySpan<float> logits, ReadOnlySpan<int> targets,
-        int rows, int vocab, int ignoreIndex, float labelSmoothing)
+    public static void Forward(Span<float> rowLoss, Span<float> rowLogSumExp, ReadOnlySpan<float> logits,
+        ReadOnlySpan<int> targets, int rows, int vocab, int ignoreIndex, float labelSmoothing)
     {
         Validate(rows, vocab, labelSmoothing, logits.Length, targets, ignoreIndex);
         Guard.Vector(nameof(rowLoss), rowLoss.Length, rows, nameof(rows));
@@ -36,8 +37,9 @@ public static unsafe class CrossEntropy
     /// saved lse. Ignored rows contribute nothing. With <paramref name="accumulate"/> false, dlogits is written instead of
     /// added to (ignored rows become 0).
     /// </summary>
-    public static void Backward(Span<float> dlogits, ReadOnlySpan<float> dRowLoss, ReadOnlySpan<float> logits, ReadOnlySpan<float> rowLogSumExp,
-        ReadOnlySpan<int> targets, int rows, int vocab, int ignoreIndex, float labelSmoothing, bool accumulate = true)
+    public static void Backward(Span<float> dlogits, ReadOnlySpan<float> dRowLoss, ReadOnlySpan<float> logits,
+        ReadOnlySpan<float> rowLogSumExp, ReadOnlySpan<int> targets, int rows, int vocab, int ignoreIndex, float labelSmoothing,
+        bool accumulate = true)
     {
         Validate(rows, vocab, labelSmoothing, logits.Length, targets, ignoreIndex);
         Guard.Matrix(nameof(dlogits), dlogits.Length, rows, vocab, nameof(rows), nameof(vocab));
@@ -53,12 +55,14 @@ public static unsafe class CrossEntropy
     }
 
     /// <summary>Shape, smoothing and target checks shared with the reference twin.</summary>
-    internal static void Validate(int rows, int vocab, float labelSmoothing, int logitsLength, ReadOnlySpan<int> targets, int ignoreIndex)
+    internal static void Validate(int rows, int vocab, float labelSmoothing, int logitsLength, ReadOnlySpan<int> targets,
+        int ignoreIndex)
     {
         Guard.Shape(rows, vocab, nameof(rows), nameof(vocab));
         if (vocab == 0) throw new ArgumentOutOfRangeException(nameof(vocab), vocab, "vocab must be at least 1; got 0.");
         if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
-            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"labelSmoothing must be in [0, 1]; got {labelSmoothing}.");
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing,
+                $"labelSmoothing must be in [0, 1]; got {labelSmoothing}.");
         Guard.Matrix("logits", logitsLength, rows, vocab, nameof(rows), nameof(vocab));
         Guard.Vector(nameof(targets), targets.Length, rows, nameof(rows));
         for (int r = 0; r < rows; r++)
@@ -70,7 +74,8 @@ public static unsafe class CrossEntropy
         }
     }
 
-    readonly struct ForwardKernel(float* loss, float* lse, float* x, int* targets, int vocab, int ignoreIndex, float eps) : IRangeKernel
+    readonly struct ForwardKernel(float* loss, float* lse, float* x, int* targets,
+        int vocab, int ignoreIndex, float eps) : IRangeKernel
     {
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
@@ -95,8 +100,8 @@ public static unsafe class CrossEntropy
         }
     }
 
-    readonly struct BackwardKernel(float* dx, float* dloss, float* x, float* lse, int* targets, int vocab, int ignoreIndex, float eps,
-        bool accumulate) : IRangeKernel
+    readonly struct BackwardKernel(float* dx, float* dloss, float* x, float* lse, int* targets,
+        int vocab, int ignoreIndex, float eps, bool accumulate) : IRangeKernel
     {
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
@@ -116,8 +121,8 @@ public static unsafe class CrossEntropy
                 T vg = T.Create(g), vl = T.Create(l), vu = T.Create(uniform);
                 int j = 0;
                 for (; j <= vocab - T.Count; j += T.Count)
-                    T.Store(T.MultiplyAdd(vg, SimdMath.Exp(T.Load(in xr[j]) - vl) - vu, accumulate ? T.Load(in dxr[j]) : T.Create(0f)),
-                        ref dxr[j]);
+                    T.Store(T.MultiplyAdd(vg, SimdMath.Exp(T.Load(in xr[j]) - vl) - vu,
+                        accumulate ? T.Load(in dxr[j]) : T.Create(0f)), ref dxr[j]);
                 for (; j < vocab; j++)
                     dxr[j] = (accumulate ? dxr[j] : 0f) + g * (SimdMath.Exp(Vec1.Create(xr[j] - l)).Value - uniform);
                 // dx_t −= g·(1 − ε)

@@ -37,7 +37,8 @@ public static unsafe class Embedding
         for (int i = 0; i < ids.Length; i++)
         {
             if ((uint)ids[i] >= (uint)vocab)
-                throw new ArgumentException($"ids[{i}] is {ids[i]}; expected an id in [0, {vocab}) (vocab = {vocab}).", nameof(ids));
+                throw new ArgumentException($"ids[{i}] is {ids[i]}; expected an id in [0, {vocab}) (vocab = {vocab}).",
+                    nameof(ids));
         }
     }
 

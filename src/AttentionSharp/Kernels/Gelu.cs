@@ -84,7 +84,8 @@ public static class Gelu
 
     readonly struct TanhForm : IUnaryOperator
     {
-        // y = ½x(1 + tanh u) = x·σ(2u) = x / (1 + e^(−2u)); far left e^(−2u) = +∞ and y = −0, as ½x(1 + tanh u) gives.
+        // y = ½x(1 + tanh u) = x·σ(2u) = x / (1 + e^(−2u)); far left e^(−2u) = +∞ and y = −0, as ½x(1 + tanh u)
+        // gives.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> =>
             x / (T.Create(1f) + SimdMath.Exp(-TwoU(x, x * x)));
@@ -92,9 +93,9 @@ public static class Gelu
 
     readonly struct TanhFormGradient : IBinaryOperator
     {
-        // dy·(s + x·s(1 − s)·2u′), s = σ(2u), 1 − s = e·s with e = e^(−2u) (no cancellation), u′ = √(2/π)(1 + 3·0.044715x²).
-        // x is taken within [−9, 20] first: beyond, the gradient is 0 or 1 to float precision (below 1e-26 off), and
-        // e·s and x·s(1 − s)·u′ stay finite (no ∞·0).
+        // dy·(s + x·s(1 − s)·2u′), s = σ(2u), 1 − s = e·s with e = e^(−2u) (no cancellation),
+        // u′ = √(2/π)(1 + 3·0.044715x²). x is taken within [−9, 20] first: beyond, the gradient is 0 or 1 to float
+        // precision (below 1e-26 off), and e·s and x·s(1 − s)·u′ stay finite (no ∞·0).
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
         {

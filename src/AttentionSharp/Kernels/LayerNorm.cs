@@ -13,7 +13,9 @@ namespace AttentionSharp.Kernels;
 /// </summary>
 public static unsafe class LayerNorm
 {
-    /// <summary>y = (x − mean)·rstd·weight + bias, per row; writes <paramref name="mean"/> and <paramref name="rstd"/> (length rows).</summary>
+    /// <summary>
+    /// y = (x − mean)·rstd·weight + bias, per row; writes <paramref name="mean"/> and <paramref name="rstd"/> (length rows).
+    /// </summary>
     public static void Forward(Span<float> y, Span<float> mean, Span<float> rstd, ReadOnlySpan<float> x,
         ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int rows, int cols, float eps)
     {
@@ -37,7 +39,8 @@ public static unsafe class LayerNorm
         ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int rows, int cols,
         bool accumulateInput = true)
     {
-        ValidateBackward(rows, cols, dx.Length, dweight.Length, dbias.Length, dy.Length, x.Length, weight.Length, mean.Length, rstd.Length);
+        ValidateBackward(rows, cols, dx.Length, dweight.Length, dbias.Length, dy.Length, x.Length, weight.Length, mean.Length,
+            rstd.Length);
         if (cols == 0) return;
         fixed (float* pdx = dx)
         fixed (float* pdw = dweight)
@@ -55,7 +58,8 @@ public static unsafe class LayerNorm
     }
 
     /// <summary>Length checks of <see cref="Backward"/>, shared with the reference twin.</summary>
-    internal static void ValidateBackward(int rows, int cols, int dx, int dweight, int dbias, int dy, int x, int weight, int mean, int rstd)
+    internal static void ValidateBackward(int rows, int cols, int dx, int dweight, int dbias, int dy,
+        int x, int weight, int mean, int rstd)
     {
         Guard.Shape(rows, cols);
         Guard.Matrix(nameof(dx), dx, rows, cols);
@@ -81,7 +85,8 @@ public static unsafe class LayerNorm
         if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, $"eps must be non-negative; got {eps}.");
     }
 
-    readonly struct ForwardKernel(float* y, float* mean, float* rstd, float* x, float* w, float* b, int cols, float eps) : IRangeKernel
+    readonly struct ForwardKernel(float* y, float* mean, float* rstd, float* x, float* w, float* b,
+        int cols, float eps) : IRangeKernel
     {
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
@@ -124,8 +129,8 @@ public static unsafe class LayerNorm
         }
     }
 
-    readonly struct InputGradientKernel(float* dx, float* dy, float* x, float* w, float* mean, float* rstd, int cols, bool accumulate)
-        : IRangeKernel
+    readonly struct InputGradientKernel(float* dx, float* dy, float* x, float* w, float* mean, float* rstd,
+        int cols, bool accumulate) : IRangeKernel
     {
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
@@ -172,7 +177,8 @@ public static unsafe class LayerNorm
         }
     }
 
-    readonly struct ParameterGradientKernel(float* dw, float* db, float* dy, float* x, float* mean, float* rstd, int rows, int cols) : IRangeKernel
+    readonly struct ParameterGradientKernel(float* dw, float* db, float* dy, float* x, float* mean, float* rstd,
+        int rows, int cols) : IRangeKernel
     {
         // Runs over columns [start, end), adding rows in order.
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]

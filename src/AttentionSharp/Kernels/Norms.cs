@@ -50,7 +50,8 @@ public static unsafe class Norms
     static double GroupSum(ReadOnlySpan<float> x)
     {
         double total = 0;
-        for (int i = 0; i < x.Length; i += Block) total += TensorPrimitives.SumOfSquares(x.Slice(i, Math.Min(Block, x.Length - i)));
+        for (int i = 0; i < x.Length; i += Block)
+            total += TensorPrimitives.SumOfSquares(x.Slice(i, Math.Min(Block, x.Length - i)));
         return total;
     }
 

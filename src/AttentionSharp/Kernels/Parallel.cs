@@ -163,7 +163,10 @@ public static class Parallel
                 {
                     var worker = grown[w] = new Worker();
                     int index = w + 1;
-                    new Thread(() => Loop(worker, index)) { IsBackground = true, Name = $"AttentionSharp worker {index}" }.Start();
+                    new Thread(() => Loop(worker, index))
+                    {
+                        IsBackground = true, Name = $"AttentionSharp worker {index}"
+                    }.Start();
                 }
                 _workers = grown;
             }

@@ -49,13 +49,15 @@ public static unsafe partial class Recurrent
         {
             long o = (long)b * hiddenSize + j;
             T hv = T.Load(in h[o]);
-            // ∂L/∂a = ∂L/∂h_t ⊙ (1 − h_t²), a the pre-activation; h_{t−1} is reached only through W_hh (the GEMM after this)
+            // ∂L/∂a = ∂L/∂h_t ⊙ (1 − h_t²), a the pre-activation; h_{t−1} is reached only through W_hh
+            // (the GEMM after this)
             T.Store(T.Load(in dh[o]) * (T.Create(1f) - hv * hv), ref dxg[o]);
             T.Store(T.Create(0f), ref dh[o]);
         }
     }
 
-    readonly struct LstmForward(float* h, float* c, float* gates, float* xg, float* hg, float* cPrev, int hiddenSize) : IUnitKernel
+    readonly struct LstmForward(float* h, float* c, float* gates, float* xg, float* hg, float* cPrev,
+        int hiddenSize) : IUnitKernel
     {
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
@@ -78,20 +80,24 @@ public static unsafe partial class Recurrent
         }
     }
 
-    readonly struct LstmBackward(float* dxg, float* dh, float* dc, float* gates, float* c, float* cPrev, int hiddenSize) : IUnitKernel
+    readonly struct LstmBackward(float* dxg, float* dh, float* dc, float* gates, float* c, float* cPrev,
+        int hiddenSize) : IUnitKernel
     {
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
             int hs = hiddenSize;
             long g0 = (long)b * 4 * hs + j, o = (long)b * hs + j;
             T one = T.Create(1f);
-            T i = T.Load(in gates[g0]), f = T.Load(in gates[g0 + hs]), g = T.Load(in gates[g0 + 2 * hs]), og = T.Load(in gates[g0 + 3 * hs]);
+            T i = T.Load(in gates[g0]), f = T.Load(in gates[g0 + hs]), g = T.Load(in gates[g0 + 2 * hs]),
+                og = T.Load(in gates[g0 + 3 * hs]);
             T dhv = T.Load(in dh[o]);
             T tc = SimdMath.Tanh(T.Load(in c[o]), out T sech2);
-            // h_t = o ⊙ tanh(c_t): ∂L/∂c_t = (what step t + 1 sent) + ∂L/∂h_t ⊙ o ⊙ (1 − tanh² c_t);  ∂L/∂o = ∂L/∂h_t ⊙ tanh c_t
+            // h_t = o ⊙ tanh(c_t): ∂L/∂c_t = (what step t + 1 sent) + ∂L/∂h_t ⊙ o ⊙ (1 − tanh² c_t);
+            // ∂L/∂o = ∂L/∂h_t ⊙ tanh c_t
             T dct = T.MultiplyAdd(dhv * og, sech2, T.Load(in dc[o]));
             T dog = dhv * tc;
-            // c_t = f ⊙ c_{t−1} + i ⊙ g: ∂L/∂i = ∂L/∂c_t ⊙ g, ∂L/∂f = ∂L/∂c_t ⊙ c_{t−1}, ∂L/∂g = ∂L/∂c_t ⊙ i, ∂L/∂c_{t−1} = ∂L/∂c_t ⊙ f
+            // c_t = f ⊙ c_{t−1} + i ⊙ g: ∂L/∂i = ∂L/∂c_t ⊙ g, ∂L/∂f = ∂L/∂c_t ⊙ c_{t−1},
+            // ∂L/∂g = ∂L/∂c_t ⊙ i, ∂L/∂c_{t−1} = ∂L/∂c_t ⊙ f
             T di = dct * g, df = dct * T.Load(in cPrev[o]), dg = dct * i;
             T.Store(dct * f, ref dc[o]);
             // through the activations: σ′ = σ(1 − σ), tanh′ = 1 − tanh²
@@ -103,7 +109,8 @@ public static unsafe partial class Recurrent
         }
     }
 
-    readonly struct GruForward(float* h, float* gates, float* hn, float* xg, float* hg, float* hPrev, int hiddenSize) : IUnitKernel
+    readonly struct GruForward(float* h, float* gates, float* hn, float* xg, float* hg, float* hPrev,
+        int hiddenSize) : IUnitKernel
     {
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
@@ -124,7 +131,8 @@ public static unsafe partial class Recurrent
         }
     }
 
-    readonly struct GruBackward(float* dxg, float* dhg, float* dh, float* gates, float* hn, float* hPrev, int hiddenSize) : IUnitKernel
+    readonly struct GruBackward(float* dxg, float* dhg, float* dh, float* gates, float* hn, float* hPrev,
+        int hiddenSize) : IUnitKernel
     {
         public void Units<T>(int b, int j) where T : unmanaged, ISimd<T>
         {
@@ -133,12 +141,12 @@ public static unsafe partial class Recurrent
             T one = T.Create(1f);
             T r = T.Load(in gates[g0]), z = T.Load(in gates[g0 + hs]), n = T.Load(in gates[g0 + 2 * hs]);
             T dhv = T.Load(in dh[o]);
-            // h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}: ∂L/∂n = ∂L/∂h_t ⊙ (1 − z), ∂L/∂z = ∂L/∂h_t ⊙ (h_{t−1} − n), and h_{t−1}
-            // directly gets ∂L/∂h_t ⊙ z
+            // h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}: ∂L/∂n = ∂L/∂h_t ⊙ (1 − z),
+            // ∂L/∂z = ∂L/∂h_t ⊙ (h_{t−1} − n), and h_{t−1} directly gets ∂L/∂h_t ⊙ z
             T dn = dhv * (one - z);
             T dz = dhv * (T.Load(in hPrev[o]) - n);
-            // n = tanh(a_n), a_n = W_in x + b_in + r ⊙ (W_hn h + b_hn): ∂L/∂a_n = ∂L/∂n ⊙ (1 − n²); the recurrent part gets it
-            // through r, and ∂L/∂r = ∂L/∂a_n ⊙ (W_hn h + b_hn)
+            // n = tanh(a_n), a_n = W_in x + b_in + r ⊙ (W_hn h + b_hn): ∂L/∂a_n = ∂L/∂n ⊙ (1 − n²); the recurrent
+            // part gets it through r, and ∂L/∂r = ∂L/∂a_n ⊙ (W_hn h + b_hn)
             T dan = dn * (one - n * n);
             T dr = dan * T.Load(in hn[o]);
             T dar = dr * r * (one - r), daz = dz * z * (one - z);

@@ -13,7 +13,9 @@ namespace AttentionSharp.Kernels;
 /// </summary>
 public static unsafe class RmsNorm
 {
-    /// <summary>y = x·rstd·weight with rstd = 1/√((1/C) Σ_j x_j² + eps), per row; writes <paramref name="rstd"/> (length rows).</summary>
+    /// <summary>
+    /// y = x·rstd·weight with rstd = 1/√((1/C) Σ_j x_j² + eps), per row; writes <paramref name="rstd"/> (length rows).
+    /// </summary>
     public static void Forward(Span<float> y, Span<float> rstd, ReadOnlySpan<float> x, ReadOnlySpan<float> weight,
         int rows, int cols, float eps)
     {

@@ -23,16 +23,22 @@ public static unsafe class Sgd
     }
 
     /// <summary>Hyper-parameter and length checks shared with the reference twin (PyTorch's own checks).</summary>
-    internal static void Validate(int param, int grad, int buffer, float lr, float momentum, float dampening, float weightDecay, bool nesterov)
+    internal static void Validate(int param, int grad, int buffer,
+        float lr, float momentum, float dampening, float weightDecay, bool nesterov)
     {
         Guard.SameLength(nameof(grad), grad, param, nameof(param));
         if (momentum != 0 || buffer != 0) Guard.SameLength("momentumBuffer", buffer, param, nameof(param));
         if (!(lr >= 0)) throw new ArgumentOutOfRangeException(nameof(lr), lr, $"lr must be non-negative; got {lr}.");
-        if (!(momentum >= 0)) throw new ArgumentOutOfRangeException(nameof(momentum), momentum, $"momentum must be non-negative; got {momentum}.");
-        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, $"weightDecay must be non-negative; got {weightDecay}.");
-        if (float.IsNaN(dampening)) throw new ArgumentOutOfRangeException(nameof(dampening), dampening, "dampening must be a number; got NaN.");
+        if (!(momentum >= 0))
+            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, $"momentum must be non-negative; got {momentum}.");
+        if (!(weightDecay >= 0))
+            throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay,
+                $"weightDecay must be non-negative; got {weightDecay}.");
+        if (float.IsNaN(dampening))
+            throw new ArgumentOutOfRangeException(nameof(dampening), dampening, "dampening must be a number; got NaN.");
         if (nesterov && (momentum <= 0 || dampening != 0))
-            throw new ArgumentException($"Nesterov momentum requires momentum > 0 and dampening = 0; got momentum {momentum}, dampening {dampening}.", nameof(nesterov));
+            throw new ArgumentException($"Nesterov momentum requires momentum > 0 and dampening = 0; got momentum {momentum}, " +
+                $"dampening {dampening}.", nameof(nesterov));
     }
 
     readonly struct Kernel(float* p, float* g, float* b, float lr, float momentum, float oneMinusDampening,

@@ -16,7 +16,8 @@ public static unsafe class SwiGlu
     }
 
     /// <summary>dgate += dy·up·silu′(gate); dup += dy·silu(gate).</summary>
-    public static void Backward(Span<float> dgate, Span<float> dup, ReadOnlySpan<float> dy, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
+    public static void Backward(Span<float> dgate, Span<float> dup, ReadOnlySpan<float> dy, ReadOnlySpan<float> gate,
+        ReadOnlySpan<float> up)
     {
         Guard.SameLength(nameof(dgate), dgate.Length, gate.Length, nameof(gate));
         Guard.SameLength(nameof(dup), dup.Length, gate.Length, nameof(gate));

@@ -39,7 +39,8 @@ internal static unsafe class ElementWise
     }
 
     /// <summary>dx += f(dy, x): the shape of every element-wise backward pass.</summary>
-    public static void Accumulate<TOp>(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x) where TOp : struct, IBinaryOperator
+    public static void Accumulate<TOp>(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x)
+        where TOp : struct, IBinaryOperator
     {
         fixed (float* pdx = dx)
         fixed (float* pdy = dy)
