@@ -149,10 +149,11 @@ public sealed unsafe partial class Tensor
         call.Forward(Part(dense.Pointer, 0), Part(dense.Pointer, 1), Part(dense.Pointer, 2), o, lse.Pointer);
         var result = Record(output, "FlashAttention", [dense], g =>
         {
-            dense.GradBuffer();
+            // Q, K and V's parts of the gradient cover the whole (B, T, 3C) buffer, so a new one is only written.
+            dense.GradBufferToSet(out bool set);
             float* grad = dense.Grad!.Pointer;
             call.Backward(Part(dense.Pointer, 0), Part(dense.Pointer, 1), Part(dense.Pointer, 2), o, lse.Pointer,
-                new HeadTensor(g.Pointer, (long)t * c, hs, c), Part(grad, 0), Part(grad, 1), Part(grad, 2));
+                new HeadTensor(g.Pointer, (long)t * c, hs, c), Part(grad, 0), Part(grad, 1), Part(grad, 2), clear: set);
         });
         if (result.GradFn is null) lse.Dispose();
         return result;
@@ -207,14 +208,18 @@ public sealed unsafe partial class Tensor
             }
         }
 
-        /// <summary>dq, dk, dv += the gradients given dO (a null one is skipped).</summary>
+        /// <summary>
+        /// dq, dk, dv += the gradients given dO (a null one is skipped); with <paramref name="clear"/> (flash only) they
+        /// are set instead, their old contents never read.
+        /// </summary>
         public void Backward(HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* saved, HeadTensor dO,
-            HeadTensor dq, HeadTensor dk, HeadTensor dv)
+            HeadTensor dq, HeadTensor dk, HeadTensor dv, bool clear = false)
         {
+            if (clear && !Flash) throw new InvalidOperationException("Only flash attention sets its gradients.");
             fixed (bool* pad = _padding, glob = _global)
             {
                 var p = WithMasks(pad, glob);
-                if (Flash) AttentionFlash.Backward(in p, q, k, v, o, saved, dO, dq, dk, dv);
+                if (Flash) AttentionFlash.Backward(in p, q, k, v, o, saved, dO, dq, dk, dv, clear);
                 else AttentionPlain.Backward(in p, q, k, v, saved, dO, dq, dk, dv);
             }
         }

@@ -57,15 +57,16 @@ public static unsafe class AttentionFlash
     /// dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v given dO = ∂L/∂o, the forward output o and its logsumexp;
     /// a null gradient operand is skipped. With D_i = Σ_c dO_ic·O_ic: dV = P̃ᵀ·dO, dP̃ = dO·Vᵀ,
     /// dS = P ⊙ (dP − D), dQ = dS·K·scale, dK = dSᵀ·Q·scale, where P̃ = P ⊙ dropout mask and
-    /// dP = dP̃ ⊙ dropout mask.
+    /// dP = dP̃ ⊙ dropout mask. With <paramref name="clear"/>, dq, dk and dv are set instead of added to: each head's rows
+    /// are cleared by the thread that then accumulates into them, so their old contents are never read.
     /// </summary>
     public static void Backward(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse,
-        HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv)
+        HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, bool clear = false)
     {
         p.Validate();
-        if (Vector512.IsHardwareAccelerated) Backward<Vec512>(p, q, k, v, o, lse, dO, dq, dk, dv);
-        else if (Vector256.IsHardwareAccelerated) Backward<Vec256>(p, q, k, v, o, lse, dO, dq, dk, dv);
-        else Backward<Vec1>(p, q, k, v, o, lse, dO, dq, dk, dv);
+        if (Vector512.IsHardwareAccelerated) Backward<Vec512>(p, q, k, v, o, lse, dO, dq, dk, dv, clear);
+        else if (Vector256.IsHardwareAccelerated) Backward<Vec256>(p, q, k, v, o, lse, dO, dq, dk, dv, clear);
+        else Backward<Vec1>(p, q, k, v, o, lse, dO, dq, dk, dv, clear);
     }
 
     static void Forward<T>(AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse)
@@ -187,23 +188,31 @@ public static unsafe class AttentionFlash
     }
 
     static void Backward<T>(AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* lse,
-        HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv) where T : unmanaged, ISimd<T>
+        HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, bool clear) where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize;
         long scratch = 2L * KeyTile * hs + (long)QueryTile * hs + 3L * QueryTile * KeyTile + (long)p.Group * p.QueryLength;
         var globalPrefix = AttentionMasks.GlobalPrefix(in p);
         AttentionWork.Run(p.Batch * p.KvHeads, scratch, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, mem) =>
             BackwardHead<T>(in p, globalPrefix, q, k, v, o, lse, dO, dq, dk, dv, item / p.KvHeads, item % p.KvHeads,
-                (float*)mem));
+                (float*)mem, clear));
     }
 
     /// <summary>Algorithm 2 of FlashAttention-2 for key/value head g of batch b and the query heads that read it.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static void BackwardHead<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, HeadTensor k, HeadTensor v,
-        HeadTensor o, float* lse, HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, int b, int g, float* mem)
+        HeadTensor o, float* lse, HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv, int b, int g, float* mem,
+        bool clear)
         where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tq = p.QueryLength, tk = p.KeyLength, group = p.Group, shift = tk - tq, qt = QueryRows(in p);
+        if (clear)
+        {
+            // This item owns the rows of dK and dV of head g and of dQ of the query heads that read it.
+            for (int x = 0; x < group && !dq.IsNull; x++) ClearRows(dq.Head(b, g * group + x), dq.RowStride, tq, hs);
+            if (!dk.IsNull) ClearRows(dk.Head(b, g), dk.RowStride, tk, hs);
+            if (!dv.IsNull) ClearRows(dv.Head(b, g), dv.RowStride, tk, hs);
+        }
         float* kt = mem, vt = kt + KeyTile * hs;
         float* qs = vt + KeyTile * hs, s = qs + QueryTile * hs, dp = s + QueryTile * KeyTile, drop = dp + QueryTile * KeyTile;
         float* d = drop + QueryTile * KeyTile;
@@ -280,6 +289,11 @@ public static unsafe class AttentionFlash
                 }
             }
         }
+    }
+
+    static void ClearRows(float* rows, long stride, int count, int width)
+    {
+        for (int r = 0; r < count; r++) new Span<float>(rows + r * stride, width).Clear();
     }
 
     /// <summary>ds_j = p_j·(ds_j − D): <paramref name="ds"/> holds dP on entry.</summary>
