@@ -12,7 +12,9 @@ public enum AttentionImplementation
     /// <summary>Materialises the (Tq, Tk) weights: softmax(QKᵀ·scale + mask)·V; keeps them for the backward pass.</summary>
     Plain,
 
-    /// <summary>Tiled with an online softmax; never holds the (Tq, Tk) weights (FlashAttention-2); keeps O and the row logsumexp.</summary>
+    /// <summary>
+    /// Tiled with an online softmax; never holds the (Tq, Tk) weights (FlashAttention-2); keeps O and the row logsumexp.
+    /// </summary>
     Flash,
 }
 
@@ -38,9 +40,9 @@ public sealed record AttentionOptions
     public float? Scale { get; init; }
 
     /// <summary>
-    /// Sliding window w (Longformer), 0 for none: query i at position p_i = i + (Tk − Tq) sees key j only when |p_i − j| &lt; w
-    /// (with <see cref="Causal"/>: the last w keys, itself included). The flash path skips the tiles outside the band, so
-    /// it costs O(T·w) time and O(T) memory.
+    /// Sliding window w (Longformer), 0 for none: query i at position p_i = i + (Tk − Tq) sees key j only when
+    /// |p_i − j| &lt; w (with <see cref="Causal"/>: the last w keys, itself included). The flash path skips the tiles
+    /// outside the band, so it costs O(T·w) time and O(T) memory.
     /// </summary>
     public int Window { get; init; }
 
@@ -89,7 +91,8 @@ public sealed unsafe partial class Tensor
     /// As <see cref="ScaledDotProductAttention"/>, also returning the (B, NH, Tq, Tk) attention weights (before dropout)
     /// from the plain path. The weights are for inspection: no gradient flows back through them.
     /// </summary>
-    public static (Tensor Output, Tensor Weights) ScaledDotProductAttentionWithWeights(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null)
+    public static (Tensor Output, Tensor Weights) ScaledDotProductAttentionWithWeights(Tensor q, Tensor k, Tensor v,
+        AttentionOptions? options = null)
     {
         var (o, w) = Attention(q, k, v, options ?? new AttentionOptions(), wantWeights: true);
         return (o, w!);
@@ -101,7 +104,7 @@ public sealed unsafe partial class Tensor
         var call = AttentionCall.Prepare(options, wantWeights, b, nh, nkv, tq, tk, hs);
         // The kernels need unit stride along HS only; the usual head views (B, T, NH, HS) → (B, NH, T, HS) have it.
         q = UnitLastStride(q); k = UnitLastStride(k); v = UnitLastStride(v);
-        var output = HeadsOf(b, tq, nh, hs);                                              // (B, NH, Tq, HS), laid out (B, Tq, NH, HS)
+        var output = HeadsOf(b, tq, nh, hs); // (B, NH, Tq, HS), laid out (B, Tq, NH, HS)
         var saved = call.Flash ? Uninitialized([b, nh, tq]) : Uninitialized([b, nh, tq, tk]); // L (flash) or P (plain)
         call.Forward(Heads(q), Heads(k), Heads(v), Heads(output), saved.Pointer);
         var weights = wantWeights ? saved.Detach() : null;
@@ -130,7 +133,8 @@ public sealed unsafe partial class Tensor
     {
         options ??= new AttentionOptions();
         if (qkv.Rank != 3 || heads < 1 || qkv._shape[2] % (3 * heads) != 0)
-            throw new ArgumentException($"Packed self-attention needs (B, T, 3·heads·HS) with heads ≥ 1; got {ShapeMath.Format(qkv.Shape)} for {heads} heads.", nameof(qkv));
+            throw new ArgumentException($"Packed self-attention needs (B, T, 3·heads·HS) with heads ≥ 1; got " +
+                $"{ShapeMath.Format(qkv.Shape)} for {heads} heads.", nameof(qkv));
         int b = qkv._shape[0], t = qkv._shape[1], c = qkv._shape[2] / 3, hs = c / heads;
         if (AttentionSubscription.Current is not null || options.Implementation == AttentionImplementation.Plain)
         {
@@ -142,7 +146,8 @@ public sealed unsafe partial class Tensor
         var dense = qkv.Contiguous();
         // (B, NH, T, HS) views of Q, K and V inside a (B, T, 3C) buffer: rows 3C apart, heads HS apart.
         HeadTensor Part(float* data, int which) => new(data + which * c, (long)t * 3 * c, hs, 3 * c);
-        var call = AttentionCall.Prepare(options with { Implementation = AttentionImplementation.Flash }, false, b, heads, heads, t, t, hs);
+        var call = AttentionCall.Prepare(options with { Implementation = AttentionImplementation.Flash },
+            false, b, heads, heads, t, t, hs);
         var output = Uninitialized([b, t, c]);
         var lse = Uninitialized([b, heads, t]);
         var o = new HeadTensor(output.Pointer, (long)t * c, hs, c);
@@ -168,18 +173,22 @@ public sealed unsafe partial class Tensor
 
         public bool Flash { get; private init; }
 
-        public static AttentionCall Prepare(AttentionOptions options, bool wantWeights, int b, int nh, int nkv, int tq, int tk, int hs)
+        public static AttentionCall Prepare(AttentionOptions options, bool wantWeights,
+            int b, int nh, int nkv, int tq, int tk, int hs)
         {
             var implementation = options.Implementation switch
             {
                 AttentionImplementation.Auto => wantWeights ? AttentionImplementation.Plain : AttentionImplementation.Flash,
                 AttentionImplementation.Flash when wantWeights =>
-                    throw new ArgumentException("Attention weights come from the plain path; use AttentionImplementation.Auto or Plain to get them."),
+                    throw new ArgumentException("Attention weights come from the plain path; " +
+                        "use AttentionImplementation.Auto or Plain to get them."),
                 var chosen => chosen,
             };
             if (options.AdditiveMask is { RequiresGrad: true } && GradMode.IsEnabled)
-                throw new ArgumentException("Attention: the additive mask receives no gradient; pass a tensor that does not require one (or Detach() it).");
-            if (options.Dropout > 0 && options.DropoutRng is null) throw new ArgumentException("Attention dropout needs a DropoutRng.");
+                throw new ArgumentException("Attention: the additive mask receives no gradient; " +
+                    "pass a tensor that does not require one (or Detach() it).");
+            if (options.Dropout > 0 && options.DropoutRng is null)
+                throw new ArgumentException("Attention dropout needs a DropoutRng.");
             Kernels.Dropout.CheckProbability(options.Dropout);
             return new AttentionCall
             {
@@ -230,7 +239,11 @@ public sealed unsafe partial class Tensor
         /// </summary>
         AttentionProblem WithMasks(bool* padding, bool* global)
         {
-            var p = _problem with { KeyPadding = _padding.Length == 0 ? null : padding, Global = _global.Length == 0 ? null : global };
+            var p = _problem with
+            {
+                KeyPadding = _padding.Length == 0 ? null : padding,
+                Global = _global.Length == 0 ? null : global
+            };
             if (_mask is not { } mask) return p;
             Span<long> strides = stackalloc long[4];
             int[] sizes = [p.Batch, p.Heads, p.QueryLength, p.KeyLength];
@@ -271,38 +284,48 @@ public sealed unsafe partial class Tensor
     /// <summary>(Tk) flags, true at the global positions; empty for none.</summary>
     static bool[] GlobalFlags(AttentionOptions options, int tk)
     {
-        if (options.Window < 0) throw new ArgumentException($"Attention: the window must be positive, or 0 for none; got {options.Window}.");
+        if (options.Window < 0)
+            throw new ArgumentException($"Attention: the window must be positive, or 0 for none; got {options.Window}.");
         if (options.GlobalTokens.IsEmpty) return [];
-        if (options.Window == 0) throw new ArgumentException("Attention: global tokens belong to a sliding window; set AttentionOptions.Window too.");
+        if (options.Window == 0)
+            throw new ArgumentException(
+                "Attention: global tokens belong to a sliding window; set AttentionOptions.Window too.");
         var flags = new bool[tk];
         foreach (int position in options.GlobalTokens.Span)
         {
             if (position < 0 || position >= tk)
-                throw new ArgumentException($"Attention: global token position {position} is outside the {tk} key positions [0, {tk}).");
+                throw new ArgumentException(
+                    $"Attention: global token position {position} is outside the {tk} key positions [0, {tk}).");
             flags[position] = true;
         }
         return flags;
     }
 
-    static (int B, int NH, int Tq, int HS, int NKV, int Tk) CheckAttentionShapes(Tensor q, Tensor k, Tensor v, AttentionOptions options)
+    static (int B, int NH, int Tq, int HS, int NKV, int Tk) CheckAttentionShapes(Tensor q, Tensor k, Tensor v,
+        AttentionOptions options)
     {
         if (q.Rank != 4 || k.Rank != 4 || v.Rank != 4)
-            throw new ArgumentException($"Attention needs (B, NH, T, HS) tensors; got q {ShapeMath.Format(q.Shape)}, k {ShapeMath.Format(k.Shape)}, v {ShapeMath.Format(v.Shape)}.");
+            throw new ArgumentException($"Attention needs (B, NH, T, HS) tensors; got q {ShapeMath.Format(q.Shape)}, " +
+                $"k {ShapeMath.Format(k.Shape)}, v {ShapeMath.Format(v.Shape)}.");
         int b = q._shape[0], nh = q._shape[1], tq = q._shape[2], hs = q._shape[3];
         int nkv = k._shape[1], tk = k._shape[2];
         if (k._shape[0] != b || v._shape[0] != b || k._shape[3] != hs || !ShapeMath.SameShape(k.Shape, v.Shape))
-            throw new ArgumentException($"Attention: k and v must be (B={b}, NKV, Tk, HS={hs}) and equal; got k {ShapeMath.Format(k.Shape)}, v {ShapeMath.Format(v.Shape)}.");
+            throw new ArgumentException($"Attention: k and v must be (B={b}, NKV, Tk, HS={hs}) and equal; " +
+                $"got k {ShapeMath.Format(k.Shape)}, v {ShapeMath.Format(v.Shape)}.");
         if (nkv <= 0 || nh % nkv != 0)
-            throw new ArgumentException($"Attention: the number of key/value heads ({nkv}) must divide the number of query heads ({nh}).");
+            throw new ArgumentException(
+                $"Attention: the number of key/value heads ({nkv}) must divide the number of query heads ({nh}).");
         if (!options.KeyPadding.IsEmpty && options.KeyPadding.Length != b * tk)
-            throw new ArgumentException($"Attention: the key-padding mask has {options.KeyPadding.Length} flags; (B={b}) × (Tk={tk}) = {b * tk} are needed.");
+            throw new ArgumentException($"Attention: the key-padding mask has {options.KeyPadding.Length} flags; " +
+                $"(B={b}) × (Tk={tk}) = {b * tk} are needed.");
         if (options.AdditiveMask is { } m)
         {
             int[] target = [b, nh, tq, tk];
             bool fits = m.Rank <= 4;
             for (int i = 0; fits && i < m.Rank; i++) fits = m._shape[^(i + 1)] == 1 || m._shape[^(i + 1)] == target[^(i + 1)];
             if (!fits)
-                throw new ArgumentException($"Attention: the additive mask {ShapeMath.Format(m.Shape)} does not broadcast to (B, NH, Tq, Tk) = ({b}, {nh}, {tq}, {tk}).");
+                throw new ArgumentException($"Attention: the additive mask {ShapeMath.Format(m.Shape)} does not broadcast to " +
+                    $"(B, NH, Tq, Tk) = ({b}, {nh}, {tq}, {tk}).");
         }
         return (b, nh, tq, hs, nkv, tk);
     }
