@@ -12,7 +12,7 @@ namespace AttentionSharp.Tests.Serving;
 public class CompletionEngineTests
 {
     /// <summary>A model slow enough that a long completion is still decoding when the test acts on it.</summary>
-    static AttentionSharp.Models.Gpt SlowModel() => TestServer.Model(layers: 4, width: 128, context: 1024);
+    static AttentionSharp.Models.Gpt SlowModel() => TestServer.Model(layers: 6, width: 384, context: 1024);
 
     static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 

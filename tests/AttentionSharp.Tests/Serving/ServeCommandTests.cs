@@ -20,7 +20,7 @@ public partial class ServeCommandTests
     /// <summary>A checkpoint of the test model, large enough that 1000 tokens take a while.</summary>
     static string SaveCheckpoint(TempDirectory dir)
     {
-        var model = TestServer.Model(layers: 4, width: 128, context: 1024);
+        var model = TestServer.Model(layers: 6, width: 384, context: 1024);
         string path = dir.File("tiny-gpt");
         Checkpoint.Save(path, model, new Checkpoint.Contents(model.Config.ToJson(), TestServer.Tokenizer().ToJson(),
                                                              new JsonObject { ["step"] = 0 }, null));
