@@ -177,18 +177,7 @@ static class TrainCommand
             p = TrainOptions.FromJson(kept, p) with { Task = task, Model = model };
         // A run that starts from a checkpoint (--resume, or --init) keeps its shape: only what is given may say otherwise.
         if (resume is not null || (task == "gpt" && r.GetValue(Init) is not null))
-            p = p with
-            {
-                Layers = null,
-                Heads = null,
-                Width = null,
-                Context = null,
-                Positions = null,
-                Attention = null,
-                Tokenizer = null,
-                Vocab = null,
-                Dropout = null,
-            };
+            p = p.WithCheckpointShape();
 #pragma warning disable format // one option's binding a clause, several to a line
         return TaskPresets.Refuse((p with
         {

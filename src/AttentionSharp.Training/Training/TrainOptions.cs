@@ -120,7 +120,9 @@ public sealed record TrainOptions
     /// <summary>G2P: the beam width of the final test scores (1 is greedy decoding).</summary>
     public int? Beam { get; init; }
 
-    /// <summary>G2P: α of the beam search's length normalisation, log p / ((5 + |Y|) / 6)^α (0: plain log-probability).</summary>
+    /// <summary>
+    /// G2P: α of the beam search's length normalisation, log p / ((5 + |Y|) / 6)^α (0: plain log-probability).
+    /// </summary>
     public float? LengthPenalty { get; init; }
 
     /// <summary>T: context length in tokens (language models).</summary>
@@ -143,6 +145,24 @@ public sealed record TrainOptions
 
     /// <summary>Sequence-to-sequence recurrent models without attention (the fixed-size bottleneck).</summary>
     public bool NoAttention { get; init; }
+
+    /// <summary>
+    /// These options with the model's shape left to the checkpoint a run starts from (--resume or --init): layers, heads,
+    /// width, context, positions, attention, tokenizer, vocabulary and dropout become null, so only what is given
+    /// afterwards overrides the checkpoint.
+    /// </summary>
+    public TrainOptions WithCheckpointShape() => this with
+    {
+        Layers = null,
+        Heads = null,
+        Width = null,
+        Context = null,
+        Positions = null,
+        Attention = null,
+        Tokenizer = null,
+        Vocab = null,
+        Dropout = null,
+    };
 
     /// <summary>Checks every field's range; returns this. Errors name the command-line option.</summary>
     public TrainOptions Validate()
@@ -195,7 +215,10 @@ public sealed record TrainOptions
         ["train_fraction"] = TrainFraction,
     };
 
-    /// <summary>The options a checkpoint kept (<see cref="ToJson"/>) over <paramref name="defaults"/>: a field it lacks keeps the default's.</summary>
+    /// <summary>
+    /// The options a checkpoint kept (<see cref="ToJson"/>) over <paramref name="defaults"/>: a field it lacks keeps the
+    /// default's.
+    /// </summary>
     public static TrainOptions FromJson(JsonObject json, TrainOptions defaults)
     {
         T Get<T>(string name, T fallback)

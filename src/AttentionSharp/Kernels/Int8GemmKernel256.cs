@@ -69,7 +69,9 @@ public static unsafe partial class Int8Gemm
             }
         }
 
-        /// <summary>acc + (a₀b₀ + a₁b₁, a₂b₂ + a₃b₃, …): pairs of 16-bit products added into int32 lanes.</summary>
+        /// <summary>
+        /// acc + (a₀b₀ + a₁b₁, a₂b₂ + a₃b₃, …): pairs of 16-bit products added into int32 lanes.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static Vector256<int> MultiplyAdd(Vector256<int> acc, Vector256<short> a, Vector256<short> b) =>
             AvxVnni.IsSupported ? AvxVnni.MultiplyWideningAndAdd(acc, a, b) : acc + Avx2.MultiplyAddAdjacent(a, b);

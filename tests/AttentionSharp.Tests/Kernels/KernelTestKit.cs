@@ -6,7 +6,9 @@ namespace AttentionSharp.Tests.Kernels;
 /// <summary>Random data, comparisons that report index, expected, actual and max difference, and finite differences.</summary>
 internal static class KernelTestKit
 {
-    /// <summary>Every column count 1–257 for a few row counts, odd shapes, and one shape large enough to run threaded.</summary>
+    /// <summary>
+    /// Every column count 1–257 for a few row counts, odd shapes, and one shape large enough to run threaded.
+    /// </summary>
     public static IEnumerable<(int Rows, int Cols)> RowShapes()
     {
         for (int cols = 1; cols <= 257; cols++)
@@ -37,6 +39,21 @@ internal static class KernelTestKit
         var x = new float[n];
         for (int i = 0; i < n; i++) x[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
         return x;
+    }
+
+    /// <summary>What a buffer may hold before a kernel writes it: NaN every third element, huge values between.</summary>
+    public static float[] Garbage(int n) =>
+        Enumerable.Range(0, n).Select(i => i % 3 == 0 ? float.NaN : 1e30f * (i % 7 - 3)).ToArray();
+
+    /// <summary>
+    /// Asserts that <paramref name="actual"/> holds the same bits as <paramref name="expected"/>, element by element.
+    /// </summary>
+    public static void SameBits(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                $"{what}: element {i} is {actual[i]:R}, expected {expected[i]:R} bit for bit");
     }
 
     public static double[] ToDouble(ReadOnlySpan<float> x)

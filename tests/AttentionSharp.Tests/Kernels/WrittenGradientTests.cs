@@ -8,17 +8,8 @@ namespace AttentionSharp.Tests.Kernels;
 /// skips the zeros): writing into garbage gives exactly what adding to zeros gives, bit for bit.
 /// </summary>
 [Trait("Category", "Kernels")]
-public class WrittenGradientTests
+public unsafe class WrittenGradientTests
 {
-    static float[] Garbage(int n) => Enumerable.Range(0, n).Select(i => i % 3 == 0 ? float.NaN : 1e30f * (i % 7 - 3)).ToArray();
-
-    static void Same(float[] expected, float[] actual, string what)
-    {
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
-                $"{what}: element {i} is {actual[i]:R} written, {expected[i]:R} added to zeros");
-    }
-
     [Fact]
     public void LayerNormWritesWhatItAddsToZeros()
     {
@@ -32,7 +23,7 @@ public class WrittenGradientTests
             LayerNorm.Backward(added, default, default, dy, x, w, mean, rstd, rows, cols);
             var written = Garbage(rows * cols);
             LayerNorm.Backward(written, default, default, dy, x, w, mean, rstd, rows, cols, accumulateInput: false);
-            Same(added, written, $"LayerNorm {rows}×{cols}");
+            SameBits(added, written, $"LayerNorm {rows}×{cols}");
         }
     }
 
@@ -52,7 +43,7 @@ public class WrittenGradientTests
                 CrossEntropy.Backward(added, dRow, logits, lse, targets, rows, vocab, -100, smoothing);
                 var written = Garbage(rows * vocab);
                 CrossEntropy.Backward(written, dRow, logits, lse, targets, rows, vocab, -100, smoothing, accumulate: false);
-                Same(added, written, $"CrossEntropy {rows}×{vocab}, ε = {smoothing}");
+                SameBits(added, written, $"CrossEntropy {rows}×{vocab}, ε = {smoothing}");
             }
     }
 
@@ -69,8 +60,48 @@ public class WrittenGradientTests
             Gelu.Backward(added, dy, x, approximation);
             var written = Garbage(n);
             Gelu.Backward(written, dy, x, approximation, accumulate: false);
-            Same(added, written, $"GELU {approximation}, n = {n}");
+            SameBits(added, written, $"GELU {approximation}, n = {n}");
         }
+    }
+
+    /// <summary>
+    /// Flash attention's backward pass told to set its gradients clears every row of dQ, dK and dV in the thread that
+    /// owns it, whatever the buffer held: with grouped K/V heads, a K/V-cache shape, odd head sizes and a sliding window
+    /// (whose skipped tiles leave rows only the clear writes).
+    /// </summary>
+    [Theory]
+    [InlineData(2, 4, 2, 70, 70, 8, true, 0)]
+    [InlineData(1, 3, 3, 33, 33, 13, false, 0)]
+    [InlineData(2, 4, 1, 3, 70, 8, true, 0)]
+    [InlineData(1, 2, 2, 90, 90, 16, true, 5)]
+    public void FlashAttentionSetsWhatItAddsToZeros(int batch, int heads, int kvHeads, int tq, int tk, int hs, bool causal,
+        int window)
+    {
+        var rng = new Random(batch * 1000 + tq * 10 + hs);
+        float[] q = Uniform(rng, batch * heads * tq * hs, 1f), k = Uniform(rng, batch * kvHeads * tk * hs, 1f);
+        float[] v = Uniform(rng, batch * kvHeads * tk * hs, 1f), dO = Uniform(rng, batch * heads * tq * hs, 1f);
+        var o = new float[q.Length];
+        var lse = new float[batch * heads * tq];
+        float[] dqAdded = new float[q.Length], dkAdded = new float[k.Length], dvAdded = new float[v.Length];
+        float[] dqSet = Garbage(q.Length), dkSet = Garbage(k.Length), dvSet = Garbage(v.Length);
+        var p = new AttentionProblem
+        {
+            Batch = batch, Heads = heads, KvHeads = kvHeads, QueryLength = tq, KeyLength = tk, HeadSize = hs,
+            Scale = 1f / MathF.Sqrt(hs), Causal = causal, Window = window,
+        };
+        fixed (float* pq = q, pk = k, pv = v, pdo = dO, po = o, pl = lse)
+        fixed (float* qa = dqAdded, ka = dkAdded, va = dvAdded, qs = dqSet, ks = dkSet, vs = dvSet)
+        {
+            HeadTensor Query(float* x) => HeadTensor.Dense(x, heads, tq, hs);
+            HeadTensor Key(float* x) => HeadTensor.Dense(x, kvHeads, tk, hs);
+            AttentionFlash.Forward(in p, Query(pq), Key(pk), Key(pv), Query(po), pl);
+            AttentionFlash.Backward(in p, Query(pq), Key(pk), Key(pv), Query(po), pl, Query(pdo), Query(qa), Key(ka), Key(va));
+            AttentionFlash.Backward(in p, Query(pq), Key(pk), Key(pv), Query(po), pl, Query(pdo), Query(qs), Key(ks), Key(vs),
+                clear: true);
+        }
+        SameBits(dqAdded, dqSet, "dQ");
+        SameBits(dkAdded, dkSet, "dK");
+        SameBits(dvAdded, dvSet, "dV");
     }
 
     /// <summary>

@@ -59,12 +59,16 @@ public class TrainingRunTests
         var actual = Losses(stopped.Out!);
         Assert.Equal(expected.Select(e => e.Step), actual.Select(a => a.Step));
         foreach (var ((step, loss), (_, resumed)) in expected.Zip(actual))
-            Assert.True(loss == resumed, $"{task}/{model} step {step}: uninterrupted loss {loss:R}, stopped and resumed {resumed:R}");
+            Assert.True(loss == resumed,
+                $"{task}/{model} step {step}: uninterrupted loss {loss:R}, stopped and resumed {resumed:R}");
         Assert.Contains(Log(stopped.Out!), r => r["final_val_loss"] is not null);
     }
 
-    /// <summary>The options of a run that fine-tunes <paramref name="init"/> on <paramref name="data"/>, as the CLI binds them.</summary>
-    static TrainOptions FineTune(string init, string data, string outDir) => TaskPresets.For("gpt", "transformer") with
+    /// <summary>
+    /// The options of a run that fine-tunes <paramref name="init"/> on <paramref name="data"/>, as the CLI binds them.
+    /// </summary>
+    static TrainOptions FineTune(string init, string data, string outDir) => TaskPresets.For("gpt", "transformer")
+        .WithCheckpointShape() with
     {
         Init = init,
         Data = data,
@@ -77,15 +81,6 @@ public class TrainingRunTests
         WarmupSteps = 2,
         LearningRate = 3e-3f,
         Seed = 9,
-        Layers = null,
-        Heads = null,
-        Width = null,
-        Context = null,
-        Positions = null,
-        Attention = null,
-        Tokenizer = null,
-        Vocab = null,
-        Dropout = null,
     };
 
     [Fact]
@@ -95,11 +90,13 @@ public class TrainingRunTests
         var pretrain = TaskData.Options("gpt", "transformer", dir.Path) with { Steps = 30, Dropout = 0f };
         Assert.Equal(0, Run(pretrain));
         // New text in the same alphabet: the checkpoint's tokenizer, shape and weights carry over.
-        var data = dir.Write("new.txt", string.Concat(Enumerable.Repeat("a quiet river left the old city by a big tree.\n", 300)));
+        var data = dir.Write("new.txt",
+            string.Concat(Enumerable.Repeat("a quiet river left the old city by a big tree.\n", 300)));
         var tuned = FineTune(pretrain.Out!, data, dir.File("tuned"));
         Assert.Equal(0, Run(tuned));
         var losses = Losses(tuned.Out!).Select(l => l.Loss).ToArray();
-        Assert.True(losses[^4..].Average() < losses[..4].Average() - 0.2, $"fine-tuning did not lower the loss: {string.Join(", ", losses)}");
+        Assert.True(losses[^4..].Average() < losses[..4].Average() - 0.2,
+            $"fine-tuning did not lower the loss: {string.Join(", ", losses)}");
         var config = AttentionSharp.IO.Checkpoint.ReadContents(tuned.Out!).Config;
         Assert.Equal(16, (int)config["n_embd"]!);   // the checkpoint's shape, not the preset's 128
 
@@ -162,7 +159,8 @@ public class TrainingRunTests
         var options = TaskPresets.For(task, model) with
         {
             Context = option == "--context" ? 64 : null, Heads = option == "--heads" ? 4 : TaskPresets.For(task, model).Heads,
-            NoAttention = option == "--no-attention", Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
+            NoAttention = option == "--no-attention",
+            Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
             WordDropout = option == "--word-dropout" ? 0.1f : TaskPresets.For(task, model).WordDropout,
             TrainFraction = option == "--train-fraction" ? 0.5 : TaskPresets.For(task, model).TrainFraction,
             Patch = option == "--patch" ? 4 : TaskPresets.For(task, model).Patch,
@@ -171,8 +169,10 @@ public class TrainingRunTests
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));
         Assert.StartsWith(option, e.Message);
         Assert.Contains($"--task {task}", e.Message);
-        Assert.Contains("--model 'cnn' is not available for --task pos", Assert.Throws<ArgumentException>(() => TaskPresets.For("pos", "cnn")).Message);
-        Assert.Contains("--task 'nope' is unknown", Assert.Throws<ArgumentException>(() => TaskPresets.For("nope", "transformer")).Message);
+        Assert.Contains("--model 'cnn' is not available for --task pos",
+            Assert.Throws<ArgumentException>(() => TaskPresets.For("pos", "cnn")).Message);
+        Assert.Contains("--task 'nope' is unknown",
+            Assert.Throws<ArgumentException>(() => TaskPresets.For("nope", "transformer")).Message);
     }
 
     [Fact]
@@ -277,7 +277,8 @@ public class TrainingRunTests
         var log = Log(options.Out!);
         float periodic = (float)log.Last(r => r["val_loss"] is not null)!["val_loss"]!;
         float full = (float)log.Single(r => r["final_val_loss"] is not null)["final_val_loss"]!;
-        Assert.True(Math.Abs(periodic - full) < 0.05 * full, $"the last periodic validation loss {periodic} is not within 5% of the full pass's {full}");
+        Assert.True(Math.Abs(periodic - full) < 0.05 * full,
+            $"the last periodic validation loss {periodic} is not within 5% of the full pass's {full}");
         Assert.Equal(256, (int)log.Last(r => r["val_loss"] is not null)!["val_sample"]!);
     }
 }
