@@ -48,6 +48,32 @@ public static unsafe partial class Int8Gemm
             if (TRows.Value > 1) SumColumns(a10, a11, a12, a13).Store(tile + NR);
         }
 
+        /// <summary>
+        /// One row against panels A and B in one pass, 128 bytes of each per step of 32 values of k: four accumulators a
+        /// panel, each summed as <see cref="Run{TRows}"/> sums it (integer sums, so exactly the same).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void RunTwo(short* x, sbyte* panelA, sbyte* panelB, int kPadded, int* tileA, int* tileB)
+        {
+            Debug.Assert(kPadded % PanelPiece == 0);
+            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default,
+                b0 = default, b1 = default, b2 = default, b3 = default;
+            sbyte* wa = panelA, wb = panelB;
+            for (nint p = 0; p < kPadded; p += PanelPiece, wa += PanelRows * PanelPiece, wb += PanelRows * PanelPiece)
+            {
+                Sse.Prefetch0(wa + PrefetchAhead);
+                Sse.Prefetch0(wa + PrefetchAhead + 64);
+                Sse.Prefetch0(wb + PrefetchAhead);
+                Sse.Prefetch0(wb + PrefetchAhead + 64);
+                Step<Rows1>(x + p, null, wa, ref a0, ref a1, ref a2, ref a3, ref a0, ref a1, ref a2, ref a3);
+                Step<Rows1>(x + p, null, wb, ref b0, ref b1, ref b2, ref b3, ref b0, ref b1, ref b2, ref b3);
+                Step<Rows1>(x + p + 16, null, wa + 16, ref a0, ref a1, ref a2, ref a3, ref a0, ref a1, ref a2, ref a3);
+                Step<Rows1>(x + p + 16, null, wb + 16, ref b0, ref b1, ref b2, ref b3, ref b0, ref b1, ref b2, ref b3);
+            }
+            SumColumns(a0, a1, a2, a3).Store(tileA);
+            SumColumns(b0, b1, b2, b3).Store(tileB);
+        }
+
         /// <summary>16 values of k: the columns' 16 bytes at w, w + 32, w + 64 and w + 96 against x0 (and x1).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static void Step<TRows>(short* x0, short* x1, sbyte* w, ref Vector256<int> a00, ref Vector256<int> a01,

@@ -55,6 +55,32 @@ public class Int8GemmTests
     }
 
     /// <summary>
+    /// One row of activations reads the two halves of each thread's panels side by side: panel counts from 1 to 23
+    /// (even and odd, so pairs with and without one left over, and a last panel of 1–3 columns in either half of a
+    /// pair), at depths that split over threads and that do not, against the reference.
+    /// </summary>
+    [Fact]
+    public void OneRowProductsMatchReferenceForEveryPanelCount()
+    {
+        int saved = AttentionSharp.Kernels.Parallel.ThreadCount;
+        try
+        {
+            foreach (int k in new[] { 33, 768, 3072 })
+                for (int n = 1; n <= 96; n += n < 12 ? 1 : 5)
+                {
+                    var c = Operands.Random(1, n, k, bias: n % 2 == 0, residual: n % 3 == 0, new Random(n * 7 + k));
+                    var expected = c.Reference();
+                    foreach (int threads in new[] { 1, 2, 3 })
+                    {
+                        AttentionSharp.Kernels.Parallel.ThreadCount = threads;
+                        AssertBitEqual(expected, c.Fast(), $"m=1 n={n} k={k} on {threads} threads");
+                    }
+                }
+        }
+        finally { AttentionSharp.Kernels.Parallel.ThreadCount = saved; }
+    }
+
+    /// <summary>
     /// The largest depth with operands at ±127 everywhere: the sums reach ±127·127·131072 ≈ ±2.1·10⁹, just inside int32,
     /// and each pair of products the most the 16-bit multiply-add ever sees.
     /// </summary>
