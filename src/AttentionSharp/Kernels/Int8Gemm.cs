@@ -15,7 +15,8 @@ namespace AttentionSharp.Kernels;
 /// <para>Quantization is symmetric absmax: <c>s_r = max_k |x_r,k| / 127</c>, <c>q_r,k = round(x_r,k / s_r)</c> (ties to
 /// even) clamped to [−127, 127], so x ≈ s·q with an error of at most s/2 per element. Rows are padded with zeros to
 /// <see cref="PaddedLength"/> so every kernel runs whole vectors.</para>
-/// <para><c>y(i, j) = acc(i, j) · (s_x(i) · s_w(j)) + bias(j) + residual(i, j)</c>, <c>acc(i, j) = Σ_k xq(i, k) · w(j, k)</c>.
+/// <para><c>y(i, j) = acc(i, j) · (s_x(i) · s_w(j)) + bias(j) + residual(i, j)</c>,
+/// <c>acc(i, j) = Σ_k xq(i, k) · w(j, k)</c>.
 /// The sums are exact integers, and the float epilogue is the same four operations in the same order on every path
 /// (no fused multiply-add), so the AVX-512, AVX2 and scalar kernels give bit-identical results, whatever the thread
 /// count, and row i's result does not depend on the other rows of the batch.</para>
@@ -62,7 +63,8 @@ public static unsafe partial class Int8Gemm
     /// <param name="wScales">The weights' row scales, n of them.</param>
     /// <param name="n">Output features: rows of w, columns of y.</param>
     /// <param name="bias">n floats, or empty for no bias.</param>
-    /// <param name="residual">m × n floats added last, or empty for none. It may be <paramref name="y"/> itself (y += …).</param>
+    /// <param name="residual">m × n floats added last, or empty for none. It may be <paramref name="y"/> itself
+    /// (y += …).</param>
     /// <param name="y">The output, m × n, row-major.</param>
     /// <remarks>
     /// Threads split the columns into whole panels, so each streams a contiguous part of w; with many rows, blocks of

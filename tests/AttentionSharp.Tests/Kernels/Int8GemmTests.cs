@@ -81,8 +81,8 @@ public class Int8GemmTests
     }
 
     /// <summary>
-    /// The largest depth with operands at ±127 everywhere: the sums reach ±127·127·131072 ≈ ±2.1·10⁹, just inside int32,
-    /// and each pair of products the most the 16-bit multiply-add ever sees.
+    /// The largest depth with operands at ±127 everywhere: the sums reach ±127·127·131072 ≈ ±2.1·10⁹, just inside
+    /// int32, and each pair of products the most the 16-bit multiply-add ever sees.
     /// </summary>
     [Fact]
     public void ExtremeSumsAreExact()
