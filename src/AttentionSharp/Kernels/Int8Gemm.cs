@@ -132,12 +132,6 @@ public static unsafe partial class Int8Gemm
         static abstract int MR { get; }
 
         static abstract void Run<TRows>(short* x, sbyte* panel, int kPadded, int* tile) where TRows : struct, IRowCount;
-
-        /// <summary>
-        /// One row against two panels: <c>Run&lt;Rows1&gt;(x, panelA, kPadded, tileA)</c> and the same for panel B,
-        /// the same sums, where a kernel may read the two panels in one pass (two streams from memory instead of one).
-        /// </summary>
-        static abstract void RunTwo(short* x, sbyte* panelA, sbyte* panelB, int kPadded, int* tileA, int* tileB);
     }
 
     /// <summary>A row count known when the kernel is compiled, so rows it does not use cost nothing.</summary>
@@ -208,9 +202,9 @@ public static unsafe partial class Int8Gemm
             ref readonly var p = ref _p;
             int kp = p.KPadded, mr = TKernel.MR;
             int* tile = stackalloc int[4 * NR];
-            if (p.M == 1)
+            if (p.M == 1 && typeof(TKernel) == typeof(Kernel256))
             {
-                OneRow<TKernel>(start, end, tile);
+                OneRow(start, end, tile);
                 return;
             }
             int rowBlock = Math.DivRem(start, _quads, out int quad);
@@ -238,15 +232,16 @@ public static unsafe partial class Int8Gemm
         }
 
         /// <summary>
-        /// Units [start, end) of a product with one row of activations (decoding one sequence), which streams its
-        /// share of the weights from memory once: the first half of the range and the second are read side by side,
-        /// panel q with panel q + half. One core keeps more reads in flight from two streams than from one: on an AMD
-        /// EPYC (Zen 3) the language-model head's 38.6 MB went from 25.3 to 30.6 GB/s on two threads and from 15.1 to
-        /// 19.0 on one (a scratch program alternating both orders in one process, medians of seven calls of each).
-        /// Every panel's sums are what <see cref="IKernel.Run{TRows}"/> gives it alone.
+        /// Units [start, end) of a product with one row of activations (decoding one sequence) on the AVX2 kernel,
+        /// which streams its share of the weights from memory once: the first half of the range and the second are
+        /// read side by side, panel q with panel q + half (<see cref="Kernel256.RunTwo"/>). One core keeps more reads in
+        /// flight from two streams than from one: on an AMD EPYC (Zen 3) the language-model head's 38.6 MB went from
+        /// 25.3 to 30.6 GB/s on two threads and from 15.1 to 19.0 on one (a scratch program alternating both ways in
+        /// one process, medians of seven calls of each). Every panel's sums are the ones it gets alone. The AVX-512
+        /// kernel keeps one stream per thread: two have not been measured on such a machine.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void OneRow<TKernel>(int start, int end, int* tile) where TKernel : struct, IKernel
+        void OneRow(int start, int end, int* tile)
         {
             ref readonly var p = ref _p;
             int kp = p.KPadded, half = (end - start) / 2;
@@ -254,14 +249,14 @@ public static unsafe partial class Int8Gemm
             for (int quad = start; quad < start + half; quad++)
             {
                 int ja = quad * NR, jb = (quad + half) * NR;
-                TKernel.RunTwo(p.X, p.W + (long)ja * kp, p.W + (long)jb * kp, kp, tile, second);
+                Kernel256.RunTwo(p.X, p.W + (long)ja * kp, p.W + (long)jb * kp, kp, tile, second);
                 Epilogue(in p, tile, 0, 1, ja, Math.Min(NR, p.N - ja));
                 Epilogue(in p, second, 0, 1, jb, Math.Min(NR, p.N - jb));
             }
             if ((end - start) % 2 != 0)
             {
                 int j = (end - 1) * NR;
-                TKernel.Run<Rows1>(p.X, p.W + (long)j * kp, kp, tile);
+                Kernel256.Run<Rows1>(p.X, p.W + (long)j * kp, kp, tile);
                 Epilogue(in p, tile, 0, 1, j, Math.Min(NR, p.N - j));
             }
         }

@@ -65,10 +65,14 @@ public static unsafe partial class Int8Gemm
                 Sse.Prefetch0(wa + PrefetchAhead + 64);
                 Sse.Prefetch0(wb + PrefetchAhead);
                 Sse.Prefetch0(wb + PrefetchAhead + 64);
-                Step<Rows1>(x + p, null, wa, ref a0, ref a1, ref a2, ref a3, ref a0, ref a1, ref a2, ref a3);
-                Step<Rows1>(x + p, null, wb, ref b0, ref b1, ref b2, ref b3, ref b0, ref b1, ref b2, ref b3);
-                Step<Rows1>(x + p + 16, null, wa + 16, ref a0, ref a1, ref a2, ref a3, ref a0, ref a1, ref a2, ref a3);
-                Step<Rows1>(x + p + 16, null, wb + 16, ref b0, ref b1, ref b2, ref b3, ref b0, ref b1, ref b2, ref b3);
+                var v = Vector256.Load(x + p);
+                Columns(v, Widen(wa, 0), Widen(wa, 1), Widen(wa, 2), Widen(wa, 3), ref a0, ref a1, ref a2, ref a3);
+                Columns(v, Widen(wb, 0), Widen(wb, 1), Widen(wb, 2), Widen(wb, 3), ref b0, ref b1, ref b2, ref b3);
+                v = Vector256.Load(x + p + 16);
+                Columns(v, Widen(wa + 16, 0), Widen(wa + 16, 1), Widen(wa + 16, 2), Widen(wa + 16, 3),
+                    ref a0, ref a1, ref a2, ref a3);
+                Columns(v, Widen(wb + 16, 0), Widen(wb + 16, 1), Widen(wb + 16, 2), Widen(wb + 16, 3),
+                    ref b0, ref b1, ref b2, ref b3);
             }
             SumColumns(a0, a1, a2, a3).Store(tileA);
             SumColumns(b0, b1, b2, b3).Store(tileB);
@@ -80,19 +84,26 @@ public static unsafe partial class Int8Gemm
             ref Vector256<int> a02, ref Vector256<int> a03, ref Vector256<int> a10, ref Vector256<int> a11,
             ref Vector256<int> a12, ref Vector256<int> a13) where TRows : struct, IRowCount
         {
-            var b0 = Avx2.ConvertToVector256Int16(w);
-            var b1 = Avx2.ConvertToVector256Int16(w + PanelPiece);
-            var b2 = Avx2.ConvertToVector256Int16(w + 2 * PanelPiece);
-            var b3 = Avx2.ConvertToVector256Int16(w + 3 * PanelPiece);
-            var a = Vector256.Load(x0);
-            a00 = MultiplyAdd(a00, a, b0); a01 = MultiplyAdd(a01, a, b1);
-            a02 = MultiplyAdd(a02, a, b2); a03 = MultiplyAdd(a03, a, b3);
-            if (TRows.Value > 1)
-            {
-                a = Vector256.Load(x1);
-                a10 = MultiplyAdd(a10, a, b0); a11 = MultiplyAdd(a11, a, b1);
-                a12 = MultiplyAdd(a12, a, b2); a13 = MultiplyAdd(a13, a, b3);
-            }
+            var b0 = Widen(w, 0);
+            var b1 = Widen(w, 1);
+            var b2 = Widen(w, 2);
+            var b3 = Widen(w, 3);
+            Columns(Vector256.Load(x0), b0, b1, b2, b3, ref a00, ref a01, ref a02, ref a03);
+            if (TRows.Value > 1) Columns(Vector256.Load(x1), b0, b1, b2, b3, ref a10, ref a11, ref a12, ref a13);
+        }
+
+        /// <summary>Column c's 16 weights of a piece (<see cref="PackWeights"/>), sign-extended to shorts.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<short> Widen(sbyte* w, int c) => Avx2.ConvertToVector256Int16(w + c * PanelPiece);
+
+        /// <summary>acc_c += pairs of a · b_c for the four columns of one row.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Columns(Vector256<short> a, Vector256<short> b0, Vector256<short> b1, Vector256<short> b2,
+            Vector256<short> b3, ref Vector256<int> acc0, ref Vector256<int> acc1, ref Vector256<int> acc2,
+            ref Vector256<int> acc3)
+        {
+            acc0 = MultiplyAdd(acc0, a, b0); acc1 = MultiplyAdd(acc1, a, b1);
+            acc2 = MultiplyAdd(acc2, a, b2); acc3 = MultiplyAdd(acc3, a, b3);
         }
 
         /// <summary>

@@ -68,16 +68,6 @@ public static unsafe partial class Int8Gemm
             if (TRows.Value > 3) Kernel256.SumColumns(Fold(a30), Fold(a31), Fold(a32), Fold(a33)).Store(tile + 3 * NR);
         }
 
-        /// <summary>
-        /// The two panels one after the other: reading them side by side, as the AVX2 kernel does, has not been measured
-        /// on an AVX-512 machine.
-        /// </summary>
-        public static void RunTwo(short* x, sbyte* panelA, sbyte* panelB, int kPadded, int* tileA, int* tileB)
-        {
-            Run<Rows1>(x, panelA, kPadded, tileA);
-            Run<Rows1>(x, panelB, kPadded, tileB);
-        }
-
         /// <summary>The two 256-bit halves added: eight partial sums.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static Vector256<int> Fold(Vector512<int> a) => a.GetLower() + a.GetUpper();
