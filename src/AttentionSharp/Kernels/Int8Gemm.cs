@@ -237,7 +237,7 @@ public static unsafe partial class Int8Gemm
         /// read side by side, panel q with panel q + half (<see cref="Kernel256.RunTwo"/>). One core keeps more reads in
         /// flight from two streams than from one: on an AMD EPYC (Zen 3) the language-model head's 38.6 MB went from
         /// 25.3 to 30.6 GB/s on two threads and from 15.1 to 19.0 on one (a scratch program alternating both ways in
-        /// one process, medians of seven calls of each). Every panel's sums are the ones it gets alone. The AVX-512
+        /// one process, medians of seven rounds of 60 calls each). Every panel's sums are the ones it gets alone. The AVX-512
         /// kernel keeps one stream per thread: two have not been measured on such a machine.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
