@@ -143,6 +143,29 @@ public sealed unsafe partial class Tensor
     }
 
     /// <summary>
+    /// Rotary position embedding in one pass (<see cref="Kernels.Rotary"/>): x is (…, T, W), and the first
+    /// <paramref name="heads"/> heads of <paramref name="headSize"/> floats at each of the T positions are rotated by the
+    /// angles whose cosines and sines <paramref name="cos"/> and <paramref name="sin"/> hold (T rows of HS/2, the
+    /// positions' own); the rest of each row passes through. The backward pass is the inverse rotation.
+    /// </summary>
+    internal static Tensor Rotary(Tensor x, int heads, int headSize, ReadOnlyMemory<float> cos, ReadOnlyMemory<float> sin)
+    {
+        if (x.Rank < 2 || x.Size(-1) == 0)
+            throw new ArgumentException($"Rotary embedding needs (…, T, W) input with W > 0; got {ShapeMath.Format(x.Shape)}.",
+                nameof(x));
+        var xc = x.Contiguous();
+        int t = x.Size(-2), width = x.Size(-1), rows = xc.Count / width;
+        var y = Uninitialized(x._shape);
+        Kernels.Rotary.Forward(y.Data, xc.Data, rows, width, heads, headSize, t, cos.Span, sin.Span);
+        return Record(y, "Rotary", [xc], g =>
+        {
+            if (!xc.RequiresGrad) return;
+            var dx = xc.GradBufferToSet(out bool overwrite);
+            Kernels.Rotary.Backward(dx, g.Data, rows, width, heads, headSize, t, cos.Span, sin.Span, accumulate: !overwrite);
+        });
+    }
+
+    /// <summary>
     /// Inverted dropout: in training each element is zeroed with probability p and the rest scaled by 1/(1 − p); in
     /// evaluation (or with p = 0) the input is returned unchanged. The mask is drawn from <paramref name="rng"/>.
     /// The tensor is taken as rows r, r+1, … (along dimension 0) of a larger one, r = <paramref name="firstRow"/> or else

@@ -11,7 +11,8 @@ namespace AttentionSharp.Nn;
 /// </summary>
 /// <remarks>
 /// Self-attention from one fused projection runs the heads in place (<see cref="Tensor.PackedSelfAttention"/>)
-/// whenever nothing needs the heads split: no cache, no rotary, softmax attention, NKV = NH.
+/// whenever nothing needs the heads split: no cache, softmax attention, NKV = NH (rotary positions rotate the packed
+/// query and key heads first).
 /// Linear attention forms no scores, so it takes no ALiBi and cannot skip padding keys: a batch with padding is
 /// refused.
 /// </remarks>
@@ -72,10 +73,12 @@ public sealed class AttentionCore
         bool training, bool wantWeights)
     {
         int t = qkv.Size(1);
-        bool packed = cache is null && _rotary is null && Config.Attention.Kind != AttentionKind.Linear && NKV == NH;
+        bool packed = cache is null && Config.Attention.Kind != AttentionKind.Linear && NKV == NH;
         if (packed && !wantWeights)
         {
-            // Training and whole-sequence evaluation: the heads are read in place from the fused projection.
+            // Training and whole-sequence evaluation: the heads are read in place from the fused projection, the query
+            // and key heads rotated first (RoPE) where the model has rotary positions.
+            if (_rotary is not null) qkv = _rotary.ApplyToHeads(qkv, NH + NKV);
             var options = Config.Attention.Restrict(Options(mask, t, t, training, positions: true), t);
             return (Tensor.PackedSelfAttention(qkv, NH, options), null);                     // (B, T, NH·HS)
         }
@@ -88,11 +91,11 @@ public sealed class AttentionCore
     {
         int b = q.Size(0), t = q.Size(1);
         var pattern = Config.Attention;
+        int offset = cache?.Length ?? 0;
+        if (_rotary is not null) { q = _rotary.ApplyToHeads(q, NH, offset); k = _rotary.ApplyToHeads(k, NKV, offset); }
         q = SplitHeads(q, NH);                                                                // (B, NH, T, HS)
         k = SplitHeads(k, NKV);                                                               // (B, NKV, T, HS)
         v = SplitHeads(v, NKV);
-        int offset = cache?.Length ?? 0;
-        if (_rotary is not null) { q = _rotary.Apply(q, offset); k = _rotary.Apply(k, offset); } // RoPE at offset…
         Tensor y; Tensor? weights = null;
         if (cache is not null && mask.Causal && pattern.Kind == AttentionKind.Linear && !wantWeights)
             y = cache.AttendLinear(q, k, v);                                    // causal linear: the recurrent state

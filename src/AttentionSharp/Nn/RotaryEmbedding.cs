@@ -4,8 +4,8 @@ namespace AttentionSharp.Nn;
 
 /// <summary>
 /// Rotary position embedding: each pair (x_i, x_{i+d/2}) of a query or key head is rotated by the angle p·θ_i, so that
-/// q_m·k_n depends on the positions only through m − n. It has no parameters; it is differentiable (built from
-/// differentiable ops), and the gradient is the inverse rotation.
+/// q_m·k_n depends on the positions only through m − n. It has no parameters; it is differentiable (one fused op,
+/// <see cref="Kernels.Rotary"/>, whose backward pass is the inverse rotation).
 /// </summary>
 public sealed class RotaryEmbedding
 {
@@ -30,15 +30,13 @@ public sealed class RotaryEmbedding
     public (Tensor Cos, Tensor Sin) Tables(int offset, int length)
     {
         int half = HeadSize / 2;
+        var (c, s) = HalfTables(offset, length);
         var cos = Tensor.Zeros(length, HeadSize); var sin = Tensor.Zeros(length, HeadSize);
-        var c = cos.Data; var s = sin.Data;
         for (int p = 0; p < length; p++)
             for (int i = 0; i < half; i++)
             {
-                // θ_i = base^(−2i/d)
-                double angle = (offset + p) * Math.Pow(Base, -2.0 * i / HeadSize);
-                c[p * HeadSize + i] = c[p * HeadSize + i + half] = (float)Math.Cos(angle);
-                s[p * HeadSize + i] = s[p * HeadSize + i + half] = (float)Math.Sin(angle);
+                cos.Data[p * HeadSize + i] = cos.Data[p * HeadSize + i + half] = c.Span[p * half + i];
+                sin.Data[p * HeadSize + i] = sin.Data[p * HeadSize + i + half] = s.Span[p * half + i];
             }
         return (cos, sin);
     }
@@ -50,14 +48,59 @@ public sealed class RotaryEmbedding
     public Tensor Apply(Tensor x, int offset = 0)
     {
         if (x.Rank != 4 || x.Size(3) != HeadSize)
-            throw new ArgumentException($"Rotary embedding needs (B, H, T, HS = {HeadSize}) input; got {ShapeMath.Format(x.Shape)}.", nameof(x));
-        if (offset < 0) throw new ArgumentOutOfRangeException(nameof(offset), offset, "The position offset must be non-negative.");
-        int half = HeadSize / 2;
-        var (cos, sin) = Tables(offset, x.Size(2));                                        // (T, HS) each
-        var x1 = x.Narrow(-1, 0, half);                                                    // (B, H, T, HS/2)
-        var x2 = x.Narrow(-1, half, half);
-        var rotated = Tensor.Cat([-x2, x1], -1);                                           // rotate_half(x): (−x₂, x₁)
-        // RoPE(x, p) = x ⊙ cos(pθ) + rotate_half(x) ⊙ sin(pθ)
-        return x * cos + rotated * sin;                                                    // (B, H, T, HS)
+            throw new ArgumentException(
+                $"Rotary embedding needs (B, H, T, HS = {HeadSize}) input; got {ShapeMath.Format(x.Shape)}.", nameof(x));
+        var (cos, sin) = HalfTables(offset, x.Size(2));
+        return Tensor.Rotary(x, 1, HeadSize, cos, sin);                                    // each (T, HS) row one head
+    }
+
+    /// <summary>
+    /// Rotates the first <paramref name="heads"/> heads of each position of x (B, T, W), heads not yet split (a query or
+    /// key projection, or a packed [Q K V] one whose query and key heads come first), tokens at positions offset …
+    /// offset + T − 1; the columns after those heads pass through unchanged.
+    /// </summary>
+    public Tensor ApplyToHeads(Tensor x, int heads, int offset = 0)
+    {
+        if (x.Rank != 3 || heads <= 0 || (long)heads * HeadSize > x.Size(2))
+            throw new ArgumentException(
+                $"Rotary embedding of {heads} heads of {HeadSize} needs (B, T, W ≥ {(long)heads * HeadSize}) input; " +
+                $"got {ShapeMath.Format(x.Shape)}.",
+                nameof(x));
+        var (cos, sin) = HalfTables(offset, x.Size(1));
+        return Tensor.Rotary(x, heads, HeadSize, cos, sin);
+    }
+
+    /// <summary>The angles' cosines and sines for positions [0, Positions), each Positions × HS/2.</summary>
+    sealed record AngleTables(float[] Cos, float[] Sin, int Positions);
+
+    AngleTables _tables = new([], [], 0);
+
+    /// <summary>
+    /// cos(p·θ_i) and sin(p·θ_i) for p = offset … offset + length − 1 and i &lt; d/2, each (length, HS/2): slices of
+    /// tables computed once (angles in double) and grown when a later position needs them. Safe to call from several
+    /// threads.
+    /// </summary>
+    (ReadOnlyMemory<float> Cos, ReadOnlyMemory<float> Sin) HalfTables(int offset, int length)
+    {
+        if (offset < 0)
+            throw new ArgumentOutOfRangeException(nameof(offset), offset, "The position offset must be non-negative.");
+        int half = HeadSize / 2, end = checked(offset + length);
+        var tables = Volatile.Read(ref _tables);
+        if (tables.Positions < end)
+        {
+            int positions = Math.Max(end, Math.Min(2 * tables.Positions, int.MaxValue / HeadSize));
+            positions = Math.Max(positions, 64);
+            var cos = new float[(long)positions * half]; var sin = new float[cos.Length];
+            for (int p = 0; p < positions; p++)
+                for (int i = 0; i < half; i++)
+                {
+                    // θ_i = base^(−2i/d)
+                    double angle = p * Math.Pow(Base, -2.0 * i / HeadSize);
+                    cos[p * half + i] = (float)Math.Cos(angle);
+                    sin[p * half + i] = (float)Math.Sin(angle);
+                }
+            Volatile.Write(ref _tables, tables = new AngleTables(cos, sin, positions));
+        }
+        return (tables.Cos.AsMemory(offset * half, length * half), tables.Sin.AsMemory(offset * half, length * half));
     }
 }

@@ -117,6 +117,44 @@ public class PositionalEncodingTests
     }
 
     [Fact]
+    public void RotaryOfPackedHeadsEqualsRotaryOfSplitHeads()
+    {
+        // A packed (B, T, [Q K V]) row: the query and key heads rotated as the split heads are, bit for bit; V untouched.
+        const int b = 2, t = 5, heads = 3, hs = 6, offset = 7;
+        var rope = new RotaryEmbedding(hs);
+        var qkv = Tensor.Uniform(new Generator(3), -1f, 1f, b, t, 3 * heads * hs);
+        var packed = rope.ApplyToHeads(qkv, 2 * heads, offset).ToArray();
+        var heads4 = qkv.Narrow(2, 0, 2 * heads * hs).Contiguous().View(b, t, 2 * heads, hs).Permute(0, 2, 1, 3);
+        var split = rope.Apply(heads4, offset).Permute(0, 2, 1, 3).Contiguous().ToArray();
+        var source = qkv.ToArray();
+        for (int row = 0; row < b * t; row++)
+            for (int j = 0; j < 3 * heads * hs; j++)
+            {
+                float expected = j < 2 * heads * hs ? split[row * 2 * heads * hs + j] : source[row * 3 * heads * hs + j];
+                float actual = packed[row * 3 * heads * hs + j];
+                Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(actual));
+            }
+    }
+
+    [Fact]
+    public void RotaryOfPackedHeadsGradientMatchesFiniteDifferences()
+    {
+        var rope = new RotaryEmbedding(4, 100f);
+        var x = Tensor.Uniform(new Generator(6), -1f, 1f, 2, 3, 11);   // two heads of 4 rotated, 3 columns passed
+        x.RequiresGrad = true;
+        var report = GradCheck.Check(xs => rope.ApplyToHeads(xs[0], heads: 2, offset: 5), [x]);
+        Assert.True(report.Passed, report.ToString());
+    }
+
+    [Fact]
+    public void RotaryOfPackedHeadsRefusesTooManyHeads()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new RotaryEmbedding(4).ApplyToHeads(Tensor.Zeros(1, 2, 10), heads: 3));
+        Assert.Contains("W ≥ 12", e.Message);
+        Assert.Contains("(1, 2, 10)", e.Message);
+    }
+
+    [Fact]
     public void AlibiSlopesForEightHeadsAreThePapers()
     {
         // Press et al. (2022), §3: for 8 heads the slopes are 1/2, 1/4, …, 1/256.
