@@ -214,8 +214,14 @@ public sealed class BertLayer : Module
     /// Concat(head_1, …, head_h) with head_i = softmax(Q_i·K_iᵀ/√d_k + M)·V_i, M = −∞ at padding keys (or the
     /// configured pattern and positions, see <see cref="AttentionCore"/>): (B, T, C).
     /// </summary>
-    Tensor SelfAttention(Tensor x, AttentionMask mask) =>
-        _core.SelfAttention(Query.Forward(x), Key.Forward(x), Value.Forward(x), mask, cache: null, Training);
+    Tensor SelfAttention(Tensor x, AttentionMask mask)
+    {
+        // One product forms Q, K and V: the three weights stacked by rows, [W^Q; W^K; W^V] (3C, C), as a fused
+        // projection, whose heads the attention then reads in place.
+        var weight = Tensor.Cat([Query.Weight, Key.Weight, Value.Weight], 0);
+        var bias = Tensor.Cat([Query.Bias!, Key.Bias!, Value.Bias!], 0);
+        return _core.SelfAttention(Tensor.Linear(x, weight, bias), mask, default, Training);   // (B, T, C)
+    }
 
     Tensor Drop(Tensor t) => t.Dropout(_config.Dropout, Training, _dropoutRng);
 }
