@@ -67,20 +67,29 @@ public sealed class FeedForward : Module
     public Linear Down { get; }
 
     /// <summary>(B, T, C) → (B, T, C).</summary>
-    public Tensor Forward(Tensor x)
+    public Tensor Forward(Tensor x) => ForwardBranch(x).Value;
+
+    /// <summary>
+    /// The block as a residual branch, FFN(x) not yet added: a pre-LN block's <c>x + ffn.ForwardBranch(ln.Deferred(x))</c>
+    /// normalises inside W₁'s product and adds inside W₂'s (<see cref="LinearInput"/>, <see cref="Branch"/>). Without
+    /// dropout between them, GELU and W₂ run as one op that forms GELU's output again in backward.
+    /// </summary>
+    public Branch ForwardBranch(LinearInput x)
     {
-        // Without dropout between them, GELU and W₂ run as one op that forms GELU's output again in backward.
-        if (Activation is FeedForwardActivation.Gelu or FeedForwardActivation.GeluTanh && (!Training || _dropout == 0f))
-            return Tensor.GeluLinear(Up.Forward(x), Down.Weight, Down.Bias,
-                Activation == FeedForwardActivation.Gelu ? GeluApproximation.None : GeluApproximation.Tanh).Dropout(_dropout, Training, _dropoutRng);
+        float dropout = Training ? _dropout : 0f;
+        if (Activation is FeedForwardActivation.Gelu or FeedForwardActivation.GeluTanh && dropout == 0f)
+            return Branch.GeluProjection(Down, x.Through(Up),
+                Activation == FeedForwardActivation.Gelu ? GeluApproximation.None : GeluApproximation.Tanh);
         var h = Activation switch                                                              // (B, T, d_ff)
         {
-            FeedForwardActivation.Relu => Up.Forward(x).Relu(),
-            FeedForwardActivation.Gelu => Up.Forward(x).Gelu(GeluApproximation.None),
-            FeedForwardActivation.GeluTanh => Up.Forward(x).Gelu(GeluApproximation.Tanh),
-            _ => Tensor.SwiGlu(Gate!.Forward(x), Up.Forward(x)),
+            FeedForwardActivation.Relu => x.Through(Up).Relu(),
+            FeedForwardActivation.Gelu => x.Through(Up).Gelu(GeluApproximation.None),
+            FeedForwardActivation.GeluTanh => x.Through(Up).Gelu(GeluApproximation.Tanh),
+            _ => SwiGluOf(x.Value),
         };
         h = h.Dropout(_dropout, Training, _dropoutRng);
-        return Down.Forward(h).Dropout(_dropout, Training, _dropoutRng);                     // (B, T, C)
+        return Branch.Projection(Down, h, dropout, _dropoutRng);                                // (B, T, C)
     }
+
+    Tensor SwiGluOf(Tensor x) => Tensor.SwiGlu(Gate!.Forward(x), Up.Forward(x));
 }

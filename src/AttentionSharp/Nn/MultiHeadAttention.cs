@@ -44,11 +44,28 @@ public sealed class MultiHeadAttention : Module
 
     /// <summary>Self-attention over x (B, T, C) → (B, T, C). With a cache, x holds only the new positions.</summary>
     public Tensor Forward(Tensor x, AttentionMask? mask = null, KvCacheLayer? cache = null) =>
-        Attend(x, null, mask ?? AttentionMask.None, cache, wantWeights: false).Output;
+        OutProj.Forward(Heads(x, null, mask ?? AttentionMask.None, cache, wantWeights: false).Output);
 
     /// <summary>Cross-attention: queries from x (B, Tq, C), keys and values from memory (B, Tk, C) → (B, Tq, C).</summary>
     public Tensor Forward(Tensor x, Tensor memory, AttentionMask? mask = null, KvCacheLayer? cache = null) =>
-        Attend(x, memory, mask ?? AttentionMask.None, cache, wantWeights: false).Output;
+        OutProj.Forward(Heads(x, memory, mask ?? AttentionMask.None, cache, wantWeights: false).Output);
+
+    /// <summary>
+    /// Self-attention as a residual branch, Dropout(MultiHead(x)), not yet added: a pre-LN block's
+    /// <c>x + mha.SelfBranch(ln.Deferred(x), …)</c> normalises inside the [Q K V] product and adds inside W^O's
+    /// (<see cref="LinearInput"/>, <see cref="Branch"/>). Pass dropout 0 outside training.
+    /// </summary>
+    public Branch SelfBranch(LinearInput x, AttentionMask? mask, KvCacheLayer? cache, float dropout, Generator? dropoutRng) =>
+        Branch.Projection(OutProj, Heads(x, null, mask ?? AttentionMask.None, cache, wantWeights: false).Output, dropout,
+            dropoutRng);
+
+    /// <summary>
+    /// Cross-attention as a residual branch (see <see cref="SelfBranch"/>): queries from x, keys and values from memory.
+    /// </summary>
+    public Branch CrossBranch(LinearInput x, Tensor memory, AttentionMask? mask, KvCacheLayer? cache, float dropout,
+        Generator? dropoutRng) =>
+        Branch.Projection(OutProj, Heads(x, memory, mask ?? AttentionMask.None, cache, wantWeights: false).Output, dropout,
+            dropoutRng);
 
     /// <summary>
     /// As <see cref="Forward(Tensor, AttentionMask?, KvCacheLayer?)"/> (or the cross form when <paramref name="memory"/> is
@@ -56,28 +73,31 @@ public sealed class MultiHeadAttention : Module
     /// </summary>
     public (Tensor Output, Tensor Weights) ForwardWithWeights(Tensor x, Tensor? memory = null, AttentionMask? mask = null, KvCacheLayer? cache = null)
     {
-        var (output, weights) = Attend(x, memory, mask ?? AttentionMask.None, cache, wantWeights: true);
-        return (output, weights!);
+        var (heads, weights) = Heads(x, memory, mask ?? AttentionMask.None, cache, wantWeights: true);
+        return (OutProj.Forward(heads), weights!);
     }
 
-    (Tensor Output, Tensor? Weights) Attend(Tensor x, Tensor? memory, AttentionMask mask, KvCacheLayer? cache, bool wantWeights)
+    /// <summary>The heads merged, before W^O: (B, Tq, C), and the weights when asked.</summary>
+    (Tensor Output, Tensor? Weights) Heads(LinearInput x, Tensor? memory, AttentionMask mask, KvCacheLayer? cache,
+        bool wantWeights)
     {
         int c = Config.Width, nh = Config.Heads, nkv = Config.KeyValueHeads, hs = Config.HeadSize;
-        CheckInput(x, "x", c);
+        CheckInput(x.X, "x", c);
         (Tensor Output, Tensor? Weights) y;
         if (memory is null)
         {
             // [Q K V] = x·[W^Q; W^K; W^V]ᵀ + [b^Q; b^K; b^V]: one fused projection
-            var qkv = Tensor.Linear(x, InProjWeight, InProjBias);                              // (B, T, (NH + 2·NKV)·HS)
+            var qkv = x.Through(InProjWeight, InProjBias);                                     // (B, T, (NH + 2·NKV)·HS)
             y = _core.SelfAttention(qkv, mask, cache, Training, wantWeights);                  // (B, T, C)
         }
         else
         {
             CheckInput(memory, "memory", c);
-            if (memory.Size(0) != x.Size(0))
-                throw new ArgumentException($"Cross-attention needs the memory's batch to equal x's; got x {ShapeMath.Format(x.Shape)}, memory {ShapeMath.Format(memory.Shape)}.", nameof(memory));
+            if (memory.Size(0) != x.X.Size(0))
+                throw new ArgumentException("Cross-attention needs the memory's batch to equal x's; " +
+                    $"got x {ShapeMath.Format(x.X.Shape)}, memory {ShapeMath.Format(memory.Shape)}.", nameof(memory));
             // Q = x·W^Qᵀ + b^Q;  [K V] = memory·[W^K; W^V]ᵀ + [b^K; b^V]
-            var q = Tensor.Linear(x, InProjWeight.Narrow(0, 0, nh * hs), InProjBias?.Narrow(0, 0, nh * hs));   // (B, Tq, C)
+            var q = x.Through(InProjWeight.Narrow(0, 0, nh * hs), InProjBias?.Narrow(0, 0, nh * hs));          // (B, Tq, C)
             (Tensor, Tensor) MemoryKeysValues()
             {
                 int rows = 2 * nkv * hs;
@@ -87,7 +107,7 @@ public sealed class MultiHeadAttention : Module
             }
             y = _core.CrossAttention(q, MemoryKeysValues, mask, cache, Training, wantWeights);  // (B, Tq, C)
         }
-        return (OutProj.Forward(y.Output), y.Weights);                                         // ·W^O
+        return y;
     }
 
     static void CheckInput(Tensor t, string name, int width)

@@ -39,16 +39,18 @@ public sealed class TransformerDecoderLayer : Module
     public Tensor Forward(Tensor x, Tensor memory, AttentionMask? selfMask = null, AttentionMask? memoryMask = null, KvCacheLayer? cache = null)
     {
         var causal = (selfMask ?? AttentionMask.None) with { Causal = true };
+        // Each branch's norm runs inside its first product and each residual sum inside its last (Fusion.cs).
+        float p = Training ? Config.Dropout : 0f;
         if (Config.NormFirst)
         {
-            x = x + Drop(SelfAttn.Forward(Norm1.Forward(x), causal, cache));                  // x + Dropout(SelfAttention(LN(x)))
-            x = x + Drop(CrossAttn.Forward(Norm2.Forward(x), memory, memoryMask, cache));     // x + Dropout(CrossAttention(LN(x), memory))
-            return x + Ffn.Forward(Norm3.Forward(x));                                          // x + FFN(LN(x))
+            // x + Dropout(SelfAttention(LN(x))), x + Dropout(CrossAttention(LN(x), memory)), x + FFN(LN(x))
+            x = x + SelfAttn.SelfBranch(Norm1.Deferred(x), causal, cache, p, _dropoutRng);
+            x = x + CrossAttn.CrossBranch(Norm2.Deferred(x), memory, memoryMask, cache, p, _dropoutRng);
+            return x + Ffn.ForwardBranch(Norm3.Deferred(x));
         }
-        x = Norm1.Forward(x + Drop(SelfAttn.Forward(x, causal, cache)));                     // LN(x + Dropout(SelfAttention(x)))
-        x = Norm2.Forward(x + Drop(CrossAttn.Forward(x, memory, memoryMask, cache)));        // LN(x + Dropout(CrossAttention(x, memory)))
-        return Norm3.Forward(x + Ffn.Forward(x));                                              // LN(x + FFN(x))
+        // LN(x + Dropout(SelfAttention(x))), LN(x + Dropout(CrossAttention(x, memory))), LN(x + FFN(x))
+        x = Norm1.Forward(x + SelfAttn.SelfBranch(x, causal, cache, p, _dropoutRng));
+        x = Norm2.Forward(x + CrossAttn.CrossBranch(x, memory, memoryMask, cache, p, _dropoutRng));
+        return Norm3.Forward(x + Ffn.ForwardBranch(x));
     }
-
-    Tensor Drop(Tensor t) => t.Dropout(Config.Dropout, Training, _dropoutRng);
 }

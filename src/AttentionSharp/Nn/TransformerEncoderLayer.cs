@@ -31,14 +31,14 @@ public sealed class TransformerEncoderLayer : Module
     /// <summary>(B, T, C) → (B, T, C); <paramref name="mask"/> carries key padding (torch's src_key_padding_mask) or an additive mask.</summary>
     public Tensor Forward(Tensor x, AttentionMask? mask = null)
     {
+        // Each branch's norm runs inside its first product and each residual sum inside its last (Fusion.cs).
+        float p = Training ? Config.Dropout : 0f;
         if (Config.NormFirst)
         {
-            x = x + Drop(SelfAttn.Forward(Norm1.Forward(x), mask));                           // x + Dropout(SelfAttention(LN(x)))
-            return x + Ffn.Forward(Norm2.Forward(x));                                          // x + FFN(LN(x))
+            x = x + SelfAttn.SelfBranch(Norm1.Deferred(x), mask, null, p, _dropoutRng);      // x + Dropout(SelfAttention(LN(x)))
+            return x + Ffn.ForwardBranch(Norm2.Deferred(x));                                   // x + FFN(LN(x))
         }
-        x = Norm1.Forward(x + Drop(SelfAttn.Forward(x, mask)));                               // LN(x + Dropout(SelfAttention(x)))
-        return Norm2.Forward(x + Ffn.Forward(x));                                              // LN(x + FFN(x))
+        x = Norm1.Forward(x + SelfAttn.SelfBranch(x, mask, null, p, _dropoutRng));           // LN(x + Dropout(SelfAttention(x)))
+        return Norm2.Forward(x + Ffn.ForwardBranch(x));                                        // LN(x + FFN(x))
     }
-
-    Tensor Drop(Tensor t) => t.Dropout(Config.Dropout, Training, _dropoutRng);
 }
