@@ -70,37 +70,50 @@ public sealed class RotaryEmbedding
         return Tensor.Rotary(x, heads, HeadSize, cos, sin);
     }
 
-    /// <summary>The angles' cosines and sines for positions [0, Positions), each Positions × HS/2.</summary>
-    sealed record AngleTables(float[] Cos, float[] Sin, int Positions);
+    /// <summary>The angles' cosines and sines for positions [First, First + Positions), each Positions × HS/2.</summary>
+    sealed record AngleTables(float[] Cos, float[] Sin, int First, int Positions);
 
-    AngleTables _tables = new([], [], 0);
+    AngleTables _tables = new([], [], 0, 0);
+
+    /// <summary>Positions beyond this are not kept in the shared tables but formed for the call that needs them.</summary>
+    const int MaxCachedPositions = 1 << 16;
 
     /// <summary>
     /// cos(p·θ_i) and sin(p·θ_i) for p = offset … offset + length − 1 and i &lt; d/2, each (length, HS/2): slices of
-    /// tables computed once (angles in double) and grown when a later position needs them. Safe to call from several
+    /// tables computed once (angles in double) and grown when a later position needs them, up to
+    /// <see cref="MaxCachedPositions"/>; positions past that are formed for the call alone. Safe to call from several
     /// threads.
     /// </summary>
     (ReadOnlyMemory<float> Cos, ReadOnlyMemory<float> Sin) HalfTables(int offset, int length)
     {
         if (offset < 0)
             throw new ArgumentOutOfRangeException(nameof(offset), offset, "The position offset must be non-negative.");
-        int half = HeadSize / 2, end = checked(offset + length);
+        int half = HeadSize / 2;
+        long end = (long)offset + length;
         var tables = Volatile.Read(ref _tables);
-        if (tables.Positions < end)
+        if (end > MaxCachedPositions) tables = Angles(offset, length);
+        else if (tables.Positions < end)
         {
-            int positions = Math.Max(end, Math.Min(2 * tables.Positions, int.MaxValue / HeadSize));
-            positions = Math.Max(positions, 64);
-            var cos = new float[(long)positions * half]; var sin = new float[cos.Length];
-            for (int p = 0; p < positions; p++)
-                for (int i = 0; i < half; i++)
-                {
-                    // θ_i = base^(−2i/d)
-                    double angle = p * Math.Pow(Base, -2.0 * i / HeadSize);
-                    cos[p * half + i] = (float)Math.Cos(angle);
-                    sin[p * half + i] = (float)Math.Sin(angle);
-                }
-            Volatile.Write(ref _tables, tables = new AngleTables(cos, sin, positions));
+            tables = Angles(0, (int)Math.Min(MaxCachedPositions, Math.Max(end, 2L * tables.Positions)));
+            Volatile.Write(ref _tables, tables);
         }
-        return (tables.Cos.AsMemory(offset * half, length * half), tables.Sin.AsMemory(offset * half, length * half));
+        int start = (offset - tables.First) * half;
+        return (tables.Cos.AsMemory(start, length * half), tables.Sin.AsMemory(start, length * half));
+    }
+
+    AngleTables Angles(int first, int positions)
+    {
+        positions = Math.Max(positions, first == 0 ? 64 : 0);
+        int half = HeadSize / 2;
+        var cos = new float[(long)positions * half]; var sin = new float[cos.Length];
+        for (int p = 0; p < positions; p++)
+            for (int i = 0; i < half; i++)
+            {
+                // θ_i = base^(−2i/d)
+                double angle = ((double)first + p) * Math.Pow(Base, -2.0 * i / HeadSize);
+                cos[(long)p * half + i] = (float)Math.Cos(angle);
+                sin[(long)p * half + i] = (float)Math.Sin(angle);
+            }
+        return new AngleTables(cos, sin, first, positions);
     }
 }

@@ -62,6 +62,8 @@ public class PositionalEncodingTests
     [Theory]
     [InlineData(8, 10000f, 0)]
     [InlineData(6, 500f, 13)]
+    [InlineData(8, 10000f, 65534)]    // past the positions the embedding keeps tables for: formed for the call
+    [InlineData(4, 10000f, 1 << 20)]
     public void RotaryMatchesThePublishedFormula(int d, float @base, int offset)
     {
         const int b = 2, h = 3, t = 4;
