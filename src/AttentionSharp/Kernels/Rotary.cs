@@ -46,6 +46,10 @@ public static unsafe class Rotary
             Work.Rows(rows, width, new BackwardKernel(pdx, pdy, pc, ps, width, heads, headSize / 2, t, accumulate));
     }
 
+    /// <summary>Copies the columns after the rotated heads.</summary>
+    static void PassThrough(float* from, float* to, int count) =>
+        new ReadOnlySpan<float>(from, count).CopyTo(new Span<float>(to, count));
+
     static void Check(int yLength, int xLength, int rows, int width, int heads, int headSize, int t, int cosLength,
         int sinLength)
     {
@@ -82,8 +86,7 @@ public static unsafe class Rotary
                     for (; i <= half - T.Count; i += T.Count) Step<T>(a, ya, c, s, i, half);
                     for (; i < half; i++) Step<Vec1>(a, ya, c, s, i, half);
                 }
-                if (xr != yr)
-                    for (int j = rotated; j < width; j++) yr[j] = xr[j];
+                if (xr != yr) PassThrough(xr + rotated, yr + rotated, width - rotated);  // a packed [Q K V]'s values
             }
         }
 
@@ -115,10 +118,13 @@ public static unsafe class Rotary
                     for (; i <= half - T.Count; i += T.Count) Step<T>(g, d, c, s, i, half, accumulate);
                     for (; i < half; i++) Step<Vec1>(g, d, c, s, i, half, accumulate);
                 }
-                if (accumulate)
-                    for (int j = rotated; j < width; j++) dr[j] += gr[j];
+                if (!accumulate) PassThrough(gr + rotated, dr + rotated, width - rotated);
                 else
-                    for (int j = rotated; j < width; j++) dr[j] = gr[j];
+                {
+                    int j = rotated;
+                    for (; j <= width - T.Count; j += T.Count) T.Store(T.Load(in dr[j]) + T.Load(in gr[j]), ref dr[j]);
+                    for (; j < width; j++) dr[j] += gr[j];
+                }
             }
         }
 

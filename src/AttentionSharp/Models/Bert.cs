@@ -51,7 +51,8 @@ public sealed class Bert : Module
 
         if (config.NumLabels > 0) Classifier = RegisterModule("classifier", Dense(c, config.NumLabels, rng));
         // Drawn last, so a model without features initialises exactly as before.
-        if (config.FeatureVocabSize > 0) FeatureEmbeddings = embeddings.Add("feature_embeddings", new Embedding(config.FeatureVocabSize, c, rng, std: 0.02f));
+        if (config.FeatureVocabSize > 0)
+            FeatureEmbeddings = embeddings.Add("feature_embeddings", new Embedding(config.FeatureVocabSize, c, rng, std: 0.02f));
     }
 
     public BertConfig Config { get; }
@@ -87,18 +88,25 @@ public sealed class Bert : Module
     /// With spelling features (<see cref="BertConfig.FeatureVocabSize"/> &gt; 0), <paramref name="features"/> holds S ids per
     /// token (B, T, S) and the sum of their embeddings joins the token's.
     /// </summary>
-    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, ReadOnlySpan<int> segments = default, ReadOnlySpan<int> features = default)
+    public Tensor Forward(ReadOnlySpan<int> ids, int batch, int time, ReadOnlySpan<int> segments = default,
+        ReadOnlySpan<int> features = default)
     {
         if (time > Config.MaxPositions && Config.PositionalEncoding == PositionalEncodingKind.Learned)
-            throw new ArgumentException($"The sequence has {time} tokens but the position table has BertConfig.MaxPositions = {Config.MaxPositions} rows.", nameof(ids));
+            throw new ArgumentException(
+                $"The sequence has {time} tokens but the position table has " +
+                $"BertConfig.MaxPositions = {Config.MaxPositions} rows.",
+                nameof(ids));
         if (batch <= 0 || time <= 0 || ids.Length != batch * time)
             throw new ArgumentException($"Expected {batch}×{time} = {batch * time} token ids, got {ids.Length}.", nameof(ids));
         var segmentIds = segments.IsEmpty ? new int[ids.Length] : segments.ToArray();
         if (segmentIds.Length != ids.Length)
-            throw new ArgumentException($"Expected {batch}×{time} = {batch * time} segment ids, got {segmentIds.Length}.", nameof(segments));
+            throw new ArgumentException($"Expected {batch}×{time} = {batch * time} segment ids, got {segmentIds.Length}.",
+                nameof(segments));
         for (int i = 0; i < segmentIds.Length; i++)
             if ((uint)segmentIds[i] >= (uint)Config.TypeVocabSize)
-                throw new ArgumentException($"Segment id {segmentIds[i]} at index {i} is out of range: BertConfig.TypeVocabSize = {Config.TypeVocabSize} allows ids 0 … {Config.TypeVocabSize - 1}.", nameof(segments));
+                throw new ArgumentException($"Segment id {segmentIds[i]} at index {i} is out of range: " +
+                    $"BertConfig.TypeVocabSize = {Config.TypeVocabSize} allows ids 0 … {Config.TypeVocabSize - 1}.",
+                    nameof(segments));
         var padding = new bool[ids.Length];
         for (int i = 0; i < ids.Length; i++) padding[i] = ids[i] == Config.PadTokenId;
         var mask = new AttentionMask { KeyPadding = padding };
@@ -113,14 +121,20 @@ public sealed class Bert : Module
         }
         else if (_sinusoids is not null) x = _sinusoids.Forward(x);                                       // + PE (T, C)
         x = x + TokenTypeEmbeddings.Forward(segmentIds, batch, time);                                     // + (B, T, C)
-        if (FeatureEmbeddings is not null) x += WordFeatureSum(FeatureEmbeddings, features, batch, time, Config.FeatureSlots);   // + (B, T, C)
-        else if (!features.IsEmpty) throw new ArgumentException("This BERT has no spelling-feature table (BertConfig.FeatureVocabSize is 0), yet features were given.", nameof(features));
+        if (FeatureEmbeddings is not null)
+            x += WordFeatureSum(FeatureEmbeddings, features, batch, time, Config.FeatureSlots);          // + (B, T, C)
+        else if (!features.IsEmpty)
+            throw new ArgumentException(
+                "This BERT has no spelling-feature table (BertConfig.FeatureVocabSize is 0), yet features were given.",
+                nameof(features));
         x = EmbeddingNorm.Forward(x).Dropout(Config.Dropout, Training, _dropoutRng);
         foreach (var layer in Layers) x = layer.Forward(x, mask);                                         // (B, T, C)
         return x;
     }
 
-    /// <summary>Hidden states (B, T, C) → MLM logits (B, T, V): LayerNorm(GELU(dense(h)))·Eᵀ + b with E the token embedding.</summary>
+    /// <summary>
+    /// Hidden states (B, T, C) → MLM logits (B, T, V): LayerNorm(GELU(dense(h)))·Eᵀ + b with E the token embedding.
+    /// </summary>
     public Tensor MlmLogits(Tensor hidden)
     {
         var h = MlmNorm.Forward(MlmDense.Forward(hidden).Gelu());                                         // (B, T, C)
@@ -128,18 +142,23 @@ public sealed class Bert : Module
     }
 
     /// <summary>Mean cross-entropy over the masked positions: labels hold the original id there and −100 elsewhere.</summary>
-    public Tensor MlmLoss(Tensor logits, ReadOnlySpan<int> labels) => Tensor.CrossEntropy(logits, labels, ignoreIndex: IgnoreIndex);
+    public Tensor MlmLoss(Tensor logits, ReadOnlySpan<int> labels) =>
+        Tensor.CrossEntropy(logits, labels, ignoreIndex: IgnoreIndex);
 
     /// <summary>Hidden states (B, T, C) → tag logits (B, T, NumLabels): classifier(Dropout(h)).</summary>
     public Tensor TagLogits(Tensor hidden)
     {
         if (Classifier is null)
-            throw new InvalidOperationException("This BERT has no tagging head: BertConfig.NumLabels is 0; set it to the number of tags.");
+            throw new InvalidOperationException(
+                "This BERT has no tagging head: BertConfig.NumLabels is 0; set it to the number of tags.");
         return Classifier.Forward(hidden.Dropout(Config.Dropout, Training, _dropoutRng));
     }
 
-    /// <summary>Mean cross-entropy of the tag logits; positions labelled −100 (padding, continuation pieces) are skipped.</summary>
-    public Tensor TagLoss(Tensor logits, ReadOnlySpan<int> labels) => Tensor.CrossEntropy(logits, labels, ignoreIndex: IgnoreIndex);
+    /// <summary>
+    /// Mean cross-entropy of the tag logits; positions labelled −100 (padding, continuation pieces) are skipped.
+    /// </summary>
+    public Tensor TagLoss(Tensor logits, ReadOnlySpan<int> labels) =>
+        Tensor.CrossEntropy(logits, labels, ignoreIndex: IgnoreIndex);
 
     /// <summary>
     /// Σ_s E_feature[f_{b,t,s}]: the summed embeddings of S feature ids per word, (B, T, S) ids → (B, T, C). Shared by the
@@ -148,15 +167,17 @@ public sealed class Bert : Module
     public static Tensor WordFeatureSum(Embedding table, ReadOnlySpan<int> features, int batch, int time, int slots)
     {
         if (features.Length != batch * time * slots)
-            throw new ArgumentException($"Expected {batch}×{time}×{slots} = {batch * time * slots} spelling-feature ids (S = {slots} per word), got {features.Length}.", nameof(features));
-        return Tensor.Embedding(table.Weight, features, batch, time, slots).Sum(2);                       // (B, T, S, C) → (B, T, C)
+            throw new ArgumentException($"Expected {batch}×{time}×{slots} = {batch * time * slots} spelling-feature ids " +
+                $"(S = {slots} per word), got {features.Length}.", nameof(features));
+        return Tensor.Embedding(table.Weight, features, batch, time, slots).Sum(2);       // (B, T, S, C) → (B, T, C)
     }
 
     /// <summary>The label of positions that no loss counts (PyTorch's and Hugging Face's convention).</summary>
     public const int IgnoreIndex = -100;
 
     /// <summary>A Linear layer initialised as BERT's (and GPT-2's): weight ~ N(0, 0.02²), bias 0.</summary>
-    internal static Linear Dense(int inFeatures, int outFeatures, Generator rng) => GptInit.Linear(inFeatures, outFeatures, rng, bias: true, std: 0.02f);
+    internal static Linear Dense(int inFeatures, int outFeatures, Generator rng) =>
+        GptInit.Linear(inFeatures, outFeatures, rng, bias: true, std: 0.02f);
 }
 
 /// <summary>
@@ -206,7 +227,7 @@ public sealed class BertLayer : Module
     /// <summary>(B, T, C) → (B, T, C); <paramref name="mask"/> carries the key padding.</summary>
     public Tensor Forward(Tensor x, AttentionMask mask)
     {
-        x = AttentionNorm.Forward(x + Drop(AttentionOut.Forward(SelfAttention(x, mask))));           // LN(x + Dropout(MultiHead(x)))
+        x = AttentionNorm.Forward(x + Drop(AttentionOut.Forward(SelfAttention(x, mask))));   // LN(x + Dropout(MultiHead(x)))
         return OutputNorm.Forward(x + Drop(Output.Forward(Intermediate.Forward(x).Gelu())));         // LN(x + Dropout(FFN(x)))
     }
 

@@ -34,11 +34,15 @@ public sealed class FeedForward : Module
     readonly float _dropout;
     readonly Generator _dropoutRng;
 
-    public FeedForward(int width, int hidden, FeedForwardActivation activation, Generator rng, float dropout = 0f, bool bias = true, Generator? dropoutRng = null)
+    public FeedForward(int width, int hidden, FeedForwardActivation activation, Generator rng, float dropout = 0f,
+        bool bias = true, Generator? dropoutRng = null)
     {
-        if (width <= 0 || hidden <= 0) throw new ArgumentException($"FeedForward needs positive sizes; got width = {width}, hidden = {hidden}.");
-        if (!Enum.IsDefined(activation)) throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown feed-forward activation.");
-        if (!(dropout >= 0 && dropout < 1)) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "Dropout probability must be in [0, 1).");
+        if (width <= 0 || hidden <= 0)
+            throw new ArgumentException($"FeedForward needs positive sizes; got width = {width}, hidden = {hidden}.");
+        if (!Enum.IsDefined(activation))
+            throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown feed-forward activation.");
+        if (!(dropout >= 0 && dropout < 1))
+            throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "Dropout probability must be in [0, 1).");
         Activation = activation;
         _dropout = dropout;
         _dropoutRng = RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64()));
@@ -85,11 +89,11 @@ public sealed class FeedForward : Module
             FeedForwardActivation.Relu => x.Through(Up).Relu(),
             FeedForwardActivation.Gelu => x.Through(Up).Gelu(GeluApproximation.None),
             FeedForwardActivation.GeluTanh => x.Through(Up).Gelu(GeluApproximation.Tanh),
-            _ => SwiGluOf(x.Value),
+            _ => SwiGlu(x.Value),                                                              // one norm for both
         };
         h = h.Dropout(_dropout, Training, _dropoutRng);
         return Branch.Projection(Down, h, dropout, _dropoutRng);                                // (B, T, C)
-    }
 
-    Tensor SwiGluOf(Tensor x) => Tensor.SwiGlu(Gate!.Forward(x), Up.Forward(x));
+        Tensor SwiGlu(Tensor v) => Tensor.SwiGlu(Gate!.Forward(v), Up.Forward(v));
+    }
 }

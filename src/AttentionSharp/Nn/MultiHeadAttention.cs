@@ -71,7 +71,8 @@ public sealed class MultiHeadAttention : Module
     /// As <see cref="Forward(Tensor, AttentionMask?, KvCacheLayer?)"/> (or the cross form when <paramref name="memory"/> is
     /// given), also returning the attention weights per head (B, NH, Tq, Tk), before dropout, for visualisation.
     /// </summary>
-    public (Tensor Output, Tensor Weights) ForwardWithWeights(Tensor x, Tensor? memory = null, AttentionMask? mask = null, KvCacheLayer? cache = null)
+    public (Tensor Output, Tensor Weights) ForwardWithWeights(Tensor x, Tensor? memory = null, AttentionMask? mask = null,
+        KvCacheLayer? cache = null)
     {
         var (heads, weights) = Heads(x, memory, mask ?? AttentionMask.None, cache, wantWeights: true);
         return (OutProj.Forward(heads), weights!);
@@ -113,6 +114,8 @@ public sealed class MultiHeadAttention : Module
     static void CheckInput(Tensor t, string name, int width)
     {
         if (t.Rank != 3 || t.Size(2) != width)
-            throw new ArgumentException($"Multi-head attention of width {width} needs {name} shaped (B, T, {width}); got {ShapeMath.Format(t.Shape)}.", name);
+            throw new ArgumentException(
+                $"Multi-head attention of width {width} needs {name} shaped (B, T, {width}); got {ShapeMath.Format(t.Shape)}.",
+                name);
     }
 }

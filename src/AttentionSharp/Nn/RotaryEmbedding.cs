@@ -12,7 +12,10 @@ public sealed class RotaryEmbedding
     public RotaryEmbedding(int headSize, float @base = 10000f)
     {
         if (headSize <= 0 || headSize % 2 != 0)
-            throw new ArgumentException($"Rotary position embedding rotates pairs of elements, so the head size must be positive and even; got {headSize}.", nameof(headSize));
+            throw new ArgumentException(
+                "Rotary position embedding rotates pairs of elements, so the head size must be positive and even; " +
+                $"got {headSize}.",
+                nameof(headSize));
         if (!(@base > 1f)) throw new ArgumentOutOfRangeException(nameof(@base), @base, "The rotary base must be greater than 1.");
         HeadSize = headSize; Base = @base;
     }
@@ -22,24 +25,6 @@ public sealed class RotaryEmbedding
 
     /// <summary>The base b of the frequencies θ_i = b^(−2i/d) (10000 in RoFormer and LLaMA).</summary>
     public float Base { get; }
-
-    /// <summary>
-    /// cos(p·θ_{j mod d/2}) and sin(p·θ_{j mod d/2}) for p = offset … offset + length − 1 and j = 0 … d − 1, each
-    /// (length, HS); angles in double.
-    /// </summary>
-    public (Tensor Cos, Tensor Sin) Tables(int offset, int length)
-    {
-        int half = HeadSize / 2;
-        var (c, s) = HalfTables(offset, length);
-        var cos = Tensor.Zeros(length, HeadSize); var sin = Tensor.Zeros(length, HeadSize);
-        for (int p = 0; p < length; p++)
-            for (int i = 0; i < half; i++)
-            {
-                cos.Data[p * HeadSize + i] = cos.Data[p * HeadSize + i + half] = c.Span[p * half + i];
-                sin.Data[p * HeadSize + i] = sin.Data[p * HeadSize + i + half] = s.Span[p * half + i];
-            }
-        return (cos, sin);
-    }
 
     /// <summary>
     /// Rotates x (B, H, T, HS) whose tokens sit at positions offset … offset + T − 1. For i &lt; d/2:
@@ -94,7 +79,7 @@ public sealed class RotaryEmbedding
         if (end > MaxCachedPositions) tables = Angles(offset, length);
         else if (tables.Positions < end)
         {
-            tables = Angles(0, (int)Math.Min(MaxCachedPositions, Math.Max(end, 2L * tables.Positions)));
+            tables = Angles(0, (int)Math.Min(MaxCachedPositions, Math.Max(Math.Max(end, 2L * tables.Positions), 64)));
             Volatile.Write(ref _tables, tables);
         }
         int start = (offset - tables.First) * half;
@@ -103,14 +88,14 @@ public sealed class RotaryEmbedding
 
     AngleTables Angles(int first, int positions)
     {
-        positions = Math.Max(positions, first == 0 ? 64 : 0);
         int half = HeadSize / 2;
+        var theta = new double[half];
+        for (int i = 0; i < half; i++) theta[i] = Math.Pow(Base, -2.0 * i / HeadSize);            // θ_i = base^(−2i/d)
         var cos = new float[(long)positions * half]; var sin = new float[cos.Length];
         for (int p = 0; p < positions; p++)
             for (int i = 0; i < half; i++)
             {
-                // θ_i = base^(−2i/d)
-                double angle = ((double)first + p) * Math.Pow(Base, -2.0 * i / HeadSize);
+                double angle = ((double)first + p) * theta[i];
                 cos[(long)p * half + i] = (float)Math.Cos(angle);
                 sin[(long)p * half + i] = (float)Math.Sin(angle);
             }

@@ -15,8 +15,11 @@ public sealed class TransformerDecoderLayer : Module
         Config = config.Validate();
         _dropoutRng = RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64()));
         SelfAttn = RegisterModule("self_attn", new MultiHeadAttention(config.Attention, rng, _dropoutRng));
-        CrossAttn = RegisterModule("multihead_attn", new MultiHeadAttention(config.Attention with { PositionalEncoding = PositionalEncodingKind.None }, rng, _dropoutRng));
-        Ffn = RegisterModule("ffn", new FeedForward(config.Width, config.FeedForwardWidth, config.Activation, rng, config.Dropout, config.Bias, _dropoutRng));
+        CrossAttn = RegisterModule("multihead_attn",
+            new MultiHeadAttention(config.Attention with { PositionalEncoding = PositionalEncodingKind.None }, rng, _dropoutRng));
+        Ffn = RegisterModule("ffn",
+            new FeedForward(config.Width, config.FeedForwardWidth, config.Activation, rng, config.Dropout, config.Bias,
+                _dropoutRng));
         Norm1 = RegisterModule("norm1", new LayerNorm(config.Width, config.LayerNormEps, config.Bias));
         Norm2 = RegisterModule("norm2", new LayerNorm(config.Width, config.LayerNormEps, config.Bias));
         Norm3 = RegisterModule("norm3", new LayerNorm(config.Width, config.LayerNormEps, config.Bias));
@@ -36,10 +39,12 @@ public sealed class TransformerDecoderLayer : Module
     /// <paramref name="memoryMask"/> masks the memory (torch's memory_key_padding_mask). With a cache, x holds only the
     /// new positions, and the memory's keys and values are computed on the first step only.
     /// </summary>
-    public Tensor Forward(Tensor x, Tensor memory, AttentionMask? selfMask = null, AttentionMask? memoryMask = null, KvCacheLayer? cache = null)
+    public Tensor Forward(Tensor x, Tensor memory, AttentionMask? selfMask = null, AttentionMask? memoryMask = null,
+        KvCacheLayer? cache = null)
     {
         var causal = (selfMask ?? AttentionMask.None) with { Causal = true };
-        // Each branch's norm runs inside its first product and each residual sum inside its last (Fusion.cs).
+        // Each residual sum runs inside the branch's last product (without dropout), and pre-LN each norm inside its
+        // first (Fusion.cs).
         float p = Training ? Config.Dropout : 0f;
         if (Config.NormFirst)
         {

@@ -17,7 +17,9 @@ public sealed class TransformerEncoderLayer : Module
         Config = config.Validate();
         _dropoutRng = RegisterGenerator("dropout", dropoutRng ?? new Generator(rng.NextUInt64()));
         SelfAttn = RegisterModule("self_attn", new MultiHeadAttention(config.Attention, rng, _dropoutRng));
-        Ffn = RegisterModule("ffn", new FeedForward(config.Width, config.FeedForwardWidth, config.Activation, rng, config.Dropout, config.Bias, _dropoutRng));
+        Ffn = RegisterModule("ffn",
+            new FeedForward(config.Width, config.FeedForwardWidth, config.Activation, rng, config.Dropout, config.Bias,
+                _dropoutRng));
         Norm1 = RegisterModule("norm1", new LayerNorm(config.Width, config.LayerNormEps, config.Bias));
         Norm2 = RegisterModule("norm2", new LayerNorm(config.Width, config.LayerNormEps, config.Bias));
     }
@@ -28,10 +30,13 @@ public sealed class TransformerEncoderLayer : Module
     public LayerNorm Norm1 { get; }
     public LayerNorm Norm2 { get; }
 
-    /// <summary>(B, T, C) → (B, T, C); <paramref name="mask"/> carries key padding (torch's src_key_padding_mask) or an additive mask.</summary>
+    /// <summary>
+    /// (B, T, C) → (B, T, C); <paramref name="mask"/> carries key padding (torch's src_key_padding_mask) or an additive mask.
+    /// </summary>
     public Tensor Forward(Tensor x, AttentionMask? mask = null)
     {
-        // Each branch's norm runs inside its first product and each residual sum inside its last (Fusion.cs).
+        // Each residual sum runs inside the branch's last product (without dropout), and pre-LN each norm inside its
+        // first (Fusion.cs).
         float p = Training ? Config.Dropout : 0f;
         if (Config.NormFirst)
         {

@@ -174,7 +174,8 @@ public class PositionalEncodingTests
     public void AlibiSlopesForTwelveHeadsTakeEightThenTheOddOnesOfSixteen()
     {
         // 8 heads: 2^−1 … 2^−8; then 16 heads' slopes 2^(−h/2) at h = 1, 3, 5, 7.
-        float[] expected = [.. Enumerable.Range(1, 8).Select(h => MathF.Pow(2, -h)), .. new[] { 1, 3, 5, 7 }.Select(h => MathF.Pow(2, -h / 2f))];
+        float[] expected =
+            [.. Enumerable.Range(1, 8).Select(h => MathF.Pow(2, -h)), .. new[] { 1, 3, 5, 7 }.Select(h => MathF.Pow(2, -h / 2f))];
         TensorAssert.Close(expected, Alibi.Slopes(12), 1e-7, 0, "ALiBi slopes for 12 heads");
     }
 
