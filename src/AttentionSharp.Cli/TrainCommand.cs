@@ -61,6 +61,10 @@ static class TrainCommand
     {
         Description = "pos: the share of training words read as <unk> (spelling kept), so the tagger learns unseen words.",
     };
+    static readonly Option<float?> RareWordDropout = new("--rare-word-dropout")
+    {
+        Description = "pos: α; a training word seen n times is read as <unk> with probability α/(α+n), so <unk> learns rare words.",
+    };
     static readonly Option<double?> TrainFraction = new("--train-fraction")
     {
         Description = "pos: train on this share of the training documents (a fixed draw; 1 = all), for learning curves.",
@@ -135,7 +139,7 @@ static class TrainCommand
         var command = new Command("train",
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
-                     Context, Patch, Positions, Dropout, WordDropout, TrainFraction, Beam, LengthPenalty, Batch, Accumulate,
+                     Context, Patch, Positions, Dropout, WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty, Batch, Accumulate,
                      Lr, Warmup, WeightDecay, Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
@@ -192,7 +196,9 @@ static class TrainCommand
             EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers,
             Heads = r.GetValue(Heads) ?? p.Heads,
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
-            WordDropout = r.GetValue(WordDropout) ?? p.WordDropout, TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,
+            WordDropout = r.GetValue(WordDropout) ?? p.WordDropout,
+            RareWordDropout = r.GetValue(RareWordDropout) ?? p.RareWordDropout,
+            TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,
             Beam = r.GetValue(Beam) ?? p.Beam,
             LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
             Patch = r.GetValue(Patch) ?? p.Patch,

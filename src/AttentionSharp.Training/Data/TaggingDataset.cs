@@ -84,19 +84,20 @@ public sealed class TaggingDataset
     {
         if (maxLength < 1) throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "The longest piece must hold at least one word.");
         var sentences = new List<TaggedSentence>();
+        int slots = vocabulary.Features.Slots;
         foreach (var document in documents)
             foreach (var sentence in document.Sentences)
                 for (int start = 0; start < sentence.Count; start += maxLength)
                 {
                     int n = Math.Min(maxLength, sentence.Count - start);
-                    var (words, tags, unseen, features) = (new int[n], new int[n], new bool[n], new int[n * WordFeatures.Slots]);
+                    var (words, tags, unseen, features) = (new int[n], new int[n], new bool[n], new int[n * slots]);
                     for (int i = 0; i < n; i++)
                     {
                         var w = sentence[start + i];
                         words[i] = vocabulary.Id(w.Word);
                         tags[i] = UniversalTags.Id(UniversalTags.FromBrown(w.Tag, document.Id));
                         unseen[i] = !trainingWords.Contains(WordVocabulary.Normalize(w.Word));
-                        vocabulary.Features.Write(w.Word, features.AsSpan(i * WordFeatures.Slots, WordFeatures.Slots));
+                        vocabulary.Features.Write(w.Word, features.AsSpan(i * slots, slots));
                     }
                     sentences.Add(new TaggedSentence(words, tags, unseen) { Features = features });
                 }
@@ -109,14 +110,14 @@ public sealed class TaggingDataset
     /// </summary>
     public static TaggedSentence Untagged(IReadOnlyList<string> words, WordVocabulary vocabulary, IReadOnlySet<string>? trainingWords = null)
     {
-        int n = words.Count;
-        var (ids, tags, unseen, features) = (new int[n], new int[n], new bool[n], new int[n * WordFeatures.Slots]);
+        int n = words.Count, slots = vocabulary.Features.Slots;
+        var (ids, tags, unseen, features) = (new int[n], new int[n], new bool[n], new int[n * slots]);
         Array.Fill(tags, IgnoreLabel);
         for (int i = 0; i < n; i++)
         {
             ids[i] = vocabulary.Id(words[i]);
             unseen[i] = trainingWords is not null && !trainingWords.Contains(WordVocabulary.Normalize(words[i]));
-            vocabulary.Features.Write(words[i], features.AsSpan(i * WordFeatures.Slots, WordFeatures.Slots));
+            vocabulary.Features.Write(words[i], features.AsSpan(i * slots, slots));
         }
         return new TaggedSentence(ids, tags, unseen) { Features = features };
     }
@@ -153,8 +154,9 @@ public sealed class TaggingDataset
         var ids = new int[rows.Length * time];                          // (B, T), Pad = 0
         var labels = new int[ids.Length];
         var unseen = new bool[ids.Length];
-        bool withFeatures = Sentences[rows[0]].Features.Length > 0;
-        var features = withFeatures ? new int[ids.Length * WordFeatures.Slots] : [];   // (B, T, S), None = 0
+        var first = Sentences[rows[0]];
+        int slots = first.Features.Length / Math.Max(1, first.Length);                  // S, 0 without features
+        var features = new int[ids.Length * slots];                                     // (B, T, S), None = 0
         Array.Fill(labels, IgnoreLabel);
         for (int b = 0; b < rows.Length; b++)
         {
@@ -162,9 +164,9 @@ public sealed class TaggingDataset
             s.Words.CopyTo(ids, b * time);
             s.Tags.CopyTo(labels, b * time);
             s.Unseen.CopyTo(unseen, b * time);
-            if (s.Features.Length != (withFeatures ? s.Length * WordFeatures.Slots : 0))
-                throw new InvalidOperationException($"Sentence {rows[b]} has {s.Features.Length} spelling-feature ids for {s.Length} words; every sentence of a dataset has {WordFeatures.Slots} per word or none.");
-            if (withFeatures) s.Features.CopyTo(features, b * time * WordFeatures.Slots);
+            if (s.Features.Length != s.Length * slots)
+                throw new InvalidOperationException($"Sentence {rows[b]} has {s.Features.Length} spelling-feature ids for {s.Length} words; the batch's first sentence has {slots} per word, and every sentence of a batch has the same.");
+            s.Features.CopyTo(features, b * time * slots);
         }
         return new TaggingBatch(ids, labels, unseen, rows.Length, time) { Features = features };
     }

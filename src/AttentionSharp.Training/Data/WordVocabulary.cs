@@ -71,12 +71,13 @@ public sealed class WordVocabulary
         return new WordVocabulary([PadToken, UnknownToken, MaskToken, .. kept], WordFeatures.Build(all, FeatureMinCount));
     }
 
-    /// <summary><c>{"type": "words", "words": [...], "features": [...]}</c>.</summary>
+    /// <summary><c>{"type": "words", "words": [...], "features": [...], "feature_kinds": [...]}</c>.</summary>
     public string ToJson() => new JsonObject
     {
         ["type"] = "words",
         ["words"] = new JsonArray(Words.Select(w => (JsonNode)JsonValue.Create(w)).ToArray()),
         ["features"] = Features.ToJson(),
+        ["feature_kinds"] = Features.KindsToJson(),
     }.ToJsonString();
 
     /// <summary>Reads <see cref="ToJson"/>'s output; <paramref name="source"/> names the file in errors.</summary>
@@ -90,7 +91,9 @@ public sealed class WordVocabulary
         var words = array.Select(w => w is JsonValue v && v.TryGetValue<string>(out var word) ? word : throw new DataSourceException($"{source} holds a word that is not a string: {w?.ToJsonString() ?? "null"}.")).ToArray();
         if (words.Length < 3 || words[Pad] != PadToken || words[Unknown] != UnknownToken || words[Mask] != MaskToken)
             throw new DataSourceException($"{source}: a word vocabulary starts with {PadToken}, {UnknownToken} and {MaskToken}.");
-        try { return new WordVocabulary(words, WordFeatures.FromJson(features, source)); }
+        if (o["feature_kinds"] is { } kinds && kinds is not JsonArray)
+            throw new DataSourceException($"{source}: \"feature_kinds\" must be an array of kinds such as \"s1\" and \"shape\".");
+        try { return new WordVocabulary(words, WordFeatures.FromJson(features, o["feature_kinds"] as JsonArray, source)); }
         catch (ArgumentException e) { throw new DataSourceException($"{source}: {e.Message}"); }
     }
 }

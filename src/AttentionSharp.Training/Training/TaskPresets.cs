@@ -34,7 +34,7 @@ public static class TaskPresets
             Positions = !transformer ? null
                 : task == "g2p" ? Nn.PositionalEncodingKind.Sinusoidal : Nn.PositionalEncodingKind.Learned,
             Attention = transformer ? Nn.AttentionPattern.Full : null,
-            WordDropout = task == "pos" ? 0f : null, TrainFraction = task == "pos" ? 1.0 : null,
+            WordDropout = task == "pos" ? 0f : null, RareWordDropout = task == "pos" ? 0f : null, TrainFraction = task == "pos" ? 1.0 : null,
             Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
             Patch = task == "fashion" && transformer ? 7 : null,
         };
@@ -70,7 +70,7 @@ public static class TaskPresets
                 {
                     Steps = 100_000, Minutes = 18, Batch = 32, LearningRate = 1e-3f, WarmupSteps = 300, WeightDecay = 0.01f,
                     EvalInterval = 500, EvalSample = 0, Layers = 4, Heads = 4, Width = 128, Dropout = 0.2f,
-                    Positions = Nn.PositionalEncodingKind.Rotary, WordDropout = 0.1f,
+                    Positions = Nn.PositionalEncodingKind.Rotary, RareWordDropout = 0.25f,
                 }
                 : common with
                 {
@@ -130,6 +130,8 @@ public static class TaskPresets
         Check(o.Heads is not null, preset.Heads is not null, "--heads", "the recurrent models have no attention heads");
         Check(o.WordDropout is not null, preset.WordDropout is not null, "--word-dropout",
             "it drops words of --task pos's training sentences");
+        Check(o.RareWordDropout is not null, preset.RareWordDropout is not null, "--rare-word-dropout",
+            "it drops rare words of --task pos's training sentences");
         Check(o.TrainFraction is not null, preset.TrainFraction is not null, "--train-fraction",
             "it trains --task pos on a share of its training documents");
         Check(o.Beam is not null, preset.Beam is not null, "--beam", "beam search decodes --task g2p's pronunciations");

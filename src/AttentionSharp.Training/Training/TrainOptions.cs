@@ -112,6 +112,13 @@ public sealed record TrainOptions
     public float? WordDropout { get; init; }
 
     /// <summary>
+    /// POS tagging: α of rare-word dropout, which reads a training word seen n times as &lt;unk&gt; with probability
+    /// α / (α + n) (Kiperwasser &amp; Goldberg 2016), so that &lt;unk&gt; learns the rare words unseen ones resemble; 0: off.
+    /// Drawn together with <see cref="WordDropout"/>.
+    /// </summary>
+    public float? RareWordDropout { get; init; }
+
+    /// <summary>
     /// POS tagging: the share of the training documents to train on, for learning curves: a fixed draw, each smaller share
     /// inside the larger ones; the vocabulary and the words counted as unseen are that share's. 1: all of them.
     /// </summary>
@@ -188,6 +195,8 @@ public sealed record TrainOptions
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
         if (WordDropout is { } w && !(w >= 0 && w < 1))
             throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
+        if (RareWordDropout is { } a && !(a >= 0 && float.IsFinite(a)))
+            throw new ArgumentException($"--rare-word-dropout must be a finite α ≥ 0; got {a}.");
         if (TrainFraction is { } f && !(f > 0 && f <= 1))
             throw new ArgumentException($"--train-fraction must be in (0, 1]; got {f}.");
         Tasks.PronunciationTask.ValidateDecoding(Beam, LengthPenalty);
@@ -211,7 +220,7 @@ public sealed record TrainOptions
         ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
-        ["word_dropout"] = WordDropout, ["beam"] = Beam, ["length_penalty"] = LengthPenalty,
+        ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam, ["length_penalty"] = LengthPenalty,
         ["train_fraction"] = TrainFraction,
     };
 
@@ -255,6 +264,8 @@ public sealed record TrainOptions
             Dropout = Get("dropout", defaults.Dropout),
             NoAttention = Get("no_attention", defaults.NoAttention),
             WordDropout = Get("word_dropout", defaults.WordDropout),
+            // a run saved before rare-word dropout existed trained without it
+            RareWordDropout = Get("rare_word_dropout", defaults.RareWordDropout is null ? null : (float?)0f),
             Beam = Get("beam", defaults.Beam),
             LengthPenalty = Get("length_penalty", defaults.LengthPenalty),
             TrainFraction = Get("train_fraction", defaults.TrainFraction),

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using AttentionSharp.Data;
 
 namespace AttentionSharp.Tests.Data;
@@ -41,13 +42,15 @@ public class TaggingDatasetTests
         Assert.Equal([Tag("DET"), Tag("NOUN"), Tag("VERB"), Tag("ADV"), Tag(".")], s.Tags);
         Assert.Equal([false, false, false, true, false], s.Unseen);   // only "loudly" is missing from ca01
         Assert.Equal(5, data.WordCount);
-        // Four spelling features per word; "loudly" is unknown as a word but its shape "x" is known.
-        Assert.Equal(5 * WordFeatures.Slots, s.Features.Length);
-        var loudly = s.Features.AsSpan(3 * WordFeatures.Slots, WordFeatures.Slots).ToArray();
-        var shapeX = new int[WordFeatures.Slots];
+        // Eight spelling features per word, the shape last; "loudly" is unknown as a word but its shape "x" is known.
+        int slots = vocabulary.Features.Slots, shape = slots - 1;
+        Assert.Equal(WordFeatures.DefaultKinds, vocabulary.Features.Kinds);
+        Assert.Equal(5 * slots, s.Features.Length);
+        var loudly = s.Features.AsSpan(3 * slots, slots).ToArray();
+        var shapeX = new int[slots];
         vocabulary.Features.Write("dog", shapeX);
-        Assert.Equal(shapeX[3], loudly[3]);
-        Assert.NotEqual(WordFeatures.None, loudly[3]);
+        Assert.Equal(shapeX[shape], loudly[shape]);
+        Assert.NotEqual(WordFeatures.None, loudly[shape]);
     }
 
     [Fact]
@@ -57,17 +60,51 @@ public class TaggingDatasetTests
         Assert.Equal("d,d.d", WordFeatures.Shape("1,250.5"));
         Assert.Equal("x-x", WordFeatures.Shape("e-mail"));
         Assert.Equal("X", WordFeatures.Shape("NATO"));
-        Assert.Equal<IEnumerable<string?>>(["s1:g", "s2:ng", "s3:ing", "shape:Xx"], WordFeatures.Describe("Running"));
-        Assert.Equal<IEnumerable<string?>>([null, null, null, "shape:x"], WordFeatures.Describe("a"));
+        Assert.Equal<IEnumerable<string?>>(["s1:g", "s2:ng", "s3:ing", "s4:ning", "p1:r", "p2:ru", "p3:run", "shape:Xx"],
+            WordFeatures.Describe("Running", WordFeatures.DefaultKinds));
+        Assert.Equal<IEnumerable<string?>>([null, null, null, null, null, null, null, "shape:x"],
+            WordFeatures.Describe("a", WordFeatures.DefaultKinds));
+        // A prefix or suffix needs a letter left over: "sing" has s3 and p3 but no s4.
+        Assert.Equal<IEnumerable<string?>>(["s3:ing", null, "p3:sin"], WordFeatures.Describe("sing", ["s3", "s4", "p3"]));
         // Seen five times: "-ing" endings and the shape x; "-ed" only once, so it has no id.
-        var features = WordFeatures.Build(["running", "sing", "thing", "king", "ring", "jumped"], minCount: 5);
-        var ids = new int[WordFeatures.Slots];
+        var features = WordFeatures.Build(["running", "sing", "thing", "king", "ring", "jumped"], minCount: 5,
+            kinds: WordFeatures.SuffixKinds);
+        var ids = new int[features.Slots];
         features.Write("walking", ids);
         Assert.All(ids.Skip(1), id => Assert.NotEqual(WordFeatures.None, id));
         features.Write("walked", ids);
         Assert.Equal([WordFeatures.None, WordFeatures.None, WordFeatures.None], ids[..3]);
-        Assert.Equal(features.Names, WordFeatures.FromJson(features.ToJson(), "test").Names);
         Assert.Throws<ArgumentException>(() => features.Write("x", new int[2]));
+    }
+
+    [Fact]
+    public void FeatureKindsRoundTripAndOlderVocabulariesReadAsSuffixes()
+    {
+        string[] words = ["unkind", "untie", "undo", "unfit", "until", "Unless"];
+        var features = WordFeatures.Build(words, minCount: 5);
+        Assert.Contains("p2:un", features.Names);
+        Assert.DoesNotContain("p3:unk", features.Names);   // seen once
+        var back = WordFeatures.FromJson(features.ToJson(), features.KindsToJson(), "test");
+        Assert.Equal(features.Names, back.Names);
+        Assert.Equal(features.Kinds, back.Kinds);
+        // A list written before kinds were named: the classic three suffixes and the shape.
+        var suffixes = WordFeatures.Build(words, minCount: 5, kinds: WordFeatures.SuffixKinds);
+        Assert.Equal(WordFeatures.SuffixKinds, WordFeatures.FromJson(suffixes.ToJson(), null, "old").Kinds);
+        // A name of a kind the list does not have, a kind twice, or an unknown kind: refused by name.
+        var wrong = Assert.Throws<DataSourceException>(() => WordFeatures.FromJson(features.ToJson(), null, "mixed"));
+        Assert.Contains("'p1:u'", wrong.Message);   // the first name of a prefix kind, in id order
+        Assert.StartsWith("mixed:", wrong.Message);
+        Assert.Contains("twice", Assert.Throws<DataSourceException>(
+            () => WordFeatures.Build(words, 5, ["s1", "s1"])).Message);
+        Assert.Contains("'x3'", Assert.Throws<DataSourceException>(
+            () => WordFeatures.FromJson(suffixes.ToJson(), new JsonArray("s1", "x3"), "bad")).Message);
+        // A whole vocabulary keeps its kinds through tokenizer.json, and one without "feature_kinds" reads as suffixes.
+        var vocabulary = WordVocabulary.Build(words.Concat(words), minCount: 1);
+        Assert.Equal(vocabulary.Features.Kinds, WordVocabulary.FromJson(vocabulary.ToJson(), "v").Features.Kinds);
+        var old = JsonNode.Parse(WordVocabulary.Build(words, 1).ToJson())!.AsObject();
+        old.Remove("feature_kinds");
+        old["features"] = suffixes.ToJson();
+        Assert.Equal(WordFeatures.SuffixKinds, WordVocabulary.FromJson(old.ToJsonString(), "old").Features.Kinds);
     }
 
     [Fact]
@@ -107,8 +144,9 @@ public class TaggingDatasetTests
         var vocabulary = WordVocabulary.Build(Tiny.SelectMany(d => d.Sentences).SelectMany(s => s).Select(w => w.Word), minCount: 1);
         var data = TaggingDataset.FromSentences([TaggingDataset.Untagged(["The", "cat"], vocabulary), TaggingDataset.Untagged(["Dogs"], vocabulary)]);
         var batch = data.Batches(2).Single();
-        Assert.Equal(2 * 2 * WordFeatures.Slots, batch.Features.Length);
-        Assert.Equal(new int[WordFeatures.Slots], batch.Features[(1 * WordFeatures.Slots)..(2 * WordFeatures.Slots)]);   // "Dogs" row, padding after it
+        int slots = vocabulary.Features.Slots;
+        Assert.Equal(2 * 2 * slots, batch.Features.Length);
+        Assert.Equal(new int[slots], batch.Features[(1 * slots)..(2 * slots)]);   // "Dogs" row, padding after it
         Assert.All(batch.Labels, l => Assert.Equal(TaggingDataset.IgnoreLabel, l));
         Assert.Equal([WordVocabulary.Unknown, WordVocabulary.Pad], batch.Ids[..2]);   // sorted by length: "Dogs" first
     }

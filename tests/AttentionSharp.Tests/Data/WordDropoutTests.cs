@@ -50,4 +50,40 @@ public class WordDropoutTests
         Assert.Throws<ArgumentOutOfRangeException>(() => WordDropout.Apply(plain, 1f, new Generator(4)));
         Assert.Throws<ArgumentOutOfRangeException>(() => WordDropout.Apply(plain, float.NaN, new Generator(4)));
     }
+
+    [Fact]
+    public void RareWordsAreDroppedMoreOftenAndAUniformRateDropsTheSameWordsAsBefore()
+    {
+        // Ids 3, 4 and 5 seen 1, 9 and 99 times in training (and one <unk>).
+        var sentence = new int[] { 3 }.Concat(Enumerable.Repeat(4, 9)).Concat(Enumerable.Repeat(5, 99)).Append(WordVocabulary.Unknown).ToArray();
+        var train = TaggingDataset.FromSentences([new TaggedSentence(sentence, new int[sentence.Length], new bool[sentence.Length])]);
+        var p = WordDropout.Probabilities(train, vocabularySize: 7, uniform: 0f, rareAlpha: 1f)!;
+        Assert.Equal([0f, 0f, 0f, 1f / 2, 1f / 10, 1f / 100, 1f], p);   // α/(α+n); id 6 never seen; specials never dropped
+        // Both at once: one draw with 1 − (1 − u)(1 − r).
+        var both = WordDropout.Probabilities(train, 7, uniform: 0.2f, rareAlpha: 1f)!;
+        Assert.Equal(1 - 0.8f * 0.5f, both[3], 6);
+        Assert.Equal(0f, both[WordVocabulary.Unknown]);
+        Assert.Null(WordDropout.Probabilities(train, 7, 0f, 0f));
+
+        // A rate the same for every id draws and drops exactly as the uniform form.
+        var plain = Batch(out var ids);
+        var uniform = WordDropout.Probabilities(TaggingDataset.FromSentences([]), 503, 0.15f, 0f)!;
+        Assert.Equal(WordDropout.Apply(plain, 0.15f, new Generator(8)).Ids, WordDropout.Apply(plain, uniform, new Generator(8)).Ids);
+
+        // Rare ids go more often than frequent ones: ids 3-252 at α/(α+1) = 0.5, ids 253-502 at α/(α+1000).
+        var rare = new float[503];
+        for (int id = 3; id < 503; id++) rare[id] = id < 253 ? 0.5f : 1f / 1001;
+        var dropped = WordDropout.Apply(plain, rare, new Generator(2));
+        double Share(Func<int, bool> which)
+        {
+            var at = Enumerable.Range(0, ids.Length).Where(i => ids[i] > WordVocabulary.Mask && which(ids[i])).ToArray();
+            return at.Count(i => dropped.Ids[i] == WordVocabulary.Unknown) / (double)at.Length;
+        }
+        Assert.InRange(Share(id => id < 253), 0.45, 0.55);   // about 4,450 words: a standard deviation of 0.0075
+        Assert.InRange(Share(id => id >= 253), 0, 0.005);
+        Assert.Throws<ArgumentException>(() => WordDropout.Apply(plain, new float[10], new Generator(2)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WordDropout.Probabilities(train, 7, 0f, float.NaN));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WordDropout.Probabilities(train, 7, 1f, 0f));
+        Assert.Throws<ArgumentException>(() => WordDropout.Probabilities(train, 4, 0f, 1f));   // id 5 outside
+    }
 }

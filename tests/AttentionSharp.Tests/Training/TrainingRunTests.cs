@@ -149,6 +149,7 @@ public class TrainingRunTests
     [InlineData("mlm", "transformer", "--tokenizer")]
     [InlineData("fashion", "transformer", "--word-dropout")]
     [InlineData("mlm", "transformer", "--word-dropout")]
+    [InlineData("g2p", "transformer", "--rare-word-dropout")]
     [InlineData("mlm", "transformer", "--train-fraction")]
     [InlineData("g2p", "lstm", "--train-fraction")]
     [InlineData("fashion", "lstm", "--patch")]
@@ -162,6 +163,7 @@ public class TrainingRunTests
             NoAttention = option == "--no-attention",
             Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
             WordDropout = option == "--word-dropout" ? 0.1f : TaskPresets.For(task, model).WordDropout,
+            RareWordDropout = option == "--rare-word-dropout" ? 0.25f : TaskPresets.For(task, model).RareWordDropout,
             TrainFraction = option == "--train-fraction" ? 0.5 : TaskPresets.For(task, model).TrainFraction,
             Patch = option == "--patch" ? 4 : TaskPresets.For(task, model).Patch,
         };
@@ -250,6 +252,13 @@ public class TrainingRunTests
             Assert.StartsWith("--train-fraction must be in (0, 1]", e.Message);
         }
         Assert.Equal(0.25, TrainOptions.FromJson((pos with { TrainFraction = 0.25 }).ToJson(), pos).TrainFraction);
+        // --rare-word-dropout likewise; a run saved before it existed resumes without it, whatever the preset says now.
+        Assert.Equal(0.5f, TrainOptions.FromJson((pos with { RareWordDropout = 0.5f }).ToJson(), pos).RareWordDropout);
+        var before = pos.ToJson();
+        before.Remove("rare_word_dropout");
+        Assert.Equal(0f, TrainOptions.FromJson(before, pos).RareWordDropout);
+        Assert.Contains("--rare-word-dropout must be", Assert.Throws<ArgumentException>(
+            () => (pos with { RareWordDropout = -1f }).Validate()).Message);
         var options = TaskData.Options("pos", "transformer", dir.Path) with { Steps = 2, TrainFraction = 0.25 };
         var output = new StringWriter();
         Assert.Equal(0, new TrainingRun(options, new SingleProcessCommunicator(), output).Execute());

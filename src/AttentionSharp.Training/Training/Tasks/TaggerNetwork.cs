@@ -23,14 +23,14 @@ public sealed record TaggerNetwork(Module Model, Func<TaggingBatch, Tensor> Logi
             VocabSize = vocabulary.Count, MaxPositions = MaxLength, TypeVocabSize = 1, Layers = o.Layers ?? 4, Heads = o.Heads ?? 4,
             Width = o.Width ?? 128, IntermediateSize = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f,
             AttentionDropout = o.Dropout ?? 0f, PadTokenId = WordVocabulary.Pad, NumLabels = UniversalTags.Count,
-            FeatureVocabSize = vocabulary.Features.Count, FeatureSlots = WordFeatures.Slots,
+            FeatureVocabSize = vocabulary.Features.Count, FeatureSlots = vocabulary.Features.Slots,
             PositionalEncoding = o.Positions ?? PositionalEncodingKind.Learned, Attention = o.Attention ?? AttentionPattern.Full,
         }, rng),
         _ => Recurrent(new RecurrentTaggerConfig
         {
             Cell = o.Model, VocabSize = vocabulary.Count, EmbeddingSize = o.Width ?? 128, HiddenSize = o.Width ?? 128,
             Layers = o.Layers ?? 2, NumLabels = UniversalTags.Count, Dropout = o.Dropout ?? 0f,
-            FeatureVocabSize = vocabulary.Features.Count, FeatureSlots = WordFeatures.Slots,
+            FeatureVocabSize = vocabulary.Features.Count, FeatureSlots = vocabulary.Features.Slots,
         }, rng),
     };
 
@@ -38,16 +38,25 @@ public sealed record TaggerNetwork(Module Model, Func<TaggingBatch, Tensor> Logi
 #pragma warning disable format
     public static TaggerNetwork FromMlm(BertConfig mlm, float dropout, WordVocabulary vocabulary, Generator rng) => Bert(mlm with
     {
-        NumLabels = UniversalTags.Count, FeatureVocabSize = vocabulary.Features.Count, FeatureSlots = WordFeatures.Slots,
+        NumLabels = UniversalTags.Count, FeatureVocabSize = vocabulary.Features.Count, FeatureSlots = vocabulary.Features.Slots,
         Dropout = dropout, AttentionDropout = dropout,
     }, rng);
 #pragma warning restore format
 
-    /// <summary>The network a pos checkpoint's config.json describes (weights not loaded).</summary>
-    public static TaggerNetwork FromConfig(JsonObject config, string checkpointDir)
+    /// <summary>
+    /// The network a pos checkpoint's config.json describes (weights not loaded), for the checkpoint's own
+    /// <paramref name="vocabulary"/>: a vocabulary whose spelling features do not fit the network's table is refused.
+    /// </summary>
+    public static TaggerNetwork FromConfig(JsonObject config, WordVocabulary vocabulary, string checkpointDir)
     {
         if (config["network"] is not JsonObject network)
             throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' has no \"network\" object.");
+        int size = network["feature_vocab_size"]?.GetValue<int>() ?? 0, slots = network["feature_slots"]?.GetValue<int>() ?? 0;
+        if (size != vocabulary.Features.Count || slots != vocabulary.Features.Slots)
+            throw new CheckpointException(
+                $"Checkpoint '{checkpointDir}': its network reads {slots} spelling features a word from a table of {size}, but its " +
+                $"vocabulary has {vocabulary.Features.Slots} ({string.Join(", ", vocabulary.Features.Kinds)}) from " +
+                $"{vocabulary.Features.Count}; config.json and tokenizer.json come from different runs.");
         var rng = new Generator(0);
         return config["model"]?.GetValue<string>() switch
         {
@@ -62,9 +71,10 @@ public sealed record TaggerNetwork(Module Model, Func<TaggingBatch, Tensor> Logi
     public static (TaggerNetwork Network, WordVocabulary Vocabulary) Load(string checkpointDir)
     {
         var contents = Checkpoint.ReadContents(checkpointDir);
-        var network = FromConfig(contents.Config, checkpointDir);
+        var vocabulary = WordVocabulary.FromJson(contents.TokenizerJson, $"the vocabulary of checkpoint '{checkpointDir}'");
+        var network = FromConfig(contents.Config, vocabulary, checkpointDir);
         Checkpoint.LoadWeights(checkpointDir, network.Model);
-        return (network, WordVocabulary.FromJson(contents.TokenizerJson, $"the vocabulary of checkpoint '{checkpointDir}'"));
+        return (network, vocabulary);
     }
 
     static TaggerNetwork Bert(BertConfig config, Generator rng)

@@ -90,7 +90,7 @@ public sealed class TaggingTask : ITrainingTask
         else
         {
             TaggerNetwork network;
-            if (resumed is not null) network = TaggerNetwork.FromConfig(resumed.Config, options.Resume!);
+            if (resumed is not null) network = TaggerNetwork.FromConfig(resumed.Config, _vocabulary, options.Resume!);
             else if (options.Init is not null)
             {
                 var init = Checkpoint.ReadContents(options.Init);
@@ -115,9 +115,9 @@ public sealed class TaggingTask : ITrainingTask
         _maskRng = new Generator(options.Seed ^ 0x4D41534BUL);
         // The same generator draws the tagger's word dropout: its state is in every checkpoint, so a resumed run drops
         // the words the uninterrupted run would have.
-        float wordDropout = options.WordDropout ?? 0f;
+        var dropWords = WordDropout.Probabilities(train, _vocabulary.Count, options.WordDropout ?? 0f, options.RareWordDropout ?? 0f);
         Func<TaggingBatch, TaggingBatch>? prepare = _masked ? b => MaskedWords.Mask(b, _vocabulary.Count, _maskRng)
-            : wordDropout > 0 ? b => WordDropout.Apply(b, wordDropout, _maskRng) : null;
+            : dropWords is not null ? b => WordDropout.Apply(b, dropWords, _maskRng) : null;
         _batches = new TaggingBatches(train, _logits, options.Batch * communicator.Size, communicator.Size, options.Seed ^ 0x5DEECE66DUL,
             prepare);
 
