@@ -58,10 +58,10 @@ public sealed class GpuGelu
         for (int i = GpuMath.GridFirst; i < p.Count; i += GpuMath.GridStride)
         {
             float x = p.X[i];
-            // tanh form: y = ½x(1 + tanh u) = x / (1 + e^(−2u)); erf form: y = ½x(1 + erf(x/√2))
+            // tanh form: y = ½x(1 + tanh u) = x / (1 + e^(−2u)); erf form: y = x·Φ(x) = ½x·erfc(−x/√2)
             p.Out[i] = p.Tanh != 0
                 ? x / (1f + MathF.Exp(-TwoU(x, x * x)))
-                : 0.5f * x * (1f + GpuMath.Erf(x * InvSqrt2));
+                : x * (0.5f * GpuMath.Erfc(-x * InvSqrt2));
         }
     }
 
@@ -83,8 +83,8 @@ public sealed class GpuGelu
             }
             else
             {
-                // Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
-                float cdf = 0.5f * (1f + GpuMath.Erf(x * InvSqrt2));
+                // Φ(x) + x·φ(x), Φ(x) = ½·erfc(−x/√2), φ(x) = e^(−x²/2)/√(2π)
+                float cdf = 0.5f * GpuMath.Erfc(-x * InvSqrt2);
                 float pdf = InvSqrt2Pi * MathF.Exp(-0.5f * x * x);
                 grad = GpuMath.Fma(x, pdf, cdf);
             }

@@ -1,5 +1,5 @@
-// Sources: Cephes Math Library (S. L. Moshier), single-precision ndtrf.c (erff/erfcf), the coefficients the CPU engine's
-// SimdMath uses, so GELU's erf form agrees with it to float rounding.
+// Sources: Press et al., Numerical Recipes (erfc), the fit the CPU engine's SimdMath uses, so GELU's erf form agrees
+// with it to float rounding.
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
@@ -18,51 +18,25 @@ internal static class GpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Fma(float a, float b, float c) => a * b + c;
 
-    /// <summary>erf x = 2/√π ∫₀ˣ e^(−t²) dt, as the CPU engine's SimdMath.Erf.</summary>
-    public static float Erf(float x)
+    /// <summary>
+    /// erfc x = 1 − erf x, as the CPU engine's SimdMath.Erfc: for a = |x|, t·e^(−a² + P(t)) with t = 1 / (1 + a/2),
+    /// and erfc(−a) = 2 − erfc a.
+    /// </summary>
+    public static float Erfc(float x)
     {
         float a = MathF.Abs(x);
-        if (a < 1f)
-        {
-            // |x| < 1: erf x = x·T(x²)
-            float s = x * x;
-            float t = Fma(7.853861353153693e-5f, s, -8.010193625184903e-4f);
-            t = Fma(t, s, 5.188327685732524e-3f);
-            t = Fma(t, s, -2.685381193529856e-2f);
-            t = Fma(t, s, 1.128358514861418e-1f);
-            t = Fma(t, s, -3.761262582423300e-1f);
-            t = Fma(t, s, 1.128379165726710f);
-            return x * t;
-        }
-        // |x| ≥ 1: erf x = sign(x)·(1 − erfc|x|), erfc a = e^(−a²)·(1/a)·P(1/a²) for a < 2, ·R(1/a²) beyond; a is capped
-        // at 10, where erfc is far below float resolution next to 1
-        float c = MathF.Min(a, 10f);
-        float q = 1f / c;
-        float y = q * q;
-        float p;
-        if (a < 2f)
-        {
-            p = Fma(2.326819970068386e-2f, y, -1.387039388740657e-1f);
-            p = Fma(p, y, 3.687424674597105e-1f);
-            p = Fma(p, y, -5.824733027278666e-1f);
-            p = Fma(p, y, 6.210004621745983e-1f);
-            p = Fma(p, y, -4.944515323274145e-1f);
-            p = Fma(p, y, 3.404879937665872e-1f);
-            p = Fma(p, y, -2.741127028184656e-1f);
-            p = Fma(p, y, 5.638259427386472e-1f);
-        }
-        else
-        {
-            p = Fma(-1.047766399936249e+1f, y, 1.297719955372516e+1f);
-            p = Fma(p, y, -7.495518717768503f);
-            p = Fma(p, y, 2.921019019210786f);
-            p = Fma(p, y, -1.015265279202700f);
-            p = Fma(p, y, 4.218463358204948e-1f);
-            p = Fma(p, y, -2.820767439740514e-1f);
-            p = Fma(p, y, 5.641895067754075e-1f);
-        }
-        float erfc = MathF.Exp(-(c * c)) * q * p;
-        return x < 0 ? erfc - 1f : 1f - erfc;
+        float t = 1f / Fma(a, 0.5f, 1f);
+        float p = Fma(0.17087277f, t, -0.82215223f);
+        p = Fma(p, t, 1.48851587f);
+        p = Fma(p, t, -1.13520398f);
+        p = Fma(p, t, 0.27886807f);
+        p = Fma(p, t, -0.18628806f);
+        p = Fma(p, t, 0.09678418f);
+        p = Fma(p, t, 0.37409196f);
+        p = Fma(p, t, 1.00002368f);
+        p = Fma(p, t, -1.26551223f);
+        float e = t * MathF.Exp(MathF.Max(Fma(-a, a, p), -104f));
+        return x < 0 ? 2f - e : e;
     }
 
     /// <summary>σ(x) = 1 / (1 + e⁻ˣ), as the CPU engine's SimdMath.Sigmoid.</summary>

@@ -1,5 +1,5 @@
 // Sources: Hendrycks & Gimpel, "Gaussian Error Linear Units (GELUs)" (2016); PyTorch torch.nn.GELU (approximate='none'
-// and 'tanh'). erf and exp come from SimdMath (Cephes); the tanh form is evaluated as x·σ(2u), the same function.
+// and 'tanh'). erfc and exp come from SimdMath; the tanh form is evaluated as x·σ(2u), the same function.
 using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
@@ -54,21 +54,27 @@ public static class Gelu
     static ArgumentOutOfRangeException Unknown(GeluApproximation approximation) =>
         new(nameof(approximation), approximation, $"approximation must be None or Tanh; got {approximation}.");
 
+    /// <summary>
+    /// Φ(x) = ½(1 + erf(x/√2)) = ½·erfc(−x/√2): the complementary form keeps Φ's relative accuracy for x &lt; 0, where
+    /// 1 + erf cancels.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static T Cdf<T>(T x) where T : unmanaged, ISimd<T> => T.Create(0.5f) * SimdMath.Erfc(x * T.Create(-InvSqrt2));
+
     readonly struct ErfForm : IUnaryOperator
     {
-        // y = ½x(1 + erf(x/√2))
+        // y = x·Φ(x)
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> =>
-            T.Create(0.5f) * x * (T.Create(1f) + SimdMath.Erf(x * T.Create(InvSqrt2)));
+        public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> => x * Cdf(x);
     }
 
     readonly struct ErfFormGradient : IBinaryOperator
     {
-        // dy·(Φ(x) + x·φ(x)), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
+        // dy·(Φ(x) + x·φ(x)), φ(x) = e^(−x²/2)/√(2π)
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
         {
-            T cdf = T.Create(0.5f) * (T.Create(1f) + SimdMath.Erf(x * T.Create(InvSqrt2)));
+            T cdf = Cdf(x);
             T pdf = T.Create(InvSqrt2Pi) * SimdMath.Exp(T.Create(-0.5f) * x * x);
             return dy * T.MultiplyAdd(x, pdf, cdf);
         }

@@ -7,7 +7,7 @@ namespace AttentionSharp.Tests.Kernels;
 [Trait("Category", "Kernels")]
 public class ActivationTests
 {
-    // erf and tanh are within ≈ 1.5e-7 absolute, exp within ≈ 2 ulp; values and slopes are O(|x|).
+    // erfc within ≈ 3e-7 relative, tanh within ≈ 2e-7 absolute, exp within ≈ 2 ulp; values and slopes are O(|x|).
     const double ValueAbsTol = 5e-7, ValueRelTol = 2e-6;
     // Gradients accumulate into O(1) starting values.
     const double GradientAbsTol = 1e-6, GradientRelTol = 2e-6;
@@ -169,6 +169,36 @@ public class ActivationTests
         Assert.Equal(new[] { 0f, 0f, 1f }, dx);
     }
 
+    /// <summary>
+    /// The erf form on a dense grid over ±12, every ten-thousandth, against x·Φ(x) in double, relative to the value:
+    /// erfc keeps Φ's relative accuracy in the left tail (GELU(−8) ≈ −5e-15), where ½(1 + erf) would have lost it all.
+    /// The tolerance grows as x², Φ's own condition number there (x/√2 is rounded to float before erfc reads it).
+    /// </summary>
+    [Fact]
+    public void GeluErfFormIsAccurateRelativeToItsValueOnADenseGrid()
+    {
+        var x = new float[240_001];
+        for (int i = 0; i < x.Length; i++) x[i] = -12f + i * 1e-4f;
+        var (y, dx, dy) = (new float[x.Length], new float[x.Length], new float[x.Length]);
+        Array.Fill(dy, 1f);
+        Gelu.Forward(y, x, GeluApproximation.None);
+        Gelu.Backward(dx, dy, x, GeluApproximation.None, accumulate: false);
+        double worst = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = x[i], expected = v * Ref.Gelu.Cdf(v);
+            double error = Math.Abs(y[i] - expected) / Math.Max(Math.Abs(expected), 1e-30);
+            double tolerance = 1e-6 + 2e-7 * v * v;
+            Assert.True(error <= tolerance, $"GELU({v:R}) = {y[i]:R}, reference {expected:R}: relative error {error:G3}");
+            worst = Math.Max(worst, error / tolerance);
+            // Φ(x) + x·φ(x), the same way
+            double slope = Ref.Gelu.Cdf(v) + v * Math.Exp(-0.5 * v * v) / Math.Sqrt(2 * Math.PI);
+            Assert.True(Math.Abs(dx[i] - slope) <= 1e-6 * Math.Max(1, Math.Abs(slope)) + tolerance * Math.Abs(Ref.Gelu.Cdf(v)),
+                $"GELU'({v:R}) = {dx[i]:R}, reference {slope:R}");
+        }
+        Assert.True(worst > 0);   // the grid was compared, not skipped
+    }
+
     [Fact]
     public void ReferenceErfIsAccurate()
     {
@@ -177,6 +207,10 @@ public class ActivationTests
         Assert.Equal(0.8427007929497149, Ref.Gelu.Erf(1.0), tolerance: 1e-15);
         Assert.Equal(-0.9953222650189527, Ref.Gelu.Erf(-2.0), tolerance: 1e-15);
         Assert.Equal(0.9999999845827421, Ref.Gelu.Erf(4.0), tolerance: 1e-15);
+        // Φ in the left tail, relative (DLMF 7.2: erfc 3 = 2.209049699858544e-5, erfc 6 = 2.151973671249892e-17).
+        Assert.Equal(1, Ref.Gelu.Cdf(-3 * Math.Sqrt(2)) / (0.5 * 2.209049699858544e-5), tolerance: 1e-13);
+        Assert.Equal(1, Ref.Gelu.Cdf(-6 * Math.Sqrt(2)) / (0.5 * 2.151973671249892e-17), tolerance: 1e-13);
+        Assert.Equal(0.5 * (1 + Ref.Gelu.Erf(0.5 / Math.Sqrt(2))), Ref.Gelu.Cdf(0.5), tolerance: 1e-16);
     }
 
     [Fact]

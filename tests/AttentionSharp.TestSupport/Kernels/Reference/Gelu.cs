@@ -1,5 +1,6 @@
 // Reference twin of Kernels.Gelu: plain loops in double. Sources: Hendrycks & Gimpel (2016); Abramowitz & Stegun,
-// Handbook of Mathematical Functions, 7.1.6 (the everywhere-positive series for erf used here).
+// Handbook of Mathematical Functions, 7.1.6 (the everywhere-positive series for erf used here) and 7.1.14 (the
+// continued fraction for erfc).
 namespace AttentionSharp.Kernels.Reference;
 
 /// <summary>Plain GELU in both forms, with erf evaluated to double precision.</summary>
@@ -40,6 +41,20 @@ public static class Gelu
         // ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)
         double t = Math.Tanh(Sqrt2OverPi * (x + Cubic * x * x * x));
         return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * Sqrt2OverPi * (1 + 3 * Cubic * x * x);
+    }
+
+    /// <summary>
+    /// Φ(x) = ½·erfc(−x/√2) to double precision relative to itself, also far in the left tail where ½(1 + erf) cancels:
+    /// for a = −x/√2 ≥ 2, erfc a = e^(−a²) / (√π·(a + ½/(a + 1/(a + (3/2)/(a + 2/(a + …)))))) (A&amp;S 7.1.14), the
+    /// continued fraction evaluated from 200 terms deep.
+    /// </summary>
+    internal static double Cdf(double x)
+    {
+        double a = -x / Math.Sqrt(2);
+        if (!(a >= 2)) return 0.5 * (1 - Erf(a));   // 1 − erf a ≥ 0.0047: no cancellation worth a digit
+        double f = a;
+        for (int k = 200; k >= 1; k--) f = a + k / 2.0 / f;
+        return 0.5 * Math.Exp(-a * a) / (Math.Sqrt(Math.PI) * f);
     }
 
     /// <summary>
