@@ -63,7 +63,8 @@ static class TrainCommand
     };
     static readonly Option<float?> RareWordDropout = new("--rare-word-dropout")
     {
-        Description = "pos: α; a training word seen n times is read as <unk> with probability α/(α+n), so <unk> learns rare words.",
+        Description = "pos: α; a training word seen n times is read as <unk> with probability α/(α+n), " +
+                      "so <unk> learns rare words.",
     };
     static readonly Option<double?> TrainFraction = new("--train-fraction")
     {
@@ -139,7 +140,8 @@ static class TrainCommand
         var command = new Command("train",
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
-                     Context, Patch, Positions, Dropout, WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty, Batch, Accumulate,
+                     Context, Patch, Positions, Dropout, WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty,
+                     Batch, Accumulate,
                      Lr, Warmup, WeightDecay, Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);

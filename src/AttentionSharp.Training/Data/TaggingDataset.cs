@@ -165,7 +165,9 @@ public sealed class TaggingDataset
             s.Tags.CopyTo(labels, b * time);
             s.Unseen.CopyTo(unseen, b * time);
             if (s.Features.Length != s.Length * slots)
-                throw new InvalidOperationException($"Sentence {rows[b]} has {s.Features.Length} spelling-feature ids for {s.Length} words; the batch's first sentence has {slots} per word, and every sentence of a batch has the same.");
+                throw new InvalidOperationException(
+                    $"Sentence {rows[b]} has {s.Features.Length} spelling-feature ids for {s.Length} words; the batch's " +
+                    $"first sentence has {slots} per word, and every sentence of a batch has the same.");
             s.Features.CopyTo(features, b * time * slots);
         }
         return new TaggingBatch(ids, labels, unseen, rows.Length, time) { Features = features };

@@ -35,7 +35,8 @@ public static class WordDropout
         ArgumentNullException.ThrowIfNull(probabilityOfId);
         foreach (int id in batch.Ids)
             if ((uint)id >= (uint)probabilityOfId.Length)
-                throw new ArgumentException($"The batch holds word id {id}, outside the {probabilityOfId.Length} probabilities given.",
+                throw new ArgumentException(
+                    $"The batch holds word id {id}, outside the {probabilityOfId.Length} probabilities given.",
                     nameof(probabilityOfId));
         return Drop(batch, id => probabilityOfId[id], rng);
     }
@@ -60,13 +61,16 @@ public static class WordDropout
         if (!(uniform >= 0 && uniform < 1))
             throw new ArgumentOutOfRangeException(nameof(uniform), uniform, "The word dropout probability must be in [0, 1).");
         if (!(rareAlpha >= 0 && float.IsFinite(rareAlpha)))
-            throw new ArgumentOutOfRangeException(nameof(rareAlpha), rareAlpha, "The rare-word dropout α must be finite and at least 0.");
+            throw new ArgumentOutOfRangeException(nameof(rareAlpha), rareAlpha,
+                "The rare-word dropout α must be finite and at least 0.");
         if (uniform == 0 && rareAlpha == 0) return null;
         var counts = new long[vocabularySize];
         foreach (var sentence in train.Sentences)
             foreach (int id in sentence.Words)
                 if ((uint)id < (uint)vocabularySize) counts[id]++;
-                else throw new ArgumentException($"The training data holds word id {id}, outside the vocabulary's {vocabularySize}.", nameof(train));
+                else
+                    throw new ArgumentException(
+                        $"The training data holds word id {id}, outside the vocabulary's {vocabularySize}.", nameof(train));
         var p = new float[vocabularySize];
         for (int id = WordVocabulary.Mask + 1; id < vocabularySize; id++)
         {

@@ -41,7 +41,8 @@ public sealed class WordFeatures
         {
             if (!_ids.TryAdd(names[i], i)) throw new DataSourceException($"The spelling-feature list names '{names[i]}' twice (ids {_ids[names[i]]} and {i}).");
             if (i > None && !kinds.Contains(names[i][..Math.Max(0, names[i].IndexOf(':'))], StringComparer.Ordinal))
-                throw new DataSourceException($"The spelling feature '{names[i]}' (id {i}) is of none of the kinds [{string.Join(", ", kinds)}].");
+                throw new DataSourceException(
+                    $"The spelling feature '{names[i]}' (id {i}) is of none of the kinds [{string.Join(", ", kinds)}].");
         }
     }
 
@@ -57,7 +58,10 @@ public sealed class WordFeatures
     /// <summary>F: the size of the feature table.</summary>
     public int Count => Names.Count;
 
-    /// <summary>The <see cref="Slots"/> feature names of <paramref name="word"/> (null where the word is too short for the prefix or suffix).</summary>
+    /// <summary>
+    /// The <see cref="Slots"/> feature names of <paramref name="word"/> (null where the word is too short for the prefix
+    /// or suffix).
+    /// </summary>
     public string?[] Describe(string word) => Describe(word, Kinds);
 
     /// <summary>The feature names of <paramref name="word"/> for <paramref name="kinds"/>, one per kind.</summary>

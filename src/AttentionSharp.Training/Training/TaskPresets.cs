@@ -34,7 +34,8 @@ public static class TaskPresets
             Positions = !transformer ? null
                 : task == "g2p" ? Nn.PositionalEncodingKind.Sinusoidal : Nn.PositionalEncodingKind.Learned,
             Attention = transformer ? Nn.AttentionPattern.Full : null,
-            WordDropout = task == "pos" ? 0f : null, RareWordDropout = task == "pos" ? 0f : null, TrainFraction = task == "pos" ? 1.0 : null,
+            WordDropout = task == "pos" ? 0f : null, RareWordDropout = task == "pos" ? 0f : null,
+            TrainFraction = task == "pos" ? 1.0 : null,
             Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
             Patch = task == "fashion" && transformer ? 7 : null,
         };

@@ -55,8 +55,9 @@ public class WordDropoutTests
     public void RareWordsAreDroppedMoreOftenAndAUniformRateDropsTheSameWordsAsBefore()
     {
         // Ids 3, 4 and 5 seen 1, 9 and 99 times in training (and one <unk>).
-        var sentence = new int[] { 3 }.Concat(Enumerable.Repeat(4, 9)).Concat(Enumerable.Repeat(5, 99)).Append(WordVocabulary.Unknown).ToArray();
-        var train = TaggingDataset.FromSentences([new TaggedSentence(sentence, new int[sentence.Length], new bool[sentence.Length])]);
+        int[] sentence = [3, .. Enumerable.Repeat(4, 9), .. Enumerable.Repeat(5, 99), WordVocabulary.Unknown];
+        var train = TaggingDataset.FromSentences(
+            [new TaggedSentence(sentence, new int[sentence.Length], new bool[sentence.Length])]);
         var p = WordDropout.Probabilities(train, vocabularySize: 7, uniform: 0f, rareAlpha: 1f)!;
         Assert.Equal([0f, 0f, 0f, 1f / 2, 1f / 10, 1f / 100, 1f], p);   // α/(α+n); id 6 never seen; specials never dropped
         // Both at once: one draw with 1 − (1 − u)(1 − r).
@@ -68,7 +69,8 @@ public class WordDropoutTests
         // A rate the same for every id draws and drops exactly as the uniform form.
         var plain = Batch(out var ids);
         var uniform = WordDropout.Probabilities(TaggingDataset.FromSentences([]), 503, 0.15f, 0f)!;
-        Assert.Equal(WordDropout.Apply(plain, 0.15f, new Generator(8)).Ids, WordDropout.Apply(plain, uniform, new Generator(8)).Ids);
+        Assert.Equal(WordDropout.Apply(plain, 0.15f, new Generator(8)).Ids,
+            WordDropout.Apply(plain, uniform, new Generator(8)).Ids);
 
         // Rare ids go more often than frequent ones: ids 3-252 at α/(α+1) = 0.5, ids 253-502 at α/(α+1000).
         var rare = new float[503];

@@ -52,7 +52,8 @@ public class TaggerTests
         var model = new Bert(new BertConfig
         {
             VocabSize = vocabSize, MaxPositions = 16, TypeVocabSize = 1, Layers = 1, Heads = 2, Width = 16, IntermediateSize = 32,
-            Dropout = 0f, AttentionDropout = 0f, NumLabels = UniversalTags.Count, FeatureVocabSize = featureCount, FeatureSlots = WordFeatures.DefaultKinds.Count,
+            Dropout = 0f, AttentionDropout = 0f, NumLabels = UniversalTags.Count, FeatureVocabSize = featureCount,
+            FeatureSlots = WordFeatures.DefaultKinds.Count,
         }, new Generator(1));
         Assert.Contains(model.NamedParameters(), p => p.Name == "embeddings.feature_embeddings.weight");
         AssertTrainingLowersLoss(model, b => model.TagLogits(model.Forward(b.Ids, b.Batch, b.Time, features: b.Features)), data);

@@ -54,7 +54,8 @@ public sealed record TaggerNetwork(Module Model, Func<TaggingBatch, Tensor> Logi
         int size = network["feature_vocab_size"]?.GetValue<int>() ?? 0, slots = network["feature_slots"]?.GetValue<int>() ?? 0;
         if (size != vocabulary.Features.Count || slots != vocabulary.Features.Slots)
             throw new CheckpointException(
-                $"Checkpoint '{checkpointDir}': its network reads {slots} spelling features a word from a table of {size}, but its " +
+                $"Checkpoint '{checkpointDir}': its network reads {slots} spelling features a word from a table of {size}, " +
+                "but its " +
                 $"vocabulary has {vocabulary.Features.Slots} ({string.Join(", ", vocabulary.Features.Kinds)}) from " +
                 $"{vocabulary.Features.Count}; config.json and tokenizer.json come from different runs.");
         var rng = new Generator(0);

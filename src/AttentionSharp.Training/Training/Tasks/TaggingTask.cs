@@ -115,7 +115,8 @@ public sealed class TaggingTask : ITrainingTask
         _maskRng = new Generator(options.Seed ^ 0x4D41534BUL);
         // The same generator draws the tagger's word dropout: its state is in every checkpoint, so a resumed run drops
         // the words the uninterrupted run would have.
-        var dropWords = WordDropout.Probabilities(train, _vocabulary.Count, options.WordDropout ?? 0f, options.RareWordDropout ?? 0f);
+        var dropWords = WordDropout.Probabilities(train, _vocabulary.Count, options.WordDropout ?? 0f,
+            options.RareWordDropout ?? 0f);
         Func<TaggingBatch, TaggingBatch>? prepare = _masked ? b => MaskedWords.Mask(b, _vocabulary.Count, _maskRng)
             : dropWords is not null ? b => WordDropout.Apply(b, dropWords, _maskRng) : null;
         _batches = new TaggingBatches(train, _logits, options.Batch * communicator.Size, communicator.Size, options.Seed ^ 0x5DEECE66DUL,

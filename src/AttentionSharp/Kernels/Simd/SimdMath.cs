@@ -1,5 +1,6 @@
 // Sources: Cephes Math Library (S. L. Moshier), single-precision expf.c and tanhf.c, whose coefficients are reused
-// here; Press et al., Numerical Recipes (erfc); Cody & Waite, "Software Manual for the Elementary Functions" (1980) for the split ln 2.
+// here; Press et al., Numerical Recipes (erfc); Cody & Waite, "Software Manual for the Elementary Functions" (1980)
+// for the split ln 2.
 using System.Runtime.CompilerServices;
 
 namespace AttentionSharp.Kernels.Simd;
