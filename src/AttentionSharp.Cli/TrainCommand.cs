@@ -52,6 +52,10 @@ static class TrainCommand
     {
         Description = "fashion --model transformer: the side of a patch in pixels, a divisor of 28 (7: 16 tokens).",
     };
+    static readonly Option<int?> Stem = new("--stem")
+    {
+        Description = "fashion --model transformer: channels of a 3×3 convolution before the patches (0: none).",
+    };
     static readonly Option<string?> Positions = new("--positions")
     {
         Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none.",
@@ -140,7 +144,7 @@ static class TrainCommand
         var command = new Command("train",
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
-                     Context, Patch, Positions, Dropout, WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty,
+                     Context, Patch, Stem, Positions, Dropout, WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty,
                      Batch, Accumulate,
                      Lr, Warmup, WeightDecay, Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
@@ -203,7 +207,7 @@ static class TrainCommand
             TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,
             Beam = r.GetValue(Beam) ?? p.Beam,
             LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
-            Patch = r.GetValue(Patch) ?? p.Patch,
+            Patch = r.GetValue(Patch) ?? p.Patch, Stem = r.GetValue(Stem) ?? p.Stem,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
             Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab,

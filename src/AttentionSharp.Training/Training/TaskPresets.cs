@@ -37,7 +37,7 @@ public static class TaskPresets
             WordDropout = task == "pos" ? 0f : null, RareWordDropout = task == "pos" ? 0f : null,
             TrainFraction = task == "pos" ? 1.0 : null,
             Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
-            Patch = task == "fashion" && transformer ? 7 : null,
+            Patch = task == "fashion" && transformer ? 7 : null, Stem = task == "fashion" && transformer ? 0 : null,
         };
         return task switch
         {
@@ -123,6 +123,7 @@ public static class TaskPresets
         }
         Check(o.Context is not null, preset.Context is not null, "--context", "the context length is for --task gpt");
         Check(o.Patch is not null, preset.Patch is not null, "--patch", "the patch size is for --task fashion's ViT");
+        Check(o.Stem is not null, preset.Stem is not null, "--stem", "the convolutional stem is for --task fashion's ViT");
         Check(o.Positions is not null, preset.Positions is not null, "--positions", "a recurrent model reads its input in order");
         Check(o.Attention is not null, preset.Attention is not null, "--attention", "a recurrent model has no attention pattern");
         Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer",

@@ -138,6 +138,13 @@ public sealed record TrainOptions
     /// <summary>Fashion-MNIST's ViT: the side of a square patch in pixels, a divisor of the image's 28.</summary>
     public int? Patch { get; init; }
 
+    /// <summary>
+    /// Fashion-MNIST's ViT: the channels of a 3×3 convolution (stride 1, with a LayerNorm over its channels and GELU)
+    /// that reads the image before it is cut into patches, so that each patch carries local edges and strokes rather
+    /// than raw pixels (Xiao et al. 2021); 0: none, the patches read the pixels.
+    /// </summary>
+    public int? Stem { get; init; }
+
     /// <summary>Positional encoding (language models).</summary>
     public PositionalEncodingKind? Positions { get; init; }
 
@@ -202,6 +209,7 @@ public sealed record TrainOptions
         Tasks.PronunciationTask.ValidateDecoding(Beam, LengthPenalty);
         if (Context is <= 0) throw new ArgumentException($"--context must be positive; got {Context}.");
         if (Patch is <= 0) throw new ArgumentException($"--patch must be positive; got {Patch}.");
+        if (Stem is < 0) throw new ArgumentException($"--stem must be 0 (none) or a positive number of channels; got {Stem}.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
         return this;
     }

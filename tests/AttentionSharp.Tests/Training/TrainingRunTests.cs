@@ -193,6 +193,22 @@ public class TrainingRunTests
     }
 
     [Fact]
+    public void TheStemPutsAConvolutionBeforeThePatches()
+    {
+        var preset = TaskPresets.For("fashion", "transformer");
+        var (model, config, description) = ImageTask.Create(preset with { Stem = 16 }, new Generator(1));
+        Assert.Equal(1, (int)config["network"]!["stem_layers"]!);
+        Assert.Equal(16, (int)config["network"]!["stem_channels"]!);
+        Assert.Contains("a stem of 1 3×3 convolution (16 channels, stride 1), 7×7 patches (16 tokens", description);
+        Assert.Contains(model.NamedParameters(), p => p.Name.StartsWith("stem.", StringComparison.Ordinal));
+        var (_, plain, _) = ImageTask.Create(preset with { Stem = 0 }, new Generator(1));
+        Assert.Equal(0, (int?)plain["network"]!["stem_layers"] ?? 0);
+        Assert.StartsWith("--stem must be 0", Assert.Throws<ArgumentException>(() => (preset with { Stem = -1 }).Validate()).Message);
+        Assert.StartsWith("--stem is not used", Assert.Throws<ArgumentException>(
+            () => TaskPresets.Refuse(TaskPresets.For("fashion", "lstm") with { Stem = 8 })).Message);
+    }
+
+    [Fact]
     public void TheWeightAverageIsWhatValidationAndTheBestCheckpointReadAndItResumesExactly()
     {
         using var dir = new TempDirectory();

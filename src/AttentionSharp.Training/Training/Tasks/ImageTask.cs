@@ -117,6 +117,7 @@ public sealed class ImageTask : ITrainingTask
                 Layers = o.Layers ?? 4, Heads = o.Heads ?? 4, Width = o.Width ?? 128, MlpWidth = MlpRatio * (o.Width ?? 128),
                 Dropout = o.Dropout ?? 0f, PositionalEncoding = o.Positions ?? PositionalEncodingKind.Learned,
                 Attention = o.Attention ?? AttentionPattern.Full,
+                StemLayers = o.Stem is > 0 ? 1 : 0, StemChannels = o.Stem ?? 0,
             }.Validate();
             return (new VisionTransformer(vit, rng), ConfigJson("transformer", vit.ToJson()), Describe(vit));
         }
