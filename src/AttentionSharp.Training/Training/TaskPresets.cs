@@ -81,11 +81,15 @@ public static class TaskPresets
             // Periodic passes score 2,000 of the 10,000 validation images (a standard error of about 0.7 points at 90 %).
             // The ViT validates and tests an average of its weights: at 30,000 steps (1 thread) 89.11 % test accuracy
             // against 88.74 % without it; 4×4 patches (--patch 4) cost 3.4 times as much a step and lost at equal time.
+            // A 3×3 convolution of 16 channels before the 7×7 patches (--stem 16) keeps the 16 tokens and makes each
+            // from edges instead of pixels: a step costs 1.3 times as much, and at 18 minutes (2 threads, the AVX2-only
+            // machine) it scored 91.24 % test accuracy against 90.63 % without it.
             "fashion" => transformer
                 ? common with
                 {
                     Steps = 100_000, Minutes = 18, Batch = 32, LearningRate = 1e-3f, WarmupSteps = 500, WeightDecay = 0.05f,
                     EvalInterval = 2000, EvalSample = 2000, Layers = 4, Heads = 4, Width = 128, Dropout = 0f, Ema = 0.9995f,
+                    Stem = 16,
                 }
                 : common with
                 {

@@ -196,6 +196,7 @@ public class TrainingRunTests
     public void TheStemPutsAConvolutionBeforeThePatches()
     {
         var preset = TaskPresets.For("fashion", "transformer");
+        Assert.Equal(16, preset.Stem);
         var (model, config, description) = ImageTask.Create(preset with { Stem = 16 }, new Generator(1));
         Assert.Equal(1, (int)config["network"]!["stem_layers"]!);
         Assert.Equal(16, (int)config["network"]!["stem_channels"]!);
