@@ -204,7 +204,8 @@ public class TrainingRunTests
         Assert.Contains(model.NamedParameters(), p => p.Name.StartsWith("stem.", StringComparison.Ordinal));
         var (_, plain, _) = ImageTask.Create(preset with { Stem = 0 }, new Generator(1));
         Assert.Equal(0, (int?)plain["network"]!["stem_layers"] ?? 0);
-        Assert.StartsWith("--stem must be 0", Assert.Throws<ArgumentException>(() => (preset with { Stem = -1 }).Validate()).Message);
+        Assert.StartsWith("--stem must be 0",
+            Assert.Throws<ArgumentException>(() => (preset with { Stem = -1 }).Validate()).Message);
         Assert.StartsWith("--stem is not used", Assert.Throws<ArgumentException>(
             () => TaskPresets.Refuse(TaskPresets.For("fashion", "lstm") with { Stem = 8 })).Message);
     }
