@@ -64,8 +64,9 @@ public static class TaskPresets
             },
             // The tagger reads rotary positions: at 2,500 steps (1 thread) 97.84 % test accuracy against 96.55 % with
             // ALiBi and 95.61 % with learned positions; a word's tag depends on its neighbours' offsets, which rotary
-            // q·k products see directly. Dropout 0.2 and word dropout 0.1 keep it from overfitting the words it has
-            // seen over an 18-minute run: at 10,000 steps 98.18 % against 98.08 % with dropout 0.1 alone.
+            // q·k products see directly. Dropout 0.2 keeps it from overfitting the words it has seen over an 18-minute
+            // run. Rare-word dropout (α = 0.25) instead of a uniform 0.1 lets <unk> learn the rare words unseen ones
+            // resemble: at 3,000 steps 90.55 % on unseen test words against 89.68 % (both with the prefix features).
             "pos" => transformer
                 ? common with
                 {
