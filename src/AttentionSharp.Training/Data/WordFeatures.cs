@@ -39,7 +39,9 @@ public sealed class WordFeatures
         _ids = new Dictionary<string, int>(names.Count, StringComparer.Ordinal);
         for (int i = 0; i < names.Count; i++)
         {
-            if (!_ids.TryAdd(names[i], i)) throw new DataSourceException($"The spelling-feature list names '{names[i]}' twice (ids {_ids[names[i]]} and {i}).");
+            if (!_ids.TryAdd(names[i], i))
+                throw new DataSourceException(
+                    $"The spelling-feature list names '{names[i]}' twice (ids {_ids[names[i]]} and {i}).");
             if (i > None && !kinds.Contains(names[i][..Math.Max(0, names[i].IndexOf(':'))], StringComparer.Ordinal))
                 throw new DataSourceException(
                     $"The spelling feature '{names[i]}' (id {i}) is of none of the kinds [{string.Join(", ", kinds)}].");
@@ -105,7 +107,8 @@ public sealed class WordFeatures
     /// <summary>Writes the <see cref="Slots"/> feature ids of <paramref name="word"/> into <paramref name="ids"/>.</summary>
     public void Write(string word, Span<int> ids)
     {
-        if (ids.Length != Slots) throw new ArgumentException($"Expected room for {Slots} feature ids, got {ids.Length}.", nameof(ids));
+        if (ids.Length != Slots)
+            throw new ArgumentException($"Expected room for {Slots} feature ids, got {ids.Length}.", nameof(ids));
         var names = Describe(word, Kinds);
         for (int s = 0; s < Slots; s++) ids[s] = names[s] is { } n && _ids.TryGetValue(n, out int id) ? id : None;
     }
@@ -118,12 +121,14 @@ public sealed class WordFeatures
     public static WordFeatures Build(IEnumerable<string> words, int minCount, IReadOnlyList<string>? kinds = null)
     {
         kinds ??= DefaultKinds;
-        if (minCount < 1) throw new ArgumentOutOfRangeException(nameof(minCount), minCount, "The frequency cut-off must be at least 1.");
+        if (minCount < 1)
+            throw new ArgumentOutOfRangeException(nameof(minCount), minCount, "The frequency cut-off must be at least 1.");
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var w in words)
             foreach (var name in Describe(w, kinds))
                 if (name is not null) counts[name] = counts.GetValueOrDefault(name) + 1;
-        var kept = counts.Where(p => p.Value >= minCount).OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key);
+        var kept = counts.Where(p => p.Value >= minCount).OrderByDescending(p => p.Value)
+            .ThenBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key);
         return new WordFeatures(kinds, [NoneName, .. kept]);
     }
 
@@ -144,7 +149,8 @@ public sealed class WordFeatures
         string[] Read(JsonArray array, string what) => array.Select(n => n is JsonValue v && v.TryGetValue<string>(out var s) ? s
             : throw new DataSourceException($"{source}: the spelling-feature {what} must be strings.")).ToArray();
         var names = Read(json, "names");
-        if (names.Length == 0 || names[None] != NoneName) throw new DataSourceException($"{source}: the spelling-feature list starts with {NoneName}.");
+        if (names.Length == 0 || names[None] != NoneName)
+            throw new DataSourceException($"{source}: the spelling-feature list starts with {NoneName}.");
         try { return new WordFeatures(kinds is null ? SuffixKinds : Read(kinds, "kinds"), names); }
         catch (DataSourceException e) { throw new DataSourceException($"{source}: {e.Message}"); }
     }

@@ -35,7 +35,9 @@ public sealed class WordVocabulary
         Features = features;
         _ids = new Dictionary<string, int>(words.Count, StringComparer.Ordinal);
         for (int i = 0; i < words.Count; i++)
-            if (!_ids.TryAdd(words[i], i)) throw new ArgumentException($"The vocabulary lists '{words[i]}' twice (ids {_ids[words[i]]} and {i}).", nameof(words));
+            if (!_ids.TryAdd(words[i], i))
+                throw new ArgumentException($"The vocabulary lists '{words[i]}' twice (ids {_ids[words[i]]} and {i}).",
+                    nameof(words));
     }
 
     /// <summary>Every entry in id order: <c>&lt;pad&gt;</c>, <c>&lt;unk&gt;</c>, then the words.</summary>
@@ -47,7 +49,10 @@ public sealed class WordVocabulary
     public WordFeatures Features { get; }
 
     /// <summary>The ids are those of <paramref name="other"/>: the same words and spelling features in the same order.</summary>
-    public bool SameAs(WordVocabulary other) => Words.SequenceEqual(other.Words, StringComparer.Ordinal) && Features.Names.SequenceEqual(other.Features.Names, StringComparer.Ordinal);
+    public bool SameAs(WordVocabulary other) =>
+        Words.SequenceEqual(other.Words, StringComparer.Ordinal)
+        && Features.Kinds.SequenceEqual(other.Features.Kinds, StringComparer.Ordinal)   // the slot order
+        && Features.Names.SequenceEqual(other.Features.Names, StringComparer.Ordinal);
 
     /// <summary>The key a word is counted and looked up under.</summary>
     public static string Normalize(string word) => word.ToLowerInvariant();
@@ -62,7 +67,8 @@ public sealed class WordVocabulary
     /// </summary>
     public static WordVocabulary Build(IEnumerable<string> words, int minCount)
     {
-        if (minCount < 1) throw new ArgumentOutOfRangeException(nameof(minCount), minCount, "The frequency cut-off must be at least 1.");
+        if (minCount < 1)
+            throw new ArgumentOutOfRangeException(nameof(minCount), minCount, "The frequency cut-off must be at least 1.");
         var all = words as IReadOnlyCollection<string> ?? words.ToList();
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var w in all) { var key = Normalize(w); counts[key] = counts.GetValueOrDefault(key) + 1; }
@@ -86,9 +92,13 @@ public sealed class WordVocabulary
         JsonNode? node;
         try { node = JsonNode.Parse(json); }
         catch (JsonException e) { throw new DataSourceException($"{source} is not valid JSON: {e.Message}"); }
-        if (node is not JsonObject o || !(o["type"] is JsonValue t && t.TryGetValue<string>(out var type) && type == "words") || o["words"] is not JsonArray array || o["features"] is not JsonArray features)
-            throw new DataSourceException($"{source} is not a word vocabulary: expected {{\"type\": \"words\", \"words\": [...], \"features\": [...]}}.");
-        var words = array.Select(w => w is JsonValue v && v.TryGetValue<string>(out var word) ? word : throw new DataSourceException($"{source} holds a word that is not a string: {w?.ToJsonString() ?? "null"}.")).ToArray();
+        if (node is not JsonObject o || !(o["type"] is JsonValue t && t.TryGetValue<string>(out var type) && type == "words")
+            || o["words"] is not JsonArray array || o["features"] is not JsonArray features)
+            throw new DataSourceException(
+                $"{source} is not a word vocabulary: expected {{\"type\": \"words\", \"words\": [...], \"features\": [...]}}.");
+        var words = array.Select(w => w is JsonValue v && v.TryGetValue<string>(out var word) ? word
+            : throw new DataSourceException($"{source} holds a word that is not a string: {w?.ToJsonString() ?? "null"}."))
+            .ToArray();
         if (words.Length < 3 || words[Pad] != PadToken || words[Unknown] != UnknownToken || words[Mask] != MaskToken)
             throw new DataSourceException($"{source}: a word vocabulary starts with {PadToken}, {UnknownToken} and {MaskToken}.");
         if (o["feature_kinds"] is { } kinds && kinds is not JsonArray)
