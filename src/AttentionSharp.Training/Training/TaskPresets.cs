@@ -38,6 +38,7 @@ public static class TaskPresets
             TrainFraction = task == "pos" ? 1.0 : null,
             Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
             Patch = task == "fashion" && transformer ? 7 : null, Stem = task == "fashion" && transformer ? 0 : null,
+            StemLayers = task == "fashion" && transformer ? 1 : null,
         };
         return task switch
         {
@@ -129,6 +130,8 @@ public static class TaskPresets
         Check(o.Context is not null, preset.Context is not null, "--context", "the context length is for --task gpt");
         Check(o.Patch is not null, preset.Patch is not null, "--patch", "the patch size is for --task fashion's ViT");
         Check(o.Stem is not null, preset.Stem is not null, "--stem", "the convolutional stem is for --task fashion's ViT");
+        Check(o.StemLayers is not null, preset.StemLayers is not null, "--stem-layers",
+            "the convolutional stem is for --task fashion's ViT");
         Check(o.Positions is not null, preset.Positions is not null, "--positions", "a recurrent model reads its input in order");
         Check(o.Attention is not null, preset.Attention is not null, "--attention", "a recurrent model has no attention pattern");
         Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer",

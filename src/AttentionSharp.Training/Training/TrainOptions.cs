@@ -145,6 +145,9 @@ public sealed record TrainOptions
     /// </summary>
     public int? Stem { get; init; }
 
+    /// <summary>Fashion-MNIST's ViT: how many such convolutions the stem stacks (each of <see cref="Stem"/> channels).</summary>
+    public int? StemLayers { get; init; }
+
     /// <summary>Positional encoding (language models).</summary>
     public PositionalEncodingKind? Positions { get; init; }
 
@@ -210,6 +213,7 @@ public sealed record TrainOptions
         if (Context is <= 0) throw new ArgumentException($"--context must be positive; got {Context}.");
         if (Patch is <= 0) throw new ArgumentException($"--patch must be positive; got {Patch}.");
         if (Stem is < 0) throw new ArgumentException($"--stem must be 0 (none) or a positive number of channels; got {Stem}.");
+        if (StemLayers is <= 0) throw new ArgumentException($"--stem-layers must be positive; got {StemLayers}.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
         return this;
     }

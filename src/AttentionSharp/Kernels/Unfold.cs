@@ -1,5 +1,8 @@
 // Source: PyTorch torch.nn.functional.unfold (im2col) and fold (col2im); Chellapilla et al., "High Performance
 // Convolutional Neural Networks for Document Processing" (2006), the unrolling of a convolution into a matrix product.
+using System.Runtime.CompilerServices;
+using AttentionSharp.Kernels.Simd;
+
 namespace AttentionSharp.Kernels;
 
 /// <summary>
@@ -8,7 +11,7 @@ namespace AttentionSharp.Kernels;
 /// outside the image (padding) reads 0. This is torch's F.unfold transposed to rows of windows, so a convolution is
 /// this followed by a product with its weight reshaped to (C_out, Ch·K·K).
 /// </summary>
-public static class Unfold
+public static unsafe class Unfold
 {
     /// <summary>
     /// The output side of a window of <paramref name="kernel"/> sliding by <paramref name="stride"/> over
@@ -21,29 +24,10 @@ public static class Unfold
         int stride, int padding)
     {
         var (ho, wo) = Validate(y.Length, x.Length, batch, channels, height, width, kernel, stride, padding, nameof(y));
-        int k2 = kernel * kernel, row = channels * k2;
-        for (int b = 0; b < batch; b++)
-        {
-            var image = x.Slice(b * channels * height * width, channels * height * width);
-            for (int oi = 0; oi < ho; oi++)
-                for (int oj = 0; oj < wo; oj++)
-                {
-                    var window = y.Slice(((b * ho + oi) * wo + oj) * row, row);
-                    for (int c = 0; c < channels; c++)
-                        for (int i = 0; i < kernel; i++)
-                        {
-                            int yi = oi * stride - padding + i;
-                            var dst = window.Slice(c * k2 + i * kernel, kernel);
-                            if ((uint)yi >= (uint)height) { dst.Clear(); continue; }
-                            var src = image.Slice((c * height + yi) * width, width);
-                            for (int j = 0; j < kernel; j++)
-                            {
-                                int xj = oj * stride - padding + j;
-                                dst[j] = (uint)xj < (uint)width ? src[xj] : 0f;
-                            }
-                        }
-                }
-        }
+        var shape = new Shape(channels, height, width, kernel, stride, padding, ho, wo);
+        fixed (float* py = y)
+        fixed (float* px = x)
+            Work.Rows(batch * ho, wo * channels * kernel * kernel, new ForwardKernel(py, px, shape));
     }
 
     /// <summary>
@@ -53,28 +37,86 @@ public static class Unfold
         int kernel, int stride, int padding)
     {
         var (ho, wo) = Validate(dy.Length, dx.Length, batch, channels, height, width, kernel, stride, padding, nameof(dy));
-        int k2 = kernel * kernel, row = channels * k2;
-        for (int b = 0; b < batch; b++)
+        var shape = new Shape(channels, height, width, kernel, stride, padding, ho, wo);
+        fixed (float* pdx = dx)
+        fixed (float* pdy = dy)
+            Work.Rows(batch * channels, ho * wo * kernel * kernel, new BackwardKernel(pdx, pdy, shape));
+    }
+
+    readonly record struct Shape(int Channels, int Height, int Width, int Kernel, int Stride, int Padding, int Ho, int Wo)
+    {
+        /// <summary>Floats in one window: Ch·K·K.</summary>
+        public int Row => Channels * Kernel * Kernel;
+    }
+
+    readonly struct ForwardKernel(float* y, float* x, Shape s) : IRangeKernel
+    {
+        // Over rows of windows, r = b·Ho + oi: each writes its own Wo windows, so rows never share an output.
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
-            var image = dx.Slice(b * channels * height * width, channels * height * width);
-            for (int oi = 0; oi < ho; oi++)
-                for (int oj = 0; oj < wo; oj++)
+            int k = s.Kernel, k2 = k * k, row = s.Row, plane = s.Height * s.Width;
+            for (int r = start; r < end; r++)
+            {
+                int b = r / s.Ho, oi = r % s.Ho;
+                float* image = x + (long)b * s.Channels * plane;
+                for (int oj = 0; oj < s.Wo; oj++)
                 {
-                    var window = dy.Slice(((b * ho + oi) * wo + oj) * row, row);
-                    for (int c = 0; c < channels; c++)
-                        for (int i = 0; i < kernel; i++)
+                    float* window = y + ((long)r * s.Wo + oj) * row;
+                    int x0 = oj * s.Stride - s.Padding;
+                    bool inside = x0 >= 0 && x0 + k <= s.Width;
+                    for (int c = 0; c < s.Channels; c++)
+                        for (int i = 0; i < k; i++)
                         {
-                            int yi = oi * stride - padding + i;
-                            if ((uint)yi >= (uint)height) continue;
-                            var src = window.Slice(c * k2 + i * kernel, kernel);
-                            var dst = image.Slice((c * height + yi) * width, width);
-                            for (int j = 0; j < kernel; j++)
+                            int yi = oi * s.Stride - s.Padding + i;
+                            float* dst = window + c * k2 + i * k;
+                            if ((uint)yi >= (uint)s.Height)
                             {
-                                int xj = oj * stride - padding + j;
-                                if ((uint)xj < (uint)width) dst[xj] += src[j];
+                                for (int j = 0; j < k; j++) dst[j] = 0f;
+                                continue;
                             }
+                            float* src = image + (long)c * plane + (long)yi * s.Width + x0;
+                            if (inside)
+                                for (int j = 0; j < k; j++) dst[j] = src[j];
+                            else
+                                for (int j = 0; j < k; j++) dst[j] = (uint)(x0 + j) < (uint)s.Width ? src[j] : 0f;
                         }
                 }
+            }
+        }
+    }
+
+    readonly struct BackwardKernel(float* dx, float* dy, Shape s) : IRangeKernel
+    {
+        // Over image planes, p = b·Ch + c: each adds only onto its own plane, and in the reference's order of windows,
+        // so every pixel's sum is the same floats added in the same order for any split.
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
+        {
+            int k = s.Kernel, k2 = k * k, row = s.Row;
+            for (int p = start; p < end; p++)
+            {
+                int b = p / s.Channels, c = p % s.Channels;
+                float* image = dx + (long)p * s.Height * s.Width;
+                for (int oi = 0; oi < s.Ho; oi++)
+                    for (int oj = 0; oj < s.Wo; oj++)
+                    {
+                        float* window = dy + (((long)b * s.Ho + oi) * s.Wo + oj) * row + c * k2;
+                        int x0 = oj * s.Stride - s.Padding;
+                        bool inside = x0 >= 0 && x0 + k <= s.Width;
+                        for (int i = 0; i < k; i++)
+                        {
+                            int yi = oi * s.Stride - s.Padding + i;
+                            if ((uint)yi >= (uint)s.Height) continue;
+                            float* src = window + i * k, dst = image + (long)yi * s.Width + x0;
+                            if (inside)
+                                for (int j = 0; j < k; j++) dst[j] += src[j];
+                            else
+                                for (int j = 0; j < k; j++)
+                                    if ((uint)(x0 + j) < (uint)s.Width) dst[j] += src[j];
+                        }
+                    }
+            }
         }
     }
 
@@ -93,7 +135,8 @@ public static class Unfold
         return (OutputSide(height, kernel, stride, padding), OutputSide(width, kernel, stride, padding));
     }
 
-    static (int Ho, int Wo) Validate(int windowsLength, int imagesLength, int batch, int channels, int height, int width,
+    /// <summary>Shape checks shared with the reference twin: (Ho, Wo).</summary>
+    internal static (int Ho, int Wo) Validate(int windowsLength, int imagesLength, int batch, int channels, int height, int width,
         int kernel, int stride, int padding, string windowsName)
     {
         if (batch < 0 || channels <= 0 || height <= 0 || width <= 0)

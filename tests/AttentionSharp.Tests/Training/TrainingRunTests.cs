@@ -208,6 +208,18 @@ public class TrainingRunTests
             Assert.Throws<ArgumentException>(() => (preset with { Stem = -1 }).Validate()).Message);
         Assert.StartsWith("--stem is not used", Assert.Throws<ArgumentException>(
             () => TaskPresets.Refuse(TaskPresets.For("fashion", "lstm") with { Stem = 8 })).Message);
+
+        // --stem-layers stacks convolutions of --stem channels; without a stem it has nothing to stack.
+        Assert.Equal(1, preset.StemLayers);
+        var (_, two, twoDescription) = ImageTask.Create(preset with { StemLayers = 2 }, new Generator(1));
+        Assert.Equal(2, (int)two["network"]!["stem_layers"]!);
+        Assert.Contains("a stem of 2 3×3 convolutions (16 channels, stride 1)", twoDescription);
+        Assert.Equal("--stem-layers 2 needs a stem: give its channels with --stem C.", Assert.Throws<ArgumentException>(
+            () => ImageTask.Create(preset with { Stem = 0, StemLayers = 2 }, new Generator(1))).Message);
+        Assert.StartsWith("--stem-layers must be positive",
+            Assert.Throws<ArgumentException>(() => (preset with { StemLayers = 0 }).Validate()).Message);
+        Assert.StartsWith("--stem-layers is not used", Assert.Throws<ArgumentException>(
+            () => TaskPresets.Refuse(TaskPresets.For("fashion", "lstm") with { StemLayers = 2 })).Message);
     }
 
     [Fact]

@@ -110,6 +110,8 @@ public sealed class ImageTask : ITrainingTask
             if (o.Patch is { } patch && (patch <= 0 || FashionMnist.Side % patch != 0))
                 throw new ArgumentException($"--patch {patch} does not divide the {FashionMnist.Side}-pixel side of a " +
                                             "Fashion-MNIST image; use 1, 2, 4, 7, 14 or 28.");
+            if (o.Stem is null or 0 && o.StemLayers is > 1)
+                throw new ArgumentException($"--stem-layers {o.StemLayers} needs a stem: give its channels with --stem C.");
             var vit = new VisionTransformerConfig
             {
                 ImageSize = FashionMnist.Side, PatchSize = o.Patch ?? PatchSize, Channels = 1,
@@ -117,7 +119,7 @@ public sealed class ImageTask : ITrainingTask
                 Layers = o.Layers ?? 4, Heads = o.Heads ?? 4, Width = o.Width ?? 128, MlpWidth = MlpRatio * (o.Width ?? 128),
                 Dropout = o.Dropout ?? 0f, PositionalEncoding = o.Positions ?? PositionalEncodingKind.Learned,
                 Attention = o.Attention ?? AttentionPattern.Full,
-                StemLayers = o.Stem is > 0 ? 1 : 0, StemChannels = o.Stem ?? 0,
+                StemLayers = o.Stem is > 0 ? o.StemLayers ?? 1 : 0, StemChannels = o.Stem ?? 0,
             }.Validate();
             return (new VisionTransformer(vit, rng), ConfigJson("transformer", vit.ToJson()), Describe(vit));
         }
