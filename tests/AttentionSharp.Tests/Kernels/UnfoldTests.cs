@@ -21,7 +21,7 @@ public class UnfoldTests
         yield return (0, 2, 4, 4, 2, 2, 0);
         yield return (3, 1, 28, 28, 3, 1, 1);    // the ViT's stem on one channel
         yield return (5, 16, 28, 28, 7, 7, 0);   // its patches, cut from 16 channels: threaded
-        yield return (4, 3, 31, 29, 3, 2, 1);    // threaded with an odd side
+        yield return (8, 3, 31, 29, 3, 2, 1);    // threaded with odd sides
     }
 
     [Fact]
