@@ -20,10 +20,14 @@ public sealed class ImageTask : ITrainingTask
     /// <summary>The MLP is twice the width (ViT uses four times) to keep CPU steps short.</summary>
     const int MlpRatio = 2;
 
-    /// <summary>P of the random crops: shifts of up to ±2 pixels, as the usual padding-4 crop of 32-pixel CIFAR images scaled to 28.</summary>
+    /// <summary>
+    /// P of the random crops: shifts of up to ±2 pixels, as the usual padding-4 crop of 32-pixel CIFAR images scaled to 28.
+    /// </summary>
     const int CropPadding = 2;
 
-    /// <summary>ε of label smoothing: the classes shirt, T-shirt, pullover and coat are often ambiguous, so soft targets help.</summary>
+    /// <summary>
+    /// ε of label smoothing: the classes shirt, T-shirt, pullover and coat are often ambiguous, so soft targets help.
+    /// </summary>
     const float LabelSmoothing = 0.1f;
 
     /// <summary>The periodic validation sample of images is drawn with this seed.</summary>
@@ -41,18 +45,24 @@ public sealed class ImageTask : ITrainingTask
         if (options.NoAttention) throw new ArgumentException("--no-attention applies to --task g2p's recurrent models.");
         _options = options;
         var dataDir = DataDirectory(options.Data);
-        (_model, Config, var description) = resumed is not null ? FromConfig(resumed.Config, options.Resume!) : Create(options, new Generator(options.Seed));
+        (_model, Config, var description) = resumed is not null
+            ? FromConfig(resumed.Config, options.Resume!)
+            : Create(options, new Generator(options.Seed));
         _data = FashionMnist.Load(dataDir);
         _sample = options.EvalSample == 0 || options.EvalSample >= _data.Validation.Count ? _data.Validation
-            : Subset(_data.Validation, ValidationSample.Indices(_data.Validation.Count, options.EvalSample, new Generator(SampleSeed)));
-        _batches = new ImageBatches(_model, _data.Train, options.Batch * communicator.Size, options.Seed ^ 0x5DEECE66DUL, options.Seed ^ 0xA06UL)
+            : Subset(_data.Validation,
+                ValidationSample.Indices(_data.Validation.Count, options.EvalSample, new Generator(SampleSeed)));
+        _batches = new ImageBatches(_model, _data.Train, options.Batch * communicator.Size, options.Seed ^ 0x5DEECE66DUL,
+            options.Seed ^ 0xA06UL)
         {
-            RandomFlips = true, CropPadding = CropPadding, CropFill = -FashionMnist.PixelMean / FashionMnist.PixelStd, LabelSmoothing = LabelSmoothing,
+            RandomFlips = true, CropPadding = CropPadding, CropFill = -FashionMnist.PixelMean / FashionMnist.PixelStd,
+            LabelSmoothing = LabelSmoothing,
         };
         Header =
         [
             $"Data: Fashion-MNIST from {dataDir}: {_data.Train.Count:N0} training, {_data.Validation.Count:N0} validation, " +
-            $"{_data.Test.Count:N0} test images; random shifts of up to ±{CropPadding} pixels, horizontal flips, label smoothing {LabelSmoothing}.",
+            $"{_data.Test.Count:N0} test images; random shifts of up to ±{CropPadding} pixels, horizontal flips, " +
+            $"label smoothing {LabelSmoothing}.",
             $"Model: {description}.",
         ];
         Title = $"Fashion-MNIST, {description}";
@@ -64,7 +74,8 @@ public sealed class ImageTask : ITrainingTask
     public string ItemUnit => "images";
     public string Title { get; }
     public JsonObject Config { get; }
-    public string TokenizerJson => new JsonObject { ["labels"] = new JsonArray([.. FashionMnist.ClassNames.Select(n => (JsonNode)n)]) }.ToJsonString();
+    public string TokenizerJson =>
+        new JsonObject { ["labels"] = new JsonArray([.. FashionMnist.ClassNames.Select(n => (JsonNode)n)]) }.ToJsonString();
 
     public IEnumerable<(Tensor Param, bool Decay)> ParameterGroups() => _model.Parameters().Select(p => (p, p.Rank >= 2));
 
@@ -77,7 +88,8 @@ public sealed class ImageTask : ITrainingTask
         var data = full ? _data.Validation : _sample;
         var (loss, accuracy) = ImageEvaluation.Evaluate(_model, data, 256);
         return new Evaluation(loss, -accuracy, $"validation loss {loss:F4}, accuracy {accuracy:P2} " +
-            (data == _data.Validation ? $"(all {data.Count:N0} validation images)" : $"(a sample of {data.Count:N0} validation images)"),
+            (data == _data.Validation ? $"(all {data.Count:N0} validation images)"
+                : $"(a sample of {data.Count:N0} validation images)"),
             new JsonObject { ["val_accuracy"] = accuracy });
     }
 
@@ -93,7 +105,8 @@ public sealed class ImageTask : ITrainingTask
         output.WriteLine($"Test (all {_data.Test.Count:N0} images, best checkpoint): loss {loss:F4}, accuracy {accuracy:P2}.");
     }
 
-    public string Try(string runDirectory) => $"attn eval --checkpoint {runDirectory}   attn predict --checkpoint {runDirectory} --input IMAGE.png";
+    public string Try(string runDirectory) =>
+        $"attn eval --checkpoint {runDirectory}   attn predict --checkpoint {runDirectory} --input IMAGE.png";
 
     static ImageSet Subset(ImageSet set, int[] indices)
     {
@@ -132,7 +145,8 @@ public sealed class ImageTask : ITrainingTask
     }
 
     /// <summary>The classifier a checkpoint's config.json describes (weights not loaded).</summary>
-    public static (ImageClassifier Model, JsonObject Config, string Description) FromConfig(JsonObject config, string checkpointDir)
+    public static (ImageClassifier Model, JsonObject Config, string Description) FromConfig(JsonObject config,
+        string checkpointDir)
     {
         var rng = new Generator(0);
         // Checkpoints written before the recurrent baseline hold the ViT config itself, without "model".
@@ -168,26 +182,32 @@ public sealed class ImageTask : ITrainingTask
         $"{vit.PatchSize}×{vit.PatchSize} patches ({vit.Patches} tokens and a class token)";
 
     static string Describe(RecurrentImageClassifierConfig rnn) =>
-        $"bidirectional {rnn.Cell.ToUpperInvariant()} over the {rnn.ImageSize} rows, {rnn.Layers} layers, {rnn.HiddenSize} units per direction, mean of the states";
+        $"bidirectional {rnn.Cell.ToUpperInvariant()} over the {rnn.ImageSize} rows, {rnn.Layers} layers, " +
+        $"{rnn.HiddenSize} units per direction, mean of the states";
 
     static JsonObject Network(JsonObject config, string checkpointDir) => config["network"] as JsonObject
         ?? throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' has no \"network\" object.");
 
-    static JsonObject ConfigJson(string model, JsonObject network) => new() { ["task"] = "fashion", ["model"] = model, ["network"] = network };
+    static JsonObject ConfigJson(string model, JsonObject network) =>
+        new() { ["task"] = "fashion", ["model"] = model, ["network"] = network };
 
-    /// <summary>--data DIR as given, else the installed package's directory, else one sentence saying how to get the files.</summary>
+    /// <summary>
+    /// --data DIR as given, else the installed package's directory, else one sentence saying how to get the files.
+    /// </summary>
     public static string DataDirectory(string? data)
     {
         if (data is not null)
         {
             if (File.Exists(data))
-                throw new DataSourceException($"--data must be a directory holding the four Fashion-MNIST IDX files, not the file '{data}'.");
+                throw new DataSourceException(
+                    $"--data must be a directory holding the four Fashion-MNIST IDX files, not the file '{data}'.");
             if (!Directory.Exists(data)) throw new DataSourceException($"The --data directory '{data}' does not exist.");
             return data;
         }
         if (FashionMnist.IsPresent(FashionMnist.PackageDirectory)) return FashionMnist.PackageDirectory;
         throw new DataSourceException($"Fashion-MNIST is not installed in {FashionMnist.PackageDirectory}: install it with " +
-            $"`sudo apt-get install dataset-fashion-mnist`, or pass --data DIR with the four IDX files ({string.Join(", ", FashionMnist.FileNames)}, gzipped or not).");
+            "`sudo apt-get install dataset-fashion-mnist`, or pass --data DIR with the four IDX files " +
+            $"({string.Join(", ", FashionMnist.FileNames)}, gzipped or not).");
     }
 }
 
@@ -240,7 +260,11 @@ public sealed class ImageBatches : ILossSource
     static IEnumerable<int[]> Epoch(int count, int batch, Generator shuffle)
     {
         var order = Enumerable.Range(0, count).ToArray();
-        for (int i = order.Length - 1; i > 0; i--) { int j = shuffle.NextInt(i + 1); (order[i], order[j]) = (order[j], order[i]); }
+        for (int i = order.Length - 1; i > 0; i--)
+        {
+            int j = shuffle.NextInt(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
         for (int start = 0; start + batch <= count; start += batch) yield return order[start..(start + batch)];
     }
 
@@ -252,7 +276,9 @@ public sealed class ImageBatches : ILossSource
         for (int b = 0; b < indices.Length; b++)
         {
             var target = _pixels.AsSpan(b * length, length);
-            if (CropPadding > 0) ImageAugmentation.RandomCrop(_train.Image(indices[b]), target, _train.Channels, _train.Side, CropPadding, CropFill, _augmentRng);
+            if (CropPadding > 0)
+                ImageAugmentation.RandomCrop(_train.Image(indices[b]), target, _train.Channels, _train.Side, CropPadding,
+                    CropFill, _augmentRng);
             else _train.Image(indices[b]).CopyTo(target);
             if (RandomFlips && _augmentRng.NextFloat() < 0.5f) ImageAugmentation.FlipHorizontal(target, _train.Side);
             _labels[b] = _train.Labels[indices[b]];
@@ -265,7 +291,8 @@ public sealed class ImageBatches : ILossSource
     public Tensor Loss(int firstRow, int rows)
     {
         int length = _train.ImageLength, side = _model.ImageSize;
-        var images = Tensor.FromArray(_pixels.AsSpan(firstRow * length, rows * length), rows, _model.Channels, side, side);  // (B, Ch, H, W)
+        // (B, Ch, H, W)
+        var images = Tensor.FromArray(_pixels.AsSpan(firstRow * length, rows * length), rows, _model.Channels, side, side);
         return _model.Loss(_model.Forward(images), _labels.AsSpan(firstRow, rows), LabelSmoothing);
     }
 

@@ -55,8 +55,7 @@ public sealed record TaggerNetwork(Module Model, Func<TaggingBatch, Tensor> Logi
         if (size != vocabulary.Features.Count || slots != vocabulary.Features.Slots)
             throw new CheckpointException(
                 $"Checkpoint '{checkpointDir}': its network reads {slots} spelling features a word from a table of {size}, " +
-                "but its " +
-                $"vocabulary has {vocabulary.Features.Slots} ({string.Join(", ", vocabulary.Features.Kinds)}) from " +
+                $"but its vocabulary has {vocabulary.Features.Slots} ({string.Join(", ", vocabulary.Features.Kinds)}) from " +
                 $"{vocabulary.Features.Count}; config.json and tokenizer.json come from different runs.");
         var rng = new Generator(0);
         return config["model"]?.GetValue<string>() switch
