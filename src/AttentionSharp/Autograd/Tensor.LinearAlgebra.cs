@@ -220,9 +220,12 @@ public sealed unsafe partial class Tensor
                 // One scratch of x's shape serves twice: f(x) for dW, then dy·W for f's backward. Holding only one at a
                 // time keeps the backward at two buffers of x's size (this and dx).
                 using var scratch = Uninitialized(xc._shape).DetachFromScope();
+                bool slopeFormed = false; // x's gradient holds f′(x), formed in the same pass as f(x)
                 if (w.RequiresGrad)
                 {
-                    pass.Forward(xc, scratch.Data, rows, inF); // the same kernel on the same x: the forward pass's bits
+                    // f(x) has the forward pass's bits either way
+                    slopeFormed = pass.ForwardWithSlope(xc, scratch.Data);
+                    if (!slopeFormed) pass.Forward(xc, scratch.Data, rows, inF);
                     fixed (float* dw = w.GradBuffer()) // dW = dyᵀ · f(x)   (out, rows) · (rows, in)
                         Gemm.Multiply(GemmOp.Yes, GemmOp.No, outF, inF, rows, g.Pointer, outF, scratch.Pointer, inF, dw, inF,
                             accumulate: true);
@@ -232,7 +235,8 @@ public sealed unsafe partial class Tensor
                     // d f(x) = dy · W, then f's backward
                     Gemm.Multiply(GemmOp.No, GemmOp.No, rows, inF, outF, g.Pointer, outF, w.Pointer, inF, scratch.Pointer, inF,
                         accumulate: false);
-                    pass.Backward(xc, scratch.Data, rows, inF);
+                    if (slopeFormed) pass.BackwardFromSlope(xc, scratch.Data);
+                    else pass.Backward(xc, scratch.Data, rows, inF);
                 }
             }
             if (bc is not null && bc.RequiresGrad)
@@ -298,6 +302,17 @@ public sealed unsafe partial class Tensor
 
         /// <summary>Given da = ∂L/∂f(x), accumulates the gradients of x and of <see cref="Parameters"/>.</summary>
         public abstract void Backward(Tensor x, ReadOnlySpan<float> da, int rows, int cols);
+
+        /// <summary>
+        /// For an element-wise f whose value and slope share work: a = f(x) as <see cref="Forward"/> gives it, and
+        /// x's gradient, when it starts here, set to f′(x) in the same pass, for <see cref="BackwardFromSlope"/>.
+        /// Returns false, having done nothing, when f has no such form or x's gradient is not started here.
+        /// </summary>
+        public virtual bool ForwardWithSlope(Tensor x, Span<float> a) => false;
+
+        /// <summary>After <see cref="ForwardWithSlope"/>: x's gradient f′(x) becomes da ⊙ f′(x).</summary>
+        public virtual void BackwardFromSlope(Tensor x, ReadOnlySpan<float> da) =>
+            throw new InvalidOperationException("This pass forms no slope.");
     }
 
     sealed class GeluPass(GeluApproximation approximation) : InputPass
@@ -309,6 +324,20 @@ public sealed unsafe partial class Tensor
         {
             var dx = x.GradBufferToSet(out bool set);
             Kernels.Gelu.Backward(dx, da, x.Data, approximation, accumulate: !set);
+        }
+
+        // The erf form's Φ(x) serves GELU and GELU′ both; the tanh form shares nothing, so keeps its two passes.
+        public override bool ForwardWithSlope(Tensor x, Span<float> a)
+        {
+            if (approximation != GeluApproximation.None || !x.RequiresGrad || x._grad is not null) return false;
+            Kernels.Gelu.ForwardAndDerivative(a, x.GradBufferToSet(out _), x.Data, approximation);
+            return true;
+        }
+
+        public override void BackwardFromSlope(Tensor x, ReadOnlySpan<float> da) // dx = da ⊙ GELU′(x): Backward's bits
+        {
+            var dx = x.GradBuffer();
+            TensorPrimitives.Multiply(da, dx, dx);
         }
     }
 

@@ -51,6 +51,21 @@ public static class Gelu
         else throw Unknown(approximation);
     }
 
+    /// <summary>
+    /// y = GELU(x) and d = GELU′(x) in one pass, for a backward pass that needs both (<c>Tensor.GeluLinear</c>'s: y for
+    /// dW, d for dx): the erf form computes Φ(x) once for the two. y has the bits <see cref="Forward"/> gives, and dy·d
+    /// those <see cref="Backward"/> gives without accumulating.
+    /// </summary>
+    public static void ForwardAndDerivative(Span<float> y, Span<float> derivative, ReadOnlySpan<float> x,
+        GeluApproximation approximation)
+    {
+        Guard.SameLength(nameof(y), y.Length, x.Length, nameof(x));
+        Guard.SameLength(nameof(derivative), derivative.Length, x.Length, nameof(x));
+        if (approximation == GeluApproximation.Tanh) ElementWise.MapPair<TanhFormWithDerivative>(y, derivative, x);
+        else if (approximation == GeluApproximation.None) ElementWise.MapPair<ErfFormWithDerivative>(y, derivative, x);
+        else throw Unknown(approximation);
+    }
+
     static ArgumentOutOfRangeException Unknown(GeluApproximation approximation) =>
         new(nameof(approximation), approximation, $"approximation must be None or Tanh; got {approximation}.");
 
@@ -70,15 +85,26 @@ public static class Gelu
 
     readonly struct ErfFormGradient : IBinaryOperator
     {
-        // dy·(Φ(x) + x·φ(x)), φ(x) = e^(−x²/2)/√(2π)
+        // dy·GELU′(x)
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
+        public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T> => dy * ErfDerivative(x, Cdf(x));
+    }
+
+    readonly struct ErfFormWithDerivative : IPairOperator
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static T Invoke<T>(T x, out T derivative) where T : unmanaged, ISimd<T>
         {
             T cdf = Cdf(x);
-            T pdf = T.Create(InvSqrt2Pi) * SimdMath.Exp(T.Create(-0.5f) * x * x);
-            return dy * T.MultiplyAdd(x, pdf, cdf);
+            derivative = ErfDerivative(x, cdf);
+            return x * cdf;
         }
     }
+
+    /// <summary>GELU′(x) = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π), given Φ(x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static T ErfDerivative<T>(T x, T cdf) where T : unmanaged, ISimd<T> =>
+        T.MultiplyAdd(x, T.Create(InvSqrt2Pi) * SimdMath.Exp(T.Create(-0.5f) * x * x), cdf);
 
     /// <summary>
     /// 2u, u = √(2/π)(x + 0.044715x³). ½(1 + tanh u) = σ(2u) = 1 / (1 + e^(−2u)): one exponential, and no cancellation in
@@ -99,19 +125,36 @@ public static class Gelu
 
     readonly struct TanhFormGradient : IBinaryOperator
     {
-        // dy·(s + x·s(1 − s)·2u′), s = σ(2u), 1 − s = e·s with e = e^(−2u) (no cancellation),
-        // u′ = √(2/π)(1 + 3·0.044715x²). x is taken within [−9, 20] first: beyond, the gradient is 0 or 1 to float
-        // precision (below 1e-26 off), and e·s and x·s(1 − s)·u′ stay finite (no ∞·0).
+        // dy·GELU′(x)
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T>
+        public static T Invoke<T>(T dy, T x) where T : unmanaged, ISimd<T> => dy * TanhDerivative(x);
+    }
+
+    readonly struct TanhFormWithDerivative : IPairOperator
+    {
+        // The value's exponential is of x itself, the derivative's of x clamped: two, as in the separate passes.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static T Invoke<T>(T x, out T derivative) where T : unmanaged, ISimd<T>
         {
-            T one = T.Create(1f);
-            x = T.Clamp(x, -9f, 20f);
-            T x2 = x * x;
-            T e = SimdMath.Exp(-TwoU(x, x2));
-            T sig = one / (one + e);
-            T du2 = T.Create(2f * Sqrt2OverPi) * T.MultiplyAdd(T.Create(3f * Cubic), x2, one);
-            return dy * T.MultiplyAdd(x * sig * (e * sig), du2, sig);
+            derivative = TanhDerivative(x);
+            return TanhForm.Invoke(x);
         }
+    }
+
+    /// <summary>
+    /// GELU′(x) = s + x·s(1 − s)·2u′, s = σ(2u), 1 − s = e·s with e = e^(−2u) (no cancellation),
+    /// u′ = √(2/π)(1 + 3·0.044715x²). x is taken within [−9, 20] first: beyond, the gradient is 0 or 1 to float
+    /// precision (below 1e-26 off), and e·s and x·s(1 − s)·u′ stay finite (no ∞·0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static T TanhDerivative<T>(T x) where T : unmanaged, ISimd<T>
+    {
+        T one = T.Create(1f);
+        x = T.Clamp(x, -9f, 20f);
+        T x2 = x * x;
+        T e = SimdMath.Exp(-TwoU(x, x2));
+        T sig = one / (one + e);
+        T du2 = T.Create(2f * Sqrt2OverPi) * T.MultiplyAdd(T.Create(3f * Cubic), x2, one);
+        return T.MultiplyAdd(x * sig * (e * sig), du2, sig);
     }
 }

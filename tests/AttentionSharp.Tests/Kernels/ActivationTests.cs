@@ -86,6 +86,38 @@ public class ActivationTests
         }
     }
 
+    /// <summary>
+    /// GELU and its slope in one pass (the fused GELU + Linear op's backward) give <see cref="Gelu.Forward"/>'s bits, and
+    /// times dy <see cref="Gelu.Backward"/>'s, at every length and position, over the tails and for NaN.
+    /// </summary>
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void GeluWithItsSlopeGivesForwardAndBackwardBits(GeluApproximation a)
+    {
+        float[] specials = [-1e30f, -100f, -20f, -9.7f, -5f, -1e-3f, -0f, 0f, 1e-3f, 5f, 20f, 100f, 1e30f, float.NaN];
+        foreach (int n in Lengths())
+        {
+            var x = Inputs(n, n);
+            for (int i = 0; i < n; i += 3) x[i] = specials[i / 3 % specials.Length];
+            var (y, slope, expected) = (new float[n], new float[n], new float[n]);
+            Gelu.ForwardAndDerivative(y, slope, x, a);
+            Gelu.Forward(expected, x, a);
+            var dy = Uniform(new Random(n + 7), n, 1f);
+            var dx = new float[n];
+            Gelu.Backward(dx, dy, x, a, accumulate: false);
+            for (int i = 0; i < n; i++)
+            {
+                Assert.True(SameBits(expected[i], y[i]), $"GELU({a})({x[i]}) = {y[i]}, Forward {expected[i]} (n={n})");
+                Assert.True(SameBits(dx[i], dy[i] * slope[i]),
+                    $"GELU'({a})({x[i]})·{dy[i]} = {dy[i] * slope[i]}, Backward {dx[i]} (n={n})");
+            }
+        }
+
+        static bool SameBits(float a, float b) =>
+            (float.IsNaN(a) && float.IsNaN(b)) || BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b);
+    }
+
     [Fact]
     public void ReluMatchesReference() => MatchesReference("relu", Relu.Forward, Ref.Relu.Forward, Relu.Backward, Ref.Relu.Backward);
 

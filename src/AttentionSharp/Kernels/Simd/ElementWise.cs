@@ -15,6 +15,13 @@ internal interface IBinaryOperator
     static abstract T Invoke<T>(T a, T b) where T : unmanaged, ISimd<T>;
 }
 
+/// <summary>(f(x), g(x)) at once, one lane at a time, for every register width: two functions that share work.</summary>
+internal interface IPairOperator
+{
+    /// <summary>Returns f(x) and sets <paramref name="second"/> to g(x).</summary>
+    static abstract T Invoke<T>(T x, out T second) where T : unmanaged, ISimd<T>;
+}
+
 /// <summary>
 /// Loops for element-wise kernels: the widest enabled register over the body, one float at a time over the tail,
 /// threads over large spans. Callers validate lengths; spans may alias element for element (in place).
@@ -36,6 +43,15 @@ internal static unsafe class ElementWise
         fixed (float* pa = a)
         fixed (float* pb = b)
             Work.Elements(a.Length, new MapKernel2<TOp>(py, pa, pb));
+    }
+
+    /// <summary>y = f(x) and z = g(x).</summary>
+    public static void MapPair<TOp>(Span<float> y, Span<float> z, ReadOnlySpan<float> x) where TOp : struct, IPairOperator
+    {
+        fixed (float* py = y)
+        fixed (float* pz = z)
+        fixed (float* px = x)
+            Work.Elements(x.Length, new MapPairKernel<TOp>(py, pz, px));
     }
 
     /// <summary>dx += f(dy, x): the shape of every element-wise backward pass.</summary>
@@ -67,6 +83,25 @@ internal static unsafe class ElementWise
             int i = start;
             for (; i <= end - T.Count; i += T.Count) T.Store(TOp.Invoke(T.Load(in a[i]), T.Load(in b[i])), ref y[i]);
             for (; i < end; i++) Vec1.Store(TOp.Invoke(Vec1.Load(in a[i]), Vec1.Load(in b[i])), ref y[i]);
+        }
+    }
+
+    readonly struct MapPairKernel<TOp>(float* y, float* z, float* x) : IRangeKernel where TOp : struct, IPairOperator
+    {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
+        {
+            int i = start;
+            for (; i <= end - T.Count; i += T.Count)
+            {
+                T.Store(TOp.Invoke(T.Load(in x[i]), out T second), ref y[i]);
+                T.Store(second, ref z[i]);
+            }
+            for (; i < end; i++)
+            {
+                Vec1.Store(TOp.Invoke(Vec1.Load(in x[i]), out Vec1 second), ref y[i]);
+                Vec1.Store(second, ref z[i]);
+            }
         }
     }
 
