@@ -103,9 +103,24 @@ public sealed unsafe partial class Tensor
     /// GELU(x) = x·Φ(x) (Hendrycks and Gimpel 2016); <see cref="GeluApproximation.Tanh"/> uses
     /// 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
     /// </summary>
-    public Tensor Gelu(GeluApproximation approximation = GeluApproximation.None) =>
-        Activation("Gelu", (y, x) => Kernels.Gelu.Forward(y, x, approximation),
-            (dx, dy, x) => Kernels.Gelu.Backward(dx, dy, x, approximation));
+    public Tensor Gelu(GeluApproximation approximation = GeluApproximation.None)
+    {
+        if (approximation != GeluApproximation.None || !Autograd.GradMode.IsEnabled || !RequiresGrad)
+            return Activation("Gelu", (y, x) => Kernels.Gelu.Forward(y, x, approximation),
+                (dx, dy, x) => Kernels.Gelu.Backward(dx, dy, x, approximation));
+        // The erf form's slope shares Φ(x) with its value, so where a gradient will be wanted the forward pass forms
+        // both and keeps GELU′(x), and the backward pass is one product, dx += dy ⊙ GELU′(x), with Backward's bits.
+        var xc = Contiguous();
+        var result = Uninitialized(_shape);
+        var slope = Uninitialized(_shape);
+        Kernels.Gelu.ForwardAndDerivative(result.Data, slope.Data, xc.Data, approximation);
+        return Record(result, "Gelu", [xc], g =>
+        {
+            var dx = xc.GradBufferToSet(out bool set);
+            if (set) TensorPrimitives.Multiply(g.Data, slope.Data, dx);
+            else TensorPrimitives.MultiplyAdd(g.Data, slope.Data, dx, dx);
+        });
+    }
 
     /// <summary>ReLU(x) = max(0, x).</summary>
     public Tensor Relu() => Activation("Relu", Kernels.Relu.Forward, Kernels.Relu.Backward);

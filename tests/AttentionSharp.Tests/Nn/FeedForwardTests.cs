@@ -56,6 +56,36 @@ public class FeedForwardTests
     }
 
     /// <summary>
+    /// GELU as an op of its own forms GELU′ with GELU where a gradient will be wanted (the erf form): the value, and the
+    /// gradient when it starts there and when it adds to one already there, have the kernels' bits, and the value is the
+    /// same without a gradient.
+    /// </summary>
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void GeluOpGivesTheKernelsBits(GeluApproximation approximation)
+    {
+        foreach (int n in new[] { 205, 100_003 }) // a tail, and threads
+        {
+            var x = Tensor.Uniform(new Generator(49), -9f, 9f, n, 1);
+            x.RequiresGrad = true;
+            var expectedY = new float[n];
+            Gelu.Forward(expectedY, x.ToArray(), approximation);
+            using (AttentionSharp.Autograd.GradMode.NoGrad()) Assert.Equal(expectedY, x.Gelu(approximation).ToArray());
+            var expectedDx = new float[n];
+            for (int pass = 0; pass < 2; pass++)
+            {
+                var y = x.Gelu(approximation);
+                Assert.Equal(expectedY, y.ToArray());
+                var dy = Tensor.Uniform(new Generator(50 + (ulong)pass), -1f, 1f, n, 1);
+                y.Backward(dy);
+                Gelu.Backward(expectedDx, dy.ToArray(), x.ToArray(), approximation, accumulate: pass > 0);
+                Assert.Equal(expectedDx, x.Grad!.ToArray());
+            }
+        }
+    }
+
+    /// <summary>
     /// A residual added inside the product equals the separate sum, forward and every gradient, the residual's included;
     /// a residual of the wrong shape is refused by name.
     /// </summary>
