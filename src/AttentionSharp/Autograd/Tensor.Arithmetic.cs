@@ -70,8 +70,14 @@ public sealed unsafe partial class Tensor
     /// <summary>Adds <paramref name="g"/> (in a broadcast result's shape) into this tensor's gradient, summing over broadcast dimensions.</summary>
     internal void AccumulateBroadcastGrad(Tensor g)
     {
+        if (ShapeMath.SameShape(g.Shape, Shape))
+        {
+            var dense = GradBufferToSet(out bool set);
+            if (set) Kernels.Simd.ElementWise.Copy(dense, g.Data);
+            else Kernels.Simd.ElementWise.Add(dense, dense, g.Data);
+            return;
+        }
         var buf = GradBuffer();
-        if (ShapeMath.SameShape(g.Shape, Shape)) { TensorPrimitives.Add(buf, g.Data, buf); return; }
         var dstStrides = ShapeMath.BroadcastStrides(Shape, ShapeMath.ContiguousStrides(_shape), g.Shape);
         fixed (float* dst = buf) Strided.SumInto(dst, dstStrides, g.Pointer, g.ShapeArray);
     }

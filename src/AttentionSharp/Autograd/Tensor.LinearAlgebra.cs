@@ -192,7 +192,7 @@ public sealed unsafe partial class Tensor
         if (inF == 0) rows = ShapeMath.Count(x._shape.AsSpan(0, x.Rank - 1));
         if (weight.Quantized is { } int8) return QuantizedLinearOf(name, xc, int8, bc, pass, rc, outShape, rows);
         var result = Uninitialized(outShape);
-        if (rc is not null) rc.Data.CopyTo(result.Data);
+        if (rc is not null) Kernels.Simd.ElementWise.Copy(result.Data, rc.Data);
         // (rows, in) · (out, in)ᵀ → (rows, out), bias (and the residual, already in place) added in the same pass.
         using (var a = pass is null ? null : Uninitialized(xc._shape).DetachFromScope())
         {
@@ -244,8 +244,8 @@ public sealed unsafe partial class Tensor
             if (rc is not null && rc.RequiresGrad) // the residual passes dy on unchanged
             {
                 var dr = rc.GradBufferToSet(out bool set);
-                if (set) g.Data.CopyTo(dr);
-                else TensorPrimitives.Add(dr, g.Data, dr);
+                if (set) Kernels.Simd.ElementWise.Copy(dr, g.Data);
+                else Kernels.Simd.ElementWise.Add(dr, dr, g.Data);
             }
         });
     }
@@ -337,7 +337,7 @@ public sealed unsafe partial class Tensor
         public override void BackwardFromSlope(Tensor x, ReadOnlySpan<float> da) // dx = da ⊙ GELU′(x): Backward's bits
         {
             var dx = x.GradBuffer();
-            TensorPrimitives.Multiply(da, dx, dx);
+            Kernels.Simd.ElementWise.Multiply(dx, da, dx);
         }
     }
 

@@ -117,8 +117,8 @@ public sealed unsafe partial class Tensor
         return Record(result, "Gelu", [xc], g =>
         {
             var dx = xc.GradBufferToSet(out bool set);
-            if (set) TensorPrimitives.Multiply(g.Data, slope.Data, dx);
-            else TensorPrimitives.MultiplyAdd(g.Data, slope.Data, dx, dx);
+            if (set) Kernels.Simd.ElementWise.Multiply(dx, g.Data, slope.Data);
+            else Kernels.Simd.ElementWise.MultiplyAccumulate(dx, g.Data, slope.Data);
         });
     }
 

@@ -25,8 +25,9 @@ public sealed unsafe partial class Tensor
     /// <summary>Adds a dense gradient laid out in this tensor's shape into this tensor's gradient buffer.</summary>
     void AccumulateGradStrided(Tensor g)
     {
-        var buf = GradBuffer();
-        TensorPrimitives.Add(buf, g.Data, buf);
+        var buf = GradBufferToSet(out bool set);
+        if (set) Kernels.Simd.ElementWise.Copy(buf, g.Data);
+        else Kernels.Simd.ElementWise.Add(buf, buf, g.Data);
     }
 
     int[] InferShape(ReadOnlySpan<int> shape)

@@ -106,10 +106,39 @@ internal static unsafe class Strided
         int count = ShapeMath.Count(shape);
         if (count == 0) return;
         if (rank == 0) { *dst += *src; return; }
+        SumRows(dst, dstStrides, src, shape, 0, count / shape[rank - 1]);
+    }
+
+    /// <summary>
+    /// dst (strided view with <paramref name="shape"/>) += src (dense), each element of the view a different float
+    /// (a permuted or narrowed view, the backward of those ops): threads take whole rows, so every thread count gives
+    /// the same floats.
+    /// </summary>
+    public static void AddDenseInto(float* dst, int[] dstStrides, float* src, int[] shape)
+    {
+        int rank = shape.Length;
+        int count = ShapeMath.Count(shape);
+        if (count == 0) return;
+        if (rank == 0) { *dst += *src; return; }
+        int inner = shape[rank - 1], rows = count / inner;
+        if (count < Kernels.Simd.Work.ParallelThreshold || rows < 2)
+        {
+            SumRows(dst, dstStrides, src, shape, 0, rows);
+            return;
+        }
+        Kernels.Parallel.For(rows, Math.Max(1, Kernels.Simd.Work.ParallelThreshold / inner),
+            (start, end) => SumRows(dst, dstStrides, src, shape, start, end));
+    }
+
+    /// <summary>Rows [first, end) of <see cref="SumInto"/>, a row being the last dimension of the dense source.</summary>
+    static void SumRows(float* dst, int[] dstStrides, float* src, int[] shape, int first, int end)
+    {
+        int rank = shape.Length;
         int inner = shape[rank - 1], id = dstStrides[rank - 1];
         Span<int> index = stackalloc int[rank];
-        int rows = count / inner;
-        for (int r = 0; r < rows; r++)
+        RowIndex(index, shape, first);
+        src += (long)first * inner;
+        for (int r = first; r < end; r++)
         {
             long off = 0;
             for (int d = 0; d < rank - 1; d++) off += (long)index[d] * dstStrides[d];
@@ -122,8 +151,15 @@ internal static unsafe class Strided
         }
     }
 
-    /// <summary>dst (strided view with <paramref name="shape"/>) += src (dense).</summary>
-    public static void AddDenseInto(float* dst, int[] dstStrides, float* src, int[] shape) => SumInto(dst, dstStrides, src, shape);
+    /// <summary>The index over the leading dimensions (all but the last) of row <paramref name="row"/>.</summary>
+    internal static void RowIndex(Span<int> index, int[] shape, int row)
+    {
+        for (int d = shape.Length - 2; d >= 0; d--)
+        {
+            index[d] = row % shape[d];
+            row /= shape[d];
+        }
+    }
 
     /// <summary>dst[i] = src[i] for every index i of <paramref name="shape"/>, both strided (rows with unit stride are block copies).</summary>
     public static void Copy(float* dst, int[] dstStrides, float* src, int[] srcStrides, int[] shape)

@@ -210,20 +210,37 @@ public sealed unsafe partial class Tensor : IDisposable
         fixed (float* dst = destination) StridedCopy(dst, Pointer, _shape, _strides);
     }
 
-    /// <summary>Copies a strided source into a dense row-major destination.</summary>
+    /// <summary>
+    /// Copies a strided source into a dense row-major destination; threads take whole rows (the last dimension) of
+    /// large ones.
+    /// </summary>
     internal static void StridedCopy(float* dst, float* src, int[] shape, int[] strides)
     {
         int rank = shape.Length;
         if (rank == 0) { *dst = *src; return; }
         int count = ShapeMath.Count(shape);
         if (count == 0) return;
+        int inner = shape[rank - 1], rows = count / inner;
+        if (count < Kernels.Simd.Work.ParallelThreshold || rows < 2)
+        {
+            StridedCopyRows(dst, src, shape, strides, 0, rows);
+            return;
+        }
+        Kernels.Parallel.For(rows, Math.Max(1, Kernels.Simd.Work.ParallelThreshold / inner),
+            (start, end) => StridedCopyRows(dst, src, shape, strides, start, end));
+    }
+
+    static void StridedCopyRows(float* dst, float* src, int[] shape, int[] strides, int first, int end)
+    {
+        int rank = shape.Length;
         int inner = shape[rank - 1], innerStride = strides[rank - 1];
         Span<int> index = stackalloc int[rank];
-        int rows = count / inner;
-        for (int r = 0; r < rows; r++)
+        Strided.RowIndex(index, shape, first);
+        dst += (long)first * inner;
+        for (int r = first; r < end; r++)
         {
-            int off = 0;
-            for (int d = 0; d < rank - 1; d++) off += index[d] * strides[d];
+            long off = 0;
+            for (int d = 0; d < rank - 1; d++) off += (long)index[d] * strides[d];
             float* s = src + off;
             if (innerStride == 1) new ReadOnlySpan<float>(s, inner).CopyTo(new Span<float>(dst, inner));
             else for (int i = 0; i < inner; i++) dst[i] = s[(long)i * innerStride];

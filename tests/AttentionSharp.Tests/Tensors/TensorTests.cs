@@ -147,6 +147,43 @@ public class TensorTests
         Assert.Throws<ArgumentOutOfRangeException>(() => t.Narrow(1, 2, 2));
     }
 
+    /// <summary>
+    /// Views large enough that their copies and gradients are split over threads (a ViT stem's (B, H, W, C) output
+    /// read as (B, C, H, W), a transpose, a narrowed last dimension): every element lands where the indices say, and the
+    /// gradient of each view element reaches its source element.
+    /// </summary>
+    [Fact]
+    public void LargeViewsCopyAndPassGradientsBackElementByElement()
+    {
+        var x = Tensor.Uniform(new Generator(11), -1f, 1f, 3, 28, 28, 16);
+        x.RequiresGrad = true;
+        Func<Tensor, Tensor>[] views = [t => t.Permute(0, 3, 1, 2), t => t.Transpose(1, 3), t => t.Narrow(3, 1, 14)];
+        foreach (var view in views)
+        {
+            x.ZeroGrad();
+            var v = view(x);
+            var c = v.Contiguous();
+            var w = Tensor.Uniform(new Generator(12), -1f, 1f, c.Shape);
+            (c * w).Sum().Backward();
+            var (values, weights, dx, source) = (c.ToArray(), w.ToArray(), x.Grad!.ToArray(), x.ToArray());
+            var expectedDx = new float[x.Count];
+            var shape = v.Shape.ToArray();
+            var sx = x.Detach();
+            var strides = view(sx).Strides.ToArray();
+            int i = 0;
+            for (int a = 0; a < shape[0]; a++)
+                for (int b = 0; b < shape[1]; b++)
+                    for (int d = 0; d < shape[2]; d++)
+                        for (int e = 0; e < shape[3]; e++, i++)
+                        {
+                            int at = a * strides[0] + b * strides[1] + d * strides[2] + e * strides[3] + view(sx).Offset;
+                            Assert.Equal(source[at], values[i]);
+                            expectedDx[at] = weights[i];
+                        }
+            Assert.Equal(expectedDx, dx);
+        }
+    }
+
     [Fact]
     public void CatAndSplitRoundTrip()
     {

@@ -28,6 +28,55 @@ internal interface IPairOperator
 /// </summary>
 internal static unsafe class ElementWise
 {
+    /// <summary>y = x, threaded over large spans.</summary>
+    public static void Copy(Span<float> y, ReadOnlySpan<float> x)
+    {
+        Guard.SameLength(nameof(y), y.Length, x.Length, nameof(x));
+        Map<Identity>(y, x);
+    }
+
+    /// <summary>y = a + b: TensorPrimitives.Add's floats, threaded over large spans.</summary>
+    public static void Add(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        Guard.SameLength(nameof(y), y.Length, a.Length, nameof(a));
+        Guard.SameLength(nameof(b), b.Length, a.Length, nameof(a));
+        Map<Sum>(y, a, b);
+    }
+
+    /// <summary>y = a·b: TensorPrimitives.Multiply's floats, threaded over large spans.</summary>
+    public static void Multiply(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        Guard.SameLength(nameof(y), y.Length, a.Length, nameof(a));
+        Guard.SameLength(nameof(b), b.Length, a.Length, nameof(a));
+        Map<Product>(y, a, b);
+    }
+
+    /// <summary>y += a·b, rounded twice (not fused): TensorPrimitives.MultiplyAdd's floats, threaded over large spans.</summary>
+    public static void MultiplyAccumulate(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        Guard.SameLength(nameof(y), y.Length, a.Length, nameof(a));
+        Guard.SameLength(nameof(b), b.Length, a.Length, nameof(a));
+        Accumulate<Product>(y, a, b);
+    }
+
+    readonly struct Identity : IUnaryOperator
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static T Invoke<T>(T x) where T : unmanaged, ISimd<T> => x;
+    }
+
+    readonly struct Sum : IBinaryOperator
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static T Invoke<T>(T a, T b) where T : unmanaged, ISimd<T> => a + b;
+    }
+
+    readonly struct Product : IBinaryOperator
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static T Invoke<T>(T a, T b) where T : unmanaged, ISimd<T> => a * b;
+    }
+
     /// <summary>y = f(x).</summary>
     public static void Map<TOp>(Span<float> y, ReadOnlySpan<float> x) where TOp : struct, IUnaryOperator
     {
