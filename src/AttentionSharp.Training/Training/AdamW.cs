@@ -44,11 +44,12 @@ public sealed class AdamW
     public void Step(float gradScale = 1f)
     {
         StepCount++;
-        foreach (var (p, decay, m, v) in _state)
+        Kernels.Parallel.ForEachTensor(_state.Length, i => _state[i].Param.Count, i =>
         {
-            if (p.Grad is null) continue;
+            var (p, decay, m, v) = _state[i];
+            if (p.Grad is null) return;
             Kernels.AdamW.Step(p.Data, p.Grad.Data, m, v, LearningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0f, StepCount, gradScale);
-        }
+        });
     }
 
     /// <summary>Zeroes every parameter's gradient.</summary>

@@ -29,8 +29,13 @@ public static class GradientClipping
     static (float Norm, float Coefficient) Coefficient(IEnumerable<Tensor> grads, float maxNorm)
     {
         if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "The maximum norm must be positive.");
+        // Each tensor's sum on one thread or split by its own kernel, then added in order: the same double for every
+        // thread count.
+        var list = grads as IReadOnlyList<Tensor> ?? [.. grads];
+        var sums = new double[list.Count];
+        Kernels.Parallel.ForEachTensor(list.Count, i => list[i].Count, i => sums[i] = Norms.SumOfSquares(list[i].Data));
         double sumSquares = 0;
-        foreach (var g in grads) sumSquares += Norms.SumOfSquares(g.Data);
+        foreach (double s in sums) sumSquares += s;
         float norm = (float)Math.Sqrt(sumSquares);
         return (norm, CoefficientFor(norm, maxNorm));
     }

@@ -42,8 +42,8 @@ public sealed class WeightAverage
     {
         if (Swapped) throw new InvalidOperationException("The average is in the model; swap it back before updating it.");
         float d = DecayAt(++Updates);
-        for (int i = 0; i < _parameters.Length; i++)
-            TensorPrimitives.Lerp(_average[i], _parameters[i].Data, 1 - d, _average[i]);   // a + (w − a)(1 − d)
+        Kernels.Parallel.ForEachTensor(_parameters.Length, i => _average[i].Length,
+            i => TensorPrimitives.Lerp(_average[i], _parameters[i].Data, 1 - d, _average[i]));   // a + (w − a)(1 − d)
     }
 
     /// <summary>Exchanges the model's weights and the average (a second call undoes the first).</summary>

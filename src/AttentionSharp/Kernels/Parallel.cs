@@ -55,6 +55,32 @@ public static class Parallel
         Pool.Finish();
     }
 
+    /// <summary>Work below this many floats stays on one thread: a fork costs more than it saves.</summary>
+    public const int SplitThreshold = 32 * 1024;
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(i) for each of <paramref name="count"/> tensors, tensor i holding
+    /// <paramref name="size"/>(i) floats: those of at least <see cref="SplitThreshold"/> one after another, each
+    /// splitting its own work over the threads, and the smaller ones whole, spread over the threads. For per-tensor passes
+    /// over a model's parameters (optimizer steps, weight averages, norms), most of them biases and norms too small to
+    /// split. The bodies must be independent of each other.
+    /// </summary>
+    public static void ForEachTensor(int count, Func<int, int> size, Action<int> body)
+    {
+        ArgumentNullException.ThrowIfNull(size);
+        ArgumentNullException.ThrowIfNull(body);
+        var small = new List<int>();
+        long smallFloats = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int n = size(i);
+            if (n >= SplitThreshold) body(i);
+            else { small.Add(i); smallFloats += n; }
+        }
+        if (smallFloats < SplitThreshold) { foreach (int i in small) body(i); return; }
+        For(small.Count, 1, (start, end) => { for (int j = start; j < end; j++) body(small[j]); });
+    }
+
     /// <summary>
     /// Chunks per thread in <see cref="For"/>: more than one, so that when a thread is preempted in the middle of a job
     /// the work stranded with it is a small piece, and the others take the rest.

@@ -23,6 +23,22 @@ public class ParallelTests
     }
 
     /// <summary>
+    /// Per-tensor passes visit every tensor once: large ones (split by their own kernels) and small ones (spread whole over
+    /// the threads), a few small ones alone (kept on the calling thread), none, and sizes on both sides of the threshold.
+    /// </summary>
+    [Theory]
+    [InlineData(new int[0])]
+    [InlineData(new[] { 5, 100, 7 })]
+    [InlineData(new[] { 40_000, 128, 128, 32_767, 32_768, 1, 0, 20_000, 20_000, 300_000, 64 })]
+    public void ForEachTensorVisitsEveryTensorOnce(int[] sizes)
+    {
+        var hits = new int[sizes.Length];
+        for (int round = 0; round < 50; round++)
+            AttentionSharp.Kernels.Parallel.ForEachTensor(sizes.Length, i => sizes[i], i => Interlocked.Increment(ref hits[i]));
+        for (int i = 0; i < sizes.Length; i++) Assert.True(hits[i] == 50, $"tensor {i} visited {hits[i]} times, expected 50");
+    }
+
+    /// <summary>
     /// With the cores oversubscribed, workers are often not running when a job starts: the caller takes their chunks and
     /// withdraws the job from them. Every index is still visited exactly once, and no later job sees a stale signal.
     /// </summary>

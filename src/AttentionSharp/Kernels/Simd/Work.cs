@@ -26,7 +26,7 @@ internal interface IRangeKernel
 internal static class Work
 {
     /// <summary>Work below this many floats stays on the calling thread: a fork costs more than it saves.</summary>
-    public const int ParallelThreshold = 32 * 1024;
+    public const int ParallelThreshold = Kernels.Parallel.SplitThreshold;
 
     /// <summary>Element kernels split at multiples of this, so vector tails only ever occur at the very end.</summary>
     const int ElementBlock = 64;
