@@ -55,7 +55,7 @@ public sealed class AdamW
     /// <summary>Zeroes every parameter's gradient.</summary>
     public void ZeroGrad()
     {
-        foreach (var s in _state) s.Param.ZeroGrad();
+        Kernels.Parallel.ForEachTensor(_state.Length, i => _state[i].Param.Count, i => _state[i].Param.ZeroGrad());
     }
 
     /// <summary>First and second moments of parameter i, for checkpoints.</summary>

@@ -50,7 +50,11 @@ public sealed unsafe partial class Tensor
     /// </summary>
     public Span<float> GradBuffer()
     {
-        _grad ??= Zeros(_shape).DetachFromScope(); // gradients outlive the step's scope; the engine frees non-leaf ones
+        if (_grad is null)
+        {
+            _grad = Uninitialized(_shape).DetachFromScope(); // gradients outlive the step's scope; the engine frees non-leaf ones
+            Kernels.Simd.ElementWise.Clear(_grad.Data);
+        }
         return _grad.Data;
     }
 
@@ -67,7 +71,10 @@ public sealed unsafe partial class Tensor
     }
 
     /// <summary>Clears the gradient (sets it to zero if present).</summary>
-    public void ZeroGrad() => _grad?.Data.Clear();
+    public void ZeroGrad()
+    {
+        if (_grad is not null) Kernels.Simd.ElementWise.Clear(_grad.Data);
+    }
 
     /// <summary>The same values with no history: gradients do not flow through the result.</summary>
     public Tensor Detach()

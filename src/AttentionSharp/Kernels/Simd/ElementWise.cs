@@ -59,6 +59,20 @@ internal static unsafe class ElementWise
         Accumulate<Product>(y, a, b);
     }
 
+    /// <summary>y = 0, threaded over large spans.</summary>
+    public static void Clear(Span<float> y)
+    {
+        fixed (float* py = y)
+            Work.Elements(y.Length, new ClearKernel(py));
+    }
+
+    readonly struct ClearKernel(float* y) : IRangeKernel
+    {
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+        public void Run<T>(int start, int end) where T : unmanaged, ISimd<T> =>
+            new Span<float>(y + start, end - start).Clear();
+    }
+
     readonly struct Identity : IUnaryOperator
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
