@@ -120,14 +120,18 @@ internal static unsafe class Strided
         int count = ShapeMath.Count(shape);
         if (count == 0) return;
         if (rank == 0) { *dst += *src; return; }
-        int inner = shape[rank - 1], rows = count / inner;
-        if (count < Kernels.Simd.Work.ParallelThreshold || rows < 2)
-        {
-            SumRows(dst, dstStrides, src, shape, 0, rows);
-            return;
-        }
-        Kernels.Parallel.For(rows, Math.Max(1, Kernels.Simd.Work.ParallelThreshold / inner),
-            (start, end) => SumRows(dst, dstStrides, src, shape, start, end));
+        ForRows(shape, (first, end) => SumRows(dst, dstStrides, src, shape, first, end));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(first, end) over the rows (the last dimension) of a non-empty
+    /// <paramref name="shape"/> of rank ≥ 1: on the calling thread when small, else split over the threads by whole rows.
+    /// </summary>
+    internal static void ForRows(int[] shape, Action<int, int> body)
+    {
+        int count = ShapeMath.Count(shape), inner = shape[^1], rows = count / inner;
+        if (count < Kernels.Simd.Work.ParallelThreshold || rows < 2) body(0, rows);
+        else Kernels.Parallel.For(rows, Math.Max(1, Kernels.Simd.Work.ParallelThreshold / inner), body);
     }
 
     /// <summary>Rows [first, end) of <see cref="SumInto"/>, a row being the last dimension of the dense source.</summary>

@@ -220,14 +220,7 @@ public sealed unsafe partial class Tensor : IDisposable
         if (rank == 0) { *dst = *src; return; }
         int count = ShapeMath.Count(shape);
         if (count == 0) return;
-        int inner = shape[rank - 1], rows = count / inner;
-        if (count < Kernels.Simd.Work.ParallelThreshold || rows < 2)
-        {
-            StridedCopyRows(dst, src, shape, strides, 0, rows);
-            return;
-        }
-        Kernels.Parallel.For(rows, Math.Max(1, Kernels.Simd.Work.ParallelThreshold / inner),
-            (start, end) => StridedCopyRows(dst, src, shape, strides, start, end));
+        Strided.ForRows(shape, (first, end) => StridedCopyRows(dst, src, shape, strides, first, end));
     }
 
     static void StridedCopyRows(float* dst, float* src, int[] shape, int[] strides, int first, int end)
