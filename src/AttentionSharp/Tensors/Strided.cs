@@ -7,7 +7,9 @@ internal enum BinaryOp { Add, Sub, Mul, Div }
 
 /// <summary>
 /// Loops over strided, broadcast operands one innermost row at a time; rows whose operands are dense or broadcast scalars
-/// go through TensorPrimitives (vectorised), the rest through a scalar loop.
+/// go through TensorPrimitives (vectorised), the rest through a scalar loop. Passes that write each output element once
+/// split large outputs over the threads by whole rows (<see cref="ForRows"/>); sums over broadcast dimensions stay on one
+/// thread, in order.
 /// </summary>
 internal static unsafe class Strided
 {
@@ -18,12 +20,20 @@ internal static unsafe class Strided
         int count = ShapeMath.Count(shape);
         if (count == 0) return;
         if (rank == 0) { Apply(op, output, a, 0, b, 0, 1, accumulate); return; }
+        ForRows(shape, (first, end) => BinaryRows(op, output, shape, a, sa, b, sb, accumulate, first, end));
+    }
+
+    /// <summary>Rows [first, end) of <see cref="Binary"/>, a row being the output's last dimension.</summary>
+    static void BinaryRows(BinaryOp op, float* output, int[] shape, float* a, int[] sa, float* b, int[] sb,
+        bool accumulate, int first, int end)
+    {
+        int rank = shape.Length;
         int inner = shape[rank - 1];
         int ia = sa[rank - 1], ib = sb[rank - 1];
         Span<int> index = stackalloc int[rank];
-        int rows = count / inner;
-        float* o = output;
-        for (int r = 0; r < rows; r++)
+        RowIndex(index, shape, first);
+        float* o = output + (long)first * inner;
+        for (int r = first; r < end; r++)
         {
             long offA = 0, offB = 0;
             for (int d = 0; d < rank - 1; d++) { offA += (long)index[d] * sa[d]; offB += (long)index[d] * sb[d]; }

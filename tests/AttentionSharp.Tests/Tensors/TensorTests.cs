@@ -184,6 +184,25 @@ public class TensorTests
         }
     }
 
+    /// <summary>
+    /// Broadcast arithmetic large enough to be split over threads by rows, on a transposed operand, gives every element
+    /// the single-float result.
+    /// </summary>
+    [Fact]
+    public void LargeBroadcastArithmeticMatchesElementByElement()
+    {
+        var a = Tensor.Uniform(new Generator(13), -1f, 1f, 3, 200, 100).Transpose(1, 2);  // (3, 100, 200), strided
+        var b = Tensor.Uniform(new Generator(14), 0.5f, 1.5f, 100, 1);
+        var (sum, quotient) = ((a + b).ToArray(), (a / b).ToArray());
+        var (av, bv) = (a.Contiguous().ToArray(), b.ToArray());
+        for (int i = 0; i < av.Length; i++)
+        {
+            float bi = bv[i / 200 % 100];
+            Assert.Equal(av[i] + bi, sum[i]);
+            Assert.Equal(av[i] / bi, quotient[i]);
+        }
+    }
+
     [Fact]
     public void CatAndSplitRoundTrip()
     {
