@@ -137,11 +137,10 @@ internal static unsafe class Strided
     /// Runs <paramref name="body"/>(first, end) over the rows (the last dimension) of a non-empty
     /// <paramref name="shape"/> of rank ≥ 1: on the calling thread when small, else split over the threads by whole rows.
     /// </summary>
-    internal static void ForRows(int[] shape, Action<int, int> body)
+    static void ForRows(int[] shape, Action<int, int> body)
     {
-        int count = ShapeMath.Count(shape), inner = shape[^1], rows = count / inner;
-        if (count < Kernels.Simd.Work.ParallelThreshold || rows < 2) body(0, rows);
-        else Kernels.Parallel.For(rows, Math.Max(1, Kernels.Simd.Work.ParallelThreshold / inner), body);
+        int inner = shape[^1];
+        Kernels.Simd.Work.Rows(ShapeMath.Count(shape) / inner, inner, body);
     }
 
     /// <summary>Rows [first, end) of <see cref="SumInto"/>, a row being the last dimension of the dense source.</summary>
@@ -175,17 +174,26 @@ internal static unsafe class Strided
         }
     }
 
-    /// <summary>dst[i] = src[i] for every index i of <paramref name="shape"/>, both strided (rows with unit stride are block copies).</summary>
+    /// <summary>
+    /// dst[i] = src[i] for every index i of <paramref name="shape"/>, both strided (rows with unit stride are block
+    /// copies), each element of dst a different float; large copies split their rows over the threads.
+    /// </summary>
     public static void Copy(float* dst, int[] dstStrides, float* src, int[] srcStrides, int[] shape)
     {
         int rank = shape.Length;
         int count = ShapeMath.Count(shape);
         if (count == 0) return;
         if (rank == 0) { *dst = *src; return; }
+        ForRows(shape, (first, end) => CopyRows(dst, dstStrides, src, srcStrides, shape, first, end));
+    }
+
+    static void CopyRows(float* dst, int[] dstStrides, float* src, int[] srcStrides, int[] shape, int first, int end)
+    {
+        int rank = shape.Length;
         int inner = shape[rank - 1], id = dstStrides[rank - 1], isrc = srcStrides[rank - 1];
         Span<int> index = stackalloc int[rank];
-        int rows = count / inner;
-        for (int r = 0; r < rows; r++)
+        RowIndex(index, shape, first);
+        for (int r = first; r < end; r++)
         {
             long offD = 0, offS = 0;
             for (int d = 0; d < rank - 1; d++) { offD += (long)index[d] * dstStrides[d]; offS += (long)index[d] * srcStrides[d]; }

@@ -210,41 +210,9 @@ public sealed unsafe partial class Tensor : IDisposable
         fixed (float* dst = destination) StridedCopy(dst, Pointer, _shape, _strides);
     }
 
-    /// <summary>
-    /// Copies a strided source into a dense row-major destination; threads take whole rows (the last dimension) of
-    /// large ones.
-    /// </summary>
-    internal static void StridedCopy(float* dst, float* src, int[] shape, int[] strides)
-    {
-        int rank = shape.Length;
-        if (rank == 0) { *dst = *src; return; }
-        int count = ShapeMath.Count(shape);
-        if (count == 0) return;
-        Strided.ForRows(shape, (first, end) => StridedCopyRows(dst, src, shape, strides, first, end));
-    }
-
-    static void StridedCopyRows(float* dst, float* src, int[] shape, int[] strides, int first, int end)
-    {
-        int rank = shape.Length;
-        int inner = shape[rank - 1], innerStride = strides[rank - 1];
-        Span<int> index = stackalloc int[rank];
-        Strided.RowIndex(index, shape, first);
-        dst += (long)first * inner;
-        for (int r = first; r < end; r++)
-        {
-            long off = 0;
-            for (int d = 0; d < rank - 1; d++) off += (long)index[d] * strides[d];
-            float* s = src + off;
-            if (innerStride == 1) new ReadOnlySpan<float>(s, inner).CopyTo(new Span<float>(dst, inner));
-            else for (int i = 0; i < inner; i++) dst[i] = s[(long)i * innerStride];
-            dst += inner;
-            for (int d = rank - 2; d >= 0; d--)
-            {
-                if (++index[d] < shape[d]) break;
-                index[d] = 0;
-            }
-        }
-    }
+    /// <summary>Copies a strided source into a dense row-major destination (<see cref="Strided.Copy"/>).</summary>
+    internal static void StridedCopy(float* dst, float* src, int[] shape, int[] strides) =>
+        Strided.Copy(dst, ShapeMath.ContiguousStrides(shape), src, strides, shape);
 
     /// <summary>Returns the memory to the pool. Using the tensor afterwards throws; views keep their memory alive.</summary>
     public void Dispose()

@@ -34,14 +34,27 @@ internal static class Work
     /// <summary>Runs <paramref name="kernel"/> over rows [0, rows), each of <paramref name="cols"/> floats.</summary>
     public static void Rows<TKernel>(int rows, int cols, TKernel kernel) where TKernel : struct, IRangeKernel
     {
-        if ((long)rows * cols < ParallelThreshold || rows < 2)
+        if (OnOneThread(rows, cols))
         {
             Dispatch(ref kernel, 0, rows);
             return;
         }
-        int grain = Math.Max(1, ParallelThreshold / Math.Max(1, cols));
-        Kernels.Parallel.For(rows, grain, (start, end) => Dispatch(ref kernel, start, end));
+        Kernels.Parallel.For(rows, RowGrain(cols), (start, end) => Dispatch(ref kernel, start, end));
     }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(start, end) over rows [0, rows), each of <paramref name="cols"/> floats, split as
+    /// <see cref="Rows{TKernel}"/> splits them: for row loops that are not SIMD kernels (strided copies and sums).
+    /// </summary>
+    public static void Rows(int rows, int cols, Action<int, int> body)
+    {
+        if (OnOneThread(rows, cols)) body(0, rows);
+        else Kernels.Parallel.For(rows, RowGrain(cols), body);
+    }
+
+    static bool OnOneThread(int rows, int cols) => (long)rows * cols < ParallelThreshold || rows < 2;
+
+    static int RowGrain(int cols) => Math.Max(1, ParallelThreshold / Math.Max(1, cols));
 
     /// <summary>Runs <paramref name="kernel"/> over elements [0, count).</summary>
     public static void Elements<TKernel>(int count, TKernel kernel) where TKernel : struct, IRangeKernel
