@@ -60,6 +60,10 @@ static class TrainCommand
     {
         Description = "fashion --model transformer: how many 3×3 convolutions of --stem channels the stem stacks.",
     };
+    static readonly Option<float?> Erase = new("--erase")
+    {
+        Description = "fashion: the probability of erasing a random rectangle of each training image (0: none).",
+    };
     static readonly Option<string?> Positions = new("--positions")
     {
         Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none.",
@@ -148,8 +152,8 @@ static class TrainCommand
         var command = new Command("train",
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
-                     Context, Patch, Stem, StemLayers, Positions, Dropout, WordDropout, RareWordDropout, TrainFraction, Beam,
-                     LengthPenalty, Batch, Accumulate,
+                     Context, Patch, Stem, StemLayers, Erase, Positions, Dropout, WordDropout, RareWordDropout, TrainFraction,
+                     Beam, LengthPenalty, Batch, Accumulate,
                      Lr, Warmup, WeightDecay, Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
@@ -213,6 +217,7 @@ static class TrainCommand
             LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
             Patch = r.GetValue(Patch) ?? p.Patch, Stem = r.GetValue(Stem) ?? p.Stem,
             StemLayers = r.GetValue(StemLayers) ?? p.StemLayers,
+            Erase = r.GetValue(Erase) ?? p.Erase,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
             Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab,

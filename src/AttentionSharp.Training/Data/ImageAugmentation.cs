@@ -2,8 +2,8 @@ namespace AttentionSharp.Data;
 
 /// <summary>
 /// Light augmentation for small images, applied to one image (Ch, H, W) at a time as it is copied into a batch:
-/// a random crop of the image padded by P pixels on every side (shifts of up to ±P), and a horizontal mirror. The label
-/// never changes; the image keeps its shape.
+/// a random crop of the image padded by P pixels on every side (shifts of up to ±P), a horizontal mirror, and random
+/// erasing. The label never changes; the image keeps its shape.
 /// </summary>
 public static class ImageAugmentation
 {
@@ -38,6 +38,44 @@ public static class ImageAugmentation
                     row[x] = sx >= 0 && sx < side ? from[sx] : fill;
                 }
             }
+    }
+
+    /// <summary>
+    /// Random erasing (Zhong et al., "Random Erasing Data Augmentation", 2017): with probability
+    /// <paramref name="probability"/>, a rectangle of the image (every channel) is filled with noise drawn uniformly from
+    /// [<paramref name="low"/>, <paramref name="high"/>) (the range of a pixel, in the images' units). Its area is a
+    /// share s ~ U(0.02, 0.4) of the image and its aspect ratio r = h / w is drawn log-uniformly from [0.3, 1/0.3];
+    /// a draw that does not fit is drawn again, up to 10 times, and then the image stays as it was, as torchvision's
+    /// RandomErasing does. Nothing is drawn from <paramref name="rng"/> when the probability is 0. Returns whether the
+    /// image was changed.
+    /// </summary>
+    public static bool RandomErase(Span<float> image, int channels, int side, float probability, float low, float high,
+        Generator rng)
+    {
+        if (!(probability >= 0 && probability <= 1))
+            throw new ArgumentOutOfRangeException(nameof(probability), probability, "The erasing probability must be in [0, 1].");
+        if (channels <= 0 || side <= 0 || image.Length != channels * side * side)
+            throw new ArgumentException($"Expected an image of {channels}×{side}×{side} values; got {image.Length}.",
+                nameof(image));
+        if (!(low <= high)) throw new ArgumentException($"The noise range [{low}, {high}) is empty.", nameof(low));
+        if (probability == 0 || rng.NextFloat() >= probability) return false;
+        int area = side * side;
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            double share = 0.02 + (0.4 - 0.02) * rng.NextFloat();
+            double ratio = Math.Exp(Math.Log(0.3) + (Math.Log(1 / 0.3) - Math.Log(0.3)) * rng.NextFloat());
+            int h = (int)Math.Round(Math.Sqrt(share * area * ratio)), w = (int)Math.Round(Math.Sqrt(share * area / ratio));
+            if (h < 1 || w < 1 || h > side || w > side) continue;
+            int top = rng.NextInt(side - h + 1), left = rng.NextInt(side - w + 1);
+            for (int c = 0; c < channels; c++)
+                for (int y = top; y < top + h; y++)
+                {
+                    var row = image.Slice((c * side + y) * side + left, w);
+                    for (int x = 0; x < w; x++) row[x] = low + (high - low) * rng.NextFloat();
+                }
+            return true;
+        }
+        return false;
     }
 
     /// <summary>Mirrors each row of an image (Ch, H, W) in place: x ↦ W − 1 − x.</summary>

@@ -38,7 +38,7 @@ public static class TaskPresets
             TrainFraction = task == "pos" ? 1.0 : null,
             Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
             Patch = task == "fashion" && transformer ? 7 : null, Stem = task == "fashion" && transformer ? 0 : null,
-            StemLayers = task == "fashion" && transformer ? 1 : null,
+            StemLayers = task == "fashion" && transformer ? 1 : null, Erase = task == "fashion" ? 0f : null,
         };
         return task switch
         {
@@ -135,6 +135,8 @@ public static class TaskPresets
         Check(o.Stem is not null, preset.Stem is not null, "--stem", "the convolutional stem is for --task fashion's ViT");
         Check(o.StemLayers is not null, preset.StemLayers is not null, "--stem-layers",
             "the convolutional stem is for --task fashion's ViT");
+        Check(o.Erase is not null, preset.Erase is not null, "--erase",
+            "it erases rectangles of --task fashion's training images");
         Check(o.Positions is not null, preset.Positions is not null, "--positions", "a recurrent model reads its input in order");
         Check(o.Attention is not null, preset.Attention is not null, "--attention", "a recurrent model has no attention pattern");
         Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer",

@@ -148,6 +148,12 @@ public sealed record TrainOptions
     /// <summary>Fashion-MNIST's ViT: how many such convolutions the stem stacks (each of <see cref="Stem"/> channels).</summary>
     public int? StemLayers { get; init; }
 
+    /// <summary>
+    /// Fashion-MNIST: the probability of random erasing, a rectangle of each training image filled with noise
+    /// (<see cref="Data.ImageAugmentation.RandomErase"/>); 0: none.
+    /// </summary>
+    public float? Erase { get; init; }
+
     /// <summary>Positional encoding (language models).</summary>
     public PositionalEncodingKind? Positions { get; init; }
 
@@ -214,6 +220,7 @@ public sealed record TrainOptions
         if (Patch is <= 0) throw new ArgumentException($"--patch must be positive; got {Patch}.");
         if (Stem is < 0) throw new ArgumentException($"--stem must be 0 (none) or a positive number of channels; got {Stem}.");
         if (StemLayers is <= 0) throw new ArgumentException($"--stem-layers must be positive; got {StemLayers}.");
+        if (Erase is { } e && !(e >= 0 && e <= 1)) throw new ArgumentException($"--erase must be in [0, 1]; got {e}.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
         return this;
     }
@@ -234,7 +241,7 @@ public sealed record TrainOptions
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
         ["length_penalty"] = LengthPenalty,
-        ["train_fraction"] = TrainFraction,
+        ["train_fraction"] = TrainFraction, ["erase"] = Erase,
     };
 
     /// <summary>
@@ -282,6 +289,8 @@ public sealed record TrainOptions
             Beam = Get("beam", defaults.Beam),
             LengthPenalty = Get("length_penalty", defaults.LengthPenalty),
             TrainFraction = Get("train_fraction", defaults.TrainFraction),
+            // a run saved before random erasing existed trained without it
+            Erase = Get("erase", defaults.Erase is null ? null : (float?)0f),
         };
     }
 

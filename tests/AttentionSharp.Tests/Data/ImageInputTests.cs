@@ -52,6 +52,47 @@ public class ImageInputTests
     }
 
     [Fact]
+    public void RandomErasingFillsOneRectangleOfEveryChannelWithNoiseInRange()
+    {
+        const int side = 28, channels = 2;
+        var rng = new Generator(5);
+        int erased = 0;
+        var areas = new List<double>();
+        for (int trial = 0; trial < 400; trial++)
+        {
+            var image = new float[channels * side * side];
+            Array.Fill(image, 100f);                                   // outside the noise's range [−1, 2)
+            bool changed = ImageAugmentation.RandomErase(image, channels, side, 0.5f, -1f, 2f, rng);
+            var cells = Enumerable.Range(0, side * side).Where(i => image[i] != 100f).ToArray();
+            Assert.Equal(changed, cells.Length > 0);
+            if (!changed) continue;
+            erased++;
+            // One rectangle: its bounding box is full, the same in every channel, and holds noise in [low, high).
+            int top = cells.Min(i => i / side), bottom = cells.Max(i => i / side);
+            int left = cells.Min(i => i % side), right = cells.Max(i => i % side);
+            Assert.Equal((bottom - top + 1) * (right - left + 1), cells.Length);
+            for (int c = 0; c < channels; c++)
+                foreach (int i in cells) Assert.InRange(image[c * side * side + i], -1f, 1.9999999f);
+            Assert.Equal(cells.Length * channels, image.Count(v => v != 100f));
+            double aspect = (bottom - top + 1) / (double)(right - left + 1);
+            Assert.InRange(aspect, 0.2, 5.0);                          // 0.3 … 1/0.3, rounded to whole pixels
+            areas.Add(cells.Length / (double)(side * side));
+        }
+        Assert.InRange(erased, 150, 250);                              // about half of 400
+        Assert.InRange(areas.Min(), 0.0, 0.06);                       // shares from 0.02 …
+        Assert.InRange(areas.Max(), 0.3, 0.45);                       // … to 0.4
+        // Probability 0 leaves the image and the generator as they were.
+        var untouched = new float[side * side];
+        var a = new Generator(9);
+        Assert.False(ImageAugmentation.RandomErase(untouched, 1, side, 0f, -1f, 2f, a));
+        Assert.All(untouched, v => Assert.Equal(0f, v));
+        Assert.Equal(new Generator(9).NextUInt64(), a.NextUInt64());
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImageAugmentation.RandomErase(untouched, 1, side, 1.5f, 0f, 1f, a));
+        Assert.Throws<ArgumentException>(() => ImageAugmentation.RandomErase(untouched, 2, side, 0.5f, 0f, 1f, a));
+        Assert.Throws<ArgumentException>(() => ImageAugmentation.RandomErase(untouched, 1, side, 0.5f, 2f, 1f, a));
+    }
+
+    [Fact]
     public void FlipMirrorsEveryRow()
     {
         var image = Ramp(1, 3);

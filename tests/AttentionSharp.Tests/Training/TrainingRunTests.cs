@@ -65,6 +65,30 @@ public class TrainingRunTests
     }
 
     /// <summary>
+    /// Random erasing draws from the images' augmentation generator, which the checkpoint keeps: a run with it trains on
+    /// other images than one without (other losses), and stopped and resumed it logs the same losses as uninterrupted.
+    /// </summary>
+    [Fact]
+    public void RandomErasingChangesTheTrainingImagesAndResumesExactly()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("fashion", "transformer", dir.Path) with { Erase = 0.5f };
+        Assert.Equal(0f, TaskPresets.For("fashion", "transformer").Erase);
+        Assert.Equal(0f, TaskPresets.For("fashion", "lstm").Erase);
+        Assert.Equal(0, Run(options with { Out = dir.File("plain"), Erase = 0f }));
+        Assert.Equal(0, Run(options with { Out = dir.File("straight") }));
+        var expected = Losses(dir.File("straight"));
+        Assert.NotEqual(Losses(dir.File("plain")), expected);
+        using var cancel = new CancellationTokenSource();
+        var stopped = options with { Out = dir.File("stopped") };
+        Assert.Equal(130, Run(stopped, r => { if (r.Step == 6) cancel.Cancel(); }, cancel));
+        Assert.Equal(0, Run(options with { Out = null, Resume = stopped.Out }));
+        Assert.Equal(expected, Losses(stopped.Out!));
+        Assert.StartsWith("--erase must be in [0, 1]",
+            Assert.Throws<ArgumentException>(() => (options with { Erase = 1.5f }).Validate()).Message);
+    }
+
+    /// <summary>
     /// The options of a run that fine-tunes <paramref name="init"/> on <paramref name="data"/>, as the CLI binds them.
     /// </summary>
     static TrainOptions FineTune(string init, string data, string outDir) => TaskPresets.For("gpt", "transformer")
@@ -154,6 +178,8 @@ public class TrainingRunTests
     [InlineData("g2p", "lstm", "--train-fraction")]
     [InlineData("fashion", "lstm", "--patch")]
     [InlineData("gpt", "transformer", "--patch")]
+    [InlineData("pos", "transformer", "--erase")]
+    [InlineData("g2p", "lstm", "--erase")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
 #pragma warning disable format
@@ -166,6 +192,7 @@ public class TrainingRunTests
             RareWordDropout = option == "--rare-word-dropout" ? 0.25f : TaskPresets.For(task, model).RareWordDropout,
             TrainFraction = option == "--train-fraction" ? 0.5 : TaskPresets.For(task, model).TrainFraction,
             Patch = option == "--patch" ? 4 : TaskPresets.For(task, model).Patch,
+            Erase = option == "--erase" ? 0.5f : TaskPresets.For(task, model).Erase,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));

@@ -56,13 +56,14 @@ public sealed class ImageTask : ITrainingTask
             options.Seed ^ 0xA06UL)
         {
             RandomFlips = true, CropPadding = CropPadding, CropFill = -FashionMnist.PixelMean / FashionMnist.PixelStd,
-            LabelSmoothing = LabelSmoothing,
+            LabelSmoothing = LabelSmoothing, EraseProbability = options.Erase ?? 0,
+            EraseRange = (-FashionMnist.PixelMean / FashionMnist.PixelStd, (1 - FashionMnist.PixelMean) / FashionMnist.PixelStd),
         };
         Header =
         [
             $"Data: Fashion-MNIST from {dataDir}: {_data.Train.Count:N0} training, {_data.Validation.Count:N0} validation, " +
             $"{_data.Test.Count:N0} test images; random shifts of up to ±{CropPadding} pixels, horizontal flips, " +
-            $"label smoothing {LabelSmoothing}.",
+            (options.Erase is > 0 ? $"random erasing (p = {options.Erase:G3}), " : "") + $"label smoothing {LabelSmoothing}.",
             $"Model: {description}.",
         ];
         Title = $"Fashion-MNIST, {description}";
@@ -257,6 +258,12 @@ public sealed class ImageBatches : ILossSource
     /// <summary>ε of label smoothing in the training loss (0 for none).</summary>
     public float LabelSmoothing { get; init; }
 
+    /// <summary>The probability of erasing a random rectangle of each training image (0 for none).</summary>
+    public float EraseProbability { get; init; }
+
+    /// <summary>The range of the noise an erased rectangle holds: a pixel's range, in the images' normalised units.</summary>
+    public (float Low, float High) EraseRange { get; init; }
+
     static IEnumerable<int[]> Epoch(int count, int batch, Generator shuffle)
     {
         var order = Enumerable.Range(0, count).ToArray();
@@ -281,6 +288,9 @@ public sealed class ImageBatches : ILossSource
                     CropFill, _augmentRng);
             else _train.Image(indices[b]).CopyTo(target);
             if (RandomFlips && _augmentRng.NextFloat() < 0.5f) ImageAugmentation.FlipHorizontal(target, _train.Side);
+            if (EraseProbability > 0)
+                ImageAugmentation.RandomErase(target, _train.Channels, _train.Side, EraseProbability, EraseRange.Low,
+                    EraseRange.High, _augmentRng);
             _labels[b] = _train.Labels[indices[b]];
         }
         return indices.Length;
