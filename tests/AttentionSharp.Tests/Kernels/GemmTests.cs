@@ -148,8 +148,8 @@ public unsafe class GemmTests
 
     /// <summary>
     /// One row against a weight stored n×k (decoding one token) takes four columns at a time where that pays (the
-    /// Vector256 path) and one at a time for the rest of a thread's range: every column equals, bit for bit, the same column computed alone, at every
-    /// depth tail, and both are within the reference's bound.
+    /// Vector256 path) and one at a time for the rest of a thread's range: every column equals, bit for bit, the same
+    /// column computed alone, at every depth tail, and both are within the reference's bound.
     /// </summary>
     [Fact]
     public void OneRowProductColumnsEqualEachColumnAlone()
