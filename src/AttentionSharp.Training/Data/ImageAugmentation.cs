@@ -12,19 +12,25 @@ public static class ImageAugmentation
     /// offset of <paramref name="source"/> padded by <paramref name="padding"/> pixels of value <paramref name="fill"/>:
     /// target[c, y, x] = source[c, y + dy, x + dx] (fill outside the image), dy and dx uniform in [−P, P].
     /// </summary>
-    public static void RandomCrop(ReadOnlySpan<float> source, Span<float> target, int channels, int side, int padding, float fill, Generator rng)
+    public static void RandomCrop(ReadOnlySpan<float> source, Span<float> target, int channels, int side, int padding, float fill,
+        Generator rng)
     {
-        if (padding < 0) throw new ArgumentOutOfRangeException(nameof(padding), padding, "The crop padding cannot be negative.");
+        if (padding < 0)
+            throw new ArgumentOutOfRangeException(nameof(padding), padding, "The crop padding cannot be negative.");
         int dy = rng.NextInt(2 * padding + 1) - padding, dx = rng.NextInt(2 * padding + 1) - padding;
         Shift(source, target, channels, side, dy, dx, fill);
     }
 
-    /// <summary>target[c, y, x] = source[c, y + dy, x + dx], or <paramref name="fill"/> where that falls outside the image.</summary>
+    /// <summary>
+    /// target[c, y, x] = source[c, y + dy, x + dx], or <paramref name="fill"/> where that falls outside the image.
+    /// </summary>
     public static void Shift(ReadOnlySpan<float> source, Span<float> target, int channels, int side, int dy, int dx, float fill)
     {
         int length = channels * side * side;
         if (source.Length != length || target.Length != length)
-            throw new ArgumentException($"Expected images of {channels}×{side}×{side} = {length} values; got {source.Length} in and room for {target.Length}.");
+            throw new ArgumentException(
+                $"Expected images of {channels}×{side}×{side} = {length} values; " +
+                $"got {source.Length} in and room for {target.Length}.");
         for (int c = 0; c < channels; c++)
             for (int y = 0; y < side; y++)
             {
@@ -39,6 +45,9 @@ public static class ImageAugmentation
                 }
             }
     }
+
+    /// <summary>The log of random erasing's smallest aspect ratio, 0.3, and the width of its log-uniform range.</summary>
+    static readonly double LogRatioLow = Math.Log(0.3), LogRatioSpan = Math.Log(1 / 0.3) - Math.Log(0.3);
 
     /// <summary>
     /// Random erasing (Zhong et al., "Random Erasing Data Augmentation", 2017): with probability
@@ -63,7 +72,7 @@ public static class ImageAugmentation
         for (int attempt = 0; attempt < 10; attempt++)
         {
             double share = 0.02 + (0.4 - 0.02) * rng.NextFloat();
-            double ratio = Math.Exp(Math.Log(0.3) + (Math.Log(1 / 0.3) - Math.Log(0.3)) * rng.NextFloat());
+            double ratio = Math.Exp(LogRatioLow + LogRatioSpan * rng.NextFloat());
             int h = (int)Math.Round(Math.Sqrt(share * area * ratio)), w = (int)Math.Round(Math.Sqrt(share * area / ratio));
             if (h < 1 || w < 1 || h > side || w > side) continue;
             int top = rng.NextInt(side - h + 1), left = rng.NextInt(side - w + 1);
@@ -81,7 +90,8 @@ public static class ImageAugmentation
     /// <summary>Mirrors each row of an image (Ch, H, W) in place: x ↦ W − 1 − x.</summary>
     public static void FlipHorizontal(Span<float> image, int side)
     {
-        if (side <= 0 || image.Length % side != 0) throw new ArgumentException($"An image of rows of {side} pixels cannot hold {image.Length} values.", nameof(image));
+        if (side <= 0 || image.Length % side != 0)
+            throw new ArgumentException($"An image of rows of {side} pixels cannot hold {image.Length} values.", nameof(image));
         for (int row = 0; row < image.Length / side; row++) image.Slice(row * side, side).Reverse();
     }
 }

@@ -21,7 +21,8 @@ public class ImageInputTests
                 {
                     int sy = y + 1, sx = x - 1;
                     float expected = sy < 4 && sx >= 0 ? source[(c * 4 + sy) * 4 + sx] : -9f;
-                    Assert.True(expected == target[(c * 4 + y) * 4 + x], $"c {c}, y {y}, x {x}: expected {expected}, got {target[(c * 4 + y) * 4 + x]}");
+                    Assert.True(expected == target[(c * 4 + y) * 4 + x],
+                        $"c {c}, y {y}, x {x}: expected {expected}, got {target[(c * 4 + y) * 4 + x]}");
                 }
         ImageAugmentation.Shift(source, target, 2, 4, 0, 0, -9f);
         Assert.Equal(source, target);
@@ -149,7 +150,8 @@ public class ImageInputTests
 
         var notAnImage = dir.Write("notes.png", "hello");
         Assert.Contains("not an image", Assert.Throws<DataSourceException>(() => GrayImage.Read(notAnImage)).Message);
-        Assert.Contains("does not exist", Assert.Throws<DataSourceException>(() => GrayImage.Read(dir.File("missing.png"))).Message);
+        Assert.Contains("does not exist",
+            Assert.Throws<DataSourceException>(() => GrayImage.Read(dir.File("missing.png"))).Message);
     }
 
     [Fact]
@@ -159,7 +161,8 @@ public class ImageInputTests
         var pixels = FashionMnist.Normalize(right, "a.png");
         Assert.Equal(784, pixels.Length);
         Assert.Equal(-FashionMnist.PixelMean / FashionMnist.PixelStd, pixels[0], 5);
-        var e = Assert.Throws<DataSourceException>(() => FashionMnist.Normalize(new GrayImage(32, 28, new float[32 * 28]), "b.png"));
+        var e = Assert.Throws<DataSourceException>(
+            () => FashionMnist.Normalize(new GrayImage(32, 28, new float[32 * 28]), "b.png"));
         Assert.Contains("32×28", e.Message);
         Assert.Contains("28×28", e.Message);
     }

@@ -52,18 +52,21 @@ public sealed class ImageTask : ITrainingTask
         _sample = options.EvalSample == 0 || options.EvalSample >= _data.Validation.Count ? _data.Validation
             : Subset(_data.Validation,
                 ValidationSample.Indices(_data.Validation.Count, options.EvalSample, new Generator(SampleSeed)));
+        // The darkest and the brightest pixel in the images' normalised units: the shifts' padding and the erasing noise.
+        float black = -FashionMnist.PixelMean / FashionMnist.PixelStd;
+        float white = (1 - FashionMnist.PixelMean) / FashionMnist.PixelStd;
         _batches = new ImageBatches(_model, _data.Train, options.Batch * communicator.Size, options.Seed ^ 0x5DEECE66DUL,
             options.Seed ^ 0xA06UL)
         {
-            RandomFlips = true, CropPadding = CropPadding, CropFill = -FashionMnist.PixelMean / FashionMnist.PixelStd,
-            LabelSmoothing = LabelSmoothing, EraseProbability = options.Erase ?? 0,
-            EraseRange = (-FashionMnist.PixelMean / FashionMnist.PixelStd, (1 - FashionMnist.PixelMean) / FashionMnist.PixelStd),
+            RandomFlips = true, CropPadding = CropPadding, CropFill = black, LabelSmoothing = LabelSmoothing,
+            EraseProbability = options.Erase ?? 0, EraseRange = (black, white),
         };
         Header =
         [
             $"Data: Fashion-MNIST from {dataDir}: {_data.Train.Count:N0} training, {_data.Validation.Count:N0} validation, " +
             $"{_data.Test.Count:N0} test images; random shifts of up to ±{CropPadding} pixels, horizontal flips, " +
-            (options.Erase is > 0 ? $"random erasing (p = {options.Erase:G3}), " : "") + $"label smoothing {LabelSmoothing}.",
+            (options.Erase is > 0 ? $"random erasing (p = {options.Erase:G3}), " : "") +
+            $"label smoothing {LabelSmoothing}.",
             $"Model: {description}.",
         ];
         Title = $"Fashion-MNIST, {description}";
