@@ -253,13 +253,7 @@ public static unsafe class AttentionFlash
                     // S = (Q·scale)·Kᵀ, P = e^(S − L)
                     AttentionTiles.Multiply<T>(br, bn, hs, qs, hs, 1, kt, bc, s, bn);
                     bool diagonal = p.Causal && j0 + bn - 1 > i0 + shift;
-                    for (int r = 0; r < br; r++)
-                    {
-                        float* sr = s + r * bn;
-                        if (masked || diagonal) AttentionMasks.Apply<T>(in p, sr, bn, b, h, i0 + r, j0, 1f);
-                        RowMath.ExpShiftSum<T>(sr, sr, bn, lh[i0 + r]);
-                        if (dropout) AttentionMasks.DropoutRow(in p, drop + r * bn, bn, b, h, i0 + r, j0);
-                    }
+                    RecomputeWeights<T>(in p, s, br, bn, b, h, i0, j0, lh + i0, masked || diagonal, dropout ? drop : null);
                     float* pd = s;
                     if (dropout)
                     {
@@ -288,6 +282,24 @@ public static unsafe class AttentionFlash
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// P = e^(S − L) for a (br × bn) score tile in place, its masks applied first, and the dropout mask of its weights
+    /// into <paramref name="drop"/> (unless null). A method of its own: inlined into the head loop, the JIT would run
+    /// out of its inlining budget and call the vector exponential's every FMA as a function.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static void RecomputeWeights<T>(in AttentionProblem p, float* s, int br, int bn, int b, int h, int i0, int j0, float* lse,
+        bool mask, float* drop) where T : unmanaged, ISimd<T>
+    {
+        for (int r = 0; r < br; r++)
+        {
+            float* sr = s + r * bn;
+            if (mask) AttentionMasks.Apply<T>(in p, sr, bn, b, h, i0 + r, j0, 1f);
+            RowMath.ExpShiftSum<T>(sr, sr, bn, lse[r]);
+            if (drop != null) AttentionMasks.DropoutRow(in p, drop + r * bn, bn, b, h, i0 + r, j0);
         }
     }
 
