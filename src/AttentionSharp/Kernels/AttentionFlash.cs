@@ -88,8 +88,11 @@ public static unsafe class AttentionFlash
             {
                 float* kh = k.Head(item / p.KvHeads, item % p.KvHeads);
                 for (int j0 = 0; j0 < tk; j0 += KeyTile)
-                    AttentionTiles.Transpose(Math.Min(KeyTile, tk - j0), hs, kh + j0 * k.RowStride, k.RowStride, KeyTile,
-                        kt + item * headT + (long)j0 * hs);
+                {
+                    int bc = Math.Min(KeyTile, tk - j0);
+                    AttentionTiles.TransposePadded(bc, hs, kh + j0 * k.RowStride, k.RowStride, KeyTile,
+                        kt + item * headT + (long)j0 * hs, AttentionTiles.Padded<T>(bc, KeyTile));
+                }
             }, (long)p.Batch * p.KvHeads * tk * hs);
             long scratch = 2L * QueryTile * hs + (long)QueryTile * KeyTile + 2 * QueryTile;
             var globalPrefix = AttentionMasks.GlobalPrefix(in p);
@@ -128,12 +131,13 @@ public static unsafe class AttentionFlash
             int bc = Math.Min(KeyTile, end - j0);
             // A sliding window leaves most tiles wholly outside its band.
             if (p.Window > 0 && !AttentionMasks.TileVisible(in p, globalPrefix, i0, br, j0, bc)) continue;
-            // S = (Q·scale)·Kᵀ, (br × bc)
-            AttentionTiles.Multiply<T>(br, bc, hs, qs, hs, 1, kt + (long)j0 * hs, KeyTile, s, bc);
+            // S = (Q·scale)·Kᵀ, (br × bc), computed in rows of bw ≥ bc floats (see Padded; columns past bc are not read)
+            int bw = AttentionTiles.Padded<T>(bc, KeyTile);
+            AttentionTiles.Multiply<T>(br, bw, hs, qs, hs, 1, kt + (long)j0 * hs, KeyTile, s, bw);
             bool diagonal = p.Causal && j0 + bc - 1 > i0 + shift;
             for (int r = 0; r < br; r++)
             {
-                float* sr = s + r * bc;
+                float* sr = s + r * bw;
                 if (masked || diagonal) AttentionMasks.Apply<T>(in p, sr, bc, b, h, i0 + r, j0, 1f);
                 // m' = max(m, rowmax S), P = e^(S − m'), l' = e^(m − m')·l + rowsum P, O ← e^(m − m')·O
                 float mNew = Math.Max(m[r], TensorPrimitives.Max(new ReadOnlySpan<float>(sr, bc)));
@@ -143,7 +147,7 @@ public static unsafe class AttentionFlash
                     continue;
                 }
                 float alpha = MathF.Exp(m[r] - mNew);
-                float sum = RowMath.ExpShiftSum<T>(sr, sr, bc, mNew);
+                float sum = RowMath.ExpShiftSumPadded<T>(sr, sr, bc, bw, mNew);
                 l[r] = l[r] * alpha + sum;
                 m[r] = mNew;
                 var accRow = new Span<float>(acc + r * hs, hs);
@@ -152,7 +156,7 @@ public static unsafe class AttentionFlash
                 if (p.Dropout > 0) AttentionMasks.DropoutInPlace(in p, sr, bc, b, h, i0 + r, j0);
             }
             // O += P̃·V
-            AttentionTiles.MultiplyAdd<T>(br, hs, bc, s, bc, 1, vh + j0 * v.RowStride, v.RowStride, acc, hs);
+            AttentionTiles.MultiplyAdd<T>(br, hs, bc, s, bw, 1, vh + j0 * v.RowStride, v.RowStride, acc, hs);
         }
         float* oh = o.Head(b, h) + i0 * o.RowStride;
         float* lh = lse + ((long)b * p.Heads + h) * p.QueryLength + i0;
@@ -229,9 +233,10 @@ public static unsafe class AttentionFlash
         float* kh = k.Head(b, g), vh = v.Head(b, g);
         for (int j0 = 0; j0 < tk; j0 += KeyTile)
         {
-            int bc = Math.Min(KeyTile, tk - j0);
-            AttentionTiles.Transpose(bc, hs, kh + j0 * k.RowStride, k.RowStride, bc, kt);
-            AttentionTiles.Transpose(bc, hs, vh + j0 * v.RowStride, v.RowStride, bc, vt);
+            // Kᵀ and Vᵀ of the tile in rows of ldt ≥ bc floats (see Padded), zero past bc.
+            int bc = Math.Min(KeyTile, tk - j0), ldt = AttentionTiles.Padded<T>(bc, KeyTile);
+            AttentionTiles.TransposePadded(bc, hs, kh + j0 * k.RowStride, k.RowStride, ldt, kt, ldt);
+            AttentionTiles.TransposePadded(bc, hs, vh + j0 * v.RowStride, v.RowStride, ldt, vt, ldt);
             // This item owns rows j0 … j0 + bc − 1 of dK and dV: the tile products accumulate into them in place.
             float* dkj = dk.IsNull ? null : dk.Head(b, g) + j0 * dk.RowStride;
             float* dvj = dv.IsNull ? null : dv.Head(b, g) + j0 * dv.RowStride;
@@ -250,34 +255,40 @@ public static unsafe class AttentionFlash
                     if (p.Window > 0 && !AttentionMasks.TileVisible(in p, globalPrefix, i0, br, j0, bn)) continue;
                     float* gi = dO.Head(b, h) + i0 * dO.RowStride;
                     LoadScaled<T>(qs, q.Head(b, h) + i0 * q.RowStride, q.RowStride, br, hs, p.Scale);
-                    // S = (Q·scale)·Kᵀ, P = e^(S − L)
-                    AttentionTiles.Multiply<T>(br, bn, hs, qs, hs, 1, kt, bc, s, bn);
+                    // S = (Q·scale)·Kᵀ, P = e^(S − L); the tiles below lie in rows of bw ≥ bn floats (see Padded), of
+                    // which only the first bn are read.
+                    int bw = AttentionTiles.Padded<T>(bn, ldt);
+                    AttentionTiles.Multiply<T>(br, bw, hs, qs, hs, 1, kt, ldt, s, bw);
                     bool diagonal = p.Causal && j0 + bn - 1 > i0 + shift;
-                    RecomputeWeights<T>(in p, s, br, bn, b, h, i0, j0, lh + i0, masked || diagonal, dropout ? drop : null);
+                    RecomputeWeights<T>(in p, s, bw, br, bn, b, h, i0, j0, lh + i0, masked || diagonal, dropout ? drop : null);
                     float* pd = s;
                     if (dropout)
                     {
                         pd = dp;
-                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(s, br * bn), new ReadOnlySpan<float>(drop, br * bn),
-                            new Span<float>(pd, br * bn));
+                        for (int r = 0; r < br; r++)
+                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(s + r * bw, bn),
+                                new ReadOnlySpan<float>(drop + r * bw, bn), new Span<float>(pd + r * bw, bn));
                     }
                     // dV += P̃ᵀ·dO
-                    if (!dv.IsNull) AttentionTiles.MultiplyAdd<T>(bn, hs, br, pd, 1, bn, gi, dO.RowStride, dvj, dv.RowStride);
+                    if (!dv.IsNull) AttentionTiles.MultiplyAdd<T>(bn, hs, br, pd, 1, bw, gi, dO.RowStride, dvj, dv.RowStride);
                     if (dq.IsNull && dk.IsNull) continue;
                     // dP̃ = dO·Vᵀ, dP = dP̃ ⊙ mask
-                    AttentionTiles.Multiply<T>(br, bn, hs, gi, dO.RowStride, 1, vt, bc, dp, bn);
+                    AttentionTiles.Multiply<T>(br, bw, hs, gi, dO.RowStride, 1, vt, ldt, dp, bw);
                     if (dropout)
-                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, br * bn), new ReadOnlySpan<float>(drop, br * bn),
-                            new Span<float>(dp, br * bn));
+                        for (int r = 0; r < br; r++)
+                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp + r * bw, bn),
+                                new ReadOnlySpan<float>(drop + r * bw, bn), new Span<float>(dp + r * bw, bn));
                     // dS = P ⊙ (dP − D)
-                    for (int r = 0; r < br; r++) SoftmaxGradient<T>(dp + r * bn, s + r * bn, bn, dh[i0 + r]);
+                    for (int r = 0; r < br; r++) SoftmaxGradient<T>(dp + r * bw, s + r * bw, bn, dh[i0 + r], bw);
                     // dK += dSᵀ·(Q·scale)
-                    if (!dk.IsNull) AttentionTiles.MultiplyAdd<T>(bn, hs, br, dp, 1, bn, qs, hs, dkj, dk.RowStride);
+                    if (!dk.IsNull) AttentionTiles.MultiplyAdd<T>(bn, hs, br, dp, 1, bw, qs, hs, dkj, dk.RowStride);
                     // dQ += dS·K·scale
                     if (!dq.IsNull)
                     {
-                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, br * bn), p.Scale, new Span<float>(dp, br * bn));
-                        AttentionTiles.MultiplyAdd<T>(br, hs, bn, dp, bn, 1, kh + j0 * k.RowStride, k.RowStride,
+                        for (int r = 0; r < br; r++)
+                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp + r * bw, bn), p.Scale,
+                                new Span<float>(dp + r * bw, bn));
+                        AttentionTiles.MultiplyAdd<T>(br, hs, bn, dp, bw, 1, kh + j0 * k.RowStride, k.RowStride,
                             dq.Head(b, h) + i0 * dq.RowStride, dq.RowStride);
                     }
                 }
@@ -286,20 +297,20 @@ public static unsafe class AttentionFlash
     }
 
     /// <summary>
-    /// P = e^(S − L) for a (br × bn) score tile in place, its masks applied first, and the dropout mask of its weights
+    /// P = e^(S − L) for a (br × bn) score tile in place (rows <paramref name="lds"/> apart), its masks applied first, and the dropout mask of its weights
     /// into <paramref name="drop"/> (unless null). A method of its own: inlined into the head loop, the JIT would run
     /// out of its inlining budget and call the vector exponential's every FMA as a function.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    static void RecomputeWeights<T>(in AttentionProblem p, float* s, int br, int bn, int b, int h, int i0, int j0, float* lse,
-        bool mask, float* drop) where T : unmanaged, ISimd<T>
+    static void RecomputeWeights<T>(in AttentionProblem p, float* s, int lds, int br, int bn, int b, int h, int i0, int j0,
+        float* lse, bool mask, float* drop) where T : unmanaged, ISimd<T>
     {
         for (int r = 0; r < br; r++)
         {
-            float* sr = s + r * bn;
+            float* sr = s + r * lds;
             if (mask) AttentionMasks.Apply<T>(in p, sr, bn, b, h, i0 + r, j0, 1f);
-            RowMath.ExpShiftSum<T>(sr, sr, bn, lse[r]);
-            if (drop != null) AttentionMasks.DropoutRow(in p, drop + r * bn, bn, b, h, i0 + r, j0);
+            RowMath.ExpShiftSumPadded<T>(sr, sr, bn, lds, lse[r]);
+            if (drop != null) AttentionMasks.DropoutRow(in p, drop + r * lds, bn, b, h, i0 + r, j0);
         }
     }
 
@@ -308,13 +319,23 @@ public static unsafe class AttentionFlash
         for (int r = 0; r < count; r++) new Span<float>(rows + r * stride, width).Clear();
     }
 
-    /// <summary>ds_j = p_j·(ds_j − D): <paramref name="ds"/> holds dP on entry.</summary>
+    /// <summary>
+    /// ds_j = p_j·(ds_j − D): <paramref name="ds"/> holds dP on entry. Where both rows have room for n rounded up to
+    /// whole vectors (<paramref name="width"/> floats), the last partial vector is computed whole (its lanes past n
+    /// are not read).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void SoftmaxGradient<T>(float* ds, float* prob, int n, float rowTerm) where T : unmanaged, ISimd<T>
+    internal static void SoftmaxGradient<T>(float* ds, float* prob, int n, float rowTerm, int width = 0)
+        where T : unmanaged, ISimd<T>
     {
         T vd = T.Create(rowTerm);
         int j = 0;
         for (; j <= n - T.Count; j += T.Count) T.Store(T.Load(in prob[j]) * (T.Load(in ds[j]) - vd), ref ds[j]);
+        if (j < n && j + T.Count <= width)
+        {
+            T.Store(T.Load(in prob[j]) * (T.Load(in ds[j]) - vd), ref ds[j]);
+            j = n;
+        }
         for (; j < n; j++) ds[j] = prob[j] * (ds[j] - rowTerm);
     }
 }

@@ -52,6 +52,32 @@ internal static unsafe class AttentionTiles
     }
 
     /// <summary>
+    /// The width a score tile of <paramref name="n"/> keys is computed at, at most <paramref name="max"/>: n rounded up
+    /// to whole vectors of <typeparamref name="T"/>, so that its last columns take vector multiply-adds and exponentials
+    /// instead of scalar ones (a 13-key tile would otherwise be all scalar with AVX-512), unless the last vector would
+    /// hold only one or two keys in sixteen lanes (one in eight): then n, since a vector mostly wasted costs more than
+    /// those columns' scalar work (at 17 keys, padding to 32 made the ViT's attention about a tenth slower; at 20 and
+    /// 24 it was a fifth to a third faster). Columns past n are never read: every product and row operation reads
+    /// the first n.
+    /// </summary>
+    public static int Padded<T>(int n, int max) where T : unmanaged, ISimd<T>
+    {
+        int tail = n % T.Count;
+        return tail == 0 || tail <= T.Count / 8 ? n : Math.Min(max, n - tail + T.Count);
+    }
+
+    /// <summary>
+    /// As <see cref="Transpose"/> into rows of <paramref name="ldd"/> floats, then zeroes each row's columns from
+    /// <paramref name="rows"/> to <paramref name="width"/>: padding a product can read as whole vectors.
+    /// </summary>
+    public static void TransposePadded(int rows, int cols, float* src, long lds, long ldd, float* dst, int width)
+    {
+        Transpose(rows, cols, src, lds, ldd, dst);
+        if (width > rows)
+            for (int c = 0; c < cols; c++) new Span<float>(dst + c * ldd + rows, width - rows).Clear();
+    }
+
+    /// <summary>
     /// dst(c, r) = src(r, c) for a rows × cols block; rows of src are <paramref name="lds"/> apart, of dst
     /// <paramref name="ldd"/>. Whole 8 × 8 blocks are transposed in registers where AVX allows (GEMM's packing does the
     /// same), the edges element by element; a copy either way, so the result is the same.

@@ -33,6 +33,10 @@ public unsafe class AttentionKernelTests
         new("dropout", 2, 2, 2, 66, 66, 16, Causal: true, Dropout: 0.3f),
         new("dropout + GQA + padding", 1, 4, 2, 40, 40, 7, Padding: true, Dropout: 0.2f),
         new("T = 1", 2, 2, 2, 1, 1, 16, Causal: true),
+        // Short sequences: key tiles narrower than a vector, or a vector and a few keys, computed in padded rows.
+        new("short causal + padding + dropout", 2, 2, 2, 13, 13, 16, Causal: true, Padding: true, Dropout: 0.2f),
+        new("short cross + padding", 2, 4, 4, 11, 17, 32, Padding: true),
+        new("short GQA + additive", 1, 4, 2, 17, 17, 8, Additive: [17, 17]),
         // One query row (decoding through a cache) takes AttentionDecode, except under dropout or a window.
         new("decode GQA, strided", 2, 4, 2, 1, 130, 64, Causal: true, Strided: true),
         new("decode + padding + additive", 2, 2, 2, 1, 77, 16, Causal: true, Padding: true, Additive: [2, 1, 1, 77]),

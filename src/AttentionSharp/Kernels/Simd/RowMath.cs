@@ -27,6 +27,38 @@ internal static unsafe class RowMath
         return sum;
     }
 
+    /// <summary>
+    /// As <see cref="ExpShiftSum{T}"/> in a row of <paramref name="width"/> ≥ n floats: where the row has room for n
+    /// rounded up to whole vectors, the last partial vector is computed whole (a row narrower than a vector takes one
+    /// vector exponential, not n scalar ones) and y_j past n receives e^(x_j − m) of whatever x holds there. Only the
+    /// first n enter the sum, in the same order either way (the vector lanes, then the rest one by one).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ExpShiftSumPadded<T>(float* y, float* x, int n, int width, float m) where T : unmanaged, ISimd<T>
+    {
+        T shift = T.Create(m), acc = T.Create(0f);
+        int j = 0;
+        for (; j <= n - T.Count; j += T.Count)
+        {
+            T e = SimdMath.Exp(T.Load(in x[j]) - shift);
+            T.Store(e, ref y[j]);
+            acc += e;
+        }
+        float sum = T.Sum(acc);
+        if (j < n && j + T.Count <= width)
+        {
+            T.Store(SimdMath.Exp(T.Load(in x[j]) - shift), ref y[j]);
+            for (; j < n; j++) sum += y[j];
+        }
+        for (; j < n; j++)
+        {
+            Vec1 e = SimdMath.Exp(Vec1.Load(in x[j]) - Vec1.Create(m));
+            Vec1.Store(e, ref y[j]);
+            sum += e.Value;
+        }
+        return sum;
+    }
+
     /// <summary>Σ_j e^(x_j − m) over j in [0, n), storing nothing.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumExpShift<T>(float* x, int n, float m) where T : unmanaged, ISimd<T>
