@@ -36,7 +36,8 @@ public sealed record AttentionBenchOptions
         Threads < 1 ? $"--threads must be at least 1, got {Threads}."
         : Repetitions < 1 ? $"Repetitions must be at least 1, got {Repetitions}."
         : Lengths.Count == 0 || Lengths.Any(t => t < 1) ? "Every sequence length must be positive."
-        : Batch < 1 || Heads < 1 || HeadSize < 1 ? "B, NH and HS must be positive."
+        : Batch < 1 || Heads < 1 || HeadSize < 1
+            ? $"--batch, --heads and --head-size must be positive; got {Batch}, {Heads} and {HeadSize}."
         : null;
 }
 

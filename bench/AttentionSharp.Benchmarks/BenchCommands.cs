@@ -79,15 +79,25 @@ public static class BenchCommands
         var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
         var lengths = new Option<int[]?>("--lengths") { Description = "Sequence lengths T (default: 256 1024 4096).", AllowMultipleArgumentsPerToken = true };
         var longContext = new Option<bool>("--long") { Description = "Long context instead: plain, flash, sliding-window and linear attention for T = 1k … 64k, time and peak memory, and their scaling exponents." };
+        var batch = new Option<int?>("--batch")
+        {
+            Description = "B (default 1): a task's batch, with --lengths of its sequences, times its attention.",
+        };
+        var heads = new Option<int?>("--heads") { Description = "NH (default 12)." };
+        var headSize = new Option<int?>("--head-size") { Description = "HS (default 64)." };
         var attention = new Command("attention", "Milliseconds of flash and plain attention, forward and forward+backward, next to TorchSharp's scaled_dot_product_attention.");
-        attention.Options.Add(json);
-        attention.Options.Add(threads);
-        attention.Options.Add(lengths);
-        attention.Options.Add(longContext);
+        foreach (var o in new Option[] { json, threads, lengths, longContext, batch, heads, headSize }) attention.Options.Add(o);
         attention.SetAction(parse =>
         {
             if (parse.GetValue(longContext))
             {
+                if (parse.GetValue(batch) is not null || parse.GetValue(heads) is not null
+                    || parse.GetValue(headSize) is not null)
+                {
+                    Console.Error.WriteLine(
+                        "--batch, --heads and --head-size shape the short-context benchmark; --long has its own shapes.");
+                    return 2;
+                }
                 var longOptions = new LongAttentionBenchOptions { JsonPath = parse.GetValue(json) };
                 if (parse.GetValue(threads) is { } m) longOptions = longOptions with { Threads = m };
                 if (parse.GetValue(lengths) is { Length: > 0 } l) longOptions = longOptions with { Lengths = l };
@@ -96,6 +106,9 @@ public static class BenchCommands
             var options = new AttentionBenchOptions { JsonPath = parse.GetValue(json) };
             if (parse.GetValue(threads) is { } n) options = options with { Threads = n };
             if (parse.GetValue(lengths) is { Length: > 0 } t) options = options with { Lengths = t };
+            if (parse.GetValue(batch) is { } b) options = options with { Batch = b };
+            if (parse.GetValue(heads) is { } h) options = options with { Heads = h };
+            if (parse.GetValue(headSize) is { } hs) options = options with { HeadSize = hs };
             return AttentionBenchmark.Run(options, Console.Out);
         });
         return attention;

@@ -285,9 +285,8 @@ public static unsafe class AttentionFlash
                     // dQ += dS·K·scale
                     if (!dq.IsNull)
                     {
-                        for (int r = 0; r < br; r++)
-                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp + r * bw, bn), p.Scale,
-                                new Span<float>(dp + r * bw, bn));
+                        // The whole padded tile in one pass: the columns past bn hold finite values or junk never read.
+                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, br * bw), p.Scale, new Span<float>(dp, br * bw));
                         AttentionTiles.MultiplyAdd<T>(br, hs, bn, dp, bw, 1, kh + j0 * k.RowStride, k.RowStride,
                             dq.Head(b, h) + i0 * dq.RowStride, dq.RowStride);
                     }
@@ -297,9 +296,10 @@ public static unsafe class AttentionFlash
     }
 
     /// <summary>
-    /// P = e^(S − L) for a (br × bn) score tile in place (rows <paramref name="lds"/> apart), its masks applied first, and the dropout mask of its weights
-    /// into <paramref name="drop"/> (unless null). A method of its own: inlined into the head loop, the JIT would run
-    /// out of its inlining budget and call the vector exponential's every FMA as a function.
+    /// P = e^(S − L) for a (br × bn) score tile in place (rows <paramref name="lds"/> apart), its masks applied first,
+    /// and the dropout mask of its weights into <paramref name="drop"/> (unless null). A method of its own: inlined
+    /// into the head loop, the JIT would run out of its inlining budget and call the vector exponential's every FMA as
+    /// a function.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static void RecomputeWeights<T>(in AttentionProblem p, float* s, int lds, int br, int bn, int b, int h, int i0, int j0,
