@@ -147,7 +147,7 @@ public static unsafe class AttentionFlash
                     continue;
                 }
                 float alpha = MathF.Exp(m[r] - mNew);
-                float sum = RowMath.ExpShiftSumPadded<T>(sr, sr, bc, bw, mNew);
+                float sum = RowMath.ExpShiftSum<T>(sr, sr, bc, mNew, bw);
                 l[r] = l[r] * alpha + sum;
                 m[r] = mNew;
                 var accRow = new Span<float>(acc + r * hs, hs);
@@ -309,7 +309,7 @@ public static unsafe class AttentionFlash
         {
             float* sr = s + r * lds;
             if (mask) AttentionMasks.Apply<T>(in p, sr, bn, b, h, i0 + r, j0, 1f);
-            RowMath.ExpShiftSumPadded<T>(sr, sr, bn, lds, lse[r]);
+            RowMath.ExpShiftSum<T>(sr, sr, bn, lse[r], lds);
             if (drop != null) AttentionMasks.DropoutRow(in p, drop + r * lds, bn, b, h, i0 + r, j0);
         }
     }
