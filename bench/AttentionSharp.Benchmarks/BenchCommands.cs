@@ -76,16 +76,27 @@ public static class BenchCommands
     static Command CreateAttention()
     {
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file." };
-        var threads = new Option<int?>("--threads") { Description = "Threads for both libraries (default: all cores, or ATTN_THREADS)." };
-        var lengths = new Option<int[]?>("--lengths") { Description = "Sequence lengths T (default: 256 1024 4096).", AllowMultipleArgumentsPerToken = true };
-        var longContext = new Option<bool>("--long") { Description = "Long context instead: plain, flash, sliding-window and linear attention for T = 1k … 64k, time and peak memory, and their scaling exponents." };
+        var threads = new Option<int?>("--threads")
+        {
+            Description = "Threads for both libraries (default: all cores, or ATTN_THREADS).",
+        };
+        var lengths = new Option<int[]?>("--lengths")
+        {
+            Description = "Sequence lengths T (default: 256 1024 4096).", AllowMultipleArgumentsPerToken = true,
+        };
+        var longContext = new Option<bool>("--long")
+        {
+            Description = "Long context instead: plain, flash, sliding-window and linear attention for T = 1k … 64k, " +
+                          "time and peak memory, and their scaling exponents.",
+        };
         var batch = new Option<int?>("--batch")
         {
             Description = "B (default 1): a task's batch, with --lengths of its sequences, times its attention.",
         };
         var heads = new Option<int?>("--heads") { Description = "NH (default 12)." };
         var headSize = new Option<int?>("--head-size") { Description = "HS (default 64)." };
-        var attention = new Command("attention", "Milliseconds of flash and plain attention, forward and forward+backward, next to TorchSharp's scaled_dot_product_attention.");
+        var attention = new Command("attention", "Milliseconds of flash and plain attention, forward and forward+backward, " +
+            "next to TorchSharp's scaled_dot_product_attention.");
         foreach (var o in new Option[] { json, threads, lengths, longContext, batch, heads, headSize }) attention.Options.Add(o);
         attention.SetAction(parse =>
         {

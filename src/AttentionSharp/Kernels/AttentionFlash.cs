@@ -90,7 +90,7 @@ public static unsafe class AttentionFlash
                 for (int j0 = 0; j0 < tk; j0 += KeyTile)
                 {
                     int bc = Math.Min(KeyTile, tk - j0);
-                    AttentionTiles.TransposePadded(bc, hs, kh + j0 * k.RowStride, k.RowStride, KeyTile,
+                    AttentionTiles.Transpose(bc, hs, kh + j0 * k.RowStride, k.RowStride, KeyTile,
                         kt + item * headT + (long)j0 * hs, AttentionTiles.Padded<T>(bc, KeyTile));
                 }
             }, (long)p.Batch * p.KvHeads * tk * hs);
@@ -235,8 +235,8 @@ public static unsafe class AttentionFlash
         {
             // Kᵀ and Vᵀ of the tile in rows of ldt ≥ bc floats (see Padded), zero past bc.
             int bc = Math.Min(KeyTile, tk - j0), ldt = AttentionTiles.Padded<T>(bc, KeyTile);
-            AttentionTiles.TransposePadded(bc, hs, kh + j0 * k.RowStride, k.RowStride, ldt, kt, ldt);
-            AttentionTiles.TransposePadded(bc, hs, vh + j0 * v.RowStride, v.RowStride, ldt, vt, ldt);
+            AttentionTiles.Transpose(bc, hs, kh + j0 * k.RowStride, k.RowStride, ldt, kt, ldt);
+            AttentionTiles.Transpose(bc, hs, vh + j0 * v.RowStride, v.RowStride, ldt, vt, ldt);
             // This item owns rows j0 … j0 + bc − 1 of dK and dV: the tile products accumulate into them in place.
             float* dkj = dk.IsNull ? null : dk.Head(b, g) + j0 * dk.RowStride;
             float* dvj = dv.IsNull ? null : dv.Head(b, g) + j0 * dv.RowStride;
@@ -265,19 +265,14 @@ public static unsafe class AttentionFlash
                     if (dropout)
                     {
                         pd = dp;
-                        for (int r = 0; r < br; r++)
-                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(s + r * bw, bn),
-                                new ReadOnlySpan<float>(drop + r * bw, bn), new Span<float>(pd + r * bw, bn));
+                        MultiplyRows(s, drop, pd, br, bn, bw);
                     }
                     // dV += P̃ᵀ·dO
                     if (!dv.IsNull) AttentionTiles.MultiplyAdd<T>(bn, hs, br, pd, 1, bw, gi, dO.RowStride, dvj, dv.RowStride);
                     if (dq.IsNull && dk.IsNull) continue;
                     // dP̃ = dO·Vᵀ, dP = dP̃ ⊙ mask
                     AttentionTiles.Multiply<T>(br, bw, hs, gi, dO.RowStride, 1, vt, ldt, dp, bw);
-                    if (dropout)
-                        for (int r = 0; r < br; r++)
-                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp + r * bw, bn),
-                                new ReadOnlySpan<float>(drop + r * bw, bn), new Span<float>(dp + r * bw, bn));
+                    if (dropout) MultiplyRows(dp, drop, dp, br, bn, bw);
                     // dS = P ⊙ (dP − D)
                     for (int r = 0; r < br; r++) SoftmaxGradient<T>(dp + r * bw, s + r * bw, bn, dh[i0 + r], bw);
                     // dK += dSᵀ·(Q·scale)
@@ -312,6 +307,23 @@ public static unsafe class AttentionFlash
             RowMath.ExpShiftSum<T>(sr, sr, bn, lse[r], lds);
             if (drop != null) AttentionMasks.DropoutRow(in p, drop + r * lds, bn, b, h, i0 + r, j0);
         }
+    }
+
+    /// <summary>
+    /// z = x ⊙ y over the first <paramref name="n"/> columns of <paramref name="rows"/> rows <paramref name="stride"/>
+    /// apart; one pass over the whole tile when the rows are not padded (the dropout mask's padding is never written).
+    /// </summary>
+    static void MultiplyRows(float* x, float* y, float* z, int rows, int n, int stride)
+    {
+        if (stride == n)
+        {
+            TensorPrimitives.Multiply(new ReadOnlySpan<float>(x, rows * n), new ReadOnlySpan<float>(y, rows * n),
+                new Span<float>(z, rows * n));
+            return;
+        }
+        for (int r = 0; r < rows; r++)
+            TensorPrimitives.Multiply(new ReadOnlySpan<float>(x + r * stride, n), new ReadOnlySpan<float>(y + r * stride, n),
+                new Span<float>(z + r * stride, n));
     }
 
     static void ClearRows(float* rows, long stride, int count, int width)

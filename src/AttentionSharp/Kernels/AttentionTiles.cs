@@ -67,23 +67,16 @@ internal static unsafe class AttentionTiles
     }
 
     /// <summary>
-    /// As <see cref="Transpose"/> into rows of <paramref name="ldd"/> floats, then zeroes each row's columns from
-    /// <paramref name="rows"/> to <paramref name="width"/>: padding a product can read as whole vectors.
-    /// </summary>
-    public static void TransposePadded(int rows, int cols, float* src, long lds, long ldd, float* dst, int width)
-    {
-        Transpose(rows, cols, src, lds, ldd, dst);
-        if (width > rows)
-            for (int c = 0; c < cols; c++) new Span<float>(dst + c * ldd + rows, width - rows).Clear();
-    }
-
-    /// <summary>
     /// dst(c, r) = src(r, c) for a rows × cols block; rows of src are <paramref name="lds"/> apart, of dst
     /// <paramref name="ldd"/>. Whole 8 × 8 blocks are transposed in registers where AVX allows (GEMM's packing does the
-    /// same), the edges element by element; a copy either way, so the result is the same.
+    /// same), the edges element by element; a copy either way, so the result is the same. With <paramref name="width"/>
+    /// greater than <paramref name="rows"/>, each row of dst is then zeroed from column rows to width: padding that a
+    /// product can read as whole vectors (see <see cref="Padded{T}"/>).
     /// </summary>
-    public static void Transpose(int rows, int cols, float* src, long lds, long ldd, float* dst)
+    public static void Transpose(int rows, int cols, float* src, long lds, long ldd, float* dst, int width = 0)
     {
+        if (width > rows)
+            for (int c = 0; c < cols; c++) new Span<float>(dst + c * ldd + rows, width - rows).Clear();
         int r0 = 0;
         if (System.Runtime.Intrinsics.X86.Avx.IsSupported && ldd <= int.MaxValue)
             for (; r0 + 8 <= rows; r0 += 8)
