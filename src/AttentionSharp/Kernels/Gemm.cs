@@ -104,7 +104,9 @@ public static unsafe partial class Gemm
         if (p.M == 0 || p.N == 0) return;
         if (p.K == 0) { ScaleOrFill(in p); return; }
         if ((long)p.M * p.N * p.K < ThreadedMinFlops) threads = 1;
+        if (IsLongAndSmall(in p)) { LongDepth(in p, threads); return; }
         if (p.M <= FewRowsMax) { FewRows(in p, threads); return; }
+        if (IsNarrow(in p)) { NarrowRows(in p, threads); return; }
         switch (VectorBits)
         {
             case 512: Driver<Kernel512>.Run(in p, threads); break;

@@ -210,6 +210,70 @@ public unsafe class GemmTests
             }
     }
 
+    /// <summary>
+    /// Narrow products (n ≤ <see cref="Gemm.NarrowMax"/>, k ≤ <see cref="Gemm.NarrowDepthMax"/>: a small convolution's
+    /// rows), at every column tail of every vector width, on one thread and split by rows; and the shapes just past the
+    /// limits, which go to the packed path.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void NarrowProductsMatchReference(Transpose ta, Transpose tb)
+    {
+        int seed = 1000;
+        foreach (int n in new[] { 1, 2, 7, 8, 9, 15, 16, 17 })
+            foreach (var (m, k) in new[] { (9, 1), (30, 9), (4000, 9), (777, 32), (50, 33) })
+            {
+                seed++;
+                Check(new Case(ta, tb, m, n, k, Accumulate: seed % 2 == 0, Bias: seed % 3 == 0, Pad: seed % 4 < 2), seed);
+            }
+    }
+
+    /// <summary>
+    /// Small products summed over a long k (a narrow layer's weight gradient, Aᵀ·B), in slices of
+    /// <see cref="Gemm.LongDepthSlice"/>: every row and column tail, depths around the slice edges, and the last rows of A,
+    /// whose vectors must not read past it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Transposes))]
+    public void SmallProductsOverLongDepthMatchReference(Transpose ta, Transpose tb)
+    {
+        int seed = 1100;
+        foreach (int m in new[] { 1, 3, 8, 9, 15, 16, 17 })
+            foreach (int n in new[] { 1, 9, 16, 17 })
+                foreach (int k in new[] { 255, 256, 511, 512, 513, 1500 })
+                {
+                    seed++;
+                    Check(new Case(ta, tb, m, n, k, Accumulate: seed % 2 == 0, Bias: seed % 3 == 0, Pad: seed % 4 < 2), seed);
+                }
+    }
+
+    /// <summary>The narrow paths split their work by rows or by fixed slices of k: every thread count gives the same bits.</summary>
+    [Fact]
+    public void NarrowProductsDoNotDependOnTheThreadCount()
+    {
+        int saved = AttentionSharp.Kernels.Parallel.ThreadCount;
+        try
+        {
+            foreach (var (ta, m, n, k) in new[] { (Transpose.No, 25088, 16, 9), (Transpose.Yes, 16, 9, 25088) })
+            {
+                var random = new Random(m + k);
+                var a = RandomArray(m * k, random);
+                var b = RandomArray(k * n, random);
+                var results = new List<float[]>();
+                foreach (int threads in new[] { 1, 2, 3, 4 })
+                {
+                    AttentionSharp.Kernels.Parallel.ThreadCount = threads;
+                    var c = new float[m * n];
+                    Gemm.Multiply(ta, Transpose.No, m, n, k, a, ta == Transpose.No ? k : m, b, n, c, n);
+                    results.Add(c);
+                }
+                foreach (var c in results.Skip(1))
+                    Assert.Equal(results[0].Select(BitConverter.SingleToInt32Bits), c.Select(BitConverter.SingleToInt32Bits));
+            }
+        }
+        finally { AttentionSharp.Kernels.Parallel.ThreadCount = saved; }
+    }
+
     /// <summary>Callers on several threads at once: one gets the worker pool, the others run on their own thread.</summary>
     [Fact]
     public void ConcurrentCallersGetCorrectResults()
