@@ -286,12 +286,13 @@ public sealed unsafe partial class Tensor
         if (Rank != 4) throw new ArgumentException($"Unfold2d expects images (B, Ch, H, W); got {ShapeMath.Format(Shape)}.");
         int b = _shape[0], ch = _shape[1], h = _shape[2], w = _shape[3];
         var (ho, wo) = Kernels.Unfold.OutputSize(h, w, kernel, stride, padding);
-        var x = Contiguous();
         var y = Uninitialized([b, ho * wo, ch * kernel * kernel]);
-        Kernels.Unfold.Forward(y.Data, x.Data, b, ch, h, w, kernel, stride, padding);
-        return Record(y, "Unfold2d", [x], g =>
+        // A view is read in place through its strides: a convolutional stem's channels-last rows seen as (B, Ch, H, W)
+        // are not copied first. The gradient goes to the view, whose own backward lays it out for the rows.
+        Kernels.Unfold.Forward(y.Data, Pointer, _strides, b, ch, h, w, kernel, stride, padding);
+        return Record(y, "Unfold2d", [this], g =>
         {
-            if (x.RequiresGrad) Kernels.Unfold.Backward(x.GradBuffer(), g.Data, b, ch, h, w, kernel, stride, padding);
+            if (RequiresGrad) Kernels.Unfold.Backward(GradBuffer(), g.Data, b, ch, h, w, kernel, stride, padding);
         });
     }
 }

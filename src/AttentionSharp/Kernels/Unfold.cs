@@ -27,7 +27,27 @@ public static unsafe class Unfold
         var shape = new Shape(channels, height, width, kernel, stride, padding, ho, wo);
         fixed (float* py = y)
         fixed (float* px = x)
-            Work.Rows(batch * ho, wo * channels * kernel * kernel, new ForwardKernel(py, px, shape));
+            Work.Rows(batch * ho, wo * channels * kernel * kernel,
+                new ForwardKernel(py, px, shape, new Layout((long)channels * height * width, height * width, width, 1)));
+    }
+
+    /// <summary>
+    /// As <see cref="Forward(Span{float}, ReadOnlySpan{float}, int, int, int, int, int, int, int)"/>, from images laid out
+    /// by <paramref name="strides"/> (batch, channel, row, column): pixel (b, c, i, j) at x[b·s₀ + c·s₁ + i·s₂ + j·s₃]. A
+    /// view is read in place, such as a stem's channels-last rows (B, H·W, Ch) seen as (B, Ch, H, W). The caller
+    /// guarantees that every pixel lies inside x.
+    /// </summary>
+    internal static void Forward(Span<float> y, float* x, ReadOnlySpan<int> strides, int batch, int channels, int height,
+        int width, int kernel, int stride, int padding)
+    {
+        var (ho, wo) = OutputSize(height, width, kernel, stride, padding);
+        Guard.Matrix(nameof(y), y.Length, batch * ho * wo, channels * kernel * kernel, "batch·Ho·Wo", "channels·kernel²");
+        if (strides.Length != 4 || strides[0] < 0 || strides[1] < 0 || strides[2] < 0 || strides[3] < 0)
+            throw new ArgumentException($"Unfold needs four non-negative strides; got {strides.Length} of them.", nameof(strides));
+        var shape = new Shape(channels, height, width, kernel, stride, padding, ho, wo);
+        fixed (float* py = y)
+            Work.Rows(batch * ho, wo * channels * kernel * kernel,
+                new ForwardKernel(py, x, shape, new Layout(strides[0], strides[1], strides[2], strides[3])));
     }
 
     /// <summary>
@@ -49,17 +69,21 @@ public static unsafe class Unfold
         public int Row => Channels * Kernel * Kernel;
     }
 
-    readonly struct ForwardKernel(float* y, float* x, Shape s) : IRangeKernel
+    /// <summary>Where pixel (b, c, i, j) of the images lies: b·Image + c·Channel + i·Row + j·Column.</summary>
+    readonly record struct Layout(long Image, long Channel, long Row, long Column);
+
+    readonly struct ForwardKernel(float* y, float* x, Shape s, Layout l) : IRangeKernel
     {
         // Over rows of windows, r = b·Ho + oi: each writes its own Wo windows, so rows never share an output.
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
-            int k = s.Kernel, k2 = k * k, row = s.Row, plane = s.Height * s.Width;
+            int k = s.Kernel, k2 = k * k, row = s.Row;
+            long column = l.Column;
             for (int r = start; r < end; r++)
             {
                 int b = r / s.Ho, oi = r % s.Ho;
-                float* image = x + (long)b * s.Channels * plane;
+                float* image = x + b * l.Image;
                 for (int oj = 0; oj < s.Wo; oj++)
                 {
                     float* window = y + ((long)r * s.Wo + oj) * row;
@@ -75,11 +99,13 @@ public static unsafe class Unfold
                                 for (int j = 0; j < k; j++) dst[j] = 0f;
                                 continue;
                             }
-                            float* src = image + (long)c * plane + (long)yi * s.Width + x0;
-                            if (inside)
+                            float* src = image + c * l.Channel + yi * l.Row + x0 * column;
+                            if (inside && column == 1)
                                 for (int j = 0; j < k; j++) dst[j] = src[j];
+                            else if (inside)
+                                for (int j = 0; j < k; j++) dst[j] = src[j * column];
                             else
-                                for (int j = 0; j < k; j++) dst[j] = (uint)(x0 + j) < (uint)s.Width ? src[j] : 0f;
+                                for (int j = 0; j < k; j++) dst[j] = (uint)(x0 + j) < (uint)s.Width ? src[j * column] : 0f;
                         }
                 }
             }

@@ -50,6 +50,32 @@ public class UnfoldTests
         }
     }
 
+    /// <summary>
+    /// Images read through strides (channels-last, as a stem's rows are handed on) unfold to the same bits as the same
+    /// images laid out (B, Ch, H, W).
+    /// </summary>
+    [Fact]
+    public unsafe void ChannelsLastViewMatchesContiguousImages()
+    {
+        foreach (var (b, ch, h, w, k, stride, pad) in Shapes())
+        {
+            string what = $"unfold channels-last B={b} Ch={ch} {h}×{w} K={k} stride {stride} pad {pad} ({ActiveWidth})";
+            var rng = new Random(h * 7 + w * 31 + k * 3 + stride + pad);
+            var nhwc = Uniform(rng, b * h * w * ch, 1f);
+            var nchw = new float[nhwc.Length];
+            for (int n = 0; n < b; n++)
+                for (int c = 0; c < ch; c++)
+                    for (int i = 0; i < h; i++)
+                        for (int j = 0; j < w; j++)
+                            nchw[((n * ch + c) * h + i) * w + j] = nhwc[((n * h + i) * w + j) * ch + c];
+            int count = b * Unfold.OutputSide(h, k, stride, pad) * Unfold.OutputSide(w, k, stride, pad) * ch * k * k;
+            var (y, ye) = (Garbage(count), Garbage(count));
+            Unfold.Forward(ye, nchw, b, ch, h, w, k, stride, pad);
+            fixed (float* px = nhwc) Unfold.Forward(y, px, [h * w * ch, 1, w * ch, ch], b, ch, h, w, k, stride, pad);
+            SameBits(ye, y, what);
+        }
+    }
+
     [Fact]
     public void RefusesMismatchedBuffers()
     {
