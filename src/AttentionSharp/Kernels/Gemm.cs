@@ -18,6 +18,9 @@ public enum Transpose { No, Yes }
 /// chosen once per process: Vector512 (<see cref="Kernel512"/>), Vector256 (<see cref="Kernel256"/>) or scalar
 /// (<see cref="KernelScalar"/>). Results do not depend on the thread count: every element of C is summed over k in the
 /// same order whatever the split.</para>
+/// <para>Two kinds of product skip packing: a few rows (decoding; <see cref="FewRows"/>) and narrow ones, with few columns
+/// or a small C over a long k (a small convolution and its weight gradient; <see cref="NarrowRows"/>,
+/// <see cref="LongDepth"/>).</para>
 /// </remarks>
 public static unsafe partial class Gemm
 {

@@ -161,23 +161,25 @@ public static unsafe partial class Gemm
     static void LongDepth(in Problem p, int threads)
     {
         int slices = (p.K + LongDepthSlice - 1) / LongDepthSlice, size = p.M * p.N;
-        var partials = GC.AllocateUninitializedArray<float>(slices * size, pinned: true);
-        fixed (float* sums = partials)
-        {
-            var job = new LongDepthJob(p, sums);
-            if (threads <= 1 || slices < 2) job.Slices(0, slices);
-            else Parallel.For(slices, 1, job.Slices);
-            for (int i = 0; i < p.M; i++)
-                for (int j = 0; j < p.N; j++)
-                {
-                    float s = 0;
-                    for (int slice = 0; slice < slices; slice++) s += sums[(long)slice * size + i * p.N + j];
-                    if (p.Bias != null) s += p.Bias[j];
-                    float* c = p.C + (long)i * p.Ldc + j;
-                    *c = p.Accumulate ? *c + s : s;
-                }
-        }
+        var partials = t_sliceSums ??= new AlignedBuffer();
+        partials.Ensure((long)slices * size);
+        float* sums = partials.Pointer;
+        var job = new LongDepthJob(p, sums);
+        if (threads <= 1 || slices < 2) job.Slices(0, slices);
+        else Parallel.For(slices, 1, job.Slices);
+        for (int i = 0; i < p.M; i++)
+            for (int j = 0; j < p.N; j++)
+            {
+                float s = 0;
+                for (int slice = 0; slice < slices; slice++) s += sums[(long)slice * size + i * p.N + j];
+                if (p.Bias != null) s += p.Bias[j];
+                float* c = p.C + (long)i * p.Ldc + j;
+                *c = p.Accumulate ? *c + s : s;
+            }
     }
+
+    /// <summary>The calling thread's buffer for <see cref="LongDepth"/>'s slice sums (the workers write into it).</summary>
+    [ThreadStatic] static AlignedBuffer? t_sliceSums;
 
     sealed class LongDepthJob(Problem p, float* sums)
     {
