@@ -247,7 +247,9 @@ public unsafe class GemmTests
                 }
     }
 
-    /// <summary>The narrow paths split their work by rows or by fixed slices of k: every thread count gives the same bits.</summary>
+    /// <summary>
+    /// The narrow paths split their work by rows or by fixed slices of k: every thread count gives the same bits.
+    /// </summary>
     [Fact]
     public void NarrowProductsDoNotDependOnTheThreadCount()
     {
