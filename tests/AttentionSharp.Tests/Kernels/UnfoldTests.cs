@@ -86,4 +86,22 @@ public class UnfoldTests
         message = Assert.Throws<ArgumentException>(() => Unfold.Backward(new float[10], dy, 2, 3, 5, 5, 3, 1, 1)).Message;
         Assert.Contains("images", message);
     }
+
+    [Fact]
+    public unsafe void StridedReadRefusesBadStridesAndShortWindows()
+    {
+        var x = new float[2 * 3 * 5 * 5];
+        var y = new float[2 * 25 * 27];
+        fixed (float* px = x)
+        {
+            float* p = px;
+            var message = Assert.Throws<ArgumentException>(() => Unfold.Forward(y, p, [75, 25, 5], 2, 3, 5, 5, 3, 1, 1)).Message;
+            Assert.Contains("four non-negative strides", message);
+            message = Assert.Throws<ArgumentException>(() => Unfold.Forward(y, p, [75, 25, -5, 1], 2, 3, 5, 5, 3, 1, 1)).Message;
+            Assert.Contains("four non-negative strides", message);
+            message = Assert.Throws<ArgumentException>(() => Unfold.Forward(new float[10], p, [75, 25, 5, 1], 2, 3, 5, 5, 3, 1, 1))
+                .Message;
+            Assert.Contains("y", message);
+        }
+    }
 }
