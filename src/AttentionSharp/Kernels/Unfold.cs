@@ -43,9 +43,8 @@ public static unsafe class Unfold
         var (ho, wo) = OutputSize(height, width, kernel, stride, padding);
         Guard.Matrix(nameof(y), y.Length, batch * ho * wo, channels * kernel * kernel, "batch·Ho·Wo", "channels·kernel²");
         if (strides.Length != 4 || strides[0] < 0 || strides[1] < 0 || strides[2] < 0 || strides[3] < 0)
-            throw new ArgumentException(
-                $"Unfold needs four non-negative strides (batch, channel, row, column); got [{string.Join(", ", strides.ToArray())}].",
-                nameof(strides));
+            throw new ArgumentException("Unfold needs four non-negative strides (batch, channel, row, column); " +
+                $"got [{string.Join(", ", strides.ToArray())}].", nameof(strides));
         var shape = new Shape(channels, height, width, kernel, stride, padding, ho, wo);
         fixed (float* py = y)
             Work.Rows(batch * ho, wo * channels * kernel * kernel,

@@ -99,7 +99,8 @@ public class UnfoldTests
             Assert.Contains("four non-negative strides", message);
             message = Assert.Throws<ArgumentException>(() => Unfold.Forward(y, p, [75, 25, -5, 1], 2, 3, 5, 5, 3, 1, 1)).Message;
             Assert.Contains("four non-negative strides", message);
-            message = Assert.Throws<ArgumentException>(() => Unfold.Forward(new float[10], p, [75, 25, 5, 1], 2, 3, 5, 5, 3, 1, 1))
+            var shortWindows = new float[10];
+            message = Assert.Throws<ArgumentException>(() => Unfold.Forward(shortWindows, p, [75, 25, 5, 1], 2, 3, 5, 5, 3, 1, 1))
                 .Message;
             Assert.Contains("y", message);
         }
