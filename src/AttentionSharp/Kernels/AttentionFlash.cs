@@ -1,6 +1,5 @@
 // Source: Dao, "FlashAttention-2: Faster Attention with Better Parallelism and Work Partitioning" (2023), algorithms 1
 // (forward) and 2 (backward).
-using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -214,9 +213,10 @@ public static unsafe class AttentionFlash
         if (clear)
         {
             // This item owns the rows of dK and dV of head g and of dQ of the query heads that read it.
-            for (int x = 0; x < group && !dq.IsNull; x++) ClearRows(dq.Head(b, g * group + x), dq.RowStride, tq, hs);
-            if (!dk.IsNull) ClearRows(dk.Head(b, g), dk.RowStride, tk, hs);
-            if (!dv.IsNull) ClearRows(dv.Head(b, g), dv.RowStride, tk, hs);
+            for (int x = 0; x < group && !dq.IsNull; x++)
+                AttentionTiles.ClearRows(dq.Head(b, g * group + x), dq.RowStride, tq, hs);
+            if (!dk.IsNull) AttentionTiles.ClearRows(dk.Head(b, g), dk.RowStride, tk, hs);
+            if (!dv.IsNull) AttentionTiles.ClearRows(dv.Head(b, g), dv.RowStride, tk, hs);
         }
         float* kt = mem, vt = kt + KeyTile * hs;
         float* qs = vt + KeyTile * hs, s = qs + QueryTile * hs, dp = s + QueryTile * KeyTile, drop = dp + QueryTile * KeyTile;
@@ -325,23 +325,6 @@ public static unsafe class AttentionFlash
         for (int r = 0; r < rows; r++)
             TensorPrimitives.Multiply(new ReadOnlySpan<float>(x + r * stride, n), new ReadOnlySpan<float>(y + r * stride, n),
                 new Span<float>(z + r * stride, n));
-    }
-
-    /// <summary>
-    /// Zeroes <paramref name="count"/> rows of a head in vector stores. The rows are short (a head is 32–128 floats)
-    /// and many (every key and query of every head): in a profile of the ViT's training step (17 tokens, heads of 32)
-    /// Span.Clear on them took 1.9 % of the samples, its call and size dispatch costing more than the stores; these
-    /// loops take 0.5 %.
-    /// </summary>
-    static void ClearRows(float* rows, long stride, int count, int width)
-    {
-        for (int r = 0; r < count; r++)
-        {
-            float* row = rows + r * stride;
-            int c = 0;
-            for (; c + Vector<float>.Count <= width; c += Vector<float>.Count) Vector.Store(Vector<float>.Zero, row + c);
-            for (; c < width; c++) row[c] = 0;
-        }
     }
 
     /// <summary>

