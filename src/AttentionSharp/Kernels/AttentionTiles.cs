@@ -115,7 +115,8 @@ internal static unsafe class AttentionTiles
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    static void Block4x4<T>(int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc) where T : unmanaged, ISimd<T>
+    static void Block4x4<T>(int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc)
+        where T : unmanaged, ISimd<T>
     {
         int w = T.Count;
         float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
@@ -130,13 +131,17 @@ internal static unsafe class AttentionTiles
             long ap = p * acs;
             T b0 = T.Load(in b[0]), b1 = T.Load(in b[w]), b2 = T.Load(in b[2 * w]), b3 = T.Load(in b[3 * w]);
             T s = T.Create(a0[ap]);
-            x00 = T.MultiplyAdd(s, b0, x00); x01 = T.MultiplyAdd(s, b1, x01); x02 = T.MultiplyAdd(s, b2, x02); x03 = T.MultiplyAdd(s, b3, x03);
+            x00 = T.MultiplyAdd(s, b0, x00); x01 = T.MultiplyAdd(s, b1, x01);
+            x02 = T.MultiplyAdd(s, b2, x02); x03 = T.MultiplyAdd(s, b3, x03);
             s = T.Create(a1[ap]);
-            x10 = T.MultiplyAdd(s, b0, x10); x11 = T.MultiplyAdd(s, b1, x11); x12 = T.MultiplyAdd(s, b2, x12); x13 = T.MultiplyAdd(s, b3, x13);
+            x10 = T.MultiplyAdd(s, b0, x10); x11 = T.MultiplyAdd(s, b1, x11);
+            x12 = T.MultiplyAdd(s, b2, x12); x13 = T.MultiplyAdd(s, b3, x13);
             s = T.Create(a2[ap]);
-            x20 = T.MultiplyAdd(s, b0, x20); x21 = T.MultiplyAdd(s, b1, x21); x22 = T.MultiplyAdd(s, b2, x22); x23 = T.MultiplyAdd(s, b3, x23);
+            x20 = T.MultiplyAdd(s, b0, x20); x21 = T.MultiplyAdd(s, b1, x21);
+            x22 = T.MultiplyAdd(s, b2, x22); x23 = T.MultiplyAdd(s, b3, x23);
             s = T.Create(a3[ap]);
-            x30 = T.MultiplyAdd(s, b0, x30); x31 = T.MultiplyAdd(s, b1, x31); x32 = T.MultiplyAdd(s, b2, x32); x33 = T.MultiplyAdd(s, b3, x33);
+            x30 = T.MultiplyAdd(s, b0, x30); x31 = T.MultiplyAdd(s, b1, x31);
+            x32 = T.MultiplyAdd(s, b2, x32); x33 = T.MultiplyAdd(s, b3, x33);
             b += ldb;
         }
         T.Store(x00, ref c0[0]); T.Store(x01, ref c0[w]); T.Store(x02, ref c0[2 * w]); T.Store(x03, ref c0[3 * w]);
@@ -146,7 +151,8 @@ internal static unsafe class AttentionTiles
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    static void Block4x2<T>(int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc) where T : unmanaged, ISimd<T>
+    static void Block4x2<T>(int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc)
+        where T : unmanaged, ISimd<T>
     {
         int w = T.Count;
         float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
@@ -172,7 +178,8 @@ internal static unsafe class AttentionTiles
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Block4x1<T>(int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc) where T : unmanaged, ISimd<T>
+    static void Block4x1<T>(int k, float* a, long ars, long acs, float* b, long ldb, float* c, long ldc)
+        where T : unmanaged, ISimd<T>
     {
         float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
         T x0 = T.Load(in c0[0]), x1 = T.Load(in c1[0]), x2 = T.Load(in c2[0]), x3 = T.Load(in c3[0]);

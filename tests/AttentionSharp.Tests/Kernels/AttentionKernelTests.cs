@@ -14,7 +14,8 @@ public unsafe class AttentionKernelTests
 
     /// <summary>One attention problem: sizes, masks, dropout, and whether q/k/v sit inside wider rows (strided views).</summary>
     public sealed record Case(string Name, int B, int NH, int NKV, int Tq, int Tk, int HS, bool Causal = false,
-        bool Padding = false, int[]? Additive = null, float Dropout = 0, bool Strided = false, int Window = 0, int[]? Global = null)
+        bool Padding = false, int[]? Additive = null, float Dropout = 0, bool Strided = false, int Window = 0,
+        int[]? Global = null)
     {
         public override string ToString() => Name;
     }
@@ -124,7 +125,14 @@ public unsafe class AttentionKernelTests
                 strides[d] = shape[md] == 1 ? 0 : stride;
                 stride *= shape[md];
             }
-            return p with { Additive = mask, AdditiveStrideB = strides[0], AdditiveStrideH = strides[1], AdditiveStrideQ = strides[2], AdditiveStrideK = strides[3] };
+            return p with
+            {
+                Additive = mask,
+                AdditiveStrideB = strides[0],
+                AdditiveStrideH = strides[1],
+                AdditiveStrideQ = strides[2],
+                AdditiveStrideK = strides[3],
+            };
         }
     }
 
@@ -156,12 +164,14 @@ public unsafe class AttentionKernelTests
         var saved = new float[flash ? c.B * c.NH * c.Tq : c.B * c.NH * c.Tq * c.Tk];
         float[] dq = Start(x.Q.Length, 1), dk = Start(x.K.Length, 2), dv = Start(x.V.Length, 3);
         fixed (bool* pad = x.Pad, glob = x.Glob)
-        fixed (float* mask = x.Mask, q = x.QStore, k = x.KStore, v = x.VStore, po = o, ps = saved, pdo = x.DO, pdq = dq, pdk = dk, pdv = dv)
+        fixed (float* mask = x.Mask, q = x.QStore, k = x.KStore, v = x.VStore, po = o, ps = saved, pdo = x.DO, pdq = dq, pdk = dk,
+            pdv = dv)
         {
             var p = x.Problem(pad, mask, glob);
             HeadTensor hq = x.View(q, c.NH, c.Tq), hk = x.View(k, c.NKV, c.Tk), hv = x.View(v, c.NKV, c.Tk);
             HeadTensor ho = HeadTensor.Dense(po, c.NH, c.Tq, c.HS), hdo = HeadTensor.Dense(pdo, c.NH, c.Tq, c.HS);
-            HeadTensor hdq = HeadTensor.Dense(pdq, c.NH, c.Tq, c.HS), hdk = HeadTensor.Dense(pdk, c.NKV, c.Tk, c.HS), hdv = HeadTensor.Dense(pdv, c.NKV, c.Tk, c.HS);
+            HeadTensor hdq = HeadTensor.Dense(pdq, c.NH, c.Tq, c.HS), hdk = HeadTensor.Dense(pdk, c.NKV, c.Tk, c.HS);
+            HeadTensor hdv = HeadTensor.Dense(pdv, c.NKV, c.Tk, c.HS);
             if (flash)
             {
                 AttentionFlash.Forward(in p, hq, hk, hv, ho, ps);
