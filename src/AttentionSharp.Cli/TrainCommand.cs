@@ -64,6 +64,11 @@ static class TrainCommand
     {
         Description = "fashion: the probability of erasing a random rectangle of each training image (0: none).",
     };
+    static readonly Option<string?> TestViews = new("--test-views")
+    {
+        Description = "fashion: the views of each image the final validation and the test average: none, mirror, or " +
+                      "shifts (the image and its mirror, each centred and moved one pixel four ways; the default).",
+    };
     static readonly Option<string?> Positions = new("--positions")
     {
         Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none.",
@@ -152,7 +157,7 @@ static class TrainCommand
         var command = new Command("train",
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
-                     Context, Patch, Stem, StemLayers, Erase, Positions, Dropout, WordDropout, RareWordDropout, TrainFraction,
+                     Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout, RareWordDropout, TrainFraction,
                      Beam, LengthPenalty, Batch, Accumulate,
                      Lr, Warmup, WeightDecay, Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
@@ -217,7 +222,7 @@ static class TrainCommand
             LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
             Patch = r.GetValue(Patch) ?? p.Patch, Stem = r.GetValue(Stem) ?? p.Stem,
             StemLayers = r.GetValue(StemLayers) ?? p.StemLayers,
-            Erase = r.GetValue(Erase) ?? p.Erase,
+            Erase = r.GetValue(Erase) ?? p.Erase, TestViews = r.GetValue(TestViews) ?? p.TestViews,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
             Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab,

@@ -23,17 +23,16 @@ static class FashionTask
     /// `attn predict`: classifies the image file <paramref name="input"/> (PGM or PNG, also JPEG, BMP, GIF, WebP), which must
     /// be 28×28 like Fashion-MNIST's — a picture of another size is refused rather than resized, since a resized photo is
     /// not what the model learnt from. Colour is converted to gray; like the data set, the garment is light on black.
-    /// Prints the class and the three most probable classes.
+    /// Prints the class and the three most probable classes: the mean over the views the checkpoint's scores averaged.
     /// </summary>
     public static int Predict(string checkpointDir, string input, string? cache)
     {
-        var model = ImageTask.Load(checkpointDir);
+        var (model, views) = ImageTask.LoadWithViews(checkpointDir);
         var pixels = FashionMnist.Normalize(GrayImage.Read(input), input);
         model.Eval();
         float[] probabilities;
         using (Autograd.GradMode.NoGrad())
-        using (TensorScope.Begin())
-            probabilities = model.Forward(Tensor.FromArray(pixels, 1, 1, FashionMnist.Side, FashionMnist.Side)).Softmax().ToArray();
+            probabilities = ImageEvaluation.MeanProbabilities(model, pixels, 1, views);
         var top = Enumerable.Range(0, probabilities.Length).OrderByDescending(i => probabilities[i]).Take(3).ToArray();
         Console.WriteLine($"{input}: {FashionMnist.ClassNames[top[0]]}");
         foreach (int i in top) Console.WriteLine($"  {FashionMnist.ClassNames[i],-12} {100 * probabilities[i],6:F2}%");
@@ -43,11 +42,12 @@ static class FashionTask
     /// <summary>Test accuracy of a fashion checkpoint; <paramref name="data"/> is a directory with the IDX files or null for the installed package.</summary>
     public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache)
     {
-        var model = ImageTask.Load(checkpointDir);
+        var (model, views) = ImageTask.LoadWithViews(checkpointDir);
         var dataDir = ImageTask.DataDirectory(data);
         var test = FashionMnist.LoadTest(dataDir);
-        var (loss, accuracy) = ImageEvaluation.Evaluate(model, test, 256);
-        Console.WriteLine($"Fashion-MNIST test set ({test.Count:N0} images from {dataDir}): loss {loss:F4}, accuracy {accuracy:P2}");
+        var (loss, accuracy) = ImageEvaluation.Evaluate(model, test, 256, views);
+        Console.WriteLine($"Fashion-MNIST test set ({test.Count:N0} images from {dataDir}, {views.Description}): " +
+                          $"loss {loss:F4}, accuracy {accuracy:P2}");
         if (jsonPath is not null)
             File.WriteAllText(jsonPath, new JsonObject { ["accuracy"] = accuracy }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;

@@ -39,6 +39,7 @@ public static class TaskPresets
             Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
             Patch = task == "fashion" && transformer ? 7 : null, Stem = task == "fashion" && transformer ? 0 : null,
             StemLayers = task == "fashion" && transformer ? 1 : null, Erase = task == "fashion" ? 0f : null,
+            TestViews = task == "fashion" ? "shifts" : null,
         };
         return task switch
         {
@@ -137,6 +138,8 @@ public static class TaskPresets
             "the convolutional stem is for --task fashion's ViT");
         Check(o.Erase is not null, preset.Erase is not null, "--erase",
             "it erases rectangles of --task fashion's training images");
+        Check(o.TestViews is not null, preset.TestViews is not null, "--test-views",
+            "it averages views of --task fashion's images");
         Check(o.Positions is not null, preset.Positions is not null, "--positions", "a recurrent model reads its input in order");
         Check(o.Attention is not null, preset.Attention is not null, "--attention", "a recurrent model has no attention pattern");
         Check(o.Tokenizer is not null, preset.Tokenizer is not null, "--tokenizer",

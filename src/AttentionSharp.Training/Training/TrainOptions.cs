@@ -154,6 +154,12 @@ public sealed record TrainOptions
     /// </summary>
     public float? Erase { get; init; }
 
+    /// <summary>
+    /// Fashion-MNIST: the views of each image the final validation pass, the test and `attn predict` average
+    /// (<see cref="Data.TestViews"/>: none, mirror or shifts); the sample passes during training read each image once.
+    /// </summary>
+    public string? TestViews { get; init; }
+
     /// <summary>Positional encoding (language models).</summary>
     public PositionalEncodingKind? Positions { get; init; }
 
@@ -221,6 +227,9 @@ public sealed record TrainOptions
         if (Stem is < 0) throw new ArgumentException($"--stem must be 0 (none) or a positive number of channels; got {Stem}.");
         if (StemLayers is <= 0) throw new ArgumentException($"--stem-layers must be positive; got {StemLayers}.");
         if (Erase is { } e && !(e >= 0 && e <= 1)) throw new ArgumentException($"--erase must be in [0, 1]; got {e}.");
+        if (TestViews is { } views && !AttentionSharp.Data.TestViews.Names.Contains(views))
+            throw new ArgumentException(
+                $"--test-views must be one of {string.Join(", ", AttentionSharp.Data.TestViews.Names)}; got '{views}'.");
         if (Vocab is <= 0) throw new ArgumentException($"--vocab must be positive; got {Vocab}.");
         return this;
     }
@@ -241,7 +250,7 @@ public sealed record TrainOptions
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
         ["length_penalty"] = LengthPenalty,
-        ["train_fraction"] = TrainFraction, ["erase"] = Erase,
+        ["train_fraction"] = TrainFraction, ["erase"] = Erase, ["test_views"] = TestViews,
     };
 
     /// <summary>
@@ -291,6 +300,8 @@ public sealed record TrainOptions
             TrainFraction = Get("train_fraction", defaults.TrainFraction),
             // a run saved before random erasing existed trained without it
             Erase = Get("erase", defaults.Erase is null ? null : (float?)0f),
+            // a run saved before test views existed evaluated each image once
+            TestViews = Get("test_views", defaults.TestViews is null ? null : "none"),
         };
     }
 

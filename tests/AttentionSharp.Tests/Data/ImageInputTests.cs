@@ -94,6 +94,36 @@ public class ImageInputTests
     }
 
     [Fact]
+    public void TestViewsAreTheImageItsMirrorAndTheirOnePixelShifts()
+    {
+        Assert.Equal([1, 2, 10], TestViews.Names.Select(n => new TestViews(n, 0f).Views.Count));
+        Assert.True(new TestViews("none", 0f).IsIdentity);
+        var shifts = new TestViews("shifts", -9f);
+        Assert.Equal(10, shifts.Views.Distinct().Count());
+        Assert.Equal(new TestViews.View(false, 0, 0), shifts.Views[0]);
+        Assert.All(shifts.Views, v => Assert.InRange(Math.Abs(v.Dy) + Math.Abs(v.Dx), 0, 1));
+        Assert.Equal(5, shifts.Views.Count(v => v.Mirror));
+
+        // Each view is the image shifted (the border filled), then mirrored when the view says so: pixel by pixel.
+        var image = Ramp(2, 5);
+        foreach (var view in shifts.Views)
+        {
+            var target = new float[image.Length];
+            shifts.Write(image, target, 2, 5, view);
+            for (int c = 0; c < 2; c++)
+                for (int y = 0; y < 5; y++)
+                    for (int x = 0; x < 5; x++)
+                    {
+                        int sx = (view.Mirror ? 4 - x : x) + view.Dx, sy = y + view.Dy;
+                        float expected = sx is >= 0 and < 5 && sy is >= 0 and < 5 ? image[(c * 5 + sy) * 5 + sx] : -9f;
+                        Assert.Equal(expected, target[(c * 5 + y) * 5 + x]);
+                    }
+        }
+        Assert.Equal("The test views 'sideways' are not known; use none, mirror, shifts.",
+            Assert.Throws<ArgumentException>(() => new TestViews("sideways", 0f)).Message);
+    }
+
+    [Fact]
     public void FlipMirrorsEveryRow()
     {
         var image = Ramp(1, 3);

@@ -103,6 +103,42 @@ public class ImageTrainingTests
         Assert.Contains("need 6 logits; got 12", e.Message);
     }
 
+    /// <summary>
+    /// With several views an image's class is the largest of its views' mean probabilities and its loss −log of that mean
+    /// at the label: checked against each view's probabilities formed by hand, over a partial last batch.
+    /// </summary>
+    [Fact]
+    public void EvaluationWithViewsAveragesEachViewsProbabilities()
+    {
+        var data = Synthetic(10, 5);
+        var model = new VisionTransformer(Shape, new Generator(1));
+        model.Eval();
+        var views = new TestViews("shifts", -1f);
+        var mean = new double[10 * 2];
+        foreach (var view in views.Views)
+        {
+            var pixels = new float[data.Pixels.Length];
+            for (int i = 0; i < 10; i++) views.Write(data.Image(i), pixels.AsSpan(i * 64, 64), 1, 8, view);
+            float[] p;
+            using (AttentionSharp.Autograd.GradMode.NoGrad()) p = model.Forward(Tensor.FromArray(pixels, 10, 1, 8, 8)).Softmax().ToArray();
+            for (int j = 0; j < mean.Length; j++) mean[j] += p[j] / 10.0;
+        }
+        double loss = Enumerable.Range(0, 10).Average(i => -Math.Log(mean[i * 2 + data.Labels[i]]));
+        int correct = Enumerable.Range(0, 10).Count(i => (mean[i * 2 + 1] > mean[i * 2] ? 1 : 0) == data.Labels[i]);
+
+        var (viewLoss, viewAccuracy) = ImageEvaluation.Evaluate(model, data, 4, views);
+        Assert.Equal(loss, viewLoss, 4);
+        Assert.Equal(correct / 10.0, viewAccuracy);
+        float[] one;
+        using (AttentionSharp.Autograd.GradMode.NoGrad()) one = ImageEvaluation.MeanProbabilities(model, data.Image(3), 1, views);
+        Assert.Equal(mean[6], one[0], 5);
+        Assert.Equal(mean[7], one[1], 5);
+        // One view is the image itself: the same figures as without views.
+        Assert.Equal(ImageEvaluation.Evaluate(model, data, 4), ImageEvaluation.Evaluate(model, data, 4, TestViews.None));
+        Assert.Contains("need 128 values; got 64", Assert.Throws<ArgumentException>(
+            () => ImageEvaluation.MeanProbabilities(model, data.Image(3), 2, views)).Message);
+    }
+
     [Fact]
     public void EvaluationCoversAPartialLastBatch()
     {

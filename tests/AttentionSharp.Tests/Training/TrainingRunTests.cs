@@ -89,6 +89,42 @@ public class TrainingRunTests
     }
 
     /// <summary>
+    /// The views a fashion run's final validation and test average leave training as it was (the same losses), are
+    /// written into its checkpoints' config.json, and are what loading the checkpoint gives back: `attn eval` scores the
+    /// test images as the run did. A checkpoint from before views existed read each image once.
+    /// </summary>
+    [Fact]
+    public void TestViewsChangeTheScoresNotTheTrainingAndTheCheckpointKeepsThem()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("fashion", "transformer", dir.Path);
+        Assert.Equal("shifts", options.TestViews);
+        Assert.Equal("shifts", TaskPresets.For("fashion", "lstm").TestViews);
+        Assert.Equal(0, Run(options with { Out = dir.File("shifts") }));
+        Assert.Equal(0, Run(options with { Out = dir.File("once"), TestViews = "none" }));
+        Assert.Equal(Losses(dir.File("once")), Losses(dir.File("shifts")));
+        var last = Log(dir.File("shifts"))[^1];
+        var best = Path.Combine(dir.File("shifts"), "best");
+        Assert.Equal("shifts", (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(best, "config.json")))!["test_views"]);
+        var (model, views) = ImageTask.LoadWithViews(best);
+        Assert.Equal("shifts", views.Name);
+        var test = AttentionSharp.Data.FashionMnist.LoadTest(options.Data!);
+        Assert.Equal((double)last["test_accuracy"]!, ImageEvaluation.Evaluate(model, test, 256, views).Accuracy);
+        Assert.Equal("none", ImageTask.LoadWithViews(Path.Combine(dir.File("once"), "best")).Views.Name);
+
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(best, "config.json")))!.AsObject();
+        config.Remove("test_views");
+        File.WriteAllText(Path.Combine(best, "config.json"), config.ToJsonString());
+        Assert.Equal("none", ImageTask.LoadWithViews(best).Views.Name);
+        config["test_views"] = "sideways";
+        File.WriteAllText(Path.Combine(best, "config.json"), config.ToJsonString());
+        Assert.Contains("names the test views 'sideways'; expected one of none, mirror, shifts",
+            Assert.Throws<AttentionSharp.IO.CheckpointException>(() => ImageTask.LoadWithViews(best)).Message);
+        Assert.Equal("--test-views must be one of none, mirror, shifts; got 'sideways'.",
+            Assert.Throws<ArgumentException>(() => (options with { TestViews = "sideways" }).Validate()).Message);
+    }
+
+    /// <summary>
     /// The options of a run that fine-tunes <paramref name="init"/> on <paramref name="data"/>, as the CLI binds them.
     /// </summary>
     static TrainOptions FineTune(string init, string data, string outDir) => TaskPresets.For("gpt", "transformer")
@@ -180,6 +216,8 @@ public class TrainingRunTests
     [InlineData("gpt", "transformer", "--patch")]
     [InlineData("pos", "transformer", "--erase")]
     [InlineData("g2p", "lstm", "--erase")]
+    [InlineData("pos", "transformer", "--test-views")]
+    [InlineData("g2p", "lstm", "--test-views")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
 #pragma warning disable format
@@ -193,6 +231,7 @@ public class TrainingRunTests
             TrainFraction = option == "--train-fraction" ? 0.5 : TaskPresets.For(task, model).TrainFraction,
             Patch = option == "--patch" ? 4 : TaskPresets.For(task, model).Patch,
             Erase = option == "--erase" ? 0.5f : TaskPresets.For(task, model).Erase,
+            TestViews = option == "--test-views" ? "mirror" : TaskPresets.For(task, model).TestViews,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));

@@ -30,6 +30,9 @@ public sealed class ImageTask : ITrainingTask
     /// </summary>
     const float LabelSmoothing = 0.1f;
 
+    /// <summary>The darkest pixel in the images' normalised units: the background a shift brings in.</summary>
+    static readonly float Black = -FashionMnist.PixelMean / FashionMnist.PixelStd;
+
     /// <summary>The periodic validation sample of images is drawn with this seed.</summary>
     const ulong SampleSeed = 0xFA5;
 
@@ -38,6 +41,7 @@ public sealed class ImageTask : ITrainingTask
     readonly FashionMnist _data;
     readonly ImageSet _sample;
     readonly ImageBatches _batches;
+    readonly TestViews _views;
 
     public ImageTask(TrainOptions options, Checkpoint.Contents? resumed, ICommunicator communicator, TextWriter output)
     {
@@ -45,7 +49,7 @@ public sealed class ImageTask : ITrainingTask
         if (options.NoAttention) throw new ArgumentException("--no-attention applies to --task g2p's recurrent models.");
         _options = options;
         var dataDir = DataDirectory(options.Data);
-        (_model, Config, var description) = resumed is not null
+        (_model, var config, var description) = resumed is not null
             ? FromConfig(resumed.Config, options.Resume!)
             : Create(options, new Generator(options.Seed));
         _data = FashionMnist.Load(dataDir);
@@ -53,8 +57,12 @@ public sealed class ImageTask : ITrainingTask
             : Subset(_data.Validation,
                 ValidationSample.Indices(_data.Validation.Count, options.EvalSample, new Generator(SampleSeed)));
         // The darkest and the brightest pixel in the images' normalised units: the shifts' padding and the erasing noise.
-        float black = -FashionMnist.PixelMean / FashionMnist.PixelStd;
+        float black = Black;
         float white = (1 - FashionMnist.PixelMean) / FashionMnist.PixelStd;
+        _views = new TestViews(options.TestViews ?? "none", black);
+        // The checkpoints say which views their scores averaged, for `attn eval` and `attn predict`.
+        Config = (JsonObject)config.DeepClone();
+        Config["test_views"] = _views.Name;
         _batches = new ImageBatches(_model, _data.Train, options.Batch * communicator.Size, options.Seed ^ 0x5DEECE66DUL,
             options.Seed ^ 0xA06UL)
         {
@@ -66,7 +74,7 @@ public sealed class ImageTask : ITrainingTask
             $"Data: Fashion-MNIST from {dataDir}: {_data.Train.Count:N0} training, {_data.Validation.Count:N0} validation, " +
             $"{_data.Test.Count:N0} test images; random shifts of up to ±{CropPadding} pixels, horizontal flips, " +
             (options.Erase is > 0 ? $"random erasing (p = {options.Erase:G3}), " : "") +
-            $"label smoothing {LabelSmoothing}.",
+            $"label smoothing {LabelSmoothing}; the final validation and the test read {_views.Description}.",
             $"Model: {description}.",
         ];
         Title = $"Fashion-MNIST, {description}";
@@ -89,8 +97,9 @@ public sealed class ImageTask : ITrainingTask
 
     public Evaluation Evaluate(bool full)
     {
+        // The sample passes during training read each image once, to stay cheap; the final pass reads the views.
         var data = full ? _data.Validation : _sample;
-        var (loss, accuracy) = ImageEvaluation.Evaluate(_model, data, 256);
+        var (loss, accuracy) = ImageEvaluation.Evaluate(_model, data, 256, full ? _views : null);
         return new Evaluation(loss, -accuracy, $"validation loss {loss:F4}, accuracy {accuracy:P2} " +
             (data == _data.Validation ? $"(all {data.Count:N0} validation images)"
                 : $"(a sample of {data.Count:N0} validation images)"),
@@ -103,7 +112,7 @@ public sealed class ImageTask : ITrainingTask
 
     public void Finish(TextWriter output, JsonObject record)
     {
-        var (loss, accuracy) = ImageEvaluation.Evaluate(_model, _data.Test, 256);
+        var (loss, accuracy) = ImageEvaluation.Evaluate(_model, _data.Test, 256, _views);
         record["test_loss"] = loss;
         record["test_accuracy"] = accuracy;
         output.WriteLine($"Test (all {_data.Test.Count:N0} images, best checkpoint): loss {loss:F4}, accuracy {accuracy:P2}.");
@@ -172,11 +181,25 @@ public sealed class ImageTask : ITrainingTask
     }
 
     /// <summary>The classifier of a fashion checkpoint (or run directory), weights loaded.</summary>
-    public static ImageClassifier Load(string checkpointDir)
+    public static ImageClassifier Load(string checkpointDir) => LoadWithViews(checkpointDir).Model;
+
+    /// <summary>
+    /// The classifier of a fashion checkpoint (or run directory), weights loaded, and the views its scores averaged (a
+    /// checkpoint written before test views existed read each image once).
+    /// </summary>
+    public static (ImageClassifier Model, TestViews Views) LoadWithViews(string checkpointDir)
     {
-        var model = FromConfig(Checkpoint.ReadContents(checkpointDir).Config, checkpointDir).Model;
+        var config = Checkpoint.ReadContents(checkpointDir).Config;
+        var model = FromConfig(config, checkpointDir).Model;
         Checkpoint.LoadWeights(checkpointDir, model);
-        return model;
+        string name = config["test_views"] is JsonValue value && value.TryGetValue<string>(out var s) ? s
+            : config["test_views"] is null ? "none"
+            : throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' has a \"test_views\" that " +
+                                            "is not a string.");
+        if (!TestViews.Names.Contains(name))
+            throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' names the test views '{name}'; " +
+                                          $"expected one of {string.Join(", ", TestViews.Names)}.");
+        return (model, new TestViews(name, Black));
     }
 
     static string Describe(VisionTransformerConfig vit) =>
