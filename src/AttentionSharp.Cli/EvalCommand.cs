@@ -24,15 +24,21 @@ static class EvalCommand
         var cache = new Option<string?>("--cache") { Description = "Data cache directory." };
         var split = new Option<string>("--split")
         {
-            Description = "Which held-out split is scored: a language model's Brown documents (without --data), or a g2p " +
-                          "checkpoint's dictionary words (choose --beam and --length-penalty on validation, report test).",
+            Description = "Which held-out split is scored: a language model's Brown documents (without --data), a g2p " +
+                          "checkpoint's dictionary words (choose --beam and --length-penalty on validation, report test), " +
+                          "or a fashion checkpoint's images (validation: the 5,000 held out of the training file).",
             DefaultValueFactory = _ => "test",
         };
         split.AcceptOnlyFromAmong("test", "validation");
         var (beam, lengthPenalty) = DecodingOptions.Create();
+        var testViews = new Option<string?>("--test-views")
+        {
+            Description = "fashion: the views of each image averaged (none, mirror or shifts; default: the checkpoint's own).",
+        };
+        testViews.AcceptOnlyFromAmong([.. TestViews.Names]);
         var command = new Command("eval", "Evaluate a checkpoint on held-out text.")
         {
-            checkpoint, data, json, batch, cache, split, beam, lengthPenalty,
+            checkpoint, data, json, batch, cache, split, beam, lengthPenalty, testViews,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -42,8 +48,14 @@ static class EvalCommand
             if (DecodingOptions.Read(r, beam, lengthPenalty, taskName, r.GetValue(checkpoint)!) is var (width, alpha))
                 return Tasks.G2pTask.Evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache),
                     width, alpha, validation);
+            if (taskName == Tasks.FashionTask.Name)
+                return Tasks.FashionTask.Evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json),
+                    r.GetValue(testViews), validation);
+            if (r.GetValue(testViews) is not null)
+                throw new ArgumentException($"--test-views applies to fashion checkpoints; '{r.GetValue(checkpoint)}' is " +
+                                            (taskName is null ? "a language model." : $"a {taskName} checkpoint."));
             if (taskName is not null && validation)
-                throw new ArgumentException("--split validation scores a language model or a g2p checkpoint; " +
+                throw new ArgumentException("--split validation scores a language model, a g2p or a fashion checkpoint; " +
                                             $"'{r.GetValue(checkpoint)}' is a {taskName} checkpoint, scored on its test split.");
             if (taskName is not null)
                 return Tasks.TaskRegistry.Eval.TryGetValue(taskName, out var evaluate)

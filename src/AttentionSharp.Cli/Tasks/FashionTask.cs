@@ -39,17 +39,26 @@ static class FashionTask
         return 0;
     }
 
-    /// <summary>Test accuracy of a fashion checkpoint; <paramref name="data"/> is a directory with the IDX files or null for the installed package.</summary>
-    public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache)
+    /// <summary>
+    /// Accuracy of a fashion checkpoint on the test images, or with <paramref name="validation"/> the 5,000 held out of
+    /// the training file; <paramref name="data"/> is a directory with the IDX files or null for the installed package,
+    /// <paramref name="views"/> the test views to average, or null for those the checkpoint names.
+    /// </summary>
+    public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? views, bool validation)
     {
-        var (model, views) = ImageTask.LoadWithViews(checkpointDir);
+        var (model, own) = ImageTask.LoadWithViews(checkpointDir);
+        var testViews = views is null ? own : new TestViews(views, own.Fill);
         var dataDir = ImageTask.DataDirectory(data);
-        var test = FashionMnist.LoadTest(dataDir);
-        var (loss, accuracy) = ImageEvaluation.Evaluate(model, test, 256, views);
-        Console.WriteLine($"Fashion-MNIST test set ({test.Count:N0} images from {dataDir}, {views.Description}): " +
-                          $"loss {loss:F4}, accuracy {accuracy:P2}");
+        var images = validation ? FashionMnist.Load(dataDir).Validation : FashionMnist.LoadTest(dataDir);
+        var (loss, accuracy) = ImageEvaluation.Evaluate(model, images, 256, testViews);
+        Console.WriteLine($"Fashion-MNIST {(validation ? "validation" : "test")} set ({images.Count:N0} images from {dataDir}, " +
+                          $"{testViews.Description}): loss {loss:F4}, accuracy {accuracy:P2}");
         if (jsonPath is not null)
-            File.WriteAllText(jsonPath, new JsonObject { ["accuracy"] = accuracy }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(jsonPath, new JsonObject
+            {
+                ["accuracy"] = accuracy, ["loss"] = loss, ["split"] = validation ? "validation" : "test",
+                ["test_views"] = testViews.Name,
+            }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
 

@@ -12,7 +12,7 @@ static class TaskRegistry
     public static readonly Dictionary<string, Func<string, string?, string?, string?, int>> Eval = new(StringComparer.Ordinal)
     {
         ["pos"] = PosTask.Evaluate,
-        ["fashion"] = FashionTask.Evaluate,
+        [FashionTask.Name] = (checkpoint, data, json, _) => FashionTask.Evaluate(checkpoint, data, json, null, false),
         [MlmTask.Name] = MlmTask.Evaluate,
         ["g2p"] = (checkpoint, data, json, cache) => G2pTask.Evaluate(checkpoint, data, json, cache),
     };

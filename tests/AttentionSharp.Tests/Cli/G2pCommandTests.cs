@@ -71,7 +71,10 @@ public class G2pCommandTests
         Assert.Contains("a pos checkpoint", output);
         (code, output) = AttnProcess.Run("eval", "--checkpoint", pos, "--data", corpus, "--split", "validation");
         Assert.NotEqual(0, code);
-        Assert.Contains("--split validation scores a language model or a g2p checkpoint", output);
+        Assert.Contains("--split validation scores a language model, a g2p or a fashion checkpoint", output);
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", pos, "--data", corpus, "--test-views", "mirror");
+        Assert.NotEqual(0, code);
+        Assert.Contains($"--test-views applies to fashion checkpoints; '{pos}' is a pos checkpoint.", output);
         (code, output) = AttnProcess.Run("predict", "--checkpoint", pos, "--input", "The cat.", "--beam", "2");
         Assert.NotEqual(0, code);
         Assert.Contains("--beam applies to g2p checkpoints", output);
