@@ -120,7 +120,8 @@ public class ImageTrainingTests
             var pixels = new float[data.Pixels.Length];
             for (int i = 0; i < 10; i++) views.Write(data.Image(i), pixels.AsSpan(i * 64, 64), 1, 8, view);
             float[] p;
-            using (AttentionSharp.Autograd.GradMode.NoGrad()) p = model.Forward(Tensor.FromArray(pixels, 10, 1, 8, 8)).Softmax().ToArray();
+            using (AttentionSharp.Autograd.GradMode.NoGrad())
+                p = model.Forward(Tensor.FromArray(pixels, 10, 1, 8, 8)).Softmax().ToArray();
             for (int j = 0; j < mean.Length; j++) mean[j] += p[j] / 10.0;
         }
         double loss = Enumerable.Range(0, 10).Average(i => -Math.Log(mean[i * 2 + data.Labels[i]]));

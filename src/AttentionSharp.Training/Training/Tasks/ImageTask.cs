@@ -56,18 +56,17 @@ public sealed class ImageTask : ITrainingTask
         _sample = options.EvalSample == 0 || options.EvalSample >= _data.Validation.Count ? _data.Validation
             : Subset(_data.Validation,
                 ValidationSample.Indices(_data.Validation.Count, options.EvalSample, new Generator(SampleSeed)));
-        // The darkest and the brightest pixel in the images' normalised units: the shifts' padding and the erasing noise.
-        float black = Black;
+        // The brightest pixel in the images' normalised units: with Black, the range of the erasing noise.
         float white = (1 - FashionMnist.PixelMean) / FashionMnist.PixelStd;
-        _views = new TestViews(options.TestViews ?? "none", black);
+        _views = new TestViews(options.TestViews ?? "none", Black);
         // The checkpoints say which views their scores averaged, for `attn eval` and `attn predict`.
         Config = (JsonObject)config.DeepClone();
         Config["test_views"] = _views.Name;
         _batches = new ImageBatches(_model, _data.Train, options.Batch * communicator.Size, options.Seed ^ 0x5DEECE66DUL,
             options.Seed ^ 0xA06UL)
         {
-            RandomFlips = true, CropPadding = CropPadding, CropFill = black, LabelSmoothing = LabelSmoothing,
-            EraseProbability = options.Erase ?? 0, EraseRange = (black, white),
+            RandomFlips = true, CropPadding = CropPadding, CropFill = Black, LabelSmoothing = LabelSmoothing,
+            EraseProbability = options.Erase ?? 0, EraseRange = (Black, white),
         };
         Header =
         [
