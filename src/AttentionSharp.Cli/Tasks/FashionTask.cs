@@ -65,10 +65,13 @@ static class FashionTask
     /// <summary>`attn viz`: the ViT's attention on a 28×28 image, the class token's rollout over the patches included.</summary>
     public static Visualization.AttentionView Visualize(string checkpointDir, VizInput input, string? cache)
     {
-        if (input.ImageFile is not { } file) throw new ArgumentException($"Checkpoint '{checkpointDir}' is an image classifier: it reads --image FILE, not --text.");
+        if (input.ImageFile is not { } file)
+            throw new ArgumentException(
+                $"Checkpoint '{checkpointDir}' is an image classifier: it reads --image FILE, not --text.");
         var model = ImageTask.Load(checkpointDir);
         if (model is not VisionTransformer vit)
-            throw new ArgumentException($"Checkpoint '{checkpointDir}' is a recurrent image classifier: it has no attention layers to draw. Train one with --model transformer.");
+            throw new ArgumentException($"Checkpoint '{checkpointDir}' is a recurrent image classifier: it has no attention " +
+                                        "layers to draw. Train one with --model transformer.");
         var image = GrayImage.Read(file);
         var pixels = FashionMnist.Normalize(image, file);
         vit.Eval();
@@ -82,7 +85,8 @@ static class FashionTask
         for (int n = 0; n < grid * grid; n++) tokens.Add($"patch ({n / grid}, {n % grid})");
         int best = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(probabilities);
         return Visualization.AttentionView.SelfAttention(
-            $"ViT attention on {Path.GetFileName(file)}: {FashionMnist.ClassNames[best]} ({100 * probabilities[best]:F1} %)", probe.Records, tokens,
+            $"ViT attention on {Path.GetFileName(file)}: {FashionMnist.ClassNames[best]} ({100 * probabilities[best]:F1} %)",
+            probe.Records, tokens,
             image: new Visualization.AttentionImage(image.Height, image.Width, image.Pixels, p));
     }
 }

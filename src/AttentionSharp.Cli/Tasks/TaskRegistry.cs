@@ -3,18 +3,20 @@ using System.Text.Json.Nodes;
 namespace AttentionSharp.Cli.Tasks;
 
 /// <summary>
-/// What `attn eval`, `attn predict` and `attn viz` do with a task checkpoint (`attn train` runs the library's tasks). A task's checkpoint has a
-/// "task" field in its config.json, which is how `attn eval` finds the evaluator.
+/// What `attn eval`, `attn predict` and `attn viz` do with a task checkpoint (`attn train` runs the library's tasks). A
+/// task's checkpoint has a "task" field in its config.json, which is how `attn eval` finds the evaluator.
 /// </summary>
 static class TaskRegistry
 {
-    /// <summary>Evaluators by task name: (checkpoint directory, data file or null, JSON output path or null, cache) → exit code.</summary>
+    /// <summary>
+    /// Evaluators by task name: (checkpoint directory, data file or null, JSON output path or null, cache) → exit code.
+    /// g2p and fashion checkpoints take options of their own (the beam; the test views and split), so `attn eval` calls
+    /// those tasks' evaluators itself.
+    /// </summary>
     public static readonly Dictionary<string, Func<string, string?, string?, string?, int>> Eval = new(StringComparer.Ordinal)
     {
         ["pos"] = PosTask.Evaluate,
-        [FashionTask.Name] = (checkpoint, data, json, _) => FashionTask.Evaluate(checkpoint, data, json, null, false),
         [MlmTask.Name] = MlmTask.Evaluate,
-        ["g2p"] = (checkpoint, data, json, cache) => G2pTask.Evaluate(checkpoint, data, json, cache),
     };
 
     /// <summary>
@@ -29,7 +31,8 @@ static class TaskRegistry
     };
 
     /// <summary>Attention views by task name, for `attn viz`: (checkpoint directory, input, cache) → what to draw.</summary>
-    public static readonly Dictionary<string, Func<string, VizInput, string?, Visualization.AttentionView>> Viz = new(StringComparer.Ordinal)
+    public static readonly Dictionary<string, Func<string, VizInput, string?, Visualization.AttentionView>> Viz =
+        new(StringComparer.Ordinal)
     {
         ["pos"] = PosTask.Visualize,
         ["fashion"] = FashionTask.Visualize,

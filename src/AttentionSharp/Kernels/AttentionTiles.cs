@@ -14,7 +14,9 @@ namespace AttentionSharp.Kernels;
 /// </summary>
 internal static unsafe class AttentionTiles
 {
-    /// <summary>C(m×n) += A(m×k)·B(k×n); A(r, c) = a[r·ars + c·acs], B(r, c) = b[r·ldb + c], C(r, c) = c[r·ldc + c].</summary>
+    /// <summary>
+    /// C(m×n) += A(m×k)·B(k×n); A(r, c) = a[r·ars + c·acs], B(r, c) = b[r·ldb + c], C(r, c) = c[r·ldc + c].
+    /// </summary>
     /// <remarks>
     /// Never inlined: in a large caller (the backward pass's head loop) the JIT would run out of its inlining budget
     /// and call each vector FMA of the register blocks as a function.

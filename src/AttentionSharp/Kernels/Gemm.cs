@@ -13,7 +13,8 @@ public enum Transpose { No, Yes }
 /// <remarks>
 /// <para><c>C = op(A)·op(B) [+ bias] [+ C]</c>, where op(A) is m×k and op(B) is k×n. With <see cref="Transpose.Yes"/> the
 /// operand is stored transposed: A as k×m, B as n×k. So a Linear layer with W stored (out, in) computes
-/// Y = X·Wᵀ + b as <c>Multiply(No, Yes, …, bias)</c>, dX = dY·W as <c>(No, No)</c> and dW = dYᵀ·X as <c>(Yes, No)</c>.</para>
+/// Y = X·Wᵀ + b as <c>Multiply(No, Yes, …, bias)</c>, dX = dY·W as <c>(No, No)</c> and dW = dYᵀ·X as
+/// <c>(Yes, No)</c>.</para>
 /// <para>Leading dimensions are in elements: row r of a stored operand starts at <c>r · ld</c>. The micro-kernel is
 /// chosen once per process: Vector512 (<see cref="Kernel512"/>), Vector256 (<see cref="Kernel256"/>) or scalar
 /// (<see cref="KernelScalar"/>). Results do not depend on the thread count: every element of C is summed over k in the

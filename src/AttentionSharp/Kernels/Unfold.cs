@@ -23,19 +23,17 @@ public static unsafe class Unfold
     public static void Forward(Span<float> y, ReadOnlySpan<float> x, int batch, int channels, int height, int width, int kernel,
         int stride, int padding)
     {
-        var (ho, wo) = Validate(y.Length, x.Length, batch, channels, height, width, kernel, stride, padding, nameof(y));
-        var shape = new Shape(channels, height, width, kernel, stride, padding, ho, wo);
-        fixed (float* py = y)
+        Validate(y.Length, x.Length, batch, channels, height, width, kernel, stride, padding, nameof(y));
         fixed (float* px = x)
-            Work.Rows(batch * ho, wo * channels * kernel * kernel,
-                new ForwardKernel(py, px, shape, new Layout((long)channels * height * width, height * width, width, 1)));
+            Forward(y, px, [channels * height * width, height * width, width, 1], batch, channels, height, width, kernel,
+                stride, padding);
     }
 
     /// <summary>
     /// As <see cref="Forward(Span{float}, ReadOnlySpan{float}, int, int, int, int, int, int, int)"/>, from images laid out
-    /// by <paramref name="strides"/> (batch, channel, row, column): pixel (b, c, i, j) at x[b·s₀ + c·s₁ + i·s₂ + j·s₃]. A
-    /// view is read in place, such as a stem's channels-last rows (B, H·W, Ch) seen as (B, Ch, H, W). The caller
-    /// guarantees that every pixel lies inside x.
+    /// by <paramref name="strides"/> (batch, channel, row, column): pixel (b, c, i, j) at
+    /// x[b·s₀ + c·s₁ + i·s₂ + j·s₃]. A view is read in place, such as a stem's channels-last rows (B, H·W, Ch)
+    /// seen as (B, Ch, H, W). The caller guarantees that every pixel lies inside x.
     /// </summary>
     internal static void Forward(Span<float> y, float* x, ReadOnlySpan<int> strides, int batch, int channels, int height,
         int width, int kernel, int stride, int padding)
