@@ -33,12 +33,12 @@ static class TaskRegistry
     /// <summary>Attention views by task name, for `attn viz`: (checkpoint directory, input, cache) → what to draw.</summary>
     public static readonly Dictionary<string, Func<string, VizInput, string?, Visualization.AttentionView>> Viz =
         new(StringComparer.Ordinal)
-    {
-        ["pos"] = PosTask.Visualize,
-        ["fashion"] = FashionTask.Visualize,
-        ["g2p"] = G2pTask.Visualize,
-        [MlmTask.Name] = MlmTask.Visualize,
-    };
+        {
+            ["pos"] = PosTask.Visualize,
+            ["fashion"] = FashionTask.Visualize,
+            ["g2p"] = G2pTask.Visualize,
+            [MlmTask.Name] = MlmTask.Visualize,
+        };
 
     /// <summary>The "task" field of a checkpoint's config.json, or null (a GPT language model has none).</summary>
     public static string? TaskOf(string checkpointDir) => Training.Tasks.TrainingTasks.TaskOf(checkpointDir);
