@@ -57,8 +57,13 @@ public sealed record TrainBenchOptions
 /// </param>
 /// <param name="LossDifference">|our loss − TorchSharp's| on the first step (same weights, same batch).</param>
 /// <param name="Ms1Thread">Our median ms per step on one thread (the same steps), for the thread-scaling column.</param>
+/// <param name="TensorPeakMb">
+/// <see cref="MemoryMeter"/>'s high-water mark over the same span as <paramref name="PeakMb"/>, MiB: the tensors held at
+/// once (parameters, gradients, activations, kernel scratch; AdamW's moments are arrays of their own), the same from run
+/// to run where the resident set moves with what the allocators kept.
+/// </param>
 public sealed record TrainBenchResult(string Config, int Tokens, double Ms, double? PeerMs, double StepFlops,
-    double PeakGflops, double PeakMb, double? PeerPeakMb, double LossDifference, double Ms1Thread)
+    double PeakGflops, double PeakMb, double? PeerPeakMb, double LossDifference, double Ms1Thread, double TensorPeakMb)
 {
     /// <summary>Model-FLOPs utilisation of our step against the measured FMA peak.</summary>
     public double Mfu => StepFlops / (Ms / 1e3) / (PeakGflops * 1e9);
@@ -129,6 +134,8 @@ public static class TrainBenchmark
                                  $"{BenchReport.Format(r.PeerPeakMb, "F0"),10}" +
                                  $"{BenchReport.Format(peer ? r.LossDifference : null, "E1"),9}" +
                                  $"{r.Ms1Thread,10:F1}{r.Speedup,8:F2}");
+            output.WriteLine("Tensors held at once over the same span (the memory meter; AdamW's moments are arrays of " +
+                             "their own), MiB: " + string.Join(", ", results.Select(r => $"{r.Config} {r.TensorPeakMb:F0}")));
             if (options.JsonPath is { } path)
             {
                 BenchReport.WriteJson(path, new Dictionary<string, object?>
@@ -141,6 +148,7 @@ public static class TrainBenchmark
                     ["peer_missing"] = peer ? null : peerMissing,
                     ["flops"] = "(6*N + 12*L*C*T) per token, N = parameters without wpe",
                     ["memory"] = "peak resident-set growth over model + optimizer build and warm-up steps, MiB",
+                    ["tensor_memory"] = "the most bytes of tensors held at once over the same span (MemoryMeter), MiB",
                     ["results"] = results.Select(r => new Dictionary<string, object?>
                     {
                         ["config"] = r.Config,
@@ -152,6 +160,7 @@ public static class TrainBenchmark
                         ["mfu"] = Math.Round(r.Mfu, 4),
                         ["peer_mfu"] = r.PeerMfu is { } pm ? Math.Round(pm, 4) : null,
                         ["peak_mb"] = Math.Round(r.PeakMb, 1),
+                        ["tensor_peak_mb"] = Math.Round(r.TensorPeakMb, 1),
                         ["peer_peak_mb"] = r.PeerPeakMb is { } m ? Math.Round(m, 1) : null,
                         ["ms_1_thread"] = Math.Round(r.Ms1Thread, 3),
                         ["speedup"] = Math.Round(r.Speedup, 3),
@@ -180,6 +189,8 @@ public static class TrainBenchmark
         {
             float ourFirstLoss = 0;
             var baseKb = ResidentMemory.ResetPeak();
+            long heldBefore = MemoryMeter.CurrentBytes;
+            MemoryMeter.ResetPeak();
             model = new Gpt(config.Gpt, new Generator(42));
             parameters = model.Parameters().ToList();
             optimizer = new AdamW(parameters, LearningRate, weightDecay: WeightDecay);
@@ -190,6 +201,7 @@ public static class TrainBenchmark
                 if (i == 0) ourFirstLoss = loss;
             }
             double peakMb = ResidentMemory.GrowthMb(baseKb);
+            double tensorPeakMb = (MemoryMeter.PeakBytes - heldBefore) / (double)(1 << 20);
 
             double? peerPeakMb = null;
             float peerFirstLoss = float.NaN;
@@ -249,7 +261,7 @@ public static class TrainBenchmark
             double ms = BenchReport.Median(ours) * 1e3;
             double? peerMs = theirs != null ? BenchReport.Median(peers) * 1e3 : null;
             return new TrainBenchResult(config.Name, config.TokensPerStep, ms, peerMs, flops, PeakGflops: double.NaN,
-                peakMb, peerPeakMb, Math.Abs(ourFirstLoss - peerFirstLoss), ms1Thread);
+                peakMb, peerPeakMb, Math.Abs(ourFirstLoss - peerFirstLoss), ms1Thread, tensorPeakMb);
         }
         finally
         {

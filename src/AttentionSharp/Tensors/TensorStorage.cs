@@ -70,17 +70,19 @@ internal sealed unsafe class TensorStorage
 
 /// <summary>
 /// Reuses tensor memory across steps: blocks are kept in size classes, up to <see cref="MaxCachedBytes"/> in total. Up to
-/// 2^20 floats (4 MiB) a class is a power of two; above, each octave (2^k, 2^(k+1)] has eight classes, 2^k·(1 + j/8), so
+/// 2^22 floats (16 MiB) a class is a power of two; above, each octave (2^k, 2^(k+1)] has eight classes, 2^k·(1 + j/8), so
 /// a new block is at most an eighth larger than its tensor, and a tensor whose own class has no block takes the least
 /// cached one up to an octave larger. With whole octaves only, a block touched by a larger tensor of its class stayed
 /// resident at that size for every smaller one (char-small's (B·T, 3C) activations in blocks of its (B·T, 4C) ones: 78 %
-/// more than asked), and the training step's peak on <see cref="MemoryMeter"/> was 2,609 MiB instead of 1,794. Rented
+/// more than asked), and the training step's peak on <see cref="MemoryMeter"/> was 2,609 MiB instead of 1,849. Smaller
+/// tensors keep whole octaves: split from 2^20 floats on, the main job's step ran about a tenth slower (its (B·T, 3C)
+/// activations in blocks of their own size; the floats were the same, so it is where they lie, not found yet). Rented
 /// memory is not cleared; creation functions that promise zeros clear it themselves.
 /// </summary>
 public static class StoragePool
 {
     const int MinLog = 4;      // the smallest class: 16 floats
-    const int FineFromLog = 20; // octaves above 2^20 floats (4 MiB) are split
+    const int FineFromLog = 22; // octaves above 2^22 floats (16 MiB) are split
     const int SubClasses = 8;
     const int MaxLog = 30;     // a tensor holds at most 2^30 floats (4 GiB)
     const int ClassCount = FineFromLog + 1 + (MaxLog - FineFromLog) * SubClasses;
