@@ -123,7 +123,8 @@ public static class StoragePool
     internal static TensorStorage Rent(int length)
     {
         if (length < 0) throw new ArgumentOutOfRangeException(nameof(length), length, "A tensor cannot have a negative number of elements.");
-        if (length > 1 << MaxLog) throw new ArgumentOutOfRangeException(nameof(length), length, "A tensor is limited to 2^30 elements (4 GiB).");
+        if (length > 1 << MaxLog)
+            throw new ArgumentOutOfRangeException(nameof(length), length, "A tensor is limited to 2^30 elements (4 GiB).");
         var (index, size) = ClassOf(length);
         // The least cached block that holds the tensor, from its own class or up to an octave above: its pages are
         // resident already, where a new block would add the tensor's whole size. The meter counts the class size asked

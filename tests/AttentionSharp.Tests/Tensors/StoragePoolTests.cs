@@ -40,13 +40,16 @@ public class StoragePoolTests
                 $"length {length}: class size {size}");
             Assert.Equal(0, size % 16);                                // whole 64-byte lines
             Assert.Equal((index, size), StoragePool.ClassOf(size));
-            if (length > previousLength) Assert.True(index >= previousIndex, $"length {length}: class {index} after {previousIndex}");
+            if (length > previousLength)
+                Assert.True(index >= previousIndex, $"length {length}: class {index} after {previousIndex}");
             if (index == previousIndex && length > previousLength)
                 Assert.Equal(StoragePool.ClassOf(previousLength).Size, size);
             (previousIndex, previousLength) = (index, length);
         }
-        // char-small's activations, (B·T, C), (B·T, 3C) and (B·T, 4C) with B·T = 16,384 and C = 384, fit their classes exactly.
-        foreach (int length in new[] { 6_291_456, 18_874_368, 25_165_824 }) Assert.Equal(length, StoragePool.ClassOf(length).Size);
+        // char-small's activations, (B·T, C), (B·T, 3C) and (B·T, 4C) with B·T = 16,384 and C = 384, fit their classes
+        // exactly.
+        foreach (int length in new[] { 6_291_456, 18_874_368, 25_165_824 })
+            Assert.Equal(length, StoragePool.ClassOf(length).Size);
     }
 
     [Fact]
