@@ -45,7 +45,8 @@ public sealed record LongAttentionBenchOptions
 }
 
 /// <summary>One method at one length; null figures where the method does not fit.</summary>
-public sealed record LongAttentionResult(string Method, int T, double? ForwardMs, double? BothMs, double? ForwardPeakMb, double? BothPeakMb);
+public sealed record LongAttentionResult(string Method, int T, double? ForwardMs, double? BothMs, double? ForwardPeakMb,
+    double? BothPeakMb);
 
 /// <summary>A least-squares fit of log y = k·log T + c: the exponent k and the number of points it rests on.</summary>
 public sealed record ScalingFit(double? Exponent, int Points);
@@ -73,9 +74,11 @@ public static class LongAttentionBenchmark
         Kernels.Parallel.ThreadCount = options.Threads;
         try
         {
-            output.WriteLine($"Long-context attention, fp32, causal, B={options.Batch} NH={options.Heads} HS={options.HeadSize}, {options.Threads} thread(s); " +
-                             $"sliding window w={options.Window}; plain runs while its (B, NH, T, T) weights fit in {options.PlainCapBytes >> 20} MiB.");
-            output.WriteLine("ms: median of warm runs (one warm run when a run takes over a second; the first run alone past ten). Peak: most MiB held at once by the run's tensors and kernel scratch, inputs excluded.");
+            output.WriteLine($"Long-context attention, fp32, causal, B={options.Batch} NH={options.Heads} " +
+                             $"HS={options.HeadSize}, {options.Threads} thread(s); sliding window w={options.Window}; plain " +
+                             $"runs while its (B, NH, T, T) weights fit in {options.PlainCapBytes >> 20} MiB.");
+            output.WriteLine("ms: median of warm runs (one warm run when a run takes over a second; the first run alone " +
+                             "past ten). Peak: most MiB held at once by the run's tensors and kernel scratch, inputs excluded.");
             output.WriteLine();
             output.WriteLine($"{"method",-9}{"T",7}{"fwd ms",12}{"fwd+bwd ms",13}{"peak fwd",11}{"peak f+b",11}");
             var results = new List<LongAttentionResult>();
@@ -97,7 +100,8 @@ public static class LongAttentionBenchmark
                 var f = fits[m];
                 var lengths = results.Where(r => r.Method == m && r.ForwardMs is not null).Select(r => r.T).ToList();
                 string span = lengths.Count == 0 ? "none" : $"{lengths.Min()}–{lengths.Max()}";
-                output.WriteLine($"{m,-9}{Cell(f.TimeForward),10}{Cell(f.TimeBoth),10}{Cell(f.MemoryForward),10}{Cell(f.MemoryBoth),10}   {span}");
+                output.WriteLine($"{m,-9}{Cell(f.TimeForward),10}{Cell(f.TimeBoth),10}{Cell(f.MemoryForward),10}" +
+                                 $"{Cell(f.MemoryBoth),10}   {span}");
             }
             if (options.JsonPath is { } path)
             {
@@ -141,8 +145,10 @@ public static class LongAttentionBenchmark
         };
         try
         {
-            var (forwardMs, forwardMb) = TimeAndPeak(() => AttentionBenchmark.RunAttention(attention, inputs, dy, backward: false), inputs, options);
-            var (bothMs, bothMb) = TimeAndPeak(() => AttentionBenchmark.RunAttention(attention, inputs, dy, backward: true), inputs, options);
+            var (forwardMs, forwardMb) = TimeAndPeak(
+                () => AttentionBenchmark.RunAttention(attention, inputs, dy, backward: false), inputs, options);
+            var (bothMs, bothMb) = TimeAndPeak(
+                () => AttentionBenchmark.RunAttention(attention, inputs, dy, backward: true), inputs, options);
             return new(method, t, forwardMs, bothMs, forwardMb, bothMb);
         }
         finally
@@ -161,8 +167,7 @@ public static class LongAttentionBenchmark
     static (double Ms, double PeakMb) TimeAndPeak(Action run, Tensor[] inputs, LongAttentionBenchOptions options)
     {
         foreach (var x in inputs) { x.Grad?.Dispose(); x.Grad = null; }
-        long before = MemoryMeter.CurrentBytes;
-        MemoryMeter.ResetPeak();
+        long before = MemoryMeter.ResetPeak();
         double seconds = BenchReport.Seconds(run);
         double peak = (MemoryMeter.PeakBytes - before) / (double)(1 << 20);
         if (seconds > 10 * options.SingleRunSeconds) return (seconds * 1e3, peak);
@@ -190,7 +195,8 @@ public static class LongAttentionBenchmark
     /// <summary>Least squares of log y on log T over the points with a positive finite y; needs at least two lengths.</summary>
     public static ScalingFit Fit(IEnumerable<(int T, double? Y)> points)
     {
-        var xy = points.Where(p => p.Y is { } y && y > 0 && double.IsFinite(y)).Select(p => (X: Math.Log(p.T), Y: Math.Log(p.Y!.Value))).ToList();
+        var xy = points.Where(p => p.Y is { } y && y > 0 && double.IsFinite(y))
+            .Select(p => (X: Math.Log(p.T), Y: Math.Log(p.Y!.Value))).ToList();
         if (xy.Select(p => p.X).Distinct().Count() < 2) return new ScalingFit(null, xy.Count);
         double mx = xy.Average(p => p.X), my = xy.Average(p => p.Y);
         double sxy = xy.Sum(p => (p.X - mx) * (p.Y - my)), sxx = xy.Sum(p => (p.X - mx) * (p.X - mx));
@@ -199,9 +205,11 @@ public static class LongAttentionBenchmark
 
     static double? Round(double? x, int digits) => x is { } v && double.IsFinite(v) ? Math.Round(v, digits) : null;
 
-    static void WriteJson(string path, LongAttentionBenchOptions options, List<LongAttentionResult> results, Dictionary<string, MethodFits> fits)
+    static void WriteJson(string path, LongAttentionBenchOptions options, List<LongAttentionResult> results,
+        Dictionary<string, MethodFits> fits)
     {
-        static object FitJson(ScalingFit f) => new Dictionary<string, object?> { ["exponent"] = Round(f.Exponent, 3), ["points"] = f.Points };
+        static object FitJson(ScalingFit f) =>
+            new Dictionary<string, object?> { ["exponent"] = Round(f.Exponent, 3), ["points"] = f.Points };
         var report = new Dictionary<string, object?>
         {
             ["batch"] = options.Batch,
@@ -211,7 +219,8 @@ public static class LongAttentionBenchmark
             ["window"] = options.Window,
             ["threads"] = options.Threads,
             ["plain_cap_mib"] = options.PlainCapBytes >> 20,
-            ["memory"] = "most MiB held at once by one run's tensors and attention-kernel scratch (inputs excluded, gradients included)",
+            ["memory"] =
+                "most MiB held at once by one run's tensors and attention-kernel scratch (inputs excluded, gradients included)",
             ["results"] = results.Select(r => new Dictionary<string, object?>
             {
                 ["method"] = r.Method,

@@ -189,8 +189,7 @@ public static class TrainBenchmark
         {
             float ourFirstLoss = 0;
             var baseKb = ResidentMemory.ResetPeak();
-            long heldBefore = MemoryMeter.CurrentBytes;
-            MemoryMeter.ResetPeak();
+            long heldBefore = MemoryMeter.ResetPeak();
             model = new Gpt(config.Gpt, new Generator(42));
             parameters = model.Parameters().ToList();
             optimizer = new AdamW(parameters, LearningRate, weightDecay: WeightDecay);

@@ -16,8 +16,16 @@ public static class MemoryMeter
     /// <summary>The most bytes held at once since the last <see cref="ResetPeak"/>.</summary>
     public static long PeakBytes => Interlocked.Read(ref _peak);
 
-    /// <summary>Starts a new high-water mark at the bytes held now.</summary>
-    public static void ResetPeak() => Interlocked.Exchange(ref _peak, CurrentBytes);
+    /// <summary>
+    /// Starts a new high-water mark at the bytes held now and returns them: <see cref="PeakBytes"/> less that is the
+    /// most a computation run afterwards added at once.
+    /// </summary>
+    public static long ResetPeak()
+    {
+        long now = CurrentBytes;
+        Interlocked.Exchange(ref _peak, now);
+        return now;
+    }
 
     internal static void Add(long bytes)
     {

@@ -76,8 +76,8 @@ internal sealed unsafe class TensorStorage
 /// resident at that size for every smaller one (char-small's (B·T, 3C) activations in blocks of its (B·T, 4C) ones: 78 %
 /// more than asked), and the training step's peak on <see cref="MemoryMeter"/> was 2,609 MiB instead of 1,849. Smaller
 /// tensors keep whole octaves: split from 2^20 floats on, the main job's step ran about a tenth slower (its (B·T, 3C)
-/// activations in blocks of their own size; the floats were the same, so it is where they lie, not found yet). Rented
-/// memory is not cleared; creation functions that promise zeros clear it themselves.
+/// activations in blocks of their own size, the same arithmetic; why is not found). Rented memory is not cleared;
+/// creation functions that promise zeros clear it themselves.
 /// </summary>
 public static class StoragePool
 {
@@ -122,14 +122,16 @@ public static class StoragePool
 
     internal static TensorStorage Rent(int length)
     {
-        if (length < 0) throw new ArgumentOutOfRangeException(nameof(length), length, "A tensor cannot have a negative number of elements.");
+        if (length < 0)
+            throw new ArgumentOutOfRangeException(nameof(length), length, "A tensor cannot have a negative number of elements.");
         if (length > 1 << MaxLog)
             throw new ArgumentOutOfRangeException(nameof(length), length, "A tensor is limited to 2^30 elements (4 GiB).");
         var (index, size) = ClassOf(length);
-        // The least cached block that holds the tensor, from its own class or up to an octave above: its pages are
-        // resident already, where a new block would add the tensor's whole size. The meter counts the class size asked
-        // for either way.
-        for (int i = index; i < Math.Min(index + SubClasses + 1, ClassCount); i++)
+        MemoryMeter.Add((long)size * sizeof(float)); // the class asked for, whichever block serves it
+        // The least cached block that holds the tensor: of its own class, or for a split octave's class up to an octave
+        // above, whose pages are resident already where a new block would add the tensor's whole size.
+        int last = index <= FineFromLog ? index : Math.Min(index + SubClasses, ClassCount - 1);
+        for (int i = index; i <= last; i++)
         {
             var bucket = Classes[i];
             lock (bucket)
@@ -137,14 +139,11 @@ public static class StoragePool
                 if (bucket.TryPop(out var storage))
                 {
                     Interlocked.Add(ref _cachedBytes, -((long)storage.Capacity * sizeof(float)));
-                    MemoryMeter.Add((long)size * sizeof(float));
                     storage.Revive(size);
                     return storage;
                 }
             }
-            if (i < FineFromLog + 1) break; // power-of-two classes: their own only
         }
-        MemoryMeter.Add((long)size * sizeof(float));
         return TensorStorage.Allocate(size);
     }
 

@@ -6,15 +6,16 @@ namespace AttentionSharp.Tests.Tensors;
 [CollectionDefinition(nameof(MemoryMeterTests), DisableParallelization = true)]
 public sealed class MemoryMeterCollection;
 
-/// <summary>The memory meter, and what it shows about attention: flash, sliding-window and linear attention hold O(T), plain O(T²).</summary>
+/// <summary>
+/// The memory meter, and what it shows about attention: flash, sliding-window and linear attention hold O(T), plain O(T²).
+/// </summary>
 [Collection(nameof(MemoryMeterTests))]
 public class MemoryMeterTests
 {
     [Fact]
     public void CountsLiveTensorsAndTheirHighWaterMark()
     {
-        long before = MemoryMeter.CurrentBytes;
-        MemoryMeter.ResetPeak();
+        long before = MemoryMeter.ResetPeak();
         var a = Tensor.Zeros(1000);                    // a 1024-float bucket
         var b = Tensor.Zeros(4096);
         Assert.Equal(before + (1024 + 4096) * 4, MemoryMeter.CurrentBytes);
@@ -42,10 +43,10 @@ public class MemoryMeterTests
     static long OnePeak(Func<Tensor, Tensor, Tensor, Tensor> attention, int t)
     {
         var rng = new Generator((ulong)t);
-        Tensor q = Tensor.Uniform(rng, -1f, 1f, 1, 2, t, 16), k = Tensor.Uniform(rng, -1f, 1f, 1, 2, t, 16), v = Tensor.Uniform(rng, -1f, 1f, 1, 2, t, 16);
+        Tensor q = Tensor.Uniform(rng, -1f, 1f, 1, 2, t, 16), k = Tensor.Uniform(rng, -1f, 1f, 1, 2, t, 16),
+            v = Tensor.Uniform(rng, -1f, 1f, 1, 2, t, 16);
         foreach (var x in new[] { q, k, v }) x.RequiresGrad = true;
-        long before = MemoryMeter.CurrentBytes;
-        MemoryMeter.ResetPeak();
+        long before = MemoryMeter.ResetPeak();
         using (TensorScope.Begin()) attention(q, k, v).Sum().Backward();
         long peak = MemoryMeter.PeakBytes - before;
         foreach (var x in new[] { q, k, v }) { x.Grad!.Dispose(); x.Dispose(); }
@@ -58,17 +59,21 @@ public class MemoryMeterTests
         var kinds = new (string Name, Func<Tensor, Tensor, Tensor, Tensor> F, double Low, double High)[]
         {
             // Doubling T doubles what grows with T; per-thread tile scratch stays, so the ratio sits a little under 2.
-            ("flash", (q, k, v) => Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions { Causal = true, Implementation = AttentionImplementation.Flash }), 1.5, 2.05),
-            ("sliding", (q, k, v) => Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions { Causal = true, Window = 64 }), 1.5, 2.05),
+            ("flash", (q, k, v) => Tensor.ScaledDotProductAttention(q, k, v,
+                new AttentionOptions { Causal = true, Implementation = AttentionImplementation.Flash }), 1.5, 2.05),
+            ("sliding", (q, k, v) => Tensor.ScaledDotProductAttention(q, k, v,
+                new AttentionOptions { Causal = true, Window = 64 }), 1.5, 2.05),
             ("linear", (q, k, v) => Tensor.LinearAttention(q, k, v, causal: true), 1.5, 2.05),
             // The (T, T) weights and the backward pass's (T, T) scratch: 4× per doubling, less the O(T) part.
-            ("plain", (q, k, v) => Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions { Causal = true, Implementation = AttentionImplementation.Plain }), 3.3, 4.05),
+            ("plain", (q, k, v) => Tensor.ScaledDotProductAttention(q, k, v,
+                new AttentionOptions { Causal = true, Implementation = AttentionImplementation.Plain }), 3.3, 4.05),
         };
         foreach (var (name, f, low, high) in kinds)
         {
             long small = PeakOf(f, 512), large = PeakOf(f, 1024);
             double ratio = (double)large / small;
-            Assert.True(ratio >= low && ratio <= high, $"{name}: peak {small} B at T = 512, {large} B at T = 1024, ratio {ratio:F2} outside [{low}, {high}]");
+            Assert.True(ratio >= low && ratio <= high,
+                $"{name}: peak {small} B at T = 512, {large} B at T = 1024, ratio {ratio:F2} outside [{low}, {high}]");
         }
     }
 }

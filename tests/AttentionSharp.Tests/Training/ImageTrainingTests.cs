@@ -56,9 +56,15 @@ public class ImageTrainingTests
     public void RecurrentBaselinesLearnWithCropsAndLabelSmoothing(string cell)
     {
         var data = Synthetic(64, 3);
-        var model = new RecurrentImageClassifier(new RecurrentImageClassifierConfig { Cell = cell, ImageSize = 8, Classes = 2, HiddenSize = 12, Layers = 1 }, new Generator(1));
-        var batches = new ImageBatches(model, data, 16, 2, 3) { RandomFlips = true, CropPadding = 1, CropFill = -1f, LabelSmoothing = 0.1f };
-        var trainer = NewTrainer(model, batches, new TrainOptions { Steps = 40, Batch = 16, LearningRate = 1e-2f, WarmupSteps = 3, EvalInterval = 0 });
+        var model = new RecurrentImageClassifier(
+            new RecurrentImageClassifierConfig { Cell = cell, ImageSize = 8, Classes = 2, HiddenSize = 12, Layers = 1 },
+            new Generator(1));
+        var batches = new ImageBatches(model, data, 16, 2, 3)
+        {
+            RandomFlips = true, CropPadding = 1, CropFill = -1f, LabelSmoothing = 0.1f,
+        };
+        var trainer = NewTrainer(model, batches,
+            new TrainOptions { Steps = 40, Batch = 16, LearningRate = 1e-2f, WarmupSteps = 3, EvalInterval = 0 });
         var (before, _) = ImageEvaluation.Evaluate(model, data, 16);
         trainer.Run(_ => { }, _ => { }, CancellationToken.None);
         var (after, accuracy) = ImageEvaluation.Evaluate(model, data, 16);
@@ -69,11 +75,16 @@ public class ImageTrainingTests
     [Fact]
     public void RecurrentBaselineReadsRowsAndChecksItsInput()
     {
-        var config = new RecurrentImageClassifierConfig { Cell = "gru", ImageSize = 5, Channels = 2, Classes = 3, HiddenSize = 4, Layers = 2, Dropout = 0.1f };
-        Assert.Equal(config, RecurrentImageClassifierConfig.FromJson((System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(config.ToJson().ToJsonString())!));
+        var config = new RecurrentImageClassifierConfig
+        {
+            Cell = "gru", ImageSize = 5, Channels = 2, Classes = 3, HiddenSize = 4, Layers = 2, Dropout = 0.1f,
+        };
+        var json = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(config.ToJson().ToJsonString())!;
+        Assert.Equal(config, RecurrentImageClassifierConfig.FromJson(json));
         var model = new RecurrentImageClassifier(config, new Generator(3));
         Assert.Equal([7, 3], model.Forward(Tensor.Zeros(7, 2, 5, 5)).Shape);
-        Assert.Contains(model.NamedParameters(), p => p.Name == "gru.weight_ih_l0" && p.Parameter.Shape.SequenceEqual([3 * 4, 2 * 5]));
+        Assert.Contains(model.NamedParameters(),
+            p => p.Name == "gru.weight_ih_l0" && p.Parameter.Shape.SequenceEqual([3 * 4, 2 * 5]));
         Assert.Contains("(B, 2, 5, 5)", Assert.Throws<ArgumentException>(() => model.Forward(Tensor.Zeros(1, 1, 5, 5))).Message);
         Assert.Throws<ArgumentException>(() => (config with { Cell = "cnn" }).Validate());
     }
@@ -90,7 +101,8 @@ public class ImageTrainingTests
         Assert.InRange(trainer.Step, 1, 99_999);                     // the clock ended the run, not the step count
         Assert.Equal([trainer.Step], evals);                         // with one validation pass at the end
         // The schedule is fitted to the clock after 10 steps; a machine too busy to reach them in 3 s ends on the clock alone.
-        if (trainer.Step > 10) Assert.True(trainer.Schedule.TotalSteps < 100_000, $"the schedule kept {trainer.Schedule.TotalSteps} steps");
+        if (trainer.Step > 10)
+            Assert.True(trainer.Schedule.TotalSteps < 100_000, $"the schedule kept {trainer.Schedule.TotalSteps} steps");
     }
 
     [Fact]
