@@ -103,6 +103,11 @@ static class TrainCommand
         Description = "Keep a moving average of the weights with this decay (e.g. 0.999) and validate, keep the best " +
                       "checkpoint and test with it (0 = none).",
     };
+    static readonly Option<float?> LabelSmoothing = new("--label-smoothing")
+    {
+        Description = "ε of label smoothing in the training loss (--task g2p and fashion): 1 − ε on the label, ε spread " +
+                      "over every class.",
+    };
     static readonly Option<int?> EvalInterval = new("--eval-interval") { Description = "Steps between validation passes." };
     static readonly Option<int?> EvalSample = new("--eval-sample")
     {
@@ -159,7 +164,7 @@ static class TrainCommand
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
                      Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout, RareWordDropout,
                      TrainFraction, Beam, LengthPenalty, Batch, Accumulate,
-                     Lr, Warmup, WeightDecay, Ema, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
+                     Lr, Warmup, WeightDecay, Ema, LabelSmoothing, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
@@ -215,6 +220,7 @@ static class TrainCommand
             EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers,
             Heads = r.GetValue(Heads) ?? p.Heads,
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
+            LabelSmoothing = r.GetValue(LabelSmoothing) ?? p.LabelSmoothing,
             WordDropout = r.GetValue(WordDropout) ?? p.WordDropout,
             RareWordDropout = r.GetValue(RareWordDropout) ?? p.RareWordDropout,
             TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,

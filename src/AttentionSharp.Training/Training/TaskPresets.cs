@@ -40,6 +40,7 @@ public static class TaskPresets
             Patch = task == "fashion" && transformer ? 7 : null, Stem = task == "fashion" && transformer ? 0 : null,
             StemLayers = task == "fashion" && transformer ? 1 : null, Erase = task == "fashion" ? 0f : null,
             TestViews = task == "fashion" ? "shifts" : null,
+            LabelSmoothing = task == "fashion" || task == "g2p" && transformer ? 0.1f : task == "g2p" ? 0f : null,
         };
         return task switch
         {
@@ -154,6 +155,8 @@ public static class TaskPresets
             "it drops rare words of --task pos's training sentences");
         Check(o.TrainFraction is not null, preset.TrainFraction is not null, "--train-fraction",
             "it trains --task pos on a share of its training documents");
+        Check(o.LabelSmoothing is not null, preset.LabelSmoothing is not null, "--label-smoothing",
+            "it softens the targets of --task g2p and fashion");
         Check(o.Beam is not null, preset.Beam is not null, "--beam", "beam search decodes --task g2p's pronunciations");
         Check(o.LengthPenalty is not null, preset.LengthPenalty is not null, "--length-penalty",
             "it normalises --task g2p's beam search");

@@ -106,6 +106,12 @@ public sealed record TrainOptions
     public float? Dropout { get; init; }
 
     /// <summary>
+    /// ε of label smoothing in the training loss of the classification tasks (g2p and fashion): the target puts 1 − ε
+    /// on the label and spreads ε over every class.
+    /// </summary>
+    public float? LabelSmoothing { get; init; }
+
+    /// <summary>
     /// POS tagging: the share of training words read as &lt;unk&gt; (their spelling features kept), drawn afresh every
     /// step, so the tagger learns to tag words it has not seen from their spelling and context.
     /// </summary>
@@ -215,6 +221,8 @@ public sealed record TrainOptions
         if (Heads is <= 0) throw new ArgumentException($"--heads must be positive; got {Heads}.");
         if (Width is <= 0) throw new ArgumentException($"--width must be positive; got {Width}.");
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
+        if (LabelSmoothing is { } ls && !(ls >= 0 && ls < 1))
+            throw new ArgumentException($"--label-smoothing must be in [0, 1); got {ls}.");
         if (WordDropout is { } w && !(w >= 0 && w < 1))
             throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
         if (RareWordDropout is { } a && !(a >= 0 && float.IsFinite(a)))
@@ -248,6 +256,7 @@ public sealed record TrainOptions
         ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
+        ["label_smoothing"] = LabelSmoothing,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
         ["length_penalty"] = LengthPenalty,
         ["train_fraction"] = TrainFraction, ["erase"] = Erase, ["test_views"] = TestViews,
@@ -291,6 +300,8 @@ public sealed record TrainOptions
             OnNonFinite = Get<string?>("on_nonfinite", null) is { } action
                 ? Enum.Parse<Training.NonFiniteAction>(action, ignoreCase: true) : defaults.OnNonFinite,
             Dropout = Get("dropout", defaults.Dropout),
+            // a run saved before the option existed smoothed as its task's preset does
+            LabelSmoothing = Get("label_smoothing", defaults.LabelSmoothing),
             NoAttention = Get("no_attention", defaults.NoAttention),
             WordDropout = Get("word_dropout", defaults.WordDropout),
             // a run saved before rare-word dropout existed trained without it

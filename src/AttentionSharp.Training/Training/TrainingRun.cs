@@ -114,6 +114,7 @@ public sealed class TrainingRun
                           (o.Ema > 0 ? $"weight average (EMA) {o.Ema:G4}, " : "") +
                           $"dropout {o.Dropout ?? 0:G3}" + (o.WordDropout is > 0 ? $", word dropout {o.WordDropout:G3}" : "") +
                           (o.RareWordDropout is > 0 ? $", rare-word dropout α = {o.RareWordDropout:G3}" : "") +
+                          (o.LabelSmoothing is { } smoothing ? $", label smoothing {smoothing:G3}" : "") +
                           $"; checkpoints in {runDir}.");
 
         if (Leader) Directory.CreateDirectory(runDir);

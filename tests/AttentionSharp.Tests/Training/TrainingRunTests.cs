@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using AttentionSharp.Distributed;
+using AttentionSharp.IO;
 using AttentionSharp.Tests.Support;
 using AttentionSharp.Training;
 using AttentionSharp.Training.Tasks;
@@ -86,6 +87,37 @@ public class TrainingRunTests
         Assert.Equal(expected, Losses(stopped.Out!));
         Assert.StartsWith("--erase must be in [0, 1]",
             Assert.Throws<ArgumentException>(() => (options with { Erase = 1.5f }).Validate()).Message);
+    }
+
+    /// <summary>
+    /// --label-smoothing sets ε of the training loss for g2p (both networks: it is kept in the checkpoint's network config)
+    /// and fashion; the presets' values (0.1, and 0 for g2p's recurrent models) give the losses of a run without the option;
+    /// another ε gives other losses; a value outside [0, 1) is refused by name.
+    /// </summary>
+    [Theory]
+    [InlineData("g2p", "transformer", 0.1f)]
+    [InlineData("g2p", "lstm", 0f)]
+    [InlineData("fashion", "transformer", 0.1f)]
+    public void LabelSmoothingIsAnOptionOfTheClassificationTasks(string task, string model, float preset)
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options(task, model, dir.Path) with { Steps = 4, EvalInterval = 0 };
+        Assert.Equal(preset, TaskPresets.For(task, model).LabelSmoothing);
+        Assert.Equal(0, Run(options with { Out = dir.File("preset") }));
+        Assert.Equal(0, Run(options with { Out = dir.File("same"), LabelSmoothing = preset }));
+        Assert.Equal(0, Run(options with { Out = dir.File("other"), LabelSmoothing = 0.3f }));
+        Assert.Equal(Losses(dir.File("preset")), Losses(dir.File("same")));
+        Assert.NotEqual(Losses(dir.File("preset")), Losses(dir.File("other")));
+        if (task == "g2p")
+        {
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.File("other"), Checkpoint.LatestSubdirectory, "config.json")))!;
+            Assert.Equal(0.3f, (float)config["network"]!["label_smoothing"]!);
+        }
+        var kept = TrainOptions.FromJson((options with { LabelSmoothing = 0.3f }).ToJson(), options);
+        Assert.Equal(0.3f, kept.LabelSmoothing);
+        foreach (float bad in new[] { -0.1f, 1f, float.NaN })
+            Assert.StartsWith("--label-smoothing must be in [0, 1)",
+                Assert.Throws<ArgumentException>(() => (options with { LabelSmoothing = bad }).Validate()).Message);
     }
 
     /// <summary>
@@ -218,6 +250,8 @@ public class TrainingRunTests
     [InlineData("g2p", "lstm", "--erase")]
     [InlineData("pos", "transformer", "--test-views")]
     [InlineData("g2p", "lstm", "--test-views")]
+    [InlineData("gpt", "transformer", "--label-smoothing")]
+    [InlineData("pos", "lstm", "--label-smoothing")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
 #pragma warning disable format
@@ -232,6 +266,7 @@ public class TrainingRunTests
             Patch = option == "--patch" ? 4 : TaskPresets.For(task, model).Patch,
             Erase = option == "--erase" ? 0.5f : TaskPresets.For(task, model).Erase,
             TestViews = option == "--test-views" ? "mirror" : TaskPresets.For(task, model).TestViews,
+            LabelSmoothing = option == "--label-smoothing" ? 0.1f : TaskPresets.For(task, model).LabelSmoothing,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));

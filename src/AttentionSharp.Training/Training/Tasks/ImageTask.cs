@@ -25,11 +25,6 @@ public sealed class ImageTask : ITrainingTask
     /// </summary>
     const int CropPadding = 2;
 
-    /// <summary>
-    /// ε of label smoothing: the classes shirt, T-shirt, pullover and coat are often ambiguous, so soft targets help.
-    /// </summary>
-    const float LabelSmoothing = 0.1f;
-
     /// <summary>The darkest pixel in the images' normalised units: the background a shift brings in.</summary>
     static readonly float Black = -FashionMnist.PixelMean / FashionMnist.PixelStd;
 
@@ -58,6 +53,8 @@ public sealed class ImageTask : ITrainingTask
                 ValidationSample.Indices(_data.Validation.Count, options.EvalSample, new Generator(SampleSeed)));
         // The brightest pixel in the images' normalised units: with Black, the range of the erasing noise.
         float white = (1 - FashionMnist.PixelMean) / FashionMnist.PixelStd;
+        // ε of label smoothing (the preset's 0.1): shirt, T-shirt, pullover and coat are often ambiguous.
+        float smoothing = options.LabelSmoothing ?? 0.1f;
         _views = new TestViews(options.TestViews ?? "none", Black);
         // The checkpoints say which views their scores averaged, for `attn eval` and `attn predict`.
         Config = (JsonObject)config.DeepClone();
@@ -65,15 +62,15 @@ public sealed class ImageTask : ITrainingTask
         _batches = new ImageBatches(_model, _data.Train, options.Batch * communicator.Size, options.Seed ^ 0x5DEECE66DUL,
             options.Seed ^ 0xA06UL)
         {
-            RandomFlips = true, CropPadding = CropPadding, CropFill = Black, LabelSmoothing = LabelSmoothing,
+            RandomFlips = true, CropPadding = CropPadding, CropFill = Black, LabelSmoothing = smoothing,
             EraseProbability = options.Erase ?? 0, EraseRange = (Black, white),
         };
         Header =
         [
             $"Data: Fashion-MNIST from {dataDir}: {_data.Train.Count:N0} training, {_data.Validation.Count:N0} validation, " +
-            $"{_data.Test.Count:N0} test images; random shifts of up to ±{CropPadding} pixels, horizontal flips, " +
-            (options.Erase is > 0 ? $"random erasing (p = {options.Erase:G3}), " : "") +
-            $"label smoothing {LabelSmoothing}; the final validation and the test read {_views.Description}.",
+            $"{_data.Test.Count:N0} test images; random shifts of up to ±{CropPadding} pixels, horizontal flips" +
+            (options.Erase is > 0 ? $", random erasing (p = {options.Erase:G3})" : "") +
+            $"; the final validation and the test read {_views.Description}.",
             $"Model: {description}.",
         ];
         Title = $"Fashion-MNIST, {description}";

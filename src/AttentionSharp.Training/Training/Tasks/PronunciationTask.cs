@@ -200,7 +200,8 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
         {
             SourceVocabSize = vocabulary.SourceSize, TargetVocabSize = vocabulary.TargetSize, ShareEmbeddings = false, TieOutput = true,
             EncoderLayers = o.Layers ?? 3, DecoderLayers = o.Layers ?? 3, Width = o.Width ?? 128, Heads = o.Heads ?? 4,
-            FeedForwardWidth = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f, NormFirst = true, LabelSmoothing = 0.1f,
+            FeedForwardWidth = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f, NormFirst = true,
+            LabelSmoothing = o.LabelSmoothing ?? 0.1f,
             PositionalEncoding = o.Positions ?? PositionalEncodingKind.Sinusoidal, Attention = o.Attention ?? AttentionPattern.Full,
             PadId = G2pVocabulary.PadId, BosId = G2pVocabulary.BosId, EosId = G2pVocabulary.EosId,
         }, rng),
@@ -210,6 +211,7 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
             Cell = o.Model switch { "lstm" => Kernels.RecurrentCell.Lstm, "gru" => Kernels.RecurrentCell.Gru, _ => Kernels.RecurrentCell.Tanh },
             EmbeddingSize = (o.Width ?? 256) / 2, HiddenSize = o.Width ?? 256, Layers = o.Layers ?? 2, BidirectionalEncoder = true,
             Attention = o.NoAttention ? Seq2SeqAttention.None : Seq2SeqAttention.General, Dropout = o.Dropout ?? 0f,
+            LabelSmoothing = o.LabelSmoothing ?? 0f,
             PadId = G2pVocabulary.PadId, BosId = G2pVocabulary.BosId, EosId = G2pVocabulary.EosId,
         }, rng),
     };
