@@ -133,6 +133,11 @@ static class TrainCommand
     {
         Description = "g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees.",
     };
+    static readonly Option<bool> PostLn = new("--post-ln")
+    {
+        Description = "g2p's Transformer: LayerNorm after each residual sum (post-LN, as in the paper) instead of before " +
+                      "each sublayer.",
+    };
     static readonly Option<string> OnNonFinite = new("--on-nonfinite")
     {
         Description = "When the loss or a gradient is NaN or Inf: stop (keep the last good checkpoint) or skip the step.",
@@ -163,8 +168,8 @@ static class TrainCommand
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
                      Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout, RareWordDropout,
-                     TrainFraction, Beam, LengthPenalty, Batch, Accumulate,
-                     Lr, Warmup, WeightDecay, Ema, LabelSmoothing, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
+                     TrainFraction, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay, Ema, LabelSmoothing,
+                     EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
@@ -232,7 +237,7 @@ static class TrainCommand
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
             Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab,
-            NoAttention = r.GetValue(NoAttention) || p.NoAttention,
+            NoAttention = r.GetValue(NoAttention) || p.NoAttention, PostLn = r.GetValue(PostLn) || p.PostLn,
             DetectAnomaly = r.GetValue(DetectAnomaly), Device = ParseDevice(r.GetValue(Device)),
             OnNonFinite = r.GetValue(OnNonFinite) switch
             {

@@ -162,6 +162,8 @@ public static class TaskPresets
             "it normalises --task g2p's beam search");
         Check(o.NoAttention, o.Task == "g2p" && o.Model != "transformer", "--no-attention",
             "it removes the attention of g2p's recurrent encoder–decoders");
+        Check(o.PostLn, o.Task == "g2p" && o.Model == "transformer", "--post-ln",
+            "it moves the LayerNorms of --task g2p's Transformer");
         if (o.Device == TrainDevice.Cuda && o.Task != "gpt")
             throw new ArgumentException(
                 $"--device cuda trains --task gpt only; --task {o.Task} trains on the CPU (--device cpu).");

@@ -182,6 +182,12 @@ public sealed record TrainOptions
     public bool NoAttention { get; init; }
 
     /// <summary>
+    /// The G2P Transformer with post-LN blocks (x = LayerNorm(x + Sublayer(x)), as in the paper) instead of the preset's
+    /// pre-LN; kept in the checkpoint's network config.
+    /// </summary>
+    public bool PostLn { get; init; }
+
+    /// <summary>
     /// These options with the model's shape left to the checkpoint a run starts from (--resume or --init): layers, heads,
     /// width, context, positions, attention, tokenizer, vocabulary and dropout become null, so only what is given
     /// afterwards overrides the checkpoint.
@@ -256,7 +262,7 @@ public sealed record TrainOptions
         ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
-        ["label_smoothing"] = LabelSmoothing,
+        ["post_ln"] = PostLn,        ["label_smoothing"] = LabelSmoothing,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
         ["length_penalty"] = LengthPenalty,
         ["train_fraction"] = TrainFraction, ["erase"] = Erase, ["test_views"] = TestViews,
@@ -303,6 +309,7 @@ public sealed record TrainOptions
             // a run saved before the option existed smoothed as its task's preset does
             LabelSmoothing = Get("label_smoothing", defaults.LabelSmoothing),
             NoAttention = Get("no_attention", defaults.NoAttention),
+            PostLn = Get("post_ln", defaults.PostLn),
             WordDropout = Get("word_dropout", defaults.WordDropout),
             // a run saved before rare-word dropout existed trained without it
             RareWordDropout = Get("rare_word_dropout", defaults.RareWordDropout is null ? null : (float?)0f),

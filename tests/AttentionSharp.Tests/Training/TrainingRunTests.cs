@@ -110,7 +110,8 @@ public class TrainingRunTests
         Assert.NotEqual(Losses(dir.File("preset")), Losses(dir.File("other")));
         if (task == "g2p")
         {
-            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.File("other"), Checkpoint.LatestSubdirectory, "config.json")))!;
+            var config = JsonNode.Parse(File.ReadAllText(
+                Path.Combine(dir.File("other"), Checkpoint.LatestSubdirectory, "config.json")))!;
             Assert.Equal(0.3f, (float)config["network"]!["label_smoothing"]!);
         }
         var kept = TrainOptions.FromJson((options with { LabelSmoothing = 0.3f }).ToJson(), options);
@@ -118,6 +119,28 @@ public class TrainingRunTests
         foreach (float bad in new[] { -0.1f, 1f, float.NaN })
             Assert.StartsWith("--label-smoothing must be in [0, 1)",
                 Assert.Throws<ArgumentException>(() => (options with { LabelSmoothing = bad }).Validate()).Message);
+    }
+
+    /// <summary>
+    /// --post-ln builds g2p's Transformer with post-LN blocks: the header says so, the checkpoint's network config keeps
+    /// it (norm_first false), the run's options keep it for --resume, and it trains on other losses than the preset.
+    /// </summary>
+    [Fact]
+    public void PostLnBuildsTheG2pTransformerWithPostLnBlocks()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 4, EvalInterval = 0 };
+        Assert.False(TaskPresets.For("g2p", "transformer").PostLn);
+        var output = new StringWriter();
+        Assert.Equal(0, new TrainingRun(options with { Out = dir.File("post"), PostLn = true },
+            new SingleProcessCommunicator(), output).Execute());
+        Assert.Contains("width 16, post-LN", output.ToString());
+        Assert.Equal(0, Run(options with { Out = dir.File("pre") }));
+        Assert.NotEqual(Losses(dir.File("pre")), Losses(dir.File("post")));
+        var config = JsonNode.Parse(File.ReadAllText(
+            Path.Combine(dir.File("post"), Checkpoint.LatestSubdirectory, "config.json")))!;
+        Assert.False((bool)config["network"]!["norm_first"]!);
+        Assert.True(TrainOptions.FromJson((options with { PostLn = true }).ToJson(), options).PostLn);
     }
 
     /// <summary>
@@ -252,13 +275,15 @@ public class TrainingRunTests
     [InlineData("g2p", "lstm", "--test-views")]
     [InlineData("gpt", "transformer", "--label-smoothing")]
     [InlineData("pos", "lstm", "--label-smoothing")]
+    [InlineData("g2p", "lstm", "--post-ln")]
+    [InlineData("pos", "transformer", "--post-ln")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
 #pragma warning disable format
         var options = TaskPresets.For(task, model) with
         {
             Context = option == "--context" ? 64 : null, Heads = option == "--heads" ? 4 : TaskPresets.For(task, model).Heads,
-            NoAttention = option == "--no-attention",
+            NoAttention = option == "--no-attention", PostLn = option == "--post-ln",
             Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
             WordDropout = option == "--word-dropout" ? 0.1f : TaskPresets.For(task, model).WordDropout,
             RareWordDropout = option == "--rare-word-dropout" ? 0.25f : TaskPresets.For(task, model).RareWordDropout,

@@ -200,7 +200,7 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
         {
             SourceVocabSize = vocabulary.SourceSize, TargetVocabSize = vocabulary.TargetSize, ShareEmbeddings = false, TieOutput = true,
             EncoderLayers = o.Layers ?? 3, DecoderLayers = o.Layers ?? 3, Width = o.Width ?? 128, Heads = o.Heads ?? 4,
-            FeedForwardWidth = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f, NormFirst = true,
+            FeedForwardWidth = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f, NormFirst = !o.PostLn,
             LabelSmoothing = o.LabelSmoothing ?? 0.1f,
             PositionalEncoding = o.Positions ?? PositionalEncodingKind.Sinusoidal, Attention = o.Attention ?? AttentionPattern.Full,
             PadId = G2pVocabulary.PadId, BosId = G2pVocabulary.BosId, EosId = G2pVocabulary.EosId,
@@ -242,7 +242,8 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
     {
         var model = new EncoderDecoder(config, rng);
         return new Seq2SeqNetwork(model, model, Wrap("transformer", config.ToJson()),
-            $"Transformer encoder–decoder, {config.EncoderLayers}+{config.DecoderLayers} layers, {config.Heads} heads, width {config.Width}");
+            $"Transformer encoder–decoder, {config.EncoderLayers}+{config.DecoderLayers} layers, {config.Heads} heads, " +
+            $"width {config.Width}" + (config.NormFirst ? "" : ", post-LN"));
     }
 
     static Seq2SeqNetwork Recurrent(string kind, RecurrentSeq2SeqConfig config, Generator rng)
