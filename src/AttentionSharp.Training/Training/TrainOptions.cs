@@ -262,7 +262,7 @@ public sealed record TrainOptions
         ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
-        ["post_ln"] = PostLn,        ["label_smoothing"] = LabelSmoothing,
+        ["post_ln"] = PostLn, ["label_smoothing"] = LabelSmoothing,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
         ["length_penalty"] = LengthPenalty,
         ["train_fraction"] = TrainFraction, ["erase"] = Erase, ["test_views"] = TestViews,

@@ -7,7 +7,8 @@ public static unsafe partial class Gemm
 {
     /// <summary>
     /// A register-blocked micro-kernel and the cache blocking that feeds it. <see cref="Run"/> computes one MR×NR tile:
-    /// acc(i, j) = Σ_p a[p·MR + i] · b[p·NR + j] over p ∈ [0, kc), then c(i, j) = acc [+ bias(j)] [+ c(i, j)].
+    /// acc(i, j) = Σ_p a[p·aStep + i] · b[p·NR + j] over p ∈ [0, kc), then c(i, j) = acc [+ bias(j)] [+ c(i, j)]. A packed
+    /// panel of A has aStep = MR; a transposed A is read where it is stored, its rows aStep = lda apart.
     /// </summary>
     interface IMicroKernel
     {
@@ -21,7 +22,7 @@ public static unsafe partial class Gemm
         static abstract int KC { get; }
         /// <summary>Largest block of columns of op(B) packed at once: KC×NC floats, shared by all threads.</summary>
         static abstract int NC { get; }
-        static abstract void Run(int kc, float* a, float* b, float* c, nint ldc, bool loadC, float* bias);
+        static abstract void Run(int kc, float* a, nint aStep, float* b, float* c, nint ldc, bool loadC, float* bias);
     }
 
     /// <summary>
@@ -49,6 +50,9 @@ public static unsafe partial class Gemm
         [ThreadStatic] static Driver<TKernel>? t_driver;
         [ThreadStatic] static AlignedBuffer? t_packA, t_packB;
 
+        /// <summary>Row blocks read a transposed A unpacked where C has at most this many micro-panels of columns.</summary>
+        const int DirectAMaxPanels = 8;
+
         /// <summary>Largest op(A), in floats, that column blocks pack once for all units (16 MiB).</summary>
         const long SharedAMaxFloats = 4L << 20;
 
@@ -56,7 +60,7 @@ public static unsafe partial class Gemm
         readonly Action<int, int> _packPanels, _rowBlocks, _columnBlocks, _packSharedA;
         Problem _p;
         int _mc, _nc, _kc, _threads;
-        bool _byColumns, _aShared;
+        bool _byColumns, _aShared, _aDirect;
         int _nextUnit;
         // The slice of B being worked on by row blocks: columns jc … jc + nc − 1, depth pc … pc + kc − 1.
         int _jc, _ncur, _pc, _kcur;
@@ -92,6 +96,7 @@ public static unsafe partial class Gemm
             _mc = RoundUp(CeilDiv(p.M, CeilDiv(p.M, TKernel.MC)), mr);
             // Row blocks need at least four blocks of at least four micro-tiles per thread to balance well.
             _byColumns = threads > 1 && p.M < threads * 4 * 4 * mr && p.N >= threads * 4 * nr;
+            _aDirect = !_byColumns && ReadsADirectly(in p);
             if (_byColumns)
             {
                 // Units: at least four per thread, no wider than NC, a multiple of the thread count.
@@ -130,6 +135,17 @@ public static unsafe partial class Gemm
                 }
         }
 
+        /// <summary>
+        /// Whether row blocks read a transposed A where it is stored instead of packing it: op(A)'s rows are then
+        /// contiguous, each step of k a stride of lda, which is the packed panel's layout with rows further apart. Worth it
+        /// where C has few columns, so each packed panel would serve few micro-tiles (a weight gradient dYᵀ·X with few
+        /// input features): packing op(A) took a fifth to a third of such a product's time.
+        /// A stride that is a multiple of 1 KiB is not: its rows would fall into a few of the caches' sets (with lda = 512
+        /// or 2,048, read this way, the product ran no faster than packed).
+        /// </summary>
+        static bool ReadsADirectly(in Problem p) =>
+            p.TransA == Transpose.Yes && CeilDiv(p.N, TKernel.NR) <= DirectAMaxPanels && p.Lda % 256 != 0;
+
         /// <summary>op(A) packed whole for column blocks: one MC×KC block per (slice of k, block of rows).</summary>
         int SharedABlocks => CeilDiv(_p.K, _kc) * CeilDiv(_p.M, _mc);
 
@@ -162,8 +178,12 @@ public static unsafe partial class Gemm
             while ((count = ClaimTileRows(tileRows, _threads, out start)) > 0)
             {
                 int ic = start * TKernel.MR, mc = Math.Min(count * TKernel.MR, p.M - ic);
-                PackA(in p, ic, mc, _pc, _kcur, TKernel.MR, aPack);
-                MacroKernel(in p, _kcur, mc, _ncur, aPack, bPack, ic, _jc, _pc);
+                if (_aDirect) MacroKernelDirectA(in p, _kcur, mc, _ncur, aPack, bPack, ic, _jc, _pc);
+                else
+                {
+                    PackA(in p, ic, mc, _pc, _kcur, TKernel.MR, aPack);
+                    MacroKernel(in p, _kcur, mc, _ncur, aPack, bPack, ic, _jc, _pc);
+                }
             }
         }
 
@@ -240,19 +260,53 @@ public static unsafe partial class Gemm
                     float* a = aPack + (long)i * kc;
                     float* cTile = c + (long)i * ldc + j;
                     int mcur = Math.Min(mr, mc - i);
-                    if (mcur == mr && ncur == nr) TKernel.Run(kc, a, b, cTile, ldc, loadC, biasJ);
-                    else EdgeTile(kc, a, b, cTile, ldc, mcur, ncur, loadC, biasJ);
+                    if (mcur == mr && ncur == nr) TKernel.Run(kc, a, mr, b, cTile, ldc, loadC, biasJ);
+                    else EdgeTile(kc, a, mr, b, cTile, ldc, mcur, ncur, loadC, biasJ);
+                }
+            }
+        }
+
+        /// <summary>
+        /// <see cref="MacroKernel"/> for a transposed A read where it is stored: each full micro-panel of op(A) is A's
+        /// rows pc … pc + kc − 1 at columns ic + i …, lda apart. A last panel of fewer than MR rows is packed into
+        /// <paramref name="edgePack"/> (zero rows past M) so that nothing past A is read. The same products in the same
+        /// order as packed, so the same floats.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static void MacroKernelDirectA(in Problem p, int kc, int mc, int nc, float* edgePack, float* bPack, int ic, int jc,
+            int pc)
+        {
+            int mr = TKernel.MR, nr = TKernel.NR, ldc = p.Ldc, full = mc / mr * mr;
+            if (full < mc) PackA(in p, ic + full, mc - full, pc, kc, mr, edgePack);
+            bool loadC = p.Accumulate || pc > 0;
+            float* bias = pc == 0 && p.Bias != null ? p.Bias + jc : null;
+            float* c = p.C + (long)ic * ldc + jc, a0 = p.A + (long)pc * p.Lda + ic;
+            for (int j = 0; j < nc; j += nr)
+            {
+                int ncur = Math.Min(nr, nc - j);
+                float* b = bPack + (long)j * kc;
+                float* biasJ = bias == null ? null : bias + j;
+                for (int i = 0; i < mc; i += mr)
+                {
+                    float* cTile = c + (long)i * ldc + j;
+                    if (i < full)
+                    {
+                        if (ncur == nr) TKernel.Run(kc, a0 + i, p.Lda, b, cTile, ldc, loadC, biasJ);
+                        else EdgeTile(kc, a0 + i, p.Lda, b, cTile, ldc, mr, ncur, loadC, biasJ);
+                    }
+                    else EdgeTile(kc, edgePack, mr, b, cTile, ldc, mc - full, ncur, loadC, biasJ);
                 }
             }
         }
 
         /// <summary>A partial tile: the micro-kernel writes a full tile to the stack, the valid part is copied out.</summary>
         [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        static void EdgeTile(int kc, float* a, float* b, float* c, int ldc, int mcur, int ncur, bool loadC, float* bias)
+        static void EdgeTile(int kc, float* a, nint aStep, float* b, float* c, int ldc, int mcur, int ncur, bool loadC,
+            float* bias)
         {
             int nr = TKernel.NR;
             float* tile = stackalloc float[TKernel.MR * nr];
-            TKernel.Run(kc, a, b, tile, nr, false, null);
+            TKernel.Run(kc, a, aStep, b, tile, nr, false, null);
             for (int i = 0; i < mcur; i++)
             {
                 float* src = tile + i * nr;

@@ -20,7 +20,7 @@ public static unsafe partial class Gemm
         public static int NC => 3072;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run(int kc, float* pa, float* pb, float* c, nint ldc, bool loadC, float* bias)
+        public static void Run(int kc, float* pa, nint aStep, float* pb, float* c, nint ldc, bool loadC, float* bias)
         {
             Vector512<float> c0a = default, c0b = default, c1a = default, c1b = default, c2a = default, c2b = default,
                 c3a = default, c3b = default, c4a = default, c4b = default, c5a = default, c5b = default,
@@ -34,7 +34,7 @@ public static unsafe partial class Gemm
                     Sse.Prefetch0(c + i * ldc);
                     Sse.Prefetch0(c + i * ldc + 16);
                 }
-            for (int p = 0; p < kc; p++, pa += 14, pb += 32)
+            for (int p = 0; p < kc; p++, pa += aStep, pb += 32)
             {
                 // acc(i, :) += a(i, p) · b(p, :) for the 14 rows; a(i, p) is broadcast to every lane.
                 var b0 = Vector512.Load(pb);

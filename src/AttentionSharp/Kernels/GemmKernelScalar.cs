@@ -17,11 +17,11 @@ public static unsafe partial class Gemm
         public static int NC => 1024;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run(int kc, float* pa, float* pb, float* c, nint ldc, bool loadC, float* bias)
+        public static void Run(int kc, float* pa, nint aStep, float* pb, float* c, nint ldc, bool loadC, float* bias)
         {
             float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
             float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-            for (int p = 0; p < kc; p++, pa += 4, pb += 4)
+            for (int p = 0; p < kc; p++, pa += aStep, pb += 4)
             {
                 // acc(i, j) += a(i, p) · b(p, j)
                 float b0 = pb[0], b1 = pb[1], b2 = pb[2], b3 = pb[3];

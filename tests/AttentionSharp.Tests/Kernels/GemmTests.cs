@@ -112,6 +112,47 @@ public unsafe class GemmTests
     }
 
     /// <summary>
+    /// A weight gradient's shape, dYᵀ·X with few columns: row blocks read the transposed A where it is stored instead of
+    /// packing it. Several slices of k, a ragged last panel of rows (packed, so nothing past A is read: its padding is
+    /// NaN), bias, accumulation, on one and two threads; and the floats are those of the packed path, which A's rows
+    /// take when their stride is a multiple of 256 floats.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void TransposedAReadWhereStoredMatchesReferenceAndThePackedPath(int threads)
+    {
+        int saved = AttentionSharp.Kernels.Parallel.ThreadCount;
+        AttentionSharp.Kernels.Parallel.ThreadCount = threads;
+        try
+        {
+            Check(new Case(Transpose.Yes, Transpose.No, 389, 128, 2500, Accumulate: true, Bias: true, Pad: true), 700);
+            Check(new Case(Transpose.Yes, Transpose.No, 130, 100, 1100, Accumulate: false, Bias: false, Pad: false), 701);
+            Check(new Case(Transpose.Yes, Transpose.Yes, 200, 64, 2100, Accumulate: true, Bias: false, Pad: true), 702);
+
+            // The same 500 × 96 product over k = 1,300 with A's rows 512 floats apart (packed) and 509 (read in place).
+            const int m = 500, n = 96, k = 1300;
+            var random = new Random(703);
+            var a512 = RandomMatrix(k, m, 512, random, float.NaN);
+            var a509 = new float[k * 509];
+            for (int p = 0; p < k; p++) Array.Copy(a512, p * 512, a509, p * 509, m);
+            var b = RandomMatrix(k, n, n, random, float.NaN);
+            var bias = RandomArray(n, random);
+            var packed = RandomMatrix(m, n, n, random, 0f);
+            var inPlace = (float[])packed.Clone();
+            fixed (float* pa512 = a512, pa509 = a509, pb = b, pbias = bias, pp = packed, pi = inPlace)
+            {
+                Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, pa512, 512, pb, n, pp, n, accumulate: true, bias: pbias);
+                Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, pa509, 509, pb, n, pi, n, accumulate: true, bias: pbias);
+            }
+            for (int i = 0; i < packed.Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(packed[i]) == BitConverter.SingleToInt32Bits(inPlace[i]),
+                    $"element {i}: packed {packed[i]:R}, read in place {inPlace[i]:R}");
+        }
+        finally { AttentionSharp.Kernels.Parallel.ThreadCount = saved; }
+    }
+
+    /// <summary>
     /// Column blocks on four threads: op(A) packed once for all units, here in several row blocks and slices of k
     /// (300 rows are more than one MC block for the Vector512 and Vector256 kernels), with ragged last block and slice.
     /// </summary>
