@@ -178,11 +178,18 @@ public static unsafe partial class Gemm
             while ((count = ClaimTileRows(tileRows, _threads, out start)) > 0)
             {
                 int ic = start * TKernel.MR, mc = Math.Min(count * TKernel.MR, p.M - ic);
-                if (_aDirect) MacroKernelDirectA(in p, _kcur, mc, _ncur, aPack, bPack, ic, _jc, _pc);
+                if (_aDirect)
+                {
+                    // Full panels are read in place; a ragged last one is packed, so nothing past A is read.
+                    int full = mc / TKernel.MR * TKernel.MR;
+                    if (full < mc) PackA(in p, ic + full, mc - full, _pc, _kcur, TKernel.MR, aPack);
+                    var inPlace = new ABlock(p.A + (long)_pc * p.Lda + ic, TKernel.MR, p.Lda, aPack);
+                    MacroKernel(in p, _kcur, mc, _ncur, in inPlace, bPack, ic, _jc, _pc);
+                }
                 else
                 {
                     PackA(in p, ic, mc, _pc, _kcur, TKernel.MR, aPack);
-                    MacroKernel(in p, _kcur, mc, _ncur, aPack, bPack, ic, _jc, _pc);
+                    MacroKernel(in p, _kcur, mc, _ncur, ABlock.Packed(aPack, _kcur), bPack, ic, _jc, _pc);
                 }
             }
         }
@@ -233,70 +240,53 @@ public static unsafe partial class Gemm
                         float* a = aPack;
                         if (_aShared) a = SharedA(pc, ic);
                         else PackA(in p, ic, mc, pc, kc, TKernel.MR, a);
-                        MacroKernel(in p, kc, mc, nc, a, bPack, ic, jc, pc);
+                        MacroKernel(in p, kc, mc, nc, ABlock.Packed(a, kc), bPack, ic, jc, pc);
                     }
                 }
             }
         }
 
         /// <summary>
-        /// C[ic.., jc..] (mc×nc) += packed A block (mc×kc) · packed B panels (kc×nc). The first slice of k (pc = 0)
-        /// writes C, adding the old C only when accumulating, and the bias; later slices add to C.
+        /// C[ic.., jc..] (mc×nc) += A block (mc×kc) · packed B panels (kc×nc). The first slice of k (pc = 0) writes C,
+        /// adding the old C only when accumulating, and the bias; later slices add to C. A packed A block has its panels
+        /// MR·kc floats apart and steps of k MR apart (<see cref="ABlock.Packed"/>); a transposed A read where it is
+        /// stored has its panels MR floats apart and steps of k lda apart, and a last panel of fewer than MR rows packed
+        /// apart (<see cref="ABlock.LastPanel"/>), so that nothing past A is read.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void MacroKernel(in Problem p, int kc, int mc, int nc, float* aPack, float* bPack, int ic, int jc, int pc)
+        static void MacroKernel(in Problem p, int kc, int mc, int nc, in ABlock a, float* bPack, int ic, int jc, int pc)
         {
-            int mr = TKernel.MR, nr = TKernel.NR, ldc = p.Ldc;
+            int mr = TKernel.MR, nr = TKernel.NR, ldc = p.Ldc, full = mc / mr * mr;
             bool loadC = p.Accumulate || pc > 0;
             float* bias = pc == 0 && p.Bias != null ? p.Bias + jc : null;
             float* c = p.C + (long)ic * ldc + jc;
+            float* last = a.LastPanel != null ? a.LastPanel : a.First + full / mr * a.PanelStride;
             for (int j = 0; j < nc; j += nr)
             {
                 int ncur = Math.Min(nr, nc - j);
                 float* b = bPack + (long)j * kc;
                 float* biasJ = bias == null ? null : bias + j;
-                for (int i = 0; i < mc; i += mr)
+                for (int i = 0; i < full; i += mr)
                 {
-                    float* a = aPack + (long)i * kc;
-                    float* cTile = c + (long)i * ldc + j;
-                    int mcur = Math.Min(mr, mc - i);
-                    if (mcur == mr && ncur == nr) TKernel.Run(kc, a, mr, b, cTile, ldc, loadC, biasJ);
-                    else EdgeTile(kc, a, mr, b, cTile, ldc, mcur, ncur, loadC, biasJ);
+                    float* panel = a.First + i / mr * a.PanelStride, cTile = c + (long)i * ldc + j;
+                    if (ncur == nr) TKernel.Run(kc, panel, a.Step, b, cTile, ldc, loadC, biasJ);
+                    else EdgeTile(kc, panel, a.Step, b, cTile, ldc, mr, ncur, loadC, biasJ);
                 }
+                if (full < mc) EdgeTile(kc, last, mr, b, c + (long)full * ldc + j, ldc, mc - full, ncur, loadC, biasJ);
             }
         }
 
         /// <summary>
-        /// <see cref="MacroKernel"/> for a transposed A read where it is stored: each full micro-panel of op(A) is A's
-        /// rows pc … pc + kc − 1 at columns ic + i …, lda apart. A last panel of fewer than MR rows is packed into
-        /// <paramref name="edgePack"/> (zero rows past M) so that nothing past A is read. The same products in the same
-        /// order as packed, so the same floats.
+        /// Where an A block's micro-panels are for <see cref="MacroKernel"/>: the first, the floats from one to the next,
+        /// the floats from one step of k to the next, and (read in place) the packed copy of a ragged last panel.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void MacroKernelDirectA(in Problem p, int kc, int mc, int nc, float* edgePack, float* bPack, int ic, int jc,
-            int pc)
+        readonly struct ABlock(float* first, long panelStride, nint step, float* lastPanel)
         {
-            int mr = TKernel.MR, nr = TKernel.NR, ldc = p.Ldc, full = mc / mr * mr;
-            if (full < mc) PackA(in p, ic + full, mc - full, pc, kc, mr, edgePack);
-            bool loadC = p.Accumulate || pc > 0;
-            float* bias = pc == 0 && p.Bias != null ? p.Bias + jc : null;
-            float* c = p.C + (long)ic * ldc + jc, a0 = p.A + (long)pc * p.Lda + ic;
-            for (int j = 0; j < nc; j += nr)
-            {
-                int ncur = Math.Min(nr, nc - j);
-                float* b = bPack + (long)j * kc;
-                float* biasJ = bias == null ? null : bias + j;
-                for (int i = 0; i < mc; i += mr)
-                {
-                    float* cTile = c + (long)i * ldc + j;
-                    if (i < full)
-                    {
-                        if (ncur == nr) TKernel.Run(kc, a0 + i, p.Lda, b, cTile, ldc, loadC, biasJ);
-                        else EdgeTile(kc, a0 + i, p.Lda, b, cTile, ldc, mr, ncur, loadC, biasJ);
-                    }
-                    else EdgeTile(kc, edgePack, mr, b, cTile, ldc, mc - full, ncur, loadC, biasJ);
-                }
-            }
+            public readonly float* First = first, LastPanel = lastPanel;
+            public readonly long PanelStride = panelStride;
+            public readonly nint Step = step;
+
+            public static ABlock Packed(float* pack, int kc) => new(pack, (long)TKernel.MR * kc, TKernel.MR, null);
         }
 
         /// <summary>A partial tile: the micro-kernel writes a full tile to the stack, the valid part is copied out.</summary>
