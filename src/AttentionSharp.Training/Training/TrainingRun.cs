@@ -86,7 +86,8 @@ public sealed class TrainingRun
             DataParallel.BroadcastParameters(_communicator, model.Parameters()); // any number of ranks resumes rank 0's
             _output.WriteLine($"Resuming from {o.Resume} (step {trainer.Step}).");
             // A different --steps than the run was started with moves the schedule's end there (the rest is kept).
-            if (resumed.State["options"]?["steps"] is JsonValue kept && kept.TryGetValue<int>(out int keptSteps) && keptSteps != o.Steps)
+            if (resumed.State["options"]?["steps"] is JsonValue kept && kept.TryGetValue<int>(out int keptSteps)
+                && keptSteps != o.Steps)
             {
                 trainer.Schedule = trainer.Schedule with { TotalSteps = o.Steps };
                 _output.WriteLine($"The schedule now ends at step {o.Steps} (the run was started for {keptSteps}).");
@@ -189,10 +190,13 @@ public sealed class TrainingRun
 
         // mpirun forwards its own Ctrl-C as SIGTERM, and sends SIGTERM (then SIGKILL) when any rank fails: say which.
         void OnTerminate() => Console.Error.WriteLine(
-            $"error: rank {_communicator.Rank} of {_communicator.Size} was stopped by the MPI launcher, which ends the job when it is " +
-            "interrupted or when any rank fails (its report names the rank, as 'process rank R' or 'Process name: [[job,1],R]'). " +
-            (savedStep >= 0 ? $"The last checkpoint, step {savedStep}, is in {latestDir}; continue with any number of ranks: attn train --resume {runDir}"
-                            : "No checkpoint was written yet."));
+            $"error: rank {_communicator.Rank} of {_communicator.Size} was stopped by the MPI launcher, which ends the " +
+            "job when it is interrupted or when any rank fails (its report names the rank, as 'process rank R' or " +
+            "'Process name: [[job,1],R]'). " +
+            (savedStep >= 0
+                ? $"The last checkpoint, step {savedStep}, is in {latestDir}; continue with any number of ranks: " +
+                  $"attn train --resume {runDir}"
+                : "No checkpoint was written yet."));
         using (new InterruptHandlers(cancel, _communicator.Size > 1 ? OnTerminate : null))
             trainer.Run(OnStep, OnEval, cancel.Token);
         Steps = trainer.Step;

@@ -36,7 +36,8 @@ public sealed class PronunciationTask : ITrainingTask
     {
         if (options.Init is not null) throw new ArgumentException("--init is not available for --task g2p.");
         if (options.NoAttention && options.Model == "transformer")
-            throw new ArgumentException("--no-attention applies to the recurrent models (--model lstm, gru or rnn); the Transformer is attention.");
+            throw new ArgumentException("--no-attention applies to the recurrent models (--model lstm, gru or rnn); " +
+                                        "the Transformer is attention.");
         var (dictionary, source) = LoadDictionary(options.Data, options.Cache, output);
         _vocabulary = G2pVocabulary.ForCmuDict(dictionary.KeepStress);
         (_beam, _lengthPenalty) = (options.Beam ?? BeamWidth, Math.Round(options.LengthPenalty ?? 0f, 6));
@@ -46,17 +47,21 @@ public sealed class PronunciationTask : ITrainingTask
         _validation = new G2pDataset(split.Validation, _vocabulary);
         var validationWords = split.Validation.ToList();
         _sample = options.EvalSample == 0 || options.EvalSample >= validationWords.Count ? _validation
-            : new G2pDataset(ValidationSample.Indices(validationWords.Count, options.EvalSample, new Generator(SampleSeed)).Select(i => validationWords[i]), _vocabulary);
+            : new G2pDataset(ValidationSample.Indices(validationWords.Count, options.EvalSample, new Generator(SampleSeed))
+                .Select(i => validationWords[i]), _vocabulary);
         _test = new G2pDataset(split.Test, _vocabulary);
         _network = resumed is not null ? Seq2SeqNetwork.FromConfig(resumed.Config, options.Resume!)
                                        : Seq2SeqNetwork.Create(options, _vocabulary, new Generator(options.Seed));
-        _batches = new Seq2SeqBatches(_network.Model, train, options.Batch * communicator.Size, communicator.Size, options.Seed ^ 0x5DEECE66DUL);
+        _batches = new Seq2SeqBatches(_network.Model, train, options.Batch * communicator.Size, communicator.Size,
+            options.Seed ^ 0x5DEECE66DUL);
         string skipped = dictionary.SkippedEntries == 0 ? "" :
-            $" Skipped {dictionary.SkippedEntries:N0} entries spelled with characters outside \"{CmuDict.Alphabet}\" (e.g. {string.Join(", ", dictionary.SkippedExamples)}).";
+            $" Skipped {dictionary.SkippedEntries:N0} entries spelled with characters outside \"{CmuDict.Alphabet}\" " +
+            $"(e.g. {string.Join(", ", dictionary.SkippedExamples)}).";
         Header =
         [
             $"Data: {source}: {dictionary.Entries.Count:N0} words, {dictionary.PronunciationCount:N0} pronunciations; " +
-            $"{train.Words.Count:N0} training ({train.ExampleCount:N0} pronunciations), {_validation.Words.Count:N0} validation, " +
+            $"{train.Words.Count:N0} training ({train.ExampleCount:N0} pronunciations), " +
+            $"{_validation.Words.Count:N0} validation, " +
             $"{_test.Words.Count:N0} test words; {_vocabulary.Phonemes.Count} phonemes (stress removed)." + skipped,
             $"Model: {_network.Description}.",
         ];
@@ -84,7 +89,8 @@ public sealed class PronunciationTask : ITrainingTask
         var rates = Score(_network.Model, data, 1);
         string which = data == _validation ? "greedy, all" : "greedy, a sample of";
         return new Evaluation(loss, rates.WordErrorRate,
-            $"validation loss {loss:F4}, PER {rates.PhonemeErrorRate:P2}, WER {rates.WordErrorRate:P2} ({which} {rates.Words:N0} words)",
+            $"validation loss {loss:F4}, PER {rates.PhonemeErrorRate:P2}, WER {rates.WordErrorRate:P2} " +
+            $"({which} {rates.Words:N0} words)",
             new JsonObject { ["val_per"] = rates.PhonemeErrorRate, ["val_wer"] = rates.WordErrorRate });
     }
 
@@ -102,8 +108,9 @@ public sealed class PronunciationTask : ITrainingTask
             {
                 using var scope = TensorScope.Begin();
                 int count = batch.Labels.Count(l => l != model.PadId);
-                sum += model.Loss(model.Forward(batch.Source, batch.SourceLength, batch.DecoderInput, batch.TargetLength, batch.Batch),
-                    batch.Labels).Item() * (double)count;
+                var logits = model.Forward(batch.Source, batch.SourceLength, batch.DecoderInput, batch.TargetLength,
+                    batch.Batch);
+                sum += model.Loss(logits, batch.Labels).Item() * (double)count;
                 tokens += count;
             }
         }
@@ -114,12 +121,14 @@ public sealed class PronunciationTask : ITrainingTask
     public JsonObject CaptureState() => new() { ["data"] = _batches.Stream.Capture() };
 
     public void RestoreState(JsonObject state) =>
-        _batches.Stream.Restore(state["data"] as JsonObject ?? throw new CheckpointException("The trainer state has no 'task.data'."));
+        _batches.Stream.Restore(state["data"] as JsonObject
+                                ?? throw new CheckpointException("The trainer state has no 'task.data'."));
 
     public void Finish(TextWriter output, JsonObject record)
     {
         var greedy = Score(_network.Model, _test, 1);
-        output.WriteLine($"Test (best checkpoint, {greedy.Words:N0} words), greedy: PER {greedy.PhonemeErrorRate:P2}, WER {greedy.WordErrorRate:P2}.");
+        output.WriteLine($"Test (best checkpoint, {greedy.Words:N0} words), greedy: PER {greedy.PhonemeErrorRate:P2}, " +
+                         $"WER {greedy.WordErrorRate:P2}.");
         var beam = greedy;
         if (_beam > 1)
         {
@@ -153,9 +162,11 @@ public sealed class PronunciationTask : ITrainingTask
     public static G2pErrorRates Score(ISequenceToSequence model, G2pDataset words, int beamWidth, double lengthPenalty = 0) =>
         G2pScoring.Score(model, words, beamWidth, MaxOutput(words), lengthPenalty);
 
-    public static int MaxOutput(G2pDataset words) => words.Words.Count == 0 ? 1 : words.Words.Max(w => w.Source.Length) + ExtraOutputLength;
+    public static int MaxOutput(G2pDataset words) =>
+        words.Words.Count == 0 ? 1 : words.Words.Max(w => w.Source.Length) + ExtraOutputLength;
 
-    public static (CmuDict Dictionary, string Source) LoadDictionary(string? data, string? cache, TextWriter output) => data is null
+    public static (CmuDict Dictionary, string Source) LoadDictionary(string? data, string? cache, TextWriter output) =>
+        data is null
         ? (CmuDict.Fetch(DataCache.Resolve(cache), output), $"the CMU Pronouncing Dictionary ({CmuDict.Package.Spec})")
         : (CmuDict.Load(data), data);
 }
@@ -165,7 +176,8 @@ public sealed class PronunciationTask : ITrainingTask
 /// equal-length words in a new order each time (a last batch too small to share among the ranks is dropped), and the
 /// model's loss over the non-padding targets of a batch's rows.
 /// </summary>
-public sealed class Seq2SeqBatches(ISequenceToSequence model, G2pDataset train, int globalBatch, int ranks, ulong seed) : ILossSource
+public sealed class Seq2SeqBatches(ISequenceToSequence model, G2pDataset train, int globalBatch, int ranks, ulong seed)
+    : ILossSource
 {
     G2pBatch? _batch;
 
@@ -198,18 +210,25 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
     {
         "transformer" => Transformer(new EncoderDecoderConfig
         {
-            SourceVocabSize = vocabulary.SourceSize, TargetVocabSize = vocabulary.TargetSize, ShareEmbeddings = false, TieOutput = true,
-            EncoderLayers = o.Layers ?? 3, DecoderLayers = o.Layers ?? 3, Width = o.Width ?? 128, Heads = o.Heads ?? 4,
-            FeedForwardWidth = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f, NormFirst = !o.PostLn,
+            SourceVocabSize = vocabulary.SourceSize, TargetVocabSize = vocabulary.TargetSize, ShareEmbeddings = false,
+            TieOutput = true, EncoderLayers = o.Layers ?? 3, DecoderLayers = o.Layers ?? 3, Width = o.Width ?? 128,
+            Heads = o.Heads ?? 4, FeedForwardWidth = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f, NormFirst = !o.PostLn,
             LabelSmoothing = o.LabelSmoothing ?? 0.1f,
-            PositionalEncoding = o.Positions ?? PositionalEncodingKind.Sinusoidal, Attention = o.Attention ?? AttentionPattern.Full,
+            PositionalEncoding = o.Positions ?? PositionalEncodingKind.Sinusoidal,
+            Attention = o.Attention ?? AttentionPattern.Full,
             PadId = G2pVocabulary.PadId, BosId = G2pVocabulary.BosId, EosId = G2pVocabulary.EosId,
         }, rng),
         _ => Recurrent(o.Model, new RecurrentSeq2SeqConfig
         {
             SourceVocabSize = vocabulary.SourceSize, TargetVocabSize = vocabulary.TargetSize,
-            Cell = o.Model switch { "lstm" => Kernels.RecurrentCell.Lstm, "gru" => Kernels.RecurrentCell.Gru, _ => Kernels.RecurrentCell.Tanh },
-            EmbeddingSize = (o.Width ?? 256) / 2, HiddenSize = o.Width ?? 256, Layers = o.Layers ?? 2, BidirectionalEncoder = true,
+            Cell = o.Model switch
+            {
+                "lstm" => Kernels.RecurrentCell.Lstm,
+                "gru" => Kernels.RecurrentCell.Gru,
+                _ => Kernels.RecurrentCell.Tanh,
+            },
+            EmbeddingSize = (o.Width ?? 256) / 2, HiddenSize = o.Width ?? 256, Layers = o.Layers ?? 2,
+            BidirectionalEncoder = true,
             Attention = o.NoAttention ? Seq2SeqAttention.None : Seq2SeqAttention.General, Dropout = o.Dropout ?? 0f,
             LabelSmoothing = o.LabelSmoothing ?? 0f,
             PadId = G2pVocabulary.PadId, BosId = G2pVocabulary.BosId, EosId = G2pVocabulary.EosId,
@@ -225,7 +244,8 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
         {
             "transformer" => Transformer(EncoderDecoderConfig.FromJson(network), rng),
             var kind and ("lstm" or "gru" or "rnn") => Recurrent(kind!, RecurrentSeq2SeqConfig.FromJson(network), rng),
-            var other => throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' names the model '{other}'; expected transformer, lstm, gru or rnn."),
+            var other => throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' names the " +
+                                                       $"model '{other}'; expected transformer, lstm, gru or rnn."),
         };
     }
 
@@ -250,9 +270,12 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
     {
         var model = new RecurrentSeq2Seq(config, rng);
         return new Seq2SeqNetwork(model, model, Wrap(kind, config.ToJson()),
-            $"{kind.ToUpperInvariant()} encoder–decoder ({config.Layers} layers, bidirectional encoder {config.EncoderHiddenSize}×2, decoder {config.HiddenSize}, " +
-            (config.Attention == Seq2SeqAttention.None ? "no attention" : $"{config.Attention.ToString().ToLowerInvariant()} attention") + ")");
+            $"{kind.ToUpperInvariant()} encoder–decoder ({config.Layers} layers, bidirectional encoder " +
+            $"{config.EncoderHiddenSize}×2, decoder {config.HiddenSize}, " +
+            (config.Attention == Seq2SeqAttention.None ? "no attention"
+                : $"{config.Attention.ToString().ToLowerInvariant()} attention") + ")");
     }
 
-    static JsonObject Wrap(string model, JsonObject network) => new() { ["task"] = "g2p", ["model"] = model, ["network"] = network };
+    static JsonObject Wrap(string model, JsonObject network) =>
+        new() { ["task"] = "g2p", ["model"] = model, ["network"] = network };
 }
