@@ -90,6 +90,11 @@ static class TrainCommand
     static readonly (Option<int?> Beam, Option<float?> LengthPenalty) Decoding = DecodingOptions.Create();
     static readonly Option<int?> Beam = Decoding.Beam;
     static readonly Option<float?> LengthPenalty = Decoding.LengthPenalty;
+    static readonly Option<int?> Ensemble = new("--ensemble")
+    {
+        Description = "g2p: train N models one after another (seeds S, S+1, …; an N-th of --minutes each) that decode " +
+                      "together, in DIR/member-1 … and DIR/best (1: one model).",
+    };
     static readonly Option<int?> Batch = new("--batch")
     {
         Description = "B: rows per micro-batch (per rank under MPI: the global batch is ranks × B).",
@@ -168,8 +173,8 @@ static class TrainCommand
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
                      Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout, RareWordDropout,
-                     TrainFraction, Beam, LengthPenalty, Batch, Accumulate, Lr, Warmup, WeightDecay, Ema, LabelSmoothing,
-                     EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn,
+                     TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup, WeightDecay, Ema,
+                     LabelSmoothing, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
@@ -182,11 +187,14 @@ static class TrainCommand
                 if (communicator.Size > 1 && Environment.GetEnvironmentVariable("ATTN_THREADS") is null)
                     // ranks share the cores
                     Kernels.Parallel.ThreadCount = Math.Max(1, Environment.ProcessorCount / DistributedLaunch.LocalRanks);
-                return new TrainingRun(options, communicator, Console.Out)
+                var group = communicator;
+                TrainingRun Run(TrainOptions o) => new(o, group, Console.Out)
                 {
                     LossCurve = (path, train, valid, title) => Visualization.LossCurve.Save(path, train, valid, title),
                     DeviceEngine = Gpu.GpuStepEngine.ForCuda,
-                }.Execute();
+                };
+                return options.Ensemble is > 1 ? new EnsembleRun(options, group, Console.Out, Run).Execute()
+                                               : Run(options).Execute();
             });
             // A rank that fails alone would leave the others waiting in a collective: end the whole job.
             if (code != 0 && code != 130 && communicator is { Size: > 1 }) communicator.Abort(code);
@@ -200,16 +208,24 @@ static class TrainCommand
     static TrainOptions Bind(ParseResult r)
     {
         var resume = r.GetValue(Resume);
-        var resumed = resume is null ? null : IO.Checkpoint.ReadContents(resume, preferBest: false);
+        // An ensemble's run directory keeps its options (and shape) in its manifest, a single run in its checkpoint.
+        var manifest = resume is null ? null : EnsembleRun.ReadManifest(resume);
+        var resumed = resume is null || manifest is not null ? null : IO.Checkpoint.ReadContents(resume, preferBest: false);
+        var keptOptions = manifest?["options"] as System.Text.Json.Nodes.JsonObject;
         var resumedConfig = resumed?.Config;
-        var task = r.GetValue(Task) ?? (resumedConfig is null ? "gpt" : TrainingTasks.TaskOf(resumedConfig));
-        var model = r.GetValue(Model) ?? resumedConfig?["model"]?.GetValue<string>() ?? "transformer";
+        if (resumedConfig is not null) TrainingTasks.RefuseEnsemble(resumedConfig, resume!);
+        var task = r.GetValue(Task) ?? keptOptions?["task"]?.GetValue<string>()
+                   ?? (resumedConfig is null ? "gpt" : TrainingTasks.TaskOf(resumedConfig));
+        var model = r.GetValue(Model) ?? keptOptions?["model"]?.GetValue<string>()
+                    ?? resumedConfig?["model"]?.GetValue<string>() ?? "transformer";
         var p = TaskPresets.For(task, model);
         // --resume DIR alone continues the run as it was started: its kept options stand where none is given.
-        if (resumed?.State["options"] is System.Text.Json.Nodes.JsonObject kept)
+        if (manifest is not null)
+            p = EnsembleRun.Restore(manifest, p, resume!) with { Task = task, Model = model };
+        else if (resumed?.State["options"] is System.Text.Json.Nodes.JsonObject kept)
             p = TrainOptions.FromJson(kept, p) with { Task = task, Model = model };
         // A run that starts from a checkpoint (--resume, or --init) keeps its shape: only what is given may say otherwise.
-        if (resume is not null || (task == "gpt" && r.GetValue(Init) is not null))
+        if ((resume is not null && manifest is null) || (task == "gpt" && r.GetValue(Init) is not null))
             p = p.WithCheckpointShape();
 #pragma warning disable format // one option's binding a clause, several to a line
         return TaskPresets.Refuse((p with
@@ -229,7 +245,7 @@ static class TrainCommand
             WordDropout = r.GetValue(WordDropout) ?? p.WordDropout,
             RareWordDropout = r.GetValue(RareWordDropout) ?? p.RareWordDropout,
             TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,
-            Beam = r.GetValue(Beam) ?? p.Beam,
+            Beam = r.GetValue(Beam) ?? p.Beam, Ensemble = r.GetValue(Ensemble) ?? p.Ensemble,
             LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
             Patch = r.GetValue(Patch) ?? p.Patch, Stem = r.GetValue(Stem) ?? p.Stem,
             StemLayers = r.GetValue(StemLayers) ?? p.StemLayers,

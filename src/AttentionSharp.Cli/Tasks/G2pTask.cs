@@ -81,7 +81,9 @@ static class G2pTask
         if (input.Text is not { } text)
             throw new ArgumentException($"Checkpoint '{checkpointDir}' pronounces words: it reads --text WORD, not --image.");
         var (network, vocabulary) = Seq2SeqNetwork.Load(checkpointDir);
-        if (network.Model is not AttentionSharp.Models.EncoderDecoder model)
+        // An ensemble's pronunciation comes from all its models; the maps show its first model's attention.
+        var ensemble = network.Model as Seq2SeqEnsemble;
+        if ((ensemble?.Members[0] ?? network.Model) is not EncoderDecoder model)
             throw new ArgumentException($"Checkpoint '{checkpointDir}' is a recurrent model ({network.Description}); attn viz " +
                                         "draws the Transformer's attention layers. Train one with --model transformer.");
         string word = text.Trim();
@@ -111,7 +113,8 @@ static class G2pTask
             layers.Add(Visualization.AttentionView.Layer($"decoder {l} cross", records[encoderLayers + 2 * l + 1], read,
                 letters));
         }
+        string which = ensemble is null ? "" : $" (the first of an ensemble's {ensemble.Members.Count} models)";
         return new Visualization.AttentionView(
-            $"Transformer G2P attention: {word.ToLowerInvariant()} → {string.Join(' ', phonemes)}", layers);
+            $"Transformer G2P attention{which}: {word.ToLowerInvariant()} → {string.Join(' ', phonemes)}", layers);
     }
 }

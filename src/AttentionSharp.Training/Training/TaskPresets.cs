@@ -36,7 +36,7 @@ public static class TaskPresets
             Attention = transformer ? Nn.AttentionPattern.Full : null,
             WordDropout = task == "pos" ? 0f : null, RareWordDropout = task == "pos" ? 0f : null,
             TrainFraction = task == "pos" ? 1.0 : null,
-            Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null,
+            Beam = task == "g2p" ? 5 : null, LengthPenalty = task == "g2p" ? 0f : null, Ensemble = task == "g2p" ? 1 : null,
             Patch = task == "fashion" && transformer ? 7 : null, Stem = task == "fashion" && transformer ? 0 : null,
             StemLayers = task == "fashion" && transformer ? 1 : null, Erase = task == "fashion" ? 0f : null,
             TestViews = task == "fashion" ? "shifts" : null,
@@ -160,6 +160,8 @@ public static class TaskPresets
         Check(o.Beam is not null, preset.Beam is not null, "--beam", "beam search decodes --task g2p's pronunciations");
         Check(o.LengthPenalty is not null, preset.LengthPenalty is not null, "--length-penalty",
             "it normalises --task g2p's beam search");
+        Check(o.Ensemble is not null, preset.Ensemble is not null, "--ensemble",
+            "it trains several --task g2p models that decode together");
         Check(o.NoAttention, o.Task == "g2p" && o.Model != "transformer", "--no-attention",
             "it removes the attention of g2p's recurrent encoder–decoders");
         Check(o.PostLn, o.Task == "g2p" && o.Model == "transformer", "--post-ln",

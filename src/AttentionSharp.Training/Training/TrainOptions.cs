@@ -134,6 +134,12 @@ public sealed record TrainOptions
     public int? Beam { get; init; }
 
     /// <summary>
+    /// G2P: train this many models one after another, each with its own seed and an equal share of the time limit,
+    /// and decode with their mean distribution (<see cref="EnsembleRun"/>); 1 trains one model.
+    /// </summary>
+    public int? Ensemble { get; init; }
+
+    /// <summary>
     /// G2P: α of the beam search's length normalisation, log p / ((5 + |Y|) / 6)^α (0: plain log-probability).
     /// </summary>
     public float? LengthPenalty { get; init; }
@@ -227,6 +233,8 @@ public sealed record TrainOptions
         if (Heads is <= 0) throw new ArgumentException($"--heads must be positive; got {Heads}.");
         if (Width is <= 0) throw new ArgumentException($"--width must be positive; got {Width}.");
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
+        if (Ensemble is <= 0 or > EnsembleRun.MaxMembers)
+            throw new ArgumentException($"--ensemble must be between 1 and {EnsembleRun.MaxMembers}; got {Ensemble}.");
         if (LabelSmoothing is { } ls && !(ls >= 0 && ls < 1))
             throw new ArgumentException($"--label-smoothing must be in [0, 1); got {ls}.");
         if (WordDropout is { } w && !(w >= 0 && w < 1))
@@ -264,7 +272,7 @@ public sealed record TrainOptions
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
         ["post_ln"] = PostLn, ["label_smoothing"] = LabelSmoothing,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
-        ["length_penalty"] = LengthPenalty,
+        ["length_penalty"] = LengthPenalty, ["ensemble"] = Ensemble,
         ["train_fraction"] = TrainFraction, ["erase"] = Erase, ["test_views"] = TestViews,
     };
 
@@ -315,6 +323,8 @@ public sealed record TrainOptions
             RareWordDropout = Get("rare_word_dropout", defaults.RareWordDropout is null ? null : (float?)0f),
             Beam = Get("beam", defaults.Beam),
             LengthPenalty = Get("length_penalty", defaults.LengthPenalty),
+            // a run saved before ensembles existed trained one model
+            Ensemble = Get("ensemble", defaults.Ensemble is null ? null : (int?)1),
             TrainFraction = Get("train_fraction", defaults.TrainFraction),
             // a run saved before random erasing existed trained without it
             Erase = Get("erase", defaults.Erase is null ? null : (float?)0f),

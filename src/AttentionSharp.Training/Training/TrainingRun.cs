@@ -52,6 +52,12 @@ public sealed class TrainingRun
     /// </summary>
     public Func<ITrainingTask, Trainer, (IStepEngine Engine, string Description)>? DeviceEngine { get; init; }
 
+    /// <summary>
+    /// The directory that `attn train --resume` continues, named when the run is interrupted: the run directory unless
+    /// the run is part of a larger one (an ensemble's member).
+    /// </summary>
+    public string? ContinueWith { get; set; }
+
     /// <summary>Ends the run after the current step, as Ctrl-C does (for hosts and tests).</summary>
     public CancellationToken Cancellation { get; init; }
 
@@ -195,7 +201,7 @@ public sealed class TrainingRun
             "'Process name: [[job,1],R]'). " +
             (savedStep >= 0
                 ? $"The last checkpoint, step {savedStep}, is in {latestDir}; continue with any number of ranks: " +
-                  $"attn train --resume {runDir}"
+                  $"attn train --resume {ContinueWith ?? runDir}"
                 : "No checkpoint was written yet."));
         using (new InterruptHandlers(cancel, _communicator.Size > 1 ? OnTerminate : null))
             trainer.Run(OnStep, OnEval, cancel.Token);
@@ -208,7 +214,7 @@ public sealed class TrainingRun
         {
             Save(latestDir);
             progress.Line($"Interrupted at step {trainer.Step}; checkpoint saved to {latestDir}. " +
-                          $"Continue with: attn train --resume {runDir}");
+                          $"Continue with: attn train --resume {ContinueWith ?? runDir}");
             if (Leader && trainCurve.Count > 0) LossCurve?.Invoke(curvePath, trainCurve, validCurve, task.Title);
             return 130;
         }

@@ -31,7 +31,7 @@ public sealed record BeamHypothesis(int[] Tokens, double LogProb, double Score);
 /// Deviations from the paper: embeddings start as N(0, 1/d_model), so that after the √d_model scale they have unit
 /// size (fairseq's choice; the paper does not say); decoding never emits the padding or BOS ids.
 /// </remarks>
-public sealed class EncoderDecoder : Module, ISequenceToSequence
+public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2Seq
 {
     public EncoderDecoder(EncoderDecoderConfig config, Generator rng)
     {
@@ -158,6 +158,14 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence
     int ISequenceToSequence.PadId => Config.PadId;
     int ISequenceToSequence.BosId => Config.BosId;
     int ISequenceToSequence.EosId => Config.EosId;
+
+    int IStepwiseSeq2Seq.TargetVocabSize => Config.TargetVocabSize;
+
+    DecodingState IStepwiseSeq2Seq.Start(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength)
+    {
+        CheckMaxLength(maxLength);
+        return NewState(Encode(source, batch, sourceLength), useCache: true);
+    }
 
     DecodingState NewState(EncodedSource memory, bool useCache) => useCache ? new CachedState(this, memory) : new PrefixState(this, memory);
 

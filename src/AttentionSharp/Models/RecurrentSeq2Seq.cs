@@ -30,7 +30,7 @@ public sealed record RecurrentMemory(Tensor States, Tensor? Keys, Tensor H0, Ten
 /// Parameter names: src_embed.weight, tgt_embed.weight, encoder.… and decoder.… as torch.nn.LSTM/GRU/RNN name them,
 /// attn.linear_in.weight ("general" only), attn.linear_out.{weight, bias} (with attention), output_projection.{weight, bias}.
 /// </remarks>
-public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence
+public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq2Seq
 {
     readonly Generator _dropoutRng;
     readonly RecurrentBase _encoder, _decoder;
@@ -188,6 +188,14 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence
         int[] input = [Config.BosId, .. tokens[..^1]];
         var logits = Decode(input, 1, input.Length, Encode(source, 1, sourceLength)).ToArray();    // (1, T, V)
         return Decoding.SumLogProb(logits, tokens, Config.TargetVocabSize);
+    }
+
+    int IStepwiseSeq2Seq.TargetVocabSize => Config.TargetVocabSize;
+
+    DecodingState IStepwiseSeq2Seq.Start(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength)
+    {
+        CheckMaxLength(maxLength);
+        return new StepState(this, Encode(source, batch, sourceLength));
     }
 
     /// <summary>The decoder between steps: its states (L, n, H) and the memory, both following the rows kept.</summary>

@@ -79,4 +79,44 @@ public class G2pCommandTests
         Assert.NotEqual(0, code);
         Assert.Contains("--beam applies to g2p checkpoints", output);
     }
+
+    /// <summary>
+    /// `attn train --task g2p --ensemble 2` trains two members and leaves the ensemble as the run's checkpoint, which
+    /// eval, predict and viz read like any other; --resume on the finished run scores it again; other tasks refuse it.
+    /// </summary>
+    [Fact]
+    public void AnEnsembleRunIsACheckpointLikeAnyOther()
+    {
+        using var dir = new TempDirectory();
+        var dictionary = Training.TaskData.Dictionary(dir.Path);
+        var run = dir.File("g2p");
+        var (code, output) = AttnProcess.Run("train", "--task", "g2p", "--data", dictionary, "--out", run, "--steps", "2",
+            "--minutes", "0", "--layers", "1", "--width", "16", "--heads", "2", "--batch", "4", "--eval-interval", "2",
+            "--ensemble", "2");
+        Assert.True(code == 0, output);
+        Assert.Contains("Ensemble: 2 models trained one after another, 2 steps each, seeds 1337–1338", output);
+        Assert.True(File.Exists(Path.Combine(run, "member-2", "best", "model.safetensors")), output);
+        Assert.Contains("words), beam 5: PER", output);
+
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary, "--beam", "2");
+        Assert.True(code == 0, output);
+        Assert.Contains("beam 2: PER", output);
+        (code, output) = AttnProcess.Run("predict", "--checkpoint", run, "--input", "cat");
+        Assert.True(code == 0, output);
+        Assert.StartsWith("cat ", output.Trim());
+        (code, output) = AttnProcess.Run("viz", "--checkpoint", run, "--text", "cat", "--out", dir.File("viz"));
+        Assert.True(code == 0, output);
+        Assert.Contains("the first of an ensemble&#39;s 2 models",
+            File.ReadAllText(Path.Combine(dir.File("viz"), "attention.html")));
+
+        (code, output) = AttnProcess.Run("train", "--resume", run);
+        Assert.True(code == 0, output);
+        Assert.Contains("Member 2 of 2: trained already (2 steps", output);
+        (code, output) = AttnProcess.Run("train", "--resume", Path.Combine(run, "best"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("is an ensemble's checkpoint", output);
+        (code, output) = AttnProcess.Run("train", "--task", "pos", "--ensemble", "2", "--steps", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--ensemble is not used by --task pos", output);
+    }
 }

@@ -277,6 +277,8 @@ public class TrainingRunTests
     [InlineData("pos", "lstm", "--label-smoothing")]
     [InlineData("g2p", "lstm", "--post-ln")]
     [InlineData("pos", "transformer", "--post-ln")]
+    [InlineData("pos", "lstm", "--ensemble")]
+    [InlineData("fashion", "transformer", "--ensemble")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
 #pragma warning disable format
@@ -292,6 +294,7 @@ public class TrainingRunTests
             Erase = option == "--erase" ? 0.5f : TaskPresets.For(task, model).Erase,
             TestViews = option == "--test-views" ? "mirror" : TaskPresets.For(task, model).TestViews,
             LabelSmoothing = option == "--label-smoothing" ? 0.1f : TaskPresets.For(task, model).LabelSmoothing,
+            Ensemble = option == "--ensemble" ? 2 : TaskPresets.For(task, model).Ensemble,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));

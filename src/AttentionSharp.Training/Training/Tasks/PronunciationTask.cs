@@ -32,7 +32,16 @@ public sealed class PronunciationTask : ITrainingTask
     readonly int _beam;
     readonly double _lengthPenalty;
 
-    public PronunciationTask(TrainOptions options, Checkpoint.Contents? resumed, ICommunicator communicator, TextWriter output)
+    /// <param name="options">The run's options.</param>
+    /// <param name="resumed">The checkpoint being resumed, whose network is rebuilt; or null.</param>
+    /// <param name="communicator">The ranks training together.</param>
+    /// <param name="output">Where the data's fetching is reported.</param>
+    /// <param name="network">
+    /// A network to score instead of building one from <paramref name="options"/> or <paramref name="resumed"/>: an
+    /// ensemble's trained members (<see cref="TrainingTasks.Ensemble"/>).
+    /// </param>
+    public PronunciationTask(TrainOptions options, Checkpoint.Contents? resumed, ICommunicator communicator, TextWriter output,
+        Seq2SeqNetwork? network = null)
     {
         if (options.Init is not null) throw new ArgumentException("--init is not available for --task g2p.");
         if (options.NoAttention && options.Model == "transformer")
@@ -50,8 +59,8 @@ public sealed class PronunciationTask : ITrainingTask
             : new G2pDataset(ValidationSample.Indices(validationWords.Count, options.EvalSample, new Generator(SampleSeed))
                 .Select(i => validationWords[i]), _vocabulary);
         _test = new G2pDataset(split.Test, _vocabulary);
-        _network = resumed is not null ? Seq2SeqNetwork.FromConfig(resumed.Config, options.Resume!)
-                                       : Seq2SeqNetwork.Create(options, _vocabulary, new Generator(options.Seed));
+        _network = network ?? (resumed is not null ? Seq2SeqNetwork.FromConfig(resumed.Config, options.Resume!)
+                                                   : Seq2SeqNetwork.Create(options, _vocabulary, new Generator(options.Seed)));
         _batches = new Seq2SeqBatches(_network.Model, train, options.Batch * communicator.Size, communicator.Size,
             options.Seed ^ 0x5DEECE66DUL);
         string skipped = dictionary.SkippedEntries == 0 ? "" :
@@ -237,6 +246,11 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
 
     public static Seq2SeqNetwork FromConfig(JsonObject config, string checkpointDir)
     {
+        if (config["model"]?.GetValue<string>() == EnsembleModel)
+            return Ensemble([.. (config["members"] as JsonArray ?? throw new CheckpointException(
+                    $"The config.json of checkpoint '{checkpointDir}' is an ensemble's without a \"members\" list."))
+                .Select(m => FromConfig(m as JsonObject ?? throw new CheckpointException(
+                    $"The config.json of checkpoint '{checkpointDir}' lists a member that is not an object."), checkpointDir))]);
         if (config["network"] is not JsonObject network)
             throw new CheckpointException($"The config.json of checkpoint '{checkpointDir}' has no \"network\" object.");
         var rng = new Generator(0);
@@ -256,6 +270,25 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
         var network = FromConfig(contents.Config, checkpointDir);
         Checkpoint.LoadWeights(checkpointDir, network.Module);
         return (network, G2pVocabulary.FromJson(contents.TokenizerJson, $"the vocabulary of checkpoint '{checkpointDir}'"));
+    }
+
+    /// <summary>The "model" of an ensemble's config.json, which lists its members' configs under "members".</summary>
+    public const string EnsembleModel = "ensemble";
+
+    /// <summary>
+    /// Networks that decode together (<see cref="Seq2SeqEnsemble"/>): one module whose parameters are the members'
+    /// (member0.…, member1.…), and a config that lists theirs.
+    /// </summary>
+    public static Seq2SeqNetwork Ensemble(IReadOnlyList<Seq2SeqNetwork> members)
+    {
+        var ensemble = new Seq2SeqEnsemble(members.Select(m => m.Model));
+        var descriptions = members.Select(m => m.Description).Distinct().ToList();
+        return new Seq2SeqNetwork(ensemble, ensemble, new JsonObject
+        {
+            ["task"] = "g2p", ["model"] = EnsembleModel,
+            ["members"] = new JsonArray([.. members.Select(m => (JsonNode)m.Config.DeepClone())]),
+        }, $"an ensemble of {members.Count}: " +
+           (descriptions.Count == 1 ? $"{members.Count} × {descriptions[0]}" : string.Join("; ", descriptions)));
     }
 
     static Seq2SeqNetwork Transformer(EncoderDecoderConfig config, Generator rng)

@@ -18,6 +18,7 @@ public static class TrainingTasks
             var task = TaskOf(resumed.Config);
             if (task != options.Task)
                 throw new ArgumentException($"--resume '{options.Resume}' holds a {task} checkpoint, not --task {options.Task}.");
+            RefuseEnsemble(resumed.Config, options.Resume!);
             var model = resumed.Config["model"]?.GetValue<string>() ?? "transformer";
             if (model != options.Model)
                 throw new ArgumentException($"--resume '{options.Resume}' holds a {model} model, not --model {options.Model}.");
@@ -31,6 +32,30 @@ public static class TrainingTasks
             var other => throw new ArgumentException($"--task '{other}' is unknown; available: {string.Join(", ", TaskPresets.Tasks)}."),
         };
     }
+
+    /// <summary>
+    /// Refuses to resume an ensemble's checkpoint (<paramref name="config"/> of <paramref name="resume"/>), naming what
+    /// to resume instead.
+    /// </summary>
+    public static void RefuseEnsemble(JsonObject config, string resume)
+    {
+        if (config["model"] is JsonValue v && v.TryGetValue<string>(out var model) && model == Seq2SeqNetwork.EnsembleModel)
+            throw new ArgumentException($"--resume '{resume}' is an ensemble's checkpoint: its models decode together and " +
+                                        "train no further. Continue an unfinished ensemble with --resume on its run " +
+                                        $"directory (the one holding {EnsembleRun.ManifestFile}).");
+    }
+
+    /// <summary>
+    /// The closing figures of an ensemble run (<see cref="EnsembleRun"/>): the task of <paramref name="options"/> scoring
+    /// the best checkpoints of <paramref name="memberDirs"/> decoding together.
+    /// </summary>
+    public static ITrainingTask Ensemble(TrainOptions options, IReadOnlyList<string> memberDirs, ICommunicator communicator,
+        TextWriter output) => options.Task switch
+        {
+            "g2p" => new PronunciationTask(options, null, communicator, output,
+                Seq2SeqNetwork.Ensemble([.. memberDirs.Select(d => Seq2SeqNetwork.Load(d).Network)])),
+            var other => throw new ArgumentException($"--ensemble is not available for --task {other}."),
+        };
 
     /// <summary>
     /// The task of a checkpoint's config.json: its "task" field; a language model's has none (model_type gpt2), nor does
