@@ -36,18 +36,28 @@ static class EvalCommand
             Description = "fashion: the views of each image averaged (none, mirror or shifts; default: the checkpoint's own).",
         };
         testViews.AcceptOnlyFromAmong([.. TestViews.Names]);
+        var with = new Option<string[]>("--with")
+        {
+            Description = "g2p: more checkpoints that decode together with --checkpoint as an ensemble (the mean of " +
+                          "their distributions).",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var command = new Command("eval", "Evaluate a checkpoint on held-out text.")
         {
-            checkpoint, data, json, batch, cache, split, beam, lengthPenalty, testViews,
+            checkpoint, data, json, batch, cache, split, beam, lengthPenalty, testViews, with,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
             if (r.GetValue(batch) <= 0) throw new ArgumentException($"--batch must be positive; got {r.GetValue(batch)}.");
             var taskName = Tasks.TaskRegistry.TaskOf(r.GetValue(checkpoint)!);
             bool validation = r.GetValue(split) == "validation";
+            var others = r.GetValue(with) ?? [];
+            if (others.Length > 0 && taskName != Tasks.G2pTask.Name)
+                throw new ArgumentException($"--with applies to g2p checkpoints; '{r.GetValue(checkpoint)}' is " +
+                                            (taskName is null ? "a language model." : $"a {taskName} checkpoint."));
             if (DecodingOptions.Read(r, beam, lengthPenalty, taskName, r.GetValue(checkpoint)!) is var (width, alpha))
                 return Tasks.G2pTask.Evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json), r.GetValue(cache),
-                    width, alpha, validation);
+                    width, alpha, validation, others);
             if (taskName == Tasks.FashionTask.Name)
                 return Tasks.FashionTask.Evaluate(r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(json),
                     r.GetValue(testViews), validation);

