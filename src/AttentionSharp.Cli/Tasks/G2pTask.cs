@@ -55,7 +55,7 @@ static class G2pTask
         var rates = PronunciationTask.Score(network.Model, words, beam, lengthPenalty);
         string name = validation ? "validation" : "test";
         string decoding = PronunciationTask.Decoding(beam, lengthPenalty);
-        string who = with is { Count: > 0 } ? $"{network.Description}; " : "";
+        string who = with is { Count: > 0 } ? $"{char.ToUpperInvariant(network.Description[0])}{network.Description[1..]}; " : "";
         Console.WriteLine($"{who}{source}, {name} split ({rates.Words:N0} words), {decoding}: " +
                           $"PER {rates.PhonemeErrorRate:P2} ({rates.Edits:N0} edits in {rates.ReferenceLength:N0} phonemes), " +
                           $"WER {rates.WordErrorRate:P2}");
