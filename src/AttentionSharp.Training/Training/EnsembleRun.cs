@@ -41,6 +41,16 @@ public sealed class EnsembleRun
         if (_options.Ensemble is not > 1)
             throw new ArgumentException(
                 $"An ensemble has at least 2 members; --ensemble is {_options.Ensemble?.ToString() ?? "not set"}.");
+        if (_options.Resume is { } resume)
+        {
+            var manifest = ReadManifest(resume) ?? throw new ArgumentException(
+                $"--resume '{resume}' is not an ensemble's run directory (it has no {ManifestFile}); --ensemble " +
+                $"{_options.Ensemble} starts a new ensemble without --resume.");
+            if (manifest["members"] is not JsonValue v || !v.TryGetValue<int>(out int members) || members != _options.Ensemble)
+                throw new ArgumentException(
+                    $"--ensemble {_options.Ensemble} does not fit the run in '{resume}', an ensemble of " +
+                    $"{manifest["members"]?.ToJsonString() ?? "?"} (leave --ensemble out to continue it).");
+        }
         _communicator = communicator;
         _output = communicator.Rank == 0 ? output : TextWriter.Null;
         _memberRun = memberRun;
@@ -173,7 +183,7 @@ public sealed class EnsembleRun
         Closing = closing;
         _output.WriteLine($"Checkpoint: {Path.GetFullPath(bestDir)} (the ensemble; each member's runs in " +
                           $"{Path.GetFullPath(members[0])} …)   Log: {Path.GetFullPath(logPath)}");
-        _output.WriteLine($"Time: {total.Elapsed:m\\:ss}. Try: {task.Try(runDir)}");
+        _output.WriteLine($"Time: {TrainingRun.Clock(total.Elapsed)}. Try: {task.Try(runDir)}");
         return 0;
     }
 

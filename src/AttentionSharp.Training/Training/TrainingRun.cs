@@ -237,9 +237,13 @@ public sealed class TrainingRun
         Closing = closing;
         _output.WriteLine($"Checkpoints: {Path.GetFullPath(bestDir)} (best), {Path.GetFullPath(latestDir)} (latest)");
         _output.WriteLine($"Loss curve: {Path.GetFullPath(curvePath)}   Log: {Path.GetFullPath(logPath)}");
-        _output.WriteLine($"Time: {total.Elapsed:m\\:ss}. Try: {task.Try(runDir)}");
+        _output.WriteLine($"Time: {Clock(total.Elapsed)}. Try: {task.Try(runDir)}");
         return 0;
     }
+
+    /// <summary>A run's time as m:ss, or h:mm:ss from an hour on.</summary>
+    public static string Clock(TimeSpan time) =>
+        time.ToString(time.TotalHours >= 1 ? @"h\:mm\:ss" : @"m\:ss", CultureInfo.InvariantCulture);
 
     /// <summary>Runs <paramref name="create"/> on rank 0 first (it may fetch data), then on the others.</summary>
     T LeaderFirst<T>(Func<T> create)

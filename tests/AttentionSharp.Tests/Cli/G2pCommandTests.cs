@@ -8,14 +8,18 @@ namespace AttentionSharp.Tests.Cli;
 /// </summary>
 public class G2pCommandTests
 {
+    /// <summary>A tiny model trained for <paramref name="steps"/> steps, validated once at the end.</summary>
+    static string[] Tiny(int steps) =>
+        ["--steps", $"{steps}", "--minutes", "0", "--layers", "1", "--width", "16", "--heads", "2", "--batch", "4",
+         "--eval-interval", $"{steps}"];
+
     [Fact]
     public void TheBeamAndLengthPenaltyReachTrainingEvalAndPredict()
     {
         using var dir = new TempDirectory();
         var dictionary = Training.TaskData.Dictionary(dir.Path);
         var run = dir.File("g2p");
-        string[] tiny = ["--steps", "3", "--minutes", "0", "--layers", "1", "--width", "16", "--heads", "2", "--batch", "4",
-            "--eval-interval", "3"];
+        string[] tiny = Tiny(steps: 3);
         var (code, output) = AttnProcess.Run(["train", "--task", "g2p", "--data", dictionary, "--out", run, .. tiny,
             "--beam", "3", "--length-penalty", "0.6"]);
         Assert.True(code == 0, output);
@@ -90,9 +94,8 @@ public class G2pCommandTests
         using var dir = new TempDirectory();
         var dictionary = Training.TaskData.Dictionary(dir.Path);
         var run = dir.File("g2p");
-        var (code, output) = AttnProcess.Run("train", "--task", "g2p", "--data", dictionary, "--out", run, "--steps", "2",
-            "--minutes", "0", "--layers", "1", "--width", "16", "--heads", "2", "--batch", "4", "--eval-interval", "2",
-            "--ensemble", "2");
+        var (code, output) = AttnProcess.Run(["train", "--task", "g2p", "--data", dictionary, "--out", run, .. Tiny(steps: 2),
+            "--ensemble", "2"]);
         Assert.True(code == 0, output);
         Assert.Contains("Ensemble: 2 models trained one after another, 2 steps each, seeds 1337–1338", output);
         Assert.True(File.Exists(Path.Combine(run, "member-2", "best", "model.safetensors")), output);
@@ -105,7 +108,7 @@ public class G2pCommandTests
         var (withCode, withOutput) = AttnProcess.Run("eval", "--checkpoint", Path.Combine(run, "member-1"), "--with",
             Path.Combine(run, "member-2"), "--data", dictionary, "--beam", "2", "--json", dir.File("with.json"));
         Assert.True(withCode == 0, withOutput);
-        Assert.Contains("an ensemble of 2: 2 × Transformer encoder–decoder", withOutput);
+        Assert.Contains("An ensemble of 2: 2 × Transformer encoder–decoder", withOutput);
         static string Figures(string text) => text.Trim()[text.Trim().IndexOf("beam 2: PER", StringComparison.Ordinal)..];
         Assert.Equal(Figures(output), Figures(withOutput));
         Assert.Equal(2, (int)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File("with.json")))!["models"]!);
@@ -128,8 +131,7 @@ public class G2pCommandTests
         Assert.Contains("--ensemble is not used by --task pos", output);
         var corpus = Training.TaskData.Corpus(dir.Path);
         var pos = dir.File("pos");
-        (code, output) = AttnProcess.Run("train", "--task", "pos", "--data", corpus, "--out", pos, "--steps", "1", "--minutes",
-            "0", "--layers", "1", "--width", "16", "--heads", "2", "--batch", "4");
+        (code, output) = AttnProcess.Run(["train", "--task", "pos", "--data", corpus, "--out", pos, .. Tiny(steps: 1)]);
         Assert.True(code == 0, output);
         (code, output) = AttnProcess.Run("eval", "--checkpoint", run, "--with", pos, "--data", dictionary);
         Assert.NotEqual(0, code);

@@ -147,10 +147,18 @@ public class EnsembleRunTests
             Out = dir.File("again"),
         }, new SingleProcessCommunicator(), new StringWriter()).Execute());
         Assert.Contains("is an ensemble's checkpoint: its models decode together and train no further", e.Message);
+        Assert.Equal("0:59", TrainingRun.Clock(TimeSpan.FromSeconds(59)));
+        Assert.Equal("1:00:01", TrainingRun.Clock(TimeSpan.FromSeconds(3601)));
         Assert.StartsWith("--ensemble must be between 1 and 16; got 0.",
             Assert.Throws<ArgumentException>(() => (options with { Ensemble = 0 }).Validate()).Message);
-        Assert.Contains("An ensemble has at least 2 members", Assert.Throws<ArgumentException>(() =>
-            new EnsembleRun(options with { Ensemble = 1 }, new SingleProcessCommunicator(), new StringWriter(),
-                o => throw new InvalidOperationException())).Message);
+        EnsembleRun Ensemble(TrainOptions o) =>
+            new(o, new SingleProcessCommunicator(), new StringWriter(), _ => throw new InvalidOperationException());
+        Assert.Contains("An ensemble has at least 2 members",
+            Assert.Throws<ArgumentException>(() => Ensemble(options with { Ensemble = 1 })).Message);
+        Assert.Contains("--ensemble 3 does not fit the run in", Assert.Throws<ArgumentException>(() =>
+            Ensemble(options with { Ensemble = 3, Resume = options.Out })).Message);
+        var member = EnsembleRun.MemberDirectory(options.Out!, 0);
+        Assert.Contains($"--resume '{member}' is not an ensemble's run directory", Assert.Throws<ArgumentException>(() =>
+            Ensemble(options with { Resume = member })).Message);
     }
 }
