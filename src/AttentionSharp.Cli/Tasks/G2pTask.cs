@@ -32,30 +32,19 @@ static class G2pTask
         int beam = PronunciationTask.BeamWidth, double lengthPenalty = 0, bool validation = false,
         IReadOnlyList<string>? with = null)
     {
-        var (network, vocabulary) = Seq2SeqNetwork.Load(checkpointDir);
-        if (with is { Count: > 0 })
-        {
-            var members = new List<Seq2SeqNetwork> { network };
-            foreach (var other in with)
-            {
-                if (TaskRegistry.TaskOf(other) != Name)
-                    throw new ArgumentException(
-                        $"--with '{other}' is not a g2p checkpoint; an ensemble's models pronounce words.");
-                var (member, theirs) = Seq2SeqNetwork.Load(other);
-                if (theirs.ToJson().ToJsonString() != vocabulary.ToJson().ToJsonString())
-                    throw new ArgumentException($"--with '{other}' reads other letters or phonemes than '{checkpointDir}'; " +
-                                                "an ensemble's models share their vocabulary.");
-                members.Add(member);
-            }
-            network = Seq2SeqNetwork.Ensemble(members);
-        }
+        with ??= [];
+        foreach (var other in with)
+            if (TaskRegistry.TaskOf(other) != Name)
+                throw new ArgumentException($"--with '{other}' is not a g2p checkpoint; an ensemble's models pronounce words.");
+        var (network, vocabulary) = with.Count == 0 ? Seq2SeqNetwork.Load(checkpointDir)
+                                                    : Seq2SeqNetwork.LoadEnsemble([checkpointDir, .. with]);
         var (dictionary, source) = PronunciationTask.LoadDictionary(data, cache, Console.Out);
         var split = dictionary.Split();
         var words = new G2pDataset(validation ? split.Validation : split.Test, vocabulary);
         var rates = PronunciationTask.Score(network.Model, words, beam, lengthPenalty);
         string name = validation ? "validation" : "test";
         string decoding = PronunciationTask.Decoding(beam, lengthPenalty);
-        string who = with is { Count: > 0 } ? $"{char.ToUpperInvariant(network.Description[0])}{network.Description[1..]}; " : "";
+        string who = with.Count == 0 ? "" : $"{char.ToUpperInvariant(network.Description[0])}{network.Description[1..]}; ";
         Console.WriteLine($"{who}{source}, {name} split ({rates.Words:N0} words), {decoding}: " +
                           $"PER {rates.PhonemeErrorRate:P2} ({rates.Edits:N0} edits in {rates.ReferenceLength:N0} phonemes), " +
                           $"WER {rates.WordErrorRate:P2}");
@@ -63,7 +52,7 @@ static class G2pTask
             File.WriteAllText(jsonPath, new JsonObject
             {
                 ["per"] = rates.PhonemeErrorRate, ["wer"] = rates.WordErrorRate, ["words"] = rates.Words, ["beam"] = beam,
-                ["length_penalty"] = lengthPenalty, ["split"] = name, ["models"] = 1 + (with?.Count ?? 0),
+                ["length_penalty"] = lengthPenalty, ["split"] = name, ["models"] = 1 + with.Count,
             }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }

@@ -291,6 +291,25 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
            (descriptions.Count == 1 ? $"{members.Count} × {descriptions[0]}" : string.Join("; ", descriptions)));
     }
 
+    /// <summary>
+    /// The g2p checkpoints (or run directories) <paramref name="dirs"/> decoding together (<see cref="Ensemble"/>), weights
+    /// loaded, and the vocabulary they share: the first's, which every other must read as well.
+    /// </summary>
+    public static (Seq2SeqNetwork Network, G2pVocabulary Vocabulary) LoadEnsemble(IReadOnlyList<string> dirs)
+    {
+        var (first, vocabulary) = Load(dirs[0]);
+        var members = new List<Seq2SeqNetwork> { first };
+        foreach (var dir in dirs.Skip(1))
+        {
+            var (member, theirs) = Load(dir);
+            if (theirs.ToJson().ToJsonString() != vocabulary.ToJson().ToJsonString())
+                throw new ArgumentException($"'{dir}' reads other letters or phonemes than '{dirs[0]}'; an ensemble's " +
+                                            "models share their vocabulary.");
+            members.Add(member);
+        }
+        return (Ensemble(members), vocabulary);
+    }
+
     static Seq2SeqNetwork Transformer(EncoderDecoderConfig config, Generator rng)
     {
         var model = new EncoderDecoder(config, rng);

@@ -52,8 +52,7 @@ public static class TrainingTasks
     public static ITrainingTask Ensemble(TrainOptions options, IReadOnlyList<string> memberDirs, ICommunicator communicator,
         TextWriter output) => options.Task switch
         {
-            "g2p" => new PronunciationTask(options, null, communicator, output,
-                Seq2SeqNetwork.Ensemble([.. memberDirs.Select(d => Seq2SeqNetwork.Load(d).Network)])),
+            "g2p" => new PronunciationTask(options, null, communicator, output, Seq2SeqNetwork.LoadEnsemble(memberDirs).Network),
             var other => throw new ArgumentException($"--ensemble is not available for --task {other}."),
         };
 
