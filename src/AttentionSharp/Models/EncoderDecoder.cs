@@ -4,17 +4,25 @@ using AttentionSharp.Nn;
 
 namespace AttentionSharp.Models;
 
-/// <summary>The encoder's output for a batch of sources: the memory states (B, S, C) and which source positions are padding (B × S).</summary>
+/// <summary>
+/// The encoder's output for a batch of sources: the memory states (B, S, C) and which source positions are padding (B × S).
+/// </summary>
 public sealed record EncodedSource(Tensor States, bool[] Padding)
 {
     public int Batch => States.Size(0);
     public int Length => States.Size(1);
 }
 
-/// <summary>Greedy decoding's tokens per batch row (ending with EOS when it was produced) and, per step, the (B × V) logits it chose from.</summary>
+/// <summary>
+/// Greedy decoding's tokens per batch row (ending with EOS when it was produced) and, per step, the (B × V) logits it
+/// chose from.
+/// </summary>
 public sealed record GreedyResult(int[][] Tokens, float[][] StepLogits);
 
-/// <summary>A finished beam: its tokens (ending with EOS unless the length limit cut it), log p(tokens | source), and the length-penalised score.</summary>
+/// <summary>
+/// A finished beam: its tokens (ending with EOS unless the length limit cut it), log p(tokens | source), and the
+/// length-penalised score.
+/// </summary>
 public sealed record BeamHypothesis(int[] Tokens, double LogProb, double Score);
 
 /// <summary>
@@ -38,7 +46,8 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
         Config = config.Validate();
         float std = 1f / MathF.Sqrt(config.Width);
         if (config.ShareEmbeddings)
-            SourceEmbedding = TargetEmbedding = RegisterModule("shared", new Embedding(config.SourceVocabSize, config.Width, rng, std));
+            SourceEmbedding = TargetEmbedding =
+                RegisterModule("shared", new Embedding(config.SourceVocabSize, config.Width, rng, std));
         else
         {
             SourceEmbedding = RegisterModule("src_embed", new Embedding(config.SourceVocabSize, config.Width, rng, std));
@@ -46,7 +55,8 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
         }
         Encoder = RegisterModule("encoder", new TransformerEncoder(config.EncoderStack, rng));
         Decoder = RegisterModule("decoder", new TransformerDecoder(config.DecoderStack, rng));
-        if (!config.TieOutput) OutputProjection = RegisterModule("output_projection", new Linear(config.Width, config.TargetVocabSize, rng));
+        if (!config.TieOutput)
+            OutputProjection = RegisterModule("output_projection", new Linear(config.Width, config.TargetVocabSize, rng));
     }
 
     public EncoderDecoderConfig Config { get; }
@@ -79,7 +89,8 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
         ArgumentNullException.ThrowIfNull(memory);
         CheckIds(target, batch, length, "target", offset: cache?.Length ?? 0);
         if (memory.Batch != batch)
-            throw new ArgumentException($"The memory holds {memory.Batch} sources but the target batch has {batch} rows.", nameof(memory));
+            throw new ArgumentException($"The memory holds {memory.Batch} sources but the target batch has {batch} rows.",
+                nameof(memory));
         // Linear attention cannot skip keys; under the causal mask right padding only reaches positions the loss skips.
         bool maskPadding = cache is null && Config.Attention.Kind != AttentionKind.Linear;
         var selfMask = maskPadding ? new AttentionMask { KeyPadding = PaddingOf(target) } : null;
@@ -127,20 +138,27 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
     /// (index-selected on the batch axis) to follow the beams kept; without, each step re-decodes the live prefixes.
     /// Both give the same hypotheses. Returns them, best first.
     /// </summary>
-    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0, bool useCache = true) =>
+    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength,
+        double lengthPenalty = 0, bool useCache = true) =>
         BeamSearchBatch(source, 1, sourceLength, beamWidth, maxLength, lengthPenalty, useCache)[0];
 
-    /// <summary>Beam search for B sources of length S at once, their live beams decoded as one batch; per source, as <see cref="BeamSearch"/>.</summary>
-    public IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0, bool useCache = true)
+    /// <summary>
+    /// Beam search for B sources of length S at once, their live beams decoded as one batch; per source, as
+    /// <see cref="BeamSearch"/>.
+    /// </summary>
+    public IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth,
+        int maxLength, double lengthPenalty = 0, bool useCache = true)
     {
         CheckMaxLength(maxLength);
         using var inference = new Inference(this);
         using var scope = TensorScope.Begin();
         using var state = NewState(Encode(source, batch, sourceLength), useCache);
-        return Decoding.Beam(state, batch, beamWidth, maxLength, lengthPenalty, Config.TargetVocabSize, Config.BosId, Config.EosId, Allowed);
+        return Decoding.Beam(state, batch, beamWidth, maxLength, lengthPenalty, Config.TargetVocabSize, Config.BosId,
+            Config.EosId, Allowed);
     }
 
-    IReadOnlyList<BeamHypothesis>[] ISequenceToSequence.BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty) =>
+    IReadOnlyList<BeamHypothesis>[] ISequenceToSequence.BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength,
+        int beamWidth, int maxLength, double lengthPenalty) =>
         BeamSearchBatch(source, batch, sourceLength, beamWidth, maxLength, lengthPenalty);
 
     /// <summary>log p(tokens | source) under teacher forcing: Σ_t log p(y_t | y_&lt;t, x), for one source.</summary>
@@ -167,7 +185,8 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
         return NewState(Encode(source, batch, sourceLength), useCache: true);
     }
 
-    DecodingState NewState(EncodedSource memory, bool useCache) => useCache ? new CachedState(this, memory) : new PrefixState(this, memory);
+    DecodingState NewState(EncodedSource memory, bool useCache) =>
+        useCache ? new CachedState(this, memory) : new PrefixState(this, memory);
 
     /// <summary>The memory rows <paramref name="rows"/>, in that order.</summary>
     static EncodedSource SelectRows(EncodedSource memory, int[] rows)
@@ -232,13 +251,16 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
         if (batch <= 0 || length <= 0 || ids.Length != batch * length)
             throw new ArgumentException($"Expected {batch}×{length} = {batch * length} {what} ids, got {ids.Length}.", what);
         if (Config.PositionalEncoding == PositionalEncodingKind.Learned && offset + length > Config.MaxLength)
-            throw new ArgumentException($"The {what} reaches {offset + length} tokens but the learned position table has EncoderDecoderConfig.MaxLength = {Config.MaxLength} rows.", what);
+            throw new ArgumentException($"The {what} reaches {offset + length} tokens but the learned position table has " +
+                                        $"EncoderDecoderConfig.MaxLength = {Config.MaxLength} rows.", what);
     }
 
     void CheckMaxLength(int maxLength)
     {
-        if (maxLength <= 0) throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "The longest output must be at least one token.");
+        if (maxLength <= 0)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "The longest output must be at least one token.");
         if (Config.PositionalEncoding == PositionalEncodingKind.Learned && maxLength > Config.MaxLength)
-            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, $"Decoding {maxLength} tokens needs that many positions, but EncoderDecoderConfig.MaxLength is {Config.MaxLength}.");
+            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, $"Decoding {maxLength} tokens needs that many " +
+                                                  $"positions, but EncoderDecoderConfig.MaxLength is {Config.MaxLength}.");
     }
 }

@@ -20,7 +20,8 @@ public sealed record RecurrentMemory(Tensor States, Tensor? Keys, Tensor H0, Ten
 /// decoder over the target embeddings. Without attention those final states are the fixed-size bottleneck through which
 /// the whole source must pass (Sutskever et al. 2014). With attention (Luong et al. 2015, global, without input feeding)
 /// each decoder state h_t also reads the encoder's states:
-///   a_t = softmax_s(score(h_t, h̄_s)),  c_t = Σ_s a_t(s) h̄_s,  h̃_t = tanh(W_c [c_t; h_t] + b_c),  p(y_t) = softmax(W_s h̃_t + b_s).
+///   a_t = softmax_s(score(h_t, h̄_s)),  c_t = Σ_s a_t(s) h̄_s,
+///   h̃_t = tanh(W_c [c_t; h_t] + b_c),  p(y_t) = softmax(W_s h̃_t + b_s).
 /// Letters: B batch, S source length, T target length, E embedding, H hidden, L layers, V target vocabulary.
 /// </summary>
 /// <remarks>
@@ -53,7 +54,8 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
         if (config.Attention != Seq2SeqAttention.None)
         {
             var attn = RegisterModule("attn", new ModuleGroup());
-            if (config.Attention == Seq2SeqAttention.General) AttentionIn = attn.Add("linear_in", new Linear(config.HiddenSize, config.HiddenSize, rng, bias: false));
+            if (config.Attention == Seq2SeqAttention.General)
+                AttentionIn = attn.Add("linear_in", new Linear(config.HiddenSize, config.HiddenSize, rng, bias: false));
             AttentionOut = attn.Add("linear_out", new Linear(2 * config.HiddenSize, config.HiddenSize, rng));
         }
         OutputProjection = RegisterModule("output_projection", new Linear(config.HiddenSize, config.TargetVocabSize, rng));
@@ -98,7 +100,8 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
     {
         CheckIds(source, batch, length, "source");
         if (source.Contains(Config.PadId))
-            throw new ArgumentException($"The source holds the padding id {Config.PadId}; a recurrent encoder reads sources without padding (batch sources of equal length).", nameof(source));
+            throw new ArgumentException($"The source holds the padding id {Config.PadId}; a recurrent encoder reads sources " +
+                                        "without padding (batch sources of equal length).", nameof(source));
         var x = SourceEmbedding.Forward(source, batch, length).Dropout(Config.Dropout, Training, _dropoutRng);   // (B, S, E)
         var (states, hn, cn) = Run(_encoder, x, null, null);                                         // (B, S, H), (L·D, B, H/D)
         var keys = Config.Attention switch
@@ -110,7 +113,7 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
         return new RecurrentMemory(states, keys, Bridge(hn, batch), cn is null ? null : Bridge(cn, batch));
     }
 
-    /// <summary>(L·D, B, H/D) final encoder states → (L, B, H): per layer, the forward and backward states side by side.</summary>
+    /// <summary>(L·D, B, H/D) final encoder states → (L, B, H): per layer, the forward and backward states together.</summary>
     Tensor Bridge(Tensor final, int batch)
     {
         if (!Config.BidirectionalEncoder) return final;
@@ -122,28 +125,33 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
     /// Decoder inputs (B, T) → logits (B, T, V), starting from <paramref name="h0"/>, <paramref name="c0"/> (L, B, H);
     /// also returns the decoder's final states, for decoding step by step.
     /// </summary>
-    (Tensor Logits, Tensor HN, Tensor? CN) DecodeFrom(ReadOnlySpan<int> target, int batch, int length, RecurrentMemory memory, Tensor h0, Tensor? c0)
+    (Tensor Logits, Tensor HN, Tensor? CN) DecodeFrom(ReadOnlySpan<int> target, int batch, int length, RecurrentMemory memory,
+        Tensor h0, Tensor? c0)
     {
         var y = TargetEmbedding.Forward(target, batch, length).Dropout(Config.Dropout, Training, _dropoutRng);  // (B, T, E)
         var (h, hn, cn) = Run(_decoder, y, h0, c0);                                                  // (B, T, H)
         if (memory.Keys is { } keys)
         {
-            // c_t = softmax_s(h_t · k_s)·h̄_s for all t at once, as one attention head with scale 1 (Luong's scores are unscaled).
+            // c_t = softmax_s(h_t · k_s)·h̄_s for all t at once, as one attention head with scale 1 (Luong's scores are
+            // unscaled).
             var context = Tensor.ScaledDotProductAttention(h.Unsqueeze(1), keys.Unsqueeze(1), memory.States.Unsqueeze(1),
                 new AttentionOptions { Scale = 1f }).Squeeze(1);                                     // (B, T, H)
-            h = AttentionOut!.Forward(Tensor.Cat([context, h], 2)).Tanh();                          // h̃_t = tanh(W_c [c_t; h_t] + b_c)
+            h = AttentionOut!.Forward(Tensor.Cat([context, h], 2)).Tanh();   // h̃_t = tanh(W_c [c_t; h_t] + b_c)
         }
         var logits = OutputProjection.Forward(h.Dropout(Config.Dropout, Training, _dropoutRng));     // (B, T, V)
         return (logits, hn, cn);
     }
 
-    /// <summary>Decoder input ids (B, T), BOS first → logits (B, T, V), the decoder starting from the encoder's final states.</summary>
+    /// <summary>
+    /// Decoder input ids (B, T), BOS first → logits (B, T, V), the decoder starting from the encoder's final states.
+    /// </summary>
     public Tensor Decode(ReadOnlySpan<int> target, int batch, int length, RecurrentMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
         CheckIds(target, batch, length, "target");
         if (memory.Batch != batch)
-            throw new ArgumentException($"The memory holds {memory.Batch} sources but the target batch has {batch} rows.", nameof(memory));
+            throw new ArgumentException($"The memory holds {memory.Batch} sources but the target batch has {batch} rows.",
+                nameof(memory));
         return DecodeFrom(target, batch, length, memory, memory.H0, memory.C0).Logits;
     }
 
@@ -166,17 +174,23 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
     }
 
     /// <summary>Beam search for one source (see <see cref="Decoding.Beam"/>); the decoder states follow the beams kept.</summary>
-    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0) =>
+    public IReadOnlyList<BeamHypothesis> BeamSearch(ReadOnlySpan<int> source, int sourceLength, int beamWidth, int maxLength,
+        double lengthPenalty = 0) =>
         BeamSearchBatch(source, 1, sourceLength, beamWidth, maxLength, lengthPenalty)[0];
 
-    /// <summary>Beam search for B sources of length S at once, their live beams decoded as one batch; per source, as <see cref="BeamSearch"/>.</summary>
-    public IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0)
+    /// <summary>
+    /// Beam search for B sources of length S at once, their live beams decoded as one batch; per source, as
+    /// <see cref="BeamSearch"/>.
+    /// </summary>
+    public IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth,
+        int maxLength, double lengthPenalty = 0)
     {
         CheckMaxLength(maxLength);
         using var inference = new Inference(this);
         using var scope = TensorScope.Begin();
         using var state = new StepState(this, Encode(source, batch, sourceLength));
-        return Decoding.Beam(state, batch, beamWidth, maxLength, lengthPenalty, Config.TargetVocabSize, Config.BosId, Config.EosId, Allowed);
+        return Decoding.Beam(state, batch, beamWidth, maxLength, lengthPenalty, Config.TargetVocabSize, Config.BosId,
+            Config.EosId, Allowed);
     }
 
     /// <summary>log p(tokens | source) under teacher forcing, for one source.</summary>
@@ -204,7 +218,7 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
         RecurrentMemory _memory = memory;
         Tensor _h = memory.H0;
         Tensor? _c = memory.C0;
-        bool _owned;                                                                                 // _h and _c outlive the step scopes
+        bool _owned;                                                                  // _h and _c outlive the step scopes
 
         public override float[] Step(int[] tokens)
         {
@@ -242,6 +256,7 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
 
     static void CheckMaxLength(int maxLength)
     {
-        if (maxLength <= 0) throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "The longest output must be at least one token.");
+        if (maxLength <= 0)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "The longest output must be at least one token.");
     }
 }

@@ -11,7 +11,8 @@ public static class TrainingTasks
     /// The task <paramref name="options"/> names, with its data read and its model built — from the checkpoint being
     /// resumed when <paramref name="resumed"/> is given, whose task and network must be the ones asked for.
     /// </summary>
-    public static ITrainingTask Create(TrainOptions options, Checkpoint.Contents? resumed, ICommunicator communicator, TextWriter output)
+    public static ITrainingTask Create(TrainOptions options, Checkpoint.Contents? resumed, ICommunicator communicator,
+        TextWriter output)
     {
         if (resumed is not null)
         {
@@ -29,7 +30,8 @@ public static class TrainingTasks
             "pos" or "mlm" => new TaggingTask(options, resumed, communicator, output),
             "fashion" => new ImageTask(options, resumed, communicator, output),
             "g2p" => new PronunciationTask(options, resumed, communicator, output),
-            var other => throw new ArgumentException($"--task '{other}' is unknown; available: {string.Join(", ", TaskPresets.Tasks)}."),
+            var other => throw new ArgumentException(
+                $"--task '{other}' is unknown; available: {string.Join(", ", TaskPresets.Tasks)}."),
         };
     }
 
@@ -62,7 +64,12 @@ public static class TrainingTasks
     /// </summary>
     public static string TaskOf(JsonObject config) =>
         config["task"] is JsonValue v && v.TryGetValue<string>(out var name) ? name
-        : (config["model_type"] as JsonValue)?.ToString() switch { "gpt2" => "gpt", "vit" => "fashion", var other => other ?? "unknown" };
+        : (config["model_type"] as JsonValue)?.ToString() switch
+        {
+            "gpt2" => "gpt",
+            "vit" => "fashion",
+            var other => other ?? "unknown",
+        };
 
     /// <summary>The "task" field of a checkpoint's config.json, or null when it has none or cannot be read.</summary>
     public static string? TaskOf(string checkpointDir)
@@ -70,6 +77,9 @@ public static class TrainingTasks
         var path = Path.Combine(Checkpoint.Resolve(checkpointDir), Checkpoint.ConfigFile);
         if (!File.Exists(path)) return null;
         try { return (JsonNode.Parse(File.ReadAllText(path)) as JsonObject)?["task"]?.GetValue<string>(); }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException) { return null; }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
     }
 }
