@@ -42,6 +42,8 @@ public unsafe class AttentionKernelTests
         new("decode GQA, strided", 2, 4, 2, 1, 130, 64, Causal: true, Strided: true),
         new("decode + padding + additive", 2, 2, 2, 1, 77, 16, Causal: true, Padding: true, Additive: [2, 1, 1, 77]),
         new("decode cross, HS = 7", 1, 3, 3, 1, 70, 7),
+        new("decode, HS = 24, Tk = 7", 2, 3, 3, 1, 7, 24, Causal: true),
+        new("decode GQA, HS = 80", 1, 4, 2, 1, 39, 80, Causal: true),
         new("decode + dropout", 1, 2, 2, 1, 33, 16, Causal: true, Dropout: 0.2f),
         new("decode window + global", 1, 2, 2, 1, 260, 16, Causal: true, Window: 65, Global: [2]),
         new("cross Tq < Tk", 1, 2, 2, 3, 130, 16),
