@@ -179,6 +179,8 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
 
     int IStepwiseSeq2Seq.TargetVocabSize => Config.TargetVocabSize;
 
+    float IStepwiseSeq2Seq.LabelSmoothing => Config.LabelSmoothing;
+
     DecodingState IStepwiseSeq2Seq.Start(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength)
     {
         CheckMaxLength(maxLength);

@@ -206,6 +206,8 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
 
     int IStepwiseSeq2Seq.TargetVocabSize => Config.TargetVocabSize;
 
+    float IStepwiseSeq2Seq.LabelSmoothing => Config.LabelSmoothing;
+
     DecodingState IStepwiseSeq2Seq.Start(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength)
     {
         CheckMaxLength(maxLength);

@@ -15,6 +15,7 @@ public sealed class Seq2SeqEnsemble : Module, ISequenceToSequence
 {
     readonly ISequenceToSequence[] _members;
     readonly int _vocab;
+    readonly float _labelSmoothing;
 
     public Seq2SeqEnsemble(IEnumerable<ISequenceToSequence> members)
     {
@@ -36,7 +37,15 @@ public sealed class Seq2SeqEnsemble : Module, ISequenceToSequence
                     "must share their target vocabulary.", nameof(members));
             RegisterModule($"member{i}", module);
         }
+        var smoothing = _members.Select(m => ((IStepwiseSeq2Seq)m).LabelSmoothing).Distinct().ToArray();
+        _labelSmoothing = smoothing.Length == 1 ? smoothing[0] : 0f;
     }
+
+    /// <summary>
+    /// The label smoothing of <see cref="Loss"/>: the members' own when they all train with the same, so that the
+    /// ensemble's validation loss reads on the scale of theirs; 0 (plain negative log-likelihood) when they differ.
+    /// </summary>
+    public float LabelSmoothing => _labelSmoothing;
 
     /// <summary>The models, in the order given.</summary>
     public IReadOnlyList<ISequenceToSequence> Members => _members;
@@ -59,8 +68,12 @@ public sealed class Seq2SeqEnsemble : Module, ISequenceToSequence
         return Tensor.FromArray(MeanLogProbabilities(each, _vocab), batch, targetLength, _vocab);
     }
 
-    /// <summary>The mean negative log-likelihood of the targets (B, T) under <see cref="Forward"/>'s output.</summary>
-    public Tensor Loss(Tensor logits, ReadOnlySpan<int> targets) => Tensor.CrossEntropy(logits, targets, ignoreIndex: PadId);
+    /// <summary>
+    /// Cross-entropy of the targets (B, T) under <see cref="Forward"/>'s output, averaged over the non-padding targets
+    /// and smoothed by <see cref="LabelSmoothing"/>, as each member's own loss is.
+    /// </summary>
+    public Tensor Loss(Tensor logits, ReadOnlySpan<int> targets) =>
+        Tensor.CrossEntropy(logits, targets, ignoreIndex: PadId, labelSmoothing: _labelSmoothing);
 
     /// <summary>Greedy decoding of B sources under the mean distribution (see <see cref="Decoding.Greedy"/>).</summary>
     public GreedyResult Greedy(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength)
@@ -153,6 +166,9 @@ public sealed class Seq2SeqEnsemble : Module, ISequenceToSequence
 internal interface IStepwiseSeq2Seq
 {
     int TargetVocabSize { get; }
+
+    /// <summary>The ε of the model's label-smoothed training loss.</summary>
+    float LabelSmoothing { get; }
 
     /// <summary>
     /// Encodes the sources and returns the decoder before its first step; the caller holds inference mode and a scope.

@@ -94,6 +94,34 @@ public class Seq2SeqEnsembleTests
         Assert.Equal(members.Sum(m => ((Module)m).ParameterCount()), ensemble.ParameterCount());
     }
 
+    /// <summary>
+    /// The ensemble's loss reads on its members' scale: one model alone gives its own label-smoothed loss (ε = 0.1), and
+    /// members that smooth differently (a Transformer at 0.1, an LSTM at 0) give the plain negative log-likelihood.
+    /// </summary>
+    [Fact]
+    public void TheLossIsSmoothedAsTheMembersAre()
+    {
+        int[] input = [Bos, 3, 4, 5, 6, 7, Bos, 8, 9, 10, 11, 3, Bos, 5, 5, 5, 5, 5];
+        int[] labels = [3, 4, 5, 6, 7, Eos, 8, 9, 10, 11, Eos, Pad, 5, 5, 5, Eos, Pad, Pad];
+        var model = Transformer(3);
+        model.Eval();
+        var alone = new Seq2SeqEnsemble([model]);
+        Assert.Equal(0.1f, alone.LabelSmoothing);
+        using (AttentionSharp.Autograd.GradMode.NoGrad())
+        {
+            float own = model.Loss(model.Forward(Sources, 5, input, 6, 3), labels).Item();
+            Assert.Equal(own, alone.Loss(alone.Forward(Sources, 5, input, 6, 3), labels).Item(), 1e-5);
+        }
+
+        var mixed = new Seq2SeqEnsemble([Transformer(4), Lstm(5)]);
+        Assert.Equal(0f, mixed.LabelSmoothing);
+        var logProbs = mixed.Forward(Sources, 5, input, 6, 3);
+        var lp = logProbs.ToArray();
+        var scored = labels.Select((label, row) => (label, row)).Where(x => x.label != Pad).ToArray();
+        double nll = scored.Average(x => -lp[x.row * Vocab + x.label]);
+        Assert.Equal(nll, mixed.Loss(logProbs, labels).Item(), 1e-5);
+    }
+
     [Fact]
     public void MembersThatCannotDecodeTogetherAreRefused()
     {
