@@ -132,6 +132,12 @@ public static unsafe partial class Int8Gemm
         static abstract int MR { get; }
 
         static abstract void Run<TRows>(short* x, sbyte* panel, int kPadded, int* tile) where TRows : struct, IRowCount;
+
+        /// <summary>
+        /// One row x against two panels read side by side (two streams of weights): tileA and tileB get exactly what
+        /// <see cref="Run{TRows}"/> gives each panel alone.
+        /// </summary>
+        static abstract void RunTwo(short* x, sbyte* panelA, sbyte* panelB, int kPadded, int* tileA, int* tileB);
     }
 
     /// <summary>A row count known when the kernel is compiled, so rows it does not use cost nothing.</summary>
@@ -202,9 +208,9 @@ public static unsafe partial class Int8Gemm
             ref readonly var p = ref _p;
             int kp = p.KPadded, mr = TKernel.MR;
             int* tile = stackalloc int[4 * NR];
-            if (p.M == 1 && typeof(TKernel) == typeof(Kernel256))
+            if (p.M == 1)
             {
-                OneRow(start, end, tile);
+                OneRow<TKernel>(start, end, tile);
                 return;
             }
             int rowBlock = Math.DivRem(start, _quads, out int quad);
@@ -232,16 +238,17 @@ public static unsafe partial class Int8Gemm
         }
 
         /// <summary>
-        /// Units [start, end) of a product with one row of activations (decoding one sequence) on the AVX2 kernel,
-        /// which streams its share of the weights from memory once: the first half of the range and the second are
-        /// read side by side, panel q with panel q + half (<see cref="Kernel256.RunTwo"/>). One core keeps more reads in
-        /// flight from two streams than from one: on an AMD EPYC (Zen 3) the language-model head's 38.6 MB went from
-        /// 25.3 to 30.6 GB/s on two threads and from 15.1 to 19.0 on one (a scratch program alternating both ways in
-        /// one process, medians of seven rounds of 60 calls each). Every panel's sums are the ones it gets alone. The AVX-512
-        /// kernel keeps one stream per thread: two have not been measured on such a machine.
+        /// Units [start, end) of a product with one row of activations (decoding one sequence), which streams its share
+        /// of the weights from memory once: the first half of the range and the second are read side by side, panel q
+        /// with panel q + half (<see cref="IKernel.RunTwo"/>). One core keeps more reads in flight from two streams than
+        /// from one: on an AMD EPYC with AVX2 only (Zen 3) the language-model head's 38.6 MB went from 25.3 to 30.6 GB/s
+        /// on two threads and from 15.1 to 19.0 on one (a scratch program alternating both ways in one process, medians
+        /// of seven rounds of 60 calls each); on a Zen 4 with AVX-512 a GPT-2 token's 49 int8 products took 4.41 ms
+        /// against 4.68 on one thread and were level on two (3.46 against 3.41; medians of 30 rounds alternating in one
+        /// process). Every panel's sums are the ones it gets alone.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void OneRow(int start, int end, int* tile)
+        void OneRow<TKernel>(int start, int end, int* tile) where TKernel : struct, IKernel
         {
             ref readonly var p = ref _p;
             int kp = p.KPadded, half = (end - start) / 2;
@@ -249,14 +256,14 @@ public static unsafe partial class Int8Gemm
             for (int quad = start; quad < start + half; quad++)
             {
                 int ja = quad * NR, jb = (quad + half) * NR;
-                Kernel256.RunTwo(p.X, p.W + (long)ja * kp, p.W + (long)jb * kp, kp, tile, second);
+                TKernel.RunTwo(p.X, p.W + (long)ja * kp, p.W + (long)jb * kp, kp, tile, second);
                 Epilogue(in p, tile, 0, 1, ja, Math.Min(NR, p.N - ja));
                 Epilogue(in p, second, 0, 1, jb, Math.Min(NR, p.N - jb));
             }
             if ((end - start) % 2 != 0)
             {
                 int j = (end - 1) * NR;
-                Kernel256.Run<Rows1>(p.X, p.W + (long)j * kp, kp, tile);
+                TKernel.Run<Rows1>(p.X, p.W + (long)j * kp, kp, tile);
                 Epilogue(in p, tile, 0, 1, j, Math.Min(NR, p.N - j));
             }
         }

@@ -68,6 +68,33 @@ public static unsafe partial class Int8Gemm
             if (TRows.Value > 3) Kernel256.SumColumns(Fold(a30), Fold(a31), Fold(a32), Fold(a33)).Store(tile + 3 * NR);
         }
 
+        /// <summary>
+        /// One row against two panels, their weights read as two streams side by side; each panel's sums are those of
+        /// <see cref="Run{TRows}"/> for one row.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void RunTwo(short* x, sbyte* panelA, sbyte* panelB, int kPadded, int* tileA, int* tileB)
+        {
+            Debug.Assert(kPadded % PanelPiece == 0);
+            Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default,
+                b0 = default, b1 = default, b2 = default, b3 = default;
+            sbyte* wa = panelA, wb = panelB;
+            for (nint p = 0; p < kPadded; p += PanelPiece, wa += PanelRows * PanelPiece, wb += PanelRows * PanelPiece)
+            {
+                var v = Vector512.Load(x + p);
+                a0 += Avx512BW.MultiplyAddAdjacent(v, Widen(wa, 0)); a1 += Avx512BW.MultiplyAddAdjacent(v, Widen(wa, 1));
+                a2 += Avx512BW.MultiplyAddAdjacent(v, Widen(wa, 2)); a3 += Avx512BW.MultiplyAddAdjacent(v, Widen(wa, 3));
+                b0 += Avx512BW.MultiplyAddAdjacent(v, Widen(wb, 0)); b1 += Avx512BW.MultiplyAddAdjacent(v, Widen(wb, 1));
+                b2 += Avx512BW.MultiplyAddAdjacent(v, Widen(wb, 2)); b3 += Avx512BW.MultiplyAddAdjacent(v, Widen(wb, 3));
+            }
+            Kernel256.SumColumns(Fold(a0), Fold(a1), Fold(a2), Fold(a3)).Store(tileA);
+            Kernel256.SumColumns(Fold(b0), Fold(b1), Fold(b2), Fold(b3)).Store(tileB);
+        }
+
+        /// <summary>Column c's 32 weights of a piece (<see cref="PackWeights"/>), sign-extended to shorts.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<short> Widen(sbyte* w, int c) => Avx512BW.ConvertToVector512Int16(Vector256.Load(w + c * PanelPiece));
+
         /// <summary>The two 256-bit halves added: eight partial sums.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static Vector256<int> Fold(Vector512<int> a) => a.GetLower() + a.GetUpper();

@@ -34,5 +34,12 @@ public static unsafe partial class Int8Gemm
             }
             tile[0] = a0; tile[1] = a1; tile[2] = a2; tile[3] = a3;
         }
+
+        /// <summary>The two panels one after the other: with no vectors, one stream or two read alike.</summary>
+        public static void RunTwo(short* x, sbyte* panelA, sbyte* panelB, int kPadded, int* tileA, int* tileB)
+        {
+            Run<Rows1>(x, panelA, kPadded, tileA);
+            Run<Rows1>(x, panelB, kPadded, tileB);
+        }
     }
 }
