@@ -18,6 +18,12 @@ public sealed unsafe partial class Tensor
                 throw new ArgumentOutOfRangeException(nameof(indices), indices[i], $"IndexSelect: index {i} is {indices[i]}, outside [0, {_shape[d]}) of dimension {d} in {ShapeMath.Format(Shape)}.");
             slices[i] = Narrow(d, indices[i], 1);
         }
-        return Cat(slices, d);
+        var result = Cat(slices, d);
+        // The slices are views that hold this tensor's storage until their scope ends. With no gradient to record
+        // through them they go now, so that selecting rows of a cache step after step (a beam search, whose scope
+        // spans every step) does not keep each step's old buffers alive.
+        if (!Autograd.GradMode.IsEnabled || !RequiresGrad)
+            foreach (var slice in slices) slice.Dispose();
+        return result;
     }
 }

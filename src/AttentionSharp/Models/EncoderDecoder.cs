@@ -199,43 +199,74 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
         return new EncodedSource(memory.States.IndexSelect(0, rows), padding);
     }
 
+    /// <summary>
+    /// The memory a decoding state reads between steps, reordered with the beams: each selection outlives the step
+    /// scopes and replaces the one before it, which is released (the encoder's own output is the caller's), so a beam
+    /// search holds one copy of the memory, not one per step.
+    /// </summary>
+    sealed class BeamMemory(EncodedSource memory)
+    {
+        bool _owned;
+
+        public EncodedSource Current { get; private set; } = memory;
+
+        public void Reorder(int[] rows)
+        {
+            var selected = SelectRows(Current, rows);
+            selected.States.DetachFromScope();
+            Release();
+            (Current, _owned) = (selected, true);
+        }
+
+        public void Release()
+        {
+            if (_owned) Current.States.Dispose();
+        }
+    }
+
     /// <summary>Incremental decoding: each step feeds one token per row and appends its keys and values to the cache.</summary>
     sealed class CachedState(EncoderDecoder model, EncodedSource memory) : DecodingState
     {
         readonly KvCache _cache = model.NewCache();
-        EncodedSource _memory = memory;
+        readonly BeamMemory _memory = new(memory);
 
         public override float[] Step(int[] tokens) =>
-            model.Decode(tokens, tokens.Length, 1, _memory, _cache).Select(1, -1).ToArray();      // (n, V): the newest token only
+            model.Decode(tokens, tokens.Length, 1, _memory.Current, _cache).Select(1, -1).ToArray(); // (n, V): the newest token
 
         public override void Reorder(int[] rows)
         {
             _cache.Reorder(rows);
-            _memory = SelectRows(_memory, rows);
+            _memory.Reorder(rows);
         }
 
-        public override void Dispose() => _cache.Dispose();
+        public override void Dispose()
+        {
+            _cache.Dispose();
+            _memory.Release();
+        }
     }
 
     /// <summary>Decoding without a cache: each step re-decodes every row's whole prefix.</summary>
     sealed class PrefixState(EncoderDecoder model, EncodedSource memory) : DecodingState
     {
         List<int>[] _prefixes = [.. Enumerable.Range(0, memory.Batch).Select(_ => new List<int>())];
-        EncodedSource _memory = memory;
+        readonly BeamMemory _memory = new(memory);
 
         public override float[] Step(int[] tokens)
         {
             for (int i = 0; i < tokens.Length; i++) _prefixes[i].Add(tokens[i]);
             int length = _prefixes[0].Count;
-            var ids = _prefixes.SelectMany(p => p).ToArray();                                       // (n, length)
-            return model.Decode(ids, _prefixes.Length, length, _memory).Select(1, -1).ToArray();    // (n, V)
+            var ids = _prefixes.SelectMany(p => p).ToArray();                                           // (n, length)
+            return model.Decode(ids, _prefixes.Length, length, _memory.Current).Select(1, -1).ToArray(); // (n, V)
         }
 
         public override void Reorder(int[] rows)
         {
             _prefixes = [.. rows.Select(r => new List<int>(_prefixes[r]))];
-            _memory = SelectRows(_memory, rows);
+            _memory.Reorder(rows);
         }
+
+        public override void Dispose() => _memory.Release();
     }
 
     /// <summary>Decoding may produce any id but padding and BOS.</summary>

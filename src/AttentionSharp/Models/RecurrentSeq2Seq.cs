@@ -221,6 +221,7 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
         Tensor _h = memory.H0;
         Tensor? _c = memory.C0;
         bool _owned;                                                                  // _h and _c outlive the step scopes
+        bool _ownsMemory;                                                             // so does a reordered memory
 
         public override float[] Step(int[] tokens)
         {
@@ -232,7 +233,17 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
         public override void Reorder(int[] rows)
         {
             Keep(_h.IndexSelect(1, rows).DetachFromScope(), _c?.IndexSelect(1, rows).DetachFromScope());
-            _memory = new RecurrentMemory(_memory.States.IndexSelect(0, rows), _memory.Keys?.IndexSelect(0, rows), _h, _c);
+            // The memory's rows follow the beams; each selection replaces the one before it (the encoder's own output
+            // is the caller's), so a beam search holds one copy, not one per step.
+            var states = _memory.States.IndexSelect(0, rows).DetachFromScope();
+            var keys = _memory.Keys?.IndexSelect(0, rows).DetachFromScope();
+            ReleaseMemory();
+            (_memory, _ownsMemory) = (new RecurrentMemory(states, keys, _h, _c), true);
+        }
+
+        void ReleaseMemory()
+        {
+            if (_ownsMemory) { _memory.States.Dispose(); _memory.Keys?.Dispose(); }
         }
 
         void Keep(Tensor h, Tensor? c)
@@ -244,6 +255,7 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
         public override void Dispose()
         {
             if (_owned) { _h.Dispose(); _c?.Dispose(); }
+            ReleaseMemory();
         }
     }
 

@@ -34,7 +34,8 @@ public interface ISequenceToSequence
 /// <summary>
 /// A decoder between steps, for n rows: <see cref="Step"/> feeds each row's newest token and returns the next token's
 /// logits (n × V); <see cref="Reorder"/> makes row i continue from old row rows[i] (rows may repeat or be dropped), as
-/// beam search needs when it prunes and extends beams.
+/// beam search needs when it prunes and extends beams. Both run inside a scope of their own that ends with the call, so
+/// whatever the state keeps between steps must be detached from it.
 /// </summary>
 internal abstract class DecodingState : IDisposable
 {
@@ -125,7 +126,8 @@ internal static class Decoding
                 first += live[s].Count;
                 live[s] = next;
             }
-            if (parents.Count > 0 && step + 1 < maxLength) state.Reorder([.. parents]);
+            if (parents.Count > 0 && step + 1 < maxLength)
+                using (TensorScope.Begin()) state.Reorder([.. parents]);                             // keeps only the state
         }
         return [.. Enumerable.Range(0, sources).Select(s =>
             (IReadOnlyList<BeamHypothesis>)[.. finished[s].Concat(live[s].Select(beam => Finish(beam.Tokens, beam.LogProb))).OrderByDescending(h => h.Score)])];
