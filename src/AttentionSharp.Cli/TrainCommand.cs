@@ -42,6 +42,10 @@ static class TrainCommand
     };
     static readonly Option<ulong?> Seed = new("--seed") { Description = "Seed of everything random (1337)." };
     static readonly Option<int?> Layers = new("--layers") { Description = "L: Transformer blocks or recurrent layers." };
+    static readonly Option<int?> DecoderLayers = new("--decoder-layers")
+    {
+        Description = "g2p --model transformer: decoder layers, when they differ from the encoder's (--layers).",
+    };
     static readonly Option<int?> Heads = new("--heads") { Description = "NH: attention heads." };
     static readonly Option<int?> Width = new("--width")
     {
@@ -171,9 +175,9 @@ static class TrainCommand
     {
         var command = new Command("train",
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
-        foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, Heads, Width,
-                     Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout, RareWordDropout,
-                     TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup, WeightDecay, Ema,
+        foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, DecoderLayers,
+                     Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout,
+                     RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup, WeightDecay, Ema,
                      LabelSmoothing, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
@@ -248,7 +252,7 @@ static class TrainCommand
             Beam = r.GetValue(Beam) ?? p.Beam, Ensemble = r.GetValue(Ensemble) ?? p.Ensemble,
             LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
             Patch = r.GetValue(Patch) ?? p.Patch, Stem = r.GetValue(Stem) ?? p.Stem,
-            StemLayers = r.GetValue(StemLayers) ?? p.StemLayers,
+            StemLayers = r.GetValue(StemLayers) ?? p.StemLayers, DecoderLayers = r.GetValue(DecoderLayers) ?? p.DecoderLayers,
             Erase = r.GetValue(Erase) ?? p.Erase, TestViews = r.GetValue(TestViews) ?? p.TestViews,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,

@@ -105,6 +105,7 @@ public sealed class EnsembleRun
         return TrainOptions.FromJson(kept, preset) with
         {
             Layers = Int("layers"),
+            DecoderLayers = Int("decoder_layers"),
             Heads = Int("heads"),
             Width = Int("width"),
             Positions = Text("positions") is { } positions ? Enum.Parse<PositionalEncodingKind>(positions) : null,
@@ -211,7 +212,8 @@ public sealed class EnsembleRun
             ["members"] = o.Ensemble, ["options"] = o.ToJson(),
             ["shape"] = new JsonObject
             {
-                ["layers"] = o.Layers, ["heads"] = o.Heads, ["width"] = o.Width, ["positions"] = o.Positions?.ToString(),
+                ["layers"] = o.Layers, ["decoder_layers"] = o.DecoderLayers, ["heads"] = o.Heads, ["width"] = o.Width,
+                ["positions"] = o.Positions?.ToString(),
                 ["attention"] = o.Attention?.ToString(),
             },
         };

@@ -166,6 +166,8 @@ public static class TaskPresets
             "it removes the attention of g2p's recurrent encoder–decoders");
         Check(o.PostLn, o.Task == "g2p" && o.Model == "transformer", "--post-ln",
             "it moves the LayerNorms of --task g2p's Transformer");
+        Check(o.DecoderLayers is not null, o.Task == "g2p" && o.Model == "transformer", "--decoder-layers",
+            "it sets the decoder depth of --task g2p's Transformer (--layers sets the rest)");
         if (o.Device == TrainDevice.Cuda && o.Task != "gpt")
             throw new ArgumentException(
                 $"--device cuda trains --task gpt only; --task {o.Task} trains on the CPU (--device cpu).");

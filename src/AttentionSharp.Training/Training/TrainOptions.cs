@@ -161,6 +161,12 @@ public sealed record TrainOptions
     public int? StemLayers { get; init; }
 
     /// <summary>
+    /// The G2P Transformer's decoder layers when they differ from its encoder's (<see cref="Layers"/>): a deep encoder
+    /// reads the letters in context once per word, a shallow decoder runs once per phoneme.
+    /// </summary>
+    public int? DecoderLayers { get; init; }
+
+    /// <summary>
     /// Fashion-MNIST: the probability of random erasing, a rectangle of each training image filled with noise
     /// (<see cref="Data.ImageAugmentation.RandomErase"/>); 0: none.
     /// </summary>
@@ -201,6 +207,7 @@ public sealed record TrainOptions
     public TrainOptions WithCheckpointShape() => this with
     {
         Layers = null,
+        DecoderLayers = null,
         Heads = null,
         Width = null,
         Context = null,
@@ -248,6 +255,7 @@ public sealed record TrainOptions
         if (Patch is <= 0) throw new ArgumentException($"--patch must be positive; got {Patch}.");
         if (Stem is < 0) throw new ArgumentException($"--stem must be 0 (none) or a positive number of channels; got {Stem}.");
         if (StemLayers is <= 0) throw new ArgumentException($"--stem-layers must be positive; got {StemLayers}.");
+        if (DecoderLayers is <= 0) throw new ArgumentException($"--decoder-layers must be positive; got {DecoderLayers}.");
         if (Erase is { } e && !(e >= 0 && e <= 1)) throw new ArgumentException($"--erase must be in [0, 1]; got {e}.");
         if (TestViews is { } views && !AttentionSharp.Data.TestViews.Names.Contains(views))
             throw new ArgumentException(

@@ -144,6 +144,29 @@ public class TrainingRunTests
     }
 
     /// <summary>
+    /// --decoder-layers gives g2p's Transformer a decoder of its own depth, which the checkpoint's network config keeps
+    /// beside the encoder's; without it the decoder is as deep as the encoder; a depth below 1 is refused by name.
+    /// </summary>
+    [Fact]
+    public void DecoderLayersSetTheG2pDecodersDepthAlone()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 2, EvalInterval = 0, Layers = 2 };
+        Assert.Null(TaskPresets.For("g2p", "transformer").DecoderLayers);
+        Assert.Equal(0, Run(options with { Out = dir.File("deep"), DecoderLayers = 1 }));
+        var network = JsonNode.Parse(File.ReadAllText(
+            Path.Combine(dir.File("deep"), Checkpoint.LatestSubdirectory, "config.json")))!["network"]!;
+        Assert.Equal(2, (int)network["encoder_layers"]!);
+        Assert.Equal(1, (int)network["decoder_layers"]!);
+        Assert.Equal(0, Run(options with { Out = dir.File("even") }));
+        var even = JsonNode.Parse(File.ReadAllText(
+            Path.Combine(dir.File("even"), Checkpoint.LatestSubdirectory, "config.json")))!["network"]!;
+        Assert.Equal(2, (int)even["decoder_layers"]!);
+        Assert.StartsWith("--decoder-layers must be positive",
+            Assert.Throws<ArgumentException>(() => (options with { DecoderLayers = 0 }).Validate()).Message);
+    }
+
+    /// <summary>
     /// The views a fashion run's final validation and test average leave training as it was (the same losses), are
     /// written into its checkpoints' config.json, and are what loading the checkpoint gives back: `attn eval` scores the
     /// test images as the run did. A checkpoint from before views existed read each image once.
@@ -277,6 +300,8 @@ public class TrainingRunTests
     [InlineData("pos", "lstm", "--label-smoothing")]
     [InlineData("g2p", "lstm", "--post-ln")]
     [InlineData("pos", "transformer", "--post-ln")]
+    [InlineData("g2p", "lstm", "--decoder-layers")]
+    [InlineData("pos", "transformer", "--decoder-layers")]
     [InlineData("pos", "lstm", "--ensemble")]
     [InlineData("fashion", "transformer", "--ensemble")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
@@ -286,6 +311,7 @@ public class TrainingRunTests
         {
             Context = option == "--context" ? 64 : null, Heads = option == "--heads" ? 4 : TaskPresets.For(task, model).Heads,
             NoAttention = option == "--no-attention", PostLn = option == "--post-ln",
+            DecoderLayers = option == "--decoder-layers" ? 2 : null,
             Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
             WordDropout = option == "--word-dropout" ? 0.1f : TaskPresets.For(task, model).WordDropout,
             RareWordDropout = option == "--rare-word-dropout" ? 0.25f : TaskPresets.For(task, model).RareWordDropout,

@@ -220,7 +220,8 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
         "transformer" => Transformer(new EncoderDecoderConfig
         {
             SourceVocabSize = vocabulary.SourceSize, TargetVocabSize = vocabulary.TargetSize, ShareEmbeddings = false,
-            TieOutput = true, EncoderLayers = o.Layers ?? 3, DecoderLayers = o.Layers ?? 3, Width = o.Width ?? 128,
+            TieOutput = true, EncoderLayers = o.Layers ?? 3,
+            DecoderLayers = o.DecoderLayers ?? o.Layers ?? 3, Width = o.Width ?? 128,
             Heads = o.Heads ?? 4, FeedForwardWidth = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f, NormFirst = !o.PostLn,
             LabelSmoothing = o.LabelSmoothing ?? 0.1f,
             PositionalEncoding = o.Positions ?? PositionalEncodingKind.Sinusoidal,
