@@ -190,38 +190,25 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
     DecodingState NewState(EncodedSource memory, bool useCache) =>
         useCache ? new CachedState(this, memory) : new PrefixState(this, memory);
 
-    /// <summary>The memory rows <paramref name="rows"/>, in that order.</summary>
-    static EncodedSource SelectRows(EncodedSource memory, int[] rows)
-    {
-        int length = memory.Length;
-        var padding = new bool[rows.Length * length];
-        for (int i = 0; i < rows.Length; i++) Array.Copy(memory.Padding, rows[i] * length, padding, i * length, length);
-        return new EncodedSource(memory.States.IndexSelect(0, rows), padding);
-    }
-
-    /// <summary>
-    /// The memory a decoding state reads between steps, reordered with the beams: each selection outlives the step
-    /// scopes and replaces the one before it, which is released (the encoder's own output is the caller's), so a beam
-    /// search holds one copy of the memory, not one per step.
-    /// </summary>
+    /// <summary>The encoder's memory as a decoding state keeps it, its rows following the beams.</summary>
     sealed class BeamMemory(EncodedSource memory)
     {
-        bool _owned;
+        readonly HeldTensor _states = new(memory.States);
+        bool[] _padding = memory.Padding;
 
-        public EncodedSource Current { get; private set; } = memory;
+        public EncodedSource Current => new(_states.Value, _padding);
 
+        /// <summary>Keeps the memory rows <paramref name="rows"/>, in that order.</summary>
         public void Reorder(int[] rows)
         {
-            var selected = SelectRows(Current, rows);
-            selected.States.DetachFromScope();
-            Release();
-            (Current, _owned) = (selected, true);
+            int length = _states.Value.Size(1);
+            var padding = new bool[rows.Length * length];
+            for (int i = 0; i < rows.Length; i++) Array.Copy(_padding, rows[i] * length, padding, i * length, length);
+            _states.Select(0, rows);
+            _padding = padding;
         }
 
-        public void Release()
-        {
-            if (_owned) Current.States.Dispose();
-        }
+        public void Release() => _states.Release();
     }
 
     /// <summary>Incremental decoding: each step feeds one token per row and appends its keys and values to the cache.</summary>

@@ -217,45 +217,27 @@ public sealed class RecurrentSeq2Seq : Module, ISequenceToSequence, IStepwiseSeq
     /// <summary>The decoder between steps: its states (L, n, H) and the memory, both following the rows kept.</summary>
     sealed class StepState(RecurrentSeq2Seq model, RecurrentMemory memory) : DecodingState
     {
-        RecurrentMemory _memory = memory;
-        Tensor _h = memory.H0;
-        Tensor? _c = memory.C0;
-        bool _owned;                                                                  // _h and _c outlive the step scopes
-        bool _ownsMemory;                                                             // so does a reordered memory
+        readonly HeldTensor _h = new(memory.H0), _states = new(memory.States);
+        readonly HeldTensor? _c = memory.C0 is { } c ? new(c) : null, _keys = memory.Keys is { } k ? new(k) : null;
 
         public override float[] Step(int[] tokens)
         {
-            var (logits, hn, cn) = model.DecodeFrom(tokens, tokens.Length, 1, _memory, _h, _c);
-            Keep(hn.Copy().DetachFromScope(), cn?.Copy().DetachFromScope());
+            var memory = new RecurrentMemory(_states.Value, _keys?.Value, _h.Value, _c?.Value);
+            var (logits, hn, cn) = model.DecodeFrom(tokens, tokens.Length, 1, memory, _h.Value, _c?.Value);
+            _h.Set(hn.Copy());
+            if (cn is not null) _c!.Set(cn.Copy());
             return logits.ToArray();                                                                 // (n, 1, V)
         }
 
         public override void Reorder(int[] rows)
         {
-            Keep(_h.IndexSelect(1, rows).DetachFromScope(), _c?.IndexSelect(1, rows).DetachFromScope());
-            // The memory's rows follow the beams; each selection replaces the one before it (the encoder's own output
-            // is the caller's), so a beam search holds one copy, not one per step.
-            var states = _memory.States.IndexSelect(0, rows).DetachFromScope();
-            var keys = _memory.Keys?.IndexSelect(0, rows).DetachFromScope();
-            ReleaseMemory();
-            (_memory, _ownsMemory) = (new RecurrentMemory(states, keys, _h, _c), true);
-        }
-
-        void ReleaseMemory()
-        {
-            if (_ownsMemory) { _memory.States.Dispose(); _memory.Keys?.Dispose(); }
-        }
-
-        void Keep(Tensor h, Tensor? c)
-        {
-            if (_owned) { _h.Dispose(); _c?.Dispose(); }
-            (_h, _c, _owned) = (h, c, true);
+            _h.Select(1, rows); _c?.Select(1, rows);
+            _states.Select(0, rows); _keys?.Select(0, rows);
         }
 
         public override void Dispose()
         {
-            if (_owned) { _h.Dispose(); _c?.Dispose(); }
-            ReleaseMemory();
+            foreach (var held in new[] { _h, _c, _states, _keys }) held?.Release();
         }
     }
 

@@ -46,6 +46,35 @@ internal abstract class DecodingState : IDisposable
     public virtual void Dispose() { }
 }
 
+/// <summary>
+/// A tensor a <see cref="DecodingState"/> keeps between steps (a recurrent state, the encoder's memory): each new value
+/// outlives the step's scope and replaces the one before, which is released, so a search holds one copy however many
+/// steps it takes. The first value is the caller's and is never released here.
+/// </summary>
+internal sealed class HeldTensor(Tensor initial)
+{
+    bool _owned;
+
+    public Tensor Value { get; private set; } = initial;
+
+    /// <summary>Keeps <paramref name="next"/> (detached from its scope) in place of the current value.</summary>
+    public void Set(Tensor next)
+    {
+        next.DetachFromScope();
+        Release();
+        (Value, _owned) = (next, true);
+    }
+
+    /// <summary>Keeps the current value's slices <paramref name="rows"/> along <paramref name="dim"/>, in that order.</summary>
+    public void Select(int dim, int[] rows) => Set(Value.IndexSelect(dim, rows));
+
+    public void Release()
+    {
+        if (_owned) Value.Dispose();
+        _owned = false;
+    }
+}
+
 /// <summary>Greedy decoding and beam search over any <see cref="DecodingState"/>.</summary>
 internal static class Decoding
 {
