@@ -15,7 +15,8 @@ public sealed unsafe partial class Tensor
         for (int i = 0; i < indices.Length; i++)
         {
             if ((uint)indices[i] >= (uint)_shape[d])
-                throw new ArgumentOutOfRangeException(nameof(indices), indices[i], $"IndexSelect: index {i} is {indices[i]}, outside [0, {_shape[d]}) of dimension {d} in {ShapeMath.Format(Shape)}.");
+                throw new ArgumentOutOfRangeException(nameof(indices), indices[i], $"IndexSelect: index {i} is " +
+                    $"{indices[i]}, outside [0, {_shape[d]}) of dimension {d} in {ShapeMath.Format(Shape)}.");
             slices[i] = Narrow(d, indices[i], 1);
         }
         var result = Cat(slices, d);

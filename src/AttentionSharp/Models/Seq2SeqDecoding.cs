@@ -18,14 +18,21 @@ public interface ISequenceToSequence
     /// <summary>Teacher forcing: source (B, S) and decoder input (B, T) → logits (B, T, V).</summary>
     Tensor Forward(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> target, int targetLength, int batch);
 
-    /// <summary>The training loss of <paramref name="logits"/> (B, T, V) against the targets (B, T), averaged over non-padding targets.</summary>
+    /// <summary>
+    /// The training loss of <paramref name="logits"/> (B, T, V) against the targets (B, T), averaged over non-padding
+    /// targets.
+    /// </summary>
     Tensor Loss(Tensor logits, ReadOnlySpan<int> targets);
 
     /// <summary>Greedy decoding of B sources of length S, at most <paramref name="maxLength"/> tokens each.</summary>
     GreedyResult Greedy(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength);
 
-    /// <summary>Beam search for B sources of length S at once (the beams of all decoded as one batch); per source, the hypotheses, best first.</summary>
-    IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth, int maxLength, double lengthPenalty = 0);
+    /// <summary>
+    /// Beam search for B sources of length S at once (the beams of all decoded as one batch); per source, the
+    /// hypotheses, best first.
+    /// </summary>
+    IReadOnlyList<BeamHypothesis>[] BeamSearchBatch(ReadOnlySpan<int> source, int batch, int sourceLength, int beamWidth,
+        int maxLength, double lengthPenalty = 0);
 
     /// <summary>log p(tokens | source) under teacher forcing, for one source.</summary>
     double LogProbability(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> tokens);
@@ -83,7 +90,8 @@ internal static class Decoding
     /// every row has produced EOS or <paramref name="maxLength"/> tokens. A finished row keeps being fed EOS so the batch
     /// stays rectangular.
     /// </summary>
-    public static GreedyResult Greedy(DecodingState state, int batch, int maxLength, int vocab, int bosId, int eosId, Func<int, bool> allowed)
+    public static GreedyResult Greedy(DecodingState state, int batch, int maxLength, int vocab, int bosId, int eosId,
+        Func<int, bool> allowed)
     {
         var tokens = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
         var fed = Enumerable.Repeat(bosId, batch).ToArray();
@@ -118,11 +126,14 @@ internal static class Decoding
     /// Beam search is a heuristic: a wider beam usually finds a more probable sequence than greedy decoding, but nothing
     /// guarantees it, because the greedy prefix can be pruned on the way.
     /// </remarks>
-    public static IReadOnlyList<BeamHypothesis>[] Beam(DecodingState state, int sources, int beamWidth, int maxLength, double lengthPenalty,
-        int vocab, int bosId, int eosId, Func<int, bool> allowed)
+    public static IReadOnlyList<BeamHypothesis>[] Beam(DecodingState state, int sources, int beamWidth, int maxLength,
+        double lengthPenalty, int vocab, int bosId, int eosId, Func<int, bool> allowed)
     {
-        if (beamWidth <= 0) throw new ArgumentOutOfRangeException(nameof(beamWidth), beamWidth, "The beam width must be positive.");
-        if (!(lengthPenalty >= 0)) throw new ArgumentOutOfRangeException(nameof(lengthPenalty), lengthPenalty, "The length penalty α must be non-negative.");
+        if (beamWidth <= 0)
+            throw new ArgumentOutOfRangeException(nameof(beamWidth), beamWidth, "The beam width must be positive.");
+        if (!(lengthPenalty >= 0))
+            throw new ArgumentOutOfRangeException(nameof(lengthPenalty), lengthPenalty,
+                "The length penalty α must be non-negative.");
         var live = Enumerable.Range(0, sources).Select(_ => new List<(int[] Tokens, double LogProb)> { ([], 0.0) }).ToArray();
         var finished = Enumerable.Range(0, sources).Select(_ => new List<BeamHypothesis>()).ToArray();
         BeamHypothesis Finish(int[] tokens, double logProb) =>
@@ -146,7 +157,8 @@ internal static class Decoding
                 }
                 var next = new List<(int[] Tokens, double LogProb)>();
                 // OrderByDescending is stable: ties keep (beam, token) order, as greedy's first-maximum argmax.
-                foreach (var (beam, token, logProb) in candidates.OrderByDescending(c => c.LogProb).Take(beamWidth - finished[s].Count))
+                var kept = candidates.OrderByDescending(c => c.LogProb).Take(beamWidth - finished[s].Count);
+                foreach (var (beam, token, logProb) in kept)
                 {
                     int[] tokens = [.. live[s][beam].Tokens, token];
                     if (token == eosId) finished[s].Add(Finish(tokens, logProb));
@@ -159,7 +171,8 @@ internal static class Decoding
                 using (TensorScope.Begin()) state.Reorder([.. parents]);                             // keeps only the state
         }
         return [.. Enumerable.Range(0, sources).Select(s =>
-            (IReadOnlyList<BeamHypothesis>)[.. finished[s].Concat(live[s].Select(beam => Finish(beam.Tokens, beam.LogProb))).OrderByDescending(h => h.Score)])];
+            (IReadOnlyList<BeamHypothesis>)[.. finished[s].Concat(live[s].Select(beam => Finish(beam.Tokens, beam.LogProb)))
+                .OrderByDescending(h => h.Score)])];
     }
 
     /// <summary>log softmax in double: x_v − log Σ exp(x − max) − max.</summary>
