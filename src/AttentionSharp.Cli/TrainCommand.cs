@@ -112,6 +112,11 @@ static class TrainCommand
         Description = "Keep a moving average of the weights with this decay (e.g. 0.999) and validate, keep the best " +
                       "checkpoint and test with it (0 = none).",
     };
+    static readonly Option<string?> LossAverage = new("--loss-average")
+    {
+        Description = "--task g2p: how a batch's loss weighs its target phonemes: batch (their mean, every batch " +
+                      "weighs the same) or token (their sum over a batch's average count, every phoneme weighs the same).",
+    };
     static readonly Option<float?> LabelSmoothing = new("--label-smoothing")
     {
         Description = "ε of label smoothing in the training loss (--task g2p and fashion): 1 − ε on the label, ε spread " +
@@ -178,8 +183,8 @@ static class TrainCommand
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, DecoderLayers,
                      Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout,
                      RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup, WeightDecay,
-                     Ema, LabelSmoothing, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn,
-                     OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
+                     Ema, LabelSmoothing, LossAverage, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
+                     PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
@@ -246,6 +251,7 @@ static class TrainCommand
             Heads = r.GetValue(Heads) ?? p.Heads,
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
             LabelSmoothing = r.GetValue(LabelSmoothing) ?? p.LabelSmoothing,
+            LossAverage = r.GetValue(LossAverage) ?? p.LossAverage,
             WordDropout = r.GetValue(WordDropout) ?? p.WordDropout,
             RareWordDropout = r.GetValue(RareWordDropout) ?? p.RareWordDropout,
             TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,

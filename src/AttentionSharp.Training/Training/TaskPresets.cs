@@ -41,6 +41,7 @@ public static class TaskPresets
             StemLayers = task == "fashion" && transformer ? 1 : null, Erase = task == "fashion" ? 0f : null,
             TestViews = task == "fashion" ? "shifts" : null,
             LabelSmoothing = task == "fashion" || task == "g2p" && transformer ? 0.1f : task == "g2p" ? 0f : null,
+            LossAverage = task == "g2p" ? transformer ? "token" : "batch" : null,
         };
         return task switch
         {
@@ -157,6 +158,8 @@ public static class TaskPresets
             "it trains --task pos on a share of its training documents");
         Check(o.LabelSmoothing is not null, preset.LabelSmoothing is not null, "--label-smoothing",
             "it softens the targets of --task g2p and fashion");
+        Check(o.LossAverage is not null, preset.LossAverage is not null, "--loss-average",
+            "it weighs the target tokens of --task g2p's batches");
         Check(o.Beam is not null, preset.Beam is not null, "--beam", "beam search decodes --task g2p's pronunciations");
         Check(o.LengthPenalty is not null, preset.LengthPenalty is not null, "--length-penalty",
             "it normalises --task g2p's beam search");

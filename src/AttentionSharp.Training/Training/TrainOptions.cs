@@ -112,6 +112,13 @@ public sealed record TrainOptions
     public float? LabelSmoothing { get; init; }
 
     /// <summary>
+    /// G2P: how a batch's training loss weighs its target tokens (<see cref="Tasks.Seq2SeqBatches"/>): "batch", the mean
+    /// over the batch's tokens, so every batch weighs the same; "token", their sum over the number a batch holds on
+    /// average, so every token weighs the same whichever batch it falls in.
+    /// </summary>
+    public string? LossAverage { get; init; }
+
+    /// <summary>
     /// POS tagging: the share of training words read as &lt;unk&gt; (their spelling features kept), drawn afresh every
     /// step, so the tagger learns to tag words it has not seen from their spelling and context.
     /// </summary>
@@ -244,6 +251,9 @@ public sealed record TrainOptions
             throw new ArgumentException($"--ensemble must be between 1 and {EnsembleRun.MaxMembers}; got {Ensemble}.");
         if (LabelSmoothing is { } ls && !(ls >= 0 && ls < 1))
             throw new ArgumentException($"--label-smoothing must be in [0, 1); got {ls}.");
+        if (LossAverage is { } average && !Tasks.Seq2SeqBatches.Averages.Contains(average))
+            throw new ArgumentException(
+                $"--loss-average must be one of {string.Join(", ", Tasks.Seq2SeqBatches.Averages)}; got '{average}'.");
         if (WordDropout is { } w && !(w >= 0 && w < 1))
             throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
         if (RareWordDropout is { } a && !(a >= 0 && float.IsFinite(a)))
@@ -278,7 +288,7 @@ public sealed record TrainOptions
         ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
-        ["post_ln"] = PostLn, ["label_smoothing"] = LabelSmoothing,
+        ["post_ln"] = PostLn, ["label_smoothing"] = LabelSmoothing, ["loss_average"] = LossAverage,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
         ["length_penalty"] = LengthPenalty, ["ensemble"] = Ensemble,
         ["train_fraction"] = TrainFraction, ["erase"] = Erase, ["test_views"] = TestViews,
@@ -324,6 +334,8 @@ public sealed record TrainOptions
             Dropout = Get("dropout", defaults.Dropout),
             // a run saved before the option existed smoothed as its task's preset does
             LabelSmoothing = Get("label_smoothing", defaults.LabelSmoothing),
+            // a run saved before the option existed took each batch's mean
+            LossAverage = Get("loss_average", defaults.LossAverage is null ? null : "batch"),
             NoAttention = Get("no_attention", defaults.NoAttention),
             PostLn = Get("post_ln", defaults.PostLn),
             WordDropout = Get("word_dropout", defaults.WordDropout),

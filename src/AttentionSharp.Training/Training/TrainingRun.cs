@@ -122,6 +122,7 @@ public sealed class TrainingRun
                           $"dropout {o.Dropout ?? 0:G3}" + (o.WordDropout is > 0 ? $", word dropout {o.WordDropout:G3}" : "") +
                           (o.RareWordDropout is > 0 ? $", rare-word dropout α = {o.RareWordDropout:G3}" : "") +
                           (o.LabelSmoothing is { } smoothing ? $", label smoothing {smoothing:G3}" : "") +
+                          (o.LossAverage is "token" ? ", loss averaged per token" : "") +
                           $"; checkpoints in {runDir}.");
 
         if (Leader) Directory.CreateDirectory(runDir);

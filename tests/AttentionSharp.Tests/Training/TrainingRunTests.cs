@@ -303,6 +303,8 @@ public class TrainingRunTests
     [InlineData("g2p", "lstm", "--decoder-layers")]
     [InlineData("pos", "transformer", "--decoder-layers")]
     [InlineData("pos", "lstm", "--ensemble")]
+    [InlineData("fashion", "transformer", "--loss-average")]
+    [InlineData("gpt", "transformer", "--loss-average")]
     [InlineData("fashion", "transformer", "--ensemble")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
@@ -321,6 +323,7 @@ public class TrainingRunTests
             TestViews = option == "--test-views" ? "mirror" : TaskPresets.For(task, model).TestViews,
             LabelSmoothing = option == "--label-smoothing" ? 0.1f : TaskPresets.For(task, model).LabelSmoothing,
             Ensemble = option == "--ensemble" ? 2 : TaskPresets.For(task, model).Ensemble,
+            LossAverage = option == "--loss-average" ? "token" : TaskPresets.For(task, model).LossAverage,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));

@@ -62,7 +62,7 @@ public sealed class PronunciationTask : ITrainingTask
         _network = network ?? (resumed is not null ? Seq2SeqNetwork.FromConfig(resumed.Config, options.Resume!)
                                                    : Seq2SeqNetwork.Create(options, _vocabulary, new Generator(options.Seed)));
         _batches = new Seq2SeqBatches(_network.Model, train, options.Batch * communicator.Size, communicator.Size,
-            options.Seed ^ 0x5DEECE66DUL);
+            options.Seed ^ 0x5DEECE66DUL, perToken: options.LossAverage == "token");
         string skipped = dictionary.SkippedEntries == 0 ? "" :
             $" Skipped {dictionary.SkippedEntries:N0} entries spelled with characters outside \"{CmuDict.Alphabet}\" " +
             $"(e.g. {string.Join(", ", dictionary.SkippedExamples)}).";
@@ -183,11 +183,19 @@ public sealed class PronunciationTask : ITrainingTask
 /// <summary>
 /// Teacher-forced training batches of grapheme-to-phoneme words for a sequence-to-sequence model: epochs of
 /// equal-length words in a new order each time (a last batch too small to share among the ranks is dropped), and the
-/// model's loss over the non-padding targets of a batch's rows.
+/// model's loss over the non-padding targets of a batch's rows: their mean, or with <paramref name="perToken"/> their
+/// sum over the rows' expected number of targets (rows × the training set's mean targets per example, EOS included),
+/// so that a target weighs the same in a batch of short words as in one of long words. Either way a slice of rows (a
+/// rank's share, an accumulated part) is computed as its own batch.
 /// </summary>
-public sealed class Seq2SeqBatches(ISequenceToSequence model, G2pDataset train, int globalBatch, int ranks, ulong seed)
-    : ILossSource
+public sealed class Seq2SeqBatches(ISequenceToSequence model, G2pDataset train, int globalBatch, int ranks, ulong seed,
+    bool perToken = false) : ILossSource
 {
+    /// <summary>The values of <c>--loss-average</c>: each batch's mean, or per token.</summary>
+    public static IReadOnlyList<string> Averages { get; } = ["batch", "token"];
+
+    readonly double _targetsPerExample = train.ExampleCount == 0 ? 1
+        : train.Words.Sum(w => w.References.Sum(r => r.Length + 1.0)) / train.ExampleCount;
     G2pBatch? _batch;
 
     /// <summary>The epochs of batches, whose position a checkpoint holds.</summary>
@@ -206,9 +214,12 @@ public sealed class Seq2SeqBatches(ISequenceToSequence model, G2pDataset train, 
     {
         var b = _batch!;
         int s = b.SourceLength, t = b.TargetLength;
-        if (firstRow == 0 && rows == b.Batch) return model.Loss(model.Forward(b.Source, s, b.DecoderInput, t, rows), b.Labels);
-        return model.Loss(model.Forward(b.Source[(firstRow * s)..((firstRow + rows) * s)], s,
-            b.DecoderInput[(firstRow * t)..((firstRow + rows) * t)], t, rows), b.Labels[(firstRow * t)..((firstRow + rows) * t)]);
+        bool whole = firstRow == 0 && rows == b.Batch;
+        int[] source = whole ? b.Source : b.Source[(firstRow * s)..((firstRow + rows) * s)];
+        int[] input = whole ? b.DecoderInput : b.DecoderInput[(firstRow * t)..((firstRow + rows) * t)];
+        int[] labels = whole ? b.Labels : b.Labels[(firstRow * t)..((firstRow + rows) * t)];
+        var mean = model.Loss(model.Forward(source, s, input, t, rows), labels);
+        return perToken ? mean * (float)(Items(firstRow, rows) / (rows * _targetsPerExample)) : mean;
     }
 }
 
