@@ -18,8 +18,16 @@ public class Seq2SeqBatchesTests
         var data = new G2pDataset(entries, vocabulary);
         var model = new EncoderDecoder(EncoderDecoderConfig.Small(vocabulary.TargetSize) with
         {
-            SourceVocabSize = vocabulary.SourceSize, ShareEmbeddings = false, Width = 32, Heads = 4, FeedForwardWidth = 64,
-            EncoderLayers = 1, DecoderLayers = 1, PadId = G2pVocabulary.PadId, BosId = G2pVocabulary.BosId, EosId = G2pVocabulary.EosId,
+            SourceVocabSize = vocabulary.SourceSize,
+            ShareEmbeddings = false,
+            Width = 32,
+            Heads = 4,
+            FeedForwardWidth = 64,
+            EncoderLayers = 1,
+            DecoderLayers = 1,
+            PadId = G2pVocabulary.PadId,
+            BosId = G2pVocabulary.BosId,
+            EosId = G2pVocabulary.EosId,
         }, new Generator(1));
         var mean = new Seq2SeqBatches(model, data, 8, 1, seed: 3);
         var perToken = new Seq2SeqBatches(model, data, 8, 1, seed: 3, perToken: true);
