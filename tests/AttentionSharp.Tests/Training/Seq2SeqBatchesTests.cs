@@ -54,7 +54,8 @@ public class Seq2SeqBatchesTests
         Assert.Equal("token", transformer.LossAverage);
         Assert.Equal("batch", TaskPresets.For("g2p", "lstm").LossAverage);
         Assert.Null(TaskPresets.For("pos", "transformer").LossAverage);
-        Assert.Equal("batch", TrainOptions.FromJson((transformer with { LossAverage = "batch" }).ToJson(), transformer).LossAverage);
+        var batch = transformer with { LossAverage = "batch" };
+        Assert.Equal("batch", TrainOptions.FromJson(batch.ToJson(), transformer).LossAverage);
         var before = transformer.ToJson();
         before.Remove("loss_average");                       // a checkpoint saved before the option existed
         Assert.Equal("batch", TrainOptions.FromJson(before, transformer).LossAverage);
