@@ -106,6 +106,10 @@ static class TrainCommand
     static readonly Option<int?> Accumulate = new("--grad-accum") { Description = "Micro-batches per optimizer step (1)." };
     static readonly Option<float?> Lr = new("--lr") { Description = "Peak learning rate." };
     static readonly Option<int?> Warmup = new("--warmup") { Description = "Warmup steps." };
+    static readonly Option<float?> MinLrRatio = new("--min-lr-ratio")
+    {
+        Description = "The rate the cosine schedule ends at, as a fraction of the peak, in [0, 1] (0.1).",
+    };
     static readonly Option<float?> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (matrices only)." };
     static readonly Option<float?> Ema = new("--ema")
     {
@@ -182,9 +186,9 @@ static class TrainCommand
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, DecoderLayers,
                      Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout,
-                     RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup, WeightDecay,
-                     Ema, LabelSmoothing, LossAverage, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention,
-                     PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
+                     RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup, MinLrRatio,
+                     WeightDecay, Ema, LabelSmoothing, LossAverage, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
+                     NoAttention, PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
@@ -245,6 +249,7 @@ static class TrainCommand
             Seed = r.GetValue(Seed) ?? p.Seed, Batch = r.GetValue(Batch) ?? p.Batch,
             GradAccumulation = r.GetValue(Accumulate) ?? p.GradAccumulation,
             LearningRate = r.GetValue(Lr) ?? p.LearningRate, WarmupSteps = r.GetValue(Warmup) ?? p.WarmupSteps,
+            MinLearningRateRatio = r.GetValue(MinLrRatio) ?? p.MinLearningRateRatio,
             WeightDecay = r.GetValue(WeightDecay) ?? p.WeightDecay, Ema = r.GetValue(Ema) ?? p.Ema,
             EvalInterval = r.GetValue(EvalInterval) ?? p.EvalInterval,
             EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers,

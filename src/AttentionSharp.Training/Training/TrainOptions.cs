@@ -236,7 +236,7 @@ public sealed record TrainOptions
             throw new ArgumentException($"--lr must be a positive number; got {LearningRate}.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup cannot be negative; got {WarmupSteps}.");
         if (!(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1))
-            throw new ArgumentException($"The minimum learning-rate ratio must be in [0, 1]; got {MinLearningRateRatio}.");
+            throw new ArgumentException($"--min-lr-ratio must be in [0, 1]; got {MinLearningRateRatio}.");
         if (!(WeightDecay >= 0)) throw new ArgumentException($"--weight-decay cannot be negative; got {WeightDecay}.");
         if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentException($"AdamW's beta2 must be in [0, 1); got {Beta2}.");
         if (!(Ema >= 0 && Ema < 1)) throw new ArgumentException($"--ema must be in [0, 1) (0: no average); got {Ema}.");

@@ -27,4 +27,34 @@ public sealed unsafe partial class Tensor
             foreach (var slice in slices) slice.Dispose();
         return result;
     }
+
+    /// <summary>
+    /// Rows of <paramref name="x"/>, its last dimension a row of C: the result's row i is row rows[i] of x viewed as
+    /// (R, C), or zeros where rows[i] is −1; shaped <paramref name="shape"/>, whose last dimension is C (or (N, C) for
+    /// N rows when omitted). Its gradient adds each row back where it came from (repeats add up). Packing and unpacking
+    /// sequences of different lengths (<see cref="Nn.SequencePacking"/>) are this op.
+    /// </summary>
+    public static Tensor GatherRows(Tensor x, ReadOnlySpan<int> rows, params ReadOnlySpan<int> shape)
+    {
+        if (x.Rank < 1) throw new ArgumentException("GatherRows needs a tensor with a last dimension.", nameof(x));
+        int c = x._shape[^1], count = c == 0 ? 0 : x.Count / c;
+        var outShape = shape.Length == 0 ? [rows.Length, c] : shape.ToArray();
+        if (outShape[^1] != c || ShapeMath.Count(outShape) != (long)rows.Length * c)
+            throw new ArgumentException($"GatherRows: {rows.Length} rows of {c} do not fill the shape " +
+                                        $"{ShapeMath.Format(outShape)}.", nameof(shape));
+        for (int i = 0; i < rows.Length; i++)
+            if ((uint)rows[i] >= (uint)count && rows[i] != Kernels.Embedding.Absent)
+                throw new ArgumentOutOfRangeException(nameof(rows), rows[i],
+                    $"GatherRows: rows[{i}] is {rows[i]}; expected a row in [0, {count}) of {ShapeMath.Format(x.Shape)}, " +
+                    "or −1 for zeros.");
+        var dense = x.Contiguous();
+        var y = Uninitialized(outShape);
+        var index = rows.ToArray();
+        Kernels.Embedding.Forward(y.Data, index, dense.Data, count, c, allowAbsent: true);
+        return Record(y, "GatherRows", [dense], g =>
+        {
+            if (dense.RequiresGrad)
+                Kernels.Embedding.Backward(dense.GradBuffer(), g.Data, index, count, c, allowAbsent: true);
+        });
+    }
 }

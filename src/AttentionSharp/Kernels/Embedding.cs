@@ -4,13 +4,24 @@ using AttentionSharp.Kernels.Simd;
 
 namespace AttentionSharp.Kernels;
 
-/// <summary>Table lookup: row i of the output is row ids[i] of a vocab × dim table (row-major).</summary>
+/// <summary>
+/// Table lookup: row i of the output is row ids[i] of a vocab × dim table (row-major). The same lookup gathers and
+/// scatters rows of activations (<see cref="Tensor.GatherRows"/>), where an id of <see cref="Absent"/> stands for a row
+/// of zeros.
+/// </summary>
 public static unsafe class Embedding
 {
-    /// <summary>y[i, :] = table[ids[i], :]; y holds ids.Length × dim floats.</summary>
-    public static void Forward(Span<float> y, ReadOnlySpan<int> ids, ReadOnlySpan<float> table, int vocab, int dim)
+    /// <summary>With <c>allowAbsent</c>, the id of a row of zeros, which receives no gradient.</summary>
+    public const int Absent = -1;
+
+    /// <summary>
+    /// y[i, :] = table[ids[i], :]; y holds ids.Length × dim floats. With <paramref name="allowAbsent"/>, an id of
+    /// <see cref="Absent"/> gives a row of zeros.
+    /// </summary>
+    public static void Forward(Span<float> y, ReadOnlySpan<int> ids, ReadOnlySpan<float> table, int vocab, int dim,
+        bool allowAbsent = false)
     {
-        Validate(ids, table.Length, vocab, dim);
+        Validate(ids, table.Length, vocab, dim, allowAbsent: allowAbsent);
         Guard.Matrix(nameof(y), y.Length, ids.Length, dim, "ids.Length", nameof(dim));
         fixed (float* py = y)
         fixed (int* pid = ids)
@@ -18,10 +29,14 @@ public static unsafe class Embedding
             Work.Rows(ids.Length, dim, new ForwardKernel(py, pid, pt, dim));
     }
 
-    /// <summary>dtable[ids[i], :] += dy[i, :] for every i (a scatter-add: repeated ids add up).</summary>
-    public static void Backward(Span<float> dtable, ReadOnlySpan<float> dy, ReadOnlySpan<int> ids, int vocab, int dim)
+    /// <summary>
+    /// dtable[ids[i], :] += dy[i, :] for every i (a scatter-add: repeated ids add up); with
+    /// <paramref name="allowAbsent"/>, rows whose id is <see cref="Absent"/> are skipped.
+    /// </summary>
+    public static void Backward(Span<float> dtable, ReadOnlySpan<float> dy, ReadOnlySpan<int> ids, int vocab, int dim,
+        bool allowAbsent = false)
     {
-        Validate(ids, dtable.Length, vocab, dim, nameof(dtable));
+        Validate(ids, dtable.Length, vocab, dim, nameof(dtable), allowAbsent);
         Guard.Matrix(nameof(dy), dy.Length, ids.Length, dim, "ids.Length", nameof(dim));
         fixed (float* pdt = dtable)
         fixed (float* pdy = dy)
@@ -30,13 +45,14 @@ public static unsafe class Embedding
     }
 
     /// <summary>Shape and id checks shared with the reference twin.</summary>
-    internal static void Validate(ReadOnlySpan<int> ids, int tableLength, int vocab, int dim, string tableName = "table")
+    internal static void Validate(ReadOnlySpan<int> ids, int tableLength, int vocab, int dim, string tableName = "table",
+        bool allowAbsent = false)
     {
         Guard.Shape(vocab, dim, nameof(vocab), nameof(dim));
         Guard.Matrix(tableName, tableLength, vocab, dim, nameof(vocab), nameof(dim));
         for (int i = 0; i < ids.Length; i++)
         {
-            if ((uint)ids[i] >= (uint)vocab)
+            if ((uint)ids[i] >= (uint)vocab && !(allowAbsent && ids[i] == Absent))
                 throw new ArgumentException($"ids[{i}] is {ids[i]}; expected an id in [0, {vocab}) (vocab = {vocab}).",
                     nameof(ids));
         }
@@ -48,7 +64,11 @@ public static unsafe class Embedding
         public void Run<T>(int start, int end) where T : unmanaged, ISimd<T>
         {
             for (int i = start; i < end; i++)
-                new ReadOnlySpan<float>(table + (long)ids[i] * dim, dim).CopyTo(new Span<float>(y + (long)i * dim, dim));
+            {
+                var row = new Span<float>(y + (long)i * dim, dim);
+                if (ids[i] == Absent) row.Clear();
+                else new ReadOnlySpan<float>(table + (long)ids[i] * dim, dim).CopyTo(row);
+            }
         }
     }
 
@@ -60,6 +80,7 @@ public static unsafe class Embedding
         {
             for (int i = 0; i < count; i++)
             {
+                if (ids[i] == Absent) continue;
                 float* src = dy + (long)i * dim, dst = dtable + (long)ids[i] * dim;
                 int j = start;
                 for (; j <= end - T.Count; j += T.Count) T.Store(T.Load(in dst[j]) + T.Load(in src[j]), ref dst[j]);

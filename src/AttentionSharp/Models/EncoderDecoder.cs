@@ -68,14 +68,37 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
     /// <summary>W_out (V, C) with a bias, or null when the output is tied to the target embedding.</summary>
     public Linear? OutputProjection { get; }
 
-    /// <summary>Source ids (B, S) → the memory (B, S, C) and the source padding (ids equal to PadId).</summary>
+    /// <summary>
+    /// Source ids (B, S) → the memory (B, S, C) and the source padding (ids equal to PadId). Right-padded sources are
+    /// encoded packed (<see cref="SequencePacking"/>: the layers do no work on the padding, whose memory rows are zero
+    /// and masked).
+    /// </summary>
     public EncodedSource Encode(ReadOnlySpan<int> source, int batch, int length)
     {
         CheckIds(source, batch, length, "source");
         var padding = PaddingOf(source);
         var x = SourceEmbedding.Forward(source, batch, length) * MathF.Sqrt(Config.Width);         // (B, S, C): E[x]·√d_model
+        if (Packable(source, batch, length) is { } packing)
+        {
+            var packed = Encoder.Forward(x, new AttentionMask { Packing = packing });               // (1, N, C)
+            return new EncodedSource(packing.Unpack(packed), padding);                              // (B, S, C)
+        }
         var states = Encoder.Forward(x, new AttentionMask { KeyPadding = padding });                // (B, S, C)
         return new EncodedSource(states, padding);
+    }
+
+    /// <summary>
+    /// The packing of right-padded ids, or null where packing gains nothing (no padding) or cannot apply (linear
+    /// attention skips no keys; padding before a token is masked in place).
+    /// </summary>
+    SequencePacking? Packable(ReadOnlySpan<int> ids, int batch, int length)
+    {
+        if (Config.Attention.Kind == AttentionKind.Linear) return null;
+        var packing = SequencePacking.OfPadded(ids, batch, length, Config.PadId);
+        if (packing is null) return null;
+        for (int b = 0; b < batch; b++)
+            if (ids.Slice(b * length, packing.Lengths[b]).Contains(Config.PadId)) return null;
+        return packing;
     }
 
     /// <summary>
@@ -102,6 +125,30 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
     /// <summary>Teacher forcing: source (B, S) and decoder input (B, T) → logits (B, T, V).</summary>
     public Tensor Forward(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> target, int targetLength, int batch) =>
         Decode(target, batch, targetLength, Encode(source, batch, sourceLength));
+
+    /// <summary>
+    /// Teacher forcing's loss, <see cref="Loss"/> of <see cref="Forward"/>'s logits, with the decoder run on the
+    /// targets packed (<see cref="SequencePacking"/>): a right-padded row's padding positions, which the loss skips and
+    /// the causal mask hides from every other position, take no work. The same value and gradients as the padded
+    /// form, up to the order of float sums.
+    /// </summary>
+    public Tensor TeacherForcingLoss(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> input,
+        ReadOnlySpan<int> targets, int targetLength, int batch)
+    {
+        var memory = Encode(source, batch, sourceLength);
+        if (targets.Length != batch * targetLength)
+            throw new ArgumentException($"Expected {batch}×{targetLength} targets, got {targets.Length}.", nameof(targets));
+        if (Packable(targets, batch, targetLength) is not { } packing)
+            return Loss(Decode(input, batch, targetLength, memory), targets);
+        CheckIds(input, batch, targetLength, "target");
+        var y = TargetEmbedding.Forward(input, batch, targetLength) * MathF.Sqrt(Config.Width);    // (B, T, C)
+        y = Decoder.Forward(y, memory.States, new AttentionMask { Packing = packing },
+            new AttentionMask { KeyPadding = memory.Padding });                                     // (1, N, C)
+        var logits = OutputProjection?.Forward(y) ?? Tensor.Linear(y, TargetEmbedding.Weight);      // (1, N, V)
+        var packedTargets = new int[packing.Tokens];
+        for (int i = 0; i < packedTargets.Length; i++) packedTargets[i] = targets[packing.PackedRows[i]];
+        return Loss(logits, packedTargets);
+    }
 
     /// <summary>
     /// Label-smoothed cross-entropy, averaged over the non-padding targets (B, T): the target distribution is

@@ -24,6 +24,14 @@ public interface ISequenceToSequence
     /// </summary>
     Tensor Loss(Tensor logits, ReadOnlySpan<int> targets);
 
+    /// <summary>
+    /// Teacher forcing's loss from ids: source (B, S), decoder input and targets (B, T) → <see cref="Loss"/> of
+    /// <see cref="Forward"/>'s logits. A model may skip the work of padding positions (the value is the same).
+    /// </summary>
+    Tensor TeacherForcingLoss(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> input, ReadOnlySpan<int> targets,
+        int targetLength, int batch) =>
+        Loss(Forward(source, sourceLength, input, targetLength, batch), targets);
+
     /// <summary>Greedy decoding of B sources of length S, at most <paramref name="maxLength"/> tokens each.</summary>
     GreedyResult Greedy(ReadOnlySpan<int> source, int batch, int sourceLength, int maxLength);
 

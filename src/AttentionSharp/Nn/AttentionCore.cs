@@ -72,6 +72,12 @@ public sealed class AttentionCore
     internal (Tensor Output, Tensor? Weights) SelfAttention(Tensor qkv, AttentionMask mask, KvCacheLayer? cache,
         bool training, bool wantWeights)
     {
+        if (mask.Packing is { } packing)
+        {
+            // Packed sequences (1, N, ·): attend over each one's own positions in the padded form, then pack again.
+            var (y, w) = SelfAttention(packing.Unpack(qkv), Unpacked(mask, packing, cache), cache, training, wantWeights);
+            return (packing.Pack(y), w);
+        }
         int t = qkv.Size(1);
         bool packed = cache is null && Config.Attention.Kind != AttentionKind.Linear && NKV == NH;
         if (packed && !wantWeights)
@@ -89,6 +95,12 @@ public sealed class AttentionCore
     internal (Tensor Output, Tensor? Weights) SelfHeads(Tensor q, Tensor k, Tensor v, AttentionMask mask,
         KvCacheLayer? cache, bool training, bool wantWeights)
     {
+        if (mask.Packing is { } packing)
+        {
+            var (heads, w) = SelfHeads(packing.Unpack(q), packing.Unpack(k), packing.Unpack(v),
+                Unpacked(mask, packing, cache), cache, training, wantWeights);
+            return (packing.Pack(heads), w);
+        }
         int b = q.Size(0), t = q.Size(1);
         var pattern = Config.Attention;
         int offset = cache?.Length ?? 0;
@@ -112,6 +124,21 @@ public sealed class AttentionCore
     internal (Tensor Output, Tensor? Weights) CrossAttention(Tensor q, Func<(Tensor K, Tensor V)> projectMemory,
         AttentionMask mask, KvCacheLayer? cache, bool training, bool wantWeights)
     {
+        if (mask.Packing is not null || mask.KeyPacking is not null)
+        {
+            // Packed queries and/or a packed memory: unpacked to (B, T, ·), the memory's padding masked, the output
+            // packed like the queries.
+            var queries = mask.Packing;
+            var memory = mask.KeyPacking;
+            if (queries is not null) q = queries.Unpack(q);
+            var unpacked = Unpacked(mask, memory, cache) with { Packing = null };
+            var (heads, w) = CrossAttention(q, memory is null ? projectMemory : () =>
+            {
+                var (k, v) = projectMemory();
+                return (memory.Unpack(k), memory.Unpack(v));
+            }, unpacked, cache, training, wantWeights);
+            return (queries?.Pack(heads) ?? heads, w);
+        }
         int b = q.Size(0), tq = q.Size(1);
         q = SplitHeads(q, NH);                                                                // (B, NH, Tq, HS)
         Tensor k, v;
@@ -129,6 +156,21 @@ public sealed class AttentionCore
         var options = Options(mask, tq, k.Size(2), training, positions: false);
         var (y, weights) = Attend(AttentionPattern.Full, q, k, v, options, wantWeights);
         return (MergeHeads(y, b, tq), weights);
+    }
+
+    /// <summary>
+    /// The mask of packed sequences' unpacked form: no packing, and the keys' padding (of <paramref name="keys"/>, when
+    /// they are packed) masked. Packing is for whole sequences, so there is no cache, and key padding comes from it.
+    /// </summary>
+    static AttentionMask Unpacked(AttentionMask mask, SequencePacking? keys, KvCacheLayer? cache)
+    {
+        if (cache is not null)
+            throw new ArgumentException("Packed sequences are for whole-sequence passes; decoding with a K/V cache " +
+                                        "takes (B, T, C) rows.");
+        if (keys is null) return mask with { KeyPacking = null };
+        if (!mask.KeyPadding.IsEmpty)
+            throw new ArgumentException("Packed keys carry their own padding; pass no KeyPadding with them.");
+        return mask with { Packing = null, KeyPacking = null, KeyPadding = keys.Padding };
     }
 
     /// <summary>Attention(Q, K, V) = softmax(QKᵀ/√d_k + M)·V as the pattern computes it (or linear attention).</summary>

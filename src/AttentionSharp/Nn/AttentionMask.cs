@@ -12,6 +12,16 @@ public sealed record AttentionMask
     /// <summary>Added to the scores (−∞ forbids); any shape that broadcasts to (B, NH, Tq, Tk) (torch's float attn_mask).</summary>
     public Tensor? Additive { get; init; }
 
+    /// <summary>
+    /// The queries' sequences when they are packed into one row, (1, N, ·) (<see cref="SequencePacking"/>): attention
+    /// unpacks them to (B, T, ·), masks the padding and packs its output; null when each row is a sequence. In
+    /// self-attention the keys are the same sequences.
+    /// </summary>
+    public SequencePacking? Packing { get; init; }
+
+    /// <summary>Cross-attention: the memory's sequences when the memory is packed too; null when it is (B, Tm, C).</summary>
+    public SequencePacking? KeyPacking { get; init; }
+
     /// <summary>No mask: every query sees every key.</summary>
     public static AttentionMask None { get; } = new();
 

@@ -94,7 +94,8 @@ public sealed class MultiHeadAttention : Module
         else
         {
             CheckInput(memory, "memory", c);
-            if (memory.Size(0) != x.X.Size(0))
+            // Packed sequences count as their packing's batch.
+            if ((mask.KeyPacking?.Batch ?? memory.Size(0)) != (mask.Packing?.Batch ?? x.X.Size(0)))
                 throw new ArgumentException("Cross-attention needs the memory's batch to equal x's; " +
                     $"got x {ShapeMath.Format(x.X.Shape)}, memory {ShapeMath.Format(memory.Shape)}.", nameof(memory));
             // Q = x·W^Qᵀ + b^Q;  [K V] = memory·[W^K; W^V]ᵀ + [b^K; b^V]

@@ -37,10 +37,15 @@ public abstract class TransformerStack<TLayer> : Module where TLayer : Module
 public sealed class TransformerEncoder(TransformerConfig config, Generator rng)
     : TransformerStack<TransformerEncoderLayer>(config, rng, static (c, r, d) => new TransformerEncoderLayer(c, r, d))
 {
-    /// <summary>(B, T, C) embeddings → (B, T, C); <paramref name="mask"/> carries key padding or an additive mask.</summary>
+    /// <summary>
+    /// (B, T, C) embeddings → (B, T, C); <paramref name="mask"/> carries key padding or an additive mask. With
+    /// <see cref="AttentionMask.Packing"/>, the layers run on the sequences packed after the positions are added, and the
+    /// output is packed: (1, N, C).
+    /// </summary>
     public Tensor Forward(Tensor x, AttentionMask? mask = null)
     {
         x = Embed(x, 0);
+        if (mask?.Packing is { } packing) x = packing.Pack(x);                               // (1, N, C)
         foreach (var layer in Layers) x = layer.Forward(x, mask);                            // (B, T, C)
         return Finish(x);
     }
@@ -58,13 +63,21 @@ public sealed class TransformerDecoder(TransformerConfig config, Generator rng)
 
     /// <summary>
     /// (B, T, C) target embeddings → (B, T, C). With <paramref name="cache"/>, x holds the positions from cache.Length on
-    /// (usually one), and their keys and values are appended; decode under GradMode.NoGrad().
+    /// (usually one), and their keys and values are appended; decode under GradMode.NoGrad(). With
+    /// <see cref="AttentionMask.Packing"/> in <paramref name="selfMask"/>, the layers run on the target sequences packed
+    /// after the positions are added (the cross-attention's queries too), and the output is packed: (1, N, C); a
+    /// packed memory says so in <paramref name="memoryMask"/>'s <see cref="AttentionMask.KeyPacking"/>.
     /// </summary>
     public Tensor Forward(Tensor x, Tensor memory, AttentionMask? selfMask = null, AttentionMask? memoryMask = null, KvCache? cache = null)
     {
         if (cache is not null && cache.Layers != Layers.Count)
             throw new ArgumentException($"The K/V cache has {cache.Layers} layers but the decoder has {Layers.Count}.", nameof(cache));
         x = Embed(x, cache?.Length ?? 0);
+        if (selfMask?.Packing is { } packing)
+        {
+            x = packing.Pack(x);                                                              // (1, N, C)
+            memoryMask = (memoryMask ?? AttentionMask.None) with { Packing = packing };
+        }
         for (int i = 0; i < Layers.Count; i++) x = Layers[i].Forward(x, memory, selfMask, memoryMask, cache?[i]);   // (B, T, C)
         return Finish(x);
     }

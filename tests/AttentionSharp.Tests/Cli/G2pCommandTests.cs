@@ -21,8 +21,9 @@ public class G2pCommandTests
         var run = dir.File("g2p");
         string[] tiny = Tiny(steps: 3);
         var (code, output) = AttnProcess.Run(["train", "--task", "g2p", "--data", dictionary, "--out", run, .. tiny,
-            "--beam", "3", "--length-penalty", "0.6"]);
+            "--beam", "3", "--length-penalty", "0.6", "--min-lr-ratio", "0.25"]);
         Assert.True(code == 0, output);
+        Assert.Contains("\"min_lr_ratio\": 0.25", File.ReadAllText(Path.Combine(run, "checkpoint", "trainer_state.json")));
         Assert.Contains("words), greedy: PER", output);
         Assert.Contains("words), beam 3, length penalty 0.6: PER", output);
 

@@ -34,6 +34,33 @@ public class EmbeddingTests
     }
 
     [Fact]
+    public void AbsentIdsGiveZeroRowsAndReceiveNoGradient()
+    {
+        // Gathering rows of activations (Tensor.GatherRows): id −1 is a row of zeros, skipped by the scatter-add.
+        foreach (var (count, dim) in RowShapes())
+        {
+            const int vocab = 7;
+            var rng = new Random(3 * dim + count);
+            var table = Uniform(rng, vocab * dim, 1f);
+            var ids = Enumerable.Range(0, count).Select(_ => rng.Next(-1, vocab)).ToArray();
+            var y = Uniform(rng, count * dim, 1f);
+            var ye = new float[count * dim];
+            Embedding.Forward(y, ids, table, vocab, dim, allowAbsent: true);
+            Ref.Embedding.Forward(ye, ids, table, vocab, dim, allowAbsent: true);
+            Close(ye, y, 0, 0, $"gather {count}×{dim}");
+            for (int i = 0; i < count; i++)
+                if (ids[i] == Embedding.Absent) Assert.All(y.AsSpan(i * dim, dim).ToArray(), v => Assert.Equal(0f, v));
+
+            var dy = Uniform(rng, count * dim, 1f);
+            var dt = Uniform(rng, vocab * dim, 1f);
+            var dte = (float[])dt.Clone();
+            Embedding.Backward(dt, dy, ids, vocab, dim, allowAbsent: true);
+            Ref.Embedding.Backward(dte, dy, ids, vocab, dim, allowAbsent: true);
+            Close(dte, dt, GradientAbsTol, GradientRelTol, $"gather backward {count}×{dim}");
+        }
+    }
+
+    [Fact]
     public void BackwardIsTheGradientOfTheLookup()
     {
         // y = table[ids] is linear in the table, so dL/dtable[v, j] = Σ_{i: ids[i] = v} dy[i, j] exactly.

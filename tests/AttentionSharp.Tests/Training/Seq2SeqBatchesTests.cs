@@ -62,4 +62,13 @@ public class Seq2SeqBatchesTests
         Assert.Equal("--loss-average must be one of batch, token; got 'word'.",
             Assert.Throws<ArgumentException>(() => (transformer with { LossAverage = "word" }).Validate()).Message);
     }
+
+    [Fact]
+    public void TheScheduleFloorIsAFractionOfThePeak()
+    {
+        var transformer = TaskPresets.For("g2p", "transformer");
+        Assert.Equal(0.1f, transformer.MinLearningRateRatio);
+        Assert.Equal("--min-lr-ratio must be in [0, 1]; got 1.5.",
+            Assert.Throws<ArgumentException>(() => (transformer with { MinLearningRateRatio = 1.5f }).Validate()).Message);
+    }
 }

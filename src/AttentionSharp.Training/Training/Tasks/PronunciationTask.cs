@@ -117,9 +117,9 @@ public sealed class PronunciationTask : ITrainingTask
             {
                 using var scope = TensorScope.Begin();
                 int count = batch.Labels.Count(l => l != model.PadId);
-                var logits = model.Forward(batch.Source, batch.SourceLength, batch.DecoderInput, batch.TargetLength,
-                    batch.Batch);
-                sum += model.Loss(logits, batch.Labels).Item() * (double)count;
+                var loss = model.TeacherForcingLoss(batch.Source, batch.SourceLength, batch.DecoderInput, batch.Labels,
+                    batch.TargetLength, batch.Batch);
+                sum += loss.Item() * (double)count;
                 tokens += count;
             }
         }
@@ -218,7 +218,7 @@ public sealed class Seq2SeqBatches(ISequenceToSequence model, G2pDataset train, 
         int[] source = whole ? b.Source : b.Source[(firstRow * s)..((firstRow + rows) * s)];
         int[] input = whole ? b.DecoderInput : b.DecoderInput[(firstRow * t)..((firstRow + rows) * t)];
         int[] labels = whole ? b.Labels : b.Labels[(firstRow * t)..((firstRow + rows) * t)];
-        var mean = model.Loss(model.Forward(source, s, input, t, rows), labels);
+        var mean = model.TeacherForcingLoss(source, s, input, labels, t, rows);
         return perToken ? mean * (float)(Items(firstRow, rows) / (rows * _targetsPerExample)) : mean;
     }
 }
