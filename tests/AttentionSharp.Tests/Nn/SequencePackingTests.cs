@@ -48,6 +48,23 @@ public class SequencePackingTests
     }
 
     [Fact]
+    public void IndexSelectGathersTheSlicesAlongAnyDimension()
+    {
+        // The row gather against the slices themselves, concatenated: every dimension, repeats, a strided input.
+        var x = Tensor.Uniform(new Generator(6), -1f, 1f, 3, 4, 5);
+        foreach (var input in new[] { x, x.Transpose(0, 2) })
+            for (int dim = 0; dim < 3; dim++)
+            {
+                int[] indices = [2, 0, 2];
+                var expected = Tensor.Cat([.. indices.Select(i => input.Narrow(dim, i, 1))], dim);
+                var actual = input.IndexSelect(dim, indices);
+                Assert.Equal(expected.Shape.ToArray(), actual.Shape.ToArray());
+                Assert.Equal(expected.ToArray(), actual.ToArray());
+            }
+        Assert.Contains("outside [0, 3)", Assert.Throws<ArgumentOutOfRangeException>(() => x.IndexSelect(0, [3])).Message);
+    }
+
+    [Fact]
     public void PackAndUnpackKeepEveryPositionAndZeroThePadding()
     {
         var packing = new SequencePacking([2, 3, 1]);
