@@ -78,28 +78,18 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
         CheckIds(source, batch, length, "source");
         var padding = PaddingOf(source);
         var x = SourceEmbedding.Forward(source, batch, length) * MathF.Sqrt(Config.Width);         // (B, S, C): E[x]·√d_model
-        if (Packable(source, batch, length) is { } packing)
-        {
-            var packed = Encoder.Forward(x, new AttentionMask { Packing = packing });               // (1, N, C)
-            return new EncodedSource(packing.Unpack(packed), padding);                              // (B, S, C)
-        }
-        var states = Encoder.Forward(x, new AttentionMask { KeyPadding = padding });                // (B, S, C)
-        return new EncodedSource(states, padding);
+        var packing = Packable(source, batch, length);
+        var states = Encoder.Forward(x, packing is null ? new AttentionMask { KeyPadding = padding }
+                                                        : new AttentionMask { Packing = packing }); // (B, S, C) or (1, N, C)
+        return new EncodedSource(packing?.Unpack(states) ?? states, padding);                     // (B, S, C)
     }
 
     /// <summary>
-    /// The packing of right-padded ids, or null where packing gains nothing (no padding) or cannot apply (linear
-    /// attention skips no keys; padding before a token is masked in place).
+    /// The packing of right-padded ids (<see cref="SequencePacking.OfPadded"/>), or null where packing gains nothing
+    /// or cannot apply (linear attention skips no keys).
     /// </summary>
-    SequencePacking? Packable(ReadOnlySpan<int> ids, int batch, int length)
-    {
-        if (Config.Attention.Kind == AttentionKind.Linear) return null;
-        var packing = SequencePacking.OfPadded(ids, batch, length, Config.PadId);
-        if (packing is null) return null;
-        for (int b = 0; b < batch; b++)
-            if (ids.Slice(b * length, packing.Lengths[b]).Contains(Config.PadId)) return null;
-        return packing;
-    }
+    SequencePacking? Packable(ReadOnlySpan<int> ids, int batch, int length) =>
+        Config.Attention.Kind == AttentionKind.Linear ? null : SequencePacking.OfPadded(ids, batch, length, Config.PadId);
 
     /// <summary>
     /// Decoder input ids (B, T), BOS first → logits (B, T, V) for the next token at every position. Without a cache the
@@ -116,10 +106,20 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
                 nameof(memory));
         // Linear attention cannot skip keys; under the causal mask right padding only reaches positions the loss skips.
         bool maskPadding = cache is null && Config.Attention.Kind != AttentionKind.Linear;
-        var selfMask = maskPadding ? new AttentionMask { KeyPadding = PaddingOf(target) } : null;
+        return Logits(target, batch, length, memory, maskPadding ? new AttentionMask { KeyPadding = PaddingOf(target) } : null,
+            cache);                                                                                 // (B, T, V)
+    }
+
+    /// <summary>
+    /// The decoder from its input ids to the logits: E[y]·√d_model, the stack under <paramref name="selfMask"/> (with a
+    /// packing, its positions packed: (1, N, V) out), the output projection.
+    /// </summary>
+    Tensor Logits(ReadOnlySpan<int> target, int batch, int length, EncodedSource memory, AttentionMask? selfMask,
+        KvCache? cache)
+    {
         var y = TargetEmbedding.Forward(target, batch, length) * MathF.Sqrt(Config.Width);         // (B, T, C)
         y = Decoder.Forward(y, memory.States, selfMask, new AttentionMask { KeyPadding = memory.Padding }, cache);
-        return OutputProjection?.Forward(y) ?? Tensor.Linear(y, TargetEmbedding.Weight);            // (B, T, V)
+        return OutputProjection?.Forward(y) ?? Tensor.Linear(y, TargetEmbedding.Weight);            // (B, T, V) or (1, N, V)
     }
 
     /// <summary>Teacher forcing: source (B, S) and decoder input (B, T) → logits (B, T, V).</summary>
@@ -141,10 +141,7 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
         if (Packable(targets, batch, targetLength) is not { } packing)
             return Loss(Decode(input, batch, targetLength, memory), targets);
         CheckIds(input, batch, targetLength, "target");
-        var y = TargetEmbedding.Forward(input, batch, targetLength) * MathF.Sqrt(Config.Width);    // (B, T, C)
-        y = Decoder.Forward(y, memory.States, new AttentionMask { Packing = packing },
-            new AttentionMask { KeyPadding = memory.Padding });                                     // (1, N, C)
-        var logits = OutputProjection?.Forward(y) ?? Tensor.Linear(y, TargetEmbedding.Weight);      // (1, N, V)
+        var logits = Logits(input, batch, targetLength, memory, new AttentionMask { Packing = packing }, null); // (1, N, V)
         var packedTargets = new int[packing.Tokens];
         for (int i = 0; i < packedTargets.Length; i++) packedTargets[i] = targets[packing.PackedRows[i]];
         return Loss(logits, packedTargets);

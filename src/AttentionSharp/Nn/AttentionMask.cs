@@ -1,15 +1,23 @@
 namespace AttentionSharp.Nn;
 
-/// <summary>What one attention call may not look at, or is biased against; passed through to <see cref="Tensor.ScaledDotProductAttention"/>.</summary>
+/// <summary>
+/// What one attention call may not look at, or is biased against; passed through to
+/// <see cref="Tensor.ScaledDotProductAttention"/>.
+/// </summary>
 public sealed record AttentionMask
 {
-    /// <summary>Query i sees key j only when j ≤ i + (Tk − Tq) (bottom-right aligned, so a cached decoding step sees everything so far).</summary>
+    /// <summary>
+    /// Query i sees key j only when j ≤ i + (Tk − Tq) (bottom-right aligned, so a cached decoding step sees everything
+    /// so far).
+    /// </summary>
     public bool Causal { get; init; }
 
     /// <summary>(B × Tk) flags, true where a key is padding (torch's key_padding_mask); empty for none.</summary>
     public ReadOnlyMemory<bool> KeyPadding { get; init; }
 
-    /// <summary>Added to the scores (−∞ forbids); any shape that broadcasts to (B, NH, Tq, Tk) (torch's float attn_mask).</summary>
+    /// <summary>
+    /// Added to the scores (−∞ forbids); any shape that broadcasts to (B, NH, Tq, Tk) (torch's float attn_mask).
+    /// </summary>
     public Tensor? Additive { get; init; }
 
     /// <summary>

@@ -55,7 +55,8 @@ public sealed class SequencePacking
 
     /// <summary>
     /// The packing of right-padded ids (B, T): each row's length is its position after the last id other than
-    /// <paramref name="padId"/>; null when no row has padding (nothing to gain) or a row is all padding.
+    /// <paramref name="padId"/>; null when no row has padding (nothing to gain), a row is all padding, or padding comes
+    /// before a token (that is masked where it stands, not packed away).
     /// </summary>
     public static SequencePacking? OfPadded(ReadOnlySpan<int> ids, int batch, int length, int padId)
     {
@@ -66,7 +67,7 @@ public sealed class SequencePacking
         {
             var row = ids.Slice(b * length, length);
             int n = row.LastIndexOfAnyExcept(padId) + 1;
-            if (n == 0) return null;
+            if (n == 0 || row[..n].Contains(padId)) return null;
             lengths[b] = n;
             padded |= n < length;
         }

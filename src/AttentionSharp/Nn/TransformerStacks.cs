@@ -9,7 +9,8 @@ public abstract class TransformerStack<TLayer> : Module where TLayer : Module
 {
     readonly Generator _dropoutRng;
 
-    private protected TransformerStack(TransformerConfig config, Generator rng, Func<TransformerConfig, Generator, Generator, TLayer> newLayer)
+    private protected TransformerStack(TransformerConfig config, Generator rng,
+        Func<TransformerConfig, Generator, Generator, TLayer> newLayer)
     {
         Config = config.Validate();
         _dropoutRng = RegisterGenerator("dropout", new Generator(rng.NextUInt64()));
@@ -46,7 +47,7 @@ public sealed class TransformerEncoder(TransformerConfig config, Generator rng)
     {
         x = Embed(x, 0);
         if (mask?.Packing is { } packing) x = packing.Pack(x);                               // (1, N, C)
-        foreach (var layer in Layers) x = layer.Forward(x, mask);                            // (B, T, C)
+        foreach (var layer in Layers) x = layer.Forward(x, mask);                            // (B, T, C) or (1, N, C)
         return Finish(x);
     }
 }
@@ -68,17 +69,20 @@ public sealed class TransformerDecoder(TransformerConfig config, Generator rng)
     /// after the positions are added (the cross-attention's queries too), and the output is packed: (1, N, C); a
     /// packed memory says so in <paramref name="memoryMask"/>'s <see cref="AttentionMask.KeyPacking"/>.
     /// </summary>
-    public Tensor Forward(Tensor x, Tensor memory, AttentionMask? selfMask = null, AttentionMask? memoryMask = null, KvCache? cache = null)
+    public Tensor Forward(Tensor x, Tensor memory, AttentionMask? selfMask = null, AttentionMask? memoryMask = null,
+        KvCache? cache = null)
     {
         if (cache is not null && cache.Layers != Layers.Count)
-            throw new ArgumentException($"The K/V cache has {cache.Layers} layers but the decoder has {Layers.Count}.", nameof(cache));
+            throw new ArgumentException($"The K/V cache has {cache.Layers} layers but the decoder has {Layers.Count}.",
+                nameof(cache));
         x = Embed(x, cache?.Length ?? 0);
         if (selfMask?.Packing is { } packing)
         {
             x = packing.Pack(x);                                                              // (1, N, C)
             memoryMask = (memoryMask ?? AttentionMask.None) with { Packing = packing };
         }
-        for (int i = 0; i < Layers.Count; i++) x = Layers[i].Forward(x, memory, selfMask, memoryMask, cache?[i]);   // (B, T, C)
+        for (int i = 0; i < Layers.Count; i++)
+            x = Layers[i].Forward(x, memory, selfMask, memoryMask, cache?[i]);              // (B, T, C) or (1, N, C)
         return Finish(x);
     }
 }

@@ -87,6 +87,7 @@ public class SequencePackingTests
         Assert.Equal([2, 3], packing.Lengths);
         Assert.Null(SequencePacking.OfPadded([4, 5, 6, 7], 2, 2, Pad));                 // no padding: nothing to gain
         Assert.Null(SequencePacking.OfPadded([4, 5, Pad, Pad], 2, 2, Pad));             // an empty row
+        Assert.Null(SequencePacking.OfPadded([4, Pad, 5, 6, Pad, Pad], 2, 3, Pad));     // padding before a token
         Assert.Contains("length 0", Assert.Throws<ArgumentException>(() => new SequencePacking([2, 0])).Message);
         Assert.Throws<ArgumentException>(() => new SequencePacking([4], maxLength: 3));
         var wrongShape = Assert.Throws<ArgumentException>(() => new SequencePacking([2, 3]).Unpack(Tensor.Zeros(2, 5, 4)));
