@@ -40,6 +40,7 @@ public sealed class CompletionEngine : IDisposable
     readonly List<DecodingSequence> _active = [];                     // the engine thread's alone
     bool _accepting = true, _cancelAll, _stopped;                     // guarded by _gate
     volatile int _activeCount;                                        // _active.Count, for other threads
+    long _completionTokens;                                           // Interlocked: the engine thread adds
 
     /// <summary>
     /// Serves <paramref name="model"/> (which the engine's thread then owns: use it nowhere else) with
@@ -74,6 +75,9 @@ public sealed class CompletionEngine : IDisposable
 
     /// <summary>Sequences decoding now (as of the end of the engine's last step).</summary>
     public int ActiveSequences => _activeCount;
+
+    /// <summary>Completion tokens drawn by the sequences that have ended since the engine started.</summary>
+    public long CompletionTokens => Interlocked.Read(ref _completionTokens);
 
     /// <summary>False once <see cref="StopAccepting"/> was called.</summary>
     public bool Accepting
@@ -173,8 +177,7 @@ public sealed class CompletionEngine : IDisposable
             try { reason ??= sequence.Advance(); }
             catch (Exception e) { (reason, failure) = (FinishReason.Cancelled, $"Decoding failed: {e.Message}"); }
             if (reason is null) continue;
-            sequence.Finish(reason, failure);
-            sequence.Dispose();
+            End(sequence, reason, failure);
             _active.RemoveAt(i);
         }
         if (_active.Count == 0) return;
@@ -189,12 +192,15 @@ public sealed class CompletionEngine : IDisposable
         }
         catch (Exception e)
         {
-            foreach (var sequence in _active)
-            {
-                sequence.Finish(FinishReason.Cancelled, $"Decoding failed: {e.Message}");
-                sequence.Dispose();
-            }
+            foreach (var sequence in _active) End(sequence, FinishReason.Cancelled, $"Decoding failed: {e.Message}");
             _active.Clear();
         }
+    }
+
+    void End(DecodingSequence sequence, string reason, string? failure)
+    {
+        Interlocked.Add(ref _completionTokens, sequence.Generated);
+        sequence.Finish(reason, failure);
+        sequence.Dispose();
     }
 }

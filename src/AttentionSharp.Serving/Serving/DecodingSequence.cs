@@ -25,6 +25,9 @@ sealed class DecodingSequence(CompletionJob job, KvCache cache, float[] logits, 
     /// <summary>The newest token: the one the next decoding step feeds.</summary>
     public int Last => _sequence.Last;
 
+    /// <summary>Completion tokens drawn so far.</summary>
+    public int Generated => _sequence.Generated;
+
     /// <summary>
     /// Draws the next token from <see cref="Logits"/>, shows the text it settles and says why the sequence ends
     /// (<see cref="FinishReason"/>), or null when it goes on.
