@@ -121,6 +121,11 @@ static class TrainCommand
         Description = "--task g2p: how a batch's loss weighs its target phonemes: batch (their mean, every batch " +
                       "weighs the same) or token (their sum over a batch's average count, every phoneme weighs the same).",
     };
+    static readonly Option<string?> Pronunciations = new("--pronunciations")
+    {
+        Description = "--task g2p: which pronunciations of a training word to train on: all (one example each) or " +
+                      "first (the dictionary's first alone); scoring accepts any either way.",
+    };
     static readonly Option<float?> LabelSmoothing = new("--label-smoothing")
     {
         Description = "ε of label smoothing in the training loss (--task g2p and fashion): 1 − ε on the label, ε spread " +
@@ -187,8 +192,8 @@ static class TrainCommand
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, DecoderLayers,
                      Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout,
                      RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup, MinLrRatio,
-                     WeightDecay, Ema, LabelSmoothing, LossAverage, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
-                     NoAttention, PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
+                     WeightDecay, Ema, LabelSmoothing, LossAverage, Pronunciations, EvalInterval, EvalSample, Tokenizer, Vocab,
+                     Init, Attention, NoAttention, PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
@@ -257,6 +262,7 @@ static class TrainCommand
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
             LabelSmoothing = r.GetValue(LabelSmoothing) ?? p.LabelSmoothing,
             LossAverage = r.GetValue(LossAverage) ?? p.LossAverage,
+            Pronunciations = r.GetValue(Pronunciations) ?? p.Pronunciations,
             WordDropout = r.GetValue(WordDropout) ?? p.WordDropout,
             RareWordDropout = r.GetValue(RareWordDropout) ?? p.RareWordDropout,
             TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,

@@ -42,6 +42,7 @@ public static class TaskPresets
             TestViews = task == "fashion" ? "shifts" : null,
             LabelSmoothing = task == "fashion" || task == "g2p" && transformer ? 0.1f : task == "g2p" ? 0f : null,
             LossAverage = task == "g2p" ? transformer ? "token" : "batch" : null,
+            Pronunciations = task == "g2p" ? "all" : null,
         };
         return task switch
         {
@@ -162,6 +163,8 @@ public static class TaskPresets
             "it softens the targets of --task g2p and fashion");
         Check(o.LossAverage is not null, preset.LossAverage is not null, "--loss-average",
             "it weighs the target tokens of --task g2p's batches");
+        Check(o.Pronunciations is not null, preset.Pronunciations is not null, "--pronunciations",
+            "it picks the training pronunciations of --task g2p");
         Check(o.Beam is not null, preset.Beam is not null, "--beam", "beam search decodes --task g2p's pronunciations");
         Check(o.LengthPenalty is not null, preset.LengthPenalty is not null, "--length-penalty",
             "it normalises --task g2p's beam search");

@@ -119,6 +119,14 @@ public sealed record TrainOptions
     public string? LossAverage { get; init; }
 
     /// <summary>
+    /// G2P: which pronunciations of a training word are training examples
+    /// (<see cref="Tasks.PronunciationTask.PronunciationChoices"/>): "all", one example each, or "first", the
+    /// dictionary's first alone, so that no spelling is taught two answers.
+    /// Validation and test accept any of a word's pronunciations either way.
+    /// </summary>
+    public string? Pronunciations { get; init; }
+
+    /// <summary>
     /// POS tagging: the share of training words read as &lt;unk&gt; (their spelling features kept), drawn afresh every
     /// step, so the tagger learns to tag words it has not seen from their spelling and context.
     /// </summary>
@@ -254,6 +262,9 @@ public sealed record TrainOptions
         if (LossAverage is { } average && !Tasks.Seq2SeqBatches.Averages.Contains(average))
             throw new ArgumentException(
                 $"--loss-average must be one of {string.Join(", ", Tasks.Seq2SeqBatches.Averages)}; got '{average}'.");
+        if (Pronunciations is { } which && !Tasks.PronunciationTask.PronunciationChoices.Contains(which))
+            throw new ArgumentException($"--pronunciations must be one of " +
+                $"{string.Join(", ", Tasks.PronunciationTask.PronunciationChoices)}; got '{which}'.");
         if (WordDropout is { } w && !(w >= 0 && w < 1))
             throw new ArgumentException($"--word-dropout must be in [0, 1); got {w}.");
         if (RareWordDropout is { } a && !(a >= 0 && float.IsFinite(a)))
@@ -289,6 +300,7 @@ public sealed record TrainOptions
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
         ["post_ln"] = PostLn, ["label_smoothing"] = LabelSmoothing, ["loss_average"] = LossAverage,
+        ["pronunciations"] = Pronunciations,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
         ["length_penalty"] = LengthPenalty, ["ensemble"] = Ensemble,
         ["train_fraction"] = TrainFraction, ["erase"] = Erase, ["test_views"] = TestViews,
@@ -336,6 +348,8 @@ public sealed record TrainOptions
             LabelSmoothing = Get("label_smoothing", defaults.LabelSmoothing),
             // a run saved before the option existed took each batch's mean
             LossAverage = Get("loss_average", defaults.LossAverage is null ? null : "batch"),
+            // a run saved before the option existed trained on every pronunciation
+            Pronunciations = Get("pronunciations", defaults.Pronunciations is null ? null : "all"),
             NoAttention = Get("no_attention", defaults.NoAttention),
             PostLn = Get("post_ln", defaults.PostLn),
             WordDropout = Get("word_dropout", defaults.WordDropout),

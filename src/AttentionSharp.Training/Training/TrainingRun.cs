@@ -123,6 +123,7 @@ public sealed class TrainingRun
                           (o.RareWordDropout is > 0 ? $", rare-word dropout α = {o.RareWordDropout:G3}" : "") +
                           (o.LabelSmoothing is { } smoothing ? $", label smoothing {smoothing:G3}" : "") +
                           (o.LossAverage is "token" ? ", loss averaged per token" : "") +
+                          (o.Pronunciations is "first" ? ", first pronunciations only" : "") +
                           $"; checkpoints in {runDir}.");
 
         if (Leader) Directory.CreateDirectory(runDir);

@@ -144,6 +144,53 @@ public class TrainingRunTests
     }
 
     /// <summary>
+    /// --pronunciations first trains g2p on each word's first pronunciation alone: the header counts one example a
+    /// training word (all of them: more), the losses differ, the run's options keep the choice for --resume (a run saved
+    /// before the option read as all), and a value outside all and first is refused by name.
+    /// </summary>
+    [Fact]
+    public void PronunciationsFirstTrainsOnEachWordsFirstPronunciation()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 3, EvalInterval = 0 };
+        // every third word gains a second pronunciation: its phonemes backwards
+        var lines = File.ReadAllLines(options.Data!).ToList();
+        var words = lines.Where(l => l.StartsWith("  \"", StringComparison.Ordinal)).ToList();
+        for (int i = 0; i < words.Count; i += 3)
+        {
+            var parts = words[i].Trim().TrimEnd(',').Split("\": \"");
+            var phones = string.Join(' ', parts[1].TrimEnd('"').Split(' ').Reverse());
+            lines.Insert(lines.Count - 1, $",  {parts[0]}(2)\": \"{phones}\"");
+        }
+        File.WriteAllLines(options.Data!, lines);
+        Assert.Equal("all", TaskPresets.For("g2p", "transformer").Pronunciations);
+
+        (int Words, int Examples) Counts(TrainOptions o)
+        {
+            var output = new StringWriter();
+            Assert.Equal(0, new TrainingRun(o, new SingleProcessCommunicator(), output).Execute());
+            var m = System.Text.RegularExpressions.Regex.Match(output.ToString(),
+                @"([\d,]+) training \(([\d,]+) pronunciations\)");
+            Assert.True(m.Success, output.ToString());
+            return (int.Parse(m.Groups[1].Value.Replace(",", "")), int.Parse(m.Groups[2].Value.Replace(",", "")));
+        }
+        var all = Counts(options with { Out = dir.File("all") });
+        var first = Counts(options with { Out = dir.File("first"), Pronunciations = "first" });
+        Assert.Equal(all.Words, first.Words);
+        Assert.Equal(first.Words, first.Examples);
+        Assert.InRange(all.Examples - all.Words, all.Words / 4, all.Words / 2);
+        Assert.NotEqual(Losses(dir.File("all")), Losses(dir.File("first")));
+
+        var kept = TrainOptions.FromJson((options with { Pronunciations = "first" }).ToJson(), options);
+        Assert.Equal("first", kept.Pronunciations);
+        var old = options.ToJson();
+        old.Remove("pronunciations");
+        Assert.Equal("all", TrainOptions.FromJson(old, options with { Pronunciations = "first" }).Pronunciations);
+        Assert.StartsWith("--pronunciations must be one of all, first; got 'second'",
+            Assert.Throws<ArgumentException>(() => (options with { Pronunciations = "second" }).Validate()).Message);
+    }
+
+    /// <summary>
     /// --decoder-layers gives g2p's Transformer a decoder of its own depth, which the checkpoint's network config keeps
     /// beside the encoder's; without it the decoder is as deep as the encoder; a depth below 1 is refused by name.
     /// </summary>
@@ -305,6 +352,8 @@ public class TrainingRunTests
     [InlineData("pos", "lstm", "--ensemble")]
     [InlineData("fashion", "transformer", "--loss-average")]
     [InlineData("gpt", "transformer", "--loss-average")]
+    [InlineData("pos", "transformer", "--pronunciations")]
+    [InlineData("fashion", "lstm", "--pronunciations")]
     [InlineData("fashion", "transformer", "--ensemble")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
@@ -324,6 +373,7 @@ public class TrainingRunTests
             LabelSmoothing = option == "--label-smoothing" ? 0.1f : TaskPresets.For(task, model).LabelSmoothing,
             Ensemble = option == "--ensemble" ? 2 : TaskPresets.For(task, model).Ensemble,
             LossAverage = option == "--loss-average" ? "token" : TaskPresets.For(task, model).LossAverage,
+            Pronunciations = option == "--pronunciations" ? "first" : TaskPresets.For(task, model).Pronunciations,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));

@@ -19,6 +19,9 @@ public sealed class PronunciationTask : ITrainingTask
     /// <summary>The beam width of the final test scores, `attn eval` and `attn predict` unless --beam says otherwise.</summary>
     public const int BeamWidth = 5;
 
+    /// <summary>The values of <c>--pronunciations</c>: every pronunciation of a training word, or its first alone.</summary>
+    public static IReadOnlyList<string> PronunciationChoices { get; } = ["all", "first"];
+
     /// <summary>Decoding stops after the word's length plus this many phonemes (no CMUdict word needs more).</summary>
     public const int ExtraOutputLength = 10;
 
@@ -51,7 +54,8 @@ public sealed class PronunciationTask : ITrainingTask
         _vocabulary = G2pVocabulary.ForCmuDict(dictionary.KeepStress);
         (_beam, _lengthPenalty) = (options.Beam ?? BeamWidth, Math.Round(options.LengthPenalty ?? 0f, 6));
         var split = dictionary.Split();
-        var train = new G2pDataset(split.Train, _vocabulary);
+        var train = new G2pDataset(options.Pronunciations == "first"
+            ? split.Train.Select(e => e with { Pronunciations = [e.Pronunciations[0]] }) : split.Train, _vocabulary);
         if (train.Words.Count == 0) throw new DataSourceException("The training split holds no words.");
         _validation = new G2pDataset(split.Validation, _vocabulary);
         var validationWords = split.Validation.ToList();
