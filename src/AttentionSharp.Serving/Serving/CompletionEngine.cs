@@ -52,7 +52,8 @@ public sealed class CompletionEngine : IDisposable
         ArgumentNullException.ThrowIfNull(tokenizer);
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate(model.Config.ContextLength);
         if (tokenizer.VocabSize != model.Config.VocabSize)
-            throw new ArgumentException($"The tokenizer has {tokenizer.VocabSize} ids but the model expects {model.Config.VocabSize}.");
+            throw new ArgumentException(
+                $"The tokenizer has {tokenizer.VocabSize} ids but the model expects {model.Config.VocabSize}.");
         Tokenizer = tokenizer;
         _decode = tokenizer.Decode;
         _endOfText = EndOfText.Find(tokenizer.Encode, _decode);
@@ -161,7 +162,8 @@ public sealed class CompletionEngine : IDisposable
         catch (Exception e)
         {
             cache.Dispose();
-            job.Finish(new CompletionResult("", FinishReason.Cancelled, ids.Length, 0, $"Reading the prompt failed: {e.Message}"));
+            job.Finish(new CompletionResult("", FinishReason.Cancelled, ids.Length, 0,
+                $"Reading the prompt failed: {e.Message}"));
             return null;
         }
     }

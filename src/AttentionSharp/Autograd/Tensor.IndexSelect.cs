@@ -28,9 +28,9 @@ public sealed unsafe partial class Tensor
         var dense = Contiguous();
         var flat = dense.Reshape(outer * size, inner);
         var result = GatherRows(flat, rows, shape);
-        // With no gradient to record, the copy and the view go now, so that selecting rows of a cache step after step (a
-        // beam search, whose scope spans every step) does not keep each step's old buffers alive.
-        if (!Autograd.GradMode.IsEnabled || !RequiresGrad)
+        // With no gradient recorded (GatherRows' own rule), the copy and the view go now, so that selecting rows of a
+        // cache step after step (a beam search, whose scope spans every step) does not keep each step's old buffers alive.
+        if (result.GradFn is null)
         {
             flat.Dispose();
             if (!ReferenceEquals(dense, this)) dense.Dispose();
