@@ -78,6 +78,10 @@ static class TrainCommand
         Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none.",
     };
     static readonly Option<float?> Dropout = new("--dropout") { Description = "Dropout probability." };
+    static readonly Option<float?> DropoutFrom = new("--dropout-from")
+    {
+        Description = "Late dropout: train the first F of the steps without dropout, then with --dropout, F in [0, 1) (0).",
+    };
     static readonly Option<float?> WordDropout = new("--word-dropout")
     {
         Description = "pos: the share of training words read as <unk> (spelling kept), so the tagger learns unseen words.",
@@ -190,7 +194,7 @@ static class TrainCommand
         var command = new Command("train",
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, DecoderLayers,
-                     Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, WordDropout,
+                     Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, DropoutFrom, WordDropout,
                      RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup, MinLrRatio,
                      WeightDecay, Ema, LabelSmoothing, LossAverage, Pronunciations, EvalInterval, EvalSample, Tokenizer, Vocab,
                      Init, Attention, NoAttention, PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
@@ -260,6 +264,7 @@ static class TrainCommand
             EvalSample = r.GetValue(EvalSample) ?? p.EvalSample, Layers = r.GetValue(Layers) ?? p.Layers,
             Heads = r.GetValue(Heads) ?? p.Heads,
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
+            DropoutFrom = r.GetValue(DropoutFrom) ?? p.DropoutFrom,
             LabelSmoothing = r.GetValue(LabelSmoothing) ?? p.LabelSmoothing,
             LossAverage = r.GetValue(LossAverage) ?? p.LossAverage,
             Pronunciations = r.GetValue(Pronunciations) ?? p.Pronunciations,

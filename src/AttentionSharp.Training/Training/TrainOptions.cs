@@ -106,6 +106,13 @@ public sealed record TrainOptions
     public float? Dropout { get; init; }
 
     /// <summary>
+    /// Late dropout: the fraction of the schedule's steps trained without dropout before <see cref="Dropout"/> switches
+    /// on, in [0, 1) (0: from the first step). The model is in training mode from that step on and in evaluation mode
+    /// (dropout off) before it; with a time limit the step moves with the schedule's fitted length.
+    /// </summary>
+    public float DropoutFrom { get; init; }
+
+    /// <summary>
     /// ε of label smoothing in the training loss of the classification tasks (g2p and fashion): the target puts 1 − ε
     /// on the label and spreads ε over every class.
     /// </summary>
@@ -255,6 +262,11 @@ public sealed record TrainOptions
         if (Heads is <= 0) throw new ArgumentException($"--heads must be positive; got {Heads}.");
         if (Width is <= 0) throw new ArgumentException($"--width must be positive; got {Width}.");
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
+        if (!(DropoutFrom >= 0 && DropoutFrom < 1))
+            throw new ArgumentException($"--dropout-from must be in [0, 1); got {DropoutFrom}.");
+        if (DropoutFrom > 0 && Dropout is 0)
+            throw new ArgumentException($"--dropout-from {DropoutFrom:G3} switches dropout on part way through the run, " +
+                                        "but the dropout is 0: give --dropout P as well.");
         if (Ensemble is <= 0 or > EnsembleRun.MaxMembers)
             throw new ArgumentException($"--ensemble must be between 1 and {EnsembleRun.MaxMembers}; got {Ensemble}.");
         if (LabelSmoothing is { } ls && !(ls >= 0 && ls < 1))
@@ -298,7 +310,8 @@ public sealed record TrainOptions
         ["weight_decay"] = WeightDecay, ["ema"] = Ema,
         ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
-        ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["no_attention"] = NoAttention,
+        ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["dropout_from"] = DropoutFrom,
+        ["no_attention"] = NoAttention,
         ["post_ln"] = PostLn, ["label_smoothing"] = LabelSmoothing, ["loss_average"] = LossAverage,
         ["pronunciations"] = Pronunciations,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
@@ -344,6 +357,7 @@ public sealed record TrainOptions
             OnNonFinite = Get<string?>("on_nonfinite", null) is { } action
                 ? Enum.Parse<Training.NonFiniteAction>(action, ignoreCase: true) : defaults.OnNonFinite,
             Dropout = Get("dropout", defaults.Dropout),
+            DropoutFrom = Get("dropout_from", 0f),  // a run saved before the option existed had dropout from the start
             // a run saved before the option existed smoothed as its task's preset does
             LabelSmoothing = Get("label_smoothing", defaults.LabelSmoothing),
             // a run saved before the option existed took each batch's mean

@@ -101,6 +101,12 @@ public sealed class Trainer
     /// <summary>The learning-rate schedule; its length is fitted to the time limit when one is set.</summary>
     public CosineSchedule Schedule { get; set; }
 
+    /// <summary>
+    /// The first step with dropout (<see cref="TrainOptions.DropoutFrom"/> of the schedule's length): the steps before
+    /// it run the model in evaluation mode.
+    /// </summary>
+    public int DropoutStart => (int)Math.Ceiling((double)_options.DropoutFrom * Schedule.TotalSteps);
+
     /// <summary>Steps completed so far (set when resuming).</summary>
     public int Step { get; set; }
 
@@ -136,7 +142,7 @@ public sealed class Trainer
 
     (float Loss, float GradNorm) TrainStepTimed()
     {
-        _model.Train();
+        _model.Train(Step >= DropoutStart);
         _engine.ZeroGrad();
         LastSkipped = null;
         LastItems = 0;

@@ -119,7 +119,9 @@ public sealed class TrainingRun
                           (o.Minutes is { } m ? $", at most {m.ToString(CultureInfo.InvariantCulture)} minutes" : "") +
                           $"; lr {o.LearningRate:G3}, warmup {o.WarmupSteps}, weight decay {o.WeightDecay:G3}, " +
                           (o.Ema > 0 ? $"weight average (EMA) {o.Ema:G4}, " : "") +
-                          $"dropout {o.Dropout ?? 0:G3}" + (o.WordDropout is > 0 ? $", word dropout {o.WordDropout:G3}" : "") +
+                          $"dropout {o.Dropout ?? 0:G3}" +
+                          (o.DropoutFrom > 0 ? $" after the first {100 * o.DropoutFrom:G3} % of the steps" : "") +
+                          (o.WordDropout is > 0 ? $", word dropout {o.WordDropout:G3}" : "") +
                           (o.RareWordDropout is > 0 ? $", rare-word dropout α = {o.RareWordDropout:G3}" : "") +
                           (o.LabelSmoothing is { } smoothing ? $", label smoothing {smoothing:G3}" : "") +
                           (o.LossAverage is "token" ? ", loss averaged per token" : "") +

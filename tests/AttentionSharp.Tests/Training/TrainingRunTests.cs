@@ -191,6 +191,43 @@ public class TrainingRunTests
     }
 
     /// <summary>
+    /// --dropout-from F (late dropout) trains the first F of the steps without dropout: they log the losses of a run
+    /// without dropout bit for bit, the steps after them other losses; stopped and resumed in the dropout half the run
+    /// logs its uninterrupted losses; the run's options keep F (a run saved before the option: 0), the header says it,
+    /// and F outside [0, 1), or with a dropout of 0, is refused by name.
+    /// </summary>
+    [Fact]
+    public void DropoutFromTrainsTheFirstStepsWithoutDropout()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 8, EvalInterval = 0 };
+        Assert.Equal(0, Run(options with { Out = dir.File("none"), Dropout = 0 }));
+        var late = options with { Out = dir.File("late"), Dropout = 0.2f, DropoutFrom = 0.5f };
+        var output = new StringWriter();
+        Assert.Equal(0, new TrainingRun(late, new SingleProcessCommunicator(), output).Execute());
+        Assert.Contains("dropout 0.2 after the first 50 % of the steps", output.ToString());
+        var none = Losses(dir.File("none"));
+        var lateLosses = Losses(dir.File("late"));
+        Assert.Equal(none[..4], lateLosses[..4]);
+        for (int i = 4; i < 8; i++) Assert.NotEqual(none[i].Loss, lateLosses[i].Loss);
+
+        using var cancel = new CancellationTokenSource();
+        var stopped = late with { Out = dir.File("stopped") };
+        Assert.Equal(130, Run(stopped, r => { if (r.Step == 5) cancel.Cancel(); }, cancel));
+        Assert.Equal(0, Run(late with { Out = null, Resume = stopped.Out }));
+        Assert.Equal(lateLosses, Losses(stopped.Out!));
+
+        Assert.Equal(0.5f, TrainOptions.FromJson(late.ToJson(), options).DropoutFrom);
+        var old = late.ToJson();
+        old.Remove("dropout_from");
+        Assert.Equal(0f, TrainOptions.FromJson(old, late).DropoutFrom);
+        Assert.Equal("--dropout-from must be in [0, 1); got 1.",
+            Assert.Throws<ArgumentException>(() => (late with { DropoutFrom = 1 }).Validate()).Message);
+        Assert.StartsWith("--dropout-from 0.5 switches dropout on part way through the run, but the dropout is 0",
+            Assert.Throws<ArgumentException>(() => (late with { Dropout = 0 }).Validate()).Message);
+    }
+
+    /// <summary>
     /// --decoder-layers gives g2p's Transformer a decoder of its own depth, which the checkpoint's network config keeps
     /// beside the encoder's; without it the decoder is as deep as the encoder; a depth below 1 is refused by name.
     /// </summary>
