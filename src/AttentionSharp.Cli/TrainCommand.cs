@@ -196,8 +196,8 @@ static class TrainCommand
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, DecoderLayers,
                      Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, DropoutFrom,
                      WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup,
-                     MinLrRatio, WeightDecay, Ema, LabelSmoothing, LossAverage, Pronunciations, EvalInterval, EvalSample, Tokenizer, Vocab,
-                     Init, Attention, NoAttention, PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
+                     MinLrRatio, WeightDecay, Ema, LabelSmoothing, LossAverage, Pronunciations, EvalInterval, EvalSample,
+                     Tokenizer, Vocab, Init, Attention, NoAttention, PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
