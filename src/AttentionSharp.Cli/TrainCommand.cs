@@ -195,9 +195,10 @@ static class TrainCommand
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, DecoderLayers,
                      Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, DropoutFrom,
-                     WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr, Warmup,
-                     MinLrRatio, WeightDecay, Ema, LabelSmoothing, LossAverage, Pronunciations, EvalInterval, EvalSample,
-                     Tokenizer, Vocab, Init, Attention, NoAttention, PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
+                     WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr,
+                     Warmup, MinLrRatio, WeightDecay, Ema, LabelSmoothing, LossAverage, Pronunciations, EvalInterval,
+                     EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn, OnNonFinite, DetectAnomaly,
+                     Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
