@@ -78,6 +78,10 @@ static class TrainCommand
         Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none.",
     };
     static readonly Option<float?> Dropout = new("--dropout") { Description = "Dropout probability." };
+    static readonly Option<float?> AttentionDropout = new("--attention-dropout")
+    {
+        Description = "g2p's Transformer: dropout on the attention weights alone, in [0, 1) (default: --dropout's).",
+    };
     static readonly Option<float?> DropoutFrom = new("--dropout-from")
     {
         Description = "Late dropout: train the first F of the steps without dropout, then with --dropout, F in [0, 1) (0).",
@@ -194,11 +198,11 @@ static class TrainCommand
         var command = new Command("train",
             "Train a model: a GPT on the Brown corpus (fetched on first use) or --data FILE by default, or --task NAME.");
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, DecoderLayers,
-                     Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout, DropoutFrom,
-                     WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty, Ensemble, Batch, Accumulate, Lr,
-                     Warmup, MinLrRatio, WeightDecay, Ema, LabelSmoothing, LossAverage, Pronunciations, EvalInterval,
-                     EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn, OnNonFinite, DetectAnomaly,
-                     Cache, Device, Distributed })
+                     Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout,
+                     AttentionDropout, DropoutFrom, WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty,
+                     Ensemble, Batch, Accumulate, Lr, Warmup, MinLrRatio, WeightDecay, Ema, LabelSmoothing, LossAverage,
+                     Pronunciations, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn,
+                     OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
@@ -266,6 +270,7 @@ static class TrainCommand
             Heads = r.GetValue(Heads) ?? p.Heads,
             Width = r.GetValue(Width) ?? p.Width, Dropout = r.GetValue(Dropout) ?? p.Dropout,
             DropoutFrom = r.GetValue(DropoutFrom) ?? p.DropoutFrom,
+            AttentionDropout = r.GetValue(AttentionDropout) ?? p.AttentionDropout,
             LabelSmoothing = r.GetValue(LabelSmoothing) ?? p.LabelSmoothing,
             LossAverage = r.GetValue(LossAverage) ?? p.LossAverage,
             Pronunciations = r.GetValue(Pronunciations) ?? p.Pronunciations,

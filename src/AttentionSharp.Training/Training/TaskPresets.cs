@@ -174,6 +174,8 @@ public static class TaskPresets
             "it removes the attention of g2p's recurrent encoder–decoders");
         Check(o.PostLn, o.Task == "g2p" && o.Model == "transformer", "--post-ln",
             "it moves the LayerNorms of --task g2p's Transformer");
+        Check(o.AttentionDropout is not null, o.Task == "g2p" && o.Model == "transformer", "--attention-dropout",
+            "it sets the attention weights' dropout of --task g2p's Transformer (--dropout sets the rest)");
         Check(o.DecoderLayers is not null, o.Task == "g2p" && o.Model == "transformer", "--decoder-layers",
             "it sets the decoder depth of --task g2p's Transformer (--layers sets the rest)");
         if (o.Device == TrainDevice.Cuda && o.Task != "gpt")

@@ -106,6 +106,12 @@ public sealed record TrainOptions
     public float? Dropout { get; init; }
 
     /// <summary>
+    /// G2P's Transformer: dropout on the attention weights alone, null for <see cref="Dropout"/>'s (the rest of the
+    /// network keeps <see cref="Dropout"/>).
+    /// </summary>
+    public float? AttentionDropout { get; init; }
+
+    /// <summary>
     /// Late dropout: the fraction of the schedule's steps trained without dropout before <see cref="Dropout"/> switches
     /// on, in [0, 1) (0: from the first step). The model is in training mode from that step on and in evaluation mode
     /// (dropout off) before it; with a time limit the step moves with the schedule's fitted length.
@@ -262,9 +268,11 @@ public sealed record TrainOptions
         if (Heads is <= 0) throw new ArgumentException($"--heads must be positive; got {Heads}.");
         if (Width is <= 0) throw new ArgumentException($"--width must be positive; got {Width}.");
         if (Dropout is { } p && !(p >= 0 && p < 1)) throw new ArgumentException($"--dropout must be in [0, 1); got {p}.");
+        if (AttentionDropout is { } ap && !(ap >= 0 && ap < 1))
+            throw new ArgumentException($"--attention-dropout must be in [0, 1); got {ap}.");
         if (!(DropoutFrom >= 0 && DropoutFrom < 1))
             throw new ArgumentException($"--dropout-from must be in [0, 1); got {DropoutFrom}.");
-        if (DropoutFrom > 0 && Dropout is 0)
+        if (DropoutFrom > 0 && Dropout is 0 && AttentionDropout is null or 0)
             throw new ArgumentException($"--dropout-from {DropoutFrom:G3} switches dropout on part way through the run, " +
                                         "but the dropout is 0: give --dropout P as well.");
         if (Ensemble is <= 0 or > EnsembleRun.MaxMembers)
@@ -311,6 +319,7 @@ public sealed record TrainOptions
         ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["eval_interval"] = EvalInterval,
         ["eval_sample"] = EvalSample, ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["on_nonfinite"] = OnNonFinite.ToString().ToLowerInvariant(), ["dropout"] = Dropout, ["dropout_from"] = DropoutFrom,
+        ["attention_dropout"] = AttentionDropout,
         ["no_attention"] = NoAttention,
         ["post_ln"] = PostLn, ["label_smoothing"] = LabelSmoothing, ["loss_average"] = LossAverage,
         ["pronunciations"] = Pronunciations,
@@ -357,6 +366,7 @@ public sealed record TrainOptions
             OnNonFinite = Get<string?>("on_nonfinite", null) is { } action
                 ? Enum.Parse<Training.NonFiniteAction>(action, ignoreCase: true) : defaults.OnNonFinite,
             Dropout = Get("dropout", defaults.Dropout),
+            AttentionDropout = Get("attention_dropout", defaults.AttentionDropout),
             DropoutFrom = Get("dropout_from", 0f),  // a run saved before the option existed had dropout from the start
             // a run saved before the option existed smoothed as its task's preset does
             LabelSmoothing = Get("label_smoothing", defaults.LabelSmoothing),

@@ -120,6 +120,7 @@ public sealed class TrainingRun
                           $"; lr {o.LearningRate:G3}, warmup {o.WarmupSteps}, weight decay {o.WeightDecay:G3}, " +
                           (o.Ema > 0 ? $"weight average (EMA) {o.Ema:G4}, " : "") +
                           $"dropout {o.Dropout ?? 0:G3}" +
+                          (o.AttentionDropout is { } attention ? $" ({attention:G3} on the attention weights)" : "") +
                           (o.DropoutFrom > 0 ? $" after the first {100 * o.DropoutFrom:G3} % of the steps" : "") +
                           (o.WordDropout is > 0 ? $", word dropout {o.WordDropout:G3}" : "") +
                           (o.RareWordDropout is > 0 ? $", rare-word dropout α = {o.RareWordDropout:G3}" : "") +

@@ -33,6 +33,9 @@ public sealed record EncoderDecoderConfig
     /// <summary>P_drop: dropout on the embedding sums, attention weights, residual branches and feed-forward hidden units.</summary>
     public float Dropout { get; init; } = 0.1f;
 
+    /// <summary>Dropout on the attention weights alone; null means <see cref="Dropout"/>'s (the paper's one P_drop).</summary>
+    public float? AttentionDropout { get; init; }
+
     /// <summary>Pre-LN layers with a final LayerNorm per stack when true; the paper's post-LN when false.</summary>
     public bool NormFirst { get; init; }
 
@@ -89,7 +92,8 @@ public sealed record EncoderDecoderConfig
     TransformerConfig Stack(int layers) => new()
     {
         Layers = layers, Width = Width, Heads = Heads, FeedForwardWidth = FeedForwardWidth, Activation = Activation,
-        Dropout = Dropout, NormFirst = NormFirst, FinalNorm = NormFirst, LayerNormEps = LayerNormEps,
+        Dropout = Dropout, AttentionDropout = AttentionDropout, NormFirst = NormFirst, FinalNorm = NormFirst,
+        LayerNormEps = LayerNormEps,
         PositionalEncoding = PositionalEncoding, MaxLength = MaxLength, AttentionPattern = Attention,
     };
 
@@ -105,6 +109,8 @@ public sealed record EncoderDecoderConfig
         if (FeedForwardWidth <= 0) throw new ArgumentException($"{R}.FeedForwardWidth must be positive; got {FeedForwardWidth}.");
         if (!Enum.IsDefined(Activation)) throw new ArgumentException($"{R}.Activation has the unknown value {(int)Activation}.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"{R}.Dropout must be in [0, 1); got {Dropout}.");
+        if (AttentionDropout is { } a && !(a >= 0 && a < 1))
+            throw new ArgumentException($"{R}.AttentionDropout must be in [0, 1); got {a}.");
         if (!(LayerNormEps > 0)) throw new ArgumentException($"{R}.LayerNormEps must be positive; got {LayerNormEps}.");
         if (MaxLength <= 0) throw new ArgumentException($"{R}.MaxLength must be positive; got {MaxLength}.");
         TransformerConfig.ValidatePattern(R, Attention, PositionalEncoding, MaxLength);
@@ -141,6 +147,7 @@ public sealed record EncoderDecoderConfig
             ["bos_id"] = BosId,
             ["eos_id"] = EosId,
         };
+        if (AttentionDropout is { } attentionDropout) json["attention_dropout"] = attentionDropout;  // absent: dropout's
         if (Attention.Kind != AttentionKind.Full) Attention.WriteJson(json);   // absent: full, as before the field existed
         return json;
     }
@@ -156,6 +163,7 @@ public sealed record EncoderDecoderConfig
             EncoderLayers = read.Int("encoder_layers"), DecoderLayers = read.Int("decoder_layers"),
             Width = read.Int("d_model"), Heads = read.Int("heads"), FeedForwardWidth = read.Int("d_ff"),
             Activation = read.Enum("activation", d.Activation), Dropout = read.Float("dropout", d.Dropout),
+            AttentionDropout = json["attention_dropout"] is null ? null : read.Float("attention_dropout"),
             NormFirst = read.Bool("norm_first", d.NormFirst), LayerNormEps = read.Float("layer_norm_eps", d.LayerNormEps),
             PositionalEncoding = read.Enum("positional_encoding", d.PositionalEncoding), MaxLength = read.Int("max_length", d.MaxLength),
             ShareEmbeddings = read.Bool("share_embeddings", d.ShareEmbeddings), TieOutput = read.Bool("tie_output", d.TieOutput),

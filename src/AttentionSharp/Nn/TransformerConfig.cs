@@ -24,6 +24,12 @@ public sealed record TransformerConfig
     /// <summary>Dropout probability on the input sums, attention weights, residual branches and feed-forward hidden units (training only).</summary>
     public float Dropout { get; init; } = 0.1f;
 
+    /// <summary>
+    /// Dropout probability on the attention weights alone (training only); null means <see cref="Dropout"/>'s. The
+    /// input sums, residual branches and feed-forward hidden units keep <see cref="Dropout"/>.
+    /// </summary>
+    public float? AttentionDropout { get; init; }
+
     /// <summary>Pre-LN (x + f(LN(x)), torch's norm_first=True) when true; post-LN (LN(x + f(x)), the paper's) when false.</summary>
     public bool NormFirst { get; init; }
 
@@ -67,7 +73,7 @@ public sealed record TransformerConfig
     /// <summary>The configuration of each layer's attention.</summary>
     public MultiHeadAttentionConfig Attention => new()
     {
-        Width = Width, Heads = Heads, KvHeads = KvHeads, Dropout = Dropout, Bias = Bias,
+        Width = Width, Heads = Heads, KvHeads = KvHeads, Dropout = AttentionDropout ?? Dropout, Bias = Bias,
         PositionalEncoding = PositionalEncoding, RotaryBase = RotaryBase, Attention = AttentionPattern,
     };
 
@@ -79,6 +85,8 @@ public sealed record TransformerConfig
         if (FeedForwardWidth <= 0) throw new ArgumentException($"TransformerConfig.FeedForwardWidth must be positive; got {FeedForwardWidth}.");
         if (!Enum.IsDefined(Activation)) throw new ArgumentException($"TransformerConfig.Activation has the unknown value {(int)Activation}.");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"TransformerConfig.Dropout must be in [0, 1); got {Dropout}.");
+        if (AttentionDropout is { } a && !(a >= 0 && a < 1))
+            throw new ArgumentException($"TransformerConfig.AttentionDropout must be in [0, 1); got {a}.");
         if (!(LayerNormEps > 0)) throw new ArgumentException($"TransformerConfig.LayerNormEps must be positive; got {LayerNormEps}.");
         if (MaxLength <= 0) throw new ArgumentException($"TransformerConfig.MaxLength must be positive; got {MaxLength}.");
         ValidatePattern(nameof(TransformerConfig), AttentionPattern, PositionalEncoding, MaxLength);

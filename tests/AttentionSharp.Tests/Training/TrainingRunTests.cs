@@ -228,6 +228,40 @@ public class TrainingRunTests
     }
 
     /// <summary>
+    /// --attention-dropout sets the dropout of g2p's Transformer on its attention weights alone: with --dropout 0 it
+    /// trains other losses than no dropout at all; equal to --dropout it is --dropout alone, bit for bit (no setting
+    /// means --dropout's); the checkpoint's network config keeps it, one without the field reads as --dropout's, and a
+    /// value outside [0, 1) is refused by name.
+    /// </summary>
+    [Fact]
+    public void AttentionDropoutDropsTheAttentionWeightsAlone()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 4, EvalInterval = 0 };
+        Assert.Null(TaskPresets.For("g2p", "transformer").AttentionDropout);
+        Assert.Equal(0, Run(options with { Out = dir.File("none"), Dropout = 0 }));
+        Assert.Equal(0, Run(options with { Out = dir.File("attention"), Dropout = 0, AttentionDropout = 0.2f }));
+        Assert.NotEqual(Losses(dir.File("none")), Losses(dir.File("attention")));
+        Assert.Equal(0, Run(options with { Out = dir.File("all"), Dropout = 0.2f }));
+        Assert.Equal(0, Run(options with { Out = dir.File("same"), Dropout = 0.2f, AttentionDropout = 0.2f }));
+        Assert.Equal(Losses(dir.File("all")), Losses(dir.File("same")));
+        Assert.NotEqual(Losses(dir.File("attention")), Losses(dir.File("all")));
+
+        var network = JsonNode.Parse(File.ReadAllText(
+            Path.Combine(dir.File("attention"), Checkpoint.LatestSubdirectory, "config.json")))!["network"]!.AsObject();
+        Assert.Equal(0.2f, (float)network["attention_dropout"]!);
+        var config = AttentionSharp.Models.EncoderDecoderConfig.FromJson(network);
+        Assert.Equal(0.2f, config.AttentionDropout);
+        Assert.Equal(0.2f, config.DecoderStack.Attention.Dropout);
+        Assert.Equal(0f, config.DecoderStack.Dropout);
+        network.Remove("attention_dropout");
+        Assert.Null(AttentionSharp.Models.EncoderDecoderConfig.FromJson(network).AttentionDropout);
+        Assert.Equal(0.2f, TrainOptions.FromJson((options with { AttentionDropout = 0.2f }).ToJson(), options).AttentionDropout);
+        Assert.Equal("--attention-dropout must be in [0, 1); got 1.",
+            Assert.Throws<ArgumentException>(() => (options with { AttentionDropout = 1 }).Validate()).Message);
+    }
+
+    /// <summary>
     /// --decoder-layers gives g2p's Transformer a decoder of its own depth, which the checkpoint's network config keeps
     /// beside the encoder's; without it the decoder is as deep as the encoder; a depth below 1 is refused by name.
     /// </summary>
@@ -392,6 +426,8 @@ public class TrainingRunTests
     [InlineData("pos", "transformer", "--pronunciations")]
     [InlineData("fashion", "lstm", "--pronunciations")]
     [InlineData("fashion", "transformer", "--ensemble")]
+    [InlineData("pos", "transformer", "--attention-dropout")]
+    [InlineData("g2p", "lstm", "--attention-dropout")]
     public void OptionsATaskCannotUseAreRefusedByName(string task, string model, string option)
     {
 #pragma warning disable format
@@ -400,6 +436,7 @@ public class TrainingRunTests
             Context = option == "--context" ? 64 : null, Heads = option == "--heads" ? 4 : TaskPresets.For(task, model).Heads,
             NoAttention = option == "--no-attention", PostLn = option == "--post-ln",
             DecoderLayers = option == "--decoder-layers" ? 2 : null,
+            AttentionDropout = option == "--attention-dropout" ? 0.1f : null,
             Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
             WordDropout = option == "--word-dropout" ? 0.1f : TaskPresets.For(task, model).WordDropout,
             RareWordDropout = option == "--rare-word-dropout" ? 0.25f : TaskPresets.For(task, model).RareWordDropout,

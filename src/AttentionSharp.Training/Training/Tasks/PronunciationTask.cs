@@ -238,6 +238,7 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
             TieOutput = true, EncoderLayers = o.Layers ?? 3,
             DecoderLayers = o.DecoderLayers ?? o.Layers ?? 3, Width = o.Width ?? 128,
             Heads = o.Heads ?? 4, FeedForwardWidth = 4 * (o.Width ?? 128), Dropout = o.Dropout ?? 0f, NormFirst = !o.PostLn,
+            AttentionDropout = o.AttentionDropout,
             LabelSmoothing = o.LabelSmoothing ?? 0.1f,
             PositionalEncoding = o.Positions ?? PositionalEncodingKind.Sinusoidal,
             Attention = o.Attention ?? AttentionPattern.Full,
