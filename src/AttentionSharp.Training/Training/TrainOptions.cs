@@ -366,7 +366,8 @@ public sealed record TrainOptions
             OnNonFinite = Get<string?>("on_nonfinite", null) is { } action
                 ? Enum.Parse<Training.NonFiniteAction>(action, ignoreCase: true) : defaults.OnNonFinite,
             Dropout = Get("dropout", defaults.Dropout),
-            AttentionDropout = Get("attention_dropout", defaults.AttentionDropout),
+            // a run saved before the option existed dropped its attention weights at --dropout's rate
+            AttentionDropout = Get<float?>("attention_dropout", null),
             DropoutFrom = Get("dropout_from", 0f),  // a run saved before the option existed had dropout from the start
             // a run saved before the option existed smoothed as its task's preset does
             LabelSmoothing = Get("label_smoothing", defaults.LabelSmoothing),

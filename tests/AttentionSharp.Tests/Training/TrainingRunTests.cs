@@ -200,7 +200,10 @@ public class TrainingRunTests
     public void DropoutFromTrainsTheFirstStepsWithoutDropout()
     {
         using var dir = new TempDirectory();
-        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 8, EvalInterval = 0 };
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with
+        {
+            Steps = 8, EvalInterval = 0, AttentionDropout = null,
+        };
         Assert.Equal(0, Run(options with { Out = dir.File("none"), Dropout = 0 }));
         var late = options with { Out = dir.File("late"), Dropout = 0.2f, DropoutFrom = 0.5f };
         var output = new StringWriter();
@@ -237,8 +240,12 @@ public class TrainingRunTests
     public void AttentionDropoutDropsTheAttentionWeightsAlone()
     {
         using var dir = new TempDirectory();
-        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 4, EvalInterval = 0 };
-        Assert.Null(TaskPresets.For("g2p", "transformer").AttentionDropout);
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with
+        {
+            Steps = 4, EvalInterval = 0, AttentionDropout = null,
+        };
+        Assert.Equal(0.1f, TaskPresets.For("g2p", "transformer").AttentionDropout);
+        Assert.Null(TaskPresets.For("g2p", "lstm").AttentionDropout);
         Assert.Equal(0, Run(options with { Out = dir.File("none"), Dropout = 0 }));
         Assert.Equal(0, Run(options with { Out = dir.File("attention"), Dropout = 0, AttentionDropout = 0.2f }));
         Assert.NotEqual(Losses(dir.File("none")), Losses(dir.File("attention")));
@@ -257,6 +264,9 @@ public class TrainingRunTests
         network.Remove("attention_dropout");
         Assert.Null(AttentionSharp.Models.EncoderDecoderConfig.FromJson(network).AttentionDropout);
         Assert.Equal(0.2f, TrainOptions.FromJson((options with { AttentionDropout = 0.2f }).ToJson(), options).AttentionDropout);
+        var old = (options with { AttentionDropout = 0.2f }).ToJson();
+        old.Remove("attention_dropout");
+        Assert.Null(TrainOptions.FromJson(old, TaskPresets.For("g2p", "transformer")).AttentionDropout);
         Assert.Equal("--attention-dropout must be in [0, 1); got 1.",
             Assert.Throws<ArgumentException>(() => (options with { AttentionDropout = 1 }).Validate()).Message);
     }
