@@ -202,7 +202,9 @@ public class TrainingRunTests
         using var dir = new TempDirectory();
         var options = TaskData.Options("g2p", "transformer", dir.Path) with
         {
-            Steps = 8, EvalInterval = 0, AttentionDropout = null,
+            Steps = 8,
+            EvalInterval = 0,
+            AttentionDropout = null,
         };
         Assert.Equal(0, Run(options with { Out = dir.File("none"), Dropout = 0 }));
         var late = options with { Out = dir.File("late"), Dropout = 0.2f, DropoutFrom = 0.5f };
@@ -242,7 +244,9 @@ public class TrainingRunTests
         using var dir = new TempDirectory();
         var options = TaskData.Options("g2p", "transformer", dir.Path) with
         {
-            Steps = 4, EvalInterval = 0, AttentionDropout = null,
+            Steps = 4,
+            EvalInterval = 0,
+            AttentionDropout = null,
         };
         Assert.Null(TaskPresets.For("g2p", "transformer").AttentionDropout);
         Assert.Equal(0, Run(options with { Out = dir.File("none"), Dropout = 0 }));
