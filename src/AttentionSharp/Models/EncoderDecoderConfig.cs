@@ -30,7 +30,10 @@ public sealed record EncoderDecoderConfig
     /// <summary>The feed-forward non-linearity (the paper: ReLU).</summary>
     public FeedForwardActivation Activation { get; init; } = FeedForwardActivation.Relu;
 
-    /// <summary>P_drop: dropout on the embedding sums, attention weights, residual branches and feed-forward hidden units.</summary>
+    /// <summary>
+    /// P_drop: dropout on the embedding sums, residual branches and feed-forward hidden units, and on the attention
+    /// weights unless <see cref="AttentionDropout"/> is set.
+    /// </summary>
     public float Dropout { get; init; } = 0.1f;
 
     /// <summary>Dropout on the attention weights alone; null means <see cref="Dropout"/>'s (the paper's one P_drop).</summary>
@@ -55,10 +58,14 @@ public sealed record EncoderDecoderConfig
     /// <summary>The longest source or target sequence a learned position table holds (unused by the other kinds).</summary>
     public int MaxLength { get; init; } = 512;
 
-    /// <summary>One embedding table for source and target (the paper, with a shared vocabulary); needs equal vocabulary sizes.</summary>
+    /// <summary>
+    /// One embedding table for source and target (the paper, with a shared vocabulary); needs equal vocabulary sizes.
+    /// </summary>
     public bool ShareEmbeddings { get; init; } = true;
 
-    /// <summary>The output projection is the target embedding's transpose (the paper, §3.4) rather than its own Linear layer.</summary>
+    /// <summary>
+    /// The output projection is the target embedding's transpose (the paper, §3.4) rather than its own Linear layer.
+    /// </summary>
     public bool TieOutput { get; init; } = true;
 
     /// <summary>ε_ls: the weight of the uniform distribution mixed into the targets (the paper: 0.1).</summary>
@@ -115,8 +122,10 @@ public sealed record EncoderDecoderConfig
         if (MaxLength <= 0) throw new ArgumentException($"{R}.MaxLength must be positive; got {MaxLength}.");
         TransformerConfig.ValidatePattern(R, Attention, PositionalEncoding, MaxLength);
         if (ShareEmbeddings && SourceVocabSize != TargetVocabSize)
-            throw new ArgumentException($"{R}.ShareEmbeddings needs one vocabulary, but SourceVocabSize = {SourceVocabSize} and TargetVocabSize = {TargetVocabSize}.");
-        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"{R}.LabelSmoothing must be in [0, 1); got {LabelSmoothing}.");
+            throw new ArgumentException($"{R}.ShareEmbeddings needs one vocabulary, but SourceVocabSize = " +
+                                        $"{SourceVocabSize} and TargetVocabSize = {TargetVocabSize}.");
+        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1))
+            throw new ArgumentException($"{R}.LabelSmoothing must be in [0, 1); got {LabelSmoothing}.");
         SpecialIds.Validate(R, PadId, BosId, EosId, SourceVocabSize, TargetVocabSize);
         return this;
     }
@@ -165,7 +174,8 @@ public sealed record EncoderDecoderConfig
             Activation = read.Enum("activation", d.Activation), Dropout = read.Float("dropout", d.Dropout),
             AttentionDropout = json["attention_dropout"] is null ? null : read.Float("attention_dropout"),
             NormFirst = read.Bool("norm_first", d.NormFirst), LayerNormEps = read.Float("layer_norm_eps", d.LayerNormEps),
-            PositionalEncoding = read.Enum("positional_encoding", d.PositionalEncoding), MaxLength = read.Int("max_length", d.MaxLength),
+            PositionalEncoding = read.Enum("positional_encoding", d.PositionalEncoding),
+            MaxLength = read.Int("max_length", d.MaxLength),
             ShareEmbeddings = read.Bool("share_embeddings", d.ShareEmbeddings), TieOutput = read.Bool("tie_output", d.TieOutput),
             LabelSmoothing = read.Float("label_smoothing", d.LabelSmoothing),
             PadId = read.Int("pad_id", d.PadId), BosId = read.Int("bos_id", d.BosId), EosId = read.Int("eos_id", d.EosId),

@@ -21,7 +21,10 @@ public sealed record TransformerConfig
     /// <summary>The feed-forward non-linearity.</summary>
     public FeedForwardActivation Activation { get; init; } = FeedForwardActivation.Relu;
 
-    /// <summary>Dropout probability on the input sums, attention weights, residual branches and feed-forward hidden units (training only).</summary>
+    /// <summary>
+    /// Dropout probability on the input sums, residual branches and feed-forward hidden units, and on the attention
+    /// weights unless <see cref="AttentionDropout"/> is set (training only).
+    /// </summary>
     public float Dropout { get; init; } = 0.1f;
 
     /// <summary>
@@ -30,7 +33,9 @@ public sealed record TransformerConfig
     /// </summary>
     public float? AttentionDropout { get; init; }
 
-    /// <summary>Pre-LN (x + f(LN(x)), torch's norm_first=True) when true; post-LN (LN(x + f(x)), the paper's) when false.</summary>
+    /// <summary>
+    /// Pre-LN (x + f(LN(x)), torch's norm_first=True) when true; post-LN (LN(x + f(x)), the paper's) when false.
+    /// </summary>
     public bool NormFirst { get; init; }
 
     /// <summary>Whether the stack ends with a LayerNorm (needed after pre-LN layers, whose output is not normalised).</summary>
@@ -42,7 +47,9 @@ public sealed record TransformerConfig
     /// <summary>Whether Linear and LayerNorm layers have biases.</summary>
     public bool Bias { get; init; } = true;
 
-    /// <summary>How positions are encoded: added to the input (Sinusoidal, Learned) or inside self-attention (Rotary, Alibi).</summary>
+    /// <summary>
+    /// How positions are encoded: added to the input (Sinusoidal, Learned) or inside self-attention (Rotary, Alibi).
+    /// </summary>
     public PositionalEncodingKind PositionalEncoding { get; init; } = PositionalEncodingKind.Sinusoidal;
 
     /// <summary>The longest sequence: the number of rows of a learned position table.</summary>
@@ -57,7 +64,10 @@ public sealed record TransformerConfig
     /// </summary>
     public AttentionPattern AttentionPattern { get; init; } = AttentionPattern.Full;
 
-    /// <summary>The base model of Vaswani et al. (2017), Table 3: N = 6, d_model = 512, h = 8, d_ff = 2048, P_drop = 0.1, post-LN, sinusoidal positions.</summary>
+    /// <summary>
+    /// The base model of Vaswani et al. (2017), Table 3: N = 6, d_model = 512, h = 8, d_ff = 2048, P_drop = 0.1, post-LN,
+    /// sinusoidal positions.
+    /// </summary>
     public static TransformerConfig Base => new();
 
     /// <summary>The big model of Vaswani et al. (2017), Table 3: d_model = 1024, h = 16, d_ff = 4096, P_drop = 0.3.</summary>
@@ -82,12 +92,16 @@ public sealed record TransformerConfig
     {
         if (Layers <= 0) throw new ArgumentException($"TransformerConfig.Layers must be positive; got {Layers}.");
         MultiHeadAttentionConfig.ValidateShape(nameof(TransformerConfig), Width, Heads, KvHeads, PositionalEncoding, RotaryBase);
-        if (FeedForwardWidth <= 0) throw new ArgumentException($"TransformerConfig.FeedForwardWidth must be positive; got {FeedForwardWidth}.");
-        if (!Enum.IsDefined(Activation)) throw new ArgumentException($"TransformerConfig.Activation has the unknown value {(int)Activation}.");
-        if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"TransformerConfig.Dropout must be in [0, 1); got {Dropout}.");
+        if (FeedForwardWidth <= 0)
+            throw new ArgumentException($"TransformerConfig.FeedForwardWidth must be positive; got {FeedForwardWidth}.");
+        if (!Enum.IsDefined(Activation))
+            throw new ArgumentException($"TransformerConfig.Activation has the unknown value {(int)Activation}.");
+        if (!(Dropout >= 0 && Dropout < 1))
+            throw new ArgumentException($"TransformerConfig.Dropout must be in [0, 1); got {Dropout}.");
         if (AttentionDropout is { } a && !(a >= 0 && a < 1))
             throw new ArgumentException($"TransformerConfig.AttentionDropout must be in [0, 1); got {a}.");
-        if (!(LayerNormEps > 0)) throw new ArgumentException($"TransformerConfig.LayerNormEps must be positive; got {LayerNormEps}.");
+        if (!(LayerNormEps > 0))
+            throw new ArgumentException($"TransformerConfig.LayerNormEps must be positive; got {LayerNormEps}.");
         if (MaxLength <= 0) throw new ArgumentException($"TransformerConfig.MaxLength must be positive; got {MaxLength}.");
         ValidatePattern(nameof(TransformerConfig), AttentionPattern, PositionalEncoding, MaxLength);
         return this;
