@@ -50,12 +50,15 @@ public static class Checkpoint
         var parent = Path.GetDirectoryName(full);
         if (Directory.Exists(full) || parent is null || !Directory.Exists(parent)) return;
         var old = Directory.GetDirectories(parent, Path.GetFileName(full) + ".old-*")
-            .Where(d => File.Exists(Path.Combine(d, ConfigFile)) && File.Exists(Path.Combine(d, WeightsFile)) && File.Exists(Path.Combine(d, StateFile)))
+            .Where(d => File.Exists(Path.Combine(d, ConfigFile)) && File.Exists(Path.Combine(d, WeightsFile))
+                        && File.Exists(Path.Combine(d, StateFile)))
             .OrderByDescending(Directory.GetLastWriteTimeUtc).FirstOrDefault();
         if (old is not null) Directory.Move(old, full);
     }
 
-    /// <summary>The prefix of the weight average's tensors in <see cref="OptimizerFile"/> (the parameter's name follows).</summary>
+    /// <summary>
+    /// The prefix of the weight average's tensors in <see cref="OptimizerFile"/> (the parameter's name follows).
+    /// </summary>
     const string AveragePrefix = "ema.";
 
     /// <summary>What a checkpoint holds besides the weights.</summary>
@@ -66,7 +69,10 @@ public static class Checkpoint
         public IReadOnlyList<(string Name, float[] Values)>? WeightAverage { get; init; }
     }
 
-    /// <summary>Writes <paramref name="model"/> and <paramref name="contents"/> to <paramref name="directory"/>, replacing it atomically.</summary>
+    /// <summary>
+    /// Writes <paramref name="model"/> and <paramref name="contents"/> to <paramref name="directory"/>, replacing it
+    /// atomically.
+    /// </summary>
     public static void Save(string directory, Module model, Contents contents)
     {
         var full = Path.GetFullPath(directory);
@@ -102,7 +108,9 @@ public static class Checkpoint
         }
     }
 
-    /// <summary>Swaps the finished temporary directory in for the target: the old one is renamed aside first, then removed.</summary>
+    /// <summary>
+    /// Swaps the finished temporary directory in for the target: the old one is renamed aside first, then removed.
+    /// </summary>
     static void Replace(string temp, string target)
     {
         string? old = null;
@@ -137,7 +145,10 @@ public static class Checkpoint
                 return JsonNode.Parse(File.ReadAllText(Path.Combine(directory, file))) as JsonObject
                     ?? throw new CheckpointException($"{file} in checkpoint '{directory}' is not a JSON object.");
             }
-            catch (JsonException e) { throw new CheckpointException($"{file} in checkpoint '{directory}' is not valid JSON: {e.Message}"); }
+            catch (JsonException e)
+            {
+                throw new CheckpointException($"{file} in checkpoint '{directory}' is not valid JSON: {e.Message}");
+            }
         }
         var config = ReadObject(ConfigFile);
         var state = ReadObject(StateFile);
@@ -160,11 +171,47 @@ public static class Checkpoint
         return new Contents(config, tokenizer, state, moments) { WeightAverage = average };
     }
 
-    /// <summary>Loads the weights into <paramref name="model"/>, which must have exactly the checkpoint's parameters and shapes.</summary>
-    public static void LoadWeights(string directory, Module model, bool preferBest = true)
+    /// <summary>
+    /// Loads the weights into <paramref name="model"/>, which must have exactly the checkpoint's parameters and shapes:
+    /// the weights its run validated. A run with a weight average (--ema) validates the average, which a best checkpoint
+    /// holds as its weights and a latest checkpoint beside them, in <see cref="OptimizerFile"/>: from a latest checkpoint
+    /// the average is loaded, unless <paramref name="trained"/> asks for the trained weights (what a resumed run
+    /// continues from).
+    /// </summary>
+    public static void LoadWeights(string directory, Module model, bool preferBest = true, bool trained = false)
     {
         directory = Resolve(directory, preferBest);
         try { StateDictFile.Load(model, Path.Combine(directory, WeightsFile)); }
-        catch (ArgumentException e) { throw new CheckpointException($"Checkpoint '{directory}' does not fit this model: {e.Message}"); }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointException($"Checkpoint '{directory}' does not fit this model: {e.Message}");
+        }
+        if (!trained) LoadAverage(directory, model);
+    }
+
+    /// <summary>
+    /// Puts a latest checkpoint's weight average (if it keeps one outside its weights) in <paramref name="model"/>.
+    /// </summary>
+    static void LoadAverage(string directory, Module model)
+    {
+        string statePath = Path.Combine(directory, StateFile), optimizerPath = Path.Combine(directory, OptimizerFile);
+        if (!File.Exists(statePath) || !File.Exists(optimizerPath)) return;
+        JsonNode? state;
+        try { state = JsonNode.Parse(File.ReadAllText(statePath)); }
+        catch (JsonException e)
+        {
+            throw new CheckpointException($"{StateFile} in checkpoint '{directory}' is not valid JSON: {e.Message}");
+        }
+        if (state?["ema_in_weights"] is not JsonValue kept || !kept.TryGetValue<bool>(out bool inWeights) || inWeights) return;
+        var file = SafetensorsFile.Read(optimizerPath);
+        var names = file.Entries.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, parameter) in model.NamedParameters())
+        {
+            float[]? average = names.Contains(AveragePrefix + name) ? file.ReadFloat32(AveragePrefix + name) : null;
+            if (average is null || average.Length != parameter.Count)
+                throw new CheckpointException(
+                    $"The weight average in checkpoint '{directory}' does not match parameter '{name}'.");
+            average.CopyTo(parameter.Data);
+        }
     }
 }

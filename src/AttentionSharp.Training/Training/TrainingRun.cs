@@ -86,7 +86,7 @@ public sealed class TrainingRun
         double bestObjective = double.PositiveInfinity;
         if (resumed is not null)
         {
-            Checkpoint.LoadWeights(o.Resume!, model, preferBest: false);
+            Checkpoint.LoadWeights(o.Resume!, model, preferBest: false, trained: true);
             (bestObjective, var taskState) = TrainingState.Restore(resumed, trainer, model);
             task.RestoreState(taskState);
             DataParallel.BroadcastParameters(_communicator, model.Parameters()); // any number of ranks resumes rank 0's

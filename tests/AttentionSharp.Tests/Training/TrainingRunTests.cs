@@ -248,7 +248,7 @@ public class TrainingRunTests
             EvalInterval = 0,
             AttentionDropout = null,
         };
-        Assert.Null(TaskPresets.For("g2p", "transformer").AttentionDropout);
+        Assert.Equal(0.1f, TaskPresets.For("g2p", "transformer").AttentionDropout);   // the preset's
         Assert.Equal(0, Run(options with { Out = dir.File("none"), Dropout = 0 }));
         Assert.Equal(0, Run(options with { Out = dir.File("attention"), Dropout = 0, AttentionDropout = 0.2f }));
         Assert.NotEqual(Losses(dir.File("none")), Losses(dir.File("attention")));
@@ -538,6 +538,18 @@ public class TrainingRunTests
         var kept = AttentionSharp.IO.Checkpoint.ReadContents(stopped.Out!, preferBest: false);
         Assert.Equal(0.9f, TrainOptions.FromJson((JsonObject)kept.State["options"]!, TaskPresets.For("pos", "transformer")).Ema);
         Assert.Equal(8, (int)kept.State["ema_updates"]!);
+        // Loaded for use (eval, predict, sample, quantize), a latest checkpoint gives the average its validation read;
+        // for resuming, the trained weights.
+        var latest = Path.Combine(stopped.Out!, AttentionSharp.IO.Checkpoint.LatestSubdirectory);
+        var (network, _) = AttentionSharp.Training.Tasks.TaggerNetwork.Load(latest);
+        var average = kept.WeightAverage!.ToDictionary(a => a.Name, a => a.Values);
+        var trained = AttentionSharp.IO.SafetensorsFile.Read(Path.Combine(latest, AttentionSharp.IO.Checkpoint.WeightsFile));
+        foreach (var (name, p) in network.Model.NamedParameters()) Assert.Equal(average[name], p.Data.ToArray());
+        Assert.Contains(network.Model.NamedParameters(),
+            n => !trained.ReadFloat32(n.Name).AsSpan().SequenceEqual(n.Parameter.Data));
+        AttentionSharp.IO.Checkpoint.LoadWeights(latest, network.Model, trained: true);
+        foreach (var (name, p) in network.Model.NamedParameters()) Assert.Equal(trained.ReadFloat32(name), p.Data.ToArray());
+
         Assert.Equal(0, Run(averaged with { Out = null, Resume = stopped.Out }));
         Assert.Equal(Validation(averaged.Out!), Validation(stopped.Out!));
         Assert.Equal((float)Log(averaged.Out!)[^1]["final_val_loss"]!, (float)Log(stopped.Out!)[^1]["final_val_loss"]!);
