@@ -116,7 +116,7 @@ public static class TaskPresets
             // counts as much as one of long words, and the 30-minute run scored 25.27 % against 25.97–26.00 %.
             // Dropout on its attention weights alone (AttentionDropout) keeps its validation loss falling to the end of
             // the 30 minutes, where without it the loss turned up after ~30,000 steps; so the last passes matter, and the
-            // Transformer's decode all 6,150 validation words (2.8 s a pass) every 2,000 steps instead of a 1,500-word
+            // Transformer's decode all 6,150 validation words (2.6 s a pass) every 2,000 steps instead of a 1,500-word
             // sample every 1,000, whose standard error (1.1 points of word error) had picked a checkpoint 9,000 steps
             // before the end in one run (docs/tasks.md).
             "g2p" => common with
