@@ -138,20 +138,8 @@ public static class Checkpoint
         foreach (var f in new[] { WeightsFile, ConfigFile, TokenizerFile, StateFile })
             if (!File.Exists(Path.Combine(directory, f)))
                 throw new CheckpointException($"Checkpoint '{directory}' is incomplete: {f} is missing.");
-        JsonObject ReadObject(string file)
-        {
-            try
-            {
-                return JsonNode.Parse(File.ReadAllText(Path.Combine(directory, file))) as JsonObject
-                    ?? throw new CheckpointException($"{file} in checkpoint '{directory}' is not a JSON object.");
-            }
-            catch (JsonException e)
-            {
-                throw new CheckpointException($"{file} in checkpoint '{directory}' is not valid JSON: {e.Message}");
-            }
-        }
-        var config = ReadObject(ConfigFile);
-        var state = ReadObject(StateFile);
+        var config = ReadObject(directory, ConfigFile);
+        var state = ReadObject(directory, StateFile);
         var tokenizer = File.ReadAllText(Path.Combine(directory, TokenizerFile));
         List<(string, float[], float[])>? moments = null;
         List<(string, float[])>? average = null;
@@ -165,10 +153,30 @@ public static class Checkpoint
                 var name = e.Name["exp_avg.".Length..];
                 moments.Add((name, e.ToFloat32(), file.ReadFloat32("exp_avg_sq." + name)));
             }
-            var averaged = file.Entries.Where(e => e.Name.StartsWith(AveragePrefix, StringComparison.Ordinal)).ToList();
-            if (averaged.Count > 0) average = [.. averaged.Select(e => (e.Name[AveragePrefix.Length..], e.ToFloat32()))];
+            average = ReadAverage(file);
         }
         return new Contents(config, tokenizer, state, moments) { WeightAverage = average };
+    }
+
+    /// <summary>A JSON object file of a checkpoint, naming the file when it is broken.</summary>
+    static JsonObject ReadObject(string directory, string file)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(Path.Combine(directory, file))) as JsonObject
+                ?? throw new CheckpointException($"{file} in checkpoint '{directory}' is not a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException($"{file} in checkpoint '{directory}' is not valid JSON: {e.Message}");
+        }
+    }
+
+    /// <summary>The weight average kept in an optimizer file, by parameter name; null when it keeps none.</summary>
+    static List<(string Name, float[] Values)>? ReadAverage(SafetensorsFile file)
+    {
+        var averaged = file.Entries.Where(e => e.Name.StartsWith(AveragePrefix, StringComparison.Ordinal)).ToList();
+        return averaged.Count == 0 ? null : [.. averaged.Select(e => (e.Name[AveragePrefix.Length..], e.ToFloat32()))];
     }
 
     /// <summary>
@@ -194,24 +202,18 @@ public static class Checkpoint
     /// </summary>
     static void LoadAverage(string directory, Module model)
     {
-        string statePath = Path.Combine(directory, StateFile), optimizerPath = Path.Combine(directory, OptimizerFile);
-        if (!File.Exists(statePath) || !File.Exists(optimizerPath)) return;
-        JsonNode? state;
-        try { state = JsonNode.Parse(File.ReadAllText(statePath)); }
-        catch (JsonException e)
-        {
-            throw new CheckpointException($"{StateFile} in checkpoint '{directory}' is not valid JSON: {e.Message}");
-        }
-        if (state?["ema_in_weights"] is not JsonValue kept || !kept.TryGetValue<bool>(out bool inWeights) || inWeights) return;
-        var file = SafetensorsFile.Read(optimizerPath);
-        var names = file.Entries.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        var optimizerPath = Path.Combine(directory, OptimizerFile);
+        if (!File.Exists(Path.Combine(directory, StateFile)) || !File.Exists(optimizerPath)) return;
+        var state = ReadObject(directory, StateFile);
+        if (state["ema_in_weights"] is not JsonValue kept || !kept.TryGetValue<bool>(out bool inWeights) || inWeights) return;
+        var average = ReadAverage(SafetensorsFile.Read(optimizerPath))
+            ?.ToDictionary(a => a.Name, a => a.Values, StringComparer.Ordinal);
         foreach (var (name, parameter) in model.NamedParameters())
         {
-            float[]? average = names.Contains(AveragePrefix + name) ? file.ReadFloat32(AveragePrefix + name) : null;
-            if (average is null || average.Length != parameter.Count)
+            if (average is null || !average.TryGetValue(name, out var values) || values.Length != parameter.Count)
                 throw new CheckpointException(
                     $"The weight average in checkpoint '{directory}' does not match parameter '{name}'.");
-            average.CopyTo(parameter.Data);
+            values.CopyTo(parameter.Data);
         }
     }
 }
