@@ -176,10 +176,14 @@ public static partial class AttentionBenchmark
         torch.nn.functional.scaled_dot_product_attention(q, k, v, is_casual: causal).backward([dy]);
     }
 
-    /// <summary>Median seconds → ms of each, run alternately: one warm-up each, then rounds until enough time has passed.</summary>
+    /// <summary>
+    /// Median seconds → ms of each, run alternately: each warmed up (<see cref="BenchReport.WarmUp"/>), then rounds until
+    /// enough time has passed.
+    /// </summary>
     static (double Flash, double Plain, double? Peer) Time(Action flash, Action plain, Action? peer, int minRounds)
     {
-        flash(); plain(); peer?.Invoke();
+        BenchReport.WarmUp(flash, 1); BenchReport.WarmUp(plain, 1);
+        if (peer != null) BenchReport.WarmUp(peer, 1);
         var f = new List<double>(); var p = new List<double>(); var t = new List<double>();
         var total = Stopwatch.StartNew();
         for (int round = 0; round < minRounds || (total.Elapsed.TotalSeconds < 1.0 && round < 50); round++)

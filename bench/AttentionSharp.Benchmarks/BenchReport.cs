@@ -15,6 +15,32 @@ internal static class BenchReport
     }
 
     /// <summary>
+    /// Runs <paramref name="run"/> at least <paramref name="minRuns"/> times and for at least
+    /// <paramref name="minSeconds"/>, then on until the JIT has compiled no method for <see cref="JitQuietSeconds"/>
+    /// (at most <paramref name="maxSeconds"/> in all). Tiered compilation recompiles a process's hot methods on a
+    /// background thread for a while after start-up, and that thread takes a core: a GEMM timed during it ran on one
+    /// core's worth of time (512×768×768 on 2 threads: 112 GFLOPS, the one-thread figure, when it was the first shape
+    /// after two warm-up calls; 224 once warm).
+    /// </summary>
+    public static void WarmUp(Action run, int minRuns = 2, double minSeconds = 0.25, double maxSeconds = 5)
+    {
+        var total = Stopwatch.StartNew();
+        var quiet = Stopwatch.StartNew();
+        long compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+        for (int i = 0; ; i++)
+        {
+            if (i >= minRuns && total.Elapsed.TotalSeconds >= minSeconds
+                && (quiet.Elapsed.TotalSeconds >= JitQuietSeconds || total.Elapsed.TotalSeconds >= maxSeconds)) return;
+            run();
+            long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            if (now != compiled) { compiled = now; quiet.Restart(); }
+        }
+    }
+
+    /// <summary>How long the JIT must have compiled nothing before <see cref="WarmUp"/> ends.</summary>
+    public const double JitQuietSeconds = 0.3;
+
+    /// <summary>
     /// Idle time before each timed run where the libraries take turns. libtorch's OpenMP (libgomp) threads spin for
     /// a while after each parallel region, and ours for 100 µs; a run that started straight after the other library's
     /// would share the cores with those spinning threads (measured on baby: 42.9 ms per step without the pause, 35.9

@@ -32,7 +32,10 @@ public sealed record GemmBenchOptions
     /// </summary>
     public int Repetitions { get; init; } = 9;
 
-    /// <summary>Untimed runs first, so code is compiled, buffers exist and caches are warm.</summary>
+    /// <summary>
+    /// Untimed runs first, at least this many and for at least a quarter of a second, until the JIT is quiet
+    /// (<see cref="BenchReport.WarmUp"/>), so code is compiled, buffers exist and caches are warm.
+    /// </summary>
     public int Warmups { get; init; } = 2;
 
     /// <summary>Also time TorchSharp; off, or unloadable, leaves its columns empty.</summary>
@@ -142,7 +145,7 @@ public static unsafe class GemmBenchmark
                 using var peerB = peer ? (tB ? tb!.t() : tb!.alias()) : null;
                 Action? theirs = peer ? () => tc!.addmm_(peerA!, peerB!, beta: 0, alpha: 1) : null;
                 // Small shapes get more runs so each side is timed for at least a quarter of a second.
-                for (int w = 0; w < options.Warmups; w++) ours();
+                BenchReport.WarmUp(ours, options.Warmups);
                 int repetitions = Math.Clamp((int)(0.25 / Math.Max(BenchReport.Seconds(ours), 1e-6)), options.Repetitions, 200);
                 var ourTimes = TimeRuns(ours, repetitions);
                 // Each side runs its repetitions back to back after its own warm-up: libtorch's OpenMP threads keep
@@ -150,7 +153,7 @@ public static unsafe class GemmBenchmark
                 var peerTimes = new List<double>();
                 if (theirs != null)
                 {
-                    for (int w = 0; w < options.Warmups + 1; w++) theirs();
+                    BenchReport.WarmUp(theirs, options.Warmups + 1);
                     peerTimes = TimeRuns(theirs, repetitions);
                 }
 
