@@ -130,8 +130,14 @@ public static class Checkpoint
         catch (UnauthorizedAccessException) { }
     }
 
-    /// <summary>Reads the JSON parts of a checkpoint, naming the missing or broken file when something is wrong.</summary>
-    public static Contents ReadContents(string directory, bool preferBest = true)
+    /// <summary>
+    /// Reads the JSON parts of a checkpoint, naming the missing or broken file when something is wrong, and with
+    /// <paramref name="optimizer"/> the optimizer's moments and the weight average (what a resumed run restores). Without
+    /// it <see cref="Contents.OptimizerMoments"/> and <see cref="Contents.WeightAverage"/> are null and the optimizer file
+    /// is not read: it holds two floats for every weight (and a third with --ema), which whoever only evaluates, samples
+    /// or converts the model has no use for.
+    /// </summary>
+    public static Contents ReadContents(string directory, bool preferBest = true, bool optimizer = false)
     {
         directory = Resolve(directory, preferBest);
         if (!Directory.Exists(directory)) throw new CheckpointException($"Checkpoint directory '{directory}' does not exist.");
@@ -144,7 +150,7 @@ public static class Checkpoint
         List<(string, float[], float[])>? moments = null;
         List<(string, float[])>? average = null;
         var optPath = Path.Combine(directory, OptimizerFile);
-        if (File.Exists(optPath))
+        if (optimizer && File.Exists(optPath))
         {
             var file = SafetensorsFile.Read(optPath);
             moments = [];

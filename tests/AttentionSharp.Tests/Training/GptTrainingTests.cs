@@ -54,7 +54,9 @@ public class GptTrainingTests
             TrainingState.Capture(first.Trainer, first.Model, new JsonObject { ["data_rng"] = GeneratorState.ToJson(first.DataRng) },
                 double.PositiveInfinity, Options), first.Trainer.Moments()));
 
-        var contents = Checkpoint.ReadContents(path);
+        // Read for use, a checkpoint leaves the optimizer file alone; read for resuming, it gives the moments.
+        Assert.Null(Checkpoint.ReadContents(path).OptimizerMoments);
+        var contents = Checkpoint.ReadContents(path, optimizer: true);
         var second = NewRun(dropout: 0.1f);
         second.DataRng.Reseed(12345); // whatever it held is replaced by the checkpoint's state
         Checkpoint.LoadWeights(path, second.Model);

@@ -535,7 +535,8 @@ public class TrainingRunTests
         using var cancel = new CancellationTokenSource();
         var stopped = averaged with { Out = dir.File("stopped") };
         Assert.Equal(130, Run(stopped, r => { if (r.Step == 7) cancel.Cancel(); }, cancel));
-        var kept = AttentionSharp.IO.Checkpoint.ReadContents(stopped.Out!, preferBest: false);
+        Assert.Null(AttentionSharp.IO.Checkpoint.ReadContents(stopped.Out!, preferBest: false).WeightAverage);
+        var kept = AttentionSharp.IO.Checkpoint.ReadContents(stopped.Out!, preferBest: false, optimizer: true);
         Assert.Equal(0.9f, TrainOptions.FromJson((JsonObject)kept.State["options"]!, TaskPresets.For("pos", "transformer")).Ema);
         Assert.Equal(8, (int)kept.State["ema_updates"]!);
         // Loaded for use (eval, predict, sample, quantize), a latest checkpoint gives the average its validation read;
