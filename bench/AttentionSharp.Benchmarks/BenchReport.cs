@@ -20,7 +20,7 @@ internal static class BenchReport
     /// (at most <paramref name="maxSeconds"/> in all). Tiered compilation recompiles a process's hot methods on a
     /// background thread for a while after start-up, and that thread takes a core: a GEMM timed during it ran on one
     /// core's worth of time (512×768×768 on 2 threads: 112 GFLOPS, the one-thread figure, when it was the first shape
-    /// after two warm-up calls; 224 once warm).
+    /// after two warm-up calls; 209 once warm).
     /// </summary>
     public static void WarmUp(Action run, int minRuns = 2, double minSeconds = 0.25, double maxSeconds = 5)
     {

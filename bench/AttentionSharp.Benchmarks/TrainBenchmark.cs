@@ -24,8 +24,9 @@ public sealed record TrainBenchOptions
     public int Warmups { get; init; } = 2;
 
     /// <summary>
-    /// Warm-up lasts at least this long, so that the JIT's optimised code (compiled in the background after a method's
-    /// first calls) is in place before timing starts, even for configurations whose steps take milliseconds.
+    /// Warm-up lasts at least this long, and then until the JIT is quiet (<see cref="BenchReport.WarmUp"/>), so that
+    /// the JIT's optimised code (compiled in the background after a method's first calls) is in place before timing
+    /// starts, even for configurations whose steps take milliseconds.
     /// </summary>
     public double WarmupSeconds { get; init; } = 2;
 
@@ -193,12 +194,15 @@ public static class TrainBenchmark
             model = new Gpt(config.Gpt, new Generator(42));
             parameters = model.Parameters().ToList();
             optimizer = new AdamW(parameters, LearningRate, weightDecay: WeightDecay);
-            var warm = Stopwatch.StartNew();
-            for (int i = 0; i < options.Warmups || warm.Elapsed.TotalSeconds < options.WarmupSeconds; i++)
+            Gpt ourModel = model;
+            AdamW ourOptimizer = optimizer;
+            List<Tensor> ourParameters = parameters;
+            int warmed = 0;
+            BenchReport.WarmUp(() =>
             {
-                float loss = OurStep(model, optimizer, parameters, config, batches[i % batches.Length]);
-                if (i == 0) ourFirstLoss = loss;
-            }
+                float loss = OurStep(ourModel, ourOptimizer, ourParameters, config, batches[warmed % batches.Length]);
+                if (warmed++ == 0) ourFirstLoss = loss;
+            }, options.Warmups, options.WarmupSeconds);
             double peakMb = ResidentMemory.GrowthMb(baseKb);
             double tensorPeakMb = (MemoryMeter.PeakBytes - heldBefore) / (double)(1 << 20);
 
@@ -214,12 +218,14 @@ public static class TrainBenchmark
                 baseKb = ResidentMemory.ResetPeak();
                 theirs = new TorchGpt(initial, LearningRate, WeightDecay);
                 foreach (var w in initial.Parameters()) w.Dispose();
-                warm.Restart();
-                for (int i = 0; i < options.Warmups || warm.Elapsed.TotalSeconds < options.WarmupSeconds; i++)
+                var peerModel = theirs;
+                warmed = 0;
+                BenchReport.WarmUp(() =>
                 {
-                    float loss = theirs.Step(torchBatches[i % batches.Length].X, torchBatches[i % batches.Length].Y);
-                    if (i == 0) peerFirstLoss = loss;
-                }
+                    var (x, y) = torchBatches[warmed % batches.Length];
+                    float loss = peerModel.Step(x, y);
+                    if (warmed++ == 0) peerFirstLoss = loss;
+                }, options.Warmups, options.WarmupSeconds);
                 peerPeakMb = ResidentMemory.GrowthMb(baseKb);
             }
 
@@ -228,9 +234,9 @@ public static class TrainBenchmark
             if (options.Threads > 1)
                 OnThreads(1, () =>
                 {
-                    warm.Restart();
-                    for (int i = 0; i < 1 || warm.Elapsed.TotalSeconds < 1; i++)
-                        OurStep(model, optimizer, parameters, config, batches[i % batches.Length]);
+                    warmed = 0;
+                    BenchReport.WarmUp(() => OurStep(ourModel, ourOptimizer, ourParameters, config,
+                        batches[warmed++ % batches.Length]), 1, 1);
                     return 0;
                 });
             var ours = new List<double>(); var peers = new List<double>(); var single = new List<double>();

@@ -79,7 +79,8 @@ public sealed class TrainingRun
         var o = _options;
         var runDir = o.RunDirectory;
         if (Leader) CheckWritable(runDir);
-        Checkpoint.Contents? resumed = o.Resume is null ? null : Checkpoint.ReadContents(o.Resume, preferBest: false, optimizer: true);
+        Checkpoint.Contents? resumed =
+            o.Resume is null ? null : Checkpoint.ReadContents(o.Resume, preferBest: false, optimizer: true);
         var task = LeaderFirst(() => TrainingTasks.Create(o, resumed, _communicator, _output));
         var model = task.Model;
         var trainer = new Trainer(model, task.ParameterGroups(), task, o, _communicator);
