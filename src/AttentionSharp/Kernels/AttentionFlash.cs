@@ -80,22 +80,28 @@ public static unsafe class AttentionFlash
         // rows of B are adjacent (rows Tk apart would alias in the cache when Tk is a power of two).
         int keyTiles = (tk + KeyTile - 1) / KeyTile;
         long headT = (long)keyTiles * hs * KeyTile;
+        long scratch = 2L * QueryTile * hs + (long)QueryTile * KeyTile + 2 * QueryTile;
+        var globalPrefix = AttentionMasks.GlobalPrefix(in p);
+        if (tiles == 1 && p.Group == 1)
+        {
+            // Each item is a whole head and the only reader of its keys (short sequences: a word, a sentence, an
+            // image's patches): it transposes them into its own scratch, so the call is one parallel region, not two.
+            AttentionWork.Run(bh, scratch + headT, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, mem) =>
+            {
+                int b = item / p.Heads, h = item % p.Heads;
+                float* ktHead = (float*)mem + scratch;
+                TransposeKeys<T>(in p, k.Head(b, h), k.RowStride, ktHead);
+                ForwardTile<T>(in p, globalPrefix, q, ktHead, v, o, lse, b, h, 0, (float*)mem);
+            }, AttentionWork.Work(in p));
+            return;
+        }
         long ktFloats = p.Batch * p.KvHeads * headT;
         float* kt = AttentionWork.Alloc(ktFloats);
         try
         {
             AttentionWork.Run(p.Batch * p.KvHeads, 0, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, _) =>
-            {
-                float* kh = k.Head(item / p.KvHeads, item % p.KvHeads);
-                for (int j0 = 0; j0 < tk; j0 += KeyTile)
-                {
-                    int bc = Math.Min(KeyTile, tk - j0);
-                    AttentionTiles.Transpose(bc, hs, kh + j0 * k.RowStride, k.RowStride, KeyTile,
-                        kt + item * headT + (long)j0 * hs, AttentionTiles.Padded<T>(bc, KeyTile));
-                }
-            }, (long)p.Batch * p.KvHeads * tk * hs);
-            long scratch = 2L * QueryTile * hs + (long)QueryTile * KeyTile + 2 * QueryTile;
-            var globalPrefix = AttentionMasks.GlobalPrefix(in p);
+                TransposeKeys<T>(in p, k.Head(item / p.KvHeads, item % p.KvHeads), k.RowStride, kt + item * headT),
+                (long)p.Batch * p.KvHeads * tk * hs);
             // The costliest query tiles (the last ones, under a causal mask) go first, so the threads finish together.
             AttentionWork.Run(bh * tiles, scratch, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item, mem) =>
             {
@@ -107,6 +113,18 @@ public static unsafe class AttentionFlash
         finally
         {
             AttentionWork.Free(kt, ktFloats);
+        }
+    }
+
+    /// <summary>Kᵀ of one key/value head's key tiles: (HS, Bc) blocks of <see cref="KeyTile"/>-float rows.</summary>
+    static void TransposeKeys<T>(in AttentionProblem p, float* kh, long rowStride, float* kt) where T : unmanaged, ISimd<T>
+    {
+        int hs = p.HeadSize, tk = p.KeyLength;
+        for (int j0 = 0; j0 < tk; j0 += KeyTile)
+        {
+            int bc = Math.Min(KeyTile, tk - j0);
+            AttentionTiles.Transpose(bc, hs, kh + j0 * rowStride, rowStride, KeyTile, kt + (long)j0 * hs,
+                AttentionTiles.Padded<T>(bc, KeyTile));
         }
     }
 
@@ -146,12 +164,13 @@ public static unsafe class AttentionFlash
                     new Span<float>(sr, bc).Clear();
                     continue;
                 }
-                float alpha = MathF.Exp(m[r] - mNew);
+                float mOld = m[r], alpha = MathF.Exp(mOld - mNew);
                 float sum = RowMath.ExpShiftSum<T>(sr, sr, bc, mNew, bw);
                 l[r] = l[r] * alpha + sum;
                 m[r] = mNew;
+                // Until a row has seen a key its accumulator holds zeros (or what 0·V gave), which e^(−∞) would keep.
                 var accRow = new Span<float>(acc + r * hs, hs);
-                if (alpha != 1f) TensorPrimitives.Multiply(accRow, alpha, accRow);
+                if (alpha != 1f && !float.IsNegativeInfinity(mOld)) TensorPrimitives.Multiply(accRow, alpha, accRow);
                 // Dropout acts on the weights after normalisation, so l sums the kept and the dropped alike.
                 if (p.Dropout > 0) AttentionMasks.DropoutInPlace(in p, sr, bc, b, h, i0 + r, j0);
             }

@@ -72,15 +72,16 @@ internal static unsafe class AttentionTiles
     /// <summary>
     /// dst(c, r) = src(r, c) for a rows × cols block; rows of src are <paramref name="lds"/> apart, of dst
     /// <paramref name="ldd"/>. Whole 8 × 8 blocks are transposed in registers where AVX allows (GEMM's packing does the
-    /// same), the edges element by element; a copy either way, so the result is the same. With <paramref name="width"/>
+    /// same), and so is a last block of fewer rows where the padding has room for all eight; the other edges element by
+    /// element. A copy either way, so the result is the same. With <paramref name="width"/>
     /// greater than <paramref name="rows"/>, each row of dst is then zeroed from column rows to width: padding that a
     /// product can read as whole vectors (see <see cref="Padded{T}"/>).
     /// </summary>
     public static void Transpose(int rows, int cols, float* src, long lds, long ldd, float* dst, int width = 0)
     {
-        if (width > rows) ClearRows(dst + rows, ldd, cols, width - rows);
-        int r0 = 0;
+        int r0 = 0, written = rows;
         if (System.Runtime.Intrinsics.X86.Avx.IsSupported && ldd <= int.MaxValue)
+        {
             for (; r0 + 8 <= rows; r0 += 8)
             {
                 int c0 = 0;
@@ -91,6 +92,17 @@ internal static unsafe class AttentionTiles
                     for (int c = c0; c < cols; c++) dst[c * ldd + r] = s[c];
                 }
             }
+            // A last block of fewer than eight rows that the padding has room for (a short head's keys) is transposed
+            // whole, the rows it lacks read as zeros: the padding's value, which its columns of dst then hold.
+            if (r0 < rows && r0 + 8 <= width && cols % 8 == 0)
+            {
+                for (int c0 = 0; c0 < cols; c0 += 8)
+                    Gemm.Transpose8x8(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, (int)ldd, rows: rows - r0);
+                written = r0 + 8;
+                r0 = rows;
+            }
+        }
+        if (width > written) ClearRows(dst + written, ldd, cols, width - written);
         for (int r = r0; r < rows; r++)
         {
             float* s = src + r * lds;

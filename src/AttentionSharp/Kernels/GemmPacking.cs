@@ -142,9 +142,9 @@ public static unsafe partial class Gemm
     internal static void Transpose8x8(float* src, long ld, float* dst, int ldd, int rows = 8)
     {
         var r0 = Avx.LoadVector256(src);
-        var r1 = Avx.LoadVector256(src + ld);
-        var r2 = Avx.LoadVector256(src + 2 * ld);
-        var r3 = Avx.LoadVector256(src + 3 * ld);
+        var r1 = rows > 1 ? Avx.LoadVector256(src + ld) : Vector256<float>.Zero;
+        var r2 = rows > 2 ? Avx.LoadVector256(src + 2 * ld) : Vector256<float>.Zero;
+        var r3 = rows > 3 ? Avx.LoadVector256(src + 3 * ld) : Vector256<float>.Zero;
         var r4 = rows > 4 ? Avx.LoadVector256(src + 4 * ld) : Vector256<float>.Zero;
         var r5 = rows > 5 ? Avx.LoadVector256(src + 5 * ld) : Vector256<float>.Zero;
         var r6 = rows > 6 ? Avx.LoadVector256(src + 6 * ld) : Vector256<float>.Zero;

@@ -288,4 +288,32 @@ public unsafe class AttentionKernelTests
                         o[(bh * c.Tq + i) * c.HS + d] += dropped[(bh * c.Tq + i) * c.Tk + j] * x.V[(bh * c.Tk + j) * c.HS + d];
         Close(o, r.O, OutputAbsTol, OutputRelTol, "dropout stream");
     }
+
+    [Fact]
+    public void TileTransposeIsACopyWithZeroPadding()
+    {
+        // AttentionTiles.Transpose against element-by-element copying: every row count (whole 8-row blocks, a last block
+        // short by 1–7 rows, transposed whole where the padding has room), columns that are and are not a multiple of 8,
+        // padding widths from none to past a block; nothing is written past the padding.
+        const float Sentinel = -7.5f;
+        var rng = new Random(5);
+        foreach (int cols in (int[])[1, 7, 8, 16, 32, 40])
+            for (int rows = 1; rows <= 20; rows++)
+                foreach (int width in (int[])[0, rows, (rows + 7) / 8 * 8, (rows + 15) / 16 * 16, 32])
+                {
+                    if (width != 0 && width < rows) continue;
+                    int lds = cols + 3, ldd = Math.Max(width, rows) + 5;
+                    var src = Uniform(rng, rows * lds, 1f);
+                    var dst = new float[cols * ldd];
+                    Array.Fill(dst, Sentinel);
+                    fixed (float* ps = src, pd = dst) AttentionTiles.Transpose(rows, cols, ps, lds, ldd, pd, width);
+                    for (int c = 0; c < cols; c++)
+                        for (int r = 0; r < ldd; r++)
+                        {
+                            float expected = r < rows ? src[r * lds + c] : r < width ? 0f : Sentinel;
+                            Assert.True(dst[c * ldd + r] == expected,
+                                $"rows {rows}, cols {cols}, width {width}: dst({c}, {r}) = {dst[c * ldd + r]}, expected {expected}");
+                        }
+                }
+    }
 }
