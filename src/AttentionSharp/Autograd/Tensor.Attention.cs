@@ -36,6 +36,13 @@ public sealed record AttentionOptions
     /// <summary>(B × Tk) flags, true where a key is padding and must be ignored.</summary>
     public ReadOnlyMemory<bool> KeyPadding { get; init; }
 
+    /// <summary>
+    /// (B) counts, empty for all: only the first QueryLengths[b] query rows of batch row b are computed; the rest give 0
+    /// and pass no gradient (their output gradient is not read). For right-padded queries whose padded rows nobody
+    /// reads, as packed sequences unpacked for attention: the rows computed are the same as without it, bit for bit.
+    /// </summary>
+    public ReadOnlyMemory<int> QueryLengths { get; init; }
+
     /// <summary>The factor on QKᵀ; default 1/√HS.</summary>
     public float? Scale { get; init; }
 
@@ -169,6 +176,7 @@ public sealed unsafe partial class Tensor
     {
         AttentionProblem _problem;
         bool[] _padding = [], _global = [];
+        int[] _queryLengths = [];
         Tensor? _mask;
 
         public bool Flash { get; private init; }
@@ -195,6 +203,7 @@ public sealed unsafe partial class Tensor
                 Flash = implementation == AttentionImplementation.Flash,
                 _mask = options.AdditiveMask,
                 _padding = options.KeyPadding.IsEmpty ? [] : options.KeyPadding.ToArray(),
+                _queryLengths = options.QueryLengths.IsEmpty ? [] : options.QueryLengths.ToArray(),
                 _global = GlobalFlags(options, tk),
                 _problem = new AttentionProblem
                 {
@@ -210,8 +219,9 @@ public sealed unsafe partial class Tensor
         public void Forward(HeadTensor q, HeadTensor k, HeadTensor v, HeadTensor o, float* saved)
         {
             fixed (bool* pad = _padding, glob = _global)
+            fixed (int* lengths = _queryLengths)
             {
-                var p = WithMasks(pad, glob);
+                var p = WithMasks(pad, glob, lengths);
                 if (Flash) AttentionFlash.Forward(in p, q, k, v, o, saved);
                 else AttentionPlain.Forward(in p, q, k, v, o, saved);
             }
@@ -226,23 +236,25 @@ public sealed unsafe partial class Tensor
         {
             if (clear && !Flash) throw new InvalidOperationException("Only flash attention sets its gradients.");
             fixed (bool* pad = _padding, glob = _global)
+            fixed (int* lengths = _queryLengths)
             {
-                var p = WithMasks(pad, glob);
+                var p = WithMasks(pad, glob, lengths);
                 if (Flash) AttentionFlash.Backward(in p, q, k, v, o, saved, dO, dq, dk, dv, clear);
                 else AttentionPlain.Backward(in p, q, k, v, saved, dO, dq, dk, dv);
             }
         }
 
         /// <summary>
-        /// The problem with the key-padding and global-token flags (null when their arrays are empty) and the additive
-        /// mask's broadcast strides (0 along size-1 dimensions).
+        /// The problem with the key-padding and global-token flags and the query lengths (null when their arrays are
+        /// empty) and the additive mask's broadcast strides (0 along size-1 dimensions).
         /// </summary>
-        AttentionProblem WithMasks(bool* padding, bool* global)
+        AttentionProblem WithMasks(bool* padding, bool* global, int* queryLengths)
         {
             var p = _problem with
             {
                 KeyPadding = _padding.Length == 0 ? null : padding,
-                Global = _global.Length == 0 ? null : global
+                Global = _global.Length == 0 ? null : global,
+                QueryLengths = _queryLengths.Length == 0 ? null : queryLengths,
             };
             if (_mask is not { } mask) return p;
             Span<long> strides = stackalloc long[4];
@@ -318,6 +330,15 @@ public sealed unsafe partial class Tensor
         if (!options.KeyPadding.IsEmpty && options.KeyPadding.Length != b * tk)
             throw new ArgumentException($"Attention: the key-padding mask has {options.KeyPadding.Length} flags; " +
                 $"(B={b}) × (Tk={tk}) = {b * tk} are needed.");
+        if (!options.QueryLengths.IsEmpty)
+        {
+            if (options.QueryLengths.Length != b)
+                throw new ArgumentException($"Attention: QueryLengths has {options.QueryLengths.Length} counts; " +
+                    $"one per batch row (B={b}) is needed.");
+            foreach (int n in options.QueryLengths.Span)
+                if (n < 0 || n > tq)
+                    throw new ArgumentException($"Attention: a query length of {n} is outside [0, Tq={tq}].");
+        }
         if (options.AdditiveMask is { } m)
         {
             int[] target = [b, nh, tq, tk];

@@ -97,8 +97,19 @@ public readonly unsafe struct AttentionProblem
     /// </summary>
     public int DropoutFirstBatch { get; init; }
 
+    /// <summary>
+    /// (B) counts of the query rows to compute, or null for all: rows at or past QueryLengths[b] of batch b get O = 0
+    /// (L = +∞, zero weights), pass no gradient, and their dO is not read. For right-padded sequences whose padded
+    /// rows nobody reads (packed sequences, unpacked for attention): the rows computed come out as without it.
+    /// </summary>
+    public int* QueryLengths { get; init; }
+
     /// <summary>NH / NKV: query heads per key/value head.</summary>
     public int Group => Heads / KvHeads;
+
+    /// <summary>The query rows of batch b that are computed (<see cref="QueryLengths"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int LiveRows(int b) => QueryLengths == null ? QueryLength : QueryLengths[b];
 
     /// <summary>Checks sizes and the dropout probability; the kernels rely on them.</summary>
     public void Validate()
@@ -116,6 +127,10 @@ public readonly unsafe struct AttentionProblem
             throw new ArgumentException("A sliding window places the queries at the last Tq of the Tk key positions; " +
                                         $"Tq = {QueryLength} > Tk = {KeyLength}.");
         Kernels.Dropout.CheckProbability(Dropout);
+        for (int b = 0; QueryLengths != null && b < Batch; b++)
+            if (QueryLengths[b] < 0 || QueryLengths[b] > QueryLength)
+                throw new ArgumentException(
+                    $"Attention: batch row {b} has {QueryLengths[b]} query rows to compute, outside [0, Tq = {QueryLength}].");
     }
 }
 

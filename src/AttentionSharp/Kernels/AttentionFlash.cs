@@ -74,7 +74,11 @@ public static unsafe class AttentionFlash
     {
         int qt = QueryRows(in p), bh = p.Batch * p.Heads, tiles = (p.QueryLength + qt - 1) / qt;
         if (bh == 0 || tiles == 0) return;
-        if (AttentionDecode.Applies(in p)) { AttentionDecode.Forward<T>(in p, q, k, v, o, lse); return; }
+        if (AttentionDecode.Applies(in p) && p.QueryLengths == null)
+        {
+            AttentionDecode.Forward<T>(in p, q, k, v, o, lse);
+            return;
+        }
         int hs = p.HeadSize, tk = p.KeyLength;
         // Kᵀ of every key tile, a dense (HS, Bc) block each, so a score tile is a plain (Br × HS)·(HS × Bc) product whose
         // rows of B are adjacent (rows Tk apart would alias in the cache when Tk is a power of two).
@@ -133,15 +137,16 @@ public static unsafe class AttentionFlash
     static void ForwardTile<T>(in AttentionProblem p, int[]? globalPrefix, HeadTensor q, float* kt, HeadTensor v, HeadTensor o,
         float* lse, int b, int h, int i0, float* mem) where T : unmanaged, ISimd<T>
     {
-        int hs = p.HeadSize, tk = p.KeyLength, br = Math.Min(QueryRows(in p), p.QueryLength - i0);
-        int shift = tk - p.QueryLength;
+        int hs = p.HeadSize, tk = p.KeyLength, rows = Math.Min(QueryRows(in p), p.QueryLength - i0);
+        // Rows past the batch row's live ones are not computed (QueryLengths): they leave with l = 0, so O = 0, L = +∞.
+        int shift = tk - p.QueryLength, br = Math.Clamp(p.LiveRows(b) - i0, 0, rows);
         float* qs = mem, acc = qs + QueryTile * hs, s = acc + QueryTile * hs, m = s + QueryTile * KeyTile, l = m + QueryTile;
         LoadScaled<T>(qs, q.Head(b, h) + i0 * q.RowStride, q.RowStride, br, hs, p.Scale);
         new Span<float>(acc, br * hs).Clear();
-        new Span<float>(m, br).Fill(float.NegativeInfinity);
-        new Span<float>(l, br).Clear();
-        // Under the causal mask no row of the tile sees keys beyond (i0 + br − 1) + (Tk − Tq).
-        int end = p.Causal ? Math.Clamp(i0 + br + shift, 0, tk) : tk;
+        new Span<float>(m, rows).Fill(float.NegativeInfinity);
+        new Span<float>(l, rows).Clear();
+        // Under the causal mask no row of the tile sees keys beyond (i0 + rows − 1) + (Tk − Tq).
+        int end = br == 0 ? 0 : p.Causal ? Math.Clamp(i0 + rows + shift, 0, tk) : tk;
         bool masked = p.Additive != null || p.KeyPadding != null || p.Window > 0;
         float* vh = v.Head(b, h / p.Group);
         for (int j0 = 0; j0 < end; j0 += KeyTile)
@@ -179,7 +184,7 @@ public static unsafe class AttentionFlash
         }
         float* oh = o.Head(b, h) + i0 * o.RowStride;
         float* lh = lse + ((long)b * p.Heads + h) * p.QueryLength + i0;
-        for (int r = 0; r < br; r++)
+        for (int r = 0; r < rows; r++)
         {
             // O = O / l, L = m + log l; a fully masked row (l = 0) gives O = 0 and L = +∞.
             var row = new Span<float>(oh + r * o.RowStride, hs);
@@ -229,6 +234,8 @@ public static unsafe class AttentionFlash
         where T : unmanaged, ISimd<T>
     {
         int hs = p.HeadSize, tq = p.QueryLength, tk = p.KeyLength, group = p.Group, shift = tk - tq, qt = QueryRows(in p);
+        // Rows past the live ones (QueryLengths) add nothing: their dO is not read and their dQ stays as cleared or given.
+        int live = p.LiveRows(b);
         if (clear)
         {
             // This item owns the rows of dK and dV of head g and of dQ of the query heads that read it.
@@ -245,7 +252,7 @@ public static unsafe class AttentionFlash
         {
             int h = g * group + x;
             float* oh = o.Head(b, h), gh = dO.Head(b, h);
-            for (int i = 0; i < tq; i++)
+            for (int i = 0; i < live; i++)
                 d[x * tq + i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(oh + i * o.RowStride, hs),
                     new ReadOnlySpan<float>(gh + i * dO.RowStride, hs));
         }
@@ -266,12 +273,15 @@ public static unsafe class AttentionFlash
             {
                 int h = g * group + x;
                 float* lh = lse + ((long)b * p.Heads + h) * tq, dh = d + x * tq;
-                for (int i0 = first; i0 < tq; i0 += qt)
+                for (int i0 = first; i0 < live; i0 += qt)
                 {
-                    int br = Math.Min(qt, tq - i0);
-                    // Under the causal mask these rows see only the tile's first bn keys (up to i0 + br − 1 + shift); the
-                    // rest would add exact zeros, so leaving them out changes no bit.
-                    int bn = p.Causal ? Math.Min(bc, i0 + br + shift - j0) : bc;
+                    // The tile's rows, of which the first br are live: the rest would add exact zeros (their dO is 0
+                    // where nobody reads their output), so leaving them out changes no bit.
+                    int rows = Math.Min(qt, tq - i0), br = Math.Min(rows, live - i0);
+                    // Under the causal mask these rows see only the tile's first bn keys (up to i0 + rows − 1 + shift);
+                    // the rest would add exact zeros too. (bn comes from all the tile's rows, so the tile's products
+                    // keep their widths, and with them their rounding.)
+                    int bn = p.Causal ? Math.Min(bc, i0 + rows + shift - j0) : bc;
                     if (p.Window > 0 && !AttentionMasks.TileVisible(in p, globalPrefix, i0, br, j0, bn)) continue;
                     float* gi = dO.Head(b, h) + i0 * dO.RowStride;
                     LoadScaled<T>(qs, q.Head(b, h) + i0 * q.RowStride, q.RowStride, br, hs, p.Scale);

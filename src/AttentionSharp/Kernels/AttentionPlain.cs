@@ -51,14 +51,17 @@ public static unsafe class AttentionPlain
         AttentionWork.Run(bh * blocks, scratch, (item, mem) =>
         {
             int b = item / p.Heads / blocks, h = item / blocks % p.Heads, i0 = item % blocks * QueryBlock;
-            int rows = Math.Min(QueryBlock, p.QueryLength - i0), g = h / p.Group;
+            int all = Math.Min(QueryBlock, p.QueryLength - i0), g = h / p.Group;
             float* w = weights + (((long)b * p.Heads + h) * p.QueryLength + i0) * tk;
             float* o0 = o.Head(b, h) + i0 * o.RowStride;
-            if (tk == 0)
+            // Rows past the live ones (QueryLengths) get zero weights and O = 0.
+            int rows = tk == 0 ? 0 : Math.Clamp(p.LiveRows(b) - i0, 0, all);
+            for (int r = rows; r < all; r++)
             {
-                for (int r = 0; r < rows; r++) new Span<float>(o0 + r * o.RowStride, hs).Clear();
-                return;
+                new Span<float>(o0 + r * o.RowStride, hs).Clear();
+                new Span<float>(w + (long)r * tk, tk).Clear();
             }
+            if (rows == 0) return;
             // S = Q·Kᵀ
             Gemm.Multiply(Transpose.No, Transpose.Yes, rows, tk, hs, q.Head(b, h) + i0 * q.RowStride, (int)q.RowStride,
                 k.Head(b, g), (int)k.RowStride, w, tk);
@@ -96,7 +99,8 @@ public static unsafe class AttentionPlain
         long scratch = (p.Dropout > 0 ? 2 : 1) * square;
         AttentionWork.Run(p.Batch * p.KvHeads, scratch, (item, mem) =>
         {
-            int b = item / p.KvHeads, g = item % p.KvHeads;
+            int b = item / p.KvHeads, g = item % p.KvHeads, live = p.LiveRows(b);   // rows past the live ones add nothing
+            if (live == 0) return;
             float* ds = (float*)mem, pd = ds + square;
             for (int x = 0; x < p.Group; x++)
             {
@@ -106,7 +110,7 @@ public static unsafe class AttentionPlain
                 if (p.Dropout > 0)
                 {
                     dropped = pd;
-                    for (int i = 0; i < tq; i++)
+                    for (int i = 0; i < live; i++)
                     {
                         AttentionMasks.DropoutRow(in p, pd + (long)i * tk, tk, b, h, i, 0);
                         TensorPrimitives.Multiply(new ReadOnlySpan<float>(pd + (long)i * tk, tk), new ReadOnlySpan<float>(w + (long)i * tk, tk), new Span<float>(pd + (long)i * tk, tk));
@@ -114,11 +118,11 @@ public static unsafe class AttentionPlain
                 }
                 // dV += P̃ᵀ·dO
                 if (!dv.IsNull)
-                    Gemm.Multiply(Transpose.Yes, Transpose.No, tk, hs, tq, dropped, tk, gh, (int)dO.RowStride, dv.Head(b, g), (int)dv.RowStride, accumulate: true);
+                    Gemm.Multiply(Transpose.Yes, Transpose.No, tk, hs, live, dropped, tk, gh, (int)dO.RowStride, dv.Head(b, g), (int)dv.RowStride, accumulate: true);
                 if (dq.IsNull && dk.IsNull) continue;
                 // dP = (dO·Vᵀ) ⊙ dropout mask
-                Gemm.Multiply(Transpose.No, Transpose.Yes, tq, tk, hs, gh, (int)dO.RowStride, v.Head(b, g), (int)v.RowStride, ds, tk);
-                for (int i = 0; i < tq; i++)
+                Gemm.Multiply(Transpose.No, Transpose.Yes, live, tk, hs, gh, (int)dO.RowStride, v.Head(b, g), (int)v.RowStride, ds, tk);
+                for (int i = 0; i < live; i++)
                 {
                     float* dsr = ds + (long)i * tk, wr = w + (long)i * tk;
                     // A kept weight is P·1/(1 − p) ≠ 0 wherever P ≠ 0, and where P = 0 the mask does not matter (dS = 0).
@@ -130,9 +134,9 @@ public static unsafe class AttentionPlain
                 }
                 // dQ += dS·K, dK += dSᵀ·Q (the scale is in dS)
                 if (!dq.IsNull)
-                    Gemm.Multiply(Transpose.No, Transpose.No, tq, hs, tk, ds, tk, k.Head(b, g), (int)k.RowStride, dq.Head(b, h), (int)dq.RowStride, accumulate: true);
+                    Gemm.Multiply(Transpose.No, Transpose.No, live, hs, tk, ds, tk, k.Head(b, g), (int)k.RowStride, dq.Head(b, h), (int)dq.RowStride, accumulate: true);
                 if (!dk.IsNull)
-                    Gemm.Multiply(Transpose.Yes, Transpose.No, tk, hs, tq, ds, tk, q.Head(b, h), (int)q.RowStride, dk.Head(b, g), (int)dk.RowStride, accumulate: true);
+                    Gemm.Multiply(Transpose.Yes, Transpose.No, tk, hs, live, ds, tk, q.Head(b, h), (int)q.RowStride, dk.Head(b, g), (int)dk.RowStride, accumulate: true);
             }
         });
     }

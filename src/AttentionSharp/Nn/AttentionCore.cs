@@ -75,7 +75,8 @@ public sealed class AttentionCore
         if (mask.Packing is { } packing)
         {
             // Packed sequences (1, N, ·): attend over each one's own positions in the padded form, then pack again.
-            var (y, w) = SelfAttention(packing.Unpack(qkv), Unpacked(mask, packing, cache), cache, training, wantWeights);
+            var (y, w) = SelfAttention(packing.Unpack(qkv), Unpacked(mask, packing, cache, packing), cache, training,
+                wantWeights);
             return (packing.Pack(y), w);
         }
         int t = qkv.Size(1);
@@ -98,7 +99,7 @@ public sealed class AttentionCore
         if (mask.Packing is { } packing)
         {
             var (heads, w) = SelfHeads(packing.Unpack(q), packing.Unpack(k), packing.Unpack(v),
-                Unpacked(mask, packing, cache), cache, training, wantWeights);
+                Unpacked(mask, packing, cache, packing), cache, training, wantWeights);
             return (packing.Pack(heads), w);
         }
         int b = q.Size(0), t = q.Size(1);
@@ -131,7 +132,7 @@ public sealed class AttentionCore
             var queries = mask.Packing;
             var memory = mask.KeyPacking;
             if (queries is not null) q = queries.Unpack(q);
-            var unpacked = Unpacked(mask, memory, cache) with { Packing = null };
+            var unpacked = Unpacked(mask, memory, cache, queries) with { Packing = null };
             var (heads, w) = CrossAttention(q, memory is null ? projectMemory : () =>
             {
                 var (k, v) = projectMemory();
@@ -159,14 +160,17 @@ public sealed class AttentionCore
     }
 
     /// <summary>
-    /// The mask of packed sequences' unpacked form: no packing, and the keys' padding (of <paramref name="keys"/>, when
-    /// they are packed) masked. Packing is for whole sequences, so there is no cache, and key padding comes from it.
+    /// The mask of packed sequences' unpacked form: no packing, the keys' padding (of <paramref name="keys"/>, when
+    /// they are packed) masked, and only the queries' own rows computed (of <paramref name="queries"/>, when packed:
+    /// the padded rows, which packing the output drops, are skipped). Packing is for whole sequences, so there is no
+    /// cache, and key padding comes from it.
     /// </summary>
-    static AttentionMask Unpacked(AttentionMask mask, SequencePacking? keys, KvCacheLayer? cache)
+    static AttentionMask Unpacked(AttentionMask mask, SequencePacking? keys, KvCacheLayer? cache, SequencePacking? queries)
     {
         if (cache is not null)
             throw new ArgumentException("Packed sequences are for whole-sequence passes; decoding with a K/V cache " +
                                         "takes (B, T, C) rows.");
+        if (queries is not null) mask = mask with { QueryLengths = queries.QueryLengths };
         if (keys is null) return mask with { KeyPacking = null };
         if (!mask.KeyPadding.IsEmpty)
             throw new ArgumentException("Packed keys carry their own padding; pass no KeyPadding with them.");
@@ -206,7 +210,7 @@ public sealed class AttentionCore
         }
         return new AttentionOptions
         {
-            Causal = mask.Causal, KeyPadding = padding, AdditiveMask = additive,
+            Causal = mask.Causal, KeyPadding = padding, AdditiveMask = additive, QueryLengths = mask.QueryLengths,
             Dropout = training ? Config.Dropout : 0f, DropoutRng = _dropoutRng,
         };
     }

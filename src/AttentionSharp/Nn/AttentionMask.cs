@@ -30,6 +30,12 @@ public sealed record AttentionMask
     /// <summary>Cross-attention: the memory's sequences when the memory is packed too; null when it is (B, Tm, C).</summary>
     public SequencePacking? KeyPacking { get; init; }
 
+    /// <summary>
+    /// The query rows each batch row needs (<see cref="AttentionOptions.QueryLengths"/>); set where packed queries are
+    /// unpacked, whose padded rows the packing drops again.
+    /// </summary>
+    internal ReadOnlyMemory<int> QueryLengths { get; init; }
+
     /// <summary>No mask: every query sees every key.</summary>
     public static AttentionMask None { get; } = new();
 

@@ -68,8 +68,9 @@ public sealed record AttentionPattern
     public Tensor Attend(Tensor q, Tensor k, Tensor v, AttentionOptions options)
     {
         if (Kind != AttentionKind.Linear) return Tensor.ScaledDotProductAttention(q, k, v, Restrict(options, k.Size(2)));
-        if (options.AdditiveMask is not null || !options.KeyPadding.IsEmpty)
-            throw new ArgumentException("Linear attention forms no weights, so it takes no additive mask (ALiBi) or key padding; only the causal mask.");
+        if (options.AdditiveMask is not null || !options.KeyPadding.IsEmpty || !options.QueryLengths.IsEmpty)
+            throw new ArgumentException("Linear attention forms no weights, so it takes no additive mask (ALiBi), key padding " +
+                                        "or query lengths; only the causal mask.");
         return Tensor.LinearAttention(q, k, v, options.Causal);
     }
 

@@ -86,6 +86,9 @@ public sealed class SequencePacking
     /// <summary>Each sequence's length.</summary>
     public IReadOnlyList<int> Lengths { get; }
 
+    /// <summary>The lengths as attention's query lengths: the unpacked rows that packing keeps.</summary>
+    internal ReadOnlyMemory<int> QueryLengths => (int[])Lengths;
+
     /// <summary>(B × T) flags, true at padding: the key padding of the unpacked form.</summary>
     public ReadOnlyMemory<bool> Padding => _padding;
 

@@ -15,7 +15,7 @@ public unsafe class AttentionKernelTests
     /// <summary>One attention problem: sizes, masks, dropout, and whether q/k/v sit inside wider rows (strided views).</summary>
     public sealed record Case(string Name, int B, int NH, int NKV, int Tq, int Tk, int HS, bool Causal = false,
         bool Padding = false, int[]? Additive = null, float Dropout = 0, bool Strided = false, int Window = 0,
-        int[]? Global = null)
+        int[]? Global = null, int[]? Live = null)
     {
         public override string ToString() => Name;
     }
@@ -61,6 +61,14 @@ public unsafe class AttentionKernelTests
         new("window 1", 1, 2, 2, 70, 70, 7, Causal: true, Window: 1),
         new("window wider than T", 1, 2, 2, 50, 50, 7, Window: 500, Global: [3]),
         new("window cache-style", 1, 2, 2, 5, 260, 16, Causal: true, Window: 65, Global: [2]),
+        // Query lengths (packed sequences unpacked): rows past each batch row's count are 0, pass no gradient, and
+        // their dO (non-zero here) is not read.
+        new("live rows, short causal + padding + dropout", 3, 2, 2, 13, 13, 16, Causal: true, Padding: true,
+            Dropout: 0.2f, Live: [13, 5, 0]),
+        new("live rows, cross", 2, 4, 4, 11, 17, 32, Padding: true, Live: [3, 11]),
+        new("live rows, long causal", 2, 2, 2, 150, 150, 16, Causal: true, Live: [37, 101]),
+        new("live rows, cache-style causal + GQA", 2, 4, 2, 70, 100, 7, Causal: true, Live: [33, 66]),
+        new("live rows, window", 1, 2, 2, 200, 200, 16, Causal: true, Window: 37, Live: [150]),
     ];
 
     /// <summary>The operands of a case laid out as the kernels see them, and their dense copies for the reference.</summary>
@@ -68,6 +76,7 @@ public unsafe class AttentionKernelTests
     {
         public readonly float[] Q, K, V, DO, Mask;
         public readonly bool[] Pad, Glob;
+        public readonly int[] Live;
         public readonly float[] QStore, KStore, VStore;
         public readonly Case C;
 
@@ -82,6 +91,7 @@ public unsafe class AttentionKernelTests
             Mask = c.Additive is { } shape ? Uniform(rng, shape.Aggregate(1, (x, y) => x * y), 2f) : [];
             // Mask some additive entries with −∞ too, and pad every third key of the second batch, plus one whole batch row.
             for (int i = 0; i < Mask.Length; i += 5) Mask[i] = float.NegativeInfinity;
+            Live = c.Live ?? [];
             Glob = new bool[c.Global is null ? 0 : c.Tk];
             foreach (int g in c.Global ?? []) Glob[g] = true;
             Pad = new bool[c.Padding ? c.B * c.Tk : 0];
@@ -108,10 +118,11 @@ public unsafe class AttentionKernelTests
             ? new HeadTensor(p, (long)time * (heads * C.HS + 3), C.HS, heads * C.HS + 3)
             : HeadTensor.Dense(p, heads, time, C.HS);
 
-        public AttentionProblem Problem(bool* pad, float* mask, bool* glob)
+        public AttentionProblem Problem(bool* pad, float* mask, bool* glob, int* live)
         {
             var p = new AttentionProblem
             {
+                QueryLengths = C.Live is null ? null : live,
                 Batch = C.B, Heads = C.NH, KvHeads = C.NKV, QueryLength = C.Tq, KeyLength = C.Tk, HeadSize = C.HS,
                 Scale = 1f / MathF.Sqrt(C.HS), Causal = C.Causal, KeyPadding = C.Padding ? pad : null,
                 Window = C.Window, Global = C.Global is null ? null : glob,
@@ -150,9 +161,10 @@ public unsafe class AttentionKernelTests
         var w = new float[c.B * c.NH * c.Tq * c.Tk];
         float[] dq = Start(x.Q.Length, 1), dk = Start(x.K.Length, 2), dv = Start(x.V.Length, 3);
         fixed (bool* pad = x.Pad, glob = x.Glob)
+        fixed (int* live = x.Live)
         fixed (float* mask = x.Mask)
         {
-            var p = x.Problem(pad, mask, glob);
+            var p = x.Problem(pad, mask, glob, live);
             Ref.Attention.Forward(o, w, x.Q, x.K, x.V, in p);
             Ref.Attention.Backward(dq, dk, dv, x.DO, x.Q, x.K, x.V, in p);
         }
@@ -166,10 +178,11 @@ public unsafe class AttentionKernelTests
         var saved = new float[flash ? c.B * c.NH * c.Tq : c.B * c.NH * c.Tq * c.Tk];
         float[] dq = Start(x.Q.Length, 1), dk = Start(x.K.Length, 2), dv = Start(x.V.Length, 3);
         fixed (bool* pad = x.Pad, glob = x.Glob)
+        fixed (int* live = x.Live)
         fixed (float* mask = x.Mask, q = x.QStore, k = x.KStore, v = x.VStore, po = o, ps = saved, pdo = x.DO, pdq = dq, pdk = dk,
             pdv = dv)
         {
-            var p = x.Problem(pad, mask, glob);
+            var p = x.Problem(pad, mask, glob, live);
             HeadTensor hq = x.View(q, c.NH, c.Tq), hk = x.View(k, c.NKV, c.Tk), hv = x.View(v, c.NKV, c.Tk);
             HeadTensor ho = HeadTensor.Dense(po, c.NH, c.Tq, c.HS), hdo = HeadTensor.Dense(pdo, c.NH, c.Tq, c.HS);
             HeadTensor hdq = HeadTensor.Dense(pdq, c.NH, c.Tq, c.HS), hdk = HeadTensor.Dense(pdk, c.NKV, c.Tk, c.HS);
@@ -315,5 +328,38 @@ public unsafe class AttentionKernelTests
                                 $"rows {rows}, cols {cols}, width {width}: dst({c}, {r}) = {dst[c * ldd + r]}, expected {expected}");
                         }
                 }
+    }
+
+    [Theory]
+    [InlineData(7, 7, false, 0f)]
+    [InlineData(13, 13, true, 0.2f)]
+    [InlineData(40, 40, true, 0f)]
+    [InlineData(70, 70, true, 0.1f)]
+    [InlineData(70, 100, true, 0f)]
+    [InlineData(33, 17, false, 0.1f)]
+    public void LiveRowsAreComputedBitForBitAsWithout(int tq, int tk, bool causal, float dropout)
+    {
+        // The promise packed sequences rely on: with query lengths, the live rows' outputs and all gradients are the same
+        // bits as the whole problem's where the dead rows' dO is 0 (as packing's backward leaves it).
+        int[] live = [tq, Math.Max(1, tq / 2), 1];
+        var c = new Case("live bits", live.Length, 2, 2, tq, tk, 16, Causal: causal, Padding: true, Dropout: dropout);
+        var x = new Operands(c, tq * 7 + tk);
+        for (int b = 0; b < c.B; b++)
+            for (int h = 0; h < c.NH; h++)
+                Array.Clear(x.DO, ((b * c.NH + h) * c.Tq + live[b]) * c.HS, (c.Tq - live[b]) * c.HS);
+        var whole = RunKernel(x, flash: true);
+        var withLive = RunKernel(new Operands(c with { Live = live }, tq * 7 + tk), flash: true);
+        bool Live(int i) => i / c.HS % c.Tq < live[i / (c.HS * c.Tq * c.NH)];
+        void Same(float[] expected, float[] actual, bool liveOnly, string what)
+        {
+            for (int i = 0; i < expected.Length; i++)
+                if (!liveOnly || Live(i))
+                    Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                        $"{what}[{i}]: {expected[i]:R} without query lengths, {actual[i]:R} with");
+        }
+        Same(whole.O, withLive.O, liveOnly: true, "O");
+        Same(whole.Dq, withLive.Dq, liveOnly: true, "dQ");
+        Same(whole.Dk, withLive.Dk, liveOnly: false, "dK");
+        Same(whole.Dv, withLive.Dv, liveOnly: false, "dV");
     }
 }

@@ -117,7 +117,7 @@ public static unsafe class Attention
     {
         for (int b = 0; b < p.Batch; b++)
             for (int h = 0; h < p.Heads; h++)
-                for (int i = 0; i < p.QueryLength; i++) yield return (b, h, i);
+                for (int i = 0; i < p.LiveRows(b); i++) yield return (b, h, i);   // the rows computed
     }
 
     static long Index(AttentionProblem p, int b, int h, int i, int j) => (((long)b * p.Heads + h) * p.QueryLength + i) * p.KeyLength + j;
