@@ -31,7 +31,8 @@ public static unsafe class AttentionPlain
 
     /// <summary>
     /// dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v from dO and the saved weights P; a null gradient operand is skipped.
-    /// dV = P̃ᵀ·dO, dP = (dO·Vᵀ) ⊙ dropout mask, dS = P ⊙ (dP − Σ_j P ⊙ dP), dQ = dS·K·scale, dK = dSᵀ·Q·scale.
+    /// dV = P̃ᵀ·dO, dP = (dO·Vᵀ) ⊙ dropout mask, dS = P ⊙ (dP − Σ_j P ⊙ dP), dQ = dS·K·scale,
+    /// dK = dSᵀ·Q·scale.
     /// </summary>
     public static void Backward(in AttentionProblem p, HeadTensor q, HeadTensor k, HeadTensor v, float* weights,
         HeadTensor dO, HeadTensor dq, HeadTensor dk, HeadTensor dv)
@@ -83,7 +84,8 @@ public static unsafe class AttentionPlain
                 for (int r = 0; r < rows; r++)
                 {
                     AttentionMasks.DropoutRow(in p, pd + (long)r * tk, tk, b, h, i0 + r, 0);
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(pd + (long)r * tk, tk), new ReadOnlySpan<float>(w + (long)r * tk, tk), new Span<float>(pd + (long)r * tk, tk));
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(pd + (long)r * tk, tk),
+                        new ReadOnlySpan<float>(w + (long)r * tk, tk), new Span<float>(pd + (long)r * tk, tk));
                 }
             }
             Gemm.Multiply(Transpose.No, Transpose.No, rows, hs, tk, pd, tk, v.Head(b, g), (int)v.RowStride, o0, (int)o.RowStride);
@@ -113,15 +115,18 @@ public static unsafe class AttentionPlain
                     for (int i = 0; i < live; i++)
                     {
                         AttentionMasks.DropoutRow(in p, pd + (long)i * tk, tk, b, h, i, 0);
-                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(pd + (long)i * tk, tk), new ReadOnlySpan<float>(w + (long)i * tk, tk), new Span<float>(pd + (long)i * tk, tk));
+                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(pd + (long)i * tk, tk),
+                            new ReadOnlySpan<float>(w + (long)i * tk, tk), new Span<float>(pd + (long)i * tk, tk));
                     }
                 }
                 // dV += P̃ᵀ·dO
                 if (!dv.IsNull)
-                    Gemm.Multiply(Transpose.Yes, Transpose.No, tk, hs, live, dropped, tk, gh, (int)dO.RowStride, dv.Head(b, g), (int)dv.RowStride, accumulate: true);
+                    Gemm.Multiply(Transpose.Yes, Transpose.No, tk, hs, live, dropped, tk, gh, (int)dO.RowStride,
+                        dv.Head(b, g), (int)dv.RowStride, accumulate: true);
                 if (dq.IsNull && dk.IsNull) continue;
                 // dP = (dO·Vᵀ) ⊙ dropout mask
-                Gemm.Multiply(Transpose.No, Transpose.Yes, live, tk, hs, gh, (int)dO.RowStride, v.Head(b, g), (int)v.RowStride, ds, tk);
+                Gemm.Multiply(Transpose.No, Transpose.Yes, live, tk, hs, gh, (int)dO.RowStride, v.Head(b, g),
+                    (int)v.RowStride, ds, tk);
                 for (int i = 0; i < live; i++)
                 {
                     float* dsr = ds + (long)i * tk, wr = w + (long)i * tk;
@@ -134,9 +139,11 @@ public static unsafe class AttentionPlain
                 }
                 // dQ += dS·K, dK += dSᵀ·Q (the scale is in dS)
                 if (!dq.IsNull)
-                    Gemm.Multiply(Transpose.No, Transpose.No, live, hs, tk, ds, tk, k.Head(b, g), (int)k.RowStride, dq.Head(b, h), (int)dq.RowStride, accumulate: true);
+                    Gemm.Multiply(Transpose.No, Transpose.No, live, hs, tk, ds, tk, k.Head(b, g), (int)k.RowStride,
+                        dq.Head(b, h), (int)dq.RowStride, accumulate: true);
                 if (!dk.IsNull)
-                    Gemm.Multiply(Transpose.Yes, Transpose.No, tk, hs, live, ds, tk, q.Head(b, h), (int)q.RowStride, dk.Head(b, g), (int)dk.RowStride, accumulate: true);
+                    Gemm.Multiply(Transpose.Yes, Transpose.No, tk, hs, live, ds, tk, q.Head(b, h), (int)q.RowStride,
+                        dk.Head(b, g), (int)dk.RowStride, accumulate: true);
             }
         });
     }

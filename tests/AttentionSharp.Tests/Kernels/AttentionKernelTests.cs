@@ -325,7 +325,8 @@ public unsafe class AttentionKernelTests
                         {
                             float expected = r < rows ? src[r * lds + c] : r < width ? 0f : Sentinel;
                             Assert.True(dst[c * ldd + r] == expected,
-                                $"rows {rows}, cols {cols}, width {width}: dst({c}, {r}) = {dst[c * ldd + r]}, expected {expected}");
+                                $"rows {rows}, cols {cols}, width {width}: dst({c}, {r}) = {dst[c * ldd + r]}, " +
+                                $"expected {expected}");
                         }
                 }
     }
