@@ -17,8 +17,10 @@ namespace AttentionSharp.IO;
 /// <see cref="IOException"/>s.
 /// </summary>
 /// <remarks>
-/// The whole file is read into one byte array and every <see cref="SafetensorsEntry.Data"/> is a slice of it, so files
-/// up to <see cref="Array.MaxLength"/> bytes (just under 2 GB) are supported; larger ones are refused with a clear message.
+/// A file (or any seekable stream) is read tensor by tensor: the header, then each tensor's bytes into an array of its
+/// own, in file order, so a file may be any size (GPT-2 large's single 3.25 GB file among them) as long as each tensor
+/// is under 2 GB (<see cref="Array.MaxLength"/> bytes). A buffer, or a stream that cannot seek, is held in one array
+/// whose slices the entries are, so it may hold at most that many bytes.
 /// </remarks>
 public sealed class SafetensorsFile
 {
@@ -45,19 +47,26 @@ public sealed class SafetensorsFile
     }
 
     /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
-    /// <exception cref="SafetensorsException">The file is not a valid safetensors file, or larger than 2 GB.</exception>
+    /// <exception cref="SafetensorsException">
+    /// The file is not a valid safetensors file, or holds a tensor of 2 GB or more.
+    /// </exception>
     /// <exception cref="IOException">The file cannot be opened or read (e.g. <see cref="FileNotFoundException"/>).</exception>
     public static SafetensorsFile Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1,
+            FileOptions.SequentialScan);
         return Read(stream, path);
     }
 
-    /// <summary>Reads and validates a safetensors image from the current position of <paramref name="stream"/> to its end.</summary>
+    /// <summary>
+    /// Reads and validates a safetensors image from the current position of <paramref name="stream"/> to its end.
+    /// </summary>
     public static SafetensorsFile Read(Stream stream) => Read(stream, null);
 
-    /// <summary>Validates a safetensors image held in memory; the bytes are copied, so the span may be reused afterwards.</summary>
+    /// <summary>
+    /// Validates a safetensors image held in memory; the bytes are copied, so the span may be reused afterwards.
+    /// </summary>
     public static SafetensorsFile Read(ReadOnlySpan<byte> bytes)
     {
         var copy = bytes.ToArray();
@@ -67,15 +76,7 @@ public sealed class SafetensorsFile
     static SafetensorsFile Read(Stream stream, string? path)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        if (stream.CanSeek)
-        {
-            long remaining = Math.Max(0, stream.Length - stream.Position);
-            if (remaining > Array.MaxLength) throw TooLarge(path, remaining.ToString());
-            var buffer = new byte[remaining];
-            // A file that shrinks while being read is parsed as what was read, and fails validation as truncated.
-            int read = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
-            return Parse(buffer, read, path);
-        }
+        if (stream.CanSeek) return ReadByTensor(stream, Math.Max(0, stream.Length - stream.Position), path);
         var memory = new MemoryStream();
         var chunk = new byte[81920];
         int n;
@@ -88,28 +89,54 @@ public sealed class SafetensorsFile
     }
 
     static SafetensorsException TooLarge(string? path, string size) => new(path, null, null,
-        $"the file is {size} bytes; this reader holds the whole file in one array and supports at most {Array.MaxLength} bytes");
+        $"the stream holds {size} bytes; a stream that cannot seek is held in one array, at most {Array.MaxLength} bytes " +
+        "(a file, or a seekable stream, is read tensor by tensor instead)");
+
+    /// <summary>
+    /// Reads <paramref name="length"/> bytes from <paramref name="stream"/>: the header first, validated as a whole, then
+    /// each tensor's bytes into an array of its own, in file order (the layout check has proved that the tensors tile
+    /// the data section). A stream that ends early (a file that shrank while being read) fails as truncated.
+    /// </summary>
+    static SafetensorsFile ReadByTensor(Stream stream, long length, string? path)
+    {
+        var prefix = new byte[(int)Math.Min(length, 8)];
+        int read = stream.ReadAtLeast(prefix, prefix.Length, throwOnEndOfStream: false);
+        ulong headerLength = read < 8 ? 0 : BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        // A header length that is itself wrong fails in ParseHeader on the prefix alone, with its own message.
+        var head = prefix;
+        if (read == 8 && headerLength <= MaxHeaderLength && headerLength <= (ulong)(length - 8))
+        {
+            head = new byte[8 + (int)headerLength];
+            prefix.CopyTo(head, 0);
+            read += stream.ReadAtLeast(head.AsSpan(8), (int)headerLength, throwOnEndOfStream: false);
+        }
+        if (read < head.Length) throw Truncated(path, read, null);
+        var (metadata, entries, dataStart) = ParseHeader(head, length, path);
+        var built = new SafetensorsEntry[entries.Count];
+        long position = dataStart;
+        for (int i = 0; i < built.Length; i++)
+        {
+            var (e, count) = entries[i];
+            ulong size = e.End - e.Begin;
+            if (size > (ulong)Array.MaxLength)
+                throw new SafetensorsException(path, e.Name, "data_offsets",
+                    $"the tensor is {size} bytes; a tensor may hold at most {Array.MaxLength} bytes here (one array)");
+            var data = new byte[size];
+            int got = stream.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
+            if (got < data.Length) throw Truncated(path, position + got, e.Name);
+            position += data.Length;
+            built[i] = new SafetensorsEntry(e.Name, e.DType, e.Shape, count, (long)e.Begin, data, path);
+        }
+        return new SafetensorsFile(path, metadata, built);
+    }
+
+    static SafetensorsException Truncated(string? path, long at, string? tensor) => new(path, tensor, null,
+        $"the file ended after {at} bytes, before the length it had when reading began; it was truncated while being read");
 
     /// <summary>Validates <paramref name="file"/>[0, <paramref name="length"/>) and builds entries that slice it.</summary>
     static SafetensorsFile Parse(byte[] file, int length, string? path)
     {
-        if (length < 8)
-            throw new SafetensorsException(path, null, null, length == 0
-                ? "the file is empty; expected an 8-byte header length, a JSON header and the tensor data"
-                : $"the file holds {length} bytes, fewer than the 8-byte header length that begins every safetensors file");
-        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(file);
-        if (headerLength > MaxHeaderLength)
-            throw new SafetensorsException(path, null, null,
-                $"the header length says {headerLength} bytes, above the {MaxHeaderLength}-byte limit; the file is corrupt or not safetensors");
-        if (headerLength > (ulong)(length - 8))
-            throw new SafetensorsException(path, null, null,
-                $"the header length says {headerLength} bytes but only {length - 8} bytes follow it; the file is truncated or corrupt");
-
-        int dataStart = 8 + (int)headerLength;
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var header = SafetensorsHeader.Parse(file.AsSpan(8, (int)headerLength), path, metadata);
-        var entries = CheckLayout(header, (ulong)(length - dataStart), path);
-
+        var (metadata, entries, dataStart) = ParseHeader(file.AsSpan(0, length), length, path);
         var built = new SafetensorsEntry[entries.Count];
         for (int i = 0; i < built.Length; i++)
         {
@@ -119,6 +146,35 @@ public sealed class SafetensorsFile
             built[i] = new SafetensorsEntry(e.Name, e.DType, e.Shape, count, (long)e.Begin, data, path);
         }
         return new SafetensorsFile(path, metadata, built);
+    }
+
+    /// <summary>
+    /// Validates the header of a file of <paramref name="length"/> bytes that <paramref name="head"/> begins (its 8-byte
+    /// length and the JSON it announces, or as much of them as the file holds) and the tensors' layout against the
+    /// data section; returns the metadata, the entries in data-section order with their element counts, and where the
+    /// data section starts.
+    /// </summary>
+    static (Dictionary<string, string> Metadata, List<(HeaderEntry Entry, long Count)> Entries, int DataStart) ParseHeader(
+        ReadOnlySpan<byte> head, long length, string? path)
+    {
+        if (length < 8)
+            throw new SafetensorsException(path, null, null, length == 0
+                ? "the file is empty; expected an 8-byte header length, a JSON header and the tensor data"
+                : $"the file holds {length} bytes, fewer than the 8-byte header length that begins every safetensors file");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(head);
+        if (headerLength > MaxHeaderLength)
+            throw new SafetensorsException(path, null, null,
+                $"the header length says {headerLength} bytes, above the {MaxHeaderLength}-byte limit; the file is " +
+                "corrupt or not safetensors");
+        if (headerLength > (ulong)(length - 8))
+            throw new SafetensorsException(path, null, null,
+                $"the header length says {headerLength} bytes but only {length - 8} bytes follow it; the file is " +
+                "truncated or corrupt");
+
+        int dataStart = 8 + (int)headerLength;
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var header = SafetensorsHeader.Parse(head.Slice(8, (int)headerLength), path, metadata);
+        return (metadata, CheckLayout(header, (ulong)(length - dataStart), path), dataStart);
     }
 
     /// <summary>
@@ -137,23 +193,29 @@ public sealed class SafetensorsFile
                 throw Fail("shape", $"the element count of {SafetensorsEntry.FormatShape(e.Shape)} overflows a 64-bit integer");
             int size = e.DType.SizeOf();
             if (count > long.MaxValue / size)
-                throw Fail("shape", $"{SafetensorsEntry.FormatShape(e.Shape)} of {e.DType.ToHeaderName()} needs more than {long.MaxValue} bytes");
+                throw Fail("shape", $"{SafetensorsEntry.FormatShape(e.Shape)} of {e.DType.ToHeaderName()} needs more " +
+                    $"than {long.MaxValue} bytes");
             if ((ulong)(count * size) != e.End - e.Begin)
-                throw Fail("data_offsets", $"shape {SafetensorsEntry.FormatShape(e.Shape)} of {e.DType.ToHeaderName()} needs {count * size} bytes " +
+                throw Fail("data_offsets", $"shape {SafetensorsEntry.FormatShape(e.Shape)} of {e.DType.ToHeaderName()} " +
+                    $"needs {count * size} bytes " +
                     $"({count} × {size}) but [{e.Begin}, {e.End}] spans {e.End - e.Begin}");
             if (e.End > dataLength)
-                throw Fail("data_offsets", $"[{e.Begin}, {e.End}] reaches past the end of the data section ({dataLength} bytes); " +
+                throw Fail("data_offsets",
+                    $"[{e.Begin}, {e.End}] reaches past the end of the data section ({dataLength} bytes); " +
                     "the file is truncated or the offsets are wrong");
             entries.Add((e, count));
         }
 
-        // Ties on begin come from zero-size tensors; ordering by end then name keeps them before their neighbour and the result deterministic.
+        // Ties on begin come from zero-size tensors; ordering by end then name keeps them before their neighbour and the
+        // result deterministic.
         entries.Sort((a, b) => a.Entry.Begin != b.Entry.Begin ? a.Entry.Begin.CompareTo(b.Entry.Begin)
             : a.Entry.End != b.Entry.End ? a.Entry.End.CompareTo(b.Entry.End)
             : string.CompareOrdinal(a.Entry.Name, b.Entry.Name));
         ulong covered = 0;
         string? previousName = null;
-        string Previous() => previousName is null ? "the start of the data section" : $"tensor '{SafetensorsException.Shorten(previousName)}'";
+        string Previous() => previousName is null
+            ? "the start of the data section"
+            : $"tensor '{SafetensorsException.Shorten(previousName)}'";
         foreach (var (e, _) in entries)
         {
             if (e.Begin < covered)
@@ -161,13 +223,15 @@ public sealed class SafetensorsFile
                     $"[{e.Begin}, {e.End}] overlaps {Previous()}, which ends at {covered}; tensors must not share bytes");
             if (e.Begin > covered)
                 throw new SafetensorsException(path, e.Name, "data_offsets",
-                    $"[{e.Begin}, {e.End}] leaves a gap: bytes [{covered}, {e.Begin}) after {Previous()} belong to no tensor; tensors must be contiguous");
+                    $"[{e.Begin}, {e.End}] leaves a gap: bytes [{covered}, {e.Begin}) after {Previous()} belong to no " +
+                    "tensor; tensors must be contiguous");
             covered = e.End;
             previousName = e.Name;
         }
         if (covered != dataLength)
             throw new SafetensorsException(path, null, null,
-                $"the data section holds {dataLength} bytes but the tensors cover only {covered}; bytes [{covered}, {dataLength}) belong to no tensor");
+                $"the data section holds {dataLength} bytes but the tensors cover only {covered}; bytes [{covered}, " +
+                $"{dataLength}) belong to no tensor");
         return entries;
     }
 
@@ -188,9 +252,12 @@ public sealed class SafetensorsFile
     public bool Contains(string name) => _byName.ContainsKey(name);
 
     /// <summary>Looks a tensor up by name without throwing.</summary>
-    public bool TryGetEntry(string name, [MaybeNullWhen(false)] out SafetensorsEntry entry) => _byName.TryGetValue(name, out entry);
+    public bool TryGetEntry(string name, [MaybeNullWhen(false)] out SafetensorsEntry entry) =>
+        _byName.TryGetValue(name, out entry);
 
-    /// <summary>The tensor of this name; a missing name throws a <see cref="SafetensorsException"/> listing the closest names.</summary>
+    /// <summary>
+    /// The tensor of this name; a missing name throws a <see cref="SafetensorsException"/> listing the closest names.
+    /// </summary>
     public SafetensorsEntry GetEntry(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -198,7 +265,8 @@ public sealed class SafetensorsFile
         string problem = _byName.Count == 0
             ? "not found; the file holds no tensors"
             : $"not found among the file's {_byName.Count} tensors; closest names: " +
-              string.Join(", ", NameSuggestions.Closest(name, _byName.Keys, 5).Select(n => $"'{SafetensorsException.Shorten(n)}'"));
+              string.Join(", ", NameSuggestions.Closest(name, _byName.Keys, 5)
+                  .Select(n => $"'{SafetensorsException.Shorten(n)}'"));
         throw new SafetensorsException(FilePath, name, null, problem);
     }
 

@@ -24,12 +24,17 @@ public class SafetensorsTests(ITestOutputHelper output)
     static string Entry(string name, string dtype, string shape, ulong begin, ulong end) =>
         $"\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":{shape},\"data_offsets\":[{begin},{end}]}}";
 
-    /// <summary>Reading must fail with a SafetensorsException whose message holds every fragment.</summary>
+    /// <summary>
+    /// Reading must fail with a SafetensorsException whose message holds every fragment, both held in memory (one array)
+    /// and from a seekable stream (read tensor by tensor, as files are), with the same message.
+    /// </summary>
     static SafetensorsException Rejects(byte[] file, params string[] fragments)
     {
         var e = Assert.Throws<SafetensorsException>(() => SafetensorsFile.Read(file));
         foreach (var fragment in fragments)
             Assert.True(e.Message.Contains(fragment, StringComparison.Ordinal), $"expected '{fragment}' in: {e.Message}");
+        var streamed = Assert.Throws<SafetensorsException>(() => SafetensorsFile.Read(new MemoryStream(file)));
+        Assert.Equal(e.Message, streamed.Message);
         return e;
     }
 
@@ -336,6 +341,84 @@ public class SafetensorsTests(ITestOutputHelper output)
         writer.Save(stream);
         stream.Position = 3;
         Assert.Equal([1, 2, 3], SafetensorsFile.Read(stream).ReadInt32("x"));
+    }
+
+    /// <summary>
+    /// A seekable stream of <paramref name="head"/> then <paramref name="dataLength"/> bytes made up as they are read:
+    /// byte p of the data section is (p / 2^20) mod 251. <paramref name="deliver"/> bytes in all are served (fewer than
+    /// the length when the file "shrinks" while being read).
+    /// </summary>
+    sealed class MadeUpStream(byte[] head, long dataLength, long? deliver = null) : Stream
+    {
+        long _position;
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => head.Length + dataLength;
+        public override long Position { get => _position; set => _position = value; }
+        public static byte At(long p) => (byte)(p / (1 << 20) % 251);
+
+        public override int Read(Span<byte> buffer)
+        {
+            long end = Math.Min(deliver ?? Length, _position + buffer.Length);
+            int n = (int)Math.Max(0, end - _position);
+            for (int i = 0; i < n;)
+            {
+                long p = _position + i;
+                if (p < head.Length) { buffer[i++] = head[p]; continue; }
+                long d = p - head.Length;
+                int run = (int)Math.Min(n - i, (1 << 20) - d % (1 << 20));   // to the end of this mebibyte
+                buffer.Slice(i, run).Fill(At(d));
+                i += run;
+            }
+            _position += n;
+            return n;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override void Flush() { }
+    }
+
+    static byte[] TwoByteTensors(long size)
+    {
+        string json = "{" + Entry("a", "U8", $"[{size}]", 0, (ulong)size) + "," +
+                      Entry("b", "U8", $"[{size}]", (ulong)size, 2 * (ulong)size) + "}";
+        var header = Encoding.UTF8.GetBytes(json);
+        var head = new byte[8 + header.Length];
+        BinaryPrimitives.WriteUInt64LittleEndian(head, (ulong)header.Length);
+        header.CopyTo(head, 8);
+        return head;
+    }
+
+    [Fact]
+    public void ReadsAFileLargerThanOneArrayCanHold()
+    {
+        // 2.4 GB (GPT-2 large's single file is 3.25 GB): more than one array holds, read tensor by tensor.
+        const long Size = 1_200_000_000;
+        var head = TwoByteTensors(Size);
+        var file = SafetensorsFile.Read(new MadeUpStream(head, 2 * Size));
+        Assert.Equal(["a", "b"], file.Entries.Select(e => e.Name));
+        var b = file.GetEntry("b");
+        Assert.Equal(Size, b.Data.Length);
+        foreach (long p in (long[])[0, 1 << 20, Size - 1])
+        {
+            Assert.Equal(MadeUpStream.At(p), file.GetEntry("a").Data.Span[(int)p]);
+            Assert.Equal(MadeUpStream.At(Size + p), b.Data.Span[(int)p]);
+        }
+    }
+
+    [Fact]
+    public void AFileThatShrinksWhileBeingReadFailsAsTruncated()
+    {
+        var head = TwoByteTensors(1000);
+        foreach (long deliver in (long[])[5, head.Length - 1, head.Length + 999, head.Length + 1500])
+        {
+            var e = Assert.Throws<SafetensorsException>(() => SafetensorsFile.Read(new MadeUpStream(head, 2000, deliver)));
+            Assert.Contains("truncated while being read", e.Message);
+        }
     }
 
     // ---- writer argument checks ----
