@@ -8,13 +8,17 @@ namespace AttentionSharp.Nn;
 /// <summary>Which attention a layer computes.</summary>
 public enum AttentionKind
 {
-    /// <summary>softmax(QKᵀ/√d_k + M)·V over every key the masks allow (FlashAttention path): O(T²) time, O(T) memory.</summary>
+    /// <summary>
+    /// softmax(QKᵀ/√d_k + M)·V over every key the masks allow (FlashAttention path): O(T²) time, O(T) memory.
+    /// </summary>
     Full,
 
     /// <summary>Full attention restricted to a sliding window, plus optional global tokens (Longformer): O(T·w) time.</summary>
     SlidingWindow,
 
-    /// <summary>φ(Q)·(φ(K)ᵀV) normalised, φ = elu + 1 (Katharopoulos et al.): O(T·HS²) time, a different function.</summary>
+    /// <summary>
+    /// φ(Q)·(φ(K)ᵀV) normalised, φ = elu + 1 (Katharopoulos et al.): O(T·HS²) time, a different function.
+    /// </summary>
     Linear,
 }
 
@@ -31,10 +35,15 @@ public sealed record AttentionPattern
     /// <summary>The kind of attention.</summary>
     public AttentionKind Kind { get; init; }
 
-    /// <summary>w for <see cref="AttentionKind.SlidingWindow"/>: a query at position p sees keys j with |p − j| &lt; w (the last w under the causal mask).</summary>
+    /// <summary>
+    /// w for <see cref="AttentionKind.SlidingWindow"/>: a query at position p sees keys j with |p − j| &lt; w (the last
+    /// w under the causal mask).
+    /// </summary>
     public int Window { get; init; }
 
-    /// <summary>Positions of global tokens for <see cref="AttentionKind.SlidingWindow"/>: they see and are seen by every position.</summary>
+    /// <summary>
+    /// Positions of global tokens for <see cref="AttentionKind.SlidingWindow"/>: they see and are seen by every position.
+    /// </summary>
     public IReadOnlyList<int> GlobalTokens { get; init; } = [];
 
     /// <summary>Full attention.</summary>
@@ -47,17 +56,22 @@ public sealed record AttentionPattern
     public static AttentionPattern Sliding(int window, params int[] globalTokens) =>
         new() { Kind = AttentionKind.SlidingWindow, Window = window, GlobalTokens = globalTokens };
 
-    /// <summary>Throws with the field and the rule when the pattern cannot work for sequences of up to <paramref name="maxLength"/>.</summary>
+    /// <summary>
+    /// Throws with the field and the rule when the pattern cannot work for sequences of up to
+    /// <paramref name="maxLength"/>.
+    /// </summary>
     public AttentionPattern Validate(string owner, int maxLength)
     {
         if (!Enum.IsDefined(Kind)) throw new ArgumentException($"{owner}.Attention has the unknown kind {(int)Kind}.");
         if (Kind == AttentionKind.SlidingWindow && Window < 1)
-            throw new ArgumentException($"{owner}.Attention is a sliding window, which needs a window of at least 1; got {Window}.");
+            throw new ArgumentException(
+                $"{owner}.Attention is a sliding window, which needs a window of at least 1; got {Window}.");
         if (Kind != AttentionKind.SlidingWindow && (Window != 0 || GlobalTokens.Count > 0))
             throw new ArgumentException($"{owner}.Attention is {Kind}; a window and global tokens belong to a sliding window.");
         foreach (int g in GlobalTokens)
             if (g < 0 || g >= maxLength)
-                throw new ArgumentException($"{owner}.Attention's global token position {g} is outside the context [0, {maxLength}).");
+                throw new ArgumentException(
+                    $"{owner}.Attention's global token position {g} is outside the context [0, {maxLength}).");
         return this;
     }
 
@@ -81,8 +95,10 @@ public sealed record AttentionPattern
     public AttentionOptions Restrict(AttentionOptions options, int keyLength) => Kind switch
     {
         AttentionKind.Full => options,
-        AttentionKind.SlidingWindow => options with { Window = Window, GlobalTokens = GlobalTokens.Where(g => g < keyLength).ToArray() },
-        _ => throw new InvalidOperationException("Linear attention is not softmax attention: it forms no weights and takes no window."),
+        AttentionKind.SlidingWindow =>
+            options with { Window = Window, GlobalTokens = GlobalTokens.Where(g => g < keyLength).ToArray() },
+        _ => throw new InvalidOperationException(
+            "Linear attention is not softmax attention: it forms no weights and takes no window."),
     };
 
     /// <summary>
@@ -106,21 +122,33 @@ public sealed record AttentionPattern
         ArgumentNullException.ThrowIfNull(text);
         var parts = text.Trim().ToLowerInvariant().Split(':');
         static int Number(string s, string text) => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
-            ? n : throw new ArgumentException($"The attention '{text}' has '{s}' where a non-negative whole number belongs; expected full, sliding:W, sliding:W:G1,G2,… or linear.");
+            ? n
+            : throw new ArgumentException($"The attention '{text}' has '{s}' where a non-negative whole number belongs; " +
+                                          "expected full, sliding:W, sliding:W:G1,G2,… or linear.");
         return parts switch
         {
             ["full"] => Full,
             ["linear"] => LinearAttention,
             ["sliding" or "sliding_window", var w] => Sliding(Number(w, text)),
-            ["sliding" or "sliding_window", var w, var g] => Sliding(Number(w, text), [.. g.Split(',').Select(x => Number(x, text))]),
-            _ => throw new ArgumentException($"The attention '{text}' is unknown; expected full, sliding:W, sliding:W:G1,G2,… (W the window, G the global positions) or linear."),
+            ["sliding" or "sliding_window", var w, var g] =>
+                Sliding(Number(w, text), [.. g.Split(',').Select(x => Number(x, text))]),
+            _ => throw new ArgumentException($"The attention '{text}' is unknown; expected full, sliding:W, " +
+                                             "sliding:W:G1,G2,… (W the window, G the global positions) or linear."),
         };
     }
 
-    /// <summary>The JSON fields: attention_type ("full", "sliding_window", "linear"), attention_window and global_tokens when sliding.</summary>
+    /// <summary>
+    /// The JSON fields: attention_type ("full", "sliding_window", "linear"), attention_window and global_tokens when
+    /// sliding.
+    /// </summary>
     public void WriteJson(JsonObject json)
     {
-        json["attention_type"] = Kind switch { AttentionKind.SlidingWindow => "sliding_window", AttentionKind.Linear => "linear", _ => "full" };
+        json["attention_type"] = Kind switch
+        {
+            AttentionKind.SlidingWindow => "sliding_window",
+            AttentionKind.Linear => "linear",
+            _ => "full",
+        };
         if (Kind != AttentionKind.SlidingWindow) return;
         json["attention_window"] = Window;
         json["global_tokens"] = new JsonArray([.. GlobalTokens.Select(g => (JsonNode)g)]);
@@ -133,7 +161,8 @@ public sealed record AttentionPattern
         {
             null => "full",
             JsonValue value when value.TryGetValue<string>(out var s) => s,
-            var other => throw new ArgumentException($"The {owner} configuration's 'attention_type' is {other}; expected \"full\", \"sliding_window\" or \"linear\"."),
+            var other => throw new ArgumentException($"The {owner} configuration's 'attention_type' is {other}; " +
+                                                     "expected \"full\", \"sliding_window\" or \"linear\"."),
         };
         switch (type)
         {
@@ -141,17 +170,22 @@ public sealed record AttentionPattern
             case "linear": return LinearAttention;
             case "sliding_window":
                 int window = json["attention_window"] is JsonValue w && w.TryGetValue<int>(out var n)
-                    ? n : throw new ArgumentException($"The {owner} configuration's 'attention_window' is missing or not an integer (attention_type is sliding_window).");
+                    ? n
+                    : throw new ArgumentException($"The {owner} configuration's 'attention_window' is missing or not " +
+                                                  "an integer (attention_type is sliding_window).");
                 var global = new List<int>();
                 if (json["global_tokens"] is JsonArray array)
                     foreach (var item in array)
                         global.Add(item is JsonValue gv && gv.TryGetValue<int>(out var g)
-                            ? g : throw new ArgumentException($"The {owner} configuration's 'global_tokens' holds {item}; expected integer positions."));
+                            ? g
+                            : throw new ArgumentException(
+                                $"The {owner} configuration's 'global_tokens' holds {item}; expected integer positions."));
                 else if (json["global_tokens"] is not null)
                     throw new ArgumentException($"The {owner} configuration's 'global_tokens' is not an array of positions.");
                 return Sliding(window, [.. global]);
             default:
-                throw new ArgumentException($"The {owner} configuration's 'attention_type' is '{type}'; expected full, sliding_window or linear.");
+                throw new ArgumentException(
+                    $"The {owner} configuration's 'attention_type' is '{type}'; expected full, sliding_window or linear.");
         }
     }
 

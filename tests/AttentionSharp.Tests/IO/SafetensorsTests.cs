@@ -675,8 +675,25 @@ public class SafetensorsTests(ITestOutputHelper output)
                 if (failures.Count < 5) failures.Add($"iteration {iteration} [{string.Join("; ", applied)}]: {e.GetType().Name}: {e.Message}");
                 else failures.Add("");
             }
+            // Read as a file is, tensor by tensor from a seekable stream: the same tensors, or the same refusal.
+            string held = Outcome(() => SafetensorsFile.Read(mutated));
+            string streamed = Outcome(() => SafetensorsFile.Read(new MemoryStream(mutated)));
+            if (held != streamed)
+                failures.Add(failures.Count < 5 ? $"iteration {iteration}: in memory {held}; from a stream {streamed}" : "");
         }
         output.WriteLine($"{Mutations} mutated files: {valid} valid, {rejected} rejected with SafetensorsException");
+
+        static string Outcome(Func<SafetensorsFile> read)
+        {
+            try
+            {
+                var file = read();
+                return "read: " + string.Join(", ", file.Entries.Select(e =>
+                    $"{e.Name} {e.DType} {e.ShapeText} {Convert.ToHexString(e.Data.Span)}"));
+            }
+            catch (SafetensorsException e) { return "refused: " + e.Message; }
+            catch (Exception e) { return $"threw {e.GetType().Name}: {e.Message}"; }
+        }
         Assert.True(failures.Count == 0, $"{failures.Count} mutations threw something else:\n{string.Join("\n", failures.Where(f => f != ""))}");
         Assert.True(valid > 100 && rejected > 10_000, $"valid {valid}, rejected {rejected}: the mutations should reach both outcomes");
     }

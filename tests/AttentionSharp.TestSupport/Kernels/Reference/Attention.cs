@@ -8,7 +8,9 @@ namespace AttentionSharp.Kernels.Reference;
 /// </summary>
 public static unsafe class Attention
 {
-    /// <summary>o = (P ⊙ dropout mask)·v with P = softmax(q·kᵀ·scale + mask); <paramref name="weights"/> receives P.</summary>
+    /// <summary>
+    /// o = (P ⊙ dropout mask)·v with P = softmax(q·kᵀ·scale + mask); <paramref name="weights"/> receives P.
+    /// </summary>
     public static void Forward(Span<float> o, Span<float> weights, ReadOnlySpan<float> q, ReadOnlySpan<float> k,
         ReadOnlySpan<float> v, in AttentionProblem p)
     {
@@ -93,7 +95,10 @@ public static unsafe class Attention
         return w;
     }
 
-    /// <summary>The additive mask plus −∞ for padding keys, keys after i + (Tk − Tq) under the causal mask and keys outside the window.</summary>
+    /// <summary>
+    /// The additive mask plus −∞ for padding keys, keys after i + (Tk − Tq) under the causal mask and keys outside the
+    /// window.
+    /// </summary>
     static double Mask(AttentionProblem p, int b, int h, int i, int j)
     {
         int pos = i + (p.KeyLength - p.QueryLength);
@@ -109,7 +114,8 @@ public static unsafe class Attention
     static double DropoutFactor(AttentionProblem p, int b, int h, int i, int j)
     {
         if (p.Dropout == 0) return 1;
-        ulong index = ((((ulong)b + (ulong)p.DropoutFirstBatch) * (ulong)p.Heads + (ulong)h) * (ulong)p.QueryLength + (ulong)i) * (ulong)p.KeyLength + (ulong)j;
+        ulong index = ((((ulong)b + (ulong)p.DropoutFirstBatch) * (ulong)p.Heads + (ulong)h) * (ulong)p.QueryLength
+                       + (ulong)i) * (ulong)p.KeyLength + (ulong)j;
         return Kernels.Dropout.Keep(p.DropoutSeed, index, p.Dropout) ? 1.0 / (1.0 - p.Dropout) : 0;
     }
 
@@ -120,11 +126,13 @@ public static unsafe class Attention
                 for (int i = 0; i < p.LiveRows(b); i++) yield return (b, h, i);   // the rows computed
     }
 
-    static long Index(AttentionProblem p, int b, int h, int i, int j) => (((long)b * p.Heads + h) * p.QueryLength + i) * p.KeyLength + j;
+    static long Index(AttentionProblem p, int b, int h, int i, int j) =>
+        (((long)b * p.Heads + h) * p.QueryLength + i) * p.KeyLength + j;
 
     /// <summary>Start of row i of query head h.</summary>
     static long QueryRow(AttentionProblem p, int b, int h, int i) => (((long)b * p.Heads + h) * p.QueryLength + i) * p.HeadSize;
 
     /// <summary>Start of row j of the key/value head that query head h reads.</summary>
-    static long KeyRow(AttentionProblem p, int b, int h, int j) => (((long)b * p.KvHeads + h / p.Group) * p.KeyLength + j) * p.HeadSize;
+    static long KeyRow(AttentionProblem p, int b, int h, int j) =>
+        (((long)b * p.KvHeads + h / p.Group) * p.KeyLength + j) * p.HeadSize;
 }
