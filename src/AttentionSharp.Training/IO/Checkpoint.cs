@@ -212,7 +212,7 @@ public static class Checkpoint
         if (!File.Exists(Path.Combine(directory, StateFile)) || !File.Exists(optimizerPath)) return;
         var state = ReadObject(directory, StateFile);
         if (state["ema_in_weights"] is not JsonValue kept || !kept.TryGetValue<bool>(out bool inWeights) || inWeights) return;
-        var average = ReadAverage(SafetensorsFile.Read(optimizerPath))
+        var average = ReadAverage(SafetensorsFile.Read(optimizerPath, n => n.StartsWith(AveragePrefix, StringComparison.Ordinal)))
             ?.ToDictionary(a => a.Name, a => a.Values, StringComparer.Ordinal);
         foreach (var (name, parameter) in model.NamedParameters())
         {

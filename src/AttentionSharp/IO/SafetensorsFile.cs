@@ -60,6 +60,20 @@ public sealed class SafetensorsFile
     }
 
     /// <summary>
+    /// Reads the file at <paramref name="path"/>, validated as a whole from its header, but holds only the tensors whose
+    /// names <paramref name="include"/> accepts: the others' bytes are skipped, not read (a checkpoint's weight average
+    /// without the optimizer's two moments beside it). <see cref="Entries"/> lists the tensors held.
+    /// </summary>
+    public static SafetensorsFile Read(string path, Func<string, bool> include)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(include);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1,
+            FileOptions.RandomAccess);
+        return ReadByTensor(stream, Math.Max(0, stream.Length - stream.Position), path, include);
+    }
+
+    /// <summary>
     /// Reads and validates a safetensors image from the current position of <paramref name="stream"/> to its end.
     /// </summary>
     public static SafetensorsFile Read(Stream stream) => Read(stream, null);
@@ -76,7 +90,7 @@ public sealed class SafetensorsFile
     static SafetensorsFile Read(Stream stream, string? path)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        if (stream.CanSeek) return ReadByTensor(stream, Math.Max(0, stream.Length - stream.Position), path);
+        if (stream.CanSeek) return ReadByTensor(stream, Math.Max(0, stream.Length - stream.Position), path, null);
         var memory = new MemoryStream();
         var chunk = new byte[81920];
         int n;
@@ -95,9 +109,10 @@ public sealed class SafetensorsFile
     /// <summary>
     /// Reads <paramref name="length"/> bytes from <paramref name="stream"/>: the header first, validated as a whole, then
     /// each tensor's bytes into an array of its own, in file order (the layout check has proved that the tensors tile
-    /// the data section). A stream that ends early (a file that shrank while being read) fails as truncated.
+    /// the data section). A stream that ends early (a file that shrank while being read) fails as truncated. With
+    /// <paramref name="include"/>, the tensors it refuses are seeked past and left out of the entries.
     /// </summary>
-    static SafetensorsFile ReadByTensor(Stream stream, long length, string? path)
+    static SafetensorsFile ReadByTensor(Stream stream, long length, string? path, Func<string, bool>? include)
     {
         var prefix = new byte[(int)Math.Min(length, 8)];
         int read = stream.ReadAtLeast(prefix, prefix.Length, throwOnEndOfStream: false);
@@ -112,12 +127,17 @@ public sealed class SafetensorsFile
         }
         if (read < head.Length) throw Truncated(path, read, null);
         var (metadata, entries, dataStart) = ParseHeader(head, length, path);
-        var built = new SafetensorsEntry[entries.Count];
+        var built = new List<SafetensorsEntry>(entries.Count);
         long position = dataStart;
-        for (int i = 0; i < built.Length; i++)
+        foreach (var (e, count) in entries)
         {
-            var (e, count) = entries[i];
             ulong size = e.End - e.Begin;
+            if (include is not null && !include(e.Name))
+            {
+                stream.Seek((long)size, SeekOrigin.Current);
+                position += (long)size;
+                continue;
+            }
             if (size > (ulong)Array.MaxLength)
                 throw new SafetensorsException(path, e.Name, "data_offsets",
                     $"the tensor is {size} bytes; a tensor may hold at most {Array.MaxLength} bytes here (one array)");
@@ -125,9 +145,9 @@ public sealed class SafetensorsFile
             int got = stream.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
             if (got < data.Length) throw Truncated(path, position + got, e.Name);
             position += data.Length;
-            built[i] = new SafetensorsEntry(e.Name, e.DType, e.Shape, count, (long)e.Begin, data, path);
+            built.Add(new SafetensorsEntry(e.Name, e.DType, e.Shape, count, (long)e.Begin, data, path));
         }
-        return new SafetensorsFile(path, metadata, built);
+        return new SafetensorsFile(path, metadata, [.. built]);
     }
 
     static SafetensorsException Truncated(string? path, long at, string? tensor) => new(path, tensor, null,

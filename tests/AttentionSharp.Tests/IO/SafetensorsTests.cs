@@ -421,6 +421,32 @@ public class SafetensorsTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void AFileCanBeReadForSomeOfItsTensors()
+    {
+        var writer = new SafetensorsWriter();
+        writer.Add("exp_avg.w", [3], [1f, 2f, 3f]);
+        writer.Add("ema.w", [3], [4f, 5f, 6f]);
+        writer.Add("exp_avg_sq.w", [2], [7f, 8f]);
+        writer.Add("ema.b", [1], [9f]);
+        string path = Path.Combine(Path.GetTempPath(), $"some-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            writer.Save(path);
+            var some = SafetensorsFile.Read(path, name => name.StartsWith("ema.", StringComparison.Ordinal));
+            Assert.Equal(["ema.w", "ema.b"], some.Entries.Select(e => e.Name));
+            Assert.Equal([4f, 5f, 6f], some.ReadFloat32("ema.w"));
+            Assert.Equal([9f], some.ReadFloat32("ema.b"));
+            Assert.False(some.Contains("exp_avg.w"));
+            // The file is still validated whole: a data section shorter than the header says is refused.
+            var bytes = File.ReadAllBytes(path);
+            File.WriteAllBytes(path, bytes[..^4]);
+            Assert.Contains("reaches past the end of the data section",
+                Assert.Throws<SafetensorsException>(() => SafetensorsFile.Read(path, _ => false)).Message);
+        }
+        finally { File.Delete(path); }
+    }
+
     // ---- writer argument checks ----
 
     [Fact]
