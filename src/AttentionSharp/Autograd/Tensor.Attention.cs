@@ -197,6 +197,14 @@ public sealed unsafe partial class Tensor
                     "pass a tensor that does not require one (or Detach() it).");
             if (options.Dropout > 0 && options.DropoutRng is null)
                 throw new ArgumentException("Attention dropout needs a DropoutRng.");
+            // The per-batch arrays are read by index in the kernels (every call, the fused path's too); their values'
+            // ranges are the problem's to check (AttentionProblem.Validate).
+            if (!options.KeyPadding.IsEmpty && options.KeyPadding.Length != b * tk)
+                throw new ArgumentException($"Attention: the key-padding mask has {options.KeyPadding.Length} flags; " +
+                    $"(B={b}) × (Tk={tk}) = {b * tk} are needed.");
+            if (!options.QueryLengths.IsEmpty && options.QueryLengths.Length != b)
+                throw new ArgumentException($"Attention: QueryLengths has {options.QueryLengths.Length} counts; " +
+                    $"one per batch row (B={b}) is needed.");
             Kernels.Dropout.CheckProbability(options.Dropout);
             return new AttentionCall
             {
@@ -327,18 +335,6 @@ public sealed unsafe partial class Tensor
         if (nkv <= 0 || nh % nkv != 0)
             throw new ArgumentException(
                 $"Attention: the number of key/value heads ({nkv}) must divide the number of query heads ({nh}).");
-        if (!options.KeyPadding.IsEmpty && options.KeyPadding.Length != b * tk)
-            throw new ArgumentException($"Attention: the key-padding mask has {options.KeyPadding.Length} flags; " +
-                $"(B={b}) × (Tk={tk}) = {b * tk} are needed.");
-        if (!options.QueryLengths.IsEmpty)
-        {
-            if (options.QueryLengths.Length != b)
-                throw new ArgumentException($"Attention: QueryLengths has {options.QueryLengths.Length} counts; " +
-                    $"one per batch row (B={b}) is needed.");
-            foreach (int n in options.QueryLengths.Span)
-                if (n < 0 || n > tq)
-                    throw new ArgumentException($"Attention: a query length of {n} is outside [0, Tq={tq}].");
-        }
         if (options.AdditiveMask is { } m)
         {
             int[] target = [b, nh, tq, tk];

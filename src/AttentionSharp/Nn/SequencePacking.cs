@@ -12,6 +12,7 @@ public sealed class SequencePacking
     readonly int[] _packedRows;   // N: the padded row (b·T + t) of each packed row
     readonly int[] _paddedRows;   // B·T: the packed row of each padded row, or −1 for padding
     readonly bool[] _padding;     // B·T
+    readonly int[] _lengths;      // B
 
     /// <param name="lengths">Each sequence's length, at least 1.</param>
     /// <param name="maxLength">T, the padded length: at least the longest; the longest when omitted.</param>
@@ -31,7 +32,8 @@ public sealed class SequencePacking
         if (t < longest)
             throw new ArgumentException($"The padded length {t} is shorter than the longest sequence ({longest}).",
                 nameof(maxLength));
-        (Batch, Length, Tokens, Lengths) = (lengths.Length, t, tokens, lengths.ToArray());
+        _lengths = lengths.ToArray();
+        (Batch, Length, Tokens, Lengths) = (lengths.Length, t, tokens, _lengths);
         _packedRows = new int[tokens];
         _paddedRows = new int[Batch * t];
         _padding = new bool[Batch * t];
@@ -87,7 +89,7 @@ public sealed class SequencePacking
     public IReadOnlyList<int> Lengths { get; }
 
     /// <summary>The lengths as attention's query lengths: the unpacked rows that packing keeps.</summary>
-    internal ReadOnlyMemory<int> QueryLengths => (int[])Lengths;
+    internal ReadOnlyMemory<int> QueryLengths => _lengths;
 
     /// <summary>(B × T) flags, true at padding: the key padding of the unpacked form.</summary>
     public ReadOnlyMemory<bool> Padding => _padding;

@@ -230,5 +230,17 @@ public class AttentionTests
         var maskGrad = Assert.Throws<ArgumentException>(() => Tensor.ScaledDotProductAttention(x, x, x, new AttentionOptions { AdditiveMask = mask }));
         Assert.Contains("additive mask", maskGrad.Message);
         Assert.Throws<ArgumentException>(() => Tensor.ScaledDotProductAttention(x, x, x, new AttentionOptions { Dropout = 0.1f }));
+        // Per-batch arrays of the wrong size or with values out of range are named, on the split path and the fused one.
+        var qkv = Tensor.Uniform(rng, -1f, 1f, 1, 4, 48);
+        foreach (var attend in (Func<AttentionOptions, Tensor>[])
+                 [o => Tensor.ScaledDotProductAttention(x, x, x, o), o => Tensor.PackedSelfAttention(qkv, 2, o)])
+        {
+            Assert.Contains("QueryLengths has 2 counts",
+                Assert.Throws<ArgumentException>(() => attend(new AttentionOptions { QueryLengths = new[] { 1, 2 } })).Message);
+            Assert.Contains("has 5 query rows to compute, outside [0, Tq = 4]",
+                Assert.Throws<ArgumentException>(() => attend(new AttentionOptions { QueryLengths = new[] { 5 } })).Message);
+            Assert.Contains("the key-padding mask has 3 flags",
+                Assert.Throws<ArgumentException>(() => attend(new AttentionOptions { KeyPadding = new bool[3] })).Message);
+        }
     }
 }
