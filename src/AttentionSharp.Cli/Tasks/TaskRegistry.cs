@@ -21,13 +21,15 @@ static class TaskRegistry
 
     /// <summary>
     /// Predictors by task name, for `attn predict`: (checkpoint directory, the input as the user gave it, cache) → exit code.
-    /// The input is what the task reads: a sentence to tag, a word to pronounce, an image file to classify.
+    /// The input is what the task reads: a sentence to tag, a word to pronounce, an image file to classify, a sentence
+    /// with masked words to fill in.
     /// </summary>
     public static readonly Dictionary<string, Func<string, string, string?, int>> Predict = new(StringComparer.Ordinal)
     {
         ["pos"] = PosTask.Predict,
         ["fashion"] = FashionTask.Predict,
         ["g2p"] = G2pTask.Predict,
+        [MlmTask.Name] = MlmTask.Predict,
     };
 
     /// <summary>Attention views by task name, for `attn viz`: (checkpoint directory, input, cache) → what to draw.</summary>

@@ -204,22 +204,59 @@ public static class Checkpoint
     }
 
     /// <summary>
+    /// The checkpoint's weights that <paramref name="include"/> accepts, by name, with their shapes: those
+    /// <see cref="LoadWeights"/> would load (from a latest checkpoint with a weight average, the average). For a model
+    /// built from part of a checkpoint, such as a tagger starting from a pre-trained encoder.
+    /// </summary>
+    public static Dictionary<string, (float[] Values, int[] Shape)> ReadWeights(string directory, Func<string, bool> include,
+        bool preferBest = true)
+    {
+        directory = Resolve(directory, preferBest);
+        var path = Path.Combine(directory, WeightsFile);
+        if (!File.Exists(path))
+            throw new CheckpointException($"Checkpoint '{directory}' is incomplete: {WeightsFile} is missing.");
+        var weights = SafetensorsFile.Read(path, include).Entries
+            .ToDictionary(e => e.Name, e => (Values: e.ToFloat32(), Shape: e.ShapeToArray()), StringComparer.Ordinal);
+        if (ReadAverageApart(directory, weights.ContainsKey) is { } average)
+            foreach (var name in weights.Keys.ToList())
+            {
+                if (!average.TryGetValue(name, out var values) || values.Length != weights[name].Values.Length)
+                    throw new CheckpointException(
+                        $"The weight average in checkpoint '{directory}' does not match parameter '{name}'.");
+                weights[name] = (values, weights[name].Shape);
+            }
+        return weights;
+    }
+
+    /// <summary>
     /// Puts a latest checkpoint's weight average (if it keeps one outside its weights) in <paramref name="model"/>.
     /// </summary>
     static void LoadAverage(string directory, Module model)
     {
-        var optimizerPath = Path.Combine(directory, OptimizerFile);
-        if (!File.Exists(Path.Combine(directory, StateFile)) || !File.Exists(optimizerPath)) return;
-        var state = ReadObject(directory, StateFile);
-        if (state["ema_in_weights"] is not JsonValue kept || !kept.TryGetValue<bool>(out bool inWeights) || inWeights) return;
-        var average = ReadAverage(SafetensorsFile.Read(optimizerPath, n => n.StartsWith(AveragePrefix, StringComparison.Ordinal)))
-            ?.ToDictionary(a => a.Name, a => a.Values, StringComparer.Ordinal);
+        if (ReadAverageApart(directory, _ => true) is not { } average) return;
         foreach (var (name, parameter) in model.NamedParameters())
         {
-            if (average is null || !average.TryGetValue(name, out var values) || values.Length != parameter.Count)
+            if (!average.TryGetValue(name, out var values) || values.Length != parameter.Count)
                 throw new CheckpointException(
                     $"The weight average in checkpoint '{directory}' does not match parameter '{name}'.");
             values.CopyTo(parameter.Data);
         }
+    }
+
+    /// <summary>
+    /// The weight average of the parameters <paramref name="include"/> accepts, by name, where a latest checkpoint keeps
+    /// it beside the trained weights (in <see cref="OptimizerFile"/>); null where the checkpoint keeps none apart (a
+    /// best checkpoint holds the average as its weights). Only the average's tensors are read, not the moments.
+    /// </summary>
+    static Dictionary<string, float[]>? ReadAverageApart(string directory, Func<string, bool> include)
+    {
+        var optimizerPath = Path.Combine(directory, OptimizerFile);
+        if (!File.Exists(Path.Combine(directory, StateFile)) || !File.Exists(optimizerPath)) return null;
+        var state = ReadObject(directory, StateFile);
+        if (state["ema_in_weights"] is not JsonValue kept || !kept.TryGetValue<bool>(out bool inWeights) || inWeights)
+            return null;
+        var file = SafetensorsFile.Read(optimizerPath,
+            n => n.StartsWith(AveragePrefix, StringComparison.Ordinal) && include(n[AveragePrefix.Length..]));
+        return ReadAverage(file)?.ToDictionary(a => a.Name, a => a.Values, StringComparer.Ordinal) ?? [];
     }
 }

@@ -66,6 +66,49 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// `attn predict` on the imported BERT: for each [MASK] of the fixture's text, five tokens whose probabilities under
+    /// PyTorch's logits are those printed, with no token left out that PyTorch ranks higher (beyond rounding), and the
+    /// text with the first choices in it.
+    /// </summary>
+    static void PredictFillsInWhatPyTorchWould(string checkpoint)
+    {
+        var expected = Fixtures.Open("hf_bert_wordpiece_expected.safetensors");
+        var tokenizer = HuggingFaceTokenizer.LoadBert(Folder("hf_bert_wordpiece"));
+        var (code, text) = AttnProcess.Run("predict", "--checkpoint", checkpoint, "--input", expected.Metadata["masked_text"]);
+        Assert.True(code == 0, text);
+        var ids = expected.Ints("masked_ids");
+        var logits = expected.ReadFloat32("masked_logits");
+        int vocab = tokenizer.Tokens.Count;
+        var masks = Enumerable.Range(0, ids.Length).Where(i => ids[i] == tokenizer.MaskId).ToArray();
+        Assert.Equal(2, masks.Length);
+        var filled = ids.ToArray();
+        var lines = text.Split('\n', StringSplitOptions.TrimEntries);
+        for (int n = 0; n < masks.Length; n++)
+        {
+            var probabilities = new float[vocab];
+            System.Numerics.Tensors.TensorPrimitives.SoftMax(logits.AsSpan(masks[n] * vocab, vocab), probabilities);
+            var line = lines.Single(l => l.StartsWith($"[MASK] {n + 1} of 2: ", StringComparison.Ordinal));
+            var shown = System.Text.RegularExpressions.Regex.Matches(line, @"(\S+) \((\d+\.\d) %\)")
+                .Select(m => (Id: tokenizer.Tokens.ToList().IndexOf(m.Groups[1].Value), Percent: double.Parse(m.Groups[2].Value,
+                    System.Globalization.CultureInfo.InvariantCulture))).ToList();
+            Assert.Equal(5, shown.Count);
+            int[] special = [tokenizer.PadId, tokenizer.ClsId, tokenizer.SepId, tokenizer.MaskId];
+            foreach (var (id, percent) in shown)
+            {
+                Assert.True(id >= 0 && !special.Contains(id), line);
+                Assert.Equal(100 * probabilities[id], percent, 0.051);
+            }
+            float lowest = shown.Min(s => probabilities[s.Id]);
+            for (int id = 0; id < vocab; id++)
+                if (!special.Contains(id) && !shown.Any(s => s.Id == id))
+                    Assert.True(probabilities[id] <= lowest + 1e-5f,
+                        $"{tokenizer.Tokens[id]} ({probabilities[id]}) is left out: {line}");
+            filled[masks[n]] = shown[0].Id;
+        }
+        Assert.Contains(tokenizer.Decode(filled.AsSpan(1, filled.Length - 2)), lines);
+    }
+
     [Fact]
     public void AShardIndexNamingWhatIsNotThereIsRefusedByName()
     {
@@ -139,6 +182,7 @@ public class HuggingFaceFolderTests(ITestOutputHelper output)
             dir.File("bert-viz"));
         Assert.True(code == 0, text);
         Assert.True(File.Exists(Path.Combine(dir.File("bert-viz"), "attention.html")), text);
+        PredictFillsInWhatPyTorchWould(bert);
 
         using var noVocab = Copy("hf_bert_wordpiece", HuggingFaceTokenizer.VocabTextFile);
         (code, text) = AttnProcess.Run("import", "--hf", noVocab.Path, "--out", dir.File("none"));

@@ -566,6 +566,42 @@ public class TrainingRunTests
     }
 
     [Fact]
+    public void ATaggerStartsFromTheEncoderWeightsAnMlmRunValidated()
+    {
+        using var dir = new TempDirectory();
+        // Stopped between validations, a run with a weight average keeps the average beside the trained weights.
+        var mlm = TaskData.Options("mlm", "transformer", dir.Path) with { Out = dir.File("mlm"), Ema = 0.9f };
+        using var cancel = new CancellationTokenSource();
+        Assert.Equal(130, Run(mlm, r => { if (r.Step == 7) cancel.Cancel(); }, cancel));
+        var latest = Path.Combine(mlm.Out!, Checkpoint.LatestSubdirectory);
+        var average = Checkpoint.ReadContents(latest, optimizer: true).WeightAverage!.ToDictionary(a => a.Name, a => a.Values);
+        var trained = SafetensorsFile.Read(Path.Combine(latest, Checkpoint.WeightsFile));
+
+        // --init takes the average, as eval and predict do, not the trained weights.
+        var pos = TaskData.Options("pos", "transformer", dir.Path) with { Init = latest, TrainFraction = mlm.TrainFraction };
+        var tagger = new TaggingTask(pos, null, new SingleProcessCommunicator(), TextWriter.Null).Model;
+        var encoder = tagger.NamedParameters().Where(p => average.ContainsKey(p.Name)).ToList();
+        Assert.True(encoder.Count > 10, $"{encoder.Count} tensors shared");
+        foreach (var (name, p) in encoder) Assert.Equal(average[name], p.Data.ToArray());
+        Assert.Contains(encoder, n => !trained.ReadFloat32(n.Name).AsSpan().SequenceEqual(n.Parameter.Data));
+
+        // ReadWeights gives the tensors asked for, with their shapes; from a checkpoint without an average apart, the
+        // weights themselves.
+        var some = Checkpoint.ReadWeights(latest, n => n.StartsWith("encoder.", StringComparison.Ordinal));
+        Assert.NotEmpty(some);
+        Assert.All(some, w => Assert.StartsWith("encoder.", w.Key));
+        foreach (var (name, (values, shape)) in some)
+        {
+            Assert.Equal(average[name], values);
+            Assert.Equal(trained.Entries.Single(e => e.Name == name).ShapeToArray(), shape);
+        }
+        var best = Path.Combine(mlm.Out!, Checkpoint.BestSubdirectory);
+        var bestWeights = SafetensorsFile.Read(Path.Combine(best, Checkpoint.WeightsFile));
+        foreach (var (name, (values, _)) in Checkpoint.ReadWeights(best, _ => true))
+            Assert.Equal(bestWeights.ReadFloat32(name), values);
+    }
+
+    [Fact]
     public void AShareOfTheTrainingDocumentsIsAFixedDrawInsideEveryLargerShare()
     {
         using var dir = new TempDirectory();

@@ -222,20 +222,28 @@ public sealed class TaggingTask : ITrainingTask
         : $"accuracy {100 * a.Accuracy:F2}% ({a.Correct:N0}/{a.Total:N0}), on unseen words {100 * a.UnseenAccuracy:F2}% " +
           $"({a.UnseenCorrect:N0}/{a.UnseenTotal:N0})";
 
-    /// <summary>Copies every encoder tensor of the checkpoint into the tagger (names and shapes must agree); returns how many.</summary>
+    /// <summary>
+    /// Copies every encoder tensor of the checkpoint into the tagger (names and shapes must agree): the weights its run
+    /// validated, so the weight average where it kept one. Returns how many.
+    /// </summary>
     static int LoadEncoder(string dir, Module tagger)
     {
-        var file = SafetensorsFile.Read(Path.Combine(Checkpoint.Resolve(dir), Checkpoint.WeightsFile));
         var own = tagger.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter, StringComparer.Ordinal);
         var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
-            foreach (var e in file.Entries.Where(e => own.ContainsKey(e.Name)))
-                state[e.Name] = Tensor.FromArray(e.ToFloat32(), e.ShapeToArray());
-            var missing = own.Keys.Where(k => k.StartsWith("encoder.", StringComparison.Ordinal) && !state.ContainsKey(k)).ToList();
-            if (missing.Count > 0) throw new CheckpointException($"Checkpoint '{dir}' lacks encoder tensors of this tagger: {string.Join(", ", missing.Take(5))}.");
+            foreach (var (name, (values, shape)) in Checkpoint.ReadWeights(dir, own.ContainsKey))
+                state[name] = Tensor.FromArray(values, shape);
+            var missing = own.Keys.Where(k => k.StartsWith("encoder.", StringComparison.Ordinal) && !state.ContainsKey(k))
+                .ToList();
+            if (missing.Count > 0)
+                throw new CheckpointException(
+                    $"Checkpoint '{dir}' lacks encoder tensors of this tagger: {string.Join(", ", missing.Take(5))}.");
             try { tagger.LoadStateDict(state, strict: false); }
-            catch (ArgumentException e) { throw new CheckpointException($"Checkpoint '{dir}' does not fit this tagger: {e.Message}"); }
+            catch (ArgumentException e)
+            {
+                throw new CheckpointException($"Checkpoint '{dir}' does not fit this tagger: {e.Message}");
+            }
             return state.Count;
         }
         finally { foreach (var t in state.Values) t.Dispose(); }
