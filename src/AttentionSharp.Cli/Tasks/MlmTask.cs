@@ -132,6 +132,9 @@ static class MlmTask
                 $"--input is {ids.Count} tokens long but the model reads at most {limit}; give a shorter one.");
         var filled = ids.ToArray();
         var fills = MaskFilling.Fill(model, filled, positions, Shown, candidate);
+        if (fills[0].Length == 0)
+            throw new CheckpointException($"The vocabulary of checkpoint '{checkpointDir}' holds no word to fill in, only its " +
+                                          "special tokens.");
         for (int n = 0; n < fills.Length; n++)
         {
             Console.WriteLine($"{MaskMarker} {n + 1} of {fills.Length}: " +

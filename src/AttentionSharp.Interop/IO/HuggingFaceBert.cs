@@ -42,8 +42,9 @@ public static class HuggingFaceBert
             throw new ArgumentException($"This BERT has a tagging head (BertConfig.NumLabels = {c.NumLabels}), which BertForMaskedLM has no place for; " +
                                         "dropping it would lose the tagger. Export the mlm checkpoint it was trained from instead.");
         if (c.PositionalEncoding != Nn.PositionalEncodingKind.Learned || c.Attention.Kind != Nn.AttentionKind.Full)
-            throw new ArgumentException($"BertForMaskedLM has learned positions and full attention; this BERT uses {c.PositionalEncoding} positions " +
-                                        $"and {c.Attention} attention, which it cannot express.");
+            throw new ArgumentException("BertForMaskedLM has learned positions and full attention; this BERT uses " +
+                                        $"{c.PositionalEncoding} positions and {c.Attention} attention, which it cannot " +
+                                        "express (attn train --task mlm --positions learned trains one it can).");
         Directory.CreateDirectory(directory);
         var writer = new SafetensorsWriter();
         foreach (var (name, p) in model.NamedParameters()) writer.Add(HuggingFaceName(name), p.Shape, p.ToArray());

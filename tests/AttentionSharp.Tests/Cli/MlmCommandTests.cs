@@ -51,6 +51,14 @@ public class MlmCommandTests
             string.Join(" ", Enumerable.Repeat("the [MASK]", 80)));
         Assert.NotEqual(0, code);
         Assert.Contains("--input is 160 tokens long but the model reads at most", output);
+        // The preset reads rotary positions, which Hugging Face's BertForMaskedLM and the ONNX export cannot hold.
+        Assert.Equal("rotary", (string)Checkpoint.ReadContents(run).Config["network"]!["position_embedding_type"]!);
+        (code, output) = AttnProcess.Run("export", "--checkpoint", run, "--hf", dir.File("hf"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("attn train --task mlm --positions learned trains one it can", output);
+        (code, output) = AttnProcess.Run("export", "--checkpoint", run, "--onnx", dir.File("mlm.onnx"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("attn train --task mlm --positions learned trains one it covers", output);
         (code, output) = AttnProcess.Run("viz", "--checkpoint", run, "--text", "The old cat saw a dog.", "--out",
             dir.File("viz"));
         Assert.True(code == 0, output);

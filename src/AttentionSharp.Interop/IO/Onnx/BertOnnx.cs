@@ -27,8 +27,9 @@ public static class BertOnnx
         if (c.FeatureVocabSize > 0)
             throw new ArgumentException($"ONNX export covers BERT's masked-LM path; this BERT also reads spelling features (BertConfig.FeatureVocabSize = {c.FeatureVocabSize}), which the graph would leave out.");
         if (model.PositionEmbeddings is null || c.Attention.Kind != Nn.AttentionKind.Full)
-            throw new ArgumentException($"ONNX export covers BERT with learned positions and full attention; this BERT uses {c.PositionalEncoding} " +
-                                        $"positions and {c.Attention} attention.");
+            throw new ArgumentException($"ONNX export covers BERT with learned positions and full attention; this BERT uses " +
+                                        $"{c.PositionalEncoding} positions and {c.Attention} attention (attn train --task mlm " +
+                                        "--positions learned trains one it covers).");
         var g = new OnnxGraph("bert");
         var layers = new OnnxLayers(g);
         g.Input(InputName, OnnxGraph.ElementType.Int64, "batch", "sequence");
