@@ -73,10 +73,18 @@ static class TrainCommand
         Description = "fashion: the views of each image the final validation and the test average: none, mirror, or " +
                       "shifts (the image and its mirror, each centred and moved one pixel four ways; the default).",
     };
-    static readonly Option<string?> Positions = new("--positions")
+    static readonly Option<string?> Positions = new("--positions") { Description = PositionsHelp() };
+
+    /// <summary>--positions' help, each kind with the tasks whose presets read it, as the presets say.</summary>
+    static string PositionsHelp()
     {
-        Description = "Transformers: learned (gpt, mlm, fashion), sinusoidal (g2p), rotary (pos), alibi or none.",
-    };
+        var byKind = TaskPresets.Tasks.GroupBy(t => TaskPresets.For(t, "transformer").Positions!.Value).ToList();
+        var rest = Enum.GetValues<PositionalEncodingKind>().Where(k => byKind.All(g => g.Key != k))
+            .Select(k => k.ToString().ToLowerInvariant()).ToList();
+        var used = byKind.Select(g => $"{g.Key.ToString().ToLowerInvariant()} ({string.Join(", ", g)})");
+        return "Transformers: " + string.Join(", ", used) +
+               (rest.Count == 0 ? "." : $", {string.Join(", ", rest[..^1])}{(rest.Count > 1 ? " or " : "")}{rest[^1]}.");
+    }
     static readonly Option<float?> Dropout = new("--dropout") { Description = "Dropout probability." };
     static readonly Option<float?> AttentionDropout = new("--attention-dropout")
     {
