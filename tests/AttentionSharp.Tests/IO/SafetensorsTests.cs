@@ -284,7 +284,8 @@ public class SafetensorsTests(ITestOutputHelper output)
         var e = Assert.Throws<SafetensorsException>(() => file.GetEntry("h.0.atn.weight"));
         Assert.Equal("h.0.atn.weight", e.TensorName);
         Assert.Contains("not found among the file's 4 tensors; closest names: 'h.0.attn.weight', 'h.1.attn.weight'", e.Message);
-        Assert.Contains("holds no tensors", Assert.Throws<SafetensorsException>(() => RoundTrip(new SafetensorsWriter()).GetEntry("x")).Message);
+        Assert.Contains("holds no tensors",
+            Assert.Throws<SafetensorsException>(() => RoundTrip(new SafetensorsWriter()).GetEntry("x")).Message);
     }
 
     // ---- files, streams, atomic save ----
@@ -312,7 +313,8 @@ public class SafetensorsTests(ITestOutputHelper output)
             Assert.Equal(path, e.FilePath);
 
             Assert.Throws<FileNotFoundException>(() => SafetensorsFile.Read(Path.Combine(directory, "missing.safetensors")));
-            var missingDirectory = Assert.Throws<DirectoryNotFoundException>(() => writer.Save(Path.Combine(directory, "no", "x.safetensors")));
+            var missingDirectory = Assert.Throws<DirectoryNotFoundException>(
+                () => writer.Save(Path.Combine(directory, "no", "x.safetensors")));
             Assert.Contains("does not exist", missingDirectory.Message);
         }
         finally
@@ -460,13 +462,16 @@ public class SafetensorsTests(ITestOutputHelper output)
         Assert.Contains("unpaired surrogate", Assert.Throws<ArgumentException>(() => writer.Add("a\ud800", [1], [1f])).Message);
         Assert.Contains("shape [2, 3] (6 elements) but 5 values arrived",
             Assert.Throws<ArgumentException>(() => writer.Add("x", [2, 3], new float[5])).Message);
-        Assert.Contains("non-negative", Assert.Throws<ArgumentException>(() => writer.Add("x", [-1], ReadOnlySpan<float>.Empty)).Message);
+        Assert.Contains("non-negative",
+            Assert.Throws<ArgumentException>(() => writer.Add("x", [-1], ReadOnlySpan<float>.Empty)).Message);
         Assert.Contains("needs 24 bytes, but 20 bytes arrived",
             Assert.Throws<ArgumentException>(() => writer.Add("x", SafetensorsDType.F32, [2, 3], new byte[20])).Message);
         Assert.Contains("element 1 is 300, which I8 cannot hold",
             Assert.Throws<ArgumentException>(() => writer.Add("x", [2], [1, 300], SafetensorsDType.I8)).Message);
-        Assert.Contains("not I32", Assert.Throws<ArgumentException>(() => writer.Add("x", [1], [1f], SafetensorsDType.I32)).Message);
-        Assert.Contains("not F32", Assert.Throws<ArgumentException>(() => writer.Add("x", [1], [1], SafetensorsDType.F32)).Message);
+        Assert.Contains("not I32",
+            Assert.Throws<ArgumentException>(() => writer.Add("x", [1], [1f], SafetensorsDType.I32)).Message);
+        Assert.Contains("not F32",
+            Assert.Throws<ArgumentException>(() => writer.Add("x", [1], [1], SafetensorsDType.F32)).Message);
         Assert.Contains("more than the", Assert.Throws<ArgumentException>(() =>
             writer.Add("x", [int.MaxValue, int.MaxValue, int.MaxValue], ReadOnlySpan<float>.Empty)).Message);
         Assert.Equal(1, writer.Count);
@@ -486,8 +491,10 @@ public class SafetensorsTests(ITestOutputHelper output)
     public void RejectsLyingHeaderLengths()
     {
         string json = "{" + Entry("a", "F32", "[1]", 0, 4) + "}";
-        Rejects(Raw(json, new byte[4], headerLength: (ulong)json.Length + 5), $"says {json.Length + 5} bytes but only {json.Length + 4} bytes follow");
-        Rejects(Raw(json, new byte[4], headerLength: 1ul << 63), "says 9223372036854775808 bytes, above the 100000000-byte limit");
+        Rejects(Raw(json, new byte[4], headerLength: (ulong)json.Length + 5),
+            $"says {json.Length + 5} bytes but only {json.Length + 4} bytes follow");
+        Rejects(Raw(json, new byte[4], headerLength: 1ul << 63),
+            "says 9223372036854775808 bytes, above the 100000000-byte limit");
         Rejects(Raw(json, new byte[4], headerLength: ulong.MaxValue), "above the 100000000-byte limit");
         Rejects(Raw(json, new byte[4], headerLength: 0), "found an empty header");
         // Shorter than the header: the JSON is cut mid-object.
@@ -501,7 +508,8 @@ public class SafetensorsTests(ITestOutputHelper output)
         writer.Add("a", [4], [1f, 2f, 3f, 4f]);
         writer.Add("b", [2], [1f, 2f]);
         var bytes = writer.ToArray();
-        var e = Rejects(bytes[..^4], "tensor 'b'", "data_offsets", "reaches past the end of the data section (20 bytes)", "truncated");
+        var e = Rejects(bytes[..^4], "tensor 'b'", "data_offsets", "reaches past the end of the data section (20 bytes)",
+            "truncated");
         Assert.Equal("b", e.TensorName);
         Assert.Equal("data_offsets", e.Field);
     }
@@ -544,8 +552,10 @@ public class SafetensorsTests(ITestOutputHelper output)
     public void RejectsEntriesOfTheWrongShapeOrJsonType()
     {
         Rejects(Raw("{\"t\":[1]}"), "tensor 't'", "expected an object with dtype, shape and data_offsets, found an array");
-        Rejects(Raw("{\"t\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0],\"extra\":1}}"), "field 'extra'", "unknown field");
-        Rejects(Raw("{\"t\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}"), "field 'dtype'", "appears twice");
+        Rejects(Raw("{\"t\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0],\"extra\":1}}"), "field 'extra'",
+            "unknown field");
+        Rejects(Raw("{\"t\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}"), "field 'dtype'",
+            "appears twice");
         Rejects(Raw("{\"t\":{\"dtype\":32,\"shape\":[0],\"data_offsets\":[0,0]}}"), "field 'dtype'", "found the number 32");
         Rejects(Raw("{\"t\":{\"dtype\":\"F32\",\"shape\":3,\"data_offsets\":[0,0]}}"), "field 'shape'", "found the number 3");
         Rejects(Raw("{\"t\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":{}}}"), "field 'data_offsets'", "found an object");
@@ -557,7 +567,8 @@ public class SafetensorsTests(ITestOutputHelper output)
     [InlineData("F4")]
     [InlineData("")]
     public void RejectsUnknownDTypes(string dtype) =>
-        Rejects(Raw("{" + Entry("t", dtype, "[0]", 0, 0) + "}"), "field 'dtype'", $"unknown dtype \"{dtype}\"", "expected one of BOOL, U8");
+        Rejects(Raw("{" + Entry("t", dtype, "[0]", 0, 0) + "}"), "field 'dtype'", $"unknown dtype \"{dtype}\"",
+            "expected one of BOOL, U8");
 
     [Theory]
     [InlineData("[-1]", "dimension 0", "the number -1")]
@@ -569,7 +580,8 @@ public class SafetensorsTests(ITestOutputHelper output)
     [InlineData("[2147483648]", "dimension 0", "2147483648")]
     [InlineData("[99999999999999999999999]", "dimension 0", "99999999999999999999999")]
     public void RejectsBadShapeDimensions(string shape, string which, string found) =>
-        Rejects(Raw("{" + Entry("t", "F32", shape, 0, 0) + "}"), "field 'shape'", which, "must be an integer in [0, 2147483647]", found);
+        Rejects(Raw("{" + Entry("t", "F32", shape, 0, 0) + "}"), "field 'shape'", which,
+            "must be an integer in [0, 2147483647]", found);
 
     [Theory]
     [InlineData("[0]", "found an array of 1")]
@@ -585,17 +597,22 @@ public class SafetensorsTests(ITestOutputHelper output)
     public void RejectsOffsetsThatBreakTheLayout()
     {
         // Out of the file (sizes agree with the shape, so only the bounds are wrong).
-        Rejects(Raw("{" + Entry("t", "F32", "[250]", 0, 1000) + "}", new byte[8]), "tensor 't'", "[0, 1000] reaches past the end of the data section (8 bytes)");
-        Rejects(Raw("{" + Entry("t", "U8", "[1]", 18446744073709551614, 18446744073709551615) + "}", new byte[8]), "reaches past the end");
+        Rejects(Raw("{" + Entry("t", "F32", "[250]", 0, 1000) + "}", new byte[8]), "tensor 't'",
+            "[0, 1000] reaches past the end of the data section (8 bytes)");
+        Rejects(Raw("{" + Entry("t", "U8", "[1]", 18446744073709551614, 18446744073709551615) + "}", new byte[8]),
+            "reaches past the end");
         // Begin after end.
         Rejects(Raw("{" + Entry("t", "F32", "[1]", 8, 4) + "}", new byte[8]), "[8, 4] has begin after end");
         // Overlap.
         Rejects(Raw("{" + Entry("a", "F32", "[2]", 0, 8) + "," + Entry("b", "F32", "[2]", 4, 12) + "}", new byte[12]),
             "tensor 'b'", "[4, 12] overlaps tensor 'a', which ends at 8");
-        Rejects(Raw("{" + Entry("a", "F32", "[2]", 0, 8) + "," + Entry("b", "F32", "[2]", 0, 8) + "}", new byte[8]), "overlaps tensor 'a'");
-        Rejects(Raw("{" + Entry("a", "F32", "[2]", 0, 8) + "," + Entry("z", "F32", "[0]", 4, 4) + "}", new byte[8]), "tensor 'z'", "overlaps");
+        Rejects(Raw("{" + Entry("a", "F32", "[2]", 0, 8) + "," + Entry("b", "F32", "[2]", 0, 8) + "}", new byte[8]),
+            "overlaps tensor 'a'");
+        Rejects(Raw("{" + Entry("a", "F32", "[2]", 0, 8) + "," + Entry("z", "F32", "[0]", 4, 4) + "}", new byte[8]),
+            "tensor 'z'", "overlaps");
         // Gaps: at the start, between entries, and after the last one.
-        Rejects(Raw("{" + Entry("a", "F32", "[1]", 4, 8) + "}", new byte[8]), "bytes [0, 4) after the start of the data section belong to no tensor");
+        Rejects(Raw("{" + Entry("a", "F32", "[1]", 4, 8) + "}", new byte[8]),
+            "bytes [0, 4) after the start of the data section belong to no tensor");
         Rejects(Raw("{" + Entry("a", "F32", "[1]", 0, 4) + "," + Entry("b", "F32", "[1]", 8, 12) + "}", new byte[12]),
             "tensor 'b'", "gap: bytes [4, 8) after tensor 'a'");
         Rejects(Raw("{" + Entry("a", "F32", "[1]", 0, 4) + "}", new byte[9]), "holds 9 bytes but the tensors cover only 4");
@@ -605,13 +622,16 @@ public class SafetensorsTests(ITestOutputHelper output)
     [Fact]
     public void RejectsByteSizesThatDisagreeWithTheShape()
     {
-        Rejects(Raw("{" + Entry("t", "F32", "[2,3]", 0, 20) + "}", new byte[20]), "tensor 't'", "shape [2, 3] of F32 needs 24 bytes (6 × 4) but [0, 20] spans 20");
+        Rejects(Raw("{" + Entry("t", "F32", "[2,3]", 0, 20) + "}", new byte[20]), "tensor 't'",
+            "shape [2, 3] of F32 needs 24 bytes (6 × 4) but [0, 20] spans 20");
         Rejects(Raw("{" + Entry("t", "BF16", "[]", 0, 4) + "}", new byte[4]), "shape [] of BF16 needs 2 bytes");
         Rejects(Raw("{" + Entry("t", "F32", "[2147483647,2147483647,2147483647]", 0, 4) + "}", new byte[4]),
             "field 'shape'", "element count of [2147483647, 2147483647, 2147483647] overflows a 64-bit integer");
-        Rejects(Raw("{" + Entry("t", "F32", "[2147483647,2147483647,2]", 0, 4) + "}", new byte[4]), "needs more than 9223372036854775807 bytes");
+        Rejects(Raw("{" + Entry("t", "F32", "[2147483647,2147483647,2]", 0, 4) + "}", new byte[4]),
+            "needs more than 9223372036854775807 bytes");
         // A zero dimension makes the count 0 even when the others would overflow.
-        Assert.Equal(0, SafetensorsFile.Read(Raw("{" + Entry("t", "F32", "[2147483647,2147483647,2147483647,0]", 0, 0) + "}")).Entries[0].ElementCount);
+        var zero = Raw("{" + Entry("t", "F32", "[2147483647,2147483647,2147483647,0]", 0, 0) + "}");
+        Assert.Equal(0, SafetensorsFile.Read(zero).Entries[0].ElementCount);
     }
 
     [Fact]
@@ -626,7 +646,8 @@ public class SafetensorsTests(ITestOutputHelper output)
     [Fact]
     public void RejectsNonStringMetadata()
     {
-        var e = Rejects(Raw("{\"__metadata__\":{\"epoch\":3}}"), "field '__metadata__'", "value of key 'epoch' must be a string, found the number 3");
+        var e = Rejects(Raw("{\"__metadata__\":{\"epoch\":3}}"), "field '__metadata__'",
+            "value of key 'epoch' must be a string, found the number 3");
         Assert.Equal("__metadata__", e.Field);
         Rejects(Raw("{\"__metadata__\":{\"k\":null}}"), "must be a string, found null");
         Rejects(Raw("{\"__metadata__\":{\"k\":{}}}"), "must be a string, found an object");
@@ -698,7 +719,8 @@ public class SafetensorsTests(ITestOutputHelper output)
             catch (SafetensorsException) { rejected++; }
             catch (Exception e)
             {
-                if (failures.Count < 5) failures.Add($"iteration {iteration} [{string.Join("; ", applied)}]: {e.GetType().Name}: {e.Message}");
+                if (failures.Count < 5)
+                    failures.Add($"iteration {iteration} [{string.Join("; ", applied)}]: {e.GetType().Name}: {e.Message}");
                 else failures.Add("");
             }
             // Read as a file is, tensor by tensor from a seekable stream: the same tensors, or the same refusal.
@@ -720,8 +742,10 @@ public class SafetensorsTests(ITestOutputHelper output)
             catch (SafetensorsException e) { return "refused: " + e.Message; }
             catch (Exception e) { return $"threw {e.GetType().Name}: {e.Message}"; }
         }
-        Assert.True(failures.Count == 0, $"{failures.Count} mutations threw something else:\n{string.Join("\n", failures.Where(f => f != ""))}");
-        Assert.True(valid > 100 && rejected > 10_000, $"valid {valid}, rejected {rejected}: the mutations should reach both outcomes");
+        Assert.True(failures.Count == 0,
+            $"{failures.Count} mutations threw something else:\n{string.Join("\n", failures.Where(f => f != ""))}");
+        Assert.True(valid > 100 && rejected > 10_000,
+            $"valid {valid}, rejected {rejected}: the mutations should reach both outcomes");
     }
 
     /// <summary>Applies one random mutation in place and describes it.</summary>
@@ -786,7 +810,8 @@ public class SafetensorsTests(ITestOutputHelper output)
             case 6 when bytes.Count > 0:
             {
                 // Replace a run of digits inside the header with another JSON number or value.
-                var digits = Enumerable.Range(0, Math.Min(headerEnd, bytes.Count)).Where(i => char.IsAsciiDigit((char)bytes[i])).ToList();
+                var digits = Enumerable.Range(0, Math.Min(headerEnd, bytes.Count))
+                    .Where(i => char.IsAsciiDigit((char)bytes[i])).ToList();
                 if (digits.Count == 0) return "no digit to edit";
                 int at = digits[random.Next(digits.Count)], end = at;
                 while (end < bytes.Count && char.IsAsciiDigit((char)bytes[end])) end++;
