@@ -16,7 +16,7 @@ public static class MaskFilling
 {
     /// <summary>
     /// The <paramref name="k"/> most probable ids at each of <paramref name="positions"/> of <paramref name="ids"/> (one
-    /// sequence, already holding the mask id there), most probable first (equal probabilities by id), among the ids
+    /// sequence, already holding the mask id there), most probable first (equal logits by id), among the ids
     /// <paramref name="candidate"/> accepts (all when null). The model is put in evaluation mode.
     /// </summary>
     public static MaskCandidate[][] Fill(Bert model, int[] ids, IReadOnlyList<int> positions, int k,
@@ -43,29 +43,15 @@ public static class MaskFilling
             logits = model.MlmLogits(rows).ToArray();                                      // (N, V)
         }
         var result = new MaskCandidate[positions.Count][];
+        var row = new float[vocab];
         var probabilities = new float[vocab];
         for (int n = 0; n < positions.Count; n++)
         {
-            TensorPrimitives.SoftMax(logits.AsSpan(n * vocab, vocab), probabilities);
-            result[n] = Best(probabilities, k, candidate);
+            logits.AsSpan(n * vocab, vocab).CopyTo(row);
+            TensorPrimitives.SoftMax(row, probabilities);
+            // Ordered by logit, as sampling orders them: the probabilities' order, without their rounding's ties.
+            result[n] = [.. Sampler.MostLikely(row, k, candidate).Select(id => new MaskCandidate(id, probabilities[id]))];
         }
         return result;
-    }
-
-    /// <summary>The k largest accepted entries, largest first, ties by the smaller id.</summary>
-    static MaskCandidate[] Best(float[] probabilities, int k, Func<int, bool>? candidate)
-    {
-        var best = new List<MaskCandidate>(k + 1);
-        for (int id = 0; id < probabilities.Length; id++)
-        {
-            float p = probabilities[id];
-            if (best.Count == k && !(p > best[^1].Probability)) continue;
-            if (candidate is not null && !candidate(id)) continue;
-            int at = best.Count;
-            while (at > 0 && p > best[at - 1].Probability) at--;
-            best.Insert(at, new MaskCandidate(id, p));
-            if (best.Count > k) best.RemoveAt(k);
-        }
-        return [.. best];
     }
 }

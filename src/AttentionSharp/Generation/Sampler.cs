@@ -66,9 +66,10 @@ public static class Sampler
     /// <summary>
     /// The ids of the <paramref name="count"/> largest logits, largest first and equal logits by id (NaN last): the
     /// first <paramref name="count"/> of the whole vocabulary in that order, found with a heap of that size when it is
-    /// small (top-k), so a 50k vocabulary is not sorted for every token.
+    /// small (top-k), so a 50k vocabulary is not sorted for every token. With <paramref name="accept"/>, only the ids
+    /// it accepts compete (fewer than <paramref name="count"/> come back when fewer are accepted).
     /// </summary>
-    static int[] MostLikely(float[] z, int count)
+    internal static int[] MostLikely(float[] z, int count, Func<int, bool>? accept = null)
     {
         // a before b: larger logit, then smaller id. A total order, so the result is the one sorted order.
         int Compare(int a, int b)
@@ -79,19 +80,22 @@ public static class Sampler
         if (count * 4 >= z.Length)
         {
             var all = new int[z.Length];
-            for (int i = 0; i < all.Length; i++) all[i] = i;
-            Array.Sort(all, Compare);
-            return count == all.Length ? all : all[..count];
+            int n = 0;
+            for (int i = 0; i < all.Length; i++)
+                if (accept is null || accept(i)) all[n++] = i;
+            Array.Sort(all, 0, n, Comparer<int>.Create(Compare));
+            return n == all.Length && count >= n ? all : all[..Math.Min(count, n)];
         }
         // The heap's root is the least likely of the best so far; a better id replaces it.
         var heap = new PriorityQueue<int, int>(count, Comparer<int>.Create((a, b) => Compare(b, a)));
         for (int i = 0; i < z.Length; i++)
         {
+            if (accept is not null && !accept(i)) continue;
             if (heap.Count < count) heap.Enqueue(i, i);
             else if (Compare(i, heap.Peek()) < 0) heap.DequeueEnqueue(i, i);
         }
-        var best = new int[count];
-        for (int i = count - 1; i >= 0; i--) best[i] = heap.Dequeue();
+        var best = new int[heap.Count];
+        for (int i = best.Length - 1; i >= 0; i--) best[i] = heap.Dequeue();
         return best;
     }
 
