@@ -28,7 +28,7 @@ static class MlmTask
         if (data is not null && !Directory.Exists(data))
             throw new DataSourceException("--data for an mlm checkpoint is a directory of tagged text in the Brown corpus's " +
                                           $"NLTK layout; '{data}' is not a directory.");
-        var (model, vocabulary) = Load(checkpointDir);
+        var (model, vocabulary) = Load(contents, checkpointDir);
         var split = (data is null ? BrownCorpus.Fetch(DataCache.Resolve(cache), Console.Out) : BrownCorpus.Load(data)).Split();
         var test = TaggingDataset.Build(split.Test, vocabulary, TaggingDataset.WordSet(split.Train), TaggerNetwork.MaxLength);
         var rng = new Generator(TaggingTask.EvalMaskSeed);
@@ -50,8 +50,7 @@ static class MlmTask
     static int EvaluateTokens(string checkpointDir, Checkpoint.Contents contents, WordPieceTokenizer tokenizer, string? data,
         string? jsonPath, string? cache)
     {
-        var model = new Bert(BertConfig.FromJson(NetworkOf(contents, checkpointDir)), new Generator(0));
-        Checkpoint.LoadWeights(checkpointDir, model);
+        var model = LoadBert(contents, checkpointDir);
         string text, source;
         if (data is not null) { text = TextFile.Read(data); source = data; }
         else
@@ -94,8 +93,7 @@ static class MlmTask
         int limit;
         if (WordPieceOf(contents, checkpointDir) is { } wordPiece)
         {
-            model = new Bert(BertConfig.FromJson(NetworkOf(contents, checkpointDir)), new Generator(0));
-            Checkpoint.LoadWeights(checkpointDir, model);
+            model = LoadBert(contents, checkpointDir);
             ids.Add(wordPiece.ClsId);
             for (int i = 0; i < pieces.Length; i++)
             {
@@ -111,7 +109,7 @@ static class MlmTask
         }
         else
         {
-            (model, var vocabulary) = Load(checkpointDir);
+            (model, var vocabulary) = Load(contents, checkpointDir);
             var words = new List<string>();
             for (int i = 0; i < pieces.Length; i++)
             {
@@ -165,14 +163,13 @@ static class MlmTask
         List<string> tokens;
         if (WordPieceOf(contents, checkpointDir) is { } wordPiece)
         {
-            model = new Bert(BertConfig.FromJson(NetworkOf(contents, checkpointDir)), new Generator(0));
-            Checkpoint.LoadWeights(checkpointDir, model);
+            model = LoadBert(contents, checkpointDir);
             ids = [wordPiece.ClsId, .. wordPiece.Encode(text), wordPiece.SepId];
             tokens = [.. ids.Select(id => wordPiece.Tokens[id])];
         }
         else
         {
-            (model, var vocabulary) = Load(checkpointDir);
+            (model, var vocabulary) = Load(contents, checkpointDir);
             var words = BrownWords.Tokenize(text);
             if (words.Count == 0) throw new ArgumentException("--text holds no words.");
             ids = TaggingDataset.FromSentences([TaggingDataset.Untagged([.. words], vocabulary)]).Batches(1).Single().Ids;
@@ -197,11 +194,18 @@ static class MlmTask
             : null;
 
     /// <summary>The BERT and the word vocabulary of an mlm checkpoint (or run directory).</summary>
-    public static (Bert Model, WordVocabulary Vocabulary) Load(string checkpointDir)
+    public static (Bert Model, WordVocabulary Vocabulary) Load(string checkpointDir) =>
+        Load(Checkpoint.ReadContents(checkpointDir), checkpointDir);
+
+    static (Bert Model, WordVocabulary Vocabulary) Load(Checkpoint.Contents contents, string checkpointDir) =>
+        (LoadBert(contents, checkpointDir),
+         WordVocabulary.FromJson(contents.TokenizerJson, $"the vocabulary of checkpoint '{checkpointDir}'"));
+
+    /// <summary>The checkpoint's BERT, built from its config and holding the weights its run validated.</summary>
+    static Bert LoadBert(Checkpoint.Contents contents, string checkpointDir)
     {
-        var contents = Checkpoint.ReadContents(checkpointDir);
         var model = new Bert(BertConfig.FromJson(NetworkOf(contents, checkpointDir)), new Generator(0));
         Checkpoint.LoadWeights(checkpointDir, model);
-        return (model, WordVocabulary.FromJson(contents.TokenizerJson, $"the vocabulary of checkpoint '{checkpointDir}'"));
+        return model;
     }
 }
