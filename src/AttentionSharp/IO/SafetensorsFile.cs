@@ -51,13 +51,7 @@ public sealed class SafetensorsFile
     /// The file is not a valid safetensors file, or holds a tensor of 2 GB or more.
     /// </exception>
     /// <exception cref="IOException">The file cannot be opened or read (e.g. <see cref="FileNotFoundException"/>).</exception>
-    public static SafetensorsFile Read(string path)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1,
-            FileOptions.SequentialScan);
-        return Read(stream, path);
-    }
+    public static SafetensorsFile Read(string path) => ReadFile(path, null);
 
     /// <summary>
     /// Reads the file at <paramref name="path"/>, validated as a whole from its header, but holds only the tensors whose
@@ -66,11 +60,17 @@ public sealed class SafetensorsFile
     /// </summary>
     public static SafetensorsFile Read(string path, Func<string, bool> include)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(include);
+        return ReadFile(path, include);
+    }
+
+    /// <summary>A file, tensor by tensor: read in order when every tensor is held, seeking past those left out.</summary>
+    static SafetensorsFile ReadFile(string path, Func<string, bool>? include)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1,
-            FileOptions.RandomAccess);
-        return ReadByTensor(stream, Math.Max(0, stream.Length - stream.Position), path, include);
+            include is null ? FileOptions.SequentialScan : FileOptions.RandomAccess);
+        return ReadByTensor(stream, stream.Length, path, include);
     }
 
     /// <summary>
