@@ -20,7 +20,7 @@ public enum GpuDeviceKind
 /// kernel families (<see cref="Gemm"/>, <see cref="FlashAttention"/>, …) are compiled on first use. Kernel launches are
 /// queued on the accelerator's default stream in order; downloads wait for them.
 /// </summary>
-public sealed class GpuDevice : IDisposable
+public sealed class GpuDevice : Device, IDisposable
 {
     /// <summary>FP32 lanes per multiprocessor assumed by <see cref="PeakGflops"/>.</summary>
     public const int Fp32LanesPerMultiprocessor = 128;
@@ -37,6 +37,7 @@ public sealed class GpuDevice : IDisposable
     GpuFlashAttention? _flashAttention;
     GpuAdd? _add;
     GpuRecurrent? _recurrent;
+    GpuBackend? _backend;
 
     GpuDevice(Context context, Accelerator accelerator, GpuDeviceKind kind, GpuKernelShapes shapes, int? clockRateMHz)
     {
@@ -127,7 +128,10 @@ public sealed class GpuDevice : IDisposable
     internal Accelerator Accelerator { get; }
 
     /// <summary>The accelerator's name as the driver reports it.</summary>
-    public string Name => Accelerator.Name;
+    public override string Name => Accelerator.Name;
+
+    /// <summary>Memory and kernels for <see cref="Tensor"/>s moved here (<see cref="Tensor.To"/>, <see cref="Nn.Module.To"/>).</summary>
+    internal override DeviceBackend Backend => _backend ??= new GpuBackend(this);
 
     public GpuDeviceKind Kind { get; }
 

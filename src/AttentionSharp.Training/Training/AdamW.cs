@@ -8,9 +8,14 @@ namespace AttentionSharp.Training;
 /// Weight decay applies only to the parameters marked for it (by convention matrices, not biases, norms or embeddings'
 /// positions; the caller decides).
 /// </summary>
+/// <remarks>
+/// Parameters on a device (<see cref="Device"/>) keep their moments there and step with the device's kernel; create the
+/// optimizer after moving the model (<see cref="Nn.Module.To"/>).
+/// </remarks>
 public sealed class AdamW
 {
     readonly (Tensor Param, bool Decay, float[] M, float[] V)[] _state;
+    readonly (Tensor M, Tensor V)?[] _onDevice;   // the moments of parameters on a device, there
 
     public AdamW(IEnumerable<(Tensor Param, bool Decay)> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0.01f)
     {
@@ -20,6 +25,9 @@ public sealed class AdamW
         if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "eps must be non-negative.");
         if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "Weight decay must be non-negative.");
         _state = parameters.Select(p => (p.Param, p.Decay, new float[p.Param.Count], new float[p.Param.Count])).ToArray();
+        _onDevice = [.. _state.Select(s => s.Param.Device.IsCpu
+            ? ((Tensor, Tensor)?)null
+            : (Tensor.Zeros(s.Param.Device, s.Param.Shape), Tensor.Zeros(s.Param.Device, s.Param.Shape)))];
         LearningRate = lr; Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay;
     }
 
@@ -44,10 +52,17 @@ public sealed class AdamW
     public void Step(float gradScale = 1f)
     {
         StepCount++;
+        for (int i = 0; i < _state.Length; i++)   // a device's kernels queue in order, from this thread
+        {
+            var (p, decay, _, _) = _state[i];
+            if (_onDevice[i] is not { } moments || p.Grad is null) continue;
+            Kernels.AdamW.Step(p, p.Grad, moments.M, moments.V, LearningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0f,
+                StepCount, gradScale);
+        }
         Kernels.Parallel.ForEachTensor(_state.Length, i => _state[i].Param.Count, i =>
         {
             var (p, decay, m, v) = _state[i];
-            if (p.Grad is null) return;
+            if (p.Grad is null || _onDevice[i] is not null) return;
             Kernels.AdamW.Step(p.Data, p.Grad.Data, m, v, LearningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0f, StepCount, gradScale);
         });
     }
@@ -58,8 +73,31 @@ public sealed class AdamW
         Kernels.Parallel.ForEachTensor(_state.Length, i => _state[i].Param.Count, i => _state[i].Param.ZeroGrad());
     }
 
-    /// <summary>First and second moments of parameter i, for checkpoints.</summary>
-    public (float[] M, float[] V) Moments(int i) => (_state[i].M, _state[i].V);
+    /// <summary>
+    /// First and second moments of parameter i, for checkpoints: the optimizer's own arrays for a parameter on the CPU, a
+    /// copy of the device's for one on a device (write through <see cref="SetMoments"/>).
+    /// </summary>
+    public (float[] M, float[] V) Moments(int i)
+    {
+        var (_, _, m, v) = _state[i];
+        if (_onDevice[i] is { } moments) { moments.M.CopyTo(m); moments.V.CopyTo(v); }
+        return (m, v);
+    }
+
+    /// <summary>Sets the moments of parameter i (a checkpoint's, on resuming), wherever they live.</summary>
+    public void SetMoments(int i, ReadOnlySpan<float> m, ReadOnlySpan<float> v)
+    {
+        var (p, _, hostM, hostV) = _state[i];
+        if (m.Length != p.Count || v.Length != p.Count)
+            throw new ArgumentException($"Parameter {i} has {p.Count} elements; the moments given have {m.Length} and " +
+                $"{v.Length}.");
+        m.CopyTo(hostM); v.CopyTo(hostV);
+        if (_onDevice[i] is { } moments)
+        {
+            moments.M.CopyFrom_(Tensor.FromArray(hostM, p.Shape));
+            moments.V.CopyFrom_(Tensor.FromArray(hostV, p.Shape));
+        }
+    }
 
     /// <summary>Restores the step count (moments are restored through <see cref="Moments"/>).</summary>
     public void RestoreStep(int step)

@@ -14,7 +14,7 @@ public static class GradientClipping
         var grads = parameters.Select(p => p.Grad).OfType<Tensor>().ToList();
         var (norm, coefficient) = Coefficient(grads, maxNorm);
         if (coefficient < 1f)
-            foreach (var g in grads) Norms.Scale(g.Data, coefficient);
+            foreach (var g in grads) Norms.Scale(g, coefficient);
         return norm;
     }
 
@@ -33,7 +33,12 @@ public static class GradientClipping
         // thread count.
         var list = grads as IReadOnlyList<Tensor> ?? [.. grads];
         var sums = new double[list.Count];
-        Kernels.Parallel.ForEachTensor(list.Count, i => list[i].Count, i => sums[i] = Norms.SumOfSquares(list[i].Data));
+        for (int i = 0; i < list.Count; i++)   // a device's sums queue from this thread
+            if (!list[i].Device.IsCpu) sums[i] = Norms.SumOfSquares(list[i]);
+        Kernels.Parallel.ForEachTensor(list.Count, i => list[i].Count, i =>
+        {
+            if (list[i].Device.IsCpu) sums[i] = Norms.SumOfSquares(list[i].Data);
+        });
         double sumSquares = 0;
         foreach (double s in sums) sumSquares += s;
         float norm = (float)Math.Sqrt(sumSquares);

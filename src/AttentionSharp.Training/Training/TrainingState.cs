@@ -52,9 +52,7 @@ public static class TrainingState
         {
             if (!byName.TryGetValue(name, out var saved) || saved.M.Length != p.Count || saved.V.Length != p.Count)
                 throw new CheckpointException($"The optimizer state does not match parameter '{name}'.");
-            var (m, v) = trainer.Optimizer.Moments(i++);
-            saved.M.CopyTo(m, 0);
-            saved.V.CopyTo(v, 0);
+            trainer.Optimizer.SetMoments(i++, saved.M, saved.V);
         }
         if (trainer.Average is { } average && contents.WeightAverage is { } kept)
         {

@@ -17,6 +17,13 @@ internal static class Engine
             throw new ArgumentException($"The gradient has shape {ShapeMath.Format(gradient.Shape)}, the tensor {ShapeMath.Format(root.Shape)}.", nameof(gradient));
 
         var order = TopologicalOrder(root);
+        if (root.Device.IsCpu) Seed(root, gradient);
+        else Tensor.SeedDeviceGradient(root, gradient);
+        Sweep(order);
+    }
+
+    static void Seed(Tensor root, Tensor? gradient)
+    {
         var seed = root.GradBuffer();
         if (gradient is null) seed[0] += 1f;
         else
@@ -24,7 +31,10 @@ internal static class Engine
             using var g = gradient.IsContiguous ? null : gradient.Copy();
             System.Numerics.Tensors.TensorPrimitives.Add(seed, (g ?? gradient).Data, seed);
         }
+    }
 
+    static void Sweep(List<Tensor> order)
+    {
         using (GradMode.NoGrad())
         {
             for (int i = order.Count - 1; i >= 0; i--)

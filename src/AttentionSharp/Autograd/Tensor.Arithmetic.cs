@@ -31,6 +31,10 @@ public sealed unsafe partial class Tensor
 
     static Tensor Binary(BinaryOp op, Tensor a, Tensor b)
     {
+        if (DeviceOf(op.ToString(), a, b) is not null)
+            return op == BinaryOp.Add
+                ? DeviceAdd(a, b)
+                : throw new NotSupportedException($"{op} runs on the CPU only; of element-wise operations a device runs Add.");
         var result = BinaryNoGrad(op, a, b);
         return Record(result, op.ToString(), [a, b], g =>
         {

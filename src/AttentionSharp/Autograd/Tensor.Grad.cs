@@ -50,6 +50,9 @@ public sealed unsafe partial class Tensor
     /// </summary>
     public Span<float> GradBuffer()
     {
+        if (_memory is not null)
+            throw new InvalidOperationException($"This tensor is on {_memory.Device.Name}: its gradient is the device " +
+                "tensor Grad, not a host buffer.");
         if (_grad is null)
         {
             _grad = Uninitialized(_shape).DetachFromScope(); // gradients outlive the step's scope; the engine frees non-leaf ones
@@ -73,15 +76,13 @@ public sealed unsafe partial class Tensor
     /// <summary>Clears the gradient (sets it to zero if present).</summary>
     public void ZeroGrad()
     {
-        if (_grad is not null) Kernels.Simd.ElementWise.Clear(_grad.Data);
+        if (_grad is null) return;
+        if (_grad._memory is not null) DeviceBackendOf(_grad).Fill(_grad, 0f);
+        else Kernels.Simd.ElementWise.Clear(_grad.Data);
     }
 
     /// <summary>The same values with no history: gradients do not flow through the result.</summary>
-    public Tensor Detach()
-    {
-        Storage.AddRef();
-        return new Tensor(Storage, _offset, _shape, _strides);
-    }
+    public Tensor Detach() => ViewOf(_offset, _shape, _strides);
 
     /// <summary>
     /// Back-propagates from this tensor: fills <see cref="Grad"/> of every leaf that requires a gradient. A scalar needs

@@ -187,9 +187,12 @@ public sealed unsafe partial class Tensor
         if (residual is not null && !ShapeMath.SameShape(residual.Shape, outShape))
             throw new ArgumentException($"{name} residual must have the output's shape {ShapeMath.Format(outShape)}; " +
                 $"got {ShapeMath.Format(residual.Shape)}.", nameof(residual));
-        var xc = x.Contiguous(); var w = weight.Contiguous(); var bc = bias?.Contiguous(); var rc = residual?.Contiguous();
         int rows = x.Count / Math.Max(inF, 1);
         if (inF == 0) rows = ShapeMath.Count(x._shape.AsSpan(0, x.Rank - 1));
+        if (DeviceOf(name, x, weight, bias, residual, (pass as LayerNormPass)?.Weight, (pass as LayerNormPass)?.Bias)
+            is { } device)
+            return DeviceLinear(name, device, x, weight, bias, pass, residual, outShape, rows);
+        var xc = x.Contiguous(); var w = weight.Contiguous(); var bc = bias?.Contiguous(); var rc = residual?.Contiguous();
         if (weight.Quantized is { } int8) return QuantizedLinearOf(name, xc, int8, bc, pass, rc, outShape, rows);
         var result = Uninitialized(outShape);
         if (rc is not null) Kernels.Simd.ElementWise.Copy(result.Data, rc.Data);
@@ -317,6 +320,8 @@ public sealed unsafe partial class Tensor
 
     sealed class GeluPass(GeluApproximation approximation) : InputPass
     {
+        public GeluApproximation Approximation => approximation;
+
         public override void Forward(Tensor x, Span<float> a, int rows, int cols) =>
             Kernels.Gelu.Forward(a, x.Data, approximation);
 
@@ -345,6 +350,10 @@ public sealed unsafe partial class Tensor
     sealed class LayerNormPass(Tensor? weight, Tensor? bias, float eps) : InputPass
     {
         float[] _mean = [], _rstd = [];
+
+        public Tensor? Weight => weight;
+        public Tensor? Bias => bias;
+        public float Eps => eps;
 
         public override Tensor[] Parameters => [.. weight is null ? [] : new[] { weight }, .. bias is null ? [] : new[] { bias }];
 

@@ -46,6 +46,7 @@ public sealed unsafe partial class Tensor
     {
         int cols = x.LastDim;
         CheckVector(weight, cols, "LayerNorm weight"); CheckVector(bias, cols, "LayerNorm bias");
+        if (DeviceOf("LayerNorm", x, weight, bias) is { } device) return DeviceLayerNorm(device, x, weight, bias, eps);
         var xc = x.Contiguous(); var w = weight?.Contiguous(); var b = bias?.Contiguous();
         int rows = xc.Rows;
         var y = Uninitialized(x._shape);
@@ -105,6 +106,7 @@ public sealed unsafe partial class Tensor
     /// </summary>
     public Tensor Gelu(GeluApproximation approximation = GeluApproximation.None)
     {
+        if (_memory is not null) return DeviceGelu(this, approximation);
         if (approximation != GeluApproximation.None || !Autograd.GradMode.IsEnabled || !RequiresGrad)
             return Activation("Gelu", (y, x) => Kernels.Gelu.Forward(y, x, approximation),
                 (dx, dy, x) => Kernels.Gelu.Backward(dx, dy, x, approximation));
@@ -216,6 +218,7 @@ public sealed unsafe partial class Tensor
             throw new ArgumentException($"CrossEntropy: logits {ShapeMath.Format(logits.Shape)} have {rows} rows but " +
                 $"{targets.Length} targets were given.", nameof(targets));
         var t = targets.ToArray();
+        if (x._memory is not null) return DeviceCrossEntropy(x, t, ignoreIndex, labelSmoothing);
         var rowLoss = new float[rows]; var lse = new float[rows];
         Kernels.CrossEntropy.Forward(rowLoss, lse, x.Data, t, rows, vocab, ignoreIndex, labelSmoothing);
         int counted = 0;
@@ -266,6 +269,7 @@ public sealed unsafe partial class Tensor
             }
             return rows;
         }
+        if (table._memory is not null) return DeviceEmbedding(table, ids.ToArray(), outShape);
         var w = table.Contiguous();
         var y = Uninitialized(outShape);
         var idArray = ids.ToArray();

@@ -7,6 +7,11 @@ public sealed unsafe partial class Tensor
 {
     Tensor ViewOf(int offset, int[] shape, int[] strides)
     {
+        if (_memory is { } memory)
+        {
+            memory.AddRef();
+            return new Tensor(memory, offset, shape, strides);
+        }
         Storage.AddRef();
         return new Tensor(Storage, offset, shape, strides);
     }
@@ -25,6 +30,7 @@ public sealed unsafe partial class Tensor
     /// <summary>Adds a dense gradient laid out in this tensor's shape into this tensor's gradient buffer.</summary>
     void AccumulateGradStrided(Tensor g)
     {
+        if (_memory is not null) { AccumulateDeviceGrad(g); return; }
         var buf = GradBufferToSet(out bool set);
         if (set) Kernels.Simd.ElementWise.Copy(buf, g.Data);
         else Kernels.Simd.ElementWise.Add(buf, buf, g.Data);

@@ -27,6 +27,27 @@ public static unsafe class AdamW
             Work.Elements(param.Length, new Kernel(pp, pg, pm, pv, c));
     }
 
+    /// <summary>
+    /// <see cref="Step(Span{float}, ReadOnlySpan{float}, Span{float}, Span{float}, float, float, float, float, float, int, float)"/>
+    /// on four dense tensors of one device: the spans above on the CPU, the device's own kernel elsewhere.
+    /// </summary>
+    public static void Step(Tensor param, Tensor grad, Tensor m, Tensor v,
+        float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale = 1f)
+    {
+        if (param.Device.IsCpu)
+        {
+            Step(param.Data, grad.Data, m.Data, v.Data, lr, beta1, beta2, eps, weightDecay, step, gradScale);
+            return;
+        }
+        foreach (var t in (ReadOnlySpan<Tensor>)[grad, m, v])
+            if (!ReferenceEquals(t.Device, param.Device))
+                throw new InvalidOperationException($"AdamW: the parameter is on {param.Device.Name}, a gradient or " +
+                    $"moment on {t.Device.Name}.");
+        Validate(param.Count, grad.Count, m.Count, v.Count, lr, beta1, beta2, eps, weightDecay, step);
+        Tensor.DeviceBackendOf(param).AdamW(Tensor.DenseOnDevice(param), Tensor.DenseOnDevice(grad), Tensor.DenseOnDevice(m),
+            Tensor.DenseOnDevice(v), lr, beta1, beta2, eps, weightDecay, step, gradScale);
+    }
+
     /// <summary>Hyper-parameter and length checks shared with the reference twin (PyTorch's own checks).</summary>
     internal static void Validate(int param, int grad, int m, int v,
         float lr, float beta1, float beta2, float eps, float weightDecay, int step)

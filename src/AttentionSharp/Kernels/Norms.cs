@@ -55,6 +55,25 @@ public static unsafe class Norms
         return total;
     }
 
+    /// <summary>
+    /// Σ x² of a dense tensor on any device: <see cref="SumOfSquares(ReadOnlySpan{float})"/> on the CPU; a device sums
+    /// in float with its own kernel (in an order of its own), and the total is read back.
+    /// </summary>
+    public static double SumOfSquares(Tensor x)
+    {
+        if (x.Device.IsCpu) return SumOfSquares(x.Data);
+        using var total = Tensor.Zeros(x.Device, 1);
+        Tensor.DeviceBackendOf(x).SumOfSquares(total, Tensor.DenseOnDevice(x));
+        return total.Item();
+    }
+
+    /// <summary>x ← s·x for a dense tensor on any device.</summary>
+    public static void Scale(Tensor x, float s)
+    {
+        if (x.Device.IsCpu) Scale(x.Data, s);
+        else Tensor.DeviceBackendOf(x).Scale(Tensor.DenseOnDevice(x), s);
+    }
+
     /// <summary>x ← s·x.</summary>
     public static void Scale(Span<float> x, float s)
     {

@@ -124,6 +124,17 @@ public abstract class Module
     /// <summary>Evaluation mode: dropout off.</summary>
     public Module Eval() => Train(false);
 
+    /// <summary>
+    /// Moves every parameter (and its gradient) to <paramref name="device"/> in place (<see cref="Tensor.MoveTo"/>), so
+    /// that references to them, an optimizer's among them, follow; returns this module. Create the optimizer after the
+    /// move, so that its moments live on the device too.
+    /// </summary>
+    public Module To(Device device)
+    {
+        foreach (var p in Parameters()) p.MoveTo(device);
+        return this;
+    }
+
     /// <summary>Zeroes every parameter's gradient.</summary>
     public void ZeroGrad()
     {

@@ -5,6 +5,13 @@ public sealed unsafe partial class Tensor
     /// <summary>A tensor of zeros.</summary>
     public static Tensor Zeros(params ReadOnlySpan<int> shape) => Full(0f, shape);
 
+    /// <summary>A tensor of zeros on <paramref name="device"/>.</summary>
+    public static Tensor Zeros(Device device, params ReadOnlySpan<int> shape)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        return device.IsCpu ? Zeros(shape) : DeviceZeros(device, shape);
+    }
+
     /// <summary>A tensor of ones.</summary>
     public static Tensor Ones(params ReadOnlySpan<int> shape) => Full(1f, shape);
 
@@ -89,6 +96,7 @@ public sealed unsafe partial class Tensor
     {
         if (!ShapeMath.SameShape(Shape, source.Shape))
             throw new ArgumentException($"Cannot copy a {ShapeMath.Format(source.Shape)} tensor into a {ShapeMath.Format(Shape)} one.", nameof(source));
+        if (_memory is not null) { DeviceBackendOf(this).CopyFromHost(DenseOnDevice(this), source.ToArray()); return; }
         if (IsContiguous) { source.CopyTo(Data); return; }
         using var staged = ReferenceEquals(source.Storage, Storage) ? source.Copy() : null; // views may overlap: read all first
         var from = staged ?? source;

@@ -16,13 +16,25 @@ namespace AttentionSharp;
 public sealed unsafe partial class Tensor : IDisposable
 {
     TensorStorage? _storage;
-    readonly int _offset;
+    DeviceMemory? _memory;   // instead of _storage for a tensor on a device other than the CPU
+    int _offset;
     readonly int[] _shape;
     readonly int[] _strides;
 
     internal Tensor(TensorStorage storage, int offset, int[] shape, int[] strides)
     {
         _storage = storage;
+        _offset = offset;
+        _shape = shape;
+        _strides = strides;
+        Count = ShapeMath.Count(shape);
+        IsContiguous = ComputeContiguous(shape, strides);
+        if (TensorScope.Current is { } scope) { Scope = scope; scope.Track(this); }
+    }
+
+    internal Tensor(DeviceMemory memory, int offset, int[] shape, int[] strides)
+    {
+        _memory = memory;
         _offset = offset;
         _shape = shape;
         _strides = strides;
@@ -123,8 +135,13 @@ public sealed unsafe partial class Tensor : IDisposable
     internal TensorStorage Storage =>
         _storage ?? throw (Float32Released
             ? Int8Only()
-            : new ObjectDisposedException(nameof(Tensor), "This tensor was disposed."));
+            : _memory is not null
+                ? new InvalidOperationException($"This {ShapeMath.Format(_shape)} tensor is on {_memory.Device.Name}, and " +
+                    "this operation runs on the CPU only; copy it with To(Device.Cpu) first (docs/gpu.md lists what " +
+                    "runs on a device).")
+                : new ObjectDisposedException(nameof(Tensor), "This tensor was disposed."));
     internal int Offset => _offset;
+    internal DeviceMemory? Memory => _memory;
     internal int[] ShapeArray => _shape;
     internal int[] StrideArray => _strides;
 
@@ -148,6 +165,7 @@ public sealed unsafe partial class Tensor : IDisposable
     /// </summary>
     internal Span<float> DenseBlockOrEmpty()
     {
+        if (_memory is not null) return [];
         if (IsContiguous) return Data;
         var order = Enumerable.Range(0, Rank).OrderByDescending(d => _strides[d]).ToArray();
         if (!ComputeContiguous([.. order.Select(d => _shape[d])], [.. order.Select(d => _strides[d])])) return [];
@@ -191,6 +209,7 @@ public sealed unsafe partial class Tensor : IDisposable
     public float Item()
     {
         if (Count != 1) throw new InvalidOperationException($"Item() needs a tensor with one element; this one has shape {ShapeMath.Format(_shape)}.");
+        if (_memory is not null) return ToArray()[0];
         return Storage.Pointer[_offset];
     }
 
@@ -206,6 +225,7 @@ public sealed unsafe partial class Tensor : IDisposable
     public void CopyTo(Span<float> destination)
     {
         if (destination.Length < Count) throw new ArgumentException($"Destination holds {destination.Length} elements; the tensor has {Count}.", nameof(destination));
+        if (_memory is not null) { DeviceBackendOf(this).CopyToHost(DenseOnDevice(this), destination[..Count]); return; }
         if (IsContiguous) { Data.CopyTo(destination); return; }
         fixed (float* dst = destination) StridedCopy(dst, Pointer, _shape, _strides);
     }
@@ -219,16 +239,18 @@ public sealed unsafe partial class Tensor : IDisposable
     {
         var s = Interlocked.Exchange(ref _storage, null);
         s?.Release();
+        Interlocked.Exchange(ref _memory, null)?.Release();
         GradFn = null;
     }
 
-    internal bool IsDisposed => _storage is null;
+    internal bool IsDisposed => _storage is null && _memory is null;
 
     public override string ToString()
     {
         var sb = new StringBuilder();
         sb.Append("Tensor").Append(ShapeMath.Format(_shape));
-        if (_storage is null) return sb.Append(" (disposed)").ToString();
+        if (IsDisposed) return sb.Append(" (disposed)").ToString();
+        if (_memory is not null) sb.Append(" on ").Append(_memory.Device.Name);
         if (GradFn is not null) sb.Append(" grad_fn=").Append(GradFn.Name);
         else if (RequiresGrad) sb.Append(" requires_grad");
         sb.Append(" [");

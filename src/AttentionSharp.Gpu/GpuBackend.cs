@@ -1,0 +1,126 @@
+using ILGPU;
+using ILGPU.Runtime;
+using AttentionSharp.Kernels;
+
+namespace AttentionSharp.Gpu;
+
+/// <summary>
+/// A <see cref="GpuDevice"/> as a <see cref="Device"/> for tensors: device memory for <see cref="Tensor"/>s and the
+/// kernels the autograd engine calls on them (core's Autograd/Tensor.Device.cs), each one of this assembly's kernels on
+/// views of the tensors' memory.
+/// </summary>
+internal sealed class GpuBackend(GpuDevice device) : DeviceBackend
+{
+    /// <summary>A tensor's elements as a GPU tensor view (dense, from its offset), for a kernel.</summary>
+    GpuTensor View(Tensor t)
+    {
+        if (t.Memory is not GpuMemory memory || !ReferenceEquals(memory.Device, device))
+            throw new InvalidOperationException($"A tensor on {t.Device.Name} was handed to {device.Name}'s kernels.");
+        return memory.Buffer.Slice(t.Offset, t.ShapeArray);
+    }
+
+    GpuTensor? ViewOrNull(Tensor? t) => t is null ? null : View(t);
+
+    static GpuIntBuffer Ints(DeviceIndices indices) => ((GpuIndices)indices).Buffer;
+
+    public override DeviceMemory Allocate(int length) => new GpuMemory(device, length);
+
+    public override DeviceIndices Upload(ReadOnlySpan<int> values) => new GpuIndices(device.Upload(values));
+
+    public override void CopyFromHost(Tensor destination, ReadOnlySpan<float> source) => View(destination).CopyFrom(source);
+
+    public override void CopyToHost(Tensor source, Span<float> destination) => View(source).CopyTo(destination);
+
+    public override void Fill(Tensor destination, float value)
+    {
+        var view = View(destination);
+        if (view.Count == 0) return;
+        if (value == 0f) { view.Clear(); return; }
+        var values = new float[view.Count];   // other values seed a backward pass: a few floats, sent from the host
+        Array.Fill(values, value);
+        view.CopyFrom(values);
+    }
+
+    public override void Copy(Tensor destination, Tensor source)
+    {
+        var (to, from) = (View(destination), View(source));
+        if (to.Count != from.Count)
+            throw new ArgumentException($"A copy of {from.Count} floats into {to.Count}.", nameof(destination));
+        if (to.Count > 0) from.View.SubView(0, from.Count).CopyTo(to.View.SubView(0, to.Count));
+    }
+
+    public override void AddRows(Tensor y, Tensor a, Tensor table, int rows, int cols, int period) =>
+        device.Add.Rows(View(y), View(a), View(table), rows, cols, period);
+
+    public override void Scale(Tensor x, float s) => device.Reduce.Scale(View(x), s);
+
+    public override void SumOfSquares(Tensor total, Tensor x) => device.Reduce.SumOfSquares(View(total), View(x));
+
+    public override void ColumnSum(Tensor destination, Tensor x, int rows, int cols) =>
+        device.Reduce.ColumnSum(View(destination), View(x), rows, cols);
+
+    public override void Gemm(Transpose ta, Transpose tb, int m, int n, int k, Tensor a, Tensor b, Tensor c, bool accumulate) =>
+        device.Gemm.Multiply(ta, tb, m, n, k, View(a), View(b), View(c), beta: accumulate ? 1f : 0f);
+
+    public override void Linear(Tensor y, Tensor x, Tensor weight, Tensor? bias, int rows, int inFeatures, int outFeatures) =>
+        device.Gemm.Linear(View(y), View(x), View(weight), ViewOrNull(bias), rows, inFeatures, outFeatures);
+
+    public override void Gelu(Tensor y, Tensor x, GeluApproximation approximation) =>
+        device.Gelu.Forward(View(y), View(x), approximation);
+
+    public override void GeluBackward(Tensor dx, Tensor dy, Tensor x, GeluApproximation approximation) =>
+        device.Gelu.Backward(View(dx), View(dy), View(x), approximation);
+
+    public override void LayerNorm(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor? weight, Tensor? bias, int rows,
+        int cols, float eps) =>
+        device.LayerNorm.Forward(View(y), View(mean), View(rstd), View(x), ViewOrNull(weight), ViewOrNull(bias), rows, cols, eps);
+
+    public override void LayerNormBackward(Tensor dx, Tensor? dweight, Tensor? dbias, Tensor dy, Tensor x, Tensor? weight,
+        Tensor mean, Tensor rstd, int rows, int cols) =>
+        device.LayerNorm.Backward(View(dx), ViewOrNull(dweight), ViewOrNull(dbias), View(dy), View(x), ViewOrNull(weight),
+            View(mean), View(rstd), rows, cols);
+
+    public override void Embedding(Tensor y, DeviceIndices ids, Tensor table, int vocab, int dim) =>
+        device.Embedding.Forward(View(y), Ints(ids), View(table), vocab, dim);
+
+    public override void EmbeddingBackward(Tensor dtable, Tensor dy, DeviceIndices ids, int vocab, int dim) =>
+        device.Embedding.Backward(View(dtable), View(dy), Ints(ids), vocab, dim);
+
+    public override void CrossEntropy(Tensor loss, Tensor rowLoss, Tensor rowLogSumExp, Tensor logits, DeviceIndices targets,
+        int rows, int vocab, int ignoreIndex, float labelSmoothing)
+    {
+        device.CrossEntropy.Forward(View(rowLoss), View(rowLogSumExp), View(logits), Ints(targets), rows, vocab, ignoreIndex,
+            labelSmoothing);
+        device.CrossEntropy.Mean(View(loss), View(rowLoss), Ints(targets), ignoreIndex);
+    }
+
+    public override void CrossEntropyBackward(Tensor dlogits, float dLoss, Tensor rowScratch, Tensor logits,
+        Tensor rowLogSumExp, DeviceIndices targets, int rows, int vocab, int ignoreIndex, float labelSmoothing)
+    {
+        var dRow = View(rowScratch);
+        device.CrossEntropy.MeanGradient(dRow, Ints(targets), dLoss, ignoreIndex);
+        device.CrossEntropy.Backward(View(dlogits), dRow, View(logits), View(rowLogSumExp), Ints(targets), rows, vocab,
+            ignoreIndex, labelSmoothing);
+    }
+
+    public override void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+        float weightDecay, int step, float gradScale) =>
+        device.AdamW.Step(View(param), View(grad), View(m), View(v), lr, beta1, beta2, eps, weightDecay, step, gradScale);
+
+    /// <summary>A tensor's memory: one GPU buffer, freed when the last tensor viewing it is disposed.</summary>
+    sealed class GpuMemory(GpuDevice device, int length) : DeviceMemory(device, length)
+    {
+        public GpuTensor Buffer { get; } = device.Zeros(length);
+
+        protected override void Free() => Buffer.Dispose();
+    }
+
+    sealed class GpuIndices(GpuIntBuffer buffer) : DeviceIndices
+    {
+        public GpuIntBuffer Buffer => buffer;
+
+        public override int Length => buffer.Length;
+
+        public override void Dispose() => buffer.Dispose();
+    }
+}

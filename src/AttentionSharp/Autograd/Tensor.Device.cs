@@ -1,0 +1,324 @@
+using AttentionSharp.Kernels;
+using GemmOp = AttentionSharp.Kernels.Transpose;
+
+namespace AttentionSharp;
+
+// Tensors on a device other than the CPU (Device.cs): moving them, their gradients, and the operations a device runs,
+// each a forward and backward pair over the backend's kernels, recorded on the same autograd graph as the CPU's. The
+// public operations (Linear, LayerNorm, Embedding, …) come here when their operands are on a device.
+public sealed unsafe partial class Tensor
+{
+    /// <summary>Where the elements live: <see cref="AttentionSharp.Device.Cpu"/>, or the device they were moved to.</summary>
+    public Device Device => _memory?.Device ?? Device.Cpu;
+
+    internal static DeviceBackend DeviceBackendOf(Tensor t) => t._memory!.Device.Backend;
+
+    /// <summary>The tensor itself, which a backend kernel reads as dense elements from its offset.</summary>
+    internal static Tensor DenseOnDevice(Tensor t) => t.IsContiguous
+        ? t
+        : throw new InvalidOperationException($"This {ShapeMath.Format(t._shape)} view on {t.Device.Name} is strided; " +
+            "operations on a device read dense tensors only (reshape before transposing, or copy it to the CPU).");
+
+    static Tensor DeviceUninitialized(Device device, params ReadOnlySpan<int> shape)
+    {
+        var s = shape.ToArray();
+        return new Tensor(device.Backend.Allocate(ShapeMath.Count(s)), 0, s, ShapeMath.ContiguousStrides(s));
+    }
+
+    static Tensor DeviceZeros(Device device, params ReadOnlySpan<int> shape)
+    {
+        var t = DeviceUninitialized(device, shape);
+        device.Backend.Fill(t, 0f);
+        return t;
+    }
+
+    /// <summary>
+    /// A copy of this tensor on <paramref name="device"/> (this tensor itself when it is there already). Gradients flow
+    /// back through the copy to this tensor's device, as torch's <c>to</c>.
+    /// </summary>
+    public Tensor To(Device device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (ReferenceEquals(device, Device)) return this;
+        var result = CopyOnto(device);
+        var source = this;
+        return Record(result, "To", [this], g =>
+        {
+            if (!source.RequiresGrad) return;
+            using var back = g.CopyOnto(source.Device);
+            source.AccumulateGradOnItsDevice(back);
+        });
+    }
+
+    /// <summary>A copy on <paramref name="device"/> without history, through the host between two devices.</summary>
+    Tensor CopyOnto(Device device)
+    {
+        if (Float32Released) throw Int8Only();
+        var host = _memory is null ? (IsContiguous ? this : Copy()) : null;
+        float[]? staged = null;
+        if (_memory is not null)
+        {
+            staged = new float[Count];
+            CopyTo(staged);
+        }
+        try
+        {
+            if (device.IsCpu) return FromArray(staged!, _shape);
+            var result = DeviceUninitialized(device, _shape);
+            device.Backend.CopyFromHost(result, staged is null ? host!.Data : staged);
+            return result;
+        }
+        finally
+        {
+            if (host is not null && !ReferenceEquals(host, this)) host.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Moves this leaf tensor (a parameter or buffer) to <paramref name="device"/> in place: the same object, so a
+    /// module's and an optimizer's references follow it; its gradient, if any, moves too. For a model, call
+    /// <see cref="Nn.Module.To"/>.
+    /// </summary>
+    public void MoveTo(Device device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (ReferenceEquals(device, Device)) return;
+        if (GradFn is not null)
+            throw new InvalidOperationException("Only a leaf tensor moves in place; use To(device) for a computed one.");
+        if (Quantized is not null)
+            throw new InvalidOperationException("An int8 weight stays on the CPU: the devices run fp32 weights only.");
+        if (!IsContiguous)
+            throw new InvalidOperationException($"Only a dense tensor moves in place; this {ShapeMath.Format(_shape)} " +
+                "one is a strided view.");
+        var moved = CopyOnto(device);
+        var grad = _grad?.CopyOnto(device);
+        ReleaseGradBuffer();
+        Interlocked.Exchange(ref _storage, moved._storage)?.Release();
+        Interlocked.Exchange(ref _memory, moved._memory)?.Release();
+        _offset = moved._offset;
+        moved._storage = null; moved._memory = null;   // now this tensor's
+        _grad = grad?.DetachFromScope();
+    }
+
+    /// <summary>
+    /// The operands' device when any is on one other than the CPU (null when all are on the CPU); throws when they are
+    /// on different devices.
+    /// </summary>
+    static Device? DeviceOf(string name, Tensor a, Tensor? b = null, Tensor? c = null, Tensor? d = null, Tensor? e = null,
+        Tensor? f = null)
+    {
+        if (a._memory is null && b?._memory is null && c?._memory is null && d?._memory is null && e?._memory is null
+            && f?._memory is null)
+            return null;
+        var device = a.Device;
+        foreach (var t in (ReadOnlySpan<Tensor?>)[b, c, d, e, f])
+            if (t is not null && !ReferenceEquals(t.Device, device))
+                throw new InvalidOperationException($"{name}: its operands are on {device.Name} and {t.Device.Name}; " +
+                    "move them to one device first (To or Module.To).");
+        return device;
+    }
+
+    // --- gradients on a device ---
+
+    /// <summary>The device gradient rules add into, created as zeros on first use.</summary>
+    Tensor DeviceGrad() => _grad ??= DeviceZeros(Device, _shape).DetachFromScope();
+
+    /// <summary>Adds <paramref name="g"/> (dense, this tensor's shape and device) into this tensor's gradient.</summary>
+    void AccumulateDeviceGrad(Tensor g)
+    {
+        var backend = DeviceBackendOf(this);
+        if (_grad is null)
+        {
+            _grad = DeviceUninitialized(Device, _shape).DetachFromScope();
+            backend.Copy(_grad, DenseOnDevice(g));
+        }
+        else backend.AddRows(_grad, _grad, DenseOnDevice(g), 1, Count, 1);
+    }
+
+    /// <summary>Adds a dense gradient of this tensor's shape, on this tensor's device, to its gradient.</summary>
+    void AccumulateGradOnItsDevice(Tensor g)
+    {
+        if (_memory is not null) { AccumulateDeviceGrad(g); return; }
+        var buffer = GradBufferToSet(out bool set);
+        if (set) Kernels.Simd.ElementWise.Copy(buffer, g.Data);
+        else Kernels.Simd.ElementWise.Add(buffer, buffer, g.Data);
+    }
+
+    /// <summary>The seed of a backward pass from a tensor on a device: 1 for a scalar, else the given gradient.</summary>
+    internal static void SeedDeviceGradient(Tensor root, Tensor? gradient)
+    {
+        if (gradient is not null)
+        {
+            if (!ReferenceEquals(gradient.Device, root.Device))
+                throw new ArgumentException($"The gradient is on {gradient.Device.Name}, the tensor on {root.Device.Name}.",
+                    nameof(gradient));
+            root.AccumulateDeviceGrad(gradient);
+            return;
+        }
+        using var one = DeviceUninitialized(root.Device, root._shape);
+        DeviceBackendOf(root).Fill(one, 1f);
+        root.AccumulateDeviceGrad(one);
+    }
+
+    // --- operations ---
+
+    /// <summary>a + b on a device, b of a's shape or of its last dimensions (broadcast over the leading ones).</summary>
+    static Tensor DeviceAdd(Tensor a, Tensor b)
+    {
+        if (b.Count > a.Count) (a, b) = (b, a);
+        int cols = b.Count, rows = cols == 0 ? 0 : a.Count / cols;
+        if (b.Rank > a.Rank || !a.Shape[(a.Rank - b.Rank)..].SequenceEqual(b.Shape))
+            throw new NotSupportedException($"Add on {a.Device.Name}: {ShapeMath.Format(b.Shape)} is broadcast over " +
+                $"{ShapeMath.Format(a.Shape)}; a device adds equal shapes, or a tensor of the other's last dimensions.");
+        a = DenseOnDevice(a); b = DenseOnDevice(b);
+        var backend = DeviceBackendOf(a);
+        var y = DeviceUninitialized(a.Device, a._shape);
+        backend.AddRows(y, a, b, rows, cols, 1);
+        return Record(y, "Add", [a, b], g =>
+        {
+            if (a.RequiresGrad) a.AccumulateDeviceGrad(g);
+            if (b.RequiresGrad)
+            {
+                if (rows == 1) b.AccumulateDeviceGrad(g);
+                else backend.ColumnSum(b.DeviceGrad(), g, rows, cols);
+            }
+        });
+    }
+
+    /// <summary>[residual +] f(x)·Wᵀ + b on a device, f formed again in backward (<see cref="LinearOf"/>).</summary>
+    static Tensor DeviceLinear(string name, Device device, Tensor x, Tensor w, Tensor? bias, InputPass? pass,
+        Tensor? residual, int[] outShape, int rows)
+    {
+        x = DenseOnDevice(x); w = DenseOnDevice(w);
+        if (bias is not null) bias = DenseOnDevice(bias);
+        if (residual is not null) residual = DenseOnDevice(residual);
+        var backend = device.Backend;
+        int outF = w._shape[0], inF = w._shape[1];
+        var normWeight = (pass as LayerNormPass)?.Weight; var normBias = (pass as LayerNormPass)?.Bias;
+        if (normWeight is not null) normWeight = DenseOnDevice(normWeight);
+        if (normBias is not null) normBias = DenseOnDevice(normBias);
+        var mean = pass is LayerNormPass ? DeviceUninitialized(device, rows) : null;
+        var rstd = pass is LayerNormPass ? DeviceUninitialized(device, rows) : null;
+
+        void FormInput(Tensor a)   // a = f(x)
+        {
+            if (pass is GeluPass gelu) backend.Gelu(a, x, gelu.Approximation);
+            else if (pass is LayerNormPass norm)
+                backend.LayerNorm(a, mean!, rstd!, x, normWeight, normBias, rows, inF, norm.Eps);
+        }
+
+        var y = DeviceUninitialized(device, outShape);
+        using (var a = pass is null ? null : DeviceUninitialized(device, x._shape))
+        {
+            if (a is not null) FormInput(a);
+            backend.Linear(y, a ?? x, w, bias, rows, inF, outF);
+        }
+        if (residual is not null) backend.AddRows(y, y, residual, 1, y.Count, 1);
+        Tensor[] inputs = [x, .. pass?.Parameters ?? [], w, .. bias is null ? [] : new[] { bias },
+            .. residual is null ? [] : new[] { residual }];
+        var result = Record(y, name, inputs, g =>
+        {
+            try
+            {
+                if (w.RequiresGrad)   // dW += dyᵀ · f(x)
+                {
+                    using var a = pass is null ? null : DeviceUninitialized(device, x._shape);
+                    if (a is not null) FormInput(a);
+                    backend.Gemm(GemmOp.Yes, GemmOp.No, outF, inF, rows, g, a ?? x, w.DeviceGrad(), accumulate: true);
+                }
+                if (pass is null)
+                {
+                    if (x.RequiresGrad)   // dx += dy · W
+                        backend.Gemm(GemmOp.No, GemmOp.No, rows, inF, outF, g, w, x.DeviceGrad(), accumulate: true);
+                }
+                else if (pass.NeedsGradient(x))
+                {
+                    using var da = DeviceUninitialized(device, x._shape);   // ∂L/∂f(x) = dy · W
+                    backend.Gemm(GemmOp.No, GemmOp.No, rows, inF, outF, g, w, da, accumulate: false);
+                    if (pass is GeluPass gelu) backend.GeluBackward(x.DeviceGrad(), da, x, gelu.Approximation);
+                    else
+                    {
+                        using var scratch = x.RequiresGrad ? null : DeviceZeros(device, x._shape);
+                        backend.LayerNormBackward(scratch ?? x.DeviceGrad(),
+                            normWeight is { RequiresGrad: true } ? normWeight.DeviceGrad() : null,
+                            normBias is { RequiresGrad: true } ? normBias.DeviceGrad() : null,
+                            da, x, normWeight, mean!, rstd!, rows, inF);
+                    }
+                }
+                if (bias is { RequiresGrad: true }) backend.ColumnSum(bias.DeviceGrad(), g, rows, outF);   // db += Σ dy
+                if (residual is { RequiresGrad: true }) residual.AccumulateDeviceGrad(g);
+            }
+            finally { mean?.Dispose(); rstd?.Dispose(); }
+        });
+        if (result.GradFn is null) { mean?.Dispose(); rstd?.Dispose(); }
+        return result;
+    }
+
+    static Tensor DeviceLayerNorm(Device device, Tensor x, Tensor? weight, Tensor? bias, float eps)
+    {
+        x = DenseOnDevice(x);
+        if (weight is not null) weight = DenseOnDevice(weight);
+        if (bias is not null) bias = DenseOnDevice(bias);
+        var backend = device.Backend;
+        int cols = x.LastDim, rows = x.Rows;
+        var y = DeviceUninitialized(device, x._shape);
+        var mean = DeviceUninitialized(device, rows); var rstd = DeviceUninitialized(device, rows);
+        backend.LayerNorm(y, mean, rstd, x, weight, bias, rows, cols, eps);
+        Tensor[] inputs = [x, .. weight is null ? Array.Empty<Tensor>() : [weight], .. bias is null ? Array.Empty<Tensor>() : [bias]];
+        var result = Record(y, "LayerNorm", inputs, g =>
+        {
+            using var scratch = x.RequiresGrad ? null : DeviceZeros(device, x._shape);
+            backend.LayerNormBackward(scratch ?? x.DeviceGrad(), weight is { RequiresGrad: true } ? weight.DeviceGrad() : null,
+                bias is { RequiresGrad: true } ? bias.DeviceGrad() : null, g, x, weight, mean, rstd, rows, cols);
+            mean.Dispose(); rstd.Dispose();
+        });
+        if (result.GradFn is null) { mean.Dispose(); rstd.Dispose(); }
+        return result;
+    }
+
+    static Tensor DeviceGelu(Tensor x, GeluApproximation approximation)
+    {
+        x = DenseOnDevice(x);
+        var backend = DeviceBackendOf(x);
+        var y = DeviceUninitialized(x.Device, x._shape);
+        backend.Gelu(y, x, approximation);
+        return Record(y, "Gelu", [x], g => backend.GeluBackward(x.DeviceGrad(), g, x, approximation));
+    }
+
+    static Tensor DeviceEmbedding(Tensor table, int[] ids, int[] outShape)
+    {
+        table = DenseOnDevice(table);
+        var backend = DeviceBackendOf(table);
+        int vocab = table._shape[0], dim = table._shape[1];
+        foreach (int id in ids)
+            if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), id, $"Embedding id must be in [0, {vocab}).");
+        var indices = backend.Upload(ids);
+        var y = DeviceUninitialized(table.Device, outShape);
+        backend.Embedding(y, indices, table, vocab, dim);
+        var result = Record(y, "Embedding", [table], g =>
+        {
+            using (indices) backend.EmbeddingBackward(table.DeviceGrad(), g, indices, vocab, dim);
+        });
+        if (result.GradFn is null) indices.Dispose();
+        return result;
+    }
+
+    static Tensor DeviceCrossEntropy(Tensor logits, int[] targets, int ignoreIndex, float labelSmoothing)
+    {
+        var x = DenseOnDevice(logits);
+        var backend = DeviceBackendOf(x);
+        int vocab = x.LastDim, rows = x.Rows;
+        var indices = backend.Upload(targets);
+        var loss = DeviceUninitialized(x.Device);
+        var rowLoss = DeviceUninitialized(x.Device, rows); var lse = DeviceUninitialized(x.Device, rows);
+        backend.CrossEntropy(loss, rowLoss, lse, x, indices, rows, vocab, ignoreIndex, labelSmoothing);
+        var result = Record(loss, "CrossEntropy", [x], g =>
+        {
+            using (indices) using (rowLoss) using (lse)
+                backend.CrossEntropyBackward(x.DeviceGrad(), g.Item(), rowLoss, x, lse, indices, rows, vocab, ignoreIndex,
+                    labelSmoothing);
+        });
+        if (result.GradFn is null) { indices.Dispose(); rowLoss.Dispose(); lse.Dispose(); }
+        return result;
+    }
+}

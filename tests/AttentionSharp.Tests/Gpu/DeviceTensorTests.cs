@@ -1,0 +1,209 @@
+using AttentionSharp.Gpu;
+using AttentionSharp.Nn;
+using AttentionSharp.Training;
+
+namespace AttentionSharp.Tests.Gpu;
+
+/// <summary>
+/// Tensors on a device (<see cref="Device"/>): moving them, the operations a device runs under autograd, and AdamW with
+/// clipping on the device, each against the CPU engine, on ILGPU's CPU accelerator.
+/// </summary>
+[Collection(GpuCollection.Name)]
+[Trait("Category", "Gpu")]
+public class DeviceTensorTests(GpuFixture fixture)
+{
+    readonly GpuDevice _device = fixture.Simulator;
+
+    // Sums in another order (the GEMM's tiles, atomics in the parameter sums) than the CPU's: within float rounding.
+    const double Atol = 2e-5, Rtol = 1e-4;
+
+    /// <summary>
+    /// Embeddings and positions, a pre-LN feed-forward block (LayerNorm inside the first product, GELU inside the
+    /// second, the residual in the sum), a final LayerNorm, a GELU layer and a head tied to the embeddings: every
+    /// operation a device runs, through the library's modules.
+    /// </summary>
+    sealed class TinyModel : Module
+    {
+        public TinyModel(Generator rng, int vocab = 23, int context = 6, int width = 12)
+        {
+            Wte = RegisterModule("wte", new AttentionSharp.Nn.Embedding(vocab, width, rng, 0.5f));
+            Wpe = RegisterModule("wpe", new AttentionSharp.Nn.Embedding(context, width, rng, 0.5f));
+            Ln1 = RegisterModule("ln_1", new AttentionSharp.Nn.LayerNorm(width));
+            Ffn = RegisterModule("mlp", new FeedForward(width, 3 * width, FeedForwardActivation.GeluTanh, rng));
+            LnF = RegisterModule("ln_f", new AttentionSharp.Nn.LayerNorm(width));
+            Hidden = RegisterModule("hidden", new Linear(width, width, rng));
+            // LayerNorm's weight and bias away from 1 and 0, so their gradients are not a special case.
+            foreach (var norm in new[] { Ln1, LnF })
+            {
+                using var w = Tensor.Uniform(rng, 0.5f, 1.5f, width);
+                using var b = Tensor.Uniform(rng, -0.3f, 0.3f, width);
+                norm.Weight.CopyFrom_(w);
+                norm.Bias!.CopyFrom_(b);
+            }
+        }
+
+        public AttentionSharp.Nn.Embedding Wte { get; }
+        public AttentionSharp.Nn.Embedding Wpe { get; }
+        public AttentionSharp.Nn.LayerNorm Ln1 { get; }
+        public FeedForward Ffn { get; }
+        public AttentionSharp.Nn.LayerNorm LnF { get; }
+        public Linear Hidden { get; }
+
+        public Tensor Forward(int[] ids, int batch, int time)
+        {
+            var positions = Enumerable.Range(0, time).ToArray();
+            var x = Wte.Forward(ids, batch, time) + Wpe.Forward(positions, time);      // (B, T, C) + (T, C)
+            x = x + Ffn.ForwardBranch(Ln1.Deferred(x));
+            var h = Hidden.Forward(LnF.Forward(x)).Gelu();
+            return Tensor.Linear(h, Wte.Weight);                                       // (B, T, V)
+        }
+    }
+
+    static (int[] Ids, int[] Targets) Batch(Generator rng, int batch, int time, int vocab)
+    {
+        var ids = new int[batch * time];
+        var targets = new int[batch * time];
+        for (int i = 0; i < ids.Length; i++) { ids[i] = (int)(rng.NextUInt64() % (ulong)vocab); targets[i] = (int)(rng.NextUInt64() % (ulong)vocab); }
+        targets[3] = -100;   // one ignored position
+        return (ids, targets);
+    }
+
+    static void Close(float[] expected, float[] actual, string what, double atol = Atol, double rtol = Rtol)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= atol + rtol * Math.Abs(expected[i]),
+                $"{what}[{i}]: CPU {expected[i]}, device {actual[i]}");
+    }
+
+    [Fact]
+    public void ATensorMovesToTheDeviceAndBack()
+    {
+        using var host = Tensor.Randn(new Generator(1), 3, 5);
+        using var onDevice = host.To(_device);
+        Assert.Same(_device, onDevice.Device);
+        Assert.True(host.Device.IsCpu);
+        Assert.Equal(host.ToArray(), onDevice.ToArray());
+        using var back = onDevice.To(Device.Cpu);
+        Assert.Equal(host.ToArray(), back.ToArray());
+        Assert.Same(host, host.To(Device.Cpu));
+        Assert.Contains($"on {_device.Name}", onDevice.ToString());
+        using var view = onDevice.Reshape(15);
+        Assert.Equal(host.ToArray(), view.ToArray());
+        using var scalar = Tensor.Scalar(2.5f).To(_device);
+        Assert.Equal(2.5f, scalar.Item());
+    }
+
+    [Fact]
+    public void WhatADeviceDoesNotRunIsRefusedWithASentence()
+    {
+        using var a = Tensor.Randn(new Generator(2), 4, 4).To(_device);
+        using var b = Tensor.Randn(new Generator(3), 4, 4);
+        var cpuOnly = Assert.Throws<InvalidOperationException>(() => a.Softmax());
+        Assert.Contains($"is on {_device.Name}", cpuOnly.Message);
+        Assert.Contains("To(Device.Cpu)", cpuOnly.Message);
+        var mixed = Assert.Throws<InvalidOperationException>(() => Tensor.Linear(a, b));
+        Assert.Contains("move them to one device", mixed.Message);
+        Assert.Throws<NotSupportedException>(() => a * a);
+        var strided = Assert.Throws<InvalidOperationException>(() => Tensor.Linear(a.Transpose(0, 1), a));
+        Assert.Contains("strided", strided.Message);
+    }
+
+    [Fact]
+    public void AModelOnTheDeviceComputesTheCpusLossAndGradients()
+    {
+        const int batch = 2, time = 6, vocab = 23;
+        var cpu = new TinyModel(new Generator(7));
+        var gpu = new TinyModel(new Generator(7));
+        gpu.To(_device);
+        Assert.All(gpu.Parameters(), p => Assert.Same(_device, p.Device));
+        var (ids, targets) = Batch(new Generator(8), batch, time, vocab);
+
+        using var cpuLoss = Tensor.CrossEntropy(cpu.Forward(ids, batch, time).Reshape(batch * time, vocab), targets);
+        using var logits = gpu.Forward(ids, batch, time);
+        Assert.Same(_device, logits.Device);
+        using var gpuLoss = Tensor.CrossEntropy(logits.Reshape(batch * time, vocab), targets);
+        Close([cpuLoss.Item()], [gpuLoss.Item()], "loss");
+        cpuLoss.Backward();
+        gpuLoss.Backward();
+        foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
+        {
+            Assert.NotNull(g.Grad);
+            Assert.Same(_device, g.Grad!.Device);
+            Close(c.Grad!.ToArray(), g.Grad.ToArray(), name);
+        }
+    }
+
+    [Fact]
+    public void AdamWWithClippingStepsTheDeviceModelAsTheCpuOne()
+    {
+        const int batch = 3, time = 5, vocab = 23;
+        var cpu = new TinyModel(new Generator(11));
+        var gpu = new TinyModel(new Generator(11));
+        gpu.To(_device);
+        var cpuOptimizer = new AdamW(cpu.Parameters().Select(p => (p, p.Rank >= 2)), lr: 1e-2f, weightDecay: 0.1f);
+        var gpuOptimizer = new AdamW(gpu.Parameters().Select(p => (p, p.Rank >= 2)), lr: 1e-2f, weightDecay: 0.1f);
+        var rng = new Generator(12);
+        for (int step = 0; step < 3; step++)
+        {
+            var (ids, targets) = Batch(rng, batch, time, vocab);
+            float norm = 0, deviceNorm = 0;
+            foreach (var (model, optimizer) in new[] { ((Module)cpu, cpuOptimizer), (gpu, gpuOptimizer) })
+            {
+                var tiny = (TinyModel)model;
+                optimizer.ZeroGrad();
+                using var loss = Tensor.CrossEntropy(tiny.Forward(ids, batch, time).Reshape(batch * time, vocab), targets);
+                loss.Backward();
+                var (n, coefficient) = GradientClipping.ClipCoefficient(model.Parameters(), 0.5f);   // clipping active
+                Assert.True(coefficient < 1f);
+                if (ReferenceEquals(model, cpu)) norm = n; else deviceNorm = n;
+                optimizer.LearningRate = 1e-2f * (step + 1);
+                optimizer.Step(coefficient);
+            }
+            Close([norm], [deviceNorm], $"gradient norm at step {step + 1}");
+        }
+        foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
+            Close(c.ToArray(), g.ToArray(), $"{name} after 3 steps", atol: 1e-4, rtol: 1e-3);
+        for (int i = 0; i < cpu.Parameters().Count(); i++)
+        {
+            var (cm, cv) = cpuOptimizer.Moments(i);
+            var (gm, gv) = gpuOptimizer.Moments(i);
+            Close(cm, gm, $"m of parameter {i}", atol: 1e-4, rtol: 1e-3);
+            Close(cv, gv, $"v of parameter {i}", atol: 1e-6, rtol: 1e-3);
+        }
+    }
+
+    [Fact]
+    public void MomentsSetOnTheHostReachTheDevice()
+    {
+        var model = new TinyModel(new Generator(13));
+        model.To(_device);
+        var optimizer = new AdamW(model.Parameters());
+        int count = model.Parameters().First().Count;
+        var m = Enumerable.Range(0, count).Select(i => i * 0.5f).ToArray();
+        var v = Enumerable.Range(0, count).Select(i => i * 0.25f).ToArray();
+        optimizer.SetMoments(0, m, v);
+        Array.Clear(optimizer.Moments(0).M);   // a copy: the device keeps its own
+        Assert.Equal(m, optimizer.Moments(0).M);
+        Assert.Equal(v, optimizer.Moments(0).V);
+        Assert.Throws<ArgumentException>(() => optimizer.SetMoments(0, m[1..], v));
+    }
+
+    [Fact]
+    public void GradientsFlowBackThroughACopyToTheDevice()
+    {
+        using var w = Tensor.Randn(new Generator(14), 4, 3);
+        w.RequiresGrad = true;
+        using var x = Tensor.Randn(new Generator(15), 5, 3).To(_device);
+        using var y = Tensor.Linear(x, w.To(_device));
+        using var loss = Tensor.CrossEntropy(y, [0, 1, 2, 3, 0]);
+        loss.Backward();
+        Assert.True(w.Grad!.Device.IsCpu);
+        using var wc = w.Detach();
+        wc.RequiresGrad = true;
+        using var xc = x.To(Device.Cpu);
+        using var expected = Tensor.CrossEntropy(Tensor.Linear(xc, wc), [0, 1, 2, 3, 0]);
+        expected.Backward();
+        Close(wc.Grad!.ToArray(), w.Grad.ToArray(), "dW");
+    }
+}
