@@ -31,16 +31,22 @@ public static class HuggingFaceBert
     /// <summary>HF's name for one of our parameter names: the encoder under "bert.", the head ("cls.…") as it is.</summary>
     public static string HuggingFaceName(string name) => name.StartsWith("cls.", StringComparison.Ordinal) ? name : Prefix + name;
 
-    /// <summary>Writes <paramref name="model"/> to <paramref name="directory"/> as config.json and model.safetensors, with reference logits.</summary>
+    /// <summary>
+    /// Writes <paramref name="model"/> to <paramref name="directory"/> as config.json and model.safetensors, with reference
+    /// logits.
+    /// </summary>
     public static void Export(Bert model, string directory)
     {
         var c = model.Config;
         if (c.FeatureVocabSize > 0)
-            throw new ArgumentException($"This BERT has spelling-feature embeddings (BertConfig.FeatureVocabSize = {c.FeatureVocabSize}), which BertForMaskedLM " +
-                                        "has no place for; dropping them would change the model. Export the mlm checkpoint it was trained from instead.");
+            throw new ArgumentException("This BERT has spelling-feature embeddings " +
+                                        $"(BertConfig.FeatureVocabSize = {c.FeatureVocabSize}), which BertForMaskedLM " +
+                                        "has no place for; dropping them would change the model. " +
+                                        "Export the mlm checkpoint it was trained from instead.");
         if (c.NumLabels > 0)
-            throw new ArgumentException($"This BERT has a tagging head (BertConfig.NumLabels = {c.NumLabels}), which BertForMaskedLM has no place for; " +
-                                        "dropping it would lose the tagger. Export the mlm checkpoint it was trained from instead.");
+            throw new ArgumentException($"This BERT has a tagging head (BertConfig.NumLabels = {c.NumLabels}), " +
+                                        "which BertForMaskedLM has no place for; dropping it would lose the tagger. " +
+                                        "Export the mlm checkpoint it was trained from instead.");
         if (c.PositionalEncoding != Nn.PositionalEncodingKind.Learned || c.Attention.Kind != Nn.AttentionKind.Full)
             throw new ArgumentException("BertForMaskedLM has learned positions and full attention; this BERT uses " +
                                         $"{c.PositionalEncoding} positions and {c.Attention} attention, which it cannot " +
@@ -104,10 +110,15 @@ public static class HuggingFaceBert
         };
     }
 
-    /// <summary>Reads a BertForMaskedLM directory (config.json, and model.safetensors or a sharded model.safetensors.index.json) into a new <see cref="Bert"/>.</summary>
+    /// <summary>
+    /// Reads a BertForMaskedLM directory (config.json, and model.safetensors or a sharded model.safetensors.index.json) into a
+    /// new <see cref="Bert"/>.
+    /// </summary>
     public static Bert Import(string directory) => Import(directory, out _);
 
-    /// <summary>As <see cref="Import(string)"/>; <paramref name="skipped"/> names the pooler and next-sentence tensors left out.</summary>
+    /// <summary>
+    /// As <see cref="Import(string)"/>; <paramref name="skipped"/> names the pooler and next-sentence tensors left out.
+    /// </summary>
     public static Bert Import(string directory, out IReadOnlyList<string> skipped)
     {
         var (configPath, weightsPath) = HuggingFaceFiles.Paths(directory);
@@ -126,7 +137,8 @@ public static class HuggingFaceBert
                 if (name.EndsWith(".LayerNorm.gamma", StringComparison.Ordinal)) name = name[..^"gamma".Length] + "weight";
                 else if (name.EndsWith(".LayerNorm.beta", StringComparison.Ordinal)) name = name[..^"beta".Length] + "bias";
                 if (name is "embeddings.position_ids" or "embeddings.token_type_ids") continue;   // buffers, not parameters
-                if (name.StartsWith("pooler.", StringComparison.Ordinal) || name.StartsWith("cls.seq_relationship.", StringComparison.Ordinal))
+                if (name.StartsWith("pooler.", StringComparison.Ordinal)
+                    || name.StartsWith("cls.seq_relationship.", StringComparison.Ordinal))
                 {
                     left.Add(e.Name);
                     continue;
@@ -134,8 +146,10 @@ public static class HuggingFaceBert
                 if (name is DecoderWeight or DecoderBias) { tied[name] = e; continue; }
                 if (!expected.TryGetValue(name, out var target))
                 {
-                    var near = NameSuggestions.Closest(name, expected.Keys, 1).Select(n => $"; the nearest BertForMaskedLM name is '{HuggingFaceName(n)}'").FirstOrDefault();
-                    throw new CheckpointException($"{weightsPath}: '{e.Name}' is not a BertForMaskedLM parameter of this configuration{near}.");
+                    var near = NameSuggestions.Closest(name, expected.Keys, 1)
+                        .Select(n => $"; the nearest BertForMaskedLM name is '{HuggingFaceName(n)}'").FirstOrDefault();
+                    throw new CheckpointException($"{weightsPath}: '{e.Name}' is not a BertForMaskedLM parameter " +
+                        $"of this configuration{near}.");
                 }
                 state[name] = Read(e, target, weightsPath);
             }
@@ -146,14 +160,17 @@ public static class HuggingFaceBert
             }
             var missing = expected.Keys.Where(k => !state.ContainsKey(k)).Select(HuggingFaceName).ToList();
             if (missing.Count > 0)
-                throw new CheckpointException($"{weightsPath} lacks {missing.Count} BertForMaskedLM tensor{(missing.Count == 1 ? "" : "s")}: " +
-                                              string.Join(", ", missing.Take(5).Select(m => $"'{m}'")) + (missing.Count > 5 ? ", …" : "") + ".");
+                throw new CheckpointException($"{weightsPath} lacks {missing.Count} BertForMaskedLM " +
+                                              $"tensor{(missing.Count == 1 ? "" : "s")}: " +
+                                              string.Join(", ", missing.Take(5).Select(m => $"'{m}'"))
+                                              + (missing.Count > 5 ? ", …" : "") + ".");
             foreach (var (name, entry) in tied)
             {
                 var partner = name == DecoderWeight ? WordEmbeddings : Bias;
                 using var values = Read(entry, expected[partner], weightsPath);
                 if (!values.ToArray().SequenceEqual(state[partner].ToArray()))
-                    throw new CheckpointException($"{weightsPath}: '{entry.Name}' differs from '{HuggingFaceName(partner)}'; only BertForMaskedLM's tied decoder is supported.");
+                    throw new CheckpointException($"{weightsPath}: '{entry.Name}' differs from '{HuggingFaceName(partner)}'; " +
+                        "only BertForMaskedLM's tied decoder is supported.");
             }
             model.LoadStateDict(state);
         }
@@ -169,7 +186,8 @@ public static class HuggingFaceBert
     {
         var shape = e.ShapeToArray();
         if (!shape.SequenceEqual(target.Shape.ToArray()))
-            throw new CheckpointException($"{path}: '{e.Name}' has shape [{string.Join(", ", shape)}]; the config asks for [{string.Join(", ", target.Shape.ToArray())}].");
+            throw new CheckpointException($"{path}: '{e.Name}' has shape [{string.Join(", ", shape)}]; " +
+                $"the config asks for [{string.Join(", ", target.Shape.ToArray())}].");
         return Tensor.FromArray(e.ToFloat32(), shape);
     }
 
@@ -181,18 +199,24 @@ public static class HuggingFaceBert
         json.OneOf("hidden_act", "gelu", ["gelu"], "this BERT uses the exact (erf) GELU, which Hugging Face calls 'gelu'.");
         json.OneOf("position_embedding_type", "absolute", ["absolute"], "this BERT has learned absolute positions only.");
         foreach (var flag in new[] { "is_decoder", "add_cross_attention" })
-            if (json.Bool(flag, false)) throw new CheckpointException($"{path}: {flag} = true is not supported; this BERT is an encoder without cross-attention.");
+            if (json.Bool(flag, false))
+                throw new CheckpointException($"{path}: {flag} = true is not supported; " +
+                    "this BERT is an encoder without cross-attention.");
         if (!json.Bool("tie_word_embeddings", true))
-            throw new CheckpointException($"{path}: tie_word_embeddings = false is not supported; the masked-LM decoder must be the word embeddings.");
+            throw new CheckpointException($"{path}: tie_word_embeddings = false is not supported; " +
+                "the masked-LM decoder must be the word embeddings.");
         try
         {
             return new BertConfig
             {
-                VocabSize = json.Int("vocab_size", null, 1), Width = json.Int("hidden_size", null, 1), Layers = json.Int("num_hidden_layers", null, 1),
+                VocabSize = json.Int("vocab_size", null, 1), Width = json.Int("hidden_size", null, 1),
+                Layers = json.Int("num_hidden_layers", null, 1),
                 Heads = json.Int("num_attention_heads", null, 1), IntermediateSize = json.Int("intermediate_size", null, 1),
                 MaxPositions = json.Int("max_position_embeddings", null, 1), TypeVocabSize = json.Int("type_vocab_size", 2, 1),
-                Dropout = (float)json.Number("hidden_dropout_prob", 0.1, 0, 1), AttentionDropout = (float)json.Number("attention_probs_dropout_prob", 0.1, 0, 1),
-                LayerNormEps = (float)json.Number("layer_norm_eps", 1e-12, 0, 1, minExclusive: true), PadTokenId = json.Int("pad_token_id", 0, 0),
+                Dropout = (float)json.Number("hidden_dropout_prob", 0.1, 0, 1),
+                AttentionDropout = (float)json.Number("attention_probs_dropout_prob", 0.1, 0, 1),
+                LayerNormEps = (float)json.Number("layer_norm_eps", 1e-12, 0, 1, minExclusive: true),
+                PadTokenId = json.Int("pad_token_id", 0, 0),
             }.Validate();
         }
         catch (ArgumentException e) { throw new CheckpointException($"{path}: {e.Message}"); }

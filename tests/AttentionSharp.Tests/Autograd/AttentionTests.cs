@@ -3,7 +3,9 @@ using static AttentionSharp.Tests.Kernels.KernelTestKit;
 
 namespace AttentionSharp.Tests.Autograd;
 
-/// <summary>The attention op: both implementations against finite differences and each other, and its contract's claims.</summary>
+/// <summary>
+/// The attention op: both implementations against finite differences and each other, and its contract's claims.
+/// </summary>
 public class AttentionTests
 {
     // Flash and plain compute the same sums in different orders (tiles vs. GEMM blocks).
@@ -37,18 +39,24 @@ public class AttentionTests
         {
             case "causal": o = o with { Causal = true }; break;
             case "gqa": k = Leaf(rng, 2, 1, 5, 3); v = Leaf(rng, 2, 1, 5, 3); o = o with { Causal = true }; break;
-            case "padding": o = o with { KeyPadding = new[] { false, true, false, false, true, false, false, false, false, true } }; break;
+            case "padding":
+                o = o with { KeyPadding = new[] { false, true, false, false, true, false, false, false, false, true } };
+                break;
             case "additive": o = o with { AdditiveMask = Tensor.Uniform(rng, -1f, 1f, 5, 5) }; break;
             case "cross": k = Leaf(rng, 2, 2, 7, 3); v = Leaf(rng, 2, 2, 7, 3); q = Leaf(rng, 2, 2, 2, 3); break;
-            case "cache": k = Leaf(rng, 2, 2, 7, 3); v = Leaf(rng, 2, 2, 7, 3); q = Leaf(rng, 2, 2, 2, 3); o = o with { Causal = true }; break;
+            case "cache":
+                k = Leaf(rng, 2, 2, 7, 3); v = Leaf(rng, 2, 2, 7, 3); q = Leaf(rng, 2, 2, 2, 3); o = o with { Causal = true };
+                break;
             case "dropout":
                 // A fresh generator per call: every evaluation draws the same mask.
-                f = x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2], o with { Dropout = 0.3f, DropoutRng = new Generator(5) });
+                f = x => Tensor.ScaledDotProductAttention(x[0], x[1], x[2],
+                    o with { Dropout = 0.3f, DropoutRng = new Generator(5) });
                 break;
             case "views":
                 // Heads split from (B, T, C) as a model does: strided (B, NH, T, HS) views.
                 q = Leaf(rng, 2, 5, 6); k = Leaf(rng, 2, 5, 6); v = Leaf(rng, 2, 5, 6);
-                f = x => Tensor.ScaledDotProductAttention(Heads(x[0], 2), Heads(x[1], 2), Heads(x[2], 2), o with { Causal = true });
+                f = x => Tensor.ScaledDotProductAttention(Heads(x[0], 2), Heads(x[1], 2), Heads(x[2], 2),
+                    o with { Causal = true });
                 break;
         }
         var report = GradCheck.Check(f, [q, k, v]);
@@ -85,8 +93,12 @@ public class AttentionTests
         switch (name)
         {
             case "full": options = new AttentionOptions(); break;
-            case "padding": options = options with { KeyPadding = Enumerable.Range(0, b * t).Select(j => j % 7 == 3).ToArray() }; break;
-            case "alibi": options = options with { AdditiveMask = AttentionSharp.Nn.Alibi.Bias(AttentionSharp.Nn.Alibi.Slopes(nh), t, t) }; break;
+            case "padding":
+                options = options with { KeyPadding = Enumerable.Range(0, b * t).Select(j => j % 7 == 3).ToArray() };
+                break;
+            case "alibi":
+                options = options with { AdditiveMask = AttentionSharp.Nn.Alibi.Bias(AttentionSharp.Nn.Alibi.Slopes(nh), t, t) };
+                break;
             case "window": options = options with { Window = 9, GlobalTokens = new[] { 0, 33 } }; break;
             case "dropout": options = options with { Dropout = 0.2f }; break;
             case "hs64": hs = 64; t = 129; break;
@@ -121,9 +133,11 @@ public class AttentionTests
     }
 
     /// <summary>(B, T, NH·HS) → (B, NH, T, HS) as a view.</summary>
-    internal static Tensor Heads(Tensor x, int heads) => x.Reshape(x.Size(0), x.Size(1), heads, x.Size(2) / heads).Transpose(1, 2);
+    internal static Tensor Heads(Tensor x, int heads) =>
+        x.Reshape(x.Size(0), x.Size(1), heads, x.Size(2) / heads).Transpose(1, 2);
 
-    public static TheoryData<string> SameCases() => ["causal", "non-causal", "padding", "additive", "gqa", "dropout", "cross", "cache", "t1", "hs64"];
+    public static TheoryData<string> SameCases() =>
+        ["causal", "non-causal", "padding", "additive", "gqa", "dropout", "cross", "cache", "t1", "hs64"];
 
     [Theory]
     [MemberData(nameof(SameCases))]
@@ -134,8 +148,12 @@ public class AttentionTests
         switch (name)
         {
             case "causal": options = options with { Causal = true }; break;
-            case "padding": options = options with { KeyPadding = Enumerable.Range(0, b * tk).Select(j => j % 5 == 2).ToArray() }; break;
-            case "additive": options = options with { AdditiveMask = Tensor.Uniform(new Generator(2), -3f, 3f, 1, nh, t, tk) }; break;
+            case "padding":
+                options = options with { KeyPadding = Enumerable.Range(0, b * tk).Select(j => j % 5 == 2).ToArray() };
+                break;
+            case "additive":
+                options = options with { AdditiveMask = Tensor.Uniform(new Generator(2), -3f, 3f, 1, nh, t, tk) };
+                break;
             case "gqa": nkv = 2; options = options with { Causal = true }; break;
             case "dropout": options = options with { Causal = true, Dropout = 0.2f }; break;
             case "cross": t = 9; tk = 100; break;
@@ -155,15 +173,16 @@ public class AttentionTests
             results.Add([y.ToArray(), q.Grad!.ToArray(), k.Grad!.ToArray(), v.Grad!.ToArray()]);
         }
         string[] what = ["O", "dQ", "dK", "dV"];
-        for (int i = 0; i < 4; i++) Close(results[0][i], results[1][i], SamePathsAbs, SamePathsRel, $"{name}: {what[i]} flash vs plain");
+        for (int i = 0; i < 4; i++)
+            Close(results[0][i], results[1][i], SamePathsAbs, SamePathsRel, $"{name}: {what[i]} flash vs plain");
     }
 
     [Fact]
     public void WeightsAreNonNegativeWithRowsSummingToOne()
     {
         var rng = new Generator(6);
-        var (output, weights) = Tensor.ScaledDotProductAttentionWithWeights(Leaf(rng, 2, 3, 17, 8), Leaf(rng, 2, 3, 17, 8), Leaf(rng, 2, 3, 17, 8),
-            new AttentionOptions { Causal = true });
+        var (output, weights) = Tensor.ScaledDotProductAttentionWithWeights(Leaf(rng, 2, 3, 17, 8), Leaf(rng, 2, 3, 17, 8),
+            Leaf(rng, 2, 3, 17, 8), new AttentionOptions { Causal = true });
         Assert.Equal([2, 3, 17, 17], weights.Shape.ToArray());
         Assert.Equal([2, 3, 17, 8], output.Shape.ToArray());
         var w = weights.ToArray();
@@ -211,8 +230,10 @@ public class AttentionTests
     {
         // The mask is the dropout op's stream over the (B, NH, Tq, Tk) weights, so the op equals its composition.
         var rng = new Generator(9);
-        Tensor q = Tensor.Uniform(rng, -1f, 1f, 2, 2, 12, 4), k = Tensor.Uniform(rng, -1f, 1f, 2, 2, 12, 4), v = Tensor.Uniform(rng, -1f, 1f, 2, 2, 12, 4);
-        var fused = Tensor.ScaledDotProductAttention(q, k, v, new AttentionOptions { Causal = true, Dropout = 0.4f, DropoutRng = new Generator(21) });
+        Tensor q = Tensor.Uniform(rng, -1f, 1f, 2, 2, 12, 4), k = Tensor.Uniform(rng, -1f, 1f, 2, 2, 12, 4),
+            v = Tensor.Uniform(rng, -1f, 1f, 2, 2, 12, 4);
+        var fused = Tensor.ScaledDotProductAttention(q, k, v,
+            new AttentionOptions { Causal = true, Dropout = 0.4f, DropoutRng = new Generator(21) });
         var (_, weights) = Tensor.ScaledDotProductAttentionWithWeights(q, k, v, new AttentionOptions { Causal = true });
         var composed = weights.Dropout(0.4f, training: true, new Generator(21)).MatMul(v);
         Close(composed.ToArray(), fused.ToArray(), SamePathsAbs, SamePathsRel, "dropout composition");
@@ -224,12 +245,15 @@ public class AttentionTests
         var rng = new Generator(1);
         var x = Tensor.Uniform(rng, -1f, 1f, 1, 2, 4, 8);
         var flashWeights = Assert.Throws<ArgumentException>(() =>
-            Tensor.ScaledDotProductAttentionWithWeights(x, x, x, new AttentionOptions { Implementation = AttentionImplementation.Flash }));
+            Tensor.ScaledDotProductAttentionWithWeights(x, x, x,
+                new AttentionOptions { Implementation = AttentionImplementation.Flash }));
         Assert.Contains("plain", flashWeights.Message);
         var mask = Leaf(rng, 4, 4);
-        var maskGrad = Assert.Throws<ArgumentException>(() => Tensor.ScaledDotProductAttention(x, x, x, new AttentionOptions { AdditiveMask = mask }));
+        var maskGrad = Assert.Throws<ArgumentException>(() =>
+            Tensor.ScaledDotProductAttention(x, x, x, new AttentionOptions { AdditiveMask = mask }));
         Assert.Contains("additive mask", maskGrad.Message);
-        Assert.Throws<ArgumentException>(() => Tensor.ScaledDotProductAttention(x, x, x, new AttentionOptions { Dropout = 0.1f }));
+        Assert.Throws<ArgumentException>(() =>
+            Tensor.ScaledDotProductAttention(x, x, x, new AttentionOptions { Dropout = 0.1f }));
         // Per-batch arrays of the wrong size or with values out of range are named, on the split path and the fused one.
         var qkv = Tensor.Uniform(rng, -1f, 1f, 1, 4, 48);
         foreach (var attend in (Func<AttentionOptions, Tensor>[])

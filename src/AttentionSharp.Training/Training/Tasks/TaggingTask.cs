@@ -15,10 +15,14 @@ namespace AttentionSharp.Training.Tasks;
 /// </summary>
 public sealed class TaggingTask : ITrainingTask
 {
-    /// <summary>Training words seen fewer times than this read as &lt;unk&gt;, so the model learns to tag unknown words.</summary>
+    /// <summary>
+    /// Training words seen fewer times than this read as &lt;unk&gt;, so the model learns to tag unknown words.
+    /// </summary>
     public const int MinWordCount = 2;
 
-    /// <summary>Validation and test words are masked with draws from this seed, so every pass scores the same positions.</summary>
+    /// <summary>
+    /// Validation and test words are masked with draws from this seed, so every pass scores the same positions.
+    /// </summary>
     public const ulong EvalMaskSeed = 0x6D6C6D;
 
     /// <summary>The periodic validation sample of sentences is drawn with this seed.</summary>
@@ -38,8 +42,10 @@ public sealed class TaggingTask : ITrainingTask
         _options = options;
         _masked = options.Task == "mlm";
         if (options.Data is not null && !Directory.Exists(options.Data))
-            throw new DataSourceException($"--data for --task {options.Task} is a directory of tagged text in the Brown corpus's NLTK layout " +
-                                          $"(word/tag files and {BrownCorpus.CategoriesFile}); '{options.Data}' is not a directory.");
+            throw new DataSourceException($"--data for --task {options.Task} is a directory of tagged text " +
+                                          "in the Brown corpus's NLTK layout " +
+                                          $"(word/tag files and {BrownCorpus.CategoriesFile}); " +
+                                          $"'{options.Data}' is not a directory.");
         if (options.NoAttention) throw new ArgumentException("--no-attention applies to --task g2p's recurrent models.");
         if (options.Init is not null && (_masked || options.Model != "transformer"))
             throw new ArgumentException(_masked ? "--init is not available for --task mlm."
@@ -47,10 +53,14 @@ public sealed class TaggingTask : ITrainingTask
         if (options.Init is not null && resumed is not null)
             throw new ArgumentException("--init and --resume exclude each other: a resumed run continues from its own weights.");
         if (options.Init is not null && TrainingTasks.TaskOf(options.Init) != "mlm")   // checked before the corpus is read
-            throw new CheckpointException($"--init '{options.Init}' is not an mlm checkpoint (its config.json names the task " +
-                                          $"'{TrainingTasks.TaskOf(options.Init) ?? "none"}'); train one with attn train --task mlm.");
+            throw new CheckpointException($"--init '{options.Init}' is not an mlm checkpoint " +
+                                          "(its config.json names the task " +
+                                          $"'{TrainingTasks.TaskOf(options.Init) ?? "none"}'); " +
+                                          "train one with attn train --task mlm.");
 
-        var corpus = options.Data is null ? BrownCorpus.Fetch(DataCache.Resolve(options.Cache), output) : BrownCorpus.Load(options.Data);
+        var corpus = options.Data is null
+            ? BrownCorpus.Fetch(DataCache.Resolve(options.Cache), output)
+            : BrownCorpus.Load(options.Data);
         var split = corpus.Split();
         string source = options.Data is null ? "the Brown corpus" : options.Data;
         var trainDocuments = Share(split.Train, options.TrainFraction ?? 1);
@@ -66,20 +76,23 @@ public sealed class TaggingTask : ITrainingTask
         _test = TaggingDataset.Build(split.Test, _vocabulary, trainingWords, max);
         var sampleRng = new Generator(SampleSeed);
         _sample = options.EvalSample == 0 || options.EvalSample >= _validation.Sentences.Count ? _validation
-            : TaggingDataset.FromSentences(ValidationSample.Indices(_validation.Sentences.Count, options.EvalSample, sampleRng).Select(i => _validation.Sentences[i]));
+            : TaggingDataset.FromSentences(ValidationSample.Indices(_validation.Sentences.Count, options.EvalSample, sampleRng)
+                .Select(i => _validation.Sentences[i]));
 
         var rng = new Generator(options.Seed);
         string description;
         if (_masked)
         {
             var config = resumed is not null
-                ? BertConfig.FromJson(resumed.Config["network"] as JsonObject ?? throw new CheckpointException("The resumed config.json has no \"network\" object."))
+                ? BertConfig.FromJson(resumed.Config["network"] as JsonObject
+                    ?? throw new CheckpointException("The resumed config.json has no \"network\" object."))
                 : new BertConfig
                 {
                     VocabSize = _vocabulary.Count, MaxPositions = max, TypeVocabSize = 1, Layers = options.Layers ?? 4,
                     Heads = options.Heads ?? 4, Width = options.Width ?? 128, IntermediateSize = 4 * (options.Width ?? 128),
                     Dropout = options.Dropout ?? 0f, AttentionDropout = options.Dropout ?? 0f, PadTokenId = WordVocabulary.Pad,
-                    PositionalEncoding = options.Positions ?? PositionalEncodingKind.Learned, Attention = options.Attention ?? AttentionPattern.Full,
+                    PositionalEncoding = options.Positions ?? PositionalEncodingKind.Learned,
+                    Attention = options.Attention ?? AttentionPattern.Full,
                 }.Validate();
             var bert = new Bert(config, rng);
             _model = bert;
@@ -94,16 +107,20 @@ public sealed class TaggingTask : ITrainingTask
             else if (options.Init is not null)
             {
                 var init = Checkpoint.ReadContents(options.Init);
-                var initVocabulary = WordVocabulary.FromJson(init.TokenizerJson, $"the vocabulary of checkpoint '{options.Init}'");
+                var initVocabulary = WordVocabulary.FromJson(init.TokenizerJson,
+                    $"the vocabulary of checkpoint '{options.Init}'");
                 if (!initVocabulary.SameAs(_vocabulary))
-                    throw new CheckpointException($"--init '{options.Init}' has a different vocabulary ({initVocabulary.Count:N0} words, " +
-                        $"{initVocabulary.Features.Count:N0} spelling features) from the one built from this corpus ({_vocabulary.Count:N0} " +
+                    throw new CheckpointException($"--init '{options.Init}' has a different vocabulary " +
+                        $"({initVocabulary.Count:N0} words, {initVocabulary.Features.Count:N0} spelling features) " +
+                        $"from the one built from this corpus ({_vocabulary.Count:N0} " +
                         $"words, {_vocabulary.Features.Count:N0} features): its word ids would mean other words.");
                 var initConfig = init.Config["network"] as JsonObject
-                                 ?? throw new CheckpointException($"The config.json of checkpoint '{options.Init}' has no \"network\" object.");
+                                 ?? throw new CheckpointException($"The config.json of checkpoint '{options.Init}' " +
+                                     "has no \"network\" object.");
                 network = TaggerNetwork.FromMlm(BertConfig.FromJson(initConfig), options.Dropout ?? 0f, _vocabulary, rng);
                 int loaded = LoadEncoder(options.Init, network.Model);
-                output.WriteLine($"Initialised from {options.Init}: {loaded} encoder tensors; the tag layer and spelling features start fresh.");
+                output.WriteLine($"Initialised from {options.Init}: {loaded} encoder tensors; " +
+                    "the tag layer and spelling features start fresh.");
             }
             else network = TaggerNetwork.Create(options, _vocabulary, rng);
             _model = network.Model;
@@ -119,8 +136,8 @@ public sealed class TaggingTask : ITrainingTask
             options.RareWordDropout ?? 0f);
         Func<TaggingBatch, TaggingBatch>? prepare = _masked ? b => MaskedWords.Mask(b, _vocabulary.Count, _maskRng)
             : dropWords is not null ? b => WordDropout.Apply(b, dropWords, _maskRng) : null;
-        _batches = new TaggingBatches(train, _logits, options.Batch * communicator.Size, communicator.Size, options.Seed ^ 0x5DEECE66DUL,
-            prepare);
+        _batches = new TaggingBatches(train, _logits, options.Batch * communicator.Size, communicator.Size,
+            options.Seed ^ 0x5DEECE66DUL, prepare);
 
         Header =
         [
@@ -129,7 +146,8 @@ public sealed class TaggingTask : ITrainingTask
                 ? $" (from {trainDocuments.Count} of the {split.Train.Count} training documents)" : "") +
             $", {_validation.WordCount:N0} validation and {_test.WordCount:N0} test words; " +
             $"{_vocabulary.Count:N0} word ids (seen at least {MinWordCount} times)" +
-            (_masked ? "; 15% of the words masked." : $", {_vocabulary.Features.Count:N0} spelling features, {UniversalTags.Count} universal tags."),
+            (_masked ? "; 15% of the words masked."
+                : $", {_vocabulary.Features.Count:N0} spelling features, {UniversalTags.Count} universal tags."),
             $"Model: {description}.",
         ];
         Title = _masked ? $"Masked words, {source}" : $"POS tagging, {description}";
@@ -192,7 +210,8 @@ public sealed class TaggingTask : ITrainingTask
 
     public void RestoreState(JsonObject state)
     {
-        _batches.Stream.Restore(state["data"] as JsonObject ?? throw new CheckpointException("The trainer state has no 'task.data'."));
+        _batches.Stream.Restore(state["data"] as JsonObject
+            ?? throw new CheckpointException("The trainer state has no 'task.data'."));
         _maskRng.SetState(GeneratorState.FromJson(state["mask_rng"], "task.mask_rng"));
     }
 
@@ -208,14 +227,20 @@ public sealed class TaggingTask : ITrainingTask
 
     public string Try(string runDirectory) => _masked
         ? $"attn eval --checkpoint {runDirectory}   attn train --task pos --init {runDirectory}"
-        : $"attn eval --checkpoint {runDirectory}   attn predict --checkpoint {runDirectory} --input \"The jury praised the city.\"";
+        : $"attn eval --checkpoint {runDirectory}   attn predict --checkpoint {runDirectory} " +
+          "--input \"The jury praised the city.\"";
 
     /// <summary>MLM logits (N, V) at the batch's masked positions.</summary>
-    public static Tensor MlmLogits(Bert model, TaggingBatch b) => model.MlmLogits(MaskedWords.Gather(model.Forward(b.Ids, b.Batch, b.Time), b));
+    public static Tensor MlmLogits(Bert model, TaggingBatch b) =>
+        model.MlmLogits(MaskedWords.Gather(model.Forward(b.Ids, b.Batch, b.Time), b));
 
     /// <summary>The config.json of an mlm checkpoint: the task, and the network's BertConfig.</summary>
     public static JsonObject MlmConfigJson(BertConfig config) =>
-        new() { ["task"] = "mlm", ["model"] = "transformer", ["max_length"] = TaggerNetwork.MaxLength, ["network"] = config.ToJson() };
+        new()
+        {
+            ["task"] = "mlm", ["model"] = "transformer", ["max_length"] = TaggerNetwork.MaxLength,
+            ["network"] = config.ToJson()
+        };
 
     public static string Describe(TagAccuracy a) => a.UnseenTotal == 0
         ? $"accuracy {100 * a.Accuracy:F2}% ({a.Correct:N0}/{a.Total:N0})"
@@ -255,13 +280,14 @@ public sealed class TaggingTask : ITrainingTask
 /// small to share among the ranks is dropped), each optionally prepared as it is drawn (masked-word modelling corrupts
 /// the words there), and the cross-entropy over the labelled words of a batch's rows.
 /// </summary>
-public sealed class TaggingBatches(TaggingDataset train, Func<TaggingBatch, Tensor> logits, int globalBatch, int ranks, ulong seed,
-    Func<TaggingBatch, TaggingBatch>? prepare = null) : ILossSource
+public sealed class TaggingBatches(TaggingDataset train, Func<TaggingBatch, Tensor> logits, int globalBatch, int ranks,
+    ulong seed, Func<TaggingBatch, TaggingBatch>? prepare = null) : ILossSource
 {
     TaggingBatch? _batch;
 
     /// <summary>The epochs of batches, whose position a checkpoint holds.</summary>
-    public EpochStream<TaggingBatch> Stream { get; } = new(shuffle => train.Batches(globalBatch, shuffle).Where(b => b.Batch >= ranks), seed);
+    public EpochStream<TaggingBatch> Stream { get; } =
+        new(shuffle => train.Batches(globalBatch, shuffle).Where(b => b.Batch >= ranks), seed);
 
     public int NextBatch()
     {
