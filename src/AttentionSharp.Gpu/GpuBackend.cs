@@ -103,6 +103,35 @@ internal sealed class GpuBackend(GpuDevice device) : DeviceBackend
             ignoreIndex, labelSmoothing);
     }
 
+    public override void PackedSelfAttention(Tensor output, Tensor lse, Tensor qkv, int batch, int time, int heads,
+        int headSize, bool causal, float? scale, DeviceIndices? keyPadding)
+    {
+        var (problem, q, k, v, o) = Packed(output, qkv, batch, time, heads, headSize, causal, scale, keyPadding);
+        device.FlashAttention.Forward(problem, q, k, v, o, View(lse));
+    }
+
+    public override void PackedSelfAttentionBackward(Tensor dqkv, Tensor dOutput, Tensor output, Tensor lse, Tensor qkv,
+        int batch, int time, int heads, int headSize, bool causal, float? scale, DeviceIndices? keyPadding)
+    {
+        var (problem, q, k, v, o) = Packed(output, qkv, batch, time, heads, headSize, causal, scale, keyPadding);
+        var (_, dq, dk, dv, dO) = Packed(dOutput, dqkv, batch, time, heads, headSize, causal, scale, keyPadding);
+        device.FlashAttention.Backward(problem, q, k, v, o, View(lse), dO, dq, dk, dv);
+    }
+
+    /// <summary>The problem and the (B, NH, T, HS) head views of Q, K and V inside a (B, T, 3C) buffer and of O in (B, T, C).</summary>
+    (GpuAttentionProblem, GpuHeads Q, GpuHeads K, GpuHeads V, GpuHeads O) Packed(Tensor output, Tensor qkv, int batch,
+        int time, int heads, int headSize, bool causal, float? scale, DeviceIndices? keyPadding)
+    {
+        int c = heads * headSize;
+        var problem = new GpuAttentionProblem(batch, heads, time, time, headSize)
+        {
+            Causal = causal, Scale = scale, KeyPadding = keyPadding is null ? null : Ints(keyPadding),
+        };
+        var fused = View(qkv);
+        GpuHeads Part(int which) => new(fused, (long)time * 3 * c, headSize, 3 * c, which * c);
+        return (problem, Part(0), Part(1), Part(2), new GpuHeads(View(output), (long)time * c, headSize, c));
+    }
+
     public override void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
         float weightDecay, int step, float gradScale) =>
         device.AdamW.Step(View(param), View(grad), View(m), View(v), lr, beta1, beta2, eps, weightDecay, step, gradScale);

@@ -143,6 +143,7 @@ public sealed unsafe partial class Tensor
             throw new ArgumentException($"Packed self-attention needs (B, T, 3·heads·HS) with heads ≥ 1; got " +
                 $"{ShapeMath.Format(qkv.Shape)} for {heads} heads.", nameof(qkv));
         int b = qkv._shape[0], t = qkv._shape[1], c = qkv._shape[2] / 3, hs = c / heads;
+        if (qkv._memory is not null) return DevicePackedSelfAttention(qkv, b, t, heads, hs, options);
         if (AttentionSubscription.Current is not null || options.Implementation == AttentionImplementation.Plain)
         {
             var parts = qkv.Split([c, c, c], 2);

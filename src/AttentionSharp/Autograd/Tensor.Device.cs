@@ -1,3 +1,4 @@
+using AttentionSharp.Autograd;
 using AttentionSharp.Kernels;
 using GemmOp = AttentionSharp.Kernels.Transpose;
 
@@ -320,5 +321,53 @@ public sealed unsafe partial class Tensor
         });
         if (result.GradFn is null) { indices.Dispose(); rowLoss.Dispose(); lse.Dispose(); }
         return result;
+    }
+
+    /// <summary>
+    /// <see cref="PackedSelfAttention"/> on a device: causal or full, with key padding; the other masks and attention
+    /// dropout run on the CPU only, and are refused here in a sentence.
+    /// </summary>
+    static Tensor DevicePackedSelfAttention(Tensor qkv, int b, int t, int heads, int hs, AttentionOptions options)
+    {
+        string? unsupported = options switch
+        {
+            { AdditiveMask: not null } => "an additive mask",
+            { Window: > 0 } => "a sliding window",
+            { GlobalTokens.IsEmpty: false } => "global tokens",
+            { QueryLengths.IsEmpty: false } => "query lengths",
+            { Dropout: > 0 } => "attention dropout",
+            { Implementation: AttentionImplementation.Plain } => "the plain implementation (attention weights)",
+            _ => AttentionSubscription.Current is not null ? "an attention observer (attention maps)" : null,
+        };
+        if (unsupported is not null)
+            throw new NotSupportedException($"Attention on {qkv.Device.Name} is causal or full, with key padding; " +
+                $"{unsupported} runs on the CPU only.");
+        var dense = DenseOnDevice(qkv);
+        var device = dense.Device;
+        var backend = device.Backend;
+        var padding = options.KeyPadding.IsEmpty ? null : backend.Upload(PaddingFlags(options.KeyPadding.Span, b * t));
+        var output = DeviceUninitialized(device, b, t, heads * hs);
+        var lse = DeviceUninitialized(device, b, heads, t);
+        backend.PackedSelfAttention(output, lse, dense, b, t, heads, hs, options.Causal, options.Scale, padding);
+        var result = Record(output, "FlashAttention", [dense], g =>
+        {
+            try
+            {
+                backend.PackedSelfAttentionBackward(dense.DeviceGrad(), DenseOnDevice(g), output, lse, dense, b, t, heads,
+                    hs, options.Causal, options.Scale, padding);
+            }
+            finally { lse.Dispose(); padding?.Dispose(); }
+        });
+        if (result.GradFn is null) { lse.Dispose(); padding?.Dispose(); }
+        return result;
+    }
+
+    static int[] PaddingFlags(ReadOnlySpan<bool> padding, int count)
+    {
+        if (padding.Length != count)
+            throw new ArgumentException($"KeyPadding holds {padding.Length} flags; B·Tk = {count}.");
+        var flags = new int[count];
+        for (int i = 0; i < count; i++) flags[i] = padding[i] ? 1 : 0;
+        return flags;
     }
 }

@@ -138,6 +138,17 @@ internal abstract class DeviceBackend
     public abstract void CrossEntropyBackward(Tensor dlogits, float dLoss, Tensor rowScratch, Tensor logits,
         Tensor rowLogSumExp, DeviceIndices targets, int rows, int vocab, int ignoreIndex, float labelSmoothing);
 
+    /// <summary>
+    /// Self-attention from a fused (B, T, 3·NH·HS) projection [Q K V], heads read in place: output (B, T, NH·HS) and
+    /// each query row's logsumexp (B·NH·T floats); key padding flags (B·T, 1 = padding) or null.
+    /// </summary>
+    public abstract void PackedSelfAttention(Tensor output, Tensor lse, Tensor qkv, int batch, int time, int heads,
+        int headSize, bool causal, float? scale, DeviceIndices? keyPadding);
+
+    /// <summary>dqkv += the gradients of Q, K and V (in their places in the fused layout) from dOutput.</summary>
+    public abstract void PackedSelfAttentionBackward(Tensor dqkv, Tensor dOutput, Tensor output, Tensor lse, Tensor qkv,
+        int batch, int time, int heads, int headSize, bool causal, float? scale, DeviceIndices? keyPadding);
+
     /// <summary>One AdamW step on p, m, v in place with g read as gradScale·g (the CPU's <see cref="Kernels.AdamW"/>).</summary>
     public abstract void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
         float weightDecay, int step, float gradScale);

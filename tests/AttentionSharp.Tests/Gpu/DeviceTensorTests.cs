@@ -1,4 +1,5 @@
 using AttentionSharp.Gpu;
+using AttentionSharp.Models;
 using AttentionSharp.Nn;
 using AttentionSharp.Training;
 
@@ -205,5 +206,75 @@ public class DeviceTensorTests(GpuFixture fixture)
         using var expected = Tensor.CrossEntropy(Tensor.Linear(xc, wc), [0, 1, 2, 3, 0]);
         expected.Backward();
         Close(wc.Grad!.ToArray(), w.Grad.ToArray(), "dW");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AGptOnTheDeviceTrainsAsTheCpuOne(bool bias)
+    {
+        // GPT-2's layout through the library's own Gpt: fused attention from c_attn on the device, the tied head.
+        var config = new GptConfig { Layers = 2, Width = 32, Heads = 4, ContextLength = 16, VocabSize = 37, Bias = bias };
+        const int batch = 3, time = 16;
+        var cpu = new Gpt(config, new Generator(21));
+        var gpu = new Gpt(config, new Generator(21));
+        gpu.To(_device);
+        var cpuOptimizer = new AdamW(cpu.ParameterGroups(), 0f, 0.9f, 0.95f, 1e-8f, 0.1f);
+        var gpuOptimizer = new AdamW(gpu.ParameterGroups(), 0f, 0.9f, 0.95f, 1e-8f, 0.1f);
+        var rng = new Generator(22);
+        for (int step = 0; step < 3; step++)
+        {
+            var (ids, targets) = Batch(rng, batch, time, config.VocabSize);
+            cpuOptimizer.ZeroGrad(); gpuOptimizer.ZeroGrad();
+            using var cpuLogits = cpu.Forward(ids, batch, time);
+            using var gpuLogits = gpu.Forward(ids, batch, time);
+            using var cpuLoss = cpu.Loss(cpuLogits, targets);
+            using var gpuLoss = gpu.Loss(gpuLogits, targets);
+            cpuLoss.Backward(); gpuLoss.Backward();
+            if (step == 0)
+            {
+                Close(cpuLogits.ToArray(), gpuLogits.ToArray(), "logits");
+                Close([cpuLoss.Item()], [gpuLoss.Item()], "loss");
+                foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
+                    Close(c.Grad!.ToArray(), g.Grad!.ToArray(), name, atol: 2e-6, rtol: 1e-3);
+            }
+            var (norm, coefficient) = GradientClipping.ClipCoefficient(cpu.Parameters(), 1f);
+            var (deviceNorm, deviceCoefficient) = GradientClipping.ClipCoefficient(gpu.Parameters(), 1f);
+            Close([norm], [deviceNorm], $"gradient norm at step {step + 1}");
+            cpuOptimizer.LearningRate = gpuOptimizer.LearningRate = 1e-2f * (step + 1) / 3;
+            cpuOptimizer.Step(coefficient);
+            gpuOptimizer.Step(deviceCoefficient);
+        }
+        foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
+            Close(c.ToArray(), g.ToArray(), $"{name} after 3 steps", atol: 1e-4, rtol: 1e-3);
+    }
+
+    [Fact]
+    public void AttentionWithKeyPaddingOnTheDeviceMatchesTheCpu()
+    {
+        const int b = 2, t = 7, heads = 2, hs = 8;
+        using var qkvHost = Tensor.Randn(new Generator(31), b, t, 3 * heads * hs);
+        var padding = new bool[b * t];
+        padding[5] = padding[6] = padding[t + 2] = true;
+        var options = new AttentionOptions { KeyPadding = padding };
+        using var cpuQkv = qkvHost.Detach();
+        cpuQkv.RequiresGrad = true;
+        using var gpuQkv = qkvHost.To(_device);
+        gpuQkv.RequiresGrad = true;
+        using var weights = Tensor.Randn(new Generator(32), b, t, heads * hs);
+        using var gpuWeights = weights.To(_device);
+        using var cpuY = Tensor.PackedSelfAttention(cpuQkv, heads, options);
+        using var gpuY = Tensor.PackedSelfAttention(gpuQkv, heads, options);
+        Close(cpuY.ToArray(), gpuY.ToArray(), "output");
+        // A loss that weighs every output element differently: Σ y·w through a product with a (1, C·…) weight.
+        using var cpuLoss = Tensor.CrossEntropy(Tensor.Linear(cpuY.Reshape(b * t, heads * hs), weights.Reshape(b * t, heads * hs)),
+            Enumerable.Range(0, b * t).ToArray());
+        using var gpuLoss = Tensor.CrossEntropy(Tensor.Linear(gpuY.Reshape(b * t, heads * hs), gpuWeights.Reshape(b * t, heads * hs)),
+            Enumerable.Range(0, b * t).ToArray());
+        cpuLoss.Backward(); gpuLoss.Backward();
+        Close(cpuQkv.Grad!.ToArray(), gpuQkv.Grad!.ToArray(), "dqkv");
+        var refused = Assert.Throws<NotSupportedException>(() =>
+            Tensor.PackedSelfAttention(gpuQkv, heads, new AttentionOptions { Causal = true, Window = 3 }));
+        Assert.Contains("a sliding window runs on the CPU only", refused.Message);
     }
 }
