@@ -9,8 +9,19 @@ namespace AttentionSharp.Gpu;
 /// kernels the autograd engine calls on them (core's Autograd/Tensor.Device.cs), each one of this assembly's kernels on
 /// views of the tensors' memory.
 /// </summary>
-internal sealed class GpuBackend(GpuDevice device) : DeviceBackend
+/// <remarks>
+/// Memory is cached as the CPU's <see cref="StoragePool"/> caches it, in the same size classes: a tensor's buffer goes
+/// back to its class when the last tensor viewing it is disposed, and the next tensor of that class takes it, so a
+/// training step allocates nothing from the driver once the first step has run (a driver allocation synchronises
+/// the device). When the driver has no memory left, the cached blocks are given back and the allocation tried again.
+/// </remarks>
+internal sealed class GpuBackend(GpuDevice device) : DeviceBackend, IDisposable
 {
+    readonly Dictionary<int, Stack<GpuTensor>> _cached = [];   // free blocks by class size
+    long _driverAllocations;
+
+    /// <summary>Blocks asked of the driver so far (the cache served every other allocation).</summary>
+    public long DriverAllocations => Interlocked.Read(ref _driverAllocations);
     /// <summary>A tensor's elements as a GPU tensor view (dense, from its offset), for a kernel.</summary>
     GpuTensor View(Tensor t)
     {
@@ -23,7 +34,43 @@ internal sealed class GpuBackend(GpuDevice device) : DeviceBackend
 
     static GpuIntBuffer Ints(DeviceIndices indices) => ((GpuIndices)indices).Buffer;
 
-    public override DeviceMemory Allocate(int length) => new GpuMemory(device, length);
+    public override DeviceMemory Allocate(int length)
+    {
+        int size = length == 0 ? 1 : StoragePool.ClassOf(length).Size;
+        lock (_cached)
+            if (_cached.TryGetValue(size, out var blocks) && blocks.Count > 0) return new GpuMemory(this, blocks.Pop(), length);
+        Interlocked.Increment(ref _driverAllocations);
+        try
+        {
+            return new GpuMemory(this, GpuTensor.Uninitialized(device, size), length);
+        }
+        catch (Exception e) when (e is ILGPU.Runtime.AcceleratorException or OutOfMemoryException)
+        {
+            Trim();
+            return new GpuMemory(this, GpuTensor.Uninitialized(device, size), length);
+        }
+    }
+
+    void Return(GpuTensor block)
+    {
+        lock (_cached)
+        {
+            if (!_cached.TryGetValue(block.Count, out var blocks)) _cached[block.Count] = blocks = new Stack<GpuTensor>();
+            blocks.Push(block);
+        }
+    }
+
+    /// <summary>Gives every cached block back to the driver.</summary>
+    public void Trim()
+    {
+        lock (_cached)
+        {
+            foreach (var blocks in _cached.Values)
+                while (blocks.Count > 0) blocks.Pop().Dispose();
+        }
+    }
+
+    public void Dispose() => Trim();
 
     public override DeviceIndices Upload(ReadOnlySpan<int> values) => new GpuIndices(device.Upload(values));
 
@@ -136,13 +183,15 @@ internal sealed class GpuBackend(GpuDevice device) : DeviceBackend
         float weightDecay, int step, float gradScale) =>
         device.AdamW.Step(View(param), View(grad), View(m), View(v), lr, beta1, beta2, eps, weightDecay, step, gradScale);
 
-    /// <summary>A tensor's memory: one GPU buffer, freed when the last tensor viewing it is disposed.</summary>
-    sealed class GpuMemory(GpuDevice device, int length) : DeviceMemory(device, length)
+    /// <summary>A tensor's memory: a cached block of its size class, returned when the last tensor viewing it is disposed.</summary>
+    sealed class GpuMemory(GpuBackend backend, GpuTensor block, int length) : DeviceMemory(backend.Device, length)
     {
-        public GpuTensor Buffer { get; } = device.Zeros(length);
+        public GpuTensor Buffer => block;
 
-        protected override void Free() => Buffer.Dispose();
+        protected override void Free() => backend.Return(block);
     }
+
+    GpuDevice Device => device;
 
     sealed class GpuIndices(GpuIntBuffer buffer) : DeviceIndices
     {

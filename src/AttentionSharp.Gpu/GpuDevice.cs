@@ -234,6 +234,7 @@ public sealed class GpuDevice : Device, IDisposable
 
     public void Dispose()
     {
+        _backend?.Dispose();
         _flashAttention?.Dispose();
         Accelerator.Dispose();
         _context.Dispose();

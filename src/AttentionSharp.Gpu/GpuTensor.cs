@@ -43,6 +43,9 @@ public sealed class GpuTensor : IDisposable
         _offset = offset;
     }
 
+    /// <summary>A buffer of <paramref name="count"/> floats left as the allocator gives them.</summary>
+    internal static GpuTensor Uninitialized(GpuDevice device, int count) => new(device, [count]);
+
     internal static GpuTensor Zeros(GpuDevice device, ReadOnlySpan<int> shape)
     {
         var t = new GpuTensor(device, shape);
