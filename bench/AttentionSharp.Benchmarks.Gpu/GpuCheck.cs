@@ -42,13 +42,16 @@ public static class GpuCheck
     public static int Run(GpuDevice device, string? jsonPath, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(device);
-        output.WriteLine($"GpuGpt and the recurrent classifiers against the CPU engine on {device}: logits, loss, every " +
-                         "gradient, AdamW steps with clipping.");
+        output.WriteLine($"GpuGpt, the library's Gpt on device tensors and the recurrent classifiers against the CPU " +
+                         $"engine on {device}: logits, loss, every gradient, AdamW steps with clipping.");
         var all = new List<Dictionary<string, object?>>();
         int failures = 0;
         var cases = Cases(device).Select(c => (Name: $"{c.Name} (L {c.Config.Layers}, C {c.Config.Width}, NH {c.Config.Heads}, " +
                                                       $"V {c.Config.VocabSize}, B {c.Batch}, T {c.Time})",
                 Compare: (Func<IReadOnlyList<GpuComparison>>)(() => GpuGptCheck.Compare(device, c.Config, c.Batch, c.Time))))
+            .Concat(Cases(device).Select(c => (Name: $"{c.Name} through autograd on device tensors",
+                Compare: (Func<IReadOnlyList<GpuComparison>>)(() =>
+                    GpuGptCheck.CompareAutograd(device, c.Config, c.Batch, c.Time)))))
             .Concat(RecurrentCases(device));
         foreach (var (name, compare) in cases)
         {

@@ -25,7 +25,9 @@ public sealed record GpuTrainBenchOptions
 /// One GPT training step on the device as <c>attn train --device cuda</c> takes it (<see cref="GpuStepEngine"/>'s
 /// arithmetic: forward with the loss read back, backward, the gradient norm read back, clipping to 1 folded into AdamW),
 /// timed from its first launch until the device finished; tokens/s and MFU against the device's FP32 peak with the CPU
-/// benchmark's FLOPs count (<see cref="TrainBenchConfig.StepFlops"/>).
+/// benchmark's FLOPs count (<see cref="TrainBenchConfig.StepFlops"/>). Beside it, the same step through the library's
+/// own modules on the device (<see cref="Nn.Module.To"/>, autograd, <see cref="GradientClipping"/>, <see cref="AdamW"/>),
+/// so that the two ways of training a GPT on a GPU are timed in one run.
 /// </summary>
 public static class GpuTrainBenchmark
 {
@@ -42,15 +44,18 @@ public static class GpuTrainBenchmark
         output.WriteLine($"MFU: (6·N + 12·L·C·T) FLOPs per token (N without wpe) / step time / FP32 peak " +
                          (device.PeakGflops is { } p ? $"({p:F0} GFLOP/s)" : "(unknown here: no MFU)"));
         output.WriteLine();
-        output.WriteLine($"{"config",-16}{"B×T",11}{"ms",10}{"tok/s",11}{"MFU",8}{"loss",9}");
+        output.WriteLine("autograd ms: the same step through Gpt.To(device), autograd, clipping and AdamW on device tensors");
+        output.WriteLine();
+        output.WriteLine($"{"config",-16}{"B×T",11}{"ms",10}{"tok/s",11}{"MFU",8}{"loss",9}{"autograd ms",13}");
         var results = new List<Dictionary<string, object?>>();
         foreach (var config in configs)
         {
             var (ms, loss, parameters) = Measure(device, config, options);
+            double autogradMs = MeasureAutograd(device, config, options);
             double tokensPerSecond = config.TokensPerStep / (ms / 1e3);
             double? mfu = device.PeakGflops is { } peak ? config.StepFlops(parameters) / (ms / 1e3) / (peak * 1e9) : null;
             output.WriteLine($"{config.Name,-16}{$"{config.Batch}×{config.Context}",11}{ms,10:F1}{tokensPerSecond,11:F0}" +
-                             $"{(mfu is { } f ? f.ToString("P1") : "-"),8}{loss,9:F4}");
+                             $"{(mfu is { } f ? f.ToString("P1") : "-"),8}{loss,9:F4}{autogradMs,13:F1}");
             results.Add(new()
             {
                 ["config"] = config.Name,
@@ -61,6 +66,7 @@ public static class GpuTrainBenchmark
                 ["mfu"] = mfu is { } m ? Math.Round(m, 4) : null,
                 ["step_gflop"] = Math.Round(config.StepFlops(parameters) / 1e9, 1),
                 ["first_loss"] = loss,
+                ["autograd_ms"] = Math.Round(autogradMs, 3),
             });
         }
         if (options.JsonPath is { } path)
@@ -103,6 +109,31 @@ public static class GpuTrainBenchmark
         var times = new List<double>();
         for (int s = 0; s < options.Steps; s++) times.Add(GpuBenchDevice.Seconds(device, Step));
         return (GpuBenchDevice.Median(times) * 1e3, firstLoss, parameters);
+    }
+
+    /// <summary>The same step on the library's <see cref="Gpt"/> moved to the device: median ms.</summary>
+    static double MeasureAutograd(GpuDevice device, TrainBenchConfig config, GpuTrainBenchOptions options)
+    {
+        var model = new Gpt(config.Gpt, new Generator(42));
+        model.To(device);
+        var rng = new Generator(1234);
+        var batches = Enumerable.Range(0, 4).Select(_ => (X: Draw(rng, config), Y: Draw(rng, config))).ToArray();
+        var optimizer = new AdamW(model.ParameterGroups(), LearningRate, weightDecay: WeightDecay);
+        int step = 0;
+        void Step()
+        {
+            var (x, y) = batches[step++ % batches.Length];
+            using var scope = TensorScope.Begin();
+            optimizer.ZeroGrad();
+            var loss = model.Loss(model.Forward(x, config.Batch, config.Context), y);
+            loss.Item();   // read back, as the fused step reads its loss
+            loss.Backward();
+            optimizer.Step(GradientClipping.ClipCoefficient(model.Parameters(), 1f).Coefficient);
+        }
+        for (int w = 0; w < options.Warmups; w++) Step();
+        var times = new List<double>();
+        for (int s = 0; s < options.Steps; s++) times.Add(GpuBenchDevice.Seconds(device, Step));
+        return GpuBenchDevice.Median(times) * 1e3;
     }
 
     static int[] Draw(Generator rng, TrainBenchConfig c)

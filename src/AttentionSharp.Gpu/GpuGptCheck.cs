@@ -66,6 +66,30 @@ public static class GpuGptCheck
     }
 
     /// <summary>
+    /// As <see cref="Compare"/> for the library's own <see cref="Gpt"/> moved to <paramref name="device"/> and trained
+    /// through autograd on device tensors (<see cref="Nn.Module.To"/>), against the same model on the CPU.
+    /// </summary>
+    public static IReadOnlyList<GpuComparison> CompareAutograd(Device device, GptConfig config, int batch, int time,
+        int steps = 3, ulong seed = 1337)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(config);
+        var cpu = new Gpt(config, new Generator(seed));
+        using var gpu = new DeviceGptTrainable(new Gpt(config, new Generator(seed)), device);
+        var rng = new Generator(seed + 1);
+        var optimizer = new AdamW(cpu.ParameterGroups(), 0f, 0.9f, 0.95f, 1e-8f, 0.1f);
+        return CompareSteps(gpu, optimizer, [.. cpu.NamedParameters()], batch, time, steps, $"{device.Name}/autograd",
+            () =>
+            {
+                var ids = Draw(rng, batch * time, config.VocabSize);
+                var targets = Draw(rng, batch * time, config.VocabSize);
+                cpu.Train();
+                return (ids, targets);
+            },
+            ids => cpu.Forward(ids, batch, time), (l, targets) => cpu.Loss(l, targets));
+    }
+
+    /// <summary>
     /// The comparison loop <see cref="Compare"/> and <see cref="GpuRecurrentCheck"/> share: for steps 0 to
     /// <paramref name="steps"/>, draws a batch, takes the CPU step (the optimizer's zero-grad, then
     /// <paramref name="cpuLogits"/> and <paramref name="cpuLoss"/> in a <see cref="TensorScope"/>, backward) and the

@@ -27,7 +27,9 @@ public sealed class AdamW
         _state = parameters.Select(p => (p.Param, p.Decay, new float[p.Param.Count], new float[p.Param.Count])).ToArray();
         _onDevice = [.. _state.Select(s => s.Param.Device.IsCpu
             ? ((Tensor, Tensor)?)null
-            : (Tensor.Zeros(s.Param.Device, s.Param.Shape), Tensor.Zeros(s.Param.Device, s.Param.Shape)))];
+            : (Moment(s.Param), Moment(s.Param)))];
+
+        static Tensor Moment(Tensor p) => Tensor.Zeros(p.Device, p.Shape).DetachFromScope();   // outlives any step's scope
         LearningRate = lr; Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay;
     }
 

@@ -33,14 +33,15 @@ public static class GradientClipping
         // thread count.
         var list = grads as IReadOnlyList<Tensor> ?? [.. grads];
         var sums = new double[list.Count];
-        for (int i = 0; i < list.Count; i++)   // a device's sums queue from this thread
-            if (!list[i].Device.IsCpu) sums[i] = Norms.SumOfSquares(list[i]);
         Kernels.Parallel.ForEachTensor(list.Count, i => list[i].Count, i =>
         {
             if (list[i].Device.IsCpu) sums[i] = Norms.SumOfSquares(list[i].Data);
         });
         double sumSquares = 0;
         foreach (double s in sums) sumSquares += s;
+        // A device's gradients are summed there into one total, read back once.
+        foreach (var onDevice in list.Where(g => !g.Device.IsCpu).GroupBy(g => g.Device))
+            sumSquares += Norms.SumOfSquares([.. onDevice]);
         float norm = (float)Math.Sqrt(sumSquares);
         return (norm, CoefficientFor(norm, maxNorm));
     }

@@ -59,11 +59,26 @@ public static unsafe class Norms
     /// Σ x² of a dense tensor on any device: <see cref="SumOfSquares(ReadOnlySpan{float})"/> on the CPU; a device sums
     /// in float with its own kernel (in an order of its own), and the total is read back.
     /// </summary>
-    public static double SumOfSquares(Tensor x)
+    public static double SumOfSquares(Tensor x) => SumOfSquares([x]);
+
+    /// <summary>
+    /// Σ x² over dense tensors of one device: each summed as above on the CPU (in order, in double); a device adds them
+    /// all into one float total there and reads it back once.
+    /// </summary>
+    public static double SumOfSquares(IReadOnlyList<Tensor> tensors)
     {
-        if (x.Device.IsCpu) return SumOfSquares(x.Data);
-        using var total = Tensor.Zeros(x.Device, 1);
-        Tensor.DeviceBackendOf(x).SumOfSquares(total, Tensor.DenseOnDevice(x));
+        if (tensors.Count == 0) return 0;
+        var device = tensors[0].Device;
+        if (tensors.Any(t => !ReferenceEquals(t.Device, device)))
+            throw new ArgumentException("SumOfSquares: the tensors are on more than one device.", nameof(tensors));
+        if (device.IsCpu)
+        {
+            double sum = 0;
+            foreach (var t in tensors) sum += SumOfSquares(t.Data);
+            return sum;
+        }
+        using var total = Tensor.Zeros(device, 1);
+        foreach (var t in tensors) Tensor.DeviceBackendOf(t).SumOfSquares(total, Tensor.DenseOnDevice(t));
         return total.Item();
     }
 

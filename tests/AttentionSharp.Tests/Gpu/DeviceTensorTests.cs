@@ -213,40 +213,14 @@ public class DeviceTensorTests(GpuFixture fixture)
     [InlineData(false)]
     public void AGptOnTheDeviceTrainsAsTheCpuOne(bool bias)
     {
-        // GPT-2's layout through the library's own Gpt: fused attention from c_attn on the device, the tied head.
+        // GPT-2's layout through the library's own Gpt, moved with Module.To: fused attention from c_attn on the device,
+        // the tied head; logits, loss, every gradient, then three clipped AdamW steps (GpuGptCheck's loop and tolerances).
         var config = new GptConfig { Layers = 2, Width = 32, Heads = 4, ContextLength = 16, VocabSize = 37, Bias = bias };
-        const int batch = 3, time = 16;
-        var cpu = new Gpt(config, new Generator(21));
-        var gpu = new Gpt(config, new Generator(21));
-        gpu.To(_device);
-        var cpuOptimizer = new AdamW(cpu.ParameterGroups(), 0f, 0.9f, 0.95f, 1e-8f, 0.1f);
-        var gpuOptimizer = new AdamW(gpu.ParameterGroups(), 0f, 0.9f, 0.95f, 1e-8f, 0.1f);
-        var rng = new Generator(22);
-        for (int step = 0; step < 3; step++)
-        {
-            var (ids, targets) = Batch(rng, batch, time, config.VocabSize);
-            cpuOptimizer.ZeroGrad(); gpuOptimizer.ZeroGrad();
-            using var cpuLogits = cpu.Forward(ids, batch, time);
-            using var gpuLogits = gpu.Forward(ids, batch, time);
-            using var cpuLoss = cpu.Loss(cpuLogits, targets);
-            using var gpuLoss = gpu.Loss(gpuLogits, targets);
-            cpuLoss.Backward(); gpuLoss.Backward();
-            if (step == 0)
-            {
-                Close(cpuLogits.ToArray(), gpuLogits.ToArray(), "logits");
-                Close([cpuLoss.Item()], [gpuLoss.Item()], "loss");
-                foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
-                    Close(c.Grad!.ToArray(), g.Grad!.ToArray(), name, atol: 2e-6, rtol: 1e-3);
-            }
-            var (norm, coefficient) = GradientClipping.ClipCoefficient(cpu.Parameters(), 1f);
-            var (deviceNorm, deviceCoefficient) = GradientClipping.ClipCoefficient(gpu.Parameters(), 1f);
-            Close([norm], [deviceNorm], $"gradient norm at step {step + 1}");
-            cpuOptimizer.LearningRate = gpuOptimizer.LearningRate = 1e-2f * (step + 1) / 3;
-            cpuOptimizer.Step(coefficient);
-            gpuOptimizer.Step(deviceCoefficient);
-        }
-        foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
-            Close(c.ToArray(), g.ToArray(), $"{name} after 3 steps", atol: 1e-4, rtol: 1e-3);
+        var results = GpuGptCheck.CompareAutograd(_device, config, batch: 3, time: 16);
+        int parameters = new Gpt(config, new Generator(1)).NamedParameters().Count();
+        Assert.Equal(2 + parameters + 3 * (1 + parameters), results.Count);   // logits, loss, gradients; per step norm, parameters
+        var failed = results.Where(r => !r.Passed).ToList();
+        Assert.True(failed.Count == 0, string.Join(Environment.NewLine, failed));
     }
 
     [Fact]
