@@ -279,4 +279,30 @@ public class DeviceTensorTests(GpuFixture fixture)
         Assert.True(first > 0 && second >= first);
         Assert.Equal((second, second), (third, fourth));
     }
+
+    [Fact]
+    public void CheckpointsAreTheSameFilesOnBothDevices()
+    {
+        var config = new GptConfig { Layers = 1, Width = 16, Heads = 2, ContextLength = 8, VocabSize = 11 };
+        var dir = Directory.CreateTempSubdirectory("attn-device-").FullName;
+        try
+        {
+            var onDevice = new Gpt(config, new Generator(51));
+            onDevice.To(_device);
+            string fromDevice = Path.Combine(dir, "device.safetensors"), fromCpu = Path.Combine(dir, "cpu.safetensors");
+            AttentionSharp.IO.StateDictFile.Save(onDevice, fromDevice);
+            AttentionSharp.IO.StateDictFile.Save(new Gpt(config, new Generator(51)), fromCpu);
+            Assert.Equal(File.ReadAllBytes(fromCpu), File.ReadAllBytes(fromDevice));
+
+            var other = new Gpt(config, new Generator(52));
+            other.To(_device);
+            AttentionSharp.IO.StateDictFile.Load(other, fromCpu);   // a CPU checkpoint into a model on the device
+            foreach (var ((name, a), (_, b)) in onDevice.NamedParameters().Zip(other.NamedParameters()))
+            {
+                Assert.Same(_device, b.Device);
+                Assert.True(a.ToArray().SequenceEqual(b.ToArray()), name);
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
