@@ -370,4 +370,51 @@ public sealed unsafe partial class Tensor
         for (int i = 0; i < count; i++) flags[i] = padding[i] ? 1 : 0;
         return flags;
     }
+
+    /// <summary><see cref="Cat"/> on a device: block copies into the result, the gradient's blocks added back.</summary>
+    static Tensor DeviceCat(IReadOnlyList<Tensor> tensors, int d, int[] shape)
+    {
+        var device = tensors[0].Device;
+        foreach (var t in tensors)
+            if (!ReferenceEquals(t.Device, device))
+                throw new InvalidOperationException($"Cat: its operands are on {device.Name} and {t.Device.Name}; move " +
+                    "them to one device first (To or Module.To).");
+        var inputs = tensors.Select(DenseOnDevice).ToArray();
+        var backend = device.Backend;
+        int outer = 1; for (int k = 0; k < d; k++) outer *= shape[k];
+        int inner = 1; for (int k = d + 1; k < shape.Length; k++) inner *= shape[k];
+        int rowOut = shape[d] * inner;
+        var result = DeviceUninitialized(device, shape);
+        // Block o of each input goes to row o of the result, after the inputs before it.
+        void EachBlock(Action<Tensor, int, int, int> run)   // (input, its offset, the result's offset, length)
+        {
+            int at = 0;
+            foreach (var t in inputs)
+            {
+                int row = t._shape[d] * inner;
+                for (int o = 0; o < outer; o++) run(t, o * row, o * rowOut + at, row);
+                at += row;
+            }
+        }
+        EachBlock((t, from, to, length) =>
+        {
+            using var source = t.Block(from, length);
+            using var target = result.Block(to, length);
+            backend.Copy(target, source);
+        });
+        return Record(result, "Cat", inputs, g =>
+        {
+            var dense = DenseOnDevice(g);
+            EachBlock((t, from, to, length) =>
+            {
+                if (!t.RequiresGrad) return;
+                using var gradient = t.DeviceGrad().Block(from, length);
+                using var part = dense.Block(to, length);
+                backend.AddRows(gradient, gradient, part, 1, length, 1);
+            });
+        });
+    }
+
+    /// <summary>A one-dimensional view of <paramref name="length"/> elements from element <paramref name="start"/> of a dense tensor.</summary>
+    Tensor Block(int start, int length) => ViewOf(_offset + start, [length], [1]);
 }

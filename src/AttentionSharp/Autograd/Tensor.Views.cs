@@ -184,6 +184,8 @@ public sealed unsafe partial class Tensor
                     throw new ArgumentException($"Cat along dimension {d} needs equal sizes elsewhere; got {ShapeMath.Format(first.Shape)} and {ShapeMath.Format(t.Shape)}.");
             shape[d] += t._shape[d];
         }
+        foreach (var t in tensors)
+            if (t._memory is not null) return DeviceCat(tensors, d, shape);
         var result = Uninitialized(shape);
         int outer = 1; for (int k = 0; k < d; k++) outer *= shape[k];
         int inner = 1; for (int k = d + 1; k < shape.Length; k++) inner *= shape[k];

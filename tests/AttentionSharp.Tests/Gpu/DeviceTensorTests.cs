@@ -305,4 +305,37 @@ public class DeviceTensorTests(GpuFixture fixture)
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    [Fact]
+    public void ABertOnTheDeviceComputesTheCpusMaskedWordLossAndGradients()
+    {
+        // A post-LN BERT with learned positions and key padding: its Q, K and V weights joined on the device (Cat),
+        // attention with padding, GELU's erf form, the tied masked-word head; dropout off (it runs on the CPU only).
+        var config = new BertConfig
+        {
+            VocabSize = 29, MaxPositions = 9, Layers = 2, Heads = 2, Width = 16, IntermediateSize = 24, Dropout = 0,
+            AttentionDropout = 0, PadTokenId = 0,
+        };
+        const int batch = 2, time = 9;
+        var cpu = new Bert(config, new Generator(61));
+        var gpu = new Bert(config, new Generator(61));
+        gpu.To(_device);
+        var rng = new Generator(62);
+        var ids = Enumerable.Range(0, batch * time).Select(_ => 1 + rng.NextInt(config.VocabSize - 1)).ToArray();
+        ids[7] = ids[8] = ids[time + 8] = 0;   // padding at the ends of the rows
+        var segments = Enumerable.Range(0, batch * time).Select(i => i % time < 4 ? 0 : 1).ToArray();
+        var labels = Enumerable.Repeat(Bert.IgnoreIndex, batch * time).ToArray();
+        labels[1] = 5; labels[4] = 17; labels[time + 2] = 3; labels[time + 6] = 28;
+
+        using var cpuLogits = cpu.MlmLogits(cpu.Forward(ids, batch, time, segments));
+        using var gpuLogits = gpu.MlmLogits(gpu.Forward(ids, batch, time, segments));
+        Close(cpuLogits.ToArray(), gpuLogits.ToArray(), "logits");
+        using var cpuLoss = cpu.MlmLoss(cpuLogits, labels);
+        using var gpuLoss = gpu.MlmLoss(gpuLogits, labels);
+        Close([cpuLoss.Item()], [gpuLoss.Item()], "loss");
+        cpuLoss.Backward();
+        gpuLoss.Backward();
+        foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
+            Close(c.Grad!.ToArray(), g.Grad!.ToArray(), name, atol: 2e-6, rtol: 1e-3);
+    }
 }
