@@ -96,6 +96,17 @@ internal sealed class GpuBackend(GpuDevice device) : DeviceBackend, IDisposable
         if (to.Count > 0) from.View.SubView(0, from.Count).CopyTo(to.View.SubView(0, to.Count));
     }
 
+    /// <summary>The whole buffer a tensor's memory holds, for kernels that address it from its start.</summary>
+    GpuTensor Whole(Tensor t) => t.Memory is GpuMemory memory && ReferenceEquals(memory.Device, device)
+        ? memory.Buffer
+        : throw new InvalidOperationException($"A tensor on {t.Device.Name} was handed to {device.Name}'s kernels.");
+
+    public override void Gather(Tensor dense, Tensor source, int offset, int[] strides) =>
+        device.Strided.Gather(View(dense), Whole(source), offset, dense.ShapeArray, strides);
+
+    public override void ScatterAdd(Tensor target, int offset, int[] strides, Tensor dense) =>
+        device.Strided.ScatterAdd(Whole(target), offset, dense.ShapeArray, strides, View(dense));
+
     public override void AddRows(Tensor y, Tensor a, Tensor table, int rows, int cols, int period) =>
         device.Add.Rows(View(y), View(a), View(table), rows, cols, period);
 

@@ -38,6 +38,7 @@ public sealed class GpuDevice : Device, IDisposable
     GpuAdd? _add;
     GpuRecurrent? _recurrent;
     GpuBackend? _backend;
+    GpuStrided? _strided;
 
     GpuDevice(Context context, Accelerator accelerator, GpuDeviceKind kind, GpuKernelShapes shapes, int? clockRateMHz)
     {
@@ -178,6 +179,9 @@ public sealed class GpuDevice : Device, IDisposable
 
     /// <summary>Residual sums and row-broadcast additions (positions).</summary>
     public GpuAdd Add => _add ??= new GpuAdd(this);
+
+    /// <summary>Copies between strided views and dense elements.</summary>
+    public GpuStrided Strided => _strided ??= new GpuStrided(this);
 
     /// <summary>Recurrent layers (tanh RNN, LSTM, GRU) forward and backward through time.</summary>
     public GpuRecurrent Recurrent => _recurrent ??= new GpuRecurrent(this);

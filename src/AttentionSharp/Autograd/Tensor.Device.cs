@@ -17,8 +17,26 @@ public sealed unsafe partial class Tensor
     /// <summary>The tensor itself, which a backend kernel reads as dense elements from its offset.</summary>
     internal static Tensor DenseOnDevice(Tensor t) => t.IsContiguous
         ? t
-        : throw new InvalidOperationException($"This {ShapeMath.Format(t._shape)} view on {t.Device.Name} is strided; " +
-            "operations on a device read dense tensors only (reshape before transposing, or copy it to the CPU).");
+        : throw new InvalidOperationException($"This {ShapeMath.Format(t._shape)} view on {t.Device.Name} is strided " +
+            "where a dense tensor is needed; call Contiguous() first.");
+
+    /// <summary>A dense copy of a device tensor laid out in any order (no history).</summary>
+    Tensor DeviceCopy()
+    {
+        var result = DeviceUninitialized(Device, _shape);
+        DeviceBackendOf(this).Gather(result, this, _offset, _strides);
+        return result;
+    }
+
+    /// <summary>
+    /// Adds a dense gradient laid out in a view's shape into this tensor's device gradient, at
+    /// <paramref name="offset"/> elements into it with <paramref name="strides"/> (the view's places in this tensor).
+    /// </summary>
+    void ScatterIntoDeviceGrad(Tensor g, int offset, int[] strides)
+    {
+        var grad = DeviceGrad();
+        DeviceBackendOf(this).ScatterAdd(grad, grad._offset + offset, strides, DenseOnDevice(g));
+    }
 
     static Tensor DeviceUninitialized(Device device, params ReadOnlySpan<int> shape)
     {
@@ -171,7 +189,7 @@ public sealed unsafe partial class Tensor
         if (b.Rank > a.Rank || !a.Shape[(a.Rank - b.Rank)..].SequenceEqual(b.Shape))
             throw new NotSupportedException($"Add on {a.Device.Name}: {ShapeMath.Format(b.Shape)} is broadcast over " +
                 $"{ShapeMath.Format(a.Shape)}; a device adds equal shapes, or a tensor of the other's last dimensions.");
-        a = DenseOnDevice(a); b = DenseOnDevice(b);
+        a = a.Contiguous(); b = b.Contiguous();
         var backend = DeviceBackendOf(a);
         var y = DeviceUninitialized(a.Device, a._shape);
         backend.AddRows(y, a, b, rows, cols, 1);
@@ -190,14 +208,11 @@ public sealed unsafe partial class Tensor
     static Tensor DeviceLinear(string name, Device device, Tensor x, Tensor w, Tensor? bias, InputPass? pass,
         Tensor? residual, int[] outShape, int rows)
     {
-        x = DenseOnDevice(x); w = DenseOnDevice(w);
-        if (bias is not null) bias = DenseOnDevice(bias);
-        if (residual is not null) residual = DenseOnDevice(residual);
+        x = x.Contiguous(); w = w.Contiguous(); bias = bias?.Contiguous(); residual = residual?.Contiguous();
         var backend = device.Backend;
         int outF = w._shape[0], inF = w._shape[1];
         var normWeight = (pass as LayerNormPass)?.Weight; var normBias = (pass as LayerNormPass)?.Bias;
-        if (normWeight is not null) normWeight = DenseOnDevice(normWeight);
-        if (normBias is not null) normBias = DenseOnDevice(normBias);
+        normWeight = normWeight?.Contiguous(); normBias = normBias?.Contiguous();
         var mean = pass is LayerNormPass ? DeviceUninitialized(device, rows) : null;
         var rstd = pass is LayerNormPass ? DeviceUninitialized(device, rows) : null;
 
@@ -257,9 +272,7 @@ public sealed unsafe partial class Tensor
 
     static Tensor DeviceLayerNorm(Device device, Tensor x, Tensor? weight, Tensor? bias, float eps)
     {
-        x = DenseOnDevice(x);
-        if (weight is not null) weight = DenseOnDevice(weight);
-        if (bias is not null) bias = DenseOnDevice(bias);
+        x = x.Contiguous(); weight = weight?.Contiguous(); bias = bias?.Contiguous();
         var backend = device.Backend;
         int cols = x.LastDim, rows = x.Rows;
         var y = DeviceUninitialized(device, x._shape);
@@ -279,7 +292,7 @@ public sealed unsafe partial class Tensor
 
     static Tensor DeviceGelu(Tensor x, GeluApproximation approximation)
     {
-        x = DenseOnDevice(x);
+        x = x.Contiguous();
         var backend = DeviceBackendOf(x);
         var y = DeviceUninitialized(x.Device, x._shape);
         backend.Gelu(y, x, approximation);
@@ -288,7 +301,7 @@ public sealed unsafe partial class Tensor
 
     static Tensor DeviceEmbedding(Tensor table, int[] ids, int[] outShape)
     {
-        table = DenseOnDevice(table);
+        table = table.Contiguous();
         var backend = DeviceBackendOf(table);
         int vocab = table._shape[0], dim = table._shape[1];
         foreach (int id in ids)
@@ -306,7 +319,7 @@ public sealed unsafe partial class Tensor
 
     static Tensor DeviceCrossEntropy(Tensor logits, int[] targets, int ignoreIndex, float labelSmoothing)
     {
-        var x = DenseOnDevice(logits);
+        var x = logits.Contiguous();
         var backend = DeviceBackendOf(x);
         int vocab = x.LastDim, rows = x.Rows;
         var indices = backend.Upload(targets);
@@ -342,7 +355,7 @@ public sealed unsafe partial class Tensor
         if (unsupported is not null)
             throw new NotSupportedException($"Attention on {qkv.Device.Name} is causal or full, with key padding; " +
                 $"{unsupported} runs on the CPU only.");
-        var dense = DenseOnDevice(qkv);
+        var dense = qkv.Contiguous();
         var device = dense.Device;
         var backend = device.Backend;
         var padding = options.KeyPadding.IsEmpty ? null : backend.Upload(PaddingFlags(options.KeyPadding.Span, b * t));
@@ -379,7 +392,7 @@ public sealed unsafe partial class Tensor
             if (!ReferenceEquals(t.Device, device))
                 throw new InvalidOperationException($"Cat: its operands are on {device.Name} and {t.Device.Name}; move " +
                     "them to one device first (To or Module.To).");
-        var inputs = tensors.Select(DenseOnDevice).ToArray();
+        var inputs = tensors.Select(t => t.Contiguous()).ToArray();
         var backend = device.Backend;
         int outer = 1; for (int k = 0; k < d; k++) outer *= shape[k];
         int inner = 1; for (int k = d + 1; k < shape.Length; k++) inner *= shape[k];

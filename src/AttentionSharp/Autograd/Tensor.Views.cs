@@ -102,10 +102,11 @@ public sealed unsafe partial class Tensor
         {
             if (!RequiresGrad) return;
             // The gradient buffer is dense in this tensor's shape; view it permuted and add g (dense in the result's shape).
-            var buf = GradBuffer();
             var dense = ShapeMath.ContiguousStrides(_shape);
             var permutedStrides = new int[Rank];
             for (int i = 0; i < Rank; i++) permutedStrides[i] = dense[perm[i]];
+            if (_memory is not null) { ScatterIntoDeviceGrad(g, 0, permutedStrides); return; }
+            var buf = GradBuffer();
             fixed (float* dst = buf) Strided.AddDenseInto(dst, permutedStrides, g.Pointer, g.ShapeArray);
         });
     }
@@ -132,8 +133,9 @@ public sealed unsafe partial class Tensor
         return Record(view, "Narrow", [this], g =>
         {
             if (!RequiresGrad) return;
-            var buf = GradBuffer();
             var dense = ShapeMath.ContiguousStrides(_shape);
+            if (_memory is not null) { ScatterIntoDeviceGrad(g, start * dense[d], dense); return; }
+            var buf = GradBuffer();
             fixed (float* dst = buf) Strided.AddDenseInto(dst + start * dense[d], dense, g.Pointer, g.ShapeArray);
         });
     }

@@ -90,6 +90,15 @@ internal abstract class DeviceBackend
     /// <summary>destination = source, both dense and of one size.</summary>
     public abstract void Copy(Tensor destination, Tensor source);
 
+    /// <summary>
+    /// dense = the elements of a view of <paramref name="source"/>'s memory: element c at
+    /// <paramref name="offset"/> + Σ c_d·strides[d] (offset from the memory's start), c over dense's shape.
+    /// </summary>
+    public abstract void Gather(Tensor dense, Tensor source, int offset, int[] strides);
+
+    /// <summary>The view's elements of <paramref name="target"/>'s memory += dense (a view that maps no two to one).</summary>
+    public abstract void ScatterAdd(Tensor target, int offset, int[] strides, Tensor dense);
+
     /// <summary>y = a + table[r mod period] over rows of <paramref name="cols"/> (period = rows: a plain sum).</summary>
     public abstract void AddRows(Tensor y, Tensor a, Tensor table, int rows, int cols, int period);
 

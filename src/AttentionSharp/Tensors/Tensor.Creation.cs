@@ -86,6 +86,7 @@ public sealed unsafe partial class Tensor
     /// <summary>A dense copy that records no history (torch's clone().detach()).</summary>
     public Tensor Copy()
     {
+        if (_memory is not null) return DeviceCopy();
         var t = Uninitialized(_shape);
         CopyTo(t.Data);
         return t;

@@ -225,7 +225,12 @@ public sealed unsafe partial class Tensor : IDisposable
     public void CopyTo(Span<float> destination)
     {
         if (destination.Length < Count) throw new ArgumentException($"Destination holds {destination.Length} elements; the tensor has {Count}.", nameof(destination));
-        if (_memory is not null) { DeviceBackendOf(this).CopyToHost(DenseOnDevice(this), destination[..Count]); return; }
+        if (_memory is not null)
+        {
+            using var dense = IsContiguous ? null : DeviceCopy();
+            DeviceBackendOf(this).CopyToHost(dense ?? this, destination[..Count]);
+            return;
+        }
         if (IsContiguous) { Data.CopyTo(destination); return; }
         fixed (float* dst = destination) StridedCopy(dst, Pointer, _shape, _strides);
     }
