@@ -290,6 +290,16 @@ public sealed unsafe partial class Tensor
         if (Rank != 4) throw new ArgumentException($"Unfold2d expects images (B, Ch, H, W); got {ShapeMath.Format(Shape)}.");
         int b = _shape[0], ch = _shape[1], h = _shape[2], w = _shape[3];
         var (ho, wo) = Kernels.Unfold.OutputSize(h, w, kernel, stride, padding);
+        if (_memory is not null)
+        {
+            // Patches (kernel = stride, no padding) are a permutation of the image: (B, Ch, Ho, K, Wo, K) read as
+            // (B, Ho, Wo, Ch, K, K), which a device gathers; overlapping or padded windows run on the CPU only.
+            if (kernel != stride || padding != 0 || ho * kernel != h || wo * kernel != w)
+                throw new NotSupportedException($"Unfold2d on {Device.Name} cuts images into patches (kernel = stride, " +
+                    $"no padding, sizes divisible); kernel {kernel}, stride {stride}, padding {padding} on {h}×{w} runs on " +
+                    "the CPU only.");
+            return Reshape(b, ch, ho, kernel, wo, kernel).Permute(0, 2, 4, 1, 3, 5).Reshape(b, ho * wo, ch * kernel * kernel);
+        }
         var y = Uninitialized([b, ho * wo, ch * kernel * kernel]);
         // A view is read in place through its strides: a convolutional stem's channels-last rows seen as (B, Ch, H, W)
         // are not copied first. The gradient goes to the view, whose own backward lays it out for the rows.

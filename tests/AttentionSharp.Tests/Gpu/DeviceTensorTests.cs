@@ -364,4 +364,29 @@ public class DeviceTensorTests(GpuFixture fixture)
         Close(cpuX.Grad!.ToArray(), gpuX.Grad!.ToArray(), "dx");
         Close(cpuW.Grad!.ToArray(), gpuW.Grad!.ToArray(), "dW");
     }
+
+    [Fact]
+    public void AVisionTransformerOnTheDeviceComputesTheCpusLossAndGradients()
+    {
+        // Patches cut on the device (a gathered permutation of the images), the class token joined with Cat, learned
+        // positions, pre-LN encoder layers, the class token's row selected for the head.
+        var config = new VisionTransformerConfig
+        {
+            ImageSize = 8, PatchSize = 4, Channels = 1, Classes = 5, Layers = 2, Heads = 2, Width = 16, MlpWidth = 24,
+        };
+        var cpu = new VisionTransformer(config, new Generator(81));
+        var gpu = new VisionTransformer(config, new Generator(81));
+        gpu.To(_device);
+        using var images = Tensor.Randn(new Generator(82), 3, 1, 8, 8);
+        using var onDevice = images.To(_device);
+        int[] labels = [0, 3, 4];
+        using var cpuLogits = cpu.Forward(images);
+        using var gpuLogits = gpu.Forward(onDevice);
+        Close(cpuLogits.ToArray(), gpuLogits.ToArray(), "logits");
+        using var cpuLoss = Tensor.CrossEntropy(cpuLogits, labels);
+        using var gpuLoss = Tensor.CrossEntropy(gpuLogits, labels);
+        cpuLoss.Backward(); gpuLoss.Backward();
+        foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
+            Close(c.Grad!.ToArray(), g.Grad!.ToArray(), name, atol: 2e-6, rtol: 1e-3);
+    }
 }
