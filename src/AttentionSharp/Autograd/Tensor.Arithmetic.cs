@@ -31,7 +31,7 @@ public sealed unsafe partial class Tensor
 
     static Tensor Binary(BinaryOp op, Tensor a, Tensor b)
     {
-        if (DeviceOf(op.ToString(), a, b) is not null)
+        if (a._memory is not null || b._memory is not null)
             return op == BinaryOp.Add
                 ? DeviceAdd(a, b)
                 : throw new NotSupportedException($"{op} runs on the CPU only; of element-wise operations a device runs Add.");

@@ -184,6 +184,7 @@ public sealed unsafe partial class Tensor
     /// <summary>a + b on a device, b of a's shape or of its last dimensions (broadcast over the leading ones).</summary>
     static Tensor DeviceAdd(Tensor a, Tensor b)
     {
+        DeviceOf("Add", a, b);   // one device for both
         if (b.Count > a.Count) (a, b) = (b, a);
         int cols = b.Count, rows = cols == 0 ? 0 : a.Count / cols;
         if (b.Rank > a.Rank || !a.Shape[(a.Rank - b.Rank)..].SequenceEqual(b.Shape))

@@ -105,6 +105,7 @@ public class DeviceTensorTests(GpuFixture fixture)
         Assert.Contains("To(Device.Cpu)", cpuOnly.Message);
         var mixed = Assert.Throws<InvalidOperationException>(() => Tensor.Linear(a, b));
         Assert.Contains("move them to one device", mixed.Message);
+        Assert.Contains("Add: its operands are on", Assert.Throws<InvalidOperationException>(() => a + b).Message);
         Assert.Throws<NotSupportedException>(() => a * a);
     }
 
