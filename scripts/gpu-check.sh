@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs on a machine with an NVIDIA GPU, from the unpacked pack of scripts/gpu-publish.sh (it needs no .NET, only the
 # driver; the peer needs python3 with a CUDA build of PyTorch):
-#   (a) attn bench gpu-check             the GPU GPT and the recurrent classifiers against the CPU engine on the GPU
+#   (a) attn bench gpu-check             the GPU GPT, the library's Gpt on device tensors and the recurrent classifiers
+#                                        against the CPU engine on the GPU
 #   (b) attn bench gemm --device cuda    SGEMM GFLOP/s and share of the FP32 peak, C = A·B and C = A·Bᵀ
-#   (c) attn bench train --device cuda   training step ms, tokens/s and MFU, GPT-2 124M at B = 16, T = 1024 included
+#   (c) attn bench train --device cuda   training step ms, tokens/s and MFU, GPT-2 124M at B = 16, T = 1024 included;
+#                                        the same step through autograd on device tensors beside it ("autograd ms")
 #   (d) torch_gpt_step.py                the same GPT-2 124M step in PyTorch (eager, fp32, TF32 off), same FLOPs and peak
 #   (e) attn compare --device cuda       the parallelism experiment on the GPU: RNN, LSTM, GRU and Transformer step
 #       --parallelism-only               time and tokens/s at T = 64 … 4096 (batch 8), into compare/report.md
