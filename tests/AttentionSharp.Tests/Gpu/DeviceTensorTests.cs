@@ -96,6 +96,25 @@ public class DeviceTensorTests(GpuFixture fixture)
     }
 
     [Fact]
+    public void AModelMovesToTheDeviceAndBackWithItsGradients()
+    {
+        var model = new TinyModel(new Generator(5));
+        var before = model.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.ToArray());
+        var references = model.Parameters().ToList();
+        model.To(_device);
+        using (var loss = Tensor.CrossEntropy(model.Forward([1, 2, 3], 1, 3).Reshape(3, 23), [4, 5, 6])) loss.Backward();
+        var gradients = model.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Grad!.ToArray());
+        model.To(Device.Cpu);
+        Assert.Equal(references, model.Parameters().ToList());   // the same objects, moved in place
+        foreach (var (name, p) in model.NamedParameters())
+        {
+            Assert.True(p.Device.IsCpu && p.Grad!.Device.IsCpu, name);
+            Assert.Equal(before[name], p.ToArray());
+            Assert.Equal(gradients[name], p.Grad.ToArray());
+        }
+    }
+
+    [Fact]
     public void WhatADeviceDoesNotRunIsRefusedWithASentence()
     {
         using var a = Tensor.Randn(new Generator(2), 4, 4).To(_device);
