@@ -176,7 +176,9 @@ internal sealed class GpuBackend(GpuDevice device) : DeviceBackend, IDisposable
         device.FlashAttention.Backward(problem, q, k, v, o, View(lse), dO, dq, dk, dv);
     }
 
-    /// <summary>The problem and the (B, NH, T, HS) head views of Q, K and V inside a (B, T, 3C) buffer and of O in (B, T, C).</summary>
+    /// <summary>
+    /// The problem and the (B, NH, T, HS) head views of Q, K and V inside a (B, T, 3C) buffer and of O in (B, T, C).
+    /// </summary>
     (GpuAttentionProblem, GpuHeads Q, GpuHeads K, GpuHeads V, GpuHeads O) Packed(Tensor output, Tensor qkv, int batch,
         int time, int heads, int headSize, bool causal, float? scale, DeviceIndices? keyPadding)
     {
@@ -194,7 +196,9 @@ internal sealed class GpuBackend(GpuDevice device) : DeviceBackend, IDisposable
         float weightDecay, int step, float gradScale) =>
         device.AdamW.Step(View(param), View(grad), View(m), View(v), lr, beta1, beta2, eps, weightDecay, step, gradScale);
 
-    /// <summary>A tensor's memory: a cached block of its size class, returned when the last tensor viewing it is disposed.</summary>
+    /// <summary>
+    /// A tensor's memory: a cached block of its size class, returned when the last tensor viewing it is disposed.
+    /// </summary>
     sealed class GpuMemory(GpuBackend backend, GpuTensor block, int length) : DeviceMemory(backend.Device, length)
     {
         public GpuTensor Buffer => block;

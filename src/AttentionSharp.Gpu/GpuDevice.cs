@@ -131,7 +131,9 @@ public sealed class GpuDevice : Device, IDisposable
     /// <summary>The accelerator's name as the driver reports it.</summary>
     public override string Name => Accelerator.Name;
 
-    /// <summary>Memory and kernels for <see cref="Tensor"/>s moved here (<see cref="Tensor.To"/>, <see cref="Nn.Module.To"/>).</summary>
+    /// <summary>
+    /// Memory and kernels for <see cref="Tensor"/>s moved here (<see cref="Tensor.To"/>, <see cref="Nn.Module.To"/>).
+    /// </summary>
     internal override DeviceBackend Backend => _backend ??= new GpuBackend(this);
 
     public GpuDeviceKind Kind { get; }

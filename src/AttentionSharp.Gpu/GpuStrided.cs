@@ -23,7 +23,9 @@ public sealed class GpuStrided
         _scatterAdd = device.Load<StridedArgs>(ScatterAddKernel, ScatterAddKernel);
     }
 
-    /// <summary>dense[i] = buffer[offset + Σ c_d·strides[d]] for every index c of <paramref name="shape"/>, in row-major order.</summary>
+    /// <summary>
+    /// dense[i] = buffer[offset + Σ c_d·strides[d]] for every index c of <paramref name="shape"/>, in row-major order.
+    /// </summary>
     public void Gather(GpuTensor dense, GpuTensor buffer, long offset, ReadOnlySpan<int> shape, ReadOnlySpan<int> strides)
     {
         var args = Arguments(dense, buffer, offset, shape, strides);

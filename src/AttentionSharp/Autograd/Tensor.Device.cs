@@ -279,7 +279,8 @@ public sealed unsafe partial class Tensor
         var y = DeviceUninitialized(device, x._shape);
         var mean = DeviceUninitialized(device, rows); var rstd = DeviceUninitialized(device, rows);
         backend.LayerNorm(y, mean, rstd, x, weight, bias, rows, cols, eps);
-        Tensor[] inputs = [x, .. weight is null ? Array.Empty<Tensor>() : [weight], .. bias is null ? Array.Empty<Tensor>() : [bias]];
+        Tensor[] inputs =
+            [x, .. weight is null ? Array.Empty<Tensor>() : [weight], .. bias is null ? Array.Empty<Tensor>() : [bias]];
         var result = Record(y, "LayerNorm", inputs, g =>
         {
             using var scratch = x.RequiresGrad ? null : DeviceZeros(device, x._shape);
@@ -306,7 +307,8 @@ public sealed unsafe partial class Tensor
         var backend = DeviceBackendOf(table);
         int vocab = table._shape[0], dim = table._shape[1];
         foreach (int id in ids)
-            if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), id, $"Embedding id must be in [0, {vocab}).");
+            if ((uint)id >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(ids), id, $"Embedding id must be in [0, {vocab}).");
         var indices = backend.Upload(ids);
         var y = DeviceUninitialized(table.Device, outShape);
         backend.Embedding(y, indices, table, vocab, dim);
@@ -429,6 +431,9 @@ public sealed unsafe partial class Tensor
         });
     }
 
-    /// <summary>A one-dimensional view of <paramref name="length"/> elements from element <paramref name="start"/> of a dense tensor.</summary>
+    /// <summary>
+    /// A one-dimensional view of <paramref name="length"/> elements from element <paramref name="start"/> of a dense
+    /// tensor.
+    /// </summary>
     Tensor Block(int start, int length) => ViewOf(_offset + start, [length], [1]);
 }

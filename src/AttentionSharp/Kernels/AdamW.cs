@@ -28,8 +28,7 @@ public static unsafe class AdamW
     }
 
     /// <summary>
-    /// <see cref="Step(Span{float}, ReadOnlySpan{float}, Span{float}, Span{float}, float, float, float, float, float, int, float)"/>
-    /// on four dense tensors of one device: the spans above on the CPU, the device's own kernel elsewhere.
+    /// The step above on four dense tensors of one device: the spans on the CPU, the device's own kernel elsewhere.
     /// </summary>
     public static void Step(Tensor param, Tensor grad, Tensor m, Tensor v,
         float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale = 1f)

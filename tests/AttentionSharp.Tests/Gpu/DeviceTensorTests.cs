@@ -64,7 +64,11 @@ public class DeviceTensorTests(GpuFixture fixture)
     {
         var ids = new int[batch * time];
         var targets = new int[batch * time];
-        for (int i = 0; i < ids.Length; i++) { ids[i] = (int)(rng.NextUInt64() % (ulong)vocab); targets[i] = (int)(rng.NextUInt64() % (ulong)vocab); }
+        for (int i = 0; i < ids.Length; i++)
+        {
+            ids[i] = (int)(rng.NextUInt64() % (ulong)vocab);
+            targets[i] = (int)(rng.NextUInt64() % (ulong)vocab);
+        }
         targets[3] = -100;   // one ignored position
         return (ids, targets);
     }
@@ -236,7 +240,8 @@ public class DeviceTensorTests(GpuFixture fixture)
         var config = new GptConfig { Layers = 2, Width = 32, Heads = 4, ContextLength = 16, VocabSize = 37, Bias = bias };
         var results = GpuGptCheck.CompareAutograd(_device, config, batch: 3, time: 16);
         int parameters = new Gpt(config, new Generator(1)).NamedParameters().Count();
-        Assert.Equal(2 + parameters + 3 * (1 + parameters), results.Count);   // logits, loss, gradients; per step norm, parameters
+        // Logits, loss and the gradients; then per step the norm and the parameters.
+        Assert.Equal(2 + parameters + 3 * (1 + parameters), results.Count);
         var failed = results.Where(r => !r.Passed).ToList();
         Assert.True(failed.Count == 0, string.Join(Environment.NewLine, failed));
     }
@@ -258,11 +263,13 @@ public class DeviceTensorTests(GpuFixture fixture)
         using var cpuY = Tensor.PackedSelfAttention(cpuQkv, heads, options);
         using var gpuY = Tensor.PackedSelfAttention(gpuQkv, heads, options);
         Close(cpuY.ToArray(), gpuY.ToArray(), "output");
-        // A loss that weighs every output element differently: Σ y·w through a product with a (1, C·…) weight.
-        using var cpuLoss = Tensor.CrossEntropy(Tensor.Linear(cpuY.Reshape(b * t, heads * hs), weights.Reshape(b * t, heads * hs)),
-            Enumerable.Range(0, b * t).ToArray());
-        using var gpuLoss = Tensor.CrossEntropy(Tensor.Linear(gpuY.Reshape(b * t, heads * hs), gpuWeights.Reshape(b * t, heads * hs)),
-            Enumerable.Range(0, b * t).ToArray());
+        // A loss that weighs the output elements differently: each output row scored against B·T random rows, then
+        // cross-entropy with row r's target r.
+        var rows = Enumerable.Range(0, b * t).ToArray();
+        using var cpuLoss = Tensor.CrossEntropy(
+            Tensor.Linear(cpuY.Reshape(b * t, heads * hs), weights.Reshape(b * t, heads * hs)), rows);
+        using var gpuLoss = Tensor.CrossEntropy(
+            Tensor.Linear(gpuY.Reshape(b * t, heads * hs), gpuWeights.Reshape(b * t, heads * hs)), rows);
         cpuLoss.Backward(); gpuLoss.Backward();
         Close(cpuQkv.Grad!.ToArray(), gpuQkv.Grad!.ToArray(), "dqkv");
         var refused = Assert.Throws<NotSupportedException>(() =>
