@@ -50,19 +50,7 @@ public static class GpuGptCheck
         ArgumentNullException.ThrowIfNull(config);
         var cpu = new Gpt(config, new Generator(seed));
         using var gpu = GpuGpt.From(device, cpu);
-        var rng = new Generator(seed + 1);
-        var optimizer = new AdamW(cpu.ParameterGroups(), 0f, 0.9f, 0.95f, 1e-8f, 0.1f);
-        var named = cpu.NamedParameters().ToList();
-        string where = $"{device.Kind}/{device.Shapes}";
-        return CompareSteps(gpu, optimizer, named, batch, time, steps, where,
-            () =>
-            {
-                var ids = Draw(rng, batch * time, config.VocabSize);
-                var targets = Draw(rng, batch * time, config.VocabSize);
-                cpu.Train();
-                return (ids, targets);
-            },
-            ids => cpu.Forward(ids, batch, time), (l, targets) => cpu.Loss(l, targets));
+        return CompareGpt(gpu, cpu, batch, time, steps, seed, $"{device.Kind}/{device.Shapes}");
     }
 
     /// <summary>
@@ -76,13 +64,21 @@ public static class GpuGptCheck
         ArgumentNullException.ThrowIfNull(config);
         var cpu = new Gpt(config, new Generator(seed));
         using var gpu = new DeviceGptTrainable(new Gpt(config, new Generator(seed)), device);
+        return CompareGpt(gpu, cpu, batch, time, steps, seed, $"{device.Name}/autograd");
+    }
+
+    /// <summary>A device GPT against the CPU's <paramref name="cpu"/>, from one stream of random batches.</summary>
+    static List<GpuComparison> CompareGpt(IGpuTrainable gpu, Gpt cpu, int batch, int time, int steps, ulong seed,
+        string where)
+    {
         var rng = new Generator(seed + 1);
         var optimizer = new AdamW(cpu.ParameterGroups(), 0f, 0.9f, 0.95f, 1e-8f, 0.1f);
-        return CompareSteps(gpu, optimizer, [.. cpu.NamedParameters()], batch, time, steps, $"{device.Name}/autograd",
+        int vocab = cpu.Config.VocabSize;
+        return CompareSteps(gpu, optimizer, [.. cpu.NamedParameters()], batch, time, steps, where,
             () =>
             {
-                var ids = Draw(rng, batch * time, config.VocabSize);
-                var targets = Draw(rng, batch * time, config.VocabSize);
+                var ids = Draw(rng, batch * time, vocab);
+                var targets = Draw(rng, batch * time, vocab);
                 cpu.Train();
                 return (ids, targets);
             },

@@ -22,18 +22,15 @@ public sealed unsafe partial class Tensor : IDisposable
     readonly int[] _strides;
 
     internal Tensor(TensorStorage storage, int offset, int[] shape, int[] strides)
+        : this(storage, null, offset, shape, strides) { }
+
+    /// <summary>A tensor whose elements live on a device other than the CPU.</summary>
+    internal Tensor(DeviceMemory memory, int offset, int[] shape, int[] strides)
+        : this(null, memory, offset, shape, strides) { }
+
+    Tensor(TensorStorage? storage, DeviceMemory? memory, int offset, int[] shape, int[] strides)
     {
         _storage = storage;
-        _offset = offset;
-        _shape = shape;
-        _strides = strides;
-        Count = ShapeMath.Count(shape);
-        IsContiguous = ComputeContiguous(shape, strides);
-        if (TensorScope.Current is { } scope) { Scope = scope; scope.Track(this); }
-    }
-
-    internal Tensor(DeviceMemory memory, int offset, int[] shape, int[] strides)
-    {
         _memory = memory;
         _offset = offset;
         _shape = shape;
