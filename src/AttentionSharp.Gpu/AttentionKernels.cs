@@ -17,8 +17,9 @@ internal struct AttentionArgs
     public HeadView Q, K, V, O, DO, DQ, DK, DV;
     public ArrayView<float> Lse, D;
     public ArrayView<int> Padding;
-    public int HasPadding, HasDQ, HasDK, HasDV, Batch, Heads, Tq, Tk, HeadSize, Causal;
-    public float Scale;
+    public int HasPadding, HasDQ, HasDK, HasDV, Batch, Heads, Tq, Tk, HeadSize, Causal, DropoutFirstBatch;
+    public float Scale, Dropout;
+    public ulong DropoutSeed;
 }
 
 /// <summary>
@@ -34,6 +35,15 @@ internal static class AttentionKernels
     /// <summary>Whether query i of batch b sees key j: the causal mask (bottom-right aligned) and key padding.</summary>
     static bool Visible(AttentionArgs p, int b, int i, int j) =>
         (p.Causal == 0 || j <= i + p.Tk - p.Tq) && (p.HasPadding == 0 || p.Padding[(long)b * p.Tk + j] == 0);
+
+    /// <summary>
+    /// 1/(1 − p) where attention weight (b, h, i, j) survives dropout, else 0: element ((b′·NH + h)·Tq + i)·Tk + j of
+    /// the dropout stream, b′ = b + the first batch index, as the CPU engine's attention draws it.
+    /// </summary>
+    static float DropoutFactor(AttentionArgs p, int b, int h, int i, int j) =>
+        GpuMath.DropoutFactor(p.DropoutSeed,
+            ((((ulong)b + (ulong)p.DropoutFirstBatch) * (ulong)p.Heads + (ulong)h) * (ulong)p.Tq + (ulong)i) * (ulong)p.Tk
+            + (ulong)j, p.Dropout);
 
     /// <summary>Algorithm 1 for query rows [i0, i0 + Br) of head (b, h), group (tile, b·NH + h).</summary>
     [Kernel]
@@ -111,7 +121,17 @@ internal static class AttentionKernels
                 stats[2 * brMax + r] = alpha;
             }
             Group.Barrier();
-            // O ← α·O + P·V
+            // Dropout acts on the weights after normalisation, so l summed the kept and the dropped alike: P̃ = P ⊙ mask.
+            if (p.Dropout > 0f)
+            {
+                for (int e = tid; e < brMax * bcMax; e += threads)
+                {
+                    int r = e / bcMax, j = e - r * bcMax;
+                    if (r < br && j < bc) ps[e] *= DropoutFactor(p, b, h, i0 + r, j0 + j);
+                }
+                Group.Barrier();
+            }
+            // O ← α·O + P̃·V
             for (int u = 0, e = tid; e < brMax * hs; u++, e += threads)
             {
                 int r = e / hs, c = e - r * hs;
@@ -213,13 +233,20 @@ internal static class AttentionKernels
                         dp = GpuMath.Fma(gs[r * ld + c], vs[j * ldk + c], dp);
                     }
                     prob = MathF.Exp(s - rowStats[r]);
-                    grad = prob * (dp - rowStats[brMax + r]);
+                    if (p.Dropout > 0f)
+                    {
+                        // dV takes P̃ = P ⊙ mask; the weights' gradient is dP̃ ⊙ mask
+                        float factor = DropoutFactor(p, b, h, i0 + r, j0 + j);
+                        grad = prob * (dp * factor - rowStats[brMax + r]);
+                        prob *= factor;
+                    }
+                    else grad = prob * (dp - rowStats[brMax + r]);
                 }
                 ps[e] = prob;
                 ds[e] = grad;
             }
             Group.Barrier();
-            // dV += Pᵀ·dO, dK += dSᵀ·(Q·scale), for this thread's (key, column) elements
+            // dV += P̃ᵀ·dO, dK += dSᵀ·(Q·scale), for this thread's (key, column) elements
             for (int u = 0, e = tid; e < bcMax * hs; u++, e += threads)
             {
                 int j = e / hs, c = e - j * hs;

@@ -161,36 +161,42 @@ internal sealed class GpuBackend(GpuDevice device) : DeviceBackend, IDisposable
             ignoreIndex, labelSmoothing);
     }
 
-    public override void PackedSelfAttention(Tensor output, Tensor lse, Tensor qkv, int batch, int time, int heads,
-        int headSize, bool causal, float? scale, DeviceIndices? keyPadding)
+    public override void PackedSelfAttention(Tensor output, Tensor lse, Tensor qkv, in DeviceAttention attention)
     {
-        var (problem, q, k, v, o) = Packed(output, qkv, batch, time, heads, headSize, causal, scale, keyPadding);
+        var (problem, q, k, v, o) = Packed(output, qkv, attention);
         device.FlashAttention.Forward(problem, q, k, v, o, View(lse));
     }
 
     public override void PackedSelfAttentionBackward(Tensor dqkv, Tensor dOutput, Tensor output, Tensor lse, Tensor qkv,
-        int batch, int time, int heads, int headSize, bool causal, float? scale, DeviceIndices? keyPadding)
+        in DeviceAttention attention)
     {
-        var (problem, q, k, v, o) = Packed(output, qkv, batch, time, heads, headSize, causal, scale, keyPadding);
-        var (_, dq, dk, dv, dO) = Packed(dOutput, dqkv, batch, time, heads, headSize, causal, scale, keyPadding);
+        var (problem, q, k, v, o) = Packed(output, qkv, attention);
+        var (_, dq, dk, dv, dO) = Packed(dOutput, dqkv, attention);
         device.FlashAttention.Backward(problem, q, k, v, o, View(lse), dO, dq, dk, dv);
     }
 
     /// <summary>
     /// The problem and the (B, NH, T, HS) head views of Q, K and V inside a (B, T, 3C) buffer and of O in (B, T, C).
     /// </summary>
-    (GpuAttentionProblem, GpuHeads Q, GpuHeads K, GpuHeads V, GpuHeads O) Packed(Tensor output, Tensor qkv, int batch,
-        int time, int heads, int headSize, bool causal, float? scale, DeviceIndices? keyPadding)
+    (GpuAttentionProblem, GpuHeads Q, GpuHeads K, GpuHeads V, GpuHeads O) Packed(Tensor output, Tensor qkv,
+        in DeviceAttention a)
     {
-        int c = heads * headSize;
-        var problem = new GpuAttentionProblem(batch, heads, time, time, headSize)
+        int c = a.Heads * a.HeadSize, time = a.Time, headSize = a.HeadSize;
+        var problem = new GpuAttentionProblem(a.Batch, a.Heads, time, time, headSize)
         {
-            Causal = causal, Scale = scale, KeyPadding = keyPadding is null ? null : Ints(keyPadding),
+            Causal = a.Causal, Scale = a.Scale, KeyPadding = a.KeyPadding is null ? null : Ints(a.KeyPadding),
+            Dropout = a.Dropout, DropoutSeed = a.DropoutSeed, DropoutFirstBatch = a.DropoutFirstBatch,
         };
         var fused = View(qkv);
         GpuHeads Part(int which) => new(fused, (long)time * 3 * c, headSize, 3 * c, which * c);
         return (problem, Part(0), Part(1), Part(2), new GpuHeads(View(output), (long)time * c, headSize, c));
     }
+
+    public override void Dropout(Tensor y, Tensor x, float p, ulong seed, ulong offset) =>
+        device.Dropout.Forward(View(y), View(x), p, seed, offset);
+
+    public override void DropoutBackward(Tensor dx, Tensor dy, float p, ulong seed, ulong offset) =>
+        device.Dropout.Backward(View(dx), View(dy), p, seed, offset);
 
     public override void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
         float weightDecay, int step, float gradScale) =>

@@ -39,6 +39,7 @@ public sealed class GpuDevice : Device, IDisposable
     GpuRecurrent? _recurrent;
     GpuBackend? _backend;
     GpuStrided? _strided;
+    GpuDropout? _dropout;
 
     GpuDevice(Context context, Accelerator accelerator, GpuDeviceKind kind, GpuKernelShapes shapes, int? clockRateMHz)
     {
@@ -181,6 +182,9 @@ public sealed class GpuDevice : Device, IDisposable
 
     /// <summary>Residual sums and row-broadcast additions (positions).</summary>
     public GpuAdd Add => _add ??= new GpuAdd(this);
+
+    /// <summary>Inverted dropout with the CPU engine's mask.</summary>
+    public GpuDropout Dropout => _dropout ??= new GpuDropout(this);
 
     /// <summary>Copies between strided views and dense elements.</summary>
     public GpuStrided Strided => _strided ??= new GpuStrided(this);

@@ -34,6 +34,15 @@ public readonly record struct GpuAttentionProblem(int Batch, int Heads, int Quer
 
     /// <summary>The factor on QKᵀ; null for 1/√HS.</summary>
     public float? Scale { get; init; }
+
+    /// <summary>Dropout probability on the weights, in [0, 1); the mask is the CPU engine's (see the seed).</summary>
+    public float Dropout { get; init; }
+
+    /// <summary>Seed of the counter-based dropout stream (the CPU's AttentionProblem.DropoutSeed).</summary>
+    public ulong DropoutSeed { get; init; }
+
+    /// <summary>Where batch 0 sits in a larger batch whose mask is drawn in parts.</summary>
+    public int DropoutFirstBatch { get; init; }
 }
 
 /// <summary>
@@ -131,6 +140,7 @@ public sealed class GpuFlashAttention : IDisposable
                 $"{(long)p.Batch * p.Heads}.");
         Check.Count(_device, lse, (long)p.Batch * p.Heads * p.QueryLength, nameof(lse), "B·NH·Tq");
         if (p.KeyPadding is { } padding) Check.Length(_device, padding, (long)p.Batch * p.KeyLength, "KeyPadding", "B·Tk");
+        AttentionSharp.Kernels.Dropout.CheckProbability(p.Dropout);
         var args = new AttentionArgs
         {
             Q = View(p, q, p.QueryLength, nameof(q)),
@@ -143,6 +153,7 @@ public sealed class GpuFlashAttention : IDisposable
             Batch = p.Batch, Heads = p.Heads, Tq = p.QueryLength, Tk = p.KeyLength, HeadSize = p.HeadSize,
             Causal = p.Causal ? 1 : 0,
             Scale = p.Scale ?? 1f / MathF.Sqrt(p.HeadSize),
+            Dropout = p.Dropout, DropoutSeed = p.DropoutSeed, DropoutFirstBatch = p.DropoutFirstBatch,
         };
         args.O = args.DO = args.DQ = args.Q;
         args.DK = args.K;

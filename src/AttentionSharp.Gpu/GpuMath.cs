@@ -86,6 +86,20 @@ internal static class GpuMath
         public void AtomicApply(ref float target, float value) => Atomic.Max(ref target, value);
     }
 
+    /// <summary>
+    /// The CPU engine's dropout factor for element <paramref name="index"/> of the counter-based stream seeded with
+    /// <paramref name="seed"/> (Kernels.Dropout): SplitMix64's output there, its top 24 bits as u on a 2⁻²⁴ grid, kept
+    /// when u ≥ p; 1/(1 − p) for a kept element and 0 for a dropped one, so the device drops what the CPU drops.
+    /// </summary>
+    public static float DropoutFactor(ulong seed, ulong index, float p)
+    {
+        ulong z = seed + (index + 1) * 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (z >> 40) * (1f / (1 << 24)) >= p ? 1f / (1f - p) : 0f;
+    }
+
     /// <summary>This thread's first index in a grid-stride loop.</summary>
     public static int GridFirst => Grid.IdxX * Group.DimX + Group.IdxX;
 

@@ -340,8 +340,8 @@ public sealed unsafe partial class Tensor
     }
 
     /// <summary>
-    /// <see cref="PackedSelfAttention"/> on a device: causal or full, with key padding; the other masks and attention
-    /// dropout run on the CPU only, and are refused here in a sentence.
+    /// <see cref="PackedSelfAttention"/> on a device: causal or full, with key padding and dropout (the CPU's mask);
+    /// the other masks run on the CPU only, and are refused here in a sentence.
     /// </summary>
     static Tensor DevicePackedSelfAttention(Tensor qkv, int b, int t, int heads, int hs, AttentionOptions options)
     {
@@ -351,31 +351,49 @@ public sealed unsafe partial class Tensor
             { Window: > 0 } => "a sliding window",
             { GlobalTokens.IsEmpty: false } => "global tokens",
             { QueryLengths.IsEmpty: false } => "query lengths",
-            { Dropout: > 0 } => "attention dropout",
             { Implementation: AttentionImplementation.Plain } => "the plain implementation (attention weights)",
             _ => AttentionSubscription.Current is not null ? "an attention observer (attention maps)" : null,
         };
         if (unsupported is not null)
-            throw new NotSupportedException($"Attention on {qkv.Device.Name} is causal or full, with key padding; " +
-                $"{unsupported} runs on the CPU only.");
+            throw new NotSupportedException($"Attention on {qkv.Device.Name} is causal or full, with key padding and " +
+                $"dropout; {unsupported} runs on the CPU only.");
+        Kernels.Dropout.CheckProbability(options.Dropout);
+        if (options.Dropout > 0 && options.DropoutRng is null)
+            throw new ArgumentException("Attention dropout needs a DropoutRng.");
         var dense = qkv.Contiguous();
         var device = dense.Device;
         var backend = device.Backend;
         var padding = options.KeyPadding.IsEmpty ? null : backend.Upload(PaddingFlags(options.KeyPadding.Span, b * t));
+        // The seed is drawn as the CPU's attention draws it, so both drop the same weights.
+        var call = new DeviceAttention(b, t, heads, hs, options.Causal, options.Scale, padding, options.Dropout,
+            options.Dropout > 0 ? options.DropoutRng!.NextUInt64() : 0,
+            options.DropoutFirstBatch ?? options.DropoutRng?.FirstRow ?? 0);
         var output = DeviceUninitialized(device, b, t, heads * hs);
         var lse = DeviceUninitialized(device, b, heads, t);
-        backend.PackedSelfAttention(output, lse, dense, b, t, heads, hs, options.Causal, options.Scale, padding);
+        backend.PackedSelfAttention(output, lse, dense, call);
         var result = Record(output, "FlashAttention", [dense], g =>
         {
             try
             {
-                backend.PackedSelfAttentionBackward(dense.DeviceGrad(), DenseOnDevice(g), output, lse, dense, b, t, heads,
-                    hs, options.Causal, options.Scale, padding);
+                backend.PackedSelfAttentionBackward(dense.DeviceGrad(), DenseOnDevice(g), output, lse, dense, call);
             }
             finally { lse.Dispose(); padding?.Dispose(); }
         });
         if (result.GradFn is null) { lse.Dispose(); padding?.Dispose(); }
         return result;
+    }
+
+    /// <summary>Inverted dropout on a device with the CPU's mask: element i of the stream at (seed, offset).</summary>
+    static Tensor DeviceDropout(Tensor x, float p, ulong seed, ulong offset)
+    {
+        x = x.Contiguous();
+        var backend = DeviceBackendOf(x);
+        var y = DeviceUninitialized(x.Device, x._shape);
+        backend.Dropout(y, x, p, seed, offset);
+        return Record(y, "Dropout", [x], g =>
+        {
+            if (x.RequiresGrad) backend.DropoutBackward(x.DeviceGrad(), DenseOnDevice(g), p, seed, offset);
+        });
     }
 
     static int[] PaddingFlags(ReadOnlySpan<bool> padding, int count)

@@ -195,10 +195,11 @@ public sealed unsafe partial class Tensor
         int first = firstRow ?? rng.FirstRow;
         if (first < 0) throw new ArgumentOutOfRangeException(nameof(firstRow), first, "The first row cannot be negative.");
         if (!training || p == 0) return this;
+        ulong offset = first == 0 ? 0 : (ulong)first * (ulong)(Count / Size(0)); // elements before row first
+        if (_memory is not null) return DeviceDropout(this, p, rng.NextUInt64(), offset);
         var x = Contiguous();
         var y = Uninitialized(_shape);
         var mask = new byte[Count];
-        ulong offset = first == 0 ? 0 : (ulong)first * (ulong)(Count / Size(0)); // elements before row first
         Kernels.Dropout.Forward(y.Data, mask, x.Data, p, rng.NextUInt64(), offset);
         return Record(y, "Dropout", [x], g => { if (x.RequiresGrad) Kernels.Dropout.Backward(x.GradBuffer(), g.Data, mask, p); });
     }

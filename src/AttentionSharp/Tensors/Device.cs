@@ -149,16 +149,28 @@ internal abstract class DeviceBackend
 
     /// <summary>
     /// Self-attention from a fused (B, T, 3·NH·HS) projection [Q K V], heads read in place: output (B, T, NH·HS) and
-    /// each query row's logsumexp (B·NH·T floats); key padding flags (B·T, 1 = padding) or null.
+    /// each query row's logsumexp (B·NH·T floats).
     /// </summary>
-    public abstract void PackedSelfAttention(Tensor output, Tensor lse, Tensor qkv, int batch, int time, int heads,
-        int headSize, bool causal, float? scale, DeviceIndices? keyPadding);
+    public abstract void PackedSelfAttention(Tensor output, Tensor lse, Tensor qkv, in DeviceAttention attention);
 
     /// <summary>dqkv += the gradients of Q, K and V (in their places in the fused layout) from dOutput.</summary>
     public abstract void PackedSelfAttentionBackward(Tensor dqkv, Tensor dOutput, Tensor output, Tensor lse, Tensor qkv,
-        int batch, int time, int heads, int headSize, bool causal, float? scale, DeviceIndices? keyPadding);
+        in DeviceAttention attention);
+
+    /// <summary>y = x·mask/(1 − p) with the CPU's counter-based mask from (seed, offset) (<see cref="Kernels.Dropout"/>).</summary>
+    public abstract void Dropout(Tensor y, Tensor x, float p, ulong seed, ulong offset);
+
+    /// <summary>dx += dy·mask/(1 − p), the mask formed again from (seed, offset).</summary>
+    public abstract void DropoutBackward(Tensor dx, Tensor dy, float p, ulong seed, ulong offset);
 
     /// <summary>One AdamW step on p, m, v in place with g read as gradScale·g (the CPU's <see cref="Kernels.AdamW"/>).</summary>
     public abstract void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
         float weightDecay, int step, float gradScale);
 }
+
+/// <summary>
+/// One packed self-attention call on a device: sizes, masks (causal, key padding flags B·T with 1 = padding, or null)
+/// and dropout on the weights with the CPU engine's mask (seed and first batch as its AttentionProblem's).
+/// </summary>
+internal readonly record struct DeviceAttention(int Batch, int Time, int Heads, int HeadSize, bool Causal, float? Scale,
+    DeviceIndices? KeyPadding, float Dropout, ulong DropoutSeed, int DropoutFirstBatch);

@@ -416,4 +416,46 @@ public class DeviceTensorTests(GpuFixture fixture)
         foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
             Close(c.Grad!.ToArray(), g.Grad!.ToArray(), name, atol: 2e-6, rtol: 1e-3);
     }
+
+    [Fact]
+    public void DropoutOnTheDeviceDropsWhatTheCpuDrops()
+    {
+        using var host = Tensor.Randn(new Generator(91), 6, 50);
+        using var cpuX = host.Detach(); cpuX.RequiresGrad = true;
+        using var gpuX = host.To(_device); gpuX.RequiresGrad = true;
+        var cpuRng = new Generator(92) { FirstRow = 3 };   // rows 3… of a larger batch, as a data-parallel rank draws
+        var gpuRng = new Generator(92) { FirstRow = 3 };
+        using var cpuY = cpuX.Dropout(0.4f, training: true, cpuRng);
+        using var gpuY = gpuX.Dropout(0.4f, training: true, gpuRng);
+        var (expected, actual) = (cpuY.ToArray(), gpuY.ToArray());
+        Assert.Equal(expected.Select(v => v == 0), actual.Select(v => v == 0));   // the same elements dropped
+        Close(expected, actual, "y");
+        Assert.Equal(cpuRng.NextUInt64(), gpuRng.NextUInt64());                 // one draw each
+        using var weights = Tensor.Randn(new Generator(93), 6, 50);
+        using var cpuLoss = Tensor.CrossEntropy(Tensor.Linear(cpuY, weights), [0, 1, 2, 3, 4, 5]);
+        using var gpuLoss = Tensor.CrossEntropy(Tensor.Linear(gpuY, weights.To(_device)), [0, 1, 2, 3, 4, 5]);
+        cpuLoss.Backward(); gpuLoss.Backward();
+        Close(cpuX.Grad!.ToArray(), gpuX.Grad!.ToArray(), "dx");
+    }
+
+    [Fact]
+    public void AGptWithDropoutOnTheDeviceComputesTheCpusLossAndGradients()
+    {
+        // Dropout on the embeddings, the attention weights and both residual branches: the CPU's masks on the device.
+        var config = new GptConfig { Layers = 2, Width = 32, Heads = 4, ContextLength = 16, VocabSize = 37, Dropout = 0.2f };
+        const int batch = 2, time = 16;
+        var cpu = new Gpt(config, new Generator(95));
+        var gpu = new Gpt(config, new Generator(95));
+        gpu.To(_device);
+        var (ids, targets) = Batch(new Generator(96), batch, time, config.VocabSize);
+        using var cpuLogits = cpu.Forward(ids, batch, time);
+        using var gpuLogits = gpu.Forward(ids, batch, time);
+        Close(cpuLogits.ToArray(), gpuLogits.ToArray(), "logits");
+        using var cpuLoss = cpu.Loss(cpuLogits, targets);
+        using var gpuLoss = gpu.Loss(gpuLogits, targets);
+        cpuLoss.Backward(); gpuLoss.Backward();
+        foreach (var ((name, c), (_, g)) in cpu.NamedParameters().Zip(gpu.NamedParameters()))
+            Close(c.Grad!.ToArray(), g.Grad!.ToArray(), name, atol: 2e-6, rtol: 1e-3);
+        Assert.Equal(cpu.DropoutGenerator.NextUInt64(), gpu.DropoutGenerator.NextUInt64());
+    }
 }

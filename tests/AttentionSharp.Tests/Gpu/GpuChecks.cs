@@ -266,8 +266,10 @@ internal static class GpuChecks
     /// decoding after a cache).
     /// </summary>
     public static unsafe void Attention(GpuDevice device, int batch, int heads, int time, int headSize, bool causal, bool padding,
-        int? keyTime = null)
+        int? keyTime = null, float dropout = 0f)
     {
+        // Dropout on the weights: both sides take the seed the CPU's attention draws from this generator's state.
+        const ulong dropoutSeed = 77;
         int tq = time, tk = keyTime ?? time;
         var q = Randn(100 + tq, batch, heads, tq, headSize);
         var k = Randn(200 + tk, batch, heads, tk, headSize);
@@ -284,6 +286,7 @@ internal static class GpuChecks
         var options = new AttentionOptions
         {
             Causal = causal, KeyPadding = padding ? pad : default, Implementation = AttentionImplementation.Flash,
+            Dropout = dropout, DropoutRng = dropout > 0 ? new Generator(dropoutSeed) : null,
         };
         var o = Tensor.ScaledDotProductAttention(q, k, v, options);
         var dO = Randn(400 + tq, batch, heads, tq, headSize);
@@ -303,7 +306,11 @@ internal static class GpuChecks
         }
 
         using var gPad = padding ? device.Upload(pad) : null;
-        var shape = new GpuAttentionProblem(batch, heads, tq, tk, headSize) { Causal = causal, KeyPadding = gPad };
+        var shape = new GpuAttentionProblem(batch, heads, tq, tk, headSize)
+        {
+            Causal = causal, KeyPadding = gPad, Dropout = dropout,
+            DropoutSeed = dropout > 0 ? new Generator(dropoutSeed).NextUInt64() : 0,
+        };
         using var gq = device.Upload(q);
         using var gk = device.Upload(k);
         using var gv = device.Upload(v);
@@ -313,7 +320,7 @@ internal static class GpuChecks
         GpuHeads Keys(GpuTensor t) => GpuHeads.Dense(t, heads, tk, headSize);
         device.FlashAttention.Forward(shape, Queries(gq), Keys(gk), Keys(gv), Queries(go), gl);
         string what = $"attention B={batch} NH={heads} Tq={tq} Tk={tk} HS={headSize}" +
-                      $"{(causal ? " causal" : "")}{(padding ? " padded" : "")}";
+                      $"{(causal ? " causal" : "")}{(padding ? " padded" : "")}{(dropout > 0 ? $" dropout {dropout}" : "")}";
         Close(o.ToArray(), go.ToArray(), AttentionAtol, AttentionRtol, $"{what}: O", device);
         Close(lse, gl.ToArray(), AttentionAtol, AttentionRtol, $"{what}: logsumexp", device);
 

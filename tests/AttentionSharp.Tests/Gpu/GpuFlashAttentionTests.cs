@@ -37,6 +37,18 @@ public class GpuFlashAttentionTests(GpuFixture fixture)
         GpuChecks.Attention(_device, batch: 2, heads: 1, time: 23, headSize: 8, causal: true, padding: true);
 
     [Theory]
+    [InlineData(17, true, false)]
+    [InlineData(23, false, true)]
+    [InlineData(65, true, true)]
+    public void AttentionWithDropoutDropsTheCpusWeights(int time, bool causal, bool padding) =>
+        GpuChecks.Attention(_device, batch: 2, heads: 2, time, headSize: 8, causal, padding, dropout: 0.3f);
+
+    [Fact]
+    public void AttentionWithDropoutDropsTheCpusWeightsInTheCudaTileShapes() =>
+        GpuChecks.Attention(fixture.CudaShapes, batch: 1, heads: 2, time: 40, headSize: 8, causal: true, padding: true,
+            dropout: 0.2f);
+
+    [Theory]
     [InlineData(5, 23, true)]
     [InlineData(20, 37, false)]
     public void AttentionWithMoreKeysThanQueriesMatchesTheCpu(int queries, int keys, bool causal) =>
