@@ -14,7 +14,8 @@ public sealed class NonFiniteException(string message, string? operation = null)
     {
         // A strided view of another tensor computed nothing (any NaN in it came from the op that made its storage); a
         // computed output laid out in another order (attention's) is checked over its block.
-        var data = output.DenseBlockOrEmpty();
+        // A device's output is read back (anomaly mode is for finding a fault, not for speed).
+        var data = output.Device.IsCpu ? output.DenseBlockOrEmpty() : output.ToArray();
         if (data.IsEmpty) return;
         if (float.IsFinite(System.Numerics.Tensors.TensorPrimitives.Sum((ReadOnlySpan<float>)data))) return;
         for (int i = 0; i < data.Length; i++)

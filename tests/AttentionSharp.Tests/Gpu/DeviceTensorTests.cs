@@ -458,4 +458,15 @@ public class DeviceTensorTests(GpuFixture fixture)
             Close(c.Grad!.ToArray(), g.Grad!.ToArray(), name, atol: 2e-6, rtol: 1e-3);
         Assert.Equal(cpu.DropoutGenerator.NextUInt64(), gpu.DropoutGenerator.NextUInt64());
     }
+
+    [Fact]
+    public void AnomalyModeNamesTheOperationWhoseDeviceOutputIsNotFinite()
+    {
+        using var x = Tensor.FromArray([1f, float.NaN, 2f, 3f], 2, 2).To(_device);
+        using var w = Tensor.Randn(new Generator(97), 3, 2).To(_device);
+        w.RequiresGrad = true;
+        using var anomaly = AttentionSharp.Autograd.GradMode.DetectAnomaly();
+        var e = Assert.Throws<AttentionSharp.Autograd.NonFiniteException>(() => Tensor.Linear(x, w));
+        Assert.Equal("Linear", e.Operation);
+    }
 }
