@@ -157,7 +157,9 @@ internal abstract class DeviceBackend
     public abstract void PackedSelfAttentionBackward(Tensor dqkv, Tensor dOutput, Tensor output, Tensor lse, Tensor qkv,
         in DeviceAttention attention);
 
-    /// <summary>y = x·mask/(1 − p) with the CPU's counter-based mask from (seed, offset) (<see cref="Kernels.Dropout"/>).</summary>
+    /// <summary>
+    /// y = x·mask/(1 − p) with the CPU's counter-based mask from (seed, offset) (<see cref="Kernels.Dropout"/>).
+    /// </summary>
     public abstract void Dropout(Tensor y, Tensor x, float p, ulong seed, ulong offset);
 
     /// <summary>dx += dy·mask/(1 − p), the mask formed again from (seed, offset).</summary>
