@@ -192,6 +192,14 @@ internal sealed class GpuBackend(GpuDevice device) : DeviceBackend, IDisposable
         return (problem, Part(0), Part(1), Part(2), new GpuHeads(View(output), (long)time * c, headSize, c));
     }
 
+    public override void Rotary(Tensor y, Tensor x, int rows, int width, int heads, int headSize, int time, Tensor cos,
+        Tensor sin) =>
+        device.Rotary.Forward(View(y), View(x), rows, width, heads, headSize, time, View(cos), View(sin));
+
+    public override void RotaryBackward(Tensor dx, Tensor dy, int rows, int width, int heads, int headSize, int time,
+        Tensor cos, Tensor sin) =>
+        device.Rotary.Backward(View(dx), View(dy), rows, width, heads, headSize, time, View(cos), View(sin));
+
     public override void Dropout(Tensor y, Tensor x, float p, ulong seed, ulong offset) =>
         device.Dropout.Forward(View(y), View(x), p, seed, offset);
 

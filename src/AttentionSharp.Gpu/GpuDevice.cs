@@ -40,6 +40,7 @@ public sealed class GpuDevice : Device, IDisposable
     GpuBackend? _backend;
     GpuStrided? _strided;
     GpuDropout? _dropout;
+    GpuRotary? _rotary;
 
     GpuDevice(Context context, Accelerator accelerator, GpuDeviceKind kind, GpuKernelShapes shapes, int? clockRateMHz)
     {
@@ -182,6 +183,9 @@ public sealed class GpuDevice : Device, IDisposable
 
     /// <summary>Residual sums and row-broadcast additions (positions).</summary>
     public GpuAdd Add => _add ??= new GpuAdd(this);
+
+    /// <summary>Rotary position embedding over rows of heads.</summary>
+    public GpuRotary Rotary => _rotary ??= new GpuRotary(this);
 
     /// <summary>Inverted dropout with the CPU engine's mask.</summary>
     public GpuDropout Dropout => _dropout ??= new GpuDropout(this);

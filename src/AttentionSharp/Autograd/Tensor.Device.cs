@@ -383,6 +383,27 @@ public sealed unsafe partial class Tensor
         return result;
     }
 
+    /// <summary>Rotary positions on a device: the angle tables sent there for the forward pass and kept for backward.</summary>
+    static Tensor DeviceRotary(Tensor x, int rows, int width, int heads, int headSize, int t, ReadOnlySpan<float> cos,
+        ReadOnlySpan<float> sin)
+    {
+        var device = x.Device;
+        var backend = device.Backend;
+        var (c, s) = (DeviceUninitialized(device, t, headSize / 2), DeviceUninitialized(device, t, headSize / 2));
+        backend.CopyFromHost(c, cos);
+        backend.CopyFromHost(s, sin);
+        var y = DeviceUninitialized(device, x._shape);
+        backend.Rotary(y, x, rows, width, heads, headSize, t, c, s);
+        var result = Record(y, "Rotary", [x], g =>
+        {
+            using (c) using (s)
+                if (x.RequiresGrad)
+                    backend.RotaryBackward(x.DeviceGrad(), DenseOnDevice(g), rows, width, heads, headSize, t, c, s);
+        });
+        if (result.GradFn is null) { c.Dispose(); s.Dispose(); }
+        return result;
+    }
+
     /// <summary>Inverted dropout on a device with the CPU's mask: element i of the stream at (seed, offset).</summary>
     static Tensor DeviceDropout(Tensor x, float p, ulong seed, ulong offset)
     {

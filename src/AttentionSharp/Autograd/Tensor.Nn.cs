@@ -172,6 +172,7 @@ public sealed unsafe partial class Tensor
                 nameof(x));
         var xc = x.Contiguous();
         int t = x.Size(-2), width = x.Size(-1), rows = xc.Count / width;
+        if (xc._memory is not null) return DeviceRotary(xc, rows, width, heads, headSize, t, cos.Span, sin.Span);
         var y = Uninitialized(x._shape);
         Kernels.Rotary.Forward(y.Data, xc.Data, rows, width, heads, headSize, t, cos.Span, sin.Span);
         return Record(y, "Rotary", [xc], g =>

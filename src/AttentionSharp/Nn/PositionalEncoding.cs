@@ -82,7 +82,7 @@ public sealed class SinusoidalPositionalEncoding : PositionalEncoding
     public override Tensor Forward(Tensor x, int offset = 0)
     {
         int t = CheckInput(x, Width, offset);
-        return x + Table(offset, t);                                                    // (B, T, C) + (T, C)
+        return x + Table(offset, t).To(x.Device);                                       // (B, T, C) + (T, C)
     }
 }
 

@@ -158,6 +158,17 @@ internal abstract class DeviceBackend
         in DeviceAttention attention);
 
     /// <summary>
+    /// y = RoPE(x) over rows × width: the first <paramref name="heads"/> heads of each row rotated by the angles of row
+    /// r mod T of the tables (T × HS/2 each, on the device), the rest passed through (<see cref="Kernels.Rotary"/>).
+    /// </summary>
+    public abstract void Rotary(Tensor y, Tensor x, int rows, int width, int heads, int headSize, int time, Tensor cos,
+        Tensor sin);
+
+    /// <summary>dx += the inverse rotation of dy.</summary>
+    public abstract void RotaryBackward(Tensor dx, Tensor dy, int rows, int width, int heads, int headSize, int time,
+        Tensor cos, Tensor sin);
+
+    /// <summary>
     /// y = x·mask/(1 − p) with the CPU's counter-based mask from (seed, offset) (<see cref="Kernels.Dropout"/>).
     /// </summary>
     public abstract void Dropout(Tensor y, Tensor x, float p, ulong seed, ulong offset);

@@ -444,11 +444,20 @@ public class DeviceTensorTests(GpuFixture fixture)
         Close(cpuX.Grad!.ToArray(), gpuX.Grad!.ToArray(), "dx");
     }
 
-    [Fact]
-    public void AGptWithDropoutOnTheDeviceComputesTheCpusLossAndGradients()
+    [Theory]
+    [InlineData(PositionalEncodingKind.Learned)]
+    [InlineData(PositionalEncodingKind.Rotary)]
+    [InlineData(PositionalEncodingKind.Sinusoidal)]
+    [InlineData(PositionalEncodingKind.None)]
+    public void AGptWithDropoutOnTheDeviceComputesTheCpusLossAndGradients(PositionalEncodingKind positions)
     {
-        // Dropout on the embeddings, the attention weights and both residual branches: the CPU's masks on the device.
-        var config = new GptConfig { Layers = 2, Width = 32, Heads = 4, ContextLength = 16, VocabSize = 37, Dropout = 0.2f };
+        // Dropout on the embeddings, the attention weights and both residual branches: the CPU's masks on the device;
+        // rotary positions turn the query and key heads inside the fused projection, sinusoidal ones are added.
+        var config = new GptConfig
+        {
+            Layers = 2, Width = 32, Heads = 4, ContextLength = 16, VocabSize = 37, Dropout = 0.2f,
+            PositionalEncoding = positions,
+        };
         const int batch = 2, time = 16;
         var cpu = new Gpt(config, new Generator(95));
         var gpu = new Gpt(config, new Generator(95));
