@@ -339,15 +339,17 @@ public class DeviceTensorTests(GpuFixture fixture)
         finally { Directory.Delete(dir, recursive: true); }
     }
 
-    [Fact]
-    public void ABertOnTheDeviceComputesTheCpusMaskedWordLossAndGradients()
+    [Theory]
+    [InlineData(PositionalEncodingKind.Learned, 0f)]
+    [InlineData(PositionalEncodingKind.Rotary, 0.1f)]   // as attn train --task mlm's preset
+    public void ABertOnTheDeviceComputesTheCpusMaskedWordLossAndGradients(PositionalEncodingKind positions, float dropout)
     {
-        // A post-LN BERT with learned positions and key padding: its Q, K and V weights joined on the device (Cat),
-        // attention with padding, GELU's erf form, the tied masked-word head; dropout off (it runs on the CPU only).
+        // A post-LN BERT with key padding: its Q, K and V weights joined on the device (Cat), attention with padding,
+        // GELU's erf form, the tied masked-word head, dropout with the CPU's masks.
         var config = new BertConfig
         {
-            VocabSize = 29, MaxPositions = 9, Layers = 2, Heads = 2, Width = 16, IntermediateSize = 24, Dropout = 0,
-            AttentionDropout = 0, PadTokenId = 0,
+            VocabSize = 29, MaxPositions = 9, Layers = 2, Heads = 2, Width = 16, IntermediateSize = 24, Dropout = dropout,
+            AttentionDropout = dropout, PadTokenId = 0, PositionalEncoding = positions,
         };
         const int batch = 2, time = 9;
         var cpu = new Bert(config, new Generator(61));
