@@ -47,20 +47,24 @@ public sealed class GpuStepEngine : IStepEngine
 
     /// <summary>
     /// The engine of <c>attn train --device cuda</c>: opens the first CUDA device (throwing
-    /// <see cref="GpuUnavailableException"/> with one sentence when there is none) for a GPT task, and describes it.
+    /// <see cref="GpuUnavailableException"/> with one sentence when there is none) and describes it. A GPT on token
+    /// windows trains on <see cref="GpuGpt"/>; another task's model trains through its own modules on device tensors
+    /// (<see cref="Trainer.EngineOn"/>).
     /// </summary>
     public static (IStepEngine Engine, string Description) ForCuda(ITrainingTask task, Trainer trainer)
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(trainer);
-        if (task.Model is not Gpt gpt || task is not ITokenBatches batches)
-            throw new ArgumentException("--device cuda trains GPT models on token windows only (--task gpt).");
+        var gpt = task.Model as Gpt;
         // Refused before a device is opened, so the sentence names the setting even on a machine without a GPU.
-        if (GpuGpt.Unsupported(gpt.Config) is { } reason) throw new NotSupportedException(reason);
+        if (gpt is not null && task is ITokenBatches && GpuGpt.Unsupported(gpt.Config) is { } reason)
+            throw new NotSupportedException(reason);
         var device = GpuDevice.Cuda();
         try
         {
-            return (new GpuStepEngine(device, gpt, batches, trainer.Optimizer, ownsDevice: true), device.ToString());
+            if (gpt is not null && task is ITokenBatches batches)
+                return (new GpuStepEngine(device, gpt, batches, trainer.Optimizer, ownsDevice: true), device.ToString());
+            return (trainer.EngineOn(device, owned: device), $"{device}, the model's own modules on device tensors");
         }
         catch
         {

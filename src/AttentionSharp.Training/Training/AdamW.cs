@@ -15,7 +15,7 @@ namespace AttentionSharp.Training;
 public sealed class AdamW
 {
     readonly (Tensor Param, bool Decay, float[] M, float[] V)[] _state;
-    readonly (Tensor M, Tensor V)?[] _onDevice;   // the moments of parameters on a device, there
+    readonly (Tensor M, Tensor V)?[] _onDevice;   // the moments of parameters on a device, there (see Follow)
 
     public AdamW(IEnumerable<(Tensor Param, bool Decay)> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0.01f)
     {
@@ -25,11 +25,8 @@ public sealed class AdamW
         if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "eps must be non-negative.");
         if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "Weight decay must be non-negative.");
         _state = parameters.Select(p => (p.Param, p.Decay, new float[p.Param.Count], new float[p.Param.Count])).ToArray();
-        _onDevice = [.. _state.Select(s => s.Param.Device.IsCpu
-            ? ((Tensor, Tensor)?)null
-            : (Moment(s.Param), Moment(s.Param)))];
-
-        static Tensor Moment(Tensor p) => Tensor.Zeros(p.Device, p.Shape).DetachFromScope();   // outlives any step's scope
+        _onDevice = new (Tensor, Tensor)?[_state.Length];
+        for (int i = 0; i < _state.Length; i++) Follow(i);
         LearningRate = lr; Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay;
     }
 
@@ -56,6 +53,7 @@ public sealed class AdamW
         StepCount++;
         for (int i = 0; i < _state.Length; i++)   // a device's kernels queue in order, from this thread
         {
+            Follow(i);
             var (p, decay, _, _) = _state[i];
             if (_onDevice[i] is not { } moments || p.Grad is null) continue;
             Kernels.AdamW.Step(p, p.Grad, moments.M, moments.V, LearningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0f,
@@ -81,9 +79,31 @@ public sealed class AdamW
     /// </summary>
     public (float[] M, float[] V) Moments(int i)
     {
+        Follow(i);
         var (_, _, m, v) = _state[i];
         if (_onDevice[i] is { } moments) { moments.M.CopyTo(m); moments.V.CopyTo(v); }
         return (m, v);
+    }
+
+    /// <summary>
+    /// Puts parameter i's moments where the parameter lives, so that they follow a model moved after the optimizer was
+    /// made (<see cref="Nn.Module.To"/>): onto its device from the host arrays, or back into them from a device.
+    /// </summary>
+    void Follow(int i)
+    {
+        var (p, _, m, v) = _state[i];
+        var device = p.Device;
+        if (_onDevice[i] is { } there)
+        {
+            if (ReferenceEquals(there.M.Device, device)) return;
+            there.M.CopyTo(m); there.V.CopyTo(v);   // back to the host first
+            there.M.Dispose(); there.V.Dispose();
+            _onDevice[i] = null;
+        }
+        if (device.IsCpu) return;
+        var (onM, onV) = (Tensor.Zeros(device, p.Shape).DetachFromScope(), Tensor.Zeros(device, p.Shape).DetachFromScope());
+        onM.CopyFrom_(Tensor.FromArray(m, p.Shape)); onV.CopyFrom_(Tensor.FromArray(v, p.Shape));
+        _onDevice[i] = (onM, onV);
     }
 
     /// <summary>Sets the moments of parameter i (a checkpoint's, on resuming), wherever they live.</summary>
@@ -94,6 +114,7 @@ public sealed class AdamW
             throw new ArgumentException($"Parameter {i} has {p.Count} elements; the moments given have {m.Length} and " +
                 $"{v.Length}.");
         m.CopyTo(hostM); v.CopyTo(hostV);
+        Follow(i);
         if (_onDevice[i] is { } moments)
         {
             moments.M.CopyFrom_(Tensor.FromArray(hostM, p.Shape));

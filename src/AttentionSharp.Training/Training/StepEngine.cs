@@ -50,21 +50,41 @@ public interface IStepEngine : IDisposable
     void CopyToHost();
 }
 
-/// <summary>The CPU engine: the model's tensors, autograd, <see cref="GradientClipping"/> and <see cref="AdamW"/>.</summary>
-public sealed class HostStepEngine(Module model, ILossSource source, AdamW optimizer, TrainOptions options) : IStepEngine
+/// <summary>
+/// The engine of the library's own modules: the model's tensors, autograd, <see cref="GradientClipping"/> and
+/// <see cref="AdamW"/>, on the CPU, or on <paramref name="device"/>: the model moves there for the steps
+/// (<see cref="Module.To"/>; the optimizer's moments follow) and back to the CPU in <see cref="CopyToHost"/>, so that
+/// evaluation, checkpoints and samples read it as on the CPU. <paramref name="owned"/> (the device) is disposed with the
+/// engine.
+/// </summary>
+public sealed class HostStepEngine(Module model, ILossSource source, AdamW optimizer, TrainOptions options,
+    Device? device = null, IDisposable? owned = null) : IStepEngine
 {
     readonly (string Name, Generator Generator)[] _generators = [.. model.NamedGenerators()];
+    readonly Device _device = device ?? Device.Cpu;
 
-    public void ZeroGrad() => optimizer.ZeroGrad();
+    /// <summary>Moves the model to the engine's device (nothing to do on the CPU, or when it is there).</summary>
+    void OnDevice()
+    {
+        if (!_device.IsCpu) model.To(_device);
+    }
+
+    public void ZeroGrad()
+    {
+        OnDevice();
+        optimizer.ZeroGrad();
+    }
 
     public float ForwardBackward(int firstRow, int rows, float scale)
     {
+        OnDevice();
         using var anomaly = options.DetectAnomaly ? GradMode.DetectAnomaly() : default(GradMode.AnomalyScope?);
         // Dropout masks as for rows first… of the global batch, so N ranks draw what one process would.
         foreach (var (_, generator) in _generators) generator.FirstRow = firstRow;
         var loss = source.Loss(firstRow, rows);
-        var scaled = scale == 1f ? loss : loss * scale;
-        scaled.Backward();
+        if (scale == 1f) loss.Backward();
+        else if (_device.IsCpu) (loss * scale).Backward();
+        else loss.Backward(Tensor.Scalar(scale).To(_device));   // ∂(scale·loss)/∂loss, seeded on the device
         return loss.Item();
     }
 
@@ -76,9 +96,16 @@ public sealed class HostStepEngine(Module model, ILossSource source, AdamW optim
 
     public void Step(float gradScale) => optimizer.Step(gradScale);
 
-    public void CopyToHost() { }
+    public void CopyToHost()
+    {
+        if (!_device.IsCpu) model.To(Device.Cpu);
+    }
 
-    public void Dispose() { }
+    public void Dispose()
+    {
+        CopyToHost();
+        owned?.Dispose();
+    }
 }
 
 /// <summary>

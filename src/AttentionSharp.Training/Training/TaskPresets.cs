@@ -191,9 +191,9 @@ public static class TaskPresets
             "it sets the attention weights' dropout of --task g2p's Transformer (--dropout sets the rest)");
         Check(o.DecoderLayers is not null, o.Task == "g2p" && o.Model == "transformer", "--decoder-layers",
             "it sets the decoder depth of --task g2p's Transformer (--layers sets the rest)");
-        if (o.Device == TrainDevice.Cuda && o.Task != "gpt")
+        if (o.Device == TrainDevice.Cuda && o.Task is not ("gpt" or "mlm"))
             throw new ArgumentException(
-                $"--device cuda trains --task gpt only; --task {o.Task} trains on the CPU (--device cpu).");
+                $"--device cuda trains --task gpt and --task mlm; --task {o.Task} trains on the CPU (--device cpu).");
         if (o.Device == TrainDevice.Cuda && o.Ema > 0)
             throw new ArgumentException("--ema averages the CPU model's weights after every step; with --device cuda the " +
                                         "weights stay on the GPU between evaluations (train without --ema there).");

@@ -76,6 +76,13 @@ public sealed class Trainer
         if (options.Ema > 0) Average = new WeightAverage(model.NamedParameters().Select(p => p.Parameter), options.Ema);
     }
 
+    /// <summary>
+    /// The engine that runs this trainer's steps through the model's own modules on <paramref name="device"/> (see
+    /// <see cref="HostStepEngine"/>), for <see cref="Engine"/>; <paramref name="owned"/> is disposed with it.
+    /// </summary>
+    public IStepEngine EngineOn(Device device, IDisposable? owned = null) =>
+        new HostStepEngine(_model, _source, Optimizer, _options, device, owned);
+
     /// <summary>The moving average of the weights (<see cref="TrainOptions.Ema"/>), updated after every step; or null.</summary>
     public WeightAverage? Average { get; }
 

@@ -26,8 +26,10 @@ public class GpuTrainingTests(GpuFixture fixture)
         {
             return new TrainingRun(options, new SingleProcessCommunicator(), output)
             {
-                DeviceEngine = (task, trainer) => (new GpuStepEngine(fixture.Simulator, (Gpt)task.Model, (ITokenBatches)task,
-                    trainer.Optimizer), fixture.Simulator.ToString()),
+                // GpuStepEngine.ForCuda's choice on the simulator: GpuGpt for a GPT, the model's own modules otherwise.
+                DeviceEngine = (task, trainer) => (task.Model is Gpt gpt
+                    ? new GpuStepEngine(fixture.Simulator, gpt, (ITokenBatches)task, trainer.Optimizer)
+                    : trainer.EngineOn(fixture.Simulator), fixture.Simulator.ToString()),
                 Cancellation = cancel?.Token ?? CancellationToken.None,
                 StepObserver = observer,
             }.Execute();
@@ -73,12 +75,39 @@ public class GpuTrainingTests(GpuFixture fixture)
     }
 
     [Fact]
+    public void AMaskedWordModelTrainsOnDeviceTensorsAsOnTheCpuAndResumesOnTheCpu()
+    {
+        // The mlm preset's BERT (rotary positions, dropout 0.1 with the CPU's masks, key padding) through its own
+        // modules on the device: the model moves there for the steps and back for evaluation and checkpoints.
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("mlm", "transformer", dir.Path) with { Steps = 6, EvalInterval = 3 };
+        var cpu = options with { Out = dir.File("cpu") };
+        var device = options with { Out = dir.File("device"), Device = TrainDevice.Cuda };
+        Assert.Equal(0, Run(cpu));
+        var backend = (GpuBackend)fixture.Simulator.Backend;
+        long allocations = backend.DriverAllocations;
+        Assert.Equal(0, Run(device));
+        Assert.True(backend.DriverAllocations > allocations, "the run allocated nothing on the device");
+        Close(Values(cpu.Out!, "loss"), Values(device.Out!, "loss"), "training loss at step");
+        Close(Values(cpu.Out!, "grad_norm"), Values(device.Out!, "grad_norm"), "gradient norm at step");
+        Close(Values(cpu.Out!, "val_loss"), Values(device.Out!, "val_loss"), "validation loss");
+
+        using var cancel = new CancellationTokenSource();
+        var stopped = device with { Out = dir.File("stopped") };
+        Assert.Equal(130, Run(stopped, cancel, r => { if (r.Step == 4) cancel.Cancel(); }));
+        Assert.Equal(0, Run(options with { Out = null, Resume = stopped.Out }));
+        Close(Values(cpu.Out!, "loss"), Values(stopped.Out!, "loss"),
+            "loss, stopped on the device and resumed on the CPU, at step");
+    }
+
+    [Fact]
     public void OtherTasksAndOptionsTheDeviceCannotRunAreRefusedByName()
     {
         using var dir = new TempDirectory();
         var pos = TaskData.Options("pos", "lstm", dir.Path) with { Device = TrainDevice.Cuda };
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(pos));
-        Assert.Equal("--device cuda trains --task gpt only; --task pos trains on the CPU (--device cpu).", e.Message);
+        Assert.Equal("--device cuda trains --task gpt and --task mlm; --task pos trains on the CPU (--device cpu).",
+            e.Message);
         var gpt = TaskData.Options("gpt", "transformer", dir.Path) with { Device = TrainDevice.Cuda };
         var refused = Assert.Throws<InvalidOperationException>(() => Run(gpt with { Dropout = 0.1f }));
         Assert.Contains("The GPU GPT supports GPT-2's layout only (dropout 0); this model's dropout is 0.1.", refused.Message);
