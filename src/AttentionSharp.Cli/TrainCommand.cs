@@ -192,8 +192,8 @@ static class TrainCommand
     };
     static readonly Option<string> Device = new("--device")
     {
-        Description = "cpu, or cuda: --task gpt on the first NVIDIA GPU (one process; evaluation, checkpoints and samples " +
-                      "through the CPU model).",
+        Description = "cpu, or cuda: --task gpt or mlm on the first NVIDIA GPU (one process; evaluation, checkpoints and " +
+                      "samples through the CPU model).",
         DefaultValueFactory = _ => "cpu",
     };
     static readonly Option<bool> Distributed = new("--distributed")
