@@ -55,23 +55,7 @@ public class GpuTrainingTests(GpuFixture fixture)
     public void TheDeviceEngineTrainsAsTheCpuInTheSameRunAndItsCheckpointsResumeOnTheCpu()
     {
         using var dir = new TempDirectory();
-        var options = TaskData.Options("gpt", "transformer", dir.Path) with { Dropout = 0f, Steps = 6, EvalInterval = 3 };
-        var cpu = options with { Out = dir.File("cpu") };
-        var device = options with { Out = dir.File("device"), Device = TrainDevice.Cuda };
-        Assert.Equal(0, Run(cpu));
-        Assert.Equal(0, Run(device));
-        Close(Values(cpu.Out!, "loss"), Values(device.Out!, "loss"), "training loss at step");
-        Close(Values(cpu.Out!, "grad_norm"), Values(device.Out!, "grad_norm"), "gradient norm at step");
-        Close(Values(cpu.Out!, "val_loss"), Values(device.Out!, "val_loss"), "validation loss");
-
-        // Stopped on the device after step 4 (its checkpoint holds the device's weights, moments and step count), then
-        // resumed on the CPU: the remaining steps log the CPU run's losses.
-        using var cancel = new CancellationTokenSource();
-        var stopped = device with { Out = dir.File("stopped") };
-        Assert.Equal(130, Run(stopped, cancel, r => { if (r.Step == 4) cancel.Cancel(); }));
-        Assert.Equal(0, Run(options with { Out = null, Resume = stopped.Out }));
-        Close(Values(cpu.Out!, "loss"), Values(stopped.Out!, "loss"),
-            "loss, stopped on the device and resumed on the CPU, at step");
+        TrainBothWays(TaskData.Options("gpt", "transformer", dir.Path) with { Dropout = 0f }, dir);
     }
 
     [Fact]
@@ -80,14 +64,25 @@ public class GpuTrainingTests(GpuFixture fixture)
         // The mlm preset's BERT (rotary positions, dropout 0.1 with the CPU's masks, key padding) through its own
         // modules on the device: the model moves there for the steps and back for evaluation and checkpoints.
         using var dir = new TempDirectory();
-        var options = TaskData.Options("mlm", "transformer", dir.Path) with { Steps = 6, EvalInterval = 3 };
+        TrainBothWays(TaskData.Options("mlm", "transformer", dir.Path), dir);
+    }
+
+    /// <summary>
+    /// Six steps with an evaluation after the third, on the CPU and on the device: the same losses, gradient norms and
+    /// validation losses; then a run stopped on the device after step 4 (its checkpoint holds the device's weights,
+    /// moments and step count) resumes on the CPU and logs the remaining steps' CPU losses.
+    /// </summary>
+    void TrainBothWays(TrainOptions options, TempDirectory dir)
+    {
+        options = options with { Steps = 6, EvalInterval = 3 };
         var cpu = options with { Out = dir.File("cpu") };
         var device = options with { Out = dir.File("device"), Device = TrainDevice.Cuda };
         Assert.Equal(0, Run(cpu));
         var backend = (GpuBackend)fixture.Simulator.Backend;
         long allocations = backend.DriverAllocations;
         Assert.Equal(0, Run(device));
-        Assert.True(backend.DriverAllocations > allocations, "the run allocated nothing on the device");
+        if (options.Task != "gpt")   // GpuGpt keeps its own buffers; the other models' tensors come from the backend
+            Assert.True(backend.DriverAllocations > allocations, "the run allocated nothing on the device");
         Close(Values(cpu.Out!, "loss"), Values(device.Out!, "loss"), "training loss at step");
         Close(Values(cpu.Out!, "grad_norm"), Values(device.Out!, "grad_norm"), "gradient norm at step");
         Close(Values(cpu.Out!, "val_loss"), Values(device.Out!, "val_loss"), "validation loss");
