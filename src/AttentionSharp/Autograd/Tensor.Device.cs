@@ -65,7 +65,7 @@ public sealed unsafe partial class Tensor
         {
             if (!source.RequiresGrad) return;
             using var back = g.CopyOnto(source.Device);
-            source.AccumulateGradOnItsDevice(back);
+            source.AccumulateGradStrided(back);   // dense, in the source's shape, on its device
         });
     }
 
@@ -73,24 +73,11 @@ public sealed unsafe partial class Tensor
     Tensor CopyOnto(Device device)
     {
         if (Float32Released) throw Int8Only();
-        var host = _memory is null ? (IsContiguous ? this : Copy()) : null;
-        float[]? staged = null;
-        if (_memory is not null)
-        {
-            staged = new float[Count];
-            CopyTo(staged);
-        }
-        try
-        {
-            if (device.IsCpu) return FromArray(staged!, _shape);
-            var result = DeviceUninitialized(device, _shape);
-            device.Backend.CopyFromHost(result, staged is null ? host!.Data : staged);
-            return result;
-        }
-        finally
-        {
-            if (host is not null && !ReferenceEquals(host, this)) host.Dispose();
-        }
+        if (device.IsCpu) return FromArray(ToArray(), _shape);
+        var result = DeviceUninitialized(device, _shape);
+        if (_memory is null && IsContiguous) device.Backend.CopyFromHost(result, Data);
+        else device.Backend.CopyFromHost(result, ToArray());
+        return result;
     }
 
     /// <summary>
@@ -152,15 +139,6 @@ public sealed unsafe partial class Tensor
             backend.Copy(_grad, DenseOnDevice(g));
         }
         else backend.AddRows(_grad, _grad, DenseOnDevice(g), 1, Count, 1);
-    }
-
-    /// <summary>Adds a dense gradient of this tensor's shape, on this tensor's device, to its gradient.</summary>
-    void AccumulateGradOnItsDevice(Tensor g)
-    {
-        if (_memory is not null) { AccumulateDeviceGrad(g); return; }
-        var buffer = GradBufferToSet(out bool set);
-        if (set) Kernels.Simd.ElementWise.Copy(buffer, g.Data);
-        else Kernels.Simd.ElementWise.Add(buffer, buffer, g.Data);
     }
 
     /// <summary>The seed of a backward pass from a tensor on a device: 1 for a scalar, else the given gradient.</summary>
@@ -253,14 +231,7 @@ public sealed unsafe partial class Tensor
                     using var da = DeviceUninitialized(device, x._shape);   // ∂L/∂f(x) = dy · W
                     backend.Gemm(GemmOp.No, GemmOp.No, rows, inF, outF, g, w, da, accumulate: false);
                     if (pass is GeluPass gelu) backend.GeluBackward(x.DeviceGrad(), da, x, gelu.Approximation);
-                    else
-                    {
-                        using var scratch = x.RequiresGrad ? null : DeviceZeros(device, x._shape);
-                        backend.LayerNormBackward(scratch ?? x.DeviceGrad(),
-                            normWeight is { RequiresGrad: true } ? normWeight.DeviceGrad() : null,
-                            normBias is { RequiresGrad: true } ? normBias.DeviceGrad() : null,
-                            da, x, normWeight, mean!, rstd!, rows, inF);
-                    }
+                    else LayerNormBackwardOnDevice(da, x, normWeight, normBias, mean!, rstd!, rows, inF);
                 }
                 if (bias is { RequiresGrad: true }) backend.ColumnSum(bias.DeviceGrad(), g, rows, outF);   // db += Σ dy
                 if (residual is { RequiresGrad: true }) residual.AccumulateDeviceGrad(g);
@@ -283,13 +254,24 @@ public sealed unsafe partial class Tensor
             [x, .. weight is null ? Array.Empty<Tensor>() : [weight], .. bias is null ? Array.Empty<Tensor>() : [bias]];
         var result = Record(y, "LayerNorm", inputs, g =>
         {
-            using var scratch = x.RequiresGrad ? null : DeviceZeros(device, x._shape);
-            backend.LayerNormBackward(scratch ?? x.DeviceGrad(), weight is { RequiresGrad: true } ? weight.DeviceGrad() : null,
-                bias is { RequiresGrad: true } ? bias.DeviceGrad() : null, g, x, weight, mean, rstd, rows, cols);
+            LayerNormBackwardOnDevice(g, x, weight, bias, mean, rstd, rows, cols);
             mean.Dispose(); rstd.Dispose();
         });
         if (result.GradFn is null) { mean.Dispose(); rstd.Dispose(); }
         return result;
+    }
+
+    /// <summary>
+    /// LayerNorm's backward on a device: x's, γ's and β's gradients from dy and the saved mean and 1/σ, each only where
+    /// it is wanted (the kernel always forms dx, so it gets scratch when x needs none).
+    /// </summary>
+    static void LayerNormBackwardOnDevice(Tensor dy, Tensor x, Tensor? weight, Tensor? bias, Tensor mean, Tensor rstd,
+        int rows, int cols)
+    {
+        using var scratch = x.RequiresGrad ? null : DeviceZeros(x.Device, x._shape);
+        DeviceBackendOf(x).LayerNormBackward(scratch ?? x.DeviceGrad(),
+            weight is { RequiresGrad: true } ? weight.DeviceGrad() : null,
+            bias is { RequiresGrad: true } ? bias.DeviceGrad() : null, dy, x, weight, mean, rstd, rows, cols);
     }
 
     static Tensor DeviceGelu(Tensor x, GeluApproximation approximation)
@@ -426,7 +408,10 @@ public sealed unsafe partial class Tensor
         return flags;
     }
 
-    /// <summary><see cref="Cat"/> on a device: block copies into the result, the gradient's blocks added back.</summary>
+    /// <summary>
+    /// <see cref="Cat"/> on a device: each input is added into its place in a zeroed result (a strided view of it, one
+    /// scatter per input), and each input's gradient is its place in the output's gradient, gathered.
+    /// </summary>
     static Tensor DeviceCat(IReadOnlyList<Tensor> tensors, int d, int[] shape)
     {
         var device = tensors[0].Device;
@@ -436,43 +421,26 @@ public sealed unsafe partial class Tensor
                     "them to one device first (To or Module.To).");
         var inputs = tensors.Select(t => t.Contiguous()).ToArray();
         var backend = device.Backend;
-        int outer = 1; for (int k = 0; k < d; k++) outer *= shape[k];
-        int inner = 1; for (int k = d + 1; k < shape.Length; k++) inner *= shape[k];
-        int rowOut = shape[d] * inner;
-        var result = DeviceUninitialized(device, shape);
-        // Block o of each input goes to row o of the result, after the inputs before it.
-        void EachBlock(Action<Tensor, int, int, int> run)   // (input, its offset, the result's offset, length)
+        var result = DeviceZeros(device, shape);
+        int at = 0;
+        foreach (var t in inputs)
         {
-            int at = 0;
-            foreach (var t in inputs)
-            {
-                int row = t._shape[d] * inner;
-                for (int o = 0; o < outer; o++) run(t, o * row, o * rowOut + at, row);
-                at += row;
-            }
+            backend.ScatterAdd(result, result._offset + at * result._strides[d], result._strides, t);
+            at += t._shape[d];
         }
-        EachBlock((t, from, to, length) =>
-        {
-            using var source = t.Block(from, length);
-            using var target = result.Block(to, length);
-            backend.Copy(target, source);
-        });
         return Record(result, "Cat", inputs, g =>
         {
-            var dense = DenseOnDevice(g);
-            EachBlock((t, from, to, length) =>
+            int start = 0;
+            foreach (var t in inputs)
             {
-                if (!t.RequiresGrad) return;
-                using var gradient = t.DeviceGrad().Block(from, length);
-                using var part = dense.Block(to, length);
-                backend.AddRows(gradient, gradient, part, 1, length, 1);
-            });
+                if (t.RequiresGrad)
+                {
+                    using var place = g.Narrow(d, start, t._shape[d]);   // no history: backward runs without recording
+                    using var dense = place.Contiguous();
+                    t.AccumulateDeviceGrad(dense);
+                }
+                start += t._shape[d];
+            }
         });
     }
-
-    /// <summary>
-    /// A one-dimensional view of <paramref name="length"/> elements from element <paramref name="start"/> of a dense
-    /// tensor.
-    /// </summary>
-    Tensor Block(int start, int length) => ViewOf(_offset + start, [length], [1]);
 }
