@@ -181,15 +181,13 @@ internal sealed class GpuBackend(GpuDevice device) : DeviceBackend, IDisposable
     (GpuAttentionProblem, GpuHeads Q, GpuHeads K, GpuHeads V, GpuHeads O) Packed(Tensor output, Tensor qkv,
         in DeviceAttention a)
     {
-        int c = a.Heads * a.HeadSize, time = a.Time, headSize = a.HeadSize;
-        var problem = new GpuAttentionProblem(a.Batch, a.Heads, time, time, headSize)
+        var problem = new GpuAttentionProblem(a.Batch, a.Heads, a.Time, a.Time, a.HeadSize)
         {
             Causal = a.Causal, Scale = a.Scale, KeyPadding = a.KeyPadding is null ? null : Ints(a.KeyPadding),
             Dropout = a.Dropout, DropoutSeed = a.DropoutSeed, DropoutFirstBatch = a.DropoutFirstBatch,
         };
-        var fused = View(qkv);
-        GpuHeads Part(int which) => new(fused, (long)time * 3 * c, headSize, 3 * c, which * c);
-        return (problem, Part(0), Part(1), Part(2), new GpuHeads(View(output), (long)time * c, headSize, c));
+        var (q, k, v) = GpuHeads.Packed(View(qkv), a.Heads, a.Time, a.HeadSize);
+        return (problem, q, k, v, GpuHeads.Merged(View(output), a.Heads, a.Time, a.HeadSize));
     }
 
     public override void Rotary(Tensor y, Tensor x, int rows, int width, int heads, int headSize, int time, Tensor cos,

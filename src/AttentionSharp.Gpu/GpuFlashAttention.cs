@@ -16,6 +16,19 @@ public readonly record struct GpuHeads(GpuTensor Tensor, long BatchStride, long 
     /// <summary>A dense (B, NH, T, HS) tensor.</summary>
     public static GpuHeads Dense(GpuTensor tensor, int heads, int time, int headSize) =>
         new(tensor, (long)heads * time * headSize, (long)time * headSize, headSize);
+
+    /// <summary>The heads of a (B, T, NH·HS) tensor (heads merged, as attention's output is laid out), read in place.</summary>
+    public static GpuHeads Merged(GpuTensor tensor, int heads, int time, int headSize) =>
+        new(tensor, (long)time * heads * headSize, headSize, heads * headSize);
+
+    /// <summary>Q, K and V of a fused (B, T, 3·NH·HS) projection, read in place: columns [0, C), [C, 2C), [2C, 3C).</summary>
+    public static (GpuHeads Q, GpuHeads K, GpuHeads V) Packed(GpuTensor qkv, int heads, int time, int headSize)
+    {
+        int c = heads * headSize;
+        long batchStride = (long)time * 3 * c;
+        return (new(qkv, batchStride, headSize, 3 * c), new(qkv, batchStride, headSize, 3 * c, c),
+            new(qkv, batchStride, headSize, 3 * c, 2 * c));
+    }
 }
 
 /// <summary>The sizes and masks of one attention call.</summary>

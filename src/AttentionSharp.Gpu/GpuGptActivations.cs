@@ -164,20 +164,11 @@ internal sealed class GpuGptActivations : IDisposable
     public GpuTensor Lse(int l) => Layer(_lse, l, _config.Heads);
 
     /// <summary>The heads of a (B, T, C) tensor, (B, NH, T, HS) read in place.</summary>
-    public GpuHeads Heads(GpuTensor btc)
-    {
-        int c = _config.Width;
-        return new GpuHeads(btc, (long)Time * c, c / _config.Heads, c);
-    }
+    public GpuHeads Heads(GpuTensor btc) => GpuHeads.Merged(btc, _config.Heads, Time, _config.Width / _config.Heads);
 
     /// <summary>Q, K and V of a fused (B, T, 3C) projection, read in place: columns [0, C), [C, 2C), [2C, 3C).</summary>
-    public (GpuHeads Q, GpuHeads K, GpuHeads V) QkvHeads(GpuTensor qkv)
-    {
-        int c = _config.Width, hs = c / _config.Heads;
-        long batchStride = (long)Time * 3 * c;
-        return (new GpuHeads(qkv, batchStride, hs, 3 * c), new GpuHeads(qkv, batchStride, hs, 3 * c, c),
-                new GpuHeads(qkv, batchStride, hs, 3 * c, 2 * c));
-    }
+    public (GpuHeads Q, GpuHeads K, GpuHeads V) QkvHeads(GpuTensor qkv) =>
+        GpuHeads.Packed(qkv, _config.Heads, Time, _config.Width / _config.Heads);
 
     public void Dispose()
     {
