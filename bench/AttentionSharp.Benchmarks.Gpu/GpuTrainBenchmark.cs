@@ -105,10 +105,16 @@ public static class GpuTrainBenchmark
             gpu.AdamWStep(optimizer.LearningRate, optimizer.Beta1, optimizer.Beta2, optimizer.Eps, optimizer.WeightDecay,
                 ++step, clip);
         }
-        for (int w = 0; w < options.Warmups; w++) Step();
+        return (MedianMs(device, options, Step), firstLoss, parameters);
+    }
+
+    /// <summary>The median ms of <paramref name="step"/> over the timed steps, after the warm-up ones.</summary>
+    static double MedianMs(GpuDevice device, GpuTrainBenchOptions options, Action step)
+    {
+        for (int w = 0; w < options.Warmups; w++) step();
         var times = new List<double>();
-        for (int s = 0; s < options.Steps; s++) times.Add(GpuBenchDevice.Seconds(device, Step));
-        return (GpuBenchDevice.Median(times) * 1e3, firstLoss, parameters);
+        for (int s = 0; s < options.Steps; s++) times.Add(GpuBenchDevice.Seconds(device, step));
+        return GpuBenchDevice.Median(times) * 1e3;
     }
 
     /// <summary>The same step on the library's <see cref="Gpt"/> moved to the device: median ms.</summary>
@@ -130,10 +136,7 @@ public static class GpuTrainBenchmark
             loss.Backward();
             optimizer.Step(GradientClipping.ClipCoefficient(model.Parameters(), 1f).Coefficient);
         }
-        for (int w = 0; w < options.Warmups; w++) Step();
-        var times = new List<double>();
-        for (int s = 0; s < options.Steps; s++) times.Add(GpuBenchDevice.Seconds(device, Step));
-        return GpuBenchDevice.Median(times) * 1e3;
+        return MedianMs(device, options, Step);
     }
 
     static int[] Draw(Generator rng, TrainBenchConfig c)
