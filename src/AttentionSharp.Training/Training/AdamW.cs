@@ -4,7 +4,8 @@ namespace AttentionSharp.Training;
 
 /// <summary>
 /// Adam with decoupled weight decay (Loshchilov and Hutter 2019), with the same arithmetic as torch.optim.AdamW:
-/// p ← p − lr·λ·p; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; p ← p − lr·m̂/(√v̂ + ε) with bias-corrected m̂, v̂.
+/// p ← p − lr·λ·p; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
+/// p ← p − lr·m̂/(√v̂ + ε) with bias-corrected m̂, v̂.
 /// Weight decay applies only to the parameters marked for it (by convention matrices, not biases, norms or embeddings'
 /// positions; the caller decides).
 /// </summary>
@@ -17,13 +18,15 @@ public sealed class AdamW
     readonly (Tensor Param, bool Decay, float[] M, float[] V)[] _state;
     readonly (Tensor M, Tensor V)?[] _onDevice;   // the moments of parameters on a device, there (see Follow)
 
-    public AdamW(IEnumerable<(Tensor Param, bool Decay)> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0.01f)
+    public AdamW(IEnumerable<(Tensor Param, bool Decay)> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
+        float eps = 1e-8f, float weightDecay = 0.01f)
     {
         if (!(lr >= 0)) throw new ArgumentOutOfRangeException(nameof(lr), lr, "The learning rate must be non-negative.");
         if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "beta1 must be in [0, 1).");
         if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, "beta2 must be in [0, 1).");
         if (!(eps >= 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "eps must be non-negative.");
-        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "Weight decay must be non-negative.");
+        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay,
+            "Weight decay must be non-negative.");
         _state = parameters.Select(p => (p.Param, p.Decay, new float[p.Param.Count], new float[p.Param.Count])).ToArray();
         _onDevice = new (Tensor, Tensor)?[_state.Length];
         for (int i = 0; i < _state.Length; i++) Follow(i);
@@ -31,7 +34,8 @@ public sealed class AdamW
     }
 
     /// <summary>All parameters with weight decay.</summary>
-    public AdamW(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0.01f)
+    public AdamW(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f,
+        float weightDecay = 0.01f)
         : this(parameters.Select(p => (p, true)), lr, beta1, beta2, eps, weightDecay) { }
 
     /// <summary>The rate used by the next <see cref="Step"/>; a schedule sets it before each step.</summary>
@@ -63,7 +67,8 @@ public sealed class AdamW
         {
             var (p, decay, m, v) = _state[i];
             if (p.Grad is null || _onDevice[i] is not null) return;
-            Kernels.AdamW.Step(p.Data, p.Grad.Data, m, v, LearningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0f, StepCount, gradScale);
+            Kernels.AdamW.Step(p.Data, p.Grad.Data, m, v, LearningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0f,
+                StepCount, gradScale);
         });
     }
 

@@ -15,23 +15,25 @@ public static class TrainingState
     /// Everything beyond the weights and moments that exact resumption needs: the step, the schedule's length, the
     /// optimizer's step count, the best objective so far, every generator of the model (dropout) and the task's state.
     /// </summary>
-    public static JsonObject Capture(Trainer trainer, Module model, JsonObject taskState, double bestObjective, TrainOptions options) => new()
-    {
-        ["step"] = trainer.Step,
-        ["schedule_steps"] = trainer.Schedule.TotalSteps,
-        ["optimizer_steps"] = trainer.Optimizer.StepCount,
-        ["best_objective"] = double.IsFinite(bestObjective) ? bestObjective : null,
-        ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
-        ["options"] = options.ToJson(),
-        ["generators"] = new JsonObject(model.NamedGenerators()
-            .Select(g => KeyValuePair.Create(g.Name, (JsonNode?)GeneratorState.ToJson(g.Generator)))),
-        ["task"] = taskState,
-        ["ema_updates"] = trainer.Average?.Updates,
-        ["ema_in_weights"] = trainer.Average?.Swapped,
-    };
+    public static JsonObject Capture(Trainer trainer, Module model, JsonObject taskState, double bestObjective,
+        TrainOptions options) => new()
+        {
+            ["step"] = trainer.Step,
+            ["schedule_steps"] = trainer.Schedule.TotalSteps,
+            ["optimizer_steps"] = trainer.Optimizer.StepCount,
+            ["best_objective"] = double.IsFinite(bestObjective) ? bestObjective : null,
+            ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
+            ["options"] = options.ToJson(),
+            ["generators"] = new JsonObject(model.NamedGenerators()
+                .Select(g => KeyValuePair.Create(g.Name, (JsonNode?)GeneratorState.ToJson(g.Generator)))),
+            ["task"] = taskState,
+            ["ema_updates"] = trainer.Average?.Updates,
+            ["ema_in_weights"] = trainer.Average?.Swapped,
+        };
 
     /// <summary>Restores what <see cref="Capture"/> wrote; returns the best objective so far and the task's state.</summary>
-    public static (double BestObjective, JsonObject TaskState) Restore(Checkpoint.Contents contents, Trainer trainer, Module model)
+    public static (double BestObjective, JsonObject TaskState) Restore(Checkpoint.Contents contents, Trainer trainer,
+        Module model)
     {
         var state = contents.State;
         trainer.Step = ReadInt(state, "step");
@@ -65,7 +67,8 @@ public static class TrainingState
         }
         else if (trainer.Average is { } fresh)   // --ema added on resuming a run that kept no average: it starts here
             fresh.Restore([.. model.NamedParameters().Select(p => p.Parameter.Data.ToArray())], 0, inWeights: false);
-        return (state["best_objective"] is JsonValue b && b.TryGetValue<double>(out var best) ? best : double.PositiveInfinity, taskState);
+        return (state["best_objective"] is JsonValue b && b.TryGetValue<double>(out var best) ? best : double.PositiveInfinity,
+            taskState);
     }
 
     static int ReadInt(JsonObject state, string name) =>

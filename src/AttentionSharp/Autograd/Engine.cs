@@ -10,11 +10,14 @@ internal static class Engine
     public static void Backward(Tensor root, Tensor? gradient)
     {
         if (!root.RequiresGrad)
-            throw new InvalidOperationException("Backward() was called on a tensor that does not require a gradient: no input of the computation had RequiresGrad set, or it ran under GradMode.NoGrad().");
+            throw new InvalidOperationException("Backward() was called on a tensor that does not require a gradient: " +
+                "no input of the computation had RequiresGrad set, or it ran under GradMode.NoGrad().");
         if (gradient is null && root.Count != 1)
-            throw new InvalidOperationException($"Backward() without a gradient needs a scalar; this tensor has shape {ShapeMath.Format(root.Shape)}. Pass the gradient of the loss with respect to it.");
+            throw new InvalidOperationException("Backward() without a gradient needs a scalar; this tensor has shape " +
+                $"{ShapeMath.Format(root.Shape)}. Pass the gradient of the loss with respect to it.");
         if (gradient is not null && !ShapeMath.SameShape(gradient.Shape, root.Shape))
-            throw new ArgumentException($"The gradient has shape {ShapeMath.Format(gradient.Shape)}, the tensor {ShapeMath.Format(root.Shape)}.", nameof(gradient));
+            throw new ArgumentException($"The gradient has shape {ShapeMath.Format(gradient.Shape)}, the tensor " +
+                $"{ShapeMath.Format(root.Shape)}.", nameof(gradient));
 
         var order = TopologicalOrder(root);
         if (root.Device.IsCpu) Seed(root, gradient);

@@ -21,6 +21,7 @@ public sealed class NonFiniteException(string message, string? operation = null)
         for (int i = 0; i < data.Length; i++)
             if (!float.IsFinite(data[i]))
                 throw new NonFiniteException(
-                    $"operation {name} produced {(float.IsNaN(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf")} at index {i} of its output {string.Join("×", output.Shape.ToArray())} in the forward pass", name);
+                    $"operation {name} produced {(float.IsNaN(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf")} " +
+                    $"at index {i} of its output {string.Join("×", output.Shape.ToArray())} in the forward pass", name);
     }
 }

@@ -71,7 +71,10 @@ public sealed unsafe partial class Tensor
         });
     }
 
-    /// <summary>Adds <paramref name="g"/> (in a broadcast result's shape) into this tensor's gradient, summing over broadcast dimensions.</summary>
+    /// <summary>
+    /// Adds <paramref name="g"/> (in a broadcast result's shape) into this tensor's gradient, summing over broadcast
+    /// dimensions.
+    /// </summary>
     internal void AccumulateBroadcastGrad(Tensor g)
     {
         if (ShapeMath.SameShape(g.Shape, Shape))
@@ -172,11 +175,15 @@ public sealed unsafe partial class Tensor
         TensorPrimitives.Multiply(dx, 2f, dx);
     });
 
-    /// <summary>Adds <paramref name="other"/> (same shape) into this tensor in place; for parameters and buffers, never recorded.</summary>
+    /// <summary>
+    /// Adds <paramref name="other"/> (same shape) into this tensor in place; for parameters and buffers, never
+    /// recorded.
+    /// </summary>
     public void Add_(Tensor other, float alpha = 1f)
     {
         if (!ShapeMath.SameShape(Shape, other.Shape))
-            throw new ArgumentException($"Add_ needs equal shapes; got {ShapeMath.Format(Shape)} and {ShapeMath.Format(other.Shape)}.", nameof(other));
+            throw new ArgumentException($"Add_ needs equal shapes; got {ShapeMath.Format(Shape)} " +
+                $"and {ShapeMath.Format(other.Shape)}.", nameof(other));
         var o = other.IsContiguous ? other : other.Copy();
         TensorPrimitives.MultiplyAdd(o.Data, alpha, Data, Data);
         if (!ReferenceEquals(o, other)) o.Dispose();

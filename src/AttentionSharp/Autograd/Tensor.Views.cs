@@ -47,17 +47,20 @@ public sealed unsafe partial class Tensor
                 if (infer >= 0) throw new ArgumentException($"Only one dimension can be -1 in shape {ShapeMath.Format(shape)}.");
                 infer = i;
             }
-            else if (result[i] < 0) throw new ArgumentException($"Shape {ShapeMath.Format(shape)} has a negative dimension at index {i}.");
+            else if (result[i] < 0) throw new ArgumentException($"Shape {ShapeMath.Format(shape)} has a negative " +
+                $"dimension at index {i}.");
             else known *= result[i];
         }
         if (infer >= 0)
         {
             if (known == 0 || Count % known != 0)
-                throw new ArgumentException($"Cannot reshape a tensor of shape {ShapeMath.Format(Shape)} ({Count} elements) to {ShapeMath.Format(shape)}.");
+                throw new ArgumentException($"Cannot reshape a tensor of shape {ShapeMath.Format(Shape)} ({Count} elements) " +
+                    $"to {ShapeMath.Format(shape)}.");
             result[infer] = (int)(Count / known);
         }
         if (ShapeMath.Count(result) != Count)
-            throw new ArgumentException($"Cannot reshape a tensor of shape {ShapeMath.Format(Shape)} ({Count} elements) to {ShapeMath.Format(shape)}.");
+            throw new ArgumentException($"Cannot reshape a tensor of shape {ShapeMath.Format(Shape)} ({Count} elements) " +
+                $"to {ShapeMath.Format(shape)}.");
         return result;
     }
 
@@ -79,14 +82,17 @@ public sealed unsafe partial class Tensor
     public Tensor View(params ReadOnlySpan<int> shape)
     {
         if (!IsContiguous && ShapeMath.ViewStrides(_shape, _strides, InferShape(shape)) is null)
-            throw new InvalidOperationException($"View: this {ShapeMath.Format(Shape)} tensor's strides {ShapeMath.Format(_strides)} cannot be viewed as {ShapeMath.Format(shape)} without a copy. Use Reshape or Contiguous().");
+            throw new InvalidOperationException($"View: this {ShapeMath.Format(Shape)} tensor's strides " +
+                $"{ShapeMath.Format(_strides)} cannot be viewed as {ShapeMath.Format(shape)} without a copy. " +
+                "Use Reshape or Contiguous().");
         return Reshape(shape);
     }
 
     /// <summary>Reorders dimensions: result dimension i is this tensor's dimension dims[i].</summary>
     public Tensor Permute(params ReadOnlySpan<int> dims)
     {
-        if (dims.Length != Rank) throw new ArgumentException($"Permute needs {Rank} dimensions for shape {ShapeMath.Format(Shape)}, got {dims.Length}.");
+        if (dims.Length != Rank) throw new ArgumentException($"Permute needs {Rank} dimensions for shape " +
+            $"{ShapeMath.Format(Shape)}, got {dims.Length}.");
         var seen = new bool[Rank];
         var perm = new int[Rank];
         var shape = new int[Rank]; var strides = new int[Rank];
@@ -126,7 +132,8 @@ public sealed unsafe partial class Tensor
     {
         int d = ShapeMath.NormalizeDim(dim, Rank);
         if (start < 0 || length < 0 || start + length > _shape[d])
-            throw new ArgumentOutOfRangeException(nameof(start), $"Narrow({dim}, {start}, {length}) is out of range for dimension {d} of size {_shape[d]} in shape {ShapeMath.Format(Shape)}.");
+            throw new ArgumentOutOfRangeException(nameof(start), $"Narrow({dim}, {start}, {length}) is out of range " +
+                $"for dimension {d} of size {_shape[d]} in shape {ShapeMath.Format(Shape)}.");
         var shape = (int[])_shape.Clone();
         shape[d] = length;
         var view = ViewOf(_offset + start * _strides[d], shape, (int[])_strides.Clone());
@@ -145,7 +152,8 @@ public sealed unsafe partial class Tensor
     {
         int d = ShapeMath.NormalizeDim(dim, Rank);
         int i = index < 0 ? index + _shape[d] : index;
-        if ((uint)i >= (uint)_shape[d]) throw new IndexOutOfRangeException($"Index {index} is out of range for dimension {d} of size {_shape[d]}.");
+        if ((uint)i >= (uint)_shape[d]) throw new IndexOutOfRangeException($"Index {index} is out of range " +
+            $"for dimension {d} of size {_shape[d]}.");
         var shape = new int[Rank - 1];
         for (int k = 0, j = 0; k < Rank; k++) if (k != d) shape[j++] = _shape[k];
         return Narrow(d, i, 1).Reshape(shape);
@@ -164,7 +172,8 @@ public sealed unsafe partial class Tensor
     public Tensor Squeeze(int dim)
     {
         int d = ShapeMath.NormalizeDim(dim, Rank);
-        if (_shape[d] != 1) throw new ArgumentException($"Squeeze({dim}) needs a dimension of size 1; shape is {ShapeMath.Format(Shape)}.");
+        if (_shape[d] != 1) throw new ArgumentException($"Squeeze({dim}) needs a dimension of size 1; " +
+            $"shape is {ShapeMath.Format(Shape)}.");
         var shape = new List<int>(_shape);
         shape.RemoveAt(d);
         return Reshape([.. shape]);
@@ -180,10 +189,12 @@ public sealed unsafe partial class Tensor
         shape[d] = 0;
         foreach (var t in tensors)
         {
-            if (t.Rank != first.Rank) throw new ArgumentException($"Cat needs tensors of one rank; got {ShapeMath.Format(first.Shape)} and {ShapeMath.Format(t.Shape)}.");
+            if (t.Rank != first.Rank) throw new ArgumentException("Cat needs tensors of one rank; got " +
+                $"{ShapeMath.Format(first.Shape)} and {ShapeMath.Format(t.Shape)}.");
             for (int k = 0; k < first.Rank; k++)
                 if (k != d && t._shape[k] != first._shape[k])
-                    throw new ArgumentException($"Cat along dimension {d} needs equal sizes elsewhere; got {ShapeMath.Format(first.Shape)} and {ShapeMath.Format(t.Shape)}.");
+                    throw new ArgumentException($"Cat along dimension {d} needs equal sizes elsewhere; got " +
+                        $"{ShapeMath.Format(first.Shape)} and {ShapeMath.Format(t.Shape)}.");
             shape[d] += t._shape[d];
         }
         foreach (var t in tensors)
@@ -231,7 +242,8 @@ public sealed unsafe partial class Tensor
         int d = ShapeMath.NormalizeDim(dim, Rank);
         long total = 0;
         foreach (var s in sizes) { if (s < 0) throw new ArgumentException("Split sizes must be non-negative."); total += s; }
-        if (total != _shape[d]) throw new ArgumentException($"Split sizes {ShapeMath.Format(sizes)} add up to {total}, but dimension {d} has size {_shape[d]}.");
+        if (total != _shape[d]) throw new ArgumentException($"Split sizes {ShapeMath.Format(sizes)} add up to {total}, " +
+            $"but dimension {d} has size {_shape[d]}.");
         var result = new Tensor[sizes.Length];
         int at = 0;
         for (int i = 0; i < sizes.Length; i++) { result[i] = Narrow(d, at, sizes[i]); at += sizes[i]; }

@@ -17,10 +17,12 @@ public sealed record SamplingOptions
 
     public SamplingOptions Validate()
     {
-        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"Temperature must be a finite number ≥ 0; got {Temperature}.");
+        if (!(Temperature >= 0) || float.IsInfinity(Temperature))
+            throw new ArgumentException($"Temperature must be a finite number ≥ 0; got {Temperature}.");
         if (TopK < 0) throw new ArgumentException($"Top-k must be ≥ 0; got {TopK}.");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"Top-p must be in (0, 1]; got {TopP}.");
-        if (!(RepetitionPenalty >= 1) || float.IsInfinity(RepetitionPenalty)) throw new ArgumentException($"The repetition penalty must be ≥ 1; got {RepetitionPenalty}.");
+        if (!(RepetitionPenalty >= 1) || float.IsInfinity(RepetitionPenalty))
+            throw new ArgumentException($"The repetition penalty must be ≥ 1; got {RepetitionPenalty}.");
         return this;
     }
 }
@@ -28,12 +30,14 @@ public sealed record SamplingOptions
 /// <summary>Picks a token from one row of logits: repetition penalty, temperature, top-k, top-p, then a draw.</summary>
 public static class Sampler
 {
-    public static int Sample(ReadOnlySpan<float> logits, SamplingOptions options, Generator rng, ReadOnlySpan<int> history = default)
+    public static int Sample(ReadOnlySpan<float> logits, SamplingOptions options, Generator rng,
+        ReadOnlySpan<int> history = default)
     {
         var z = logits.ToArray();
         if (options.RepetitionPenalty != 1f)
             foreach (var id in history)
-                if ((uint)id < (uint)z.Length) z[id] = z[id] > 0 ? z[id] / options.RepetitionPenalty : z[id] * options.RepetitionPenalty;
+                if ((uint)id < (uint)z.Length) z[id] = z[id] > 0 ? z[id] / options.RepetitionPenalty
+                    : z[id] * options.RepetitionPenalty;
         if (options.Temperature == 0) return ArgMax(z);
 
         // Candidates sorted by logit, most likely first (ties by id); top-k and top-p cut the tail.

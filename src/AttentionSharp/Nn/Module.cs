@@ -63,7 +63,8 @@ public abstract class Module
     void CheckName(string name)
     {
         if (string.IsNullOrEmpty(name) || name.Contains('.'))
-            throw new ArgumentException($"A parameter or module name must be non-empty and contain no '.'; got '{name}'.", nameof(name));
+            throw new ArgumentException($"A parameter or module name must be non-empty and contain no '.'; got '{name}'.",
+                nameof(name));
         if (_parameters.Any(p => p.Name == name) || _children.Any(c => c.Name == name))
             throw new ArgumentException($"'{name}' is already registered in {GetType().Name}.", nameof(name));
     }
@@ -100,7 +101,8 @@ public abstract class Module
                 (unexpected.Count > 0 ? $" unexpected {string.Join(", ", unexpected)}." : ""));
         foreach (var (name, target) in own)
             if (state.TryGetValue(name, out var source) && !source.Shape.SequenceEqual(target.Shape))
-                throw new ArgumentException($"Parameter '{name}' has shape {ShapeMath.Format(target.Shape)} in the model but {ShapeMath.Format(source.Shape)} in the state.");
+                throw new ArgumentException($"Parameter '{name}' has shape {ShapeMath.Format(target.Shape)} in the model but " +
+                    $"{ShapeMath.Format(source.Shape)} in the state.");
         foreach (var (name, target) in own)
             if (state.TryGetValue(name, out var source)) { target.ClearQuantized(); target.CopyFrom_(source); }
     }

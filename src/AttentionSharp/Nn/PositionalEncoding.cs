@@ -25,10 +25,16 @@ public enum PositionalEncodingKind
 /// </summary>
 public abstract class PositionalEncoding : Module
 {
-    /// <summary>x + PE(offset … offset + T − 1); <paramref name="offset"/> is the position of x's first token (non-zero when decoding with a cache).</summary>
+    /// <summary>
+    /// x + PE(offset … offset + T − 1); <paramref name="offset"/> is the position of x's first token (non-zero when
+    /// decoding with a cache).
+    /// </summary>
     public abstract Tensor Forward(Tensor x, int offset = 0);
 
-    /// <summary>The module a model adds to its embeddings for <paramref name="kind"/>, or null when positions act inside attention or not at all.</summary>
+    /// <summary>
+    /// The module a model adds to its embeddings for <paramref name="kind"/>, or null when positions act inside
+    /// attention or not at all.
+    /// </summary>
     public static PositionalEncoding? Create(PositionalEncodingKind kind, int width, int maxLength, Generator rng) => kind switch
     {
         PositionalEncodingKind.Sinusoidal => new SinusoidalPositionalEncoding(width),
@@ -41,8 +47,10 @@ public abstract class PositionalEncoding : Module
     protected static int CheckInput(Tensor x, int width, int offset)
     {
         if (x.Rank != 3 || x.Size(2) != width)
-            throw new ArgumentException($"A positional encoding of width {width} needs (B, T, {width}) input; got {ShapeMath.Format(x.Shape)}.", nameof(x));
-        if (offset < 0) throw new ArgumentOutOfRangeException(nameof(offset), offset, "The position offset must be non-negative.");
+            throw new ArgumentException($"A positional encoding of width {width} needs (B, T, {width}) input; got " +
+                $"{ShapeMath.Format(x.Shape)}.", nameof(x));
+        if (offset < 0) throw new ArgumentOutOfRangeException(nameof(offset), offset,
+            "The position offset must be non-negative.");
         return x.Size(1);
     }
 }
@@ -55,7 +63,8 @@ public sealed class SinusoidalPositionalEncoding : PositionalEncoding
 {
     public SinusoidalPositionalEncoding(int width)
     {
-        if (width <= 0) throw new ArgumentException($"SinusoidalPositionalEncoding needs a positive width; got {width}.", nameof(width));
+        if (width <= 0) throw new ArgumentException($"SinusoidalPositionalEncoding needs a positive width; got {width}.",
+            nameof(width));
         Width = width;
     }
 
@@ -86,13 +95,17 @@ public sealed class SinusoidalPositionalEncoding : PositionalEncoding
     }
 }
 
-/// <summary>A learned table of <c>maxLength</c> absolute positions (parameter "weight", (maxLength, C), N(0, 0.02) as GPT-2's wpe).</summary>
+/// <summary>
+/// A learned table of <c>maxLength</c> absolute positions (parameter "weight", (maxLength, C), N(0, 0.02) as GPT-2's
+/// wpe).
+/// </summary>
 public sealed class LearnedPositionalEncoding : PositionalEncoding
 {
     public LearnedPositionalEncoding(int maxLength, int width, Generator rng)
     {
         if (maxLength <= 0 || width <= 0)
-            throw new ArgumentException($"LearnedPositionalEncoding needs positive sizes; got maxLength = {maxLength}, width = {width}.");
+            throw new ArgumentException($"LearnedPositionalEncoding needs positive sizes; got maxLength = {maxLength}, " +
+                $"width = {width}.");
         MaxLength = maxLength; Width = width;
         Weight = RegisterParameter("weight", Tensor.Normal(rng, 0f, 0.02f, maxLength, width));
     }
@@ -105,7 +118,8 @@ public sealed class LearnedPositionalEncoding : PositionalEncoding
     {
         int t = CheckInput(x, Width, offset);
         if (offset + t > MaxLength)
-            throw new ArgumentException($"The sequence reaches position {offset + t - 1}, but the learned position table has only {MaxLength} rows (positions 0 … {MaxLength - 1}).", nameof(x));
+            throw new ArgumentException($"The sequence reaches position {offset + t - 1}, but the learned position table " +
+                $"has only {MaxLength} rows (positions 0 … {MaxLength - 1}).", nameof(x));
         var positions = new int[t];
         for (int i = 0; i < t; i++) positions[i] = offset + i;
         return x + Tensor.Embedding(Weight, positions, t);                              // (B, T, C) + (T, C)

@@ -30,7 +30,8 @@ public sealed unsafe partial class Tensor
     public static Tensor Arange(float start, float end, float step = 1f)
     {
         if (step == 0 || float.IsNaN(step)) throw new ArgumentException("Arange needs a non-zero step.", nameof(step));
-        if (!float.IsFinite(start) || !float.IsFinite(end)) throw new ArgumentException($"Arange needs finite bounds, got {start} and {end}.");
+        if (!float.IsFinite(start) || !float.IsFinite(end)) throw new ArgumentException("Arange needs finite bounds, " +
+            $"got {start} and {end}.");
         int n = Math.Max(0, (int)Math.Ceiling((end - start) / (double)step));
         var t = Uninitialized([n]);
         var d = t.Data;
@@ -46,7 +47,8 @@ public sealed unsafe partial class Tensor
     {
         int count = ShapeMath.Count(shape);
         if (count != data.Length)
-            throw new ArgumentException($"Shape {ShapeMath.Format(shape)} holds {count} elements, but {data.Length} values were given.", nameof(data));
+            throw new ArgumentException($"Shape {ShapeMath.Format(shape)} holds {count} elements, but " +
+                $"{data.Length} values were given.", nameof(data));
         var t = Uninitialized(shape);
         data.CopyTo(t.Data);
         return t;
@@ -96,7 +98,8 @@ public sealed unsafe partial class Tensor
     public void CopyFrom_(Tensor source)
     {
         if (!ShapeMath.SameShape(Shape, source.Shape))
-            throw new ArgumentException($"Cannot copy a {ShapeMath.Format(source.Shape)} tensor into a {ShapeMath.Format(Shape)} one.", nameof(source));
+            throw new ArgumentException($"Cannot copy a {ShapeMath.Format(source.Shape)} tensor " +
+                $"into a {ShapeMath.Format(Shape)} one.", nameof(source));
         if (_memory is not null) { DeviceBackendOf(this).CopyFromHost(DenseOnDevice(this), source.ToArray()); return; }
         if (IsContiguous) { source.CopyTo(Data); return; }
         using var staged = ReferenceEquals(source.Storage, Storage) ? source.Copy() : null; // views may overlap: read all first

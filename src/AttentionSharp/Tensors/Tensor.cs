@@ -147,7 +147,8 @@ public sealed unsafe partial class Tensor : IDisposable
     {
         get
         {
-            if (!IsContiguous) throw new InvalidOperationException($"Data needs a contiguous tensor; this {ShapeMath.Format(_shape)} view is strided. Call Contiguous() first.");
+            if (!IsContiguous) throw new InvalidOperationException("Data needs a contiguous tensor; " +
+                $"this {ShapeMath.Format(_shape)} view is strided. Call Contiguous() first.");
             return Storage.Span(_offset, Count);
         }
     }
@@ -191,12 +192,14 @@ public sealed unsafe partial class Tensor : IDisposable
 
     int ElementOffset(ReadOnlySpan<int> index)
     {
-        if (index.Length != Rank) throw new ArgumentException($"A tensor of shape {ShapeMath.Format(_shape)} needs {Rank} indices, got {index.Length}.");
+        if (index.Length != Rank) throw new ArgumentException($"A tensor of shape {ShapeMath.Format(_shape)} needs {Rank} " +
+            $"indices, got {index.Length}.");
         int off = _offset;
         for (int d = 0; d < index.Length; d++)
         {
             int i = index[d] < 0 ? index[d] + _shape[d] : index[d];
-            if ((uint)i >= (uint)_shape[d]) throw new IndexOutOfRangeException($"Index {index[d]} is out of range for dimension {d} of size {_shape[d]}.");
+            if ((uint)i >= (uint)_shape[d]) throw new IndexOutOfRangeException($"Index {index[d]} is out of range " +
+                $"for dimension {d} of size {_shape[d]}.");
             off += i * _strides[d];
         }
         return off;
@@ -205,7 +208,8 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>The single value of a one-element tensor.</summary>
     public float Item()
     {
-        if (Count != 1) throw new InvalidOperationException($"Item() needs a tensor with one element; this one has shape {ShapeMath.Format(_shape)}.");
+        if (Count != 1) throw new InvalidOperationException("Item() needs a tensor with one element; this one has shape " +
+            $"{ShapeMath.Format(_shape)}.");
         if (_memory is not null) return ToArray()[0];
         return Storage.Pointer[_offset];
     }
@@ -221,7 +225,8 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>Copies the elements in row-major order into <paramref name="destination"/>.</summary>
     public void CopyTo(Span<float> destination)
     {
-        if (destination.Length < Count) throw new ArgumentException($"Destination holds {destination.Length} elements; the tensor has {Count}.", nameof(destination));
+        if (destination.Length < Count) throw new ArgumentException($"Destination holds {destination.Length} elements; " +
+            $"the tensor has {Count}.", nameof(destination));
         if (_memory is not null)
         {
             using var dense = IsContiguous ? null : DeviceCopy();
@@ -258,7 +263,11 @@ public sealed unsafe partial class Tensor : IDisposable
         sb.Append(" [");
         var values = ToArray();
         int shown = Math.Min(values.Length, 8);
-        for (int i = 0; i < shown; i++) { if (i > 0) sb.Append(", "); sb.Append(values[i].ToString("G6", System.Globalization.CultureInfo.InvariantCulture)); }
+        for (int i = 0; i < shown; i++)
+        {
+            if (i > 0) sb.Append(", ");
+            sb.Append(values[i].ToString("G6", System.Globalization.CultureInfo.InvariantCulture));
+        }
         if (values.Length > shown) sb.Append(", …");
         return sb.Append(']').ToString();
     }
