@@ -129,14 +129,16 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>Size of dimension <paramref name="dim"/> (negative counts from the end).</summary>
     public int Size(int dim) => _shape[ShapeMath.NormalizeDim(dim, Rank)];
 
-    internal TensorStorage Storage =>
-        _storage ?? throw (Float32Released
-            ? Int8Only()
-            : _memory is not null
-                ? new InvalidOperationException($"This {ShapeMath.Format(_shape)} tensor is on {_memory.Device.Name}, and " +
-                    "this operation runs on the CPU only; copy it with To(Device.Cpu) first (docs/gpu.md lists what " +
-                    "runs on a device).")
-                : new ObjectDisposedException(nameof(Tensor), "This tensor was disposed."));
+    internal TensorStorage Storage => _storage ?? throw NoStorage();
+
+    /// <summary>Why a tensor has no host storage: int8 only, on a device, or disposed (kept out of the hot getter).</summary>
+    Exception NoStorage() =>
+        Float32Released ? Int8Only()
+        : _memory is not null
+            ? new InvalidOperationException($"This {ShapeMath.Format(_shape)} tensor is on {_memory.Device.Name}, and " +
+                "this operation runs on the CPU only; copy it with To(Device.Cpu) first (docs/gpu.md lists what " +
+                "runs on a device).")
+            : new ObjectDisposedException(nameof(Tensor), "This tensor was disposed.");
     internal int Offset => _offset;
     internal DeviceMemory? Memory => _memory;
     internal int[] ShapeArray => _shape;
