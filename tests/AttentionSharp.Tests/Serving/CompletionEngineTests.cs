@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using AttentionSharp.Data;
 using AttentionSharp.Serving;
 
 namespace AttentionSharp.Tests.Serving;
@@ -45,22 +46,24 @@ public class CompletionEngineTests
     [Fact]
     public async Task ATimeoutWhileDecodingEndsWithTheTextSoFar()
     {
-        using var engine = new CompletionEngine(SlowModel(), TestServer.Tokenizer(), new ServeOptions());
+        // The engine's thread waits inside its third token until the timeout has fired, so the sequence is still
+        // decoding when it fires, however the machine schedules the two threads (a reader that fell behind once let a
+        // long completion reach its natural end first).
+        var tokenizer = new GatedTokenizer(holdAt: 3);
+        using var engine = new CompletionEngine(TestServer.Model(), tokenizer, new ServeOptions());
         using var timeout = new CancellationTokenSource();
-        var job = new CompletionJob(Request(engine, 1000), timeout.Token);
+        var job = new CompletionJob(Request(engine, 50), timeout.Token);
         engine.Submit(job);
+        await tokenizer.Reached.WaitAsync(Patience);
+        timeout.Cancel();
+        tokenizer.Release();
         var pieces = new StringBuilder();
         using var patience = new CancellationTokenSource(Patience);
-        await foreach (var piece in job.Deltas.ReadAllAsync(patience.Token))
-        {
-            pieces.Append(piece);
-            if (pieces.Length >= 3) timeout.Cancel();
-        }
-        var result = await job.Completion;
-        Assert.Equal(FinishReason.Timeout, result.FinishReason);
-        Assert.InRange(result.CompletionTokens, 3, 999);
+        await foreach (var piece in job.Deltas.ReadAllAsync(patience.Token)) pieces.Append(piece);
+        var result = await job.Completion.WaitAsync(Patience);
+        Assert.Equal((FinishReason.Timeout, 3), (result.FinishReason, result.CompletionTokens));
         Assert.Equal(result.Text, pieces.ToString());
-        Assert.Equal(result.CompletionTokens, result.Text.Length);
+        Assert.Equal(3, result.Text.Length);
     }
 
     [Fact]
@@ -166,6 +169,35 @@ public class CompletionEngineTests
             Assert.Equal((200, FinishReason.Cancelled), (reply.Status, reply.FinishReason));
             Assert.InRange(reply.CompletionTokens, 1, 999);
             Assert.Equal(reply.CompletionTokens, reply.Text.Length);
+        }
+    }
+
+    /// <summary>
+    /// The test alphabet's tokenizer, except that the engine's thread, decoding a continuation of
+    /// <paramref name="holdAt"/> tokens for the first time, waits there until <see cref="Release"/> (at most
+    /// <see cref="Patience"/>): the step drawing that token is then certainly still under way when the test acts.
+    /// </summary>
+    sealed class GatedTokenizer(int holdAt) : ITokenizer
+    {
+        readonly CharTokenizer _inner = TestServer.Tokenizer();
+        readonly TaskCompletionSource _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly ManualResetEventSlim _release = new();
+
+        /// <summary>Completes when the engine's thread has stopped at the gate.</summary>
+        public Task Reached => _reached.Task;
+
+        public void Release() => _release.Set();
+
+        public int VocabSize => _inner.VocabSize;
+        public int[] Encode(string text) => _inner.Encode(text);
+        public string ToJson() => _inner.ToJson();
+        public void Save(string path) => _inner.Save(path);
+
+        public string Decode(ReadOnlySpan<int> ids)
+        {
+            if (ids.Length == holdAt && Thread.CurrentThread.Name == "completion engine" && _reached.TrySetResult())
+                _release.Wait(Patience);
+            return _inner.Decode(ids);
         }
     }
 
