@@ -78,7 +78,8 @@ public sealed class GpuStepEngine : IStepEngine
 
     public void ZeroGrad() => _gpu.ZeroGrad();
 
-    public float ForwardBackward(int firstRow, int rows, float scale)
+    /// <summary>The device model has its own gradients: <paramref name="gradientReady"/> is not called.</summary>
+    public float ForwardBackward(int firstRow, int rows, float scale, Action<Tensor>? gradientReady = null)
     {
         var (inputs, targets) = _batches.Rows(firstRow, rows);
         float loss = _gpu.Forward(inputs.Span, targets.Span, rows, _batches.Time);

@@ -5,11 +5,13 @@ using System.Diagnostics;
 namespace AttentionSharp.Distributed;
 
 /// <summary>
-/// Averages gradients over the ranks of a group after backward: g ← (1/N)·Σ_ranks g. Gradients are packed into buckets
-/// of at most <see cref="DefaultBucketElements"/> floats — in reverse registration order, the order backward finishes
-/// them — so a few large messages replace one per tensor; each bucket's reduction starts as soon as it is packed, so
-/// packing the next bucket overlaps the previous one's transfer. Every rank must build its reducer over the same
-/// parameters in the same order.
+/// Averages gradients over the ranks of a group: g ← (1/N)·Σ_ranks g. Gradients are packed into buckets of at most
+/// <see cref="DefaultBucketElements"/> floats — in reverse registration order, the order backward finishes them — so a
+/// few large messages replace one per tensor. A bucket's reduction starts as soon as all of its gradients are final:
+/// during backward when the last backward of a step reports them (<see cref="GradientReady"/>, passed to
+/// <see cref="Tensor.Backward(Tensor?, Action{Tensor})"/>), so the transfers overlap the rest of the sweep, and otherwise
+/// in <see cref="AverageGradients"/>. Buckets always start in the same order on every rank, whichever of them a rank's
+/// graph finished early. Every rank must build its reducer over the same parameters in the same order.
 /// </summary>
 public sealed class GradientAllReducer
 {
@@ -19,6 +21,9 @@ public sealed class GradientAllReducer
     readonly ICommunicator _communicator;
     readonly Tensor[][] _buckets;
     readonly float[][] _buffers;
+    readonly Dictionary<Tensor, int> _bucketOf = new(ReferenceEqualityComparer.Instance);
+    readonly int[] _gradients, _waitingFor;        // each bucket's gradients; those not yet reported final this step
+    int _started;                                  // buckets started this step, in order
     readonly Stopwatch _watch = new();
 
     public GradientAllReducer(ICommunicator communicator, IEnumerable<Tensor> parameters, int bucketElements = DefaultBucketElements)
@@ -44,6 +49,13 @@ public sealed class GradientAllReducer
         if (current.Count > 0) buckets.Add([.. current]);
         _buckets = [.. buckets];
         _buffers = communicator.Size == 1 ? [] : [.. _buckets.Select(b => GC.AllocateArray<float>(b.Sum(p => p.Count), pinned: true))];
+        // A tensor listed twice waits in its first bucket; the later one starts after it anyway.
+        _gradients = new int[_buckets.Length];
+        for (int b = 0; b < _buckets.Length; b++)
+            foreach (var p in _buckets[b])
+                if (_bucketOf.TryAdd(p, b)) _gradients[b]++;
+        _waitingFor = new int[_buckets.Length];
+        BeginStep();
     }
 
     /// <summary>The parameters of each bucket, in the order they are reduced.</summary>
@@ -53,24 +65,39 @@ public sealed class GradientAllReducer
     public TimeSpan Elapsed => _watch.Elapsed;
 
     /// <summary>
-    /// Replaces every parameter's gradient by its mean over the ranks (collective). A parameter without a gradient on
-    /// this rank counts as zeros and gets one, so ranks stay in step even when a branch saw no data here.
+    /// Starts a step's reduction afresh: no gradient is final yet. Call it before the backward that reports to
+    /// <see cref="GradientReady"/> (<see cref="AverageGradients"/> ends a step and calls it itself).
+    /// </summary>
+    public void BeginStep()
+    {
+        _gradients.CopyTo(_waitingFor, 0);
+        _started = 0;
+    }
+
+    /// <summary>
+    /// Backward's report that <paramref name="parameter"/>'s gradient is final for this step: every bucket whose
+    /// gradients are all final, and all before it, start their reduction; other tensors are ignored.
+    /// </summary>
+    public void GradientReady(Tensor parameter)
+    {
+        if (_communicator.Size == 1 || !_bucketOf.TryGetValue(parameter, out int b)) return;
+        _watch.Start();
+        if (--_waitingFor[b] == 0)
+            while (_started < _buckets.Length && _waitingFor[_started] == 0) Start(_started++);
+        _communicator.Progress();
+        _watch.Stop();
+    }
+
+    /// <summary>
+    /// Replaces every parameter's gradient by its mean over the ranks (collective): starts the buckets not started
+    /// during backward, waits for all, and begins the next step. A parameter without a gradient on this rank counts as
+    /// zeros and gets one, so ranks stay in step even when a branch saw no data here.
     /// </summary>
     public void AverageGradients()
     {
         if (_communicator.Size == 1) return;
         _watch.Start();
-        for (int b = 0; b < _buckets.Length; b++)
-        {
-            var buffer = _buffers[b].AsSpan();
-            int at = 0;
-            foreach (var p in _buckets[b])
-            {
-                p.GradBuffer().CopyTo(buffer.Slice(at, p.Count));
-                at += p.Count;
-            }
-            _communicator.StartAllReduceSum(_buffers[b]);
-        }
+        while (_started < _buckets.Length) Start(_started++);
         _communicator.WaitAll();
         float scale = 1f / _communicator.Size;
         for (int b = 0; b < _buckets.Length; b++)
@@ -83,6 +110,20 @@ public sealed class GradientAllReducer
                 at += p.Count;
             }
         }
+        BeginStep();
         _watch.Stop();
+    }
+
+    /// <summary>Packs bucket <paramref name="b"/>'s gradients into its buffer and starts their reduction.</summary>
+    void Start(int b)
+    {
+        var buffer = _buffers[b].AsSpan();
+        int at = 0;
+        foreach (var p in _buckets[b])
+        {
+            p.GradBuffer().CopyTo(buffer.Slice(at, p.Count));
+            at += p.Count;
+        }
+        _communicator.StartAllReduceSum(_buffers[b]);
     }
 }

@@ -30,6 +30,12 @@ public interface ICommunicator : IDisposable
     /// <summary>Waits for every reduction started since the last call.</summary>
     void WaitAll();
 
+    /// <summary>
+    /// Lets the reductions started so far advance without waiting for them (MPI moves a non-blocking collective along
+    /// only inside its calls): called between pieces of other work, so that transfers overlap it.
+    /// </summary>
+    void Progress();
+
     /// <summary>Ends every process of the job with exit code <paramref name="code"/>; used when one rank fails alone.</summary>
     void Abort(int code);
 }
@@ -45,6 +51,7 @@ public sealed class SingleProcessCommunicator : ICommunicator
     public void AllReduceSum(Span<float> data) { }
     public void StartAllReduceSum(Memory<float> data) { }
     public void WaitAll() { }
+    public void Progress() { }
     public void Abort(int code) => Environment.Exit(code);
     public void Dispose() { }
 

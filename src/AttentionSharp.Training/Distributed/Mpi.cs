@@ -37,6 +37,7 @@ internal sealed unsafe class Mpi
     readonly delegate* unmanaged<void*, void*, int, nint, nint, nint, int> _allreduce;
     readonly delegate* unmanaged<void*, void*, int, nint, nint, nint, nint*, int> _iallreduce;
     readonly delegate* unmanaged<int, nint*, void*, int> _waitall;
+    readonly delegate* unmanaged<int, nint*, int*, void*, int> _testall;
     readonly delegate* unmanaged<nint, int> _barrier;
     readonly delegate* unmanaged<nint, int, int> _abort;
     readonly delegate* unmanaged<int, byte*, int*, int> _errorString;
@@ -57,6 +58,7 @@ internal sealed unsafe class Mpi
         _allreduce = (delegate* unmanaged<void*, void*, int, nint, nint, nint, int>)Export("MPI_Allreduce");
         _iallreduce = (delegate* unmanaged<void*, void*, int, nint, nint, nint, nint*, int>)Export("MPI_Iallreduce");
         _waitall = (delegate* unmanaged<int, nint*, void*, int>)Export("MPI_Waitall");
+        _testall = (delegate* unmanaged<int, nint*, int*, void*, int>)Export("MPI_Testall");
         _barrier = (delegate* unmanaged<nint, int>)Export("MPI_Barrier");
         _abort = (delegate* unmanaged<nint, int, int>)Export("MPI_Abort");
         _errorString = (delegate* unmanaged<int, byte*, int*, int>)Export("MPI_Error_string");
@@ -125,6 +127,17 @@ internal sealed unsafe class Mpi
     public void WaitAll(Span<nint> requests)
     {
         fixed (nint* p = requests) Check(_waitall(requests.Length, p, null), "MPI_Waitall");
+    }
+
+    /// <summary>
+    /// MPI_Testall: true (and the requests freed) when all have completed; otherwise false and none is changed. Either
+    /// way the library advances them.
+    /// </summary>
+    public bool TestAll(Span<nint> requests)
+    {
+        int done;
+        fixed (nint* p = requests) Check(_testall(requests.Length, p, &done, null), "MPI_Testall");
+        return done != 0;
     }
 
     public void Barrier(nint comm) => Check(_barrier(comm), "MPI_Barrier");

@@ -60,12 +60,21 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     public void WaitAll()
     {
         try { _mpi.WaitAll(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_requests)); }
-        finally
-        {
-            foreach (var h in _pinned) h.Dispose();
-            _pinned.Clear();
-            _requests.Clear();
-        }
+        finally { Release(); }
+    }
+
+    /// <summary>Unpins the buffers of completed (freed) requests and forgets them.</summary>
+    void Release()
+    {
+        foreach (var h in _pinned) h.Dispose();
+        _pinned.Clear();
+        _requests.Clear();
+    }
+
+    public void Progress()
+    {
+        if (_requests.Count > 0 && _mpi.TestAll(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_requests)))
+            Release();
     }
 
     public void Abort(int code) => _mpi.Abort(_mpi.CommWorld, code);

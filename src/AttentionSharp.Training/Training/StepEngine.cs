@@ -27,9 +27,11 @@ public interface IStepEngine : IDisposable
 
     /// <summary>
     /// Forward and backward over rows [first, first + rows) of the loss source's current batch: accumulates the
-    /// gradient of <paramref name="scale"/>·loss and returns the (unscaled) mean loss.
+    /// gradient of <paramref name="scale"/>·loss and returns the (unscaled) mean loss. An engine that back-propagates
+    /// through the host model's parameters calls <paramref name="gradientReady"/> with each one as its gradient becomes
+    /// final (<see cref="Tensor.Backward(Tensor?, Action{Tensor})"/>); one that keeps its own copy calls nothing.
     /// </summary>
-    float ForwardBackward(int firstRow, int rows, float scale);
+    float ForwardBackward(int firstRow, int rows, float scale, Action<Tensor>? gradientReady = null);
 
     /// <summary>‖g‖ over every gradient and the clip coefficient (<see cref="GradientClipping.CoefficientFor"/>).</summary>
     (float Norm, float Coefficient) ClipCoefficient(float maxNorm);
@@ -75,16 +77,18 @@ public sealed class HostStepEngine(Module model, ILossSource source, AdamW optim
         optimizer.ZeroGrad();
     }
 
-    public float ForwardBackward(int firstRow, int rows, float scale)
+    public float ForwardBackward(int firstRow, int rows, float scale, Action<Tensor>? gradientReady = null)
     {
         OnDevice();
         using var anomaly = options.DetectAnomaly ? GradMode.DetectAnomaly() : default(GradMode.AnomalyScope?);
         // Dropout masks as for rows first… of the global batch, so N ranks draw what one process would.
         foreach (var (_, generator) in _generators) generator.FirstRow = firstRow;
         var loss = source.Loss(firstRow, rows);
-        if (scale == 1f) loss.Backward();
-        else if (_device.IsCpu) (loss * scale).Backward();
-        else loss.Backward(Tensor.Scalar(scale).To(_device));   // ∂(scale·loss)/∂loss, seeded on the device
+        var (root, seed) = scale == 1f ? (loss, null)
+            : _device.IsCpu ? (loss * scale, null)
+            : (loss, Tensor.Scalar(scale).To(_device));           // ∂(scale·loss)/∂loss, seeded on the device
+        if (gradientReady is null) root.Backward(seed);
+        else root.Backward(seed, gradientReady);
         return loss.Item();
     }
 

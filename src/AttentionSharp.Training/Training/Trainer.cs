@@ -47,6 +47,7 @@ public sealed class Trainer
     readonly TrainOptions _options;
     readonly ICommunicator _communicator;
     readonly GradientAllReducer _reducer;
+    readonly Action<Tensor> _gradientReady;
     readonly float[] _scalar = new float[1];
     readonly int[] _control = new int[3];
     readonly Stopwatch _stepWatch = new();
@@ -69,6 +70,7 @@ public sealed class Trainer
         _communicator = communicator ?? new SingleProcessCommunicator();
         DataParallel.BroadcastParameters(_communicator, model.Parameters());
         _reducer = new GradientAllReducer(_communicator, model.Parameters());
+        _gradientReady = _reducer.GradientReady;
         Optimizer = new AdamW(parameterGroups, options.LearningRate, 0.9f, options.Beta2, 1e-8f, options.WeightDecay);
         Schedule = new CosineSchedule(options.LearningRate, options.WarmupSteps, options.Steps,
             options.LearningRate * options.MinLearningRateRatio);
@@ -170,7 +172,10 @@ public sealed class Trainer
             float share = _communicator.Size == 1 ? 1f : (float)((double)_communicator.Size * items / allItems);
             try
             {
-                float loss = _engine.ForwardBackward(first, rows, accumulate == 1 && share == 1f ? 1f : share / accumulate);
+                // The step's last backward reports finished gradients, so their all-reduce overlaps the rest of it.
+                var ready = _communicator.Size > 1 && micro == accumulate - 1 ? _gradientReady : null;
+                float loss = _engine.ForwardBackward(first, rows, accumulate == 1 && share == 1f ? 1f : share / accumulate,
+                                                     ready);
                 lossSum += share == 1f ? loss : loss * share;
             }
             catch (NonFiniteException e) when (e.Operation is not null)

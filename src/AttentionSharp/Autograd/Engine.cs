@@ -7,7 +7,7 @@ namespace AttentionSharp.Autograd;
 /// </summary>
 internal static class Engine
 {
-    public static void Backward(Tensor root, Tensor? gradient)
+    public static void Backward(Tensor root, Tensor? gradient, Action<Tensor>? gradientReady = null)
     {
         if (!root.RequiresGrad)
             throw new InvalidOperationException("Backward() was called on a tensor that does not require a gradient: " +
@@ -20,9 +20,25 @@ internal static class Engine
                 $"{ShapeMath.Format(root.Shape)}.", nameof(gradient));
 
         var order = TopologicalOrder(root);
+        var ready = gradientReady is null ? null : LeavesDoneAt(order);
         if (root.Device.IsCpu) Seed(root, gradient);
         else Tensor.SeedDeviceGradient(root, gradient);
-        Sweep(order);
+        Sweep(order, ready, gradientReady);
+    }
+
+    /// <summary>
+    /// For each position of <paramref name="order"/>, the leaves that need a gradient and receive their last part of it
+    /// from that node: the sweep runs the order backwards, so a leaf is done after the lowest position that reads it.
+    /// </summary>
+    static List<Tensor>?[] LeavesDoneAt(List<Tensor> order)
+    {
+        var last = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
+        for (int i = order.Count - 1; i >= 0; i--)
+            foreach (var input in order[i].GradFn!.Inputs)
+                if (input.GradFn is null && input.RequiresGrad) last[input] = i;
+        var done = new List<Tensor>?[order.Count];
+        foreach (var (leaf, i) in last) (done[i] ??= []).Add(leaf);
+        return done;
     }
 
     static void Seed(Tensor root, Tensor? gradient)
@@ -36,7 +52,7 @@ internal static class Engine
         }
     }
 
-    static void Sweep(List<Tensor> order)
+    static void Sweep(List<Tensor> order, List<Tensor>?[]? ready, Action<Tensor>? gradientReady)
     {
         using (GradMode.NoGrad())
         {
@@ -56,6 +72,8 @@ internal static class Engine
                 }
                 t.ReleaseGradBuffer();
                 t.GradFn = null;
+                if (ready?[i] is { } leaves)
+                    foreach (var leaf in leaves) gradientReady!(leaf);
             }
         }
     }

@@ -29,7 +29,7 @@ public sealed unsafe partial class Tensor
     public bool IsLeaf => GradFn is null;
 
     /// <summary>
-    /// The accumulated gradient of a leaf after <see cref="Backward"/> (null until then). Backward adds to it, so call
+    /// The accumulated gradient of a leaf after <see cref="Backward(Tensor?)"/> (null until then). Backward adds to it, so call
     /// ZeroGrad between steps, or keep it to accumulate over several batches.
     /// </summary>
     public Tensor? Grad
@@ -89,6 +89,18 @@ public sealed unsafe partial class Tensor
     /// no <paramref name="gradient"/> (it is taken as 1); otherwise pass ∂L/∂this with this tensor's shape.
     /// </summary>
     public void Backward(Tensor? gradient = null) => Engine.Backward(this, gradient);
+
+    /// <summary>
+    /// <see cref="Backward(Tensor?)"/>, calling <paramref name="gradientReady"/> with each leaf that requires a gradient
+    /// as soon as the sweep has added the last part of it (in the order the sweep finishes them, on the calling thread),
+    /// so that work on finished gradients (a data-parallel all-reduce) can start while the sweep goes on. A leaf the
+    /// graph does not reach is not reported.
+    /// </summary>
+    public void Backward(Tensor? gradient, Action<Tensor> gradientReady)
+    {
+        ArgumentNullException.ThrowIfNull(gradientReady);
+        Engine.Backward(this, gradient, gradientReady);
+    }
 
     /// <summary>
     /// Records <paramref name="output"/> as produced from <paramref name="inputs"/> when any of them needs a gradient.

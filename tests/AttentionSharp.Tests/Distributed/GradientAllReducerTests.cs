@@ -88,6 +88,72 @@ public class GradientAllReducerTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(40)]
+    [InlineData(100_000)]
+    public void BucketsStartDuringBackwardInOrderAndTheMeanIsTheSame(int bucketElements)
+    {
+        // Each rank back-propagates a loss over its parameters: the product of the first is taken last, so backward
+        // finishes the parameters in reverse order, the order of the buckets.
+        static Tensor Loss(Tensor[] parameters, int rank)
+        {
+            var loss = Tensor.Scalar(0f);
+            foreach (var p in parameters) loss = loss + (p * p).Sum() * (rank + 1f);
+            return loss;
+        }
+
+        var results = ThreadGroupCommunicator.Run(2, comm =>
+        {
+            var log = new List<string>();
+            var recording = new RecordingCommunicator(comm, log);
+            var plain = Parameters(0);
+            var reducer = new GradientAllReducer(recording, plain, bucketElements);
+            Loss(plain, comm.Rank).Backward();
+            log.Add("backward");
+            reducer.AverageGradients();
+            var plainLog = log.ToArray();
+            log.Clear();
+
+            var overlapped = Parameters(0);
+            reducer = new GradientAllReducer(recording, overlapped, bucketElements);
+            Loss(overlapped, comm.Rank).Backward(null, reducer.GradientReady);
+            log.Add("backward");
+            reducer.AverageGradients();
+            return (Plain: plain.Select(p => p.Grad!.Data.ToArray()).ToArray(), PlainLog: plainLog,
+                    Overlapped: overlapped.Select(p => p.Grad!.Data.ToArray()).ToArray(), Log: log.ToArray());
+        });
+        foreach (var r in results)
+        {
+            Assert.Equal(r.Plain, r.Overlapped);                                      // bit for bit
+            Assert.Equal(r.PlainLog.Where(e => e != "backward"), r.Log.Where(e => e != "backward"));
+            Assert.Equal("backward", r.PlainLog[0]);                                  // before: all started after
+            // Now every bucket starts while backward runs, the last one after the sweep's last rule.
+            Assert.Equal(r.Log.Length - 1, Array.IndexOf(r.Log, "backward"));
+            Assert.True(r.Log.Length > 2 || bucketElements > 1000, "several buckets expected");
+        }
+    }
+
+    /// <summary>Another communicator, writing "start N" (the floats of the buffer) to a log when a reduction starts.</summary>
+    sealed class RecordingCommunicator(ICommunicator inner, List<string> log) : ICommunicator
+    {
+        public int Rank => inner.Rank;
+        public int Size => inner.Size;
+        public void Broadcast(Span<float> data, int root) => inner.Broadcast(data, root);
+        public void Broadcast(Span<int> data, int root) => inner.Broadcast(data, root);
+        public void AllReduceSum(Span<float> data) => inner.AllReduceSum(data);
+        public void WaitAll() => inner.WaitAll();
+        public void Progress() => inner.Progress();
+        public void Abort(int code) => inner.Abort(code);
+        public void Dispose() => inner.Dispose();
+
+        public void StartAllReduceSum(Memory<float> data)
+        {
+            log.Add($"start {data.Length}");
+            inner.StartAllReduceSum(data);
+        }
+    }
+
     [Fact]
     public void BroadcastParametersCopiesRankZerosValues()
     {

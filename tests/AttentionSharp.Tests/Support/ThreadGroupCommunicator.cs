@@ -72,6 +72,8 @@ public sealed class ThreadGroupCommunicator : ICommunicator
         _pending.Clear();
     }
 
+    public void Progress() { }
+
     public void Abort(int code) => throw new InvalidOperationException($"Rank {Rank} aborted the group with code {code}.");
 
     public void Dispose() { }
