@@ -26,10 +26,13 @@ public sealed class GradientAllReducer
     int _started;                                  // buckets started this step, in order
     readonly Stopwatch _watch = new();
 
-    public GradientAllReducer(ICommunicator communicator, IEnumerable<Tensor> parameters, int bucketElements = DefaultBucketElements)
+    public GradientAllReducer(ICommunicator communicator, IEnumerable<Tensor> parameters,
+        int bucketElements = DefaultBucketElements)
     {
         ArgumentNullException.ThrowIfNull(communicator);
-        if (bucketElements <= 0) throw new ArgumentOutOfRangeException(nameof(bucketElements), bucketElements, "A bucket must hold at least one element.");
+        if (bucketElements <= 0)
+            throw new ArgumentOutOfRangeException(nameof(bucketElements), bucketElements,
+                "A bucket must hold at least one element.");
         _communicator = communicator;
         var buckets = new List<Tensor[]>();
         var current = new List<Tensor>();
@@ -48,7 +51,9 @@ public sealed class GradientAllReducer
         }
         if (current.Count > 0) buckets.Add([.. current]);
         _buckets = [.. buckets];
-        _buffers = communicator.Size == 1 ? [] : [.. _buckets.Select(b => GC.AllocateArray<float>(b.Sum(p => p.Count), pinned: true))];
+        _buffers = communicator.Size == 1
+            ? []
+            : [.. _buckets.Select(b => GC.AllocateArray<float>(b.Sum(p => p.Count), pinned: true))];
         // A tensor listed twice waits in its first bucket; the later one starts after it anyway.
         _gradients = new int[_buckets.Length];
         for (int b = 0; b < _buckets.Length; b++)

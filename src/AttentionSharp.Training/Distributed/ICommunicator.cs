@@ -12,7 +12,10 @@ public interface ICommunicator : IDisposable
     /// <summary>The number of processes in the group.</summary>
     int Size { get; }
 
-    /// <summary>Copies <paramref name="data"/> of rank <paramref name="root"/> into every rank's <paramref name="data"/> (collective).</summary>
+    /// <summary>
+    /// Copies <paramref name="data"/> of rank <paramref name="root"/> into every rank's <paramref name="data"/>
+    /// (collective).
+    /// </summary>
     void Broadcast(Span<float> data, int root);
 
     /// <inheritdoc cref="Broadcast(Span{float}, int)"/>

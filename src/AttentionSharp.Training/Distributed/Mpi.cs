@@ -68,7 +68,10 @@ internal sealed unsafe class Mpi
         Sum = Export("ompi_mpi_op_sum");
     }
 
-    /// <summary>Loads Open MPI's library (the first of <paramref name="names"/> found), or returns null with the reason (not installed, or not Open MPI).</summary>
+    /// <summary>
+    /// Loads Open MPI's library (the first of <paramref name="names"/> found), or returns null with the reason (not
+    /// installed, or not Open MPI).
+    /// </summary>
     public static Mpi? TryLoad(IReadOnlyList<string> names, out string reason)
     {
         reason = "";
@@ -101,7 +104,8 @@ internal sealed unsafe class Mpi
         int provided;
         Check(_initThread(null, null, ThreadFunneled, &provided), "MPI_Init_thread");
         if (provided < ThreadFunneled)
-            throw new DistributedException($"This MPI library provides thread level {provided}; training needs MPI_THREAD_FUNNELED ({ThreadFunneled}).");
+            throw new DistributedException($"This MPI library provides thread level {provided}; training needs " +
+                                           $"MPI_THREAD_FUNNELED ({ThreadFunneled}).");
     }
 
     /// <summary>MPI_Finalize.</summary>
@@ -110,13 +114,16 @@ internal sealed unsafe class Mpi
     public int Rank(nint comm) { int r; Check(_commRank(comm, &r), "MPI_Comm_rank"); return r; }
     public int Size(nint comm) { int s; Check(_commSize(comm, &s), "MPI_Comm_size"); return s; }
 
-    public void Broadcast(void* buffer, int count, nint type, int root, nint comm) => Check(_bcast(buffer, count, type, root, comm), "MPI_Bcast");
+    public void Broadcast(void* buffer, int count, nint type, int root, nint comm) =>
+        Check(_bcast(buffer, count, type, root, comm), "MPI_Bcast");
 
     /// <summary>In place: every rank's buffer becomes the element-wise reduction over all ranks.</summary>
     public void AllReduceInPlace(void* buffer, int count, nint type, nint op, nint comm) =>
         Check(_allreduce((void*)InPlace, buffer, count, type, op, comm), "MPI_Allreduce");
 
-    /// <summary>Starts an in-place all-reduce; the buffer must not move or be touched until <see cref="WaitAll"/> returns.</summary>
+    /// <summary>
+    /// Starts an in-place all-reduce; the buffer must not move or be touched until <see cref="WaitAll"/> returns.
+    /// </summary>
     public nint StartAllReduceInPlace(void* buffer, int count, nint type, nint op, nint comm)
     {
         nint request;

@@ -21,12 +21,15 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         Size = _mpi.Size(_mpi.CommWorld);
     }
 
-    /// <summary>Loads Open MPI and initializes it; throws <see cref="DistributedException"/> saying how to install it when absent.</summary>
+    /// <summary>
+    /// Loads Open MPI and initializes it; throws <see cref="DistributedException"/> saying how to install it when absent.
+    /// </summary>
     public static MpiCommunicator Start() => Start(Mpi.LibraryNames);
 
     internal static MpiCommunicator Start(IReadOnlyList<string> libraryNames)
     {
-        var mpi = Mpi.TryLoad(libraryNames, out var reason) ?? throw new DistributedException($"{reason} {DistributedLaunch.InstallHint}");
+        var mpi = Mpi.TryLoad(libraryNames, out var reason)
+            ?? throw new DistributedException($"{reason} {DistributedLaunch.InstallHint}");
         return new MpiCommunicator(mpi);
     }
 
@@ -88,6 +91,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
 
     void CheckRoot(int root)
     {
-        if (root < 0 || root >= Size) throw new ArgumentOutOfRangeException(nameof(root), root, $"The root must be a rank in [0, {Size}).");
+        if (root < 0 || root >= Size)
+            throw new ArgumentOutOfRangeException(nameof(root), root, $"The root must be a rank in [0, {Size}).");
     }
 }

@@ -33,7 +33,8 @@ public class GradientAllReducerTests
         var flat = reducer.Buckets.SelectMany(b => b).ToArray();
         Assert.Equal(parameters.Reverse(), flat);
         foreach (var bucket in reducer.Buckets)
-            Assert.True(bucket.Count == 1 || bucket.Sum(p => p.Count) <= 20, $"bucket of {bucket.Count} tensors holds {bucket.Sum(p => p.Count)} > 20 elements");
+            Assert.True(bucket.Count == 1 || bucket.Sum(p => p.Count) <= 20,
+                $"bucket of {bucket.Count} tensors holds {bucket.Sum(p => p.Count)} > 20 elements");
         // [7,3] = 21 alone (larger than a bucket), then [2], then [300] alone, then [3,4] + [5] = 17.
         Assert.Equal([1, 1, 1, 2], reducer.Buckets.Select(b => b.Count));
     }
@@ -66,7 +67,8 @@ public class GradientAllReducerTests
         for (int i = 0; i < Shapes.Length; i++)
         {
             var expected = new float[results[0][i].Length];
-            for (int j = 0; j < expected.Length; j++) expected[j] = Enumerable.Range(0, ranks).Average(r => r * 10 + i + j * 0.25f);
+            for (int j = 0; j < expected.Length; j++)
+                expected[j] = Enumerable.Range(0, ranks).Average(r => r * 10 + i + j * 0.25f);
             for (int r = 0; r < ranks; r++) TensorAssert.Close(expected, results[r][i], Atol, Rtol, $"parameter {i} on rank {r}");
         }
     }
@@ -174,7 +176,11 @@ public class GradientAllReducerTests
     [InlineData(1, 3, new[] { 0, 1, 1, 0, 1, 0 })]
     public void ShardsSplitTheGlobalBatchIntoContiguousRowsInRankOrder(int rows, int size, int[] expected)
     {
-        var shards = Enumerable.Range(0, size).SelectMany(r => { var (first, count) = DataParallel.Shard(rows, r, size); return new[] { first, count }; });
+        var shards = Enumerable.Range(0, size).SelectMany(r =>
+        {
+            var (first, count) = DataParallel.Shard(rows, r, size);
+            return new[] { first, count };
+        });
         Assert.Equal(expected, shards);
     }
 

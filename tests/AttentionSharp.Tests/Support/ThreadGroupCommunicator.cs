@@ -17,7 +17,9 @@ public sealed class ThreadGroupCommunicator : ICommunicator
     public int Rank { get; }
     public int Size => _shared.Slots.Length;
 
-    /// <summary>Runs <paramref name="body"/> on <paramref name="size"/> threads, one per rank, and returns their results by rank.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/> on <paramref name="size"/> threads, one per rank, and returns their results by rank.
+    /// </summary>
     public static T[] Run<T>(int size, Func<ThreadGroupCommunicator, T> body)
     {
         var shared = new Shared(size);
