@@ -69,11 +69,8 @@ public sealed class GradientAllReducer
     /// <summary>Time spent averaging so far (packing, transfer, unpacking), for the communication share of a step.</summary>
     public TimeSpan Elapsed => _watch.Elapsed;
 
-    /// <summary>
-    /// Starts a step's reduction afresh: no gradient is final yet. Call it before the backward that reports to
-    /// <see cref="GradientReady"/> (<see cref="AverageGradients"/> ends a step and calls it itself).
-    /// </summary>
-    public void BeginStep()
+    /// <summary>No gradient of the step is final yet: after construction and after each average.</summary>
+    void BeginStep()
     {
         _gradients.CopyTo(_waitingFor, 0);
         _started = 0;
