@@ -112,8 +112,13 @@ static class TrainCommand
     static readonly Option<float?> LengthPenalty = Decoding.LengthPenalty;
     static readonly Option<int?> Ensemble = new("--ensemble")
     {
-        Description = "g2p: train N models one after another (seeds S, S+1, …; an N-th of --minutes each) that decode " +
-                      "together, in DIR/member-1 … and DIR/best (1: one model).",
+        Description = "g2p: train N models (seeds S, S+1, …) that decode together, in DIR/member-1 … and DIR/best: one " +
+                      "after another, an N-th of --minutes each, or with --side-by-side at the same time (1: one model).",
+    };
+    static readonly Option<bool?> SideBySide = new("--side-by-side")
+    {
+        Description = "g2p with --ensemble N: train the members at the same time, each on 1/N of the threads and for the " +
+                      "whole --minutes, instead of one after another (true or false).",
     };
     static readonly Option<int?> Batch = new("--batch")
     {
@@ -141,6 +146,11 @@ static class TrainCommand
     {
         Description = "--task g2p: which pronunciations of a training word to train on: all (one example each) or " +
                       "first (the dictionary's first alone); scoring accepts any either way.",
+    };
+    static readonly Option<string?> Batching = new("--batching")
+    {
+        Description = "--task g2p: how training batches are cut: length (words of one spelling length, no padding) or " +
+                      "mixed (words of every length together, spellings padded; the Transformer only).",
     };
     static readonly Option<float?> LabelSmoothing = new("--label-smoothing")
     {
@@ -208,8 +218,8 @@ static class TrainCommand
         foreach (var option in new Option[] { Task, Model, Data, Steps, Minutes, Out, Resume, Seed, Layers, DecoderLayers,
                      Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout,
                      AttentionDropout, DropoutFrom, WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty,
-                     Ensemble, Batch, Accumulate, Lr, Warmup, MinLrRatio, WeightDecay, Ema, LabelSmoothing, LossAverage,
-                     Pronunciations, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn,
+                     Ensemble, SideBySide, Batch, Accumulate, Lr, Warmup, MinLrRatio, WeightDecay, Ema, LabelSmoothing,
+                     LossAverage, Pronunciations, Batching, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn,
                      OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
@@ -223,13 +233,13 @@ static class TrainCommand
                     // ranks share the cores
                     Kernels.Parallel.ThreadCount = Math.Max(1, Environment.ProcessorCount / DistributedLaunch.LocalRanks);
                 var group = communicator;
-                TrainingRun Run(TrainOptions o) => new(o, group, Console.Out)
+                TrainingRun Run(TrainOptions o, TextWriter output) => new(o, group, output)
                 {
                     LossCurve = (path, train, valid, title) => Visualization.LossCurve.Save(path, train, valid, title),
                     DeviceEngine = Gpu.GpuStepEngine.ForCuda,
                 };
                 return options.Ensemble is > 1 ? new EnsembleRun(options, group, Console.Out, Run).Execute()
-                                               : Run(options).Execute();
+                                               : Run(options, Console.Out).Execute();
             });
             // A rank that fails alone would leave the others waiting in a collective: end the whole job.
             if (code != 0 && code != 130 && communicator is { Size: > 1 }) communicator.Abort(code);
@@ -282,6 +292,7 @@ static class TrainCommand
             LabelSmoothing = r.GetValue(LabelSmoothing) ?? p.LabelSmoothing,
             LossAverage = r.GetValue(LossAverage) ?? p.LossAverage,
             Pronunciations = r.GetValue(Pronunciations) ?? p.Pronunciations,
+            Batching = r.GetValue(Batching) ?? p.Batching,
             WordDropout = r.GetValue(WordDropout) ?? p.WordDropout,
             RareWordDropout = r.GetValue(RareWordDropout) ?? p.RareWordDropout,
             TrainFraction = r.GetValue(TrainFraction) ?? p.TrainFraction,
@@ -294,6 +305,7 @@ static class TrainCommand
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,
             Tokenizer = r.GetValue(Tokenizer) ?? p.Tokenizer, Vocab = r.GetValue(Vocab) ?? p.Vocab,
             NoAttention = r.GetValue(NoAttention) || p.NoAttention, PostLn = r.GetValue(PostLn) || p.PostLn,
+            SideBySide = r.GetValue(SideBySide) ?? p.SideBySide,
             DetectAnomaly = r.GetValue(DetectAnomaly), Device = ParseDevice(r.GetValue(Device)),
             OnNonFinite = r.GetValue(OnNonFinite) switch
             {

@@ -51,7 +51,8 @@ public sealed class G2pVocabulary
             char c = char.ToLowerInvariant(word[i]);
             int at = Graphemes.IndexOf(c);
             if (at < 0)
-                throw new ArgumentException($"The word \"{word}\" has the character '{word[i]}' (U+{(int)word[i]:X4}) at position {i + 1}, " +
+                throw new ArgumentException(
+                    $"The word \"{word}\" has the character '{word[i]}' (U+{(int)word[i]:X4}) at position {i + 1}, " +
                                             $"which is not in the alphabet \"{Graphemes}\".");
             ids[i] = at + 1;
         }
@@ -60,7 +61,8 @@ public sealed class G2pVocabulary
 
     /// <summary>Phonemes → target ids (without BOS and EOS).</summary>
     public int[] EncodePhonemes(IReadOnlyList<string> phonemes) =>
-        [.. phonemes.Select(p => _phonemeIds.TryGetValue(p, out int id) ? id : throw new ArgumentException($"The phoneme '{p}' is not in the vocabulary.", nameof(phonemes)))];
+        [.. phonemes.Select(p => _phonemeIds.TryGetValue(p, out int id) ? id
+            : throw new ArgumentException($"The phoneme '{p}' is not in the vocabulary.", nameof(phonemes)))];
 
     /// <summary>Target ids → phonemes, stopping at EOS; padding and BOS are skipped.</summary>
     public string[] DecodePhonemes(IEnumerable<int> ids)
@@ -88,8 +90,10 @@ public sealed class G2pVocabulary
         {
             if (JsonNode.Parse(json) is not JsonObject o || o["type"]?.GetValue<string>() != "g2p"
                 || o["graphemes"]?.GetValue<string>() is not { } graphemes || o["phonemes"] is not JsonArray phonemes)
-                throw new DataSourceException($"{source} is not a g2p vocabulary (expected {{\"type\": \"g2p\", \"graphemes\", \"phonemes\"}}).");
-            return new G2pVocabulary(graphemes, [.. phonemes.Select(p => p?.GetValue<string>() ?? throw new DataSourceException($"{source} has a null phoneme."))]);
+                throw new DataSourceException(
+                    $"{source} is not a g2p vocabulary (expected {{\"type\": \"g2p\", \"graphemes\", \"phonemes\"}}).");
+            return new G2pVocabulary(graphemes, [.. phonemes.Select(p => p?.GetValue<string>()
+                ?? throw new DataSourceException($"{source} has a null phoneme."))]);
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or ArgumentException)
         {
@@ -102,15 +106,16 @@ public sealed class G2pVocabulary
 public sealed record G2pWord(string Word, int[] Source, IReadOnlyList<int[]> References);
 
 /// <summary>
-/// A batch of B words of one length S (so the source holds no padding) with one reference each: the source (B, S), the
-/// decoder input BOS + phonemes and the labels phonemes + EOS, both (B, T) padded on the right with <see cref="G2pVocabulary.PadId"/>.
+/// A batch of B words with one reference each: the source (B, S), the decoder input BOS + phonemes and the labels
+/// phonemes + EOS (B, T), each padded on the right with <see cref="G2pVocabulary.PadId"/> (a batch of words of one
+/// length S holds no source padding).
 /// </summary>
 public sealed record G2pBatch(int[] Source, int SourceLength, int[] DecoderInput, int[] Labels, int TargetLength, int Batch);
 
 /// <summary>
 /// Grapheme-to-phoneme data: every word with its references, and one training example per (word, pronunciation).
 /// Batches group words of equal length, which keeps the encoders free of padding (a recurrent encoder's final state is
-/// then the state after the word's last letter).
+/// then the state after the word's last letter), or mix every length (a Transformer masks the padding).
 /// </summary>
 public sealed class G2pDataset
 {
@@ -118,7 +123,8 @@ public sealed class G2pDataset
     {
         ArgumentNullException.ThrowIfNull(entries);
         Vocabulary = vocabulary ?? throw new ArgumentNullException(nameof(vocabulary));
-        Words = [.. entries.Select(e => new G2pWord(e.Word, vocabulary.EncodeWord(e.Word), [.. e.Pronunciations.Select(vocabulary.EncodePhonemes)]))];
+        Words = [.. entries.Select(e =>
+            new G2pWord(e.Word, vocabulary.EncodeWord(e.Word), [.. e.Pronunciations.Select(vocabulary.EncodePhonemes)]))];
     }
 
     public G2pVocabulary Vocabulary { get; }
@@ -131,18 +137,21 @@ public sealed class G2pDataset
     public int MaxTargetLength => Words.Count == 0 ? 0 : Words.Max(w => w.References.Max(r => r.Length));
 
     /// <summary>
-    /// One epoch of training batches: the examples grouped by source length, cut into batches of at most
-    /// <paramref name="batchSize"/>; with <paramref name="shuffle"/> the examples within a length and the batches' order
-    /// are shuffled, else both are in dataset order.
+    /// One epoch of training batches of at most <paramref name="batchSize"/> examples: grouped by source length, or with
+    /// <paramref name="mixedLengths"/> cut from all examples whatever their length (the sources padded on the right to
+    /// the longest in the batch). With <paramref name="shuffle"/> the examples (within a length when grouped) and the
+    /// batches' order are shuffled, else both are in dataset order.
     /// </summary>
-    public IEnumerable<G2pBatch> Batches(int batchSize, Generator? shuffle = null)
+    public IEnumerable<G2pBatch> Batches(int batchSize, Generator? shuffle = null, bool mixedLengths = false)
     {
-        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be positive.");
+        if (batchSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be positive.");
         var examples = Words.SelectMany(w => w.References.Select(r => (w.Source, Target: r))).ToList();
         var chunks = new List<List<(int[] Source, int[] Target)>>();
-        foreach (var group in examples.GroupBy(e => e.Source.Length).OrderBy(g => g.Key))
+        IEnumerable<List<(int[] Source, int[] Target)>> groups = mixedLengths ? [examples]
+            : examples.GroupBy(e => e.Source.Length).OrderBy(g => g.Key).Select(g => g.ToList());
+        foreach (var list in groups)
         {
-            var list = group.ToList();
             if (shuffle is not null) Shuffle(list, shuffle);
             chunks.AddRange(list.Chunk(batchSize).Select(c => c.ToList()));
         }
@@ -153,14 +162,15 @@ public sealed class G2pDataset
     /// <summary>The words grouped by length in batches of at most <paramref name="batchSize"/>, for decoding.</summary>
     public IEnumerable<IReadOnlyList<G2pWord>> WordBatches(int batchSize)
     {
-        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be positive.");
+        if (batchSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be positive.");
         return Words.GroupBy(w => w.Source.Length).OrderBy(g => g.Key).SelectMany(g => g.Chunk(batchSize));
     }
 
     static G2pBatch MakeBatch(List<(int[] Source, int[] Target)> examples)
     {
-        int b = examples.Count, s = examples[0].Source.Length, t = examples.Max(e => e.Target.Length) + 1;
-        var source = new int[b * s];
+        int b = examples.Count, s = examples.Max(e => e.Source.Length), t = examples.Max(e => e.Target.Length) + 1;
+        var source = new int[b * s];                         // zeros: PadId after a shorter word
         var input = new int[b * t];
         var labels = new int[b * t];
         for (int i = 0; i < b; i++)

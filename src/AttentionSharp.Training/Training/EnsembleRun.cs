@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.ExceptionServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using AttentionSharp.Distributed;
@@ -10,9 +11,11 @@ using AttentionSharp.Training.Tasks;
 namespace AttentionSharp.Training;
 
 /// <summary>
-/// `attn train --ensemble N`: N runs of the task's model one after another, member k (from 0) with the seed plus k and an
-/// N-th of the time limit, each an ordinary <see cref="TrainingRun"/> in RUNDIR/member-(k+1) (its checkpoints, log, loss
-/// curve and its own test figures); then the members' best checkpoints decode together, the mean of their
+/// `attn train --ensemble N`: N runs of the task's model, member k (from 0) with the seed plus k, each an ordinary
+/// <see cref="TrainingRun"/> in RUNDIR/member-(k+1) (its checkpoints, log, loss curve and its own test figures): one
+/// after another with an N-th of the time limit each, or with <see cref="TrainOptions.SideBySide"/> all at once, each on
+/// an N-th of the threads for the whole time limit (its lines prefixed with its number); then the members' best
+/// checkpoints decode together, the mean of their
 /// distributions (<see cref="Models.Seq2SeqEnsemble"/>), and RUNDIR/best holds the ensemble as one checkpoint that
 /// eval, predict and viz read like any other. RUNDIR/ensemble.json keeps the run's options, so that --resume RUNDIR
 /// continues it: finished members are kept, an interrupted one resumes from its latest checkpoint, the rest start.
@@ -28,14 +31,16 @@ public sealed class EnsembleRun
     readonly TrainOptions _options;
     readonly ICommunicator _communicator;
     readonly TextWriter _output;
-    readonly Func<TrainOptions, TrainingRun> _memberRun;
+    readonly Func<TrainOptions, TextWriter, TrainingRun> _memberRun;
 
     /// <param name="options">The run's options; <see cref="TrainOptions.Ensemble"/> is the number of members.</param>
     /// <param name="communicator">The ranks training together, as for <see cref="TrainingRun"/>.</param>
     /// <param name="output">Where rank 0 prints.</param>
-    /// <param name="memberRun">Makes the run of one member from its options (the host sets its loss curve and devices).</param>
+    /// <param name="memberRun">
+    /// Makes the run of one member from its options and where it prints (the host sets its loss curve and devices).
+    /// </param>
     public EnsembleRun(TrainOptions options, ICommunicator communicator, TextWriter output,
-        Func<TrainOptions, TrainingRun> memberRun)
+        Func<TrainOptions, TextWriter, TrainingRun> memberRun)
     {
         _options = TaskPresets.Refuse(options.Validate());
         if (_options.Ensemble is not > 1)
@@ -51,6 +56,9 @@ public sealed class EnsembleRun
                     $"--ensemble {_options.Ensemble} does not fit the run in '{resume}', an ensemble of " +
                     $"{manifest["members"]?.ToJsonString() ?? "?"} (leave --ensemble out to continue it).");
         }
+        if (_options.SideBySide && communicator.Size > 1)
+            throw new ArgumentException($"--side-by-side trains the members in one process; this run has {communicator.Size} " +
+                                        "MPI ranks (run it without mpirun, or train the members one after another).");
         _communicator = communicator;
         _output = communicator.Rank == 0 ? output : TextWriter.Null;
         _memberRun = memberRun;
@@ -68,7 +76,7 @@ public sealed class EnsembleRun
     {
         Ensemble = 1,
         Seed = options.Seed + (ulong)k,
-        Minutes = options.Minutes / options.Ensemble,
+        Minutes = options.SideBySide ? options.Minutes : options.Minutes / options.Ensemble,
         Out = MemberDirectory(options.RunDirectory, k),
         Resume = null,
     };
@@ -129,35 +137,35 @@ public sealed class EnsembleRun
             Directory.CreateDirectory(runDir);
             WriteManifest(Path.Combine(runDir, ManifestFile), o);
         }
-        string share = o.Minutes is { } m ? $"{(m / n).ToString("0.##", CultureInfo.InvariantCulture)} minutes each"
-                                          : $"{o.Steps} steps each";
-        _output.WriteLine($"Ensemble: {n} models trained one after another, {share}, seeds {o.Seed}–" +
-                          $"{o.Seed + (ulong)(n - 1)}; they decode together. Run directory: {runDir}.");
+        double? minutes = o.Minutes is { } m ? o.SideBySide ? m : m / n : null;
+        string share = minutes is { } each ? $"{each.ToString("0.##", CultureInfo.InvariantCulture)} minutes each"
+                                           : $"{o.Steps} steps each";
+        _output.WriteLine($"Ensemble: {n} models trained {(o.SideBySide ? "side by side" : "one after another")}, {share}, " +
+                          $"seeds {o.Seed}–{o.Seed + (ulong)(n - 1)}; they decode together. Run directory: {runDir}.");
         var members = new List<string>();
+        var pending = new List<(int K, TrainOptions Options)>();
         int steps = 0;
         for (int k = 0; k < n; k++)
         {
             var member = Member(o, k);
             var dir = member.RunDirectory;
             members.Add(dir);
-            _output.WriteLine();
             if (Finished(dir) is { } done)
             {
                 steps += done;
+                _output.WriteLine();
                 _output.WriteLine($"Member {k + 1} of {n}: trained already ({done} steps, in {dir}).");
                 continue;
             }
             if (Directory.Exists(Path.Combine(dir, Checkpoint.LatestSubdirectory))) member = member with { Resume = dir };
-            _output.WriteLine($"Member {k + 1} of {n}: seed {member.Seed}" + (member.Resume is null ? "" : ", resumed") + ".");
-            var run = _memberRun(member);
-            run.ContinueWith = runDir;
-            int code = run.Execute();
-            if (code != 0)
-            {
-                if (code == 130) _output.WriteLine($"Continue the whole ensemble with: attn train --resume {runDir}");
-                return code;
-            }
-            steps += run.Steps;
+            pending.Add((k, member));
+        }
+        var (code, trained) = o.SideBySide ? TrainSideBySide(pending, n) : TrainInTurn(pending, n);
+        steps += trained;
+        if (code != 0)
+        {
+            if (code == 130) _output.WriteLine($"Continue the whole ensemble with: attn train --resume {runDir}");
+            return code;
         }
 
         _output.WriteLine();
@@ -186,6 +194,76 @@ public sealed class EnsembleRun
                           $"{Path.GetFullPath(members[0])} …)   Log: {Path.GetFullPath(logPath)}");
         _output.WriteLine($"Time: {TrainingRun.Clock(total.Elapsed)}. Try: {task.Try(runDir)}");
         return 0;
+    }
+
+    string Starting(int k, int n, TrainOptions member) =>
+        $"Member {k + 1} of {n}: seed {member.Seed}" + (member.Resume is null ? "" : ", resumed") + ".";
+
+    /// <summary>Trains the members one after another; returns the first exit code other than 0 and the steps taken.</summary>
+    (int Code, int Steps) TrainInTurn(List<(int K, TrainOptions Options)> pending, int n)
+    {
+        int steps = 0;
+        foreach (var (k, member) in pending)
+        {
+            _output.WriteLine();
+            _output.WriteLine(Starting(k, n, member));
+            var run = _memberRun(member, _output);
+            run.ContinueWith = _options.RunDirectory;
+            int code = run.Execute();
+            if (code != 0) return (code, steps);
+            steps += run.Steps;
+        }
+        return (0, steps);
+    }
+
+    /// <summary>
+    /// Trains the members at the same time, each on its own thread with an equal share of the kernel threads (at least
+    /// one), each line it prints prefixed with its number. A member that fails ends the others (they save their latest
+    /// checkpoints, as on Ctrl-C) and its error is rethrown; otherwise returns 130 when any was interrupted.
+    /// </summary>
+    (int Code, int Steps) TrainSideBySide(List<(int K, TrainOptions Options)> pending, int n)
+    {
+        if (pending.Count == 0) return (0, 0);
+        int threads = Kernels.Parallel.ThreadCount, each = Math.Max(1, threads / pending.Count);
+        var output = TextWriter.Synchronized(_output);
+        output.WriteLine();
+        output.WriteLine($"Training {pending.Count} member{(pending.Count == 1 ? "" : "s")} at once, {each} " +
+                         $"thread{(each == 1 ? "" : "s")} each; each line starts with its member's number.");
+        using var stop = new CancellationTokenSource();
+        var runs = pending.Select(p =>
+        {
+            var writer = new PrefixedWriter(output, $"[{p.K + 1}] ");
+            writer.WriteLine(Starting(p.K, n, p.Options));
+            var run = _memberRun(p.Options, writer);
+            run.ContinueWith = _options.RunDirectory;
+            var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation, stop.Token);
+            run.Cancellation = linked.Token;                            // the host's token, or another member's failure
+            return (Run: run, Stop: linked);
+        }).ToList();
+        var codes = new int[runs.Count];
+        var errors = new ExceptionDispatchInfo?[runs.Count];
+        var workers = runs.Select((member, i) => new Thread(() => TrainMember(member.Run, i))
+        {
+            Name = $"ensemble member {pending[i].K + 1}",
+        }).ToList();
+        foreach (var worker in workers) worker.Start();
+        foreach (var worker in workers) worker.Join();
+        foreach (var member in runs) member.Stop.Dispose();
+        foreach (var error in errors) error?.Throw();
+        return (codes.FirstOrDefault(c => c != 0), runs.Sum(r => r.Run.Steps));
+
+        void TrainMember(TrainingRun run, int i)
+        {
+            try
+            {
+                using (Kernels.Parallel.Limit(each)) codes[i] = run.Execute();
+            }
+            catch (Exception e)
+            {
+                errors[i] = ExceptionDispatchInfo.Capture(e);
+                stop.Cancel();                                          // the others save their latest and stop
+            }
+        }
     }
 
     /// <summary>

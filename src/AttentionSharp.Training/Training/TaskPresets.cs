@@ -42,7 +42,7 @@ public static class TaskPresets
             TestViews = task == "fashion" ? "shifts" : null,
             LabelSmoothing = task == "fashion" || task == "g2p" && transformer ? 0.1f : task == "g2p" ? 0f : null,
             LossAverage = task == "g2p" ? transformer ? "token" : "batch" : null,
-            Pronunciations = task == "g2p" ? "all" : null,
+            Pronunciations = task == "g2p" ? "all" : null, Batching = task == "g2p" ? "length" : null,
         };
         return task switch
         {
@@ -178,11 +178,17 @@ public static class TaskPresets
             "it weighs the target tokens of --task g2p's batches");
         Check(o.Pronunciations is not null, preset.Pronunciations is not null, "--pronunciations",
             "it picks the training pronunciations of --task g2p");
+        Check(o.Batching is not null, preset.Batching is not null, "--batching", "it cuts --task g2p's training batches");
+        if (o.Batching == "mixed" && o.Model != "transformer")
+            throw new ArgumentException($"--batching mixed is not for --task g2p --model {o.Model}: it pads a batch's " +
+                                        "spellings, which a recurrent encoder would read as letters; use --batching length.");
         Check(o.Beam is not null, preset.Beam is not null, "--beam", "beam search decodes --task g2p's pronunciations");
         Check(o.LengthPenalty is not null, preset.LengthPenalty is not null, "--length-penalty",
             "it normalises --task g2p's beam search");
         Check(o.Ensemble is not null, preset.Ensemble is not null, "--ensemble",
             "it trains several --task g2p models that decode together");
+        Check(o.SideBySide, preset.Ensemble is not null, "--side-by-side",
+            "it trains the members of --task g2p's --ensemble at the same time");
         Check(o.NoAttention, o.Task == "g2p" && o.Model != "transformer", "--no-attention",
             "it removes the attention of g2p's recurrent encoder–decoders");
         Check(o.PostLn, o.Task == "g2p" && o.Model == "transformer", "--post-ln",

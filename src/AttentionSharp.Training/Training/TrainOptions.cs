@@ -140,6 +140,13 @@ public sealed record TrainOptions
     public string? Pronunciations { get; init; }
 
     /// <summary>
+    /// G2P: how training batches are cut (<see cref="Tasks.Seq2SeqBatches.Batchings"/>): "length", words of one spelling
+    /// length, so that no source is padded; "mixed", words of every length drawn together, their spellings padded
+    /// (a Transformer's encoder masks and skips the padding; a recurrent one cannot, so it takes "length" only).
+    /// </summary>
+    public string? Batching { get; init; }
+
+    /// <summary>
     /// POS tagging: the share of training words read as &lt;unk&gt; (their spelling features kept), drawn afresh every
     /// step, so the tagger learns to tag words it has not seen from their spelling and context.
     /// </summary>
@@ -166,6 +173,12 @@ public sealed record TrainOptions
     /// and decode with their mean distribution (<see cref="EnsembleRun"/>); 1 trains one model.
     /// </summary>
     public int? Ensemble { get; init; }
+
+    /// <summary>
+    /// G2P with <see cref="Ensemble"/> &gt; 1: train the members at the same time, each on an equal share of the
+    /// threads (at least one) and for the whole time limit, instead of one after another; ignored for one model.
+    /// </summary>
+    public bool SideBySide { get; init; }
 
     /// <summary>
     /// G2P: α of the beam search's length normalisation, log p / ((5 + |Y|) / 6)^α (0: plain log-probability).
@@ -282,6 +295,9 @@ public sealed record TrainOptions
         if (LossAverage is { } average && !Tasks.Seq2SeqBatches.Averages.Contains(average))
             throw new ArgumentException(
                 $"--loss-average must be one of {string.Join(", ", Tasks.Seq2SeqBatches.Averages)}; got '{average}'.");
+        if (Batching is { } batching && !Tasks.Seq2SeqBatches.Batchings.Contains(batching))
+            throw new ArgumentException(
+                $"--batching must be one of {string.Join(", ", Tasks.Seq2SeqBatches.Batchings)}; got '{batching}'.");
         if (Pronunciations is { } which && !Tasks.PronunciationTask.PronunciationChoices.Contains(which))
             throw new ArgumentException($"--pronunciations must be one of " +
                 $"{string.Join(", ", Tasks.PronunciationTask.PronunciationChoices)}; got '{which}'.");
@@ -322,9 +338,9 @@ public sealed record TrainOptions
         ["attention_dropout"] = AttentionDropout,
         ["no_attention"] = NoAttention,
         ["post_ln"] = PostLn, ["label_smoothing"] = LabelSmoothing, ["loss_average"] = LossAverage,
-        ["pronunciations"] = Pronunciations,
+        ["pronunciations"] = Pronunciations, ["batching"] = Batching,
         ["word_dropout"] = WordDropout, ["rare_word_dropout"] = RareWordDropout, ["beam"] = Beam,
-        ["length_penalty"] = LengthPenalty, ["ensemble"] = Ensemble,
+        ["length_penalty"] = LengthPenalty, ["ensemble"] = Ensemble, ["side_by_side"] = SideBySide,
         ["train_fraction"] = TrainFraction, ["erase"] = Erase, ["test_views"] = TestViews,
     };
 
@@ -375,6 +391,8 @@ public sealed record TrainOptions
             LossAverage = Get("loss_average", defaults.LossAverage is null ? null : "batch"),
             // a run saved before the option existed trained on every pronunciation
             Pronunciations = Get("pronunciations", defaults.Pronunciations is null ? null : "all"),
+            // a run saved before the option existed cut its batches from words of one length
+            Batching = Get("batching", defaults.Batching is null ? null : "length"),
             NoAttention = Get("no_attention", defaults.NoAttention),
             PostLn = Get("post_ln", defaults.PostLn),
             WordDropout = Get("word_dropout", defaults.WordDropout),
@@ -384,6 +402,7 @@ public sealed record TrainOptions
             LengthPenalty = Get("length_penalty", defaults.LengthPenalty),
             // a run saved before ensembles existed trained one model
             Ensemble = Get("ensemble", defaults.Ensemble is null ? null : (int?)1),
+            SideBySide = Get("side_by_side", false),  // a run saved before the option existed trained one member at a time
             TrainFraction = Get("train_fraction", defaults.TrainFraction),
             // a run saved before random erasing existed trained without it
             Erase = Get("erase", defaults.Erase is null ? null : (float?)0f),

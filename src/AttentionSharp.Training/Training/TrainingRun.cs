@@ -58,8 +58,9 @@ public sealed class TrainingRun
     /// </summary>
     public string? ContinueWith { get; set; }
 
-    /// <summary>Ends the run after the current step, as Ctrl-C does (for hosts and tests).</summary>
-    public CancellationToken Cancellation { get; init; }
+    /// <summary>Ends the run after the current step, as Ctrl-C does (for hosts, ensembles and tests); set before
+    /// <see cref="Execute"/>.</summary>
+    public CancellationToken Cancellation { get; set; }
 
     /// <summary>
     /// After <see cref="Execute"/> has finished a run: its last log record (the final validation pass with the best
@@ -128,6 +129,7 @@ public sealed class TrainingRun
                           (o.LabelSmoothing is { } smoothing ? $", label smoothing {smoothing:G3}" : "") +
                           (o.LossAverage is "token" ? ", loss averaged per token" : "") +
                           (o.Pronunciations is "first" ? ", first pronunciations only" : "") +
+                          (o.Batching is "mixed" ? ", batches of mixed lengths" : "") +
                           $"; checkpoints in {runDir}.");
 
         if (Leader) Directory.CreateDirectory(runDir);
@@ -270,7 +272,8 @@ public sealed class TrainingRun
         {
             var parent = Path.GetDirectoryName(full)!;
             Directory.CreateDirectory(parent);
-            var probe = Path.Combine(parent, $".attn-write-test-{Environment.ProcessId}");
+            // the thread too: an ensemble's members start side by side in one directory
+            var probe = Path.Combine(parent, $".attn-write-test-{Environment.ProcessId}-{Environment.CurrentManagedThreadId}");
             File.WriteAllText(probe, "");
             File.Delete(probe);
         }

@@ -19,16 +19,41 @@ namespace AttentionSharp.Kernels;
 public static class Parallel
 {
     static int _threadCount = ReadThreadCount();
+    [ThreadStatic] static int t_limit;   // 0: none
 
-    /// <summary>How many threads kernels may use; 1 runs everything on the calling thread.</summary>
+    /// <summary>
+    /// How many threads kernels called from this thread may use: the process's setting, or less under
+    /// <see cref="Limit"/>; 1 runs everything on the calling thread. Setting it sets the process's.
+    /// </summary>
     public static int ThreadCount
     {
-        get => _threadCount;
+        get => t_limit > 0 ? Math.Min(t_limit, _threadCount) : _threadCount;
         set
         {
             if (value < 1) throw new ArgumentOutOfRangeException(nameof(value), value, "ThreadCount must be at least 1.");
             _threadCount = value;
         }
+    }
+
+    /// <summary>
+    /// Caps <see cref="ThreadCount"/> at <paramref name="threads"/> for the kernels called from this thread until the
+    /// scope is disposed (on the same thread), for work that runs side by side on threads of its own: two models
+    /// training at once, one core each. Other threads keep the process's setting.
+    /// </summary>
+    public static ThreadLimit Limit(int threads)
+    {
+        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "A thread limit must be at least 1.");
+        var scope = new ThreadLimit(t_limit);
+        t_limit = threads;
+        return scope;
+    }
+
+    /// <summary>The scope of <see cref="Limit"/>: disposing it restores the thread's earlier limit.</summary>
+    public readonly struct ThreadLimit : IDisposable
+    {
+        readonly int _previous;
+        internal ThreadLimit(int previous) => _previous = previous;
+        public void Dispose() => t_limit = _previous;
     }
 
     static int ReadThreadCount()

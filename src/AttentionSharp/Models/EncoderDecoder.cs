@@ -75,13 +75,23 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
     /// </summary>
     public EncodedSource Encode(ReadOnlySpan<int> source, int batch, int length)
     {
+        var (states, packing, padding) = EncodePacked(source, batch, length);
+        return new EncodedSource(packing?.Unpack(states) ?? states, padding);                     // (B, S, C)
+    }
+
+    /// <summary>
+    /// <see cref="Encode"/> before the unpacking: the states (B, S, C), or (1, N, C) with their packing where the
+    /// sources are padded, and the padding.
+    /// </summary>
+    (Tensor States, SequencePacking? Packing, bool[] Padding) EncodePacked(ReadOnlySpan<int> source, int batch, int length)
+    {
         CheckIds(source, batch, length, "source");
         var padding = PaddingOf(source);
         var x = SourceEmbedding.Forward(source, batch, length) * MathF.Sqrt(Config.Width);         // (B, S, C): E[x]·√d_model
         var packing = Packable(source, batch, length);
         var states = Encoder.Forward(x, packing is null ? new AttentionMask { KeyPadding = padding }
                                                         : new AttentionMask { Packing = packing }); // (B, S, C) or (1, N, C)
-        return new EncodedSource(packing?.Unpack(states) ?? states, padding);                     // (B, S, C)
+        return (states, packing, padding);
     }
 
     /// <summary>
@@ -106,19 +116,20 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
                 nameof(memory));
         // Linear attention cannot skip keys; under the causal mask right padding only reaches positions the loss skips.
         bool maskPadding = cache is null && Config.Attention.Kind != AttentionKind.Linear;
-        return Logits(target, batch, length, memory, maskPadding ? new AttentionMask { KeyPadding = PaddingOf(target) } : null,
-            cache);                                                                                 // (B, T, V)
+        return Logits(target, batch, length, memory.States, new AttentionMask { KeyPadding = memory.Padding },
+            maskPadding ? new AttentionMask { KeyPadding = PaddingOf(target) } : null, cache);    // (B, T, V)
     }
 
     /// <summary>
     /// The decoder from its input ids to the logits: E[y]·√d_model, the stack under <paramref name="selfMask"/> (with a
-    /// packing, its positions packed: (1, N, V) out), the output projection.
+    /// packing, its positions packed: (1, N, V) out) over the memory under <paramref name="memoryMask"/> (its padding,
+    /// or its packing), the output projection.
     /// </summary>
-    Tensor Logits(ReadOnlySpan<int> target, int batch, int length, EncodedSource memory, AttentionMask? selfMask,
-        KvCache? cache)
+    Tensor Logits(ReadOnlySpan<int> target, int batch, int length, Tensor memory, AttentionMask memoryMask,
+        AttentionMask? selfMask, KvCache? cache)
     {
         var y = TargetEmbedding.Forward(target, batch, length) * MathF.Sqrt(Config.Width);         // (B, T, C)
-        y = Decoder.Forward(y, memory.States, selfMask, new AttentionMask { KeyPadding = memory.Padding }, cache);
+        y = Decoder.Forward(y, memory, selfMask, memoryMask, cache);
         return OutputProjection?.Forward(y) ?? Tensor.Linear(y, TargetEmbedding.Weight);            // (B, T, V) or (1, N, V)
     }
 
@@ -129,19 +140,24 @@ public sealed class EncoderDecoder : Module, ISequenceToSequence, IStepwiseSeq2S
     /// <summary>
     /// Teacher forcing's loss, <see cref="Loss"/> of <see cref="Forward"/>'s logits, with the decoder run on the
     /// targets packed (<see cref="SequencePacking"/>): a right-padded row's padding positions, which the loss skips and
-    /// the causal mask hides from every other position, take no work. The same value and gradients as the padded
-    /// form, up to the order of float sums.
+    /// the causal mask hides from every other position, take no work; padded sources stay packed too, so the memory's
+    /// keys and values are projected from its real rows only. The same value and gradients as the padded form, up to
+    /// the order of float sums.
     /// </summary>
     public Tensor TeacherForcingLoss(ReadOnlySpan<int> source, int sourceLength, ReadOnlySpan<int> input,
         ReadOnlySpan<int> targets, int targetLength, int batch)
     {
-        var memory = Encode(source, batch, sourceLength);
+        var (states, sourcePacking, sourcePadding) = EncodePacked(source, batch, sourceLength);
         if (targets.Length != batch * targetLength)
             throw new ArgumentException($"Expected {batch}×{targetLength} targets, got {targets.Length}.", nameof(targets));
         if (Packable(targets, batch, targetLength) is not { } packing)
-            return Loss(Decode(input, batch, targetLength, memory), targets);
+            return Loss(Decode(input, batch, targetLength, new EncodedSource(sourcePacking?.Unpack(states) ?? states,
+                sourcePadding)), targets);
         CheckIds(input, batch, targetLength, "target");
-        var logits = Logits(input, batch, targetLength, memory, new AttentionMask { Packing = packing }, null); // (1, N, V)
+        var memoryMask = sourcePacking is null ? new AttentionMask { KeyPadding = sourcePadding }
+                                               : new AttentionMask { KeyPacking = sourcePacking };
+        var logits = Logits(input, batch, targetLength, states, memoryMask, new AttentionMask { Packing = packing },
+            null);                                                                                  // (1, N, V)
         var packedTargets = new int[packing.Tokens];
         for (int i = 0; i < packedTargets.Length; i++) packedTargets[i] = targets[packing.PackedRows[i]];
         return Loss(logits, packedTargets);

@@ -65,4 +65,47 @@ public class G2pDatasetTests
         Assert.All(wordBatches, g => Assert.Single(g.Select(w => w.Source.Length).Distinct()));
         Assert.Equal(2, wordBatches[^1].Count);
     }
+
+    /// <summary>
+    /// Mixed batches cut every example once an epoch whatever its length: each row's spelling comes first and padding
+    /// fills the rest up to the batch's longest, the same rows as grouped batches hold, in another order.
+    /// </summary>
+    [Fact]
+    public void MixedBatchesPadShorterSpellingsAndHoldEveryExampleOnce()
+    {
+        var entries = new[]
+        {
+            new CmuEntry("cat", [["K", "AE", "T"]]),
+            new CmuEntry("dog", [["D", "AO", "G"], ["D", "AA", "G"]]),
+            new CmuEntry("a", [["AH"], ["EY"]]),
+            new CmuEntry("ox", [["AA", "K", "S"]]),
+            new CmuEntry("zebra", [["Z", "IY", "B", "R", "AH"]]),
+        };
+        var data = new G2pDataset(entries, Vocabulary);
+        static List<string> Rows(IEnumerable<G2pBatch> batches) =>
+            [.. batches.SelectMany(b => Enumerable.Range(0, b.Batch).Select(i =>
+                string.Join(' ', b.Source.AsSpan(i * b.SourceLength, b.SourceLength).ToArray().Where(id => id != 0)) + " | " +
+                string.Join(' ', b.Labels.AsSpan(i * b.TargetLength, b.TargetLength).ToArray().Where(id => id != 0))))
+                .Order()];
+        var mixed = Enumerable.Range(0, 8).SelectMany(seed => data.Batches(3, new Generator((ulong)seed), mixedLengths: true))
+            .ToList();
+        Assert.Contains(mixed, b => Enumerable.Range(0, b.Batch).Select(i => Array.IndexOf(b.Source, 0, i * b.SourceLength,
+            b.SourceLength)).Distinct().Count() > 1);                                      // some batch mixes lengths
+        foreach (var b in mixed)
+        {
+            Assert.Equal(b.Batch * b.SourceLength, b.Source.Length);
+            var spellings = Enumerable.Range(0, b.Batch)
+                .Select(i => b.Source.AsSpan(i * b.SourceLength, b.SourceLength).ToArray()).ToList();
+            Assert.Contains(spellings, s => !s.Contains(G2pVocabulary.PadId));             // the longest sets the length
+            foreach (var s in spellings)                                                    // letters, then padding only
+            {
+                int n = Array.IndexOf(s, G2pVocabulary.PadId);
+                if (n >= 0) Assert.All(s[n..], id => Assert.Equal(G2pVocabulary.PadId, id));
+            }
+        }
+        var epoch = data.Batches(3, new Generator(5), mixedLengths: true).ToList();
+        Assert.Equal([1, 3, 3], epoch.Select(b => b.Batch).Order());
+        Assert.Equal(Rows(data.Batches(3, new Generator(5))), Rows(epoch));
+        Assert.Equal(epoch.Select(b => b.Source), data.Batches(3, new Generator(5), mixedLengths: true).Select(b => b.Source));
+    }
 }

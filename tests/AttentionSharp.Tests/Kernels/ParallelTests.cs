@@ -62,7 +62,8 @@ public class ParallelTests
                 {
                     for (int i = start; i < end; i++) Interlocked.Increment(ref hits[i]);
                 });
-            for (int i = 0; i < count; i++) Assert.True(hits[i] == rounds, $"index {i} visited {hits[i]} times, expected {rounds}");
+            for (int i = 0; i < count; i++)
+                Assert.True(hits[i] == rounds, $"index {i} visited {hits[i]} times, expected {rounds}");
         }
         finally
         {
@@ -109,11 +110,50 @@ public class ParallelTests
         var e = Assert.Throws<InvalidOperationException>(() =>
             // The last chunk throws: it exists however the work is split, also when another test holds the pool (or has
             // set ThreadCount to 1) and the whole range runs as one chunk on this thread.
-            AttentionSharp.Kernels.Parallel.For(100, 1, (_, end) => { if (end == 100) throw new InvalidOperationException("chunk failed"); }));
+            AttentionSharp.Kernels.Parallel.For(100, 1, (_, end) =>
+            {
+                if (end == 100) throw new InvalidOperationException("chunk failed");
+            }));
         Assert.Equal("chunk failed", e.Message);
         // The pool is usable afterwards.
         int sum = 0;
         AttentionSharp.Kernels.Parallel.For(10, 1, (s, e) => Interlocked.Add(ref sum, e - s));
         Assert.Equal(10, sum);
+    }
+
+    /// <summary>
+    /// A thread's limit caps the thread count it sees (and so the threads its kernels split over: one runs them all on
+    /// the calling thread) until disposed, nested limits restore in turn, and another thread keeps the process's count.
+    /// </summary>
+    [Fact]
+    public void ALimitCapsTheThreadCountOfItsThreadAlone()
+    {
+        int other = 0, otherUncapped = -1, callers = 0;
+        using (AttentionSharp.Kernels.Parallel.Limit(1))
+        {
+            Assert.Equal(1, AttentionSharp.Kernels.Parallel.ThreadCount);
+            // Another thread sees no cap: its count is the process's (other tests may change that, so it is compared
+            // with its own count under a limit that caps nothing, read right after).
+            var thread = new Thread(() =>
+            {
+                other = AttentionSharp.Kernels.Parallel.ThreadCount;
+                using (AttentionSharp.Kernels.Parallel.Limit(int.MaxValue))
+                    otherUncapped = AttentionSharp.Kernels.Parallel.ThreadCount;
+            });
+            thread.Start();
+            thread.Join();
+            Assert.Equal(otherUncapped, other);
+            int caller = Environment.CurrentManagedThreadId;
+            AttentionSharp.Kernels.Parallel.For(1 << 20, 1, (start, end) =>
+            {
+                if (Environment.CurrentManagedThreadId != caller) Interlocked.Increment(ref callers);
+            });
+            AttentionSharp.Kernels.Parallel.Run(8, (i, n) => Assert.Equal((0, 1), (i, n)));
+            using (AttentionSharp.Kernels.Parallel.Limit(2))
+                Assert.InRange(AttentionSharp.Kernels.Parallel.ThreadCount, 1, 2);   // the inner limit, or the process's
+            Assert.Equal(1, AttentionSharp.Kernels.Parallel.ThreadCount);         // the outer limit again
+        }
+        Assert.Equal(0, callers);
+        Assert.Throws<ArgumentOutOfRangeException>(() => AttentionSharp.Kernels.Parallel.Limit(0));
     }
 }

@@ -21,7 +21,7 @@ public class EnsembleRunTests
         var group = new SingleProcessCommunicator();
         try
         {
-            return new EnsembleRun(options, group, output, o => new TrainingRun(o, group, output)
+            return new EnsembleRun(options, group, output, (o, writer) => new TrainingRun(o, group, writer)
             {
                 StepObserver = observer, Cancellation = cancel?.Token ?? CancellationToken.None,
             }).Execute();
@@ -134,6 +134,62 @@ public class EnsembleRunTests
         Assert.DoesNotContain("trained already", output.ToString());
     }
 
+    /// <summary>
+    /// --side-by-side trains the members at the same time on threads of their own, each with its share of the kernel
+    /// threads: each member logs the losses of the same member trained in turn (the kernels give the same floats on any
+    /// number of threads), every line a member prints starts with its number, the ensemble scores as the one trained in
+    /// turn, and each member has the whole time limit instead of its share.
+    /// </summary>
+    [Fact]
+    public void SideBySideMembersTrainAtOnceToTheSameFigures()
+    {
+        using var dir = new TempDirectory();
+        var options = Options(dir.Path);
+        Assert.Equal(0, Run(options with { Out = dir.File("turn") }));
+        var output = new StringWriter();
+        Assert.Equal(0, Run(options with { Out = dir.File("side"), SideBySide = true }, output));
+        for (int k = 0; k < 2; k++)
+            Assert.Equal(Losses(EnsembleRun.MemberDirectory(dir.File("turn"), k)),
+                Losses(EnsembleRun.MemberDirectory(dir.File("side"), k)));
+        var (expected, actual) = (Log(dir.File("turn")).Single(), Log(dir.File("side")).Single());
+        foreach (var key in new[] { "final_val_loss", "test_wer", "test_per", "steps" })
+            Assert.Equal(expected[key]!.ToJsonString(), actual[key]!.ToJsonString());
+        var lines = output.ToString().Split('\n', StringSplitOptions.TrimEntries);
+        Assert.Contains("Ensemble: 2 models trained side by side, 6 steps each, seeds 7–8; they decode together. " +
+                        $"Run directory: {dir.File("side")}.", lines);
+        Assert.Contains("[1] Member 1 of 2: seed 7.", lines);
+        Assert.Contains("[2] Member 2 of 2: seed 8.", lines);
+        foreach (var member in new[] { "[1] ", "[2] " })
+        {
+            Assert.Contains(lines, l => l.StartsWith(member + "Parameters: ", StringComparison.Ordinal));
+            Assert.Contains(lines, l => l.StartsWith(member + "Test (best checkpoint", StringComparison.Ordinal));
+        }
+        var timed = options with { Minutes = 30, Steps = 100_000 };
+        Assert.Equal(15, EnsembleRun.Member(timed, 1).Minutes);
+        Assert.Equal(30, EnsembleRun.Member(timed with { SideBySide = true }, 1).Minutes);
+        Assert.True(TrainOptions.FromJson((options with { SideBySide = true }).ToJson(), options).SideBySide);
+        var old = options.ToJson();
+        old.Remove("side_by_side");
+        Assert.False(TrainOptions.FromJson(old, options with { SideBySide = true }).SideBySide);
+
+        // A member that fails stops the other, which saves its latest checkpoint, and its error reaches the caller.
+        var failing = options with { Out = dir.File("failing"), SideBySide = true, Steps = 400, EvalInterval = 0 };
+        var group = new SingleProcessCommunicator();
+        var e = Assert.Throws<InvalidOperationException>(() => new EnsembleRun(failing, group, new StringWriter(),
+            (o, writer) => new TrainingRun(o, group, writer)
+            {
+                StepObserver = r =>
+                {
+                    if (o.Seed == failing.Seed + 1 && r.Step == 20) throw new InvalidOperationException("member 2 failed");
+                },
+            }).Execute());
+        Assert.Equal("member 2 failed", e.Message);
+        var first = EnsembleRun.MemberDirectory(failing.Out!, 0);
+        Assert.InRange(Losses(first).Length, 1, 399);
+        Assert.True(Directory.Exists(Path.Combine(first, "checkpoint")));
+        Assert.False(Directory.Exists(Path.Combine(failing.Out!, "best")));
+    }
+
     [Fact]
     public void AnEnsemblesCheckpointIsNotResumedAsARun()
     {
@@ -152,7 +208,7 @@ public class EnsembleRunTests
         Assert.StartsWith("--ensemble must be between 1 and 16; got 0.",
             Assert.Throws<ArgumentException>(() => (options with { Ensemble = 0 }).Validate()).Message);
         EnsembleRun Ensemble(TrainOptions o) =>
-            new(o, new SingleProcessCommunicator(), new StringWriter(), _ => throw new InvalidOperationException());
+            new(o, new SingleProcessCommunicator(), new StringWriter(), (_, _) => throw new InvalidOperationException());
         Assert.Contains("An ensemble has at least 2 members",
             Assert.Throws<ArgumentException>(() => Ensemble(options with { Ensemble = 1 })).Message);
         Assert.Contains("--ensemble 3 does not fit the run in", Assert.Throws<ArgumentException>(() =>

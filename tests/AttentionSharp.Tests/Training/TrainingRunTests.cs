@@ -191,6 +191,41 @@ public class TrainingRunTests
     }
 
     /// <summary>
+    /// --batching mixed cuts g2p's training batches from words of every length: the header says so, the Transformer's
+    /// losses differ from batches of one length and fall, the choice is kept for --resume (a run saved before the option
+    /// read as length), a recurrent model refuses it by name, and a value outside length and mixed is refused.
+    /// </summary>
+    [Fact]
+    public void MixedBatchingTrainsTheTransformerOnWordsOfEveryLength()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 20, EvalInterval = 0, Dropout = 0f };
+        Assert.Equal("length", TaskPresets.For("g2p", "transformer").Batching);
+        string Run(TrainOptions o)
+        {
+            var output = new StringWriter();
+            Assert.Equal(0, new TrainingRun(o, new SingleProcessCommunicator(), output).Execute());
+            return output.ToString();
+        }
+        Assert.DoesNotContain("mixed lengths", Run(options with { Out = dir.File("length") }));
+        Assert.Contains("batches of mixed lengths", Run(options with { Out = dir.File("mixed"), Batching = "mixed" }));
+        var mixed = Losses(dir.File("mixed"));
+        Assert.NotEqual(Losses(dir.File("length")), mixed);
+        Assert.True(mixed[^5..].Average(r => r.Loss) < mixed[..5].Average(r => r.Loss), "the mixed batches' loss falls");
+
+        Assert.Equal("mixed", TrainOptions.FromJson((options with { Batching = "mixed" }).ToJson(), options).Batching);
+        var old = options.ToJson();
+        old.Remove("batching");
+        Assert.Equal("length", TrainOptions.FromJson(old, options with { Batching = "mixed" }).Batching);
+        Assert.StartsWith("--batching must be one of length, mixed; got 'sorted'",
+            Assert.Throws<ArgumentException>(() => (options with { Batching = "sorted" }).Validate()).Message);
+        var lstm = TaskData.Options("g2p", "lstm", dir.Path) with { Batching = "mixed" };
+        Assert.StartsWith("--batching mixed is not for --task g2p --model lstm",
+            Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(lstm)).Message);
+        Assert.Equal("length", TaskPresets.Refuse(lstm with { Batching = "length" }).Batching);
+    }
+
+    /// <summary>
     /// --dropout-from F (late dropout) trains the first F of the steps without dropout: they log the losses of a run
     /// without dropout bit for bit, the steps after them other losses; stopped and resumed in the dropout half the run
     /// logs its uninterrupted losses; the run's options keep F (a run saved before the option: 0), the header says it,
@@ -438,6 +473,7 @@ public class TrainingRunTests
     [InlineData("gpt", "transformer", "--loss-average")]
     [InlineData("pos", "transformer", "--pronunciations")]
     [InlineData("fashion", "lstm", "--pronunciations")]
+    [InlineData("pos", "transformer", "--batching")]
     [InlineData("fashion", "transformer", "--ensemble")]
     [InlineData("pos", "transformer", "--attention-dropout")]
     [InlineData("g2p", "lstm", "--attention-dropout")]
@@ -461,6 +497,7 @@ public class TrainingRunTests
             Ensemble = option == "--ensemble" ? 2 : TaskPresets.For(task, model).Ensemble,
             LossAverage = option == "--loss-average" ? "token" : TaskPresets.For(task, model).LossAverage,
             Pronunciations = option == "--pronunciations" ? "first" : TaskPresets.For(task, model).Pronunciations,
+            Batching = option == "--batching" ? "mixed" : TaskPresets.For(task, model).Batching,
         };
 #pragma warning restore format
         var e = Assert.Throws<ArgumentException>(() => TaskPresets.Refuse(options));

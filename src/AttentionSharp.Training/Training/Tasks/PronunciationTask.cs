@@ -66,7 +66,7 @@ public sealed class PronunciationTask : ITrainingTask
         _network = network ?? (resumed is not null ? Seq2SeqNetwork.FromConfig(resumed.Config, options.Resume!)
                                                    : Seq2SeqNetwork.Create(options, _vocabulary, new Generator(options.Seed)));
         _batches = new Seq2SeqBatches(_network.Model, train, options.Batch * communicator.Size, communicator.Size,
-            options.Seed ^ 0x5DEECE66DUL, perToken: options.LossAverage == "token");
+            options.Seed ^ 0x5DEECE66DUL, perToken: options.LossAverage == "token", mixedLengths: options.Batching == "mixed");
         string skipped = dictionary.SkippedEntries == 0 ? "" :
             $" Skipped {dictionary.SkippedEntries:N0} entries spelled with characters outside \"{CmuDict.Alphabet}\" " +
             $"(e.g. {string.Join(", ", dictionary.SkippedExamples)}).";
@@ -185,18 +185,22 @@ public sealed class PronunciationTask : ITrainingTask
 }
 
 /// <summary>
-/// Teacher-forced training batches of grapheme-to-phoneme words for a sequence-to-sequence model: epochs of
-/// equal-length words in a new order each time (a last batch too small to share among the ranks is dropped), and the
+/// Teacher-forced training batches of grapheme-to-phoneme words for a sequence-to-sequence model: epochs of batches of
+/// equal-length words (with <paramref name="mixedLengths"/>, of words of every length, their spellings padded) in a new
+/// order each time (a last batch too small to share among the ranks is dropped), and the
 /// model's loss over the non-padding targets of a batch's rows: their mean, or with <paramref name="perToken"/> their
 /// sum over the rows' expected number of targets (rows × the training set's mean targets per example, EOS included),
 /// so that a target weighs the same in a batch of short words as in one of long words. Either way a slice of rows (a
 /// rank's share, an accumulated part) is computed as its own batch.
 /// </summary>
 public sealed class Seq2SeqBatches(ISequenceToSequence model, G2pDataset train, int globalBatch, int ranks, ulong seed,
-    bool perToken = false) : ILossSource
+    bool perToken = false, bool mixedLengths = false) : ILossSource
 {
     /// <summary>The values of <c>--loss-average</c>: each batch's mean, or per token.</summary>
     public static IReadOnlyList<string> Averages { get; } = ["batch", "token"];
+
+    /// <summary>The values of <c>--batching</c>: words of one spelling length, or of every length together.</summary>
+    public static IReadOnlyList<string> Batchings { get; } = ["length", "mixed"];
 
     readonly double _targetsPerExample = train.ExampleCount == 0 ? 1
         : train.Words.Sum(w => w.References.Sum(r => r.Length + 1.0)) / train.ExampleCount;
@@ -204,7 +208,7 @@ public sealed class Seq2SeqBatches(ISequenceToSequence model, G2pDataset train, 
 
     /// <summary>The epochs of batches, whose position a checkpoint holds.</summary>
     public EpochStream<G2pBatch> Stream { get; } =
-        new(shuffle => train.Batches(globalBatch, shuffle).Where(b => b.Batch >= ranks), seed);
+        new(shuffle => train.Batches(globalBatch, shuffle, mixedLengths).Where(b => b.Batch >= ranks), seed);
 
     public int NextBatch() => (_batch = Stream.Next()).Batch;
 
