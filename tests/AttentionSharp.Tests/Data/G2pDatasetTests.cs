@@ -7,6 +7,15 @@ public class G2pDatasetTests
 {
     static readonly G2pVocabulary Vocabulary = G2pVocabulary.ForCmuDict(keepStress: false);
 
+    /// <summary>Four words of lengths 1–3, two of them with two pronunciations: six examples.</summary>
+    static readonly CmuEntry[] Entries =
+    [
+        new("cat", [["K", "AE", "T"]]),
+        new("dog", [["D", "AO", "G"], ["D", "AA", "G"]]),
+        new("a", [["AH"], ["EY"]]),
+        new("ox", [["AA", "K", "S"]]),
+    ];
+
     [Fact]
     public void AWordOutsideTheAlphabetNamesTheCharacter()
     {
@@ -33,14 +42,7 @@ public class G2pDatasetTests
     [Fact]
     public void BatchesHoldOneSourceLengthWithBosInputsAndEosLabels()
     {
-        var entries = new[]
-        {
-            new CmuEntry("cat", [["K", "AE", "T"]]),
-            new CmuEntry("dog", [["D", "AO", "G"], ["D", "AA", "G"]]),
-            new CmuEntry("a", [["AH"], ["EY"]]),
-            new CmuEntry("ox", [["AA", "K", "S"]]),
-        };
-        var data = new G2pDataset(entries, Vocabulary);
+        var data = new G2pDataset(Entries, Vocabulary);
         Assert.Equal(6, data.ExampleCount);
         var batches = data.Batches(2, new Generator(3)).ToList();
         Assert.Equal(6, batches.Sum(b => b.Batch));
@@ -73,15 +75,7 @@ public class G2pDatasetTests
     [Fact]
     public void MixedBatchesPadShorterSpellingsAndHoldEveryExampleOnce()
     {
-        var entries = new[]
-        {
-            new CmuEntry("cat", [["K", "AE", "T"]]),
-            new CmuEntry("dog", [["D", "AO", "G"], ["D", "AA", "G"]]),
-            new CmuEntry("a", [["AH"], ["EY"]]),
-            new CmuEntry("ox", [["AA", "K", "S"]]),
-            new CmuEntry("zebra", [["Z", "IY", "B", "R", "AH"]]),
-        };
-        var data = new G2pDataset(entries, Vocabulary);
+        var data = new G2pDataset([.. Entries, new CmuEntry("zebra", [["Z", "IY", "B", "R", "AH"]])], Vocabulary);
         static List<string> Rows(IEnumerable<G2pBatch> batches) =>
             [.. batches.SelectMany(b => Enumerable.Range(0, b.Batch).Select(i =>
                 string.Join(' ', b.Source.AsSpan(i * b.SourceLength, b.SourceLength).ToArray().Where(id => id != 0)) + " | " +
