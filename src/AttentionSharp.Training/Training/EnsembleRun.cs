@@ -196,7 +196,7 @@ public sealed class EnsembleRun
         return 0;
     }
 
-    string Starting(int k, int n, TrainOptions member) =>
+    static string Starting(int k, int n, TrainOptions member) =>
         $"Member {k + 1} of {n}: seed {member.Seed}" + (member.Resume is null ? "" : ", resumed") + ".";
 
     /// <summary>Trains the members one after another; returns the first exit code other than 0 and the steps taken.</summary>
@@ -238,7 +238,7 @@ public sealed class EnsembleRun
             run.ContinueWith = _options.RunDirectory;
             var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation, stop.Token);
             run.Cancellation = linked.Token;                            // the host's token, or another member's failure
-            return (Run: run, Stop: linked);
+            return (Run: run, Stop: linked, Output: writer);
         }).ToList();
         var codes = new int[runs.Count];
         var errors = new ExceptionDispatchInfo?[runs.Count];
@@ -248,7 +248,11 @@ public sealed class EnsembleRun
         }).ToList();
         foreach (var worker in workers) worker.Start();
         foreach (var worker in workers) worker.Join();
-        foreach (var member in runs) member.Stop.Dispose();
+        foreach (var member in runs)
+        {
+            member.Output.Flush();                                      // a last line without its newline
+            member.Stop.Dispose();
+        }
         foreach (var error in errors) error?.Throw();
         return (codes.FirstOrDefault(c => c != 0), runs.Sum(r => r.Run.Steps));
 
