@@ -219,8 +219,8 @@ static class TrainCommand
                      Heads, Width, Context, Patch, Stem, StemLayers, Erase, TestViews, Positions, Dropout,
                      AttentionDropout, DropoutFrom, WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty,
                      Ensemble, SideBySide, Batch, Accumulate, Lr, Warmup, MinLrRatio, WeightDecay, Ema, LabelSmoothing,
-                     LossAverage, Pronunciations, Batching, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention, NoAttention, PostLn,
-                     OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
+                     LossAverage, Pronunciations, Batching, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
+                     NoAttention, PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {

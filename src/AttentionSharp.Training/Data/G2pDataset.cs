@@ -53,7 +53,7 @@ public sealed class G2pVocabulary
             if (at < 0)
                 throw new ArgumentException(
                     $"The word \"{word}\" has the character '{word[i]}' (U+{(int)word[i]:X4}) at position {i + 1}, " +
-                                            $"which is not in the alphabet \"{Graphemes}\".");
+                    $"which is not in the alphabet \"{Graphemes}\".");
             ids[i] = at + 1;
         }
         return ids;

@@ -295,7 +295,8 @@ internal static unsafe class AttentionWork
     public static void Run(int count, long scratchFloats, Action<int, IntPtr> body, long work = long.MaxValue)
     {
         if (count <= 0) return;
-        if (work < InlineWork || Parallel.ThreadCount == 1)
+        int threads = Parallel.ThreadCount;
+        if (work < InlineWork || threads == 1)
         {
             // Too little to share (a decoding step's query against its cache): a fork would cost more than it saves.
             float* own = Alloc(scratchFloats);
@@ -303,9 +304,9 @@ internal static unsafe class AttentionWork
             finally { Free(own, scratchFloats); }
             return;
         }
-        int next = 0, claim = Math.Max(1, count / (Parallel.ThreadCount * ClaimsPerThread));
+        int next = 0, claim = Math.Max(1, count / (threads * ClaimsPerThread));
         // A chunked job of one chunk per thread: a thread kept off the cores by other processes is not waited for.
-        Parallel.For(Math.Min(count, Parallel.ThreadCount), 1, (_, _) =>
+        Parallel.For(Math.Min(count, threads), 1, (_, _) =>
         {
             float* scratch = Alloc(scratchFloats);
             try

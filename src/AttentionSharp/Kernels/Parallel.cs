@@ -71,8 +71,9 @@ public static class Parallel
     {
         ArgumentNullException.ThrowIfNull(body);
         if (count <= 0) return;
-        int chunks = Math.Min(ChunksPerThread * ThreadCount, Math.Max(1, count / Math.Max(1, grain)));
-        int threads = Math.Min(ThreadCount, chunks);
+        int allowed = ThreadCount;                                    // one read: it may be capped per thread
+        int chunks = Math.Min(ChunksPerThread * allowed, Math.Max(1, count / Math.Max(1, grain)));
+        int threads = Math.Min(allowed, chunks);
         // Whole rounds of chunks: three chunks on two threads would leave one thread two thirds of the work. Fewer,
         // larger chunks keep every chunk at least the grain.
         chunks -= chunks % threads;
