@@ -182,6 +182,15 @@ static class TrainCommand
     {
         Description = "g2p with --model lstm, gru or rnn: no attention, the encoder's final state is all the decoder sees.",
     };
+    static readonly Option<int?> FeedForwardWidth = new("--ffn-width")
+    {
+        Description = "g2p's Transformer: the feed-forward layers' hidden width (default: 4 × --width).",
+    };
+    static readonly Option<string?> Activation = new("--activation")
+    {
+        Description = "g2p's Transformer: the feed-forward non-linearity, relu (default), gelu or swiglu (whose hidden " +
+                      "width defaults to about 8/3 × --width, the parameters of relu's 4 ×).",
+    };
     static readonly Option<bool> PostLn = new("--post-ln")
     {
         Description = "g2p's Transformer: LayerNorm after each residual sum (post-LN, as in the paper) instead of before " +
@@ -220,7 +229,8 @@ static class TrainCommand
                      AttentionDropout, DropoutFrom, WordDropout, RareWordDropout, TrainFraction, Beam, LengthPenalty,
                      Ensemble, SideBySide, Batch, Accumulate, Lr, Warmup, MinLrRatio, WeightDecay, Ema, LabelSmoothing,
                      LossAverage, Pronunciations, Batching, EvalInterval, EvalSample, Tokenizer, Vocab, Init, Attention,
-                     NoAttention, PostLn, OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
+                     NoAttention, PostLn, FeedForwardWidth, Activation,
+                     OnNonFinite, DetectAnomaly, Cache, Device, Distributed })
             command.Options.Add(option);
         command.SetAction(r =>
         {
@@ -300,6 +310,8 @@ static class TrainCommand
             LengthPenalty = r.GetValue(LengthPenalty) ?? p.LengthPenalty, Context = r.GetValue(Context) ?? p.Context,
             Patch = r.GetValue(Patch) ?? p.Patch, Stem = r.GetValue(Stem) ?? p.Stem,
             StemLayers = r.GetValue(StemLayers) ?? p.StemLayers, DecoderLayers = r.GetValue(DecoderLayers) ?? p.DecoderLayers,
+            FeedForwardWidth = r.GetValue(FeedForwardWidth) ?? p.FeedForwardWidth,
+            Activation = r.GetValue(Activation) ?? p.Activation,
             Erase = r.GetValue(Erase) ?? p.Erase, TestViews = r.GetValue(TestViews) ?? p.TestViews,
             Positions = r.GetValue(Positions) is { } positions ? ParsePositions(positions) : p.Positions,
             Attention = r.GetValue(Attention) is { } attention ? ParseAttention(attention) : p.Attention,

@@ -114,6 +114,8 @@ public sealed class EnsembleRun
         {
             Layers = Int("layers"),
             DecoderLayers = Int("decoder_layers"),
+            FeedForwardWidth = Int("ffn_width"),
+            Activation = Text("activation"),
             Heads = Int("heads"),
             Width = Int("width"),
             Positions = Text("positions") is { } positions ? Enum.Parse<PositionalEncodingKind>(positions) : null,
@@ -294,7 +296,8 @@ public sealed class EnsembleRun
             ["members"] = o.Ensemble, ["options"] = o.ToJson(),
             ["shape"] = new JsonObject
             {
-                ["layers"] = o.Layers, ["decoder_layers"] = o.DecoderLayers, ["heads"] = o.Heads, ["width"] = o.Width,
+                ["layers"] = o.Layers, ["decoder_layers"] = o.DecoderLayers,
+                ["ffn_width"] = o.FeedForwardWidth, ["activation"] = o.Activation, ["heads"] = o.Heads, ["width"] = o.Width,
                 ["positions"] = o.Positions?.ToString(),
                 ["attention"] = o.Attention?.ToString(),
             },

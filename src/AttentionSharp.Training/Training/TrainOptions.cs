@@ -102,6 +102,18 @@ public sealed record TrainOptions
     /// <summary>C: model width (d_model), or the recurrent models' hidden size.</summary>
     public int? Width { get; init; }
 
+    /// <summary>
+    /// G2P's Transformer: the feed-forward layers' hidden width, null for four times <see cref="Width"/>.
+    /// </summary>
+    public int? FeedForwardWidth { get; init; }
+
+    /// <summary>
+    /// G2P's Transformer: the feed-forward layers' non-linearity, "relu" (the paper's), "gelu" or "swiglu"; null for
+    /// "relu". SwiGLU's three matrices take a hidden width of about 8/3 · <see cref="Width"/> by default, so the block
+    /// keeps the parameters and multiply-adds of ReLU's two at four times the width.
+    /// </summary>
+    public string? Activation { get; init; }
+
     /// <summary>Dropout probability.</summary>
     public float? Dropout { get; init; }
 
@@ -249,6 +261,8 @@ public sealed record TrainOptions
     {
         Layers = null,
         DecoderLayers = null,
+        FeedForwardWidth = null,
+        Activation = null,
         Heads = null,
         Width = null,
         Context = null,
@@ -313,6 +327,9 @@ public sealed record TrainOptions
         if (Stem is < 0) throw new ArgumentException($"--stem must be 0 (none) or a positive number of channels; got {Stem}.");
         if (StemLayers is <= 0) throw new ArgumentException($"--stem-layers must be positive; got {StemLayers}.");
         if (DecoderLayers is <= 0) throw new ArgumentException($"--decoder-layers must be positive; got {DecoderLayers}.");
+        if (FeedForwardWidth is <= 0) throw new ArgumentException($"--ffn-width must be positive; got {FeedForwardWidth}.");
+        if (Activation is not (null or "relu" or "gelu" or "swiglu"))
+            throw new ArgumentException($"--activation must be relu, gelu or swiglu; got '{Activation}'.");
         if (Erase is { } e && !(e >= 0 && e <= 1)) throw new ArgumentException($"--erase must be in [0, 1]; got {e}.");
         if (TestViews is { } views && !AttentionSharp.Data.TestViews.Names.Contains(views))
             throw new ArgumentException(

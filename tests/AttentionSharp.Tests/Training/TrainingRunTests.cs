@@ -134,7 +134,7 @@ public class TrainingRunTests
         var output = new StringWriter();
         Assert.Equal(0, new TrainingRun(options with { Out = dir.File("post"), PostLn = true },
             new SingleProcessCommunicator(), output).Execute());
-        Assert.Contains("width 16, post-LN", output.ToString());
+        Assert.Contains("width 16, swiglu, post-LN", output.ToString());
         Assert.Equal(0, Run(options with { Out = dir.File("pre") }));
         Assert.NotEqual(Losses(dir.File("pre")), Losses(dir.File("post")));
         var config = JsonNode.Parse(File.ReadAllText(
@@ -333,6 +333,70 @@ public class TrainingRunTests
     }
 
     /// <summary>
+    /// --ffn-width sets the hidden width of every feed-forward layer of g2p's Transformer, which the checkpoint's network
+    /// config keeps (so a resumed or evaluated run rebuilds it) and the model's line names; without it the width is four
+    /// times the model's; a width below 1 is refused by name.
+    /// </summary>
+    [Fact]
+    public void FeedForwardWidthSetsTheG2pTransformersHiddenWidth()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 2, EvalInterval = 0, Activation = "relu" };
+        Assert.Null(TaskPresets.For("g2p", "transformer").FeedForwardWidth);
+        string Train(TrainOptions o)
+        {
+            var output = new StringWriter();
+            Assert.Equal(0, new TrainingRun(o, new SingleProcessCommunicator(), output).Execute());
+            return output.ToString();
+        }
+        int Hidden(string run) => (int)JsonNode.Parse(File.ReadAllText(
+            Path.Combine(dir.File(run), Checkpoint.LatestSubdirectory, "config.json")))!["network"]!["d_ff"]!;
+        Assert.Contains("width 16, feed-forward 24.", Train(options with { Out = dir.File("narrow"), FeedForwardWidth = 24 }));
+        Assert.Equal(24, Hidden("narrow"));
+        Assert.Contains("feed-forward 24.", Train(options with { Out = null, Resume = dir.File("narrow"), Steps = 3 }));
+        Assert.Equal(24, Hidden("narrow"));
+        Assert.DoesNotContain("feed-forward", Train(options with { Out = dir.File("plain") }));
+        Assert.Equal(64, Hidden("plain"));
+        Assert.Equal("--ffn-width must be positive; got 0.",
+            Assert.Throws<ArgumentException>(() => (options with { FeedForwardWidth = 0 }).Validate()).Message);
+    }
+
+    /// <summary>
+    /// --activation sets the feed-forward non-linearity of g2p's Transformer (the preset: SwiGLU): the checkpoint's network
+    /// config keeps it, the model's line names it, SwiGLU's hidden width defaults to the multiple of 16 nearest 8/3 of the width (its three
+    /// matrices about as many parameters as ReLU's two at four times), the losses differ from ReLU's, and a name outside
+    /// relu, gelu and swiglu is refused by name.
+    /// </summary>
+    [Fact]
+    public void ActivationSetsTheG2pTransformersNonLinearity()
+    {
+        using var dir = new TempDirectory();
+        var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 3, EvalInterval = 0, Width = 48 };
+        Assert.Equal("swiglu", TaskPresets.For("g2p", "transformer").Activation);
+        string Train(TrainOptions o)
+        {
+            var output = new StringWriter();
+            Assert.Equal(0, new TrainingRun(o, new SingleProcessCommunicator(), output).Execute());
+            return output.ToString();
+        }
+        JsonNode Network(string run) => JsonNode.Parse(File.ReadAllText(
+            Path.Combine(dir.File(run), Checkpoint.LatestSubdirectory, "config.json")))!["network"]!;
+        Assert.Contains("width 48, swiglu.", Train(options with { Out = dir.File("swiglu") }));
+        Assert.Equal("SwiGlu", (string)Network("swiglu")["activation"]!);
+        Assert.Equal(128, (int)Network("swiglu")["d_ff"]!);
+        Assert.Contains("width 48, gelu, feed-forward 64.",
+            Train(options with { Out = dir.File("gelu"), Activation = "gelu", FeedForwardWidth = 64 }));
+        Assert.Equal("Gelu", (string)Network("gelu")["activation"]!);
+        Assert.Contains("feed-forward 64.", Train(options with { Out = null, Resume = dir.File("gelu"), Steps = 4 }));
+        Assert.Contains("width 48.", Train(options with { Out = dir.File("relu"), Activation = "relu" }));
+        Assert.Equal("Relu", (string)Network("relu")["activation"]!);
+        Assert.Equal(192, (int)Network("relu")["d_ff"]!);
+        Assert.NotEqual(Losses(dir.File("relu")), Losses(dir.File("swiglu")));
+        Assert.Equal("--activation must be relu, gelu or swiglu; got 'tanh'.",
+            Assert.Throws<ArgumentException>(() => (options with { Activation = "tanh" }).Validate()).Message);
+    }
+
+    /// <summary>
     /// The views a fashion run's final validation and test average leave training as it was (the same losses), are
     /// written into its checkpoints' config.json, and are what loading the checkpoint gives back: `attn eval` scores the
     /// test images as the run did. A checkpoint from before views existed read each image once.
@@ -468,6 +532,10 @@ public class TrainingRunTests
     [InlineData("pos", "transformer", "--post-ln")]
     [InlineData("g2p", "lstm", "--decoder-layers")]
     [InlineData("pos", "transformer", "--decoder-layers")]
+    [InlineData("g2p", "lstm", "--ffn-width")]
+    [InlineData("gpt", "transformer", "--ffn-width")]
+    [InlineData("g2p", "gru", "--activation")]
+    [InlineData("fashion", "transformer", "--activation")]
     [InlineData("pos", "lstm", "--ensemble")]
     [InlineData("fashion", "transformer", "--loss-average")]
     [InlineData("gpt", "transformer", "--loss-average")]
@@ -485,6 +553,7 @@ public class TrainingRunTests
             Context = option == "--context" ? 64 : null, Heads = option == "--heads" ? 4 : TaskPresets.For(task, model).Heads,
             NoAttention = option == "--no-attention", PostLn = option == "--post-ln",
             DecoderLayers = option == "--decoder-layers" ? 2 : null,
+            FeedForwardWidth = option == "--ffn-width" ? 64 : null, Activation = option == "--activation" ? "gelu" : null,
             AttentionDropout = option == "--attention-dropout" ? 0.1f : null,
             Tokenizer = option == "--tokenizer" ? "bpe" : TaskPresets.For(task, model).Tokenizer,
             WordDropout = option == "--word-dropout" ? 0.1f : TaskPresets.For(task, model).WordDropout,
