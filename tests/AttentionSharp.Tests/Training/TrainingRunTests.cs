@@ -30,6 +30,18 @@ public class TrainingRunTests
     static List<JsonObject> Log(string runDir) =>
         [.. File.ReadAllLines(Path.Combine(runDir, "log.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())];
 
+    /// <summary>Trains <paramref name="o"/> in one process, which must succeed; returns what the run printed.</summary>
+    static string Train(TrainOptions o)
+    {
+        var output = new StringWriter();
+        Assert.Equal(0, new TrainingRun(o, new SingleProcessCommunicator(), output).Execute());
+        return output.ToString();
+    }
+
+    /// <summary>The network config of a run's latest checkpoint.</summary>
+    static JsonNode NetworkConfig(string runDir) => JsonNode.Parse(File.ReadAllText(
+        Path.Combine(runDir, Checkpoint.LatestSubdirectory, "config.json")))!["network"]!;
+
     static (int Step, float Loss)[] Losses(string runDir) =>
         [.. Log(runDir).Where(r => r["loss"] is not null).Select(r => ((int)r["step"]!, (float)r["loss"]!))];
 
@@ -320,14 +332,11 @@ public class TrainingRunTests
         var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 2, EvalInterval = 0, Layers = 2 };
         Assert.Null(TaskPresets.For("g2p", "transformer").DecoderLayers);
         Assert.Equal(0, Run(options with { Out = dir.File("deep"), DecoderLayers = 1 }));
-        var network = JsonNode.Parse(File.ReadAllText(
-            Path.Combine(dir.File("deep"), Checkpoint.LatestSubdirectory, "config.json")))!["network"]!;
+        var network = NetworkConfig(dir.File("deep"));
         Assert.Equal(2, (int)network["encoder_layers"]!);
         Assert.Equal(1, (int)network["decoder_layers"]!);
         Assert.Equal(0, Run(options with { Out = dir.File("even") }));
-        var even = JsonNode.Parse(File.ReadAllText(
-            Path.Combine(dir.File("even"), Checkpoint.LatestSubdirectory, "config.json")))!["network"]!;
-        Assert.Equal(2, (int)even["decoder_layers"]!);
+        Assert.Equal(2, (int)NetworkConfig(dir.File("even"))["decoder_layers"]!);
         Assert.StartsWith("--decoder-layers must be positive",
             Assert.Throws<ArgumentException>(() => (options with { DecoderLayers = 0 }).Validate()).Message);
     }
@@ -343,14 +352,7 @@ public class TrainingRunTests
         using var dir = new TempDirectory();
         var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 2, EvalInterval = 0, Activation = "relu" };
         Assert.Null(TaskPresets.For("g2p", "transformer").FeedForwardWidth);
-        string Train(TrainOptions o)
-        {
-            var output = new StringWriter();
-            Assert.Equal(0, new TrainingRun(o, new SingleProcessCommunicator(), output).Execute());
-            return output.ToString();
-        }
-        int Hidden(string run) => (int)JsonNode.Parse(File.ReadAllText(
-            Path.Combine(dir.File(run), Checkpoint.LatestSubdirectory, "config.json")))!["network"]!["d_ff"]!;
+        int Hidden(string run) => (int)NetworkConfig(dir.File(run))["d_ff"]!;
         Assert.Contains("width 16, feed-forward 24.", Train(options with { Out = dir.File("narrow"), FeedForwardWidth = 24 }));
         Assert.Equal(24, Hidden("narrow"));
         Assert.Contains("feed-forward 24.", Train(options with { Out = null, Resume = dir.File("narrow"), Steps = 3 }));
@@ -362,10 +364,10 @@ public class TrainingRunTests
     }
 
     /// <summary>
-    /// --activation sets the feed-forward non-linearity of g2p's Transformer (the preset: SwiGLU): the checkpoint's network
-    /// config keeps it, the model's line names it, SwiGLU's hidden width defaults to the multiple of 16 nearest 8/3 of the width (its three
-    /// matrices about as many parameters as ReLU's two at four times), the losses differ from ReLU's, and a name outside
-    /// relu, gelu and swiglu is refused by name.
+    /// --activation sets the feed-forward non-linearity of g2p's Transformer (the preset: SwiGLU): the checkpoint's
+    /// network config keeps it, the model's line names it, SwiGLU's hidden width defaults to the multiple of 16 nearest
+    /// 8/3 of the width (its three matrices about as many parameters as ReLU's two at four times), the losses differ from
+    /// ReLU's, and a name outside relu, gelu and swiglu is refused by name.
     /// </summary>
     [Fact]
     public void ActivationSetsTheG2pTransformersNonLinearity()
@@ -373,14 +375,7 @@ public class TrainingRunTests
         using var dir = new TempDirectory();
         var options = TaskData.Options("g2p", "transformer", dir.Path) with { Steps = 3, EvalInterval = 0, Width = 48 };
         Assert.Equal("swiglu", TaskPresets.For("g2p", "transformer").Activation);
-        string Train(TrainOptions o)
-        {
-            var output = new StringWriter();
-            Assert.Equal(0, new TrainingRun(o, new SingleProcessCommunicator(), output).Execute());
-            return output.ToString();
-        }
-        JsonNode Network(string run) => JsonNode.Parse(File.ReadAllText(
-            Path.Combine(dir.File(run), Checkpoint.LatestSubdirectory, "config.json")))!["network"]!;
+        JsonNode Network(string run) => NetworkConfig(dir.File(run));
         Assert.Contains("width 48, swiglu.", Train(options with { Out = dir.File("swiglu") }));
         Assert.Equal("SwiGlu", (string)Network("swiglu")["activation"]!);
         Assert.Equal(128, (int)Network("swiglu")["d_ff"]!);

@@ -241,8 +241,9 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
             SourceVocabSize = vocabulary.SourceSize, TargetVocabSize = vocabulary.TargetSize, ShareEmbeddings = false,
             TieOutput = true, EncoderLayers = o.Layers ?? 3,
             DecoderLayers = o.DecoderLayers ?? o.Layers ?? 3, Width = o.Width ?? 128,
-            Heads = o.Heads ?? 4, FeedForwardWidth = o.FeedForwardWidth ?? FeedForwardWidthOf(o.Activation, o.Width ?? 128),
-            Activation = ActivationOf(o.Activation), Dropout = o.Dropout ?? 0f, NormFirst = !o.PostLn,
+            Heads = o.Heads ?? 4, Activation = ActivationOf(o.Activation),
+            FeedForwardWidth = o.FeedForwardWidth ?? FeedForwardWidthOf(ActivationOf(o.Activation), o.Width ?? 128),
+            Dropout = o.Dropout ?? 0f, NormFirst = !o.PostLn,
             AttentionDropout = o.AttentionDropout,
             LabelSmoothing = o.LabelSmoothing ?? 0.1f,
             PositionalEncoding = o.Positions ?? PositionalEncodingKind.Sinusoidal,
@@ -344,17 +345,18 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
     /// Four times the width, or for SwiGLU the multiple of 16 nearest 8/3 of it: its three matrices then hold about the
     /// parameters of the other activations' two (Shazeer 2020).
     /// </summary>
-    static int FeedForwardWidthOf(string? activation, int width) =>
-        activation == "swiglu" ? (int)Math.Round(8.0 * width / 3 / 16) * 16 : 4 * width;
+    static int FeedForwardWidthOf(FeedForwardActivation activation, int width) =>
+        activation == FeedForwardActivation.SwiGlu ? (int)Math.Round(8.0 * width / 3 / 16) * 16 : 4 * width;
 
     static Seq2SeqNetwork Transformer(EncoderDecoderConfig config, Generator rng)
     {
         var model = new EncoderDecoder(config, rng);
         return new Seq2SeqNetwork(model, model, Wrap("transformer", config.ToJson()),
             $"Transformer encoder–decoder, {config.EncoderLayers}+{config.DecoderLayers} layers, {config.Heads} heads, " +
-            $"width {config.Width}" + (config.Activation == FeedForwardActivation.Relu ? "" : $", {config.Activation.ToString().ToLowerInvariant()}") +
-            (config.FeedForwardWidth == FeedForwardWidthOf(config.Activation == FeedForwardActivation.SwiGlu ? "swiglu" : null,
-                config.Width) ? "" : $", feed-forward {config.FeedForwardWidth}") +
+            $"width {config.Width}" +
+            (config.Activation == FeedForwardActivation.Relu ? "" : $", {config.Activation.ToString().ToLowerInvariant()}") +
+            (config.FeedForwardWidth == FeedForwardWidthOf(config.Activation, config.Width)
+                ? "" : $", feed-forward {config.FeedForwardWidth}") +
             (config.NormFirst ? "" : ", post-LN"));
     }
 
