@@ -333,13 +333,9 @@ public sealed record Seq2SeqNetwork(ISequenceToSequence Model, Module Module, Js
         return (Ensemble(members), vocabulary);
     }
 
-    static FeedForwardActivation ActivationOf(string? name) => name switch
-    {
-        null or "relu" => FeedForwardActivation.Relu,
-        "gelu" => FeedForwardActivation.Gelu,
-        "swiglu" => FeedForwardActivation.SwiGlu,
-        _ => throw new ArgumentException($"--activation must be relu, gelu or swiglu; got '{name}'."),
-    };
+    /// <summary>The option's name of an activation (checked by <see cref="TrainOptions.Validate"/>) as its enum value.</summary>
+    static FeedForwardActivation ActivationOf(string? name) =>
+        name is null ? FeedForwardActivation.Relu : Enum.Parse<FeedForwardActivation>(name, ignoreCase: true);
 
     /// <summary>
     /// Four times the width, or for SwiGLU the multiple of 16 nearest 8/3 of it: its three matrices then hold about the
